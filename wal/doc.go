@@ -1,0 +1,85 @@
+// Package wal is a segmented, append-only write-ahead log of events, built
+// to lose nothing it acknowledged.
+//
+// A Log lives in one directory as a sequence of segment files named by the
+// LSN of their first record (%016x.wal, so name order is LSN order). Each
+// record carries an LSN (contiguous from 1), the epoch of the primary that
+// appended it (a fencing token for fail-over), the primary's wall-clock
+// time (never decreasing along the log) and a payload.
+//
+//	log, err := wal.Open(dir, wal.Options{})
+//	first, last, err := log.Append(ctx, event1, event2) // durable when it returns
+//	r := log.NewReader(1)
+//	rec, err := r.Next(ctx) // blocks at the tail until a record arrives
+//	lsn, err := log.LSNAt(t) // last record at or before t
+//
+// # Format
+//
+// A segment starts with a 64-byte header (magic "\x89CWAL\r\n\x1a", format
+// version, first LSN, epoch, a random salt, the time floor, checksum),
+// followed by frames aligned to 8 bytes:
+//
+//	+----------+--------+-------+-----+-------+------+-----------+---------+-----+
+//	| xxhash64 | length | flags | LSN | epoch | time | committed | payload | pad |
+//	|    8     |   4    |   4   |  8  |   8   |  8   |     8     | length  | 0-7 |
+//	+----------+--------+-------+-----+-------+------+-----------+---------+-----+
+//
+// The checksum is seeded with the segment's salt and covers every field
+// after it and the payload. All integers are little-endian. "committed" is
+// the highest LSN that was durable when the frame was written. Segments
+// are preallocated with zeros (Options.DisablePreallocation), so the end
+// of a segment's records is the first all-zero frame header.
+//
+// # Durability and group commit
+//
+// Appends from concurrent goroutines are queued; one committer goroutine
+// takes everything queued (up to Options.MaxBatchBytes), writes it with
+// one write and makes it durable with one fdatasync, then wakes the
+// callers. Under the default Durability, SyncBatch, Append returns only
+// after that sync. SyncInterval and NoSync trade that guarantee for speed.
+//
+// A failed write or sync (EIO, ENOSPC) fails the batch and poisons the Log:
+// every later Append fails with ErrPoisoned until the log is reopened,
+// because after a failed fsync the kernel may have dropped the dirty
+// pages, and a later sync could "succeed" without them. Reopening reads
+// back what is really on disk.
+//
+// # Recovery
+//
+// Open verifies every frame of every segment. The only damage it repairs
+// is a torn tail: undecodable bytes at the end of the last segment left by
+// a write that a crash interrupted. They are zeroed and synced, and a
+// warning says where and how many bytes were cut. What tells a torn write
+// from damage to acknowledged data is the committed field: if any intact
+// frame after the damage says that the damaged record was already durable
+// when it was written, the damage is a *CorruptionError, as is any damage
+// in a sealed segment, a missing segment or a bad header. The log then
+// does not open; restore it from a replica or an archive.
+//
+// Segments are created as temporary files, filled, synced, renamed into
+// place and the directory synced; removals are followed by a directory
+// sync.
+//
+// # Readers and time
+//
+// A Reader returns records from any retained LSN and, at the end of the
+// log, waits for more (or for its context). Readers see a record once it
+// is durable (under SyncBatch) and never block the writer: they read the
+// segment files through their own handles, up to the last visible offset.
+// A sparse in-memory index (one entry per 16 KiB of frames, built on Open
+// and while writing) lets readers and LSNAt seek within a segment; LSNAt
+// finds the last record at or before a time by binary search over
+// segments and the index, then reads at most one index interval.
+//
+// # Standby and fail-over
+//
+// Write appends records that already carry LSN, epoch and time (a
+// standby's path); a gap, an older epoch or an earlier time is a
+// *SequenceError. TruncateBack drops a divergent tail after a fail-over;
+// TruncateFront drops whole old segments for retention.
+//
+// # Concurrency
+//
+// Every method of Log is safe for concurrent use. A Reader is for one
+// goroutine. Close waits for every goroutine the Log started.
+package wal

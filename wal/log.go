@@ -1,0 +1,478 @@
+package wal
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/continuity-go/continuity/internal/vfs"
+)
+
+// LSN is a log sequence number: the position of a record in the log.
+// LSNs start at 1, are contiguous and are never reused; 0 means "none".
+type LSN uint64
+
+// Record is one event in the log.
+type Record struct {
+	LSN   LSN       // position in the log
+	Epoch uint64    // fencing epoch of the primary that appended it
+	Time  time.Time // primary's wall clock when appended; never decreases along the log
+	Data  []byte    // payload
+}
+
+// indexIntervalBytes is the spacing of the sparse in-memory index that
+// LSNAt and readers use to seek within a segment: one entry per this many
+// bytes of frames, so a seek reads at most this much extra.
+const indexIntervalBytes = 16 << 10
+
+type indexEntry struct {
+	lsn   LSN
+	off   int64
+	nanos int64
+}
+
+// segment is one segment file. The immutable fields are set when the
+// segment is created or opened; the others are guarded by Log.mu and
+// describe only records visible to readers.
+type segment struct {
+	first     LSN
+	path      string
+	salt      uint64
+	epoch     uint64
+	timeFloor int64
+
+	last       LSN   // last visible record; first-1 if none
+	end        int64 // offset just past the last visible frame
+	firstNanos int64 // time of the first record, if any
+	lastNanos  int64 // time of the last record, if any
+	lastEpoch  uint64
+	index      []indexEntry
+}
+
+func (s *segment) empty() bool { return s.last < s.first }
+
+// Log is a segmented, append-only write-ahead log in one directory.
+//
+// All methods are safe for concurrent use. Appends from many goroutines
+// are batched into one write and one sync (group commit). Readers never
+// block the writer.
+type Log struct {
+	dir  string
+	opts Options
+	fs   vfs.FS
+	log  *slog.Logger
+	lock io.Closer
+
+	epoch atomic.Uint64 // epoch stamped on appended records
+
+	// The queue of requests waiting for the committer.
+	qmu     sync.Mutex
+	pending []*request
+	qclosed bool
+	poison  error
+	wake    chan struct{}
+
+	// wmu is held while writing: by the committer for each batch and by
+	// the truncation calls, which must not race a write.
+	wmu sync.Mutex
+	w   writer
+
+	// mu guards what readers see.
+	mu     sync.RWMutex
+	segs   []*segment
+	first  LSN           // first retained LSN
+	last   LSN           // last visible LSN; first-1 if none
+	notify chan struct{} // closed and replaced whenever last moves or the log closes
+	gen    uint64        // incremented by TruncateBack
+	closed bool
+
+	tmu sync.Mutex // serializes TruncateFront
+
+	spare     chan spareFile
+	needSpare chan struct{}
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closing sync.Once
+	stats   stats
+}
+
+// writer is the state of the write path, owned by whoever holds Log.wmu.
+type writer struct {
+	seg       *segment
+	f         vfs.File
+	off       int64  // file offset where the next frame goes
+	next      LSN    // LSN of the next record
+	synced    LSN    // last LSN known durable
+	lastNanos int64  // time of the last record written
+	lastEpoch uint64 // epoch of the last record written
+	dirty     bool   // written since the last sync
+	spareSeq  int
+
+	buf    []byte
+	bufOff int64
+	digest *xxhash.Digest
+	batch  []*request
+
+	// What the current batch changed, published when it completes.
+	pub []segUpdate
+	cur segUpdate
+}
+
+// segUpdate is what a batch added to one segment.
+type segUpdate struct {
+	seg        *segment
+	last       LSN
+	end        int64
+	firstNanos int64
+	lastNanos  int64
+	lastEpoch  uint64
+	index      []indexEntry
+	lastIdxOff int64
+}
+
+type stats struct {
+	records, bytes, batches, syncs, syncNanos atomic.Uint64
+}
+
+// Stats are counters of a Log since Open.
+type Stats struct {
+	Records  uint64        // records appended or written
+	Bytes    uint64        // frame bytes written, headers and padding included
+	Batches  uint64        // group commits: one write each
+	Syncs    uint64        // data syncs of segment files
+	SyncTime time.Duration // total time spent in data syncs
+	Segments int           // segment files in the log now
+}
+
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	l.mu.RLock()
+	n := len(l.segs)
+	l.mu.RUnlock()
+	return Stats{
+		Records:  l.stats.records.Load(),
+		Bytes:    l.stats.bytes.Load(),
+		Batches:  l.stats.batches.Load(),
+		Syncs:    l.stats.syncs.Load(),
+		SyncTime: time.Duration(l.stats.syncNanos.Load()),
+		Segments: n,
+	}
+}
+
+// Open opens the log in dir, creating the directory and an empty log if
+// needed, and recovers it: a torn tail of the last segment (the frames of
+// a write that a crash interrupted) is cut off and logged; any other
+// damage is a *CorruptionError and the log does not open. Every frame is
+// checksummed on the way, so a log that opens is whole.
+//
+// Only one Log may have dir open at a time, in any process; a second Open
+// fails with an error wrapping vfs.ErrLocked.
+func Open(dir string, opts Options) (*Log, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	l := &Log{
+		dir:       dir,
+		opts:      opts,
+		fs:        opts.FS,
+		log:       opts.Logger.With("component", "wal", "dir", dir),
+		wake:      make(chan struct{}, 1),
+		notify:    make(chan struct{}),
+		spare:     make(chan spareFile, 1),
+		needSpare: make(chan struct{}, 1),
+	}
+	l.w.digest = xxhash.New()
+	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("wal: create directory: %w", err)
+	}
+	lock, err := l.fs.Lock(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("wal: lock %s (is another process using this log?): %w", dir, err)
+	}
+	l.lock = lock
+	if err := l.recover(); err != nil {
+		if l.w.f != nil {
+			l.w.f.Close()
+		}
+		lock.Close()
+		return nil, err
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.commitLoop(l.ctx)
+	}()
+	if !opts.DisablePreallocation {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.preallocLoop(l.ctx)
+		}()
+		l.needSpare <- struct{}{}
+	}
+	l.log.Info("wal opened", "first", l.first, "last", l.last, "segments", len(l.segs), "epoch", l.epoch.Load())
+	return l, nil
+}
+
+// Close stops the log: appends not yet taken into a batch fail with
+// ErrClosed, the batch being written completes, everything written is
+// synced, and every goroutine of the log has exited when Close returns.
+// Readers' Next returns ErrClosed afterwards; close them too. Close is
+// safe to call more than once; later calls return nil.
+func (l *Log) Close() error {
+	var err error
+	l.closing.Do(func() {
+		l.qmu.Lock()
+		l.qclosed = true
+		pend := l.pending
+		l.pending = nil
+		l.qmu.Unlock()
+		for _, r := range pend {
+			r.finish(ErrClosed)
+		}
+		l.cancel()
+		l.wg.Wait()
+
+		l.wmu.Lock()
+		if l.w.f != nil {
+			if l.w.dirty && l.poisonErr() == nil {
+				err = l.sync()
+			}
+			if cerr := l.w.f.Close(); err == nil {
+				err = cerr
+			}
+			l.w.f = nil
+		}
+		l.wmu.Unlock()
+		select {
+		case sp := <-l.spare:
+			sp.discard(l.fs)
+		default:
+		}
+
+		l.mu.Lock()
+		l.closed = true
+		close(l.notify)
+		l.mu.Unlock()
+		if lerr := l.lock.Close(); err == nil {
+			err = lerr
+		}
+		if err != nil {
+			err = fmt.Errorf("wal: close: %w", err)
+		}
+	})
+	return err
+}
+
+// First returns the first LSN the log holds. If the log holds no record,
+// First is Last()+1: the LSN the next record will get.
+func (l *Log) First() LSN {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.first
+}
+
+// Last returns the LSN of the last record visible to readers: under
+// SyncBatch, the last durable record. It is First()-1 if the log holds no
+// record.
+func (l *Log) Last() LSN {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.last
+}
+
+// Epoch returns the epoch that Append stamps on new records.
+func (l *Log) Epoch() uint64 { return l.epoch.Load() }
+
+// SetEpoch sets the epoch that Append stamps on records from now on, as a
+// primary does when it is promoted. An epoch below the current one fails
+// with a *SequenceError wrapping ErrStaleEpoch. The epoch is stored only
+// in the records that carry it.
+func (l *Log) SetEpoch(epoch uint64) error {
+	for {
+		cur := l.epoch.Load()
+		if epoch < cur {
+			return &SequenceError{Epoch: epoch, LastEpoch: cur, Err: ErrStaleEpoch}
+		}
+		if l.epoch.CompareAndSwap(cur, epoch) {
+			return nil
+		}
+	}
+}
+
+// Dir returns the directory of the log.
+func (l *Log) Dir() string { return l.dir }
+
+// request is one Append or Write call waiting for the committer.
+type request struct {
+	data  [][]byte // Append payloads, or nil
+	recs  []Record // Write records, or nil
+	bytes int64    // frame bytes it will take
+	first LSN
+	last  LSN
+	err   error
+	done  chan struct{}
+}
+
+func (r *request) count() int {
+	if r.recs != nil {
+		return len(r.recs)
+	}
+	return len(r.data)
+}
+
+func (r *request) finish(err error) {
+	r.err = err
+	close(r.done)
+}
+
+// Append appends records holding data, one per argument, and returns the
+// LSNs of the first and last. It returns once the records are durable as
+// Options.Durability says (by default: synced to disk). The payloads are
+// copied; the caller may reuse them after Append returns.
+//
+// Records of one call get consecutive LSNs, the log's epoch and one
+// timestamp. Concurrent calls are batched into one write and sync.
+//
+// If ctx is done before the records are taken into a batch, Append
+// returns ctx.Err() and nothing is written. Once taken, Append waits for
+// the outcome of that batch (one write and sync) regardless of ctx, so an
+// error always means the records are not acknowledged and nil always means
+// they are durable.
+//
+// After a write or sync error, this and every later call fail with an
+// error wrapping ErrPoisoned and the cause, until the log is reopened.
+// Records whose Append failed may or may not be in the reopened log.
+func (l *Log) Append(ctx context.Context, data ...[]byte) (first, last LSN, err error) {
+	if len(data) == 0 {
+		return 0, 0, nil
+	}
+	var n int64
+	for _, d := range data {
+		if len(d) > l.opts.MaxRecordBytes {
+			return 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(d), l.opts.MaxRecordBytes)
+		}
+		n += frameSize(len(d))
+	}
+	req := &request{data: data, bytes: n, done: make(chan struct{})}
+	if err := l.submit(ctx, req); err != nil {
+		return 0, 0, err
+	}
+	return req.first, req.last, req.err
+}
+
+// Write appends records that already carry their LSN, epoch and time, as
+// a standby does with records from its primary. The first record must
+// follow Last() (any LSN if the log holds no record), the rest must be
+// consecutive, epochs must not go below the log's last record's epoch,
+// and times must not go below its time; otherwise Write fails with a
+// *SequenceError and writes nothing. The log's epoch (Epoch) rises to the
+// highest epoch written.
+//
+// Durability, batching, ctx and failure behave as for Append.
+func (l *Log) Write(ctx context.Context, recs ...Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	var n int64
+	for i, r := range recs {
+		if len(r.Data) > l.opts.MaxRecordBytes {
+			return fmt.Errorf("%w: LSN %d has %d bytes, limit %d", ErrRecordTooLarge, r.LSN, len(r.Data), l.opts.MaxRecordBytes)
+		}
+		if i > 0 {
+			if err := checkNext(recs[i-1].LSN+1, recs[i-1].Epoch, recs[i-1].Time.UnixNano(), r); err != nil {
+				return err
+			}
+		}
+		n += frameSize(len(r.Data))
+	}
+	req := &request{recs: recs, bytes: n, done: make(chan struct{})}
+	if err := l.submit(ctx, req); err != nil {
+		return err
+	}
+	return req.err
+}
+
+// checkNext checks that r may follow a record at LSN want-1 with the given
+// epoch and time.
+func checkNext(want LSN, epoch uint64, nanos int64, r Record) error {
+	switch {
+	case r.LSN != want:
+		return &SequenceError{LSN: r.LSN, Want: want, Epoch: r.Epoch, LastEpoch: epoch, Err: ErrGap}
+	case r.Epoch < epoch:
+		return &SequenceError{LSN: r.LSN, Want: want, Epoch: r.Epoch, LastEpoch: epoch, Err: ErrStaleEpoch}
+	case r.Time.UnixNano() < nanos:
+		return &SequenceError{LSN: r.LSN, Want: want, Epoch: r.Epoch, LastEpoch: epoch, Err: ErrTimeRegression}
+	}
+	return nil
+}
+
+// submit queues req for the committer and waits for its outcome.
+func (l *Log) submit(ctx context.Context, req *request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.qmu.Lock()
+	switch {
+	case l.qclosed:
+		l.qmu.Unlock()
+		return ErrClosed
+	case l.poison != nil:
+		err := l.poison
+		l.qmu.Unlock()
+		return err
+	}
+	l.pending = append(l.pending, req)
+	l.qmu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+
+	select {
+	case <-req.done:
+		return nil
+	case <-ctx.Done():
+	}
+	l.qmu.Lock()
+	if i := slices.Index(l.pending, req); i >= 0 {
+		l.pending = slices.Delete(l.pending, i, i+1)
+		l.qmu.Unlock()
+		return ctx.Err()
+	}
+	l.qmu.Unlock()
+	// Already in a batch: its outcome is one write and sync away, and
+	// reporting it is the only way the caller can know it.
+	<-req.done
+	return nil
+}
+
+func (l *Log) poisonErr() error {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	return l.poison
+}
+
+// setPoison records the first write or sync failure. From then on the log
+// accepts no more writes: after a failed fsync the kernel may have dropped
+// the dirty pages, so no later success could be trusted.
+func (l *Log) setPoison(err error) error {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if l.poison == nil {
+		l.poison = fmt.Errorf("%w: %w", ErrPoisoned, err)
+	}
+	return l.poison
+}
