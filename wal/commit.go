@@ -5,38 +5,64 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/continuity-go/continuity/internal/vfs"
 )
 
-// commitLoop is the committer: it takes whatever requests are queued,
-// writes them as one batch and syncs once. Requests that arrive while a
-// batch is being synced form the next batch.
-func (l *Log) commitLoop(ctx context.Context) {
-	var tick <-chan time.Time
-	if l.opts.Durability == SyncInterval {
-		t := time.NewTicker(l.opts.SyncInterval)
-		defer t.Stop()
-		tick = t.C
+// Group commit follows the leader/follower pattern: the first Append to
+// find no leader becomes the leader, takes every queued request (up to
+// MaxBatchBytes), encodes and writes them with one write, and syncs once.
+// While it syncs, it hands leadership to the next queued request, whose
+// goroutine writes the next batch, so writes overlap syncs while syncs
+// and acknowledgements stay in LSN order (one at a time, under smu: two
+// concurrent fsyncs on one file could let the second report success for
+// data whose write-back failed and was reported to the first). A lone
+// writer does its own write and sync without any hand-off to another
+// goroutine.
+
+// lead runs one batch as the leader.
+func (l *Log) lead() {
+	reqs := l.take()
+	if len(reqs) == 0 {
+		l.handOff()
+		return
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-			l.intervalSync()
-			continue
-		case <-l.wake:
-		}
-		for {
-			batch := l.take()
-			if len(batch) == 0 {
-				break
-			}
-			l.commit(batch)
-		}
+	last, updates, err := l.write(reqs) // returns holding smu
+	l.handOff()
+	if err == nil {
+		// A batch written before an earlier batch's sync failed must not
+		// be acknowledged by a later sync that happens to succeed.
+		err = l.poisonErr()
 	}
+	if err == nil && last != 0 && l.opts.Durability == SyncBatch {
+		err = l.syncLocked()
+	}
+	if err != nil {
+		err = l.setPoison(err)
+	} else if last != 0 {
+		l.publish(last, updates)
+		l.stats.batches.Add(1)
+	}
+	l.smu.Unlock()
+	for _, r := range reqs {
+		if err != nil {
+			r.err = err
+		}
+		close(r.done)
+	}
+}
+
+// handOff passes leadership to the first queued request, or gives it up.
+func (l *Log) handOff() {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if len(l.pending) == 0 {
+		l.leading = false
+		return
+	}
+	l.pending[0].promote <- struct{}{}
 }
 
 // take removes up to MaxBatchBytes worth of requests (at least one) from
@@ -53,39 +79,53 @@ func (l *Log) take() []*request {
 		}
 		k++
 	}
-	batch := append(l.w.batch[:0], l.pending[:k]...)
+	batch := slices.Clone(l.pending[:k])
 	l.pending = append(l.pending[:0], l.pending[k:]...)
 	clear(l.pending[len(l.pending):cap(l.pending)])
-	l.w.batch = batch
 	return batch
 }
 
-func (l *Log) intervalSync() {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if !l.w.dirty || l.poisonErr() != nil {
-		return
-	}
-	if err := l.sync(); err != nil {
-		l.setPoison(err)
+// syncLoop syncs every SyncInterval under Durability SyncInterval.
+func (l *Log) syncLoop(ctx context.Context) {
+	t := time.NewTicker(l.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.smu.Lock()
+		if l.poisonErr() == nil {
+			if err := l.syncLocked(); err != nil {
+				l.setPoison(err)
+			}
+		}
+		l.smu.Unlock()
 	}
 }
 
-// commit writes one batch and completes its requests.
-func (l *Log) commit(batch []*request) {
+// write encodes and writes one batch. It returns the last LSN written
+// (0 if every request was rejected) and the segment updates to publish
+// once the batch is durable. It returns holding smu, taken before wmu is
+// released so that batches are synced and published in write order and
+// no truncation can come between.
+func (l *Log) write(batch []*request) (LSN, []segUpdate, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if err := l.poisonErr(); err != nil {
-		for _, r := range batch {
-			r.finish(err)
-		}
-		return
-	}
+	defer l.smu.Lock()
 	w := &l.w
+	if w.closed {
+		return 0, nil, ErrClosed
+	}
+	if err := l.poisonErr(); err != nil {
+		return 0, nil, err
+	}
 	now := l.opts.Now().UnixNano()
 	epoch := l.epoch.Load()
 	w.buf = w.buf[:0]
 	w.bufOff = w.off
+	first := w.next
 
 	var err error
 	for _, req := range batch {
@@ -110,27 +150,21 @@ func (l *Log) commit(batch []*request) {
 			req.last = w.next - 1
 		}
 		if err != nil {
-			break
+			return 0, nil, err
 		}
 	}
-	if err == nil {
-		err = l.flush()
+	if err := l.flush(); err != nil {
+		return 0, nil, err
 	}
-	if err == nil && l.opts.Durability == SyncBatch {
-		err = l.sync()
+	if w.next == first && len(w.pub) == 0 {
+		return 0, nil, nil
 	}
-	if err != nil {
-		err = l.setPoison(err)
-		for _, r := range batch {
-			r.finish(err)
-		}
-		return
-	}
-	l.stats.batches.Add(1)
-	l.publish()
-	for _, r := range batch {
-		r.finish(r.err)
-	}
+	u := w.cur
+	u.index = slices.Clone(w.cur.index)
+	w.cur.index = w.cur.index[:0]
+	updates := append(w.pub, u)
+	w.pub = nil
+	return w.next - 1, updates, nil
 }
 
 // checkWrite validates a standby's records against the log's end. If the
@@ -182,9 +216,6 @@ func (l *Log) encode(lsn LSN, epoch uint64, nanos int64, data []byte) error {
 		if err := l.flush(); err != nil {
 			return err
 		}
-		if err := l.sync(); err != nil {
-			return err
-		}
 		if err := l.roll(lsn, epoch); err != nil {
 			return err
 		}
@@ -199,7 +230,7 @@ func (l *Log) encode(lsn LSN, epoch uint64, nanos int64, data []byte) error {
 		u.lastIdxOff = pos
 	}
 	w.buf = appendFrame(w.buf, w.digest, w.seg.salt, frameHeader{
-		LSN: lsn, Epoch: epoch, Nanos: nanos, Committed: w.synced,
+		LSN: lsn, Epoch: epoch, Nanos: nanos, Committed: LSN(l.synced.Load()),
 	}, data)
 	u.last, u.end, u.lastNanos, u.lastEpoch = lsn, pos+size, nanos, epoch
 	w.next = lsn + 1
@@ -208,7 +239,7 @@ func (l *Log) encode(lsn LSN, epoch uint64, nanos int64, data []byte) error {
 	return nil
 }
 
-// flush writes the batch buffer to the current segment.
+// flush writes the batch buffer to the current segment. wmu is held.
 func (l *Log) flush() error {
 	w := &l.w
 	if len(w.buf) == 0 {
@@ -221,35 +252,33 @@ func (l *Log) flush() error {
 	l.stats.bytes.Add(uint64(len(w.buf)))
 	w.buf = w.buf[:0]
 	w.bufOff = w.off
-	w.dirty = true
+	l.written.Store(uint64(w.next - 1))
 	return nil
 }
 
-// sync makes everything written so far durable.
-func (l *Log) sync() error {
-	w := &l.w
-	if !w.dirty {
+// syncLocked makes everything written so far durable. smu is held, which
+// keeps w.f from changing.
+func (l *Log) syncLocked() error {
+	target := l.written.Load()
+	if target <= l.synced.Load() {
 		return nil
 	}
 	start := time.Now()
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("wal: sync %s: %w", w.seg.path, err)
+	if err := l.w.f.Sync(); err != nil {
+		return fmt.Errorf("wal: sync %s: %w", l.w.seg.path, err)
 	}
 	l.stats.syncs.Add(1)
 	l.stats.syncNanos.Add(uint64(time.Since(start)))
-	w.dirty = false
-	w.synced = w.next - 1
+	l.synced.Store(target)
 	return nil
 }
 
-// publish makes the records written by the batch visible to readers.
-func (l *Log) publish() {
-	w := &l.w
-	if w.seg == nil {
-		return
-	}
+// publish makes a batch's records visible to readers. smu is held, so
+// batches publish in LSN order.
+func (l *Log) publish(last LSN, updates []segUpdate) {
 	l.mu.Lock()
-	for _, u := range append(w.pub, w.cur) {
+	defer l.mu.Unlock()
+	for _, u := range updates {
 		s := u.seg
 		if u.last <= s.last {
 			continue
@@ -260,14 +289,11 @@ func (l *Log) publish() {
 		s.last, s.end, s.lastNanos, s.lastEpoch = u.last, u.end, u.lastNanos, u.lastEpoch
 		s.index = append(s.index, u.index...)
 	}
-	if last := w.next - 1; last != l.last {
+	if last > l.last {
 		l.last = last
 		close(l.notify)
 		l.notify = make(chan struct{})
 	}
-	l.mu.Unlock()
-	w.pub = w.pub[:0]
-	w.cur.index = w.cur.index[:0]
 }
 
 // roll seals the current segment (already flushed and synced) and starts a
@@ -298,15 +324,13 @@ func (l *Log) roll(first LSN, epoch uint64) error {
 		f.Close()
 		return err
 	}
-	if w.f != nil {
-		err := w.f.Close()
+	if w.seg != nil {
 		w.pub = append(w.pub, w.cur)
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("wal: close %s: %w", w.seg.path, err)
-		}
 	}
-	w.seg, w.f, w.off, w.bufOff = seg, f, segmentHeaderSize, segmentHeaderSize
+	if err := l.swap(f, seg); err != nil {
+		return err
+	}
+	w.off, w.bufOff = segmentHeaderSize, segmentHeaderSize
 	w.cur = segUpdate{seg: seg, last: first - 1, end: segmentHeaderSize, lastIdxOff: -indexIntervalBytes}
 
 	l.mu.Lock()
@@ -321,21 +345,41 @@ func (l *Log) roll(first LSN, epoch uint64) error {
 // dropEmptyTail removes the current segment, which holds no record.
 func (l *Log) dropEmptyTail() error {
 	w := &l.w
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("wal: close %s: %w", w.seg.path, err)
+	path := w.seg.path
+	if err := l.swap(nil, nil); err != nil {
+		return err
 	}
-	w.f = nil
 	l.mu.Lock()
 	l.segs = l.segs[:len(l.segs)-1]
 	l.mu.Unlock()
-	if err := l.fs.Remove(w.seg.path); err != nil {
+	if err := l.fs.Remove(path); err != nil {
 		return fmt.Errorf("wal: remove empty segment: %w", err)
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("wal: sync directory: %w", err)
 	}
-	w.seg = nil
 	return nil
+}
+
+// swap makes f, the file of seg, the one written and synced, after making
+// the current file's data durable and closing it. wmu is held; swap takes
+// smu so that no sync is using the file it closes. On a poisoned log the
+// current file is closed without a sync and the poison error returned.
+func (l *Log) swap(f vfs.File, seg *segment) error {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	w := &l.w
+	var err error
+	if w.f != nil {
+		if err = l.poisonErr(); err == nil {
+			err = l.syncLocked()
+		}
+		if cerr := w.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("wal: close %s: %w", w.seg.path, cerr)
+		}
+	}
+	w.f, w.seg = f, seg
+	return err
 }
 
 // install writes seg's header into f (a zero-filled spare or an empty

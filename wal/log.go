@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,17 +74,22 @@ type Log struct {
 
 	epoch atomic.Uint64 // epoch stamped on appended records
 
-	// The queue of requests waiting for the committer.
+	// The queue of requests waiting for a leader (see lead).
 	qmu     sync.Mutex
 	pending []*request
+	leading bool // a leader is running or has been promoted
 	qclosed bool
 	poison  error
-	wake    chan struct{}
 
-	// wmu is held while writing: by the committer for each batch and by
-	// the truncation calls, which must not race a write.
-	wmu sync.Mutex
-	w   writer
+	// wmu is held while encoding and writing a batch, and by calls that
+	// change the files. smu is held while syncing and publishing a batch;
+	// it is taken before wmu is released, so batches sync in order. w.f
+	// and w.seg change only with both held.
+	wmu     sync.Mutex
+	smu     sync.Mutex
+	w       writer
+	written atomic.Uint64 // last LSN written to w.f
+	synced  atomic.Uint64 // last LSN durable
 
 	// mu guards what readers see.
 	mu     sync.RWMutex
@@ -112,16 +118,14 @@ type writer struct {
 	f         vfs.File
 	off       int64  // file offset where the next frame goes
 	next      LSN    // LSN of the next record
-	synced    LSN    // last LSN known durable
 	lastNanos int64  // time of the last record written
 	lastEpoch uint64 // epoch of the last record written
-	dirty     bool   // written since the last sync
 	spareSeq  int
+	closed    bool
 
 	buf    []byte
 	bufOff int64
 	digest *xxhash.Digest
-	batch  []*request
 
 	// What the current batch changed, published when it completes.
 	pub []segUpdate
@@ -187,7 +191,6 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts:      opts,
 		fs:        opts.FS,
 		log:       opts.Logger.With("component", "wal", "dir", dir),
-		wake:      make(chan struct{}, 1),
 		notify:    make(chan struct{}),
 		spare:     make(chan spareFile, 1),
 		needSpare: make(chan struct{}, 1),
@@ -208,12 +211,16 @@ func Open(dir string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
+	l.written.Store(uint64(l.w.next - 1))
+	l.synced.Store(uint64(l.w.next - 1))
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		l.commitLoop(l.ctx)
-	}()
+	if opts.Durability == SyncInterval {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.syncLoop(l.ctx)
+		}()
+	}
 	if !opts.DisablePreallocation {
 		l.wg.Add(1)
 		go func() {
@@ -246,14 +253,9 @@ func (l *Log) Close() error {
 		l.wg.Wait()
 
 		l.wmu.Lock()
-		if l.w.f != nil {
-			if l.w.dirty && l.poisonErr() == nil {
-				err = l.sync()
-			}
-			if cerr := l.w.f.Close(); err == nil {
-				err = cerr
-			}
-			l.w.f = nil
+		l.w.closed = true
+		if err = l.swap(nil, nil); errors.Is(err, ErrPoisoned) {
+			err = nil // reported by the Append that hit it
 		}
 		l.wmu.Unlock()
 		select {
@@ -323,7 +325,8 @@ type request struct {
 	first LSN
 	last  LSN
 	err   error
-	done  chan struct{}
+	done    chan struct{} // closed when the request is complete
+	promote chan struct{} // receives when the request's goroutine must lead
 }
 
 func (r *request) count() int {
@@ -366,7 +369,7 @@ func (l *Log) Append(ctx context.Context, data ...[]byte) (first, last LSN, err 
 		}
 		n += frameSize(len(d))
 	}
-	req := &request{data: data, bytes: n, done: make(chan struct{})}
+	req := &request{data: data, bytes: n, done: make(chan struct{}), promote: make(chan struct{}, 1)}
 	if err := l.submit(ctx, req); err != nil {
 		return 0, 0, err
 	}
@@ -398,7 +401,7 @@ func (l *Log) Write(ctx context.Context, recs ...Record) error {
 		}
 		n += frameSize(len(r.Data))
 	}
-	req := &request{recs: recs, bytes: n, done: make(chan struct{})}
+	req := &request{recs: recs, bytes: n, done: make(chan struct{}), promote: make(chan struct{}, 1)}
 	if err := l.submit(ctx, req); err != nil {
 		return err
 	}
@@ -419,7 +422,8 @@ func checkNext(want LSN, epoch uint64, nanos int64, r Record) error {
 	return nil
 }
 
-// submit queues req for the committer and waits for its outcome.
+// submit queues req and waits for its outcome, leading batches when its
+// turn comes.
 func (l *Log) submit(ctx context.Context, req *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -435,28 +439,51 @@ func (l *Log) submit(ctx context.Context, req *request) error {
 		return err
 	}
 	l.pending = append(l.pending, req)
+	lead := !l.leading
+	l.leading = true
 	l.qmu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if lead {
+		l.lead()
 	}
-
-	select {
-	case <-req.done:
-		return nil
-	case <-ctx.Done():
-	}
-	l.qmu.Lock()
-	if i := slices.Index(l.pending, req); i >= 0 {
+	for {
+		select {
+		case <-req.done:
+			return nil
+		case <-req.promote:
+			l.lead()
+			continue
+		case <-ctx.Done():
+		}
+		l.qmu.Lock()
+		i := slices.Index(l.pending, req)
+		if i < 0 {
+			// Taken into a batch: its outcome is one write and sync away,
+			// and reporting it is the only way the caller can know it.
+			l.qmu.Unlock()
+			break
+		}
 		l.pending = slices.Delete(l.pending, i, i+1)
+		select {
+		case <-req.promote:
+			// Leadership was handed to us: pass it on.
+			if len(l.pending) > 0 {
+				l.pending[0].promote <- struct{}{}
+			} else {
+				l.leading = false
+			}
+		default:
+		}
 		l.qmu.Unlock()
 		return ctx.Err()
 	}
-	l.qmu.Unlock()
-	// Already in a batch: its outcome is one write and sync away, and
-	// reporting it is the only way the caller can know it.
-	<-req.done
-	return nil
+	for {
+		select {
+		case <-req.done:
+			return nil
+		case <-req.promote:
+			l.lead()
+		}
+	}
 }
 
 func (l *Log) poisonErr() error {

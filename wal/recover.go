@@ -75,7 +75,7 @@ func (l *Log) recover() error {
 		}
 		w := &l.w
 		w.seg, w.f, w.off, w.bufOff = seg, f, seg.end, seg.end
-		w.next, w.synced = seg.last+1, seg.last
+		w.next = seg.last + 1
 		w.lastNanos, w.lastEpoch = seg.timeFloor, seg.epoch
 		if !seg.empty() {
 			w.lastNanos, w.lastEpoch = seg.lastNanos, seg.lastEpoch

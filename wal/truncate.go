@@ -70,6 +70,8 @@ func (l *Log) TruncateFront(lsn LSN) error {
 func (l *Log) TruncateBack(lsn LSN) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	l.smu.Lock() // no batch is between its write and its publish
+	defer l.smu.Unlock()
 	if err := l.poisonErr(); err != nil {
 		return err
 	}
@@ -110,10 +112,16 @@ func (l *Log) TruncateBack(lsn LSN) error {
 
 func (l *Log) truncateBack(keep *segment, drop []*segment, lsn LSN, start indexEntry) error {
 	w := &l.w
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("wal: close segment: %w", err)
+	// Sync first: under SyncInterval or NoSync the kept records may not
+	// be durable yet, and the new end must not be older than them.
+	err := l.syncLocked()
+	if cerr := w.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("wal: close segment: %w", cerr)
 	}
 	w.f = nil
+	if err != nil {
+		return err
+	}
 	for _, s := range slices.Backward(drop) {
 		if err := l.fs.Remove(s.path); err != nil {
 			return fmt.Errorf("wal: remove segment: %w", err)
@@ -174,7 +182,9 @@ func (l *Log) truncateBack(keep *segment, drop []*segment, lsn LSN, start indexE
 	l.mu.Unlock()
 
 	w.seg, w.off, w.bufOff = keep, end, end
-	w.next, w.synced, w.dirty = lsn+1, lsn, false
+	w.next = lsn + 1
+	l.written.Store(uint64(lsn))
+	l.synced.Store(uint64(lsn))
 	w.lastNanos, w.lastEpoch = nanos, epoch
 	w.pub = w.pub[:0]
 	w.cur = segUpdate{seg: keep, last: lsn, end: end, lastIdxOff: -indexIntervalBytes}
