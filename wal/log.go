@@ -319,12 +319,12 @@ func (l *Log) Dir() string { return l.dir }
 
 // request is one Append or Write call waiting for the committer.
 type request struct {
-	data  [][]byte // Append payloads, or nil
-	recs  []Record // Write records, or nil
-	bytes int64    // frame bytes it will take
-	first LSN
-	last  LSN
-	err   error
+	data    [][]byte // Append payloads, or nil
+	recs    []Record // Write records, or nil
+	bytes   int64    // frame bytes it will take
+	first   LSN
+	last    LSN
+	err     error
 	done    chan struct{} // closed when the request is complete
 	promote chan struct{} // receives when the request's goroutine must lead
 }
