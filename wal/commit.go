@@ -307,6 +307,20 @@ func (l *Log) roll(first LSN, epoch uint64) error {
 			return err
 		}
 	}
+	if w.f != nil {
+		// The sealed segment must be durable before its successor
+		// exists: recovery reads a segment followed by another as
+		// complete, and would report a torn end there as corruption.
+		l.smu.Lock()
+		err := l.poisonErr()
+		if err == nil {
+			err = l.syncLocked()
+		}
+		l.smu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 	f, tmp, err := l.takeSpare()
 	if err != nil {
 		return err
