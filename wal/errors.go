@@ -79,6 +79,7 @@ type CorruptionError struct {
 	Err     error  // ErrChecksum, ErrFrameLength, ErrBadHeader, ErrMissingRecords, io.ErrUnexpectedEOF
 }
 
+// Error describes the damage and what to do about it.
 func (e *CorruptionError) Error() string {
 	return fmt.Sprintf("wal: corruption in %s at offset %d (LSN %d): %v; restore the log from a replica or archive", e.Segment, e.Offset, e.LSN, e.Err)
 }
@@ -93,6 +94,7 @@ type VersionError struct {
 	Version uint16 // version found
 }
 
+// Error names the segment, the version and the versions supported.
 func (e *VersionError) Error() string {
 	return fmt.Sprintf("wal: segment %s has format version %d; this release reads versions %d to %d, upgrade it", e.Segment, e.Version, minFormatVersion, maxFormatVersion)
 }
@@ -109,6 +111,7 @@ type SequenceError struct {
 	Err       error  // ErrGap, ErrStaleEpoch or ErrTimeRegression
 }
 
+// Error says which record broke which rule.
 func (e *SequenceError) Error() string {
 	switch e.Err {
 	case ErrGap:

@@ -30,6 +30,7 @@ const (
 	NoSync
 )
 
+// String returns the mode's name, as used in logs and benchmark names.
 func (d Durability) String() string {
 	switch d {
 	case SyncBatch:

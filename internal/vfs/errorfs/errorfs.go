@@ -111,6 +111,7 @@ func Partial(n int, err error) error {
 	return &PartialWrite{N: n, Err: err}
 }
 
+// Error describes the short write and its cause.
 func (p *PartialWrite) Error() string {
 	return fmt.Sprintf("partial write of %d bytes: %v", p.N, p.Err)
 }
