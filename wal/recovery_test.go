@@ -149,7 +149,7 @@ func TestTornTailEveryOffset(t *testing.T) {
 // goes.
 func TestTornBatch(t *testing.T) {
 	fs := vfs.NewMem()
-	l, err := Open(memDir, Options{FS: fs})
+	l, err := Open(memDir, Options{FS: fs, SegmentBytes: 64 << 10})
 	require.NoError(t, err)
 	appendN(t, l, 5)
 	_, _, err = l.Append(t.Context(), payload(6, sizeFor(6)), payload(7, sizeFor(7)), payload(8, sizeFor(8)))
@@ -163,7 +163,7 @@ func TestTornBatch(t *testing.T) {
 	data[offs[6]+frameHeaderSize+1] ^= 0x10 // payload of LSN 7
 	require.NoError(t, fs.WriteFile(path, data))
 
-	l, err = Open(memDir, Options{FS: fs})
+	l, err = Open(memDir, Options{FS: fs, SegmentBytes: 64 << 10})
 	require.NoError(t, err)
 	defer l.Close()
 	assert.Equal(t, LSN(6), l.Last(), "LSN 8 was in the same unsynced batch as LSN 7")
@@ -175,7 +175,7 @@ func TestTornBatch(t *testing.T) {
 // and Open must refuse rather than cut it.
 func TestDamageBeforeDurableRecord(t *testing.T) {
 	fs := vfs.NewMem()
-	l, err := Open(memDir, Options{FS: fs})
+	l, err := Open(memDir, Options{FS: fs, SegmentBytes: 64 << 10})
 	require.NoError(t, err)
 	appendN(t, l, 8)
 	require.NoError(t, l.Close())
@@ -197,7 +197,7 @@ func TestDamageBeforeDurableRecord(t *testing.T) {
 			bad[tc.off] ^= 0x01
 			c := fs.CrashClone()
 			require.NoError(t, c.WriteFile(path, bad))
-			_, err := Open(memDir, Options{FS: c})
+			_, err := Open(memDir, Options{FS: c, SegmentBytes: 64 << 10})
 			var ce *CorruptionError
 			require.ErrorAs(t, err, &ce)
 			assert.Equal(t, path, ce.Segment)
@@ -315,7 +315,7 @@ func TestMissingSegment(t *testing.T) {
 
 func TestUnsupportedVersion(t *testing.T) {
 	fs := vfs.NewMem()
-	l, err := Open(memDir, Options{FS: fs})
+	l, err := Open(memDir, Options{FS: fs, SegmentBytes: 64 << 10})
 	require.NoError(t, err)
 	appendN(t, l, 3)
 	require.NoError(t, l.Close())
@@ -327,7 +327,7 @@ func TestUnsupportedVersion(t *testing.T) {
 	h.Version = maxFormatVersion + 1
 	copy(data, h.encode())
 	require.NoError(t, fs.WriteFile(path, data))
-	_, err = Open(memDir, Options{FS: fs})
+	_, err = Open(memDir, Options{FS: fs, SegmentBytes: 64 << 10})
 	var ve *VersionError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, path, ve.Segment)
@@ -349,7 +349,7 @@ func TestUnexpectedFileRefused(t *testing.T) {
 	fs := vfs.NewMem()
 	require.NoError(t, fs.MkdirAll(memDir, 0o755))
 	require.NoError(t, fs.WriteFile(filepath.Join(memDir, "notes.wal"), []byte("x")))
-	_, err := Open(memDir, Options{FS: fs})
+	_, err := Open(memDir, Options{FS: fs, SegmentBytes: 64 << 10})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "notes.wal")
 }
