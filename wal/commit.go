@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -39,9 +40,9 @@ func (l *Log) lead() {
 	if err == nil && last != 0 && l.opts.Durability == SyncBatch {
 		err = l.syncLocked()
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrClosed) {
 		err = l.setPoison(err)
-	} else if last != 0 {
+	} else if err == nil && last != 0 {
 		l.publish(last, updates)
 		l.stats.batches.Add(1)
 	}
