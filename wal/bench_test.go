@@ -42,6 +42,7 @@ func BenchmarkAppend(b *testing.B) {
 				}
 				st := l.Stats()
 				b.ReportMetric(float64(st.Records)/float64(st.Batches), "records/batch")
+				b.ReportMetric(float64(st.SyncTime.Microseconds())/float64(st.Syncs), "µs/sync")
 			})
 		}
 	}
