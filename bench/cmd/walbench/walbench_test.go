@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRoundBatch(t *testing.T) {
+	for _, tc := range []struct {
+		bytes float64
+		want  int
+	}{
+		{0, 4096}, {176, 4096}, {4096, 4096}, {4144, 8192}, {5400, 8192}, {122000, 122880}, {1e12, 64 << 20},
+	} {
+		if got := roundBatch(tc.bytes); got != tc.want {
+			t.Errorf("roundBatch(%v) = %d, want %d", tc.bytes, got, tc.want)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	if p := percentile(d, 0.5); p != 50 {
+		t.Errorf("p50 = %d, want 50", p)
+	}
+	if p := percentile(d, 0.99); p != 99 {
+		t.Errorf("p99 = %d, want 99", p)
+	}
+	if p := percentile(nil, 0.5); p != 0 {
+		t.Errorf("p50 of nothing = %d, want 0", p)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{
+		{0.0921, "0.0921"}, {0.5, "0.500"}, {12.34, "12.3"}, {312.4, "312"}, {197520.4, "197,520"}, {1234567, "1,234,567"},
+	} {
+		if got := sig3(tc.v); got != tc.want {
+			t.Errorf("sig3(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+	for n, want := range map[int]string{128: "128 B", 4096: "4 KiB", 122880: "120 KiB", 1 << 20: "1 MiB", 4144: "4144 B"} {
+		if got := sizeName(n); got != want {
+			t.Errorf("sizeName(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestReplaceBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		err            bool
+	}{
+		{"replace", "a\n" + beginMarker + "\nold\n" + endMarker + "\nb\n", "a\n" + beginMarker + "\nnew\n" + endMarker + "\nb\n", false},
+		{"append", "# T\n", "# T\n\n## Results\n\n" + beginMarker + "\nnew\n" + endMarker + "\n", false},
+		{"reversed", endMarker + beginMarker, "", true},
+		{"begin only", beginMarker, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := replaceBlock(tc.in, "new\n")
+			if (err != nil) != tc.err || got != tc.want {
+				t.Errorf("got %q, %v; want %q, error %v", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+// countingAppender succeeds, after a short sleep, until fail is set.
+type countingAppender struct {
+	n    atomic.Int64
+	fail atomic.Bool
+}
+
+var errInjected = errors.New("injected")
+
+func (c *countingAppender) Append(p []byte) error {
+	time.Sleep(100 * time.Microsecond)
+	if c.fail.Load() {
+		return errInjected
+	}
+	c.n.Add(1)
+	return nil
+}
+
+func (c *countingAppender) Close() error { return nil }
+
+func TestMeasure(t *testing.T) {
+	a := &countingAppender{}
+	payloads := [][]byte{make([]byte, 100), make([]byte, 100), make([]byte, 100)}
+	r, err := measure(context.Background(), a, payloads, 20*time.Millisecond, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.opsPerSec <= 0 || r.p50 < 100*time.Microsecond || r.p99 < r.p50 {
+		t.Errorf("implausible result %+v", r)
+	}
+	if got, want := r.mbPerSec, r.opsPerSec*100/1e6; got < want*0.99 || got > want*1.01 {
+		t.Errorf("MB/s %v, want %v", got, want)
+	}
+
+	a.fail.Store(true)
+	if _, err := measure(context.Background(), a, payloads, 20*time.Millisecond, time.Second); !errors.Is(err, errInjected) {
+		t.Errorf("measure returned %v, want the append error", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := measure(ctx, &countingAppender{}, payloads, time.Second, time.Second); !errors.Is(err, context.Canceled) {
+		t.Errorf("measure returned %v, want context.Canceled", err)
+	}
+}
+
+func TestRenderReportWithoutTargets(t *testing.T) {
+	// A report with no 64-writer or peer configuration must still render.
+	s := settings{runs: 1, writers: []int{1}, sizes: []int{128}}
+	res := &results{rawSize: map[*job]int{}}
+	out := renderReport(s, system{}, res, "")
+	if !strings.Contains(out, "#### Targets") {
+		t.Errorf("report lacks the targets table:\n%s", out)
+	}
+}
