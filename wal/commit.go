@@ -449,7 +449,7 @@ func (l *Log) takeSpare() (vfs.File, string, error) {
 			}
 			// The background fill failed (the error was logged); an
 			// appending segment works, only slower.
-		case <-l.ctx.Done():
+		case <-l.stopped:
 			// Closing: the filler has stopped.
 		}
 	}

@@ -105,7 +105,7 @@ type Log struct {
 	spare     chan spareFile
 	needSpare chan struct{}
 
-	ctx     context.Context
+	stopped <-chan struct{} // closed when Close starts stopping the background goroutines
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closing sync.Once
@@ -213,19 +213,20 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.written.Store(uint64(l.w.next - 1))
 	l.synced.Store(uint64(l.w.next - 1))
-	l.ctx, l.cancel = context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	l.stopped, l.cancel = ctx.Done(), cancel
 	if opts.Durability == SyncInterval {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			l.syncLoop(l.ctx)
+			l.syncLoop(ctx)
 		}()
 	}
 	if !opts.DisablePreallocation {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			l.preallocLoop(l.ctx)
+			l.preallocLoop(ctx)
 		}()
 		l.needSpare <- struct{}{}
 	}
