@@ -36,17 +36,36 @@ func frameOffsets(t *testing.T, data []byte) []int64 {
 	}
 }
 
-func lastSegment(t *testing.T, fs *vfs.MemFS) string {
+// segments returns the paths of the segment files in memDir, in order.
+func segments(t *testing.T, fs *vfs.MemFS) []string {
 	t.Helper()
 	names, err := fs.List(memDir)
 	require.NoError(t, err)
-	var last string
+	var paths []string
 	for _, n := range names {
 		if strings.HasSuffix(n, segmentSuffix) {
-			last = filepath.Join(memDir, n)
+			paths = append(paths, filepath.Join(memDir, n))
 		}
 	}
-	return last
+	return paths
+}
+
+func lastSegment(t *testing.T, fs *vfs.MemFS) string {
+	t.Helper()
+	segs := segments(t, fs)
+	require.NotEmpty(t, segs)
+	return segs[len(segs)-1]
+}
+
+// memLog makes a closed log of n records on a new MemFS.
+func memLog(t *testing.T, segmentBytes int64, n int) *vfs.MemFS {
+	t.Helper()
+	fs := vfs.NewMem()
+	l, err := Open(memDir, Options{FS: fs, SegmentBytes: segmentBytes})
+	require.NoError(t, err)
+	appendN(t, l, n)
+	require.NoError(t, l.Close())
+	return fs
 }
 
 // logCapture collects log records for assertions.
@@ -174,12 +193,7 @@ func TestTornBatch(t *testing.T) {
 // a later frame says was already durable: that is lost acknowledged data,
 // and Open must refuse rather than cut it.
 func TestDamageBeforeDurableRecord(t *testing.T) {
-	fs := vfs.NewMem()
-	l, err := Open(memDir, Options{FS: fs, SegmentBytes: 64 << 10})
-	require.NoError(t, err)
-	appendN(t, l, 8)
-	require.NoError(t, l.Close())
-
+	fs := memLog(t, 64<<10, 8)
 	path := lastSegment(t, fs)
 	data, err := fs.ReadFile(path)
 	require.NoError(t, err)
@@ -210,20 +224,8 @@ func TestDamageBeforeDurableRecord(t *testing.T) {
 // TestBitFlipSealedSegment flips bits in a sealed segment: Open and
 // readers report a *CorruptionError naming the segment, offset and LSN.
 func TestBitFlipSealedSegment(t *testing.T) {
-	fs := vfs.NewMem()
-	opts := Options{FS: fs, SegmentBytes: 4 << 10}
-	l, err := Open(memDir, opts)
-	require.NoError(t, err)
-	appendN(t, l, 60)
-	require.NoError(t, l.Close())
-	names, err := fs.List(memDir)
-	require.NoError(t, err)
-	var segs []string
-	for _, n := range names {
-		if strings.HasSuffix(n, segmentSuffix) {
-			segs = append(segs, filepath.Join(memDir, n))
-		}
-	}
+	fs := memLog(t, 4<<10, 60)
+	segs := segments(t, fs)
 	require.Greater(t, len(segs), 3)
 	path := segs[1]
 	data, err := fs.ReadFile(path)
@@ -292,33 +294,18 @@ func TestBitFlipSealedSegment(t *testing.T) {
 
 // TestMissingSegment removes a middle segment: the gap is corruption.
 func TestMissingSegment(t *testing.T) {
-	fs := vfs.NewMem()
-	l, err := Open(memDir, Options{FS: fs, SegmentBytes: 4 << 10})
-	require.NoError(t, err)
-	appendN(t, l, 60)
-	require.NoError(t, l.Close())
-	names, err := fs.List(memDir)
-	require.NoError(t, err)
-	var segs []string
-	for _, n := range names {
-		if strings.HasSuffix(n, segmentSuffix) {
-			segs = append(segs, n)
-		}
-	}
-	require.NoError(t, fs.Remove(filepath.Join(memDir, segs[2])))
-	_, err = Open(memDir, Options{FS: fs, SegmentBytes: 4 << 10})
+	fs := memLog(t, 4<<10, 60)
+	segs := segments(t, fs)
+	require.NoError(t, fs.Remove(segs[2]))
+	_, err := Open(memDir, Options{FS: fs, SegmentBytes: 4 << 10})
 	var ce *CorruptionError
 	require.ErrorAs(t, err, &ce)
 	assert.ErrorIs(t, err, ErrMissingRecords)
-	assert.Equal(t, filepath.Join(memDir, segs[1]), ce.Segment)
+	assert.Equal(t, segs[1], ce.Segment)
 }
 
 func TestUnsupportedVersion(t *testing.T) {
-	fs := vfs.NewMem()
-	l, err := Open(memDir, Options{FS: fs, SegmentBytes: 64 << 10})
-	require.NoError(t, err)
-	appendN(t, l, 3)
-	require.NoError(t, l.Close())
+	fs := memLog(t, 64<<10, 3)
 	path := lastSegment(t, fs)
 	data, err := fs.ReadFile(path)
 	require.NoError(t, err)
