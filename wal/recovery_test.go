@@ -104,11 +104,7 @@ func (c *logCapture) find(s string) string {
 // records survive, the cut is logged, and appends continue.
 func TestTornTailEveryOffset(t *testing.T) {
 	const n = 12
-	base := vfs.NewMem()
-	l, err := Open(memDir, Options{FS: base, SegmentBytes: 64 << 10})
-	require.NoError(t, err)
-	appendN(t, l, n)
-	require.NoError(t, l.Close())
+	base := memLog(t, 64<<10, n)
 	path := lastSegment(t, base)
 	data, err := base.ReadFile(path)
 	require.NoError(t, err)
