@@ -126,7 +126,7 @@ func (l *Log) write(batch []*request) (LSN, []segUpdate, error) {
 	epoch := l.epoch.Load()
 	w.buf = w.buf[:0]
 	w.bufOff = w.off
-	first := w.next
+	encoded := 0
 
 	var err error
 	for _, req := range batch {
@@ -138,6 +138,7 @@ func (l *Log) write(batch []*request) (LSN, []segUpdate, error) {
 				if err = l.encode(r.LSN, r.Epoch, r.Time.UnixNano(), r.Data); err != nil {
 					break
 				}
+				encoded++
 			}
 			req.first, req.last = req.recs[0].LSN, req.recs[len(req.recs)-1].LSN
 		} else {
@@ -147,6 +148,7 @@ func (l *Log) write(batch []*request) (LSN, []segUpdate, error) {
 				if err = l.encode(w.next, e, max(now, w.lastNanos), d); err != nil {
 					break
 				}
+				encoded++
 			}
 			req.last = w.next - 1
 		}
@@ -157,9 +159,10 @@ func (l *Log) write(batch []*request) (LSN, []segUpdate, error) {
 	if err := l.flush(); err != nil {
 		return 0, nil, err
 	}
-	if w.next == first && len(w.pub) == 0 {
-		return 0, nil, nil
+	if encoded == 0 {
+		return 0, nil, nil // every request was rejected
 	}
+	l.stats.records.Add(uint64(encoded))
 	u := w.cur
 	u.index = slices.Clone(w.cur.index)
 	w.cur.index = w.cur.index[:0]
@@ -236,7 +239,6 @@ func (l *Log) encode(lsn LSN, epoch uint64, nanos int64, data []byte) error {
 	u.last, u.end, u.lastNanos, u.lastEpoch = lsn, pos+size, nanos, epoch
 	w.next = lsn + 1
 	w.lastNanos, w.lastEpoch = nanos, epoch
-	l.stats.records.Add(1)
 	return nil
 }
 
@@ -344,6 +346,14 @@ func (l *Log) roll(first LSN, epoch uint64) error {
 	}
 	if err := l.swap(f, seg); err != nil {
 		return err
+	}
+	if LSN(l.written.Load()) != first-1 {
+		// Rebased by Write: the log holds no record, so nothing is
+		// pending a sync, and the watermarks restart below first.
+		l.smu.Lock()
+		l.written.Store(uint64(first - 1))
+		l.synced.Store(uint64(first - 1))
+		l.smu.Unlock()
 	}
 	w.off, w.bufOff = segmentHeaderSize, segmentHeaderSize
 	w.cur = segUpdate{seg: seg, last: first - 1, end: segmentHeaderSize, lastIdxOff: -indexIntervalBytes}

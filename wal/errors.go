@@ -27,8 +27,8 @@ var (
 	// new Last). Open a new Reader from a position that exists.
 	ErrTruncated = errors.New("wal: records truncated")
 
-	// ErrOutOfRange is returned by TruncateFront and TruncateBack for an
-	// LSN outside [First()-1, Last()+1].
+	// ErrOutOfRange is returned by TruncateFront for an LSN past Last()+1
+	// and by TruncateBack for an LSN outside [First()-1, Last()].
 	ErrOutOfRange = errors.New("wal: LSN out of range")
 
 	// ErrNotFound is returned by LSNAt when no record is that old.

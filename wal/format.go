@@ -236,6 +236,11 @@ func decodeFrame(b []byte, d *xxhash.Digest, salt uint64) (frameHeader, []byte, 
 	if flags != 0 || h.LSN == 0 {
 		return h, nil, 0, fmt.Errorf("%w: invalid header fields", ErrChecksum)
 	}
+	if !allZero(b[frameHeaderSize+int(h.Length) : size]) {
+		// Padding is not checksummed but must be zero, so that damage
+		// there is noticed and a frame has exactly one encoding.
+		return h, nil, 0, fmt.Errorf("%w: non-zero padding", ErrChecksum)
+	}
 	return h, payload, size, nil
 }
 

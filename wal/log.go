@@ -98,6 +98,7 @@ type Log struct {
 	last   LSN           // last visible LSN; first-1 if none
 	notify chan struct{} // closed and replaced whenever last moves or the log closes
 	gen    uint64        // incremented by TruncateBack
+	cuts   []LSN         // cuts[g] is where the TruncateBack that made gen g+1 cut
 	closed bool
 
 	tmu sync.Mutex // serializes TruncateFront

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sort"
 	"time"
 
@@ -57,11 +58,12 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 		}
 		if r.gen != l.gen {
 			// TruncateBack ran: drop the file (it may have been replaced)
-			// and check the reader has not gone past the new end.
-			if r.next > l.last+1 {
-				last := l.last
+			// and check that no cut since went below what the reader
+			// already returned, even if the log has grown back since.
+			cut := slices.Min(l.cuts[r.gen:l.gen])
+			if r.next-1 > cut {
 				l.mu.RUnlock()
-				return Record{}, fmt.Errorf("%w: LSN %d is past the end of the log (LSN %d) after TruncateBack", ErrTruncated, r.next, last)
+				return Record{}, fmt.Errorf("%w: the reader returned up to LSN %d, and TruncateBack cut the log at LSN %d", ErrTruncated, r.next-1, cut)
 			}
 			r.gen = l.gen
 			r.release()

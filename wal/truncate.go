@@ -33,6 +33,10 @@ func (l *Log) TruncateFront(lsn LSN) error {
 		l.mu.Unlock()
 		return fmt.Errorf("%w: TruncateFront(%d) past Last()+1 = %d", ErrOutOfRange, lsn, last+1)
 	}
+	if len(l.segs) == 0 {
+		l.mu.Unlock()
+		return nil // a new log: nothing to remove
+	}
 	k := 0
 	for k < len(l.segs)-1 && l.segs[k+1].first <= lsn {
 		k++
@@ -63,7 +67,8 @@ func (l *Log) TruncateFront(lsn LSN) error {
 //
 // Later segments are removed newest first and the segment holding lsn is
 // rewritten to a new file that replaces it atomically, so a crash at any
-// point leaves either the old or the new end. Readers that already read
+// point leaves a log that opens and ends between lsn and the old end: call
+// TruncateBack again after reopening. Readers that already read
 // past lsn fail with ErrTruncated; others continue. An I/O error leaves
 // the log poisoned (see ErrPoisoned): reopen it and call TruncateBack
 // again.
@@ -99,6 +104,7 @@ func (l *Log) TruncateBack(lsn LSN) error {
 	}
 	l.last = lsn
 	l.gen++
+	l.cuts = append(l.cuts, lsn)
 	close(l.notify)
 	l.notify = make(chan struct{})
 	l.mu.Unlock()
