@@ -516,6 +516,16 @@ func (l *Log) fill(ctx context.Context, name string, size int64) (vfs.File, erro
 			l.fs.Remove(name)
 			return nil, err
 		}
+		// Sync each 1 MiB step: left to the end, 64 MiB of dirty zeros go
+		// to the disk in one burst that the log's own syncs queue behind
+		// (bench/, 64 writers x 4 KiB: p99 14-18 ms with one sync, 6-7 ms
+		// with 1 MiB steps at the same throughput; 256 KiB steps gave
+		// 3.5 ms but 25% less throughput).
+		if err := f.Sync(); err != nil {
+			f.Close()
+			l.fs.Remove(name)
+			return nil, err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
