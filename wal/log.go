@@ -447,45 +447,44 @@ func (l *Log) submit(ctx context.Context, req *request) error {
 	if lead {
 		l.lead()
 	}
+	cancelled := ctx.Done()
 	for {
 		select {
 		case <-req.done:
 			return nil
 		case <-req.promote:
 			l.lead()
-			continue
-		case <-ctx.Done():
-		}
-		l.qmu.Lock()
-		i := slices.Index(l.pending, req)
-		if i < 0 {
+		case <-cancelled:
+			if l.withdraw(req) {
+				return ctx.Err()
+			}
 			// Taken into a batch: its outcome is one write and sync away,
 			// and reporting it is the only way the caller can know it.
-			l.qmu.Unlock()
-			break
-		}
-		l.pending = slices.Delete(l.pending, i, i+1)
-		select {
-		case <-req.promote:
-			// Leadership was handed to us: pass it on.
-			if len(l.pending) > 0 {
-				l.pending[0].promote <- struct{}{}
-			} else {
-				l.leading = false
-			}
-		default:
-		}
-		l.qmu.Unlock()
-		return ctx.Err()
-	}
-	for {
-		select {
-		case <-req.done:
-			return nil
-		case <-req.promote:
-			l.lead()
+			cancelled = nil
 		}
 	}
+}
+
+// withdraw removes req from the queue if no batch has taken it yet,
+// passing on leadership if it had been handed to req.
+func (l *Log) withdraw(req *request) bool {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	i := slices.Index(l.pending, req)
+	if i < 0 {
+		return false
+	}
+	l.pending = slices.Delete(l.pending, i, i+1)
+	select {
+	case <-req.promote:
+		if len(l.pending) > 0 {
+			l.pending[0].promote <- struct{}{}
+		} else {
+			l.leading = false
+		}
+	default:
+	}
+	return true
 }
 
 func (l *Log) poisonErr() error {

@@ -68,6 +68,22 @@ func memLog(t *testing.T, segmentBytes int64, n int) *vfs.MemFS {
 	return fs
 }
 
+// openDamaged opens a crash clone of fs in which the byte at off of the
+// file at path (whose contents were data) has bit flipped, and returns
+// the *CorruptionError Open must fail with.
+func openDamaged(t *testing.T, fs *vfs.MemFS, path string, data []byte, off int64, bit byte, segmentBytes int64) (*CorruptionError, error) {
+	t.Helper()
+	bad := bytes.Clone(data)
+	bad[off] ^= bit
+	c := fs.CrashClone()
+	require.NoError(t, c.WriteFile(path, bad))
+	_, err := Open(memDir, Options{FS: c, SegmentBytes: segmentBytes})
+	var ce *CorruptionError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, path, ce.Segment)
+	return ce, err
+}
+
 // logCapture collects log records for assertions.
 type logCapture struct {
 	mu   sync.Mutex
@@ -203,14 +219,7 @@ func TestDamageBeforeDurableRecord(t *testing.T) {
 		{"lsn", offs[4] + 17},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := bytes.Clone(data)
-			bad[tc.off] ^= 0x01
-			c := fs.CrashClone()
-			require.NoError(t, c.WriteFile(path, bad))
-			_, err := Open(memDir, Options{FS: c, SegmentBytes: 64 << 10})
-			var ce *CorruptionError
-			require.ErrorAs(t, err, &ce)
-			assert.Equal(t, path, ce.Segment)
+			ce, _ := openDamaged(t, fs, path, data, tc.off, 0x01, 64<<10)
 			assert.Equal(t, offs[4], ce.Offset)
 			assert.Equal(t, LSN(5), ce.LSN)
 		})
@@ -248,14 +257,7 @@ func TestBitFlipSealedSegment(t *testing.T) {
 		{"last payload byte", offs[len(offs)-1] + frameHeaderSize + int64(sizeFor(h.First+LSN(len(offs))-1)) - 1, offs[len(offs)-1], h.First + LSN(len(offs)) - 1, ErrChecksum},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := bytes.Clone(data)
-			bad[tc.flipAt] ^= 0x04
-			c := fs.CrashClone()
-			require.NoError(t, c.WriteFile(path, bad))
-			_, err := Open(memDir, Options{FS: c, SegmentBytes: 4 << 10})
-			var ce *CorruptionError
-			require.ErrorAs(t, err, &ce)
-			assert.Equal(t, path, ce.Segment)
+			ce, err := openDamaged(t, fs, path, data, tc.flipAt, 0x04, 4<<10)
 			assert.Equal(t, tc.wantOff, ce.Offset)
 			assert.Equal(t, tc.wantLSN, ce.LSN)
 			assert.ErrorIs(t, err, tc.cause)
