@@ -2,6 +2,8 @@ package wal
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -280,4 +282,52 @@ func TestOptionsValidate(t *testing.T) {
 	require.NoError(t, Options{}.Validate())
 	_, err = Open(t.TempDir(), Options{SegmentBytes: 1})
 	require.Error(t, err)
+}
+
+// TestAppendCancellation cancels appends at random moments while many are
+// queued: an Append that returns the context's error wrote nothing, one
+// that returns nil is in the log, and leadership handed to a cancelled
+// Append is passed on (nothing hangs).
+func TestAppendCancellation(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{SegmentBytes: 64 << 10})
+	var (
+		mu        sync.Mutex
+		acked     = map[string]bool{}
+		withdrawn = map[string]bool{}
+		wg        sync.WaitGroup
+	)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 100 {
+				p := fmt.Appendf(nil, "w%d-%d", w, i)
+				ctx, cancel := context.WithCancel(t.Context())
+				if i%3 != 0 {
+					time.AfterFunc(time.Duration(i%7)*20*time.Microsecond, cancel)
+				}
+				_, _, err := l.Append(ctx, p)
+				cancel()
+				mu.Lock()
+				switch {
+				case err == nil:
+					acked[string(p)] = true
+				case errors.Is(err, context.Canceled):
+					withdrawn[string(p)] = true
+				default:
+					t.Errorf("append: %v", err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	r := l.NewReader(1)
+	defer r.Close()
+	for lsn := LSN(1); lsn <= l.Last(); lsn++ {
+		rec, err := r.Next(t.Context())
+		require.NoError(t, err)
+		require.False(t, withdrawn[string(rec.Data)], "%s was written although its Append was cancelled", rec.Data)
+		delete(acked, string(rec.Data))
+	}
+	require.Empty(t, acked, "acknowledged appends missing")
+	t.Logf("%d withdrawn, %d written", len(withdrawn), l.Last())
 }
