@@ -32,11 +32,15 @@
 //
 // # Durability and group commit
 //
-// Appends from concurrent goroutines are queued; one committer goroutine
-// takes everything queued (up to Options.MaxBatchBytes), writes it with
-// one write and makes it durable with one fdatasync, then wakes the
-// callers. Under the default Durability, SyncBatch, Append returns only
-// after that sync. SyncInterval and NoSync trade that guarantee for speed.
+// Appends from concurrent goroutines are queued. The first caller to find
+// no batch in progress becomes the leader: it takes everything queued (up
+// to Options.MaxBatchBytes), writes it with one write, hands leadership to
+// the next queued caller, makes its batch durable with one fdatasync and
+// wakes the callers in it. The next leader writes while the previous one
+// syncs; syncs never overlap and complete in LSN order. A lone writer
+// does its own write and sync, with no hand-off to another goroutine.
+// Under the default Durability, SyncBatch, Append returns only after the
+// sync. SyncInterval and NoSync trade that guarantee for speed.
 //
 // A failed write or sync (EIO, ENOSPC) fails the batch and poisons the Log:
 // every later Append fails with ErrPoisoned until the log is reopened,

@@ -319,7 +319,7 @@ func (l *Log) SetEpoch(epoch uint64) error {
 // Dir returns the directory of the log.
 func (l *Log) Dir() string { return l.dir }
 
-// request is one Append or Write call waiting for the committer.
+// request is one Append or Write call waiting for a leader to write it.
 type request struct {
 	data    [][]byte // Append payloads, or nil
 	recs    []Record // Write records, or nil
@@ -329,13 +329,6 @@ type request struct {
 	err     error
 	done    chan struct{} // closed when the request is complete
 	promote chan struct{} // receives when the request's goroutine must lead
-}
-
-func (r *request) count() int {
-	if r.recs != nil {
-		return len(r.recs)
-	}
-	return len(r.data)
 }
 
 func (r *request) finish(err error) {
