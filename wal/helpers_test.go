@@ -2,7 +2,6 @@ package wal
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -69,17 +68,4 @@ func readAll(t *testing.T, l *Log, from LSN) []Record {
 		recs = append(recs, rec)
 	}
 	return recs
-}
-
-func segFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range ents {
-		if len(e.Name()) == 16+len(segmentSuffix) {
-			names = append(names, fmt.Sprintf("%s/%s", dir, e.Name()))
-		}
-	}
-	return names
 }

@@ -88,7 +88,6 @@ func openDamaged(t *testing.T, fs *vfs.MemFS, path string, data []byte, off int6
 type logCapture struct {
 	mu   sync.Mutex
 	msgs []string
-	buf  bytes.Buffer
 }
 
 func (c *logCapture) logger() *slog.Logger {

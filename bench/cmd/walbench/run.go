@@ -53,12 +53,11 @@ func (j *job) stat(metric func(runResult) float64) stat {
 }
 
 // Metrics of a run, for job.stat.
-func opsPerSec(r runResult) float64     { return r.opsPerSec }
-func mbPerSec(r runResult) float64      { return r.mbPerSec }
-func p50ms(r runResult) float64         { return float64(r.p50) / float64(time.Millisecond) }
-func p99ms(r runResult) float64         { return float64(r.p99) / float64(time.Millisecond) }
-func recPerBatch(r runResult) float64   { return r.recPerBatch }
-func bytesPerBatch(r runResult) float64 { return r.bytesPerBatch }
+func opsPerSec(r runResult) float64   { return r.opsPerSec }
+func mbPerSec(r runResult) float64    { return r.mbPerSec }
+func p50ms(r runResult) float64       { return float64(r.p50) / float64(time.Millisecond) }
+func p99ms(r runResult) float64       { return float64(r.p99) / float64(time.Millisecond) }
+func recPerBatch(r runResult) float64 { return r.recPerBatch }
 
 // results are every job of a benchmark run, in report order.
 type results struct {
