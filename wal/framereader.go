@@ -106,3 +106,16 @@ func (r *frameReader) next() (frameHeader, []byte, error) {
 	r.off += size
 	return h, payload, nil
 }
+
+// asCorruption turns an error of next, met at offset off of the segment at
+// path while looking for record want in a range that must hold whole
+// records, into a *CorruptionError; read errors pass through.
+func asCorruption(err error, path string, off int64, want LSN) error {
+	if !isDecodeError(err) {
+		return err
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, errZeroFrame) {
+		err = ErrMissingRecords // the range ended before want
+	}
+	return &CorruptionError{Segment: path, Offset: off, LSN: want, Err: err}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"slices"
 	"sort"
@@ -117,14 +116,8 @@ func (r *Reader) read(seg *segment) (Record, error) {
 		off := r.fr.off
 		h, p, err := r.fr.next()
 		if err != nil {
-			if isDecodeError(err) {
-				if errors.Is(err, io.EOF) || errors.Is(err, errZeroFrame) {
-					err = ErrMissingRecords
-				}
-				err = &CorruptionError{Segment: seg.path, Offset: off, LSN: r.next, Err: err}
-			}
 			r.release()
-			return Record{}, err
+			return Record{}, asCorruption(err, seg.path, off, r.next)
 		}
 		if h.LSN < r.next {
 			continue // seeking forward from an index entry
@@ -215,10 +208,7 @@ func (l *Log) LSNAt(t time.Time) (LSN, error) {
 		off := fr.off
 		h, _, err := fr.next()
 		if err != nil {
-			if isDecodeError(err) {
-				err = &CorruptionError{Segment: seg.path, Offset: off, LSN: found + 1, Err: err}
-			}
-			return 0, err
+			return 0, asCorruption(err, seg.path, off, found+1)
 		}
 		if h.LSN <= found {
 			continue

@@ -150,10 +150,7 @@ func (l *Log) truncateBack(keep *segment, drop []*segment, lsn LSN, start indexE
 			off := fr.off
 			h, _, err := fr.next()
 			if err != nil {
-				if isDecodeError(err) {
-					err = &CorruptionError{Segment: keep.path, Offset: off, LSN: lsn, Err: err}
-				}
-				return err
+				return asCorruption(err, keep.path, off, lsn)
 			}
 			if h.LSN == lsn {
 				end, nanos, epoch = fr.off, h.Nanos, h.Epoch
