@@ -163,10 +163,8 @@ func (l *Log) write(batch []*request) (LSN, []segUpdate, error) {
 		return 0, nil, nil // every request was rejected
 	}
 	l.stats.records.Add(uint64(encoded))
-	u := w.cur
-	u.index = slices.Clone(w.cur.index)
-	w.cur.index = w.cur.index[:0]
-	updates := append(w.pub, u)
+	updates := append(w.pub, w.cur)
+	w.cur.index = nil // handed over with the update
 	w.pub = nil
 	return w.next - 1, updates, nil
 }
