@@ -1,0 +1,164 @@
+package snapshot
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/zeebo/blake3"
+)
+
+// masterKeySize is the size of the repository's master key, the secret
+// every key slot wraps.
+const masterKeySize = 64
+
+// keyring holds the keys derived from the master key. Each purpose has its
+// own key (HKDF-SHA-256 with the repository ID as salt), so no key serves
+// two algorithms.
+type keyring struct {
+	repoID [repoIDSize]byte
+	master []byte   // kept to wrap new key slots
+	enc    [32]byte // base for per-object AES-256-GCM keys
+	dataID [32]byte // keyed BLAKE3 for chunk IDs
+	treeID [32]byte // keyed BLAKE3 for tree block IDs (domain separated)
+	gear   [32]byte // seed of the chunker's gear table
+}
+
+func deriveKeyring(master []byte, repoID [repoIDSize]byte) (*keyring, error) {
+	k := &keyring{repoID: repoID, master: master}
+	for _, d := range []struct {
+		out  []byte
+		info string
+	}{
+		{k.enc[:], "continuity/snapshot/v1/encrypt"},
+		{k.dataID[:], "continuity/snapshot/v1/chunk-id"},
+		{k.treeID[:], "continuity/snapshot/v1/tree-id"},
+		{k.gear[:], "continuity/snapshot/v1/gear"},
+	} {
+		b, err := hkdf.Key(sha256.New, master, repoID[:], d.info, 32)
+		if err != nil {
+			return nil, fmt.Errorf("derive keys: %w", err)
+		}
+		copy(d.out, b)
+	}
+	return k, nil
+}
+
+// objectAEAD returns the AES-256-GCM instance for one object: its key is
+// derived from the encryption key and the object's random 32-byte salt, so
+// every object has its own key and nonces (a counter within the object)
+// never repeat under a key. Two objects share a key only if their salts
+// collide: probability n²/2^257 for n objects.
+func (k *keyring) objectAEAD(kind byte, salt []byte) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, k.enc[:], salt, "continuity/snapshot/v1/object/"+string(rune('0'+kind)), 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// nonce returns the GCM nonce for the n-th sealed message of an object.
+func nonce(buf *[nonceSize]byte, n uint64) []byte {
+	binary.LittleEndian.PutUint64(buf[:8], n)
+	binary.LittleEndian.PutUint32(buf[8:], 0)
+	return buf[:]
+}
+
+func newSalt() (s [saltSize]byte) {
+	rand.Read(s[:])
+	return s
+}
+
+// objectAD is the additional data of an object's sealed body: its header
+// and the repository ID, so an object of another repository, or a header
+// changed in any bit, fails authentication.
+func (k *keyring) objectAD(hdr []byte) []byte {
+	ad := make([]byte, 0, len(hdr)+repoIDSize)
+	ad = append(ad, hdr...)
+	return append(ad, k.repoID[:]...)
+}
+
+// sealObject builds header || AES-GCM(body) for kind, with a fresh salt.
+// prefix (possibly nil) is stored in the clear between header and sealed
+// body and authenticated with it.
+func (k *keyring) sealObject(kind byte, prefix, body []byte) ([]byte, error) {
+	h := header{version: formatVersion, kind: kind, salt: newSalt()}
+	out := h.append(make([]byte, 0, headerSize+len(prefix)+len(body)+tagSize))
+	out = append(out, prefix...)
+	aead, err := k.objectAEAD(kind, h.salt[:])
+	if err != nil {
+		return nil, err
+	}
+	var nb [nonceSize]byte
+	return aead.Seal(out, nonce(&nb, 0), body, k.objectAD(out)), nil
+}
+
+// openObject authenticates and decrypts an object sealed by sealObject
+// whose clear prefix has prefixLen bytes.
+func (k *keyring) openObject(name string, kind byte, prefixLen int, b []byte) ([]byte, error) {
+	h, err := parseHeader(name, b, kind)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < headerSize+prefixLen+tagSize {
+		return nil, objErr(name, -1, fmt.Errorf("%w: %d bytes", ErrTruncated, len(b)))
+	}
+	aead, err := k.objectAEAD(kind, h.salt[:])
+	if err != nil {
+		return nil, err
+	}
+	var nb [nonceSize]byte
+	split := headerSize + prefixLen
+	body, err := aead.Open(nil, nonce(&nb, 0), b[split:], k.objectAD(b[:split]))
+	if err != nil {
+		return nil, corrupt(name, int64(split), "authentication failed")
+	}
+	return body, nil
+}
+
+// hasher computes keyed BLAKE3 IDs. Not safe for concurrent use: each
+// worker has its own.
+type hasher struct {
+	data, tree *blake3.Hasher
+}
+
+func (k *keyring) newHasher() *hasher {
+	d, err := blake3.NewKeyed(k.dataID[:])
+	if err != nil {
+		panic(err) // only for a key that is not 32 bytes
+	}
+	t, err := blake3.NewKeyed(k.treeID[:])
+	if err != nil {
+		panic(err)
+	}
+	return &hasher{data: d, tree: t}
+}
+
+func (h *hasher) sum(typ byte, p []byte) (id blobID) {
+	x := h.data
+	if typ == blobTree {
+		x = h.tree
+	}
+	x.Reset()
+	x.Write(p)
+	x.Sum(id[:0])
+	return id
+}
+
+// blobAD is the additional data of a blob sealed in a pack: the repository
+// ID, the blob type and its ID, so a blob moved to another place in any
+// pack, or presented as another blob, fails authentication.
+func (k *keyring) blobAD(buf *[repoIDSize + 1 + blobIDSize]byte, typ byte, id blobID) []byte {
+	copy(buf[:], k.repoID[:])
+	buf[repoIDSize] = typ
+	copy(buf[repoIDSize+1:], id[:])
+	return buf[:]
+}

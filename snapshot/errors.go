@@ -1,0 +1,102 @@
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Compare with errors.Is: most are returned wrapped in an
+// *ObjectError that names the object.
+var (
+	// ErrWrongKey is returned by Open when no key slot of the repository
+	// opens with the given KeyProvider (a wrong passphrase, raw key or
+	// keeper). Nothing is read beyond the key slots.
+	ErrWrongKey = errors.New("snapshot: no key slot opens with this key; check the passphrase, key or keeper")
+
+	// ErrMissing is the cause inside an *ObjectError when an object the
+	// repository refers to does not exist in the bucket (a deleted pack,
+	// a lost index). Restoring from another copy of the bucket, or
+	// Verify to see which snapshots are affected, are the ways forward.
+	ErrMissing = errors.New("snapshot: object missing from the bucket")
+
+	// ErrCorrupt is the cause inside an *ObjectError when an object's
+	// bytes fail authentication or do not decode: they were damaged or
+	// tampered with after they were written.
+	ErrCorrupt = errors.New("snapshot: object damaged or tampered with (authentication failed)")
+
+	// ErrTruncated is the cause inside an *ObjectError when an object is
+	// shorter than the index or its own header says.
+	ErrTruncated = errors.New("snapshot: object truncated")
+
+	// ErrReplayed is the cause inside an *ObjectError when a manifest
+	// authenticates but was stored under another snapshot's name: an old
+	// manifest copied to a new ID.
+	ErrReplayed = errors.New("snapshot: manifest stored under a name that is not its own (replayed)")
+
+	// ErrNotFound is returned when a snapshot ID names no snapshot.
+	ErrNotFound = errors.New("snapshot: no such snapshot")
+
+	// ErrNoRepository is returned by Open when the bucket holds no
+	// repository config; Init creates one.
+	ErrNoRepository = errors.New("snapshot: no repository in the bucket; create one with Init")
+
+	// ErrExists is returned by Init when the bucket already holds a
+	// repository.
+	ErrExists = errors.New("snapshot: a repository already exists in the bucket; use Open")
+
+	// ErrLocked is returned when an operation cannot take the repository
+	// lock it needs because another process holds a conflicting one:
+	// Prune needs the repository to itself, Save shares it. The error
+	// text names the holder; wait and retry.
+	ErrLocked = errors.New("snapshot: repository locked by another operation")
+
+	// ErrClosed is returned by calls on a closed Repo.
+	ErrClosed = errors.New("snapshot: repository closed")
+
+	// ErrLastKey is returned by RemoveKey for the only remaining key
+	// slot: without it the repository could never be opened again.
+	ErrLastKey = errors.New("snapshot: refusing to remove the last key slot")
+)
+
+// ObjectError reports a failure tied to one object of the repository.
+type ObjectError struct {
+	// Object is the object's name in the bucket, e.g. "data/3f/3f0a…".
+	Object string
+	// Offset is the byte offset within the object where the problem was
+	// found, or -1 when the whole object is concerned.
+	Offset int64
+	// Err is the cause: ErrMissing, ErrCorrupt, ErrTruncated, ErrReplayed
+	// or a storage error.
+	Err error
+}
+
+func (e *ObjectError) Error() string {
+	if e.Offset >= 0 {
+		return fmt.Sprintf("%s at offset %d: %v", e.Object, e.Offset, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Object, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+// VersionError is returned when an object's format version is outside the
+// range this build reads: the repository was written by a newer release.
+type VersionError struct {
+	Object   string
+	Version  uint16
+	Min, Max uint16
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("snapshot: %s has format version %d; this build reads %d to %d: upgrade the library", e.Object, e.Version, e.Min, e.Max)
+}
+
+func objErr(name string, off int64, err error) error {
+	return &ObjectError{Object: name, Offset: off, Err: err}
+}
+
+// corrupt builds an *ObjectError whose cause is ErrCorrupt with detail.
+func corrupt(name string, off int64, detail string) error {
+	return &ObjectError{Object: name, Offset: off, Err: fmt.Errorf("%w: %s", ErrCorrupt, detail)}
+}

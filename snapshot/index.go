@@ -1,0 +1,299 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// packInfo describes one pack object.
+type packInfo struct {
+	id   [objNameBytes]byte
+	salt [saltSize]byte
+	size int64
+}
+
+func (p packInfo) name() string { return packName(p.id) }
+
+// blobEntry is one blob's place in a pack, as index objects and pack
+// trailers store it (46 bytes).
+type blobEntry struct {
+	typ, codec byte
+	id         blobID
+	off        uint32 // offset of the sealed blob in the pack
+	length     uint32 // sealed length, tag included
+	raw        uint32 // plaintext length
+}
+
+const blobEntrySize = 2 + blobIDSize + 12
+
+func (e *encoder) blob(b blobEntry) {
+	e.u8(b.typ)
+	e.u8(b.codec)
+	e.raw(b.id[:])
+	e.u32(b.off)
+	e.u32(b.length)
+	e.u32(b.raw)
+}
+
+func (d *decoder) blob() blobEntry {
+	var b blobEntry
+	b.typ = d.u8()
+	b.codec = d.u8()
+	copy(b.id[:], d.take(blobIDSize))
+	b.off = d.u32()
+	b.length = d.u32()
+	b.raw = d.u32()
+	return b
+}
+
+// check validates one entry against its pack's size.
+func (b blobEntry) check(packSize int64) error {
+	switch {
+	case b.typ != blobData && b.typ != blobTree:
+		return fmt.Errorf("blob %s: unknown type %d", b.id, b.typ)
+	case b.codec != codecRaw && b.codec != codecLZ4 && b.codec != codecZstd:
+		return fmt.Errorf("blob %s: unknown codec %d", b.id, b.codec)
+	case b.length < tagSize || b.length-tagSize > maxChunk || b.raw > maxChunk:
+		return fmt.Errorf("blob %s: impossible length %d (raw %d)", b.id, b.length, b.raw)
+	case b.codec == codecRaw && b.length-tagSize != b.raw:
+		return fmt.Errorf("blob %s: raw blob of %d bytes stored in %d", b.id, b.raw, b.length-tagSize)
+	case int64(b.off) < headerSize || int64(b.off)+int64(b.length) > packSize:
+		return fmt.Errorf("blob %s: bytes %d+%d outside the pack's %d", b.id, b.off, b.length, packSize)
+	}
+	return nil
+}
+
+// indexPack is one pack's entry in an index object.
+type indexPack struct {
+	packInfo
+	blobs []blobEntry
+}
+
+// maxIndexBlobs bounds blobs per pack in an index object (a 1 GiB pack of
+// minimum-size blobs would hold fewer).
+const maxIndexBlobs = 1 << 22
+
+// encodeIndexBody encodes the sealed body of an index object.
+func encodeIndexBody(packs []indexPack) []byte {
+	var e encoder
+	e.u32(uint32(len(packs)))
+	for _, p := range packs {
+		e.raw(p.id[:])
+		e.raw(p.salt[:])
+		e.u64(uint64(p.size))
+		e.u32(uint32(len(p.blobs)))
+		for _, b := range p.blobs {
+			e.blob(b)
+		}
+	}
+	return e.b
+}
+
+// decodeIndexBody decodes and validates an index body. It never panics
+// and never allocates more than a small multiple of len(b).
+func decodeIndexBody(b []byte) ([]indexPack, error) {
+	d := decoder{b: b}
+	n := d.count(objNameBytes+saltSize+12, 1<<24)
+	packs := make([]indexPack, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		var p indexPack
+		copy(p.id[:], d.take(objNameBytes))
+		copy(p.salt[:], d.take(saltSize))
+		size, ok := checkedInt(d.u64(), 1<<40)
+		if !ok {
+			d.fail(errors.New("impossible pack size"))
+		}
+		p.size = int64(size)
+		m := d.count(blobEntrySize, maxIndexBlobs)
+		p.blobs = make([]blobEntry, 0, m)
+		for j := 0; j < m && d.err == nil; j++ {
+			e := d.blob()
+			if d.err == nil {
+				if err := e.check(p.size); err != nil {
+					d.fail(err)
+				}
+			}
+			p.blobs = append(p.blobs, e)
+		}
+		packs = append(packs, p)
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return packs, nil
+}
+
+// location is where a blob lives.
+type location struct {
+	pack int32
+	blobEntry
+}
+
+type indexEntry struct {
+	loc  location
+	next int32 // next entry with the same key64, or -1
+}
+
+// index is the in-memory map from blob ID to location. Lookups hash the
+// first 8 bytes of the ID (uniformly random: it is a keyed hash) and
+// compare all 32. Not safe for concurrent use: Repo guards it.
+type index struct {
+	packs   []packInfo
+	byPack  map[[objNameBytes]byte]int32
+	table   map[uint64]int32
+	entries []indexEntry
+	// loaded records the index objects merged in, with the packs each
+	// named, so a vanished object (Prune replaced it) forces a rebuild.
+	loaded map[string][]int32
+}
+
+func newIndex() *index {
+	return &index{
+		byPack: make(map[[objNameBytes]byte]int32),
+		table:  make(map[uint64]int32),
+		loaded: make(map[string][]int32),
+	}
+}
+
+func (x *index) len() int { return len(x.entries) }
+
+func (x *index) lookup(id blobID) (location, bool) {
+	i, ok := x.table[id.key64()]
+	for ok && i >= 0 {
+		e := &x.entries[i]
+		if e.loc.id == id {
+			return e.loc, true
+		}
+		i = e.next
+	}
+	return location{}, false
+}
+
+func (x *index) has(id blobID) bool {
+	_, ok := x.lookup(id)
+	return ok
+}
+
+// addPack merges one pack's blobs; a pack already present is skipped.
+func (x *index) addPack(p indexPack) int32 {
+	if i, ok := x.byPack[p.id]; ok {
+		return i
+	}
+	pi := int32(len(x.packs))
+	x.packs = append(x.packs, p.packInfo)
+	x.byPack[p.id] = pi
+	for _, b := range p.blobs {
+		k := b.id.key64()
+		next, ok := x.table[k]
+		if !ok {
+			next = -1
+		}
+		x.table[k] = int32(len(x.entries))
+		x.entries = append(x.entries, indexEntry{loc: location{pack: pi, blobEntry: b}, next: next})
+	}
+	return pi
+}
+
+// refreshIndex merges index objects written since the last refresh (by
+// this or another process). If an object merged before has vanished
+// (Prune replaced it), the index is rebuilt from scratch.
+func (r *Repo) refreshIndex(ctx context.Context) error {
+	names, err := listNames(ctx, r.bucket, indexPrefix)
+	if err != nil {
+		return err
+	}
+	r.idxMu.RLock()
+	x := r.idx
+	present := make(map[string]bool, len(names))
+	for _, n := range names {
+		present[n] = true
+	}
+	rebuild := false
+	for n := range x.loaded {
+		if !present[n] {
+			rebuild = true
+			break
+		}
+	}
+	var todo []string
+	for _, n := range names {
+		if _, ok := x.loaded[n]; !ok || rebuild {
+			todo = append(todo, n)
+		}
+	}
+	r.idxMu.RUnlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	type loaded struct {
+		name  string
+		packs []indexPack
+	}
+	var got []loaded
+	for _, n := range todo {
+		packs, err := r.readIndexObject(ctx, n)
+		if errors.Is(err, ErrMissing) && rebuild {
+			continue // deleted by a concurrent prune after the listing
+		}
+		if err != nil {
+			return err
+		}
+		got = append(got, loaded{n, packs})
+	}
+	r.idxMu.Lock()
+	defer r.idxMu.Unlock()
+	if rebuild {
+		r.idx = newIndex()
+	}
+	for _, l := range got {
+		if _, ok := r.idx.loaded[l.name]; ok {
+			continue
+		}
+		var ps []int32
+		for _, p := range l.packs {
+			ps = append(ps, r.idx.addPack(p))
+		}
+		r.idx.loaded[l.name] = ps
+	}
+	return nil
+}
+
+func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, error) {
+	raw, err := getObject(ctx, r.bucket, name)
+	if err != nil {
+		return nil, err
+	}
+	body, err := r.keys.openObject(name, kindIndex, 0, raw)
+	if err != nil {
+		return nil, err
+	}
+	packs, err := decodeIndexBody(body)
+	if err != nil {
+		return nil, corrupt(name, -1, "index body: "+err.Error())
+	}
+	return packs, nil
+}
+
+// writeIndexObject stores packs in a new index object and merges them.
+func (r *Repo) writeIndexObject(ctx context.Context, packs []indexPack) (string, error) {
+	sort.Slice(packs, func(i, j int) bool { return strings.Compare(string(packs[i].id[:]), string(packs[j].id[:])) < 0 })
+	obj, err := r.keys.sealObject(kindIndex, nil, encodeIndexBody(packs))
+	if err != nil {
+		return "", err
+	}
+	name := indexPrefix + randomName()
+	if err := putObject(ctx, r.bucket, name, obj); err != nil {
+		return "", fmt.Errorf("snapshot: write index: %w", err)
+	}
+	r.idxMu.Lock()
+	var ps []int32
+	for _, p := range packs {
+		ps = append(ps, r.idx.addPack(p))
+	}
+	r.idx.loaded[name] = ps
+	r.idxMu.Unlock()
+	return name, nil
+}

@@ -1,0 +1,121 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/base64"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocloud.dev/secrets"
+	"gocloud.dev/secrets/localsecrets"
+)
+
+var fastArgon = PassphraseParams{Time: 1, MemoryKiB: 64, Threads: 1}
+
+func TestKeySlots(t *testing.T) {
+	ctx := context.Background()
+	b := memBucket(t)
+	pass := PassphraseWith("correct horse", fastArgon)
+	r, err := Init(ctx, b, pass, testFormat, testOptions())
+	require.NoError(t, err)
+	defer r.Close()
+	m, _ := save(t, r, []byte("state v1"))
+
+	sk, err := localsecrets.NewRandomKey()
+	require.NoError(t, err)
+	k := localsecrets.NewKeeper(sk)
+	defer k.Close()
+	keeperSlot, err := r.AddKey(ctx, Keeper(k), "kms")
+	require.NoError(t, err)
+	rawSlot, err := r.AddKey(ctx, testKey, "host secret")
+	require.NoError(t, err)
+
+	objectsBefore := objectNames(t, r)
+	for _, kp := range []KeyProvider{pass, Keeper(k), testKey} {
+		r2, err := Open(ctx, b, kp, testOptions())
+		require.NoError(t, err, kp.Kind())
+		assert.Equal(t, "state v1", string(restore(t, r2, m.ID)))
+		r2.Close()
+	}
+	// A keeper with another key, a wrong passphrase, a wrong raw key.
+	other, err := localsecrets.NewRandomKey()
+	require.NoError(t, err)
+	ok2 := localsecrets.NewKeeper(other)
+	defer ok2.Close()
+	for _, kp := range []KeyProvider{Keeper(ok2), PassphraseWith("wrong", fastArgon), RawKey([32]byte{7})} {
+		_, err := Open(ctx, b, kp, testOptions())
+		assert.ErrorIs(t, err, ErrWrongKey, kp.Kind())
+	}
+
+	// Rotate the passphrase: old one stops working, new one works.
+	slots, err := r.Keys(ctx)
+	require.NoError(t, err)
+	require.Len(t, slots, 3)
+	newPass := PassphraseWith("battery staple", fastArgon)
+	_, err = r.RotateKey(ctx, r.SlotID(), newPass, "rotated")
+	require.NoError(t, err)
+	_, err = Open(ctx, b, pass, testOptions())
+	assert.ErrorIs(t, err, ErrWrongKey)
+	r3, err := Open(ctx, b, newPass, testOptions())
+	require.NoError(t, err)
+	r3.Close()
+
+	// No data object was rewritten by any of it.
+	assert.Equal(t, objectsBefore, objectNames(t, r))
+
+	require.NoError(t, r.RemoveKey(ctx, keeperSlot.ID))
+	_, err = Open(ctx, b, Keeper(k), testOptions())
+	assert.ErrorIs(t, err, ErrWrongKey)
+	slots, err = r.Keys(ctx)
+	require.NoError(t, err)
+	require.Len(t, slots, 2)
+	require.NoError(t, r.RemoveKey(ctx, rawSlot.ID))
+	slots, err = r.Keys(ctx)
+	require.NoError(t, err)
+	require.Len(t, slots, 1)
+	assert.ErrorIs(t, r.RemoveKey(ctx, slots[0].ID), ErrLastKey)
+}
+
+func TestDefaultPassphraseParams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("argon2id with 64 MiB")
+	}
+	ctx := context.Background()
+	b := memBucket(t)
+	r, err := Init(ctx, b, Passphrase("pw"), testFormat, testOptions())
+	require.NoError(t, err)
+	r.Close()
+	r, err = Open(ctx, b, Passphrase("pw"), testOptions())
+	require.NoError(t, err)
+	r.Close()
+}
+
+func TestKeeperURL(t *testing.T) {
+	ctx := context.Background()
+	sk, err := localsecrets.NewRandomKey()
+	require.NoError(t, err)
+	k, err := secrets.OpenKeeper(ctx, "base64key://"+encodeKey(sk))
+	require.NoError(t, err)
+	defer k.Close()
+	b := memBucket(t)
+	r, err := Init(ctx, b, Keeper(k), testFormat, testOptions())
+	require.NoError(t, err)
+	r.Close()
+	r, err = Open(ctx, b, Keeper(k), testOptions())
+	require.NoError(t, err)
+	r.Close()
+}
+
+// objectNames lists every object except key slots and locks.
+func objectNames(t testing.TB, r *Repo) []string {
+	var all []string
+	for _, p := range []string{configName, dataPrefix, indexPrefix, snapsPrefix} {
+		n, err := listNames(context.Background(), r.bucket, p)
+		require.NoError(t, err)
+		all = append(all, n...)
+	}
+	return all
+}
+
+func encodeKey(k [32]byte) string { return base64.URLEncoding.EncodeToString(k[:]) }

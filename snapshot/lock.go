@@ -1,0 +1,281 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Locks. Save takes a shared lock, Prune an exclusive one, so Prune never
+// deletes a pack while a Save may still reference it (a Save deduplicates
+// against packs Prune would consider garbage). A lock is an object under
+// locks/; objects are never modified, so a holder refreshes its lock by
+// writing a new object and deleting the old one every LockStale/3. A lock
+// not refreshed for LockStale is stale: its holder is presumed dead and
+// others ignore it (clocks of the hosts must agree to well within
+// LockStale). After writing its lock a taker lists the locks again and
+// backs off if it finds a conflict, so two takers never both win.
+//
+// Prune additionally never deletes a pack that no index names unless it
+// is older than LockStale: such a pack may belong to a Save whose index
+// is about to be written.
+
+// ErrLockLost is the cause when an operation is stopped because its lock
+// could not be refreshed before going stale.
+var ErrLockLost = errors.New("snapshot: repository lock could not be refreshed; operation stopped")
+
+type lockInfo struct {
+	name      string
+	exclusive bool
+	host      string
+	pid       uint32
+	time      time.Time
+	op        string
+}
+
+func (l lockInfo) String() string {
+	kind := "shared"
+	if l.exclusive {
+		kind = "exclusive"
+	}
+	return fmt.Sprintf("%s lock %s held by %s pid %d for %s since %s", kind, strings.TrimPrefix(l.name, locksPrefix), l.host, l.pid, l.op, l.time.Format(time.RFC3339))
+}
+
+func encodeLockBody(l lockInfo) []byte {
+	var e encoder
+	if l.exclusive {
+		e.u8(1)
+	} else {
+		e.u8(0)
+	}
+	e.str(l.host)
+	e.u32(l.pid)
+	e.u64(uint64(l.time.UnixNano()))
+	e.str(l.op)
+	return e.b
+}
+
+func decodeLockBody(b []byte) (lockInfo, error) {
+	var l lockInfo
+	d := decoder{b: b}
+	l.exclusive = d.u8() == 1
+	l.host = d.str(4096)
+	l.pid = d.u32()
+	l.time = time.Unix(0, int64(d.u64())).UTC()
+	l.op = d.str(256)
+	return l, d.done()
+}
+
+type repoLock struct {
+	r      *Repo
+	info   lockInfo
+	cancel context.CancelCauseFunc
+	opCtx  context.Context
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	name string
+}
+
+// lock takes a shared or exclusive lock, retrying with backoff while a
+// conflicting live lock exists, until ctx is done.
+func (r *Repo) lock(ctx context.Context, exclusive bool) (*repoLock, error) {
+	op := "save"
+	if exclusive {
+		op = "prune"
+	}
+	info := lockInfo{exclusive: exclusive, host: r.opts.Hostname, pid: uint32(os.Getpid()), op: op}
+	backoff := 100 * time.Millisecond
+	for {
+		name, conflict, err := r.tryLock(ctx, info)
+		if err != nil {
+			return nil, err
+		}
+		if conflict == nil {
+			info.name = name
+			return r.startLock(ctx, info, name), nil
+		}
+		r.log.Debug("repository locked, waiting", "holder", conflict.String())
+		t := time.NewTimer(backoff/2 + rand.N(backoff))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w: %s", ErrLocked, conflict)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// tryLock writes a lock object and checks for conflicts; on a conflict it
+// removes its own object and returns the conflicting lock.
+func (r *Repo) tryLock(ctx context.Context, info lockInfo) (string, *lockInfo, error) {
+	if c, err := r.findConflict(ctx, info.exclusive, ""); err != nil || c != nil {
+		return "", c, err
+	}
+	info.time = r.opts.Now()
+	name := locksPrefix + randomName()
+	obj, err := r.keys.sealObject(kindLock, nil, encodeLockBody(info))
+	if err != nil {
+		return "", nil, err
+	}
+	if err := putObject(ctx, r.bucket, name, obj); err != nil {
+		return "", nil, fmt.Errorf("snapshot: write lock: %w", err)
+	}
+	c, err := r.findConflict(ctx, info.exclusive, name)
+	if err != nil || c != nil {
+		_ = r.bucket.Delete(context.WithoutCancel(ctx), name)
+		return "", c, err
+	}
+	return name, nil, nil
+}
+
+// findConflict returns a live lock that conflicts with taking an
+// (exclusive or shared) lock, ignoring own.
+func (r *Repo) findConflict(ctx context.Context, exclusive bool, own string) (*lockInfo, error) {
+	locks, err := r.listLocks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := r.opts.Now()
+	for _, l := range locks {
+		if l.name == own || now.Sub(l.time) > r.opts.LockStale {
+			continue
+		}
+		if exclusive || l.exclusive {
+			return &l, nil
+		}
+	}
+	return nil, nil
+}
+
+func (r *Repo) listLocks(ctx context.Context) ([]lockInfo, error) {
+	names, err := listNames(ctx, r.bucket, locksPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []lockInfo
+	for _, n := range names {
+		raw, err := getObject(ctx, r.bucket, n)
+		if errors.Is(err, ErrMissing) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		body, err := r.keys.openObject(n, kindLock, 0, raw)
+		if err != nil {
+			return nil, err
+		}
+		l, err := decodeLockBody(body)
+		if err != nil {
+			return nil, corrupt(n, -1, "lock body: "+err.Error())
+		}
+		l.name = n
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (r *Repo) startLock(ctx context.Context, info lockInfo, name string) *repoLock {
+	lk := &repoLock{r: r, info: info, name: name, stop: make(chan struct{})}
+	lk.opCtx, lk.cancel = context.WithCancelCause(ctx)
+	lk.wg.Add(1)
+	go func() {
+		defer lk.wg.Done()
+		lk.refreshLoop()
+	}()
+	return lk
+}
+
+// ctx is the operation's context: ctx of lock, also cancelled with
+// ErrLockLost if the lock cannot be kept, and when it is released.
+func (lk *repoLock) ctx() context.Context { return lk.opCtx }
+
+func (lk *repoLock) refreshLoop() {
+	r := lk.r
+	every := r.opts.LockStale / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	lastOK := r.opts.Now()
+	for {
+		select {
+		case <-lk.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := lk.refresh(ctx)
+		cancel()
+		if err == nil {
+			lastOK = r.opts.Now()
+			continue
+		}
+		r.log.Warn("lock refresh failed", "err", err)
+		// Stop the operation before the lock can go stale for others.
+		if r.opts.Now().Sub(lastOK) > r.opts.LockStale*2/3 {
+			lk.cancel(ErrLockLost)
+		}
+	}
+}
+
+func (lk *repoLock) refresh(ctx context.Context) error {
+	r := lk.r
+	info := lk.info
+	info.time = r.opts.Now()
+	obj, err := r.keys.sealObject(kindLock, nil, encodeLockBody(info))
+	if err != nil {
+		return err
+	}
+	name := locksPrefix + randomName()
+	if err := putObject(ctx, r.bucket, name, obj); err != nil {
+		return err
+	}
+	lk.mu.Lock()
+	old := lk.name
+	lk.name = name
+	lk.mu.Unlock()
+	return r.bucket.Delete(ctx, old)
+}
+
+// release stops refreshing and deletes the lock object.
+func (lk *repoLock) release() {
+	close(lk.stop)
+	lk.wg.Wait()
+	lk.cancel(context.Canceled)
+	lk.mu.Lock()
+	name := lk.name
+	lk.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := lk.r.bucket.Delete(ctx, name); err != nil {
+		lk.r.log.Warn("lock not removed; it goes stale by itself", "lock", name, "err", err)
+	}
+}
+
+// Unlock removes stale locks, or every lock if all is set (only when no
+// other process uses the repository: a live Save losing its lock to a
+// Prune can lose data). It returns how many it removed.
+func (r *Repo) Unlock(ctx context.Context, all bool) (int, error) {
+	locks, err := r.listLocks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	now := r.opts.Now()
+	for _, l := range locks {
+		if all || now.Sub(l.time) > r.opts.LockStale {
+			if err := r.bucket.Delete(ctx, l.name); err != nil && !errors.Is(storageErr(l.name, err), ErrMissing) {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,224 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Meta is what the host tells Save about the state it stores.
+type Meta struct {
+	// Time is when the state was current. Default: when Save starts.
+	Time time.Time
+	// Host names the node that took the snapshot. Default
+	// Options.Hostname.
+	Host string
+	// Tags label the snapshot for retention (Policy.Tags) and listing.
+	Tags []string
+	// Labels are free key/value metadata.
+	Labels map[string]string
+	// Parent is the snapshot this one follows, if the host tracks it.
+	// Deduplication does not depend on it: every Save is incremental
+	// against the whole repository.
+	Parent ID
+	// LSN and Epoch are the WAL position the state covers: replaying the
+	// log from LSN+1 onto a restore of this snapshot gives later states.
+	LSN, Epoch uint64
+}
+
+// Manifest describes a stored snapshot.
+type Manifest struct {
+	ID     ID
+	Parent ID
+	Time   time.Time
+	Host   string
+	Tags   []string
+	Labels map[string]string
+	// LSN and Epoch are the WAL position from Meta.
+	LSN, Epoch uint64
+	// Size is the state's length in bytes; Chunks its number of chunks.
+	Size   int64
+	Chunks int64
+	// NewBytes is how many bytes of the state were not in the repository
+	// before this snapshot; StoredBytes how many bytes of objects its
+	// Save wrote (compressed, encrypted, with pack overhead).
+	NewBytes, StoredBytes int64
+
+	depth uint8
+	root  []blobID
+}
+
+// HasTag reports whether m carries tag.
+func (m Manifest) HasTag(tag string) bool { return slices.Contains(m.Tags, tag) }
+
+const (
+	maxTags    = 1024
+	maxLabels  = 1024
+	maxTreeDep = 16
+)
+
+func encodeManifestBody(m Manifest) []byte {
+	var e encoder
+	e.raw(m.ID[:])
+	e.raw(m.Parent[:])
+	e.u64(uint64(m.Time.UnixNano()))
+	e.str(m.Host)
+	e.u32(uint32(len(m.Tags)))
+	for _, t := range m.Tags {
+		e.str(t)
+	}
+	keys := slices.Sorted(maps.Keys(m.Labels))
+	e.u32(uint32(len(keys)))
+	for _, k := range keys {
+		e.str(k)
+		e.str(m.Labels[k])
+	}
+	e.u64(m.LSN)
+	e.u64(m.Epoch)
+	e.u64(uint64(m.Size))
+	e.u64(uint64(m.Chunks))
+	e.u64(uint64(m.NewBytes))
+	e.u64(uint64(m.StoredBytes))
+	e.u8(m.depth)
+	e.u32(uint32(len(m.root)))
+	for _, id := range m.root {
+		e.raw(id[:])
+	}
+	return e.b
+}
+
+// decodeManifestBody decodes a manifest body. It never panics and
+// allocates at most a small multiple of len(b).
+func decodeManifestBody(b []byte) (Manifest, error) {
+	var m Manifest
+	d := decoder{b: b}
+	copy(m.ID[:], d.take(snapIDSize))
+	copy(m.Parent[:], d.take(snapIDSize))
+	m.Time = time.Unix(0, int64(d.u64())).UTC()
+	m.Host = d.str(4096)
+	n := d.count(4, maxTags)
+	for i := 0; i < n && d.err == nil; i++ {
+		m.Tags = append(m.Tags, d.str(4096))
+	}
+	n = d.count(8, maxLabels)
+	if n > 0 {
+		m.Labels = make(map[string]string, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.str(4096)
+		m.Labels[k] = d.str(1 << 16)
+	}
+	m.LSN = d.u64()
+	m.Epoch = d.u64()
+	sz, chunks, nb, sb := d.u64(), d.u64(), d.u64(), d.u64()
+	for _, v := range []uint64{sz, chunks, nb, sb} {
+		if v > 1<<62 {
+			d.fail(errors.New("impossible size"))
+		}
+	}
+	m.Size, m.Chunks, m.NewBytes, m.StoredBytes = int64(sz), int64(chunks), int64(nb), int64(sb)
+	m.depth = d.u8()
+	if m.depth > maxTreeDep {
+		d.fail(fmt.Errorf("tree depth %d exceeds %d", m.depth, maxTreeDep))
+	}
+	n = d.count(blobIDSize, maxRootIDs)
+	m.root = make([]blobID, n)
+	for i := range m.root {
+		copy(m.root[i][:], d.take(blobIDSize))
+	}
+	if err := d.done(); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+func manifestName(id ID) string { return snapsPrefix + id.String() }
+
+// writeManifest stores m under its ID, never overwriting.
+func (r *Repo) writeManifest(ctx context.Context, m Manifest) (int64, error) {
+	obj, err := r.keys.sealObject(kindManifest, nil, encodeManifestBody(m))
+	if err != nil {
+		return 0, err
+	}
+	if err := putObject(ctx, r.bucket, manifestName(m.ID), obj); err != nil {
+		return 0, fmt.Errorf("snapshot: write manifest: %w", err)
+	}
+	return int64(len(obj)), nil
+}
+
+// Manifest reads one snapshot's manifest. A snapshot that does not exist
+// gives ErrNotFound.
+func (r *Repo) Manifest(ctx context.Context, id ID) (Manifest, error) {
+	if err := r.checkOpen(); err != nil {
+		return Manifest{}, err
+	}
+	m, err := r.readManifest(ctx, manifestName(id))
+	if errors.Is(err, ErrMissing) {
+		return Manifest{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return m, err
+}
+
+func (r *Repo) readManifest(ctx context.Context, name string) (Manifest, error) {
+	raw, err := getObject(ctx, r.bucket, name)
+	if err != nil {
+		return Manifest{}, err
+	}
+	body, err := r.keys.openObject(name, kindManifest, 0, raw)
+	if err != nil {
+		return Manifest{}, err
+	}
+	m, err := decodeManifestBody(body)
+	if err != nil {
+		return Manifest{}, corrupt(name, -1, "manifest body: "+err.Error())
+	}
+	if manifestName(m.ID) != name {
+		return Manifest{}, objErr(name, -1, fmt.Errorf("%w: it is snapshot %s", ErrReplayed, m.ID))
+	}
+	return m, nil
+}
+
+// List returns every snapshot's manifest, oldest first (ties by ID).
+func (r *Repo) List(ctx context.Context) ([]Manifest, error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, err
+	}
+	names, err := listNames(ctx, r.bucket, snapsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Manifest, 0, len(names))
+	for _, n := range names {
+		m, err := r.readManifest(ctx, n)
+		if errors.Is(err, ErrMissing) {
+			continue // forgotten meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].ID.String() < out[j].ID.String()
+	})
+	return out, nil
+}
+
+// Latest returns the newest snapshot, or ErrNotFound if there is none.
+func (r *Repo) Latest(ctx context.Context) (Manifest, error) {
+	ms, err := r.List(ctx)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if len(ms) == 0 {
+		return Manifest{}, ErrNotFound
+	}
+	return ms[len(ms)-1], nil
+}

@@ -1,0 +1,101 @@
+package snapshot
+
+import (
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+)
+
+// A pack object is
+//
+//	header (48 bytes: magic, version, kind=pack, salt)
+//	blob 0 … blob n-1   each AES-256-GCM sealed under the pack's key with
+//	                    its offset in the pack as nonce and additional
+//	                    data repoID|type|blobID
+//	trailer             the pack's blob entries, sealed with nonce 0 and
+//	                    the header and repoID as additional data
+//	trailer length      uint32, little-endian, in the clear
+//
+// The index objects say where each blob is, so a restore reads only the
+// ranges it needs; the trailer makes every pack self-describing, so Verify
+// can check the index against it and an index can be rebuilt from packs.
+
+// packWriter fills one pack in memory. Not safe for concurrent use: each
+// Save worker owns one.
+type packWriter struct {
+	info    packInfo
+	aead    cipher.AEAD
+	buf     []byte
+	blobs   []blobEntry
+	adBuf   [repoIDSize + 1 + blobIDSize]byte
+	nonce   [nonceSize]byte
+	rawSize int64
+}
+
+func (k *keyring) newPackWriter(capacity int) (*packWriter, error) {
+	p := &packWriter{}
+	rand.Read(p.info.id[:])
+	p.info.salt = newSalt()
+	aead, err := k.objectAEAD(kindPack, p.info.salt[:])
+	if err != nil {
+		return nil, err
+	}
+	p.aead = aead
+	p.buf = header{version: formatVersion, kind: kindPack, salt: p.info.salt}.append(make([]byte, 0, capacity))
+	return p, nil
+}
+
+// add seals payload (raw or compressed, per codec) as blob id.
+func (p *packWriter) add(k *keyring, typ, codec byte, id blobID, payload []byte, raw int) {
+	off := len(p.buf)
+	p.buf = p.aead.Seal(p.buf, nonce(&p.nonce, uint64(off)), payload, k.blobAD(&p.adBuf, typ, id))
+	p.blobs = append(p.blobs, blobEntry{
+		typ: typ, codec: codec, id: id,
+		off: uint32(off), length: uint32(len(p.buf) - off), raw: uint32(raw),
+	})
+	p.rawSize += int64(raw)
+}
+
+func (p *packWriter) size() int { return len(p.buf) }
+
+// finish appends the trailer and returns the pack's bytes and index entry.
+func (p *packWriter) finish(k *keyring) ([]byte, indexPack) {
+	var e encoder
+	e.u32(uint32(len(p.blobs)))
+	for _, b := range p.blobs {
+		e.blob(b)
+	}
+	p.buf = p.aead.Seal(p.buf, nonce(&p.nonce, 0), e.b, k.objectAD(p.buf[:headerSize]))
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(e.b)+tagSize))
+	p.info.size = int64(len(p.buf))
+	return p.buf, indexPack{packInfo: p.info, blobs: p.blobs}
+}
+
+// packReader opens blobs of one pack.
+type packReader struct {
+	name string
+	aead cipher.AEAD
+}
+
+func (k *keyring) newPackReader(info packInfo) (*packReader, error) {
+	aead, err := k.objectAEAD(kindPack, info.salt[:])
+	if err != nil {
+		return nil, err
+	}
+	return &packReader{name: info.name(), aead: aead}, nil
+}
+
+// open authenticates and decrypts blob b, whose sealed bytes are sealed,
+// appending the payload to dst. The nonce is the blob's offset (offsets
+// are distinct within a pack, so nonces never repeat under its key), so a
+// blob moved within or across packs fails authentication.
+func (pr *packReader) open(k *keyring, dst []byte, b blobEntry, sealed []byte) ([]byte, error) {
+	var nb [nonceSize]byte
+	var ad [repoIDSize + 1 + blobIDSize]byte
+	out, err := pr.aead.Open(dst, nonce(&nb, uint64(b.off)), sealed, k.blobAD(&ad, b.typ, b.id))
+	if err != nil {
+		return nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: authentication failed", b.id))
+	}
+	return out, nil
+}

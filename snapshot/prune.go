@@ -1,0 +1,325 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"gocloud.dev/blob"
+)
+
+// PruneOptions tunes Prune.
+type PruneOptions struct {
+	// DryRun computes and returns what Prune would do without writing or
+	// deleting anything.
+	DryRun bool
+	// MaxUnused is the fraction of unused bytes above which a pack that
+	// is still partly used is repacked (its used blobs copied to new
+	// packs, then the pack deleted). Default 0.3; 1 never repacks.
+	MaxUnused float64
+}
+
+// PruneStats reports what Prune did (or would do, in a dry run).
+type PruneStats struct {
+	// Snapshots is how many snapshots' data was kept.
+	Snapshots int
+	// PacksDeleted counts packs deleted outright (nothing used, or
+	// unindexed leftovers of failed Saves older than LockStale);
+	// PacksRepacked counts partly used packs rewritten; PacksWritten the
+	// new packs those became.
+	PacksDeleted, PacksRepacked, PacksWritten int
+	// BlobsRemoved counts unused blobs dropped.
+	BlobsRemoved int
+	// BytesFreed is the bytes of deleted objects minus the bytes of new
+	// packs.
+	BytesFreed int64
+}
+
+// Prune deletes data no snapshot references. It takes the repository's
+// exclusive lock (waiting while Saves run, until ctx is done) and is safe
+// against a crash at any point: it writes new packs, then one new index
+// naming every kept pack, then deletes the old indexes, and only then the
+// packs that no index names any more. Packs that no index names and that
+// are younger than Options.LockStale are left alone (a Save that lost its
+// lock may still be writing them); the next Prune deletes them.
+func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error) {
+	if err := r.checkOpen(); err != nil {
+		return PruneStats{}, err
+	}
+	if opts.MaxUnused == 0 {
+		opts.MaxUnused = 0.3
+	}
+	if opts.MaxUnused < 0 || opts.MaxUnused > 1 {
+		return PruneStats{}, fmt.Errorf("snapshot: PruneOptions.MaxUnused %v: want 0 (default 0.3) to 1", opts.MaxUnused)
+	}
+	lk, err := r.lock(ctx, true)
+	if err != nil {
+		return PruneStats{}, err
+	}
+	defer lk.release()
+	st, err := r.prune(lk.ctx(), opts)
+	if err != nil {
+		return st, fmt.Errorf("snapshot: prune: %w", err)
+	}
+	return st, nil
+}
+
+func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error) {
+	var st PruneStats
+	prog := newProgress(r, "prune", -1)
+	// A fresh index from what is in the bucket now.
+	indexNames, err := listNames(ctx, r.bucket, indexPrefix)
+	if err != nil {
+		return st, err
+	}
+	r.idxMu.Lock()
+	r.idx = newIndex()
+	r.idxMu.Unlock()
+	if err := r.refreshIndex(ctx); err != nil {
+		return st, err
+	}
+
+	used, nsnaps, err := r.usedBlobs(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Snapshots = nsnaps
+
+	r.idxMu.RLock()
+	x := r.idx
+	r.idxMu.RUnlock()
+
+	// Per pack: used bytes, counting each blob once, in the pack the
+	// index resolves it to (duplicates elsewhere are garbage).
+	type packUse struct {
+		usedBytes, total int64
+		usedBlobs, blobs int
+	}
+	uses := make([]packUse, len(x.packs))
+	for i := range x.entries {
+		e := &x.entries[i].loc
+		u := &uses[e.pack]
+		u.blobs++
+		u.total += int64(e.length)
+		if _, ok := used[e.id]; ok {
+			if loc, _ := x.lookup(e.id); loc.pack == e.pack && loc.off == e.off {
+				u.usedBlobs++
+				u.usedBytes += int64(e.length)
+			}
+		}
+	}
+	var keep, repack, drop []int32
+	for i, u := range uses {
+		switch {
+		case u.usedBlobs == 0:
+			drop = append(drop, int32(i))
+		case u.usedBlobs < u.blobs && float64(u.total-u.usedBytes) > opts.MaxUnused*float64(x.packs[i].size):
+			repack = append(repack, int32(i))
+		default:
+			keep = append(keep, int32(i))
+		}
+	}
+	for _, i := range drop {
+		st.BlobsRemoved += uses[i].blobs
+		st.BytesFreed += x.packs[i].size
+	}
+	for _, i := range repack {
+		st.BlobsRemoved += uses[i].blobs - uses[i].usedBlobs
+		st.BytesFreed += x.packs[i].size
+	}
+	st.PacksDeleted = len(drop)
+	st.PacksRepacked = len(repack)
+
+	// Packs in the bucket that no index names.
+	indexed := make(map[string]bool, len(x.packs))
+	for _, p := range x.packs {
+		indexed[p.name()] = true
+	}
+	var orphans []string
+	present := make(map[string]bool, len(x.packs))
+	it := r.bucket.List(&blob.ListOptions{Prefix: dataPrefix})
+	cutoff := r.opts.Now().Add(-r.opts.LockStale)
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return st, fmt.Errorf("list packs: %w", err)
+		}
+		if o.IsDir {
+			continue
+		}
+		present[o.Key] = true
+		if indexed[o.Key] {
+			continue
+		}
+		if o.ModTime.Before(cutoff) {
+			orphans = append(orphans, o.Key)
+			st.PacksDeleted++
+			st.BytesFreed += o.Size
+		}
+	}
+	for _, i := range append(keep, repack...) {
+		if !present[x.packs[i].name()] {
+			return st, objErr(x.packs[i].name(), -1, fmt.Errorf("%w: a pack in use is gone; refusing to prune (run Verify to see which snapshots are affected)", ErrMissing))
+		}
+	}
+	if opts.DryRun {
+		return st, nil
+	}
+
+	// 1. Copy the used blobs of packs being repacked into new packs.
+	var newPacks []indexPack
+	if len(repack) > 0 {
+		np, freedBack, err := r.repack(ctx, x, repack, used, prog)
+		if err != nil {
+			return st, err
+		}
+		newPacks = np
+		st.PacksWritten = len(np)
+		st.BytesFreed -= freedBack
+	}
+	// 2. One index naming every kept pack.
+	all := newPacks
+	byPack := make(map[int32][]blobEntry)
+	for i := range x.entries {
+		e := &x.entries[i].loc
+		byPack[e.pack] = append(byPack[e.pack], e.blobEntry)
+	}
+	for _, i := range keep {
+		all = append(all, indexPack{packInfo: x.packs[i], blobs: byPack[i]})
+	}
+	if len(all) > 0 {
+		if _, err := r.writeIndexObject(ctx, all); err != nil {
+			return st, err
+		}
+	}
+	// 3. Delete the old indexes, then 4. the packs no index names.
+	for _, n := range indexNames {
+		if err := deleteObject(ctx, r.bucket, n); err != nil {
+			return st, err
+		}
+	}
+	for _, list := range [][]int32{drop, repack} {
+		for _, i := range list {
+			if err := deleteObject(ctx, r.bucket, x.packs[i].name()); err != nil {
+				return st, err
+			}
+		}
+	}
+	for _, n := range orphans {
+		if err := deleteObject(ctx, r.bucket, n); err != nil {
+			return st, err
+		}
+	}
+	if err := r.refreshIndex(ctx); err != nil {
+		return st, err
+	}
+	prog.done(st.BytesFreed)
+	r.log.Info("pruned", "deleted", st.PacksDeleted, "repacked", st.PacksRepacked,
+		"written", st.PacksWritten, "blobs removed", st.BlobsRemoved, "bytes freed", st.BytesFreed)
+	return st, nil
+}
+
+func deleteObject(ctx context.Context, b *blob.Bucket, name string) error {
+	if err := b.Delete(ctx, name); err != nil && !errors.Is(storageErr(name, err), ErrMissing) {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	return nil
+}
+
+// usedBlobs walks every snapshot's tree and returns the IDs of every data
+// chunk and tree block in use.
+func (r *Repo) usedBlobs(ctx context.Context) (map[blobID]struct{}, int, error) {
+	ms, err := r.List(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	used := make(map[blobID]struct{})
+	for _, m := range ms {
+		tr := r.newTreeReader(m)
+		tr.onTree = func(id blobID) { used[id] = struct{}{} }
+		err := tr.walk(ctx, func(id blobID) error {
+			used[id] = struct{}{}
+			return nil
+		}, func() error { return nil })
+		if err != nil {
+			// A snapshot whose tree cannot be read would lose data it
+			// still names if Prune went on.
+			return nil, 0, fmt.Errorf("snapshot %s is damaged, refusing to prune (run Verify): %w", m.ID.Short(), err)
+		}
+	}
+	return used, len(ms), nil
+}
+
+// repack copies the used blobs of packs into new packs, still compressed
+// (re-encrypted under the new packs' keys), uploads them and returns their
+// index entries and total size.
+func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blobID]struct{}, prog *progress) ([]indexPack, int64, error) {
+	var out []indexPack
+	var written, read int64
+	var pw *packWriter
+	flush := func() error {
+		if pw == nil {
+			return nil
+		}
+		data, ip := pw.finish(r.keys)
+		pw = nil
+		if err := putObject(ctx, r.bucket, ip.name(), data); err != nil {
+			return fmt.Errorf("upload repacked pack: %w", err)
+		}
+		written += int64(len(data))
+		out = append(out, ip)
+		return nil
+	}
+	byPack := make(map[int32][]blobEntry)
+	for i := range x.entries {
+		e := &x.entries[i].loc
+		byPack[e.pack] = append(byPack[e.pack], e.blobEntry)
+	}
+	for _, pi := range packs {
+		p := x.packs[pi]
+		data, err := getObject(ctx, r.bucket, p.name())
+		if err != nil {
+			return nil, 0, err
+		}
+		read += int64(len(data))
+		prog.report(read)
+		pr, err := r.keys.newPackReader(p)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, b := range byPack[pi] {
+			if _, ok := used[b.id]; !ok {
+				continue
+			}
+			if loc, _ := x.lookup(b.id); loc.pack != pi || loc.off != b.off {
+				continue // a duplicate; the copy the index resolves to is kept
+			}
+			if int64(b.off)+int64(b.length) > int64(len(data)) {
+				return nil, 0, objErr(p.name(), int64(len(data)), ErrTruncated)
+			}
+			payload, err := pr.open(r.keys, nil, b, data[b.off:b.off+b.length])
+			if err != nil {
+				return nil, 0, err
+			}
+			if pw == nil {
+				if pw, err = r.keys.newPackWriter(r.opts.PackBytes + r.opts.PackBytes/8); err != nil {
+					return nil, 0, err
+				}
+			}
+			pw.add(r.keys, b.typ, b.codec, b.id, payload, int(b.raw))
+			if pw.size() >= r.opts.PackBytes {
+				if err := flush(); err != nil {
+					return nil, 0, err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, 0, err
+	}
+	return out, written, nil
+}

@@ -1,0 +1,396 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/continuity-go/continuity/internal/cdc"
+)
+
+// Repo is an open snapshot repository in a bucket. It is safe for
+// concurrent use: several Saves and Restores may run at once.
+type Repo struct {
+	bucket *blob.Bucket
+	opts   Options
+	log    *slog.Logger
+	keys   *keyring
+	format Format
+	chunk  *cdc.Chunker
+	slotID string
+
+	idxMu sync.RWMutex
+	idx   *index
+
+	// saves counts running Saves; Prune in this process waits for none.
+	mu     sync.Mutex
+	closed bool
+}
+
+// repoConfig is the decoded config object.
+type repoConfig struct {
+	repoID  [repoIDSize]byte
+	created time.Time
+	format  Format
+}
+
+// encodeConfigBody encodes the sealed part of the config object.
+func encodeConfigBody(c repoConfig) []byte {
+	var e encoder
+	e.u64(uint64(c.created.UnixNano()))
+	e.u32(uint32(c.format.ChunkMin))
+	e.u32(uint32(c.format.ChunkAvg))
+	e.u32(uint32(c.format.ChunkMax))
+	e.u8(byte(c.format.Codec))
+	e.u8(1) // chunk ID algorithm: keyed BLAKE3-256
+	return e.b
+}
+
+// decodeConfigBody decodes the sealed part of the config object and
+// validates the format it describes.
+func decodeConfigBody(b []byte) (repoConfig, error) {
+	var c repoConfig
+	d := decoder{b: b}
+	c.created = time.Unix(0, int64(d.u64())).UTC()
+	c.format.ChunkMin = int(d.u32())
+	c.format.ChunkAvg = int(d.u32())
+	c.format.ChunkMax = int(d.u32())
+	c.format.Codec = Codec(d.u8())
+	alg := d.u8()
+	if err := d.done(); err != nil {
+		return c, err
+	}
+	if alg != 1 {
+		return c, fmt.Errorf("unknown chunk ID algorithm %d", alg)
+	}
+	if c.format.ChunkMin == 0 {
+		return c, errors.New("chunker parameters missing")
+	}
+	if err := c.format.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Init creates a repository in bucket (which must not hold one), with a
+// new random master key wrapped by keys in the first key slot, and opens
+// it. The bucket may be shared with other data under other prefixes; use
+// blob.PrefixedBucket to place the repository under a prefix.
+func Init(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, f Format, opts Options) (*Repo, error) {
+	if err := errors.Join(f.Validate(), opts.Validate()); err != nil {
+		return nil, err
+	}
+	f = f.withDefaults()
+	if ok, err := bucket.Exists(ctx, configName); err != nil {
+		return nil, fmt.Errorf("snapshot: init: %w", err)
+	} else if ok {
+		return nil, ErrExists
+	}
+	master := make([]byte, masterKeySize)
+	rand.Read(master)
+	var cfg repoConfig
+	rand.Read(cfg.repoID[:])
+	cfg.created = opts.withDefaults().Now().UTC()
+	cfg.format = f
+	kr, err := deriveKeyring(master, cfg.repoID)
+	if err != nil {
+		return nil, err
+	}
+	// The first slot goes in before the config: a crash between the two
+	// leaves a stray slot, never a repository nobody can open.
+	if _, err := addSlot(ctx, bucket, cfg.repoID, master, keys, "initial key", cfg.created); err != nil {
+		return nil, fmt.Errorf("snapshot: init: %w", err)
+	}
+	obj, err := kr.sealObject(kindConfig, cfg.repoID[:], encodeConfigBody(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if err := putObject(ctx, bucket, configName, obj); err != nil {
+		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			return nil, ErrExists
+		}
+		return nil, fmt.Errorf("snapshot: init: write config: %w", err)
+	}
+	return Open(ctx, bucket, keys, opts)
+}
+
+// Open opens the repository in bucket with keys. It returns ErrNoRepository
+// if there is none, and an error wrapping ErrWrongKey if no key slot opens
+// with keys. It loads the repository's index into memory (about 80 bytes
+// per stored chunk).
+func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Options) (*Repo, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	raw, err := getObject(ctx, bucket, configName)
+	if errors.Is(err, ErrMissing) {
+		return nil, ErrNoRepository
+	} else if err != nil {
+		return nil, fmt.Errorf("snapshot: open: %w", err)
+	}
+	if _, err := parseHeader(configName, raw, kindConfig); err != nil {
+		return nil, err
+	}
+	if len(raw) < headerSize+repoIDSize {
+		return nil, objErr(configName, -1, ErrTruncated)
+	}
+	var repoID [repoIDSize]byte
+	copy(repoID[:], raw[headerSize:])
+
+	master, slotID, err := unwrapMaster(ctx, bucket, repoID, keys)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := deriveKeyring(master, repoID)
+	if err != nil {
+		return nil, err
+	}
+	body, err := kr.openObject(configName, kindConfig, repoIDSize, raw)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: open: the key slot opened but the config did not (damaged config?): %w", err)
+	}
+	cfg, err := decodeConfigBody(body)
+	if err != nil {
+		return nil, corrupt(configName, -1, err.Error())
+	}
+	ch, err := cdc.New(cdc.Params{Min: cfg.format.ChunkMin, Avg: cfg.format.ChunkAvg, Max: cfg.format.ChunkMax}, cdc.NewTable(kr.gear))
+	if err != nil {
+		return nil, corrupt(configName, -1, err.Error())
+	}
+	r := &Repo{
+		bucket: bucket,
+		opts:   opts,
+		log:    opts.Logger.With("component", "snapshot"),
+		keys:   kr,
+		format: cfg.format,
+		chunk:  ch,
+		slotID: slotID,
+		idx:    newIndex(),
+	}
+	if err := r.refreshIndex(ctx); err != nil {
+		return nil, err
+	}
+	r.log.Info("repository open", "repo", hex.EncodeToString(repoID[:]), "slot", slotID,
+		"packs", len(r.idx.packs), "blobs", r.idx.len(), "codec", cfg.format.Codec)
+	return r, nil
+}
+
+// unwrapMaster tries every slot of keys' kind.
+func unwrapMaster(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, keys KeyProvider) ([]byte, string, error) {
+	slots, err := listSlots(ctx, bucket)
+	if err != nil {
+		return nil, "", err
+	}
+	var tried int
+	var lastErr error
+	for _, s := range slots {
+		if s.Kind != keys.Kind() {
+			continue
+		}
+		tried++
+		m, err := keys.Unwrap(ctx, s.params, s.wrapped, slotAD(repoID, s.ID))
+		if err == nil && len(m) == masterKeySize {
+			return m, s.ID, nil
+		}
+		if err != nil && !errors.Is(err, ErrWrongKey) {
+			lastErr = err
+		}
+	}
+	if lastErr != nil {
+		return nil, "", fmt.Errorf("%w (%d %s slots tried; last error: %v)", ErrWrongKey, tried, keys.Kind(), lastErr)
+	}
+	return nil, "", fmt.Errorf("%w (%d %s slots tried of %d)", ErrWrongKey, tried, keys.Kind(), len(slots))
+}
+
+func listSlots(ctx context.Context, bucket *blob.Bucket) ([]KeySlot, error) {
+	names, err := listNames(ctx, bucket, keysPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var slots []KeySlot
+	for _, n := range names {
+		b, err := getObject(ctx, bucket, n)
+		if errors.Is(err, ErrMissing) {
+			continue // removed meanwhile
+		} else if err != nil {
+			return nil, err
+		}
+		s, err := decodeSlot(n, b)
+		if err != nil {
+			return nil, err
+		}
+		slots = append(slots, s)
+	}
+	return slots, nil
+}
+
+func addSlot(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, master []byte, keys KeyProvider, label string, now time.Time) (KeySlot, error) {
+	s := KeySlot{ID: randomName(), Kind: keys.Kind(), Label: label, Created: now.UTC().Round(0)}
+	var err error
+	s.params, s.wrapped, err = keys.Wrap(ctx, master, slotAD(repoID, s.ID))
+	if err != nil {
+		return KeySlot{}, fmt.Errorf("wrap key: %w", err)
+	}
+	if err := putObject(ctx, bucket, keysPrefix+s.ID, encodeSlot(s)); err != nil {
+		return KeySlot{}, fmt.Errorf("write key slot: %w", err)
+	}
+	return s, nil
+}
+
+// Keys lists the repository's key slots.
+func (r *Repo) Keys(ctx context.Context) ([]KeySlot, error) {
+	return listSlots(ctx, r.bucket)
+}
+
+// SlotID is the ID of the key slot this Repo was opened with.
+func (r *Repo) SlotID() string { return r.slotID }
+
+// AddKey adds a key slot wrapping the repository's master key with keys.
+// Nothing else is written: no data is re-encrypted.
+func (r *Repo) AddKey(ctx context.Context, keys KeyProvider, label string) (KeySlot, error) {
+	return addSlot(ctx, r.bucket, r.keys.repoID, r.keys.master, keys, label, r.opts.Now())
+}
+
+// RemoveKey deletes a key slot. It refuses (ErrLastKey) to delete the
+// only slot. Removing the slot this Repo was opened with is allowed
+// while another exists; the open Repo keeps working.
+func (r *Repo) RemoveKey(ctx context.Context, slotID string) error {
+	slots, err := listSlots(ctx, r.bucket)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, s := range slots {
+		if s.ID == slotID {
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("snapshot: remove key: no slot %q", slotID)
+	}
+	if len(slots) == 1 {
+		return ErrLastKey
+	}
+	return r.bucket.Delete(ctx, keysPrefix+slotID)
+}
+
+// RotateKey replaces slot slotID with a new slot wrapped by keys (a new
+// passphrase, a new KMS key): the new slot is written before the old one
+// is deleted, so a crash leaves both, never neither.
+func (r *Repo) RotateKey(ctx context.Context, slotID string, keys KeyProvider, label string) (KeySlot, error) {
+	s, err := r.AddKey(ctx, keys, label)
+	if err != nil {
+		return KeySlot{}, err
+	}
+	if err := r.RemoveKey(ctx, slotID); err != nil {
+		return s, fmt.Errorf("snapshot: rotate key: new slot %s added, old slot not removed: %w", s.ID, err)
+	}
+	return s, nil
+}
+
+// Format returns the repository's chunker and codec choices.
+func (r *Repo) Format() Format { return r.format }
+
+// ID returns the repository's random ID as 32 hex digits.
+func (r *Repo) ID() string { return hex.EncodeToString(r.keys.repoID[:]) }
+
+// Close releases the Repo. It does not close the bucket. Calls after
+// Close return ErrClosed; Close is safe to call twice.
+func (r *Repo) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	return nil
+}
+
+func (r *Repo) checkOpen() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// randomName returns 16 random bytes as 32 hex digits.
+func randomName() string {
+	var b [objNameBytes]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// putObject writes an object once: with IfNotExist, so history is never
+// overwritten on stores that support it.
+func putObject(ctx context.Context, bucket *blob.Bucket, name string, data []byte) error {
+	return bucket.WriteAll(ctx, name, data, &blob.WriterOptions{
+		IfNotExist:  true,
+		ContentType: "application/octet-stream",
+	})
+}
+
+// getObject reads a whole object; a missing one gives *ObjectError with
+// ErrMissing.
+func getObject(ctx context.Context, bucket *blob.Bucket, name string) ([]byte, error) {
+	b, err := bucket.ReadAll(ctx, name)
+	if err != nil {
+		return nil, storageErr(name, err)
+	}
+	return b, nil
+}
+
+// readRange reads exactly n bytes at off of an object.
+func readRange(ctx context.Context, bucket *blob.Bucket, name string, off, n int64, buf []byte) ([]byte, error) {
+	rd, err := bucket.NewRangeReader(ctx, name, off, n, nil)
+	if err != nil {
+		return nil, storageErr(name, err)
+	}
+	defer rd.Close()
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	m, err := io.ReadFull(rd, buf)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return nil, objErr(name, off+int64(m), fmt.Errorf("%w: wanted %d bytes at offset %d, got %d", ErrTruncated, n, off, m))
+	}
+	if err != nil {
+		return nil, storageErr(name, err)
+	}
+	return buf, nil
+}
+
+func storageErr(name string, err error) error {
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return objErr(name, -1, ErrMissing)
+	}
+	return objErr(name, -1, err)
+}
+
+// listNames lists object names under prefix, sorted.
+func listNames(ctx context.Context, bucket *blob.Bucket, prefix string) ([]string, error) {
+	var names []string
+	it := bucket.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: list %s: %w", prefix, err)
+		}
+		if !o.IsDir {
+			names = append(names, o.Key)
+		}
+	}
+	return names, nil
+}

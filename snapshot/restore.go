@@ -1,0 +1,297 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// maxFetchBytes bounds one range read that serves several adjacent
+// chunks of a pack.
+const maxFetchBytes = 4 << 20
+
+// Restore writes snapshot id's state to w. Chunks are fetched, decrypted,
+// decompressed and checked against their ID in parallel, and written in
+// order; only verified bytes reach w. On error, what was written is a
+// correct prefix of the state, and the error says why it stopped: wrapped
+// ErrNotFound (no such snapshot), ErrMissing (an object is gone),
+// ErrCorrupt (authentication or identity check failed), ErrTruncated.
+func (r *Repo) Restore(ctx context.Context, id ID, w io.Writer) error {
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	m, err := r.Manifest(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := r.refreshIndex(ctx); err != nil {
+		return err
+	}
+	if err := r.restore(ctx, m, w); err != nil {
+		return fmt.Errorf("snapshot: restore %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// fetch is a range of one pack holding consecutive chunks of the state.
+type fetch struct {
+	seq   uint64
+	pack  packInfo
+	off   int64
+	n     int64
+	blobs []blobEntry
+}
+
+type fetched struct {
+	seq  uint64
+	data []byte
+}
+
+func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
+	workers := max(r.opts.Workers, r.opts.Uploads)
+	window := 2 * workers
+	g, gctx := errgroup.WithContext(ctx)
+	reqs := make(chan fetch, window)
+	results := make(chan fetched, window)
+	tokens := make(chan struct{}, window)
+	prog := newProgress(r, "restore", m.Size)
+
+	// Producer: walk the tree in order, grouping adjacent chunks of a pack
+	// into one range read.
+	g.Go(func() error {
+		defer close(reqs)
+		var cur fetch
+		var seq uint64
+		send := func() error {
+			if len(cur.blobs) == 0 {
+				return nil
+			}
+			cur.seq = seq
+			seq++
+			select {
+			case tokens <- struct{}{}:
+			case <-gctx.Done():
+				return context.Cause(gctx)
+			}
+			select {
+			case reqs <- cur:
+			case <-gctx.Done():
+				return context.Cause(gctx)
+			}
+			cur = fetch{}
+			return nil
+		}
+		tr := r.newTreeReader(m)
+		return tr.walk(gctx, func(id blobID) error {
+			r.idxMu.RLock()
+			loc, ok := r.idx.lookup(id)
+			var p packInfo
+			if ok {
+				p = r.idx.packs[loc.pack]
+			}
+			r.idxMu.RUnlock()
+			if !ok || loc.typ != blobData {
+				return objErr(manifestName(m.ID), -1, fmt.Errorf("%w: chunk %s is in no index", ErrMissing, id))
+			}
+			end := int64(loc.off) + int64(loc.length)
+			if len(cur.blobs) > 0 && (cur.pack.id != p.id || int64(loc.off) != cur.off+cur.n || end-cur.off > maxFetchBytes) {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+			if len(cur.blobs) == 0 {
+				cur = fetch{pack: p, off: int64(loc.off)}
+			}
+			cur.n = end - cur.off
+			cur.blobs = append(cur.blobs, loc.blobEntry)
+			return nil
+		}, send)
+	})
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			var dec decompressor
+			defer dec.close()
+			h := r.keys.newHasher()
+			var raw, plain []byte
+			for f := range reqs {
+				var err error
+				raw, err = readRange(gctx, r.bucket, f.pack.name(), f.off, f.n, raw)
+				if err != nil {
+					return err
+				}
+				pr, err := r.keys.newPackReader(f.pack)
+				if err != nil {
+					return err
+				}
+				out := make([]byte, 0, rawTotal(f.blobs))
+				for _, b := range f.blobs {
+					at := int64(b.off) - f.off
+					plain, err = r.openBlob(pr, &dec, h, b, raw[at:at+int64(b.length)], plain[:0])
+					if err != nil {
+						return err
+					}
+					out = append(out, plain...)
+				}
+				select {
+				case results <- fetched{seq: f.seq, data: out}:
+				case <-gctx.Done():
+					return context.Cause(gctx)
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		wg.Wait()
+		close(results)
+		return nil
+	})
+
+	// Writer: reorder and write in the caller's goroutine's stead.
+	g.Go(func() error {
+		ring := make([][]byte, window)
+		have := make([]bool, window)
+		var next uint64
+		var written int64
+		for f := range results {
+			ring[f.seq%uint64(window)] = f.data
+			have[f.seq%uint64(window)] = true
+			for have[next%uint64(window)] {
+				i := next % uint64(window)
+				have[i] = false
+				if _, err := w.Write(ring[i]); err != nil {
+					return fmt.Errorf("write restored state: %w", err)
+				}
+				written += int64(len(ring[i]))
+				ring[i] = nil
+				next++
+				<-tokens
+				prog.report(written)
+			}
+		}
+		if gctx.Err() != nil {
+			return context.Cause(gctx)
+		}
+		if written != m.Size {
+			return objErr(manifestName(m.ID), -1, fmt.Errorf("%w: restored %d bytes, manifest says %d", ErrCorrupt, written, m.Size))
+		}
+		prog.done(written)
+		return nil
+	})
+	return g.Wait()
+}
+
+func rawTotal(bs []blobEntry) int {
+	n := 0
+	for _, b := range bs {
+		n += int(b.raw)
+	}
+	return n
+}
+
+// openBlob decrypts, decompresses and identity-checks one blob, appending
+// the plaintext to dst.
+func (r *Repo) openBlob(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, dst []byte) ([]byte, error) {
+	payload, err := pr.open(r.keys, nil, b, sealed)
+	if err != nil {
+		return nil, err
+	}
+	start := len(dst)
+	dst, err = dec.decompress(dst, b.codec, payload, int(b.raw))
+	if err != nil {
+		return nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %v", b.id, err))
+	}
+	if got := h.sum(b.typ, dst[start:]); got != b.id {
+		return nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
+	}
+	return dst, nil
+}
+
+// readBlob fetches one blob by ID (tree blocks, verify).
+func (r *Repo) readBlob(ctx context.Context, typ byte, id blobID, dec *decompressor, h *hasher) ([]byte, error) {
+	r.idxMu.RLock()
+	loc, ok := r.idx.lookup(id)
+	var p packInfo
+	if ok {
+		p = r.idx.packs[loc.pack]
+	}
+	r.idxMu.RUnlock()
+	if !ok || loc.typ != typ {
+		return nil, fmt.Errorf("%w: blob %s is in no index", ErrMissing, id)
+	}
+	sealed, err := readRange(ctx, r.bucket, p.name(), int64(loc.off), int64(loc.length), nil)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := r.keys.newPackReader(p)
+	if err != nil {
+		return nil, err
+	}
+	return r.openBlob(pr, dec, h, loc.blobEntry, sealed, nil)
+}
+
+// treeReader walks a manifest's tree depth first.
+type treeReader struct {
+	r   *Repo
+	m   Manifest
+	dec decompressor
+	h   *hasher
+	// onTree, if set, is called with every tree block ID before it is read.
+	onTree func(blobID)
+}
+
+func (r *Repo) newTreeReader(m Manifest) *treeReader {
+	return &treeReader{r: r, m: m, h: r.keys.newHasher()}
+}
+
+// walk calls fn for every data chunk ID in order, then end.
+func (t *treeReader) walk(ctx context.Context, fn func(blobID) error, end func() error) error {
+	defer t.dec.close()
+	if err := t.walkLevel(ctx, int(t.m.depth), t.m.root, fn); err != nil {
+		return err
+	}
+	return end()
+}
+
+func (t *treeReader) walkLevel(ctx context.Context, depth int, ids []blobID, fn func(blobID) error) error {
+	for _, id := range ids {
+		if depth == 0 {
+			if err := fn(id); err != nil {
+				return err
+			}
+			continue
+		}
+		if t.onTree != nil {
+			t.onTree(id)
+		}
+		b, err := t.r.readBlob(ctx, blobTree, id, &t.dec, t.h)
+		if err != nil {
+			if errors.Is(err, ErrMissing) {
+				var oe *ObjectError
+				if !errors.As(err, &oe) {
+					err = objErr(manifestName(t.m.ID), -1, err)
+				}
+			}
+			return err
+		}
+		if len(b)%blobIDSize != 0 || len(b) == 0 {
+			return corrupt(manifestName(t.m.ID), -1, fmt.Sprintf("tree block %s of %d bytes", id, len(b)))
+		}
+		children := make([]blobID, len(b)/blobIDSize)
+		for i := range children {
+			copy(children[i][:], b[i*blobIDSize:])
+		}
+		if err := t.walkLevel(ctx, depth-1, children, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,448 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Stats reports what a Save did.
+type Stats struct {
+	// BytesIn is the state's length; Chunks its number of chunks.
+	BytesIn int64
+	Chunks  int64
+	// ChunksNew and NewBytes count chunks (and their plaintext bytes) the
+	// repository did not hold; ChunksReused the others.
+	ChunksNew, ChunksReused int64
+	NewBytes                int64
+	// StoredBytes is what the Save wrote to the bucket: packs, index and
+	// manifest.
+	StoredBytes int64
+	// Packs is how many pack objects were written.
+	Packs int
+	// Duration is the Save's wall time.
+	Duration time.Duration
+}
+
+// Tree blocks: the chunk list is cut into blocks of IDs at content-defined
+// places (an ID whose bits match treeMask), so an edit changes only the
+// blocks around it and an unchanged state stores no new tree blocks.
+const (
+	treeMinIDs = 64
+	treeMaxIDs = 4096
+	treeMask   = 1<<10 - 1 // about 1024 IDs (32 KiB) per block
+)
+
+func treeBoundary(id blobID) bool { return (id.key64()>>32)&treeMask == 0 }
+
+// Save reads the state from src until io.EOF and stores it as a new
+// snapshot. Only chunks the repository does not already hold are
+// compressed, encrypted and uploaded, so an unchanged or slightly changed
+// state costs little. Memory stays bounded whatever the state's size:
+// about (Workers + Uploads) × PackBytes plus a few MiB.
+//
+// Save holds a shared repository lock while it runs (Prune cannot run
+// meanwhile). If it fails, objects it uploaded stay unreferenced until
+// Prune deletes them; no snapshot is created.
+func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, Stats, error) {
+	start := time.Now()
+	if err := r.checkOpen(); err != nil {
+		return Manifest{}, Stats{}, err
+	}
+	lk, err := r.lock(ctx, false)
+	if err != nil {
+		return Manifest{}, Stats{}, err
+	}
+	defer lk.release()
+	if err := r.refreshIndex(ctx); err != nil {
+		return Manifest{}, Stats{}, err
+	}
+	if meta.Time.IsZero() {
+		meta.Time = r.opts.Now()
+	}
+	if meta.Host == "" {
+		meta.Host = r.opts.Hostname
+	}
+
+	s := &saver{r: r, pending: make(map[blobID]struct{}), progress: newProgress(r, "save", -1)}
+	tree, err := s.run(lk.ctx(), src)
+	if err != nil {
+		return Manifest{}, Stats{}, fmt.Errorf("snapshot: save: %w", err)
+	}
+	if len(s.packs) > 0 {
+		if _, err := r.writeIndexObject(lk.ctx(), s.packs); err != nil {
+			return Manifest{}, Stats{}, err
+		}
+	}
+	m := Manifest{
+		Parent: meta.Parent, Time: meta.Time.UTC().Round(0), Host: meta.Host,
+		Tags: meta.Tags, Labels: meta.Labels, LSN: meta.LSN, Epoch: meta.Epoch,
+		Size: s.bytesIn.Load(), Chunks: s.chunks.Load(), NewBytes: s.newBytes.Load(),
+		depth: tree.depth, root: tree.root,
+	}
+	rand.Read(m.ID[:])
+	st := Stats{
+		BytesIn: m.Size, Chunks: m.Chunks, ChunksNew: s.chunksNew.Load(),
+		NewBytes: m.NewBytes, Packs: len(s.packs),
+	}
+	st.ChunksReused = st.Chunks - st.ChunksNew
+	st.StoredBytes = s.stored.Load()
+	m.StoredBytes = st.StoredBytes // the manifest's own size is not counted in itself
+	n, err := r.writeManifest(lk.ctx(), m)
+	if err != nil {
+		return Manifest{}, Stats{}, err
+	}
+	st.StoredBytes += n
+	st.Duration = time.Since(start)
+	s.progress.done(m.Size)
+	r.log.Info("snapshot saved", "id", m.ID.Short(), "bytes", m.Size, "new", st.NewBytes,
+		"stored", st.StoredBytes, "chunks", st.Chunks, "reused", st.ChunksReused, "took", st.Duration)
+	return m, st, nil
+}
+
+// saver is one Save's pipeline state:
+//
+//	caller goroutine: read → chunk → copy → jobs          (in order, seq numbered)
+//	Workers workers:  hash → dedup → compress → seal into own pack
+//	collector:        reorder results → tree blocks → seal into own pack
+//	Uploads uploaders: put finished packs
+//
+// tokens bound the chunks in flight, so memory is bounded and the
+// collector's reorder ring never overflows.
+type saver struct {
+	r        *Repo
+	progress *progress
+
+	pendMu  sync.Mutex
+	pending map[blobID]struct{} // new blobs of this Save, stored or being stored
+
+	packMu sync.Mutex
+	packs  []indexPack
+
+	bytesIn, chunks, chunksNew, newBytes, stored atomic.Int64
+}
+
+type saveJob struct {
+	seq uint64
+	buf *[]byte
+}
+
+type saveResult struct {
+	seq uint64
+	id  blobID
+}
+
+type treeResult struct {
+	depth uint8
+	root  []blobID
+}
+
+// claim reports whether id must be stored by the caller: neither the
+// repository nor this Save has it. It then counts as pending.
+func (s *saver) claim(id blobID) bool {
+	s.r.idxMu.RLock()
+	known := s.r.idx.has(id)
+	s.r.idxMu.RUnlock()
+	if known {
+		return false
+	}
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	if _, ok := s.pending[id]; ok {
+		return false
+	}
+	s.pending[id] = struct{}{}
+	return true
+}
+
+// sealer is one goroutine's hashing, compression and pack state.
+type sealer struct {
+	s    *saver
+	h    *hasher
+	comp *compressor
+	pack *packWriter
+	up   chan<- *packWriter
+}
+
+func (s *saver) newSealer(up chan<- *packWriter) *sealer {
+	return &sealer{s: s, h: s.r.keys.newHasher(), comp: newCompressor(s.r.format.Codec), up: up}
+}
+
+// store seals a blob the caller claimed into this sealer's pack, handing
+// the pack to the uploaders when it is full.
+func (w *sealer) store(ctx context.Context, typ byte, id blobID, data []byte) error {
+	if w.pack == nil {
+		p, err := w.s.r.keys.newPackWriter(w.s.r.opts.PackBytes + w.s.r.opts.PackBytes/8)
+		if err != nil {
+			return err
+		}
+		w.pack = p
+	}
+	payload, codec := w.comp.compress(data)
+	w.pack.add(w.s.r.keys, typ, codec, id, payload, len(data))
+	if w.pack.size() >= w.s.r.opts.PackBytes {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+func (w *sealer) flush(ctx context.Context) error {
+	if w.pack == nil {
+		return nil
+	}
+	p := w.pack
+	w.pack = nil
+	select {
+	case w.up <- p:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
+	r := s.r
+	window := 4 * r.opts.Workers
+	if window < 8 {
+		window = 8
+	}
+	maxChunkLen := r.format.ChunkMax
+	pool := sync.Pool{New: func() any { b := make([]byte, maxChunkLen); return &b }}
+
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan saveJob, window)
+	results := make(chan saveResult, window)
+	tokens := make(chan struct{}, window)
+	up := make(chan *packWriter, r.opts.Uploads)
+
+	var producers sync.WaitGroup // workers and collector: they send on up
+	var workers sync.WaitGroup
+	for range r.opts.Workers {
+		producers.Add(1)
+		workers.Add(1)
+		w := s.newSealer(up)
+		g.Go(func() error {
+			defer producers.Done()
+			defer workers.Done()
+			for {
+				var j saveJob
+				var ok bool
+				select {
+				case j, ok = <-jobs:
+				case <-gctx.Done():
+					return context.Cause(gctx)
+				}
+				if !ok {
+					return w.flush(gctx)
+				}
+				data := *j.buf
+				id := w.h.sum(blobData, data)
+				if s.claim(id) {
+					s.chunksNew.Add(1)
+					s.newBytes.Add(int64(len(data)))
+					if err := w.store(gctx, blobData, id, data); err != nil {
+						return err
+					}
+				}
+				*j.buf = (*j.buf)[:cap(*j.buf)]
+				pool.Put(j.buf)
+				select {
+				case results <- saveResult{seq: j.seq, id: id}:
+				case <-gctx.Done():
+					return context.Cause(gctx)
+				}
+			}
+		})
+	}
+	g.Go(func() error {
+		workers.Wait()
+		close(results)
+		return nil
+	})
+
+	var tree treeResult
+	producers.Add(1)
+	g.Go(func() error {
+		defer producers.Done()
+		w := s.newSealer(up)
+		tb := &treeBuilder{store: func(ids []blobID) (blobID, error) {
+			data := idsBytes(ids)
+			id := w.h.sum(blobTree, data)
+			if s.claim(id) {
+				if err := w.store(gctx, blobTree, id, data); err != nil {
+					return id, err
+				}
+			}
+			return id, nil
+		}}
+		ring := make([]saveResult, window)
+		have := make([]bool, window)
+		var next uint64
+		for res := range results {
+			ring[res.seq%uint64(window)] = res
+			have[res.seq%uint64(window)] = true
+			for have[next%uint64(window)] {
+				i := next % uint64(window)
+				have[i] = false
+				if err := tb.add(0, ring[i].id); err != nil {
+					return err
+				}
+				next++
+				<-tokens
+			}
+		}
+		if gctx.Err() != nil {
+			return context.Cause(gctx)
+		}
+		var err error
+		tree.depth, tree.root, err = tb.finish()
+		if err != nil {
+			return err
+		}
+		return w.flush(gctx)
+	})
+	g.Go(func() error {
+		producers.Wait()
+		close(up)
+		return nil
+	})
+	for range r.opts.Uploads {
+		g.Go(func() error {
+			for p := range up {
+				data, ip := p.finish(r.keys)
+				if err := putObject(gctx, r.bucket, ip.name(), data); err != nil {
+					return fmt.Errorf("upload pack: %w", err)
+				}
+				s.stored.Add(int64(len(data)))
+				s.packMu.Lock()
+				s.packs = append(s.packs, ip)
+				s.packMu.Unlock()
+			}
+			return nil
+		})
+	}
+
+	readErr := s.read(gctx, src, jobs, tokens, &pool)
+	close(jobs)
+	err := g.Wait()
+	if readErr != nil && !errors.Is(readErr, context.Canceled) || err == nil {
+		err = readErr
+	}
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	return tree, err
+}
+
+// read chunks src and dispatches the chunks in order.
+func (s *saver) read(ctx context.Context, src io.Reader, jobs chan<- saveJob, tokens chan struct{}, pool *sync.Pool) error {
+	maxLen := s.r.format.ChunkMax
+	buf := make([]byte, max(4*maxLen, 1<<20))
+	start, end := 0, 0
+	eof := false
+	var seq uint64
+	for {
+		if !eof && end-start < maxLen {
+			end = copy(buf, buf[start:end])
+			start = 0
+			for end < len(buf) && !eof {
+				n, err := src.Read(buf[end:])
+				end += n
+				if err == io.EOF {
+					eof = true
+				} else if err != nil {
+					return fmt.Errorf("read state: %w", err)
+				}
+				if n == 0 && err == nil {
+					if ctx.Err() != nil {
+						return context.Cause(ctx)
+					}
+				}
+			}
+		}
+		if start == end {
+			return nil
+		}
+		n := s.r.chunk.Cut(buf[start:end])
+		select {
+		case tokens <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		bp := pool.Get().(*[]byte)
+		*bp = append((*bp)[:0], buf[start:start+n]...)
+		start += n
+		select {
+		case jobs <- saveJob{seq: seq, buf: bp}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		seq++
+		s.chunks.Add(1)
+		total := s.bytesIn.Add(int64(n))
+		s.progress.report(total)
+	}
+}
+
+func idsBytes(ids []blobID) []byte {
+	b := make([]byte, 0, len(ids)*blobIDSize)
+	for _, id := range ids {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+// treeBuilder turns the ordered chunk IDs into a tree of ID blocks.
+type treeBuilder struct {
+	levels  [][]blobID
+	emitted []int
+	store   func([]blobID) (blobID, error)
+}
+
+func (t *treeBuilder) add(level int, id blobID) error {
+	if level == len(t.levels) {
+		t.levels = append(t.levels, nil)
+		t.emitted = append(t.emitted, 0)
+	}
+	t.levels[level] = append(t.levels[level], id)
+	n := len(t.levels[level])
+	if n >= treeMaxIDs || (n >= treeMinIDs && treeBoundary(id)) {
+		return t.flush(level)
+	}
+	return nil
+}
+
+func (t *treeBuilder) flush(level int) error {
+	id, err := t.store(t.levels[level])
+	if err != nil {
+		return err
+	}
+	t.levels[level] = t.levels[level][:0]
+	t.emitted[level]++
+	return t.add(level+1, id)
+}
+
+// finish flushes the levels bottom up; the first level that never emitted
+// a block and has no level above becomes the root.
+func (t *treeBuilder) finish() (uint8, []blobID, error) {
+	for l := 0; ; l++ {
+		if l >= len(t.levels) {
+			return uint8(l), nil, nil // empty state
+		}
+		if l == len(t.levels)-1 && t.emitted[l] == 0 {
+			return uint8(l), append([]blobID(nil), t.levels[l]...), nil
+		}
+		if len(t.levels[l]) > 0 {
+			if err := t.flush(l); err != nil {
+				return 0, nil, err
+			}
+		}
+	}
+}
