@@ -47,8 +47,7 @@ func (r *Repo) Forget(ctx context.Context, p Policy, dryRun bool) ([]Decision, e
 		if d.Keep {
 			continue
 		}
-		err := r.bucket.Delete(ctx, snapsPrefix+d.Item.ID)
-		if err != nil && !errors.Is(storageErr(d.Item.ID, err), ErrMissing) {
+		if err := r.del(ctx, snapsPrefix+d.Item.ID); err != nil {
 			return ds, fmt.Errorf("snapshot: forget %s: %w", d.Item.ID, err)
 		}
 		removed++

@@ -285,7 +285,7 @@ func (r *Repo) writeIndexObject(ctx context.Context, packs []indexPack) (string,
 		return "", err
 	}
 	name := indexPrefix + randomName()
-	if err := putObject(ctx, r.bucket, name, obj); err != nil {
+	if err := r.put(ctx, name, obj); err != nil {
 		return "", fmt.Errorf("snapshot: write index: %w", err)
 	}
 	r.idxMu.Lock()

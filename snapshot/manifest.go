@@ -144,7 +144,7 @@ func (r *Repo) writeManifest(ctx context.Context, m Manifest) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := putObject(ctx, r.bucket, manifestName(m.ID), obj); err != nil {
+	if err := r.put(ctx, manifestName(m.ID), obj); err != nil {
 		return 0, fmt.Errorf("snapshot: write manifest: %w", err)
 	}
 	return int64(len(obj)), nil

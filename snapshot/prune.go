@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -198,19 +197,19 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	}
 	// 3. Delete the old indexes, then 4. the packs no index names.
 	for _, n := range indexNames {
-		if err := deleteObject(ctx, r.bucket, n); err != nil {
+		if err := r.del(ctx, n); err != nil {
 			return st, err
 		}
 	}
 	for _, list := range [][]int32{drop, repack} {
 		for _, i := range list {
-			if err := deleteObject(ctx, r.bucket, x.packs[i].name()); err != nil {
+			if err := r.del(ctx, x.packs[i].name()); err != nil {
 				return st, err
 			}
 		}
 	}
 	for _, n := range orphans {
-		if err := deleteObject(ctx, r.bucket, n); err != nil {
+		if err := r.del(ctx, n); err != nil {
 			return st, err
 		}
 	}
@@ -221,13 +220,6 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	r.log.Info("pruned", "deleted", st.PacksDeleted, "repacked", st.PacksRepacked,
 		"written", st.PacksWritten, "blobs removed", st.BlobsRemoved, "bytes freed", st.BytesFreed)
 	return st, nil
-}
-
-func deleteObject(ctx context.Context, b *blob.Bucket, name string) error {
-	if err := b.Delete(ctx, name); err != nil && !errors.Is(storageErr(name, err), ErrMissing) {
-		return fmt.Errorf("delete %s: %w", name, err)
-	}
-	return nil
 }
 
 // usedBlobs walks every snapshot's tree and returns the IDs of every data
@@ -267,7 +259,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 		}
 		data, ip := pw.finish(r.keys)
 		pw = nil
-		if err := putObject(ctx, r.bucket, ip.name(), data); err != nil {
+		if err := r.put(ctx, ip.name(), data); err != nil {
 			return fmt.Errorf("upload repacked pack: %w", err)
 		}
 		written += int64(len(data))

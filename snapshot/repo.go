@@ -28,6 +28,11 @@ type Repo struct {
 	chunk  *cdc.Chunker
 	slotID string
 
+	// fault, set only by tests, is called before every object write or
+	// delete of Save, Forget and Prune; an error stops the operation
+	// there, as if the process had died.
+	fault func(op, name string) error
+
 	idxMu sync.RWMutex
 	idx   *index
 
@@ -327,6 +332,29 @@ func randomName() string {
 	var b [objNameBytes]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// put writes a repository object once (see putObject).
+func (r *Repo) put(ctx context.Context, name string, data []byte) error {
+	if r.fault != nil {
+		if err := r.fault("put", name); err != nil {
+			return err
+		}
+	}
+	return putObject(ctx, r.bucket, name, data)
+}
+
+// del deletes an object; one already gone is not an error.
+func (r *Repo) del(ctx context.Context, name string) error {
+	if r.fault != nil {
+		if err := r.fault("delete", name); err != nil {
+			return err
+		}
+	}
+	if err := r.bucket.Delete(ctx, name); err != nil && !errors.Is(storageErr(name, err), ErrMissing) {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	return nil
 }
 
 // putObject writes an object once: with IfNotExist, so history is never

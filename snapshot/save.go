@@ -317,7 +317,7 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 		g.Go(func() error {
 			for p := range up {
 				data, ip := p.finish(r.keys)
-				if err := putObject(gctx, r.bucket, ip.name(), data); err != nil {
+				if err := r.put(gctx, ip.name(), data); err != nil {
 					return fmt.Errorf("upload pack: %w", err)
 				}
 				s.stored.Add(int64(len(data)))
