@@ -33,7 +33,7 @@ func NewReaderSize(r io.Reader, c *Chunker, size int) *Reader {
 	return &Reader{r: r, c: c, buf: make([]byte, max(size, 2*c.max))}
 }
 
-// Reset discards the Reader's state and makes it chunk r, keeping its
+// Reset discards the Reader's state and makes it chunk rd, keeping its
 // Chunker and buffer. Chunks returned before are no longer valid.
 func (r *Reader) Reset(rd io.Reader) {
 	*r = Reader{r: rd, c: r.c, buf: r.buf}

@@ -14,7 +14,7 @@
 //     textbook case for content-defined chunking.
 //   - Events: JSON lines that look like the state of an event-sourced
 //     application (orders, carts, payments), repetitive enough that lz4
-//     compresses them about 3.5 times.
+//     compresses them 3.5 to 3.8 times and zstd about 5.4 times.
 //
 // Edit and InsertBytes derive a modified copy of some data, to measure how
 // much of a previous snapshot a new one can reuse.
