@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,10 +57,9 @@ func crashAt(t *testing.T, op string, k int) (finished bool) {
 	require.NoError(t, err)
 	require.NoError(t, r.Remove(ctx, ms[0].ID)) // gives Prune work: drop and repack
 
-	calls := 0
+	var calls atomic.Int64
 	r.fault = func(string, string) error {
-		calls++
-		if calls > k {
+		if calls.Add(1) > int64(k) {
 			return errCrash
 		}
 		return nil
@@ -76,7 +76,7 @@ func crashAt(t *testing.T, op string, k int) (finished bool) {
 	}
 	r.fault = nil
 	if err == nil {
-		require.LessOrEqual(t, calls, k)
+		require.LessOrEqual(t, calls.Load(), int64(k))
 		if op == "save" {
 			states[newID] = newState
 		}

@@ -40,8 +40,6 @@ const (
 	treeMask   = 1<<10 - 1 // about 1024 IDs (32 KiB) per block
 )
 
-func treeBoundary(id blobID) bool { return (id.key64()>>32)&treeMask == 0 }
-
 // Save reads the state from src until io.EOF and stores it as a new
 // snapshot. Only chunks the repository does not already hold are
 // compressed, encrypted and uploaded, so an unchanged or slightly changed
@@ -404,6 +402,11 @@ type treeBuilder struct {
 	levels  [][]blobID
 	emitted []int
 	store   func([]blobID) (blobID, error)
+	// minIDs, maxIDs and mask override the block bounds (tests); zero
+	// means treeMinIDs, treeMaxIDs, treeMask. They change which blocks
+	// are stored, never what a walk of the tree yields.
+	minIDs, maxIDs int
+	mask           uint64
 }
 
 func (t *treeBuilder) add(level int, id blobID) error {
@@ -413,7 +416,11 @@ func (t *treeBuilder) add(level int, id blobID) error {
 	}
 	t.levels[level] = append(t.levels[level], id)
 	n := len(t.levels[level])
-	if n >= treeMaxIDs || (n >= treeMinIDs && treeBoundary(id)) {
+	minIDs, maxIDs, mask := treeMinIDs, treeMaxIDs, uint64(treeMask)
+	if t.maxIDs != 0 {
+		minIDs, maxIDs, mask = t.minIDs, t.maxIDs, t.mask
+	}
+	if n >= maxIDs || (n >= minIDs && (id.key64()>>32)&mask == 0) {
 		return t.flush(level)
 	}
 	return nil
