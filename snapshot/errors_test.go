@@ -12,6 +12,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/gen"
+	"github.com/continuity-go/continuity/internal/testkit"
 )
 
 // packNames lists the pack objects of a bucket.
@@ -33,11 +34,19 @@ func failRestore(t *testing.T, r *Repo, id ID, orig []byte, want error) error {
 	return err
 }
 
+// TestDamage checks that each kind of damage gives its own typed error,
+// and that nothing wrong reaches the restore writer, on every backend.
 func TestDamage(t *testing.T) {
+	for _, bk := range testkit.Buckets(t) {
+		t.Run(bk.Name, func(t *testing.T) { testDamage(t, bk.Open) })
+	}
+}
+
+func testDamage(t *testing.T, open func(testing.TB) *blob.Bucket) {
 	ctx := context.Background()
 	data := gen.Events(3, 1<<20)
 	setup := func(t *testing.T) (*blob.Bucket, *Repo, Manifest) {
-		b := memBucket(t)
+		b := open(t)
 		r := initRepo(t, b, testFormat)
 		m, _ := save(t, r, data)
 		return b, r, m
@@ -130,7 +139,7 @@ func TestDamage(t *testing.T) {
 		assert.ErrorIs(t, err, ErrCorrupt)
 	})
 	t.Run("no repository", func(t *testing.T) {
-		_, err := Open(ctx, memBucket(t), testKey, testOptions())
+		_, err := Open(ctx, open(t), testKey, testOptions())
 		assert.ErrorIs(t, err, ErrNoRepository)
 	})
 	t.Run("init twice", func(t *testing.T) {

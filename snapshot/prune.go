@@ -3,9 +3,8 @@ package snapshot
 import (
 	"context"
 	"fmt"
-	"io"
 
-	"gocloud.dev/blob"
+	"slices"
 )
 
 // PruneOptions tunes Prune.
@@ -137,19 +136,12 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	}
 	var orphans []string
 	present := make(map[string]bool, len(x.packs))
-	it := r.bucket.List(&blob.ListOptions{Prefix: dataPrefix})
+	objs, err := listObjects(ctx, r.bucket, dataPrefix)
+	if err != nil {
+		return st, err
+	}
 	cutoff := r.opts.Now().Add(-r.opts.LockStale)
-	for {
-		o, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return st, fmt.Errorf("list packs: %w", err)
-		}
-		if o.IsDir {
-			continue
-		}
+	for _, o := range objs {
 		present[o.Key] = true
 		if indexed[o.Key] {
 			continue
@@ -160,7 +152,7 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 			st.BytesFreed += o.Size
 		}
 	}
-	for _, i := range append(keep, repack...) {
+	for _, i := range slices.Concat(keep, repack) {
 		if !present[x.packs[i].name()] {
 			return st, objErr(x.packs[i].name(), -1, fmt.Errorf("%w: a pack in use is gone; refusing to prune (run Verify to see which snapshots are affected)", ErrMissing))
 		}

@@ -404,21 +404,42 @@ func storageErr(name string, err error) error {
 	return objErr(name, -1, err)
 }
 
-// listNames lists object names under prefix, sorted.
-func listNames(ctx context.Context, bucket *blob.Bucket, prefix string) ([]string, error) {
-	var names []string
-	it := bucket.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		o, err := it.Next(ctx)
-		if err == io.EOF {
-			break
+// listObjects lists the objects under prefix in name order. Some stores
+// (fileblob) fail a listing when an object vanishes while they list; such
+// a listing is restarted, a few times.
+func listObjects(ctx context.Context, bucket *blob.Bucket, prefix string) ([]*blob.ListObject, error) {
+	for attempt := 0; ; attempt++ {
+		var objs []*blob.ListObject
+		it := bucket.List(&blob.ListOptions{Prefix: prefix})
+		var err error
+		for {
+			var o *blob.ListObject
+			o, err = it.Next(ctx)
+			if err != nil {
+				break
+			}
+			if !o.IsDir {
+				objs = append(objs, o)
+			}
 		}
-		if err != nil {
+		if err == io.EOF {
+			return objs, nil
+		}
+		if gcerrors.Code(err) != gcerrors.NotFound || attempt == 4 {
 			return nil, fmt.Errorf("snapshot: list %s: %w", prefix, err)
 		}
-		if !o.IsDir {
-			names = append(names, o.Key)
-		}
+	}
+}
+
+// listNames lists object names under prefix, sorted.
+func listNames(ctx context.Context, bucket *blob.Bucket, prefix string) ([]string, error) {
+	objs, err := listObjects(ctx, bucket, prefix)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.Key
 	}
 	return names, nil
 }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"slices"
-
-	"gocloud.dev/blob"
 )
 
 // VerifyOptions chooses how deep Verify looks.
@@ -95,18 +92,12 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 
 	// Packs present in the bucket, with sizes.
 	sizes := make(map[string]int64)
-	it := r.bucket.List(&blob.ListOptions{Prefix: dataPrefix})
-	for {
-		o, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return rep, fmt.Errorf("snapshot: verify: list packs: %w", err)
-		}
-		if !o.IsDir {
-			sizes[o.Key] = o.Size
-		}
+	objs, err := listObjects(ctx, r.bucket, dataPrefix)
+	if err != nil {
+		return rep, err
+	}
+	for _, o := range objs {
+		sizes[o.Key] = o.Size
 	}
 	rep.Packs = len(x.packs)
 
