@@ -33,7 +33,12 @@ type packWriter struct {
 	rawSize int64
 }
 
-func (k *keyring) newPackWriter(capacity int) (*packWriter, error) {
+// newPackWriter starts a pack in buf (reused if it is large enough; nil
+// allocates capacity bytes).
+func (k *keyring) newPackWriter(buf []byte, capacity int) (*packWriter, error) {
+	if cap(buf) < capacity {
+		buf = make([]byte, 0, capacity)
+	}
 	p := &packWriter{}
 	rand.Read(p.info.id[:])
 	p.info.salt = newSalt()
@@ -42,7 +47,7 @@ func (k *keyring) newPackWriter(capacity int) (*packWriter, error) {
 		return nil, err
 	}
 	p.aead = aead
-	p.buf = header{version: formatVersion, kind: kindPack, salt: p.info.salt}.append(make([]byte, 0, capacity))
+	p.buf = header{version: formatVersion, kind: kindPack, salt: p.info.salt}.append(buf[:0])
 	return p, nil
 }
 

@@ -255,6 +255,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 			return fmt.Errorf("upload repacked pack: %w", err)
 		}
 		written += int64(len(data))
+		r.recyclePack(data)
 		out = append(out, ip)
 		return nil
 	}
@@ -290,7 +291,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 				return nil, 0, err
 			}
 			if pw == nil {
-				if pw, err = r.keys.newPackWriter(r.opts.PackBytes + r.opts.PackBytes/8); err != nil {
+				if pw, err = r.newPackWriter(); err != nil {
 					return nil, 0, err
 				}
 			}

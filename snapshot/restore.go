@@ -59,6 +59,7 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 	results := make(chan fetched, window)
 	tokens := make(chan struct{}, window)
 	prog := newProgress(r, "restore", m.Size)
+	var outs sync.Pool // plaintext buffers, back from the writer after w.Write
 
 	// Producer: walk the tree in order, grouping adjacent chunks of a pack
 	// into one range read.
@@ -131,7 +132,12 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 				if err != nil {
 					return err
 				}
-				out := make([]byte, 0, rawTotal(f.blobs))
+				var out []byte
+				if b, ok := outs.Get().(*[]byte); ok && cap(*b) >= rawTotal(f.blobs) {
+					out = (*b)[:0]
+				} else {
+					out = make([]byte, 0, max(rawTotal(f.blobs), maxFetchBytes))
+				}
 				for _, b := range f.blobs {
 					at := int64(b.off) - f.off
 					plain, err = r.openBlob(pr, &dec, h, b, raw[at:at+int64(b.length)], plain[:0])
@@ -171,6 +177,8 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 					return fmt.Errorf("write restored state: %w", err)
 				}
 				written += int64(len(ring[i]))
+				buf := ring[i]
+				outs.Put(&buf)
 				ring[i] = nil
 				next++
 				<-tokens

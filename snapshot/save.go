@@ -177,7 +177,7 @@ func (s *saver) newSealer(up chan<- *packWriter) *sealer {
 // the pack to the uploaders when it is full.
 func (w *sealer) store(ctx context.Context, typ byte, id blobID, data []byte) error {
 	if w.pack == nil {
-		p, err := w.s.r.keys.newPackWriter(w.s.r.opts.PackBytes + w.s.r.opts.PackBytes/8)
+		p, err := w.s.r.newPackWriter()
 		if err != nil {
 			return err
 		}
@@ -318,6 +318,7 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 				if err := r.put(gctx, ip.name(), data); err != nil {
 					return fmt.Errorf("upload pack: %w", err)
 				}
+				r.recyclePack(data)
 				s.stored.Add(int64(len(data)))
 				s.packMu.Lock()
 				s.packs = append(s.packs, ip)
