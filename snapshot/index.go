@@ -278,15 +278,15 @@ func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, e
 }
 
 // writeIndexObject stores packs in a new index object and merges them.
-func (r *Repo) writeIndexObject(ctx context.Context, packs []indexPack) (string, error) {
+func (r *Repo) writeIndexObject(ctx context.Context, packs []indexPack) (string, int64, error) {
 	sort.Slice(packs, func(i, j int) bool { return strings.Compare(string(packs[i].id[:]), string(packs[j].id[:])) < 0 })
 	obj, err := r.keys.sealObject(kindIndex, nil, encodeIndexBody(packs))
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	name := indexPrefix + randomName()
 	if err := r.put(ctx, name, obj); err != nil {
-		return "", fmt.Errorf("snapshot: write index: %w", err)
+		return "", 0, fmt.Errorf("snapshot: write index: %w", err)
 	}
 	r.idxMu.Lock()
 	var ps []int32
@@ -295,5 +295,5 @@ func (r *Repo) writeIndexObject(ctx context.Context, packs []indexPack) (string,
 	}
 	r.idx.loaded[name] = ps
 	r.idxMu.Unlock()
-	return name, nil
+	return name, int64(len(obj)), nil
 }

@@ -183,7 +183,7 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 		all = append(all, indexPack{packInfo: x.packs[i], blobs: byPack[i]})
 	}
 	if len(all) > 0 {
-		if _, err := r.writeIndexObject(ctx, all); err != nil {
+		if _, _, err := r.writeIndexObject(ctx, all); err != nil {
 			return st, err
 		}
 	}

@@ -74,8 +74,10 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 	if err != nil {
 		return Manifest{}, Stats{}, fmt.Errorf("snapshot: save: %w", err)
 	}
+	var indexBytes int64
 	if len(s.packs) > 0 {
-		if _, err := r.writeIndexObject(lk.ctx(), s.packs); err != nil {
+		var err error
+		if _, indexBytes, err = r.writeIndexObject(lk.ctx(), s.packs); err != nil {
 			return Manifest{}, Stats{}, err
 		}
 	}
@@ -91,7 +93,7 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 		NewBytes: m.NewBytes, Packs: len(s.packs),
 	}
 	st.ChunksReused = st.Chunks - st.ChunksNew
-	st.StoredBytes = s.stored.Load()
+	st.StoredBytes = s.stored.Load() + indexBytes
 	m.StoredBytes = st.StoredBytes // the manifest's own size is not counted in itself
 	n, err := r.writeManifest(lk.ctx(), m)
 	if err != nil {
@@ -351,7 +353,7 @@ func (s *saver) read(ctx context.Context, src io.Reader, jobs chan<- saveJob, to
 		if !eof && end-start < maxLen {
 			end = copy(buf, buf[start:end])
 			start = 0
-			for end < len(buf) && !eof {
+			for empty := 0; end < len(buf) && !eof; {
 				n, err := src.Read(buf[end:])
 				end += n
 				if err == io.EOF {
@@ -359,11 +361,14 @@ func (s *saver) read(ctx context.Context, src io.Reader, jobs chan<- saveJob, to
 				} else if err != nil {
 					return fmt.Errorf("read state: %w", err)
 				}
-				if n == 0 && err == nil {
-					if ctx.Err() != nil {
-						return context.Cause(ctx)
-					}
+				if n > 0 {
+					empty = 0
+				} else if empty++; empty >= 100 {
+					return fmt.Errorf("read state: %w", io.ErrNoProgress)
 				}
+			}
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
 			}
 		}
 		if start == end {
