@@ -206,9 +206,9 @@ func rawTotal(bs []blobEntry) int {
 }
 
 // openBlob decrypts, decompresses and identity-checks one blob, appending
-// the plaintext to dst.
+// the plaintext to dst. It decrypts in place: sealed is overwritten.
 func (r *Repo) openBlob(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, dst []byte) ([]byte, error) {
-	payload, err := pr.open(r.keys, nil, b, sealed)
+	payload, err := pr.open(r.keys, sealed[:0], b, sealed)
 	if err != nil {
 		return nil, err
 	}
