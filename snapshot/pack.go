@@ -79,6 +79,7 @@ func (p *packWriter) finish(k *keyring) ([]byte, indexPack) {
 
 // packReader opens blobs of one pack.
 type packReader struct {
+	id   [objNameBytes]byte
 	name string
 	aead cipher.AEAD
 }
@@ -88,7 +89,7 @@ func (k *keyring) newPackReader(info packInfo) (*packReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &packReader{name: info.name(), aead: aead}, nil
+	return &packReader{id: info.id, name: info.name(), aead: aead}, nil
 }
 
 // open authenticates and decrypts blob b, whose sealed bytes are sealed,

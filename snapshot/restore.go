@@ -43,6 +43,7 @@ type fetch struct {
 	pack  packInfo
 	off   int64
 	n     int64
+	raw   int64 // plaintext bytes of blobs
 	blobs []blobEntry
 }
 
@@ -99,7 +100,8 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 				return objErr(manifestName(m.ID), -1, fmt.Errorf("%w: chunk %s is in no index", ErrMissing, id))
 			}
 			end := int64(loc.off) + int64(loc.length)
-			if len(cur.blobs) > 0 && (cur.pack.id != p.id || int64(loc.off) != cur.off+cur.n || end-cur.off > maxFetchBytes) {
+			if len(cur.blobs) > 0 && (cur.pack.id != p.id || int64(loc.off) != cur.off+cur.n ||
+				end-cur.off > maxFetchBytes || cur.raw+int64(loc.raw) > maxFetchBytes) {
 				if err := send(); err != nil {
 					return err
 				}
@@ -108,6 +110,7 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 				cur = fetch{pack: p, off: int64(loc.off)}
 			}
 			cur.n = end - cur.off
+			cur.raw += int64(loc.raw)
 			cur.blobs = append(cur.blobs, loc.blobEntry)
 			return nil
 		}, send)
@@ -122,21 +125,23 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 			defer dec.close()
 			h := r.keys.newHasher()
 			var raw, plain []byte
+			var pr *packReader // cached: consecutive fetches mostly read one pack
 			for f := range reqs {
 				var err error
 				raw, err = readRange(gctx, r.bucket, f.pack.name(), f.off, f.n, raw)
 				if err != nil {
 					return err
 				}
-				pr, err := r.keys.newPackReader(f.pack)
-				if err != nil {
-					return err
+				if pr == nil || pr.id != f.pack.id {
+					if pr, err = r.keys.newPackReader(f.pack); err != nil {
+						return err
+					}
 				}
 				var out []byte
-				if b, ok := outs.Get().(*[]byte); ok && cap(*b) >= rawTotal(f.blobs) {
+				if b, ok := outs.Get().(*[]byte); ok && int64(cap(*b)) >= f.raw {
 					out = (*b)[:0]
 				} else {
-					out = make([]byte, 0, max(rawTotal(f.blobs), maxFetchBytes))
+					out = make([]byte, 0, max(f.raw, maxFetchBytes+int64(r.format.ChunkMax)))
 				}
 				for _, b := range f.blobs {
 					at := int64(b.off) - f.off
@@ -195,14 +200,6 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 		return nil
 	})
 	return g.Wait()
-}
-
-func rawTotal(bs []blobEntry) int {
-	n := 0
-	for _, b := range bs {
-		n += int(b.raw)
-	}
-	return n
 }
 
 // openBlob decrypts, decompresses and identity-checks one blob, appending

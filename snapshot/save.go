@@ -129,15 +129,22 @@ type saver struct {
 	bytesIn, chunks, chunksNew, newBytes, stored atomic.Int64
 }
 
+// saveJob is a run of consecutive chunks: one worker seals all of them,
+// into its own pack, so a restore reads them with one range request.
 type saveJob struct {
-	seq uint64
-	buf *[]byte
+	seq  uint64
+	buf  *[]byte // the chunks, back to back
+	lens []int
 }
 
 type saveResult struct {
 	seq uint64
-	id  blobID
+	ids []blobID
 }
+
+// jobBytes is the size of the runs of consecutive chunks handed to one
+// worker.
+const jobBytes = 2 << 20
 
 type treeResult struct {
 	depth uint8
@@ -209,12 +216,9 @@ func (w *sealer) flush(ctx context.Context) error {
 
 func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 	r := s.r
-	window := 4 * r.opts.Workers
-	if window < 8 {
-		window = 8
-	}
-	maxChunkLen := r.format.ChunkMax
-	pool := sync.Pool{New: func() any { b := make([]byte, maxChunkLen); return &b }}
+	window := 2*r.opts.Workers + 2
+	bufLen := jobBytes + r.format.ChunkMax
+	pool := sync.Pool{New: func() any { b := make([]byte, 0, bufLen); return &b }}
 
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan saveJob, window)
@@ -242,19 +246,25 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 				if !ok {
 					return w.flush(gctx)
 				}
+				ids := make([]blobID, len(j.lens))
 				data := *j.buf
-				id := w.h.sum(blobData, data)
-				if s.claim(id) {
-					s.chunksNew.Add(1)
-					s.newBytes.Add(int64(len(data)))
-					if err := w.store(gctx, blobData, id, data); err != nil {
-						return err
+				for i, n := range j.lens {
+					chunk := data[:n]
+					data = data[n:]
+					id := w.h.sum(blobData, chunk)
+					ids[i] = id
+					if s.claim(id) {
+						s.chunksNew.Add(1)
+						s.newBytes.Add(int64(n))
+						if err := w.store(gctx, blobData, id, chunk); err != nil {
+							return err
+						}
 					}
 				}
-				*j.buf = (*j.buf)[:cap(*j.buf)]
+				*j.buf = (*j.buf)[:0]
 				pool.Put(j.buf)
 				select {
-				case results <- saveResult{seq: j.seq, id: id}:
+				case results <- saveResult{seq: j.seq, ids: ids}:
 				case <-gctx.Done():
 					return context.Cause(gctx)
 				}
@@ -291,9 +301,12 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 			for have[next%uint64(window)] {
 				i := next % uint64(window)
 				have[i] = false
-				if err := tb.add(0, ring[i].id); err != nil {
-					return err
+				for _, id := range ring[i].ids {
+					if err := tb.add(0, id); err != nil {
+						return err
+					}
 				}
+				ring[i].ids = nil
 				next++
 				<-tokens
 			}
@@ -342,13 +355,28 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 	return tree, err
 }
 
-// read chunks src and dispatches the chunks in order.
+// read chunks src and dispatches runs of chunks in order.
 func (s *saver) read(ctx context.Context, src io.Reader, jobs chan<- saveJob, tokens chan struct{}, pool *sync.Pool) error {
 	maxLen := s.r.format.ChunkMax
 	buf := make([]byte, max(4*maxLen, 1<<20))
 	start, end := 0, 0
 	eof := false
 	var seq uint64
+	var job saveJob
+	dispatch := func() error {
+		if len(job.lens) == 0 {
+			return nil
+		}
+		job.seq = seq
+		select {
+		case jobs <- job:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		seq++
+		job = saveJob{}
+		return nil
+	}
 	for {
 		if !eof && end-start < maxLen {
 			end = copy(buf, buf[start:end])
@@ -372,26 +400,28 @@ func (s *saver) read(ctx context.Context, src io.Reader, jobs chan<- saveJob, to
 			}
 		}
 		if start == end {
-			return nil
+			return dispatch()
 		}
 		n := s.r.chunk.Cut(buf[start:end])
-		select {
-		case tokens <- struct{}{}:
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		if job.buf == nil {
+			select {
+			case tokens <- struct{}{}:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			job.buf = pool.Get().(*[]byte)
 		}
-		bp := pool.Get().(*[]byte)
-		*bp = append((*bp)[:0], buf[start:start+n]...)
+		*job.buf = append(*job.buf, buf[start:start+n]...)
+		job.lens = append(job.lens, n)
 		start += n
-		select {
-		case jobs <- saveJob{seq: seq, buf: bp}:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		seq++
 		s.chunks.Add(1)
 		total := s.bytesIn.Add(int64(n))
 		s.progress.report(total)
+		if len(*job.buf) >= jobBytes {
+			if err := dispatch(); err != nil {
+				return err
+			}
+		}
 	}
 }
 
