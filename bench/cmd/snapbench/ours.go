@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+
+	"github.com/continuity-go/continuity/snapshot"
+)
+
+// runOurs runs steps with continuity in a new repository in a file://
+// bucket at dir: Save of f.base (first), of f.edited (edited, then
+// unchanged), and Restore of the last snapshot to /dev/null. Each step is
+// timed alone, from a collected heap; the bucket's growth is measured by
+// listing it.
+func runOurs(ctx context.Context, dir string, codec snapshot.Codec, workers int, steps []step, f dataFiles) (map[step]stepResult, error) {
+	// No metadata sidecar files: the bucket's files are its objects, as
+	// a restic repository's files are its objects (and fileblob computes
+	// the MD5 of every write only for the sidecar). Temporary files
+	// beside their objects, not in $TMPDIR, which may be another file
+	// system than -dir.
+	bucket, err := fileblob.OpenBucket(dir, &fileblob.Options{Metadata: fileblob.MetadataDontWrite, NoTempDir: true})
+	if err != nil {
+		return nil, err
+	}
+	defer bucket.Close()
+	var key [32]byte
+	rand.Read(key[:])
+	repo, err := snapshot.Init(ctx, bucket, snapshot.RawKey(key), snapshot.Format{Codec: codec}, snapshot.Options{Workers: workers})
+	if err != nil {
+		return nil, err
+	}
+	defer repo.Close()
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devNull.Close()
+
+	out := map[step]stepResult{}
+	var last snapshot.ID
+	for _, s := range steps {
+		before, err := bucketBytes(ctx, bucket)
+		if err != nil {
+			return nil, err
+		}
+		freeMemory()
+		cpu0 := cpuTime()
+		start := time.Now()
+		var sr stepResult
+		switch s {
+		case stepFirst, stepEdited, stepUnchanged:
+			name := f.edited
+			if s == stepFirst {
+				name = f.base
+			}
+			var m snapshot.Manifest
+			var st snapshot.Stats
+			m, st, err = saveFile(ctx, repo, name)
+			last, sr.newBytes = m.ID, st.NewBytes
+		case stepRestore:
+			err = repo.Restore(ctx, last, devNull)
+		default:
+			err = fmt.Errorf("continuity has no step %q", s)
+		}
+		sr.dur = time.Since(start)
+		sr.cpu = cpuTime() - cpu0
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s, err)
+		}
+		after, err := bucketBytes(ctx, bucket)
+		if err != nil {
+			return nil, err
+		}
+		sr.stored = after - before
+		out[s] = sr
+	}
+	return out, nil
+}
+
+func saveFile(ctx context.Context, repo *snapshot.Repo, name string) (snapshot.Manifest, snapshot.Stats, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return snapshot.Manifest{}, snapshot.Stats{}, err
+	}
+	defer f.Close()
+	return repo.Save(ctx, f, snapshot.Meta{})
+}
+
+// bucketBytes sums the sizes of every object in bucket.
+func bucketBytes(ctx context.Context, bucket *blob.Bucket) (int64, error) {
+	var n int64
+	it := bucket.List(nil)
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("list bucket: %w", err)
+		}
+		n += obj.Size
+	}
+}
