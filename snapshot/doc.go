@@ -15,6 +15,7 @@
 //	pr, pw := io.Pipe()
 //	go func() { pw.CloseWithError(sm.Snapshot(pw)) }()
 //	m, stats, err := repo.Save(ctx, pr, snapshot.Meta{LSN: lsn, Epoch: epoch})
+//	pr.CloseWithError(err) // if Save stopped early, unblock sm.Snapshot
 //	err = repo.Restore(ctx, m.ID, w)
 //	decisions, err := repo.Forget(ctx, snapshot.Policy{Daily: 7, Weekly: 4, Monthly: 12, Yearly: 10}, false)
 //	stats, err := repo.Prune(ctx, snapshot.PruneOptions{})
@@ -129,8 +130,8 @@
 //
 // A Repo is safe for concurrent use, and several processes may use one
 // repository. Save takes a shared lock and Prune an exclusive one, as
-// objects under locks/ refreshed every Options.LockStale/3 (a lock older
-// than LockStale is presumed dead); a taker writes its lock, lists the
+// objects under locks/ refreshed every Options.LockStale/4 (a lock older
+// than LockStale is presumed dead, and its holder stops at LockStale/2); a taker writes its lock, lists the
 // others and backs off on a conflict, so Save and Prune never overlap.
 // Prune is crash-safe at every step: it writes new packs, then one index
 // naming every kept pack, then deletes the old indexes, and only then the
@@ -140,10 +141,23 @@
 // check is not atomic between concurrent writers; names are random, so
 // only a deliberate overwrite could race).
 //
-// Save runs Options.Workers goroutines that hash, compress and seal
-// (each into a pack of its own) and Options.Uploads that upload; memory
-// is bounded by about (Workers + Uploads) × PackBytes whatever the state's
-// size. Restore fetches ranges of packs in parallel and writes in order.
+// Save runs Options.Workers goroutines that hash, compress and seal runs
+// of consecutive chunks (each into a pack of its own, so a restore reads
+// long ranges) and Options.Uploads that upload; memory is bounded by
+// about (Workers + 1 + 2×Uploads) × PackBytes whatever the state's size.
+// Restore and Verify take the shared lock too. Restore fetches ranges of
+// up to 4 MiB of packs with max(Workers, Uploads) goroutines, which also
+// decrypt, decompress and check, and writes in order.
+//
+// # Durability of file:// buckets
+//
+// Object stores make a written object durable before the write returns.
+// gocloud.dev's fileblob (file://) renames a temporary file into place
+// but does not fsync it: after a power cut (not a process crash) a
+// manifest may survive while a pack it needs does not. Verify finds
+// that; Prune refuses to run over it. For backups that must survive power
+// loss on a local disk, sync the file system after Save (syncfs, or
+// `sync`), or use an object store.
 //
 // # Errors
 //

@@ -58,6 +58,9 @@ func (r *Repo) Forget(ctx context.Context, p Policy, dryRun bool) ([]Decision, e
 
 // Remove deletes the given snapshots' manifests. Prune frees their data.
 func (r *Repo) Remove(ctx context.Context, ids ...ID) error {
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
 	for _, id := range ids {
 		if err := r.bucket.Delete(ctx, manifestName(id)); err != nil {
 			if errors.Is(storageErr(manifestName(id), err), ErrMissing) {

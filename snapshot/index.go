@@ -199,20 +199,37 @@ func (x *index) addPack(p indexPack) int32 {
 
 // refreshIndex merges index objects written since the last refresh (by
 // this or another process). If an object merged before has vanished
-// (Prune replaced it), the index is rebuilt from scratch.
-func (r *Repo) refreshIndex(ctx context.Context) error {
+// (Prune replaced it), or full is set, the index is rebuilt from scratch
+// and swapped in whole. Refreshes are serialized (refreshMu): a refresh
+// that listed the bucket before a Prune elsewhere must not merge what it
+// read after another refresh has seen the Prune's result.
+func (r *Repo) refreshIndex(ctx context.Context, full bool) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		err := r.refreshLocked(ctx, full)
+		// An index object listed but gone before it was read: a Prune
+		// elsewhere replaced it. Start over from a new listing.
+		if errors.Is(err, ErrMissing) && attempt < 3 {
+			full = true
+			continue
+		}
+		return err
+	}
+}
+
+func (r *Repo) refreshLocked(ctx context.Context, full bool) error {
 	names, err := listNames(ctx, r.bucket, indexPrefix)
 	if err != nil {
 		return err
 	}
 	r.idxMu.RLock()
-	x := r.idx
+	rebuild := full
 	present := make(map[string]bool, len(names))
 	for _, n := range names {
 		present[n] = true
 	}
-	rebuild := false
-	for n := range x.loaded {
+	for n := range r.idx.loaded {
 		if !present[n] {
 			rebuild = true
 			break
@@ -220,24 +237,21 @@ func (r *Repo) refreshIndex(ctx context.Context) error {
 	}
 	var todo []string
 	for _, n := range names {
-		if _, ok := x.loaded[n]; !ok || rebuild {
+		if _, ok := r.idx.loaded[n]; !ok || rebuild {
 			todo = append(todo, n)
 		}
 	}
 	r.idxMu.RUnlock()
-	if len(todo) == 0 {
+	if len(todo) == 0 && !rebuild {
 		return nil
 	}
 	type loaded struct {
 		name  string
 		packs []indexPack
 	}
-	var got []loaded
+	got := make([]loaded, 0, len(todo))
 	for _, n := range todo {
 		packs, err := r.readIndexObject(ctx, n)
-		if errors.Is(err, ErrMissing) && rebuild {
-			continue // deleted by a concurrent prune after the listing
-		}
 		if err != nil {
 			return err
 		}
@@ -245,24 +259,26 @@ func (r *Repo) refreshIndex(ctx context.Context) error {
 	}
 	r.idxMu.Lock()
 	defer r.idxMu.Unlock()
+	x := r.idx
 	if rebuild {
-		r.idx = newIndex()
+		x = newIndex()
 	}
 	for _, l := range got {
-		if _, ok := r.idx.loaded[l.name]; ok {
+		if _, ok := x.loaded[l.name]; ok {
 			continue
 		}
 		var ps []int32
 		for _, p := range l.packs {
-			ps = append(ps, r.idx.addPack(p))
+			ps = append(ps, x.addPack(p))
 		}
-		r.idx.loaded[l.name] = ps
+		x.loaded[l.name] = ps
 	}
+	r.idx = x
 	return nil
 }
 
 func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, error) {
-	raw, err := getObject(ctx, r.bucket, name)
+	raw, err := getObjectMax(ctx, r.bucket, name, maxIndexBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"gocloud.dev/gcerrors"
 	"gocloud.dev/secrets"
 	"golang.org/x/crypto/argon2"
 )
@@ -72,15 +73,17 @@ type PassphraseParams struct {
 	Threads   uint8
 }
 
-// DefaultPassphraseParams are RFC 9106's second recommended option:
+// DefaultPassphraseParams returns RFC 9106's second recommended option:
 // argon2id with t=3, 64 MiB, 4 lanes (about 0.2 s on one core of our
 // build machine; an attacker pays the same per guess).
-var DefaultPassphraseParams = PassphraseParams{Time: 3, MemoryKiB: 64 << 10, Threads: 4}
+func DefaultPassphraseParams() PassphraseParams {
+	return PassphraseParams{Time: 3, MemoryKiB: 64 << 10, Threads: 4}
+}
 
 // Passphrase returns a KeyProvider deriving the slot's wrapping key from a
 // passphrase with argon2id and DefaultPassphraseParams.
 func Passphrase(p string) KeyProvider {
-	return PassphraseWith(p, DefaultPassphraseParams)
+	return PassphraseWith(p, DefaultPassphraseParams())
 }
 
 // PassphraseWith is Passphrase with explicit argon2id costs for new slots.
@@ -96,7 +99,14 @@ type passphrase struct {
 
 func (passphrase) Kind() string { return "passphrase" }
 
-const maxArgonMemoryKiB = 4 << 20 // 4 GiB: refuse slots that would exhaust memory
+// Bounds on the argon2id costs a slot may ask for: slots are not
+// authenticated before they are tried, so a planted slot must not make
+// Open exhaust memory or run for minutes.
+const (
+	maxArgonMemoryKiB = 1 << 20 // 1 GiB
+	maxArgonTime      = 16
+	maxArgonThreads   = 64
+)
 
 func (pp passphrase) kek(params []byte) ([]byte, error) {
 	d := decoder{b: params}
@@ -105,7 +115,7 @@ func (pp passphrase) kek(params []byte) ([]byte, error) {
 	if err := d.done(); err != nil {
 		return nil, fmt.Errorf("passphrase slot parameters: %w", err)
 	}
-	if t == 0 || t > 100 || m < 8 || m > maxArgonMemoryKiB || th == 0 {
+	if t == 0 || t > maxArgonTime || m < 8 || m > maxArgonMemoryKiB || th == 0 || th > maxArgonThreads {
 		return nil, fmt.Errorf("passphrase slot parameters out of range: time %d, memory %d KiB, threads %d", t, m, th)
 	}
 	return argon2.IDKey([]byte(pp.p), salt, t, m, th, 32), nil
@@ -160,6 +170,15 @@ func (kp keeper) Wrap(ctx context.Context, master, ad []byte) ([]byte, []byte, e
 func (kp keeper) Unwrap(ctx context.Context, _, wrapped, ad []byte) ([]byte, error) {
 	p, err := kp.k.Decrypt(ctx, wrapped)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		switch gcerrors.Code(err) {
+		case gcerrors.PermissionDenied, gcerrors.DeadlineExceeded, gcerrors.Unimplemented,
+			gcerrors.Canceled, gcerrors.ResourceExhausted, gcerrors.Internal, gcerrors.NotFound:
+			// The KMS could not be asked, or refused us: not a wrong key.
+			return nil, fmt.Errorf("keeper decrypt: %w", err)
+		}
 		return nil, fmt.Errorf("%w: keeper decrypt: %v", ErrWrongKey, err)
 	}
 	adh := sha256.Sum256(ad)

@@ -119,3 +119,36 @@ func objectNames(t testing.TB, r *Repo) []string {
 }
 
 func encodeKey(k [32]byte) string { return base64.URLEncoding.EncodeToString(k[:]) }
+
+// TestJunkObjects: a junk key slot or lock, planted by anyone who can
+// write to the bucket, must not lock the key holders out.
+func TestJunkObjects(t *testing.T) {
+	ctx := context.Background()
+	b := memBucket(t)
+	r := initRepo(t, b, testFormat)
+	require.NoError(t, b.WriteAll(ctx, keysPrefix+"junk", []byte("not a slot"), nil))
+	require.NoError(t, b.WriteAll(ctx, locksPrefix+"junk", []byte("not a lock"), nil))
+
+	r2, err := Open(ctx, b, testKey, testOptions())
+	require.NoError(t, err, "a damaged slot is skipped")
+	defer r2.Close()
+	slots, err := r2.Keys(ctx)
+	require.NoError(t, err)
+	assert.Len(t, slots, 1)
+	m, _ := save(t, r2, []byte("still works"))
+	assert.Equal(t, "still works", string(restore(t, r, m.ID)))
+	_, err = r2.Prune(ctx, PruneOptions{})
+	require.NoError(t, err, "an undecodable lock stands for no live operation")
+	n, err := r2.Unlock(ctx, true)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+
+	_, err = Open(ctx, b, RawKey([32]byte{42}), testOptions())
+	require.ErrorIs(t, err, ErrWrongKey)
+	assert.Contains(t, err.Error(), "damaged slots skipped")
+
+	// A slot asking for absurd argon2 costs is refused, not run.
+	pp := PassphraseWith("pw", PassphraseParams{Time: 1, MemoryKiB: 4 << 20, Threads: 1})
+	_, err = r.AddKey(ctx, pp, "greedy")
+	require.Error(t, err)
+}

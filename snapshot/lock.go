@@ -15,10 +15,13 @@ import (
 // deletes a pack while a Save may still reference it (a Save deduplicates
 // against packs Prune would consider garbage). A lock is an object under
 // locks/; objects are never modified, so a holder refreshes its lock by
-// writing a new object and deleting the old one every LockStale/3. A lock
+// writing a new object and deleting the old one every LockStale/4. A lock
 // not refreshed for LockStale is stale: its holder is presumed dead and
-// others ignore it (clocks of the hosts must agree to well within
-// LockStale). After writing its lock a taker lists the locks again and
+// others ignore it. A holder whose newest lock object is older than
+// LockStale/2 (refreshes failing, or the process paused) stops its
+// operation with ErrLockLost, and a Save checks this again right before
+// it publishes its index and manifest; the other half of LockStale is the
+// margin for clock differences between hosts. After writing its lock a taker lists the locks again and
 // backs off if it finds a conflict, so two takers never both win.
 //
 // Prune additionally never deletes a pack that no index names unless it
@@ -76,30 +79,30 @@ type repoLock struct {
 	info   lockInfo
 	cancel context.CancelCauseFunc
 	opCtx  context.Context
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	// bg bounds refresh attempts; cancelled by release so that it never
+	// waits for a slow one.
+	bg       context.Context
+	bgCancel context.CancelFunc
+	wg       sync.WaitGroup
 
 	mu   sync.Mutex
 	name string
+	at   time.Time // time recorded in the newest lock object written
 }
 
-// lock takes a shared or exclusive lock, retrying with backoff while a
+// lock takes a shared or exclusive lock for op ("save", "prune", …), retrying with backoff while a
 // conflicting live lock exists, until ctx is done.
-func (r *Repo) lock(ctx context.Context, exclusive bool) (*repoLock, error) {
-	op := "save"
-	if exclusive {
-		op = "prune"
-	}
+func (r *Repo) lock(ctx context.Context, op string, exclusive bool) (*repoLock, error) {
 	info := lockInfo{exclusive: exclusive, host: r.opts.Hostname, pid: uint32(os.Getpid()), op: op}
 	backoff := 100 * time.Millisecond
 	for {
-		name, conflict, err := r.tryLock(ctx, info)
+		name, at, conflict, err := r.tryLock(ctx, info)
 		if err != nil {
 			return nil, err
 		}
 		if conflict == nil {
 			info.name = name
-			return r.startLock(ctx, info, name), nil
+			return r.startLock(ctx, info, name, at), nil
 		}
 		r.log.Debug("repository locked, waiting", "holder", conflict.String())
 		t := time.NewTimer(backoff/2 + rand.N(backoff))
@@ -115,25 +118,25 @@ func (r *Repo) lock(ctx context.Context, exclusive bool) (*repoLock, error) {
 
 // tryLock writes a lock object and checks for conflicts; on a conflict it
 // removes its own object and returns the conflicting lock.
-func (r *Repo) tryLock(ctx context.Context, info lockInfo) (string, *lockInfo, error) {
+func (r *Repo) tryLock(ctx context.Context, info lockInfo) (string, time.Time, *lockInfo, error) {
 	if c, err := r.findConflict(ctx, info.exclusive, ""); err != nil || c != nil {
-		return "", c, err
+		return "", time.Time{}, c, err
 	}
 	info.time = r.opts.Now()
 	name := locksPrefix + randomName()
 	obj, err := r.keys.sealObject(kindLock, nil, encodeLockBody(info))
 	if err != nil {
-		return "", nil, err
+		return "", time.Time{}, nil, err
 	}
 	if err := putObject(ctx, r.bucket, name, obj); err != nil {
-		return "", nil, fmt.Errorf("snapshot: write lock: %w", err)
+		return "", time.Time{}, nil, fmt.Errorf("snapshot: write lock: %w", err)
 	}
 	c, err := r.findConflict(ctx, info.exclusive, name)
 	if err != nil || c != nil {
 		_ = r.bucket.Delete(context.WithoutCancel(ctx), name)
-		return "", c, err
+		return "", time.Time{}, c, err
 	}
-	return name, nil, nil
+	return name, info.time, nil, nil
 }
 
 // findConflict returns a live lock that conflicts with taking an
@@ -162,20 +165,28 @@ func (r *Repo) listLocks(ctx context.Context) ([]lockInfo, error) {
 	}
 	var out []lockInfo
 	for _, n := range names {
-		raw, err := getObject(ctx, r.bucket, n)
+		raw, err := getObjectMax(ctx, r.bucket, n, maxLockBytes)
 		if errors.Is(err, ErrMissing) {
 			continue
 		}
-		if err != nil {
+		if err != nil && !isDamage(err) {
 			return nil, err
 		}
-		body, err := r.keys.openObject(n, kindLock, 0, raw)
-		if err != nil {
-			return nil, err
+		var body []byte
+		if err == nil {
+			body, err = r.keys.openObject(n, kindLock, 0, raw)
 		}
-		l, err := decodeLockBody(body)
+		var l lockInfo
+		if err == nil {
+			if l, err = decodeLockBody(body); err != nil {
+				err = corrupt(n, -1, "lock body: "+err.Error())
+			}
+		}
 		if err != nil {
-			return nil, corrupt(n, -1, "lock body: "+err.Error())
+			// Not a lock a key holder wrote (or damaged): it cannot
+			// stand for a live operation. Unlock(ctx, true) removes it.
+			r.log.Warn("undecodable lock object ignored", "lock", n, "err", err)
+			continue
 		}
 		l.name = n
 		out = append(out, l)
@@ -183,9 +194,10 @@ func (r *Repo) listLocks(ctx context.Context) ([]lockInfo, error) {
 	return out, nil
 }
 
-func (r *Repo) startLock(ctx context.Context, info lockInfo, name string) *repoLock {
-	lk := &repoLock{r: r, info: info, name: name, stop: make(chan struct{})}
+func (r *Repo) startLock(ctx context.Context, info lockInfo, name string, at time.Time) *repoLock {
+	lk := &repoLock{r: r, info: info, name: name, at: at}
 	lk.opCtx, lk.cancel = context.WithCancelCause(ctx)
+	lk.bg, lk.bgCancel = context.WithCancel(context.Background())
 	lk.wg.Add(1)
 	go func() {
 		defer lk.wg.Done()
@@ -198,29 +210,49 @@ func (r *Repo) startLock(ctx context.Context, info lockInfo, name string) *repoL
 // ErrLockLost if the lock cannot be kept, and when it is released.
 func (lk *repoLock) ctx() context.Context { return lk.opCtx }
 
+// maxLockAge is how old the newest lock object may be while the holder
+// still acts on it: half of LockStale, the other half being the margin
+// for clock drift between hosts and for a write in flight.
+func (lk *repoLock) maxLockAge() time.Duration { return lk.r.opts.LockStale / 2 }
+
+// check returns ErrLockLost if the lock may be stale for others: called
+// before the writes that publish a Save (its index and manifest), so a
+// process that was paused for longer than that cannot publish a snapshot
+// whose chunks a Prune elsewhere may have deleted meanwhile.
+func (lk *repoLock) check() error {
+	lk.mu.Lock()
+	at := lk.at
+	lk.mu.Unlock()
+	if age := lk.r.opts.Now().Sub(at); age > lk.maxLockAge() {
+		lk.cancel(ErrLockLost)
+		return fmt.Errorf("%w (last refreshed %v ago; LockStale is %v)", ErrLockLost, age.Round(time.Millisecond), lk.r.opts.LockStale)
+	}
+	return context.Cause(lk.opCtx)
+}
+
+// refreshLoop writes a new lock object every LockStale/4. When refreshes
+// fail it stops the operation once the newest lock object is older than
+// maxLockAge.
 func (lk *repoLock) refreshLoop() {
 	r := lk.r
-	every := r.opts.LockStale / 3
+	every := r.opts.LockStale / 4
 	t := time.NewTicker(every)
 	defer t.Stop()
-	lastOK := r.opts.Now()
 	for {
 		select {
-		case <-lk.stop:
+		case <-lk.bg.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
+		ctx, cancel := context.WithTimeout(lk.bg, every)
 		err := lk.refresh(ctx)
 		cancel()
-		if err == nil {
-			lastOK = r.opts.Now()
+		if err == nil || lk.bg.Err() != nil {
 			continue
 		}
 		r.log.Warn("lock refresh failed", "err", err)
-		// Stop the operation before the lock can go stale for others.
-		if r.opts.Now().Sub(lastOK) > r.opts.LockStale*2/3 {
-			lk.cancel(ErrLockLost)
+		if lk.check() != nil {
+			r.log.Warn("lock lost; stopping the operation", "op", lk.info.op)
 		}
 	}
 }
@@ -240,13 +272,14 @@ func (lk *repoLock) refresh(ctx context.Context) error {
 	lk.mu.Lock()
 	old := lk.name
 	lk.name = name
+	lk.at = info.time
 	lk.mu.Unlock()
 	return r.bucket.Delete(ctx, old)
 }
 
 // release stops refreshing and deletes the lock object.
 func (lk *repoLock) release() {
-	close(lk.stop)
+	lk.bgCancel()
 	lk.wg.Wait()
 	lk.cancel(context.Canceled)
 	lk.mu.Lock()
@@ -259,23 +292,36 @@ func (lk *repoLock) release() {
 	}
 }
 
-// Unlock removes stale locks, or every lock if all is set (only when no
-// other process uses the repository: a live Save losing its lock to a
-// Prune can lose data). It returns how many it removed.
+// Unlock removes stale locks, or every object under locks/ if all is set
+// (including undecodable ones; only when no other process uses the
+// repository: a live Save losing its lock to a Prune can lose data). It
+// returns how many it removed.
 func (r *Repo) Unlock(ctx context.Context, all bool) (int, error) {
-	locks, err := r.listLocks(ctx)
-	if err != nil {
+	if err := r.checkOpen(); err != nil {
 		return 0, err
 	}
-	n := 0
-	now := r.opts.Now()
-	for _, l := range locks {
-		if all || now.Sub(l.time) > r.opts.LockStale {
-			if err := r.bucket.Delete(ctx, l.name); err != nil && !errors.Is(storageErr(l.name, err), ErrMissing) {
-				return n, err
+	var names []string
+	if all {
+		var err error
+		if names, err = listNames(ctx, r.bucket, locksPrefix); err != nil {
+			return 0, err
+		}
+	} else {
+		locks, err := r.listLocks(ctx)
+		if err != nil {
+			return 0, err
+		}
+		now := r.opts.Now()
+		for _, l := range locks {
+			if now.Sub(l.time) > r.opts.LockStale {
+				names = append(names, l.name)
 			}
-			n++
 		}
 	}
-	return n, nil
+	for i, n := range names {
+		if err := r.del(ctx, n); err != nil {
+			return i, err
+		}
+	}
+	return len(names), nil
 }

@@ -164,7 +164,7 @@ func (r *Repo) Manifest(ctx context.Context, id ID) (Manifest, error) {
 }
 
 func (r *Repo) readManifest(ctx context.Context, name string) (Manifest, error) {
-	raw, err := getObject(ctx, r.bucket, name)
+	raw, err := getObjectMax(ctx, r.bucket, name, maxManifestBytes)
 	if err != nil {
 		return Manifest{}, err
 	}

@@ -103,13 +103,16 @@ type Options struct {
 	// runtime.GOMAXPROCS(0).
 	Workers int
 
-	// Uploads bounds concurrent object uploads and downloads. Each
-	// pending upload holds one pack in memory. Default 4.
+	// Uploads bounds concurrent pack uploads in Save (each queued or
+	// running upload holds one pack in memory); Restore downloads with
+	// max(Workers, Uploads) goroutines. Default 4.
 	Uploads int
 
 	// LockStale is how old a lock object may grow without being refreshed
 	// before other processes ignore it (its holder is presumed dead).
-	// Holders refresh at a third of it. Default 30 minutes.
+	// Holders refresh every LockStale/4 and give up their operation when
+	// their lock is LockStale/2 old; host clocks must agree to within
+	// LockStale/2. Default 30 minutes.
 	LockStale time.Duration
 
 	// Hostname is recorded in manifests and locks. Default os.Hostname.

@@ -62,7 +62,14 @@ func (p *packWriter) add(k *keyring, typ, codec byte, id blobID, payload []byte,
 	p.rawSize += int64(raw)
 }
 
-func (p *packWriter) size() int { return len(p.buf) }
+// maxPackBlobs bounds the blobs of one pack well under what index
+// decoding accepts (maxIndexBlobs), whatever PackBytes and chunk sizes.
+const maxPackBlobs = 1 << 20
+
+// full reports whether the pack should be closed.
+func (p *packWriter) full(packBytes int) bool {
+	return len(p.buf) >= packBytes || len(p.blobs) >= maxPackBlobs
+}
 
 // finish appends the trailer and returns the pack's bytes and index entry.
 func (p *packWriter) finish(k *keyring) ([]byte, indexPack) {

@@ -51,7 +51,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	if opts.MaxUnused < 0 || opts.MaxUnused > 1 {
 		return PruneStats{}, fmt.Errorf("snapshot: PruneOptions.MaxUnused %v: want 0 (default 0.3) to 1", opts.MaxUnused)
 	}
-	lk, err := r.lock(ctx, true)
+	lk, err := r.lock(ctx, "prune", true)
 	if err != nil {
 		return PruneStats{}, err
 	}
@@ -71,10 +71,7 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	if err != nil {
 		return st, err
 	}
-	r.idxMu.Lock()
-	r.idx = newIndex()
-	r.idxMu.Unlock()
-	if err := r.refreshIndex(ctx); err != nil {
+	if err := r.refreshIndex(ctx, true); err != nil {
 		return st, err
 	}
 
@@ -87,6 +84,20 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	r.idxMu.RLock()
 	x := r.idx
 	r.idxMu.RUnlock()
+	// A chunk in use that no index names lives in a pack Prune would take
+	// for a leftover: refuse rather than delete it.
+	missing := 0
+	var example blobID
+	for id := range used {
+		if !x.has(id) {
+			missing++
+			example = id
+		}
+	}
+	if missing > 0 {
+		return st, fmt.Errorf("%w: %d chunks in use are in no index (e.g. %s); refusing to prune: run Verify to see which snapshots are affected",
+			ErrMissing, missing, example)
+	}
 
 	// Per pack: used bytes, counting each blob once, in the pack the
 	// index resolves it to (duplicates elsewhere are garbage).
@@ -205,7 +216,7 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 			return st, err
 		}
 	}
-	if err := r.refreshIndex(ctx); err != nil {
+	if err := r.refreshIndex(ctx, false); err != nil {
 		return st, err
 	}
 	prog.done(st.BytesFreed)
@@ -296,7 +307,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 				}
 			}
 			pw.add(r.keys, b.typ, b.codec, b.id, payload, int(b.raw))
-			if pw.size() >= r.opts.PackBytes {
+			if pw.full(r.opts.PackBytes) {
 				if err := flush(); err != nil {
 					return nil, 0, err
 				}

@@ -236,3 +236,28 @@ func testPruneRacingSave(t *testing.T, b *blob.Bucket) {
 	require.NoError(t, err)
 	require.True(t, rep.OK(), "%v", rep.Problems)
 }
+
+// TestPruneRefusesWithoutIndex: with an index object lost, the packs it
+// named look like leftovers; Prune must refuse instead of deleting data
+// snapshots still use.
+func TestPruneRefusesWithoutIndex(t *testing.T) {
+	ctx := context.Background()
+	b := memBucket(t)
+	r := initRepo(t, b, testFormat)
+	data := gen.Random(1, 512<<10)
+	save(t, r, data)
+	names, err := listNames(ctx, b, indexPrefix)
+	require.NoError(t, err)
+	for _, n := range names {
+		require.NoError(t, b.Delete(ctx, n))
+	}
+	opts := testOptions()
+	opts.Now = func() time.Time { return time.Now().Add(24 * time.Hour) } // leftovers look old
+	r2, err := Open(ctx, b, testKey, opts)
+	require.NoError(t, err)
+	defer r2.Close()
+	before := packNames(t, b)
+	_, err = r2.Prune(ctx, PruneOptions{})
+	require.ErrorIs(t, err, ErrMissing)
+	assert.Equal(t, before, packNames(t, b), "nothing deleted")
+}

@@ -38,10 +38,10 @@ type Repo struct {
 	// much as sealing their contents.
 	packBufs sync.Pool
 
-	idxMu sync.RWMutex
-	idx   *index
+	refreshMu sync.Mutex // serializes refreshIndex
+	idxMu     sync.RWMutex
+	idx       *index
 
-	// saves counts running Saves; Prune in this process waits for none.
 	mu     sync.Mutex
 	closed bool
 }
@@ -142,7 +142,7 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	raw, err := getObject(ctx, bucket, configName)
+	raw, err := getObjectMax(ctx, bucket, configName, maxConfigBytes)
 	if errors.Is(err, ErrMissing) {
 		return nil, ErrNoRepository
 	} else if err != nil {
@@ -187,7 +187,7 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		slotID: slotID,
 		idx:    newIndex(),
 	}
-	if err := r.refreshIndex(ctx); err != nil {
+	if err := r.refreshIndex(ctx, false); err != nil {
 		return nil, err
 	}
 	r.log.Info("repository open", "repo", hex.EncodeToString(repoID[:]), "slot", slotID,
@@ -197,12 +197,12 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 
 // unwrapMaster tries every slot of keys' kind.
 func unwrapMaster(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, keys KeyProvider) ([]byte, string, error) {
-	slots, err := listSlots(ctx, bucket)
+	slots, damaged, err := listSlots(ctx, bucket)
 	if err != nil {
 		return nil, "", err
 	}
 	var tried int
-	var lastErr error
+	var errs []error
 	for _, s := range slots {
 		if s.Kind != keys.Kind() {
 			continue
@@ -213,35 +213,45 @@ func unwrapMaster(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]b
 			return m, s.ID, nil
 		}
 		if err != nil && !errors.Is(err, ErrWrongKey) {
-			lastErr = err
+			// Not a wrong key: the KMS unreachable, ctx done, a slot
+			// with impossible parameters. Say so, with the cause.
+			errs = append(errs, fmt.Errorf("slot %s: %w", s.ID, err))
 		}
 	}
-	if lastErr != nil {
-		return nil, "", fmt.Errorf("%w (%d %s slots tried; last error: %v)", ErrWrongKey, tried, keys.Kind(), lastErr)
+	if err := errors.Join(errs...); err != nil {
+		return nil, "", fmt.Errorf("snapshot: open: no key slot opened, and %d could not be tried: %w", len(errs), err)
 	}
-	return nil, "", fmt.Errorf("%w (%d %s slots tried of %d)", ErrWrongKey, tried, keys.Kind(), len(slots))
+	msg := fmt.Sprintf("%d %s slots tried of %d", tried, keys.Kind(), len(slots))
+	if len(damaged) > 0 {
+		msg += fmt.Sprintf("; %d damaged slots skipped: %v", len(damaged), errors.Join(damaged...))
+	}
+	return nil, "", fmt.Errorf("%w (%s)", ErrWrongKey, msg)
 }
 
-func listSlots(ctx context.Context, bucket *blob.Bucket) ([]KeySlot, error) {
+// listSlots returns the decodable key slots, and the errors of those that
+// are not.
+func listSlots(ctx context.Context, bucket *blob.Bucket) (slots []KeySlot, damaged []error, err error) {
 	names, err := listNames(ctx, bucket, keysPrefix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var slots []KeySlot
 	for _, n := range names {
-		b, err := getObject(ctx, bucket, n)
+		b, err := getObjectMax(ctx, bucket, n, maxSlotBytes)
 		if errors.Is(err, ErrMissing) {
 			continue // removed meanwhile
 		} else if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s, err := decodeSlot(n, b)
 		if err != nil {
-			return nil, err
+			// One damaged or foreign slot must not lock the owners of the
+			// others out; without a good slot, Open says ErrWrongKey.
+			damaged = append(damaged, err)
+			continue
 		}
 		slots = append(slots, s)
 	}
-	return slots, nil
+	return slots, damaged, nil
 }
 
 func addSlot(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, master []byte, keys KeyProvider, label string, now time.Time) (KeySlot, error) {
@@ -257,9 +267,18 @@ func addSlot(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, 
 	return s, nil
 }
 
-// Keys lists the repository's key slots.
+// Keys lists the repository's key slots. Slots that cannot be decoded
+// (damaged, or written by a newer release) are not listed; they are
+// logged.
 func (r *Repo) Keys(ctx context.Context) ([]KeySlot, error) {
-	return listSlots(ctx, r.bucket)
+	if err := r.checkOpen(); err != nil {
+		return nil, err
+	}
+	slots, damaged, err := listSlots(ctx, r.bucket)
+	for _, d := range damaged {
+		r.log.Warn("key slot skipped", "err", d)
+	}
+	return slots, err
 }
 
 // SlotID is the ID of the key slot this Repo was opened with.
@@ -268,30 +287,51 @@ func (r *Repo) SlotID() string { return r.slotID }
 // AddKey adds a key slot wrapping the repository's master key with keys.
 // Nothing else is written: no data is re-encrypted.
 func (r *Repo) AddKey(ctx context.Context, keys KeyProvider, label string) (KeySlot, error) {
+	if err := r.checkOpen(); err != nil {
+		return KeySlot{}, err
+	}
 	return addSlot(ctx, r.bucket, r.keys.repoID, r.keys.master, keys, label, r.opts.Now())
 }
 
 // RemoveKey deletes a key slot. It refuses (ErrLastKey) to delete the
 // only slot. Removing the slot this Repo was opened with is allowed
-// while another exists; the open Repo keeps working.
+// while another exists; the open Repo keeps working. If two processes
+// remove the last two slots at once, the slot removed here is written
+// back when none is left.
 func (r *Repo) RemoveKey(ctx context.Context, slotID string) error {
-	slots, err := listSlots(ctx, r.bucket)
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	slots, _, err := listSlots(ctx, r.bucket)
 	if err != nil {
 		return err
 	}
-	found := false
-	for _, s := range slots {
-		if s.ID == slotID {
-			found = true
+	var victim *KeySlot
+	for i := range slots {
+		if slots[i].ID == slotID {
+			victim = &slots[i]
 		}
 	}
-	if !found {
-		return fmt.Errorf("snapshot: remove key: no slot %q", slotID)
+	if victim == nil {
+		return fmt.Errorf("snapshot: remove key: no slot %q (Keys lists them)", slotID)
 	}
 	if len(slots) == 1 {
 		return ErrLastKey
 	}
-	return r.bucket.Delete(ctx, keysPrefix+slotID)
+	if err := r.bucket.Delete(ctx, keysPrefix+slotID); err != nil {
+		return fmt.Errorf("snapshot: remove key: %w", err)
+	}
+	left, _, err := listSlots(ctx, r.bucket)
+	if err != nil {
+		return err
+	}
+	if len(left) == 0 {
+		if err := putObject(ctx, r.bucket, keysPrefix+slotID, encodeSlot(*victim)); err != nil {
+			return fmt.Errorf("snapshot: remove key raced with another removal and no slot is left; writing slot %s back failed: %w", slotID, err)
+		}
+		return ErrLastKey
+	}
+	return nil
 }
 
 // RotateKey replaces slot slotID with a new slot wrapped by keys (a new
@@ -314,8 +354,10 @@ func (r *Repo) Format() Format { return r.format }
 // ID returns the repository's random ID as 32 hex digits.
 func (r *Repo) ID() string { return hex.EncodeToString(r.keys.repoID[:]) }
 
-// Close releases the Repo. It does not close the bucket. Calls after
-// Close return ErrClosed; Close is safe to call twice.
+// Close releases the Repo. It does not close the bucket, and it does not
+// stop operations already running (cancel their contexts for that): they
+// finish or fail on their own. Calls after Close return ErrClosed; Close
+// is safe to call twice.
 func (r *Repo) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -404,6 +446,36 @@ func putObject(ctx context.Context, bucket *blob.Bucket, name string, data []byt
 		return err
 	}
 	return w.Close()
+}
+
+// Size limits for objects read whole before they are authenticated, so a
+// planted object cannot make a reader allocate without bound.
+const (
+	maxSlotBytes     = 1 << 20
+	maxLockBytes     = 1 << 20
+	maxConfigBytes   = 1 << 20
+	maxManifestBytes = 16 << 20
+	maxIndexBytes    = 1 << 30
+)
+
+// getObjectMax reads a whole object of at most max bytes.
+func getObjectMax(ctx context.Context, bucket *blob.Bucket, name string, max int64) ([]byte, error) {
+	rd, err := bucket.NewReader(ctx, name, nil)
+	if err != nil {
+		return nil, storageErr(name, err)
+	}
+	defer rd.Close()
+	if rd.Size() > max {
+		return nil, corrupt(name, -1, fmt.Sprintf("%d bytes, more than the %d an object of its kind may have", rd.Size(), max))
+	}
+	b := make([]byte, rd.Size())
+	if _, err := io.ReadFull(rd, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, objErr(name, -1, ErrTruncated)
+		}
+		return nil, storageErr(name, err)
+	}
+	return b, nil
 }
 
 // getObject reads a whole object; a missing one gives *ObjectError with

@@ -20,15 +20,24 @@ const maxFetchBytes = 4 << 20
 // correct prefix of the state, and the error says why it stopped: wrapped
 // ErrNotFound (no such snapshot), ErrMissing (an object is gone),
 // ErrCorrupt (authentication or identity check failed), ErrTruncated.
+// Restore holds a shared repository lock, like Save, so Prune waits for it.
 func (r *Repo) Restore(ctx context.Context, id ID, w io.Writer) error {
 	if err := r.checkOpen(); err != nil {
 		return err
 	}
+	// A shared lock keeps a Prune elsewhere from repacking the packs
+	// this restore is reading.
+	lk, err := r.lock(ctx, "restore", false)
+	if err != nil {
+		return err
+	}
+	defer lk.release()
+	ctx = lk.ctx()
 	m, err := r.Manifest(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := r.refreshIndex(ctx); err != nil {
+	if err := r.refreshIndex(ctx, false); err != nil {
 		return err
 	}
 	if err := r.restore(ctx, m, w); err != nil {

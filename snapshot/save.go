@@ -43,8 +43,10 @@ const (
 // Save reads the state from src until io.EOF and stores it as a new
 // snapshot. Only chunks the repository does not already hold are
 // compressed, encrypted and uploaded, so an unchanged or slightly changed
-// state costs little. Memory stays bounded whatever the state's size:
-// about (Workers + Uploads) × PackBytes plus a few MiB.
+// state costs little. Memory stays bounded whatever the state's size: at
+// most (Workers + 1 + 2×Uploads) packs of about 1.125×PackBytes (each
+// worker's and the tree's open pack, packs queued for and in upload), and
+// 2×Workers+2 runs of 2 MiB of chunks.
 //
 // Save holds a shared repository lock while it runs (Prune cannot run
 // meanwhile). If it fails, objects it uploaded stay unreferenced until
@@ -54,12 +56,12 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 	if err := r.checkOpen(); err != nil {
 		return Manifest{}, Stats{}, err
 	}
-	lk, err := r.lock(ctx, false)
+	lk, err := r.lock(ctx, "save", false)
 	if err != nil {
 		return Manifest{}, Stats{}, err
 	}
 	defer lk.release()
-	if err := r.refreshIndex(ctx); err != nil {
+	if err := r.refreshIndex(ctx, false); err != nil {
 		return Manifest{}, Stats{}, err
 	}
 	if meta.Time.IsZero() {
@@ -72,6 +74,9 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 	s := &saver{r: r, pending: make(map[blobID]struct{}), progress: newProgress(r, "save", -1)}
 	tree, err := s.run(lk.ctx(), src)
 	if err != nil {
+		return Manifest{}, Stats{}, fmt.Errorf("snapshot: save: %w", err)
+	}
+	if err := lk.check(); err != nil {
 		return Manifest{}, Stats{}, fmt.Errorf("snapshot: save: %w", err)
 	}
 	var indexBytes int64
@@ -95,6 +100,9 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 	st.ChunksReused = st.Chunks - st.ChunksNew
 	st.StoredBytes = s.stored.Load() + indexBytes
 	m.StoredBytes = st.StoredBytes // the manifest's own size is not counted in itself
+	if err := lk.check(); err != nil {
+		return Manifest{}, Stats{}, fmt.Errorf("snapshot: save: %w", err)
+	}
 	n, err := r.writeManifest(lk.ctx(), m)
 	if err != nil {
 		return Manifest{}, Stats{}, err
@@ -194,7 +202,7 @@ func (w *sealer) store(ctx context.Context, typ byte, id blobID, data []byte) er
 	}
 	payload, codec := w.comp.compress(data)
 	w.pack.add(w.s.r.keys, typ, codec, id, payload, len(data))
-	if w.pack.size() >= w.s.r.opts.PackBytes {
+	if w.pack.full(w.s.r.opts.PackBytes) {
 		return w.flush(ctx)
 	}
 	return nil

@@ -59,7 +59,8 @@ func (r Report) OK() bool { return len(r.Problems) == 0 }
 
 // Verify checks the repository. Damage is reported in the Report, with
 // the snapshots it affects; the error is only for failing to run (the
-// bucket unreachable, ctx done).
+// bucket unreachable, ctx done). It holds a shared repository lock, so
+// Prune does not run meanwhile.
 func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 	var rep Report
 	if err := r.checkOpen(); err != nil {
@@ -68,6 +69,12 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 	if opts.Fraction < 0 || opts.Fraction > 1 {
 		return rep, fmt.Errorf("snapshot: VerifyOptions.Fraction %v: want 0 (all) to 1", opts.Fraction)
 	}
+	lk, err := r.lock(ctx, "verify", false)
+	if err != nil {
+		return rep, err
+	}
+	defer lk.release()
+	ctx = lk.ctx()
 	// Build an index of our own, keeping bad index objects as problems.
 	x := newIndex()
 	indexNames, err := listNames(ctx, r.bucket, indexPrefix)
