@@ -48,7 +48,8 @@
 //
 // Index: objects under index/ saying which pack holds each blob, at which
 // offset and length. Open loads them all (about 80 bytes of memory per
-// blob).
+// blob). If an index object is lost, RepairIndex rebuilds the entries from
+// the packs' own blob lists.
 //
 // Manifest: an object under snapshots/ describing one snapshot: ID,
 // parent, time, host, tags, labels, the WAL LSN and epoch the state

@@ -95,7 +95,7 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 		}
 	}
 	if missing > 0 {
-		return st, fmt.Errorf("%w: %d chunks in use are in no index (e.g. %s); refusing to prune: run Verify to see which snapshots are affected",
+		return st, fmt.Errorf("%w: %d chunks in use are in no index (e.g. %s); refusing to prune: RepairIndex indexes lost packs again from their own blob lists, Verify names the snapshots affected",
 			ErrMissing, missing, example)
 	}
 

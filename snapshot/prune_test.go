@@ -261,3 +261,46 @@ func TestPruneRefusesWithoutIndex(t *testing.T) {
 	require.ErrorIs(t, err, ErrMissing)
 	assert.Equal(t, before, packNames(t, b), "nothing deleted")
 }
+
+func TestRepairIndex(t *testing.T) {
+	ctx := context.Background()
+	b := memBucket(t)
+	r := initRepo(t, b, testFormat)
+	d1, d2 := gen.Events(1, 1<<20), gen.Random(2, 600<<10)
+	m1, _ := save(t, r, d1)
+	m2, _ := save(t, r, d2)
+	names, err := listNames(ctx, b, indexPrefix)
+	require.NoError(t, err)
+	for _, n := range names {
+		require.NoError(t, b.Delete(ctx, n))
+	}
+	// One pack damaged beyond repair.
+	packs := packNames(t, b)
+	raw, err := b.ReadAll(ctx, packs[0])
+	require.NoError(t, err)
+	raw[len(raw)-10] ^= 1
+	require.NoError(t, b.WriteAll(ctx, packs[0], raw, nil))
+
+	r2, err := Open(ctx, b, testKey, testOptions())
+	require.NoError(t, err)
+	defer r2.Close()
+	rep, err := r2.RepairIndex(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, len(packs), rep.Packs)
+	assert.Equal(t, len(packs)-1, rep.Indexed)
+	require.Len(t, rep.Problems, 1)
+	assert.Equal(t, packs[0], rep.Problems[0].Object)
+	assert.ErrorIs(t, rep.Problems[0].Err, ErrCorrupt)
+
+	// Restore the pack and repair again: everything restores.
+	raw[len(raw)-10] ^= 1
+	require.NoError(t, b.WriteAll(ctx, packs[0], raw, nil))
+	rep, err = r2.RepairIndex(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Indexed)
+	assert.True(t, bytes.Equal(d1, restore(t, r2, m1.ID)))
+	assert.True(t, bytes.Equal(d2, restore(t, r2, m2.ID)))
+	vr, err := r2.Verify(ctx, VerifyOptions{ReadData: true})
+	require.NoError(t, err)
+	assert.True(t, vr.OK(), "%v", vr.Problems)
+}

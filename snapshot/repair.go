@@ -1,0 +1,112 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// RepairReport says what RepairIndex found and did.
+type RepairReport struct {
+	// Packs is how many packs no index named; Indexed how many of them
+	// were readable and are now indexed again.
+	Packs, Indexed int
+	// Blobs is how many blobs the new index names.
+	Blobs int
+	// Problems lists packs that could not be read back (their data is
+	// lost; Verify names the snapshots affected).
+	Problems []Problem
+}
+
+// RepairIndex indexes again every pack that no index names, from the list
+// of blobs each pack carries sealed at its end: after an index object was
+// lost or damaged, the snapshots whose chunks those packs hold restore
+// again. It takes the repository's exclusive lock and writes one new
+// index object; it deletes nothing. Packs of a Save that failed before
+// writing its index are indexed too (Prune frees them if no snapshot
+// uses them).
+func (r *Repo) RepairIndex(ctx context.Context) (RepairReport, error) {
+	var rep RepairReport
+	if err := r.checkOpen(); err != nil {
+		return rep, err
+	}
+	lk, err := r.lock(ctx, "repair", true)
+	if err != nil {
+		return rep, err
+	}
+	defer lk.release()
+	ctx = lk.ctx()
+	if err := r.refreshIndex(ctx, true); err != nil {
+		return rep, err
+	}
+	r.idxMu.RLock()
+	indexed := make(map[string]bool, len(r.idx.packs))
+	for _, p := range r.idx.packs {
+		indexed[p.name()] = true
+	}
+	r.idxMu.RUnlock()
+	objs, err := listObjects(ctx, r.bucket, dataPrefix)
+	if err != nil {
+		return rep, err
+	}
+	var found []indexPack
+	for _, o := range objs {
+		if indexed[o.Key] {
+			continue
+		}
+		rep.Packs++
+		p, err := r.readPackIndex(ctx, o.Key)
+		if err != nil {
+			if !isDamage(err) {
+				return rep, err
+			}
+			rep.Problems = append(rep.Problems, Problem{Object: o.Key, Err: err})
+			continue
+		}
+		found = append(found, p)
+		rep.Indexed++
+		rep.Blobs += len(p.blobs)
+	}
+	if len(found) > 0 {
+		if _, _, err := r.writeIndexObject(ctx, found); err != nil {
+			return rep, err
+		}
+	}
+	r.log.Info("index repaired", "packs", rep.Packs, "indexed", rep.Indexed, "blobs", rep.Blobs, "problems", len(rep.Problems))
+	return rep, nil
+}
+
+// readPackIndex reads a whole pack and returns its own list of blobs,
+// checked the way Verify checks packs.
+func (r *Repo) readPackIndex(ctx context.Context, name string) (indexPack, error) {
+	var p indexPack
+	h := name[strings.LastIndexByte(name, '/')+1:]
+	if len(h) != 2*objNameBytes {
+		return p, corrupt(name, -1, "not a pack name")
+	}
+	if _, err := hex.Decode(p.id[:], []byte(h)); err != nil || packName(p.id) != name {
+		return p, corrupt(name, -1, "not a pack name")
+	}
+	data, err := getObject(ctx, r.bucket, name)
+	if err != nil {
+		return p, err
+	}
+	hdr, err := parseHeader(name, data, kindPack)
+	if err != nil {
+		return p, err
+	}
+	p.salt = hdr.salt
+	p.size = int64(len(data))
+	blobs, err := r.packTrailer(name, data)
+	if err != nil {
+		return p, err
+	}
+	p.blobs = blobs
+	var dec decompressor
+	defer dec.close()
+	if _, err := r.checkPack(p.packInfo, data, blobs, &dec, r.keys.newHasher()); err != nil {
+		return p, fmt.Errorf("check pack: %w", err)
+	}
+	return p, nil
+}
