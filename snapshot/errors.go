@@ -70,6 +70,7 @@ type ObjectError struct {
 	Err error
 }
 
+// Error says which object, where, and what is wrong with it.
 func (e *ObjectError) Error() string {
 	if e.Offset >= 0 {
 		return fmt.Sprintf("%s at offset %d: %v", e.Object, e.Offset, e.Err)
@@ -83,11 +84,15 @@ func (e *ObjectError) Unwrap() error { return e.Err }
 // VersionError is returned when an object's format version is outside the
 // range this build reads: the repository was written by a newer release.
 type VersionError struct {
-	Object   string
-	Version  uint16
+	// Object is the object's name in the bucket.
+	Object string
+	// Version is the format version the object has.
+	Version uint16
+	// Min and Max are the versions this build reads.
 	Min, Max uint16
 }
 
+// Error names the object and the versions, and says to upgrade.
 func (e *VersionError) Error() string {
 	return fmt.Sprintf("snapshot: %s has format version %d; this build reads %d to %d: upgrade the library", e.Object, e.Version, e.Min, e.Max)
 }

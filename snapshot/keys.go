@@ -70,7 +70,7 @@ func (r rawKey) Unwrap(_ context.Context, params, wrapped, ad []byte) ([]byte, e
 type PassphraseParams struct {
 	Time      uint32 // passes over memory
 	MemoryKiB uint32 // memory in KiB
-	Threads   uint8
+	Threads   uint8  // lanes computed in parallel
 }
 
 // DefaultPassphraseParams returns RFC 9106's second recommended option:

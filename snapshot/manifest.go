@@ -32,16 +32,19 @@ type Meta struct {
 
 // Manifest describes a stored snapshot.
 type Manifest struct {
-	ID     ID
+	// ID names the snapshot.
+	ID ID
+	// Parent, Time, Host, Tags and Labels are from Meta.
 	Parent ID
-	Time   time.Time
-	Host   string
-	Tags   []string
-	Labels map[string]string
+	Time   time.Time         // UTC
+	Host   string            // node that took it
+	Tags   []string          // for retention and listing
+	Labels map[string]string // free metadata
 	// LSN and Epoch are the WAL position from Meta.
 	LSN, Epoch uint64
-	// Size is the state's length in bytes; Chunks its number of chunks.
-	Size   int64
+	// Size is the state's length in bytes.
+	Size int64
+	// Chunks is the state's number of chunks.
 	Chunks int64
 	// NewBytes is how many bytes of the state were not in the repository
 	// before this snapshot; StoredBytes how many bytes of objects its

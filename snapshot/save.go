@@ -15,13 +15,15 @@ import (
 
 // Stats reports what a Save did.
 type Stats struct {
-	// BytesIn is the state's length; Chunks its number of chunks.
+	// BytesIn is the state's length.
 	BytesIn int64
-	Chunks  int64
+	// Chunks is the state's number of chunks.
+	Chunks int64
 	// ChunksNew and NewBytes count chunks (and their plaintext bytes) the
 	// repository did not hold; ChunksReused the others.
 	ChunksNew, ChunksReused int64
-	NewBytes                int64
+	// NewBytes is the plaintext bytes of the new chunks.
+	NewBytes int64
 	// StoredBytes is what the Save wrote to the bucket: packs, index and
 	// manifest.
 	StoredBytes int64

@@ -33,6 +33,7 @@ type Problem struct {
 	Snapshots []ID
 }
 
+// String describes the problem for logs and operators.
 func (p Problem) String() string {
 	ids := make([]string, len(p.Snapshots))
 	for i, id := range p.Snapshots {
@@ -43,6 +44,8 @@ func (p Problem) String() string {
 
 // Report is Verify's result.
 type Report struct {
+	// Snapshots, Indexes and Packs count the manifests, index objects
+	// and indexed packs checked.
 	Snapshots, Indexes, Packs int
 	// Blobs is how many index entries were checked; BlobsRead how many
 	// were decrypted and re-hashed.
