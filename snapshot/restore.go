@@ -133,7 +133,7 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 			var dec decompressor
 			defer dec.close()
 			h := r.keys.newHasher()
-			var raw, plain []byte
+			var raw []byte
 			var pr *packReader // cached: consecutive fetches mostly read one pack
 			for f := range reqs {
 				var err error
@@ -154,11 +154,11 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 				}
 				for _, b := range f.blobs {
 					at := int64(b.off) - f.off
-					plain, err = r.openBlob(pr, &dec, h, b, raw[at:at+int64(b.length)], plain[:0])
+					// Decompressed straight into the output: no copy.
+					out, err = r.openBlob(pr, &dec, h, b, raw[at:at+int64(b.length)], out)
 					if err != nil {
 						return err
 					}
-					out = append(out, plain...)
 				}
 				select {
 				case results <- fetched{seq: f.seq, data: out}:

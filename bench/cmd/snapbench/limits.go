@@ -1,16 +1,11 @@
 package main
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
-	"encoding/binary"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/pierrec/lz4/v4"
-	"github.com/zeebo/blake3"
 
 	"github.com/continuity-go/continuity/internal/cdc"
 )
@@ -65,14 +60,14 @@ var limitDescriptions = map[string]string{
 	limRestoreWork: "all per-chunk work of Restore: open, decompress, hash (Restore checks every chunk's ID)",
 }
 
-// limitJob collects the limits of one kind of data, one map per run: MB/s
-// by operation, and the lz4 ratio.
-type limitJob struct {
+// opJob collects measurements of one kind of data by operation, one map
+// per run: for the limits, MB/s by operation and the lz4 ratio.
+type opJob struct {
 	data string
 	runs []map[string]float64
 }
 
-func (l *limitJob) stat(op string) stat {
+func (l *opJob) stat(op string) stat {
 	v := make([]float64, len(l.runs))
 	for i, r := range l.runs {
 		v[i] = r[op]
@@ -94,13 +89,9 @@ const (
 	adSize   = 16 + 1 + 32 // repository ID, blob type, blob ID
 )
 
-// measureLimits times each limit operation once over the state in file
-// name and returns MB/s (10^6 bytes of state per second) by operation.
-func measureLimits(name string) (map[string]float64, error) {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
+// measureLimits times each limit operation once over the state data and
+// returns MB/s (10^6 bytes of state per second) by operation.
+func measureLimits(data []byte) (map[string]float64, error) {
 	var gearKey, idKey, encKey [32]byte
 	rand.Read(gearKey[:])
 	rand.Read(idKey[:])
@@ -110,43 +101,18 @@ func measureLimits(name string) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	hasher, err := blake3.NewKeyed(idKey[:])
+	hasher, err := newIDHasher(idKey)
 	if err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(encKey[:])
+	gcm, err := newGCM(encKey)
 	if err != nil {
 		return nil, err
 	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	var comp lz4.Compressor
-	compBuf := make([]byte, params.Max)
-	var idBuf [32]byte
+	comp := &lz4Codec{buf: make([]byte, params.Max)}
 	ad := make([]byte, adSize)
-	var nonceBuf [12]byte
-	nonce := func(n int) []byte {
-		binary.LittleEndian.PutUint64(nonceBuf[:8], uint64(n))
-		return nonceBuf[:]
-	}
-	hash := func(p []byte) {
-		hasher.Reset()
-		hasher.Write(p)
-		hasher.Sum(idBuf[:0])
-	}
-	// compress is snapshot/codec.go's lz4 path.
-	compress := func(p []byte) ([]byte, byte) {
-		if len(p) < 64 {
-			return p, codecRaw
-		}
-		n, err := comp.CompressBlock(p, compBuf[:len(p)-1])
-		if err != nil || n == 0 {
-			return p, codecRaw
-		}
-		return compBuf[:n], codecLZ4
-	}
+	var nonceBuf counterNonce
+	nonce, hash, compress := nonceBuf.at, hasher.sum, comp.compress
 
 	out := map[string]float64{}
 	mbps := func(d time.Duration) float64 { return float64(len(data)) / d.Seconds() / 1e6 }

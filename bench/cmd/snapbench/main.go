@@ -5,7 +5,7 @@
 //
 // Usage, from the bench module's directory:
 //
-//	go run ./cmd/snapbench [-dir DIR] [-runs 5] [-size 256MiB] [-readme README.md]
+//	go run ./cmd/snapbench [-dir DIR] [-runs 5] [-size 256MiB] [-suites snapshots,chunkers,crypto] [-readme README.md]
 //
 // For each kind of data (JSON event lines and incompressible bytes, both
 // from internal/gen), every run stores a first snapshot, a snapshot after
@@ -20,7 +20,16 @@
 // -readme, it replaces the text between <!-- snapbench:begin --> and
 // <!-- snapbench:end --> in that file.
 //
-// The program needs about three minutes with the defaults; use
+// The same rounds measure, on the same states, two more suites: the
+// content-defined chunkers (ours, restic/chunker, jotfs/fastcdc-go and
+// Plakar's fastcdc and jc: speed, mean chunk size and the bytes reused
+// after small edits) and the per-chunk primitives (keyed BLAKE3 beside
+// HMAC-SHA-256 and xxhash64, AES-256-GCM beside XChaCha20-Poly1305, lz4
+// and zstd), each alone on one goroutine. -suites picks the suites:
+// snapshots (Save, Restore, restic and the physical limits), chunkers,
+// crypto.
+//
+// The program needs about two and a half minutes with the defaults; use
 // -runs 1 -size 16MiB for a quick look. -restic "" leaves restic out.
 package main
 
@@ -32,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -52,6 +62,7 @@ type settings struct {
 	editLen int
 	workers []int
 	data    []string
+	suites  []string
 	restic  string // path or name of the restic binary; "" leaves restic out
 	readme  string
 }
@@ -59,10 +70,22 @@ type settings struct {
 // dataKinds are the kinds of state -data may name.
 var dataKinds = []string{"events", "random"}
 
+// Suites, which -suites may name.
+const (
+	suiteSnapshots = "snapshots" // Save and Restore, with restic, and the physical limits
+	suiteChunkers  = "chunkers"  // the content-defined chunkers side by side
+	suiteCrypto    = "crypto"    // identity hashes, AEADs and codecs alone
+)
+
+var allSuites = []string{suiteSnapshots, suiteChunkers, suiteCrypto}
+
+// suite says whether the suite name is to run.
+func (s settings) suite(name string) bool { return slices.Contains(s.suites, name) }
+
 func parseFlags(args []string) (settings, error) {
 	var s settings
 	fs := flag.NewFlagSet("snapbench", flag.ContinueOnError)
-	var size, workers, data string
+	var size, workers, data, suites string
 	fs.StringVar(&s.dir, "dir", "", "directory for the data files and repositories (a temporary directory is made inside it and removed); default $TMPDIR")
 	fs.IntVar(&s.runs, "runs", 5, "timed runs per configuration")
 	fs.StringVar(&size, "size", "256MiB", "state size: bytes, or a number with KiB, MiB or GiB")
@@ -70,6 +93,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.IntVar(&s.editLen, "edit-len", 64, "largest edit in bytes (each inserts, deletes or overwrites 1 to edit-len bytes)")
 	fs.StringVar(&workers, "workers", fmt.Sprintf("1,%d", runtime.NumCPU()), "comma-separated Options.Workers to measure continuity with")
 	fs.StringVar(&data, "data", strings.Join(dataKinds, ","), "comma-separated kinds of state: events, random")
+	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites to run: snapshots (Save, Restore, restic, physical limits), chunkers, crypto")
 	fs.StringVar(&s.restic, "restic", "restic", `restic binary; "" leaves restic out`)
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the snapbench markers")
 	if err := fs.Parse(args); err != nil {
@@ -108,6 +132,16 @@ func parseFlags(args []string) (settings, error) {
 			continue
 		}
 		s.data = append(s.data, k)
+	}
+	for k := range strings.SplitSeq(suites, ",") {
+		k = strings.TrimSpace(k)
+		if !slices.Contains(allSuites, k) {
+			errs = append(errs, fmt.Errorf("-suites: unknown suite %q; known: %s", k, strings.Join(allSuites, ",")))
+			continue
+		}
+		if !slices.Contains(s.suites, k) {
+			s.suites = append(s.suites, k)
+		}
 	}
 	return s, errors.Join(errs...)
 }
@@ -159,7 +193,7 @@ func run() error {
 	defer stop()
 
 	var resticVersion string
-	if s.restic != "" {
+	if s.restic != "" && s.suite(suiteSnapshots) {
 		if resticVersion, err = resticVersionOf(ctx, s.restic); err != nil {
 			return fmt.Errorf("%w (install restic, or run with -restic \"\" to leave it out)", err)
 		}

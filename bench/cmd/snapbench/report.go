@@ -38,7 +38,11 @@ func renderReport(s settings, sys system, res *results, args string) string {
 	}
 	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.date.Format("2006-01-02 15:04 MST"), cmd)
 	resticRow := sys.restic
-	if resticRow == "" {
+	switch {
+	case resticRow != "":
+	case !s.suite(suiteSnapshots):
+		resticRow = "not measured (-suites without snapshots)"
+	default:
 		resticRow = "not measured (-restic \"\")"
 	}
 	table(&b, []string{"", ""}, [][]string{
@@ -56,6 +60,36 @@ func renderReport(s settings, sys system, res *results, args string) string {
 		{"Runs", fmt.Sprintf("%d per configuration, round by round, each in a fresh repository; cells are median (min–max)", s.runs)},
 	})
 
+	if len(res.jobs) > 0 {
+		renderSnapshots(&b, s, res)
+	}
+	if len(res.limits) > 0 {
+		b.WriteString("\n#### Physical limits: each part of the per-chunk work alone, one goroutine, no I/O\n\n")
+		var rows [][]string
+		for _, l := range res.limits {
+			for _, op := range limitOps {
+				rows = append(rows, []string{l.data, op.name, rangeOf(l.stat(op.name), sig3), limitDescriptions[op.name]})
+			}
+		}
+		table(&b, []string{"data", "operation", "MB/s", "what"}, rows)
+	}
+	if len(res.jobs) > 0 {
+		b.WriteString("\n#### Targets\n\n")
+		table(&b, []string{"target", "measured", "met?"}, targets(s, res))
+		b.WriteString("\n#### Context (not targets)\n\n")
+		table(&b, []string{"ratio", "measured"}, contextRows(s, res))
+	}
+	if len(res.chunkers) > 0 {
+		renderChunkers(&b, res)
+	}
+	if res.crypto != nil {
+		renderCrypto(&b, sys, res.crypto)
+	}
+	return b.String()
+}
+
+// renderSnapshots writes the table of the snapshots suite.
+func renderSnapshots(b *strings.Builder, s settings, res *results) {
 	b.WriteString("\n#### Snapshots\n\n")
 	var rows [][]string
 	for _, j := range res.jobs {
@@ -78,24 +112,8 @@ func renderReport(s settings, sys system, res *results, args string) string {
 			})
 		}
 	}
-	table(&b, []string{"data", "tool", "step", "seconds", "MB/s", "CPU seconds", "stored MiB"}, rows)
+	table(b, []string{"data", "tool", "step", "seconds", "MB/s", "CPU seconds", "stored MiB"}, rows)
 	b.WriteString("\nMB/s: state bytes (10^6) per second of wall time. CPU seconds: user + system time of the process doing the work (this program for continuity, the restic process for restic). Stored MiB: growth of the repository, the sizes of its objects (files) summed before and after the step. restic's `open` row is `restic cat config`: process start, scrypt key derivation and reading the config, which every restic command pays before its work.\n")
-
-	b.WriteString("\n#### Physical limits: each part of the per-chunk work alone, one goroutine, no I/O\n\n")
-	rows = rows[:0]
-	for _, l := range res.limits {
-		for _, op := range limitOps {
-			rows = append(rows, []string{l.data, op.name, rangeOf(l.stat(op.name), sig3), limitDescriptions[op.name]})
-		}
-	}
-	table(&b, []string{"data", "operation", "MB/s", "what"}, rows)
-
-	b.WriteString("\n#### Targets\n\n")
-	table(&b, []string{"target", "measured", "met?"}, targets(s, res))
-
-	b.WriteString("\n#### Context (not targets)\n\n")
-	table(&b, []string{"ratio", "measured"}, contextRows(s, res))
-	return b.String()
 }
 
 // stepInput is the size of the state a step reads or writes.

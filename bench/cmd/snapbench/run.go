@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/continuity-go/continuity/bench/internal/chunkers"
 	"github.com/continuity-go/continuity/internal/gen"
 	"github.com/continuity-go/continuity/snapshot"
 )
@@ -104,7 +105,14 @@ type results struct {
 	size   int // state bytes
 	edited map[string]int
 	jobs   []*job
-	limits []*limitJob
+	limits []*opJob
+	// chunkers are the chunkers suite's measurements by kind of data, of
+	// the impls.
+	chunkers []*chunkerJob
+	impls    []chunkers.Impl
+	// crypto is the crypto suite's measurements (GB/s by operation, and
+	// the compression ratios), on cryptoData; nil if it did not run.
+	crypto *opJob
 }
 
 // job returns the job for data, tool, codec and workers, or nil.
@@ -117,13 +125,31 @@ func (r *results) job(data, tool string, codec snapshot.Codec, workers int) *job
 	return nil
 }
 
-func (r *results) limit(data string) *limitJob {
+func (r *results) limit(data string) *opJob {
 	for _, l := range r.limits {
 		if l.data == data {
 			return l
 		}
 	}
 	return nil
+}
+
+func (r *results) chunker(data string) *chunkerJob {
+	for _, c := range r.chunkers {
+		if c.data == data {
+			return c
+		}
+	}
+	return nil
+}
+
+// cryptoData is the kind of data the crypto suite works on: events (the
+// realistic data, for the codecs' speed and ratio) if measured.
+func cryptoData(kinds []string) string {
+	if slices.Contains(kinds, "events") {
+		return "events"
+	}
+	return kinds[0]
 }
 
 // bencher runs jobs.
@@ -159,16 +185,31 @@ func (b *bencher) all(ctx context.Context) (*results, error) {
 	all := []step{stepFirst, stepEdited, stepUnchanged, stepRestore}
 	maxWorkers := slices.Max(b.workers)
 	for _, kind := range b.data {
-		for _, w := range b.workers {
-			res.jobs = append(res.jobs, &job{data: kind, tool: toolOurs, codec: snapshot.LZ4, workers: w, steps: all})
+		if b.suite(suiteSnapshots) {
+			for _, w := range b.workers {
+				res.jobs = append(res.jobs, &job{data: kind, tool: toolOurs, codec: snapshot.LZ4, workers: w, steps: all})
+			}
+			res.jobs = append(res.jobs, &job{data: kind, tool: toolOurs, codec: snapshot.Zstd, workers: maxWorkers, steps: []step{stepFirst}})
+			if b.restic != "" {
+				res.jobs = append(res.jobs, &job{data: kind, tool: toolRestic, steps: append(slices.Clone(all), stepOpen)})
+			}
+			res.limits = append(res.limits, &opJob{data: kind})
 		}
-		res.jobs = append(res.jobs, &job{data: kind, tool: toolOurs, codec: snapshot.Zstd, workers: maxWorkers, steps: []step{stepFirst}})
-		if b.restic != "" {
-			res.jobs = append(res.jobs, &job{data: kind, tool: toolRestic, steps: append(slices.Clone(all), stepOpen)})
+		if b.suite(suiteChunkers) {
+			res.chunkers = append(res.chunkers, &chunkerJob{opJob: opJob{data: kind}})
 		}
-		res.limits = append(res.limits, &limitJob{data: kind})
 	}
-	b.total = (len(res.jobs) + len(res.limits)) * b.runs
+	if b.suite(suiteChunkers) {
+		res.impls = chunkers.Compared()
+	}
+	if b.suite(suiteCrypto) {
+		res.crypto = &opJob{data: cryptoData(b.data)}
+	}
+	perRun := len(res.jobs) + len(res.limits) + len(res.chunkers)
+	if res.crypto != nil {
+		perRun++
+	}
+	b.total = perRun * b.runs
 	for r := 1; r <= b.runs; r++ {
 		for _, kind := range b.data {
 			for _, j := range res.jobs {
@@ -179,22 +220,70 @@ func (b *bencher) all(ctx context.Context) (*results, error) {
 					return nil, fmt.Errorf("%s, run %d: %w", j, r, err)
 				}
 			}
-			l := res.limit(kind)
-			b.done++
-			fmt.Fprintf(b.progress, "[%d/%d] run %d: %s limits:", b.done, b.total, r, kind)
-			lr, err := measureLimits(files[kind].base)
-			if err != nil {
-				return nil, fmt.Errorf("%s limits, run %d: %w", kind, r, err)
+			if err := b.inMemory(r, res, kind, files[kind].base); err != nil {
+				return nil, err
 			}
-			l.runs = append(l.runs, lr)
-			for _, op := range limitOps {
-				fmt.Fprintf(b.progress, " %s %.0f MB/s;", op.short, lr[op.name])
-			}
-			fmt.Fprintln(b.progress)
 			freeMemory()
 		}
 	}
 	return res, nil
+}
+
+// inMemory runs the measurements of run r that work on the state of kind
+// in memory: the physical limits, the chunkers and the crypto suite, each
+// if it is to run.
+func (b *bencher) inMemory(r int, res *results, kind, file string) error {
+	l, c := res.limit(kind), res.chunker(kind)
+	cry := res.crypto
+	if cry != nil && cry.data != kind {
+		cry = nil
+	}
+	if l == nil && c == nil && cry == nil {
+		return nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if l != nil {
+		b.done++
+		fmt.Fprintf(b.progress, "[%d/%d] run %d: %s limits:", b.done, b.total, r, kind)
+		lr, err := measureLimits(data)
+		if err != nil {
+			return fmt.Errorf("%s limits, run %d: %w", kind, r, err)
+		}
+		l.runs = append(l.runs, lr)
+		for _, op := range limitOps {
+			fmt.Fprintf(b.progress, " %s %.0f MB/s;", op.short, lr[op.name])
+		}
+		fmt.Fprintln(b.progress)
+	}
+	if c != nil {
+		b.done++
+		fmt.Fprintf(b.progress, "[%d/%d] run %d: %s chunkers:", b.done, b.total, r, kind)
+		cr, err := measureChunkers(c, res.impls, data)
+		if err != nil {
+			return fmt.Errorf("%s chunkers, run %d: %w", kind, r, err)
+		}
+		for _, impl := range res.impls {
+			fmt.Fprintf(b.progress, " %s %.2f GB/s;", impl.Name, cr[impl.Name])
+		}
+		fmt.Fprintln(b.progress)
+	}
+	if cry != nil {
+		b.done++
+		fmt.Fprintf(b.progress, "[%d/%d] run %d: %s crypto:", b.done, b.total, r, kind)
+		cr, err := measureCrypto(data)
+		if err != nil {
+			return fmt.Errorf("%s crypto, run %d: %w", kind, r, err)
+		}
+		cry.runs = append(cry.runs, cr)
+		for _, op := range cryptoOps {
+			fmt.Fprintf(b.progress, " %s %.2f GB/s;", op, cr[op])
+		}
+		fmt.Fprintln(b.progress)
+	}
+	return nil
 }
 
 // once runs j once in a new directory, which it removes afterwards.

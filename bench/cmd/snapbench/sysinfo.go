@@ -17,6 +17,7 @@ import (
 type system struct {
 	date       time.Time
 	cpu        string
+	cpuFlags   []string // which of cpuFeatures the CPU has
 	cpus       int
 	gomaxprocs int
 	goVersion  string
@@ -34,7 +35,6 @@ type system struct {
 func gatherSystem(dir string) system {
 	s := system{
 		date:       time.Now().UTC(),
-		cpu:        cpuModel(),
 		memory:     memTotal(),
 		cpus:       runtime.NumCPU(),
 		gomaxprocs: runtime.GOMAXPROCS(0),
@@ -44,6 +44,7 @@ func gatherSystem(dir string) system {
 		loadStart:  loadAverage(),
 		library:    libraryVersion(),
 	}
+	s.cpu, s.cpuFlags = cpuModel()
 	s.fs, s.disk = fileSystem(dir)
 	return s
 }
@@ -62,11 +63,12 @@ func readTrim(name string) string {
 // (BLAKE3, memmove).
 var cpuFeatures = []string{"sha_ni", "aes", "vaes", "pclmulqdq", "vpclmulqdq", "avx2", "avx512f"}
 
-// cpuModel returns the CPU's model name and which of cpuFeatures it has.
-func cpuModel() string {
+// cpuModel returns the CPU's model name, followed by which of cpuFeatures
+// it has, and those features.
+func cpuModel() (string, []string) {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
-		return "unknown (" + runtime.GOARCH + ")"
+		return "unknown (" + runtime.GOARCH + ")", nil
 	}
 	defer f.Close()
 	model := "unknown (" + runtime.GOARCH + ")"
@@ -96,7 +98,7 @@ func cpuModel() string {
 	if len(flags) > 0 {
 		model += " (" + strings.Join(flags, " ") + ")"
 	}
-	return model
+	return model, flags
 }
 
 // memTotal returns the machine's memory from /proc/meminfo.
