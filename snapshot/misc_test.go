@@ -46,19 +46,17 @@ func TestZstdCodec(t *testing.T) {
 	assert.True(t, bytes.Equal(rnd, restore(t, r, m.ID)))
 }
 
-// blockingReader returns data in small pieces and blocks once drained until
-// released, to cancel a Save mid-stream.
+// blockingReader returns data in small pieces; once drained it closes
+// drained and blocks until released, to cancel a Save mid-stream.
 type blockingReader struct {
 	data    []byte
+	drained chan struct{}
 	release chan struct{}
 }
 
 func (b *blockingReader) Read(p []byte) (int, error) {
-	brMu.Lock()
-	defer brMu.Unlock()
 	if len(b.data) == 0 {
-		brMu.Unlock()
-		defer brMu.Lock()
+		close(b.drained)
 		<-b.release
 		return 0, io.EOF
 	}
@@ -70,15 +68,13 @@ func (b *blockingReader) Read(p []byte) (int, error) {
 func TestSaveCancel(t *testing.T) {
 	r := initRepo(t, memBucket(t), testFormat)
 	ctx, cancel := context.WithCancel(context.Background())
-	br := &blockingReader{data: gen.Random(1, 1<<20), release: make(chan struct{})}
+	br := &blockingReader{data: gen.Random(1, 1<<20), drained: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan error)
 	go func() {
 		_, _, err := r.Save(ctx, br, Meta{})
 		done <- err
 	}()
-	for len(br.dataSnapshot()) > 0 {
-		time.Sleep(time.Millisecond) // waiting for the reader to drain; not synchronizing results
-	}
+	<-br.drained
 	cancel()
 	close(br.release)
 	err := <-done
@@ -89,14 +85,6 @@ func TestSaveCancel(t *testing.T) {
 	locks, err := listNames(context.Background(), r.bucket, locksPrefix)
 	require.NoError(t, err)
 	assert.Empty(t, locks, "the lock is released")
-}
-
-var brMu sync.Mutex
-
-func (b *blockingReader) dataSnapshot() []byte {
-	brMu.Lock()
-	defer brMu.Unlock()
-	return b.data
 }
 
 func TestSaveReadError(t *testing.T) {
