@@ -23,33 +23,35 @@ var errCrash = errors.New("injected crash")
 // every snapshot that exists restores exactly, that Verify finds nothing,
 // and that the next Prune completes and removes the leftovers.
 func TestCrashSweep(t *testing.T) {
-	for _, op := range []string{"save", "prune"} {
-		t.Run(op, func(t *testing.T) {
-			for k := 0; ; k++ {
-				finished := false
-				if !t.Run(fmt.Sprintf("crash-at-%d", k), func(t *testing.T) {
-					finished = crashAt(t, op, k)
-				}) || finished {
-					return
+	for seed := range uint64(crashSweepRounds) {
+		for _, op := range []string{"save", "prune"} {
+			t.Run(fmt.Sprintf("seed-%d/%s", seed, op), func(t *testing.T) {
+				for k := 0; ; k++ {
+					finished := false
+					if !t.Run(fmt.Sprintf("crash-at-%d", k), func(t *testing.T) {
+						finished = crashAt(t, op, k, seed)
+					}) || finished {
+						return
+					}
+					if k > 500 {
+						t.Fatal("sweep did not end")
+					}
 				}
-				if k > 500 {
-					t.Fatal("sweep did not end")
-				}
-			}
-		})
+			})
+		}
 	}
 }
 
 // crashAt runs one crash scenario and reports whether op finished before
 // its k-th mutation.
-func crashAt(t *testing.T, op string, k int) (finished bool) {
+func crashAt(t *testing.T, op string, k int, seed uint64) (finished bool) {
 	ctx := context.Background()
 	b := memBucket(t)
 	r := initRepo(t, b, testFormat)
 	states := map[ID][]byte{}
-	base := gen.Events(1, 1<<20)
+	base := gen.Events(1+seed, 1<<20)
 	for i := range 3 {
-		d := append(bytes.Clone(base[:(i+1)<<18]), gen.Random(uint64(i), 200<<10)...)
+		d := append(bytes.Clone(base[:(i+1)<<18]), gen.Random(seed*10+uint64(i), 200<<10)...)
 		m, _ := save(t, r, d)
 		states[m.ID] = d
 	}
@@ -64,7 +66,7 @@ func crashAt(t *testing.T, op string, k int) (finished bool) {
 		}
 		return nil
 	}
-	newState := gen.Edit(9, base, 50, 200)
+	newState := gen.Edit(9+seed, base, 50, 200)
 	var newID ID
 	switch op {
 	case "save":

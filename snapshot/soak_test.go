@@ -1,0 +1,9 @@
+//go:build soak
+
+package snapshot
+
+// Under -tags soak TestCrashSweep sweeps many seeded states (minutes).
+// Run the rapid tests longer with -rapid.checks, e.g.
+//
+//	go test -tags soak -run 'CrashSweep|Model|Property' -rapid.checks=5000 ./snapshot/
+const crashSweepRounds = 40
