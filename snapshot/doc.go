@@ -146,7 +146,10 @@
 // of consecutive chunks (each into a pack of its own, so a restore reads
 // long ranges) and Options.Uploads that upload; memory is bounded by
 // about (Workers + 1 + 2×Uploads) × PackBytes whatever the state's size.
-// Restore and Verify take the shared lock too. Restore fetches ranges of
+// Restore and Verify take the shared lock too, except in a repository
+// opened with Options.ReadOnly (read-only credentials, an immutable copy),
+// where they write nothing and everything that writes returns
+// ErrReadOnly. Restore fetches ranges of
 // up to 4 MiB of packs with max(Workers, Uploads) goroutines, which also
 // decrypt, decompress and check, and writes in order.
 //

@@ -53,6 +53,10 @@ var (
 	// ErrClosed is returned by calls on a closed Repo.
 	ErrClosed = errors.New("snapshot: repository closed")
 
+	// ErrReadOnly is returned by calls that would write to a repository
+	// opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("snapshot: repository opened read-only (Options.ReadOnly)")
+
 	// ErrLastKey is returned by RemoveKey for the only remaining key
 	// slot: without it the repository could never be opened again.
 	ErrLastKey = errors.New("snapshot: refusing to remove the last key slot")

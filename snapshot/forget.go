@@ -42,6 +42,9 @@ func (r *Repo) Forget(ctx context.Context, p Policy, dryRun bool) ([]Decision, e
 	if dryRun {
 		return ds, nil
 	}
+	if err := r.checkWritable(); err != nil {
+		return ds, err
+	}
 	removed := 0
 	for _, d := range ds {
 		if d.Keep {
@@ -58,7 +61,7 @@ func (r *Repo) Forget(ctx context.Context, p Policy, dryRun bool) ([]Decision, e
 
 // Remove deletes the given snapshots' manifests. Prune frees their data.
 func (r *Repo) Remove(ctx context.Context, ids ...ID) error {
-	if err := r.checkOpen(); err != nil {
+	if err := r.checkWritable(); err != nil {
 		return err
 	}
 	for _, id := range ids {

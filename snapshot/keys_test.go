@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"testing"
@@ -151,4 +152,53 @@ func TestJunkObjects(t *testing.T) {
 	pp := PassphraseWith("pw", PassphraseParams{Time: 1, MemoryKiB: 4 << 20, Threads: 1})
 	_, err = r.AddKey(ctx, pp, "greedy")
 	require.Error(t, err)
+}
+
+// lockSpy is a restore writer that checks, while the restore runs, that
+// no lock object exists.
+type lockSpy struct {
+	t *testing.T
+	r *Repo
+	bytes.Buffer
+}
+
+func (s *lockSpy) Write(p []byte) (int, error) {
+	locks, err := listNames(context.Background(), s.r.bucket, locksPrefix)
+	require.NoError(s.t, err)
+	assert.Empty(s.t, locks)
+	return s.Buffer.Write(p)
+}
+
+func TestReadOnly(t *testing.T) {
+	ctx := context.Background()
+	b := memBucket(t)
+	w := initRepo(t, b, testFormat)
+	m, _ := save(t, w, []byte("archived state"))
+
+	opts := testOptions()
+	opts.ReadOnly = true
+	r, err := Open(ctx, b, testKey, opts)
+	require.NoError(t, err)
+	defer r.Close()
+	spy := &lockSpy{t: t, r: r}
+	require.NoError(t, r.Restore(ctx, m.ID, spy))
+	assert.Equal(t, "archived state", spy.String())
+	rep, err := r.Verify(ctx, VerifyOptions{ReadData: true})
+	require.NoError(t, err)
+	assert.True(t, rep.OK())
+
+	_, _, err = r.Save(ctx, bytes.NewReader([]byte("x")), Meta{})
+	assert.ErrorIs(t, err, ErrReadOnly)
+	_, err = r.Prune(ctx, PruneOptions{})
+	assert.ErrorIs(t, err, ErrReadOnly)
+	assert.ErrorIs(t, r.Remove(ctx, m.ID), ErrReadOnly)
+	_, err = r.Forget(ctx, Policy{Last: 1}, false)
+	assert.ErrorIs(t, err, ErrReadOnly)
+	_, err = r.AddKey(ctx, testKey, "x")
+	assert.ErrorIs(t, err, ErrReadOnly)
+	_, err = r.RepairIndex(ctx)
+	assert.ErrorIs(t, err, ErrReadOnly)
+	ms, err := r.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, ms, 1)
 }

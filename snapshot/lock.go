@@ -88,11 +88,22 @@ type repoLock struct {
 	mu   sync.Mutex
 	name string
 	at   time.Time // time recorded in the newest lock object written
+
+	noop bool // ReadOnly: no lock object, nothing to refresh or check
 }
 
 // lock takes a shared or exclusive lock for op ("save", "prune", …), retrying with backoff while a
 // conflicting live lock exists, until ctx is done.
 func (r *Repo) lock(ctx context.Context, op string, exclusive bool) (*repoLock, error) {
+	if r.opts.ReadOnly {
+		if exclusive || op == "save" {
+			return nil, fmt.Errorf("%w: %s", ErrReadOnly, op)
+		}
+		// Readers of a read-only repository hold no lock object.
+		lk := &repoLock{r: r, noop: true}
+		lk.opCtx, lk.cancel = context.WithCancelCause(ctx)
+		return lk, nil
+	}
 	info := lockInfo{exclusive: exclusive, host: r.opts.Hostname, pid: uint32(os.Getpid()), op: op}
 	backoff := 100 * time.Millisecond
 	for {
@@ -220,6 +231,9 @@ func (lk *repoLock) maxLockAge() time.Duration { return lk.r.opts.LockStale / 2 
 // process that was paused for longer than that cannot publish a snapshot
 // whose chunks a Prune elsewhere may have deleted meanwhile.
 func (lk *repoLock) check() error {
+	if lk.noop {
+		return context.Cause(lk.opCtx)
+	}
 	lk.mu.Lock()
 	at := lk.at
 	lk.mu.Unlock()
@@ -279,6 +293,10 @@ func (lk *repoLock) refresh(ctx context.Context) error {
 
 // release stops refreshing and deletes the lock object.
 func (lk *repoLock) release() {
+	if lk.noop {
+		lk.cancel(context.Canceled)
+		return
+	}
 	lk.bgCancel()
 	lk.wg.Wait()
 	lk.cancel(context.Canceled)
@@ -297,7 +315,7 @@ func (lk *repoLock) release() {
 // repository: a live Save losing its lock to a Prune can lose data). It
 // returns how many it removed.
 func (r *Repo) Unlock(ctx context.Context, all bool) (int, error) {
-	if err := r.checkOpen(); err != nil {
+	if err := r.checkWritable(); err != nil {
 		return 0, err
 	}
 	var names []string

@@ -115,6 +115,13 @@ type Options struct {
 	// LockStale/2. Default 30 minutes.
 	LockStale time.Duration
 
+	// ReadOnly opens the repository without writing to it: Restore,
+	// Verify, List and Manifest work, and take no lock (so a Prune
+	// elsewhere may pull packs from under them); everything that writes
+	// returns ErrReadOnly. For restores with read-only credentials, or
+	// from an immutable copy of the bucket.
+	ReadOnly bool
+
 	// Hostname is recorded in manifests and locks. Default os.Hostname.
 	Hostname string
 

@@ -99,6 +99,9 @@ func Init(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, f Format, 
 	if err := errors.Join(f.Validate(), opts.Validate()); err != nil {
 		return nil, err
 	}
+	if opts.ReadOnly {
+		return nil, fmt.Errorf("%w: Init", ErrReadOnly)
+	}
 	f = f.withDefaults()
 	if ok, err := bucket.Exists(ctx, configName); err != nil {
 		return nil, fmt.Errorf("snapshot: init: %w", err)
@@ -287,7 +290,7 @@ func (r *Repo) SlotID() string { return r.slotID }
 // AddKey adds a key slot wrapping the repository's master key with keys.
 // Nothing else is written: no data is re-encrypted.
 func (r *Repo) AddKey(ctx context.Context, keys KeyProvider, label string) (KeySlot, error) {
-	if err := r.checkOpen(); err != nil {
+	if err := r.checkWritable(); err != nil {
 		return KeySlot{}, err
 	}
 	return addSlot(ctx, r.bucket, r.keys.repoID, r.keys.master, keys, label, r.opts.Now())
@@ -299,7 +302,7 @@ func (r *Repo) AddKey(ctx context.Context, keys KeyProvider, label string) (KeyS
 // remove the last two slots at once, the slot removed here is written
 // back when none is left.
 func (r *Repo) RemoveKey(ctx context.Context, slotID string) error {
-	if err := r.checkOpen(); err != nil {
+	if err := r.checkWritable(); err != nil {
 		return err
 	}
 	slots, _, err := listSlots(ctx, r.bucket)
@@ -362,6 +365,17 @@ func (r *Repo) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
+	return nil
+}
+
+// checkWritable is checkOpen for calls that write.
+func (r *Repo) checkWritable() error {
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	if r.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	return nil
 }
 
