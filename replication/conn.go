@@ -1,0 +1,320 @@
+package replication
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Options configures a transport end.
+type Options struct {
+	// TLS is the node's mutual-TLS setup. Required unless
+	// InsecurePlaintext is set.
+	TLS TLS
+	// InsecurePlaintext disables TLS and identity checks. For tests of
+	// the protocol only: never set it for a real cluster.
+	InsecurePlaintext bool
+	// Cluster is the cluster ID when InsecurePlaintext is set (with TLS
+	// it is TLS.Cluster).
+	Cluster string
+	// HandshakeTimeout bounds the TLS handshake and the Hello/Welcome
+	// exchange. Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxFrameBytes bounds received frames. Default MaxFrameBytes.
+	MaxFrameBytes int
+}
+
+func (o Options) cluster() string {
+	if o.InsecurePlaintext {
+		return o.Cluster
+	}
+	return o.TLS.Cluster
+}
+
+func (o Options) withDefaults() Options {
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.MaxFrameBytes == 0 {
+		o.MaxFrameBytes = MaxFrameBytes
+	}
+	return o
+}
+
+// Validate reports every invalid field.
+func (o Options) Validate() error {
+	var errs []error
+	if o.InsecurePlaintext {
+		if o.Cluster == "" {
+			errs = append(errs, errors.New("replication: Options.Cluster is empty"))
+		}
+	} else if err := o.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.HandshakeTimeout < 0 {
+		errs = append(errs, errors.New("replication: Options.HandshakeTimeout is negative"))
+	}
+	if o.MaxFrameBytes < 0 || o.MaxFrameBytes > MaxFrameBytes {
+		errs = append(errs, fmt.Errorf("replication: Options.MaxFrameBytes %d: want 0 (default) to %d", o.MaxFrameBytes, MaxFrameBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// RejectError is returned by Dial when the primary refused the Hello, and
+// by Accept when it refused a standby.
+type RejectError struct{ Reject }
+
+// Error says who refused and why.
+func (e *RejectError) Error() string {
+	return fmt.Sprintf("replication: refused (code %d): %s", e.Code, e.Reason)
+}
+
+// Conn is an authenticated connection after the handshake. ReadFrame may
+// be called from one goroutine and WriteFrame from any.
+type Conn struct {
+	c    net.Conn
+	fr   *FrameReader
+	peer Identity
+
+	wmu  sync.Mutex
+	wbuf []byte
+}
+
+// Peer is the authenticated identity of the other end (with
+// InsecurePlaintext, what its Hello or Welcome claimed).
+func (c *Conn) Peer() Identity { return c.peer }
+
+// RemoteAddr is the other end's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.c.RemoteAddr() }
+
+// ReadFrame reads the next frame; its payload is valid until the next
+// call. A *FrameError means the connection must be closed.
+func (c *Conn) ReadFrame() (Frame, error) { return c.fr.Next() }
+
+// WriteFrame writes one frame.
+func (c *Conn) WriteFrame(t FrameType, epoch uint64, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = AppendFrame(c.wbuf[:0], t, epoch, payload)
+	_, err := c.c.Write(c.wbuf)
+	return err
+}
+
+// SetDeadline sets the read and write deadline of the connection.
+func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// Listener accepts standbys.
+type Listener struct {
+	l    net.Listener
+	opts Options
+}
+
+// Listen listens on a TCP address (e.g. "127.0.0.1:0").
+func Listen(addr string, opts Options) (*Listener, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.InsecurePlaintext {
+		cfg, err := opts.TLS.ServerConfig()
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l = tls.NewListener(l, cfg)
+	}
+	return &Listener{l: l, opts: opts}, nil
+}
+
+// Addr is the listening address.
+func (l *Listener) Addr() net.Addr { return l.l.Addr() }
+
+// Close stops listening.
+func (l *Listener) Close() error { return l.l.Close() }
+
+// Accept waits for a connection and runs the server side of the
+// handshake up to the standby's Hello: the TLS handshake (mutual,
+// identity checked), then the Hello, which must name the cluster and the
+// certificate's node. It returns the connection and the Hello; the caller
+// answers with Welcome or Reject. A connection that fails the handshake
+// is closed and its error returned (wrapped in *HandshakeError): callers
+// keep accepting. Other errors (the listener closed) end accepting.
+func (l *Listener) Accept(ctx context.Context) (*Conn, Hello, error) {
+	nc, err := l.l.Accept()
+	if err != nil {
+		return nil, Hello{}, err
+	}
+	c, h, err := l.handshake(ctx, nc)
+	if err != nil {
+		nc.Close()
+		return nil, Hello{}, &HandshakeError{Remote: nc.RemoteAddr().String(), Err: err}
+	}
+	return c, h, nil
+}
+
+// HandshakeError is a connection refused during the handshake.
+type HandshakeError struct {
+	Remote string // the peer's address
+	Err    error  // the cause: TLS, identity, frame or *RejectError
+}
+
+// Error names the peer and the cause.
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("replication: handshake with %s: %v", e.Remote, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+func (l *Listener) handshake(ctx context.Context, nc net.Conn) (*Conn, Hello, error) {
+	deadline := time.Now().Add(l.opts.HandshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	nc.SetDeadline(deadline)
+	defer nc.SetDeadline(time.Time{})
+	c := &Conn{c: nc, fr: NewFrameReader(nc, l.opts.MaxFrameBytes)}
+	if tc, ok := nc.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, Hello{}, err
+		}
+		id, err := IdentityOf(tc.ConnectionState().PeerCertificates[0])
+		if err != nil {
+			return nil, Hello{}, err
+		}
+		c.peer = id
+	}
+	f, err := c.ReadFrame()
+	if err != nil {
+		return nil, Hello{}, err
+	}
+	if f.Type != FrameHello {
+		return nil, Hello{}, &FrameError{Type: f.Type, Err: ErrFrameMalformed, Detail: "want hello first"}
+	}
+	h, err := DecodeHello(f.Payload)
+	if err != nil {
+		return nil, Hello{}, err
+	}
+	refuse := func(code RejectCode, format string, args ...any) (*Conn, Hello, error) {
+		r := Reject{Code: code, Reason: fmt.Sprintf(format, args...)}
+		_ = c.WriteFrame(FrameReject, 0, AppendReject(nil, r))
+		return nil, Hello{}, &RejectError{r}
+	}
+	if h.Version != ProtocolVersion {
+		return refuse(RejectVersion, "protocol version %d; this node speaks %d", h.Version, ProtocolVersion)
+	}
+	if h.Cluster != l.opts.cluster() {
+		return refuse(RejectCluster, "cluster %q; this is cluster %q", h.Cluster, l.opts.cluster())
+	}
+	if l.opts.InsecurePlaintext {
+		c.peer = Identity{Cluster: h.Cluster, Node: h.Node}
+	} else if h.Node != c.peer.Node {
+		return refuse(RejectIdentity, "hello names node %q but the certificate is %s", h.Node, c.peer)
+	}
+	return c, h, nil
+}
+
+// Welcome accepts a standby whose Hello Accept returned.
+func (c *Conn) Welcome(w Welcome) error {
+	return c.WriteFrame(FrameWelcome, w.Epoch, AppendWelcome(nil, w))
+}
+
+// RejectPeer refuses a standby and closes the connection.
+func (c *Conn) RejectPeer(r Reject) error {
+	err := c.WriteFrame(FrameReject, 0, AppendReject(nil, r))
+	return errors.Join(err, c.Close())
+}
+
+// Dial connects to a primary and runs the client side of the handshake:
+// TLS (mutual, the primary's identity checked), Hello, then Welcome or
+// Reject (returned as *RejectError).
+func Dial(ctx context.Context, addr string, opts Options, h Hello) (*Conn, Welcome, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, Welcome{}, err
+	}
+	opts = opts.withDefaults()
+	hctx, cancel := context.WithTimeout(ctx, opts.HandshakeTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(hctx, "tcp", addr)
+	if err != nil {
+		return nil, Welcome{}, err
+	}
+	c, w, err := dialHandshake(hctx, nc, opts, h)
+	if err != nil {
+		nc.Close()
+		return nil, Welcome{}, err
+	}
+	return c, w, nil
+}
+
+func dialHandshake(ctx context.Context, nc net.Conn, opts Options, h Hello) (*Conn, Welcome, error) {
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(d)
+		defer nc.SetDeadline(time.Time{})
+	}
+	c := &Conn{c: nc}
+	if !opts.InsecurePlaintext {
+		cfg, err := opts.TLS.ClientConfig()
+		if err != nil {
+			return nil, Welcome{}, err
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, Welcome{}, err
+		}
+		id, err := IdentityOf(tc.ConnectionState().PeerCertificates[0])
+		if err != nil {
+			return nil, Welcome{}, err
+		}
+		c.c, c.peer = tc, id
+	}
+	c.fr = NewFrameReader(c.c, opts.MaxFrameBytes)
+	if h.Version == 0 {
+		h.Version = ProtocolVersion
+	}
+	if h.Cluster == "" {
+		h.Cluster = opts.cluster()
+	}
+	if err := c.WriteFrame(FrameHello, h.Epoch, AppendHello(nil, h)); err != nil {
+		return nil, Welcome{}, err
+	}
+	f, err := c.ReadFrame()
+	if err != nil {
+		return nil, Welcome{}, err
+	}
+	switch f.Type {
+	case FrameReject:
+		r, err := DecodeReject(f.Payload)
+		if err != nil {
+			return nil, Welcome{}, err
+		}
+		return nil, Welcome{}, &RejectError{r}
+	case FrameWelcome:
+		w, err := DecodeWelcome(f.Payload)
+		if err != nil {
+			return nil, Welcome{}, err
+		}
+		if w.Cluster != h.Cluster {
+			return nil, Welcome{}, fmt.Errorf("%w: primary answered for cluster %q", ErrIdentity, w.Cluster)
+		}
+		if opts.InsecurePlaintext {
+			c.peer = Identity{Cluster: w.Cluster, Node: w.Node}
+		} else if w.Node != c.peer.Node {
+			return nil, Welcome{}, fmt.Errorf("%w: welcome names node %q but the certificate is %s", ErrIdentity, w.Node, c.peer)
+		}
+		return c, w, nil
+	}
+	return nil, Welcome{}, &FrameError{Type: f.Type, Err: ErrFrameMalformed, Detail: "want welcome or reject"}
+}

@@ -1,0 +1,219 @@
+package replication
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/wal"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type cluster struct {
+	ca      *testkit.CA
+	name    string
+	allowed []string
+}
+
+func newCluster(t *testing.T) *cluster {
+	return &cluster{ca: testkit.NewCA(t, "cluster CA"), name: "orders", allowed: []string{"primary", "standby-1", "standby-2"}}
+}
+
+func (c *cluster) opts(t *testing.T, node string, o testkit.CertOptions) Options {
+	if o.URIs == nil {
+		o.URIs = []string{Identity{Cluster: c.name, Node: node}.URI().String()}
+	}
+	return Options{TLS: TLS{
+		Certificate:  c.ca.NodeCert(t, node, o),
+		CA:           c.ca.Pool,
+		Cluster:      c.name,
+		AllowedNodes: c.allowed,
+	}, HandshakeTimeout: 5 * time.Second}
+}
+
+// serve accepts connections and welcomes each, reporting handshake
+// results on the returned channel, until the listener closes.
+func serve(t *testing.T, l *Listener) <-chan error {
+	results := make(chan error, 16)
+	go func() {
+		defer close(results)
+		for {
+			c, h, err := l.Accept(context.Background())
+			var he *HandshakeError
+			if errors.As(err, &he) {
+				results <- err
+				continue
+			}
+			if err != nil {
+				return
+			}
+			err = c.Welcome(Welcome{Version: ProtocolVersion, Cluster: h.Cluster, Node: "primary", Epoch: 3})
+			results <- err
+			// Keep the connection until the client closes it.
+			_, _ = c.ReadFrame()
+			c.Close()
+		}
+	}()
+	return results
+}
+
+func TestHandshake(t *testing.T) {
+	c := newCluster(t)
+	l, err := Listen("127.0.0.1:0", c.opts(t, "primary", testkit.CertOptions{}))
+	require.NoError(t, err)
+	results := serve(t, l)
+	defer func() {
+		l.Close()
+		for range results {
+		}
+	}()
+	addr := l.Addr().String()
+	ctx := context.Background()
+
+	t.Run("accepted", func(t *testing.T) {
+		conn, w, err := Dial(ctx, addr, c.opts(t, "standby-1", testkit.CertOptions{}), Hello{Node: "standby-1", Epoch: 3, LastLSN: 42})
+		require.NoError(t, err)
+		defer conn.Close()
+		assert.Equal(t, Identity{Cluster: "orders", Node: "primary"}, conn.Peer())
+		assert.Equal(t, uint64(3), w.Epoch)
+		require.NoError(t, <-results)
+	})
+
+	refused := []struct {
+		name   string
+		opts   func(t *testing.T) Options
+		hello  Hello
+		server error // what the server's Accept reports
+	}{
+		{"unknown certificate", func(t *testing.T) Options {
+			other := testkit.NewCA(t, "someone else's CA")
+			o := c.opts(t, "standby-1", testkit.CertOptions{})
+			o.TLS.Certificate = other.NodeCert(t, "standby-1", testkit.CertOptions{URIs: []string{"continuity://orders/standby-1"}})
+			return o
+		}, Hello{Node: "standby-1"}, nil},
+		{"expired certificate", func(t *testing.T) Options {
+			return c.opts(t, "standby-1", testkit.CertOptions{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+		}, Hello{Node: "standby-1"}, nil},
+		{"other cluster", func(t *testing.T) Options {
+			// A node certified for cluster "billing" by the same CA.
+			return c.opts(t, "standby-1", testkit.CertOptions{URIs: []string{"continuity://billing/standby-1"}})
+		}, Hello{Node: "standby-1"}, ErrIdentity},
+		{"node not allowed", func(t *testing.T) Options {
+			return c.opts(t, "intruder", testkit.CertOptions{})
+		}, Hello{Node: "intruder"}, ErrIdentity},
+		{"hello claims another node", func(t *testing.T) Options {
+			return c.opts(t, "standby-1", testkit.CertOptions{})
+		}, Hello{Node: "standby-2"}, &RejectError{}},
+		{"hello of another cluster", func(t *testing.T) Options {
+			return c.opts(t, "standby-1", testkit.CertOptions{})
+		}, Hello{Cluster: "billing", Node: "standby-1"}, &RejectError{}},
+		{"certificate without identity", func(t *testing.T) Options {
+			return c.opts(t, "standby-1", testkit.CertOptions{URIs: []string{}})
+		}, Hello{Node: "standby-1"}, ErrIdentity},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, _, err := Dial(ctx, addr, tc.opts(t), tc.hello)
+			if conn != nil {
+				// TLS 1.3 reports a client certificate refused by the
+				// server only on the first read.
+				_, err = conn.ReadFrame()
+				conn.Close()
+			}
+			require.Error(t, err)
+			serr := <-results
+			require.Error(t, serr, "the server must refuse")
+			var he *HandshakeError
+			require.ErrorAs(t, serr, &he)
+			switch want := tc.server.(type) {
+			case nil:
+			case *RejectError:
+				var re *RejectError
+				assert.ErrorAs(t, serr, &re)
+				assert.ErrorAs(t, err, &re, "the client is told why")
+			default:
+				assert.ErrorIs(t, serr, want)
+			}
+		})
+	}
+
+	t.Run("plaintext client", func(t *testing.T) {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer nc.Close()
+		_, err = nc.Write(AppendFrame(nil, FrameHello, 0, AppendHello(nil, Hello{Version: ProtocolVersion, Cluster: "orders", Node: "standby-1"})))
+		require.NoError(t, err)
+		require.Error(t, <-results)
+	})
+
+	t.Run("client refuses a primary of another cluster", func(t *testing.T) {
+		other := newCluster(t)
+		other.ca = c.ca // same CA, other cluster name
+		other.name = "billing"
+		l2, err := Listen("127.0.0.1:0", other.opts(t, "primary", testkit.CertOptions{}))
+		require.NoError(t, err)
+		r2 := serve(t, l2)
+		defer func() {
+			l2.Close()
+			for range r2 {
+			}
+		}()
+		_, _, err = Dial(ctx, l2.Addr().String(), c.opts(t, "standby-1", testkit.CertOptions{}), Hello{Node: "standby-1"})
+		require.ErrorIs(t, err, ErrIdentity)
+	})
+}
+
+func TestTLSVersion(t *testing.T) {
+	c := newCluster(t)
+	l, err := Listen("127.0.0.1:0", c.opts(t, "primary", testkit.CertOptions{}))
+	require.NoError(t, err)
+	results := serve(t, l)
+	defer func() {
+		l.Close()
+		for range results {
+		}
+	}()
+	o := c.opts(t, "standby-1", testkit.CertOptions{})
+	cfg, err := o.TLS.ClientConfig()
+	require.NoError(t, err)
+	cfg.MaxVersion = tls.VersionTLS12
+	cfg.MinVersion = tls.VersionTLS12
+	_, err = tls.Dial("tcp", l.Addr().String(), cfg)
+	require.Error(t, err, "TLS 1.2 is refused")
+	require.Error(t, <-results)
+}
+
+func TestOptionsValidate(t *testing.T) {
+	err := Options{}.Validate()
+	require.Error(t, err)
+	for _, f := range []string{"Certificate", "CA", "Cluster", "AllowedNodes"} {
+		assert.Contains(t, err.Error(), f)
+	}
+	assert.NoError(t, Options{InsecurePlaintext: true, Cluster: "x"}.Validate())
+}
+
+func TestPlaintextForTests(t *testing.T) {
+	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
+	l, err := Listen("127.0.0.1:0", opts)
+	require.NoError(t, err)
+	results := serve(t, l)
+	defer func() {
+		l.Close()
+		for range results {
+		}
+	}()
+	conn, w, err := Dial(context.Background(), l.Addr().String(), opts, Hello{Node: "standby-1", LastLSN: wal.LSN(7)})
+	require.NoError(t, err)
+	defer conn.Close()
+	assert.Equal(t, "primary", w.Node)
+	require.NoError(t, <-results)
+}

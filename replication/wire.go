@@ -1,0 +1,424 @@
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Wire format constants: part of the protocol, not to be changed without a
+// new ProtocolVersion.
+const (
+	// ProtocolVersion is the version of the protocol this build speaks.
+	ProtocolVersion uint16 = 1
+
+	frameHeaderSize = 24
+
+	// MaxFrameBytes bounds a frame's payload: 64 MiB, which holds the
+	// largest WAL record (wal.Options.MaxRecordBytes, 16 MiB by default)
+	// with room to spare.
+	MaxFrameBytes = 64 << 20
+
+	maxIDBytes     = 256
+	maxReasonBytes = 4096
+)
+
+// FrameType says what a frame's payload is.
+type FrameType uint8
+
+// Frame types.
+const (
+	FrameHello   FrameType = 1 // standby → primary: who I am, where I am
+	FrameWelcome FrameType = 2 // primary → standby: accepted
+	FrameReject  FrameType = 3 // either way: refused, with a reason
+	FrameRecords FrameType = 4 // primary → standby: WAL records
+	FrameAck     FrameType = 5 // standby → primary: positions
+)
+
+// String returns the type's name, as logs show it.
+func (t FrameType) String() string {
+	switch t {
+	case FrameHello:
+		return "hello"
+	case FrameWelcome:
+		return "welcome"
+	case FrameReject:
+		return "reject"
+	case FrameRecords:
+		return "records"
+	case FrameAck:
+		return "ack"
+	}
+	return fmt.Sprintf("FrameType(%d)", uint8(t))
+}
+
+// Errors of the frame and message decoders, inside a *FrameError.
+var (
+	// ErrFrameTooLarge: the length field exceeds the bound.
+	ErrFrameTooLarge = errors.New("replication: frame longer than the bound")
+	// ErrFrameChecksum: the checksum does not match.
+	ErrFrameChecksum = errors.New("replication: frame checksum mismatch")
+	// ErrFrameMalformed: reserved bytes set, an unknown type, or a
+	// payload that does not decode as its type.
+	ErrFrameMalformed = errors.New("replication: malformed frame")
+)
+
+// FrameError reports a frame that could not be read. The connection it
+// came from must be closed: the stream cannot be resynchronized.
+type FrameError struct {
+	// Type is the frame's type field (0 if the header was not read).
+	Type FrameType
+	// Err is ErrFrameTooLarge, ErrFrameChecksum, ErrFrameMalformed or
+	// io.ErrUnexpectedEOF (the connection ended inside a frame).
+	Err error
+	// Detail says more, for logs.
+	Detail string
+}
+
+// Error names the frame type and what is wrong.
+func (e *FrameError) Error() string {
+	if e.Detail != "" {
+		return fmt.Sprintf("replication: %s frame: %v: %s", e.Type, e.Err, e.Detail)
+	}
+	return fmt.Sprintf("replication: %s frame: %v", e.Type, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *FrameError) Unwrap() error { return e.Err }
+
+// Frame is one decoded frame.
+type Frame struct {
+	Type  FrameType // what the payload is
+	Epoch uint64    // the sender's epoch
+	// Payload aliases the reader's buffer: valid until the next read.
+	Payload []byte
+}
+
+// AppendFrame appends the encoding of a frame to dst.
+func AppendFrame(dst []byte, t FrameType, epoch uint64, payload []byte) []byte {
+	start := len(dst)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	dst = append(dst, byte(t), 0, 0, 0)
+	dst = binary.LittleEndian.AppendUint64(dst, epoch)
+	dst = binary.LittleEndian.AppendUint64(dst, 0) // checksum, below
+	dst = append(dst, payload...)
+	sum := frameSum(dst[start:])
+	binary.LittleEndian.PutUint64(dst[start+16:], sum)
+	return dst
+}
+
+// frameSum hashes a whole frame except the length and checksum fields.
+func frameSum(frame []byte) uint64 {
+	d := xxhash.New()
+	d.Write(frame[4:16])
+	d.Write(frame[frameHeaderSize:])
+	return d.Sum64()
+}
+
+// FrameReader reads frames from a stream, reusing one buffer. Not safe
+// for concurrent use.
+type FrameReader struct {
+	r   io.Reader
+	max int
+	buf []byte
+}
+
+// NewFrameReader returns a reader of frames of at most max payload bytes
+// (MaxFrameBytes if max is 0 or larger).
+func NewFrameReader(r io.Reader, max int) *FrameReader {
+	if max <= 0 || max > MaxFrameBytes {
+		max = MaxFrameBytes
+	}
+	return &FrameReader{r: r, max: max}
+}
+
+// Next reads the next frame. At a clean end of stream (no byte of a new
+// frame) it returns io.EOF; anything else wrong is a *FrameError. The
+// buffer grows with the frames actually received, never beyond the bound.
+func (fr *FrameReader) Next() (Frame, error) {
+	var hdr [frameHeaderSize]byte
+	if n, err := io.ReadFull(fr.r, hdr[:]); err != nil {
+		if err == io.EOF && n == 0 {
+			return Frame{}, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return Frame{}, &FrameError{Err: io.ErrUnexpectedEOF, Detail: "in header"}
+		}
+		return Frame{}, err
+	}
+	return fr.body(hdr[:])
+}
+
+func (fr *FrameReader) body(hdr []byte) (Frame, error) {
+	n := binary.LittleEndian.Uint32(hdr[0:])
+	t := FrameType(hdr[4])
+	if hdr[5] != 0 || hdr[6] != 0 || hdr[7] != 0 {
+		return Frame{}, &FrameError{Type: t, Err: ErrFrameMalformed, Detail: "reserved bytes set"}
+	}
+	if uint64(n) > uint64(fr.max) {
+		return Frame{}, &FrameError{Type: t, Err: ErrFrameTooLarge, Detail: fmt.Sprintf("%d bytes, bound %d", n, fr.max)}
+	}
+	if cap(fr.buf) < frameHeaderSize+int(n) {
+		fr.buf = make([]byte, frameHeaderSize+int(n))
+	}
+	frame := fr.buf[:frameHeaderSize+int(n)]
+	copy(frame, hdr)
+	if _, err := io.ReadFull(fr.r, frame[frameHeaderSize:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+			return Frame{}, &FrameError{Type: t, Err: io.ErrUnexpectedEOF, Detail: "in payload"}
+		}
+		return Frame{}, err
+	}
+	if frameSum(frame) != binary.LittleEndian.Uint64(hdr[16:]) {
+		return Frame{}, &FrameError{Type: t, Err: ErrFrameChecksum}
+	}
+	return Frame{Type: t, Epoch: binary.LittleEndian.Uint64(hdr[8:]), Payload: frame[frameHeaderSize:]}, nil
+}
+
+// Hello is the standby's handshake.
+type Hello struct {
+	Version uint16 // ProtocolVersion of the standby
+	Cluster string // cluster ID; must be the primary's
+	Node    string // node ID; must be the certificate's
+	Epoch   uint64 // highest epoch the standby has seen
+	// LastLSN is the last record the standby holds (0: none).
+	LastLSN wal.LSN
+}
+
+// Welcome is the primary's answer to an accepted Hello.
+type Welcome struct {
+	Version uint16 // ProtocolVersion of the primary
+	Cluster string // cluster ID
+	Node    string // the primary's node ID; must be its certificate's
+	Epoch   uint64 // the primary's epoch
+}
+
+// RejectCode says why a peer was refused.
+type RejectCode uint16
+
+// Reject codes.
+const (
+	RejectVersion  RejectCode = 1 // protocol versions do not overlap
+	RejectCluster  RejectCode = 2 // the peer belongs to another cluster
+	RejectIdentity RejectCode = 3 // Hello names another node than the certificate, or one not allowed
+	RejectEpoch    RejectCode = 4 // the peer's epoch is older (or newer) than allowed
+	RejectNotReady RejectCode = 5 // not a primary, or shutting down
+)
+
+// Reject refuses a peer.
+type Reject struct {
+	Code   RejectCode // why, for programs
+	Reason string     // why, for people (at most 4 KiB)
+}
+
+// Ack carries a standby's positions.
+type Ack struct {
+	Received wal.LSN // last record received
+	Flushed  wal.LSN // last record durable in the standby's WAL
+	Applied  wal.LSN // last record applied to its state machine
+}
+
+// encoding helpers
+
+type enc struct{ b []byte }
+
+func (e *enc) u16(v uint16) { e.b = binary.LittleEndian.AppendUint16(e.b, v) }
+func (e *enc) u32(v uint32) { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
+func (e *enc) u64(v uint64) { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *enc) str(s string) { e.u32(uint32(len(s))); e.b = append(e.b, s...) }
+
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.b) {
+		d.err = errors.New("payload too short")
+		return nil
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *dec) u16() uint16 {
+	if p := d.take(2); p != nil {
+		return binary.LittleEndian.Uint16(p)
+	}
+	return 0
+}
+
+func (d *dec) u32() uint32 {
+	if p := d.take(4); p != nil {
+		return binary.LittleEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (d *dec) u64() uint64 {
+	if p := d.take(8); p != nil {
+		return binary.LittleEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (d *dec) str(max int) string {
+	n := d.u32()
+	if d.err == nil && uint64(n) > uint64(max) {
+		d.err = fmt.Errorf("string of %d bytes, bound %d", n, max)
+		return ""
+	}
+	return string(d.take(int(n)))
+}
+
+func (d *dec) finish(t FrameType) error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return &FrameError{Type: t, Err: ErrFrameMalformed, Detail: d.err.Error()}
+	}
+	return nil
+}
+
+// AppendHello appends h's payload encoding.
+func AppendHello(dst []byte, h Hello) []byte {
+	e := enc{dst}
+	e.u16(h.Version)
+	e.str(h.Cluster)
+	e.str(h.Node)
+	e.u64(h.Epoch)
+	e.u64(uint64(h.LastLSN))
+	return e.b
+}
+
+// DecodeHello decodes a Hello payload.
+func DecodeHello(p []byte) (Hello, error) {
+	d := dec{b: p}
+	h := Hello{Version: d.u16(), Cluster: d.str(maxIDBytes), Node: d.str(maxIDBytes), Epoch: d.u64(), LastLSN: wal.LSN(d.u64())}
+	return h, d.finish(FrameHello)
+}
+
+// AppendWelcome appends w's payload encoding.
+func AppendWelcome(dst []byte, w Welcome) []byte {
+	e := enc{dst}
+	e.u16(w.Version)
+	e.str(w.Cluster)
+	e.str(w.Node)
+	e.u64(w.Epoch)
+	return e.b
+}
+
+// DecodeWelcome decodes a Welcome payload.
+func DecodeWelcome(p []byte) (Welcome, error) {
+	d := dec{b: p}
+	w := Welcome{Version: d.u16(), Cluster: d.str(maxIDBytes), Node: d.str(maxIDBytes), Epoch: d.u64()}
+	return w, d.finish(FrameWelcome)
+}
+
+// AppendReject appends r's payload encoding.
+func AppendReject(dst []byte, r Reject) []byte {
+	e := enc{dst}
+	e.u16(uint16(r.Code))
+	if len(r.Reason) > maxReasonBytes {
+		r.Reason = r.Reason[:maxReasonBytes]
+	}
+	e.str(r.Reason)
+	return e.b
+}
+
+// DecodeReject decodes a Reject payload.
+func DecodeReject(p []byte) (Reject, error) {
+	d := dec{b: p}
+	r := Reject{Code: RejectCode(d.u16()), Reason: d.str(maxReasonBytes)}
+	return r, d.finish(FrameReject)
+}
+
+// AppendAck appends a's payload encoding.
+func AppendAck(dst []byte, a Ack) []byte {
+	e := enc{dst}
+	e.u64(uint64(a.Received))
+	e.u64(uint64(a.Flushed))
+	e.u64(uint64(a.Applied))
+	return e.b
+}
+
+// DecodeAck decodes an Ack payload; positions must not decrease along
+// received ≥ flushed ≥ applied.
+func DecodeAck(p []byte) (Ack, error) {
+	d := dec{b: p}
+	a := Ack{Received: wal.LSN(d.u64()), Flushed: wal.LSN(d.u64()), Applied: wal.LSN(d.u64())}
+	if err := d.finish(FrameAck); err != nil {
+		return a, err
+	}
+	if a.Flushed > a.Received || a.Applied > a.Flushed {
+		return a, &FrameError{Type: FrameAck, Err: ErrFrameMalformed, Detail: "positions out of order"}
+	}
+	return a, nil
+}
+
+const recordHeaderSize = 28 // LSN, epoch, time, length
+
+// AppendRecords appends the payload encoding of a batch of records.
+func AppendRecords(dst []byte, recs []wal.Record) []byte {
+	e := enc{dst}
+	e.u32(uint32(len(recs)))
+	for _, r := range recs {
+		e.u64(uint64(r.LSN))
+		e.u64(r.Epoch)
+		e.u64(uint64(r.Time.UnixNano()))
+		e.u32(uint32(len(r.Data)))
+		e.b = append(e.b, r.Data...)
+	}
+	return e.b
+}
+
+// DecodeRecords decodes a Records payload. The records' Data alias p.
+// LSNs must be contiguous and epochs and times must not decrease within
+// the batch.
+func DecodeRecords(p []byte) ([]wal.Record, error) {
+	d := dec{b: p}
+	n := d.u32()
+	if d.err == nil && uint64(n)*recordHeaderSize > uint64(len(d.b)) {
+		d.err = fmt.Errorf("%d records cannot fit in %d bytes", n, len(d.b))
+	}
+	var recs []wal.Record
+	if d.err == nil {
+		recs = make([]wal.Record, 0, n)
+	}
+	for i := uint32(0); i < n && d.err == nil; i++ {
+		r := wal.Record{LSN: wal.LSN(d.u64()), Epoch: d.u64(), Time: time.Unix(0, int64(d.u64())).UTC()}
+		r.Data = d.take(int(d.u32()))
+		if d.err != nil {
+			break
+		}
+		if i > 0 {
+			prev := recs[i-1]
+			switch {
+			case r.LSN != prev.LSN+1:
+				d.err = fmt.Errorf("LSN %d after %d", r.LSN, prev.LSN)
+			case r.Epoch < prev.Epoch:
+				d.err = fmt.Errorf("epoch %d after %d", r.Epoch, prev.Epoch)
+			case r.Time.Before(prev.Time):
+				d.err = fmt.Errorf("time goes back at LSN %d", r.LSN)
+			}
+		} else if r.LSN == 0 {
+			d.err = errors.New("LSN 0")
+		}
+		recs = append(recs, r)
+	}
+	if err := d.finish(FrameRecords); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}

@@ -1,0 +1,253 @@
+package replication
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+func TestFrameRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var stream []byte
+		type f struct {
+			typ     FrameType
+			epoch   uint64
+			payload []byte
+		}
+		var want []f
+		for range rapid.IntRange(0, 5).Draw(t, "frames") {
+			x := f{FrameType(rapid.IntRange(1, 5).Draw(t, "type")), rapid.Uint64().Draw(t, "epoch"), rapid.SliceOfN(rapid.Byte(), 0, 300).Draw(t, "payload")}
+			want = append(want, x)
+			stream = AppendFrame(stream, x.typ, x.epoch, x.payload)
+		}
+		fr := NewFrameReader(bytes.NewReader(stream), 1024)
+		for _, x := range want {
+			got, err := fr.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Type != x.typ || got.Epoch != x.epoch || !bytes.Equal(got.Payload, x.payload) {
+				t.Fatalf("frame differs")
+			}
+		}
+		if _, err := fr.Next(); err != io.EOF {
+			t.Fatalf("want io.EOF at the end, got %v", err)
+		}
+	})
+}
+
+func TestFrameErrors(t *testing.T) {
+	good := AppendFrame(nil, FrameRecords, 7, []byte("payload"))
+	for _, tc := range []struct {
+		name   string
+		mutate func([]byte) []byte
+		want   error
+	}{
+		{"bit flip in payload", func(b []byte) []byte { b[frameHeaderSize+2] ^= 1; return b }, ErrFrameChecksum},
+		{"bit flip in epoch", func(b []byte) []byte { b[9] ^= 1; return b }, ErrFrameChecksum},
+		{"reserved byte", func(b []byte) []byte { b[6] = 1; return b }, ErrFrameMalformed},
+		{"too long", func(b []byte) []byte { b[3] = 0x7f; return b }, ErrFrameTooLarge},
+		{"cut in header", func(b []byte) []byte { return b[:10] }, io.ErrUnexpectedEOF},
+		{"cut in payload", func(b []byte) []byte { return b[:len(b)-1] }, io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.mutate(bytes.Clone(good))
+			_, err := NewFrameReader(bytes.NewReader(b), 1<<20).Next()
+			var fe *FrameError
+			require.ErrorAs(t, err, &fe)
+			assert.ErrorIs(t, err, tc.want)
+		})
+	}
+	// A length at the bound does not allocate beyond it; one past is refused
+	// before any allocation.
+	b := AppendFrame(nil, FrameRecords, 0, make([]byte, 100))
+	_, err := NewFrameReader(bytes.NewReader(b), 99).Next()
+	assert.ErrorIs(t, err, ErrFrameTooLarge)
+}
+
+func TestMessagesRoundTrip(t *testing.T) {
+	h := Hello{Version: 1, Cluster: "orders", Node: "standby-1", Epoch: 4, LastLSN: 99}
+	gh, err := DecodeHello(AppendHello(nil, h))
+	require.NoError(t, err)
+	assert.Equal(t, h, gh)
+	w := Welcome{Version: 1, Cluster: "orders", Node: "primary", Epoch: 4}
+	gw, err := DecodeWelcome(AppendWelcome(nil, w))
+	require.NoError(t, err)
+	assert.Equal(t, w, gw)
+	r := Reject{Code: RejectEpoch, Reason: "epoch 3 is older than 4"}
+	gr, err := DecodeReject(AppendReject(nil, r))
+	require.NoError(t, err)
+	assert.Equal(t, r, gr)
+	a := Ack{Received: 10, Flushed: 9, Applied: 8}
+	ga, err := DecodeAck(AppendAck(nil, a))
+	require.NoError(t, err)
+	assert.Equal(t, a, ga)
+	_, err = DecodeAck(AppendAck(nil, Ack{Received: 1, Flushed: 2}))
+	assert.ErrorIs(t, err, ErrFrameMalformed)
+
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 20).Draw(t, "n")
+		lsn := wal.LSN(rapid.Uint64Range(1, 1<<40).Draw(t, "first"))
+		at := time.Unix(0, rapid.Int64Range(0, 1<<60).Draw(t, "time")).UTC()
+		epoch := rapid.Uint64Range(0, 100).Draw(t, "epoch")
+		recs := make([]wal.Record, n)
+		for i := range recs {
+			recs[i] = wal.Record{LSN: lsn + wal.LSN(i), Epoch: epoch, Time: at, Data: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "data")}
+			at = at.Add(time.Duration(rapid.IntRange(0, 1000).Draw(t, "dt")))
+		}
+		got, err := DecodeRecords(AppendRecords(nil, recs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(recs) {
+			t.Fatalf("%d records, want %d", len(got), len(recs))
+		}
+		for i := range recs {
+			if got[i].LSN != recs[i].LSN || got[i].Epoch != recs[i].Epoch || !got[i].Time.Equal(recs[i].Time) || !bytes.Equal(got[i].Data, recs[i].Data) {
+				t.Fatalf("record %d differs", i)
+			}
+		}
+	})
+	// Gaps and regressions inside a batch are refused.
+	base := time.Unix(100, 0)
+	for name, recs := range map[string][]wal.Record{
+		"gap":             {{LSN: 1, Time: base}, {LSN: 3, Time: base}},
+		"epoch goes back": {{LSN: 1, Epoch: 2, Time: base}, {LSN: 2, Epoch: 1, Time: base}},
+		"time goes back":  {{LSN: 1, Time: base}, {LSN: 2, Time: base.Add(-1)}},
+		"LSN 0":           {{LSN: 0, Time: base}},
+	} {
+		_, err := DecodeRecords(AppendRecords(nil, recs))
+		assert.ErrorIs(t, err, ErrFrameMalformed, name)
+	}
+}
+
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus in testdata/fuzz")
+
+func seedFrames() [][]byte {
+	var s [][]byte
+	s = append(s, AppendFrame(nil, FrameHello, 1, AppendHello(nil, Hello{Version: 1, Cluster: "c", Node: "n", LastLSN: 5})))
+	s = append(s, AppendFrame(AppendFrame(nil, FrameAck, 2, AppendAck(nil, Ack{3, 2, 1})), FrameReject, 0, AppendReject(nil, Reject{Code: 2, Reason: "no"})))
+	s = append(s, AppendFrame(nil, FrameRecords, 3, AppendRecords(nil, []wal.Record{{LSN: 1, Time: time.Unix(1, 0), Data: []byte("x")}})))
+	return append(s, nil, []byte{0xff, 0xff, 0xff, 0xff, 4, 0, 0, 0})
+}
+
+func seedPayloads() [][]byte {
+	return [][]byte{
+		append([]byte{byte(FrameHello)}, AppendHello(nil, Hello{Version: 1, Cluster: "c", Node: "n"})...),
+		append([]byte{byte(FrameWelcome)}, AppendWelcome(nil, Welcome{Version: 1, Cluster: "c", Node: "p"})...),
+		append([]byte{byte(FrameReject)}, AppendReject(nil, Reject{Code: 1, Reason: "r"})...),
+		append([]byte{byte(FrameAck)}, AppendAck(nil, Ack{1, 1, 1})...),
+		append([]byte{byte(FrameRecords)}, AppendRecords(nil, []wal.Record{{LSN: 7, Epoch: 1, Time: time.Unix(5, 0), Data: []byte("ev")}, {LSN: 8, Epoch: 1, Time: time.Unix(5, 1)}})...),
+		{byte(FrameRecords), 0xff, 0xff, 0xff, 0xff},
+	}
+}
+
+// FuzzFrameReader: any byte stream gives frames, io.EOF or a
+// *FrameError, never a panic, and never a frame over the bound.
+func FuzzFrameReader(f *testing.F) {
+	for _, s := range seedFrames() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr := NewFrameReader(bytes.NewReader(b), 4096)
+		for range 100 {
+			fm, err := fr.Next()
+			if err != nil {
+				var fe *FrameError
+				if err != io.EOF && !errors.As(err, &fe) {
+					t.Fatalf("untyped error %v", err)
+				}
+				return
+			}
+			if len(fm.Payload) > 4096 {
+				t.Fatal("frame over the bound")
+			}
+			// A frame that decodes re-encodes to the same bytes.
+			again := AppendFrame(nil, fm.Type, fm.Epoch, fm.Payload)
+			if g, err := NewFrameReader(bytes.NewReader(again), 4096).Next(); err != nil || !bytes.Equal(g.Payload, fm.Payload) {
+				t.Fatalf("re-encoding fails: %v", err)
+			}
+		}
+	})
+}
+
+// FuzzMessages: the first byte picks the message decoder (the handshake's
+// Hello, Welcome and Reject, Ack, Records); decoding arbitrary payloads
+// never panics, errors are *FrameError, and what decodes re-encodes to
+// something that decodes the same.
+func FuzzMessages(f *testing.F) {
+	for _, s := range seedPayloads() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 {
+			return
+		}
+		p := b[1:]
+		var err error
+		switch FrameType(b[0] % 6) {
+		case FrameHello:
+			var h Hello
+			if h, err = DecodeHello(p); err == nil {
+				h2, err2 := DecodeHello(AppendHello(nil, h))
+				if err2 != nil || h2 != h {
+					t.Fatal("hello round trip")
+				}
+			}
+		case FrameWelcome:
+			var w Welcome
+			if w, err = DecodeWelcome(p); err == nil {
+				w2, err2 := DecodeWelcome(AppendWelcome(nil, w))
+				if err2 != nil || w2 != w {
+					t.Fatal("welcome round trip")
+				}
+			}
+		case FrameReject:
+			var r Reject
+			if r, err = DecodeReject(p); err == nil {
+				r2, err2 := DecodeReject(AppendReject(nil, r))
+				if err2 != nil || r2 != r {
+					t.Fatal("reject round trip")
+				}
+			}
+		case FrameAck:
+			_, err = DecodeAck(p)
+		case FrameRecords:
+			var recs []wal.Record
+			if recs, err = DecodeRecords(p); err == nil {
+				if _, err2 := DecodeRecords(AppendRecords(nil, recs)); err2 != nil {
+					t.Fatal("records round trip")
+				}
+			}
+		}
+		var fe *FrameError
+		if err != nil && !errors.As(err, &fe) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}
+
+func TestWriteFuzzCorpus(t *testing.T) {
+	if !*updateCorpus {
+		t.Skip("run with -update-corpus to rewrite testdata/fuzz")
+	}
+	for name, seeds := range map[string][][]byte{"FuzzFrameReader": seedFrames(), "FuzzMessages": seedPayloads()} {
+		dir := filepath.Join("testdata", "fuzz", name)
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		for i, s := range seeds {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s), 0o644))
+		}
+	}
+}
