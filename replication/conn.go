@@ -104,6 +104,9 @@ func (c *Conn) WriteFrame(t FrameType, epoch uint64, payload []byte) error {
 	return err
 }
 
+// SetReadDeadline sets the deadline of the next reads.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
+
 // SetDeadline sets the read and write deadline of the connection.
 func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
 

@@ -1,8 +1,20 @@
 // Package replication ships a primary's write-ahead log to standbys.
 //
-// This first part is the transport: a framed protocol over TCP with TLS
-// 1.3 and mutual authentication, and its handshake. Streaming, durability
-// modes and catch-up build on it.
+// A Primary serves its wal.Log to Standbys over a framed protocol on TCP
+// with TLS 1.3 and mutual authentication. Each standby reads the log at
+// its own pace (the WAL is the buffer, so a slow standby never slows
+// Append), writes the records to its own WAL with wal.Log.Write (keeping
+// LSN, epoch and time), applies them to its StateMachine, and acknowledges
+// its received, flushed and applied positions; Primary.WaitFlushed gives
+// synchronous replication to K standbys, Standby.WaitFor read-your-writes.
+// Idle streams carry heartbeats, so both ends notice a dead or
+// black-holed peer within their Timeout and the standby reconnects with
+// backoff.
+//
+// Not yet built: Append-level durability modes with the strict/degrade
+// policy, bootstrapping a standby from the archive, and fencing wired
+// into the host's Append (a primary refuses a standby that has seen a
+// newer epoch, and drops one that acknowledges one).
 //
 // # Identity
 //

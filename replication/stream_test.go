@@ -1,0 +1,227 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/vfs"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// sumSM is a test state machine: the records' LSNs in order and a running
+// checksum of their data.
+type sumSM struct {
+	mu   sync.Mutex
+	lsns []wal.LSN
+	sum  uint64
+}
+
+func (s *sumSM) Apply(r wal.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.lsns); n > 0 && r.LSN != s.lsns[n-1]+1 {
+		return fmt.Errorf("applied LSN %d after %d", r.LSN, s.lsns[n-1])
+	}
+	s.lsns = append(s.lsns, r.LSN)
+	for _, b := range r.Data {
+		s.sum = s.sum*31 + uint64(b)
+	}
+	return nil
+}
+
+func (s *sumSM) Snapshot(w io.Writer) error { return nil }
+func (s *sumSM) Restore(r io.Reader) error  { return nil }
+
+func openLog(t *testing.T, fs vfs.FS) *wal.Log {
+	l, err := wal.Open("log", wal.Options{FS: fs, SegmentBytes: 256 << 10})
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// requirePrefix checks that standby's log is a prefix of primary's.
+func requirePrefix(t *testing.T, primary, standby *wal.Log) {
+	t.Helper()
+	n := standby.Last()
+	require.LessOrEqual(t, n, primary.Last(), "standby is ahead of the primary")
+	if n == 0 {
+		return
+	}
+	ctx := context.Background()
+	pr, sr := primary.NewReader(1), standby.NewReader(1)
+	defer pr.Close()
+	defer sr.Close()
+	for lsn := wal.LSN(1); lsn <= n; lsn++ {
+		a, err := pr.Next(ctx)
+		require.NoError(t, err)
+		b, err := sr.Next(ctx)
+		require.NoError(t, err)
+		if a.LSN != b.LSN || a.Epoch != b.Epoch || !a.Time.Equal(b.Time) || !bytes.Equal(a.Data, b.Data) {
+			t.Fatalf("record %d differs between primary and standby", lsn)
+		}
+	}
+}
+
+func TestStreamTLS(t *testing.T) {
+	c := newCluster(t)
+	plog := openLog(t, vfs.NewMem())
+	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: c.opts(t, "primary", testkit.CertOptions{}), Node: "primary"})
+	require.NoError(t, err)
+	defer p.Close()
+
+	var standbys []*Standby
+	var logs []*wal.Log
+	for _, node := range []string{"standby-1", "standby-2"} {
+		slog := openLog(t, vfs.NewMem())
+		s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: c.opts(t, node, testkit.CertOptions{}), Node: node, Primary: p.Addr().String()})
+		require.NoError(t, err)
+		defer s.Close()
+		standbys = append(standbys, s)
+		logs = append(logs, slog)
+	}
+
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				_, _, err := plog.Append(ctx, fmt.Appendf(nil, `{"writer":%d,"i":%d}`, w, i))
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	last := plog.Last()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, p.WaitFlushed(wctx, last, 2))
+	for i, s := range standbys {
+		require.NoError(t, s.WaitFor(wctx, last))
+		requirePrefix(t, plog, logs[i])
+		assert.Equal(t, last, logs[i].Last())
+		st := s.State()
+		assert.True(t, st.Connected)
+		assert.Equal(t, Identity{Cluster: "orders", Node: "primary"}, st.Primary)
+	}
+	sts := p.Standbys()
+	require.Len(t, sts, 2)
+	for _, st := range sts {
+		assert.Equal(t, last, st.Flushed)
+		assert.Equal(t, time.Duration(0), st.Lag)
+	}
+}
+
+// TestSyncAckIsOnStandbyDisk: after WaitFlushed(lsn, 1) returns, the
+// record is durable on the standby: a crash of the standby's machine at
+// that moment (its file system keeping only synced data) still has it.
+func TestSyncAckIsOnStandbyDisk(t *testing.T) {
+	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
+	plog := openLog(t, vfs.NewMem())
+	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary"})
+	require.NoError(t, err)
+	defer p.Close()
+	sfs := vfs.NewMem()
+	slog := openLog(t, sfs)
+	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: opts, Node: "standby-1", Primary: p.Addr().String()})
+	require.NoError(t, err)
+	defer s.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 50 {
+		_, lsn, err := plog.Append(ctx, fmt.Appendf(nil, "event %d", i))
+		require.NoError(t, err)
+		require.NoError(t, p.WaitFlushed(ctx, lsn, 1))
+		// The primary dies here; what does the standby's disk hold?
+		crashed := sfs.CrashClone()
+		l, err := wal.Open("log", wal.Options{FS: crashed})
+		require.NoError(t, err)
+		got := l.Last()
+		l.Close()
+		require.GreaterOrEqual(t, got, lsn, "acknowledged LSN %d is not durable on the standby", lsn)
+	}
+}
+
+// TestStreamUnderFaults drives a primary and a standby through a seeded
+// random schedule of faults between them (delays, blackholes, damaged
+// streams, cuts, refused connections) while events are appended. At every
+// step the standby's log is a prefix of the primary's; when the faults
+// stop, it catches up.
+func TestStreamUnderFaults(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) { streamUnderFaults(t, seed) })
+	}
+}
+
+func streamUnderFaults(t *testing.T, seed uint64) {
+	c := newCluster(t)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	plog := openLog(t, vfs.NewMem())
+	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: c.opts(t, "primary", testkit.CertOptions{}), Node: "primary", MaxBatchBytes: 4 << 10, Heartbeat: 20 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer p.Close()
+	proxy := testkit.NewProxy(t, p.Addr().String())
+	slog := openLog(t, vfs.NewMem())
+	sm := &sumSM{}
+	s, err := NewStandby(slog, sm, StandbyOptions{Transport: c.opts(t, "standby-1", testkit.CertOptions{}), Node: "standby-1",
+		Primary: proxy.Addr(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer s.Close()
+
+	ctx := context.Background()
+	faults := []func(){
+		func() { proxy.SetFault(testkit.Fault{}) },
+		func() { proxy.SetFault(testkit.Fault{Delay: time.Duration(rng.IntN(3)) * time.Millisecond}) },
+		func() { proxy.SetFault(testkit.Fault{Blackhole: true}) },
+		func() { proxy.SetFault(testkit.Fault{DropEvery: 1 + rng.IntN(5)}) },
+		func() { proxy.SetFault(testkit.Fault{Refuse: true}); proxy.Cut() },
+		proxy.Cut,
+	}
+	for step := range 40 {
+		faults[rng.IntN(len(faults))]()
+		for i := range rng.IntN(30) {
+			_, _, err := plog.Append(ctx, fmt.Appendf(nil, "step %d event %d %s", step, i, bytes.Repeat([]byte{'x'}, rng.IntN(2000))))
+			require.NoError(t, err)
+		}
+		time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond) // let the fault act; not a synchronization
+		requirePrefix(t, plog, slog)
+	}
+	proxy.SetFault(testkit.Fault{})
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, s.WaitFor(wctx, plog.Last()), "standby converges once the faults stop")
+	requirePrefix(t, plog, slog)
+	require.Equal(t, plog.Last(), slog.Last())
+	sm.mu.Lock()
+	assert.Len(t, sm.lsns, int(plog.Last()), "every record applied exactly once, in order")
+	sm.mu.Unlock()
+}
+
+func TestPrimaryRefusesStandbyItCannotServe(t *testing.T) {
+	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
+	plog := openLog(t, vfs.NewMem())
+	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary"})
+	require.NoError(t, err)
+	defer p.Close()
+	ctx := context.Background()
+	_, _, err = Dial(ctx, p.Addr().String(), opts, Hello{Node: "s", LastLSN: 10})
+	var re *RejectError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RejectNotReady, re.Code)
+	require.NoError(t, plog.SetEpoch(2))
+	_, _, err = Dial(ctx, p.Addr().String(), opts, Hello{Node: "s", Epoch: 5})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RejectEpoch, re.Code, "a standby that has seen a newer epoch deposes the primary")
+}
