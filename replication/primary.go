@@ -64,6 +64,11 @@ type Primary struct {
 	mu       sync.Mutex
 	standbys map[*Conn]*StandbyStatus
 	changed  chan struct{} // closed and replaced when any ack arrives
+	// known holds each standby ever connected and the last LSN it
+	// flushed, connected or not: the WAL it still needs (Needed).
+	known   map[string]wal.LSN
+	deposed error // set once a peer shows a newer epoch
+	degraded bool // Append last returned without its standbys (Degrade)
 }
 
 // NewPrimary listens on addr and serves standbys from log.
@@ -92,7 +97,7 @@ func NewPrimary(log *wal.Log, addr string, opts PrimaryOptions) (*Primary, error
 		lg = slog.New(slog.DiscardHandler)
 	}
 	p := &Primary{log: log, opts: opts, l: l, lg: lg.With("component", "replication", "role", "primary"),
-		standbys: make(map[*Conn]*StandbyStatus), changed: make(chan struct{})}
+		standbys: make(map[*Conn]*StandbyStatus), changed: make(chan struct{}), known: make(map[string]wal.LSN)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go func() {
@@ -163,25 +168,7 @@ func (p *Primary) lag(flushed wal.LSN) time.Duration {
 // replication: call it after Append, before acknowledging the write), or
 // until ctx is done.
 func (p *Primary) WaitFlushed(ctx context.Context, lsn wal.LSN, k int) error {
-	for {
-		p.mu.Lock()
-		n := 0
-		for _, s := range p.standbys {
-			if s.Flushed >= lsn {
-				n++
-			}
-		}
-		ch := p.changed
-		p.mu.Unlock()
-		if n >= k {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("replication: %d of %d standbys flushed LSN %d: %w", n, k, lsn, context.Cause(ctx))
-		}
-	}
+	return p.waitSync(ctx, lsn, Mode{Sync: k, Policy: PolicyBlock})
 }
 
 func (p *Primary) acceptLoop() {
@@ -209,6 +196,7 @@ func (p *Primary) serve(c *Conn, h Hello) {
 	defer c.Close()
 	epoch := p.log.Epoch()
 	if h.Epoch > epoch {
+		p.depose(fmt.Errorf("%w: standby %s has seen epoch %d, this primary is at %d", ErrDeposed, h.Node, h.Epoch, epoch))
 		p.lg.Warn("standby has seen a newer epoch; this primary is deposed", "node", h.Node, "standby epoch", h.Epoch, "epoch", epoch)
 		_ = c.RejectPeer(Reject{Code: RejectEpoch, Reason: fmt.Sprintf("standby has seen epoch %d, this primary is at %d", h.Epoch, epoch)})
 		return
@@ -227,6 +215,7 @@ func (p *Primary) serve(c *Conn, h Hello) {
 	st := &StandbyStatus{Node: h.Node, Addr: c.RemoteAddr().String(), Sent: h.LastLSN, Received: h.LastLSN, Flushed: h.LastLSN, Applied: h.LastLSN}
 	p.mu.Lock()
 	p.standbys[c] = st
+	p.known[h.Node] = h.LastLSN
 	p.notifyLocked() // it may already hold what WaitFlushed waits for
 	p.mu.Unlock()
 	p.lg.Info("standby connected", "node", h.Node, "from", h.LastLSN+1)
@@ -268,8 +257,10 @@ func (p *Primary) readAcks(c *Conn, st *StandbyStatus) error {
 			return &FrameError{Type: f.Type, Err: ErrFrameMalformed, Detail: "primary expects acks only"}
 		}
 		if f.Epoch > p.log.Epoch() {
+			err := fmt.Errorf("%w: standby %s is at epoch %d, past ours (%d)", ErrDeposed, st.Node, f.Epoch, p.log.Epoch())
+			p.depose(err)
 			p.lg.Warn("standby acknowledges a newer epoch; this primary is deposed", "node", st.Node, "epoch", f.Epoch)
-			return fmt.Errorf("replication: standby %s is at epoch %d, past ours", st.Node, f.Epoch)
+			return err
 		}
 		a, err := DecodeAck(f.Payload)
 		if err != nil {
@@ -281,6 +272,7 @@ func (p *Primary) readAcks(c *Conn, st *StandbyStatus) error {
 			return &FrameError{Type: FrameAck, Err: ErrFrameMalformed, Detail: "ack of records not sent, or flushed position going back"}
 		}
 		st.Received, st.Flushed, st.Applied = a.Received, a.Flushed, a.Applied
+		p.known[st.Node] = a.Flushed
 		p.notifyLocked()
 		p.mu.Unlock()
 	}
@@ -324,6 +316,161 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		p.mu.Unlock()
 		if err := c.WriteFrame(FrameRecords, p.log.Epoch(), payload); err != nil {
 			return err
+		}
+	}
+}
+
+// ErrDeposed is returned by Append once a peer has shown an epoch newer
+// than this primary's: another node was promoted, and this one must stop
+// accepting writes (fencing).
+var ErrDeposed = errors.New("replication: a newer epoch exists; this primary is deposed")
+
+// ErrTooFewStandbys is returned by Append in a synchronous mode with
+// PolicyBlock when fewer than K standbys are connected and ctx ends.
+var ErrTooFewStandbys = errors.New("replication: too few standbys connected for synchronous replication")
+
+func (p *Primary) depose(err error) {
+	p.mu.Lock()
+	if p.deposed == nil {
+		p.deposed = err
+	}
+	p.notifyLocked()
+	p.mu.Unlock()
+}
+
+// Deposed returns the error wrapping ErrDeposed once a peer showed a newer
+// epoch, else nil.
+func (p *Primary) Deposed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.deposed
+}
+
+// Needed is the first LSN some standby that ever connected still needs:
+// the host must not TruncateFront past it until that standby can be
+// bootstrapped from the archive (or is forgotten with Forget). Without
+// known standbys it is Last()+1.
+func (p *Primary) Needed() wal.LSN {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	need := p.log.Last() + 1
+	for _, flushed := range p.known {
+		need = min(need, flushed+1)
+	}
+	return need
+}
+
+// Forget drops a standby from Needed's accounting (it was removed from
+// the cluster, or will be bootstrapped from the archive).
+func (p *Primary) Forget(node string) {
+	p.mu.Lock()
+	delete(p.known, node)
+	p.mu.Unlock()
+}
+
+// Mode says when Primary.Append returns.
+type Mode struct {
+	// Sync is how many standbys must have flushed the records; 0 is
+	// asynchronous replication (Append returns when the local WAL has
+	// them).
+	Sync int
+	// Policy says what Append does when fewer than Sync standbys are
+	// connected.
+	Policy Policy
+}
+
+// Policy is the synchronous mode's answer to too few standbys.
+type Policy int
+
+const (
+	// PolicyBlock waits until enough standbys acknowledge (or ctx ends):
+	// no acknowledged write can be lost with the primary (Patroni's
+	// strict synchronous mode).
+	PolicyBlock Policy = iota
+	// PolicyDegrade returns once the local WAL has the records when
+	// fewer than Sync standbys are connected, logging the degradation
+	// (Degraded reports it): availability over the guarantee.
+	PolicyDegrade
+)
+
+// Append appends records to the primary's WAL and returns per mode: after
+// the local fdatasync (async), or once mode.Sync standbys have flushed
+// them too. A deposed primary refuses with ErrDeposed before writing.
+func (p *Primary) Append(ctx context.Context, mode Mode, data ...[]byte) (first, last wal.LSN, err error) {
+	if err := p.Deposed(); err != nil {
+		return 0, 0, err
+	}
+	first, last, err = p.log.Append(ctx, data...)
+	if err != nil || mode.Sync <= 0 {
+		return first, last, err
+	}
+	if mode.Policy == PolicyDegrade && p.connected() < mode.Sync {
+		p.setDegraded(true, mode.Sync)
+		return first, last, nil
+	}
+	if err := p.waitSync(ctx, last, mode); err != nil {
+		return first, last, err
+	}
+	p.setDegraded(false, mode.Sync)
+	return first, last, nil
+}
+
+func (p *Primary) connected() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.standbys)
+}
+
+func (p *Primary) setDegraded(d bool, k int) {
+	p.mu.Lock()
+	was := p.degraded
+	p.degraded = d
+	p.mu.Unlock()
+	if d && !was {
+		p.lg.Warn("synchronous replication degraded to asynchronous: too few standbys connected", "want", k, "connected", p.connected())
+	} else if !d && was {
+		p.lg.Info("synchronous replication restored", "standbys", k)
+	}
+}
+
+// Degraded reports whether the last synchronous Append with PolicyDegrade
+// returned without its standbys.
+func (p *Primary) Degraded() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.degraded
+}
+
+// waitSync waits for mode.Sync standbys to flush lsn. Under PolicyDegrade
+// it gives up waiting when standbys disconnect below Sync.
+func (p *Primary) waitSync(ctx context.Context, lsn wal.LSN, mode Mode) error {
+	for {
+		p.mu.Lock()
+		n := 0
+		for _, s := range p.standbys {
+			if s.Flushed >= lsn {
+				n++
+			}
+		}
+		connected, ch, dep := len(p.standbys), p.changed, p.deposed
+		p.mu.Unlock()
+		if n >= mode.Sync {
+			return nil
+		}
+		if dep != nil {
+			return dep
+		}
+		if mode.Policy == PolicyDegrade && connected < mode.Sync {
+			p.setDegraded(true, mode.Sync)
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if connected < mode.Sync {
+				return fmt.Errorf("%w (%d of %d) for LSN %d: %w", ErrTooFewStandbys, connected, mode.Sync, lsn, context.Cause(ctx))
+			}
+			return fmt.Errorf("replication: %d of %d standbys flushed LSN %d: %w", n, mode.Sync, lsn, context.Cause(ctx))
 		}
 	}
 }

@@ -225,3 +225,54 @@ func TestPrimaryRefusesStandbyItCannotServe(t *testing.T) {
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, RejectEpoch, re.Code, "a standby that has seen a newer epoch deposes the primary")
 }
+
+func TestAppendModes(t *testing.T) {
+	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
+	plog := openLog(t, vfs.NewMem())
+	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary", Heartbeat: 20 * time.Millisecond})
+	require.NoError(t, err)
+	defer p.Close()
+	ctx := context.Background()
+
+	// No standby: async returns, sync+block waits until ctx ends, sync+degrade returns degraded.
+	_, _, err = p.Append(ctx, Mode{}, []byte("a"))
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, _, err = p.Append(short, Mode{Sync: 1}, []byte("b"))
+	cancel()
+	require.ErrorIs(t, err, ErrTooFewStandbys)
+	_, _, err = p.Append(ctx, Mode{Sync: 1, Policy: PolicyDegrade}, []byte("c"))
+	require.NoError(t, err)
+	assert.True(t, p.Degraded())
+
+	// A standby joins: sync appends wait for it and stop being degraded.
+	slog := openLog(t, vfs.NewMem())
+	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: opts, Node: "standby-1", Primary: p.Addr().String()})
+	require.NoError(t, err)
+	defer s.Close()
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	require.NoError(t, s.WaitFor(wctx, plog.Last()))
+	for i := range 20 {
+		_, last, err := p.Append(wctx, Mode{Sync: 1, Policy: PolicyDegrade}, fmt.Appendf(nil, "sync %d", i))
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, slog.Last(), last, "a sync append returns only once the standby has it")
+	}
+	assert.False(t, p.Degraded())
+	assert.Equal(t, plog.Last()+1, p.Needed())
+
+	// The standby leaves: Needed keeps what it still needs.
+	require.NoError(t, s.Close())
+	held := slog.Last()
+	_, _, err = p.Append(ctx, Mode{}, []byte("after"))
+	require.NoError(t, err)
+	assert.Equal(t, held+1, p.Needed())
+	p.Forget("standby-1")
+	assert.Equal(t, plog.Last()+1, p.Needed())
+
+	// A peer showing a newer epoch deposes the primary: Append refuses.
+	_, _, err = Dial(ctx, p.Addr().String(), opts, Hello{Node: "standby-2", Epoch: plog.Epoch() + 1})
+	require.Error(t, err)
+	_, _, err = p.Append(ctx, Mode{}, []byte("late"))
+	require.ErrorIs(t, err, ErrDeposed)
+}
