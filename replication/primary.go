@@ -66,9 +66,9 @@ type Primary struct {
 	changed  chan struct{} // closed and replaced when any ack arrives
 	// known holds each standby ever connected and the last LSN it
 	// flushed, connected or not: the WAL it still needs (Needed).
-	known   map[string]wal.LSN
-	deposed error // set once a peer shows a newer epoch
-	degraded bool // Append last returned without its standbys (Degrade)
+	known    map[string]wal.LSN
+	deposed  error // set once a peer shows a newer epoch
+	degraded bool  // Append last returned without its standbys (Degrade)
 }
 
 // NewPrimary listens on addr and serves standbys from log.
