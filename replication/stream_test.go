@@ -123,34 +123,50 @@ func TestStreamTLS(t *testing.T) {
 	}
 }
 
-// TestSyncAckIsOnStandbyDisk: after WaitFlushed(lsn, 1) returns, the
-// record is durable on the standby: a crash of the standby's machine at
-// that moment (its file system keeping only synced data) still has it.
+// TestSyncAckIsOnStandbyDisk: when Append(Mode{Sync: k}) returns, the
+// records are durable on k standbys: a crash of each standby's machine at
+// that moment (its file system keeping only synced data) still has them.
+// At a random acknowledgement the primary is killed (closed at once) and
+// the standbys' disks are read again.
 func TestSyncAckIsOnStandbyDisk(t *testing.T) {
-	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
-	plog := openLog(t, vfs.NewMem())
-	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary"})
-	require.NoError(t, err)
-	defer p.Close()
-	sfs := vfs.NewMem()
-	slog := openLog(t, sfs)
-	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: opts, Node: "standby-1", Primary: p.Addr().String()})
-	require.NoError(t, err)
-	defer s.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i := range 50 {
-		_, lsn, err := plog.Append(ctx, fmt.Appendf(nil, "event %d", i))
-		require.NoError(t, err)
-		require.NoError(t, p.WaitFlushed(ctx, lsn, 1))
-		// The primary dies here; what does the standby's disk hold?
-		crashed := sfs.CrashClone()
-		l, err := wal.Open("log", wal.Options{FS: crashed})
-		require.NoError(t, err)
-		got := l.Last()
-		l.Close()
-		require.GreaterOrEqual(t, got, lsn, "acknowledged LSN %d is not durable on the standby", lsn)
+	for _, k := range []int{1, 2} {
+		t.Run(fmt.Sprintf("sync-%d", k), func(t *testing.T) {
+			opts := Options{InsecurePlaintext: true, Cluster: "orders"}
+			plog := openLog(t, vfs.NewMem())
+			p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary"})
+			require.NoError(t, err)
+			defer p.Close()
+			var disks []*vfs.MemFS
+			for i := range k {
+				sfs := vfs.NewMem()
+				disks = append(disks, sfs)
+				s, err := NewStandby(openLog(t, sfs), &sumSM{}, StandbyOptions{Transport: opts, Node: fmt.Sprintf("standby-%d", i), Primary: p.Addr().String()})
+				require.NoError(t, err)
+				defer s.Close()
+			}
+			durable := func(fs *vfs.MemFS) wal.LSN {
+				l, err := wal.Open("log", wal.Options{FS: fs.CrashClone()})
+				require.NoError(t, err)
+				defer l.Close()
+				return l.Last()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			kill := rand.IntN(40)
+			for i := range 40 {
+				_, lsn, err := p.Append(ctx, Mode{Sync: k}, fmt.Appendf(nil, "event %d", i))
+				require.NoError(t, err)
+				if i == kill {
+					require.NoError(t, p.Close()) // the primary dies right after the ack
+				}
+				for j, d := range disks {
+					require.GreaterOrEqual(t, durable(d), lsn, "acknowledged LSN %d is not durable on standby %d", lsn, j)
+				}
+				if i == kill {
+					return
+				}
+			}
+		})
 	}
 }
 
