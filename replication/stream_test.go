@@ -292,3 +292,35 @@ func TestAppendModes(t *testing.T) {
 	_, _, err = p.Append(ctx, Mode{}, []byte("late"))
 	require.ErrorIs(t, err, ErrDeposed)
 }
+
+// TestSlowStandbyDoesNotStallAsync: with the standby's connection black-
+// holed, asynchronous appends go on at full speed (the WAL is the buffer);
+// when the connection heals, the standby catches up.
+func TestSlowStandbyDoesNotStallAsync(t *testing.T) {
+	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
+	plog := openLog(t, vfs.NewMem())
+	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary", MaxBatchBytes: 1 << 10})
+	require.NoError(t, err)
+	defer p.Close()
+	proxy := testkit.NewProxy(t, p.Addr().String())
+	slog := openLog(t, vfs.NewMem())
+	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: opts, Node: "standby-1", Primary: proxy.Addr()})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, lsn, err := p.Append(ctx, Mode{}, []byte("first"))
+	require.NoError(t, err)
+	require.NoError(t, s.WaitFor(ctx, lsn))
+
+	proxy.SetFault(testkit.Fault{Blackhole: true})
+	payload := bytes.Repeat([]byte("e"), 4096)
+	for range 2000 { // 8 MB: far more than socket buffers hold
+		_, _, err := p.Append(ctx, Mode{}, payload)
+		require.NoError(t, err)
+	}
+	assert.Less(t, slog.Last(), plog.Last(), "the standby is behind while black-holed")
+	proxy.SetFault(testkit.Fault{})
+	require.NoError(t, s.WaitFor(ctx, plog.Last()))
+	requirePrefix(t, plog, slog)
+}
