@@ -176,7 +176,7 @@ func TestSyncAckIsOnStandbyDisk(t *testing.T) {
 // step the standby's log is a prefix of the primary's; when the faults
 // stop, it catches up.
 func TestStreamUnderFaults(t *testing.T) {
-	for seed := range uint64(3) {
+	for seed := range uint64(faultSeeds) {
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) { streamUnderFaults(t, seed) })
 	}
 }
