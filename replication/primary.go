@@ -30,6 +30,12 @@ type PrimaryOptions struct {
 	// Timeout is how long the primary waits for an ack before it drops
 	// the connection. Default 5 × Heartbeat.
 	Timeout time.Duration
+	// Window is how many Records frames may be unacknowledged per
+	// standby. While the window is full, records build up in the WAL and
+	// the next frame carries all of them (up to MaxBatchBytes), so a
+	// standby slower than the primary commits bigger batches instead of
+	// falling behind frame by frame. Default 2.
+	Window int
 	// Logger receives connection events. nil discards them.
 	Logger *slog.Logger
 }
@@ -84,6 +90,9 @@ func NewPrimary(log *wal.Log, addr string, opts PrimaryOptions) (*Primary, error
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * opts.Heartbeat
+	}
+	if opts.Window <= 0 {
+		opts.Window = 2
 	}
 	if opts.MaxBatchBytes < 0 || opts.MaxBatchBytes > MaxFrameBytes/2 {
 		return nil, fmt.Errorf("replication: PrimaryOptions.MaxBatchBytes %d: want 0 (default) to %d", opts.MaxBatchBytes, MaxFrameBytes/2)
@@ -285,7 +294,25 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 	defer r.Close()
 	var batch []wal.Record
 	var payload []byte
+	var inflight []wal.LSN // last LSN of each unacknowledged frame
 	for {
+		// Flow control: wait while Window frames are unacknowledged.
+		for {
+			p.mu.Lock()
+			for len(inflight) > 0 && inflight[0] <= st.Received {
+				inflight = inflight[1:]
+			}
+			full, ch := len(inflight) >= p.opts.Window, p.changed
+			p.mu.Unlock()
+			if !full {
+				break
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		hctx, cancel := context.WithTimeout(ctx, p.opts.Heartbeat)
 		rec, err := r.Next(hctx)
 		cancel()
@@ -314,6 +341,7 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		p.mu.Lock()
 		st.Sent = batch[len(batch)-1].LSN
 		p.mu.Unlock()
+		inflight = append(inflight, st.Sent)
 		if err := c.WriteFrame(FrameRecords, p.log.Epoch(), payload); err != nil {
 			return err
 		}

@@ -124,23 +124,29 @@ func NewStandby(log *wal.Log, sm StateMachine, opts StandbyOptions) (*Standby, e
 	return s, nil
 }
 
-// applyLocal applies the local WAL's records after Applied.
+// applyLocal applies the local WAL's records past the applied position:
+// at start, and before each reconnection (a connection may fail between
+// writing a batch and applying it).
 func (s *Standby) applyLocal(ctx context.Context) error {
-	if s.applied >= s.log.Last() {
+	s.mu.Lock()
+	applied := s.applied
+	s.mu.Unlock()
+	if applied >= s.log.Last() {
 		return nil
 	}
-	r := s.log.NewReader(s.applied + 1)
+	r := s.log.NewReader(applied + 1)
 	defer r.Close()
-	for s.applied < s.log.Last() {
+	for applied < s.log.Last() {
 		rec, err := r.Next(ctx)
 		if err != nil {
 			return err
 		}
 		if err := s.sm.Apply(rec); err != nil {
-			return fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)
+			return &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
 		}
-		s.applied = rec.LSN
+		applied = rec.LSN
 	}
+	s.notify(func() { s.applied = applied })
 	return nil
 }
 
@@ -226,6 +232,9 @@ func (e *applyError) Unwrap() error { return e.err }
 // follow runs one connection: handshake, then records until an error.
 // It reports whether any record arrived.
 func (s *Standby) follow(ctx context.Context) (bool, error) {
+	if err := s.applyLocal(ctx); err != nil {
+		return false, err
+	}
 	c, w, err := Dial(ctx, s.opts.Primary, s.opts.Transport, Hello{Node: s.opts.Node, Epoch: s.log.Epoch(), LastLSN: s.log.Last()})
 	if err != nil {
 		return false, err
@@ -282,15 +291,22 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 			return streamed, err
 		}
 		streamed = true
+		// Acknowledge as soon as the records are durable (sync writers on
+		// the primary wait for this), then apply; the applied position
+		// travels with the next ack.
+		s.mu.Lock()
+		applied := s.applied
+		s.mu.Unlock()
+		ack = AppendAck(ack[:0], Ack{Received: last, Flushed: s.log.Last(), Applied: applied})
+		if err := c.WriteFrame(FrameAck, s.log.Epoch(), ack); err != nil {
+			return streamed, err
+		}
 		for _, rec := range recs {
 			if err := s.sm.Apply(rec); err != nil {
 				return streamed, &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
 			}
-			s.notify(func() { s.applied = rec.LSN })
+			applied = rec.LSN
 		}
-		ack = AppendAck(ack[:0], Ack{Received: last, Flushed: s.log.Last(), Applied: last})
-		if err := c.WriteFrame(FrameAck, s.log.Epoch(), ack); err != nil {
-			return streamed, err
-		}
+		s.notify(func() { s.applied = applied })
 	}
 }
