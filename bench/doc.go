@@ -8,6 +8,7 @@
 //
 //	go run ./cmd/walbench -readme README.md   # WAL vs raw write+fdatasync, tidwall/wal, etcd wal
 //	go run ./cmd/snapbench -readme README.md  # snapshots vs restic, chunkers, hashes, AEADs, limits
+//	go run ./cmd/replbench -readme README.md  # replication over loopback TLS: async, sync(1), sync(2) vs no replication, standby lag
 //	go test -run '^$' -bench . ./...          # Go benchmarks, for benchstat
 //
 // internal/peers holds the WAL peer adapters and the raw loop;
