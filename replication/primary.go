@@ -136,12 +136,13 @@ func (p *Primary) Close() error {
 // Standbys returns the connected standbys' positions, by node ID.
 func (p *Primary) Standbys() []StandbyStatus {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	out := make([]StandbyStatus, 0, len(p.standbys))
 	for _, s := range p.standbys {
-		st := *s
-		st.Lag = p.lag(st.Flushed)
-		out = append(out, st)
+		out = append(out, *s)
+	}
+	p.mu.Unlock()
+	for i := range out { // reads the WAL: not under the lock acks need
+		out[i].Lag = p.lag(out[i].Flushed)
 	}
 	slices.SortFunc(out, func(a, b StandbyStatus) int { return cmpStr(a.Node, b.Node) })
 	return out
