@@ -13,5 +13,6 @@
 //
 // internal/peers holds the WAL peer adapters and the raw loop;
 // internal/chunkers the chunker adapters and the shift-resistance
-// workloads. README.md explains the method and holds the latest results.
+// workloads; internal/benchkit what the commands share (machine facts,
+// medians, Markdown tables, the README's generated sections). README.md explains the method and holds the latest results.
 package bench

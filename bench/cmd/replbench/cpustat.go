@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strconv"
 	"strings"
 )
@@ -11,7 +12,7 @@ import (
 // read. Kernel threads count here (the file systems' journal threads,
 // block I/O completion), which the process's own CPU time leaves out.
 func cpuTicks() (busy, total uint64) {
-	line, _, _ := strings.Cut(readTrim("/proc/stat"), "\n")
+	line, _, _ := strings.Cut(readProcStat(), "\n")
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
 		return 0, 0
@@ -27,4 +28,12 @@ func cpuTicks() (busy, total uint64) {
 	user, nice, system, idle, iowait, irq, softirq, steal := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
 	busy = user + nice + system + irq + softirq + steal
 	return busy, busy + idle + iowait
+}
+
+func readProcStat() string {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"os"
 	"os/signal"
@@ -221,7 +222,7 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	}
 	defer os.RemoveAll(root)
 
-	sys := gatherSystem(root)
+	sys := benchkit.Gather(root, "wal", "replication", "internal")
 	if s.cpuprof != "" {
 		f, err := os.Create(s.cpuprof)
 		if err != nil {
@@ -238,7 +239,7 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	if err != nil {
 		return err
 	}
-	sys.loadEnd = loadAverage()
+	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, args)
 	fmt.Fprint(out, report)
 	if s.readme != "" {

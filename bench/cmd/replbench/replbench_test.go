@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"math"
 	"os"
@@ -62,19 +63,7 @@ func TestReplaceBlock(t *testing.T) {
 	}
 }
 
-func TestStatAndFormat(t *testing.T) {
-	if s := statOf([]float64{3, 1, 2}); s != (stat{2, 1, 3}) {
-		t.Errorf("odd: %+v", s)
-	}
-	if s := statOf([]float64{4, 1, 2, 3}); s != (stat{2.5, 1, 4}) {
-		t.Errorf("even: %+v", s)
-	}
-	if got := rangeOf(stat{2.5, 1, 4}, sig3); got != "2.50 (1.00–4.00)" {
-		t.Errorf("rangeOf = %q", got)
-	}
-	if got := sig3(1234567); got != "1,234,567" {
-		t.Errorf("sig3 = %q", got)
-	}
+func TestPercentile(t *testing.T) {
 	var d []time.Duration
 	for i := 1; i <= 100; i++ {
 		d = append(d, time.Duration(i))
@@ -132,7 +121,7 @@ func TestReport(t *testing.T) {
 	for _, l := range allLimits {
 		res.limits = append(res.limits, &job{limit: l, writers: 1, size: 128, runs: []runResult{{opsPerSec: 1000, p50: 100 * time.Microsecond}}})
 	}
-	out := renderReport(s, system{}, res, "")
+	out := renderReport(s, benchkit.System{}, res, "")
 	for _, want := range []string{
 		"async records/s ÷ baseline records/s ≥ 0.95 | 0.96 | yes |",
 		"sync(1) p50 ÷ async p50 ≤ 2 | 2.27 | no |",

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"math"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"strconv"
 	"strings"
 )
@@ -20,23 +20,23 @@ const (
 // renderReport formats the results as Markdown: the machine, the appends,
 // the asynchronous standby's lag, the physical limits, the targets and the
 // ratios that explain them.
-func renderReport(s settings, sys system, res *results, args string) string {
+func renderReport(s settings, sys benchkit.System, res *results, args string) string {
 	var b strings.Builder
 	cmd := "go run ./cmd/replbench"
 	if args != "" {
 		cmd += " " + args
 	}
-	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.date.Format("2006-01-02 15:04 MST"), cmd)
-	table(&b, []string{"", ""}, [][]string{
-		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.cpu, sys.cpus, sys.gomaxprocs)},
-		{"Go", sys.goVersion},
-		{"continuity", sys.library},
-		{"Kernel", sys.kernel},
-		{"File system", sys.fs},
-		{"Disk", sys.disk},
+	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
+	benchkit.Table(&b, []string{"", ""}, [][]string{
+		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.CPU, sys.CPUs, sys.GOMAXPROCS)},
+		{"Go", sys.Go},
+		{"continuity", sys.Library},
+		{"Kernel", sys.Kernel},
+		{"File system", sys.FS},
+		{"Disk", sys.Disk},
 		{"Nodes", "the primary and its standbys in one process, each with its own wal.Log (default Options: one fdatasync per group commit) in its own directory on the file system above: one disk for all"},
 		{"Transport", "127.0.0.1, TLS 1.3 with mutual authentication (ECDSA P-256 certificates made by the program)"},
-		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.loadStart, sys.loadEnd)},
+		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
 		{"Runs", fmt.Sprintf("%d per configuration, round by round, %v each after a %v warm-up (physical limits: %v after %v); cells are median (min–max)",
 			s.runs, s.duration, s.warmup, min(s.duration, limitDuration), min(s.warmup, limitWarmup))},
 	})
@@ -46,13 +46,13 @@ func renderReport(s settings, sys system, res *results, args string) string {
 	for _, j := range res.repl {
 		rows = append(rows, []string{
 			sizeName(j.size), strconv.Itoa(j.writers), j.mode.label(),
-			rangeOf(j.stat(opsPerSec), sig3), rangeOf(j.stat(mbPerSec), sig3),
-			rangeOf(j.stat(p50ms), sig3), rangeOf(j.stat(p99ms), sig3),
-			rangeOf(j.stat(recPerBatch), oneDecimal), rangeOf(j.stat(syncMs), sig3), rangeOf(j.stat(cpuPerOpUs), sig3),
-			rangeOf(j.stat(busyPct), percent), rangeOf(j.stat(schedP50ms), sig3), rangeOf(j.stat(schedP99ms), sig3),
+			benchkit.RangeOf(j.stat(opsPerSec), benchkit.Sig3), benchkit.RangeOf(j.stat(mbPerSec), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(p50ms), benchkit.Sig3), benchkit.RangeOf(j.stat(p99ms), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(recPerBatch), benchkit.OneDecimal), benchkit.RangeOf(j.stat(syncMs), benchkit.Sig3), benchkit.RangeOf(j.stat(cpuPerOpUs), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(busyPct), benchkit.Percent), benchkit.RangeOf(j.stat(schedP50ms), benchkit.Sig3), benchkit.RangeOf(j.stat(schedP99ms), benchkit.Sig3),
 		})
 	}
-	table(&b, []string{"payload", "writers", "mode", "records/s", "MB/s", "p50 ms", "p99 ms", "records/commit", "fdatasync ms", "CPU µs/record", "machine CPU busy", "run wait p50 ms", "run wait p99 ms"}, rows)
+	benchkit.Table(&b, []string{"payload", "writers", "mode", "records/s", "MB/s", "p50 ms", "p99 ms", "records/commit", "fdatasync ms", "CPU µs/record", "machine CPU busy", "run wait p50 ms", "run wait p99 ms"}, rows)
 	b.WriteString("\nrecords/s, MB/s (payload, 10^6 bytes), p50, p99: Append calls (one record each) completed in the timed window; latency from the call to its return. records/commit: the primary log's records per group commit (one write, one fdatasync); fdatasync ms: the mean time of its fdatasyncs (wal.Stats). CPU µs/record: user + system time of the whole process (primary, standbys, TLS) per record appended. machine CPU busy: the share of all CPUs' time that was not idle or waiting for I/O during the window, kernel threads included (/proc/stat). run wait: how long the process's goroutines waited, runnable, for one of the GOMAXPROCS Ps before they ran (the Go runtime's /sched/latencies:seconds histogram over the window, buckets at their upper bounds): how long a writer whose Append returned, or a standby with a frame in its socket, waited to run.\n")
 
 	rows = rows[:0]
@@ -62,14 +62,14 @@ func renderReport(s settings, sys system, res *results, args string) string {
 		}
 		rows = append(rows, []string{
 			sizeName(j.size), strconv.Itoa(j.writers),
-			rangeOf(j.stat(standbyOps), sig3), rangeOf(j.stat(func(r runResult) float64 { return r.standbyOpsPerSec * float64(j.size) / 1e6 }), sig3),
-			rangeOf(j.stat(lagP50ms), sig3), rangeOf(j.stat(lagP99ms), sig3),
-			rangeOf(j.stat(standbyPerBatch), oneDecimal), rangeOf(j.stat(standbySyncMs), sig3), rangeOf(j.stat(catchUpMs), sig3),
+			benchkit.RangeOf(j.stat(standbyOps), benchkit.Sig3), benchkit.RangeOf(j.stat(func(r runResult) float64 { return r.standbyOpsPerSec * float64(j.size) / 1e6 }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(lagP50ms), benchkit.Sig3), benchkit.RangeOf(j.stat(lagP99ms), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(standbyPerBatch), benchkit.OneDecimal), benchkit.RangeOf(j.stat(standbySyncMs), benchkit.Sig3), benchkit.RangeOf(j.stat(catchUpMs), benchkit.Sig3),
 		})
 	}
 	if len(rows) > 0 {
 		b.WriteString("\n#### Asynchronous standby: replication throughput and lag\n\n")
-		table(&b, []string{"payload", "writers", "applied records/s", "MB/s", "lag p50 ms", "lag p99 ms", "standby records/commit", "standby fdatasync ms", "catch-up ms"}, rows)
+		benchkit.Table(&b, []string{"payload", "writers", "applied records/s", "MB/s", "lag p50 ms", "lag p99 ms", "standby records/commit", "standby fdatasync ms", "catch-up ms"}, rows)
 		b.WriteString("\napplied records/s, MB/s: records the standby applied during the timed window. Lag: for every record appended in the window, the time from its Append returning on the primary to the standby's StateMachine.Apply of it (written to the standby's WAL and fdatasynced first), 0 if the standby was first. standby records/commit, fdatasync ms: records per group commit of the standby's log, and the mean time of its fdatasyncs. catch-up: from the end of the window until the standby applied the last record appended in it.\n")
 	}
 
@@ -79,26 +79,26 @@ func renderReport(s settings, sys system, res *results, args string) string {
 		for _, j := range res.limits {
 			rows = append(rows, []string{
 				sizeName(j.size), j.limit.label(),
-				rangeOf(j.stat(opsPerSec), sig3), rangeOf(j.stat(p50ms), sig3), rangeOf(j.stat(p99ms), sig3),
+				benchkit.RangeOf(j.stat(opsPerSec), benchkit.Sig3), benchkit.RangeOf(j.stat(p50ms), benchkit.Sig3), benchkit.RangeOf(j.stat(p99ms), benchkit.Sig3),
 			})
 		}
-		table(&b, []string{"payload", "loop", "per second", "p50 ms", "p99 ms"}, rows)
+		benchkit.Table(&b, []string{"payload", "loop", "per second", "p50 ms", "p99 ms"}, rows)
 		b.WriteString("\nOne goroutine per loop, no framing or checksums; files preallocated with real zeros and synced before timing, as the WAL's segments are.\n")
 	}
 
 	trows, met, total := targets(s, res)
 	b.WriteString("\n#### Targets\n\n")
-	table(&b, []string{"target", "measured", "met?"}, trows)
+	benchkit.Table(&b, []string{"target", "measured", "met?"}, trows)
 	fmt.Fprintf(&b, "\n%d of %d target checks met.\n", met, total)
 
 	if frows := floorRows(s, res); len(frows) > 0 {
 		b.WriteString("\n#### What the disk and the network allow (context, not targets)\n\n")
-		table(&b, []string{"payload", "two fdatasync loops side by side: each ÷ one alone", "sync(1) floor, one disk: (fdatasync on two files in series + round trip) ÷ one fdatasync", "sync(1) floor, a disk each: (2 × fdatasync + round trip) ÷ one fdatasync", "round trip ÷ one fdatasync"}, frows)
+		benchkit.Table(&b, []string{"payload", "two fdatasync loops side by side: each ÷ one alone", "sync(1) floor, one disk: (fdatasync on two files in series + round trip) ÷ one fdatasync", "sync(1) floor, a disk each: (2 × fdatasync + round trip) ÷ one fdatasync", "round trip ÷ one fdatasync"}, frows)
 		b.WriteString("\nRatios of the physical limits' medians (p50 for latencies). The first column is the most a primary can keep of its syncs per second while a standby syncs beside it on the same disk: the bound on target (a) at one writer. The next two are the least sync(1) p50 ÷ async p50 (target (b)) can be at one writer while the primary streams only records it has synced (wal.Reader sees only durable records), so that the standby's fdatasync starts after the primary's ends.\n")
 	}
 	if crows := contextRows(s, res); len(crows) > 0 {
 		b.WriteString("\n#### Where the asynchronous standby's cost goes (context, not targets)\n\n")
-		table(&b, []string{"payload", "writers", "async ÷ baseline: records/s", "= commits/s", "× records/commit", "fdatasync time", "p50", "CPU/record", "sync(1) records/s ÷ baseline", "sync(2) p50 ÷ sync(1) p50"}, crows)
+		benchkit.Table(&b, []string{"payload", "writers", "async ÷ baseline: records/s", "= commits/s", "× records/commit", "fdatasync time", "p50", "CPU/record", "sync(1) records/s ÷ baseline", "sync(2) p50 ÷ sync(1) p50"}, crows)
 		b.WriteString("\nRatios of medians, from the appends table. records/s is commits/s × records/commit: a miss of target (a) is either slower group commits on the primary (its fdatasyncs take longer beside the standby's, or its goroutines wait longer to run: the appends table's run wait) or fewer records in each.\n")
 	}
 	return b.String()
@@ -129,7 +129,7 @@ func targets(s settings, res *results) (rows [][]string, met, total int) {
 			if base == nil || async == nil {
 				continue
 			}
-			r := async.stat(opsPerSec).med / base.stat(opsPerSec).med
+			r := async.stat(opsPerSec).Med / base.stat(opsPerSec).Med
 			add(fmt.Sprintf("%s, %s: async records/s ÷ baseline records/s ≥ %.2f", writersName(w), sizeName(size), targetAsyncShare), r, r >= targetAsyncShare)
 		}
 	}
@@ -139,7 +139,7 @@ func targets(s settings, res *results) (rows [][]string, met, total int) {
 			if async == nil || sync1 == nil {
 				continue
 			}
-			r := sync1.stat(p50ms).med / async.stat(p50ms).med
+			r := sync1.stat(p50ms).Med / async.stat(p50ms).Med
 			add(fmt.Sprintf("%s, %s: sync(1) p50 ÷ async p50 ≤ %.0f", writersName(w), sizeName(size), targetSyncLatency), r, r <= targetSyncLatency)
 		}
 	}
@@ -151,7 +151,7 @@ func check(target string, r float64, ok bool) []string {
 	if ok {
 		yes = "yes"
 	}
-	return []string{target, ratio(r), yes}
+	return []string{target, benchkit.Ratio(r), yes}
 }
 
 // floorRows gives, per payload size, what the physical limits allow the
@@ -166,12 +166,12 @@ func floorRows(s settings, res *results) [][]string {
 		if one == nil || side == nil || serial == nil || rtt == nil {
 			continue
 		}
-		f := one.stat(p50ms).med
+		f := one.stat(p50ms).Med
 		rows = append(rows, []string{sizeName(size),
-			ratio(side.stat(opsPerSec).med / one.stat(opsPerSec).med),
-			ratio((serial.stat(p50ms).med + rtt.stat(p50ms).med) / f),
-			ratio((2*f + rtt.stat(p50ms).med) / f),
-			ratio(rtt.stat(p50ms).med / f),
+			benchkit.Ratio(side.stat(opsPerSec).Med / one.stat(opsPerSec).Med),
+			benchkit.Ratio((serial.stat(p50ms).Med + rtt.stat(p50ms).Med) / f),
+			benchkit.Ratio((2*f + rtt.stat(p50ms).Med) / f),
+			benchkit.Ratio(rtt.stat(p50ms).Med / f),
 		})
 	}
 	return rows
@@ -190,7 +190,7 @@ func contextRows(s settings, res *results) [][]string {
 				continue
 			}
 			r := func(metric func(runResult) float64) string {
-				return ratio(async.stat(metric).med / base.stat(metric).med)
+				return benchkit.Ratio(async.stat(metric).Med / base.stat(metric).Med)
 			}
 			commits := func(r runResult) float64 {
 				if r.recPerBatch == 0 {
@@ -200,80 +200,14 @@ func contextRows(s settings, res *results) [][]string {
 			}
 			s1, s2 := "—", "—"
 			if sync1 != nil {
-				s1 = ratio(sync1.stat(opsPerSec).med / base.stat(opsPerSec).med)
+				s1 = benchkit.Ratio(sync1.stat(opsPerSec).Med / base.stat(opsPerSec).Med)
 			}
 			if sync1 != nil && sync2 != nil {
-				s2 = ratio(sync2.stat(p50ms).med / sync1.stat(p50ms).med)
+				s2 = benchkit.Ratio(sync2.stat(p50ms).Med / sync1.stat(p50ms).Med)
 			}
 			rows = append(rows, []string{sizeName(size), strconv.Itoa(w),
 				r(opsPerSec), r(commits), r(recPerBatch), r(syncMs), r(p50ms), r(cpuPerOpUs), s1, s2})
 		}
 	}
 	return rows
-}
-
-// table writes a Markdown table.
-func table(b *strings.Builder, head []string, rows [][]string) {
-	line := func(cells []string) {
-		b.WriteString("|")
-		for _, c := range cells {
-			b.WriteString(" " + strings.ReplaceAll(c, "|", `\|`) + " |")
-		}
-		b.WriteString("\n")
-	}
-	line(head)
-	sep := make([]string, len(head))
-	for i := range sep {
-		sep[i] = "---"
-	}
-	line(sep)
-	for _, r := range rows {
-		line(r)
-	}
-}
-
-// rangeOf formats a stat as "median (min–max)", or the median alone if
-// the runs agree to the shown precision.
-func rangeOf(s stat, f func(float64) string) string {
-	med, lo, hi := f(s.med), f(s.lo), f(s.hi)
-	if lo == hi {
-		return med
-	}
-	return fmt.Sprintf("%s (%s–%s)", med, lo, hi)
-}
-
-// sig3 formats v with three significant digits, and large numbers as
-// whole numbers with thousands separators.
-func sig3(v float64) string {
-	if v >= 1000 {
-		return thousands(int64(math.Round(v)))
-	}
-	if v <= 0 || math.IsNaN(v) {
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	dec := max(0, 2-int(math.Floor(math.Log10(v))))
-	return strconv.FormatFloat(v, 'f', dec, 64)
-}
-
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-func percent(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "%" }
-
-func oneDecimal(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
-
-func ratio(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "—"
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
 }

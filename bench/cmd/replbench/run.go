@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"os"
 	"path/filepath"
@@ -96,28 +97,12 @@ func (j *job) String() string {
 	return fmt.Sprintf("%s %d×%s", j.mode, j.writers, sizeName(j.size))
 }
 
-// stat is the median and range of one metric over a job's runs.
-type stat struct{ med, lo, hi float64 }
-
-func statOf(v []float64) stat {
-	if len(v) == 0 {
-		return stat{}
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	med := v[len(v)/2]
-	if len(v)%2 == 0 {
-		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
-	return stat{med: med, lo: v[0], hi: v[len(v)-1]}
-}
-
-func (j *job) stat(metric func(runResult) float64) stat {
+func (j *job) stat(metric func(runResult) float64) benchkit.Stat {
 	v := make([]float64, len(j.runs))
 	for i, r := range j.runs {
 		v[i] = metric(r)
 	}
-	return statOf(v)
+	return benchkit.StatOf(v)
 }
 
 // Metrics of a run, for job.stat.
@@ -265,7 +250,7 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 	atStart := func() {
 		h0 = schedHist()
 		busy0, total0 = cpuTicks()
-		p0, cpu0 = c.plog.Stats(), cpuTime()
+		p0, cpu0 = c.plog.Stats(), benchkit.CPUTime()
 		if len(c.slogs) > 0 {
 			s0 = c.slogs[0].Stats()
 		}
@@ -273,7 +258,7 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 	atEnd := func() {
 		h1 = schedHist()
 		busy1, total1 = cpuTicks()
-		p1, cpu1 = c.plog.Stats(), cpuTime()
+		p1, cpu1 = c.plog.Stats(), benchkit.CPUTime()
 		if len(c.slogs) > 0 {
 			s1 = c.slogs[0].Stats()
 		}

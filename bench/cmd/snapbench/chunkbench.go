@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"strconv"
 	"strings"
 	"time"
@@ -85,7 +86,7 @@ func (j *chunkerJob) fastestOther(impls []chunkers.Impl, fastCDC bool) (string, 
 		if impl.Name == chunkers.OursName || fastCDC && !impl.FastCDC {
 			continue
 		}
-		if v := j.stat(impl.Name).med; v > best {
+		if v := j.stat(impl.Name).Med; v > best {
 			name, best = impl.Name, v
 		}
 	}
@@ -129,11 +130,11 @@ func renderChunkers(b *strings.Builder, res *results) {
 			if c.reuse != nil {
 				reused = percent(c.reuse[impl.Name])
 			}
-			rows = append(rows, []string{c.data, chunkerName(impl), rangeOf(c.stat(impl.Name), sig3),
-				sig3(float64(c.size) / float64(max(1, c.chunks[impl.Name])) / 1024), reused})
+			rows = append(rows, []string{c.data, chunkerName(impl), benchkit.RangeOf(c.stat(impl.Name), benchkit.Sig3),
+				benchkit.Sig3(float64(c.size) / float64(max(1, c.chunks[impl.Name])) / 1024), reused})
 		}
 	}
-	table(b, []string{"data", "chunker", "GB/s", "mean chunk KiB", "bytes reused after the changes"}, rows)
+	benchkit.Table(b, []string{"data", "chunker", "GB/s", "mean chunk KiB", "bytes reused after the changes"}, rows)
 	fmt.Fprintf(b, "\nGB/s: state bytes (10^9) per second, each library's stream API reading the state from memory (ours: cdc.Reader, as Save uses it). "+
 		"Peers: Min %d KiB, Avg %d KiB, Max %d KiB (the FastCDC paper's ratios, their defaults); ours: DefaultParams (Min 32 KiB, Avg 64 KiB, Max 256 KiB). "+
 		"Mean chunk: state bytes ÷ chunks.", chunkers.Min>>10, chunkers.Avg>>10, chunkers.Max>>10)
@@ -152,15 +153,15 @@ func renderChunkers(b *strings.Builder, res *results) {
 
 	var trows [][]string
 	for _, c := range res.chunkers {
-		ours := c.stat(chunkers.OursName).med
-		if r := c.stat("restic").med; r > 0 {
+		ours := c.stat(chunkers.OursName).Med
+		if r := c.stat("restic").Med; r > 0 {
 			v := ours / r
 			trows = append(trows, check(fmt.Sprintf("(7) %s: continuity GB/s ÷ restic/chunker GB/s ≥ %.0f", c.data, targetVsResticChunker),
 				v, v >= targetVsResticChunker))
 		}
 	}
 	for _, c := range res.chunkers {
-		ours := c.stat(chunkers.OursName).med
+		ours := c.stat(chunkers.OursName).Med
 		for _, fastCDC := range []bool{false, true} {
 			name, v := c.fastestOther(res.impls, fastCDC)
 			if name == "" {
@@ -183,7 +184,7 @@ func renderChunkers(b *strings.Builder, res *results) {
 		trows = append(trows, []string{fmt.Sprintf("(9) %s: bytes continuity reuses after the changes (%s) ≥ %.0f%%",
 			c.data, sizeName(c.shiftBytes), 100*c.shift.AtLeast), percent(v), yes})
 	}
-	table(b, []string{"chunker target", "measured", "met?"}, trows)
+	benchkit.Table(b, []string{"chunker target", "measured", "met?"}, trows)
 	b.WriteString("\n" + chunkerVerdict(res) + "\n")
 }
 
@@ -207,8 +208,8 @@ func chunkerVerdict(res *results) string {
 		}
 		var speeds, reuses []string
 		for _, c := range res.chunkers {
-			if v, ours := c.stat(impl.Name).med, c.stat(chunkers.OursName).med; v > ours {
-				speeds = append(speeds, fmt.Sprintf("%s (%s GB/s against %s)", c.data, sig3(v), sig3(ours)))
+			if v, ours := c.stat(impl.Name).Med, c.stat(chunkers.OursName).Med; v > ours {
+				speeds = append(speeds, fmt.Sprintf("%s (%s GB/s against %s)", c.data, benchkit.Sig3(v), benchkit.Sig3(ours)))
 			}
 			if c.reuse != nil {
 				reuses = append(reuses, fmt.Sprintf("%s of the bytes of %s (requirement %.0f%%)", percent(c.reuse[impl.Name]), c.data, 100*c.shift.AtLeast))

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"slices"
 	"strings"
 	"time"
@@ -64,10 +65,10 @@ func cryptoDescription(op string, sys system) string {
 // names it, and the report's CPU row lists it), and whether that is
 // known.
 func cpuHas(sys system, flag string) (has, known bool) {
-	if slices.Contains(sys.cpuFlags, flag) {
+	if slices.Contains(sys.CPUFlags, flag) {
 		return true, true
 	}
-	return false, sys.cpu != "" && !strings.HasPrefix(sys.cpu, "unknown")
+	return false, sys.CPU != "" && !strings.HasPrefix(sys.CPU, "unknown")
 }
 
 // cpuNote says whether the CPU has the feature flag, called name.
@@ -173,14 +174,14 @@ func renderCrypto(b *strings.Builder, sys system, c *opJob) {
 	var rows [][]string
 	for _, op := range cryptoOps {
 		ratio := "—"
-		if r := c.stat(cryptoRatio(op)).med; r > 0 {
-			ratio = sig3(r)
+		if r := c.stat(cryptoRatio(op)).Med; r > 0 {
+			ratio = benchkit.Sig3(r)
 		}
-		rows = append(rows, []string{op, rangeOf(c.stat(op), sig3), ratio, cryptoDescription(op, sys)})
+		rows = append(rows, []string{op, benchkit.RangeOf(c.stat(op), benchkit.Sig3), ratio, cryptoDescription(op, sys)})
 	}
-	table(b, []string{"operation", "GB/s", "state ÷ stored", "what"}, rows)
-	med := func(op string) float64 { return c.stat(op).med }
+	benchkit.Table(b, []string{"operation", "GB/s", "state ÷ stored", "what"}, rows)
+	med := func(op string) float64 { return c.stat(op).Med }
 	fmt.Fprintf(b, "\nGB/s: state bytes (10^9) per second. Why keyed BLAKE3 for chunk IDs: like HMAC-SHA-256 it is a keyed 256-bit hash, so IDs neither collide nor reveal content to whoever lacks the key, and here it ran at %s× the speed of HMAC-SHA-256%s; xxhash64 is faster but has 64 bits and no key. "+
 		"Why AES-256-GCM: it sealed at %s× the speed of XChaCha20-Poly1305 here%s, and as every object has its own key (HKDF from a random 32-byte salt) and counts its nonces, GCM's 96-bit nonces never repeat under a key, which is what XChaCha20's 192-bit random nonces would buy.\n",
-		ratio(med(cryBLAKE3)/med(cryHMAC)), withCPU(sys, "sha_ni", "SHA-NI"), ratio(med(cryGCM)/med(cryXChaCha)), withCPU(sys, "aes", "AES-NI"))
+		benchkit.Ratio(med(cryBLAKE3)/med(cryHMAC)), withCPU(sys, "sha_ni", "SHA-NI"), benchkit.Ratio(med(cryGCM)/med(cryXChaCha)), withCPU(sys, "aes", "AES-NI"))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"time"
 
 	"github.com/pierrec/lz4/v4"
@@ -67,12 +68,12 @@ type opJob struct {
 	runs []map[string]float64
 }
 
-func (l *opJob) stat(op string) stat {
+func (l *opJob) stat(op string) benchkit.Stat {
 	v := make([]float64, len(l.runs))
 	for i, r := range l.runs {
 		v[i] = r[op]
 	}
-	return statOf(v)
+	return benchkit.StatOf(v)
 }
 
 // sealedChunk is a chunk as a pack stores it.

@@ -38,6 +38,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"os"
 	"os/signal"
 	"runtime"
@@ -204,14 +205,14 @@ func run() error {
 	}
 	defer os.RemoveAll(root)
 
-	sys := gatherSystem(root)
+	sys := system{System: benchkit.Gather(root, "snapshot", "internal")}
 	sys.restic = resticVersion
 	b := &bencher{settings: s, root: root, progress: os.Stderr}
 	res, err := b.all(ctx)
 	if err != nil {
 		return err
 	}
-	sys.loadEnd = loadAverage()
+	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, strings.Join(os.Args[1:], " "))
 	fmt.Print(report)
 	if s.readme != "" {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"os"
 	"time"
@@ -52,7 +53,7 @@ func runOurs(ctx context.Context, dir string, codec snapshot.Codec, workers int,
 			return nil, err
 		}
 		freeMemory()
-		cpu0 := cpuTime()
+		cpu0 := benchkit.CPUTime()
 		start := time.Now()
 		var sr stepResult
 		switch s {
@@ -71,7 +72,7 @@ func runOurs(ctx context.Context, dir string, codec snapshot.Codec, workers int,
 			err = fmt.Errorf("continuity has no step %q", s)
 		}
 		sr.dur = time.Since(start)
-		sr.cpu = cpuTime() - cpu0
+		sr.cpu = benchkit.CPUTime() - cpu0
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s, err)
 		}

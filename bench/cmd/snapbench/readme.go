@@ -1,11 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-)
+import "github.com/continuity-go/continuity/bench/internal/benchkit"
 
 // The markers around the generated part of the README.
 const (
@@ -13,49 +8,12 @@ const (
 	endMarker   = "<!-- snapbench:end -->"
 )
 
-// writeReadme puts report between the markers of the Markdown file at
-// path, appending a section with the markers if it has none. It replaces
-// the file atomically. The explanation of the method around the markers
-// is the README's own text, not generated.
-func writeReadme(path, report string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	text, err := replaceBlock(string(old), report)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".readme-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// readme is the generated section of bench/README.md.
+var readme = benchkit.Section{Begin: beginMarker, End: endMarker, Heading: "## Snapshot results"}
 
-// replaceBlock returns text with what lies between the markers replaced
-// by report, or with a section holding the markers and report appended if
-// it has none.
-func replaceBlock(text, report string) (string, error) {
-	block := beginMarker + "\n" + strings.TrimRight(report, "\n") + "\n" + endMarker
-	i := strings.Index(text, beginMarker)
-	j := strings.Index(text, endMarker)
-	switch {
-	case i < 0 && j < 0:
-		return strings.TrimRight(text, "\n") + "\n\n## Snapshot results\n\n" + block + "\n", nil
-	case i < 0 || j < i:
-		return "", fmt.Errorf("markers %s and %s are missing or out of order", beginMarker, endMarker)
-	}
-	return text[:i] + block + text[j+len(endMarker):], nil
-}
+// writeReadme puts report between the markers of the Markdown file at
+// path, appending a section with the markers if it has none.
+func writeReadme(path, report string) error { return readme.Write(path, report) }
+
+// replaceBlock returns text with report between the markers.
+func replaceBlock(text, report string) (string, error) { return readme.Replace(text, report) }

@@ -2,9 +2,8 @@ package main
 
 import (
 	"fmt"
-	"math"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/continuity-go/continuity/snapshot"
@@ -30,13 +29,20 @@ const (
 
 // renderReport formats the results as Markdown: the machine, the
 // snapshots, the limits, the targets and context ratios.
+// system is the machine a report was measured on, and restic's version
+// line ("" when restic was left out).
+type system struct {
+	benchkit.System
+	restic string
+}
+
 func renderReport(s settings, sys system, res *results, args string) string {
 	var b strings.Builder
 	cmd := "go run ./cmd/snapbench"
 	if args != "" {
 		cmd += " " + args
 	}
-	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.date.Format("2006-01-02 15:04 MST"), cmd)
+	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
 	resticRow := sys.restic
 	switch {
 	case resticRow != "":
@@ -45,16 +51,16 @@ func renderReport(s settings, sys system, res *results, args string) string {
 	default:
 		resticRow = "not measured (-restic \"\")"
 	}
-	table(&b, []string{"", ""}, [][]string{
-		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.cpu, sys.cpus, sys.gomaxprocs)},
-		{"Memory", sys.memory},
-		{"Go", sys.goVersion},
-		{"continuity", sys.library},
+	benchkit.Table(&b, []string{"", ""}, [][]string{
+		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.CPU, sys.CPUs, sys.GOMAXPROCS)},
+		{"Memory", sys.Memory},
+		{"Go", sys.Go},
+		{"continuity", sys.Library},
 		{"restic", resticRow},
-		{"Kernel", sys.kernel},
-		{"File system", sys.fs + " (data files and repositories)"},
-		{"Disk", sys.disk},
-		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.loadStart, sys.loadEnd)},
+		{"Kernel", sys.Kernel},
+		{"File system", sys.FS + " (data files and repositories)"},
+		{"Disk", sys.Disk},
+		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
 		{"State", fmt.Sprintf("%s of %s (internal/gen, seed 1); edited: %d edits of 1 to %d bytes (gen.Edit, seed 2)",
 			sizeName(s.size), strings.Join(s.data, " and of "), s.edits, s.editLen)},
 		{"Runs", fmt.Sprintf("%d per configuration, round by round, each in a fresh repository; cells are median (min–max)", s.runs)},
@@ -68,16 +74,16 @@ func renderReport(s settings, sys system, res *results, args string) string {
 		var rows [][]string
 		for _, l := range res.limits {
 			for _, op := range limitOps {
-				rows = append(rows, []string{l.data, op.name, rangeOf(l.stat(op.name), sig3), limitDescriptions[op.name]})
+				rows = append(rows, []string{l.data, op.name, benchkit.RangeOf(l.stat(op.name), benchkit.Sig3), limitDescriptions[op.name]})
 			}
 		}
-		table(&b, []string{"data", "operation", "MB/s", "what"}, rows)
+		benchkit.Table(&b, []string{"data", "operation", "MB/s", "what"}, rows)
 	}
 	if len(res.jobs) > 0 {
 		b.WriteString("\n#### Targets\n\n")
-		table(&b, []string{"target", "measured", "met?"}, targets(s, res))
+		benchkit.Table(&b, []string{"target", "measured", "met?"}, targets(s, res))
 		b.WriteString("\n#### Context (not targets)\n\n")
-		table(&b, []string{"ratio", "measured"}, contextRows(s, res))
+		benchkit.Table(&b, []string{"ratio", "measured"}, contextRows(s, res))
 	}
 	if len(res.chunkers) > 0 {
 		renderChunkers(&b, res)
@@ -97,22 +103,22 @@ func renderSnapshots(b *strings.Builder, s settings, res *results) {
 			in := float64(res.stepInput(j.data, st))
 			mb := "—"
 			if st != stepOpen {
-				mb = rangeOf(j.stat(st, func(r stepResult) float64 { return in / r.dur.Seconds() / 1e6 }), sig3)
+				mb = benchkit.RangeOf(j.stat(st, func(r stepResult) float64 { return in / r.dur.Seconds() / 1e6 }), benchkit.Sig3)
 			}
 			stored := "—"
 			if st != stepRestore && st != stepOpen {
-				stored = rangeOf(j.stat(st, func(r stepResult) float64 { return float64(r.stored) / (1 << 20) }), sig3)
+				stored = benchkit.RangeOf(j.stat(st, func(r stepResult) float64 { return float64(r.stored) / (1 << 20) }), benchkit.Sig3)
 			}
 			rows = append(rows, []string{
 				j.data, j.name(), stepName(st, s),
-				rangeOf(j.stat(st, func(r stepResult) float64 { return r.dur.Seconds() }), sig3),
+				benchkit.RangeOf(j.stat(st, func(r stepResult) float64 { return r.dur.Seconds() }), benchkit.Sig3),
 				mb,
-				rangeOf(j.stat(st, func(r stepResult) float64 { return r.cpu.Seconds() }), sig3),
+				benchkit.RangeOf(j.stat(st, func(r stepResult) float64 { return r.cpu.Seconds() }), benchkit.Sig3),
 				stored,
 			})
 		}
 	}
-	table(b, []string{"data", "tool", "step", "seconds", "MB/s", "CPU seconds", "stored MiB"}, rows)
+	benchkit.Table(b, []string{"data", "tool", "step", "seconds", "MB/s", "CPU seconds", "stored MiB"}, rows)
 	b.WriteString("\nMB/s: state bytes (10^6) per second of wall time. CPU seconds: user + system time of the process doing the work (this program for continuity, the restic process for restic). Stored MiB: growth of the repository, the sizes of its objects (files) summed before and after the step. restic's `open` row is `restic cat config`: process start, scrypt key derivation and reading the config, which every restic command pays before its work.\n")
 }
 
@@ -150,7 +156,7 @@ func (r *results) mbps(j *job, st step) float64 {
 		return 0
 	}
 	in := float64(r.stepInput(j.data, st))
-	return j.stat(st, func(sr stepResult) float64 { return in / sr.dur.Seconds() / 1e6 }).med
+	return j.stat(st, func(sr stepResult) float64 { return in / sr.dur.Seconds() / 1e6 }).Med
 }
 
 // targets checks the project's targets (1) to (6).
@@ -161,7 +167,7 @@ func targets(s settings, res *results) [][]string {
 		l := res.limit(kind)
 		for _, w := range s.workers {
 			if j := res.job(kind, toolOurs, snapshot.LZ4, w); j != nil && l != nil {
-				r := res.mbps(j, stepUnchanged) / l.stat(limChunkHash).med
+				r := res.mbps(j, stepUnchanged) / l.stat(limChunkHash).Med
 				rows = append(rows, check(fmt.Sprintf("(1) %s, %s: unchanged Save MB/s ÷ chunking + keyed BLAKE3 alone ≥ %.2f",
 					kind, workersName(w), targetLimitShare), r, r >= targetLimitShare))
 			}
@@ -170,7 +176,7 @@ func targets(s settings, res *results) [][]string {
 	for _, kind := range s.data {
 		l := res.limit(kind)
 		if j := res.job(kind, toolOurs, snapshot.LZ4, one); j != nil && l != nil {
-			r := res.mbps(j, stepFirst) / l.stat(limCompress).med
+			r := res.mbps(j, stepFirst) / l.stat(limCompress).Med
 			rows = append(rows, check(fmt.Sprintf("(2) %s, 1 worker: Save of new data (first snapshot) MB/s ÷ lz4 compress alone ≥ %.2f",
 				kind, targetLimitShare), r, r >= targetLimitShare))
 		}
@@ -179,7 +185,7 @@ func targets(s settings, res *results) [][]string {
 		l := res.limit(kind)
 		for _, w := range s.workers {
 			if j := res.job(kind, toolOurs, snapshot.LZ4, w); j != nil && l != nil {
-				r := res.mbps(j, stepRestore) / l.stat(limOpenDecomp).med
+				r := res.mbps(j, stepRestore) / l.stat(limOpenDecomp).Med
 				rows = append(rows, check(fmt.Sprintf("(3) %s, %s: Restore MB/s ÷ AES-GCM open + lz4 decompress alone ≥ %.2f",
 					kind, workersName(w), targetLimitShare), r, r >= targetLimitShare))
 			}
@@ -191,7 +197,7 @@ func targets(s settings, res *results) [][]string {
 			continue
 		}
 		for _, st := range []step{stepFirst, stepEdited, stepUnchanged} {
-			r := restic.stat(st, seconds).med / ours.stat(st, seconds).med
+			r := restic.stat(st, seconds).Med / ours.stat(st, seconds).Med
 			rows = append(rows, check(fmt.Sprintf("(4) %s, %s: restic backup seconds ÷ continuity Save seconds (%s) ≥ %.0f",
 				kind, stepName(st, s), workersName(all), targetVsRestic), r, r >= targetVsRestic))
 		}
@@ -201,7 +207,7 @@ func targets(s settings, res *results) [][]string {
 		if ours == nil || restic == nil {
 			continue
 		}
-		r := ours.stat(stepEdited, storedB).med / restic.stat(stepEdited, storedB).med
+		r := ours.stat(stepEdited, storedB).Med / restic.stat(stepEdited, storedB).Med
 		rows = append(rows, check(fmt.Sprintf("(5) %s: bytes continuity stored for the snapshot after %d edits ÷ restic's ≤ %.2f",
 			kind, s.edits, targetEditedBytes), r, r <= targetEditedBytes))
 	}
@@ -210,7 +216,7 @@ func targets(s settings, res *results) [][]string {
 		if zstd == nil || restic == nil {
 			continue
 		}
-		r := zstd.stat(stepFirst, storedB).med / restic.stat(stepFirst, storedB).med
+		r := zstd.stat(stepFirst, storedB).Med / restic.stat(stepFirst, storedB).Med
 		rows = append(rows, check(fmt.Sprintf("(6) %s: bytes of continuity's zstd first snapshot ÷ restic's (zstd auto) ≤ %.2f",
 			kind, targetZstdBytes), r, r <= targetZstdBytes))
 	}
@@ -222,14 +228,14 @@ func check(target string, r float64, met bool) []string {
 	if met {
 		yes = "yes"
 	}
-	return []string{target, ratio(r), yes}
+	return []string{target, benchkit.Ratio(r), yes}
 }
 
 // contextRows gives ratios that explain the targets without being targets.
 func contextRows(s settings, res *results) [][]string {
 	var rows [][]string
 	all := slices.Max(s.workers)
-	add := func(name string, v float64) { rows = append(rows, []string{name, ratio(v)}) }
+	add := func(name string, v float64) { rows = append(rows, []string{name, benchkit.Ratio(v)}) }
 	for _, kind := range s.data {
 		l := res.limit(kind)
 		one, many := res.job(kind, toolOurs, snapshot.LZ4, 1), res.job(kind, toolOurs, snapshot.LZ4, all)
@@ -247,99 +253,42 @@ func contextRows(s settings, res *results) [][]string {
 				continue
 			}
 			add(fmt.Sprintf("%s, %s: Save of new data MB/s ÷ all of its per-chunk work on one goroutine (%s)", kind, workersName(j.workers), limSaveWork),
-				res.mbps(j, stepFirst)/l.stat(limSaveWork).med)
+				res.mbps(j, stepFirst)/l.stat(limSaveWork).Med)
 			add(fmt.Sprintf("%s, %s: unchanged Save MB/s ÷ chunking alone", kind, workersName(j.workers)),
-				res.mbps(j, stepUnchanged)/l.stat(limChunk).med)
+				res.mbps(j, stepUnchanged)/l.stat(limChunk).Med)
 			add(fmt.Sprintf("%s, %s: Restore MB/s ÷ all of its per-chunk work on one goroutine (%s)", kind, workersName(j.workers), limRestoreWork),
-				res.mbps(j, stepRestore)/l.stat(limRestoreWork).med)
+				res.mbps(j, stepRestore)/l.stat(limRestoreWork).Med)
 		}
-		add(fmt.Sprintf("%s: state bytes ÷ lz4-compressed chunk bytes (limit pass)", kind), l.stat(limRatio).med)
+		add(fmt.Sprintf("%s: state bytes ÷ lz4-compressed chunk bytes (limit pass)", kind), l.stat(limRatio).Med)
 	}
 	for _, kind := range s.data {
 		ours, restic := res.job(kind, toolOurs, snapshot.LZ4, all), res.job(kind, toolRestic, 0, 0)
 		if ours == nil || restic == nil {
 			continue
 		}
-		open := restic.stat(stepOpen, seconds).med
+		open := restic.stat(stepOpen, seconds).Med
 		for _, st := range []step{stepFirst, stepEdited, stepUnchanged} {
 			add(fmt.Sprintf("%s, %s: (restic seconds − its open cost of %.2f s) ÷ continuity Save seconds (%s)", kind, stepName(st, s), open, workersName(all)),
-				(restic.stat(st, seconds).med-open)/ours.stat(st, seconds).med)
+				(restic.stat(st, seconds).Med-open)/ours.stat(st, seconds).Med)
 		}
 		add(fmt.Sprintf("%s, restore: restic dump seconds ÷ continuity Restore seconds (%s)", kind, workersName(all)),
-			restic.stat(stepRestore, seconds).med/ours.stat(stepRestore, seconds).med)
+			restic.stat(stepRestore, seconds).Med/ours.stat(stepRestore, seconds).Med)
 		cpu := func(r stepResult) float64 { return r.cpu.Seconds() }
 		add(fmt.Sprintf("%s, first snapshot: restic CPU seconds ÷ continuity CPU seconds (%s)", kind, workersName(all)),
-			restic.stat(stepFirst, cpu).med/ours.stat(stepFirst, cpu).med)
+			restic.stat(stepFirst, cpu).Med/ours.stat(stepFirst, cpu).Med)
 		add(fmt.Sprintf("%s, first snapshot: state bytes ÷ bytes stored, continuity lz4", kind),
-			float64(res.size)/ours.stat(stepFirst, storedB).med)
+			float64(res.size)/ours.stat(stepFirst, storedB).Med)
 		if z := res.job(kind, toolOurs, snapshot.Zstd, all); z != nil {
 			add(fmt.Sprintf("%s, first snapshot: state bytes ÷ bytes stored, continuity zstd", kind),
-				float64(res.size)/z.stat(stepFirst, storedB).med)
+				float64(res.size)/z.stat(stepFirst, storedB).Med)
 		}
 		add(fmt.Sprintf("%s, first snapshot: state bytes ÷ bytes stored, restic", kind),
-			float64(res.size)/restic.stat(stepFirst, storedB).med)
+			float64(res.size)/restic.stat(stepFirst, storedB).Med)
 		add(fmt.Sprintf("%s, after %d edits: new chunk bytes (plaintext) ÷ state bytes, continuity", kind, s.edits),
-			ours.stat(stepEdited, func(r stepResult) float64 { return float64(r.newBytes) }).med/float64(res.edited[kind]))
+			ours.stat(stepEdited, func(r stepResult) float64 { return float64(r.newBytes) }).Med/float64(res.edited[kind]))
 	}
 	return rows
 }
-
-// table writes a Markdown table.
-func table(b *strings.Builder, head []string, rows [][]string) {
-	line := func(cells []string) {
-		b.WriteString("|")
-		for _, c := range cells {
-			b.WriteString(" " + strings.ReplaceAll(c, "|", `\|`) + " |")
-		}
-		b.WriteString("\n")
-	}
-	line(head)
-	sep := make([]string, len(head))
-	for i := range sep {
-		sep[i] = "---"
-	}
-	line(sep)
-	for _, r := range rows {
-		line(r)
-	}
-}
-
-// rangeOf formats a stat as "median (min–max)", or the median alone if
-// the runs agree to the shown precision.
-func rangeOf(s stat, f func(float64) string) string {
-	med, lo, hi := f(s.med), f(s.lo), f(s.hi)
-	if lo == hi {
-		return med
-	}
-	return fmt.Sprintf("%s (%s–%s)", med, lo, hi)
-}
-
-// sig3 formats v with three significant digits, and large numbers as
-// whole numbers with thousands separators.
-func sig3(v float64) string {
-	if v >= 1000 {
-		return thousands(int64(math.Round(v)))
-	}
-	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	dec := max(0, 2-int(math.Floor(math.Log10(v))))
-	return strconv.FormatFloat(v, 'f', dec, 64)
-}
-
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-func ratio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
 // sizeName formats a byte count as 128 B, 4 KiB or 256 MiB.
 func sizeName(n int) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"os"
 	"path/filepath"
@@ -71,31 +72,15 @@ func (j *job) name() string {
 	return fmt.Sprintf("continuity %s, %s", j.codec, workersName(j.workers))
 }
 
-// stat is the median and range of one metric over a job's runs.
-type stat struct{ med, lo, hi float64 }
-
-func statOf(v []float64) stat {
-	v = slices.Clone(v)
-	slices.Sort(v)
-	if len(v) == 0 {
-		return stat{}
-	}
-	med := v[len(v)/2]
-	if len(v)%2 == 0 {
-		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
-	return stat{med: med, lo: v[0], hi: v[len(v)-1]}
-}
-
 // stat returns the metric of step s over the runs.
-func (j *job) stat(s step, metric func(stepResult) float64) stat {
+func (j *job) stat(s step, metric func(stepResult) float64) benchkit.Stat {
 	var v []float64
 	for _, r := range j.runs {
 		if sr, ok := r[s]; ok {
 			v = append(v, metric(sr))
 		}
 	}
-	return statOf(v)
+	return benchkit.StatOf(v)
 }
 
 func (j *job) has(s step) bool { return slices.Contains(j.steps, s) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,21 +46,6 @@ func TestParseFlags(t *testing.T) {
 		!strings.Contains(err.Error(), "-runs") || !strings.Contains(err.Error(), "-size") || !strings.Contains(err.Error(), "-data") ||
 		!strings.Contains(err.Error(), "-suites") {
 		t.Errorf("bad flags gave %v, want an error naming each", err)
-	}
-}
-
-func TestStat(t *testing.T) {
-	if s := statOf([]float64{3, 1, 2}); s != (stat{2, 1, 3}) {
-		t.Errorf("odd: %+v", s)
-	}
-	if s := statOf([]float64{4, 1, 2, 3}); s != (stat{2.5, 1, 4}) {
-		t.Errorf("even: %+v", s)
-	}
-	if got := rangeOf(stat{2.5, 1, 4}, sig3); got != "2.50 (1.00–4.00)" {
-		t.Errorf("rangeOf = %q", got)
-	}
-	if got := sig3(1234567); got != "1,234,567" {
-		t.Errorf("sig3 = %q", got)
 	}
 }
 
@@ -215,7 +201,7 @@ func TestReportChunkersCrypto(t *testing.T) {
 	res := &results{size: s.size, chunkers: []*chunkerJob{c}, impls: impls,
 		crypto: &opJob{data: "events", runs: []map[string]float64{{cryBLAKE3: 3, cryHMAC: 1.5, cryXXH: 18, cryGCM: 4, cryXChaCha: 1, cryLZ4: 0.7, cryZstd: 0.3,
 			cryptoRatio(cryLZ4): 3.6, cryptoRatio(cryZstd): 5.4}}}}
-	out := renderReport(s, system{cpu: "X (aes)", cpuFlags: []string{"aes"}}, res, "")
+	out := renderReport(s, system{System: benchkit.System{CPU: "X (aes)", CPUFlags: []string{"aes"}}}, res, "")
 	for _, want := range []string{
 		"| events | jotfs/fastcdc-go | 1.60 | 128 | 89.0% |",
 		"continuity GB/s ÷ restic/chunker GB/s ≥ 5 | 8.00 | yes |",

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"os"
 	"os/signal"
 	"strconv"
@@ -151,13 +152,13 @@ func run() error {
 	}
 	defer os.RemoveAll(root)
 
-	sys := gatherSystem(root)
+	sys := benchkit.Gather(root, "wal", "internal")
 	b := &bencher{settings: s, root: root, progress: os.Stderr}
 	res, err := b.all(ctx)
 	if err != nil {
 		return err
 	}
-	sys.loadEnd = loadAverage()
+	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, strings.Join(os.Args[1:], " "))
 	fmt.Print(report)
 	if s.readme != "" {

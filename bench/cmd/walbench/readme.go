@@ -1,13 +1,6 @@
 package main
 
-import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
-)
+import "github.com/continuity-go/continuity/bench/internal/benchkit"
 
 // The markers around the generated part of the README.
 const (
@@ -119,57 +112,16 @@ with its neighbours; compare runs made on the same machine.
 
 ## Results
 
-` + beginMarker + `
 ` + resultsToken + `
-` + endMarker + `
 `
 
-// writeReadme puts report between the markers of the Markdown file at
-// path, creating the file from readmeTemplate if it does not exist and
-// appending the markers if it has none. It replaces the file atomically.
-func writeReadme(path, report string) error {
-	old, err := os.ReadFile(path)
-	var text string
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		text = strings.Replace(readmeTemplate, resultsToken, strings.TrimRight(report, "\n"), 1)
-	case err != nil:
-		return err
-	default:
-		text, err = replaceBlock(string(old), report)
-		if err != nil {
-			return err
-		}
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".readme-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// readme is the generated section of bench/README.md.
+var readme = benchkit.Section{Begin: beginMarker, End: endMarker, Heading: "## Results",
+	Template: readmeTemplate, Token: resultsToken}
 
-// replaceBlock returns text with what lies between the markers replaced
-// by report, or with the markers and report appended if it has none.
-func replaceBlock(text, report string) (string, error) {
-	block := beginMarker + "\n" + strings.TrimRight(report, "\n") + "\n" + endMarker
-	i := strings.Index(text, beginMarker)
-	j := strings.Index(text, endMarker)
-	switch {
-	case i < 0 && j < 0:
-		return strings.TrimRight(text, "\n") + "\n\n## Results\n\n" + block + "\n", nil
-	case i < 0 || j < i:
-		return "", fmt.Errorf("markers %s and %s are missing or out of order", beginMarker, endMarker)
-	}
-	return text[:i] + block + text[j+len(endMarker):], nil
-}
+// writeReadme puts report between the markers of the Markdown file at
+// path, creating the file from readmeTemplate if it does not exist.
+func writeReadme(path, report string) error { return readme.Write(path, report) }
+
+// replaceBlock returns text with report between the markers.
+func replaceBlock(text, report string) (string, error) { return readme.Replace(text, report) }

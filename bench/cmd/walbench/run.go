@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"math"
 	"os"
@@ -33,23 +34,12 @@ func (j *job) String() string {
 	return fmt.Sprintf("%s %d×%s", j.impl, j.writers, sizeName(j.size))
 }
 
-// stat is the median and range of one metric over a job's runs.
-type stat struct{ med, lo, hi float64 }
-
-func (j *job) stat(metric func(runResult) float64) stat {
+func (j *job) stat(metric func(runResult) float64) benchkit.Stat {
 	v := make([]float64, len(j.runs))
 	for i, r := range j.runs {
 		v[i] = metric(r)
 	}
-	slices.Sort(v)
-	if len(v) == 0 {
-		return stat{}
-	}
-	med := v[len(v)/2]
-	if len(v)%2 == 0 {
-		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
-	return stat{med: med, lo: v[0], hi: v[len(v)-1]}
+	return benchkit.StatOf(v)
 }
 
 // Metrics of a run, for job.stat.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,17 +39,7 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestFormat(t *testing.T) {
-	for _, tc := range []struct {
-		v    float64
-		want string
-	}{
-		{0.0921, "0.0921"}, {0.5, "0.500"}, {12.34, "12.3"}, {312.4, "312"}, {197520.4, "197,520"}, {1234567, "1,234,567"},
-	} {
-		if got := sig3(tc.v); got != tc.want {
-			t.Errorf("sig3(%v) = %q, want %q", tc.v, got, tc.want)
-		}
-	}
+func TestSizeName(t *testing.T) {
 	for n, want := range map[int]string{128: "128 B", 4096: "4 KiB", 122880: "120 KiB", 1 << 20: "1 MiB", 4144: "4144 B"} {
 		if got := sizeName(n); got != want {
 			t.Errorf("sizeName(%d) = %q, want %q", n, got, want)
@@ -124,7 +115,7 @@ func TestRenderReportWithoutTargets(t *testing.T) {
 	// A report with no 64-writer or peer configuration must still render.
 	s := settings{runs: 1, writers: []int{1}, sizes: []int{128}}
 	res := &results{rawSize: map[*job]int{}}
-	out := renderReport(s, system{}, res, "")
+	out := renderReport(s, benchkit.System{}, res, "")
 	if !strings.Contains(out, "#### Targets") {
 		t.Errorf("report lacks the targets table:\n%s", out)
 	}

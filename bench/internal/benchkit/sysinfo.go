@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"bufio"
@@ -12,40 +12,42 @@ import (
 	"time"
 )
 
-// system describes the machine and disk a report was measured on. Every
+// System describes the machine and disk a report was measured on. Every
 // field is gathered best-effort: what cannot be read says "unknown".
-type system struct {
-	date       time.Time
-	cpu        string
-	cpuFlags   []string // which of cpuFeatures the CPU has
-	cpus       int
-	gomaxprocs int
-	goVersion  string
-	kernel     string
-	fs         string // file system type, device, mount point and options
-	disk       string // what the block device says about itself
-	dir        string
-	library    string // the continuity source measured: commit, and whether snapshot/ or internal/ had uncommitted changes
-	restic     string // restic's version line; "" when restic was left out
-	memory     string
-	loadStart  string
-	loadEnd    string
+type System struct {
+	Date       time.Time
+	CPU        string   // model, with the instruction set extensions of CPUFeatures it has
+	CPUFlags   []string // which of CPUFeatures the CPU has
+	CPUs       int
+	GOMAXPROCS int
+	Go         string
+	Kernel     string
+	FS         string // file system type, device, mount point and options
+	Disk       string // what the block device says about itself
+	Dir        string
+	Library    string // the continuity source measured: commit, and whether the measured packages had uncommitted changes
+	Memory     string
+	LoadStart  string
+	LoadEnd    string // set by the caller at the end: LoadAverage()
 }
 
-func gatherSystem(dir string) system {
-	s := system{
-		date:       time.Now().UTC(),
-		memory:     memTotal(),
-		cpus:       runtime.NumCPU(),
-		gomaxprocs: runtime.GOMAXPROCS(0),
-		goVersion:  fmt.Sprintf("%s %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH),
-		kernel:     kernel(),
-		dir:        dir,
-		loadStart:  loadAverage(),
-		library:    libraryVersion(),
+// Gather describes this machine and the file system holding dir. pkgs are
+// the library's directories (e.g. "wal", "internal") whose uncommitted
+// changes the Library field must flag.
+func Gather(dir string, pkgs ...string) System {
+	s := System{
+		Date:       time.Now().UTC(),
+		Memory:     memTotal(),
+		CPUs:       runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Go:         fmt.Sprintf("%s %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH),
+		Kernel:     kernel(),
+		Dir:        dir,
+		LoadStart:  LoadAverage(),
+		Library:    libraryVersion(pkgs),
 	}
-	s.cpu, s.cpuFlags = cpuModel()
-	s.fs, s.disk = fileSystem(dir)
+	s.CPU, s.CPUFlags = cpuModel()
+	s.FS, s.Disk = fileSystem(dir)
 	return s
 }
 
@@ -57,13 +59,13 @@ func readTrim(name string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// cpuFeatures are the instruction set extensions that decide the speed
+// CPUFeatures are the instruction set extensions that decide the speed
 // of the per-chunk work: SHA-NI (SHA-256, restic's chunk IDs), AES-NI and
 // VAES with carry-less multiplication (AES-GCM), AVX2 and AVX-512
 // (BLAKE3, memmove).
-var cpuFeatures = []string{"sha_ni", "aes", "vaes", "pclmulqdq", "vpclmulqdq", "avx2", "avx512f"}
+var CPUFeatures = []string{"sha_ni", "aes", "vaes", "pclmulqdq", "vpclmulqdq", "avx2", "avx512f"}
 
-// cpuModel returns the CPU's model name, followed by which of cpuFeatures
+// cpuModel returns the CPU's model name, followed by which of CPUFeatures
 // it has, and those features.
 func cpuModel() (string, []string) {
 	f, err := os.Open("/proc/cpuinfo")
@@ -85,7 +87,7 @@ func cpuModel() (string, []string) {
 			for _, f := range strings.Fields(v) {
 				have[f] = true
 			}
-			for _, f := range cpuFeatures {
+			for _, f := range CPUFeatures {
 				if have[f] {
 					flags = append(flags, f)
 				}
@@ -122,9 +124,9 @@ func kernel() string {
 	return strings.TrimSpace(name + " " + rel)
 }
 
-// loadAverage returns the 1-, 5- and 15-minute load averages: other work
+// LoadAverage returns the 1-, 5- and 15-minute load averages: other work
 // on the machine shows up here.
-func loadAverage() string {
+func LoadAverage() string {
 	f := strings.Fields(readTrim("/proc/loadavg"))
 	if len(f) < 3 {
 		return "unknown"
@@ -230,10 +232,10 @@ func readLink(name string) string {
 
 // libraryVersion says which continuity source the program was built
 // from: the module's directory (through the replace directive), its git
-// commit, and whether snapshot/ or internal/ differ from it. It needs the go and git
+// commit, and whether pkgs differ from it. It needs the go and git
 // commands and the bench module as the working directory; otherwise it
 // says "unknown".
-func libraryVersion() string {
+func libraryVersion(pkgs []string) string {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/continuity-go/continuity").Output()
 	if err != nil {
 		return "unknown"
@@ -244,8 +246,12 @@ func libraryVersion() string {
 		return "unknown (" + dir + " is not a git work tree)"
 	}
 	v := "commit " + strings.TrimSpace(string(head))
-	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", "snapshot", "internal").Output(); err == nil && len(st) > 0 {
-		v += ", with uncommitted changes in snapshot/ or internal/"
+	if len(pkgs) == 0 {
+		return v
+	}
+	args := append([]string{"-C", dir, "status", "--porcelain", "--"}, pkgs...)
+	if st, err := exec.Command("git", args...).Output(); err == nil && len(st) > 0 {
+		v += ", with uncommitted changes in " + strings.Join(pkgs, "/, ") + "/"
 	}
 	return v
 }

@@ -1,0 +1,88 @@
+package benchkit
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestStatAndFormat(t *testing.T) {
+	if s := StatOf([]float64{3, 1, 2}); s != (Stat{2, 1, 3}) {
+		t.Errorf("odd: %+v", s)
+	}
+	if s := StatOf([]float64{4, 1, 2, 3}); s != (Stat{2.5, 1, 4}) {
+		t.Errorf("even: %+v", s)
+	}
+	if s := StatOf(nil); s != (Stat{}) {
+		t.Errorf("none: %+v", s)
+	}
+	if got := RangeOf(Stat{2.5, 1, 4}, Sig3); got != "2.50 (1.00–4.00)" {
+		t.Errorf("RangeOf = %q", got)
+	}
+	if got := RangeOf(Stat{2.5, 2.5, 2.5}, Sig3); got != "2.50" {
+		t.Errorf("RangeOf of agreeing runs = %q", got)
+	}
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{
+		{0.0921, "0.0921"}, {0.5, "0.500"}, {12.34, "12.3"}, {312.4, "312"}, {197520.4, "197,520"}, {1234567, "1,234,567"},
+	} {
+		if got := Sig3(tc.v); got != tc.want {
+			t.Errorf("Sig3(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+	if got := Ratio(0.456); got != "0.46" {
+		t.Errorf("Ratio = %q", got)
+	}
+	if got := Percent(59.4); got != "59%" {
+		t.Errorf("Percent = %q", got)
+	}
+	var b strings.Builder
+	Table(&b, []string{"a", "b"}, [][]string{{"1", "x|y"}})
+	if want := "| a | b |\n| --- | --- |\n| 1 | x\\|y |\n"; b.String() != want {
+		t.Errorf("Table:\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestSection(t *testing.T) {
+	s := Section{Begin: "<!-- b -->", End: "<!-- e -->", Heading: "## R"}
+	for _, tc := range []struct {
+		name, in, want string
+		err            bool
+	}{
+		{"replace", "a\n<!-- b -->\nold\n<!-- e -->\nb\n", "a\n<!-- b -->\nnew\n<!-- e -->\nb\n", false},
+		{"append", "# T\n", "# T\n\n## R\n\n<!-- b -->\nnew\n<!-- e -->\n", false},
+		{"reversed", "<!-- e --><!-- b -->", "", true},
+		{"begin only", "<!-- b -->", "", true},
+	} {
+		got, err := s.Replace(tc.in, "new\n")
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("%s: got %q, %v; want %q, error %v", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "new.md")
+	if err := s.Write(missing, "r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(missing); string(b) != "# Benchmarks\n\n## R\n\n<!-- b -->\nr\n<!-- e -->\n" {
+		t.Errorf("new file: %q", b)
+	}
+	s.Template, s.Token = "# Head\n\n{{x}}\n", "{{x}}"
+	templ := filepath.Join(dir, "templ.md")
+	if err := s.Write(templ, "r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(templ); string(b) != "# Head\n\n<!-- b -->\nr\n<!-- e -->\n" {
+		t.Errorf("from template: %q", b)
+	}
+}
+
+func TestGather(t *testing.T) {
+	s := Gather(t.TempDir(), "wal")
+	if s.CPUs < 1 || s.GOMAXPROCS < 1 || s.Go == "" || s.CPU == "" || s.FS == "" || s.LoadStart == "" {
+		t.Errorf("incomplete: %+v", s)
+	}
+}

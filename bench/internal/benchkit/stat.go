@@ -1,0 +1,98 @@
+package benchkit
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Stat summarizes a metric over repeated runs.
+type Stat struct{ Med, Lo, Hi float64 }
+
+// StatOf returns the median (the mean of the middle two for an even
+// count), minimum and maximum of v; zero for no values.
+func StatOf(v []float64) Stat {
+	if len(v) == 0 {
+		return Stat{}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	med := v[len(v)/2]
+	if len(v)%2 == 0 {
+		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return Stat{Med: med, Lo: v[0], Hi: v[len(v)-1]}
+}
+
+// Table writes a Markdown table.
+func Table(b *strings.Builder, head []string, rows [][]string) {
+	line := func(cells []string) {
+		b.WriteString("|")
+		for _, c := range cells {
+			b.WriteString(" " + strings.ReplaceAll(c, "|", `\|`) + " |")
+		}
+		b.WriteString("\n")
+	}
+	line(head)
+	sep := make([]string, len(head))
+	for i := range sep {
+		sep[i] = "---"
+	}
+	line(sep)
+	for _, r := range rows {
+		line(r)
+	}
+}
+
+// RangeOf formats s as "median (min–max)", or the median alone if the
+// runs agree to the precision f shows.
+func RangeOf(s Stat, f func(float64) string) string {
+	med, lo, hi := f(s.Med), f(s.Lo), f(s.Hi)
+	if lo == hi {
+		return med
+	}
+	return fmt.Sprintf("%s (%s–%s)", med, lo, hi)
+}
+
+// Sig3 formats v with three significant digits, and numbers of 1000 and
+// more as whole numbers with thousands separators.
+func Sig3(v float64) string {
+	if v >= 1000 {
+		return Thousands(int64(math.Round(v)))
+	}
+	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	dec := max(0, 2-int(math.Floor(math.Log10(v))))
+	return strconv.FormatFloat(v, 'f', dec, 64)
+}
+
+// Thousands formats n with commas between groups of three digits.
+func Thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// OneDecimal formats v with one decimal.
+func OneDecimal(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// Ratio formats a ratio with two decimals, or "—" when it is undefined
+// (a zero or missing denominator).
+func Ratio(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// Percent formats v (already ×100) as a whole percentage.
+func Percent(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "%" }
