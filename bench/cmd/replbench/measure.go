@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -126,14 +125,4 @@ func drive(ctx context.Context, ops []op, warmup, dur time.Duration, track bool,
 		return nil, err
 	}
 	return res, nil
-}
-
-// percentile returns the nearest-rank q-quantile of sorted, or 0 if it is
-// empty.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }

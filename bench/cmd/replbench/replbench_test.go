@@ -63,16 +63,6 @@ func TestReplaceBlock(t *testing.T) {
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i))
-	}
-	if p50, p99 := percentile(d, 0.5), percentile(d, 0.99); p50 != 50 || p99 != 99 {
-		t.Errorf("p50, p99 = %d, %d", p50, p99)
-	}
-}
-
 func TestSchedQuantiles(t *testing.T) {
 	buckets := []float64{0, 1e-6, 1e-5, 1e-4, math.Inf(1)}
 	h0 := &metrics.Float64Histogram{Counts: []uint64{5, 5, 5, 5}, Buckets: buckets}

@@ -273,8 +273,8 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 	res = runResult{
 		opsPerSec: float64(len(all)) / sec,
 		mbPerSec:  float64(len(all)) * float64(j.size) / sec / 1e6,
-		p50:       percentile(all, 0.50),
-		p99:       percentile(all, 0.99),
+		p50:       benchkit.Percentile(all, 0.50),
+		p99:       benchkit.Percentile(all, 0.99),
 	}
 	if n := p1.Batches - p0.Batches; n > 0 {
 		res.recPerBatch = float64(p1.Records-p0.Records) / float64(n)
@@ -336,7 +336,7 @@ func lag(ctx context.Context, c *cluster, l *loop, base time.Time, res *runResul
 		}
 	}
 	slices.Sort(lags)
-	res.lagP50, res.lagP99 = percentile(lags, 0.50), percentile(lags, 0.99)
+	res.lagP50, res.lagP99 = benchkit.Percentile(lags, 0.50), benchkit.Percentile(lags, 0.99)
 	from := l.start.Sub(base)
 	to := from + l.elapsed
 	res.standbyOpsPerSec = float64(clock.appliedBetween(from, to)) / l.elapsed.Seconds()
@@ -413,8 +413,8 @@ func (b *bencher) limitOnce(ctx context.Context, dir string, j *job) (runResult,
 	return runResult{
 		opsPerSec: per,
 		mbPerSec:  per * float64(j.size) / 1e6,
-		p50:       percentile(all, 0.50),
-		p99:       percentile(all, 0.99),
+		p50:       benchkit.Percentile(all, 0.50),
+		p99:       benchkit.Percentile(all, 0.99),
 	}, nil
 }
 

@@ -119,7 +119,7 @@ func parseFlags(args []string) (settings, error) {
 	if s.editLen < 1 {
 		errs = append(errs, fmt.Errorf("-edit-len %d: need at least 1", s.editLen))
 	}
-	if s.workers, err = parseInts(workers, 1, 1024); err != nil {
+	if s.workers, err = benchkit.ParseInts(workers, 1, 1024); err != nil {
 		errs = append(errs, fmt.Errorf("-workers: %w", err))
 	}
 	for k := range strings.SplitSeq(data, ",") {
@@ -165,21 +165,6 @@ func parseSize(v string) (int, error) {
 		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KiB, MiB or GiB, at most 64 GiB)", v)
 	}
 	return n * mult, nil
-}
-
-func parseInts(list string, lo, hi int) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(list, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return nil, err
-		}
-		if n < lo || n > hi {
-			return nil, fmt.Errorf("%d is outside [%d, %d]", n, lo, hi)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func run() error {

@@ -28,7 +28,6 @@ import (
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"time"
 
@@ -80,31 +79,16 @@ func parseFlags() (settings, error) {
 		errs = append(errs, fmt.Errorf("-warmup %v: must not be negative", s.warmup))
 	}
 	var err error
-	if s.writers, err = parseInts(writers, 1, 4096); err != nil {
+	if s.writers, err = benchkit.ParseInts(writers, 1, 4096); err != nil {
 		errs = append(errs, fmt.Errorf("-writers: %w", err))
 	}
-	if s.sizes, err = parseInts(sizes, 1, 1<<20); err != nil {
+	if s.sizes, err = benchkit.ParseInts(sizes, 1, 1<<20); err != nil {
 		errs = append(errs, fmt.Errorf("-sizes: %w", err))
 	}
 	if s.impls, err = parseImpls(impls); err != nil {
 		errs = append(errs, fmt.Errorf("-impls: %w", err))
 	}
 	return s, errors.Join(errs...)
-}
-
-func parseInts(list string, lo, hi int) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(list, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return nil, err
-		}
-		if n < lo || n > hi {
-			return nil, fmt.Errorf("%d is outside [%d, %d]", n, lo, hi)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func parseImpls(list string) ([]peers.Impl, error) {

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"math"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -108,8 +108,8 @@ func measure(ctx context.Context, a peers.Appender, payloads [][]byte, warmup, d
 	r := runResult{
 		opsPerSec: float64(len(all)) / sec,
 		mbPerSec:  float64(bytes) / sec / 1e6,
-		p50:       percentile(all, 0.50),
-		p99:       percentile(all, 0.99),
+		p50:       benchkit.Percentile(all, 0.50),
+		p99:       benchkit.Percentile(all, 0.99),
 	}
 	if b := c1.Batches - c0.Batches; b > 0 {
 		r.recPerBatch = float64(c1.Records-c0.Records) / float64(b)
@@ -119,14 +119,4 @@ func measure(ctx context.Context, a peers.Appender, payloads [][]byte, warmup, d
 		r.segPerSec = float64(c1.Segments-c0.Segments) / sec
 	}
 	return r, nil
-}
-
-// percentile returns the nearest-rank q-quantile of sorted, or 0 if it is
-// empty.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }

@@ -23,22 +23,6 @@ func TestRoundBatch(t *testing.T) {
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i))
-	}
-	if p := percentile(d, 0.5); p != 50 {
-		t.Errorf("p50 = %d, want 50", p)
-	}
-	if p := percentile(d, 0.99); p != 99 {
-		t.Errorf("p99 = %d, want 99", p)
-	}
-	if p := percentile(nil, 0.5); p != 0 {
-		t.Errorf("p50 of nothing = %d, want 0", p)
-	}
-}
-
 func TestSizeName(t *testing.T) {
 	for n, want := range map[int]string{128: "128 B", 4096: "4 KiB", 122880: "120 KiB", 1 << 20: "1 MiB", 4144: "4144 B"} {
 		if got := sizeName(n); got != want {

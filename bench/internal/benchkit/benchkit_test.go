@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStatAndFormat(t *testing.T) {
@@ -84,5 +85,26 @@ func TestGather(t *testing.T) {
 	s := Gather(t.TempDir(), "wal")
 	if s.CPUs < 1 || s.GOMAXPROCS < 1 || s.Go == "" || s.CPU == "" || s.FS == "" || s.LoadStart == "" {
 		t.Errorf("incomplete: %+v", s)
+	}
+}
+
+func TestPercentileAndParseInts(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	if p50, p99 := Percentile(d, 0.5), Percentile(d, 0.99); p50 != 50 || p99 != 99 {
+		t.Errorf("p50, p99 = %d, %d", p50, p99)
+	}
+	if p := Percentile(nil, 0.5); p != 0 {
+		t.Errorf("p50 of nothing = %d, want 0", p)
+	}
+	if got, err := ParseInts("1, 8,64", 1, 64); err != nil || len(got) != 3 || got[2] != 64 {
+		t.Errorf("ParseInts = %v, %v", got, err)
+	}
+	for _, bad := range []string{"0", "65", "x", ""} {
+		if _, err := ParseInts(bad, 1, 64); err == nil {
+			t.Errorf("ParseInts(%q) accepted", bad)
+		}
 	}
 }

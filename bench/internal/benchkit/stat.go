@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Stat summarizes a metric over repeated runs.
@@ -96,3 +97,29 @@ func Ratio(v float64) string {
 
 // Percent formats v (already ×100) as a whole percentage.
 func Percent(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "%" }
+
+// Percentile returns the nearest-rank q-quantile of sorted, or 0 if it is
+// empty.
+func Percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// ParseInts parses a comma-separated list of integers, each in [lo, hi].
+func ParseInts(list string, lo, hi int) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if n < lo || n > hi {
+			return nil, fmt.Errorf("%d is outside [%d, %d]", n, lo, hi)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
