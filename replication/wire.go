@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/continuity-go/continuity/internal/binenc"
 	"io"
 	"time"
 
@@ -224,141 +225,83 @@ type Ack struct {
 	Applied  wal.LSN // last record applied to its state machine
 }
 
-// encoding helpers
-
-type enc struct{ b []byte }
-
-func (e *enc) u16(v uint16) { e.b = binary.LittleEndian.AppendUint16(e.b, v) }
-func (e *enc) u32(v uint32) { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
-func (e *enc) u64(v uint64) { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
-func (e *enc) str(s string) { e.u32(uint32(len(s))); e.b = append(e.b, s...) }
-
-type dec struct {
-	b   []byte
-	err error
-}
-
-func (d *dec) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(d.b) {
-		d.err = errors.New("payload too short")
-		return nil
-	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *dec) u16() uint16 {
-	if p := d.take(2); p != nil {
-		return binary.LittleEndian.Uint16(p)
-	}
-	return 0
-}
-
-func (d *dec) u32() uint32 {
-	if p := d.take(4); p != nil {
-		return binary.LittleEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (d *dec) u64() uint64 {
-	if p := d.take(8); p != nil {
-		return binary.LittleEndian.Uint64(p)
-	}
-	return 0
-}
-
-func (d *dec) str(max int) string {
-	n := d.u32()
-	if d.err == nil && uint64(n) > uint64(max) {
-		d.err = fmt.Errorf("string of %d bytes, bound %d", n, max)
-		return ""
-	}
-	return string(d.take(int(n)))
-}
-
-func (d *dec) finish(t FrameType) error {
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
-	}
-	if d.err != nil {
-		return &FrameError{Type: t, Err: ErrFrameMalformed, Detail: d.err.Error()}
+// finish turns the decoder's state into the message's error: trailing
+// bytes or any field error is a malformed frame of type t.
+func finish(d *binenc.Decoder, t FrameType) error {
+	if err := d.Done(); err != nil {
+		return &FrameError{Type: t, Err: ErrFrameMalformed, Detail: err.Error()}
 	}
 	return nil
 }
 
 // AppendHello appends h's payload encoding.
 func AppendHello(dst []byte, h Hello) []byte {
-	e := enc{dst}
-	e.u16(h.Version)
-	e.str(h.Cluster)
-	e.str(h.Node)
-	e.u64(h.Epoch)
-	e.u64(uint64(h.LastLSN))
-	return e.b
+	e := binenc.Encoder{B: dst}
+	e.U16(h.Version)
+	e.Str(h.Cluster)
+	e.Str(h.Node)
+	e.U64(h.Epoch)
+	e.U64(uint64(h.LastLSN))
+	return e.B
 }
 
 // DecodeHello decodes a Hello payload.
 func DecodeHello(p []byte) (Hello, error) {
-	d := dec{b: p}
-	h := Hello{Version: d.u16(), Cluster: d.str(maxIDBytes), Node: d.str(maxIDBytes), Epoch: d.u64(), LastLSN: wal.LSN(d.u64())}
-	return h, d.finish(FrameHello)
+	d := binenc.Decoder{B: p}
+	h := Hello{Version: d.U16(), Cluster: d.Str(maxIDBytes), Node: d.Str(maxIDBytes), Epoch: d.U64(), LastLSN: wal.LSN(d.U64())}
+	return h, finish(&d, FrameHello)
 }
 
 // AppendWelcome appends w's payload encoding.
 func AppendWelcome(dst []byte, w Welcome) []byte {
-	e := enc{dst}
-	e.u16(w.Version)
-	e.str(w.Cluster)
-	e.str(w.Node)
-	e.u64(w.Epoch)
-	return e.b
+	e := binenc.Encoder{B: dst}
+	e.U16(w.Version)
+	e.Str(w.Cluster)
+	e.Str(w.Node)
+	e.U64(w.Epoch)
+	return e.B
 }
 
 // DecodeWelcome decodes a Welcome payload.
 func DecodeWelcome(p []byte) (Welcome, error) {
-	d := dec{b: p}
-	w := Welcome{Version: d.u16(), Cluster: d.str(maxIDBytes), Node: d.str(maxIDBytes), Epoch: d.u64()}
-	return w, d.finish(FrameWelcome)
+	d := binenc.Decoder{B: p}
+	w := Welcome{Version: d.U16(), Cluster: d.Str(maxIDBytes), Node: d.Str(maxIDBytes), Epoch: d.U64()}
+	return w, finish(&d, FrameWelcome)
 }
 
 // AppendReject appends r's payload encoding.
 func AppendReject(dst []byte, r Reject) []byte {
-	e := enc{dst}
-	e.u16(uint16(r.Code))
+	e := binenc.Encoder{B: dst}
+	e.U16(uint16(r.Code))
 	if len(r.Reason) > maxReasonBytes {
 		r.Reason = r.Reason[:maxReasonBytes]
 	}
-	e.str(r.Reason)
-	return e.b
+	e.Str(r.Reason)
+	return e.B
 }
 
 // DecodeReject decodes a Reject payload.
 func DecodeReject(p []byte) (Reject, error) {
-	d := dec{b: p}
-	r := Reject{Code: RejectCode(d.u16()), Reason: d.str(maxReasonBytes)}
-	return r, d.finish(FrameReject)
+	d := binenc.Decoder{B: p}
+	r := Reject{Code: RejectCode(d.U16()), Reason: d.Str(maxReasonBytes)}
+	return r, finish(&d, FrameReject)
 }
 
 // AppendAck appends a's payload encoding.
 func AppendAck(dst []byte, a Ack) []byte {
-	e := enc{dst}
-	e.u64(uint64(a.Received))
-	e.u64(uint64(a.Flushed))
-	e.u64(uint64(a.Applied))
-	return e.b
+	e := binenc.Encoder{B: dst}
+	e.U64(uint64(a.Received))
+	e.U64(uint64(a.Flushed))
+	e.U64(uint64(a.Applied))
+	return e.B
 }
 
 // DecodeAck decodes an Ack payload; positions must not decrease along
 // received ≥ flushed ≥ applied.
 func DecodeAck(p []byte) (Ack, error) {
-	d := dec{b: p}
-	a := Ack{Received: wal.LSN(d.u64()), Flushed: wal.LSN(d.u64()), Applied: wal.LSN(d.u64())}
-	if err := d.finish(FrameAck); err != nil {
+	d := binenc.Decoder{B: p}
+	a := Ack{Received: wal.LSN(d.U64()), Flushed: wal.LSN(d.U64()), Applied: wal.LSN(d.U64())}
+	if err := finish(&d, FrameAck); err != nil {
 		return a, err
 	}
 	if a.Flushed > a.Received || a.Applied > a.Flushed {
@@ -371,53 +314,53 @@ const recordHeaderSize = 28 // LSN, epoch, time, length
 
 // AppendRecords appends the payload encoding of a batch of records.
 func AppendRecords(dst []byte, recs []wal.Record) []byte {
-	e := enc{dst}
-	e.u32(uint32(len(recs)))
+	e := binenc.Encoder{B: dst}
+	e.U32(uint32(len(recs)))
 	for _, r := range recs {
-		e.u64(uint64(r.LSN))
-		e.u64(r.Epoch)
-		e.u64(uint64(r.Time.UnixNano()))
-		e.u32(uint32(len(r.Data)))
-		e.b = append(e.b, r.Data...)
+		e.U64(uint64(r.LSN))
+		e.U64(r.Epoch)
+		e.U64(uint64(r.Time.UnixNano()))
+		e.U32(uint32(len(r.Data)))
+		e.B = append(e.B, r.Data...)
 	}
-	return e.b
+	return e.B
 }
 
 // DecodeRecords decodes a Records payload. The records' Data alias p.
 // LSNs must be contiguous and epochs and times must not decrease within
 // the batch.
 func DecodeRecords(p []byte) ([]wal.Record, error) {
-	d := dec{b: p}
-	n := d.u32()
-	if d.err == nil && uint64(n)*recordHeaderSize > uint64(len(d.b)) {
-		d.err = fmt.Errorf("%d records cannot fit in %d bytes", n, len(d.b))
+	d := binenc.Decoder{B: p}
+	n := d.U32()
+	if d.Err == nil && uint64(n)*recordHeaderSize > uint64(d.Left()) {
+		d.Fail(fmt.Errorf("%d records cannot fit in %d bytes", n, d.Left()))
 	}
 	var recs []wal.Record
-	if d.err == nil {
+	if d.Err == nil {
 		recs = make([]wal.Record, 0, n)
 	}
-	for i := uint32(0); i < n && d.err == nil; i++ {
-		r := wal.Record{LSN: wal.LSN(d.u64()), Epoch: d.u64(), Time: time.Unix(0, int64(d.u64())).UTC()}
-		r.Data = d.take(int(d.u32()))
-		if d.err != nil {
+	for i := uint32(0); i < n && d.Err == nil; i++ {
+		r := wal.Record{LSN: wal.LSN(d.U64()), Epoch: d.U64(), Time: time.Unix(0, int64(d.U64())).UTC()}
+		r.Data = d.Take(int(d.U32()))
+		if d.Err != nil {
 			break
 		}
 		if i > 0 {
 			prev := recs[i-1]
 			switch {
 			case r.LSN != prev.LSN+1:
-				d.err = fmt.Errorf("LSN %d after %d", r.LSN, prev.LSN)
+				d.Fail(fmt.Errorf("LSN %d after %d", r.LSN, prev.LSN))
 			case r.Epoch < prev.Epoch:
-				d.err = fmt.Errorf("epoch %d after %d", r.Epoch, prev.Epoch)
+				d.Fail(fmt.Errorf("epoch %d after %d", r.Epoch, prev.Epoch))
 			case r.Time.Before(prev.Time):
-				d.err = fmt.Errorf("time goes back at LSN %d", r.LSN)
+				d.Fail(fmt.Errorf("time goes back at LSN %d", r.LSN))
 			}
 		} else if r.LSN == 0 {
-			d.err = errors.New("LSN 0")
+			d.Fail(errors.New("LSN 0"))
 		}
 		recs = append(recs, r)
 	}
-	if err := d.finish(FrameRecords); err != nil {
+	if err := finish(&d, FrameRecords); err != nil {
 		return nil, err
 	}
 	return recs, nil

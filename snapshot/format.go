@@ -3,8 +3,8 @@ package snapshot
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"github.com/continuity-go/continuity/internal/binenc"
 	"math"
 )
 
@@ -115,109 +115,11 @@ func packName(id [objNameBytes]byte) string {
 	return dataPrefix + h[:2] + "/" + h
 }
 
-// errShort is the decoder's error for input that ends too early.
-var errShort = errors.New("input too short")
-
-// encoder appends little-endian fields to a byte slice.
-type encoder struct{ b []byte }
-
-func (e *encoder) u8(v byte)      { e.b = append(e.b, v) }
-func (e *encoder) u32(v uint32)   { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
-func (e *encoder) u64(v uint64)   { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
-func (e *encoder) raw(p []byte)   { e.b = append(e.b, p...) }
-func (e *encoder) bytes(p []byte) { e.u32(uint32(len(p))); e.b = append(e.b, p...) }
-func (e *encoder) str(s string)   { e.u32(uint32(len(s))); e.b = append(e.b, s...) }
-
-// decoder reads little-endian fields, bounds-checking every length
-// against the bytes left before anything is allocated. The first error
-// sticks; later reads return zero values.
-type decoder struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (d *decoder) fail(err error) {
-	if d.err == nil {
-		d.err = fmt.Errorf("offset %d: %w", d.off, err)
-	}
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(d.b)-d.off {
-		d.fail(errShort)
-		return nil
-	}
-	p := d.b[d.off : d.off+n]
-	d.off += n
-	return p
-}
-
-func (d *decoder) u8() byte {
-	if p := d.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (d *decoder) u32() uint32 {
-	if p := d.take(4); p != nil {
-		return binary.LittleEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (d *decoder) u64() uint64 {
-	if p := d.take(8); p != nil {
-		return binary.LittleEndian.Uint64(p)
-	}
-	return 0
-}
-
-// count reads a u32 element count and checks that count elements of at
-// least minSize bytes each fit in what is left and that count <= max.
-func (d *decoder) count(minSize, max int) int {
-	n := d.u32()
-	if d.err != nil {
-		return 0
-	}
-	if uint64(n) > uint64(max) {
-		d.fail(fmt.Errorf("count %d exceeds limit %d", n, max))
-		return 0
-	}
-	if minSize > 0 && uint64(n)*uint64(minSize) > uint64(len(d.b)-d.off) {
-		d.fail(fmt.Errorf("count %d: %w", n, errShort))
-		return 0
-	}
-	return int(n)
-}
-
-// bytes reads a u32-length-prefixed byte string of at most max bytes. The
-// result aliases the input.
-func (d *decoder) bytes(max int) []byte {
-	n := d.u32()
-	if d.err != nil {
-		return nil
-	}
-	if uint64(n) > uint64(max) {
-		d.fail(fmt.Errorf("length %d exceeds limit %d", n, max))
-		return nil
-	}
-	return d.take(int(n))
-}
-
-func (d *decoder) str(max int) string { return string(d.bytes(max)) }
-
-// done reports the sticky error, or an error if bytes are left over.
-func (d *decoder) done() error {
-	if d.err == nil && d.off != len(d.b) {
-		d.fail(fmt.Errorf("%d trailing bytes", len(d.b)-d.off))
-	}
-	return d.err
-}
+// encoder and decoder are the package's names for binenc's.
+type (
+	encoder = binenc.Encoder
+	decoder = binenc.Decoder
+)
 
 // header is the common 48-byte object header.
 type header struct {

@@ -43,9 +43,9 @@ func seedSlots() [][]byte {
 
 func seedTrailers() [][]byte {
 	var e encoder
-	e.u32(1)
-	e.blob(blobEntry{typ: blobData, codec: codecLZ4, id: blobID{1}, off: headerSize, length: 100, raw: 300})
-	return [][]byte{e.b, {0, 0, 0, 0}}
+	e.U32(1)
+	putBlob(&e, blobEntry{typ: blobData, codec: codecLZ4, id: blobID{1}, off: headerSize, length: 100, raw: 300})
+	return [][]byte{e.B, {0, 0, 0, 0}}
 }
 
 func seedLocks() [][]byte {

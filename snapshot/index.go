@@ -29,23 +29,23 @@ type blobEntry struct {
 
 const blobEntrySize = 2 + blobIDSize + 12
 
-func (e *encoder) blob(b blobEntry) {
-	e.u8(b.typ)
-	e.u8(b.codec)
-	e.raw(b.id[:])
-	e.u32(b.off)
-	e.u32(b.length)
-	e.u32(b.raw)
+func putBlob(e *encoder, b blobEntry) {
+	e.U8(b.typ)
+	e.U8(b.codec)
+	e.Raw(b.id[:])
+	e.U32(b.off)
+	e.U32(b.length)
+	e.U32(b.raw)
 }
 
-func (d *decoder) blob() blobEntry {
+func getBlob(d *decoder) blobEntry {
 	var b blobEntry
-	b.typ = d.u8()
-	b.codec = d.u8()
-	copy(b.id[:], d.take(blobIDSize))
-	b.off = d.u32()
-	b.length = d.u32()
-	b.raw = d.u32()
+	b.typ = d.U8()
+	b.codec = d.U8()
+	copy(b.id[:], d.Take(blobIDSize))
+	b.off = d.U32()
+	b.length = d.U32()
+	b.raw = d.U32()
 	return b
 }
 
@@ -79,48 +79,48 @@ const maxIndexBlobs = 1 << 22
 // encodeIndexBody encodes the sealed body of an index object.
 func encodeIndexBody(packs []indexPack) []byte {
 	var e encoder
-	e.u32(uint32(len(packs)))
+	e.U32(uint32(len(packs)))
 	for _, p := range packs {
-		e.raw(p.id[:])
-		e.raw(p.salt[:])
-		e.u64(uint64(p.size))
-		e.u32(uint32(len(p.blobs)))
+		e.Raw(p.id[:])
+		e.Raw(p.salt[:])
+		e.U64(uint64(p.size))
+		e.U32(uint32(len(p.blobs)))
 		for _, b := range p.blobs {
-			e.blob(b)
+			putBlob(&e, b)
 		}
 	}
-	return e.b
+	return e.B
 }
 
 // decodeIndexBody decodes and validates an index body. It never panics
 // and never allocates more than a small multiple of len(b).
 func decodeIndexBody(b []byte) ([]indexPack, error) {
-	d := decoder{b: b}
-	n := d.count(objNameBytes+saltSize+12, 1<<24)
+	d := decoder{B: b}
+	n := d.Count(objNameBytes+saltSize+12, 1<<24)
 	packs := make([]indexPack, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.Err == nil; i++ {
 		var p indexPack
-		copy(p.id[:], d.take(objNameBytes))
-		copy(p.salt[:], d.take(saltSize))
-		size, ok := checkedInt(d.u64(), 1<<40)
+		copy(p.id[:], d.Take(objNameBytes))
+		copy(p.salt[:], d.Take(saltSize))
+		size, ok := checkedInt(d.U64(), 1<<40)
 		if !ok {
-			d.fail(errors.New("impossible pack size"))
+			d.Fail(errors.New("impossible pack size"))
 		}
 		p.size = int64(size)
-		m := d.count(blobEntrySize, maxIndexBlobs)
+		m := d.Count(blobEntrySize, maxIndexBlobs)
 		p.blobs = make([]blobEntry, 0, m)
-		for j := 0; j < m && d.err == nil; j++ {
-			e := d.blob()
-			if d.err == nil {
+		for j := 0; j < m && d.Err == nil; j++ {
+			e := getBlob(&d)
+			if d.Err == nil {
 				if err := e.check(p.size); err != nil {
-					d.fail(err)
+					d.Fail(err)
 				}
 			}
 			p.blobs = append(p.blobs, e)
 		}
 		packs = append(packs, p)
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return nil, err
 	}
 	return packs, nil

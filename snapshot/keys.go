@@ -109,10 +109,10 @@ const (
 )
 
 func (pp passphrase) kek(params []byte) ([]byte, error) {
-	d := decoder{b: params}
-	t, m, th := d.u32(), d.u32(), d.u8()
-	salt := d.take(16)
-	if err := d.done(); err != nil {
+	d := decoder{B: params}
+	t, m, th := d.U32(), d.U32(), d.U8()
+	salt := d.Take(16)
+	if err := d.Done(); err != nil {
 		return nil, fmt.Errorf("passphrase slot parameters: %w", err)
 	}
 	if t == 0 || t > maxArgonTime || m < 8 || m > maxArgonMemoryKiB || th == 0 || th > maxArgonThreads {
@@ -123,18 +123,18 @@ func (pp passphrase) kek(params []byte) ([]byte, error) {
 
 func (pp passphrase) Wrap(_ context.Context, master, ad []byte) ([]byte, []byte, error) {
 	var e encoder
-	e.u32(pp.params.Time)
-	e.u32(pp.params.MemoryKiB)
-	e.u8(pp.params.Threads)
+	e.U32(pp.params.Time)
+	e.U32(pp.params.MemoryKiB)
+	e.U8(pp.params.Threads)
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	e.raw(salt)
-	kek, err := pp.kek(e.b)
+	e.Raw(salt)
+	kek, err := pp.kek(e.B)
 	if err != nil {
 		return nil, nil, err
 	}
 	w, err := gcmSeal(kek, master, ad)
-	return e.b, w, err
+	return e.B, w, err
 }
 
 func (pp passphrase) Unwrap(_ context.Context, params, wrapped, ad []byte) ([]byte, error) {
@@ -240,14 +240,14 @@ type KeySlot struct {
 // before it, so damage is told from a wrong key.
 func encodeSlot(s KeySlot) []byte {
 	h := header{version: formatVersion, kind: kindKey}
-	e := encoder{b: h.append(nil)}
-	e.str(s.Kind)
-	e.str(s.Label)
-	e.u64(uint64(s.Created.UnixNano()))
-	e.bytes(s.params)
-	e.bytes(s.wrapped)
-	e.u64(xxhash.Sum64(e.b))
-	return e.b
+	e := encoder{B: h.append(nil)}
+	e.Str(s.Kind)
+	e.Str(s.Label)
+	e.U64(uint64(s.Created.UnixNano()))
+	e.Bytes(s.params)
+	e.Bytes(s.wrapped)
+	e.U64(xxhash.Sum64(e.B))
+	return e.B
 }
 
 // decodeSlot parses a key slot object. It never panics and allocates at
@@ -264,14 +264,14 @@ func decodeSlot(name string, b []byte) (KeySlot, error) {
 	if xxhash.Sum64(body) != leU64(sum) {
 		return s, corrupt(name, -1, "key slot checksum mismatch")
 	}
-	d := decoder{b: body, off: headerSize}
-	s.Kind = d.str(64)
-	s.Label = d.str(1024)
-	s.Created = time.Unix(0, int64(d.u64())).UTC()
-	s.params = d.bytes(4096)
-	s.wrapped = d.bytes(64 << 10)
-	if err := d.done(); err != nil {
-		return KeySlot{}, corrupt(name, int64(d.off), err.Error())
+	d := decoder{B: body, Off: headerSize}
+	s.Kind = d.Str(64)
+	s.Label = d.Str(1024)
+	s.Created = time.Unix(0, int64(d.U64())).UTC()
+	s.params = d.Bytes(4096)
+	s.wrapped = d.Bytes(64 << 10)
+	if err := d.Done(); err != nil {
+		return KeySlot{}, corrupt(name, int64(d.Off), err.Error())
 	}
 	s.ID = name[len(keysPrefix):]
 	return s, nil

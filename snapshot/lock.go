@@ -52,26 +52,26 @@ func (l lockInfo) String() string {
 func encodeLockBody(l lockInfo) []byte {
 	var e encoder
 	if l.exclusive {
-		e.u8(1)
+		e.U8(1)
 	} else {
-		e.u8(0)
+		e.U8(0)
 	}
-	e.str(l.host)
-	e.u32(l.pid)
-	e.u64(uint64(l.time.UnixNano()))
-	e.str(l.op)
-	return e.b
+	e.Str(l.host)
+	e.U32(l.pid)
+	e.U64(uint64(l.time.UnixNano()))
+	e.Str(l.op)
+	return e.B
 }
 
 func decodeLockBody(b []byte) (lockInfo, error) {
 	var l lockInfo
-	d := decoder{b: b}
-	l.exclusive = d.u8() == 1
-	l.host = d.str(4096)
-	l.pid = d.u32()
-	l.time = time.Unix(0, int64(d.u64())).UTC()
-	l.op = d.str(256)
-	return l, d.done()
+	d := decoder{B: b}
+	l.exclusive = d.U8() == 1
+	l.host = d.Str(4096)
+	l.pid = d.U32()
+	l.time = time.Unix(0, int64(d.U64())).UTC()
+	l.op = d.Str(256)
+	return l, d.Done()
 }
 
 type repoLock struct {

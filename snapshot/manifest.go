@@ -66,74 +66,74 @@ const (
 
 func encodeManifestBody(m Manifest) []byte {
 	var e encoder
-	e.raw(m.ID[:])
-	e.raw(m.Parent[:])
-	e.u64(uint64(m.Time.UnixNano()))
-	e.str(m.Host)
-	e.u32(uint32(len(m.Tags)))
+	e.Raw(m.ID[:])
+	e.Raw(m.Parent[:])
+	e.U64(uint64(m.Time.UnixNano()))
+	e.Str(m.Host)
+	e.U32(uint32(len(m.Tags)))
 	for _, t := range m.Tags {
-		e.str(t)
+		e.Str(t)
 	}
 	keys := slices.Sorted(maps.Keys(m.Labels))
-	e.u32(uint32(len(keys)))
+	e.U32(uint32(len(keys)))
 	for _, k := range keys {
-		e.str(k)
-		e.str(m.Labels[k])
+		e.Str(k)
+		e.Str(m.Labels[k])
 	}
-	e.u64(m.LSN)
-	e.u64(m.Epoch)
-	e.u64(uint64(m.Size))
-	e.u64(uint64(m.Chunks))
-	e.u64(uint64(m.NewBytes))
-	e.u64(uint64(m.StoredBytes))
-	e.u8(m.depth)
-	e.u32(uint32(len(m.root)))
+	e.U64(m.LSN)
+	e.U64(m.Epoch)
+	e.U64(uint64(m.Size))
+	e.U64(uint64(m.Chunks))
+	e.U64(uint64(m.NewBytes))
+	e.U64(uint64(m.StoredBytes))
+	e.U8(m.depth)
+	e.U32(uint32(len(m.root)))
 	for _, id := range m.root {
-		e.raw(id[:])
+		e.Raw(id[:])
 	}
-	return e.b
+	return e.B
 }
 
 // decodeManifestBody decodes a manifest body. It never panics and
 // allocates at most a small multiple of len(b).
 func decodeManifestBody(b []byte) (Manifest, error) {
 	var m Manifest
-	d := decoder{b: b}
-	copy(m.ID[:], d.take(snapIDSize))
-	copy(m.Parent[:], d.take(snapIDSize))
-	m.Time = time.Unix(0, int64(d.u64())).UTC()
-	m.Host = d.str(4096)
-	n := d.count(4, maxTags)
-	for i := 0; i < n && d.err == nil; i++ {
-		m.Tags = append(m.Tags, d.str(4096))
+	d := decoder{B: b}
+	copy(m.ID[:], d.Take(snapIDSize))
+	copy(m.Parent[:], d.Take(snapIDSize))
+	m.Time = time.Unix(0, int64(d.U64())).UTC()
+	m.Host = d.Str(4096)
+	n := d.Count(4, maxTags)
+	for i := 0; i < n && d.Err == nil; i++ {
+		m.Tags = append(m.Tags, d.Str(4096))
 	}
-	n = d.count(8, maxLabels)
+	n = d.Count(8, maxLabels)
 	if n > 0 {
 		m.Labels = make(map[string]string, n)
 	}
-	for i := 0; i < n && d.err == nil; i++ {
-		k := d.str(4096)
-		m.Labels[k] = d.str(1 << 16)
+	for i := 0; i < n && d.Err == nil; i++ {
+		k := d.Str(4096)
+		m.Labels[k] = d.Str(1 << 16)
 	}
-	m.LSN = d.u64()
-	m.Epoch = d.u64()
-	sz, chunks, nb, sb := d.u64(), d.u64(), d.u64(), d.u64()
+	m.LSN = d.U64()
+	m.Epoch = d.U64()
+	sz, chunks, nb, sb := d.U64(), d.U64(), d.U64(), d.U64()
 	for _, v := range []uint64{sz, chunks, nb, sb} {
 		if v > 1<<62 {
-			d.fail(errors.New("impossible size"))
+			d.Fail(errors.New("impossible size"))
 		}
 	}
 	m.Size, m.Chunks, m.NewBytes, m.StoredBytes = int64(sz), int64(chunks), int64(nb), int64(sb)
-	m.depth = d.u8()
+	m.depth = d.U8()
 	if m.depth > maxTreeDep {
-		d.fail(fmt.Errorf("tree depth %d exceeds %d", m.depth, maxTreeDep))
+		d.Fail(fmt.Errorf("tree depth %d exceeds %d", m.depth, maxTreeDep))
 	}
-	n = d.count(blobIDSize, maxRootIDs)
+	n = d.Count(blobIDSize, maxRootIDs)
 	m.root = make([]blobID, n)
 	for i := range m.root {
-		copy(m.root[i][:], d.take(blobIDSize))
+		copy(m.root[i][:], d.Take(blobIDSize))
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return Manifest{}, err
 	}
 	return m, nil

@@ -74,12 +74,12 @@ func (p *packWriter) full(packBytes int) bool {
 // finish appends the trailer and returns the pack's bytes and index entry.
 func (p *packWriter) finish(k *keyring) ([]byte, indexPack) {
 	var e encoder
-	e.u32(uint32(len(p.blobs)))
+	e.U32(uint32(len(p.blobs)))
 	for _, b := range p.blobs {
-		e.blob(b)
+		putBlob(&e, b)
 	}
-	p.buf = p.aead.Seal(p.buf, nonce(&p.nonce, 0), e.b, k.objectAD(p.buf[:headerSize]))
-	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(e.b)+tagSize))
+	p.buf = p.aead.Seal(p.buf, nonce(&p.nonce, 0), e.B, k.objectAD(p.buf[:headerSize]))
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(e.B)+tagSize))
 	p.info.size = int64(len(p.buf))
 	return p.buf, indexPack{packInfo: p.info, blobs: p.blobs}
 }

@@ -56,27 +56,27 @@ type repoConfig struct {
 // encodeConfigBody encodes the sealed part of the config object.
 func encodeConfigBody(c repoConfig) []byte {
 	var e encoder
-	e.u64(uint64(c.created.UnixNano()))
-	e.u32(uint32(c.format.ChunkMin))
-	e.u32(uint32(c.format.ChunkAvg))
-	e.u32(uint32(c.format.ChunkMax))
-	e.u8(byte(c.format.Codec))
-	e.u8(1) // chunk ID algorithm: keyed BLAKE3-256
-	return e.b
+	e.U64(uint64(c.created.UnixNano()))
+	e.U32(uint32(c.format.ChunkMin))
+	e.U32(uint32(c.format.ChunkAvg))
+	e.U32(uint32(c.format.ChunkMax))
+	e.U8(byte(c.format.Codec))
+	e.U8(1) // chunk ID algorithm: keyed BLAKE3-256
+	return e.B
 }
 
 // decodeConfigBody decodes the sealed part of the config object and
 // validates the format it describes.
 func decodeConfigBody(b []byte) (repoConfig, error) {
 	var c repoConfig
-	d := decoder{b: b}
-	c.created = time.Unix(0, int64(d.u64())).UTC()
-	c.format.ChunkMin = int(d.u32())
-	c.format.ChunkAvg = int(d.u32())
-	c.format.ChunkMax = int(d.u32())
-	c.format.Codec = Codec(d.u8())
-	alg := d.u8()
-	if err := d.done(); err != nil {
+	d := decoder{B: b}
+	c.created = time.Unix(0, int64(d.U64())).UTC()
+	c.format.ChunkMin = int(d.U32())
+	c.format.ChunkAvg = int(d.U32())
+	c.format.ChunkMax = int(d.U32())
+	c.format.Codec = Codec(d.U8())
+	alg := d.U8()
+	if err := d.Done(); err != nil {
 		return c, err
 	}
 	if alg != 1 {

@@ -288,19 +288,19 @@ func (r *Repo) packTrailer(name string, data []byte) ([]blobEntry, error) {
 // decodePackTrailer decodes the sealed body of a pack trailer; blobs must
 // lie before end. It never panics.
 func decodePackTrailer(body []byte, end int64) ([]blobEntry, error) {
-	d := decoder{b: body}
-	n := d.count(blobEntrySize, maxIndexBlobs)
+	d := decoder{B: body}
+	n := d.Count(blobEntrySize, maxIndexBlobs)
 	out := make([]blobEntry, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		b := d.blob()
-		if d.err == nil {
+	for i := 0; i < n && d.Err == nil; i++ {
+		b := getBlob(&d)
+		if d.Err == nil {
 			if err := b.check(end); err != nil {
-				d.fail(err)
+				d.Fail(err)
 			}
 		}
 		out = append(out, b)
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return nil, err
 	}
 	return out, nil
