@@ -101,7 +101,8 @@ type Log struct {
 	cuts   []LSN         // cuts[g] is where the TruncateBack that made gen g+1 cut
 	closed bool
 
-	tmu sync.Mutex // serializes TruncateFront
+	tmu   sync.Mutex     // serializes TruncateFront
+	holds map[string]LSN // guarded by tmu: see Hold
 
 	spare     chan spareFile
 	needSpare chan struct{}

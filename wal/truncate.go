@@ -18,11 +18,17 @@ import (
 // Last()+1. Segment files are removed oldest first with a directory sync
 // after each, so a crash leaves a log that opens.
 //
+// TruncateFront refuses, with a *HoldError, to drop records a Hold
+// still keeps (an archiver's unarchived records).
+//
 // TruncateFront does not block appends. Readers positioned before the new
 // First fail with ErrTruncated.
 func (l *Log) TruncateFront(lsn LSN) error {
 	l.tmu.Lock()
 	defer l.tmu.Unlock()
+	if err := l.checkHolds(lsn); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

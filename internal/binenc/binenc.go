@@ -144,3 +144,24 @@ func (d *Decoder) Done() error {
 	}
 	return d.Err
 }
+
+// Uvarint appends v as an unsigned varint.
+func (e *Encoder) Uvarint(v uint64) { e.B = binary.AppendUvarint(e.B, v) }
+
+// Uvarint reads an unsigned varint.
+func (d *Decoder) Uvarint() uint64 {
+	if d.Err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.B[d.Off:])
+	if n <= 0 {
+		if n == 0 {
+			d.Fail(ErrShort)
+		} else {
+			d.Fail(errors.New("varint overflows 64 bits"))
+		}
+		return 0
+	}
+	d.Off += n
+	return v
+}

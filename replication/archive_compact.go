@@ -1,0 +1,206 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/pierrec/lz4/v4"
+
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Compact merges this archiver's objects (those of its own epoch) window
+// by window, for each window length of ArchiverOptions.Compaction in
+// turn: the objects whose first record falls in one closed window become
+// one object, written before the pieces are deleted, so a crash at any
+// point leaves overlapping objects that restore reads once and the next
+// Compact cleans up. Objects that another covers entirely are deleted
+// first. Windows are closed once the archive holds a record past their
+// end: the open tail is never merged.
+func (a *Archiver) Compact(ctx context.Context) error {
+	a.compactMu.Lock()
+	defer a.compactMu.Unlock()
+	a.mu.Lock()
+	epoch, resumed, archivedTime := a.st.Epoch, a.st.Resumed, a.st.ArchivedTime
+	a.mu.Unlock()
+	if !resumed {
+		return nil
+	}
+	v, err := loadView(ctx, a.repo)
+	if err != nil {
+		return err
+	}
+	if err := a.checkDeposed(v, epoch); err != nil {
+		return err
+	}
+	var own []segObj
+	for _, s := range v.segs {
+		if s.Epoch == epoch {
+			own = append(own, s)
+		}
+	}
+	own, err = a.dropCovered(ctx, own)
+	if err != nil {
+		return err
+	}
+	closedBefore := archivedTime.UnixNano()
+	for _, w := range a.opts.Compaction {
+		if own, err = a.compactLevel(ctx, own, int64(w), closedBefore); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropCovered deletes objects whose range another object covers; own is
+// sorted by name (first LSN).
+func (a *Archiver) dropCovered(ctx context.Context, own []segObj) ([]segObj, error) {
+	var keep []segObj
+	for i, s := range own {
+		covered := false
+		for j, o := range own {
+			if j != i && o.First <= s.First && o.Last >= s.Last && (o.Last-o.First > s.Last-s.First || j < i) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			keep = append(keep, s)
+			continue
+		}
+		if err := a.repo.DeleteObject(ctx, s.String()); err != nil {
+			return nil, err
+		}
+	}
+	return keep, nil
+}
+
+// compactLevel merges runs of objects within each closed window of width
+// nanoseconds.
+func (a *Archiver) compactLevel(ctx context.Context, own []segObj, width, closedBefore int64) ([]segObj, error) {
+	var out []segObj
+	for i := 0; i < len(own); {
+		win := own[i].FirstNanos / width
+		// A run: consecutive objects of one window, contiguous in LSN,
+		// under the size bound.
+		j, size := i+1, own[i].Size
+		for j < len(own) && own[j].FirstNanos/width == win && own[j].First <= own[j-1].Last+1 && size+own[j].Size <= a.opts.MaxCompactedBytes {
+			size += own[j].Size
+			j++
+		}
+		run := own[i:j]
+		if len(run) < 2 || (win+1)*width > closedBefore {
+			out = append(out, run[0])
+			i++
+			continue
+		}
+		merged, err := a.merge(ctx, run)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, merged)
+		i = j
+	}
+	return out, nil
+}
+
+// merge writes one object holding the records of run and deletes run.
+func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
+	var recs []wal.Record
+	for _, s := range run {
+		rs, err := readSegment(ctx, a.repo, s.segName)
+		if err != nil {
+			return segObj{}, err
+		}
+		next := s.First
+		if len(recs) > 0 {
+			next = recs[len(recs)-1].LSN + 1
+		}
+		if s.First > next {
+			return segObj{}, fmt.Errorf("replication: compaction run has a gap before %s", s.String())
+		}
+		recs = append(recs, rs[next-s.First:]...)
+	}
+	n, prefix, body, err := encodeSegment(run[0].Epoch, recs, new(lz4.Compressor))
+	if err != nil {
+		return segObj{}, err
+	}
+	name := n.String()
+	data, err := a.repo.Seal(name, prefix, body)
+	if err != nil {
+		return segObj{}, err
+	}
+	if err := a.repo.WriteObject(ctx, name, data); err != nil && !isExists(err) {
+		return segObj{}, fmt.Errorf("replication: write %s: %w", name, err)
+	}
+	for _, s := range run {
+		if err := a.repo.DeleteObject(ctx, s.String()); err != nil {
+			return segObj{}, err
+		}
+	}
+	a.mu.Lock()
+	a.st.Compacted++
+	a.mu.Unlock()
+	return segObj{n, int64(len(data))}, nil
+}
+
+// requestSnapshot asks the snapshotter for a base snapshot (at most one
+// request waits).
+func (a *Archiver) requestSnapshot() {
+	select {
+	case a.snapCh <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Archiver) snapshotter() {
+	defer a.wg.Done()
+	for {
+		select {
+		case <-a.snapCh:
+			if _, err := a.SnapshotNow(a.ctx); err != nil && a.ctx.Err() == nil {
+				a.fail(err)
+				a.lg.Warn("base snapshot failed; the next one is on schedule", "err", err)
+			}
+		case <-a.ctx.Done():
+			return
+		}
+	}
+}
+
+// SnapshotNow takes a base snapshot: ArchiverOptions.Capture's state,
+// saved through the repository with its LSN and the archiver's epoch in
+// the manifest and the tag "base".
+func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
+	if a.opts.Capture == nil {
+		return snapshot.Manifest{}, errors.New("replication: ArchiverOptions.Capture is not set")
+	}
+	a.snapMu.Lock()
+	defer a.snapMu.Unlock()
+	a.mu.Lock()
+	epoch := a.st.Epoch
+	a.mu.Unlock()
+	lsn, write, err := a.opts.Capture(ctx)
+	if err != nil {
+		return snapshot.Manifest{}, fmt.Errorf("replication: capture state: %w", err)
+	}
+	at := a.opts.Now() // every record up to lsn was appended before now
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	m, _, err := a.repo.Save(ctx, pr, snapshot.Meta{Time: at, LSN: uint64(lsn), Epoch: epoch, Tags: []string{BaseTag}})
+	pr.CloseWithError(errors.New("snapshot ended"))
+	if err != nil {
+		return snapshot.Manifest{}, fmt.Errorf("replication: save base snapshot: %w", err)
+	}
+	a.mu.Lock()
+	a.st.Snapshot, a.st.SnapshotAt, a.sinceSnap = m.ID, lsn, 0
+	a.mu.Unlock()
+	a.lg.Info("base snapshot saved", "id", m.ID.Short(), "lsn", lsn, "epoch", epoch)
+	return m, nil
+}
+
+// BaseTag is the tag of base snapshots the archiver takes.
+const BaseTag = "base"

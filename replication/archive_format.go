@@ -1,0 +1,331 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pierrec/lz4/v4"
+
+	"github.com/continuity-go/continuity/internal/binenc"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Archive format constants: part of the archive format, not to be changed
+// without a new archiveVersion.
+const (
+	archivePrefix  = "wal/"
+	timelineName   = "timeline"
+	archiveVersion = 1
+
+	// segPrefixSize is the clear, authenticated prefix of a WAL object:
+	// version (2), codec (1), reserved (1), count (4), epoch (8), first
+	// LSN (8), last LSN (8), first time (8), last time (8), raw body
+	// length (4), reserved (4).
+	segPrefixSize = 56
+
+	codecRaw = 0
+	codecLZ4 = 1
+
+	// maxSegmentBytes bounds an archived object's decoded body, so a
+	// planted object cannot make a reader allocate without bound.
+	maxSegmentBytes = 1 << 30
+	// maxTimelineBytes bounds a timeline object.
+	maxTimelineBytes = 1 << 20
+	maxTimelineLen   = 1 << 16
+)
+
+// segName is the parsed name of an archived WAL object:
+// wal/<epoch>/<first>-<last>-<first time>-<last time>, each field 16 hex
+// digits (times in Unix nanoseconds), so names sort by epoch, then LSN.
+// The epoch is that of the timeline that archived the object (records
+// inside may carry older epochs: a promoted standby archives what it
+// inherited).
+type segName struct {
+	Epoch       uint64
+	First, Last wal.LSN
+	FirstNanos  int64
+	LastNanos   int64
+}
+
+func (n segName) String() string {
+	return fmt.Sprintf("%s%016x/%016x-%016x-%016x-%016x", archivePrefix, n.Epoch, uint64(n.First), uint64(n.Last), uint64(n.FirstNanos), uint64(n.LastNanos))
+}
+
+func timelineObject(epoch uint64) string {
+	return fmt.Sprintf("%s%016x/%s", archivePrefix, epoch, timelineName)
+}
+
+func epochPrefix(epoch uint64) string { return fmt.Sprintf("%s%016x/", archivePrefix, epoch) }
+
+// parseArchiveName parses an object name under wal/: a WAL object
+// (isTimeline false) or a timeline object. Names that are neither give an
+// error.
+func parseArchiveName(name string) (n segName, isTimeline bool, err error) {
+	rest, ok := strings.CutPrefix(name, archivePrefix)
+	if !ok {
+		return n, false, fmt.Errorf("not under %s", archivePrefix)
+	}
+	dir, file, ok := strings.Cut(rest, "/")
+	if !ok || len(dir) != 16 {
+		return n, false, fmt.Errorf("want %s<epoch>/<object>", archivePrefix)
+	}
+	if n.Epoch, err = strconv.ParseUint(dir, 16, 64); err != nil {
+		return n, false, fmt.Errorf("epoch %q: not 16 hex digits", dir)
+	}
+	if file == timelineName {
+		return n, true, nil
+	}
+	f := strings.Split(file, "-")
+	if len(f) != 4 {
+		return n, false, fmt.Errorf("want <first>-<last>-<first time>-<last time>")
+	}
+	var v [4]uint64
+	for i, s := range f {
+		if len(s) != 16 {
+			return n, false, fmt.Errorf("field %q: not 16 hex digits", s)
+		}
+		if v[i], err = strconv.ParseUint(s, 16, 64); err != nil {
+			return n, false, fmt.Errorf("field %q: not 16 hex digits", s)
+		}
+	}
+	n.First, n.Last, n.FirstNanos, n.LastNanos = wal.LSN(v[0]), wal.LSN(v[1]), int64(v[2]), int64(v[3])
+	if n.First == 0 || n.Last < n.First || n.LastNanos < n.FirstNanos {
+		return n, false, fmt.Errorf("impossible range %d-%d", n.First, n.Last)
+	}
+	return n, false, nil
+}
+
+// encodeSegment builds the clear prefix and the body of a WAL object
+// holding recs (contiguous LSNs, non-decreasing times). The body is lz4
+// compressed unless that does not make it smaller.
+func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segName, []byte, []byte, error) {
+	if len(recs) == 0 {
+		return segName{}, nil, nil, errors.New("replication: empty archive object")
+	}
+	n := segName{
+		Epoch: epoch, First: recs[0].LSN, Last: recs[len(recs)-1].LSN,
+		FirstNanos: recs[0].Time.UnixNano(), LastNanos: recs[len(recs)-1].Time.UnixNano(),
+	}
+	size := 0
+	for _, r := range recs {
+		size += len(r.Data) + 3*binaryMaxVarint
+	}
+	e := binenc.Encoder{B: make([]byte, 0, size)}
+	prev := n.FirstNanos
+	for i, r := range recs {
+		t := r.Time.UnixNano()
+		if r.LSN != n.First+wal.LSN(i) || t < prev {
+			return segName{}, nil, nil, fmt.Errorf("replication: archive batch not contiguous at LSN %d", r.LSN)
+		}
+		e.Uvarint(r.Epoch)
+		e.Uvarint(uint64(t - prev))
+		e.Uvarint(uint64(len(r.Data)))
+		e.Raw(r.Data)
+		prev = t
+	}
+	raw := e.B
+	if len(raw) > maxSegmentBytes {
+		return segName{}, nil, nil, fmt.Errorf("replication: archive object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
+	}
+	codec, body := byte(codecRaw), raw
+	if len(raw) > 64 {
+		dst := make([]byte, lz4.CompressBlockBound(len(raw)))
+		if k, err := comp.CompressBlock(raw, dst); err == nil && k > 0 && k < len(raw) {
+			codec, body = codecLZ4, dst[:k]
+		}
+	}
+	p := binenc.Encoder{B: make([]byte, 0, segPrefixSize)}
+	p.U16(archiveVersion)
+	p.U8(codec)
+	p.U8(0)
+	p.U32(uint32(len(recs)))
+	p.U64(epoch)
+	p.U64(uint64(n.First))
+	p.U64(uint64(n.Last))
+	p.U64(uint64(n.FirstNanos))
+	p.U64(uint64(n.LastNanos))
+	p.U32(uint32(len(raw)))
+	p.U32(0)
+	return n, p.B, body, nil
+}
+
+const binaryMaxVarint = 10
+
+// decodeSegment checks an object's clear prefix against its name and
+// decodes the records in its (decrypted) body. Every inconsistency is an
+// error; records alias nothing in body.
+func decodeSegment(n segName, prefix, body []byte) ([]wal.Record, error) {
+	d := binenc.Decoder{B: prefix}
+	version := d.U16()
+	codec := d.U8()
+	res1 := d.U8()
+	count := d.U32()
+	epoch := d.U64()
+	first, last := wal.LSN(d.U64()), wal.LSN(d.U64())
+	firstNanos, lastNanos := int64(d.U64()), int64(d.U64())
+	rawLen := d.U32()
+	res2 := d.U32()
+	if err := d.Done(); err != nil {
+		return nil, fmt.Errorf("prefix: %w", err)
+	}
+	switch {
+	case version != archiveVersion:
+		return nil, fmt.Errorf("archive format version %d, this build reads %d", version, archiveVersion)
+	case res1 != 0 || res2 != 0:
+		return nil, errors.New("reserved prefix field not zero")
+	case epoch != n.Epoch || first != n.First || last != n.Last || firstNanos != n.FirstNanos || lastNanos != n.LastNanos:
+		return nil, errors.New("prefix does not match the object's name")
+	case uint64(count) != uint64(last-first)+1:
+		return nil, fmt.Errorf("count %d for LSNs %d-%d", count, first, last)
+	case rawLen > maxSegmentBytes:
+		return nil, fmt.Errorf("body of %d bytes exceeds %d", rawLen, maxSegmentBytes)
+	case uint64(count)*3 > uint64(rawLen):
+		return nil, fmt.Errorf("count %d cannot fit %d bytes", count, rawLen)
+	}
+	raw := body
+	switch codec {
+	case codecRaw:
+		if len(body) != int(rawLen) {
+			return nil, fmt.Errorf("raw body of %d bytes, prefix says %d", len(body), rawLen)
+		}
+	case codecLZ4:
+		raw = make([]byte, rawLen)
+		k, err := lz4.UncompressBlock(body, raw)
+		if err != nil || k != int(rawLen) {
+			return nil, fmt.Errorf("lz4 body does not decode to %d bytes", rawLen)
+		}
+	default:
+		return nil, fmt.Errorf("unknown codec %d", codec)
+	}
+	recs := make([]wal.Record, count)
+	d = binenc.Decoder{B: raw}
+	t := firstNanos
+	var prevEpoch uint64
+	for i := range recs {
+		ep := d.Uvarint()
+		dt := d.Uvarint()
+		size := d.Uvarint()
+		if d.Err != nil {
+			break
+		}
+		if ep > epoch || ep < prevEpoch {
+			return nil, fmt.Errorf("record %d: epoch %d out of order (object epoch %d)", first+wal.LSN(i), ep, epoch)
+		}
+		if dt > uint64(lastNanos-t) {
+			return nil, fmt.Errorf("record %d: time beyond the object's last time", first+wal.LSN(i))
+		}
+		if size > uint64(d.Left()) {
+			d.Fail(binenc.ErrShort)
+			break
+		}
+		t += int64(dt)
+		prevEpoch = ep
+		recs[i] = wal.Record{LSN: first + wal.LSN(i), Epoch: ep, Time: time.Unix(0, t), Data: d.Take(int(size))}
+	}
+	if err := d.Done(); err != nil {
+		return nil, fmt.Errorf("records: %w", err)
+	}
+	if t != lastNanos {
+		return nil, errors.New("last record's time does not match the object's")
+	}
+	return recs, nil
+}
+
+// timeline is the history of an epoch: which epoch's records hold which
+// LSNs. Entry k says that epoch Epochs[k] wrote the history after LSN
+// Forks[k] (Forks[0] is 0), up to Forks[k+1]. The last entry is the
+// timeline's own epoch. This is PostgreSQL's timeline history file.
+type timeline struct {
+	Epochs []uint64
+	Forks  []wal.LSN
+}
+
+// epoch is the timeline's own epoch.
+func (t timeline) epoch() uint64 { return t.Epochs[len(t.Epochs)-1] }
+
+// bound returns the last LSN of the history that epoch e's objects may
+// supply, and whether e is on this history at all: objects of an ancestor
+// are valid up to where its successor forked, the timeline's own without
+// limit.
+func (t timeline) bound(e uint64) (wal.LSN, bool) {
+	for k, x := range t.Epochs {
+		if x == e {
+			if k+1 < len(t.Epochs) {
+				return t.Forks[k+1], true
+			}
+			return wal.LSN(1<<63 - 1), true
+		}
+	}
+	return 0, false
+}
+
+// fork returns t's history cut at lsn and continued by epoch e: the
+// timeline of a new primary whose log ends at lsn when it takes over.
+func (t timeline) fork(e uint64, lsn wal.LSN) timeline {
+	var n timeline
+	for k, x := range t.Epochs {
+		if t.Forks[k] > lsn && k > 0 {
+			break
+		}
+		n.Epochs = append(n.Epochs, x)
+		n.Forks = append(n.Forks, t.Forks[k])
+	}
+	if n.epoch() == e {
+		return n
+	}
+	n.Epochs = append(n.Epochs, e)
+	n.Forks = append(n.Forks, lsn)
+	return n
+}
+
+func (t timeline) String() string {
+	var b strings.Builder
+	for k, e := range t.Epochs {
+		if k > 0 {
+			fmt.Fprintf(&b, " → after %d: ", t.Forks[k])
+		}
+		fmt.Fprintf(&b, "epoch %d", e)
+	}
+	return b.String()
+}
+
+func encodeTimeline(t timeline) []byte {
+	e := binenc.Encoder{}
+	e.U16(archiveVersion)
+	e.U32(uint32(len(t.Epochs)))
+	for k := range t.Epochs {
+		e.U64(t.Epochs[k])
+		e.U64(uint64(t.Forks[k]))
+	}
+	return e.B
+}
+
+func decodeTimeline(epoch uint64, b []byte) (timeline, error) {
+	var t timeline
+	d := binenc.Decoder{B: b}
+	if v := d.U16(); d.Err == nil && v != archiveVersion {
+		return t, fmt.Errorf("archive format version %d, this build reads %d", v, archiveVersion)
+	}
+	n := d.Count(16, maxTimelineLen)
+	for k := 0; k < n; k++ {
+		e, f := d.U64(), wal.LSN(d.U64())
+		if d.Err != nil {
+			break
+		}
+		if k == 0 && f != 0 || k > 0 && (e <= t.Epochs[k-1] || f < t.Forks[k-1]) {
+			return t, fmt.Errorf("entry %d (epoch %d after LSN %d) out of order", k, e, f)
+		}
+		t.Epochs = append(t.Epochs, e)
+		t.Forks = append(t.Forks, f)
+	}
+	if err := d.Done(); err != nil {
+		return t, err
+	}
+	if len(t.Epochs) == 0 || t.epoch() != epoch {
+		return t, fmt.Errorf("history does not end in its own epoch %d", epoch)
+	}
+	return t, nil
+}

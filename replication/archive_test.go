@@ -1,0 +1,332 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// fakeClock is a settable clock shared by the log, the repository and the
+// archiver.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// chainState is a StateMachine whose state is a hash chain over the
+// records folded into it: equal states mean equal record sequences.
+type chainState struct {
+	mu    sync.Mutex
+	lsn   wal.LSN
+	count int64
+	sum   [32]byte
+}
+
+func (s *chainState) Apply(rec wal.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec.LSN != s.lsn+1 {
+		return fmt.Errorf("chainState: LSN %d after %d", rec.LSN, s.lsn)
+	}
+	s.sum = chainNext(s.sum, rec)
+	s.lsn = rec.LSN
+	s.count++
+	return nil
+}
+
+func chainNext(prev [32]byte, rec wal.Record) [32]byte {
+	h := sha256.New()
+	h.Write(prev[:])
+	binary.Write(h, binary.LittleEndian, uint64(rec.LSN))
+	h.Write(rec.Data)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Snapshot writes the state and 8 KiB derived from it, so snapshots have
+// several chunks.
+func (s *chainState) Snapshot(w io.Writer) error {
+	s.mu.Lock()
+	b := s.encode()
+	s.mu.Unlock()
+	_, err := w.Write(b)
+	return err
+}
+
+func (s *chainState) encode() []byte {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(s.lsn))
+	b = binary.LittleEndian.AppendUint64(b, uint64(s.count))
+	b = append(b, s.sum[:]...)
+	pad := s.sum
+	for len(b) < 8<<10 {
+		pad = sha256.Sum256(pad[:])
+		b = append(b, pad[:]...)
+	}
+	return b
+}
+
+func (s *chainState) Restore(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if len(b) < 48 {
+		return errors.New("chainState: short snapshot")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lsn = wal.LSN(binary.LittleEndian.Uint64(b))
+	s.count = int64(binary.LittleEndian.Uint64(b[8:]))
+	copy(s.sum[:], b[16:48])
+	if !bytes.Equal(s.encode(), b) {
+		return errors.New("chainState: snapshot does not match its state")
+	}
+	return nil
+}
+
+// capture is the CaptureFunc of a chainState.
+func (s *chainState) capture(context.Context) (wal.LSN, func(io.Writer) error, error) {
+	s.mu.Lock()
+	b, lsn := s.encode(), s.lsn
+	s.mu.Unlock()
+	return lsn, func(w io.Writer) error { _, err := w.Write(b); return err }, nil
+}
+
+// archiveRig is a log, a repository on a bucket and a model of what was
+// appended.
+type archiveRig struct {
+	t      *testing.T
+	clock  *fakeClock
+	dir    string
+	log    *wal.Log
+	bucket *blob.Bucket
+	repo   *snapshot.Repo
+	state  *chainState // the primary's state, folded as records are appended
+	recs   []wal.Record
+	sums   [][32]byte // sums[i]: chain after LSN i (sums[0] is the empty state)
+}
+
+func newArchiveRig(t *testing.T, b *blob.Bucket) *archiveRig {
+	t.Helper()
+	rig := &archiveRig{t: t, clock: newFakeClock(), dir: t.TempDir(), bucket: b, state: &chainState{}, sums: make([][32]byte, 1)}
+	rig.openLog()
+	repo, err := snapshot.Init(context.Background(), b, snapshot.RawKey([32]byte{7}), snapshot.Format{}, snapshot.Options{Now: rig.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig.repo = repo
+	t.Cleanup(func() { rig.log.Close(); repo.Close() })
+	return rig
+}
+
+func (rig *archiveRig) openLog() {
+	l, err := wal.Open(rig.dir, wal.Options{Now: rig.clock.Now, SegmentBytes: 256 << 10, DisablePreallocation: true})
+	if err != nil {
+		rig.t.Fatal(err)
+	}
+	rig.log = l
+}
+
+// append appends n events at the clock's current time and folds them.
+func (rig *archiveRig) append(n int) {
+	rig.t.Helper()
+	for i := 0; i < n; i++ {
+		data := fmt.Appendf(nil, "event %d at %s", len(rig.recs)+1, rig.clock.Now().Format(time.RFC3339Nano))
+		_, last, err := rig.log.Append(context.Background(), data)
+		if err != nil {
+			rig.t.Fatal(err)
+		}
+		rec := wal.Record{LSN: last, Time: rig.clock.Now(), Data: data}
+		rig.recs = append(rig.recs, rec)
+		rig.sums = append(rig.sums, chainNext(rig.sums[len(rig.sums)-1], rec))
+		if err := rig.state.Apply(rec); err != nil {
+			rig.t.Fatal(err)
+		}
+	}
+}
+
+func (rig *archiveRig) archiver(opts ArchiverOptions) *Archiver {
+	rig.t.Helper()
+	if opts.Now == nil {
+		opts.Now = rig.clock.Now
+	}
+	if opts.Capture == nil {
+		opts.Capture = rig.state.capture
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = time.Millisecond
+		opts.MaxBackoff = 20 * time.Millisecond
+	}
+	a, err := NewArchiver(rig.log, rig.repo, opts)
+	if err != nil {
+		rig.t.Fatal(err)
+	}
+	rig.t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// modelAt is the model's LSN as of t: the last record with Time <= t.
+func (rig *archiveRig) modelAt(t time.Time) wal.LSN {
+	lo, hi := 0, len(rig.recs) // first index with Time > t
+	for lo < hi {
+		m := (lo + hi) / 2
+		if rig.recs[m].Time.After(t) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return wal.LSN(lo)
+}
+
+// check restores to target and compares with the model at want.
+func (rig *archiveRig) check(ctx context.Context, target Target, want wal.LSN) Restored {
+	rig.t.Helper()
+	var sm chainState
+	res, err := RestoreTo(ctx, rig.repo, target, &sm, RestoreOptions{})
+	if err != nil {
+		rig.t.Fatalf("RestoreTo(%s): %v", target, err)
+	}
+	if sm.lsn != want || sm.sum != rig.sums[want] || res.LSN != want {
+		rig.t.Fatalf("RestoreTo(%s) reached LSN %d (state at %d), want %d; restored %+v", target, res.LSN, sm.lsn, want, res)
+	}
+	return res
+}
+
+func flush(t *testing.T, a *Archiver) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v (status %+v)", err, a.Status())
+	}
+}
+
+// TestArchivePointInTime simulates 2.5 hours of events at known instants
+// with shipping, compaction and base snapshots running, and restores to
+// 1,000 instants of the window (and to LSNs), comparing each restored
+// state with the model folded to that instant.
+func TestArchivePointInTime(t *testing.T) {
+	testkit.RunBuckets(t, func(t *testing.T, b *blob.Bucket) {
+		ctx := context.Background()
+		rig := newArchiveRig(t, b)
+		a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+		rng := rand.New(rand.NewPCG(1, 2))
+		start := rig.clock.Now()
+		lastSnap := start
+		for rig.clock.Now().Sub(start) < 150*time.Minute {
+			// Bursts and quiet spells: 0-20 events, then 0.1 s to 20 s.
+			rig.append(rng.IntN(21))
+			rig.clock.Add(time.Duration(rng.Int64N(int64(20*time.Second))) + 100*time.Millisecond)
+			if rng.IntN(4) == 0 {
+				flush(t, a) // a ship cycle
+			}
+			if rig.clock.Now().Sub(lastSnap) > 25*time.Minute {
+				flush(t, a)
+				if _, err := a.SnapshotNow(ctx); err != nil {
+					t.Fatal(err)
+				}
+				lastSnap = rig.clock.Now()
+			}
+			if rng.IntN(50) == 0 {
+				if err := a.Compact(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		flush(t, a)
+		if err := a.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w, err := ArchiveWindow(ctx, rig.repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := rig.recs[len(rig.recs)-1]
+		if w.EarliestLSN != 1 || !w.Earliest.Equal(rig.recs[0].Time) || w.LatestLSN != last.LSN || !w.Latest.Equal(last.Time) {
+			t.Fatalf("window %+v, want LSN 1 at %v to %d at %v", w, rig.recs[0].Time, last.LSN, last.Time)
+		}
+		objs := countObjects(t, b, archivePrefix)
+		t.Logf("%d records over %v in %d archive objects; window %v to %v", len(rig.recs), last.Time.Sub(start), objs, w.Earliest, w.Latest)
+
+		samples := 1000
+		span := w.Latest.Sub(w.Earliest)
+		for i := 0; i < samples; i++ {
+			at := w.Earliest.Add(time.Duration(rng.Int64N(int64(span) + 1)))
+			if i%10 == 0 {
+				at = rig.recs[rng.IntN(len(rig.recs))].Time // exactly on a record
+			}
+			rig.check(ctx, AtTime(at), rig.modelAt(at))
+		}
+		for i := 0; i < 50; i++ {
+			l := wal.LSN(rng.IntN(len(rig.recs))) + 1
+			rig.check(ctx, AtLSN(l), l)
+		}
+		res := rig.check(ctx, Target{}, last.LSN)
+		if res.Snapshot.IsZero() {
+			t.Fatalf("latest restore did not start from a base snapshot: %+v", res)
+		}
+
+		// Outside the window: typed, stating the window.
+		for _, bad := range []Target{AtTime(w.Earliest.Add(-time.Second)), AtTime(w.Latest.Add(time.Second)), AtLSN(last.LSN + 1)} {
+			_, err := RestoreTo(ctx, rig.repo, bad, &chainState{}, RestoreOptions{})
+			var we *WindowError
+			if !errors.As(err, &we) || !errors.Is(err, ErrOutOfWindow) || we.Window.LatestLSN != last.LSN {
+				t.Fatalf("RestoreTo(%s) = %v, want a WindowError", bad, err)
+			}
+		}
+	})
+}
+
+func countObjects(t *testing.T, b *blob.Bucket, prefix string) int {
+	t.Helper()
+	n := 0
+	it := b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(context.Background())
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !o.IsDir {
+			n++
+		}
+	}
+}

@@ -1,0 +1,256 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Errors of the WAL archive. Each comes inside an *ArchiveError that names
+// the object concerned.
+var (
+	// ErrArchiveCorrupt: an archived object does not decrypt, does not
+	// authenticate or does not decode (a flipped bit, a truncated upload,
+	// an object of another repository or under another name).
+	ErrArchiveCorrupt = errors.New("replication: archived object damaged")
+	// ErrArchiveGap: records of the history are missing from the archive
+	// (an object deleted or never uploaded).
+	ErrArchiveGap = errors.New("replication: records missing from the archive")
+	// ErrOffTimeline: an archived object belongs to an epoch that the
+	// newest timeline does not contain (a primary that wrote without a
+	// timeline, or an object planted in the bucket).
+	ErrOffTimeline = errors.New("replication: archived object outside the timeline")
+)
+
+// ArchiveError reports a problem with one object of the WAL archive.
+type ArchiveError struct {
+	Object string  // the object's name in the bucket
+	LSN    wal.LSN // the first LSN concerned, if known
+	Err    error   // ErrArchiveCorrupt, ErrArchiveGap, ErrOffTimeline, or a storage error
+	Detail string  // what exactly is wrong
+}
+
+func (e *ArchiveError) Error() string {
+	s := fmt.Sprintf("replication: archive object %s", e.Object)
+	if e.LSN != 0 {
+		s += fmt.Sprintf(" (LSN %d)", e.LSN)
+	}
+	s += ": " + e.Err.Error()
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *ArchiveError) Unwrap() error { return e.Err }
+
+// archiveView is one listing of the archive: every WAL object and the
+// newest timeline.
+type archiveView struct {
+	hist      timeline            // the newest timeline; Epochs is empty if none
+	segs      []segObj            // every WAL object, sorted by name
+	timelines map[uint64]timeline // every timeline object read
+	offline   []segObj            // objects of epochs newer than hist
+}
+
+type segObj struct {
+	segName
+	Size int64
+}
+
+// loadView lists the archive under wal/ and reads the newest timeline.
+func loadView(ctx context.Context, repo *snapshot.Repo) (*archiveView, error) {
+	v := &archiveView{timelines: map[uint64]timeline{}}
+	var tls []uint64
+	it := repo.Bucket().List(&blob.ListOptions{Prefix: archivePrefix})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replication: list %s: %w", archivePrefix, err)
+		}
+		if o.IsDir {
+			continue
+		}
+		n, isTL, err := parseArchiveName(o.Key)
+		if err != nil {
+			continue // not ours: a stray object is not history
+		}
+		if isTL {
+			tls = append(tls, n.Epoch)
+			continue
+		}
+		v.segs = append(v.segs, segObj{n, o.Size})
+	}
+	slices.Sort(tls)
+	if len(tls) > 0 {
+		t, err := readTimeline(ctx, repo, tls[len(tls)-1])
+		if err != nil {
+			return nil, err
+		}
+		v.hist = t
+	}
+	for _, s := range v.segs {
+		if len(v.hist.Epochs) == 0 || s.Epoch > v.hist.epoch() {
+			v.offline = append(v.offline, s)
+		}
+	}
+	return v, nil
+}
+
+func readTimeline(ctx context.Context, repo *snapshot.Repo, epoch uint64) (timeline, error) {
+	name := timelineObject(epoch)
+	b, err := repo.ReadObject(ctx, name, maxTimelineBytes)
+	if err != nil {
+		return timeline{}, archiveErr(name, 0, err)
+	}
+	_, body, err := repo.Unseal(name, 0, b)
+	if err != nil {
+		return timeline{}, archiveErr(name, 0, err)
+	}
+	t, err := decodeTimeline(epoch, body)
+	if err != nil {
+		return timeline{}, &ArchiveError{Object: name, Err: ErrArchiveCorrupt, Detail: err.Error()}
+	}
+	return t, nil
+}
+
+// archiveErr wraps a storage or unseal error for object name.
+func archiveErr(name string, lsn wal.LSN, err error) error {
+	var ae *ArchiveError
+	if errors.As(err, &ae) {
+		return err
+	}
+	switch {
+	case errors.Is(err, snapshot.ErrMissing):
+		return &ArchiveError{Object: name, LSN: lsn, Err: ErrArchiveGap, Detail: "object missing"}
+	case errors.Is(err, snapshot.ErrCorrupt), errors.Is(err, snapshot.ErrTruncated):
+		return &ArchiveError{Object: name, LSN: lsn, Err: ErrArchiveCorrupt, Detail: err.Error()}
+	}
+	var ve *snapshot.VersionError
+	if errors.As(err, &ve) {
+		return &ArchiveError{Object: name, LSN: lsn, Err: ErrArchiveCorrupt, Detail: err.Error()}
+	}
+	return &ArchiveError{Object: name, LSN: lsn, Err: err}
+}
+
+// piece is the part of one object that a plan reads: LSNs [lo, hi].
+type piece struct {
+	seg    segObj
+	lo, hi wal.LSN
+}
+
+// plan is how to read the history from an LSN: the objects in order, each
+// with the LSNs to take from it, and where it stops.
+type plan struct {
+	pieces []piece
+	end    wal.LSN // last LSN the plan reaches (from-1 if none)
+	gapAt  wal.LSN // first LSN missing after end, if an object exists beyond it; 0 if the plan reaches the tip
+	next   segObj  // the object just past the gap
+}
+
+// valid returns the objects that supply records of the history, each
+// with the highest LSN it may supply.
+func (v *archiveView) valid() []piece {
+	var ps []piece
+	for _, s := range v.segs {
+		b, ok := v.hist.bound(s.Epoch)
+		if !ok || s.First > b {
+			continue
+		}
+		ps = append(ps, piece{seg: s, lo: s.First, hi: min(s.Last, b)})
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].lo != ps[j].lo {
+			return ps[i].lo < ps[j].lo
+		}
+		return ps[i].hi > ps[j].hi
+	})
+	return ps
+}
+
+// planFrom covers the history from LSN from with as few objects as it can
+// (the longest reaching one at every step), to the newest record or the
+// first gap.
+func (v *archiveView) planFrom(from wal.LSN) plan {
+	ps := v.valid()
+	p := plan{end: from - 1}
+	for {
+		best := -1
+		for i, pc := range ps {
+			if pc.lo <= p.end+1 && pc.hi > p.end && (best < 0 || pc.hi > ps[best].hi) {
+				best = i
+			}
+		}
+		if best < 0 {
+			for _, pc := range ps { // sorted by lo: the first past end starts after a gap
+				if pc.hi > p.end {
+					p.gapAt, p.next = p.end+1, pc.seg
+					break
+				}
+			}
+			return p
+		}
+		pc := ps[best]
+		pc.lo = p.end + 1
+		p.pieces = append(p.pieces, pc)
+		p.end = pc.hi
+	}
+}
+
+// firstLSN is the lowest LSN any valid object holds (0 if none).
+func (v *archiveView) firstLSN() wal.LSN {
+	ps := v.valid()
+	if len(ps) == 0 {
+		return 0
+	}
+	return ps[0].lo
+}
+
+// covered reports the LSN ranges of the history that the archive holds:
+// sorted, disjoint, not adjacent.
+func (v *archiveView) covered() [][2]wal.LSN {
+	var out [][2]wal.LSN
+	for _, p := range v.valid() {
+		if n := len(out); n > 0 && p.lo <= out[n-1][1]+1 {
+			out[n-1][1] = max(out[n-1][1], p.hi)
+			continue
+		}
+		out = append(out, [2]wal.LSN{p.lo, p.hi})
+	}
+	return out
+}
+
+// readSegment reads, authenticates and decodes one archived object.
+func readSegment(ctx context.Context, repo *snapshot.Repo, s segName) ([]wal.Record, error) {
+	name := s.String()
+	b, err := repo.ReadObject(ctx, name, maxSegmentBytes+segPrefixSize+snapshot.SealedOverhead)
+	if err != nil {
+		return nil, archiveErr(name, s.First, err)
+	}
+	prefix, body, err := repo.Unseal(name, segPrefixSize, b)
+	if err != nil {
+		return nil, archiveErr(name, s.First, err)
+	}
+	recs, err := decodeSegment(s, prefix, body)
+	if err != nil {
+		return nil, &ArchiveError{Object: name, LSN: s.First, Err: ErrArchiveCorrupt, Detail: err.Error()}
+	}
+	return recs, nil
+}
+
+// isExists reports whether err is a write refused because the object
+// exists (IfNotExist).
+func isExists(err error) bool { return gcerrors.Code(err) == gcerrors.FailedPrecondition }

@@ -1,0 +1,371 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// ErrOutOfWindow is the cause inside a *WindowError.
+var ErrOutOfWindow = errors.New("replication: restore target outside the restorable window")
+
+// ErrNothingToRestore: the repository has neither archived records nor a
+// base snapshot on the archive's timeline.
+var ErrNothingToRestore = errors.New("replication: nothing to restore: no base snapshot and no archived records from LSN 1")
+
+// Target says what state RestoreTo rebuilds: the state as of Time (every
+// record with Time at or before it), or as of LSN. The zero Target is the
+// newest state the archive holds.
+type Target struct {
+	Time time.Time
+	LSN  wal.LSN
+}
+
+// AtTime is the state as of t.
+func AtTime(t time.Time) Target { return Target{Time: t} }
+
+// AtLSN is the state as of lsn.
+func AtLSN(lsn wal.LSN) Target { return Target{LSN: lsn} }
+
+// String describes the target.
+func (t Target) String() string {
+	switch {
+	case !t.Time.IsZero():
+		return t.Time.UTC().Format(time.RFC3339Nano)
+	case t.LSN != 0:
+		return fmt.Sprintf("LSN %d", t.LSN)
+	}
+	return "latest"
+}
+
+// Window is what the archive can restore: every instant from Earliest to
+// Latest, every LSN from EarliestLSN to LatestLSN.
+type Window struct {
+	Earliest, Latest       time.Time
+	EarliestLSN, LatestLSN wal.LSN
+	Timeline               string // the history followed, e.g. "epoch 1 → after 420: epoch 2"
+	Snapshots              int    // base snapshots inside the window
+	// Gap, if set, is the gap in the archive just before the window
+	// (an *ArchiveError with ErrArchiveGap): nothing before it can be
+	// restored past it.
+	Gap error
+}
+
+// WindowError reports a restore target outside the restorable window.
+type WindowError struct {
+	Target Target
+	Window Window
+	// Gap, if set, is why the window starts where it does: an
+	// *ArchiveError with ErrArchiveGap naming the object after records
+	// missing from the archive.
+	Gap error
+}
+
+func (e *WindowError) Error() string {
+	s := fmt.Sprintf("replication: restore target %s is outside the restorable window %s to %s (LSN %d to %d); choose a target within it",
+		e.Target, e.Window.Earliest.UTC().Format(time.RFC3339Nano), e.Window.Latest.UTC().Format(time.RFC3339Nano), e.Window.EarliestLSN, e.Window.LatestLSN)
+	if e.Gap != nil {
+		s += " (the window starts after a gap: " + e.Gap.Error() + ")"
+	}
+	return s
+}
+
+// Unwrap returns ErrOutOfWindow and, if set, Gap.
+func (e *WindowError) Unwrap() []error {
+	if e.Gap != nil {
+		return []error{ErrOutOfWindow, e.Gap}
+	}
+	return []error{ErrOutOfWindow}
+}
+
+// RestoreProgress is reported while RestoreTo replays the archive.
+type RestoreProgress struct {
+	Snapshot      snapshot.ID // the base snapshot (zero if none)
+	LSN           wal.LSN     // last record applied
+	TargetLSN     wal.LSN     // the highest LSN the replay can reach
+	Records       int64       // records applied so far
+	Bytes         int64       // payload bytes applied so far
+	Objects, Of   int         // archive objects read, of how many planned
+	SinceStart    time.Duration
+	BaseRestored  bool // the snapshot is restored; replay is running
+	BaseRestoring bool // the snapshot is being restored
+}
+
+// RestoreOptions configures RestoreTo.
+type RestoreOptions struct {
+	// Progress, if set, is called after the base snapshot and after each
+	// archive object.
+	Progress func(RestoreProgress)
+}
+
+// Restored says what RestoreTo reached.
+type Restored struct {
+	Target      Target
+	LSN         wal.LSN     // the last record in the state
+	Time        time.Time   // that record's time (the snapshot's if no record was replayed)
+	Snapshot    snapshot.ID // base snapshot restored (zero: replayed from LSN 1)
+	SnapshotLSN wal.LSN
+	Records     int64 // records replayed from the archive
+	Bytes       int64 // their payload bytes
+	Objects     int   // archive objects read
+	Duration    time.Duration
+}
+
+// history is what restore planning needs: the archive's view and the
+// base snapshots on its timeline, newest first.
+type history struct {
+	v     *archiveView
+	bases []snapshot.Manifest
+}
+
+func loadHistory(ctx context.Context, repo *snapshot.Repo) (*history, error) {
+	v, err := loadView(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if len(v.offline) > 0 {
+		s := v.offline[0]
+		tl := "no timeline"
+		if len(v.hist.Epochs) > 0 {
+			tl = "the newest timeline is " + v.hist.String()
+		}
+		return nil, &ArchiveError{Object: s.String(), LSN: s.First, Err: ErrOffTimeline,
+			Detail: fmt.Sprintf("epoch %d has no timeline object (%s); remove the object if it was planted, or restore the missing timeline", s.Epoch, tl)}
+	}
+	ms, err := repo.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := &history{v: v}
+	for _, m := range ms {
+		if m.LSN == 0 {
+			continue
+		}
+		if b, ok := v.hist.bound(m.Epoch); ok && wal.LSN(m.LSN) <= b {
+			h.bases = append(h.bases, m)
+		}
+	}
+	sort.SliceStable(h.bases, func(i, j int) bool { return h.bases[i].LSN > h.bases[j].LSN })
+	return h, nil
+}
+
+// recordTime returns the time of record lsn, which piece p holds.
+func recordTime(ctx context.Context, repo *snapshot.Repo, p piece, lsn wal.LSN) (time.Time, error) {
+	switch lsn {
+	case p.seg.Last:
+		return time.Unix(0, p.seg.LastNanos), nil
+	case p.seg.First:
+		return time.Unix(0, p.seg.FirstNanos), nil
+	}
+	recs, err := readSegment(ctx, repo, p.seg.segName)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return recs[lsn-p.seg.First].Time, nil
+}
+
+// window computes the restorable window: the last contiguous run of
+// archived records, and the oldest base from which it can be reached.
+func (h *history) window(ctx context.Context, repo *snapshot.Repo) (Window, error) {
+	w := Window{Timeline: h.v.hist.String()}
+	cov := h.v.covered()
+	var lo, hi wal.LSN
+	if len(cov) > 0 {
+		lo, hi = cov[len(cov)-1][0], cov[len(cov)-1][1]
+	}
+	var earliest *snapshot.Manifest
+	for i := range h.bases {
+		m := &h.bases[i]
+		if len(cov) == 0 && i == 0 || len(cov) > 0 && wal.LSN(m.LSN)+1 >= lo && wal.LSN(m.LSN) <= hi {
+			w.Snapshots++
+			if earliest == nil || m.Time.Before(earliest.Time) {
+				earliest = m
+			}
+		}
+	}
+	switch {
+	case len(cov) == 0 && earliest == nil:
+		return w, ErrNothingToRestore
+	case len(cov) == 0:
+		// Only a snapshot: its own instant.
+		w.Earliest, w.Latest = earliest.Time, earliest.Time
+		w.EarliestLSN, w.LatestLSN = wal.LSN(earliest.LSN), wal.LSN(earliest.LSN)
+		return w, nil
+	}
+	if n := len(cov); n > 1 {
+		after := h.v.planFrom(lo).pieces[0].seg
+		w.Gap = &ArchiveError{Object: after.String(), LSN: lo, Err: ErrArchiveGap,
+			Detail: fmt.Sprintf("no object holds LSN %d to %d", cov[n-2][1]+1, lo-1)}
+	}
+	p := h.v.planFrom(lo)
+	last := p.pieces[len(p.pieces)-1]
+	t, err := recordTime(ctx, repo, last, hi)
+	if err != nil {
+		return w, err
+	}
+	w.Latest, w.LatestLSN = t, hi
+	if lo == 1 {
+		w.Earliest, w.EarliestLSN = time.Unix(0, p.pieces[0].seg.FirstNanos), 1
+	}
+	if earliest != nil && (w.EarliestLSN == 0 || earliest.Time.Before(w.Earliest)) {
+		w.Earliest, w.EarliestLSN = earliest.Time, wal.LSN(earliest.LSN)
+	}
+	if w.EarliestLSN == 0 {
+		return w, fmt.Errorf("%w: the archive holds LSN %d to %d, and no base snapshot at or after LSN %d", ErrNothingToRestore, lo, hi, lo-1)
+	}
+	return w, nil
+}
+
+// ArchiveWindow returns the earliest and latest instants (and LSNs) the
+// repository can restore, for monitoring and for choosing a target.
+func ArchiveWindow(ctx context.Context, repo *snapshot.Repo) (Window, error) {
+	h, err := loadHistory(ctx, repo)
+	if err != nil {
+		return Window{}, err
+	}
+	return h.window(ctx, repo)
+}
+
+// RestoreTo rebuilds into sm the state as of target: it restores the
+// newest base snapshot at or before the target (or starts from the empty
+// state sm is in, if the archive holds every record from LSN 1), then
+// replays archived records of the archive's newest timeline up to the
+// target. A target outside the restorable window gives a *WindowError
+// stating the window; a missing or damaged object an *ArchiveError
+// naming it. sm must be fresh: RestoreTo calls its Restore (with a base
+// snapshot) and Apply.
+func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm StateMachine, opts RestoreOptions) (Restored, error) {
+	start := time.Now()
+	res := Restored{Target: target}
+	h, err := loadHistory(ctx, repo)
+	if err != nil {
+		return res, err
+	}
+	w, err := h.window(ctx, repo)
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case !target.Time.IsZero() && (target.Time.Before(w.Earliest) || target.Time.After(w.Latest)),
+		target.LSN != 0 && (target.LSN < w.EarliestLSN || target.LSN > w.LatestLSN):
+		return res, &WindowError{Target: target, Window: w, Gap: w.Gap}
+	}
+	stopLSN := w.LatestLSN
+	if target.LSN != 0 {
+		stopLSN = target.LSN
+	}
+	// The newest base at or before the target that the window contains.
+	var base *snapshot.Manifest
+	for i := range h.bases {
+		m := &h.bases[i]
+		if wal.LSN(m.LSN) < w.EarliestLSN || wal.LSN(m.LSN) > stopLSN || !target.Time.IsZero() && m.Time.After(target.Time) {
+			continue
+		}
+		base = m
+		break
+	}
+	progress := RestoreProgress{TargetLSN: stopLSN}
+	report := func() {
+		if opts.Progress != nil {
+			progress.SinceStart = time.Since(start)
+			opts.Progress(progress)
+		}
+	}
+	if base != nil {
+		res.Snapshot, res.SnapshotLSN, res.LSN, res.Time = base.ID, wal.LSN(base.LSN), wal.LSN(base.LSN), base.Time
+		progress.Snapshot, progress.LSN, progress.BaseRestoring = base.ID, res.LSN, true
+		report()
+		if err := restoreSnapshot(ctx, repo, base.ID, sm); err != nil {
+			return res, err
+		}
+		progress.BaseRestoring, progress.BaseRestored = false, true
+		report()
+	} else if w.EarliestLSN != 1 {
+		return res, &WindowError{Target: target, Window: w, Gap: w.Gap}
+	}
+	for relists := 0; res.LSN < stopLSN; {
+		p := h.v.planFrom(res.LSN + 1)
+		progress.Of = progress.Objects + len(p.pieces)
+		if len(p.pieces) == 0 {
+			return res, &ArchiveError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrArchiveGap,
+				Detail: fmt.Sprintf("no archived object holds LSN %d", res.LSN+1)}
+		}
+		done, err := replay(ctx, repo, p.pieces, target, stopLSN, sm, &res, func() {
+			progress.Objects++
+			progress.LSN, progress.Records, progress.Bytes = res.LSN, res.Records, res.Bytes
+			report()
+		})
+		if done || err == nil && res.LSN >= p.end {
+			if done || res.LSN >= stopLSN {
+				break
+			}
+			continue
+		}
+		// An object vanished between listing and reading: compaction
+		// replaced it. List again and go on from where replay stopped.
+		var ae *ArchiveError
+		if !errors.As(err, &ae) || !errors.Is(err, ErrArchiveGap) || relists == 3 {
+			return res, err
+		}
+		relists++
+		if h, err = loadHistory(ctx, repo); err != nil {
+			return res, err
+		}
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func restoreSnapshot(ctx context.Context, repo *snapshot.Repo, id snapshot.ID, sm StateMachine) error {
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		err := sm.Restore(pr)
+		pr.CloseWithError(errors.New("state machine stopped reading"))
+		errc <- err
+	}()
+	err := repo.Restore(ctx, id, pw)
+	pw.CloseWithError(err)
+	if rerr := <-errc; err == nil && rerr != nil {
+		err = fmt.Errorf("replication: state machine Restore: %w", rerr)
+	}
+	if err != nil {
+		return fmt.Errorf("replication: restore base snapshot %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// replay applies the records of pieces up to the target; done reports
+// that it reached it (a record past the target time, or stopLSN).
+func replay(ctx context.Context, repo *snapshot.Repo, pieces []piece, target Target, stopLSN wal.LSN, sm StateMachine, res *Restored, onObject func()) (done bool, err error) {
+	for _, pc := range pieces {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		recs, err := readSegment(ctx, repo, pc.seg.segName)
+		if err != nil {
+			return false, err
+		}
+		res.Objects++
+		for _, rec := range recs[res.LSN+1-pc.seg.First : pc.hi-pc.seg.First+1] {
+			if !target.Time.IsZero() && rec.Time.After(target.Time) || rec.LSN > stopLSN {
+				onObject()
+				return true, nil
+			}
+			if err := sm.Apply(rec); err != nil {
+				return false, fmt.Errorf("replication: state machine Apply(LSN %d): %w", rec.LSN, err)
+			}
+			res.LSN, res.Time = rec.LSN, rec.Time
+			res.Records++
+			res.Bytes += int64(len(rec.Data))
+		}
+		onObject()
+	}
+	return false, nil
+}
