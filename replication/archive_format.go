@@ -131,6 +131,9 @@ func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segNa
 		return segName{}, nil, nil, fmt.Errorf("replication: archive object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
 	}
 	codec, body := byte(codecRaw), raw
+	if comp == nil {
+		comp = new(lz4.Compressor)
+	}
 	if len(raw) > 64 {
 		dst := make([]byte, lz4.CompressBlockBound(len(raw)))
 		if k, err := comp.CompressBlock(raw, dst); err == nil && k > 0 && k < len(raw) {

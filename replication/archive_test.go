@@ -147,8 +147,20 @@ func newArchiveRig(t *testing.T, b *blob.Bucket) *archiveRig {
 		t.Fatal(err)
 	}
 	rig.repo = repo
-	t.Cleanup(func() { rig.log.Close(); repo.Close() })
+	t.Cleanup(func() { rig.log.Close(); rig.repo.Close() })
 	return rig
+}
+
+// useBucket reopens the repository through b (the same objects, through
+// a fault-injecting wrapper, say).
+func (rig *archiveRig) useBucket(b *blob.Bucket) {
+	rig.t.Helper()
+	repo, err := snapshot.Open(context.Background(), b, snapshot.RawKey([32]byte{7}), snapshot.Options{Now: rig.clock.Now})
+	if err != nil {
+		rig.t.Fatal(err)
+	}
+	rig.repo.Close()
+	rig.repo, rig.bucket = repo, b
 }
 
 func (rig *archiveRig) openLog() {

@@ -219,8 +219,8 @@ func (a *Archiver) Close() error {
 // Status returns the archiver's current state.
 func (a *Archiver) Status() ArchiveStatus {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	st := a.st
+	a.mu.Unlock()
 	st.Last = a.log.Last()
 	if st.Last > st.Archived && st.Resumed {
 		if rec, err := a.recordAt(st.Archived + 1); err == nil {
@@ -571,8 +571,15 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 		return 0, err
 	}
 	v.hist = hist
+	// Continue after the run of archived records that holds the log's
+	// first record (or the archive's first, when retention has deleted
+	// older objects than the log still holds).
 	next := a.log.First()
-	for _, c := range v.covered() {
+	cov := v.covered()
+	if len(cov) > 0 {
+		next = max(next, cov[0][0])
+	}
+	for _, c := range cov {
 		if c[0] <= next && next <= c[1] {
 			next = c[1] + 1
 		}
@@ -583,7 +590,7 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 		// nothing to ship until the log passes it.
 		return 0, fmt.Errorf("replication: the archive holds records up to LSN %d, past the log's last LSN %d; open the archiver on a log restored to at least that point", next-1, last)
 	}
-	if c := v.covered(); len(c) > 0 && next > c[len(c)-1][1]+1 {
+	if c := cov; len(c) > 0 && a.log.First() > c[len(c)-1][1]+1 {
 		a.lg.Warn("archive: records between the archive's end and the log's first record were never archived: point-in-time restore into that range needs a snapshot after it",
 			"archive_end", c[len(c)-1][1], "log_first", a.log.First())
 	}

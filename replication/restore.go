@@ -217,7 +217,11 @@ func (h *history) window(ctx context.Context, repo *snapshot.Repo) (Window, erro
 		w.Earliest, w.EarliestLSN = earliest.Time, wal.LSN(earliest.LSN)
 	}
 	if w.EarliestLSN == 0 {
-		return w, fmt.Errorf("%w: the archive holds LSN %d to %d, and no base snapshot at or after LSN %d", ErrNothingToRestore, lo, hi, lo-1)
+		err := fmt.Errorf("%w: the archive's newest run of records is LSN %d to %d, and no base snapshot at or after LSN %d", ErrNothingToRestore, lo, hi, lo-1)
+		if w.Gap != nil {
+			err = fmt.Errorf("%w (%w)", err, w.Gap)
+		}
+		return w, err
 	}
 	return w, nil
 }
@@ -247,28 +251,34 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 	if err != nil {
 		return res, err
 	}
-	w, err := h.window(ctx, repo)
-	if err != nil {
-		return res, err
+	w, werr := h.window(ctx, repo)
+	if werr != nil && w.LatestLSN == 0 {
+		return res, werr
 	}
-	switch {
-	case !target.Time.IsZero() && (target.Time.Before(w.Earliest) || target.Time.After(w.Latest)),
-		target.LSN != 0 && (target.LSN < w.EarliestLSN || target.LSN > w.LatestLSN):
+	if !target.Time.IsZero() && target.Time.After(w.Latest) || target.LSN > w.LatestLSN {
 		return res, &WindowError{Target: target, Window: w, Gap: w.Gap}
 	}
 	stopLSN := w.LatestLSN
 	if target.LSN != 0 {
 		stopLSN = target.LSN
 	}
-	// The newest base at or before the target that the window contains.
+	// The newest base at or before the target: a snapshot, or the empty
+	// state if the archive holds every record from LSN 1. A gap between
+	// it and the target is an error that names the object after it.
 	var base *snapshot.Manifest
 	for i := range h.bases {
 		m := &h.bases[i]
-		if wal.LSN(m.LSN) < w.EarliestLSN || wal.LSN(m.LSN) > stopLSN || !target.Time.IsZero() && m.Time.After(target.Time) {
+		if wal.LSN(m.LSN) > stopLSN || !target.Time.IsZero() && m.Time.After(target.Time) {
 			continue
 		}
 		base = m
 		break
+	}
+	if base == nil && h.v.firstLSN() != 1 {
+		return res, &WindowError{Target: target, Window: w, Gap: w.Gap}
+	}
+	if base == nil && !target.Time.IsZero() && target.Time.Before(time.Unix(0, h.v.valid()[0].seg.FirstNanos)) {
+		return res, &WindowError{Target: target, Window: w, Gap: w.Gap} // before the first record
 	}
 	progress := RestoreProgress{TargetLSN: stopLSN}
 	report := func() {
@@ -286,8 +296,6 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 		}
 		progress.BaseRestoring, progress.BaseRestored = false, true
 		report()
-	} else if w.EarliestLSN != 1 {
-		return res, &WindowError{Target: target, Window: w, Gap: w.Gap}
 	}
 	for relists := 0; res.LSN < stopLSN; {
 		p := h.v.planFrom(res.LSN + 1)
@@ -347,6 +355,9 @@ func replay(ctx context.Context, repo *snapshot.Repo, pieces []piece, target Tar
 	for _, pc := range pieces {
 		if err := ctx.Err(); err != nil {
 			return false, err
+		}
+		if res.LSN >= stopLSN || !target.Time.IsZero() && pc.lo == pc.seg.First && time.Unix(0, pc.seg.FirstNanos).After(target.Time) {
+			return true, nil // reached without reading further
 		}
 		recs, err := readSegment(ctx, repo, pc.seg.segName)
 		if err != nil {

@@ -98,6 +98,17 @@ func RunBuckets(t *testing.T, fn func(t *testing.T, b *blob.Bucket)) {
 	}
 }
 
+// RunBucketOpeners is RunBuckets for tests that need several fresh
+// buckets of each backend: fn gets the backend's Open.
+func RunBucketOpeners(t *testing.T, fn func(t *testing.T, open func(testing.TB) *blob.Bucket)) {
+	t.Helper()
+	for _, bk := range Buckets(t) {
+		t.Run(bk.Name, func(t *testing.T) {
+			fn(t, bk.Open)
+		})
+	}
+}
+
 func openFile(t testing.TB) *blob.Bucket {
 	t.Helper()
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(t.TempDir())}

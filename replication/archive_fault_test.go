@@ -1,0 +1,333 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// crashScenario drives an archiver through several upload cycles:
+// appends, flushes (ship), a base snapshot, compactions over closed
+// windows. It stops at the first step that fails (the archiver was
+// "killed"), returning false.
+func crashScenario(ctx context.Context, rig *archiveRig, a *Archiver) bool {
+	for round := 0; round < 4; round++ {
+		for k := 0; k < 3; k++ {
+			rig.append(5)
+			rig.clock.Add(12 * time.Second)
+			if a.Flush(ctx) != nil {
+				return false
+			}
+		}
+		if round == 1 {
+			if _, err := a.SnapshotNow(ctx); err != nil {
+				return false
+			}
+		}
+		if a.Compact(ctx) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// TestArchiveCrashAtEveryStep kills the archiver at every bucket
+// operation of its upload cycles (the operation fails, and so does every
+// later one, as when the process dies; "put-done" kills it after an
+// upload landed but before it learned so), restarts it on the reopened
+// log and checks that restore sees every record exactly once.
+func TestArchiveCrashAtEveryStep(t *testing.T) {
+	testkit.RunBucketOpeners(t, func(t *testing.T, open func(testing.TB) *blob.Bucket) {
+		// Count the operations of a clean run.
+		var total atomic.Int64
+		{
+			rig := newArchiveRig(t, open(t))
+			var armed atomic.Bool
+			fb := testkit.FaultBucket(rig.bucket, func(_ context.Context, op testkit.BucketOp) error {
+				if armed.Load() && op.Kind != "put-done" {
+					total.Add(1)
+				}
+				return nil
+			})
+			rig.useBucket(fb)
+			armed.Store(true)
+			a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true, Uploads: 1})
+			if !crashScenario(context.Background(), rig, a) {
+				t.Fatal("the clean run failed")
+			}
+			a.Close()
+		}
+		n := int(total.Load())
+		stride := 1
+		if testing.Short() || strings.HasPrefix(t.Name(), "TestArchiveCrashAtEveryStep/s3") {
+			stride = 3 // each step on S3 costs a new repository
+		}
+		t.Logf("%d bucket operations in a clean run", n)
+		for kill := 0; kill < n; kill += stride {
+			for _, after := range []bool{false, true} {
+				t.Run(fmt.Sprintf("op%d-after%v", kill, after), func(t *testing.T) {
+					crashAt(t, open(t), kill, after)
+				})
+			}
+		}
+	})
+}
+
+func crashAt(t *testing.T, b *blob.Bucket, kill int, after bool) {
+	rig := newArchiveRig(t, b)
+	var ops atomic.Int64
+	var dead atomic.Bool
+	var killed string
+	var mu sync.Mutex
+	var armed atomic.Bool
+	var landing atomic.Value
+	landing.Store("")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fb := testkit.FaultBucket(b, func(_ context.Context, op testkit.BucketOp) error {
+		if !armed.Load() {
+			return nil
+		}
+		if dead.Load() {
+			return testkit.ErrInjected
+		}
+		if op.Kind == "put-done" {
+			if !after || op.Key != landing.Load() {
+				return nil
+			}
+		} else if int(ops.Add(1))-1 != kill {
+			return nil
+		} else if after && op.Kind == "put" {
+			landing.Store(op.Key) // die once this upload lands
+			return nil
+		}
+		mu.Lock()
+		killed = op.String()
+		mu.Unlock()
+		dead.Store(true)
+		cancel()
+		return testkit.ErrInjected
+	})
+	rig.useBucket(fb)
+	armed.Store(true)
+	a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true, Uploads: 1})
+	crashScenario(ctx, rig, a)
+	a.Close()
+	mu.Lock()
+	t.Logf("killed at %s", killed)
+	mu.Unlock()
+
+	// Restart: the process comes back with its log and a working bucket.
+	rig.log.Close()
+	rig.openLog()
+	rig.useBucket(b)
+	a = rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+	rig.append(3)
+	flush(t, a)
+	if err := a.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	last := wal.LSN(len(rig.recs))
+	rig.check(context.Background(), Target{}, last) // chainState refuses gaps and repeats
+	rig.check(context.Background(), AtLSN(1), 1)
+	rep, err := VerifyArchive(context.Background(), rig.repo, VerifyPITR)
+	if err != nil || !rep.OK() || rep.Last != last {
+		t.Fatalf("VerifyArchive after restart: %+v, %v", rep, err)
+	}
+	if h := rig.log.Holds()["archive"]; h != last+1 {
+		t.Fatalf("hold at %d after everything up to %d was archived", h, last)
+	}
+}
+
+// TestArchiveOutage takes the bucket away for a simulated hour of
+// appends: appends never block, the log holds every unarchived record
+// (TruncateFront refuses to drop them), lag and failures show in Status,
+// and when the bucket returns the archive catches up with parallel
+// uploads, bounded by Uploads, and loses nothing.
+func TestArchiveOutage(t *testing.T) {
+	testkit.RunBuckets(t, func(t *testing.T, b *blob.Bucket) {
+		rig := newArchiveRig(t, b)
+		var down atomic.Bool
+		var puts, maxPuts atomic.Int64
+		fb := testkit.FaultBucket(b, func(_ context.Context, op testkit.BucketOp) error {
+			if down.Load() {
+				return fmt.Errorf("%w: bucket unreachable", testkit.ErrInjected)
+			}
+			if op.Kind == "put" && strings.Contains(op.Key, "-") {
+				n := puts.Add(1)
+				defer puts.Add(-1)
+				for m := maxPuts.Load(); n > m && !maxPuts.CompareAndSwap(m, n); m = maxPuts.Load() {
+				}
+				time.Sleep(5 * time.Millisecond) // a store with latency, so uploads overlap
+			}
+			return nil
+		})
+		rig.useBucket(fb)
+		a := rig.archiver(ArchiverOptions{ShipInterval: 20 * time.Millisecond, MaxObjectBytes: 4 << 10, Uploads: 3, NoCompaction: true})
+		rig.append(10)
+		flush(t, a)
+		archivedBefore := a.Status().Archived
+
+		down.Store(true)
+		for i := 0; i < 3600; i++ { // an event a second for an hour
+			start := time.Now()
+			rig.append(1)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("Append took %v while the bucket was down", d)
+			}
+			rig.clock.Add(time.Second)
+		}
+		time.Sleep(100 * time.Millisecond)
+		st := a.Status()
+		if st.Archived != archivedBefore || st.Failures == 0 || st.LastError == nil || st.Lag < 59*time.Minute {
+			t.Fatalf("status during the outage: %+v", st)
+		}
+		err := rig.log.TruncateFront(rig.log.Last())
+		var he *wal.HoldError
+		if !errors.As(err, &he) || he.Held != archivedBefore+1 {
+			t.Fatalf("TruncateFront during the outage = %v, want a HoldError at %d", err, archivedBefore+1)
+		}
+
+		down.Store(false)
+		flush(t, a)
+		st = a.Status()
+		if st.Archived != wal.LSN(len(rig.recs)) || st.Lag != 0 {
+			t.Fatalf("status after catching up: %+v", st)
+		}
+		if m := maxPuts.Load(); m < 2 || m > 3 {
+			t.Fatalf("catch-up ran %d uploads at once, want 2 or 3 (Uploads)", m)
+		}
+		if err := rig.log.TruncateFront(rig.log.Last()); err != nil {
+			t.Fatalf("TruncateFront after catching up: %v", err)
+		}
+		rig.check(context.Background(), Target{}, wal.LSN(len(rig.recs)))
+	})
+}
+
+// TestArchiveDamage: a flipped byte, a missing object in the middle and an
+// object of an epoch the timeline does not contain each give their own
+// typed error naming the object, from RestoreTo and from VerifyArchive.
+func TestArchiveDamage(t *testing.T) {
+	testkit.RunBucketOpeners(t, func(t *testing.T, open func(testing.TB) *blob.Bucket) {
+		ctx := context.Background()
+		setup := func(t *testing.T) (*archiveRig, []segObj) {
+			rig := newArchiveRig(t, open(t))
+			a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+			for i := 0; i < 5; i++ {
+				rig.append(20)
+				rig.clock.Add(time.Second)
+				flush(t, a)
+			}
+			a.Close()
+			v, err := loadView(ctx, rig.repo)
+			if err != nil || len(v.segs) != 5 {
+				t.Fatalf("archive of %d objects, %v", len(v.segs), err)
+			}
+			return rig, v.segs
+		}
+		last := wal.LSN(100)
+		wantErr := func(t *testing.T, err error, cause error, object string) {
+			t.Helper()
+			var ae *ArchiveError
+			if !errors.As(err, &ae) || !errors.Is(err, cause) || ae.Object != object || !strings.Contains(err.Error(), object) {
+				t.Fatalf("got %v, want an ArchiveError %v naming %s", err, cause, object)
+			}
+		}
+
+		t.Run("flipped-byte", func(t *testing.T) {
+			rig, segs := setup(t)
+			name := segs[2].String()
+			data, err := rig.bucket.ReadAll(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/2] ^= 0x10
+			if err := rig.bucket.WriteAll(ctx, name, data, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err = RestoreTo(ctx, rig.repo, Target{}, &chainState{}, RestoreOptions{})
+			wantErr(t, err, ErrArchiveCorrupt, name)
+			rep, err := VerifyArchive(ctx, rig.repo, VerifyValid)
+			if err != nil || len(rep.Problems) != 1 {
+				t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+			}
+			wantErr(t, rep.Problems[0], ErrArchiveCorrupt, name)
+			rig.check(ctx, AtLSN(40), 40) // before the damage: still restorable
+		})
+
+		t.Run("missing-object", func(t *testing.T) {
+			rig, segs := setup(t)
+			if err := rig.bucket.Delete(ctx, segs[2].String()); err != nil {
+				t.Fatal(err)
+			}
+			after := segs[3].String()
+			_, err := RestoreTo(ctx, rig.repo, AtLSN(last), &chainState{}, RestoreOptions{})
+			wantErr(t, err, ErrArchiveGap, after)
+			rep, err := VerifyArchive(ctx, rig.repo, VerifyConsistent)
+			if err != nil || len(rep.Problems) != 1 {
+				t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+			}
+			wantErr(t, rep.Problems[0], ErrArchiveGap, after)
+			if !strings.Contains(rep.Problems[0].Error(), "LSN 41 to 60") {
+				t.Fatalf("gap error does not say which LSNs: %v", rep.Problems[0])
+			}
+			rig.check(ctx, AtLSN(40), 40)
+		})
+
+		t.Run("epoch-off-timeline", func(t *testing.T) {
+			rig, segs := setup(t)
+			// A well-formed, authentic object of epoch 9, for which no
+			// timeline exists.
+			recs, err := readSegment(ctx, rig.repo, segs[4].segName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, prefix, body, err := encodeSegment(9, recs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := rig.repo.Seal(n.String(), prefix, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rig.repo.WriteObject(ctx, n.String(), data); err != nil {
+				t.Fatal(err)
+			}
+			_, err = RestoreTo(ctx, rig.repo, Target{}, &chainState{}, RestoreOptions{})
+			wantErr(t, err, ErrOffTimeline, n.String())
+			rep, err := VerifyArchive(ctx, rig.repo, VerifyValid)
+			if err != nil || len(rep.Problems) != 1 {
+				t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+			}
+			wantErr(t, rep.Problems[0], ErrOffTimeline, n.String())
+		})
+
+		t.Run("renamed-object", func(t *testing.T) {
+			rig, segs := setup(t)
+			// An authentic object copied under another valid name fails
+			// authentication: names are bound to contents.
+			data, err := rig.bucket.ReadAll(ctx, segs[1].String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rig.bucket.Delete(ctx, segs[2].String()); err != nil {
+				t.Fatal(err)
+			}
+			if err := rig.bucket.WriteAll(ctx, segs[2].String(), data, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err = RestoreTo(ctx, rig.repo, Target{}, &chainState{}, RestoreOptions{})
+			wantErr(t, err, ErrArchiveCorrupt, segs[2].String())
+		})
+	})
+}
