@@ -301,8 +301,14 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 		p := h.v.planFrom(res.LSN + 1)
 		progress.Of = progress.Objects + len(p.pieces)
 		if len(p.pieces) == 0 {
-			return res, &ArchiveError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrArchiveGap,
+			gap := &ArchiveError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrArchiveGap,
 				Detail: fmt.Sprintf("no archived object holds LSN %d", res.LSN+1)}
+			if w.EarliestLSN != 0 && (!target.Time.IsZero() && target.Time.Before(w.Earliest) || target.LSN != 0 && target.LSN < w.EarliestLSN) {
+				// Restoring from before the window runs into the gap
+				// that starts it (or WAL that retention deleted).
+				return res, &WindowError{Target: target, Window: w, Gap: gap}
+			}
+			return res, gap
 		}
 		done, err := replay(ctx, repo, p.pieces, target, stopLSN, sm, &res, func() {
 			progress.Objects++

@@ -1,0 +1,158 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// TestArchiveRetention runs ten simulated days with a base snapshot every
+// six hours and a 2-day window: every instant of the window stays
+// restorable, daily snapshots beyond it stay restorable at their own
+// instant, and the WAL before the window's base is deleted.
+func TestArchiveRetention(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, memBucket(t))
+	a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, Compaction: []time.Duration{time.Hour, 6 * time.Hour}})
+	start := rig.clock.Now()
+	for rig.clock.Now().Sub(start) < 10*24*time.Hour {
+		rig.append(3)
+		rig.clock.Add(20 * time.Minute)
+		flush(t, a)
+		if rig.clock.Now().Sub(start)%(6*time.Hour) < 20*time.Minute {
+			if _, err := a.SnapshotNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pol := RetentionPolicy{Window: 48 * time.Hour, Keep: snapshot.Policy{Daily: 7}, Now: rig.clock.Now}
+	dry, err := ApplyRetention(ctx, rig.repo, pol, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dry.DeletedObjects) == 0 || len(dry.Removed) == 0 || dry.Base.IsZero() {
+		t.Fatalf("dry run deletes nothing: %+v", dry)
+	}
+	before := countObjects(t, rig.bucket, archivePrefix)
+	res, err := ApplyRetention(ctx, rig.repo, pol, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := countObjects(t, rig.bucket, archivePrefix)
+	if after != before-len(res.DeletedObjects) {
+		t.Fatalf("%d WAL objects before, %d deleted, %d after", before, len(res.DeletedObjects), after)
+	}
+	t.Logf("kept %d snapshots, removed %d, deleted %d of %d WAL objects, cut at LSN %d", len(res.Kept), len(res.Removed), len(res.DeletedObjects), before, res.CutLSN)
+	if _, err := rig.repo.Prune(ctx, snapshot.PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	w, err := ArchiveWindow(ctx, rig.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Earliest.After(res.WindowStart) || w.LatestLSN != wal.LSN(len(rig.recs)) {
+		t.Fatalf("window %v to %v (LSN %d), want it to start at or before %v", w.Earliest, w.Latest, w.LatestLSN, res.WindowStart)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 200; i++ {
+		at := res.WindowStart.Add(time.Duration(rng.Int64N(int64(w.Latest.Sub(res.WindowStart)))))
+		rig.check(ctx, AtTime(at), rig.modelAt(at))
+	}
+	// Kept daily snapshots before the window restore to their own LSN.
+	ms, err := rig.repo.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := 0
+	for _, m := range ms {
+		if m.Time.Before(w.Earliest) {
+			old++
+			var sm chainState
+			if err := restoreSnapshot(ctx, rig.repo, m.ID, &sm); err != nil {
+				t.Fatal(err)
+			}
+			if sm.lsn != wal.LSN(m.LSN) || sm.sum != rig.sums[m.LSN] {
+				t.Fatalf("old snapshot %s restores LSN %d, want %d", m.ID.Short(), sm.lsn, m.LSN)
+			}
+		}
+	}
+	if old < 5 {
+		t.Fatalf("%d snapshots kept beyond the window, want the dailies", old)
+	}
+	// Before the window: out of it, typed.
+	_, err = RestoreTo(ctx, rig.repo, AtTime(w.Earliest.Add(-time.Hour)), &chainState{}, RestoreOptions{})
+	if !errors.Is(err, ErrOutOfWindow) {
+		t.Fatalf("restore before the window: %v", err)
+	}
+	rep, err := VerifyArchive(ctx, rig.repo, VerifyPITR)
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("VerifyArchive after retention: %+v, %v", rep, err)
+	}
+}
+
+// TestDrill restores random seconds of the window into fresh state
+// machines and checks them; a check that fails is reported.
+func TestDrill(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, memBucket(t))
+	a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+	for i := 0; i < 60; i++ {
+		rig.append(5)
+		rig.clock.Add(7 * time.Second)
+		if i%20 == 0 {
+			flush(t, a)
+			if _, err := a.SnapshotNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	flush(t, a)
+	check := func(_ context.Context, sm StateMachine, r Restored) error {
+		s := sm.(*chainState)
+		if s.sum != rig.sums[r.LSN] {
+			return errors.New("state differs from the model")
+		}
+		if want := rig.modelAt(r.Target.Time); r.LSN != want {
+			return errors.New("wrong LSN for the target")
+		}
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 20; i++ {
+		res, err := Drill(ctx, rig.repo, func() StateMachine { return &chainState{} }, check, DrillOptions{Rand: rng, Now: rig.clock.Now})
+		if err != nil || res.Err != nil || res.RTO <= 0 || res.Target.Nanosecond() != 0 && !res.Target.Equal(rig.recs[0].Time) {
+			t.Fatalf("drill %d: %+v, %v", i, res, err)
+		}
+	}
+	bad := func(context.Context, StateMachine, Restored) error { return errors.New("orders table empty") }
+	res, err := Drill(ctx, rig.repo, func() StateMachine { return &chainState{} }, bad, DrillOptions{Rand: rng})
+	if err == nil || res.Err == nil || !strings.Contains(err.Error(), "orders table empty") {
+		t.Fatalf("failing check: %+v, %v", res, err)
+	}
+
+	d := StartDrills(rig.repo, 5*time.Millisecond, func() StateMachine { return &chainState{} }, check, DrillOptions{})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r, runs, fails, ok := d.Last(); ok && runs >= 2 {
+			if fails != 0 || r.Err != nil {
+				t.Fatalf("scheduled drills: %d of %d failed: %v", fails, runs, r.Err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no scheduled drill ran")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	d.Stop()
+}
