@@ -1,0 +1,149 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// archiveChildEnv makes the test binary run archiveChild instead of the
+// test: a process that appends and archives until it is killed.
+const archiveChildEnv = "CONTINUITY_ARCHIVE_CHILD"
+
+var childKey = snapshot.RawKey([32]byte{11})
+
+// archiveChild appends events to the log in dir and archives them to the
+// file:// bucket at bucketDir, compacting every 50 ms, until SIGKILL.
+func archiveChild(dir, bucketDir string) {
+	ctx := context.Background()
+	die := func(err error) { fmt.Fprintln(os.Stderr, "child:", err); os.Exit(2) }
+	l, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		die(err)
+	}
+	b, err := blob.OpenBucket(ctx, (&url.URL{Scheme: "file", Path: filepath.ToSlash(bucketDir)}).String())
+	if err != nil {
+		die(err)
+	}
+	repo, err := snapshot.Open(ctx, b, childKey, snapshot.Options{})
+	if err != nil {
+		die(err)
+	}
+	_, err = NewArchiver(l, repo, ArchiverOptions{
+		ShipInterval: 10 * time.Millisecond, MaxObjectBytes: 2 << 10, Uploads: 3,
+		Compaction: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		die(err)
+	}
+	fmt.Println("ready")
+	for i := 0; ; i++ {
+		if _, _, err := l.Append(ctx, fmt.Appendf(nil, "event %d from pid %d", i, os.Getpid())); err != nil {
+			die(err)
+		}
+		if i%8 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// TestArchiveKilledProcess SIGKILLs a process that appends, ships and
+// compacts, five times at random moments, restarting it each time on the
+// same log and bucket; then restore must give exactly the log's records,
+// each once.
+func TestArchiveKilledProcess(t *testing.T) {
+	if dirs := os.Getenv(archiveChildEnv); dirs != "" {
+		var dir, bucketDir string
+		fmt.Sscanf(dirs, "%s %s", &dir, &bucketDir)
+		archiveChild(dir, bucketDir)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ctx := context.Background()
+	dir, bucketDir := t.TempDir(), t.TempDir()
+	b, err := blob.OpenBucket(ctx, (&url.URL{Scheme: "file", Path: filepath.ToSlash(bucketDir)}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	repo, err := snapshot.Init(ctx, b, childKey, snapshot.Format{}, snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for round := 0; round < 5; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestArchiveKilledProcess$")
+		cmd.Env = append(os.Environ(), archiveChildEnv+"="+dir+" "+bucketDir)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("child did not start: %q, %v", buf, err)
+		}
+		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+
+	// Restart once more in this process, ship the rest, restore.
+	l, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, err := NewArchiver(l, repo, ArchiverOptions{NoCompaction: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	flush(t, a)
+	var want chainState
+	r := l.NewReader(1)
+	for want.lsn < l.Last() {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := want.Apply(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	var got chainState
+	res, err := RestoreTo(ctx, repo, Target{}, &got, RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.lsn != want.lsn || got.sum != want.sum || got.count != int64(want.lsn) {
+		t.Fatalf("restored LSN %d (%d records), the log has %d", got.lsn, got.count, want.lsn)
+	}
+	rep, err := VerifyArchive(ctx, repo, VerifyValid)
+	if err != nil || !rep.OK() {
+		t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+	}
+	t.Logf("%d records, %d archive objects after 5 kills; restore read %d objects", got.lsn, rep.Objects, res.Objects)
+}
