@@ -243,7 +243,10 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if !*updateCorpus {
 		t.Skip("run with -update-corpus to rewrite testdata/fuzz")
 	}
-	for name, seeds := range map[string][][]byte{"FuzzFrameReader": seedFrames(), "FuzzMessages": seedPayloads()} {
+	for name, seeds := range map[string][][]byte{
+		"FuzzFrameReader": seedFrames(), "FuzzMessages": seedPayloads(),
+		"FuzzArchiveSegment": seedSegments(), "FuzzArchiveName": seedNames(), "FuzzArchiveTimeline": seedTimelines(),
+	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 		for i, s := range seeds {
