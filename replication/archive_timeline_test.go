@@ -121,4 +121,3 @@ func memBucket(t *testing.T) *blob.Bucket {
 	t.Cleanup(func() { b.Close() })
 	return b
 }
-
