@@ -66,6 +66,9 @@ type ArchiverOptions struct {
 	// MinBackoff and MaxBackoff bound the wait between retries of a
 	// failed upload. Defaults 100 ms and 10 s.
 	MinBackoff, MaxBackoff time.Duration
+	// OnUpload, if set, is called after each object lands in the bucket
+	// (from the uploading goroutine; keep it quick), for metrics.
+	OnUpload func(UploadEvent)
 	// Logger receives warnings (uploads failing, lag) and info (resumed,
 	// compacted). Default slog.Default().
 	Logger *slog.Logger
@@ -107,6 +110,19 @@ func (o *ArchiverOptions) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+}
+
+// UploadEvent describes one object the archiver stored.
+type UploadEvent struct {
+	Object      string
+	First, Last wal.LSN
+	Bytes       int           // object size
+	Duration    time.Duration // the upload, including retries
+	Failures    int           // failed attempts before it landed
+	// Archived is the archive's contiguous end after this upload: every
+	// record up to it is in the bucket (uploads may land out of order).
+	Archived wal.LSN
+	At       time.Time // when it landed (ArchiverOptions.Now)
 }
 
 // ArchiveStatus is an Archiver's state, for monitoring.
@@ -491,6 +507,7 @@ func (a *Archiver) uploader() {
 	defer a.wg.Done()
 	for u := range a.jobs {
 		backoff := a.opts.MinBackoff
+		start, fails := time.Now(), 0
 		for {
 			err := a.repo.WriteObject(a.ctx, u.name.String(), u.data)
 			if err == nil || isExists(err) {
@@ -510,18 +527,24 @@ func (a *Archiver) uploader() {
 			if n == 1 || n%10 == 0 {
 				a.lg.Warn("archive upload failed; retrying (the log keeps the records)", "object", u.name.String(), "err", err, "failures", n, "retry_in", backoff)
 			}
+			fails++
 			if !a.sleep(backoff) {
 				return
 			}
 			backoff = min(2*backoff, a.opts.MaxBackoff)
 		}
-		a.completed(u)
+		ev := UploadEvent{Object: u.name.String(), First: u.name.First, Last: u.name.Last, Bytes: len(u.data), Duration: time.Since(start), Failures: fails}
+		ev.Archived = a.completed(u)
+		if a.opts.OnUpload != nil {
+			ev.At = a.opts.Now()
+			a.opts.OnUpload(ev)
+		}
 	}
 }
 
 // completed marks u stored and advances the archived point over every
-// upload done in LSN order.
-func (a *Archiver) completed(u *upload) {
+// upload done in LSN order, and returns the archived point.
+func (a *Archiver) completed(u *upload) wal.LSN {
 	a.mu.Lock()
 	u.done = true
 	a.st.Objects++
@@ -547,6 +570,7 @@ func (a *Archiver) completed(u *upload) {
 	if wantSnap {
 		a.requestSnapshot()
 	}
+	return archived
 }
 
 // resume finds where the archive of this log ends: it makes sure the
