@@ -233,6 +233,15 @@ func (v *archiveView) covered() [][2]wal.LSN {
 	return out
 }
 
+// tip is the highest LSN any valid object holds (0 if none).
+func (v *archiveView) tip() wal.LSN {
+	var t wal.LSN
+	for _, p := range v.valid() {
+		t = max(t, p.hi)
+	}
+	return t
+}
+
 // readSegment reads, authenticates and decodes one archived object.
 func readSegment(ctx context.Context, repo *snapshot.Repo, s segName) ([]wal.Record, error) {
 	name := s.String()

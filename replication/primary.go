@@ -216,7 +216,7 @@ func (p *Primary) serve(c *Conn, h Hello) {
 		return
 	}
 	if first := p.log.First(); h.LastLSN+1 < first {
-		_ = c.RejectPeer(Reject{Code: RejectNotReady, Reason: fmt.Sprintf("standby needs LSN %d; the primary's WAL starts at %d: bootstrap it from the archive", h.LastLSN+1, first)})
+		_ = c.RejectPeer(Reject{Code: RejectBehind, Reason: fmt.Sprintf("standby needs LSN %d; the primary's WAL starts at %d: bootstrap it from the archive (StandbyOptions.Archive)", h.LastLSN+1, first)})
 		return
 	}
 	if err := c.Welcome(Welcome{Version: ProtocolVersion, Cluster: p.opts.Transport.cluster(), Node: p.opts.Node, Epoch: epoch}); err != nil {

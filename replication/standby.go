@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -48,6 +49,14 @@ type StandbyOptions struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts (doubling, with jitter). Defaults 50 ms and 2 s.
 	MinBackoff, MaxBackoff time.Duration
+	// Archive, if set, is the repository whose WAL archive the standby
+	// catches up from when the primary no longer holds the records it
+	// needs (the primary refuses it with RejectBehind): it replays the
+	// archived records after its last LSN into its WAL and state machine,
+	// or, when the archive no longer holds them either, restores the
+	// newest base snapshot (StateMachine.Restore), restarts its WAL after
+	// the snapshot's LSN and replays from there; then it streams again.
+	Archive *snapshot.Repo
 	// Logger receives connection events. nil discards them.
 	Logger *slog.Logger
 }
@@ -202,6 +211,17 @@ func (s *Standby) run(ctx context.Context) {
 		s.notify(func() { s.connected = false })
 		if ctx.Err() != nil {
 			return
+		}
+		var rej *RejectError
+		if errors.As(err, &rej) && rej.Code == RejectBehind && s.opts.Archive != nil {
+			s.lg.Info("primary no longer holds the records this standby needs; catching up from the archive", "reason", rej.Reason)
+			if err = s.bootstrap(ctx); err == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			s.lg.Warn("catching up from the archive failed; retrying", "err", err)
 		}
 		var fatal *applyError
 		if errors.As(err, &fatal) {

@@ -210,6 +210,7 @@ const (
 	RejectIdentity RejectCode = 3 // Hello names another node than the certificate, or one not allowed
 	RejectEpoch    RejectCode = 4 // the peer's epoch is older (or newer) than allowed
 	RejectNotReady RejectCode = 5 // not a primary, or shutting down
+	RejectBehind   RejectCode = 6 // the standby needs records the primary's WAL no longer holds: bootstrap from the archive
 )
 
 // Reject refuses a peer.
