@@ -32,12 +32,12 @@ const (
 
 // ArchiveReport is what VerifyArchive found.
 type ArchiveReport struct {
-	Level       VerifyLevel
-	Timeline    string  // the history checked
-	Objects     int     // WAL objects on the history
-	Read        int     // objects read and decoded (VerifyValid)
-	Records     int64   // records decoded (VerifyValid)
-	First, Last wal.LSN // the first and newest archived LSNs of the history
+	Level       VerifyLevel // the level checked
+	Timeline    string      // the history checked
+	Objects     int         // WAL objects on the history
+	Read        int         // objects read and decoded (VerifyValid)
+	Records     int64       // records decoded (VerifyValid)
+	First, Last wal.LSN     // the first and newest archived LSNs of the history
 	// Problems lists every problem, each an *ArchiveError naming its
 	// object: gaps (ErrArchiveGap), damage (ErrArchiveCorrupt), objects
 	// outside the timeline (ErrOffTimeline).
@@ -126,11 +126,12 @@ type RetentionPolicy struct {
 
 // RetentionResult reports what ApplyRetention did (or would do).
 type RetentionResult struct {
-	WindowStart    time.Time
-	Base           snapshot.ID // the base snapshot of the window's start (zero if none)
-	CutLSN         wal.LSN     // WAL objects ending at or before this LSN are not needed
-	Kept, Removed  []snapshot.ID
-	DeletedObjects []string // WAL objects deleted
+	WindowStart    time.Time     // now minus the window
+	Base           snapshot.ID   // the base snapshot of the window's start (zero if none)
+	CutLSN         wal.LSN       // WAL objects ending at or before this LSN are not needed
+	Kept           []snapshot.ID // snapshots kept
+	Removed        []snapshot.ID // snapshots whose manifests were removed
+	DeletedObjects []string      // WAL objects deleted
 }
 
 // ApplyRetention applies a retention that understands the log: inside

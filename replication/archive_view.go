@@ -39,6 +39,7 @@ type ArchiveError struct {
 	Detail string  // what exactly is wrong
 }
 
+// Error names the object, the LSN and what is wrong.
 func (e *ArchiveError) Error() string {
 	s := fmt.Sprintf("replication: archive object %s", e.Object)
 	if e.LSN != 0 {

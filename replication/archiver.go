@@ -54,8 +54,8 @@ type ArchiverOptions struct {
 	// has grown by SnapshotEveryBytes of records since the last one,
 	// whichever comes first. SnapshotNow takes one at once.
 	Capture            CaptureFunc
-	SnapshotEvery      time.Duration
-	SnapshotEveryBytes int64
+	SnapshotEvery      time.Duration // period of base snapshots (0: none on a timer)
+	SnapshotEveryBytes int64         // archived payload bytes between base snapshots (0: no byte trigger)
 
 	// Holder names the archiver's hold on the log (wal.Log.Hold): records
 	// not yet archived cannot be truncated. Default "archive".
@@ -114,8 +114,8 @@ func (o *ArchiverOptions) setDefaults() {
 
 // UploadEvent describes one object the archiver stored.
 type UploadEvent struct {
-	Object      string
-	First, Last wal.LSN
+	Object      string        // the object's name
+	First, Last wal.LSN       // the records it holds
 	Bytes       int           // object size
 	Duration    time.Duration // the upload, including retries
 	Failures    int           // failed attempts before it landed
@@ -135,15 +135,15 @@ type ArchiveStatus struct {
 	// Lag is how old the oldest record not yet archived is (0 when the
 	// archive is caught up): the recovery point objective right now.
 	Lag        time.Duration
-	Objects    int64     // objects uploaded
-	Bytes      int64     // bytes uploaded
-	Failures   int64     // failed uploads (each retried)
-	LastError  error     // the last upload or listing error, if any
-	ErrorTime  time.Time // when LastError happened
-	Compacted  int64     // objects written by compaction
-	Deposed    error     // non-nil once a newer timeline is in the archive: archiving stopped
-	Snapshot   snapshot.ID
-	SnapshotAt wal.LSN // LSN of the last base snapshot this archiver took
+	Objects    int64       // objects uploaded
+	Bytes      int64       // bytes uploaded
+	Failures   int64       // failed uploads (each retried)
+	LastError  error       // the last upload or listing error, if any
+	ErrorTime  time.Time   // when LastError happened
+	Compacted  int64       // objects written by compaction
+	Deposed    error       // non-nil once a newer timeline is in the archive: archiving stopped
+	Snapshot   snapshot.ID // the last base snapshot this archiver took
+	SnapshotAt wal.LSN     // its LSN
 }
 
 // Archiver ships a log's records to the WAL archive of a snapshot

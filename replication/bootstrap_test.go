@@ -105,4 +105,3 @@ func TestStandbyBootstrapsFromArchive(t *testing.T) {
 		})
 	}
 }
-

@@ -23,8 +23,8 @@ var ErrNothingToRestore = errors.New("replication: nothing to restore: no base s
 // record with Time at or before it), or as of LSN. The zero Target is the
 // newest state the archive holds.
 type Target struct {
-	Time time.Time
-	LSN  wal.LSN
+	Time time.Time // the state as of this instant, if not zero
+	LSN  wal.LSN   // or as of this LSN, if not zero
 }
 
 // AtTime is the state as of t.
@@ -47,10 +47,10 @@ func (t Target) String() string {
 // Window is what the archive can restore: every instant from Earliest to
 // Latest, every LSN from EarliestLSN to LatestLSN.
 type Window struct {
-	Earliest, Latest       time.Time
-	EarliestLSN, LatestLSN wal.LSN
-	Timeline               string // the history followed, e.g. "epoch 1 → after 420: epoch 2"
-	Snapshots              int    // base snapshots inside the window
+	Earliest, Latest       time.Time // the first and last restorable instants
+	EarliestLSN, LatestLSN wal.LSN   // the LSNs the state has at those instants
+	Timeline               string    // the history followed, e.g. "epoch 1 → after 420: epoch 2"
+	Snapshots              int       // base snapshots inside the window
 	// Gap, if set, is the gap in the archive just before the window
 	// (an *ArchiveError with ErrArchiveGap): nothing before it can be
 	// restored past it.
@@ -59,14 +59,15 @@ type Window struct {
 
 // WindowError reports a restore target outside the restorable window.
 type WindowError struct {
-	Target Target
-	Window Window
+	Target Target // the target asked for
+	Window Window // what can be restored
 	// Gap, if set, is why the window starts where it does: an
 	// *ArchiveError with ErrArchiveGap naming the object after records
 	// missing from the archive.
 	Gap error
 }
 
+// Error states the target and the window to choose from.
 func (e *WindowError) Error() string {
 	s := fmt.Sprintf("replication: restore target %s is outside the restorable window %s to %s (LSN %d to %d); choose a target within it",
 		e.Target, e.Window.Earliest.UTC().Format(time.RFC3339Nano), e.Window.Latest.UTC().Format(time.RFC3339Nano), e.Window.EarliestLSN, e.Window.LatestLSN)
@@ -86,15 +87,15 @@ func (e *WindowError) Unwrap() []error {
 
 // RestoreProgress is reported while RestoreTo replays the archive.
 type RestoreProgress struct {
-	Snapshot      snapshot.ID // the base snapshot (zero if none)
-	LSN           wal.LSN     // last record applied
-	TargetLSN     wal.LSN     // the highest LSN the replay can reach
-	Records       int64       // records applied so far
-	Bytes         int64       // payload bytes applied so far
-	Objects, Of   int         // archive objects read, of how many planned
-	SinceStart    time.Duration
-	BaseRestored  bool // the snapshot is restored; replay is running
-	BaseRestoring bool // the snapshot is being restored
+	Snapshot      snapshot.ID   // the base snapshot (zero if none)
+	LSN           wal.LSN       // last record applied
+	TargetLSN     wal.LSN       // the highest LSN the replay can reach
+	Records       int64         // records applied so far
+	Bytes         int64         // payload bytes applied so far
+	Objects, Of   int           // archive objects read, of how many planned
+	SinceStart    time.Duration // time since RestoreTo started
+	BaseRestored  bool          // the snapshot is restored; replay is running
+	BaseRestoring bool          // the snapshot is being restored
 }
 
 // RestoreOptions configures RestoreTo.
@@ -106,15 +107,15 @@ type RestoreOptions struct {
 
 // Restored says what RestoreTo reached.
 type Restored struct {
-	Target      Target
-	LSN         wal.LSN     // the last record in the state
-	Time        time.Time   // that record's time (the snapshot's if no record was replayed)
-	Snapshot    snapshot.ID // base snapshot restored (zero: replayed from LSN 1)
-	SnapshotLSN wal.LSN
-	Records     int64 // records replayed from the archive
-	Bytes       int64 // their payload bytes
-	Objects     int   // archive objects read
-	Duration    time.Duration
+	Target      Target        // the target asked for
+	LSN         wal.LSN       // the last record in the state
+	Time        time.Time     // that record's time (the snapshot's if no record was replayed)
+	Snapshot    snapshot.ID   // base snapshot restored (zero: replayed from LSN 1)
+	SnapshotLSN wal.LSN       // its LSN
+	Records     int64         // records replayed from the archive
+	Bytes       int64         // their payload bytes
+	Objects     int           // archive objects read
+	Duration    time.Duration // how long the restore took
 }
 
 // history is what restore planning needs: the archive's view and the

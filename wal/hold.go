@@ -18,6 +18,7 @@ type HoldError struct {
 	Requested LSN    // the LSN passed to TruncateFront
 }
 
+// Error names the holder and what to do.
 func (e *HoldError) Error() string {
 	return fmt.Sprintf("wal: TruncateFront(%d) refused: %q still needs records from LSN %d; truncate to at most %d or wait until it has them",
 		e.Requested, e.Holder, e.Held, e.Held)

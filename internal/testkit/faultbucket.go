@@ -19,6 +19,7 @@ type BucketOp struct {
 	Key  string // object key, or the list prefix
 }
 
+// String is "kind key", as test logs show it.
 func (op BucketOp) String() string { return op.Kind + " " + op.Key }
 
 // ErrInjected is what FaultBucket's hooks usually return: a fault the test

@@ -1,0 +1,7 @@
+package main
+
+import (
+	_ "gocloud.dev/blob/s3blob"
+)
+
+func main() {}
