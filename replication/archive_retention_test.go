@@ -156,3 +156,40 @@ func TestDrill(t *testing.T) {
 	}
 	d.Stop()
 }
+
+// TestArchiveSchedules runs the archiver on its own timers: shipping,
+// compaction and base snapshots every so many archived bytes, while
+// events keep coming; restore then gives the model's state.
+func TestArchiveSchedules(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, memBucket(t))
+	a := rig.archiver(ArchiverOptions{
+		ShipInterval: 20 * time.Millisecond, SnapshotEveryBytes: 4 << 10,
+		Compaction: []time.Duration{40 * time.Millisecond, 400 * time.Millisecond},
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rig.append(3)
+		rig.clock.Add(10 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
+		st := a.Status()
+		ms, err := rig.repo.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Compacted >= 3 && len(ms) >= 3 && len(rig.recs) > 600 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: status %+v, %d snapshots", st, len(ms))
+		}
+	}
+	flush(t, a)
+	for _, l := range []wal.LSN{1, wal.LSN(len(rig.recs) / 2), wal.LSN(len(rig.recs))} {
+		rig.check(ctx, AtLSN(l), l)
+	}
+	res := rig.check(ctx, Target{}, wal.LSN(len(rig.recs)))
+	if res.Snapshot.IsZero() {
+		t.Fatalf("restore did not use a scheduled base snapshot: %+v", res)
+	}
+}

@@ -46,7 +46,7 @@ type ArchiverOptions struct {
 	Compaction []time.Duration
 	// NoCompaction turns compaction off (Compact can still be called).
 	NoCompaction bool
-	// MaxCompactedBytes bounds an object compaction makes. Default 256 MiB.
+	// MaxCompactedBytes bounds an object compaction makes (and so the memory a merge takes: it holds the records it merges). Default 32 MiB.
 	MaxCompactedBytes int64
 
 	// Capture, with SnapshotEvery or SnapshotEveryBytes, takes base
@@ -90,7 +90,7 @@ func (o *ArchiverOptions) setDefaults() {
 		o.Compaction = []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}
 	}
 	if o.MaxCompactedBytes <= 0 {
-		o.MaxCompactedBytes = 256 << 20
+		o.MaxCompactedBytes = 32 << 20
 	}
 	if o.Holder == "" {
 		o.Holder = "archive"

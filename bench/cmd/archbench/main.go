@@ -1,7 +1,276 @@
+// Command archbench measures continuity's WAL archive (package
+// replication: Archiver, RestoreTo) on a file:// bucket and on loopback
+// S3: how far the archive lags a primary appending a steady load (the
+// recovery point objective), and how fast a state is rebuilt from the
+// archive (the recovery time), beside the physical limits of the same
+// stores in the same run. It prints a Markdown report.
+//
+// Usage, from the bench module's directory:
+//
+//	go run ./cmd/archbench [-dir DIR] [-runs 3] [-duration 60s] [-stores file,s3] [-readme README.md]
+//	go run ./cmd/archbench -quick                  # a quick look: 1 run of 5 s, a 64 MiB + 100,000-event restore
+//
+// Archive lag: each run opens a fresh wal.Log (default Options: every
+// Append durable) and a fresh snapshot repository in the store, starts a
+// replication.Archiver with default options (ShipInterval 1 s,
+// compaction on), and appends -rate events/s of -payload bytes (event
+// JSON from internal/gen) for -duration, paced against the wall clock in
+// one Append (one fdatasync) per millisecond. Every record's lag is the
+// time from its Append returning to the archive's contiguous end
+// (UploadEvent.Archived) passing it; Archiver.Status().Lag is sampled
+// every 10 ms beside it. Each run ends with a RestoreTo of the whole
+// archive that must reach the log's last record.
+//
+// Restore: per store, one archive holding a base snapshot of -state
+// bytes (taken with Archiver.SnapshotNow after one record) and -events
+// events of -payload bytes after it, restored -runs times with RestoreTo
+// into a state machine that reads and discards; the same run reads every
+// archived WAL object, decodes them, and restores the snapshot alone
+// with snapshot.Repo.Restore, for the limits.
+//
+// The S3 store is the bucket named by $CONTINUITY_TEST_S3_URL (with AWS
+// credentials from the environment, as `.ci/run with-s3` sets them), or
+// else a versitygw server that the program starts on 127.0.0.1 over a
+// directory under -dir from the repository's .bin/versitygw (built by
+// .ci/run), or else it is skipped and the report says why. Every run
+// works under a random key prefix, deleted at the end.
+//
+// The runs go round by round (each store once per round), so that a
+// disturbance of the machine spreads over all of them; the report gives
+// the median and min–max over the runs and checks the target (p99
+// per-record lag ≤ 1 s). With -readme, it replaces the text between
+// <!-- archbench:begin --> and <!-- archbench:end --> in that file.
+//
+// The program needs about nine minutes with the defaults and both
+// stores (six 60-second lag runs, then the restores); -quick takes about
+// one minute.
 package main
 
 import (
-	_ "gocloud.dev/blob/s3blob"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
-func main() {}
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "archbench:", err)
+		os.Exit(1)
+	}
+}
+
+// Stores, which -stores may name.
+const (
+	storeFile = "file" // a file:// bucket in the work directory
+	storeS3   = "s3"   // loopback S3
+)
+
+var allStores = []string{storeFile, storeS3}
+
+// Suites, which -suites may name.
+const (
+	suiteLag     = "lag"     // archive lag under a paced load
+	suiteRestore = "restore" // restore of a snapshot and events
+)
+
+var allSuites = []string{suiteLag, suiteRestore}
+
+// settings are the command-line flags.
+type settings struct {
+	dir      string
+	runs     int
+	duration time.Duration
+	rate     int // events appended per second
+	payload  int // bytes per event
+	puts     int // PUTs timed for the floor
+	state    int // restore: bytes of the base snapshot
+	events   int // restore: events after it
+	stores   []string
+	suites   []string
+	quick    bool
+	readme   string
+}
+
+// suite says whether the suite name is to run.
+func (s settings) suite(name string) bool { return slices.Contains(s.suites, name) }
+
+// Defaults, and what -quick sets instead for the flags not given.
+const (
+	defaultRuns     = 3
+	defaultDuration = 60 * time.Second
+	defaultState    = "1GiB"
+	defaultEvents   = 1_000_000
+	quickRuns       = 1
+	quickDuration   = 5 * time.Second
+	quickState      = "64MiB"
+	quickEvents     = 100_000
+)
+
+func parseFlags(args []string) (settings, error) {
+	var s settings
+	var state, stores, suites string
+	fs := flag.NewFlagSet("archbench", flag.ContinueOnError)
+	fs.StringVar(&s.dir, "dir", "", "directory for the logs, the file:// buckets and the S3 server's data (a temporary directory is made inside it and removed); default $TMPDIR")
+	fs.IntVar(&s.runs, "runs", defaultRuns, "timed runs per store (lag runs, and restores of the one archive built per store)")
+	fs.DurationVar(&s.duration, "duration", defaultDuration, "length of the load of one lag run")
+	fs.IntVar(&s.rate, "rate", 10_000, "events appended per second during a lag run")
+	fs.IntVar(&s.payload, "payload", 256, "bytes per event")
+	fs.IntVar(&s.puts, "puts", 20, "PUTs of one object timed per lag run for the store's floor")
+	fs.StringVar(&state, "state", defaultState, "restore: size of the base snapshot's state (bytes, or a number with KiB, MiB or GiB)")
+	fs.IntVar(&s.events, "events", defaultEvents, "restore: events archived after the base snapshot")
+	fs.StringVar(&stores, "stores", strings.Join(allStores, ","), "comma-separated stores: file, s3")
+	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore")
+	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d, unless given", quickRuns, quickDuration, quickState, quickEvents))
+	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the archbench markers")
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if s.quick {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if !given["runs"] {
+			s.runs = quickRuns
+		}
+		if !given["duration"] {
+			s.duration = quickDuration
+		}
+		if !given["state"] {
+			state = quickState
+		}
+		if !given["events"] {
+			s.events = quickEvents
+		}
+	}
+	var errs []error
+	if s.runs < 1 {
+		errs = append(errs, fmt.Errorf("-runs %d: need at least 1", s.runs))
+	}
+	if s.duration < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-duration %v: need at least 100ms", s.duration))
+	}
+	if s.rate < 1 || s.rate > 1_000_000 {
+		errs = append(errs, fmt.Errorf("-rate %d: must be in [1, 1000000]", s.rate))
+	}
+	if s.payload < 1 || s.payload > 1<<20 {
+		errs = append(errs, fmt.Errorf("-payload %d: must be in [1, 1048576]", s.payload))
+	}
+	if s.puts < 1 {
+		errs = append(errs, fmt.Errorf("-puts %d: need at least 1", s.puts))
+	}
+	var err error
+	if s.state, err = parseSize(state); err != nil {
+		errs = append(errs, fmt.Errorf("-state: %w", err))
+	} else if s.state < 1 {
+		errs = append(errs, fmt.Errorf("-state %s: need at least 1 byte", state))
+	}
+	if s.events < 1 {
+		errs = append(errs, fmt.Errorf("-events %d: need at least 1", s.events))
+	}
+	if s.stores, err = parseList(stores, allStores); err != nil {
+		errs = append(errs, fmt.Errorf("-stores: %w", err))
+	}
+	if s.suites, err = parseList(suites, allSuites); err != nil {
+		errs = append(errs, fmt.Errorf("-suites: %w", err))
+	}
+	return s, errors.Join(errs...)
+}
+
+// parseList parses a comma-separated list of names out of known, and
+// returns them in known's order.
+func parseList(list string, known []string) ([]string, error) {
+	seen := map[string]bool{}
+	for f := range strings.SplitSeq(list, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(known, f) {
+			return nil, fmt.Errorf("unknown %q; known: %s", f, strings.Join(known, ","))
+		}
+		seen[f] = true
+	}
+	var out []string
+	for _, k := range known {
+		if seen[k] {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// parseSize parses 4096, 64KiB, 256MiB or 1GiB.
+func parseSize(v string) (int, error) {
+	v = strings.TrimSpace(v)
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 64<<30/mult {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KiB, MiB or GiB, at most 64 GiB)", v)
+	}
+	return n * mult, nil
+}
+
+func run() error {
+	args := os.Args[1:]
+	s, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return execute(ctx, s, strings.Join(args, " "), os.Stdout, os.Stderr)
+}
+
+// execute measures what s asks for, prints the report to out (progress to
+// progress) and writes it into s.readme if set. args are the command's
+// arguments, quoted in the report.
+func execute(ctx context.Context, s settings, args string, out, progress io.Writer) error {
+	root, err := os.MkdirTemp(s.dir, "archbench-")
+	if err != nil {
+		return fmt.Errorf("create work directory: %w", err)
+	}
+	defer os.RemoveAll(root)
+
+	sys := benchkit.Gather(root, "wal", "replication", "snapshot", "internal")
+	b := &bencher{settings: s, root: root, progress: progress}
+	stores, err := b.openStores(ctx)
+	defer b.closeStores()
+	if err != nil {
+		return err
+	}
+	res, err := b.all(ctx, stores)
+	if err != nil {
+		return err
+	}
+	sys.LoadEnd = benchkit.LoadAverage()
+	report := renderReport(s, sys, res, args)
+	fmt.Fprint(out, report)
+	if s.readme != "" {
+		if err := writeReadme(s.readme, report); err != nil {
+			return fmt.Errorf("write %s: %w", s.readme, err)
+		}
+		fmt.Fprintf(progress, "archbench: wrote the report into %s\n", s.readme)
+	}
+	return nil
+}
