@@ -71,6 +71,12 @@ func TestArchiveTimelines(t *testing.T) {
 		}
 		nw.check(ctx, AtTime(nw.recs[84].Time), nw.modelAt(nw.recs[84].Time))
 
+		if err := oldA.checkNewerTimeline(ctx); !errors.Is(err, ErrDeposed) {
+			t.Fatalf("the deposed archiver's timeline check = %v, want ErrDeposed", err)
+		}
+		if err := newA.checkNewerTimeline(ctx); err != nil {
+			t.Fatalf("the new primary's timeline check = %v", err)
+		}
 		if err := oldA.Compact(ctx); !errors.Is(err, ErrDeposed) {
 			t.Fatalf("the deposed archiver's Compact = %v, want ErrDeposed", err)
 		}

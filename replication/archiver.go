@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pierrec/lz4/v4"
+	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
@@ -208,8 +209,18 @@ func NewArchiver(log *wal.Log, repo *snapshot.Repo, opts ArchiverOptions) (*Arch
 	if !opts.NoCompaction {
 		a.wg.Add(1)
 		go a.every(opts.Compaction[0], func() {
-			if err := a.Compact(a.ctx); err != nil && a.ctx.Err() == nil {
+			err := a.Compact(a.ctx)
+			if errors.Is(err, ErrDeposed) {
+				a.depose(err)
+			} else if err != nil && a.ctx.Err() == nil {
 				a.lg.Warn("archive compaction failed; it will run again", "err", err)
+			}
+		})
+	} else {
+		a.wg.Add(1)
+		go a.every(DeposedCheckInterval, func() {
+			if err := a.checkNewerTimeline(a.ctx); errors.Is(err, ErrDeposed) {
+				a.depose(err)
 			}
 		})
 	}
@@ -392,8 +403,11 @@ func (a *Archiver) run() {
 			return
 		}
 		a.mu.Lock()
-		flush := a.flushReq
+		flush, deposed := a.flushReq, a.st.Deposed
 		a.mu.Unlock()
+		if deposed != nil {
+			return // a newer primary archives the history now
+		}
 		now := a.opts.Now()
 		last := a.log.Last()
 		atTail := len(batch) == 0 && next > last || len(batch) > 0 && batch[len(batch)-1].LSN >= last
@@ -496,6 +510,10 @@ func (a *Archiver) waitArchived(lsn wal.LSN) bool {
 
 func (a *Archiver) depose(err error) {
 	a.mu.Lock()
+	if a.st.Deposed != nil {
+		a.mu.Unlock()
+		return
+	}
 	a.st.Deposed = err
 	a.notify()
 	a.mu.Unlock()
@@ -626,6 +644,41 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	a.log.Hold(a.opts.Holder, next)
 	a.lg.Info("archive resumed", "epoch", epoch, "next_lsn", next, "timeline", hist.String())
 	return next, nil
+}
+
+// DeposedCheckInterval is how often an archiver without compaction looks
+// for a newer timeline (with compaction, every compaction does).
+const DeposedCheckInterval = 30 * time.Second
+
+// checkNewerTimeline fails with ErrDeposed if the archive has a timeline
+// newer than the archiver's epoch. It lists only the epoch directories.
+func (a *Archiver) checkNewerTimeline(ctx context.Context) error {
+	a.mu.Lock()
+	epoch, resumed := a.st.Epoch, a.st.Resumed
+	a.mu.Unlock()
+	if !resumed {
+		return nil
+	}
+	it := a.repo.Bucket().List(&blob.ListOptions{Prefix: archivePrefix, Delimiter: "/"})
+	var newest []uint64
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if n, _, err := parseArchiveName(o.Key + timelineName); err == nil && o.IsDir && n.Epoch > epoch {
+			newest = append(newest, n.Epoch)
+		}
+	}
+	for _, e := range newest {
+		if t, err := readTimeline(ctx, a.repo, e); err == nil {
+			return fmt.Errorf("%w: the archive has a timeline for epoch %d (%s), past this node's epoch %d", ErrDeposed, e, t, epoch)
+		}
+	}
+	return nil
 }
 
 // checkDeposed fails if the archive has a timeline newer than epoch.
