@@ -202,5 +202,7 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 	return m, nil
 }
 
-// BaseTag is the tag of base snapshots the archiver takes.
+// BaseTag is the tag of base snapshots: the archiver tags its own, and
+// restore starts only from snapshots with this tag (and an LSN), so other
+// snapshots in the same repository are never mistaken for the log's state.
 const BaseTag = "base"

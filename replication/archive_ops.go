@@ -100,7 +100,7 @@ func VerifyArchive(ctx context.Context, repo *snapshot.Repo, level VerifyLevel) 
 		}
 		for _, m := range ms {
 			b, ok := v.hist.bound(m.Epoch)
-			if m.LSN == 0 || !ok || wal.LSN(m.LSN) > b {
+			if !isBase(m) || !ok || wal.LSN(m.LSN) > b {
 				continue
 			}
 			if p := v.planFrom(wal.LSN(m.LSN) + 1); p.end < rep.Last {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -145,7 +146,7 @@ func loadHistory(ctx context.Context, repo *snapshot.Repo) (*history, error) {
 	}
 	h := &history{v: v}
 	for _, m := range ms {
-		if m.LSN == 0 {
+		if !isBase(m) {
 			continue
 		}
 		if b, ok := v.hist.bound(m.Epoch); ok && wal.LSN(m.LSN) <= b {
@@ -154,6 +155,12 @@ func loadHistory(ctx context.Context, repo *snapshot.Repo) (*history, error) {
 	}
 	sort.SliceStable(h.bases, func(i, j int) bool { return h.bases[i].LSN > h.bases[j].LSN })
 	return h, nil
+}
+
+// isBase reports whether m is a base snapshot: taken by an Archiver (or
+// tagged BaseTag by the host), with the LSN it reflects.
+func isBase(m snapshot.Manifest) bool {
+	return m.LSN != 0 && slices.Contains(m.Tags, BaseTag)
 }
 
 // recordTime returns the time of record lsn, which piece p holds.
@@ -238,7 +245,8 @@ func ArchiveWindow(ctx context.Context, repo *snapshot.Repo) (Window, error) {
 }
 
 // RestoreTo rebuilds into sm the state as of target: it restores the
-// newest base snapshot at or before the target (or starts from the empty
+// newest base snapshot (tagged BaseTag, with its LSN on the timeline) at
+// or before the target (or starts from the empty
 // state sm is in, if the archive holds every record from LSN 1), then
 // replays archived records of the archive's newest timeline up to the
 // target. A target outside the restorable window gives a *WindowError

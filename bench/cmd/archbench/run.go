@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/internal/gen"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// repoKey is the raw key of every repository the program makes.
+var repoKey = [32]byte{'a', 'r', 'c', 'h', 'b', 'e', 'n', 'c', 'h'}
+
+// poolBytes is the size of the event data payloads are cut from: far
+// beyond lz4's 64 KiB window, so no object compresses against a repeat.
+const poolBytes = 16 << 20
+
+// bencher runs the measurements.
+type bencher struct {
+	settings
+	root     string    // the work directory
+	progress io.Writer // one line per run
+	vgw      *versitygw
+	skipped  []string // stores left out, with why
+	pool     []byte   // event JSON lines that payloads are cut from
+	done     int      // runs done, for progress
+	total    int      // runs planned, for progress
+}
+
+// results are every measurement of a benchmark run, in report order.
+type results struct {
+	stores   []*store
+	skipped  []string
+	lag      []*lagJob
+	restores []*restoreJob
+}
+
+// all runs the suites: the lag runs round by round (each store once per
+// round), then per store one restore archive restored -runs times.
+func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
+	b.pool = gen.Events(1, poolBytes)
+	res := &results{stores: stores, skipped: b.skipped}
+	for _, st := range stores {
+		if b.suite(suiteLag) {
+			res.lag = append(res.lag, &lagJob{store: st})
+		}
+		if b.suite(suiteRestore) {
+			res.restores = append(res.restores, &restoreJob{store: st})
+		}
+	}
+	b.total = (len(res.lag) + len(res.restores)) * b.runs
+	for r := 1; r <= b.runs; r++ {
+		for _, j := range res.lag {
+			b.done++
+			fmt.Fprintf(b.progress, "[%d/%d] run %d: lag %s: ", b.done, b.total, r, j.store.label)
+			lr, err := b.lagOnce(ctx, j.store)
+			if err != nil {
+				fmt.Fprintln(b.progress, "failed")
+				return nil, fmt.Errorf("lag %s, run %d: %w", j.store.label, r, err)
+			}
+			j.runs = append(j.runs, lr)
+			fmt.Fprintf(b.progress, "%.0f events/s, lag p50 %v, p99 %v, max %v; Status().Lag p99 %v; %d objects; PUT floor %v; restore check %v\n",
+				lr.perSec, lr.lagP50.Round(time.Millisecond), lr.lagP99.Round(time.Millisecond), lr.lagMax.Round(time.Millisecond),
+				lr.statusP99.Round(time.Millisecond), lr.objects, lr.putP50.Round(10*time.Microsecond), lr.restore.Round(time.Millisecond))
+		}
+	}
+	for _, j := range res.restores {
+		fmt.Fprintf(b.progress, "archbench: building the restore archive on %s: %s state + %s events ... ", j.store.label, sizeName(b.state), benchkit.Thousands(int64(b.events)))
+		arch, err := b.buildArchive(ctx, j.store)
+		if err != nil {
+			fmt.Fprintln(b.progress, "failed")
+			return nil, fmt.Errorf("build the restore archive on %s: %w", j.store.label, err)
+		}
+		j.build = arch.build
+		j.objects, j.walBytes, j.snapStored = len(arch.objects), arch.walBytes, arch.snapStored
+		fmt.Fprintf(b.progress, "snapshot %v, appends %v, flush %v; %d objects\n",
+			arch.build.save.Round(time.Millisecond), arch.build.appends.Round(time.Millisecond), arch.build.flush.Round(time.Millisecond), len(arch.objects))
+		for r := 1; r <= b.runs; r++ {
+			b.done++
+			fmt.Fprintf(b.progress, "[%d/%d] run %d: restore %s: ", b.done, b.total, r, j.store.label)
+			rr, err := b.restoreOnce(ctx, arch)
+			if err != nil {
+				fmt.Fprintln(b.progress, "failed")
+				arch.close()
+				return nil, fmt.Errorf("restore %s, run %d: %w", j.store.label, r, err)
+			}
+			j.runs = append(j.runs, rr)
+			fmt.Fprintf(b.progress, "RTO %v (snapshot %v, replay %v); read %v, decode %v, Repo.Restore %v\n",
+				rr.rto().Round(time.Millisecond), rr.base.Round(time.Millisecond), rr.replay().Round(time.Millisecond),
+				rr.read.Round(time.Millisecond), rr.decode.Round(time.Millisecond), rr.snapOnly.Round(time.Millisecond))
+		}
+		arch.close()
+	}
+	return res, nil
+}
+
+// payloadAt is the i-th event's payload: payload bytes of event JSON.
+func (b *bencher) payloadAt(i int) []byte {
+	slots := len(b.pool) / b.payload
+	off := (i % slots) * b.payload
+	return b.pool[off : off+b.payload]
+}
+
+// logger passes the archiver's warnings (failed uploads, lag) to the
+// progress output and drops its information messages.
+func (b *bencher) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b.progress, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// sink is a state machine that counts what it is given: the bytes of a
+// restored snapshot, and the records and payload bytes applied.
+type sink struct {
+	stateBytes int64
+	records    int64
+	bytes      int64
+	next       wal.LSN // the LSN Apply expects next (0: any)
+}
+
+func (s *sink) Apply(rec wal.Record) error {
+	if s.next != 0 && rec.LSN != s.next {
+		return fmt.Errorf("record %d applied after %d", rec.LSN, s.next-1)
+	}
+	s.next = rec.LSN + 1
+	s.records++
+	s.bytes += int64(len(rec.Data))
+	return nil
+}
+
+func (s *sink) Snapshot(w io.Writer) error { return fmt.Errorf("sink: no state to write") }
+
+func (s *sink) Restore(r io.Reader) error {
+	n, err := io.CopyBuffer(io.Discard, r, make([]byte, 1<<20))
+	s.stateBytes += n
+	return err
+}
+
+// countWriter counts the bytes written to it.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// sorted returns a sorted copy of d.
+func sorted(d []time.Duration) []time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d
+}
+
+// sizeName says "256 B", "64 MiB" or "1 GiB".
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Metric helpers.
+func ms(d time.Duration) float64   { return float64(d) / float64(time.Millisecond) }
+func secs(d time.Duration) float64 { return d.Seconds() }
