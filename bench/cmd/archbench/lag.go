@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Pacing of the load: one Append per tick, and when the loop fell
+// behind (an fdatasync or the scheduler took longer than a tick), at
+// most maxBurstTicks ticks' worth of records in one Append.
+const (
+	tick          = time.Millisecond
+	maxBurstTicks = 4
+	// sampleEvery is the period of the Status().Lag samples.
+	sampleEvery = 10 * time.Millisecond
+	// drainTimeout bounds the wait for the archive to catch up on its
+	// own after the load.
+	drainTimeout = 30 * time.Second
+)
+
+// lagRun is what one lag run measured.
+type lagRun struct {
+	appended  int           // records appended
+	perSec    float64       // records appended per second of load
+	appendP99 time.Duration // one paced Append (write + fdatasync)
+
+	lagP50, lagP99, lagMax          time.Duration // per record: Append returned → archived
+	statusP50, statusP99, statusMax time.Duration // Status().Lag every 10 ms during the load
+	resume                          time.Duration // NewArchiver → Status().Resumed (to a sample period)
+
+	objects     int           // objects the archiver uploaded (OnUpload) until it caught up
+	objPerSec   float64       // per second of load
+	medianObj   int           // median object size
+	bytesPerRec float64       // uploaded bytes per record
+	ratio       float64       // payload bytes ÷ uploaded bytes
+	uploadP50   time.Duration // UploadEvent.Duration, median
+	compacted   int64         // objects compaction wrote
+	putP50      time.Duration // the floor: one PUT of medianObj bytes, median
+
+	restore     time.Duration // RestoreTo of the whole archive (the check)
+	restoreRecs int64
+}
+
+// lagJob collects a store's lag runs.
+type lagJob struct {
+	store *store
+	runs  []lagRun
+}
+
+func (j *lagJob) stat(metric func(lagRun) float64) benchkit.Stat {
+	v := make([]float64, len(j.runs))
+	for i, r := range j.runs {
+		v[i] = metric(r)
+	}
+	return benchkit.StatOf(v)
+}
+
+// landed is one OnUpload call, timed on the run's monotonic clock.
+type landed struct {
+	ev replication.UploadEvent
+	at time.Duration // since the run's base
+}
+
+// lagOnce runs the archive under the paced load once on a fresh log and
+// a fresh repository in st.
+func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
+	var res lagRun
+	dir, err := os.MkdirTemp(b.root, "lag-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	log, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{})
+	if err != nil {
+		return res, err
+	}
+	defer log.Close()
+	bucket, cleanup, err := st.open(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer cleanup()
+	repo, err := snapshot.Init(ctx, bucket, snapshot.RawKey(repoKey), snapshot.Format{}, snapshot.Options{})
+	if err != nil {
+		return res, err
+	}
+	defer repo.Close()
+
+	total := int(int64(b.rate) * int64(b.duration) / int64(time.Second))
+	appendAt := make([]time.Duration, total+1) // by LSN: when its Append returned, since base
+	var (
+		mu   sync.Mutex
+		ups  []landed
+		base = time.Now()
+	)
+	a, err := replication.NewArchiver(log, repo, replication.ArchiverOptions{
+		OnUpload: func(ev replication.UploadEvent) {
+			at := time.Since(base)
+			mu.Lock()
+			ups = append(ups, landed{ev, at})
+			mu.Unlock()
+		},
+		Logger: b.logger(),
+	})
+	if err != nil {
+		return res, err
+	}
+	defer a.Close()
+
+	// Status().Lag every 10 ms while the load runs.
+	sctx, stopSampling := context.WithCancel(ctx)
+	var samples []time.Duration
+	res.resume = -1
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(sampleEvery)
+		defer t.Stop()
+		for {
+			s := a.Status()
+			if s.Resumed && res.resume < 0 {
+				res.resume = time.Since(base)
+			}
+			samples = append(samples, s.Lag)
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	loadDur, lats, err := b.pace(ctx, log, total, base, appendAt)
+	stopSampling()
+	<-sampled
+	if err != nil {
+		return res, err
+	}
+	last := log.Last()
+	res.appended = int(last)
+	res.perSec = float64(last) / loadDur.Seconds()
+	res.appendP99 = benchkit.Percentile(sorted(lats), 0.99)
+
+	// Let the archive catch up on its own (ShipInterval), so that the
+	// last records' lag is not shortened by Flush; then Flush.
+	deadline := time.Now().Add(drainTimeout)
+	for a.Status().Archived < last && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = a.Flush(fctx)
+	cancel()
+	if err != nil {
+		return res, fmt.Errorf("flush: %w", err)
+	}
+	res.compacted = a.Status().Compacted
+	a.Close()
+
+	// Per-record lag: sweep the uploads in the order they landed; the
+	// contiguous end only grows.
+	mu.Lock()
+	ups = slices.Clone(ups)
+	mu.Unlock()
+	slices.SortStableFunc(ups, func(x, y landed) int { return int(x.at - y.at) })
+	lags := make([]time.Duration, 0, last)
+	var archived wal.LSN
+	var upBytes int64
+	var sizes []int
+	var upDurs []time.Duration
+	for _, u := range ups {
+		upBytes += int64(u.ev.Bytes)
+		sizes = append(sizes, u.ev.Bytes)
+		upDurs = append(upDurs, u.ev.Duration)
+		for ; archived < min(u.ev.Archived, last); archived++ {
+			lags = append(lags, max(0, u.at-appendAt[archived+1]))
+		}
+	}
+	if archived < last {
+		return res, fmt.Errorf("the uploads reported the archive up to LSN %d, the log holds %d", archived, last)
+	}
+	slices.Sort(lags)
+	res.lagP50, res.lagP99, res.lagMax = benchkit.Percentile(lags, 0.5), benchkit.Percentile(lags, 0.99), lags[len(lags)-1]
+	samples = sorted(samples)
+	res.statusP50, res.statusP99, res.statusMax = benchkit.Percentile(samples, 0.5), benchkit.Percentile(samples, 0.99), samples[len(samples)-1]
+	res.objects = len(ups)
+	res.objPerSec = float64(len(ups)) / loadDur.Seconds()
+	slices.Sort(sizes)
+	res.medianObj = sizes[len(sizes)/2]
+	res.bytesPerRec = float64(upBytes) / float64(last)
+	res.ratio = float64(int64(last)*int64(b.payload)) / float64(upBytes)
+	res.uploadP50 = benchkit.Percentile(sorted(upDurs), 0.5)
+
+	if res.putP50, err = b.putFloor(ctx, repo, res.medianObj); err != nil {
+		return res, fmt.Errorf("PUT floor: %w", err)
+	}
+
+	// The archive must restore to the log's last record.
+	sm := &sink{next: 1}
+	t0 := time.Now()
+	r, err := replication.RestoreTo(ctx, repo, replication.Target{}, sm, replication.RestoreOptions{})
+	res.restore = time.Since(t0)
+	if err != nil {
+		return res, fmt.Errorf("restore check: %w", err)
+	}
+	if r.LSN != last || sm.records != int64(last) || sm.bytes != int64(last)*int64(b.payload) {
+		return res, fmt.Errorf("restore check: reached LSN %d with %d records of %d bytes; the log holds %d records of %d bytes",
+			r.LSN, sm.records, sm.bytes, last, int64(last)*int64(b.payload))
+	}
+	res.restoreRecs = sm.records
+	return res, nil
+}
+
+// pace appends total records (-rate per second, -payload bytes each) to
+// log for at most -duration: at the start of every tick, one Append of
+// the records due by the tick's end; when behind, at most maxBurstTicks
+// ticks' worth per Append. It notes in appendAt when each LSN's Append
+// returned (since base), and returns the load's length and the Appends'
+// latencies.
+func (b *bencher) pace(ctx context.Context, log *wal.Log, total int, base time.Time, appendAt []time.Duration) (time.Duration, []time.Duration, error) {
+	maxBurst := max(1, int(int64(b.rate)*int64(maxBurstTicks*tick)/int64(time.Second)))
+	batch := make([][]byte, 0, maxBurst)
+	lats := make([]time.Duration, 0, int(b.duration/tick)+1)
+	start := time.Now()
+	end := start.Add(b.duration)
+	appended := 0
+	for appended < total {
+		if err := ctx.Err(); err != nil {
+			return 0, nil, err
+		}
+		now := time.Now()
+		if !now.Before(end) {
+			break
+		}
+		k := now.Sub(start) / tick // the tick we are in
+		due := min(total, int(int64(b.rate)*int64((k+1)*tick)/int64(time.Second)))
+		if due <= appended {
+			time.Sleep(time.Until(start.Add((k + 1) * tick)))
+			continue
+		}
+		n := min(due-appended, maxBurst)
+		batch = batch[:0]
+		for i := range n {
+			batch = append(batch, b.payloadAt(appended+i))
+		}
+		t0 := time.Now()
+		first, last, err := log.Append(ctx, batch...)
+		t1 := time.Now()
+		if err != nil {
+			return 0, nil, err
+		}
+		if int(first) != appended+1 || int(last) != appended+n {
+			return 0, nil, fmt.Errorf("append gave LSNs %d-%d, want %d-%d", first, last, appended+1, appended+n)
+		}
+		for l := first; l <= last; l++ {
+			appendAt[l] = t1.Sub(base)
+		}
+		lats = append(lats, t1.Sub(t0))
+		appended += n
+	}
+	return time.Since(start), lats, nil
+}
+
+// putFloor times -puts PUTs of one object of size bytes through the
+// repository (WriteObject, as the archiver uploads), each under a new
+// scratch name, and deletes them; it returns the median.
+func (b *bencher) putFloor(ctx context.Context, repo *snapshot.Repo, size int) (time.Duration, error) {
+	data := make([]byte, size)
+	rand.Read(data) // sealed objects look random
+	var durs []time.Duration
+	var names []string
+	var err error
+	for i := range b.puts {
+		name := fmt.Sprintf("archbench-put/%04d", i)
+		t0 := time.Now()
+		if err = repo.WriteObject(ctx, name, data); err != nil {
+			break
+		}
+		durs = append(durs, time.Since(t0))
+		names = append(names, name)
+	}
+	for _, name := range names {
+		err = errors.Join(err, repo.DeleteObject(ctx, name))
+	}
+	return benchkit.Percentile(sorted(durs), 0.5), err
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pierrec/lz4/v4"
+	"gocloud.dev/blob"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/internal/gen"
+	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Building the restore archive.
+const (
+	// appendBatch is how many events one Append of the build carries.
+	appendBatch = 1000
+	// statePiece is the size of each piece of the state, each gen.Events
+	// of its own seed: the state never repeats, so the snapshot stores
+	// all of it.
+	statePiece = 64 << 20
+)
+
+// buildTimes is what building a restore archive took (context).
+type buildTimes struct {
+	save    time.Duration // Archiver.SnapshotNow: generating and saving the state
+	appends time.Duration // appending the events, the archiver uploading beside
+	flush   time.Duration // Archiver.Flush after the last Append
+}
+
+// archive is a restore archive in a bucket: a base snapshot and the
+// events after it.
+type archive struct {
+	store      *store
+	bucket     *blob.Bucket
+	close      func()
+	snapID     snapshot.ID
+	last       wal.LSN  // the last archived record
+	objects    []string // the WAL objects' names
+	walBytes   int64    // their stored bytes
+	snapStored int64    // bytes the snapshot's Save uploaded
+	build      buildTimes
+}
+
+// restoreRun is what one restore of the archive measured.
+type restoreRun struct {
+	open    time.Duration // snapshot.Open
+	restore time.Duration // RestoreTo, whole
+	base    time.Duration // RestoreTo's start → BaseRestored (listing included)
+	records int64
+	bytes   int64
+	objects int
+
+	// The limits, same run, same store.
+	read       time.Duration // ReadAll of every WAL object, one after another
+	readBytes  int64
+	decode     time.Duration // Unseal + lz4 + walking the records of every object, in memory
+	decodeRecs int64
+	snapOnly   time.Duration // snapshot.Repo.Restore to a counting io.Discard
+}
+
+func (r restoreRun) rto() time.Duration    { return r.open + r.restore }
+func (r restoreRun) replay() time.Duration { return r.restore - r.base }
+
+// restoreJob collects a store's restores.
+type restoreJob struct {
+	store      *store
+	build      buildTimes
+	objects    int
+	walBytes   int64
+	snapStored int64
+	runs       []restoreRun
+}
+
+func (j *restoreJob) stat(metric func(restoreRun) float64) benchkit.Stat {
+	v := make([]float64, len(j.runs))
+	for i, r := range j.runs {
+		v[i] = metric(r)
+	}
+	return benchkit.StatOf(v)
+}
+
+// writeState writes n bytes of event JSON in pieces of statePiece, each
+// of its own seed.
+func writeState(w io.Writer, n int) error {
+	for i := 0; n > 0; i++ {
+		p := gen.Events(uint64(1000+i), min(n, statePiece))
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+		n -= len(p)
+	}
+	return nil
+}
+
+// buildArchive makes the restore archive on st: a log with one record,
+// a base snapshot of -state bytes at it (Archiver.SnapshotNow), then
+// -events events appended in batches while the archiver uploads, and a
+// Flush. Compaction is off, so every restore reads the objects the
+// archiver wrote while catching up (MaxObjectBytes each).
+func (b *bencher) buildArchive(ctx context.Context, st *store) (_ *archive, err error) {
+	dir, err := os.MkdirTemp(b.root, "restore-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir) // the log is not needed once archived
+	log, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	bucket, cleanup, err := st.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	arch := &archive{store: st, bucket: bucket, close: cleanup}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	repo, err := snapshot.Init(ctx, bucket, snapshot.RawKey(repoKey), snapshot.Format{}, snapshot.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer repo.Close()
+	a, err := replication.NewArchiver(log, repo, replication.ArchiverOptions{
+		NoCompaction: true,
+		Capture: func(context.Context) (wal.LSN, func(io.Writer) error, error) {
+			return log.Last(), func(w io.Writer) error { return writeState(w, b.state) }, nil
+		},
+		Logger: b.logger(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+
+	// One record first: RestoreTo ignores base snapshots at LSN 0.
+	if _, _, err := log.Append(ctx, b.payloadAt(0)); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	m, err := a.SnapshotNow(ctx)
+	arch.build.save = time.Since(t0)
+	if err != nil {
+		return nil, err
+	}
+	if m.LSN != 1 || m.Size != int64(b.state) {
+		return nil, fmt.Errorf("base snapshot at LSN %d of %d bytes, want LSN 1 and %d bytes", m.LSN, m.Size, b.state)
+	}
+	arch.snapID, arch.snapStored = m.ID, m.StoredBytes
+
+	t0 = time.Now()
+	batch := make([][]byte, 0, appendBatch)
+	for i := 0; i < b.events; {
+		batch = batch[:0]
+		for ; len(batch) < appendBatch && i < b.events; i++ {
+			batch = append(batch, b.payloadAt(1+i))
+		}
+		if _, _, err := log.Append(ctx, batch...); err != nil {
+			return nil, err
+		}
+	}
+	arch.build.appends = time.Since(t0)
+	t0 = time.Now()
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	err = a.Flush(fctx)
+	cancel()
+	arch.build.flush = time.Since(t0)
+	if err != nil {
+		return nil, fmt.Errorf("flush: %w", err)
+	}
+	arch.last = log.Last()
+	if want := wal.LSN(1 + b.events); arch.last != want {
+		return nil, fmt.Errorf("the log ends at LSN %d, want %d", arch.last, want)
+	}
+	a.Close()
+
+	it := bucket.List(&blob.ListOptions{Prefix: "wal/"})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.IsDir || strings.HasSuffix(o.Key, "/timeline") {
+			continue
+		}
+		arch.objects = append(arch.objects, o.Key)
+		arch.walBytes += o.Size
+	}
+	return arch, nil
+}
+
+// restoreOnce opens the repository and restores the newest state with
+// RestoreTo, then measures the limits on the same archive: reading every
+// WAL object, decoding them, and the snapshot's Restore alone.
+func (b *bencher) restoreOnce(ctx context.Context, arch *archive) (restoreRun, error) {
+	var res restoreRun
+	t0 := time.Now()
+	repo, err := snapshot.Open(ctx, arch.bucket, snapshot.RawKey(repoKey), snapshot.Options{})
+	res.open = time.Since(t0)
+	if err != nil {
+		return res, err
+	}
+	defer repo.Close()
+
+	sm := &sink{next: 2}
+	t0 = time.Now()
+	r, err := replication.RestoreTo(ctx, repo, replication.Target{}, sm, replication.RestoreOptions{
+		Progress: func(p replication.RestoreProgress) {
+			if p.BaseRestored && res.base == 0 {
+				res.base = p.SinceStart
+			}
+		},
+	})
+	res.restore = time.Since(t0)
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case r.Snapshot != arch.snapID || r.SnapshotLSN != 1:
+		return res, fmt.Errorf("restored from snapshot %s at LSN %d, want %s at LSN 1", r.Snapshot.Short(), r.SnapshotLSN, arch.snapID.Short())
+	case sm.stateBytes != int64(b.state):
+		return res, fmt.Errorf("the state machine read %d bytes of state, want %d", sm.stateBytes, b.state)
+	case r.LSN != arch.last || sm.records != int64(b.events) || sm.bytes != int64(b.events)*int64(b.payload):
+		return res, fmt.Errorf("replayed to LSN %d, %d records of %d bytes; want LSN %d, %d records of %d bytes",
+			r.LSN, sm.records, sm.bytes, arch.last, b.events, int64(b.events)*int64(b.payload))
+	case res.base == 0:
+		return res, errors.New("RestoreProgress never reported BaseRestored")
+	}
+	res.records, res.bytes, res.objects = sm.records, sm.bytes, r.Objects
+
+	// Limits: read every object, then decode them from memory.
+	datas := make([][]byte, len(arch.objects))
+	t0 = time.Now()
+	for i, name := range arch.objects {
+		if datas[i], err = arch.bucket.ReadAll(ctx, name); err != nil {
+			return res, err
+		}
+		res.readBytes += int64(len(datas[i]))
+	}
+	res.read = time.Since(t0)
+	t0 = time.Now()
+	for i, name := range arch.objects {
+		n, _, err := decodeObject(repo, name, datas[i])
+		if err != nil {
+			return res, fmt.Errorf("decode %s: %w", name, err)
+		}
+		res.decodeRecs += int64(n)
+	}
+	res.decode = time.Since(t0)
+	if want := int64(arch.last); res.decodeRecs != want {
+		return res, fmt.Errorf("decoded %d records, the archive holds %d", res.decodeRecs, want)
+	}
+	clear(datas)
+
+	var cw countWriter
+	t0 = time.Now()
+	err = repo.Restore(ctx, arch.snapID, &cw)
+	res.snapOnly = time.Since(t0)
+	if err != nil {
+		return res, err
+	}
+	if cw.n != int64(b.state) {
+		return res, fmt.Errorf("Repo.Restore wrote %d bytes, want %d", cw.n, b.state)
+	}
+	return res, nil
+}
+
+// segPrefixSize is the clear prefix of an archived WAL object (see
+// replication/archive_format.go).
+const segPrefixSize = 56
+
+// decodeObject does the work of the replication package's readSegment on
+// an object already read: it authenticates and decrypts it, decompresses
+// the body and walks the records (epoch, time delta and length varints,
+// then the payload), without allocating the records. It re-implements
+// the archive format for this measurement; the record count is checked
+// against the archive, so a change of format fails the run instead of
+// timing something else.
+func decodeObject(repo *snapshot.Repo, name string, b []byte) (records int, payload int64, err error) {
+	prefix, body, err := repo.Unseal(name, segPrefixSize, b)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(prefix) != segPrefixSize {
+		return 0, 0, fmt.Errorf("prefix of %d bytes", len(prefix))
+	}
+	codec := prefix[2]
+	count := int(binary.LittleEndian.Uint32(prefix[4:8]))
+	rawLen := int(binary.LittleEndian.Uint32(prefix[48:52]))
+	raw := body
+	switch codec {
+	case 0:
+	case 1:
+		raw = make([]byte, rawLen)
+		k, err := lz4.UncompressBlock(body, raw)
+		if err != nil || k != rawLen {
+			return 0, 0, fmt.Errorf("lz4 body does not decode to %d bytes: %v", rawLen, err)
+		}
+	default:
+		return 0, 0, fmt.Errorf("unknown codec %d", codec)
+	}
+	off := 0
+	for ; records < count; records++ {
+		var v [3]uint64
+		for i := range v {
+			x, n := binary.Uvarint(raw[off:])
+			if n <= 0 {
+				return 0, 0, fmt.Errorf("record %d: bad varint", records)
+			}
+			v[i], off = x, off+n
+		}
+		if v[2] > uint64(len(raw)-off) {
+			return 0, 0, fmt.Errorf("record %d: %d bytes past the body", records, v[2])
+		}
+		off += int(v[2])
+		payload += int64(v[2])
+	}
+	if off != len(raw) {
+		return 0, 0, fmt.Errorf("%d bytes after %d records", len(raw)-off, count)
+	}
+	return records, payload, nil
+}
