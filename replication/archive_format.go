@@ -58,8 +58,6 @@ func timelineObject(epoch uint64) string {
 	return fmt.Sprintf("%s%016x/%s", archivePrefix, epoch, timelineName)
 }
 
-func epochPrefix(epoch uint64) string { return fmt.Sprintf("%s%016x/", archivePrefix, epoch) }
-
 // parseArchiveName parses an object name under wal/: a WAL object
 // (isTimeline false) or a timeline object. Names that are neither give an
 // error.
