@@ -49,7 +49,7 @@ func TestArchiveModel(t *testing.T) {
 		start := func() *Archiver {
 			a, err := NewArchiver(rig.log, repo, ArchiverOptions{
 				ShipInterval: time.Hour, NoCompaction: true, Now: clock.Now, Capture: rig.state.capture,
-				Compaction: []time.Duration{time.Second, 10 * time.Second},
+				Compaction:     []time.Duration{time.Second, 10 * time.Second},
 				MaxObjectBytes: rapid.SampledFrom([]int{300, 4 << 10, 1 << 20}).Draw(rt, "maxObject"),
 				Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})

@@ -41,9 +41,9 @@
 // per-record lag ≤ 1 s). With -readme, it replaces the text between
 // <!-- archbench:begin --> and <!-- archbench:end --> in that file.
 //
-// The program needs about nine minutes with the defaults and both
+// The program needs about seven minutes with the defaults and both
 // stores (six 60-second lag runs, then the restores); -quick takes about
-// one minute.
+// fifteen seconds.
 package main
 
 import (

@@ -54,6 +54,8 @@ type archive struct {
 
 // restoreRun is what one restore of the archive measured.
 type restoreRun struct {
+	cold    bool          // the store's files were dropped from the page cache first
+	warm    time.Duration // Open + RestoreTo again right after, the files cached
 	open    time.Duration // snapshot.Open
 	restore time.Duration // RestoreTo, whole
 	base    time.Duration // RestoreTo's start → BaseRestored (listing included)
@@ -66,7 +68,7 @@ type restoreRun struct {
 	readBytes  int64
 	decode     time.Duration // Unseal + lz4 + walking the records of every object, in memory
 	decodeRecs int64
-	snapOnly   time.Duration // snapshot.Repo.Restore to a counting io.Discard
+	snapOnly   time.Duration // snapshot.Repo.Restore to a counting writer
 }
 
 func (r restoreRun) rto() time.Duration    { return r.open + r.restore }
@@ -205,48 +207,37 @@ func (b *bencher) buildArchive(ctx context.Context, st *store) (_ *archive, err 
 	return arch, nil
 }
 
-// restoreOnce opens the repository and restores the newest state with
-// RestoreTo, then measures the limits on the same archive: reading every
-// WAL object, decoding them, and the snapshot's Restore alone.
+// restoreOnce restores the newest state with RestoreTo after dropping the
+// store's files from the page cache (where it can), then again with the
+// files cached, then measures the limits on the same archive: reading
+// every WAL object and the snapshot's Restore alone (each from the disk
+// again), and decoding the objects from memory.
 func (b *bencher) restoreOnce(ctx context.Context, arch *archive) (restoreRun, error) {
 	var res restoreRun
-	t0 := time.Now()
+	var err error
+	if res.cold, err = b.evict(arch.store); err != nil {
+		return res, err
+	}
+	if res.open, res.restore, res.base, err = b.restoreTo(ctx, arch, &res); err != nil {
+		return res, err
+	}
+	open, restore, _, err := b.restoreTo(ctx, arch, nil)
+	if err != nil {
+		return res, fmt.Errorf("second restore: %w", err)
+	}
+	res.warm = open + restore
+
 	repo, err := snapshot.Open(ctx, arch.bucket, snapshot.RawKey(repoKey), snapshot.Options{})
-	res.open = time.Since(t0)
 	if err != nil {
 		return res, err
 	}
 	defer repo.Close()
-
-	sm := &sink{next: 2}
-	t0 = time.Now()
-	r, err := replication.RestoreTo(ctx, repo, replication.Target{}, sm, replication.RestoreOptions{
-		Progress: func(p replication.RestoreProgress) {
-			if p.BaseRestored && res.base == 0 {
-				res.base = p.SinceStart
-			}
-		},
-	})
-	res.restore = time.Since(t0)
-	if err != nil {
+	// Limits: read every object, then decode them from memory.
+	if _, err := b.evict(arch.store); err != nil {
 		return res, err
 	}
-	switch {
-	case r.Snapshot != arch.snapID || r.SnapshotLSN != 1:
-		return res, fmt.Errorf("restored from snapshot %s at LSN %d, want %s at LSN 1", r.Snapshot.Short(), r.SnapshotLSN, arch.snapID.Short())
-	case sm.stateBytes != int64(b.state):
-		return res, fmt.Errorf("the state machine read %d bytes of state, want %d", sm.stateBytes, b.state)
-	case r.LSN != arch.last || sm.records != int64(b.events) || sm.bytes != int64(b.events)*int64(b.payload):
-		return res, fmt.Errorf("replayed to LSN %d, %d records of %d bytes; want LSN %d, %d records of %d bytes",
-			r.LSN, sm.records, sm.bytes, arch.last, b.events, int64(b.events)*int64(b.payload))
-	case res.base == 0:
-		return res, errors.New("RestoreProgress never reported BaseRestored")
-	}
-	res.records, res.bytes, res.objects = sm.records, sm.bytes, r.Objects
-
-	// Limits: read every object, then decode them from memory.
 	datas := make([][]byte, len(arch.objects))
-	t0 = time.Now()
+	t0 := time.Now()
 	for i, name := range arch.objects {
 		if datas[i], err = arch.bucket.ReadAll(ctx, name); err != nil {
 			return res, err
@@ -268,6 +259,9 @@ func (b *bencher) restoreOnce(ctx context.Context, arch *archive) (restoreRun, e
 	}
 	clear(datas)
 
+	if _, err := b.evict(arch.store); err != nil {
+		return res, err
+	}
 	var cw countWriter
 	t0 = time.Now()
 	err = repo.Restore(ctx, arch.snapID, &cw)
@@ -279,6 +273,58 @@ func (b *bencher) restoreOnce(ctx context.Context, arch *archive) (restoreRun, e
 		return res, fmt.Errorf("Repo.Restore wrote %d bytes, want %d", cw.n, b.state)
 	}
 	return res, nil
+}
+
+// restoreTo opens the repository (snapshot.Open) and restores the newest
+// state with RestoreTo into a sink, and checks what it restored. It
+// returns the times of the two and of the snapshot part, and notes the
+// records, bytes and objects in into if it is not nil.
+func (b *bencher) restoreTo(ctx context.Context, arch *archive, into *restoreRun) (open, restore, base time.Duration, err error) {
+	t0 := time.Now()
+	repo, err := snapshot.Open(ctx, arch.bucket, snapshot.RawKey(repoKey), snapshot.Options{})
+	open = time.Since(t0)
+	if err != nil {
+		return
+	}
+	defer repo.Close()
+	sm := &sink{next: 2}
+	t0 = time.Now()
+	r, err := replication.RestoreTo(ctx, repo, replication.Target{}, sm, replication.RestoreOptions{
+		Progress: func(p replication.RestoreProgress) {
+			if p.BaseRestored && base == 0 {
+				base = p.SinceStart
+			}
+		},
+	})
+	restore = time.Since(t0)
+	switch {
+	case err != nil:
+	case r.Snapshot != arch.snapID || r.SnapshotLSN != 1:
+		err = fmt.Errorf("restored from snapshot %s at LSN %d, want %s at LSN 1", r.Snapshot.Short(), r.SnapshotLSN, arch.snapID.Short())
+	case sm.stateBytes != int64(b.state):
+		err = fmt.Errorf("the state machine read %d bytes of state, want %d", sm.stateBytes, b.state)
+	case r.LSN != arch.last || sm.records != int64(b.events) || sm.bytes != int64(b.events)*int64(b.payload):
+		err = fmt.Errorf("replayed to LSN %d, %d records of %d bytes; want LSN %d, %d records of %d bytes",
+			r.LSN, sm.records, sm.bytes, arch.last, b.events, int64(b.events)*int64(b.payload))
+	case base == 0:
+		err = errors.New("RestoreProgress never reported BaseRestored")
+	}
+	if err == nil && into != nil {
+		into.records, into.bytes, into.objects = sm.records, sm.bytes, r.Objects
+	}
+	return
+}
+
+// evict drops the store's files from the page cache, if it can: whether
+// the next reads come from the disk.
+func (b *bencher) evict(st *store) (bool, error) {
+	if !canEvict || st.cacheDir == "" {
+		return false, nil
+	}
+	if err := evictTree(st.cacheDir); err != nil {
+		return false, fmt.Errorf("drop the store's files from the page cache: %w", err)
+	}
+	return true, nil
 }
 
 // segPrefixSize is the clear prefix of an archived WAL object (see

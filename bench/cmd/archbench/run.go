@@ -90,8 +90,8 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 				return nil, fmt.Errorf("restore %s, run %d: %w", j.store.label, r, err)
 			}
 			j.runs = append(j.runs, rr)
-			fmt.Fprintf(b.progress, "RTO %v (snapshot %v, replay %v); read %v, decode %v, Repo.Restore %v\n",
-				rr.rto().Round(time.Millisecond), rr.base.Round(time.Millisecond), rr.replay().Round(time.Millisecond),
+			fmt.Fprintf(b.progress, "RTO %v (snapshot %v, replay %v; cold %v), cached %v; read %v, decode %v, Repo.Restore %v\n",
+				rr.rto().Round(time.Millisecond), rr.base.Round(time.Millisecond), rr.replay().Round(time.Millisecond), rr.cold, rr.warm.Round(time.Millisecond),
 				rr.read.Round(time.Millisecond), rr.decode.Round(time.Millisecond), rr.snapOnly.Round(time.Millisecond))
 		}
 		arch.close()

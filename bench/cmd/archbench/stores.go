@@ -30,6 +30,9 @@ type store struct {
 	kind  string // storeFile or storeS3
 	label string // the row label in the report
 	desc  string // what it is, for the report's header
+	// cacheDir holds the store's files on this machine ("" if elsewhere):
+	// evictTree drops them from the page cache before a cold restore.
+	cacheDir string
 	// open returns a new, empty bucket and a function that deletes what
 	// it holds and closes it.
 	open func(ctx context.Context) (*blob.Bucket, func(), error)
@@ -72,9 +75,10 @@ func (b *bencher) fileStore() *store {
 	base := filepath.Join(b.root, "buckets")
 	n := 0
 	return &store{
-		kind:  storeFile,
-		label: "file://",
-		desc:  "file:// (gocloud.dev fileblob, no_tmp_dir=1: each object written to a temporary file beside it and renamed, no fsync) in the work directory, on the file system above",
+		kind:     storeFile,
+		label:    "file://",
+		cacheDir: base,
+		desc:     "file:// (gocloud.dev fileblob, no_tmp_dir=1: each object written to a temporary file beside it and renamed, no fsync) in the work directory, on the file system above",
 		open: func(ctx context.Context) (*blob.Bucket, func(), error) {
 			n++
 			dir := filepath.Join(base, strconv.Itoa(n))
@@ -96,7 +100,7 @@ func (b *bencher) fileStore() *store {
 
 // s3Store returns the S3 store, or nil and why there is none.
 func (b *bencher) s3Store(ctx context.Context) (*store, string, error) {
-	s3URL, desc := os.Getenv(s3URLEnv), ""
+	s3URL, desc, cacheDir := os.Getenv(s3URLEnv), "", ""
 	if s3URL != "" {
 		desc = "$" + s3URLEnv + ": " + describeS3(s3URL)
 	} else {
@@ -109,14 +113,15 @@ func (b *bencher) s3Store(ctx context.Context) (*store, string, error) {
 			return nil, "", fmt.Errorf("start %s: %w", bin, err)
 		}
 		b.vgw = v
-		s3URL = v.url
+		s3URL, cacheDir = v.url, v.data
 		desc = fmt.Sprintf("versitygw %s started by archbench on %s (posix backend over a directory in the work directory, on the file system above)", v.version, v.addr)
 		fmt.Fprintf(b.progress, "archbench: %s\n", desc)
 	}
 	return &store{
-		kind:  storeS3,
-		label: "S3",
-		desc:  desc + "; gocloud.dev s3blob, a random key prefix per run (blob.PrefixedBucket)",
+		kind:     storeS3,
+		label:    "S3",
+		cacheDir: cacheDir,
+		desc:     desc + "; gocloud.dev s3blob, a random key prefix per run (blob.PrefixedBucket)",
 		open: func(ctx context.Context) (*blob.Bucket, func(), error) {
 			base, err := blob.OpenBucket(ctx, s3URL)
 			if err != nil {
@@ -195,6 +200,7 @@ type versitygw struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	addr    string
+	data    string // the posix backend's directory
 	url     string
 	version string
 }
@@ -232,7 +238,7 @@ func startVersitygw(ctx context.Context, bin, root string) (*versitygw, error) {
 			logf.Close()
 			return nil, err
 		}
-		v := &versitygw{cmd: cmd, exited: make(chan struct{}), addr: addr, version: version,
+		v := &versitygw{cmd: cmd, exited: make(chan struct{}), addr: addr, data: data, version: version,
 			url: "s3://testbucket?endpoint=http://" + addr + "&use_path_style=true&region=us-east-1"}
 		go func() {
 			cmd.Wait()
