@@ -5,9 +5,11 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -191,5 +193,53 @@ func TestArchiveSchedules(t *testing.T) {
 	res := rig.check(ctx, Target{}, wal.LSN(len(rig.recs)))
 	if res.Snapshot.IsZero() {
 		t.Fatalf("restore did not use a scheduled base snapshot: %+v", res)
+	}
+}
+
+// TestArchiveBaseAtLSN0: a base snapshot of a state imported before the
+// first record (LSN 0) is where restore starts, not the empty state.
+func TestArchiveBaseAtLSN0(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, memBucket(t))
+	imported := [32]byte{1, 2, 3}
+	rig.state.sum, rig.sums[0] = imported, imported
+	a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+	if m, err := a.SnapshotNow(ctx); err != nil || m.LSN != 0 {
+		t.Fatalf("SnapshotNow before any record: %+v, %v", m, err)
+	}
+	rig.append(10)
+	flush(t, a)
+	for _, l := range []wal.LSN{1, 5, 10} {
+		if res := rig.check(ctx, AtLSN(l), l); res.Snapshot.IsZero() {
+			t.Fatalf("restore to %d did not start from the LSN-0 base", l)
+		}
+	}
+}
+
+// TestArchiveLagBeforeResume: while the bucket cannot even be listed, the
+// lag grows from the first record appended.
+func TestArchiveLagBeforeResume(t *testing.T) {
+	rig := newArchiveRig(t, memBucket(t))
+	var down atomic.Bool
+	rig.useBucket(testkit.FaultBucket(rig.bucket, func(context.Context, testkit.BucketOp) error {
+		if down.Load() {
+			return testkit.ErrInjected
+		}
+		return nil
+	}))
+	down.Store(true)
+	a := rig.archiver(ArchiverOptions{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
+	rig.append(2)
+	rig.clock.Add(5 * time.Second)
+	for deadline := time.Now().Add(10 * time.Second); a.Status().LastError == nil && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // the first listing has not failed yet
+	}
+	if st := a.Status(); st.Resumed || st.Lag != 5*time.Second || st.LastError == nil {
+		t.Fatalf("status before resume: %+v", st)
+	}
+	down.Store(false)
+	flush(t, a)
+	if st := a.Status(); !st.Resumed || st.Lag != 0 || st.Archived != 2 {
+		t.Fatalf("status after resume: %+v", st)
 	}
 }

@@ -135,6 +135,9 @@ type ArchiveStatus struct {
 	Last         wal.LSN   // the log's last LSN
 	// Lag is how old the oldest record not yet archived is (0 when the
 	// archive is caught up): the recovery point objective right now.
+	// Before the archiver has resumed (the bucket cannot be listed yet)
+	// it is the age of the oldest record appended since it started: a
+	// lower bound.
 	Lag        time.Duration
 	Objects    int64       // objects uploaded
 	Bytes      int64       // bytes uploaded
@@ -169,6 +172,7 @@ type Archiver struct {
 	waitCancel context.CancelFunc
 	flushReq   bool
 	sinceSnap  int64
+	startLSN   wal.LSN    // the log's next LSN when the archiver started
 	snapMu     sync.Mutex // one base snapshot at a time
 	compactMu  sync.Mutex // one compaction at a time
 	hist       timeline
@@ -199,6 +203,7 @@ func NewArchiver(log *wal.Log, repo *snapshot.Repo, opts ArchiverOptions) (*Arch
 		snapCh:  make(chan struct{}, 1),
 		changed: make(chan struct{}),
 	}
+	a.startLSN = log.Last() + 1
 	log.Hold(opts.Holder, log.First())
 	for i := 0; i < opts.Uploads; i++ {
 		a.wg.Add(1)
@@ -249,9 +254,19 @@ func (a *Archiver) Status() ArchiveStatus {
 	st := a.st
 	a.mu.Unlock()
 	st.Last = a.log.Last()
-	if st.Last > st.Archived && st.Resumed {
+	switch {
+	case st.Resumed && st.Last > st.Archived:
 		if rec, err := a.recordAt(st.Archived + 1); err == nil {
 			st.Lag = max(0, a.opts.Now().Sub(rec.Time))
+		}
+	case !st.Resumed && st.Last >= a.log.First() && st.Last > 0:
+		// Not resumed (the bucket cannot be listed): what is archived is
+		// unknown, so the lag is at least as old as the oldest record
+		// appended since the archiver started, if any.
+		if a.startLSN <= st.Last {
+			if rec, err := a.recordAt(max(a.startLSN, a.log.First())); err == nil {
+				st.Lag = max(0, a.opts.Now().Sub(rec.Time))
+			}
 		}
 	}
 	return st
