@@ -66,6 +66,11 @@
 // (Status, a warning every LagWarning), the log keeps the records, and the
 // archive catches up at Uploads in parallel when the bucket returns.
 //
+// The archive is as durable as the store: gocloud's file:// driver renames
+// objects into place without an fsync, so on file:// a power loss can take
+// the newest objects after the log released them; object stores (S3, GCS,
+// Azure) acknowledge a PUT once it is durable.
+//
 // Restart: NewArchiver lists the archive and continues after the run of
 // archived records that holds the log's first record; objects that
 // overlap after a crash are read once by restore and removed by
