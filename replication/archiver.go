@@ -594,12 +594,12 @@ func (a *Archiver) completed(u *upload) wal.LSN {
 	archived := a.st.Archived
 	wantSnap := a.opts.SnapshotEveryBytes > 0 && a.sinceSnap >= a.opts.SnapshotEveryBytes
 	if advanced {
+		// Move the hold before anyone waiting learns of the progress, so
+		// a TruncateFront after Flush returns is not refused.
+		a.log.Hold(a.opts.Holder, archived+1)
 		a.notify()
 	}
 	a.mu.Unlock()
-	if advanced {
-		a.log.Hold(a.opts.Holder, archived+1)
-	}
 	if wantSnap {
 		a.requestSnapshot()
 	}
@@ -651,12 +651,12 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 		a.lg.Warn("archive: records between the archive's end and the log's first record were never archived: point-in-time restore into that range needs a snapshot after it",
 			"archive_end", c[len(c)-1][1], "log_first", a.log.First())
 	}
+	a.log.Hold(a.opts.Holder, next)
 	a.mu.Lock()
 	a.st.Resumed, a.st.Epoch, a.st.Archived = true, epoch, next-1
 	a.hist = hist
 	a.notify()
 	a.mu.Unlock()
-	a.log.Hold(a.opts.Holder, next)
 	a.lg.Info("archive resumed", "epoch", epoch, "next_lsn", next, "timeline", hist.String())
 	return next, nil
 }

@@ -218,13 +218,14 @@ func (h *history) window(ctx context.Context, repo *snapshot.Repo) (Window, erro
 		return w, err
 	}
 	w.Latest, w.LatestLSN = t, hi
+	found := false
 	if lo == 1 {
-		w.Earliest, w.EarliestLSN = time.Unix(0, p.pieces[0].seg.FirstNanos), 1
+		w.Earliest, w.EarliestLSN, found = time.Unix(0, p.pieces[0].seg.FirstNanos), 1, true
 	}
-	if earliest != nil && (w.EarliestLSN == 0 || earliest.Time.Before(w.Earliest)) {
-		w.Earliest, w.EarliestLSN = earliest.Time, wal.LSN(earliest.LSN)
+	if earliest != nil && (!found || earliest.Time.Before(w.Earliest)) {
+		w.Earliest, w.EarliestLSN, found = earliest.Time, wal.LSN(earliest.LSN), true // LSN 0: the state before record 1
 	}
-	if w.EarliestLSN == 0 {
+	if !found {
 		err := fmt.Errorf("%w: the archive's newest run of records is LSN %d to %d, and no base snapshot at or after LSN %d", ErrNothingToRestore, lo, hi, lo-1)
 		if w.Gap != nil {
 			err = fmt.Errorf("%w (%w)", err, w.Gap)
@@ -312,7 +313,7 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 		if len(p.pieces) == 0 {
 			gap := &ArchiveError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrArchiveGap,
 				Detail: fmt.Sprintf("no archived object holds LSN %d", res.LSN+1)}
-			if w.EarliestLSN != 0 && (!target.Time.IsZero() && target.Time.Before(w.Earliest) || target.LSN != 0 && target.LSN < w.EarliestLSN) {
+			if !w.Earliest.IsZero() && (!target.Time.IsZero() && target.Time.Before(w.Earliest) || target.LSN != 0 && target.LSN < w.EarliestLSN) {
 				// Restoring from before the window runs into the gap
 				// that starts it (or WAL that retention deleted).
 				return res, &WindowError{Target: target, Window: w, Gap: gap}
