@@ -1,0 +1,206 @@
+package failover
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/wal"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testNode is one node of an in-process cluster: a coordinator and a
+// simulated log position the test moves.
+type testNode struct {
+	id      string
+	c       *Coordinator
+	flushed atomic.Uint64
+	acked   atomic.Uint64
+	healthy atomic.Bool
+	mu      sync.Mutex
+	roles   []RoleChange
+	events  chan RoleChange
+}
+
+func (n *testNode) position() Position {
+	f := wal.LSN(n.flushed.Load())
+	return Position{Flushed: f, Applied: f, Acked: wal.LSN(n.acked.Load()), Healthy: n.healthy.Load()}
+}
+
+// testCluster runs n coordinators on loopback with mutual TLS.
+type testCluster struct {
+	t     *testing.T
+	ca    *testkit.CA
+	nodes []*testNode
+	ids   []string
+	dirs  map[string]string
+	cfg   func(*Config)
+}
+
+func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
+	tc := &testCluster{t: t, ca: testkit.NewCA(t, "cluster CA"), dirs: map[string]string{}, cfg: tweak}
+	for i := 0; i < n; i++ {
+		tc.ids = append(tc.ids, fmt.Sprintf("n%d", i+1))
+	}
+	for i, id := range tc.ids {
+		tc.dirs[id] = filepath.Join(t.TempDir(), id)
+		tc.nodes = append(tc.nodes, tc.start(id, i == 0))
+	}
+	t.Cleanup(func() {
+		for _, n := range tc.nodes {
+			if n.c != nil {
+				n.c.Close()
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leader := tc.nodes[0]
+	waitFor(t, 10*time.Second, "bootstrap leader", func() bool { return leader.c.IsLeader() })
+	for _, n := range tc.nodes {
+		if err := leader.c.Join(ctx, Member{ID: n.id, RaftAddr: n.c.Addr(), ReplAddr: "repl-" + n.id, Voter: true}); err != nil {
+			t.Fatalf("join %s: %v", n.id, err)
+		}
+	}
+	return tc
+}
+
+func (tc *testCluster) tls(id string) replication.TLS {
+	return replication.TLS{
+		Certificate:  tc.ca.NodeCert(tc.t, id, testkit.CertOptions{URIs: []string{replication.Identity{Cluster: "orders", Node: id}.URI().String()}}),
+		CA:           tc.ca.Pool,
+		Cluster:      "orders",
+		AllowedNodes: tc.ids,
+	}
+}
+
+func (tc *testCluster) start(id string, bootstrap bool) *testNode {
+	n := &testNode{id: id, events: make(chan RoleChange, 100)}
+	n.healthy.Store(true)
+	cfg := Config{
+		Node: id, Dir: tc.dirs[id], Bind: "127.0.0.1:0", ReplAddr: "repl-" + id, TLS: tc.tls(id),
+		Bootstrap: bootstrap, Position: n.position,
+		OnRole: func(rc RoleChange) {
+			n.mu.Lock()
+			n.roles = append(n.roles, rc)
+			n.mu.Unlock()
+			select {
+			case n.events <- rc:
+			default:
+			}
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if tc.cfg != nil {
+		tc.cfg(&cfg)
+	}
+	c, err := Open(cfg)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	n.c = c
+	return n
+}
+
+func (tc *testCluster) node(id string) *testNode {
+	for _, n := range tc.nodes {
+		if n.id == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// primary waits until the live nodes agree on a primary (other than
+// not) and returns it.
+func (tc *testCluster) primary(timeout time.Duration, not string) (*testNode, State) {
+	tc.t.Helper()
+	var p *testNode
+	var st State
+	waitFor(tc.t, timeout, "a primary", func() bool {
+		var agreed string
+		var ep uint64
+		for _, n := range tc.nodes {
+			if n.c == nil {
+				continue
+			}
+			s := n.c.State()
+			if s.Primary == "" || s.Primary == not {
+				return false
+			}
+			if agreed != "" && (s.Primary != agreed || s.Epoch != ep) {
+				return false
+			}
+			agreed, ep, st = s.Primary, s.Epoch, s
+		}
+		p = tc.node(agreed)
+		if p == nil || p.c == nil {
+			return false
+		}
+		_, ok := p.c.CanWrite()
+		return ok
+	})
+	return p, st
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestFailoverKillPrimary: three nodes elect a primary; when it dies the
+// leader promotes the standby with the highest flushed LSN, in a new
+// epoch, well under two seconds, and the dead primary's lease had run out
+// on its own clock before.
+func TestFailoverKillPrimary(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	p, st := tc.primary(10*time.Second, "")
+	if st.Epoch != 1 {
+		t.Fatalf("first primary in epoch %d", st.Epoch)
+	}
+	for _, n := range tc.nodes {
+		n.flushed.Store(100)
+	}
+	// The most advanced standby must win.
+	var want *testNode
+	for _, n := range tc.nodes {
+		if n != p {
+			want = n
+			n.flushed.Store(150)
+			break
+		}
+	}
+	time.Sleep(3 * LAN.Renew) // reports reach the cluster
+	start := time.Now()
+	p.c.Close()
+	p.c = nil
+	np, st2 := tc.primary(10*time.Second, p.id)
+	took := time.Since(start)
+	t.Logf("killed primary %s; %s is primary of epoch %d after %v", p.id, np.id, st2.Epoch, took)
+	if np != want || st2.Epoch != 2 {
+		t.Fatalf("new primary %s in epoch %d, want %s in epoch 2", np.id, st2.Epoch, want.id)
+	}
+	if f, _ := st2.Fork(2); f != 150 {
+		t.Fatalf("fork of epoch 2 at %d, want 150", f)
+	}
+	if took > 3*time.Second {
+		t.Fatalf("fail-over took %v", took)
+	}
+}

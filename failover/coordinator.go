@@ -1,0 +1,705 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Profile holds the timings of the coordination: Raft's and the primary
+// lease's.
+type Profile struct {
+	// Heartbeat, Election and LeaderLease are Raft's HeartbeatTimeout,
+	// ElectionTimeout and LeaderLeaseTimeout.
+	Heartbeat, Election, LeaderLease time.Duration
+	// Lease is how long a renewal lets the primary accept writes,
+	// counted on the primary's monotonic clock from when it sent the
+	// renewal; the Raft leader counts it from when it applied the
+	// renewal (later), so the primary always stops first.
+	Lease time.Duration
+	// Renew is how often the primary renews, and standbys report.
+	Renew time.Duration
+	// Margin is how long before its lease ends the primary stops writing,
+	// for clock rate drift and scheduling delays.
+	Margin time.Duration
+}
+
+// LAN is the default profile: fail-over well under a second on a LAN.
+var LAN = Profile{Heartbeat: 150 * time.Millisecond, Election: 150 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
+	Lease: 500 * time.Millisecond, Renew: 100 * time.Millisecond, Margin: 100 * time.Millisecond}
+
+// WAN suits nodes in different regions (round trips of up to ~150 ms).
+var WAN = Profile{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond,
+	Lease: 5 * time.Second, Renew: time.Second, Margin: time.Second}
+
+// Position is what a node's host tells its coordinator about its log.
+type Position struct {
+	Flushed wal.LSN // last LSN durable in the local WAL
+	Applied wal.LSN // last LSN applied to the state machine
+	Acked   wal.LSN // primary only: highest LSN acknowledged to a client
+	Epoch   uint64  // the log's epoch
+	Healthy bool    // false after a failed fsync or a stalled disk: the node gives up the primary role and is not promoted
+}
+
+// Role is a node's part in the cluster.
+type Role int
+
+// Roles.
+const (
+	RoleStandby Role = iota // follows the primary
+	RolePrimary             // accepts writes while its lease holds
+)
+
+func (r Role) String() string {
+	if r == RolePrimary {
+		return "primary"
+	}
+	return "standby"
+}
+
+// RoleChange tells the host what to be.
+type RoleChange struct {
+	Role        Role
+	Epoch       uint64  // the epoch it is for
+	Primary     string  // the primary's node ID ("" if none yet)
+	PrimaryAddr string  // the primary's replication address
+	Fork        wal.LSN // the LSN after which Epoch began: a rejoining old primary truncates its log back to it
+}
+
+// Config configures a Coordinator.
+type Config struct {
+	Node      string // this node's ID (with TLS, its certificate's)
+	Dir       string // Raft log, stable store and snapshots
+	Bind      string // address the coordinator listens on, e.g. ":7401"
+	Advertise string // address other nodes dial (default: the bound address)
+	ReplAddr  string // this node's replication address, for standbys to follow it when it is primary
+	// TLS is the cluster's mutual TLS, the same as replication's.
+	TLS replication.TLS
+	// InsecurePlaintext turns TLS off. Tests only.
+	InsecurePlaintext bool
+	// Bootstrap makes this node start a new cluster of itself; the other
+	// nodes join through it (Coordinator.Join). Set it on one node, once.
+	Bootstrap bool
+	// Profile is the timing profile. Default LAN.
+	Profile Profile
+	// MaxLag: a standby more than MaxLag records behind the most advanced
+	// node is never promoted (Patroni's maximum_lag_on_failover). 0: no
+	// bound.
+	MaxLag wal.LSN
+	// SyncMode: only a node that holds every acknowledged write (the
+	// primary's reported Acked) is promoted; without one the cluster
+	// stays without a primary (refuses writes) rather than lose one.
+	SyncMode bool
+	// Position reports this node's log; it is called every Renew.
+	Position func() Position
+	// OnRole is called (from one goroutine, in order) when this node's
+	// role, epoch or primary changes.
+	OnRole func(RoleChange)
+	// Logger receives role changes, promotions and warnings. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Coordinator is a node's member of the cluster's Raft group: it keeps
+// the cluster State, renews the lease while this node is primary, reports
+// this node's position, and, while it is the Raft leader, promotes a new
+// primary when the lease of the old one expires.
+type Coordinator struct {
+	cfg   Config
+	lg    *slog.Logger
+	raft  *raft.Raft
+	mux   *muxStream
+	trans *raft.NetworkTransport
+	store *raftboltdb.BoltStore
+	fsm   *fsm
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	leaseEpoch  uint64
+	leaseUntil  time.Time // monotonic: writes allowed before it
+	leaderSince time.Time
+	role        RoleChange
+	roleKnown   bool
+}
+
+// Open starts the coordinator.
+func Open(cfg Config) (*Coordinator, error) {
+	if cfg.Node == "" || cfg.Dir == "" {
+		return nil, errors.New("failover: Config.Node and Config.Dir are required")
+	}
+	if cfg.Profile == (Profile{}) {
+		cfg.Profile = LAN
+	}
+	if cfg.Position == nil {
+		return nil, errors.New("failover: Config.Position is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	c := &Coordinator{cfg: cfg, lg: cfg.Logger.With("component", "failover", "node", cfg.Node)}
+	c.fsm = newFSM(c)
+	var err error
+	if c.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
+		return nil, fmt.Errorf("failover: open raft store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStore(cfg.Dir, 2, io.Discard)
+	if err != nil {
+		c.store.Close()
+		return nil, err
+	}
+	s, err := newTLSStream(cfg.Bind, cfg.Advertise, cfg.TLS, cfg.InsecurePlaintext)
+	if err != nil {
+		c.store.Close()
+		return nil, fmt.Errorf("failover: listen on %s: %w", cfg.Bind, err)
+	}
+	c.mux = newMux(s, c.applyForwarded)
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: io.Discard, Level: hclog.Off})
+	c.trans = raft.NewNetworkTransportWithLogger(c.mux, 3, 2*time.Second, hl)
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.Node)
+	rc.HeartbeatTimeout = cfg.Profile.Heartbeat
+	rc.ElectionTimeout = cfg.Profile.Election
+	rc.LeaderLeaseTimeout = cfg.Profile.LeaderLease
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.Logger = hl
+	rc.SnapshotThreshold = 4096
+	if c.raft, err = raft.NewRaft(rc, c.fsm, c.store, c.store, snaps, c.trans); err != nil {
+		c.trans.Close()
+		c.store.Close()
+		return nil, fmt.Errorf("failover: start raft: %w", err)
+	}
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(c.store, c.store, snaps)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if !has {
+			f := c.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: c.trans.LocalAddr()}}})
+			if err := f.Error(); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("failover: bootstrap: %w", err)
+			}
+		}
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(3)
+	go c.leaderLoop()
+	go c.nodeLoop()
+	go c.roleLoop()
+	return c, nil
+}
+
+// Addr is the address other coordinators reach this one at.
+func (c *Coordinator) Addr() string { return string(c.trans.LocalAddr()) }
+
+// Close stops the coordinator. A primary stops being able to write at
+// once (CanWrite is false).
+func (c *Coordinator) Close() error {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.mu.Lock()
+	c.leaseUntil = time.Time{}
+	c.mu.Unlock()
+	var err error
+	if c.raft != nil {
+		err = c.raft.Shutdown().Error()
+	}
+	if c.trans != nil {
+		c.trans.Close()
+		c.trans.CloseStreams()
+	}
+	if c.mux != nil {
+		c.mux.Close()
+	}
+	c.wg.Wait()
+	if c.store != nil {
+		c.store.Close()
+	}
+	return err
+}
+
+// State returns the cluster state as this node knows it.
+func (c *Coordinator) State() State { return c.fsm.state() }
+
+// IsLeader reports whether this node is the Raft leader.
+func (c *Coordinator) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// CanWrite reports whether this node may accept writes now, and in which
+// epoch: it is the primary and its lease, renewed through Raft, has not
+// run out on its own clock (minus the margin). The host checks it before
+// every acknowledged write.
+func (c *Coordinator) CanWrite() (epoch uint64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaseEpoch, c.leaseEpoch != 0 && time.Now().Before(c.leaseUntil)
+}
+
+// Join adds a node to the cluster (as a Raft voter, or a non-voter that
+// still follows and may be promoted). It must reach the leader: it is
+// sent there if this node is not.
+func (c *Coordinator) Join(ctx context.Context, m Member) error {
+	if !c.IsLeader() {
+		return c.propose(ctx, command{Op: opJoin, Member: m})
+	}
+	var f raft.IndexFuture
+	if m.Voter {
+		f = c.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
+	} else {
+		f = c.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
+	}
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("failover: add %s: %w", m.ID, err)
+	}
+	return c.propose(ctx, command{Op: opJoin, Member: m})
+}
+
+// Remove takes a node out of the cluster.
+func (c *Coordinator) Remove(ctx context.Context, id string) error {
+	if err := c.propose(ctx, command{Op: opLeave, Node: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
+		return err
+	}
+	if c.IsLeader() {
+		return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error()
+	}
+	return nil
+}
+
+// Resign gives up the primary role (a failed disk, a planned stop): the
+// node stops writing at once, and the leader promotes another.
+func (c *Coordinator) Resign(ctx context.Context) error {
+	c.mu.Lock()
+	epoch := c.leaseEpoch
+	c.leaseUntil = time.Time{}
+	c.mu.Unlock()
+	return c.propose(ctx, command{Op: opResign, Node: c.cfg.Node, Epoch: epoch})
+}
+
+// applyForwarded applies a command another node sent (this node should
+// be the leader); membership joins are done here.
+func (c *Coordinator) applyForwarded(b []byte) (byte, string) {
+	cmd, err := decodeCommand(b)
+	if err != nil {
+		return forwardFailed, err.Error()
+	}
+	if c.raft.State() != raft.Leader {
+		return forwardNoLeader, "not the leader"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cmd.Op == opJoin {
+		err = c.Join(ctx, cmd.Member)
+	} else {
+		err = c.applyLocal(ctx, cmd)
+	}
+	var ref *refusal
+	switch {
+	case errors.As(err, &ref):
+		return forwardRefused, err.Error()
+	case err != nil:
+		return forwardFailed, err.Error()
+	}
+	return forwardOK, ""
+}
+
+// refusal is a command the State refused.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// applyLocal applies cmd through this node's Raft (it must be leader).
+func (c *Coordinator) applyLocal(ctx context.Context, cmd command) error {
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := c.raft.Apply(encodeCommand(cmd), timeout)
+	if err := f.Error(); err != nil {
+		return err
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		return &refusal{err}
+	}
+	return nil
+}
+
+// propose applies cmd at the leader, wherever it is. A refusal comes back
+// as an error wrapping ErrStaleEpoch, ErrNotPrimary or ErrUnknownMember.
+func (c *Coordinator) propose(ctx context.Context, cmd command) error {
+	for {
+		if c.raft.State() == raft.Leader {
+			err := c.applyLocal(ctx, cmd)
+			if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
+				return err
+			}
+		} else if addr, _ := c.raft.LeaderWithID(); addr != "" {
+			timeout := 2 * time.Second
+			if d, ok := ctx.Deadline(); ok {
+				timeout = min(timeout, time.Until(d))
+			}
+			status, msg, err := c.mux.forward(addr, encodeCommand(cmd), timeout)
+			if err == nil {
+				switch status {
+				case forwardOK:
+					return nil
+				case forwardRefused:
+					return &refusal{refusedError(msg)}
+				case forwardFailed:
+					return fmt.Errorf("failover: leader %s: %s", addr, msg)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failover: no leader took %s: %w", cmd.Op, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// refusedError maps a forwarded refusal back to its sentinel.
+func refusedError(msg string) error {
+	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember} {
+		if len(msg) >= len(e.Error()) && msg[:len(e.Error())] == e.Error() {
+			return fmt.Errorf("%w%s", e, msg[len(e.Error()):])
+		}
+	}
+	return errors.New(msg)
+}
+
+// nodeLoop renews the lease while this node is primary, and reports the
+// position otherwise; a primary whose host reports it unhealthy resigns.
+func (c *Coordinator) nodeLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.Profile.Renew)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := c.fsm.state()
+		pos := c.cfg.Position()
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
+		if st.Primary == c.cfg.Node && st.Epoch != 0 {
+			if !pos.Healthy {
+				c.lg.Error("this primary's disk or state machine failed; resigning", "epoch", st.Epoch)
+				_ = c.Resign(ctx)
+				cancel()
+				continue
+			}
+			sent := time.Now()
+			err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: st.Epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
+			c.mu.Lock()
+			if err == nil {
+				c.leaseEpoch, c.leaseUntil = st.Epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
+			} else if errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary) {
+				c.leaseUntil = time.Time{} // deposed: stop at once
+			}
+			c.mu.Unlock()
+			if err != nil && c.ctx.Err() == nil {
+				c.lg.Warn("lease renewal failed; writes stop when the lease runs out", "epoch", st.Epoch, "err", err)
+			}
+		} else {
+			if c.roleIsPrimary() {
+				c.mu.Lock()
+				c.leaseUntil = time.Time{}
+				c.mu.Unlock()
+			}
+			if _, ok := st.Members[c.cfg.Node]; ok {
+				_ = c.propose(ctx, command{Op: opReport, Node: c.cfg.Node, Epoch: pos.Epoch, Flushed: pos.Flushed, Applied: pos.Applied, Healthy: pos.Healthy})
+			}
+		}
+		cancel()
+	}
+}
+
+func (c *Coordinator) roleIsPrimary() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaseEpoch != 0
+}
+
+// leaderLoop, on the Raft leader, promotes a primary when there is none
+// or its lease has expired.
+func (c *Coordinator) leaderLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.Profile.Renew / 2)
+	defer t.Stop()
+	wasLeader := false
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.raft.State() != raft.Leader {
+			wasLeader = false
+			continue
+		}
+		if !wasLeader {
+			// A new leader does not know when the primary last renewed:
+			// it counts the lease from now.
+			wasLeader = true
+			c.mu.Lock()
+			c.leaderSince = time.Now()
+			c.mu.Unlock()
+			if err := c.raft.Barrier(time.Second).Error(); err != nil {
+				wasLeader = false
+				continue
+			}
+		}
+		st := c.fsm.state()
+		renewed := c.fsm.renewedAt(st.Primary, st.Epoch)
+		c.mu.Lock()
+		since := c.leaderSince
+		c.mu.Unlock()
+		if renewed.Before(since) {
+			renewed = since
+		}
+		if st.Primary != "" && time.Since(renewed) < c.cfg.Profile.Lease {
+			continue
+		}
+		cand, why := c.candidate(st)
+		if cand == "" {
+			c.lg.Warn("no node can be promoted; the cluster has no primary", "epoch", st.Epoch, "why", why)
+			continue
+		}
+		fork := st.Reports[cand].Flushed
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
+		err := c.applyLocal(ctx, command{Op: opPromote, Node: cand, FromEpoch: st.Epoch, Fork: fork, Reason: "lease of " + orNone(st.Primary) + " expired"})
+		cancel()
+		if err != nil {
+			c.lg.Warn("promotion failed", "candidate", cand, "err", err)
+			continue
+		}
+		c.lg.Info("promoted a new primary", "primary", cand, "epoch", st.Epoch+1, "fork", fork, "previous", orNone(st.Primary))
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// candidate chooses the node to promote: a member other than the
+// expired primary with a fresh, healthy report, the highest flushed LSN
+// (ties: the smallest ID), within MaxLag of the most advanced node and,
+// in sync mode, holding every acknowledged write.
+func (c *Coordinator) candidate(st State) (string, string) {
+	var best wal.LSN
+	for _, r := range st.Reports {
+		best = max(best, r.Flushed)
+	}
+	stale := 5 * c.cfg.Profile.Renew
+	var ids []string
+	for id := range st.Members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	chosen, why := "", "no member has reported"
+	var top wal.LSN
+	for _, id := range ids {
+		r, ok := st.Reports[id]
+		switch {
+		case !ok:
+			continue
+		case id == st.Primary:
+			why = "only the expired primary is known"
+			continue
+		case !r.Healthy:
+			why = id + " is unhealthy"
+			continue
+		case time.Since(c.fsm.reportedAt(id)) > stale:
+			why = id + " has not reported recently"
+			continue
+		case c.cfg.MaxLag > 0 && best-r.Flushed > c.cfg.MaxLag:
+			why = fmt.Sprintf("%s is %d records behind (MaxLag %d)", id, best-r.Flushed, c.cfg.MaxLag)
+			continue
+		case c.cfg.SyncMode && r.Flushed < st.Acked:
+			why = fmt.Sprintf("%s holds up to %d, writes up to %d were acknowledged", id, r.Flushed, st.Acked)
+			continue
+		}
+		if chosen == "" || r.Flushed > top {
+			chosen, top = id, r.Flushed
+		}
+	}
+	return chosen, why
+}
+
+// roleLoop tells the host when this node's role, epoch or primary
+// changes.
+func (c *Coordinator) roleLoop() {
+	defer c.wg.Done()
+	for {
+		ch := c.fsm.changed()
+		st := c.fsm.state()
+		rc := RoleChange{Role: RoleStandby, Epoch: st.Epoch, Primary: st.Primary}
+		if m, ok := st.Members[st.Primary]; ok {
+			rc.PrimaryAddr = m.ReplAddr
+		}
+		if f, ok := st.Fork(st.Epoch); ok {
+			rc.Fork = f
+		}
+		if st.Primary == c.cfg.Node && st.Epoch != 0 {
+			rc.Role = RolePrimary
+		}
+		c.mu.Lock()
+		changed := !c.roleKnown || c.role.Role != rc.Role || c.role.Epoch != rc.Epoch || c.role.Primary != rc.Primary
+		c.role, c.roleKnown = rc, true
+		if rc.Role != RolePrimary {
+			c.leaseEpoch, c.leaseUntil = 0, time.Time{}
+		}
+		c.mu.Unlock()
+		if changed {
+			c.lg.Info("role", "role", rc.Role.String(), "epoch", rc.Epoch, "primary", orNone(rc.Primary))
+			if c.cfg.OnRole != nil {
+				c.cfg.OnRole(rc)
+			}
+		}
+		select {
+		case <-ch:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// fsm is the Raft state machine holding the State, plus the local times
+// at which renewals and reports were applied (for the leader's lease and
+// freshness checks: monotonic, never replicated).
+type fsm struct {
+	c         *Coordinator
+	mu        sync.Mutex
+	st        State
+	renew     map[string]time.Time // node@epoch → applied at
+	reported  map[string]time.Time
+	changedCh chan struct{}
+}
+
+func newFSM(c *Coordinator) *fsm {
+	return &fsm{c: c, renew: map[string]time.Time{}, reported: map[string]time.Time{}, changedCh: make(chan struct{})}
+}
+
+func (f *fsm) state() State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.Clone()
+}
+
+func (f *fsm) changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changedCh
+}
+
+func (f *fsm) renewedAt(node string, epoch uint64) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.renew[fmt.Sprintf("%s@%d", node, epoch)]
+}
+
+func (f *fsm) reportedAt(node string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reported[node]
+}
+
+// Apply applies one Raft log entry. It returns nil or the refusal.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	cmd, err := decodeCommand(l.Data)
+	if err != nil {
+		return err // never proposed by this build: refuse it everywhere alike
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	before := f.st.Primary + fmt.Sprint(f.st.Epoch)
+	err = f.st.apply(cmd, l.Index)
+	now := time.Now()
+	if err == nil {
+		switch cmd.Op {
+		case opRenew:
+			f.renew[fmt.Sprintf("%s@%d", cmd.Node, cmd.Epoch)] = now
+			f.reported[cmd.Node] = now
+		case opReport:
+			f.reported[cmd.Node] = now
+		case opPromote:
+			// The new primary's lease starts with its promotion.
+			f.renew[fmt.Sprintf("%s@%d", cmd.Node, f.st.Epoch)] = now
+		}
+	}
+	if f.st.Primary+fmt.Sprint(f.st.Epoch) != before || cmd.Op == opJoin || cmd.Op == opLeave || cmd.Op == opStarted {
+		close(f.changedCh)
+		f.changedCh = make(chan struct{})
+	}
+	return err
+}
+
+// Snapshot captures the State for Raft's log compaction.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	b, err := encodeState(f.state())
+	if err != nil {
+		return nil, err
+	}
+	return fsmSnapshot(b), nil
+}
+
+// Restore replaces the State from a snapshot.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	if err != nil {
+		return err
+	}
+	st, err := decodeState(b)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.st = st
+	close(f.changedCh)
+	f.changedCh = make(chan struct{})
+	f.mu.Unlock()
+	return nil
+}
+
+type fsmSnapshot []byte
+
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s fsmSnapshot) Release() {}
+

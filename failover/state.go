@@ -1,0 +1,264 @@
+package failover
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Member is a node of the cluster.
+type Member struct {
+	ID       string // node ID (its certificate's identity)
+	RaftAddr string // address of its coordinator (Raft over mutual TLS)
+	ReplAddr string // address its replication primary listens on when it is primary
+	Voter    bool   // votes in Raft; non-voters follow and may still be promoted
+}
+
+// Report is what a node last told the cluster about its log.
+type Report struct {
+	Flushed wal.LSN // last LSN durable in its WAL
+	Applied wal.LSN // last LSN applied to its state machine
+	Epoch   uint64  // its log's epoch
+	Healthy bool    // false when its disk or state machine failed
+	Seq     uint64  // the Raft index of the report, to tell fresh reports from old ones
+}
+
+// TimelineEntry records a promotion: Primary began Epoch after LSN Fork.
+type TimelineEntry struct {
+	Epoch   uint64
+	Fork    wal.LSN
+	Primary string
+}
+
+// State is the cluster state the coordinators replicate through Raft. All
+// of it is decided by the Raft log, so every node holds the same State at
+// the same index.
+type State struct {
+	Members map[string]Member
+	// Primary is the node that may accept writes in Epoch ("" while none
+	// does: before the first promotion, or after the primary resigned).
+	Primary string
+	// Epoch is the fencing token: it rises with every promotion.
+	Epoch uint64
+	// Acked is the highest LSN the primary reported as acknowledged to a
+	// client (in sync mode, on its standbys): a promotion must not lose
+	// it.
+	Acked wal.LSN
+	// Reports holds each node's last report.
+	Reports map[string]Report
+	// Timeline lists the promotions, oldest first.
+	Timeline []TimelineEntry
+	// Index is the Raft index of the last command applied.
+	Index uint64
+}
+
+// Clone returns a deep copy.
+func (s State) Clone() State {
+	s.Members = maps.Clone(s.Members)
+	s.Reports = maps.Clone(s.Reports)
+	s.Timeline = slices.Clone(s.Timeline)
+	return s
+}
+
+// Fork returns the LSN after which epoch began (0 for an epoch not in the
+// timeline).
+func (s State) Fork(epoch uint64) (wal.LSN, bool) {
+	for _, t := range s.Timeline {
+		if t.Epoch == epoch {
+			return t.Fork, true
+		}
+	}
+	return 0, false
+}
+
+// Command kinds, the "op" of an encoded command.
+const (
+	opJoin    = "join"
+	opLeave   = "leave"
+	opRenew   = "renew"
+	opReport  = "report"
+	opPromote = "promote"
+	opResign  = "resign"
+	opStarted = "started"
+)
+
+// command is one change to the State, as stored in the Raft log.
+type command struct {
+	Version int    `json:"v"`
+	Op      string `json:"op"`
+	Node    string `json:"node,omitempty"`
+	Member  Member `json:"member,omitzero"`
+	Epoch   uint64 `json:"epoch,omitempty"`
+	// renew, report
+	Acked   wal.LSN `json:"acked,omitempty"`
+	Flushed wal.LSN `json:"flushed,omitempty"`
+	Applied wal.LSN `json:"applied,omitempty"`
+	Healthy bool    `json:"healthy,omitempty"`
+	// promote: FromEpoch must be the current epoch (compare and set)
+	FromEpoch uint64  `json:"from,omitempty"`
+	Fork      wal.LSN `json:"fork,omitempty"`
+	Reason    string  `json:"reason,omitempty"`
+	Force     bool    `json:"force,omitempty"`
+}
+
+const (
+	commandVersion  = 1
+	maxCommandBytes = 64 << 10
+	maxIDBytes      = 256
+	maxAddrBytes    = 1024
+	maxReasonBytes  = 4096
+)
+
+// ErrBadCommand is the cause of a command that does not decode.
+var ErrBadCommand = errors.New("failover: malformed command")
+
+func encodeCommand(c command) []byte {
+	c.Version = commandVersion
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // only plain fields
+	}
+	return b
+}
+
+// decodeCommand decodes and checks a command from the Raft log.
+func decodeCommand(b []byte) (command, error) {
+	var c command
+	if len(b) > maxCommandBytes {
+		return c, fmt.Errorf("%w: %d bytes", ErrBadCommand, len(b))
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&c); err != nil {
+		return c, fmt.Errorf("%w: %v", ErrBadCommand, err)
+	}
+	if d.More() {
+		return c, fmt.Errorf("%w: trailing data", ErrBadCommand)
+	}
+	switch {
+	case c.Version != commandVersion:
+		return c, fmt.Errorf("%w: version %d, this build reads %d", ErrBadCommand, c.Version, commandVersion)
+	case len(c.Node) > maxIDBytes || len(c.Member.ID) > maxIDBytes || len(c.Member.RaftAddr) > maxAddrBytes ||
+		len(c.Member.ReplAddr) > maxAddrBytes || len(c.Reason) > maxReasonBytes:
+		return c, fmt.Errorf("%w: a field exceeds its bound", ErrBadCommand)
+	}
+	switch c.Op {
+	case opJoin:
+		if c.Member.ID == "" {
+			return c, fmt.Errorf("%w: join without a member ID", ErrBadCommand)
+		}
+	case opLeave, opRenew, opReport, opPromote, opResign, opStarted:
+		if c.Node == "" {
+			return c, fmt.Errorf("%w: %s without a node", ErrBadCommand, c.Op)
+		}
+	default:
+		return c, fmt.Errorf("%w: unknown op %q", ErrBadCommand, c.Op)
+	}
+	return c, nil
+}
+
+// Refusals: what apply returns for a command that decodes but does not
+// hold against the current State. They are not errors of the log: every
+// node refuses the same command the same way.
+var (
+	// ErrStaleEpoch: a renewal, resignation or promotion for an epoch
+	// that is not the current one (a deposed primary, or a promotion that
+	// lost a race).
+	ErrStaleEpoch = errors.New("failover: stale epoch")
+	// ErrNotPrimary: a renewal or resignation from a node that is not
+	// the primary.
+	ErrNotPrimary = errors.New("failover: not the primary")
+	// ErrUnknownMember: a command about a node that is not a member.
+	ErrUnknownMember = errors.New("failover: not a member")
+)
+
+// apply applies c at Raft index idx. It returns nil or a refusal.
+func (s *State) apply(c command, idx uint64) error {
+	s.Index = idx
+	if s.Members == nil {
+		s.Members = map[string]Member{}
+	}
+	if s.Reports == nil {
+		s.Reports = map[string]Report{}
+	}
+	switch c.Op {
+	case opJoin:
+		s.Members[c.Member.ID] = c.Member
+	case opLeave:
+		if _, ok := s.Members[c.Node]; !ok {
+			return ErrUnknownMember
+		}
+		delete(s.Members, c.Node)
+		delete(s.Reports, c.Node)
+		if s.Primary == c.Node {
+			s.Primary = ""
+		}
+	case opRenew:
+		if c.Epoch != s.Epoch {
+			return fmt.Errorf("%w: renewal for epoch %d, current %d", ErrStaleEpoch, c.Epoch, s.Epoch)
+		}
+		if c.Node != s.Primary {
+			return fmt.Errorf("%w: %s renews, the primary is %q", ErrNotPrimary, c.Node, s.Primary)
+		}
+		s.Acked = max(s.Acked, c.Acked)
+		s.Reports[c.Node] = Report{Flushed: c.Flushed, Applied: c.Applied, Epoch: c.Epoch, Healthy: true, Seq: idx}
+	case opReport:
+		if _, ok := s.Members[c.Node]; !ok {
+			return ErrUnknownMember
+		}
+		s.Reports[c.Node] = Report{Flushed: c.Flushed, Applied: c.Applied, Epoch: c.Epoch, Healthy: c.Healthy, Seq: idx}
+	case opResign:
+		if c.Epoch != s.Epoch || c.Node != s.Primary {
+			return fmt.Errorf("%w: %s resigns epoch %d; the primary of epoch %d is %q", ErrStaleEpoch, c.Node, c.Epoch, s.Epoch, s.Primary)
+		}
+		s.Primary = ""
+	case opPromote:
+		if c.FromEpoch != s.Epoch {
+			return fmt.Errorf("%w: promotion from epoch %d, current %d", ErrStaleEpoch, c.FromEpoch, s.Epoch)
+		}
+		if _, ok := s.Members[c.Node]; !ok {
+			return ErrUnknownMember
+		}
+		s.Epoch++
+		s.Primary = c.Node
+		s.Timeline = append(s.Timeline, TimelineEntry{Epoch: s.Epoch, Fork: c.Fork, Primary: c.Node})
+	case opStarted:
+		// The new primary's log really forked here (it may hold more
+		// than it reported when chosen).
+		if c.Epoch == s.Epoch && c.Node == s.Primary && len(s.Timeline) > 0 {
+			s.Timeline[len(s.Timeline)-1].Fork = c.Fork
+		}
+	}
+	return nil
+}
+
+// encodeState and decodeState are the FSM snapshot format.
+func encodeState(s State) ([]byte, error) {
+	return json.Marshal(struct {
+		Version int `json:"v"`
+		State
+	}{commandVersion, s})
+}
+
+func decodeState(b []byte) (State, error) {
+	var w struct {
+		Version int `json:"v"`
+		State
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return State{}, fmt.Errorf("failover: state snapshot: %w", err)
+	}
+	if w.Version != commandVersion {
+		return State{}, fmt.Errorf("failover: state snapshot version %d, this build reads %d", w.Version, commandVersion)
+	}
+	return w.State, nil
+}
+
+// leaseClock is a monotonic instant, for leases: wall clocks may jump.
+type leaseClock = time.Time
