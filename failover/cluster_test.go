@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -45,16 +46,25 @@ type testCluster struct {
 	nodes []*testNode
 	ids   []string
 	dirs  map[string]string
+	addrs map[string]string // fixed coordinator addresses, kept across restarts
+	net   *faultNet
+	clock map[string]func() time.Time
 	cfg   func(*Config)
+	mu    sync.Mutex // guards nodes' c fields for liveNodes and kill
 }
 
 func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
-	tc := &testCluster{t: t, ca: testkit.NewCA(t, "cluster CA"), dirs: map[string]string{}, cfg: tweak}
+	tc := &testCluster{t: t, ca: testkit.NewCA(t, "cluster CA"), dirs: map[string]string{}, addrs: map[string]string{},
+		net: newFaultNet(), clock: map[string]func() time.Time{}, cfg: tweak}
 	for i := 0; i < n; i++ {
 		tc.ids = append(tc.ids, fmt.Sprintf("n%d", i+1))
 	}
-	for i, id := range tc.ids {
+	for _, id := range tc.ids {
 		tc.dirs[id] = filepath.Join(t.TempDir(), id)
+		tc.addrs[id] = freeAddr(t)
+		tc.net.name(tc.addrs[id], id)
+	}
+	for i, id := range tc.ids {
 		tc.nodes = append(tc.nodes, tc.start(id, i == 0))
 	}
 	t.Cleanup(func() {
@@ -88,8 +98,20 @@ func (tc *testCluster) tls(id string) replication.TLS {
 func (tc *testCluster) start(id string, bootstrap bool) *testNode {
 	n := &testNode{id: id, events: make(chan RoleChange, 100)}
 	n.healthy.Store(true)
+	return tc.open(n, bootstrap)
+}
+
+// restart opens a closed node's coordinator again on its directory and
+// address.
+func (tc *testCluster) restart(n *testNode) {
+	tc.open(n, false)
+}
+
+func (tc *testCluster) open(n *testNode, bootstrap bool) *testNode {
+	id := n.id
 	cfg := Config{
-		Node: id, Dir: tc.dirs[id], Bind: "127.0.0.1:0", ReplAddr: "repl-" + id, TLS: tc.tls(id),
+		Node: id, Dir: tc.dirs[id], Bind: tc.addrs[id], ReplAddr: "repl-" + id, TLS: tc.tls(id),
+		dial: tc.net.dialer(id), now: tc.clock[id],
 		Bootstrap: bootstrap, Position: n.position,
 		OnRole: func(rc RoleChange) {
 			n.mu.Lock()
@@ -105,12 +127,28 @@ func (tc *testCluster) start(id string, bootstrap bool) *testNode {
 	if tc.cfg != nil {
 		tc.cfg(&cfg)
 	}
-	c, err := Open(cfg)
+	var c *Coordinator
+	var err error
+	for attempt := 0; attempt < 50; attempt++ { // the port may linger a moment after a close
+		if c, err = Open(cfg); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil {
 		tc.t.Fatal(err)
 	}
 	n.c = c
 	return n
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func (tc *testCluster) node(id string) *testNode {

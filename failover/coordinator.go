@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -112,6 +113,10 @@ type Config struct {
 	// Logger receives role changes, promotions and warnings. Default
 	// slog.Default().
 	Logger *slog.Logger
+
+	// now and dial are seams for tests: a skewed clock, a faulty network.
+	now  func() time.Time
+	dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Coordinator is a node's member of the cluster's Raft group: it keeps
@@ -153,6 +158,9 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -172,6 +180,7 @@ func Open(cfg Config) (*Coordinator, error) {
 		c.store.Close()
 		return nil, fmt.Errorf("failover: listen on %s: %w", cfg.Bind, err)
 	}
+	s.dial = cfg.dial
 	c.mux = newMux(s, c.applyForwarded)
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: io.Discard, Level: hclog.Off})
 	c.trans = raft.NewNetworkTransportWithLogger(c.mux, 3, 2*time.Second, hl)
@@ -253,7 +262,7 @@ func (c *Coordinator) IsLeader() bool { return c.raft.State() == raft.Leader }
 func (c *Coordinator) CanWrite() (epoch uint64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.leaseEpoch, c.leaseEpoch != 0 && time.Now().Before(c.leaseUntil)
+	return c.leaseEpoch, c.leaseEpoch != 0 && c.cfg.now().Before(c.leaseUntil)
 }
 
 // Join adds a node to the cluster (as a Raft voter, or a non-voter that
@@ -411,7 +420,7 @@ func (c *Coordinator) nodeLoop() {
 				cancel()
 				continue
 			}
-			sent := time.Now()
+			sent := c.cfg.now()
 			err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: st.Epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
 			c.mu.Lock()
 			if err == nil {
@@ -465,7 +474,7 @@ func (c *Coordinator) leaderLoop() {
 			// it counts the lease from now.
 			wasLeader = true
 			c.mu.Lock()
-			c.leaderSince = time.Now()
+			c.leaderSince = c.cfg.now()
 			c.mu.Unlock()
 			if err := c.raft.Barrier(time.Second).Error(); err != nil {
 				wasLeader = false
@@ -480,7 +489,7 @@ func (c *Coordinator) leaderLoop() {
 		if renewed.Before(since) {
 			renewed = since
 		}
-		if st.Primary != "" && time.Since(renewed) < c.cfg.Profile.Lease {
+		if st.Primary != "" && c.cfg.now().Sub(renewed) < c.cfg.Profile.Lease {
 			continue
 		}
 		cand, why := c.candidate(st)
@@ -535,7 +544,7 @@ func (c *Coordinator) candidate(st State) (string, string) {
 		case !r.Healthy:
 			why = id + " is unhealthy"
 			continue
-		case time.Since(c.fsm.reportedAt(id)) > stale:
+		case c.cfg.now().Sub(c.fsm.reportedAt(id)) > stale:
 			why = id + " has not reported recently"
 			continue
 		case c.cfg.MaxLag > 0 && best-r.Flushed > c.cfg.MaxLag:
@@ -643,7 +652,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	defer f.mu.Unlock()
 	before := f.st.Primary + fmt.Sprint(f.st.Epoch)
 	err = f.st.apply(cmd, l.Index)
-	now := time.Now()
+	now := f.c.cfg.now()
 	if err == nil {
 		switch cmd.Op {
 		case opRenew:

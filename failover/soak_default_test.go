@@ -1,0 +1,7 @@
+//go:build !soak
+
+package failover
+
+// faultSchedules is how many seeded fault schedules
+// TestFailoverUnderFaults runs; -tags soak raises it.
+const faultSchedules = 50

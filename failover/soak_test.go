@@ -1,0 +1,6 @@
+//go:build soak
+
+package failover
+
+// faultSchedules under -tags soak.
+const faultSchedules = 500
