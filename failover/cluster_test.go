@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -240,5 +241,58 @@ func TestFailoverKillPrimary(t *testing.T) {
 	}
 	if took > 3*time.Second {
 		t.Fatalf("fail-over took %v", took)
+	}
+}
+
+// TestSwitchover hands the role to a named standby: writes pause, the
+// target catches up, it becomes primary in the next epoch at the old
+// primary's last LSN, with no moment of two writers; a target that does
+// not catch up leaves the old primary in place.
+func TestSwitchover(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	p, st := tc.primary(10*time.Second, "")
+	var target *testNode
+	for _, n := range tc.nodes {
+		n.flushed.Store(150)
+		if n != p && target == nil {
+			target = n
+		}
+	}
+	p.flushed.Store(200)
+	time.Sleep(3 * LAN.Renew)
+	mon := startMonitor(tc)
+
+	// A target that does not catch up: the switchover gives up and the
+	// primary goes on.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err := p.c.Switchover(ctx, target.id)
+	cancel()
+	if !errors.Is(err, ErrNotCaughtUp) {
+		t.Fatalf("switchover to a lagging target = %v", err)
+	}
+	waitFor(t, 5*time.Second, "the old primary to write again", func() bool { _, ok := p.c.CanWrite(); return ok })
+
+	start := time.Now()
+	go func() { time.Sleep(50 * time.Millisecond); target.flushed.Store(200) }()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.c.Switchover(ctx, target.id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the target to write", func() bool { _, ok := target.c.CanWrite(); return ok })
+	pause := time.Since(start)
+	st2 := target.c.State()
+	if st2.Primary != target.id || st2.Epoch != st.Epoch+1 {
+		t.Fatalf("after switchover: %+v", st2)
+	}
+	if f, _ := st2.Fork(st2.Epoch); f != 200 {
+		t.Fatalf("fork %d, want 200", f)
+	}
+	if v := mon.finish(); len(v) > 0 {
+		t.Fatalf("two writers during switchover: %v", v)
+	}
+	t.Logf("write pause %v (50 ms of it waiting for the target to catch up)", pause)
+	if pause > time.Second {
+		t.Fatalf("write pause %v", pause)
 	}
 }

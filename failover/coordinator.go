@@ -142,6 +142,7 @@ type Coordinator struct {
 	leaderSince time.Time
 	role        RoleChange
 	roleKnown   bool
+	switching   bool // a switchover runs: do not renew
 }
 
 // Open starts the coordinator.
@@ -305,6 +306,52 @@ func (c *Coordinator) Resign(ctx context.Context) error {
 	return c.propose(ctx, command{Op: opResign, Node: c.cfg.Node, Epoch: epoch})
 }
 
+// ErrNotCaughtUp: the switchover target did not reach the primary's last
+// LSN in time; the old primary resumes.
+var ErrNotCaughtUp = errors.New("failover: switchover target did not catch up")
+
+// Switchover hands the primary role to target, losing nothing: call it on
+// the primary. Writes stop at once (CanWrite turns false); once target
+// reports the primary's last flushed LSN, the leader promotes it in the
+// next epoch, and this node becomes a standby. If target does not catch
+// up before ctx ends, or the promotion fails, this node goes on as
+// primary (it renews again) and the error says why.
+func (c *Coordinator) Switchover(ctx context.Context, target string) error {
+	st := c.fsm.state()
+	if st.Primary != c.cfg.Node {
+		return fmt.Errorf("%w: switchover must run on the primary (%s)", ErrNotPrimary, orNone(st.Primary))
+	}
+	if _, ok := st.Members[target]; !ok || target == c.cfg.Node {
+		return fmt.Errorf("%w: switchover target %q", ErrUnknownMember, target)
+	}
+	c.mu.Lock()
+	c.switching = true
+	c.leaseUntil = time.Time{} // no more writes in this epoch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.switching = false
+		c.mu.Unlock()
+	}()
+	last := c.cfg.Position().Flushed
+	for {
+		if r, ok := c.fsm.state().Reports[target]; ok && r.Flushed >= last && r.Healthy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s did not report LSN %d: %v", ErrNotCaughtUp, target, last, ctx.Err())
+		case <-c.fsm.changed():
+		case <-time.After(c.cfg.Profile.Renew / 4):
+		}
+	}
+	if err := c.propose(ctx, command{Op: opPromote, Node: target, FromEpoch: st.Epoch, Fork: last, Reason: "switchover from " + c.cfg.Node}); err != nil {
+		return fmt.Errorf("failover: switchover to %s: %w", target, err)
+	}
+	c.lg.Info("switched over", "to", target, "epoch", st.Epoch+1, "fork", last)
+	return nil
+}
+
 // applyForwarded applies a command another node sent (this node should
 // be the leader); membership joins are done here.
 func (c *Coordinator) applyForwarded(b []byte) (byte, string) {
@@ -413,7 +460,12 @@ func (c *Coordinator) nodeLoop() {
 		st := c.fsm.state()
 		pos := c.cfg.Position()
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
-		if st.Primary == c.cfg.Node && st.Epoch != 0 {
+		c.mu.Lock()
+		switching := c.switching
+		c.mu.Unlock()
+		if st.Primary == c.cfg.Node && st.Epoch != 0 && switching {
+			// A switchover runs: no renewal, no writes.
+		} else if st.Primary == c.cfg.Node && st.Epoch != 0 {
 			if !pos.Healthy {
 				c.lg.Error("this primary's disk or state machine failed; resigning", "epoch", st.Epoch)
 				_ = c.Resign(ctx)
@@ -423,7 +475,7 @@ func (c *Coordinator) nodeLoop() {
 			sent := c.cfg.now()
 			err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: st.Epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
 			c.mu.Lock()
-			if err == nil {
+			if err == nil && !c.switching {
 				c.leaseEpoch, c.leaseUntil = st.Epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
 			} else if errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary) {
 				c.leaseUntil = time.Time{} // deposed: stop at once
