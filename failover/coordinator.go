@@ -142,7 +142,8 @@ type Coordinator struct {
 	leaderSince time.Time
 	role        RoleChange
 	roleKnown   bool
-	switching   bool // a switchover runs: do not renew
+	switching   bool          // a switchover runs: do not renew
+	kick        chan struct{} // renew now (this node was just promoted)
 }
 
 // Open starts the coordinator.
@@ -167,6 +168,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	}
 	c := &Coordinator{cfg: cfg, lg: cfg.Logger.With("component", "failover", "node", cfg.Node)}
 	c.fsm = newFSM(c)
+	c.kick = make(chan struct{}, 1)
 	var err error
 	if c.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
 		return nil, fmt.Errorf("failover: open raft store: %w", err)
@@ -456,6 +458,7 @@ func (c *Coordinator) nodeLoop() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
+		case <-c.kick:
 		}
 		st := c.fsm.state()
 		pos := c.cfg.Position()
@@ -637,6 +640,12 @@ func (c *Coordinator) roleLoop() {
 			c.leaseEpoch, c.leaseUntil = 0, time.Time{}
 		}
 		c.mu.Unlock()
+		if changed && rc.Role == RolePrimary {
+			select { // promoted: renew (and so start writing) now, not at the next tick
+			case c.kick <- struct{}{}:
+			default:
+			}
+		}
 		if changed {
 			c.lg.Info("role", "role", rc.Role.String(), "epoch", rc.Epoch, "primary", orNone(rc.Primary))
 			if c.cfg.OnRole != nil {
