@@ -296,3 +296,37 @@ func TestSwitchover(t *testing.T) {
 		t.Fatalf("write pause %v", pause)
 	}
 }
+
+// TestForceRecover: two of three nodes are gone for good, so the last
+// cannot promote anyone (no quorum). The guarded override rewrites its
+// configuration; opened again it forms a cluster of one and becomes
+// primary in a new epoch.
+func TestForceRecover(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	p, st := tc.primary(10*time.Second, "")
+	var survivor *testNode
+	for _, n := range tc.nodes {
+		if n != p && survivor == nil {
+			survivor = n
+		}
+	}
+	for _, n := range tc.nodes {
+		if n != survivor {
+			tc.kill(n)
+		}
+	}
+	time.Sleep(2 * LAN.Lease)
+	if _, ok := survivor.c.CanWrite(); ok || survivor.c.State().Primary == survivor.id {
+		t.Fatal("a node without quorum became primary")
+	}
+	tc.kill(survivor)
+	if err := ForceRecover(Config{Node: "nobody", Dir: tc.dirs[survivor.id]}, []Member{{ID: survivor.id, RaftAddr: tc.addrs[survivor.id]}}); err == nil {
+		t.Fatal("ForceRecover accepted voters without this node")
+	}
+	if err := ForceRecover(Config{Node: survivor.id, Dir: tc.dirs[survivor.id], Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		[]Member{{ID: survivor.id, RaftAddr: tc.addrs[survivor.id], Voter: true}}); err != nil {
+		t.Fatal(err)
+	}
+	tc.restart(survivor)
+	waitFor(t, 10*time.Second, "the survivor to write", func() bool { e, ok := survivor.c.CanWrite(); return ok && e > st.Epoch })
+}
