@@ -65,6 +65,7 @@ const (
 	RolePrimary             // accepts writes while its lease holds
 )
 
+// String is "primary" or "standby".
 func (r Role) String() string {
 	if r == RolePrimary {
 		return "primary"
@@ -74,7 +75,7 @@ func (r Role) String() string {
 
 // RoleChange tells the host what to be.
 type RoleChange struct {
-	Role        Role
+	Role        Role    // what this node is now
 	Epoch       uint64  // the epoch it is for
 	Primary     string  // the primary's node ID ("" if none yet)
 	PrimaryAddr string  // the primary's replication address

@@ -31,15 +31,16 @@ type Report struct {
 
 // TimelineEntry records a promotion: Primary began Epoch after LSN Fork.
 type TimelineEntry struct {
-	Epoch   uint64
-	Fork    wal.LSN
-	Primary string
+	Epoch   uint64  // the epoch that began
+	Fork    wal.LSN // the last LSN of the history before it
+	Primary string  // the node promoted
 }
 
 // State is the cluster state the coordinators replicate through Raft. All
 // of it is decided by the Raft log, so every node holds the same State at
 // the same index.
 type State struct {
+	// Members are the nodes of the cluster, by ID.
 	Members map[string]Member
 	// Primary is the node that may accept writes in Epoch ("" while none
 	// does: before the first promotion, or after the primary resigned).

@@ -1,0 +1,57 @@
+// Package failover coordinates which node of a cluster is the primary:
+// an embedded Raft group (hashicorp/raft, raft-boltdb, a file snapshot
+// store) over the cluster's mutual TLS, with no external coordinator.
+//
+// Each node runs a Coordinator. Its Raft state machine holds the cluster
+// State: the members and their addresses, the primary, the epoch (the
+// fencing token, raised by every promotion), each node's reported
+// position and health, the highest LSN the primary acknowledged, and the
+// timeline of promotions (epoch → fork LSN). Commands reach the Raft
+// leader from any node over the same port: a connection's first byte
+// tells a forwarded command from Raft's own traffic.
+//
+// # Leases and fencing
+//
+// The primary renews its lease through Raft every Profile.Renew. It may
+// write (Coordinator.CanWrite) until Lease − Margin after it *sent* the
+// last renewal that committed, on its own monotonic clock. The leader
+// counts the same lease from when it *applied* that renewal (later), or
+// from when it became leader if it did not see one, also on its
+// monotonic clock; only after Lease has passed there does it promote. So
+// the old primary has stopped before a new one can start, whatever the
+// wall clocks say; the margin covers clock rate drift (up to Margin/Lease:
+// 20% with the LAN profile) and scheduling. A primary that cannot renew
+// (partitioned, paused, its Raft leader gone) stops when its lease runs
+// out; one whose host reports a failed disk resigns at once; one that
+// learns of a newer epoch stops at once.
+//
+// # Promotion
+//
+// When the primary's lease has expired, or there is none, the Raft leader
+// promotes the member with the highest flushed LSN among those with a
+// fresh, healthy report: never one more than Config.MaxLag records behind
+// the most advanced node, and in Config.SyncMode only one that holds
+// every acknowledged write (without such a node the cluster refuses
+// writes rather than lose one). Promotion is a compare-and-set on the
+// epoch, so of two racing promotions one wins. The promoted node renews
+// at once and its host learns through Config.OnRole (RoleChange: role,
+// epoch, primary, its replication address, fork LSN).
+//
+// # Planned and manual changes
+//
+// Switchover hands the role to a named standby without loss: writes
+// stop, the target catches up to the primary's last LSN, and it is
+// promoted at that LSN. Join and Remove change the membership at run
+// time (voters, or non-voters that follow and may be promoted).
+// ForceRecover is the guarded, loudly logged override for a cluster that
+// has lost its quorum for good. Rejoin prepares a deposed primary's log:
+// its divergent tail (after State.RejoinPoint) goes to a synced
+// quarantine file, then wal.Log.TruncateBack cuts it, and the node
+// streams as a standby.
+//
+// # Profiles
+//
+// LAN (default): Raft heartbeat and election 150 ms, leader lease 100
+// ms; primary lease 500 ms, renewed every 100 ms, margin 100 ms. WAN:
+// 1 s, 1 s, 500 ms; lease 5 s, renewed every 1 s, margin 1 s.
+package failover
