@@ -139,7 +139,9 @@ func (tc *testCluster) open(n *testNode, bootstrap bool) *testNode {
 	if err != nil {
 		tc.t.Fatal(err)
 	}
+	tc.mu.Lock()
 	n.c = c
+	tc.mu.Unlock()
 	return n
 }
 

@@ -68,14 +68,21 @@ func (m *monitor) finish() []string {
 	return m.violations
 }
 
-// liveNodes are the nodes whose coordinator runs.
-func (tc *testCluster) liveNodes() []*testNode {
+// live is a running node and its coordinator, read under the lock.
+type live struct {
+	*testNode
+	c *Coordinator
+}
+
+// liveNodes are the nodes whose coordinator runs, each with it (the
+// monitor and the driver read them while the test kills and restarts).
+func (tc *testCluster) liveNodes() []live {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	var out []*testNode
+	var out []live
 	for _, n := range tc.nodes {
 		if n.c != nil {
-			out = append(out, n)
+			out = append(out, live{n, n.c})
 		}
 	}
 	return out
@@ -158,7 +165,7 @@ func faultSchedule(t *testing.T, seed uint64, size int) {
 		var leader *testNode
 		for _, n := range live {
 			if n.c.IsLeader() {
-				leader = n
+				leader = n.testNode
 			}
 		}
 		pick := func() *testNode { return tc.nodes[rng.IntN(size)] }
@@ -244,7 +251,7 @@ func TestMonitorCatchesSplitBrain(t *testing.T) {
 	tc.net.isolate(p.id, tc.ids)
 	waitFor(t, 10*time.Second, "a second writer", func() bool {
 		for _, n := range tc.liveNodes() {
-			if _, ok := n.c.CanWrite(); ok && n != p {
+			if _, ok := n.c.CanWrite(); ok && n.testNode != p {
 				return true
 			}
 		}
