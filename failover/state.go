@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/continuity-go/continuity/wal"
 )
@@ -260,6 +259,3 @@ func decodeState(b []byte) (State, error) {
 	}
 	return w.State, nil
 }
-
-// leaseClock is a monotonic instant, for leases: wall clocks may jump.
-type leaseClock = time.Time
