@@ -143,8 +143,13 @@ type Coordinator struct {
 	leaderSince time.Time
 	role        RoleChange
 	roleKnown   bool
-	switching   bool          // a switchover runs: do not renew
-	kick        chan struct{} // renew now (this node was just promoted)
+	switching   bool // a switchover runs: do not renew
+	// ackedCommitted is the highest Acked a committed renewal carried;
+	// ackInFlight is closed when the Acknowledge proposal in flight ends.
+	ackedCommitted wal.LSN
+	ackedEpoch     uint64
+	ackInFlight    chan struct{}
+	kick           chan struct{} // renew now (this node was just promoted)
 }
 
 // Open starts the coordinator.
@@ -297,6 +302,67 @@ func (c *Coordinator) Remove(ctx context.Context, id string) error {
 		return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error()
 	}
 	return nil
+}
+
+// renew proposes a renewal carrying pos and, once it commits, extends
+// the lease from when it was sent.
+func (c *Coordinator) renew(ctx context.Context, epoch uint64, pos Position) error {
+	sent := c.cfg.now()
+	err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil && !c.switching && sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin).After(c.leaseUntil):
+		c.leaseEpoch, c.leaseUntil = epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
+	case errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary):
+		c.leaseUntil = time.Time{} // deposed: stop at once
+	}
+	if err == nil {
+		if c.ackedEpoch != epoch { // LSNs of an older epoch may have been cut and reused
+			c.ackedEpoch, c.ackedCommitted = epoch, 0
+		}
+		c.ackedCommitted = max(c.ackedCommitted, pos.Acked)
+	}
+	return err
+}
+
+// Acknowledge makes "writes up to lsn were acknowledged" part of the
+// cluster state before the host acknowledges them (sync mode): the leader
+// then promotes only a node that holds lsn, so no acknowledged write is
+// lost in a fail-over. It renews the lease at the same time. Concurrent
+// calls share Raft commits. It fails if this node is no longer the
+// primary of epoch, and the host must not acknowledge then.
+func (c *Coordinator) Acknowledge(ctx context.Context, epoch uint64, lsn wal.LSN) error {
+	for {
+		c.mu.Lock()
+		if c.ackedEpoch == epoch && c.ackedCommitted >= lsn && c.leaseEpoch == epoch {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.ackInFlight != nil {
+			ch := c.ackInFlight
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		c.ackInFlight = ch
+		c.mu.Unlock()
+		pos := c.cfg.Position()
+		pos.Acked = max(pos.Acked, lsn)
+		err := c.renew(ctx, epoch, pos)
+		c.mu.Lock()
+		c.ackInFlight = nil
+		close(ch)
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // Resign gives up the primary role (a failed disk, a planned stop): the
@@ -476,15 +542,7 @@ func (c *Coordinator) nodeLoop() {
 				cancel()
 				continue
 			}
-			sent := c.cfg.now()
-			err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: st.Epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
-			c.mu.Lock()
-			if err == nil && !c.switching {
-				c.leaseEpoch, c.leaseUntil = st.Epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
-			} else if errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary) {
-				c.leaseUntil = time.Time{} // deposed: stop at once
-			}
-			c.mu.Unlock()
+			err := c.renew(ctx, st.Epoch, pos)
 			if err != nil && c.ctx.Err() == nil {
 				c.lg.Warn("lease renewal failed; writes stop when the lease runs out", "epoch", st.Epoch, "err", err)
 			}

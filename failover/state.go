@@ -227,6 +227,9 @@ func (s *State) apply(c command, idx uint64) error {
 		}
 		s.Epoch++
 		s.Primary = c.Node
+		// Writes acknowledged past the fork were lost (possible only
+		// without SyncMode); the new history starts at the fork.
+		s.Acked = min(s.Acked, c.Fork)
 		s.Timeline = append(s.Timeline, TimelineEntry{Epoch: s.Epoch, Fork: c.Fork, Primary: c.Node})
 	case opStarted:
 		// The new primary's log really forked here (it may hold more

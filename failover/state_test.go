@@ -75,8 +75,11 @@ func TestStateProperties(t *testing.T) {
 			}
 			before := s.Clone()
 			err := s.apply(c, uint64(i))
-			if s.Epoch < before.Epoch || s.Acked < before.Acked {
-				rt.Fatalf("epoch or acked went down: %+v → %+v", before, s)
+			if s.Epoch < before.Epoch {
+				rt.Fatalf("epoch went down: %+v → %+v", before, s)
+			}
+			if promoted := c.Op == opPromote && err == nil; promoted && s.Acked != min(before.Acked, c.Fork) || !promoted && s.Acked < before.Acked {
+				rt.Fatalf("acked %d → %d after %s", before.Acked, s.Acked, c.Op)
 			}
 			if c.Op == opPromote && err == nil {
 				if s.Epoch != before.Epoch+1 || s.Primary != c.Node || len(s.Timeline) != len(before.Timeline)+1 {
