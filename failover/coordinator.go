@@ -150,6 +150,7 @@ type Coordinator struct {
 	ackedEpoch     uint64
 	ackInFlight    chan struct{}
 	kick           chan struct{} // renew now (this node was just promoted)
+	startedEpoch   uint64        // the last epoch whose fork this node recorded (nodeLoop only)
 }
 
 // Open starts the coordinator.
@@ -542,6 +543,15 @@ func (c *Coordinator) nodeLoop() {
 				cancel()
 				continue
 			}
+			if c.startedEpoch != st.Epoch {
+				// The first renewal of a new epoch: record where this
+				// node's log really forks (it may hold more than it
+				// reported when chosen; it has not written in the epoch,
+				// since it cannot before this renewal).
+				if err := c.propose(ctx, command{Op: opStarted, Node: c.cfg.Node, Epoch: st.Epoch, Fork: pos.Flushed}); err == nil {
+					c.startedEpoch = st.Epoch
+				}
+			}
 			err := c.renew(ctx, st.Epoch, pos)
 			if err != nil && c.ctx.Err() == nil {
 				c.lg.Warn("lease renewal failed; writes stop when the lease runs out", "epoch", st.Epoch, "err", err)
@@ -699,16 +709,16 @@ func (c *Coordinator) roleLoop() {
 			c.leaseEpoch, c.leaseUntil = 0, time.Time{}
 		}
 		c.mu.Unlock()
+		if changed {
+			c.lg.Info("role", "role", rc.Role.String(), "epoch", rc.Epoch, "primary", orNone(rc.Primary))
+			if c.cfg.OnRole != nil {
+				c.cfg.OnRole(rc) // the host stops following before this node can write
+			}
+		}
 		if changed && rc.Role == RolePrimary {
 			select { // promoted: renew (and so start writing) now, not at the next tick
 			case c.kick <- struct{}{}:
 			default:
-			}
-		}
-		if changed {
-			c.lg.Info("role", "role", rc.Role.String(), "epoch", rc.Epoch, "primary", orNone(rc.Primary))
-			if c.cfg.OnRole != nil {
-				c.cfg.OnRole(rc)
 			}
 		}
 		select {
