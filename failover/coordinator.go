@@ -703,7 +703,7 @@ func (c *Coordinator) roleLoop() {
 			rc.Role = RolePrimary
 		}
 		c.mu.Lock()
-		changed := !c.roleKnown || c.role.Role != rc.Role || c.role.Epoch != rc.Epoch || c.role.Primary != rc.Primary
+		changed := !c.roleKnown || c.role != rc // role, epoch, primary, its address or the fork
 		c.role, c.roleKnown = rc, true
 		if rc.Role != RolePrimary {
 			c.leaseEpoch, c.leaseUntil = 0, time.Time{}

@@ -4,3 +4,6 @@ package failover
 
 // faultSchedules under -tags soak.
 const faultSchedules = 500
+
+// historySchedules under -tags soak.
+const historySchedules = 100
