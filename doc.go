@@ -9,11 +9,22 @@
 //
 //   - wal: the segmented, crash-safe write-ahead log with group commit,
 //     tail-following readers and point-in-time lookup.
-//   - snapshot: deduplicated, encrypted snapshots (planned).
-//   - replication: WAL archive, point-in-time restore, streaming (planned).
-//   - failover: Raft-coordinated promotion with fencing epochs (planned).
+//   - snapshot: deduplicated, compressed, encrypted snapshots with
+//     retention, prune and verify.
+//   - replication: the WAL archive with point-in-time restore, and
+//     primary→standby streaming over mutual TLS.
+//   - failover: Raft-coordinated promotion with leases and fencing epochs.
 //
-// This root package will hold the Node that wires them together.
+// The Node wires them together:
+//
+//	n, err := continuity.Open(continuity.Config{Dir: "/var/lib/app"}, sm)
+//	lsn, err := n.Append(ctx, event)       // durable, then applied to sm
+//	for rec, err := range n.Events(ctx, 1) { ... } // projections: any LSN, then the tail
+//
+// A single node keeps an encrypted archive in a local directory by
+// default; Config.Archive points it at object storage, and
+// Config.Cluster makes it one of a replicated cluster with automatic
+// fail-over (Append then returns a *NotPrimaryError on standbys).
 package continuity
 
 // Version is the version of the library.

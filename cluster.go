@@ -1,0 +1,295 @@
+package continuity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/continuity-go/continuity/failover"
+	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// clusterPart is a Node's replication and fail-over: the coordinator
+// decides the role; the node serves its WAL as a replication.Primary, or
+// follows the primary as a replication.Standby, and cuts a divergent tail
+// (failover.Rejoin) when it was deposed.
+type clusterPart struct {
+	n     *Node
+	cfg   ClusterConfig
+	coord *failover.Coordinator
+
+	mu          sync.Mutex
+	prim        *replication.Primary
+	epoch       uint64 // the epoch prim serves
+	stby        *replication.Standby
+	following   string
+	followEpoch uint64
+	acked       wal.LSN
+	unhealthy   error
+	role        failover.RoleChange
+	roles       chan failover.RoleChange
+	stopped     bool
+	done        chan struct{}
+}
+
+func (n *Node) startCluster() error {
+	cl := n.cfg.Cluster
+	c := &clusterPart{n: n, cfg: *cl, roles: make(chan failover.RoleChange, 16), done: make(chan struct{})}
+	if c.cfg.RaftAddr == "" {
+		c.cfg.RaftAddr = c.cfg.RaftBind
+	}
+	if c.cfg.ReplAddr == "" {
+		c.cfg.ReplAddr = c.cfg.ReplBind
+	}
+	n.cl = c
+	go c.roleLoop()
+	coord, err := failover.Open(failover.Config{
+		Node: cl.Node, Dir: filepath.Join(n.cfg.Dir, "raft"), Bind: cl.RaftBind, Advertise: cl.RaftAddr, ReplAddr: c.cfg.ReplAddr,
+		TLS: cl.TLS, InsecurePlaintext: cl.InsecurePlaintext, Bootstrap: cl.Bootstrap,
+		Profile: cl.Profile, MaxLag: cl.MaxLag, SyncMode: cl.Sync > 0,
+		Position: c.position,
+		OnRole:   func(rc failover.RoleChange) { c.roles <- rc },
+		Logger:   n.cfg.Logger,
+	})
+	if err != nil {
+		close(c.roles)
+		<-c.done
+		return err
+	}
+	c.mu.Lock()
+	c.coord = coord
+	c.mu.Unlock()
+	if cl.Bootstrap {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for !coord.IsLeader() {
+			select {
+			case <-ctx.Done():
+				return errors.New("continuity: bootstrap: this node did not become the Raft leader in 10 s")
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		if err := coord.Join(ctx, failover.Member{ID: cl.Node, RaftAddr: c.cfg.RaftAddr, ReplAddr: c.cfg.ReplAddr, Voter: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Join adds a node to the cluster (call it on any member).
+func (n *Node) Join(ctx context.Context, node, raftAddr, replAddr string, voter bool) error {
+	if n.cl == nil {
+		return errors.New("continuity: a single node has no cluster to join")
+	}
+	return n.cl.coord.Join(ctx, failover.Member{ID: node, RaftAddr: raftAddr, ReplAddr: replAddr, Voter: voter})
+}
+
+// Switchover hands the primary role to target (call it on the primary).
+func (n *Node) Switchover(ctx context.Context, target string) error {
+	if n.cl == nil {
+		return errors.New("continuity: a single node has no standby to switch over to")
+	}
+	return n.cl.coord.Switchover(ctx, target)
+}
+
+// Coordinator is the node's fail-over coordinator (nil for a single
+// node).
+func (n *Node) Coordinator() *failover.Coordinator {
+	if n.cl == nil {
+		return nil
+	}
+	return n.cl.coord
+}
+
+func (c *clusterPart) position() failover.Position {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return failover.Position{Flushed: c.n.log.Last(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: c.unhealthy == nil}
+}
+
+// roleLoop applies role changes in order.
+func (c *clusterPart) roleLoop() {
+	defer close(c.done)
+	for rc := range c.roles {
+		c.apply(rc)
+	}
+}
+
+func (c *clusterPart) apply(rc failover.RoleChange) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	c.role = rc
+	n := c.n
+	if c.stby != nil && rc.Role == failover.RoleStandby && rc.PrimaryAddr == c.following && rc.Epoch == c.followEpoch {
+		return
+	}
+	if c.stby != nil {
+		c.stby.Close()
+		c.stby = nil
+	}
+	if c.prim != nil && (rc.Role != failover.RolePrimary || rc.Epoch != c.epoch) {
+		c.prim.Close()
+		c.prim, c.epoch = nil, 0
+	}
+	if rc.Role == failover.RolePrimary {
+		if c.prim != nil {
+			return
+		}
+		if err := n.log.SetEpoch(rc.Epoch); err != nil {
+			n.lg.Error("cannot take the new epoch", "epoch", rc.Epoch, "err", err)
+			return
+		}
+		n.acknowledge(n.log.Last()) // the new history includes everything this node holds
+		p, err := replication.NewPrimary(n.log, c.cfg.ReplBind, replication.PrimaryOptions{Transport: c.transport(), Node: c.cfg.Node})
+		if err != nil {
+			n.lg.Error("cannot serve as primary", "addr", c.cfg.ReplBind, "err", err)
+			return
+		}
+		c.prim, c.epoch = p, rc.Epoch
+		n.lg.Info("primary", "epoch", rc.Epoch)
+		return
+	}
+	c.rejoin()
+	if rc.Primary == "" || rc.Primary == c.cfg.Node || rc.PrimaryAddr == "" {
+		return
+	}
+	s, err := replication.NewStandby(n.log, standbySM{n}, replication.StandbyOptions{
+		Transport: c.transport(), Node: c.cfg.Node, Primary: rc.PrimaryAddr, Applied: n.log.Last(),
+		Archive: n.repo, Logger: n.cfg.Logger,
+	})
+	if err != nil {
+		n.lg.Error("cannot follow the primary", "primary", rc.Primary, "err", err)
+		return
+	}
+	c.stby, c.following, c.followEpoch = s, rc.PrimaryAddr, rc.Epoch
+	n.lg.Info("standby", "primary", rc.Primary, "epoch", rc.Epoch)
+}
+
+// rejoin cuts the log back to where the current history diverged from
+// it; a state that already applied cut records is restored from the
+// archive at the cut.
+func (c *clusterPart) rejoin() {
+	n := c.n
+	last := n.log.Last()
+	if last == 0 || c.coord == nil {
+		return
+	}
+	r := n.log.NewReader(last)
+	rec, err := r.Next(context.Background())
+	r.Close()
+	if err != nil {
+		return
+	}
+	point, ok := c.coord.State().RejoinPoint(rec.Epoch)
+	if !ok || point >= last {
+		return
+	}
+	cut, path, err := failover.Rejoin(context.Background(), n.log, point, filepath.Join(n.cfg.Dir, "quarantine"))
+	if err != nil {
+		n.lg.Error("cannot cut the divergent tail; this node stays out of the cluster", "fork", point, "err", err)
+		c.unhealthy = err
+		return
+	}
+	n.lg.Warn("deposed primary: cut its divergent tail (saved for inspection)", "fork", point, "records", cut, "quarantine", path)
+	n.amu.Lock()
+	applied := n.applied
+	n.ackedTo = min(n.ackedTo, point)
+	n.amu.Unlock()
+	if applied > point {
+		n.applyMu.Lock()
+		res, err := replication.RestoreTo(context.Background(), n.repo, replication.AtLSN(point), n.sm, replication.RestoreOptions{})
+		n.applyMu.Unlock()
+		if err != nil || res.Snapshot.IsZero() {
+			err = errors.Join(err, fmt.Errorf("continuity: the state applied records up to %d that the cluster's history cut at %d, and no base snapshot at or before %d can rebuild it", applied, point, point))
+			n.lg.Error("state diverged", "err", err)
+			c.unhealthy = err
+			return
+		}
+		n.amu.Lock()
+		n.applied = res.LSN
+		n.amu.Unlock()
+	}
+}
+
+func (c *clusterPart) transport() replication.Options {
+	if c.cfg.InsecurePlaintext {
+		return replication.Options{InsecurePlaintext: true, Cluster: "continuity"}
+	}
+	return replication.Options{TLS: c.cfg.TLS}
+}
+
+// standbySM lets the node's own apply loop apply what the standby writes.
+type standbySM struct{ n *Node }
+
+func (s standbySM) Apply(rec wal.Record) error { s.n.acknowledge(rec.LSN); return nil }
+func (s standbySM) Snapshot(w io.Writer) error { return errors.New("continuity: not used") }
+func (s standbySM) Restore(r io.Reader) error {
+	s.n.applyMu.Lock()
+	defer s.n.applyMu.Unlock()
+	return s.n.sm.Restore(r)
+}
+
+// append writes on the primary: into the WAL and to Sync standbys, then
+// commits the acknowledged LSN through the coordinator (Sync > 0).
+func (c *clusterPart) append(ctx context.Context, events [][]byte) (wal.LSN, error) {
+	c.mu.Lock()
+	p, epoch, coord, rc := c.prim, c.epoch, c.coord, c.role
+	c.mu.Unlock()
+	notPrimary := &NotPrimaryError{Primary: rc.Primary, PrimaryAddr: rc.PrimaryAddr, Epoch: rc.Epoch}
+	if p == nil || coord == nil {
+		return 0, notPrimary
+	}
+	if e, ok := coord.CanWrite(); !ok || e != epoch {
+		return 0, notPrimary
+	}
+	_, last, err := p.Append(ctx, replication.Mode{Sync: c.cfg.Sync, Policy: replication.PolicyBlock}, events...)
+	if err != nil {
+		if errors.Is(err, wal.ErrPoisoned) {
+			c.mu.Lock()
+			c.unhealthy = err
+			c.mu.Unlock()
+		}
+		return 0, err
+	}
+	if c.cfg.Sync > 0 {
+		if err := coord.Acknowledge(ctx, epoch, last); err != nil {
+			return 0, fmt.Errorf("continuity: the write reached %d standbys but this node lost the primary role before it could be acknowledged: %w", c.cfg.Sync, err)
+		}
+	}
+	if e, ok := coord.CanWrite(); !ok || e != epoch {
+		return 0, notPrimary
+	}
+	c.mu.Lock()
+	c.acked = max(c.acked, last)
+	c.mu.Unlock()
+	c.n.acknowledge(last)
+	return last, nil
+}
+
+func (c *clusterPart) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	coord := c.coord
+	c.mu.Unlock()
+	if coord != nil {
+		coord.Close()
+	}
+	close(c.roles)
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stby != nil {
+		c.stby.Close()
+	}
+	if c.prim != nil {
+		c.prim.Close()
+	}
+}

@@ -1,0 +1,292 @@
+package continuity
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/continuity-go/continuity/replication"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
+
+// kv is a key-value state folded from "key=value" events.
+type kv struct {
+	mu  sync.Mutex
+	m   map[string]string
+	lsn LSN
+}
+
+func (s *kv) Apply(rec Record) error {
+	k, v, ok := strings.Cut(string(rec.Data), "=")
+	if !ok {
+		return fmt.Errorf("bad event %q", rec.Data)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]string{}
+	}
+	s.m[k], s.lsn = v, rec.LSN
+	return nil
+}
+
+func (s *kv) Snapshot(w io.Writer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return json.NewEncoder(w).Encode(struct {
+		M   map[string]string
+		LSN LSN
+	}{s.m, s.lsn})
+}
+
+func (s *kv) Restore(r io.Reader) error {
+	var x struct {
+		M   map[string]string
+		LSN LSN
+	}
+	if err := json.NewDecoder(r).Decode(&x); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m, s.lsn = x.M, x.LSN
+	return nil
+}
+
+func (s *kv) get(k string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[k]
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// TestSingleNode is the five-line setup: a node in a directory, events
+// appended and applied, a base snapshot, a restart that rebuilds the
+// state, point-in-time restore from the default file:// archive, and
+// Events from any LSN.
+func TestSingleNode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	sm := &kv{}
+	n, err := Open(Config{Dir: dir, Logger: quiet}, sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%10, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := n.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mid := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	last, err := n.Append(ctx, []byte("k0=after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if sm.get("k0") != "after" || sm.get("k9") != "v49" {
+		t.Fatalf("state %v", sm.m)
+	}
+	if st := n.Status(); st.Role != RolePrimary || st.Last != 51 || st.Applied != 51 {
+		t.Fatalf("status %+v", st)
+	}
+	var got []LSN
+	for rec, err := range n.Events(ctx, 45) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, rec.LSN)
+		if rec.LSN == last {
+			break
+		}
+	}
+	if len(got) != 7 || got[0] != 45 {
+		t.Fatalf("Events(45) gave %v", got)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart: a fresh state machine is rebuilt from the log.
+	sm2 := &kv{}
+	n2, err := Open(Config{Dir: dir, Logger: quiet}, sm2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	if err := n2.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if sm2.get("k0") != "after" {
+		t.Fatalf("restarted state %v", sm2.m)
+	}
+	// Point in time, from the archive the node shipped.
+	var then kv
+	res, err := replication.RestoreTo(ctx, n2.Repo(), replication.AtTime(mid), &then, replication.RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LSN != 50 || then.get("k0") != "v40" {
+		t.Fatalf("restore to before the last event: LSN %d, k0=%q", res.LSN, then.get("k0"))
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	err := Config{Archive: "not a url", ShipInterval: -1, Cluster: &ClusterConfig{Sync: -1}}.Validate()
+	for _, want := range []string{"Config.Dir", "Config.Archive", "Config.ShipInterval", "Cluster.Node", "Cluster.RaftBind", "Cluster.ReplBind", "Cluster.Sync", "Cluster.TLS"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate does not name %s: %v", want, err)
+		}
+	}
+	if err := (Config{Dir: "x"}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestCluster runs three nodes with synchronous replication: writes on
+// the primary reach the standbys' state machines, a standby refuses
+// writes naming the primary, and when the primary is closed another node
+// becomes primary with every acknowledged write.
+func TestCluster(t *testing.T) {
+	ctx := context.Background()
+	type member struct {
+		id         string
+		raft, repl string
+		sm         *kv
+		n          *Node
+	}
+	var ms []*member
+	for i := 1; i <= 3; i++ {
+		ms = append(ms, &member{id: fmt.Sprintf("n%d", i), raft: freeAddr(t), repl: freeAddr(t), sm: &kv{}})
+	}
+	for i, m := range ms {
+		n, err := Open(Config{Dir: t.TempDir(), Logger: quiet, Cluster: &ClusterConfig{
+			Node: m.id, RaftBind: m.raft, ReplBind: m.repl, Bootstrap: i == 0, Sync: 1, InsecurePlaintext: true,
+		}}, m.sm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.n = n
+	}
+	defer func() {
+		for _, m := range ms {
+			if m.n != nil {
+				m.n.Close()
+			}
+		}
+	}()
+	for _, m := range ms[1:] {
+		if err := ms[0].n.Join(ctx, m.id, m.raft, m.repl, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	primary := func(not *member) *member {
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, m := range ms {
+				if m != not && m.n != nil {
+					if _, ok := m.n.Coordinator().CanWrite(); ok {
+						return m
+					}
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("no primary")
+		return nil
+	}
+	p := primary(nil)
+	var last LSN
+	for i := 0; i < 20; i++ {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		l, err := p.n.Append(wctx, fmt.Appendf(nil, "k%d=v%d", i%5, i))
+		cancel()
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		last = l
+	}
+	var standby *member
+	for _, m := range ms {
+		if m != p {
+			standby = m
+			break
+		}
+	}
+	_, err := standby.n.Append(ctx, []byte("x=y"))
+	var np *NotPrimaryError
+	if !errors.As(err, &np) || np.Primary != p.id || np.PrimaryAddr != p.repl {
+		t.Fatalf("append on a standby: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, m := range ms {
+		if err := m.n.WaitFor(wctx, last); err != nil {
+			t.Fatalf("%s did not apply %d: %v (status %+v)", m.id, last, err, m.n.Status())
+		}
+		if m.sm.get("k4") != "v19" {
+			t.Fatalf("%s state %v", m.id, m.sm.m)
+		}
+	}
+
+	// The primary goes away; another takes over with every write.
+	start := time.Now()
+	p.n.Close()
+	p.n = nil
+	p2 := primary(p)
+	var l2 LSN
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		l2, err = p2.n.Append(wctx, []byte("k0=after-failover"))
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("no write after fail-over: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("fail-over to %s: first acknowledged write %v after the primary closed", p2.id, time.Since(start))
+	if l2 <= last {
+		t.Fatalf("new write at LSN %d, not after %d", l2, last)
+	}
+	if err := p2.n.WaitFor(wctx, l2); err != nil {
+		t.Fatal(err)
+	}
+	if p2.sm.get("k4") != "v19" || p2.sm.get("k0") != "after-failover" {
+		t.Fatalf("new primary's state %v", p2.sm.m)
+	}
+	if !bytes.Equal([]byte(p2.sm.get("k3")), []byte("v18")) {
+		t.Fatalf("lost write: k3=%q", p2.sm.get("k3"))
+	}
+}
