@@ -1,0 +1,296 @@
+// Command kvstore is an event-sourced key-value HTTP service built on
+// continuity.Node: every PUT and DELETE is an event in the replicated
+// log, the state is folded from the events, and three processes make a
+// cluster with automatic fail-over.
+//
+// Make the cluster's certificates once, then start the nodes:
+//
+//	go run ./examples/kvstore certs -out /tmp/kv/certs -nodes n1,n2,n3
+//	go run ./examples/kvstore -node n1 -dir /tmp/kv/n1 -certs /tmp/kv/certs -http 127.0.0.1:8081 \
+//	    -raft 127.0.0.1:7081 -repl 127.0.0.1:7181 -bootstrap \
+//	    -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
+//	go run ./examples/kvstore -node n2 -dir /tmp/kv/n2 -certs /tmp/kv/certs -http 127.0.0.1:8082 \
+//	    -raft 127.0.0.1:7082 -repl 127.0.0.1:7182 -join http://127.0.0.1:8081 -peers ...
+//	(n3 likewise)
+//
+//	curl -X PUT -d blue http://127.0.0.1:8081/kv/color   # on a standby: 307 to the primary
+//	curl http://127.0.0.1:8082/kv/color?min_lsn=1        # read-your-writes on any node
+//	curl http://127.0.0.1:8082/status
+//
+// Without -certs and -raft it runs as a single node.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/continuity-go/continuity"
+	"github.com/continuity-go/continuity/replication"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "certs" {
+		if err := certsCmd(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "kvstore certs:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "kvstore:", err)
+		os.Exit(1)
+	}
+}
+
+// event is one change of the store, as logged.
+type event struct {
+	Op    string `json:"op"` // "put" or "delete"
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+}
+
+// store is the state machine: the map folded from the events.
+type store struct {
+	mu  sync.RWMutex
+	m   map[string]string
+	lsn continuity.LSN
+}
+
+func (s *store) Apply(rec continuity.Record) error {
+	var e event
+	if err := json.Unmarshal(rec.Data, &e); err != nil {
+		return fmt.Errorf("LSN %d: %w", rec.LSN, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]string{}
+	}
+	switch e.Op {
+	case "put":
+		s.m[e.Key] = e.Value
+	case "delete":
+		delete(s.m, e.Key)
+	}
+	s.lsn = rec.LSN
+	return nil
+}
+
+func (s *store) Snapshot(w io.Writer) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return json.NewEncoder(w).Encode(s.m)
+}
+
+func (s *store) Restore(r io.Reader) error {
+	m := map[string]string{}
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.m = m
+	s.mu.Unlock()
+	return nil
+}
+
+func run() error {
+	var (
+		node      = flag.String("node", "n1", "this node's ID")
+		dir       = flag.String("dir", "", "data directory (required)")
+		httpAddr  = flag.String("http", "127.0.0.1:8080", "HTTP listen address")
+		raftAddr  = flag.String("raft", "", "coordinator address (cluster mode)")
+		replAddr  = flag.String("repl", "", "replication address (cluster mode)")
+		certs     = flag.String("certs", "", "directory made by 'kvstore certs' (cluster mode)")
+		cluster   = flag.String("cluster", "kvstore", "cluster ID in the certificates")
+		bootstrap = flag.Bool("bootstrap", false, "start a new cluster with this node")
+		join      = flag.String("join", "", "HTTP address of a member to join through")
+		peers     = flag.String("peers", "", "node=http://addr,... for redirects to the primary")
+		sync      = flag.Int("sync", 1, "standbys that must hold a write before it is acknowledged (cluster mode)")
+		verbose   = flag.Bool("v", false, "log at debug level")
+	)
+	flag.Parse()
+	if *dir == "" {
+		return errors.New("-dir is required")
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", *node)
+	cfg := continuity.Config{Dir: *dir, Logger: logger}
+	if *raftAddr != "" {
+		t, err := loadTLS(*certs, *cluster, *node)
+		if err != nil {
+			return err
+		}
+		cfg.Cluster = &continuity.ClusterConfig{Node: *node, RaftBind: *raftAddr, ReplBind: *replAddr, TLS: t, Bootstrap: *bootstrap, Sync: *sync}
+	}
+	sm := &store{}
+	n, err := continuity.Open(cfg, sm)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	if *join != "" {
+		if err := joinVia(*join, *node, *raftAddr, *replAddr); err != nil {
+			return err
+		}
+	}
+	routes := map[string]string{}
+	for _, p := range strings.Split(*peers, ",") {
+		if id, addr, ok := strings.Cut(p, "="); ok {
+			routes[id] = addr
+		}
+	}
+	srv := &http.Server{Addr: *httpAddr, Handler: handler(n, sm, routes), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http", "err", err)
+			os.Exit(1)
+		}
+	}()
+	logger.Info("kvstore serving", "http", *httpAddr)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	<-stop
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	return nil
+}
+
+// joinVia asks a member to add this node to the cluster, retrying while
+// the cluster forms.
+func joinVia(member, node, raftAddr, replAddr string) error {
+	u := fmt.Sprintf("%s/cluster/join?node=%s&raft=%s&repl=%s", member, node, raftAddr, replAddr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Post(u, "text/plain", nil)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("join through %s: %w", member, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handler {
+	mux := http.NewServeMux()
+	write := func(w http.ResponseWriter, r *http.Request, e event) {
+		b, _ := json.Marshal(e)
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		lsn, err := n.Append(ctx, b)
+		var np *continuity.NotPrimaryError
+		switch {
+		case errors.As(err, &np) && routes[np.Primary] != "":
+			http.Redirect(w, r, routes[np.Primary]+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		case errors.Is(err, continuity.ErrNotPrimary):
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			w.Header().Set("X-LSN", strconv.FormatUint(uint64(lsn), 10))
+			fmt.Fprintf(w, "%d\n", lsn)
+		}
+	}
+	mux.HandleFunc("PUT /kv/{key}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		write(w, r, event{Op: "put", Key: r.PathValue("key"), Value: string(v)})
+	})
+	mux.HandleFunc("DELETE /kv/{key}", func(w http.ResponseWriter, r *http.Request) {
+		write(w, r, event{Op: "delete", Key: r.PathValue("key")})
+	})
+	mux.HandleFunc("GET /kv/{key}", func(w http.ResponseWriter, r *http.Request) {
+		if s := r.URL.Query().Get("min_lsn"); s != "" {
+			lsn, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				http.Error(w, "min_lsn: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			if err := n.WaitFor(ctx, continuity.LSN(lsn)); err != nil {
+				http.Error(w, "not applied yet: "+err.Error(), http.StatusGatewayTimeout)
+				return
+			}
+		}
+		sm.mu.RLock()
+		v, ok := sm.m[r.PathValue("key")]
+		sm.mu.RUnlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, v)
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st := n.Status()
+		json.NewEncoder(w).Encode(map[string]any{
+			"role": st.Role.String(), "epoch": st.Epoch, "primary": st.Primary, "last": st.Last, "applied": st.Applied,
+			"archived": st.Archive.Archived, "archive_lag_ms": st.Archive.Lag.Milliseconds(),
+		})
+	})
+	mux.HandleFunc("POST /cluster/join", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if err := n.Join(ctx, q.Get("node"), q.Get("raft"), q.Get("repl"), true); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "joined\n")
+	})
+	return mux
+}
+
+// loadTLS reads the CA and this node's certificate from dir.
+func loadTLS(dir, cluster, node string) (replication.TLS, error) {
+	if dir == "" {
+		return replication.TLS{}, errors.New("-certs is required in cluster mode (make them with 'kvstore certs')")
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return replication.TLS{}, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return replication.TLS{}, fmt.Errorf("%s/ca.pem holds no certificate", dir)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, node+".pem"), filepath.Join(dir, node+"-key.pem"))
+	if err != nil {
+		return replication.TLS{}, err
+	}
+	nodes, err := os.ReadFile(filepath.Join(dir, "nodes"))
+	if err != nil {
+		return replication.TLS{}, err
+	}
+	return replication.TLS{Certificate: cert, CA: pool, Cluster: cluster, AllowedNodes: strings.Fields(string(nodes))}, nil
+}
