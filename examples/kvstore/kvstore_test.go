@@ -207,4 +207,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
