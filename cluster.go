@@ -234,7 +234,11 @@ func (s standbySM) Snapshot(w io.Writer) error { return errors.New("continuity: 
 func (s standbySM) Restore(r io.Reader) error {
 	s.n.applyMu.Lock()
 	defer s.n.applyMu.Unlock()
-	return s.n.sm.Restore(r)
+	err := s.n.sm.Restore(r)
+	if err == nil {
+		s.n.restored.Store(true)
+	}
+	return err
 }
 
 // append writes on the primary: into the WAL and to Sync standbys, then

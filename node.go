@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
@@ -174,6 +175,9 @@ type Node struct {
 	achange chan struct{} // closed when applied or ackedTo move
 
 	cl *clusterPart // nil for a single node
+	// restored is set when a standby's bootstrap restored the state from a
+	// base snapshot (the apply loop then continues after the WAL's start).
+	restored atomic.Bool
 }
 
 // Open opens (or creates) the node in cfg.Dir and starts it: recovery of
@@ -345,6 +349,15 @@ func (n *Node) applyLoop() {
 				r.Close()
 				if n.ctx.Err() != nil {
 					return
+				}
+				if errors.Is(err, wal.ErrTruncated) && n.restored.Swap(false) {
+					// A standby bootstrapped from the archive: the state was
+					// restored from a base snapshot and the WAL restarted
+					// after it.
+					n.amu.Lock()
+					n.applied = n.log.First() - 1
+					n.amu.Unlock()
+					break
 				}
 				n.lg.Error("cannot read the log to apply it", "lsn", lsn, "err", err)
 				select {
