@@ -31,6 +31,7 @@ type node struct {
 	acked   atomic.Uint64                        // last LSN it acknowledged, as primary
 	epoch   atomic.Uint64                        // epoch of its log's last record
 	leader  bool                                 // monitor only: IsLeader at the last sample
+	writing bool                                 // monitor only: CanWrite at the last sample
 }
 
 // position is the node's failover.Position.
@@ -78,6 +79,11 @@ type safety struct {
 	ackOrder    int // acknowledged writes of an older epoch after one of a newer epoch
 	lost        int // acknowledged writes above the fork of a later epoch
 	acks        int // acknowledged writes checked
+	ackFailed   int // Acknowledge calls that failed (the write was not acknowledged)
+
+	watched time.Duration // how long the monitor ran: watched/samples is its real interval
+	gaps    time.Duration // sum of the intervals between consecutive writes of one primary
+	gapN    int           // their number
 }
 
 // violations is the count of split-brain evidence.
@@ -90,6 +96,10 @@ func (s *safety) add(o safety) {
 	s.ackOrder += o.ackOrder
 	s.lost += o.lost
 	s.acks += o.acks
+	s.ackFailed += o.ackFailed
+	s.watched += o.watched
+	s.gaps += o.gaps
+	s.gapN += o.gapN
 }
 
 // cluster is a running cluster of clusterSize coordinators on loopback,
@@ -103,6 +113,8 @@ type cluster struct {
 	acks      []ack
 	leaders   []event // a node turned Raft leader
 	primaries []event // a node was told it is primary
+	writable  []event // a node's CanWrite turned true
+	ackFailed int     // Acknowledge calls that failed
 	writerOf  map[uint64]string
 	shared    map[uint64]bool
 	safe      safety
@@ -161,6 +173,7 @@ func startCluster(ctx context.Context, pk *pki, dir string, prof failover.Profil
 	if _, err := cl.waitPrimary(ctx, nil); err != nil {
 		return cl, err
 	}
+	cl.warns.setPhase(phaseRunning)
 	return cl, nil
 }
 
@@ -203,16 +216,6 @@ func (cl *cluster) onRole(id string, rc failover.RoleChange) {
 	cl.mu.Unlock()
 }
 
-// node returns the node with the ID.
-func (cl *cluster) node(id string) *node {
-	for _, n := range cl.nodes {
-		if n.id == id {
-			return n
-		}
-	}
-	return nil
-}
-
 // writer returns the node that can write now, nil if none.
 func (cl *cluster) writer() *node {
 	for _, n := range cl.nodes {
@@ -243,10 +246,13 @@ func (cl *cluster) waitPrimary(ctx context.Context, not *node) (*node, error) {
 	return p, nil
 }
 
-// drive is the driver: every writeEvery it appends a record on the node
-// that can write, copies it to the others (a synchronous standby holds a
-// record before it is acknowledged), asks CanWrite again and, if the
-// node can still write in the same epoch, acknowledges the record.
+// drive is the driver, a sync-mode host's write path: every writeEvery
+// (or at once, when the last write took longer) it appends a record on
+// the node that can write, copies it to the others (a synchronous
+// standby holds a record before it is acknowledged), commits the
+// acknowledged LSN through Raft with Acknowledge, asks CanWrite again
+// and, if the node can still write in the same epoch, acknowledges the
+// record.
 func (cl *cluster) drive() {
 	defer cl.wg.Done()
 	t := time.NewTicker(writeEvery)
@@ -261,7 +267,14 @@ func (cl *cluster) drive() {
 		if w == nil {
 			continue
 		}
-		e, _ := w.canWrite()
+		c := w.coord.Load()
+		if c == nil {
+			continue
+		}
+		e, ok := c.CanWrite()
+		if !ok {
+			continue
+		}
 		lsn := w.flushed.Load() + 1
 		for _, n := range cl.nodes {
 			if n == w || n.coord.Load() != nil {
@@ -269,7 +282,16 @@ func (cl *cluster) drive() {
 				n.epoch.Store(e)
 			}
 		}
-		if e2, ok := w.canWrite(); ok && e2 == e {
+		ctx, cancel := context.WithTimeout(context.Background(), cl.prof.Lease-cl.prof.Margin)
+		err := c.Acknowledge(ctx, e, wal.LSN(lsn))
+		cancel()
+		if err != nil {
+			cl.mu.Lock()
+			cl.ackFailed++
+			cl.mu.Unlock()
+			continue
+		}
+		if e2, ok := c.CanWrite(); ok && e2 == e {
 			w.acked.Store(lsn)
 			now := time.Now()
 			cl.mu.Lock()
@@ -284,6 +306,12 @@ func (cl *cluster) drive() {
 // are violations; a node turning leader is noted.
 func (cl *cluster) monitor() {
 	defer cl.wg.Done()
+	start := time.Now()
+	defer func() {
+		cl.mu.Lock()
+		cl.safe.watched = time.Since(start)
+		cl.mu.Unlock()
+	}()
 	for {
 		select {
 		case <-cl.stop:
@@ -291,20 +319,25 @@ func (cl *cluster) monitor() {
 		default:
 		}
 		cl.sample()
-		time.Sleep(sampleEvery)
+		pause(sampleEvery)
 	}
 }
 
 func (cl *cluster) sample() {
 	var writers []string
-	var turned []*node
+	var turned, began []*node
 	for _, n := range cl.nodes {
 		c := n.coord.Load()
 		if c == nil {
-			n.leader = false
+			n.leader, n.writing = false, false
 			continue
 		}
-		if e, ok := c.CanWrite(); ok {
+		e, ok := c.CanWrite()
+		if ok && !n.writing {
+			began = append(began, n)
+		}
+		n.writing = ok
+		if ok {
 			writers = append(writers, n.id)
 			cl.mu.Lock()
 			if w, seen := cl.writerOf[e]; seen && w != n.id && !cl.shared[e] {
@@ -329,6 +362,9 @@ func (cl *cluster) sample() {
 	for _, n := range turned {
 		cl.leaders = append(cl.leaders, event{node: n.id, at: now})
 	}
+	for _, n := range began {
+		cl.writable = append(cl.writable, event{node: n.id, at: now})
+	}
 	cl.mu.Unlock()
 }
 
@@ -337,6 +373,7 @@ func (cl *cluster) sample() {
 func (cl *cluster) kill(n *node) time.Time {
 	c := n.coord.Swap(nil)
 	at := time.Now()
+	cl.warns.setPhase(phaseKilled)
 	if c != nil {
 		c.Close()
 	}
@@ -422,12 +459,29 @@ func (cl *cluster) check() (safety, error) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	s := cl.safe
+	s.ackFailed = cl.ackFailed
+	s.add(checkAcks(cl.acks, st.Timeline, cl.shared))
+	return s, nil
+}
+
+// checkAcks checks the acknowledged writes, in the order acknowledged,
+// against the timeline: an epoch acknowledged by two nodes (unless
+// shared already holds it, as the monitor saw; it is added), a write of
+// an older epoch after one of a newer, a write above the fork of a later
+// epoch (lost). It also sums the intervals between one primary's
+// consecutive writes.
+func checkAcks(acks []ack, timeline []failover.TimelineEntry, shared map[uint64]bool) safety {
+	var s safety
 	owner := map[uint64]string{}
 	var newest uint64
-	for _, a := range cl.acks {
+	for i, a := range acks {
 		s.acks++
-		if w, ok := owner[a.epoch]; ok && w != a.node && !cl.shared[a.epoch] {
-			cl.shared[a.epoch] = true
+		if i > 0 && acks[i-1].node == a.node && acks[i-1].epoch == a.epoch {
+			s.gaps += a.at.Sub(acks[i-1].at)
+			s.gapN++
+		}
+		if w, ok := owner[a.epoch]; ok && w != a.node && !shared[a.epoch] {
+			shared[a.epoch] = true
 			s.sharedEpoch++
 		}
 		owner[a.epoch] = a.node
@@ -435,14 +489,14 @@ func (cl *cluster) check() (safety, error) {
 			s.ackOrder++
 		}
 		newest = max(newest, a.epoch)
-		for _, t := range st.Timeline {
+		for _, t := range timeline {
 			if t.Epoch > a.epoch && a.lsn > t.Fork {
 				s.lost++
 				break
 			}
 		}
 	}
-	return s, nil
+	return s
 }
 
 // close halts the cluster and closes every live coordinator.
@@ -463,10 +517,25 @@ func (cl *cluster) close() {
 type warnCounter struct {
 	mu      sync.Mutex
 	stopped bool
+	phase   string // what the cluster is doing, the key's prefix
 	counts  map[string]int
 }
 
-func newWarnCounter() *warnCounter { return &warnCounter{counts: map[string]int{}} }
+func newWarnCounter() *warnCounter { return &warnCounter{phase: phaseStart, counts: map[string]int{}} }
+
+// Phases of a cluster's life, for its warnings.
+const (
+	phaseStart   = "start"   // until the first primary can write
+	phaseRunning = "running" // then, until a kill
+	phaseKilled  = "killed"  // after the primary's kill
+)
+
+// setPhase makes the warnings from now on count under phase.
+func (w *warnCounter) setPhase(phase string) {
+	w.mu.Lock()
+	w.phase = phase
+	w.mu.Unlock()
+}
 
 func (w *warnCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 
@@ -474,7 +543,7 @@ func (w *warnCounter) Handle(_ context.Context, r slog.Record) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.stopped {
-		w.counts[r.Message]++
+		w.counts[w.phase+": "+r.Message]++
 	}
 	return nil
 }
@@ -499,7 +568,8 @@ func (w *warnCounter) snapshot() map[string]int {
 	return out
 }
 
-// warnList formats counts as "message ×n; ...", most frequent first.
+// warnList formats counts as "phase: message ×n; ...", most frequent
+// first.
 func warnList(counts map[string]int) string {
 	var keys []string
 	for k := range counts {
@@ -513,7 +583,8 @@ func warnList(counts map[string]int) string {
 	})
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%q ×%d", k, counts[k])
+		phase, msg, _ := strings.Cut(k, ": ")
+		parts[i] = fmt.Sprintf("%s: %q ×%d", phase, msg, counts[k])
 	}
 	return strings.Join(parts, "; ")
 }

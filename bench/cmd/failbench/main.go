@@ -16,11 +16,13 @@
 // raft-boltdb) and its own listener on 127.0.0.1, speaking Raft over
 // mutual TLS 1.3 with certificates the program makes (identities
 // continuity://failbench/n1 ... n3 as URI SANs). n1 bootstraps, the others
-// join it as voters, SyncMode is on. The log is simulated: every
-// millisecond a driver goroutine appends one record on whichever node
-// CanWrite, copies it to the standbys (a synchronous standby holds a
-// record before it is acknowledged), checks CanWrite again, and
-// acknowledges it; each node's Position reports its LSNs. A monitor polls
+// join it as voters, SyncMode is on. The log is simulated, written the
+// way a sync-mode host writes: every millisecond (or at once when the
+// last write took longer) a driver goroutine appends one record on
+// whichever node CanWrite, copies it to the standbys (a synchronous
+// standby holds a record before it is acknowledged), commits it with
+// Acknowledge, checks CanWrite again, and acknowledges it; each node's
+// Position reports its LSNs. A monitor polls
 // every node's CanWrite and IsLeader every 0.5 ms. At a random moment
 // (3 to 5 Renew intervals after the cluster settled) the primary is
 // killed with Close; the fail-over time runs from that call to the first
@@ -41,9 +43,9 @@
 // between <!-- failbench:begin --> and <!-- failbench:end --> in that
 // file.
 //
-// The program needs about five minutes with the defaults (two and a half
-// for the LAN trials, one and a half for the WAN trials); -quick takes
-// about thirty seconds.
+// The program needs about three and a half minutes with the defaults
+// (two and a quarter for the LAN trials, one for the WAN trials); -quick
+// takes about thirty seconds.
 package main
 
 import (

@@ -37,7 +37,7 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		{"Disk", sys.Disk},
 		{"Cluster", fmt.Sprintf("%d failover coordinators in one process, all Raft voters, each with its own directory (raft-boltdb) on the file system above; n1 bootstraps, the others join through it; Config.SyncMode on", clusterSize)},
 		{"Transport", "127.0.0.1, TLS 1.3 with mutual authentication (ECDSA P-256 certificates made by the program, identities continuity://failbench/n1 … n3)"},
-		{"Log", fmt.Sprintf("simulated: every %v the driver appends one LSN on the node whose CanWrite is true, copies it to the live standbys, asks CanWrite again and acknowledges it; a monitor polls every node's CanWrite and IsLeader every %v", writeEvery, sampleEvery)},
+		{"Log", logText(res)},
 		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
 		{"Trials", trialsText(s)},
 	})
@@ -50,11 +50,12 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 			rows = append(rows, []string{j.prof.name, j.kind.label(), strconv.Itoa(len(j.trials)),
 				msCell(medianOf(took)), msCell(benchkit.Percentile(took, 0.99)), msCell(minOf(took)), msCell(maxOf(took)),
 				j.electionCell(), msCell(medianOf(j.durations(func(t failTrial) time.Duration { return t.promoted }))),
+				msCell(medianOf(j.durations(func(t failTrial) time.Duration { return t.writable }))),
 				strconv.Itoa(j.stuck()), strconv.Itoa(j.safety().violations()), strconv.Itoa(j.safety().lost),
 			})
 		}
-		benchkit.Table(&b, []string{"profile", "killed primary", "trials", "median ms", "p99 ms", "min ms", "max ms", "new Raft leader ms (median)", "new primary told ms (median)", "no new primary", "split-brain violations", "lost acknowledged writes"}, rows)
-		fmt.Fprintf(&b, "\nEach trial is a fresh cluster; the primary is killed (Coordinator.Close, which stops its writes at once) at a random moment 3 to 5 Renew intervals after the cluster settled, and the time runs from that call to the first write the driver acknowledged on another node. p99 is the nearest rank: with fewer than 100 trials, the maximum. new Raft leader: from the kill until the monitor saw another node IsLeader (only when the leader was killed). new primary told: until the new primary's OnRole(primary): its promotion applied on it; the rest, to the first write, is its first lease renewal through Raft. no new primary: trials in which no other node wrote within the wait (%v LAN, %v WAN); they are left out of the times. split-brain violations: monitor samples in which two nodes could write at once, epochs in which two nodes could write or wrote, and writes acknowledged in an older epoch after a newer one. lost acknowledged writes: acknowledged LSNs above the fork (State.Fork) of a later epoch.\n",
+		benchkit.Table(&b, []string{"profile", "killed primary", "trials", "median ms", "p99 ms", "min ms", "max ms", "new Raft leader ms (median)", "new primary told ms (median)", "new primary can write ms (median)", "no new primary", "split-brain violations", "lost acknowledged writes"}, rows)
+		fmt.Fprintf(&b, "\nEach trial is a fresh cluster; the primary is killed (Coordinator.Close, which stops its writes at once) at a random moment 3 to 5 Renew intervals after the cluster settled, and the time runs from that call to the first write the driver acknowledged on another node. p99 is the nearest rank: with fewer than 100 trials, the maximum. new Raft leader: from the kill until the monitor saw another node IsLeader (only when the leader was killed). new primary told: until the new primary's OnRole(primary): its promotion applied on it. can write: until the monitor saw its CanWrite true, after it recorded its fork and renewed its lease through Raft; the rest, to the first acknowledged write, is the driver's next write and its Acknowledge (a Raft commit). no new primary: trials in which no other node wrote within the wait (%v LAN, %v WAN); they are left out of the times. split-brain violations: monitor samples in which two nodes could write at once, epochs in which two nodes could write or wrote, and writes acknowledged in an older epoch after a newer one. lost acknowledged writes: acknowledged LSNs above the fork (State.Fork) of a later epoch.\n",
 			waitTimeout(failover.LAN), waitTimeout(failover.WAN))
 	}
 
@@ -100,20 +101,52 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 	return b.String()
 }
 
+// logText describes the simulated log and the monitor, with the
+// intervals they really kept.
+func logText(res *results) string {
+	all := res.safety()
+	text := fmt.Sprintf("simulated, as a sync-mode host writes: every %v (or at once when the last write took longer) the driver appends one LSN on the node whose CanWrite is true, copies it to the live standbys, calls Acknowledge(epoch, LSN) (a Raft commit), asks CanWrite again and acknowledges it; a monitor polls every node's CanWrite and IsLeader every %v", writeEvery, sampleEvery)
+	if all.gapN > 0 && all.samples > 0 {
+		text += fmt.Sprintf(" (measured means: a write every %s ms, a sample every %s ms; %d Acknowledge calls failed, on dying or deposed primaries)",
+			benchkit.Sig3(float64(all.gaps)/float64(all.gapN)/1e6), benchkit.Sig3(float64(all.watched)/float64(all.samples)/1e6), all.ackFailed)
+	}
+	return text
+}
+
+// safety sums every trial's safety counts.
+func (res *results) safety() safety {
+	var all safety
+	for _, j := range res.fail {
+		all.add(j.safety())
+	}
+	for _, j := range res.switches {
+		all.add(j.safe)
+	}
+	return all
+}
+
 // trialsText describes the trials for the header.
 func trialsText(s settings) string {
 	var parts []string
 	if s.lan() {
-		parts = append(parts, fmt.Sprintf("LAN: %d fail-overs of each kind, round by round, each in a fresh cluster; %d switchovers in one cluster", s.trials, s.trials))
+		parts = append(parts, fmt.Sprintf("LAN: %s of each kind, round by round, each in a fresh cluster; %s in one cluster", plural(s.trials, "fail-over"), plural(s.trials, "switchover")))
 	}
 	if s.wan() {
-		parts = append(parts, fmt.Sprintf("WAN: %d fail-overs of the primary that is the Raft leader, each in a fresh cluster", s.wanTrials))
+		parts = append(parts, fmt.Sprintf("WAN: %s of the primary that is the Raft leader, each in a fresh cluster", plural(s.wanTrials, "fail-over")))
 	}
 	text := strings.Join(parts, "; ") + fmt.Sprintf("; seed %d", s.seed)
 	if s.quick {
 		text += "; -quick"
 	}
 	return text
+}
+
+// plural says "1 trial" or "3 trials".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // profilesRun are the profiles the settings measure.
@@ -179,7 +212,16 @@ func (j *switchJob) durations(metric func(switchTrial) time.Duration) []time.Dur
 	return out
 }
 
-func (j *switchJob) failed() int { return len(j.trials) - len(j.durations(func(switchTrial) time.Duration { return 0 })) }
+// failed counts the switchovers that returned an error.
+func (j *switchJob) failed() int {
+	n := 0
+	for _, t := range j.trials {
+		if t.err != "" {
+			n++
+		}
+	}
+	return n
+}
 
 // electionRows are the Raft elections of the trials that killed the
 // leader.
@@ -247,14 +289,12 @@ func targets(res *results) (rows [][]string, met, total int) {
 		add(fmt.Sprintf("LAN, killed primary %s: p99 fail-over ≤ %v", j.kind.label(), targetP99),
 			secCell(p99)+note, len(took) > 0 && p99 <= targetP99 && stuck == 0)
 	}
-	var all safety
+	all := res.safety()
 	trials := 0
 	for _, j := range res.fail {
-		all.add(j.safety())
 		trials += len(j.trials)
 	}
 	for _, j := range res.switches {
-		all.add(j.safe)
 		trials += len(j.trials)
 	}
 	if trials > 0 {

@@ -46,6 +46,7 @@ type failTrial struct {
 	took     time.Duration // kill → first write acknowledged by another node
 	election time.Duration // kill → another node is Raft leader (kindLeader; 0 if none was seen)
 	promoted time.Duration // kill → the new primary's OnRole (its promotion applied there)
+	writable time.Duration // kill → the monitor saw the new primary's CanWrite true
 	lastOld  time.Duration // kill → the old primary's last acknowledged write (≤ 0: before the kill)
 	stuck    bool          // no other node wrote within waitTimeout
 	arranged int           // switchovers made to arrange the kind of trial
@@ -168,9 +169,9 @@ func (b *bencher) failTrial(ctx context.Context, j *failJob, round int) error {
 		if j.kind == kindLeader {
 			fmt.Fprintf(b.progress, "new leader %v, ", ms(tr.election))
 		}
-		fmt.Fprintf(b.progress, "promoted %v; old primary's last write %v)", ms(tr.promoted), ms(tr.lastOld))
+		fmt.Fprintf(b.progress, "promoted %v, can write %v; old primary's last write %v)", ms(tr.promoted), ms(tr.writable), ms(tr.lastOld))
 	}
-	fmt.Fprintf(b.progress, "; %d acks, split brain %d, lost %d", tr.safe.acks, tr.safe.violations(), tr.safe.lost)
+	fmt.Fprintf(b.progress, "; %d acks (%d Acknowledge failed), split brain %d, lost %d", tr.safe.acks, tr.safe.ackFailed, tr.safe.violations(), tr.safe.lost)
 	if tr.arranged > 0 {
 		fmt.Fprintf(b.progress, "; %d switchover(s) to arrange", tr.arranged)
 	}
@@ -264,6 +265,9 @@ func (b *bencher) failOnce(ctx context.Context, prof profile, k kind) (tr failTr
 		if e, ok := cl.firstEvent(&cl.primaries, killed, p.id); ok {
 			tr.promoted = e.at.Sub(killed)
 		}
+		if e, ok := cl.firstEvent(&cl.writable, killed, p.id); ok {
+			tr.writable = e.at.Sub(killed)
+		}
 		if old, ok := cl.lastAck(a.at, func(o ack) bool { return o.node == p.id }); ok {
 			tr.lastOld = old.at.Sub(killed)
 		}
@@ -342,6 +346,6 @@ func (b *bencher) switchovers(ctx context.Context, j *switchJob, n int) error {
 	}
 	j.safe, err = cl.check()
 	j.warns = cl.warns.snapshot()
-	fmt.Fprintf(b.progress, "failbench: %d switchovers: %d acks, split brain %d, lost %d\n", n, j.safe.acks, j.safe.violations(), j.safe.lost)
+	fmt.Fprintf(b.progress, "failbench: %d switchovers: %d acks (%d Acknowledge failed), split brain %d, lost %d\n", n, j.safe.acks, j.safe.ackFailed, j.safe.violations(), j.safe.lost)
 	return err
 }
