@@ -332,3 +332,30 @@ func TestForceRecover(t *testing.T) {
 	tc.restart(survivor)
 	waitFor(t, 10*time.Second, "the survivor to write", func() bool { e, ok := survivor.c.CanWrite(); return ok && e > st.Epoch })
 }
+
+// TestResign: a primary that resigns (its disk failed) stops writing at
+// once and for good in its epoch, even with renewals in flight, and the
+// leader promotes another node, even one tied with it.
+func TestResign(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	for round := 0; round < 3; round++ {
+		p, st := tc.primary(10*time.Second, "")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := p.c.Resign(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resigned := time.Now()
+		for time.Since(resigned) < 3*LAN.Renew {
+			if e, ok := p.c.CanWrite(); ok && e == st.Epoch {
+				t.Fatalf("%s writes in epoch %d after resigning", p.id, e)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		np, st2 := tc.primary(10*time.Second, p.id)
+		if np == p || st2.Epoch != st.Epoch+1 {
+			t.Fatalf("after %s resigned: %s primary in epoch %d", p.id, np.id, st2.Epoch)
+		}
+	}
+}

@@ -143,7 +143,8 @@ type Coordinator struct {
 	leaderSince time.Time
 	role        RoleChange
 	roleKnown   bool
-	switching   bool // a switchover runs: do not renew
+	switching   bool   // a switchover runs: do not renew
+	fence       uint64 // raised by Resign and Switchover: renewals sent before grant no lease
 	// ackedCommitted is the highest Acked a committed renewal carried;
 	// ackInFlight is closed when the Acknowledge proposal in flight ends.
 	ackedCommitted wal.LSN
@@ -308,12 +309,17 @@ func (c *Coordinator) Remove(ctx context.Context, id string) error {
 // renew proposes a renewal carrying pos and, once it commits, extends
 // the lease from when it was sent.
 func (c *Coordinator) renew(ctx context.Context, epoch uint64, pos Position) error {
+	c.mu.Lock()
+	fence := c.fence
+	c.mu.Unlock()
 	sent := c.cfg.now()
 	err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case err == nil && !c.switching && sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin).After(c.leaseUntil):
+	case err == nil && !c.switching && fence == c.fence && sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin).After(c.leaseUntil):
+		// Granted only if no Resign or Switchover began since it was
+		// sent: a renewal in flight then must not give the lease back.
 		c.leaseEpoch, c.leaseUntil = epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
 	case errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary):
 		c.leaseUntil = time.Time{} // deposed: stop at once
@@ -372,6 +378,7 @@ func (c *Coordinator) Resign(ctx context.Context) error {
 	c.mu.Lock()
 	epoch := c.leaseEpoch
 	c.leaseUntil = time.Time{}
+	c.fence++
 	c.mu.Unlock()
 	return c.propose(ctx, command{Op: opResign, Node: c.cfg.Node, Epoch: epoch})
 }
@@ -397,6 +404,7 @@ func (c *Coordinator) Switchover(ctx context.Context, target string) error {
 	c.mu.Lock()
 	c.switching = true
 	c.leaseUntil = time.Time{} // no more writes in this epoch
+	c.fence++
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -606,19 +614,25 @@ func (c *Coordinator) leaderLoop() {
 			}
 		}
 		st := c.fsm.state()
+		// The lease counts from when this node applied the primary's last
+		// renewal (after the primary sent it: safe), or, if it knows of
+		// none (it restarted), from when it became leader.
 		renewed := c.fsm.renewedAt(st.Primary, st.Epoch)
-		c.mu.Lock()
-		since := c.leaderSince
-		c.mu.Unlock()
-		if renewed.Before(since) {
-			renewed = since
+		if renewed.IsZero() {
+			c.mu.Lock()
+			renewed = c.leaderSince
+			c.mu.Unlock()
 		}
 		if st.Primary != "" && c.cfg.now().Sub(renewed) < c.cfg.Profile.Lease {
 			continue
 		}
 		cand, why := c.candidate(st)
 		if cand == "" {
-			c.lg.Warn("no node can be promoted; the cluster has no primary", "epoch", st.Epoch, "why", why)
+			if st.Epoch > 0 {
+				c.lg.Warn("no node can be promoted; the cluster has no primary", "epoch", st.Epoch, "why", why)
+			} else {
+				c.lg.Debug("no node can be promoted yet", "why", why) // a new cluster, before the reports
+			}
 			continue
 		}
 		fork := st.Reports[cand].Flushed
@@ -662,8 +676,8 @@ func (c *Coordinator) candidate(st State) (string, string) {
 		switch {
 		case !ok:
 			continue
-		case id == st.Primary:
-			why = "only the expired primary is known"
+		case id == st.Primary || id == st.Resigned:
+			why = "only the expired or resigned primary is known"
 			continue
 		case !r.Healthy:
 			why = id + " is unhealthy"

@@ -52,6 +52,9 @@ type State struct {
 	Acked wal.LSN
 	// Reports holds each node's last report.
 	Reports map[string]Report
+	// Resigned is the primary that resigned last (a failed disk): the
+	// next promotion chooses another node.
+	Resigned string
 	// Timeline lists the promotions, oldest first.
 	Timeline []TimelineEntry
 	// Index is the Raft index of the last command applied.
@@ -217,7 +220,7 @@ func (s *State) apply(c command, idx uint64) error {
 		if c.Epoch != s.Epoch || c.Node != s.Primary {
 			return fmt.Errorf("%w: %s resigns epoch %d; the primary of epoch %d is %q", ErrStaleEpoch, c.Node, c.Epoch, s.Epoch, s.Primary)
 		}
-		s.Primary = ""
+		s.Primary, s.Resigned = "", c.Node
 	case opPromote:
 		if c.FromEpoch != s.Epoch {
 			return fmt.Errorf("%w: promotion from epoch %d, current %d", ErrStaleEpoch, c.FromEpoch, s.Epoch)
@@ -226,7 +229,7 @@ func (s *State) apply(c command, idx uint64) error {
 			return ErrUnknownMember
 		}
 		s.Epoch++
-		s.Primary = c.Node
+		s.Primary, s.Resigned = c.Node, ""
 		// Writes acknowledged past the fork were lost (possible only
 		// without SyncMode); the new history starts at the fork.
 		s.Acked = min(s.Acked, c.Fork)
