@@ -129,6 +129,7 @@ type Coordinator struct {
 	lg    *slog.Logger
 	raft  *raft.Raft
 	mux   *muxStream
+	ready chan struct{} // closed once Raft runs: forwarded commands wait for it
 	trans *raft.NetworkTransport
 	store *raftboltdb.BoltStore
 	fsm   *fsm
@@ -176,6 +177,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	}
 	c := &Coordinator{cfg: cfg, lg: cfg.Logger.With("component", "failover", "node", cfg.Node)}
 	c.fsm = newFSM(c)
+	c.ready = make(chan struct{})
 	c.kick = make(chan struct{}, 1)
 	var err error
 	if c.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
@@ -223,6 +225,7 @@ func Open(cfg Config) (*Coordinator, error) {
 		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	close(c.ready)
 	c.wg.Add(3)
 	go c.leaderLoop()
 	go c.nodeLoop()
@@ -436,6 +439,11 @@ func (c *Coordinator) applyForwarded(b []byte) (byte, string) {
 	cmd, err := decodeCommand(b)
 	if err != nil {
 		return forwardFailed, err.Error()
+	}
+	select {
+	case <-c.ready: // the listener serves before Open has started Raft
+	case <-time.After(time.Second):
+		return forwardNoLeader, "starting"
 	}
 	if c.raft.State() != raft.Leader {
 		return forwardNoLeader, "not the leader"
