@@ -47,11 +47,7 @@ func (m *muxStream) loop() {
 	for {
 		c, err := m.tlsStream.Accept()
 		if err != nil {
-			select {
-			case <-m.done:
-			default:
-				close(m.done)
-			}
+			m.closeOnce.Do(func() { close(m.done) })
 			return
 		}
 		if !m.track(c) {
@@ -144,13 +140,7 @@ func (m *muxStream) Close() error {
 	}
 	m.conns = nil
 	m.connMu.Unlock()
-	m.closeOnce.Do(func() {
-		select {
-		case <-m.done:
-		default:
-			close(m.done)
-		}
-	})
+	m.closeOnce.Do(func() { close(m.done) })
 	return err
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/continuity-go/continuity/internal/gen"
 )
 
 // TestSeal: a sealed object opens under its name in its repository only;
@@ -56,4 +58,34 @@ func TestSeal(t *testing.T) {
 	require.NoError(t, r.DeleteObject(ctx, "wal/a"), "deleting twice")
 	_, err = r.ReadObject(ctx, "wal/a", 1<<20)
 	require.ErrorIs(t, err, ErrMissing)
+}
+
+// TestVerifyReportsEachObjectOnce: a missing pack is reported once, also
+// when it holds tree blocks (found both by the tree walk and by the check
+// of indexed packs), with every affected snapshot.
+func TestVerifyReportsEachObjectOnce(t *testing.T) {
+	ctx := context.Background()
+	b := memBucket(t)
+	r := initRepo(t, b, testFormat)
+	m, _ := save(t, r, gen.Random(3, 12<<20)) // ~1,500 chunks: the chunk list needs tree blocks
+	if len(m.root) >= 1500 {
+		t.Fatalf("root of %d IDs: no tree blocks to lose", len(m.root))
+	}
+	names := packNames(t, b)
+	require.NotEmpty(t, names)
+	for _, name := range names {
+		data, err := b.ReadAll(ctx, name)
+		require.NoError(t, err)
+		require.NoError(t, b.Delete(ctx, name))
+		rep, err := r.Verify(ctx, VerifyOptions{})
+		require.NoError(t, err)
+		seen := map[string]bool{}
+		for _, p := range rep.Problems {
+			require.False(t, seen[p.Object], "%s reported twice: %v", p.Object, rep.Problems)
+			seen[p.Object] = true
+		}
+		require.True(t, seen[name], "missing %s not reported: %v", name, rep.Problems)
+		require.Contains(t, rep.Problems[0].Snapshots, m.ID)
+		require.NoError(t, b.WriteAll(ctx, name, data, nil))
+	}
 }

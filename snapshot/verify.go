@@ -207,10 +207,32 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 		}
 		prog.done(rep.BytesRead)
 	}
-	for i := range rep.Problems {
-		slices.SortFunc(rep.Problems[i].Snapshots, func(a, b ID) int { return compareIDs(a, b) })
-	}
+	rep.Problems = mergeProblems(rep.Problems)
 	return rep, nil
+}
+
+// mergeProblems reports each object once: a missing pack of tree blocks is
+// found both by walking a snapshot's tree and by checking the indexed
+// packs. The first error is kept and the affected snapshots are merged.
+func mergeProblems(ps []Problem) []Problem {
+	var out []Problem
+	at := map[string]int{}
+	for _, p := range ps {
+		if i, ok := at[p.Object]; ok {
+			for _, id := range p.Snapshots {
+				if !slices.Contains(out[i].Snapshots, id) {
+					out[i].Snapshots = append(out[i].Snapshots, id)
+				}
+			}
+			continue
+		}
+		at[p.Object] = len(out)
+		out = append(out, p)
+	}
+	for i := range out {
+		slices.SortFunc(out[i].Snapshots, func(a, b ID) int { return compareIDs(a, b) })
+	}
+	return out
 }
 
 func compareIDs(a, b ID) int {
