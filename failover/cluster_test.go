@@ -92,7 +92,7 @@ func (tc *testCluster) tls(id string) replication.TLS {
 		Certificate:  tc.ca.NodeCert(tc.t, id, testkit.CertOptions{URIs: []string{replication.Identity{Cluster: "orders", Node: id}.URI().String()}}),
 		CA:           tc.ca.Pool,
 		Cluster:      "orders",
-		AllowedNodes: tc.ids,
+		AllowedNodes: []string{"n1", "n2", "n3", "n4", "n5", "n6"}, // room for members that join later
 	}
 }
 
@@ -356,6 +356,107 @@ func TestResign(t *testing.T) {
 		np, st2 := tc.primary(10*time.Second, p.id)
 		if np == p || st2.Epoch != st.Epoch+1 {
 			t.Fatalf("after %s resigned: %s primary in epoch %d", p.id, np.id, st2.Epoch)
+		}
+	}
+}
+
+// TestStalledDisk: a primary whose disk stalls (its host cannot even say
+// where its log is) stops renewing, so its lease runs out and it cannot
+// write; the leader promotes another node, and no two nodes ever write
+// at once, also when the disk comes back.
+func TestStalledDisk(t *testing.T) {
+	var stalled sync.Map
+	tc := newTestCluster(t, 3, func(cfg *Config) {
+		pos := cfg.Position
+		id := cfg.Node
+		cfg.Position = func() Position {
+			if ch, ok := stalled.Load(id); ok {
+				<-ch.(chan struct{})
+			}
+			return pos()
+		}
+	})
+	p, st := tc.primary(10*time.Second, "")
+	mon := startMonitor(tc)
+	release := make(chan struct{})
+	stalled.Store(p.id, release)
+	start := time.Now()
+	waitFor(t, 2*LAN.Lease, "the stalled primary to stop writing", func() bool { _, ok := p.c.CanWrite(); return !ok })
+	t.Logf("stalled primary stopped writing after %v", time.Since(start))
+	waitFor(t, 10*time.Second, "another primary", func() bool {
+		for _, n := range tc.liveNodes() {
+			if e, ok := n.c.CanWrite(); ok && n.testNode != p && e > st.Epoch {
+				return true
+			}
+		}
+		return false
+	})
+	stalled.Delete(p.id)
+	close(release)
+	time.Sleep(3 * LAN.Renew)
+	if e, ok := p.c.CanWrite(); ok {
+		t.Fatalf("the primary whose disk stalled writes again in epoch %d", e)
+	}
+	if v := mon.finish(); len(v) > 0 {
+		t.Fatalf("two writers: %v", v)
+	}
+}
+
+// TestMembership: a non-voting member follows the cluster state and can
+// be promoted; a removed member leaves the Raft configuration and the
+// State.
+func TestMembership(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	p, _ := tc.primary(10*time.Second, "")
+	// A fourth node joins as a non-voter, the most advanced of all.
+	tc.ids = append(tc.ids, "n4")
+	tc.dirs["n4"] = filepath.Join(t.TempDir(), "n4")
+	tc.addrs["n4"] = freeAddr(t)
+	tc.net.name(tc.addrs["n4"], "n4")
+	n4 := tc.start("n4", false)
+	tc.mu.Lock()
+	tc.nodes = append(tc.nodes, n4)
+	tc.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.c.Join(ctx, Member{ID: "n4", RaftAddr: n4.c.Addr(), ReplAddr: "repl-n4", Voter: false}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "n4 to learn the state", func() bool { return n4.c.State().Primary == p.id })
+	for _, n := range tc.nodes {
+		n.flushed.Store(10)
+	}
+	n4.flushed.Store(20)
+	time.Sleep(3 * LAN.Renew)
+	tc.kill(p)
+	np, _ := tc.primary(10*time.Second, p.id)
+	if np != n4 {
+		t.Fatalf("promoted %s, want the most advanced node n4 (a non-voter)", np.id)
+	}
+	// Remove the dead node.
+	if err := n4.c.Remove(ctx, p.id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the removal", func() bool {
+		_, ok := n4.c.State().Members[p.id]
+		return !ok
+	})
+	var leader *testNode
+	for _, n := range tc.liveNodes() {
+		if n.c.IsLeader() {
+			leader = n.testNode
+		}
+	}
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	f := leader.c.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == p.id {
+			t.Fatalf("%s is still in the Raft configuration: %+v", p.id, f.Configuration())
 		}
 	}
 }

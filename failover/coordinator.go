@@ -298,15 +298,16 @@ func (c *Coordinator) Join(ctx context.Context, m Member) error {
 	return c.propose(ctx, command{Op: opJoin, Member: m})
 }
 
-// Remove takes a node out of the cluster.
+// Remove takes a node out of the cluster: out of the State and of the
+// Raft configuration. It is sent to the leader if this node is not.
 func (c *Coordinator) Remove(ctx context.Context, id string) error {
-	if err := c.propose(ctx, command{Op: opLeave, Node: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
+	if !c.IsLeader() {
+		return c.propose(ctx, command{Op: opLeave, Node: id}) // the leader's applyForwarded completes it
+	}
+	if err := c.applyLocal(ctx, command{Op: opLeave, Node: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
 		return err
 	}
-	if c.IsLeader() {
-		return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error()
-	}
-	return nil
+	return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error()
 }
 
 // renew proposes a renewal carrying pos and, once it commits, extends
@@ -452,6 +453,8 @@ func (c *Coordinator) applyForwarded(b []byte) (byte, string) {
 	defer cancel()
 	if cmd.Op == opJoin {
 		err = c.Join(ctx, cmd.Member)
+	} else if cmd.Op == opLeave {
+		err = c.Remove(ctx, cmd.Node)
 	} else {
 		err = c.applyLocal(ctx, cmd)
 	}
