@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -199,6 +200,47 @@ func TestThreeProcesses(t *testing.T) {
 		t.Fatalf("rejoined n1 reads %q, %v", v, err)
 	}
 	t.Logf("n1 rejoined as a standby and applied through LSN %s", lsn)
+
+	// Pause the primary (SIGSTOP): another node takes over; resumed, the
+	// old one finds its lease long gone and does not write.
+	var paused *proc
+	for _, p := range ps {
+		if p.id == s2.Primary {
+			paused = p
+		}
+	}
+	if err := paused.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var other *proc
+	for _, p := range ps {
+		if p != paused {
+			other = p
+			break
+		}
+	}
+	var lsn2 string
+	waitUntil(t, 30*time.Second, "a write acknowledged while the primary is paused", func() bool {
+		var err error
+		lsn2, err = put(other.http, "during", "pause")
+		return err == nil
+	})
+	if err := paused.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodPut, "http://"+paused.http+"/kv/stale", strings.NewReader("write"))
+	if resp, err := noRedirect.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("the resumed old primary acknowledged a write")
+		}
+	}
+	waitUntil(t, 30*time.Second, "the resumed node to follow the new primary", func() bool {
+		v, err := get(paused.http, "during", lsn2)
+		return err == nil && v == "pause"
+	})
+	t.Logf("paused %s with SIGSTOP; the cluster went on at LSN %s; resumed, it refused writes and followed", paused.id, lsn2)
 }
 
 func tail(s string, n int) string {
