@@ -138,6 +138,7 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 	if c.prim != nil && (rc.Role != failover.RolePrimary || rc.Epoch != c.epoch) {
 		c.prim.Close()
 		c.prim, c.epoch = nil, 0
+		n.stopArchiver()
 	}
 	if rc.Role == failover.RolePrimary {
 		if c.prim != nil {
@@ -154,6 +155,9 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 			return
 		}
 		c.prim, c.epoch = p, rc.Epoch
+		if err := n.startArchiver(); err != nil {
+			n.lg.Error("cannot start archiving; the log keeps every record until it can", "err", err)
+		}
 		n.lg.Info("primary", "epoch", rc.Epoch)
 		return
 	}

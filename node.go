@@ -53,7 +53,9 @@ type Config struct {
 	Dir string
 	// Archive is the gocloud.dev/blob URL of the snapshot and WAL
 	// archive: s3://, gs://, azblob:// (blank-import the driver), or
-	// file://. Default: file:// of Dir/archive.
+	// file://. Default: file:// of Dir/archive. In a cluster, give every
+	// node the same archive (and Keys): the primary ships to it, and
+	// after a fail-over the new primary continues its history.
 	Archive string
 	// Keys opens the archive's encryption keys. Default: a random key
 	// made once and kept in Dir/archive.key (mode 0600); for an off-site
@@ -153,13 +155,14 @@ func (e *NotPrimaryError) Unwrap() error { return ErrNotPrimary }
 // Node is a host's handle on continuity: its log, state machine,
 // archive, and (in a cluster) replication and fail-over.
 type Node struct {
-	cfg  Config
-	lg   *slog.Logger
-	log  *wal.Log
-	sm   StateMachine
-	repo *snapshot.Repo
-	bkt  *blob.Bucket
-	arch *replication.Archiver
+	cfg    Config
+	lg     *slog.Logger
+	log    *wal.Log
+	sm     StateMachine
+	repo   *snapshot.Repo
+	bkt    *blob.Bucket
+	archMu sync.Mutex
+	arch   *replication.Archiver // the archiver while this node ships the log (always for a single node; the primary of a cluster)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -227,17 +230,10 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	}
 	n.ackedTo = n.log.Last() // what the log holds was acknowledged before the restart (or will be cut by a rejoin)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	snapEvery, snapBytes := cfg.SnapshotEvery, cfg.SnapshotEveryBytes
-	if snapEvery < 0 {
-		snapEvery = 0
-	}
-	if snapBytes < 0 {
-		snapBytes = 0
-	}
-	if n.arch, err = replication.NewArchiver(n.log, n.repo, replication.ArchiverOptions{
-		ShipInterval: cfg.ShipInterval, Capture: n.capture, SnapshotEvery: snapEvery, SnapshotEveryBytes: snapBytes, Logger: cfg.Logger,
-	}); err != nil {
-		return fail(err)
+	if cfg.Cluster == nil { // in a cluster, only the primary archives
+		if err := n.startArchiver(); err != nil {
+			return fail(err)
+		}
 	}
 	n.wg.Add(1)
 	go n.applyLoop()
@@ -247,6 +243,45 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// startArchiver starts shipping the log to the archive, with base
+// snapshots on the configured schedule.
+func (n *Node) startArchiver() error {
+	snapEvery, snapBytes := n.cfg.SnapshotEvery, n.cfg.SnapshotEveryBytes
+	if snapEvery < 0 {
+		snapEvery = 0
+	}
+	if snapBytes < 0 {
+		snapBytes = 0
+	}
+	a, err := replication.NewArchiver(n.log, n.repo, replication.ArchiverOptions{
+		ShipInterval: n.cfg.ShipInterval, Capture: n.capture, SnapshotEvery: snapEvery, SnapshotEveryBytes: snapBytes, Logger: n.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	n.archMu.Lock()
+	n.arch = a
+	n.archMu.Unlock()
+	return nil
+}
+
+// stopArchiver stops shipping (a primary that became a standby).
+func (n *Node) stopArchiver() {
+	n.archMu.Lock()
+	a := n.arch
+	n.arch = nil
+	n.archMu.Unlock()
+	if a != nil {
+		a.Close()
+	}
+}
+
+func (n *Node) archiver() *replication.Archiver {
+	n.archMu.Lock()
+	defer n.archMu.Unlock()
+	return n.arch
 }
 
 // openArchive opens (or initializes) the repository.
@@ -500,7 +535,11 @@ func (c *collector) Restore(r io.Reader) error { _, err := io.Copy(io.Discard, r
 
 // Snapshot takes a base snapshot now.
 func (n *Node) Snapshot(ctx context.Context) (snapshot.Manifest, error) {
-	return n.arch.SnapshotNow(ctx)
+	a := n.archiver()
+	if a == nil {
+		return snapshot.Manifest{}, errors.New("continuity: base snapshots are taken by the primary, which archives the log; this node is a standby")
+	}
+	return a.SnapshotNow(ctx)
 }
 
 // Repo is the node's snapshot and WAL archive.
@@ -521,7 +560,10 @@ type Status struct {
 
 // Status returns the node's state.
 func (n *Node) Status() Status {
-	st := Status{Role: RolePrimary, Last: n.log.Last(), Applied: n.Applied(), Archive: n.arch.Status(), Epoch: n.log.Epoch()}
+	st := Status{Role: RolePrimary, Last: n.log.Last(), Applied: n.Applied(), Epoch: n.log.Epoch()}
+	if a := n.archiver(); a != nil {
+		st.Archive = a.Status()
+	}
 	if n.cl != nil {
 		cs := n.cl.coord.State()
 		st.Role, st.Epoch, st.Primary = RoleStandby, cs.Epoch, cs.Primary
@@ -541,9 +583,9 @@ func (n *Node) Close() error {
 	if n.cl != nil {
 		n.cl.stop()
 	}
-	if n.arch != nil {
+	if a := n.archiver(); a != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := n.arch.Flush(ctx); err != nil {
+		if err := a.Flush(ctx); err != nil {
 			n.lg.Warn("archive not flushed at close; the WAL keeps the records", "err", err)
 		}
 		cancel()
@@ -555,9 +597,7 @@ func (n *Node) closeAll() error {
 	if n.cancel != nil {
 		n.cancel()
 	}
-	if n.arch != nil {
-		n.arch.Close()
-	}
+	n.stopArchiver()
 	n.wg.Wait()
 	var errs []error
 	if n.repo != nil {
