@@ -20,9 +20,9 @@ import (
 
 // CA signs node certificates.
 type CA struct {
-	Cert *x509.Certificate
-	Key  *ecdsa.PrivateKey
-	DER  []byte
+	Cert *x509.Certificate // self-signed
+	Key  *ecdsa.PrivateKey // signs node certificates
+	DER  []byte            // Cert, DER encoded
 }
 
 // NewCA makes a self-signed CA valid from an hour ago for valid.
