@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/gen"
 )
@@ -65,11 +66,21 @@ func TestSeal(t *testing.T) {
 // of indexed packs), with every affected snapshot.
 func TestVerifyReportsEachObjectOnce(t *testing.T) {
 	ctx := context.Background()
-	b := memBucket(t)
-	r := initRepo(t, b, testFormat)
-	m, _ := save(t, r, gen.Random(3, 12<<20)) // ~1,500 chunks: the chunk list needs tree blocks
-	if len(m.root) >= 1500 {
-		t.Fatalf("root of %d IDs: no tree blocks to lose", len(m.root))
+	// The chunk list is cut into tree blocks where ten bits of a (keyed)
+	// chunk ID are zero: with ~1,500 chunks a repository's key gives none
+	// about one time in five. Take repositories until one has them.
+	var b *blob.Bucket
+	var r *Repo
+	var m Manifest
+	for attempt := 0; ; attempt++ {
+		b = memBucket(t)
+		r = initRepo(t, b, testFormat)
+		var st Stats
+		m, st = save(t, r, gen.Random(3, 12<<20))
+		if int64(len(m.root)) < st.Chunks {
+			break // tree blocks
+		}
+		require.Less(t, attempt, 20, "no repository key gave tree blocks")
 	}
 	names := packNames(t, b)
 	require.NotEmpty(t, names)
