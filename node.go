@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,8 +175,11 @@ type Node struct {
 	applyMu sync.Mutex
 	amu     sync.Mutex
 	applied wal.LSN
-	ackedTo wal.LSN       // records up to here may be applied (acknowledged)
-	achange chan struct{} // closed when applied or ackedTo move
+	ackedTo wal.LSN // records up to here may be applied (acknowledged)
+	// applyFailed is the state machine's error that stopped applying.
+	applyFailed error
+	stats       appendStats
+	achange     chan struct{} // closed when applied or ackedTo move
 
 	cl *clusterPart // nil for a single node
 	// restored is set when a standby's bootstrap restored the state from a
@@ -408,6 +412,9 @@ func (n *Node) applyLoop() {
 			if err != nil {
 				r.Close()
 				n.lg.Error("the state machine failed; applying stopped", "lsn", lsn, "err", err)
+				n.amu.Lock()
+				n.applyFailed = fmt.Errorf("LSN %d: %w", lsn, err)
+				n.amu.Unlock()
 				return
 			}
 			n.amu.Lock()
@@ -437,15 +444,123 @@ func (n *Node) acknowledge(lsn wal.LSN) {
 // state machine applies them right after. On a node that is not the
 // primary it returns a *NotPrimaryError.
 func (n *Node) Append(ctx context.Context, events ...[]byte) (wal.LSN, error) {
+	start := time.Now()
+	var last wal.LSN
+	var err error
 	if n.cl != nil {
-		return n.cl.append(ctx, events)
+		last, err = n.cl.append(ctx, events)
+	} else if _, last, err = n.log.Append(ctx, events...); err == nil {
+		n.acknowledge(last)
 	}
-	_, last, err := n.log.Append(ctx, events...)
+	n.stats.record(events, time.Since(start), err)
+	return last, err
+}
+
+// AppendBuckets are the upper bounds of AppendStats.Buckets.
+var AppendBuckets = []time.Duration{
+	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 5 * time.Second,
+}
+
+// AppendStats counts a node's Append calls, for metrics.
+type AppendStats struct {
+	Calls, Failed  uint64        // Append calls, and those that returned an error
+	Events, Bytes  uint64        // events and payload bytes acknowledged
+	Latency        time.Duration // total time in acknowledged calls
+	Buckets        []uint64      // acknowledged calls by latency: Buckets[i] counts those ≤ AppendBuckets[i] (cumulative)
+	AcknowledgedAt time.Time     // when the last call was acknowledged
+}
+
+type appendStats struct {
+	mu sync.Mutex
+	st AppendStats
+}
+
+func (a *appendStats) record(events [][]byte, d time.Duration, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.st.Calls++
 	if err != nil {
-		return 0, err
+		a.st.Failed++
+		return
 	}
-	n.acknowledge(last)
-	return last, nil
+	if a.st.Buckets == nil {
+		a.st.Buckets = make([]uint64, len(AppendBuckets))
+	}
+	a.st.Events += uint64(len(events))
+	for _, e := range events {
+		a.st.Bytes += uint64(len(e))
+	}
+	a.st.Latency += d
+	for i, b := range AppendBuckets {
+		if d <= b {
+			a.st.Buckets[i]++
+		}
+	}
+	a.st.AcknowledgedAt = time.Now()
+}
+
+// AppendStats returns the node's Append counts.
+func (n *Node) AppendStats() AppendStats {
+	n.stats.mu.Lock()
+	defer n.stats.mu.Unlock()
+	st := n.stats.st
+	st.Buckets = slices.Clone(st.Buckets)
+	if st.Buckets == nil {
+		st.Buckets = make([]uint64, len(AppendBuckets))
+	}
+	return st
+}
+
+// Standbys returns the standbys' positions and lag while this node is a
+// cluster's primary (nil otherwise).
+func (n *Node) Standbys() []replication.StandbyStatus {
+	if n.cl == nil {
+		return nil
+	}
+	n.cl.mu.Lock()
+	p := n.cl.prim
+	n.cl.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Standbys()
+}
+
+// Healthy reports whether the node can do its part, with the reasons it
+// cannot: a failed disk or state machine, a cluster without a primary,
+// an archive failing or more than lagLimit behind.
+func (n *Node) Healthy(lagLimit time.Duration) (bool, []string) {
+	var why []string
+	st := n.Status()
+	if st.Archive.Lag > lagLimit {
+		why = append(why, fmt.Sprintf("the archive is %v behind (limit %v)", st.Archive.Lag.Round(time.Millisecond), lagLimit))
+	}
+	if st.Archive.Deposed != nil {
+		why = append(why, "archiving stopped: "+st.Archive.Deposed.Error())
+	}
+	if n.cl != nil {
+		n.cl.mu.Lock()
+		unhealthy := n.cl.unhealthy
+		n.cl.mu.Unlock()
+		if unhealthy != nil {
+			why = append(why, unhealthy.Error())
+		}
+		if st.Primary == "" {
+			why = append(why, "the cluster has no primary")
+		}
+	}
+	if err := n.applyErr(); err != nil {
+		why = append(why, "the state machine stopped: "+err.Error())
+	}
+	return len(why) == 0, why
+}
+
+func (n *Node) applyErr() error {
+	n.amu.Lock()
+	defer n.amu.Unlock()
+	return n.applyFailed
 }
 
 // WaitFor waits until the state machine has applied lsn (read-your-writes,

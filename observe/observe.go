@@ -1,0 +1,229 @@
+// Package observe exports a continuity.Node's state for monitoring:
+// Prometheus collectors and an http.Handler for /metrics and /healthz.
+// It is its own package so that a host that does not use Prometheus does
+// not link it.
+//
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(observe.NewCollector(node, observe.Options{}))
+//	http.Handle("/", observe.Handler(node, reg, observe.Options{}))
+//
+// What to alert on: continuity_archive_lag_seconds above your RPO (a few
+// seconds); continuity_healthy == 0 (the reasons are on /healthz);
+// continuity_primary == 0 on every node of a cluster (no primary: writes
+// are refused); continuity_restorable_earliest_timestamp_seconds older
+// than your promise allows to drift; continuity_snapshot_last_timestamp_seconds
+// older than twice the snapshot schedule; a rising
+// continuity_promotions_total (fail-overs).
+package observe
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/continuity-go/continuity"
+	"github.com/continuity-go/continuity/replication"
+)
+
+// Options configures the collector and the handler.
+type Options struct {
+	// LagLimit is the archive lag above which /healthz reports the node
+	// degraded. Default 10 s.
+	LagLimit time.Duration
+	// WindowEvery is how often the restorable window and the last
+	// snapshot are read from the archive (they need a listing). Default
+	// 30 s.
+	WindowEvery time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.LagLimit <= 0 {
+		o.LagLimit = 10 * time.Second
+	}
+	if o.WindowEvery <= 0 {
+		o.WindowEvery = 30 * time.Second
+	}
+}
+
+// Collector is a prometheus.Collector of one Node.
+type Collector struct {
+	n    *continuity.Node
+	opts Options
+
+	mu       sync.Mutex
+	readAt   time.Time
+	window   replication.Window
+	windowOK bool
+	lastSnap time.Time
+	snaps    int
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("continuity_"+name, help, labels, nil)
+}
+
+var (
+	dAppends     = desc("appends_total", "Append calls.")
+	dAppendFails = desc("append_failures_total", "Append calls that returned an error.")
+	dEvents      = desc("appended_events_total", "Events acknowledged.")
+	dEventBytes  = desc("appended_bytes_total", "Payload bytes of acknowledged events.")
+	dAppendLat   = desc("append_duration_seconds", "Latency of acknowledged Append calls.")
+	dWALRecords  = desc("wal_records_total", "Records written to the local WAL.")
+	dWALBytes    = desc("wal_bytes_total", "Bytes written to the local WAL (frames).")
+	dSyncs       = desc("wal_syncs_total", "fdatasync calls of the WAL.")
+	dSyncSeconds = desc("wal_sync_seconds_total", "Time spent in WAL fdatasync.")
+	dLast        = desc("wal_last_lsn", "Last LSN of the local WAL.")
+	dApplied     = desc("applied_lsn", "Last LSN applied to the state machine.")
+	dPrimary     = desc("primary", "1 if this node is the primary.")
+	dEpoch       = desc("epoch", "The cluster's epoch (fencing token).")
+	dPromotions  = desc("promotions_total", "Promotions in the cluster's timeline (the first included).")
+	dArchLag     = desc("archive_lag_seconds", "Age of the oldest record not yet in the archive (RPO now).")
+	dArchived    = desc("archive_archived_lsn", "Every record up to this LSN is in the archive.")
+	dArchFails   = desc("archive_upload_failures_total", "Failed archive uploads (each retried).")
+	dArchObjs    = desc("archive_objects_total", "Archive objects uploaded.")
+	dArchBytes   = desc("archive_bytes_total", "Bytes uploaded to the archive.")
+	dEarliest    = desc("restorable_earliest_timestamp_seconds", "Earliest instant the archive can restore (Unix time).")
+	dLatest      = desc("restorable_latest_timestamp_seconds", "Latest instant the archive can restore (Unix time).")
+	dLastSnap    = desc("snapshot_last_timestamp_seconds", "Time of the newest snapshot in the archive (Unix time).")
+	dSnaps       = desc("snapshots", "Snapshots in the archive.")
+	dStandbyLag  = desc("standby_lag_seconds", "How far each standby's flushed position is behind the primary, in time.", "standby")
+	dStandbyLSN  = desc("standby_flushed_lsn", "Each standby's flushed LSN.", "standby")
+	dHealthy     = desc("healthy", "1 if /healthz would report healthy.")
+)
+
+// NewCollector returns a collector of n's metrics.
+func NewCollector(n *continuity.Node, opts Options) *Collector {
+	opts.defaults()
+	return &Collector{n: n, opts: opts}
+}
+
+// Describe sends every metric's description.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
+		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
+		dEarliest, dLatest, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy} {
+		ch <- d
+	}
+}
+
+// Collect reads the node's state.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	n := c.n
+	as := n.AppendStats()
+	counter(dAppends, float64(as.Calls))
+	counter(dAppendFails, float64(as.Failed))
+	counter(dEvents, float64(as.Events))
+	counter(dEventBytes, float64(as.Bytes))
+	buckets := map[float64]uint64{}
+	for i, b := range continuity.AppendBuckets {
+		buckets[b.Seconds()] = as.Buckets[i]
+	}
+	ok := as.Calls - as.Failed
+	ch <- prometheus.MustNewConstHistogram(dAppendLat, ok, as.Latency.Seconds(), buckets)
+	ws := n.Log().Stats()
+	counter(dWALRecords, float64(ws.Records))
+	counter(dWALBytes, float64(ws.Bytes))
+	counter(dSyncs, float64(ws.Syncs))
+	counter(dSyncSeconds, ws.SyncTime.Seconds())
+	st := n.Status()
+	gauge(dLast, float64(st.Last))
+	gauge(dApplied, float64(st.Applied))
+	gauge(dPrimary, b2f(st.Role == continuity.RolePrimary))
+	gauge(dEpoch, float64(st.Epoch))
+	if co := n.Coordinator(); co != nil {
+		counter(dPromotions, float64(len(co.State().Timeline)))
+	}
+	gauge(dArchLag, st.Archive.Lag.Seconds())
+	gauge(dArchived, float64(st.Archive.Archived))
+	counter(dArchFails, float64(st.Archive.Failures))
+	counter(dArchObjs, float64(st.Archive.Objects))
+	counter(dArchBytes, float64(st.Archive.Bytes))
+	c.refresh()
+	c.mu.Lock()
+	if c.windowOK {
+		gauge(dEarliest, unix(c.window.Earliest))
+		gauge(dLatest, unix(c.window.Latest))
+	}
+	if !c.lastSnap.IsZero() {
+		gauge(dLastSnap, unix(c.lastSnap))
+	}
+	gauge(dSnaps, float64(c.snaps))
+	c.mu.Unlock()
+	for _, s := range n.Standbys() {
+		gauge(dStandbyLag, s.Lag.Seconds(), s.Node)
+		gauge(dStandbyLSN, float64(s.Flushed), s.Node)
+	}
+	healthy, _ := n.Healthy(c.opts.LagLimit)
+	gauge(dHealthy, b2f(healthy))
+}
+
+// refresh reads the window and the snapshots, at most every WindowEvery.
+func (c *Collector) refresh() {
+	c.mu.Lock()
+	due := time.Since(c.readAt) >= c.opts.WindowEvery
+	if due {
+		c.readAt = time.Now()
+	}
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w, werr := replication.ArchiveWindow(ctx, c.n.Repo())
+	ms, lerr := c.n.Repo().List(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.window, c.windowOK = w, werr == nil
+	if lerr == nil {
+		c.snaps = len(ms)
+		c.lastSnap = time.Time{}
+		for _, m := range ms {
+			if m.Time.After(c.lastSnap) {
+				c.lastSnap = m.Time
+			}
+		}
+	}
+}
+
+func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Handler serves /metrics from reg (which should hold a Collector of n)
+// and /healthz: 200 with {"healthy":true}, or 503 with the reasons the
+// node is degraded.
+func Handler(n *continuity.Node, reg *prometheus.Registry, opts Options) http.Handler {
+	opts.defaults()
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ok, why := n.Healthy(opts.LagLimit)
+		st := n.Status()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(map[string]any{
+			"healthy": ok, "reasons": why, "role": st.Role.String(), "epoch": st.Epoch, "primary": st.Primary,
+			"last_lsn": st.Last, "applied_lsn": st.Applied, "archive_lag_seconds": st.Archive.Lag.Seconds(),
+		})
+	})
+	return mux
+}

@@ -1,0 +1,133 @@
+package observe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/continuity-go/continuity"
+)
+
+type counter struct {
+	mu   sync.Mutex
+	n    int
+	fail bool
+}
+
+func (c *counter) Apply(rec continuity.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail {
+		return errors.New("the disk of the read model is full")
+	}
+	c.n++
+	return nil
+}
+
+func (c *counter) Snapshot(w io.Writer) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := fmt.Fprintf(w, "%d", c.n)
+	return err
+}
+
+func (c *counter) Restore(r io.Reader) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := fmt.Fscan(r, &c.n)
+	return err
+}
+
+// TestMetricsAndHealth: the collector passes Prometheus' own lint, the
+// counters follow appends, /metrics serves them and /healthz turns 503
+// with the reason when the state machine fails.
+func TestMetricsAndHealth(t *testing.T) {
+	ctx := context.Background()
+	sm := &counter{}
+	n, err := continuity.Open(continuity.Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var last continuity.LSN
+	for i := 0; i < 25; i++ {
+		if last, err = n.Append(ctx, []byte("event")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector(n, Options{})
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	srv := httptest.NewServer(Handler(n, reg, Options{}))
+	defer srv.Close()
+	body := get(t, srv.URL+"/metrics", http.StatusOK)
+	for _, want := range []string{"continuity_appended_events_total 25", "continuity_appended_bytes_total 125", "continuity_wal_last_lsn 25",
+		"continuity_primary 1", "continuity_append_duration_seconds_count 25", "continuity_snapshots 1", "continuity_healthy 1",
+		"continuity_restorable_latest_timestamp_seconds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	var h struct {
+		Healthy bool
+		Reasons []string
+	}
+	if err := json.Unmarshal([]byte(get(t, srv.URL+"/healthz", http.StatusOK)), &h); err != nil || !h.Healthy {
+		t.Fatalf("healthz: %+v %v", h, err)
+	}
+	sm.mu.Lock()
+	sm.fail = true
+	sm.mu.Unlock()
+	if _, err := n.Append(ctx, []byte("event")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if err := json.Unmarshal([]byte(get(t, srv.URL+"/healthz", 0)), &h); err != nil {
+			t.Fatal(err)
+		}
+		if !h.Healthy {
+			break
+		}
+		if i > 1000 {
+			t.Fatal("healthz stays healthy after the state machine failed")
+		}
+	}
+	if len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "read model is full") {
+		t.Fatalf("reasons %v", h.Reasons)
+	}
+	get(t, srv.URL+"/healthz", http.StatusServiceUnavailable)
+}
+
+func get(t *testing.T, url string, want int) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if want != 0 && resp.StatusCode != want {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}
