@@ -200,6 +200,15 @@ func TestThreeProcesses(t *testing.T) {
 		t.Fatalf("rejoined n1 reads %q, %v", v, err)
 	}
 	t.Logf("n1 rejoined as a standby and applied through LSN %s", lsn)
+	resp, err := http.Get("http://" + ps[0].http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "continuity_primary 0") || !strings.Contains(string(metrics), "continuity_promotions_total 2") {
+		t.Fatalf("/metrics of the rejoined node:\n%s", metrics)
+	}
 
 	// Pause the primary (SIGSTOP): another node takes over; resumed, the
 	// old one finds its lease long gone and does not write.

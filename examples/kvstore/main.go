@@ -16,6 +16,7 @@
 //	curl -X PUT -d blue http://127.0.0.1:8081/kv/color   # on a standby: 307 to the primary
 //	curl http://127.0.0.1:8082/kv/color?min_lsn=1        # read-your-writes on any node
 //	curl http://127.0.0.1:8082/status
+//	curl http://127.0.0.1:8082/metrics                   # Prometheus; /healthz for load balancers
 //
 // Without -certs and -raft it runs as a single node.
 package main
@@ -40,7 +41,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/continuity-go/continuity"
+	"github.com/continuity-go/continuity/observe"
 	"github.com/continuity-go/continuity/replication"
 )
 
@@ -258,6 +262,11 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 			"archived": st.Archive.Archived, "archive_lag_ms": st.Archive.Lag.Milliseconds(),
 		})
 	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(observe.NewCollector(n, observe.Options{}))
+	obs := observe.Handler(n, reg, observe.Options{})
+	mux.Handle("GET /metrics", obs)
+	mux.Handle("GET /healthz", obs)
 	mux.HandleFunc("POST /cluster/join", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
