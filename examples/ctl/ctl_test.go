@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/continuity-go/continuity"
+)
+
+type kv struct{ m map[string]string }
+
+func (s *kv) Apply(rec continuity.Record) error {
+	k, v, _ := strings.Cut(string(rec.Data), "=")
+	if s.m == nil {
+		s.m = map[string]string{}
+	}
+	s.m[k] = v
+	return nil
+}
+func (s *kv) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(s.m) }
+func (s *kv) Restore(r io.Reader) error  { return json.NewDecoder(r).Decode(&s.m) }
+
+// TestCtl runs every command against the archive a Node wrote.
+func TestCtl(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	n, err := continuity.Open(continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%4, i))
+	}
+	if err := n.WaitFor(ctx, 20); err != nil { // the base snapshot holds LSN 1-20
+		t.Fatal(err)
+	}
+	if _, err := n.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	mid := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	for i := 20; i < 30; i++ {
+		n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%4, i))
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	archive := (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "archive"))}).String()
+	ctl := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := run(ctx, append([]string{"-archive", archive, "-key-file", filepath.Join(dir, "archive.key")}, args...), &out, &errOut); err != nil {
+			t.Fatalf("ctl %v: %v\n%s%s", args, err, out.String(), errOut.String())
+		}
+		return out.String()
+	}
+	if out := ctl("window"); !strings.Contains(out, "(LSN 30)") {
+		t.Fatalf("window: %s", out)
+	}
+	if out := ctl("snapshots"); !strings.Contains(out, "base") {
+		t.Fatalf("snapshots: %s", out)
+	}
+	if out := ctl("verify", "-read-data"); !strings.Contains(out, "no problems") {
+		t.Fatalf("verify: %s", out)
+	}
+	var w map[string]any
+	if err := json.Unmarshal([]byte(ctl("-json", "window")), &w); err != nil || w["LatestLSN"] != float64(30) {
+		t.Fatalf("window -json: %v %v", w, err)
+	}
+	// Restore as of mid: the snapshot at LSN 20, no event after it.
+	state := filepath.Join(t.TempDir(), "state")
+	ctl("restore", "-time", mid.Format(time.RFC3339Nano), "-out", state)
+	var s kv
+	f, err := os.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restore(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if s.m["k3"] != "v19" {
+		t.Fatalf("restored state %v", s.m)
+	}
+	// As of LSN 25: the same snapshot and five events.
+	ctl("restore", "-lsn", "25", "-out", state)
+	ef, err := os.Open(state + ".events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	lines := 0
+	for sc := bufio.NewScanner(ef); sc.Scan(); lines++ {
+	}
+	if lines != 5 {
+		t.Fatalf("%d events after the snapshot, want 5", lines)
+	}
+	if out := ctl("forget", "-dry-run"); !strings.Contains(out, "would remove 0") {
+		t.Fatalf("forget: %s", out)
+	}
+	ctl("prune", "-dry-run")
+	os.Setenv("CTL_TEST_PASS", "correct horse")
+	if out := ctl("keys", "add", "-passphrase-env", "CTL_TEST_PASS", "-label", "ops"); !strings.Contains(out, "added slot") {
+		t.Fatalf("keys add: %s", out)
+	}
+	// The new passphrase opens the archive too.
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"-archive", archive, "-passphrase-env", "CTL_TEST_PASS", "keys", "list"}, &out, &errOut); err != nil || strings.Count(out.String(), "\n") != 2 {
+		t.Fatalf("keys list with the passphrase: %v\n%s", err, out.String())
+	}
+}
