@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return err
 	}
 	if *archive == "" || fs.NArg() == 0 {
-		return errors.New("usage: ctl -archive URL (-key-file F | -passphrase-env VAR) [-json] window|snapshots|verify|restore|forget|prune|keys ...")
+		return errors.New("usage: ctl -archive URL (-key-file F | -passphrase-env VAR) [-json] COMMAND (window, snapshots, verify, restore, forget, prune, keys)")
 	}
 	keys, err := keyProvider(*keyFile, *passEnv)
 	if err != nil {
