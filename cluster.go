@@ -285,8 +285,17 @@ func (c *clusterPart) append(ctx context.Context, events [][]byte) (wal.LSN, err
 func (c *clusterPart) stop() {
 	c.mu.Lock()
 	c.stopped = true
-	coord := c.coord
+	coord, primary := c.coord, c.prim != nil
 	c.mu.Unlock()
+	if coord != nil && primary {
+		// A planned stop: hand the role over now instead of letting the
+		// lease run out.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := coord.Resign(ctx); err != nil {
+			c.n.lg.Warn("could not resign the primary role before stopping; the lease will run out", "err", err)
+		}
+		cancel()
+	}
 	if coord != nil {
 		coord.Close()
 	}

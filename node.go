@@ -72,6 +72,9 @@ type Config struct {
 	// Cluster, if set, makes the node one of a replicated cluster with
 	// automatic fail-over. Nil: a single node, always primary.
 	Cluster *ClusterConfig
+	// WAL tunes the local log (segment size, durability); its Logger
+	// defaults to Logger.
+	WAL wal.Options
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -214,7 +217,11 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	n := &Node{cfg: cfg, lg: cfg.Logger.With("component", "node"), sm: sm, achange: make(chan struct{})}
 	ctx := context.Background()
 	var err error
-	if n.log, err = wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{Logger: cfg.Logger}); err != nil {
+	walOpts := cfg.WAL
+	if walOpts.Logger == nil {
+		walOpts.Logger = cfg.Logger
+	}
+	if n.log, err = wal.Open(filepath.Join(cfg.Dir, "wal"), walOpts); err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*Node, error) {
@@ -598,14 +605,19 @@ func (n *Node) Events(ctx context.Context, from wal.LSN) iter.Seq2[wal.Record, e
 		}
 		if first := n.log.First(); from < first {
 			// Older records: from the archive, then the local log.
-			var sm collector
-			sm.yield, sm.ctx = yield, ctx
-			sm.from = from
-			if _, err := replication.RestoreTo(ctx, n.repo, replication.AtLSN(first-1), &sm, replication.RestoreOptions{}); err != nil && !sm.stopped {
-				yield(wal.Record{}, fmt.Errorf("continuity: events before LSN %d come from the archive: %w", first, err))
+			stopped := false
+			err := replication.ReadArchive(ctx, n.repo, from, first-1, func(rec wal.Record) error {
+				if !yield(rec, nil) {
+					stopped = true
+					return errStopped
+				}
+				return nil
+			})
+			if stopped {
 				return
 			}
-			if sm.stopped {
+			if err != nil {
+				yield(wal.Record{}, fmt.Errorf("continuity: events before LSN %d come from the archive: %w", first, err))
 				return
 			}
 			from = first
@@ -627,26 +639,7 @@ func (n *Node) Events(ctx context.Context, from wal.LSN) iter.Seq2[wal.Record, e
 	}
 }
 
-// collector feeds archived records to an Events iterator.
-type collector struct {
-	ctx     context.Context
-	from    wal.LSN
-	yield   func(wal.Record, error) bool
-	stopped bool
-}
-
-func (c *collector) Apply(rec wal.Record) error {
-	if rec.LSN < c.from {
-		return nil
-	}
-	if !c.yield(rec, nil) {
-		c.stopped = true
-		return errors.New("stopped")
-	}
-	return nil
-}
-func (c *collector) Snapshot(io.Writer) error  { return errors.New("continuity: not a state") }
-func (c *collector) Restore(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }
+var errStopped = errors.New("continuity: the caller stopped")
 
 // Snapshot takes a base snapshot now.
 func (n *Node) Snapshot(ctx context.Context) (snapshot.Manifest, error) {
@@ -692,8 +685,9 @@ func (n *Node) Status() Status {
 // Role is the node's role now.
 func (n *Node) Role() Role { return n.Status().Role }
 
-// Close stops the node in order: no more writes, the archive flushed (for
-// up to 10 s), replication and coordination stopped, the log closed.
+// Close stops the node in order: no more writes (a cluster's primary
+// resigns, so a standby takes over at once), the archive flushed (for up
+// to 10 s), replication and coordination stopped, the log closed.
 func (n *Node) Close() error {
 	if n.cl != nil {
 		n.cl.stop()

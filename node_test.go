@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/wal"
 )
 
 func TestMain(m *testing.M) {
@@ -288,5 +289,52 @@ func TestCluster(t *testing.T) {
 	}
 	if !bytes.Equal([]byte(p2.sm.get("k3")), []byte("v18")) {
 		t.Fatalf("lost write: k3=%q", p2.sm.get("k3"))
+	}
+}
+
+// TestEventsFromArchive: Events from an LSN the WAL no longer holds reads
+// the archive first, then the WAL, then follows the tail.
+func TestEventsFromArchive(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(Config{Dir: t.TempDir(), Logger: quiet, ShipInterval: 20 * time.Millisecond,
+		WAL: wal.Options{SegmentBytes: 64 << 10, DisablePreallocation: true}}, &kv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var last LSN
+	for i := 0; i < 3000; i++ {
+		if last, err = n.Append(ctx, fmt.Appendf(nil, "k%d=%s", i, strings.Repeat("x", 80))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Status().Archive.Archived < last {
+		if time.Now().After(deadline) {
+			t.Fatalf("not archived: %+v", n.Status().Archive)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := n.Snapshot(ctx); err != nil { // a base snapshot must not hide the older events
+		t.Fatal(err)
+	}
+	if err := n.Log().TruncateFront(last); err != nil {
+		t.Fatal(err)
+	}
+	if n.Log().First() < 1000 {
+		t.Fatalf("the WAL still starts at %d", n.Log().First())
+	}
+	want := LSN(1)
+	for rec, err := range n.Events(ctx, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.LSN != want || !strings.HasPrefix(string(rec.Data), fmt.Sprintf("k%d=", want-1)) {
+			t.Fatalf("event %d: LSN %d %q", want, rec.LSN, rec.Data)
+		}
+		if want == last {
+			break
+		}
+		want++
 	}
 }

@@ -432,3 +432,52 @@ func replay(ctx context.Context, repo *snapshot.Repo, pieces []piece, target Tar
 
 // prefetchObjects is how many archive objects restore reads ahead.
 const prefetchObjects = 1
+
+// ReadArchive calls fn with every archived record of the newest timeline
+// from LSN from through to, in order, without any snapshot: for
+// projections that need events older than a log holds. Records missing
+// from the archive give an *ArchiveError with ErrArchiveGap naming the
+// object after them; an error from fn stops the read and is returned.
+func ReadArchive(ctx context.Context, repo *snapshot.Repo, from, to wal.LSN, fn func(wal.Record) error) error {
+	if from == 0 {
+		from = 1
+	}
+	next := from
+	for relists := 0; next <= to; {
+		h, err := loadHistory(ctx, repo)
+		if err != nil {
+			return err
+		}
+		p := h.v.planFrom(next)
+		if len(p.pieces) == 0 {
+			obj := "(none)"
+			if p.next != (segObj{}) {
+				obj = p.next.String()
+			}
+			return &ArchiveError{Object: obj, LSN: next, Err: ErrArchiveGap, Detail: fmt.Sprintf("no archived object holds LSN %d", next)}
+		}
+		for _, pc := range p.pieces {
+			if next > to {
+				return nil
+			}
+			recs, err := readSegment(ctx, repo, pc.seg.segName)
+			if err != nil {
+				if errors.Is(err, ErrArchiveGap) && relists < 3 {
+					relists++ // compaction replaced the object: list again
+					break
+				}
+				return err
+			}
+			for _, rec := range recs[next-pc.seg.First : pc.hi-pc.seg.First+1] {
+				if rec.LSN > to {
+					return nil
+				}
+				if err := fn(rec); err != nil {
+					return err
+				}
+				next = rec.LSN + 1
+			}
+		}
+	}
+	return nil
+}
