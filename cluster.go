@@ -53,8 +53,13 @@ func (n *Node) startCluster() error {
 		TLS: cl.TLS, InsecurePlaintext: cl.InsecurePlaintext, Bootstrap: cl.Bootstrap,
 		Profile: cl.Profile, MaxLag: cl.MaxLag, SyncMode: cl.Sync > 0,
 		Position: c.position,
-		OnRole:   func(rc failover.RoleChange) { c.roles <- rc },
-		Logger:   n.cfg.Logger,
+		OnRole: func(rc failover.RoleChange) {
+			c.roles <- rc
+			if n.cfg.OnRoleChange != nil {
+				n.cfg.OnRoleChange(rc)
+			}
+		},
+		Logger: n.cfg.Logger,
 	})
 	if err != nil {
 		close(c.roles)

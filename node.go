@@ -38,6 +38,9 @@ type LSN = wal.LSN
 // Role is a node's part in its cluster.
 type Role = failover.Role
 
+// RoleChange tells what a node became: role, epoch, primary.
+type RoleChange = failover.RoleChange
+
 // Roles.
 const (
 	RoleStandby = failover.RoleStandby
@@ -72,6 +75,10 @@ type Config struct {
 	// Cluster, if set, makes the node one of a replicated cluster with
 	// automatic fail-over. Nil: a single node, always primary.
 	Cluster *ClusterConfig
+	// OnRoleChange, if set, is called (in order, from one goroutine; keep
+	// it quick) when the node's role, the cluster's epoch or its primary
+	// changes. A single node is told once, at Open, that it is primary.
+	OnRoleChange func(RoleChange)
 	// WAL tunes the local log (segment size, durability); its Logger
 	// defaults to Logger.
 	WAL wal.Options
@@ -182,6 +189,7 @@ type Node struct {
 	// applyFailed is the state machine's error that stopped applying.
 	applyFailed error
 	stats       appendStats
+	lastVerify  *VerifyResult
 	achange     chan struct{} // closed when applied or ackedTo move
 
 	cl *clusterPart // nil for a single node
@@ -248,6 +256,9 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	}
 	n.wg.Add(1)
 	go n.applyLoop()
+	if cfg.Cluster == nil && cfg.OnRoleChange != nil {
+		cfg.OnRoleChange(RoleChange{Role: RolePrimary, Epoch: n.log.Epoch()})
+	}
 	if cfg.Cluster != nil {
 		if err := n.startCluster(); err != nil {
 			return fail(err)
@@ -680,6 +691,55 @@ func (n *Node) Status() Status {
 		}
 	}
 	return st
+}
+
+// Window returns what the archive can restore (it lists the bucket).
+func (n *Node) Window(ctx context.Context) (replication.Window, error) {
+	return replication.ArchiveWindow(ctx, n.repo)
+}
+
+// RestoreTo rebuilds into sm (a fresh state machine) the state as of
+// target, from the node's archive.
+func (n *Node) RestoreTo(ctx context.Context, target replication.Target, sm StateMachine) (replication.Restored, error) {
+	return replication.RestoreTo(ctx, n.repo, target, sm, replication.RestoreOptions{})
+}
+
+// VerifyResult is what Node.Verify found.
+type VerifyResult struct {
+	At       time.Time
+	Snapshot snapshot.Report           // the snapshots' packs, indexes and trees
+	Archive  replication.ArchiveReport // the WAL archive at the PITR level
+}
+
+// OK reports whether both checks found nothing wrong.
+func (r VerifyResult) OK() bool { return r.Snapshot.OK() && r.Archive.OK() }
+
+// Verify checks the archive: every snapshot (readData: every stored byte
+// too) and the WAL archive (consistent, valid, and reachable from every
+// base snapshot). The result is kept for Status and the metrics.
+func (n *Node) Verify(ctx context.Context, readData bool) (VerifyResult, error) {
+	res := VerifyResult{At: time.Now()}
+	var err error
+	if res.Snapshot, err = n.repo.Verify(ctx, snapshot.VerifyOptions{ReadData: readData}); err != nil {
+		return res, err
+	}
+	if res.Archive, err = replication.VerifyArchive(ctx, n.repo, replication.VerifyPITR); err != nil {
+		return res, err
+	}
+	n.amu.Lock()
+	n.lastVerify = &res
+	n.amu.Unlock()
+	return res, nil
+}
+
+// LastVerify returns the last Verify's result (ok false if none ran).
+func (n *Node) LastVerify() (VerifyResult, bool) {
+	n.amu.Lock()
+	defer n.amu.Unlock()
+	if n.lastVerify == nil {
+		return VerifyResult{}, false
+	}
+	return *n.lastVerify, true
 }
 
 // Role is the node's role now.

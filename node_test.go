@@ -84,9 +84,13 @@ func TestSingleNode(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	sm := &kv{}
-	n, err := Open(Config{Dir: dir, Logger: quiet}, sm)
+	var roles []RoleChange
+	n, err := Open(Config{Dir: dir, Logger: quiet, OnRoleChange: func(rc RoleChange) { roles = append(roles, rc) }}, sm)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(roles) != 1 || roles[0].Role != RolePrimary {
+		t.Fatalf("role changes of a single node: %+v", roles)
 	}
 	for i := 0; i < 50; i++ {
 		if _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%10, i)); err != nil {
@@ -184,13 +188,19 @@ func TestCluster(t *testing.T) {
 		raft, repl string
 		sm         *kv
 		n          *Node
+		mu         sync.Mutex
+		roles      []RoleChange
 	}
 	var ms []*member
 	for i := 1; i <= 3; i++ {
 		ms = append(ms, &member{id: fmt.Sprintf("n%d", i), raft: freeAddr(t), repl: freeAddr(t), sm: &kv{}})
 	}
 	for i, m := range ms {
-		n, err := Open(Config{Dir: t.TempDir(), Logger: quiet, Cluster: &ClusterConfig{
+		n, err := Open(Config{Dir: t.TempDir(), Logger: quiet, OnRoleChange: func(rc RoleChange) {
+			m.mu.Lock()
+			m.roles = append(m.roles, rc)
+			m.mu.Unlock()
+		}, Cluster: &ClusterConfig{
 			Node: m.id, RaftBind: m.raft, ReplBind: m.repl, Bootstrap: i == 0, Sync: 1, InsecurePlaintext: true,
 		}}, m.sm)
 		if err != nil {
@@ -283,6 +293,12 @@ func TestCluster(t *testing.T) {
 	}
 	if err := p2.n.WaitFor(wctx, l2); err != nil {
 		t.Fatal(err)
+	}
+	p2.mu.Lock()
+	lastRole := p2.roles[len(p2.roles)-1]
+	p2.mu.Unlock()
+	if lastRole.Role != RolePrimary || lastRole.Epoch != 2 {
+		t.Fatalf("%s was last told %+v", p2.id, lastRole)
 	}
 	if p2.sm.get("k4") != "v19" || p2.sm.get("k0") != "after-failover" {
 		t.Fatalf("new primary's state %v", p2.sm.m)

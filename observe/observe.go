@@ -94,6 +94,11 @@ var (
 	dStandbyLag  = desc("standby_lag_seconds", "How far each standby's flushed position is behind the primary, in time.", "standby")
 	dStandbyLSN  = desc("standby_flushed_lsn", "Each standby's flushed LSN.", "standby")
 	dHealthy     = desc("healthy", "1 if /healthz would report healthy.")
+	dSnapBytes   = desc("snapshot_last_state_bytes", "Size of the state in the last base snapshot this node took.")
+	dSnapStored  = desc("snapshot_last_stored_bytes", "Bytes that snapshot stored (new chunks, compressed and encrypted).")
+	dSnapDedup   = desc("snapshot_last_dedup_ratio", "State bytes of that snapshot per new plaintext byte it stored (higher: more deduplicated).")
+	dVerifyAt    = desc("verify_last_timestamp_seconds", "When Node.Verify last ran (Unix time).")
+	dVerifyOK    = desc("verify_last_ok", "1 if the last Node.Verify found nothing wrong.")
 )
 
 // NewCollector returns a collector of n's metrics.
@@ -106,7 +111,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
 		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
-		dEarliest, dLatest, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy} {
+		dEarliest, dLatest, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK} {
 		ch <- d
 	}
 }
@@ -166,6 +171,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	healthy, _ := n.Healthy(c.opts.LagLimit)
 	gauge(dHealthy, b2f(healthy))
+	if ss := st.Archive.SnapshotStats; ss.BytesIn > 0 {
+		gauge(dSnapBytes, float64(ss.BytesIn))
+		gauge(dSnapStored, float64(ss.StoredBytes))
+		gauge(dSnapDedup, float64(ss.BytesIn)/float64(max(ss.NewBytes, 1)))
+	}
+	if v, ok := n.LastVerify(); ok {
+		gauge(dVerifyAt, unix(v.At))
+		gauge(dVerifyOK, b2f(v.OK()))
+	}
 }
 
 // refresh reads the window and the snapshots, at most every WindowEvery.

@@ -190,13 +190,13 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 	at := a.opts.Now() // every record up to lsn was appended before now
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(write(pw)) }()
-	m, _, err := a.repo.Save(ctx, pr, snapshot.Meta{Time: at, LSN: uint64(lsn), Epoch: epoch, Tags: []string{BaseTag}})
+	m, stats, err := a.repo.Save(ctx, pr, snapshot.Meta{Time: at, LSN: uint64(lsn), Epoch: epoch, Tags: []string{BaseTag}})
 	pr.CloseWithError(errors.New("snapshot ended"))
 	if err != nil {
 		return snapshot.Manifest{}, fmt.Errorf("replication: save base snapshot: %w", err)
 	}
 	a.mu.Lock()
-	a.st.Snapshot, a.st.SnapshotAt, a.sinceSnap = m.ID, lsn, 0
+	a.st.Snapshot, a.st.SnapshotAt, a.st.SnapshotTime, a.st.SnapshotStats, a.sinceSnap = m.ID, lsn, m.Time, stats, 0
 	a.mu.Unlock()
 	a.lg.Info("base snapshot saved", "id", m.ID.Short(), "lsn", lsn, "epoch", epoch)
 	return m, nil

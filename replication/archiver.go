@@ -138,16 +138,18 @@ type ArchiveStatus struct {
 	// Before the archiver has resumed (the bucket cannot be listed yet)
 	// it is the age of the oldest record appended since it started: a
 	// lower bound.
-	Lag        time.Duration
-	Objects    int64       // objects uploaded
-	Bytes      int64       // bytes uploaded
-	Failures   int64       // failed uploads (each retried)
-	LastError  error       // the last upload or listing error, if any
-	ErrorTime  time.Time   // when LastError happened
-	Compacted  int64       // objects written by compaction
-	Deposed    error       // non-nil once a newer timeline is in the archive: archiving stopped
-	Snapshot   snapshot.ID // the last base snapshot this archiver took
-	SnapshotAt wal.LSN     // its LSN
+	Lag           time.Duration
+	Objects       int64          // objects uploaded
+	Bytes         int64          // bytes uploaded
+	Failures      int64          // failed uploads (each retried)
+	LastError     error          // the last upload or listing error, if any
+	ErrorTime     time.Time      // when LastError happened
+	Compacted     int64          // objects written by compaction
+	Deposed       error          // non-nil once a newer timeline is in the archive: archiving stopped
+	Snapshot      snapshot.ID    // the last base snapshot this archiver took
+	SnapshotAt    wal.LSN        // its LSN
+	SnapshotTime  time.Time      // its time
+	SnapshotStats snapshot.Stats // what its Save read, reused and stored
 }
 
 // Archiver ships a log's records to the WAL archive of a snapshot
