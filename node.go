@@ -706,7 +706,7 @@ func (n *Node) RestoreTo(ctx context.Context, target replication.Target, sm Stat
 
 // VerifyResult is what Node.Verify found.
 type VerifyResult struct {
-	At       time.Time
+	At       time.Time                 // when it ran
 	Snapshot snapshot.Report           // the snapshots' packs, indexes and trees
 	Archive  replication.ArchiveReport // the WAL archive at the PITR level
 }
