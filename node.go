@@ -190,6 +190,8 @@ type Node struct {
 	applyFailed error
 	stats       appendStats
 	lastVerify  *VerifyResult
+	window      replication.Window
+	windowAt    time.Time
 	achange     chan struct{} // closed when applied or ackedTo move
 
 	cl *clusterPart // nil for a single node
@@ -254,8 +256,9 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 			return fail(err)
 		}
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.applyLoop()
+	go n.windowLoop()
 	if cfg.Cluster == nil && cfg.OnRoleChange != nil {
 		cfg.OnRoleChange(RoleChange{Role: RolePrimary, Epoch: n.log.Epoch()})
 	}
@@ -674,7 +677,13 @@ type Status struct {
 	Primary string                    // the primary's node ID ("" for a single node)
 	Last    wal.LSN                   // the last LSN of the local WAL
 	Applied wal.LSN                   // the last LSN the state machine holds
-	Archive replication.ArchiveStatus // the archiver's lag, failures, archived LSN
+	Archive replication.ArchiveStatus // the archiver's lag, failures, archived LSN, last base snapshot
+	// Window is the restorable window as last read (every 30 s, and by
+	// Node.Window), at WindowAt; zero before the first read.
+	Window   replication.Window
+	WindowAt time.Time
+	// LastVerify is the last Node.Verify's result (zero At if none ran).
+	LastVerify VerifyResult
 }
 
 // Status returns the node's state.
@@ -683,6 +692,12 @@ func (n *Node) Status() Status {
 	if a := n.archiver(); a != nil {
 		st.Archive = a.Status()
 	}
+	n.amu.Lock()
+	st.Window, st.WindowAt = n.window, n.windowAt
+	if n.lastVerify != nil {
+		st.LastVerify = *n.lastVerify
+	}
+	n.amu.Unlock()
 	if n.cl != nil {
 		cs := n.cl.coord.State()
 		st.Role, st.Epoch, st.Primary = RoleStandby, cs.Epoch, cs.Primary
@@ -695,7 +710,30 @@ func (n *Node) Status() Status {
 
 // Window returns what the archive can restore (it lists the bucket).
 func (n *Node) Window(ctx context.Context) (replication.Window, error) {
-	return replication.ArchiveWindow(ctx, n.repo)
+	w, err := replication.ArchiveWindow(ctx, n.repo)
+	if err == nil {
+		n.amu.Lock()
+		n.window, n.windowAt = w, time.Now()
+		n.amu.Unlock()
+	}
+	return w, err
+}
+
+// windowLoop keeps Status().Window fresh.
+func (n *Node) windowLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		n.Window(ctx)
+		cancel()
+		select {
+		case <-t.C:
+		case <-n.ctx.Done():
+			return
+		}
+	}
 }
 
 // RestoreTo rebuilds into sm (a fresh state machine) the state as of

@@ -112,7 +112,16 @@ func TestSingleNode(t *testing.T) {
 	if sm.get("k0") != "after" || sm.get("k9") != "v49" {
 		t.Fatalf("state %v", sm.m)
 	}
-	if st := n.Status(); st.Role != RolePrimary || st.Last != 51 || st.Applied != 51 {
+	if _, err := n.Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.arch.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Window(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := n.Status(); st.Role != RolePrimary || st.Last != 51 || st.Applied != 51 || st.Window.LatestLSN != 51 || !st.LastVerify.OK() || st.Archive.SnapshotStats.BytesIn == 0 {
 		t.Fatalf("status %+v", st)
 	}
 	var got []LSN
