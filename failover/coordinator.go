@@ -427,8 +427,19 @@ func (c *Coordinator) Switchover(ctx context.Context, target string) error {
 		case <-time.After(c.cfg.Profile.Renew / 4):
 		}
 	}
-	if err := c.propose(ctx, command{Op: opPromote, Node: target, FromEpoch: st.Epoch, Fork: last, Reason: "switchover from " + c.cfg.Node}); err != nil {
-		return fmt.Errorf("failover: switchover to %s: %w", target, err)
+	// Renewals that commit from now on grant no lease (the fence), so the
+	// promotion may name the latest one; one committing meanwhile makes it
+	// try again.
+	for attempt := 0; ; attempt++ {
+		cur := c.fsm.state()
+		err := c.propose(ctx, command{Op: opPromote, Node: target, FromEpoch: st.Epoch, RenewIndex: cur.RenewIndex, Fork: last, Reason: "switchover from " + c.cfg.Node})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrLeaseRenewed) || attempt == 5 {
+			return fmt.Errorf("failover: switchover to %s: %w", target, err)
+		}
+		time.Sleep(c.cfg.Profile.Renew / 4)
 	}
 	c.lg.Info("switched over", "to", target, "epoch", st.Epoch+1, "fork", last)
 	return nil
@@ -526,7 +537,7 @@ func (c *Coordinator) propose(ctx context.Context, cmd command) error {
 
 // refusedError maps a forwarded refusal back to its sentinel.
 func refusedError(msg string) error {
-	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember} {
+	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember, ErrLeaseRenewed} {
 		if len(msg) >= len(e.Error()) && msg[:len(e.Error())] == e.Error() {
 			return fmt.Errorf("%w%s", e, msg[len(e.Error()):])
 		}
@@ -648,7 +659,7 @@ func (c *Coordinator) leaderLoop() {
 		}
 		fork := st.Reports[cand].Flushed
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
-		err := c.applyLocal(ctx, command{Op: opPromote, Node: cand, FromEpoch: st.Epoch, Fork: fork, Reason: "lease of " + orNone(st.Primary) + " expired"})
+		err := c.applyLocal(ctx, command{Op: opPromote, Node: cand, FromEpoch: st.Epoch, RenewIndex: st.RenewIndex, Fork: fork, Reason: "lease of " + orNone(st.Primary) + " expired"})
 		cancel()
 		if err != nil {
 			c.lg.Warn("promotion failed", "candidate", cand, "err", err)

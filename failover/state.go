@@ -52,6 +52,12 @@ type State struct {
 	Acked wal.LSN
 	// Reports holds each node's last report.
 	Reports map[string]Report
+	// RenewIndex is the Raft index of the current primary's last
+	// renewal (or of its promotion). A promotion names the RenewIndex it
+	// decided on and is refused if a renewal was applied since: a renewal
+	// in flight when the leader decided could otherwise extend the old
+	// primary's lease past the promotion.
+	RenewIndex uint64
 	// Resigned is the primary that resigned last (a failed disk): the
 	// next promotion chooses another node.
 	Resigned string
@@ -104,10 +110,12 @@ type command struct {
 	Applied wal.LSN `json:"applied,omitempty"`
 	Healthy bool    `json:"healthy,omitempty"`
 	// promote: FromEpoch must be the current epoch (compare and set)
-	FromEpoch uint64  `json:"from,omitempty"`
-	Fork      wal.LSN `json:"fork,omitempty"`
-	Reason    string  `json:"reason,omitempty"`
-	Force     bool    `json:"force,omitempty"`
+	FromEpoch uint64 `json:"from,omitempty"`
+	// RenewIndex: the State.RenewIndex the promotion was decided on.
+	RenewIndex uint64  `json:"renew_index,omitempty"`
+	Fork       wal.LSN `json:"fork,omitempty"`
+	Reason     string  `json:"reason,omitempty"`
+	Force      bool    `json:"force,omitempty"`
 }
 
 const (
@@ -179,6 +187,9 @@ var (
 	ErrNotPrimary = errors.New("failover: not the primary")
 	// ErrUnknownMember: a command about a node that is not a member.
 	ErrUnknownMember = errors.New("failover: not a member")
+	// ErrLeaseRenewed: a promotion decided before the primary's latest
+	// renewal; the leader decides again.
+	ErrLeaseRenewed = errors.New("failover: lease renewed since the promotion was decided")
 )
 
 // apply applies c at Raft index idx. It returns nil or a refusal.
@@ -210,6 +221,7 @@ func (s *State) apply(c command, idx uint64) error {
 			return fmt.Errorf("%w: %s renews, the primary is %q", ErrNotPrimary, c.Node, s.Primary)
 		}
 		s.Acked = max(s.Acked, c.Acked)
+		s.RenewIndex = idx
 		s.Reports[c.Node] = Report{Flushed: c.Flushed, Applied: c.Applied, Epoch: c.Epoch, Healthy: true, Seq: idx}
 	case opReport:
 		if _, ok := s.Members[c.Node]; !ok {
@@ -225,11 +237,15 @@ func (s *State) apply(c command, idx uint64) error {
 		if c.FromEpoch != s.Epoch {
 			return fmt.Errorf("%w: promotion from epoch %d, current %d", ErrStaleEpoch, c.FromEpoch, s.Epoch)
 		}
+		if s.Primary != "" && c.RenewIndex != s.RenewIndex {
+			return fmt.Errorf("%w: the primary renewed its lease (index %d) after the promotion was decided (index %d)", ErrLeaseRenewed, s.RenewIndex, c.RenewIndex)
+		}
 		if _, ok := s.Members[c.Node]; !ok {
 			return ErrUnknownMember
 		}
 		s.Epoch++
 		s.Primary, s.Resigned = c.Node, ""
+		s.RenewIndex = idx
 		// Writes acknowledged past the fork were lost (possible only
 		// without SyncMode); the new history starts at the fork.
 		s.Acked = min(s.Acked, c.Fork)

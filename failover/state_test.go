@@ -69,7 +69,11 @@ func TestStateProperties(t *testing.T) {
 			case 3:
 				c = command{Op: opReport, Node: node, Flushed: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "flushed")), Healthy: true}
 			case 4:
-				c = command{Op: opPromote, Node: node, FromEpoch: epoch, Fork: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "fork"))}
+				ri := s.RenewIndex
+				if rapid.IntRange(0, 4).Draw(rt, "staleRenew") == 0 {
+					ri = uint64(rapid.IntRange(0, 60).Draw(rt, "renewIndex"))
+				}
+				c = command{Op: opPromote, Node: node, FromEpoch: epoch, RenewIndex: ri, Fork: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "fork"))}
 			case 5:
 				c = command{Op: opResign, Node: node, Epoch: epoch}
 			}
@@ -88,6 +92,9 @@ func TestStateProperties(t *testing.T) {
 			}
 			if (c.Op == opRenew || c.Op == opPromote) && err == nil && c.Epoch != before.Epoch && c.FromEpoch != before.Epoch {
 				rt.Fatalf("%s for epoch %d/%d accepted at epoch %d", c.Op, c.Epoch, c.FromEpoch, before.Epoch)
+			}
+			if c.Op == opPromote && err == nil && before.Primary != "" && c.RenewIndex != before.RenewIndex {
+				rt.Fatalf("a promotion decided at renewal %d accepted after renewal %d", c.RenewIndex, before.RenewIndex)
 			}
 			if c.Op == opRenew && err == nil && c.Node != before.Primary {
 				rt.Fatalf("renewal from %s accepted, primary %q", c.Node, before.Primary)
