@@ -130,9 +130,13 @@ type Coordinator struct {
 	raft  *raft.Raft
 	mux   *muxStream
 	ready chan struct{} // closed once Raft runs: forwarded commands wait for it
-	trans *raft.NetworkTransport
-	store *raftboltdb.BoltStore
-	fsm   *fsm
+	// opMu is held (read) by Raft operations in flight and (write) by
+	// Close, which sets closing before it shuts Raft down.
+	opMu    sync.RWMutex
+	closing bool
+	trans   *raft.NetworkTransport
+	store   *raftboltdb.BoltStore
+	fsm     *fsm
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -245,6 +249,9 @@ func (c *Coordinator) Close() error {
 	c.mu.Lock()
 	c.leaseUntil = time.Time{}
 	c.mu.Unlock()
+	c.opMu.Lock() // operations in flight end (Raft still runs and answers them)
+	c.closing = true
+	c.opMu.Unlock()
 	var err error
 	if c.raft != nil {
 		err = c.raft.Shutdown().Error()
@@ -286,13 +293,13 @@ func (c *Coordinator) Join(ctx context.Context, m Member) error {
 	if !c.IsLeader() {
 		return c.propose(ctx, command{Op: opJoin, Member: m})
 	}
-	var f raft.IndexFuture
-	if m.Voter {
-		f = c.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
-	} else {
-		f = c.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
-	}
-	if err := f.Error(); err != nil {
+	err := c.await(func() raft.Future {
+		if m.Voter {
+			return c.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
+		}
+		return c.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
+	})
+	if err != nil {
 		return fmt.Errorf("failover: add %s: %w", m.ID, err)
 	}
 	return c.propose(ctx, command{Op: opJoin, Member: m})
@@ -307,7 +314,7 @@ func (c *Coordinator) Remove(ctx context.Context, id string) error {
 	if err := c.applyLocal(ctx, command{Op: opLeave, Node: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
 		return err
 	}
-	return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error()
+	return c.await(func() raft.Future { return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second) })
 }
 
 // renew proposes a renewal carrying pos and, once it commits, extends
@@ -485,14 +492,30 @@ type refusal struct{ err error }
 func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
+// errClosed: the coordinator is closing.
+var errClosed = errors.New("failover: coordinator closed")
+
+// await starts a Raft operation and waits for its outcome, unless the
+// coordinator is closing. Close waits for operations in flight before it
+// shuts Raft down: a future Raft has taken but not answered when it shuts
+// down is never answered.
+func (c *Coordinator) await(op func() raft.Future) error {
+	c.opMu.RLock()
+	defer c.opMu.RUnlock()
+	if c.closing {
+		return errClosed
+	}
+	return op().Error()
+}
+
 // applyLocal applies cmd through this node's Raft (it must be leader).
 func (c *Coordinator) applyLocal(ctx context.Context, cmd command) error {
 	timeout := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	f := c.raft.Apply(encodeCommand(cmd), timeout)
-	if err := f.Error(); err != nil {
+	var f raft.ApplyFuture
+	if err := c.await(func() raft.Future { f = c.raft.Apply(encodeCommand(cmd), timeout); return f }); err != nil {
 		return err
 	}
 	if err, ok := f.Response().(error); ok && err != nil {
@@ -630,7 +653,7 @@ func (c *Coordinator) leaderLoop() {
 			c.mu.Lock()
 			c.leaderSince = c.cfg.now()
 			c.mu.Unlock()
-			if err := c.raft.Barrier(time.Second).Error(); err != nil {
+			if err := c.await(func() raft.Future { return c.raft.Barrier(time.Second) }); err != nil {
 				wasLeader = false
 				continue
 			}
