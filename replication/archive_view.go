@@ -58,10 +58,9 @@ func (e *ArchiveError) Unwrap() error { return e.Err }
 // archiveView is one listing of the archive: every WAL object and the
 // newest timeline.
 type archiveView struct {
-	hist      timeline            // the newest timeline; Epochs is empty if none
-	segs      []segObj            // every WAL object, sorted by name
-	timelines map[uint64]timeline // every timeline object read
-	offline   []segObj            // objects of epochs newer than hist
+	hist    timeline // the newest timeline; Epochs is empty if none
+	segs    []segObj // every WAL object, sorted by name
+	offline []segObj // objects of epochs newer than hist
 }
 
 type segObj struct {
@@ -71,7 +70,7 @@ type segObj struct {
 
 // loadView lists the archive under wal/ and reads the newest timeline.
 func loadView(ctx context.Context, repo *snapshot.Repo) (*archiveView, error) {
-	v := &archiveView{timelines: map[uint64]timeline{}}
+	v := &archiveView{}
 	var tls []uint64
 	it := repo.Bucket().List(&blob.ListOptions{Prefix: archivePrefix})
 	for {

@@ -177,7 +177,6 @@ type Archiver struct {
 	startLSN   wal.LSN    // the log's next LSN when the archiver started
 	snapMu     sync.Mutex // one base snapshot at a time
 	compactMu  sync.Mutex // one compaction at a time
-	hist       timeline
 }
 
 type upload struct {
@@ -656,7 +655,6 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	a.log.Hold(a.opts.Holder, next)
 	a.mu.Lock()
 	a.st.Resumed, a.st.Epoch, a.st.Archived = true, epoch, next-1
-	a.hist = hist
 	a.notify()
 	a.mu.Unlock()
 	a.lg.Info("archive resumed", "epoch", epoch, "next_lsn", next, "timeline", hist.String())
@@ -779,7 +777,7 @@ func (a *Archiver) startTimeline(ctx context.Context, epoch uint64, fork wal.LSN
 		}
 	}
 	a.mu.Lock()
-	a.st.Epoch, a.hist = epoch, t
+	a.st.Epoch = epoch
 	a.mu.Unlock()
 	a.lg.Info("archive timeline started", "epoch", epoch, "fork_lsn", fork, "timeline", t.String())
 	return t, nil
