@@ -195,6 +195,24 @@ func (tc *testCluster) primary(timeout time.Duration, not string) (*testNode, St
 	return p, st
 }
 
+// reported waits until every live node's State holds each live node's
+// current flushed LSN (the positions the leader promotes by).
+func (tc *testCluster) reported() {
+	tc.t.Helper()
+	waitFor(tc.t, 10*time.Second, "the positions to reach the cluster state", func() bool {
+		nodes := tc.liveNodes()
+		for _, a := range nodes {
+			st := a.c.State()
+			for _, b := range nodes {
+				if st.Reports[b.id].Flushed != wal.LSN(b.flushed.Load()) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -227,7 +245,7 @@ func TestFailoverKillPrimary(t *testing.T) {
 			break
 		}
 	}
-	time.Sleep(3 * LAN.Renew) // reports reach the cluster
+	tc.reported()
 	start := time.Now()
 	p.c.Close()
 	p.c = nil
@@ -257,7 +275,7 @@ func TestSwitchover(t *testing.T) {
 		}
 	}
 	p.flushed.Store(200)
-	time.Sleep(3 * LAN.Renew)
+	tc.reported()
 	mon := startMonitor(tc)
 
 	// A target that does not catch up: the switchover gives up and the
@@ -420,7 +438,7 @@ func TestMembership(t *testing.T) {
 		n.flushed.Store(10)
 	}
 	n4.flushed.Store(20)
-	time.Sleep(3 * LAN.Renew)
+	tc.reported()
 	tc.kill(p)
 	np, _ := tc.primary(10*time.Second, p.id)
 	if np != n4 {

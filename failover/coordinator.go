@@ -290,14 +290,13 @@ func (c *Coordinator) CanWrite() (epoch uint64, ok bool) {
 // still follows and may be promoted). It must reach the leader: it is
 // sent there if this node is not.
 func (c *Coordinator) Join(ctx context.Context, m Member) error {
-	if !c.IsLeader() {
-		return c.propose(ctx, command{Op: opJoin, Member: m})
-	}
-	err := c.await(func() raft.Future {
-		if m.Voter {
-			return c.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
-		}
-		return c.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
+	err := c.changeConfig(ctx, command{Op: opJoin, Member: m}, func() error {
+		return c.await(func() raft.Future {
+			if m.Voter {
+				return c.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
+			}
+			return c.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("failover: add %s: %w", m.ID, err)
@@ -308,13 +307,40 @@ func (c *Coordinator) Join(ctx context.Context, m Member) error {
 // Remove takes a node out of the cluster: out of the State and of the
 // Raft configuration. It is sent to the leader if this node is not.
 func (c *Coordinator) Remove(ctx context.Context, id string) error {
-	if !c.IsLeader() {
-		return c.propose(ctx, command{Op: opLeave, Node: id}) // the leader's applyForwarded completes it
+	return c.changeConfig(ctx, command{Op: opLeave, Node: id}, func() error {
+		if err := c.applyLocal(ctx, command{Op: opLeave, Node: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
+			return err
+		}
+		return c.await(func() raft.Future { return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second) })
+	})
+}
+
+// changeConfig runs change, a Raft configuration change, on the leader:
+// here if this node leads, else by forwarding cmd, whose handling on the
+// leader runs it there. When leadership moves before the change commits
+// it starts again wherever the leader now is (adding or removing the same
+// server twice is harmless), until ctx ends.
+func (c *Coordinator) changeConfig(ctx context.Context, cmd command, change func() error) error {
+	for {
+		if !c.IsLeader() {
+			return c.propose(ctx, cmd)
+		}
+		err := change()
+		if !leadershipMoved(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (then %w)", err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	if err := c.applyLocal(ctx, command{Op: opLeave, Node: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
-		return err
-	}
-	return c.await(func() raft.Future { return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second) })
+}
+
+// leadershipMoved reports an error from Raft meaning this node stopped
+// leading before the operation committed: the new leader must retry it.
+func leadershipMoved(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress)
 }
 
 // renew proposes a renewal carrying pos and, once it commits, extends
@@ -478,6 +504,8 @@ func (c *Coordinator) applyForwarded(b []byte) (byte, string) {
 	}
 	var ref *refusal
 	switch {
+	case leadershipMoved(err):
+		return forwardNoLeader, err.Error() // the sender retries on the new leader
 	case errors.As(err, &ref):
 		return forwardRefused, err.Error()
 	case err != nil:
@@ -530,7 +558,7 @@ func (c *Coordinator) propose(ctx context.Context, cmd command) error {
 	for {
 		if c.raft.State() == raft.Leader {
 			err := c.applyLocal(ctx, cmd)
-			if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
+			if !leadershipMoved(err) {
 				return err
 			}
 		} else if addr, _ := c.raft.LeaderWithID(); addr != "" {
