@@ -48,6 +48,7 @@ type settings struct {
 	duration time.Duration
 	warmup   time.Duration
 	readme   string
+	charts   string
 	writers  []int
 	sizes    []int
 	impls    []peers.Impl
@@ -61,6 +62,7 @@ func parseFlags() (settings, error) {
 	flag.DurationVar(&s.duration, "duration", 2*time.Second, "length of one timed run")
 	flag.DurationVar(&s.warmup, "warmup", time.Second, "untimed warm-up before each run")
 	flag.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the walbench markers")
+	flag.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
 	flag.StringVar(&writers, "writers", "1,8,64", "comma-separated numbers of concurrent writers")
 	flag.StringVar(&sizes, "sizes", "128,4096", "comma-separated payload sizes in bytes")
 	flag.StringVar(&impls, "impls", implList(peers.Impls()), "comma-separated logs to measure besides the raw loops; continuity must be one")
@@ -144,6 +146,15 @@ func run() error {
 	}
 	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, strings.Join(os.Args[1:], " "))
+	cs, err := benchkit.NewCharts(s.charts, s.readme)
+	if err != nil {
+		return err
+	}
+	charts, err := drawCharts(cs, s, res)
+	if err != nil {
+		return err
+	}
+	report += charts
 	fmt.Print(report)
 	if s.readme != "" {
 		if err := writeReadme(s.readme, report); err != nil {

@@ -1,6 +1,8 @@
 package benchkit
 
 import (
+	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +108,51 @@ func TestPercentileAndParseInts(t *testing.T) {
 		if _, err := ParseInts(bad, 1, 64); err == nil {
 			t.Errorf("ParseInts(%q) accepted", bad)
 		}
+	}
+}
+
+// TestCharts draws each kind of chart into a PNG, links it relative to
+// the README, and refuses charts with nothing to draw.
+func TestCharts(t *testing.T) {
+	dir := t.TempDir()
+	cs, err := NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	bars := Bars{Title: "throughput", YLabel: "records/s", Groups: []string{"1", "8"},
+		Series: []BarSeries{{Name: "a", Values: []float64{10, 1000}}, {Name: "b", Values: []float64{0, math.NaN()}}}}
+	if err := cs.Add(&md, "bars.png", bars); err != nil {
+		t.Fatal(err)
+	}
+	curves := Curves{Title: "latency", XLabel: "ms", LogX: true,
+		Series: []Samples{{Name: "x", Values: []float64{3, 1, 2, 0}}, {Name: "empty"}}}
+	if err := cs.Add(&md, "curves.png", curves); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bars.png", "curves.png"} {
+		f, err := os.Open(filepath.Join(dir, "charts", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width < 100 || cfg.Height < 50 {
+			t.Fatalf("%s: %+v, %v", name, cfg, err)
+		}
+	}
+	want := "![throughput](charts/bars.png)\n\n![latency](charts/curves.png)\n\n"
+	if md.String() != want {
+		t.Fatalf("markdown %q, want %q", md.String(), want)
+	}
+	if err := cs.Add(&md, "none.png", Curves{Title: "none"}); err == nil {
+		t.Fatal("a chart without samples was drawn")
+	}
+	if err := cs.Add(&md, "bad.png", Bars{Title: "bad", Groups: []string{"1"}, Series: []BarSeries{{Name: "a", Values: []float64{1, 2}}}}); err == nil {
+		t.Fatal("a series with more values than groups was drawn")
+	}
+	var none *Charts
+	if err := none.Add(&md, "x.png", bars); err != nil {
+		t.Fatal(err)
 	}
 }
