@@ -72,6 +72,13 @@ type Config struct {
 	SnapshotEveryBytes int64         // archived event bytes between base snapshots
 	// ShipInterval bounds the archive's lag. Default 1 s.
 	ShipInterval time.Duration
+	// VerifyEvery schedules Verify on the node that ships the archive
+	// (the primary): its result goes to Status, the metrics and the log
+	// (an error naming each problem). Default 24 h; negative turns it
+	// off. VerifyReadData makes the scheduled runs read every stored
+	// byte (Verify's readData), which costs a full download each time.
+	VerifyEvery    time.Duration
+	VerifyReadData bool
 	// Cluster, if set, makes the node one of a replicated cluster with
 	// automatic fail-over. Nil: a single node, always primary.
 	Cluster *ClusterConfig
@@ -221,6 +228,9 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	if cfg.SnapshotEveryBytes == 0 {
 		cfg.SnapshotEveryBytes = 64 << 20
 	}
+	if cfg.VerifyEvery == 0 {
+		cfg.VerifyEvery = 24 * time.Hour
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -256,9 +266,10 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 			return fail(err)
 		}
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.applyLoop()
 	go n.windowLoop()
+	go n.verifyLoop()
 	if cfg.Cluster == nil && cfg.OnRoleChange != nil {
 		cfg.OnRoleChange(RoleChange{Role: RolePrimary, Epoch: n.log.Epoch()})
 	}
@@ -734,6 +745,53 @@ func (n *Node) windowLoop() {
 			return
 		}
 	}
+}
+
+// verifyLoop runs Verify every Config.VerifyEvery while this node ships
+// the archive, and logs what it found.
+func (n *Node) verifyLoop() {
+	defer n.wg.Done()
+	if n.cfg.VerifyEvery < 0 {
+		return
+	}
+	t := time.NewTicker(n.cfg.VerifyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-n.ctx.Done():
+			return
+		}
+		if n.archiver() == nil {
+			continue // a standby: the primary verifies
+		}
+		res, err := n.Verify(n.ctx, n.cfg.VerifyReadData)
+		switch {
+		case err != nil && n.ctx.Err() != nil:
+			return
+		case err != nil:
+			n.lg.Warn("scheduled verify could not run; it runs again at the next period", "err", err, "every", n.cfg.VerifyEvery)
+		case !res.OK():
+			n.lg.Error("scheduled verify found damage in the archive: Node.Verify lists every damaged object; restore them from another copy, and take a new base snapshot (Node.Snapshot) so restores stop depending on them",
+				"snapshot_problems", len(res.Snapshot.Problems), "archive_problems", len(res.Archive.Problems)+len(res.Archive.Unreachable), "first", firstProblem(res))
+		default:
+			n.lg.Info("scheduled verify passed", "snapshots", res.Snapshot.Snapshots, "read_data", n.cfg.VerifyReadData)
+		}
+	}
+}
+
+// firstProblem describes the first problem of a failed Verify, for the
+// log.
+func firstProblem(r VerifyResult) string {
+	switch {
+	case len(r.Snapshot.Problems) > 0:
+		return r.Snapshot.Problems[0].String()
+	case len(r.Archive.Problems) > 0:
+		return r.Archive.Problems[0].Error()
+	case len(r.Archive.Unreachable) > 0:
+		return fmt.Sprintf("the newest record cannot be reached from base snapshot %s", r.Archive.Unreachable[0].Short())
+	}
+	return ""
 }
 
 // RestoreTo rebuilds into sm (a fresh state machine) the state as of

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -361,5 +363,79 @@ func TestEventsFromArchive(t *testing.T) {
 			break
 		}
 		want++
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestScheduledVerify: Config.VerifyEvery runs Verify on its own; its
+// result reaches LastVerify, and damage it finds is logged as an error
+// naming the damaged object.
+func TestScheduledVerify(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var logs syncBuffer
+	n, err := Open(Config{Dir: dir, VerifyEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, &kv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.Append(ctx, []byte("a=1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now()
+	waitUntil(t, "a scheduled verify that passes", func() bool {
+		r, ok := n.LastVerify()
+		return ok && r.At.After(since) && r.OK()
+	})
+	if st := n.Status(); st.LastVerify.At.Before(since) || !st.LastVerify.OK() {
+		t.Fatalf("Status().LastVerify = %+v", st.LastVerify)
+	}
+	// Lose the snapshot's data objects.
+	packs, err := filepath.Glob(filepath.Join(dir, "archive", "data", "*", "*"))
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("no data objects in the archive (%v)", err)
+	}
+	for _, p := range packs {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "a scheduled verify that finds the damage", func() bool {
+		r, ok := n.LastVerify()
+		return ok && !r.Snapshot.OK()
+	})
+	waitUntil(t, "the damage in the log", func() bool {
+		return strings.Contains(logs.String(), "scheduled verify found damage") && strings.Contains(logs.String(), "data/")
+	})
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
