@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity"
+	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/snapshot"
 )
 
 type kv struct{ m map[string]string }
@@ -119,5 +121,33 @@ func TestCtl(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if err := run(ctx, []string{"-archive", archive, "-passphrase-env", "CTL_TEST_PASS", "keys", "list"}, &out, &errOut); err != nil || strings.Count(out.String(), "\n") != 2 {
 		t.Fatalf("keys list with the passphrase: %v\n%s", err, out.String())
+	}
+}
+
+// TestMeter: on a terminal a bar that ends at 100% per operation; else a
+// line as each operation ends and nothing in between.
+func TestMeter(t *testing.T) {
+	var buf bytes.Buffer
+	m := &meter{w: &buf, tty: true}
+	for _, b := range []int64{0, 512 << 10, 1 << 20} {
+		m.snapshot(snapshot.Progress{Op: "verify", Bytes: b, Total: 1 << 20, Done: b == 1<<20})
+	}
+	m.restore(replication.RestoreProgress{LSN: 5, TargetLSN: 10, Records: 5, Objects: 1, Of: 2})
+	m.restore(replication.RestoreProgress{LSN: 10, TargetLSN: 10, Records: 10, Objects: 2, Of: 2})
+	m.finish()
+	out := buf.String()
+	for _, want := range []string{"verify", "100%", "1.0 MB", "restore: LSN 10 of 10, 10 events", "(2/2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, out)
+		}
+	}
+	buf.Reset()
+	m = &meter{w: &buf}
+	m.snapshot(snapshot.Progress{Op: "verify", Bytes: 10, Total: 20})
+	m.restore(replication.RestoreProgress{Objects: 1, Of: 2})
+	m.snapshot(snapshot.Progress{Op: "verify", Bytes: 20, Total: 20, Done: true})
+	m.finish()
+	if got := buf.String(); got != "verify: 20 B\n" {
+		t.Errorf("output to a file %q, want one line", got)
 	}
 }

@@ -14,7 +14,8 @@
 //
 // The key comes from -key-file (32 raw bytes, as a Node makes) or
 // -passphrase-env VAR. -json prints JSON for scripts. Long operations
-// print their progress on stderr.
+// show a progress bar on stderr when it is a terminal (else a line as
+// each ends).
 package main
 
 import (
@@ -46,9 +47,10 @@ func main() {
 
 // env is what every command gets.
 type env struct {
-	repo   *snapshot.Repo
-	out    io.Writer
-	asJSON bool
+	repo     *snapshot.Repo
+	out      io.Writer
+	asJSON   bool
+	progress *meter
 }
 
 func (e env) print(v any, human func()) error {
@@ -83,22 +85,14 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	progress := func(p snapshot.Progress) {
-		if p.Total > 0 {
-			fmt.Fprintf(errOut, "\r%s: %s of %s (%.0f%%)", p.Op, size(p.Bytes), size(p.Total), 100*float64(p.Bytes)/float64(p.Total))
-		} else {
-			fmt.Fprintf(errOut, "\r%s: %s", p.Op, size(p.Bytes))
-		}
-		if p.Done {
-			fmt.Fprintln(errOut)
-		}
-	}
-	repo, err := snapshot.Open(ctx, b, keys, snapshot.Options{Progress: progress})
+	progress := newMeter(errOut)
+	defer progress.finish()
+	repo, err := snapshot.Open(ctx, b, keys, snapshot.Options{Progress: progress.snapshot})
 	if err != nil {
 		return err
 	}
 	defer repo.Close()
-	e := env{repo: repo, out: out, asJSON: *asJSON}
+	e := env{repo: repo, out: out, asJSON: *asJSON, progress: progress}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "window":
@@ -108,7 +102,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	case "verify":
 		return cmdVerify(ctx, e, rest)
 	case "restore":
-		return cmdRestore(ctx, e, rest, errOut)
+		return cmdRestore(ctx, e, rest)
 	case "forget":
 		return cmdForget(ctx, e, rest)
 	case "prune":
@@ -254,7 +248,7 @@ func (x *exporter) Apply(rec wal.Record) error {
 	}{rec.LSN, rec.Epoch, rec.Time, rec.Data})
 }
 
-func cmdRestore(ctx context.Context, e env, args []string, errOut io.Writer) error {
+func cmdRestore(ctx context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	at := fs.String("time", "", "RFC 3339 time to restore (default: the newest state)")
 	lsn := fs.Uint64("lsn", 0, "LSN to restore instead of a time")
@@ -286,10 +280,8 @@ func cmdRestore(ctx context.Context, e env, args []string, errOut io.Writer) err
 	}
 	defer ef.Close()
 	x := &exporter{state: sf, events: json.NewEncoder(ef)}
-	res, err := replication.RestoreTo(ctx, e.repo, target, x, replication.RestoreOptions{Progress: func(p replication.RestoreProgress) {
-		fmt.Fprintf(errOut, "\rrestore: LSN %d of %d, %d events, %d of %d objects", p.LSN, p.TargetLSN, p.Records, p.Objects, p.Of)
-	}})
-	fmt.Fprintln(errOut)
+	res, err := replication.RestoreTo(ctx, e.repo, target, x, replication.RestoreOptions{Progress: e.progress.restore})
+	e.progress.finish()
 	if err != nil {
 		return err
 	}
