@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -67,7 +68,8 @@ func TestReport(t *testing.T) {
 	file := &store{kind: storeFile, label: "file://", desc: "a directory"}
 	s3 := &store{kind: storeS3, label: "S3", desc: "a server"}
 	run := func(p99 time.Duration) lagRun {
-		return lagRun{perSec: 10_000, lagP50: p99 / 2, lagP99: p99, lagMax: p99, restore: time.Second, restoreRecs: 1000}
+		return lagRun{perSec: 10_000, lagP50: p99 / 2, lagP99: p99, lagMax: p99, restore: time.Second, restoreRecs: 1000,
+			lagSample: sampleMs([]time.Duration{0, p99 / 2, p99}, 3)}
 	}
 	res := &results{
 		stores: []*store{file, s3},
@@ -78,6 +80,7 @@ func TestReport(t *testing.T) {
 		restores: []*restoreJob{{store: file, runs: []restoreRun{{cold: true, open: time.Second, restore: 3 * time.Second, base: time.Second, records: 1e6, bytes: 256e6}}}},
 	}
 	out := renderReport(s, benchkit.System{}, res, "")
+	checkCharts(t, s, res, "arch-lag.png", "arch-restore.png")
 	for _, want := range []string{
 		"| file://: p99 per-record lag ≤ 1 s in every run | 0.550 (0.500–0.600) s | yes |",
 		"| S3: p99 per-record lag ≤ 1 s in every run | 1.05 (0.900–1.20) s | no (1 of 2 runs) |",
@@ -92,9 +95,78 @@ func TestReport(t *testing.T) {
 	if strings.Contains(out, "Scaled down") {
 		t.Errorf("full-size restore called scaled down:\n%s", out)
 	}
+	lag := res.lag
+	res.lag = nil
+	checkCharts(t, s, res, "arch-restore.png")
+	res.lag, res.restores = lag, nil
+	checkCharts(t, s, res, "arch-lag.png")
 	res.skipped = []string{"S3: skipped: no server"}
 	if out := renderReport(s, benchkit.System{}, res, ""); !strings.Contains(out, "\nS3: skipped: no server\n") || !strings.Contains(out, "| Store S3 | skipped: no server |") {
 		t.Errorf("skipped store not reported:\n%s", out)
+	}
+}
+
+// TestSampleMs checks that a sample keeps the first and the last value
+// and spreads evenly between them, and that a short input is kept whole.
+func TestSampleMs(t *testing.T) {
+	var d []time.Duration
+	for i := range 101 {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	if got := sampleMs(d, 5); !slices.Equal(got, []float64{0, 25, 50, 75, 100}) {
+		t.Errorf("5 of 0..100 ms: %v", got)
+	}
+	if got := sampleMs(d[:3], 10); !slices.Equal(got, []float64{0, 1, 2}) {
+		t.Errorf("10 of 0..2 ms: %v", got)
+	}
+	if got := sampleMs(nil, 10); len(got) != 0 {
+		t.Errorf("10 of none: %v", got)
+	}
+	if n := (settings{runs: 3}).samplesPerRun(); n != chartSamples/3 {
+		t.Errorf("3 runs keep %d each", n)
+	}
+}
+
+// checkCharts draws the charts of res into a temporary directory and
+// checks that exactly the files named are drawn, PNGs, and linked from
+// the Markdown under the charts heading; and that without -charts
+// nothing is drawn.
+func checkCharts(t *testing.T, s settings, res *results, files ...string) {
+	t.Helper()
+	if md, err := drawCharts(nil, s, res); md != "" || err != nil {
+		t.Errorf("without charts: %q, %v", md, err)
+	}
+	dir := t.TempDir()
+	cs, err := benchkit.NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := drawCharts(cs, s, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(md, "\n#### Charts\n\n") {
+		t.Errorf("charts Markdown lacks its heading: %q", md)
+	}
+	entries, err := os.ReadDir(cs.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, slices.Sorted(slices.Values(files))) {
+		t.Errorf("charts drawn: %q, want %q", got, files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(cs.Dir, f))
+		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s: not a PNG (%v)", f, err)
+		}
+		if !strings.Contains(md, "](charts/"+f+")") {
+			t.Errorf("Markdown does not link %s:\n%s", f, md)
+		}
 	}
 }
 
@@ -112,7 +184,7 @@ func TestArchbenchSmoke(t *testing.T) {
 	if err := os.WriteFile(readme, []byte("# Benchmarks\n\n"+beginMarker+"\nold\n"+endMarker+"\n\nafter\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := parseFlags([]string{"-stores", "file", "-runs", "1", "-duration", "1s", "-state", "2MiB", "-events", "20000", "-puts", "3", "-dir", dir, "-readme", readme})
+	s, err := parseFlags([]string{"-stores", "file", "-runs", "1", "-duration", "1s", "-state", "2MiB", "-events", "20000", "-puts", "3", "-dir", dir, "-readme", readme, "-charts", filepath.Join(dir, "charts")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +202,7 @@ func TestArchbenchSmoke(t *testing.T) {
 		"#### Restore (RTO): 2 MiB state + 20,000 events of 256 B", "Scaled down from the issue's 1 GiB + 1,000,000 events",
 		"#### Limits of the restore", "#### Building the restore archive", "#### Target",
 		"| file://: p99 per-record lag ≤ 1 s in every run |",
+		"#### Charts", "](charts/arch-lag.png)", "](charts/arch-restore.png)",
 		endMarker + "\n\nafter\n",
 	} {
 		if !strings.Contains(text, want) {
@@ -139,6 +212,11 @@ func TestArchbenchSmoke(t *testing.T) {
 	// One row per table for the store.
 	if n := strings.Count(text, "\n| file:// |"); n != 5 {
 		t.Errorf("%d rows for file://, want 5 (lag, uploads, restore, limits, build):\n%s", n, text)
+	}
+	for _, f := range []string{"arch-lag.png", "arch-restore.png"} {
+		if _, err := os.Stat(filepath.Join(dir, "charts", f)); err != nil {
+			t.Errorf("chart not drawn: %v", err)
+		}
 	}
 	if strings.Contains(text, "\nold\n") || !strings.Contains(out.String(), "#### Archive lag") {
 		t.Errorf("report not written in place:\n%s", text)

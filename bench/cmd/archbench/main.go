@@ -7,7 +7,7 @@
 //
 // Usage, from the bench module's directory:
 //
-//	go run ./cmd/archbench [-dir DIR] [-runs 3] [-duration 60s] [-stores file,s3] [-readme README.md]
+//	go run ./cmd/archbench [-dir DIR] [-runs 3] [-duration 60s] [-stores file,s3] [-readme README.md] [-charts DIR]
 //	go run ./cmd/archbench -quick                  # a quick look: 1 run of 5 s, a 64 MiB + 100,000-event restore
 //
 // Archive lag: each run opens a fresh wal.Log (default Options: every
@@ -40,6 +40,10 @@
 // the median and min–max over the runs and checks the target (p99
 // per-record lag ≤ 1 s). With -readme, it replaces the text between
 // <!-- archbench:begin --> and <!-- archbench:end --> in that file.
+// With -charts DIR, it also draws PNG charts into DIR (arch-lag.png: the
+// distribution of the per-record lag per store; arch-restore.png: the
+// restores' MB/s by part per store) and appends their image links to the
+// report.
 //
 // The program needs about seven minutes with the defaults and both
 // stores (six 60-second lag runs, then the restores); -quick takes about
@@ -99,6 +103,7 @@ type settings struct {
 	suites   []string
 	quick    bool
 	readme   string
+	charts   string // directory to draw the PNG charts into; "" draws none
 }
 
 // suite says whether the suite name is to run.
@@ -132,6 +137,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore")
 	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d, unless given", quickRuns, quickDuration, quickState, quickEvents))
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the archbench markers")
+	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -246,6 +252,10 @@ func run() error {
 // progress) and writes it into s.readme if set. args are the command's
 // arguments, quoted in the report.
 func execute(ctx context.Context, s settings, args string, out, progress io.Writer) error {
+	cs, err := benchkit.NewCharts(s.charts, s.readme)
+	if err != nil {
+		return err
+	}
 	root, err := os.MkdirTemp(s.dir, "archbench-")
 	if err != nil {
 		return fmt.Errorf("create work directory: %w", err)
@@ -265,6 +275,11 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	}
 	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, args)
+	charts, err := drawCharts(cs, s, res)
+	if err != nil {
+		return err
+	}
+	report += charts
 	fmt.Fprint(out, report)
 	if s.readme != "" {
 		if err := writeReadme(s.readme, report); err != nil {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +114,7 @@ func TestReport(t *testing.T) {
 		}, safe: safety{acks: 1000, lost: 1}}},
 	}
 	out := renderReport(s, benchkit.System{}, res, "-trials 4")
+	checkCharts(t, res, "fail-failover-lan.png", "fail-failover-wan.png", "fail-switchover.png")
 	for _, want := range []string{
 		"`go run ./cmd/failbench -trials 4`",
 		"| LAN | the Raft leader | 4 | 850 | 2,500 | 700 | 2,500 | 283 | 845 | 848 | 0 | 0 | 0 |",
@@ -137,6 +140,66 @@ func TestReport(t *testing.T) {
 	}
 }
 
+// TestChartsWithoutTimes checks that trials without a time (no new
+// primary, a failed switchover) draw no chart, and that a profile without
+// trials draws none.
+func TestChartsWithoutTimes(t *testing.T) {
+	stuck := &results{fail: []*failJob{{prof: lanProfile, kind: kindLeader, trials: []failTrial{{stuck: true}}}},
+		switches: []*switchJob{{prof: lanProfile, trials: []switchTrial{{err: "not caught up"}}}}}
+	cs, err := benchkit.NewCharts(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md, err := drawCharts(cs, stuck); md != "" || err != nil {
+		t.Errorf("trials without times drew %q, %v", md, err)
+	}
+	stuck.fail = append(stuck.fail, &failJob{prof: lanProfile, kind: kindFollower, trials: []failTrial{{took: time.Second}}})
+	checkCharts(t, stuck, "fail-failover-lan.png")
+}
+
+// checkCharts draws the charts of res into a temporary directory and
+// checks that exactly the files named are drawn, PNGs, and linked from
+// the Markdown under the charts heading; and that without -charts
+// nothing is drawn.
+func checkCharts(t *testing.T, res *results, files ...string) {
+	t.Helper()
+	if md, err := drawCharts(nil, res); md != "" || err != nil {
+		t.Errorf("without charts: %q, %v", md, err)
+	}
+	dir := t.TempDir()
+	cs, err := benchkit.NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := drawCharts(cs, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(md, "\n#### Charts\n\n") {
+		t.Errorf("charts Markdown lacks its heading: %q", md)
+	}
+	entries, err := os.ReadDir(cs.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, slices.Sorted(slices.Values(files))) {
+		t.Errorf("charts drawn: %q, want %q", got, files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(cs.Dir, f))
+		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s: not a PNG (%v)", f, err)
+		}
+		if !strings.Contains(md, "](charts/"+f+")") {
+			t.Errorf("Markdown does not link %s:\n%s", f, md)
+		}
+	}
+}
+
 // TestFailbenchSmoke runs the command's logic end to end with the LAN
 // profile and two trials of each kind, writing into a copy of a README,
 // so that the harness cannot rot between full runs. The times are not
@@ -150,7 +213,7 @@ func TestFailbenchSmoke(t *testing.T) {
 	if err := os.WriteFile(readme, []byte("# Benchmarks\n\n"+beginMarker+"\nold\n"+endMarker+"\n\nafter\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := parseFlags([]string{"-profile", "lan", "-trials", "2", "-dir", dir, "-readme", readme})
+	s, err := parseFlags([]string{"-profile", "lan", "-trials", "2", "-dir", dir, "-readme", readme, "-charts", filepath.Join(dir, "charts")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +232,16 @@ func TestFailbenchSmoke(t *testing.T) {
 		"#### Raft election alone", "#### Timing profiles", "| LAN | 150ms | 150ms | 100ms | 500ms | 100ms | 100ms |",
 		"#### Targets", "LAN, killed primary not the Raft leader: p99 fail-over ≤ 2s", "split brain: 0 violations in every trial",
 		"lost acknowledged writes: 0 in every trial", "LAN switchover write pause < 1s", "of 7 target checks met.",
+		"#### Charts", "](charts/fail-failover-lan.png)", "](charts/fail-switchover.png)",
 		endMarker + "\n\nafter\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("README lacks %q:\n%s", want, text)
+		}
+	}
+	for _, f := range []string{"fail-failover-lan.png", "fail-switchover.png"} {
+		if _, err := os.Stat(filepath.Join(dir, "charts", f)); err != nil {
+			t.Errorf("chart not drawn: %v", err)
 		}
 	}
 	if strings.Contains(text, "\nold\n") || strings.Contains(text, "| WAN |") || !strings.Contains(out.String(), "#### Fail-over") {

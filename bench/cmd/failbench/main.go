@@ -8,7 +8,7 @@
 //
 // Usage, from the bench module's directory:
 //
-//	go run ./cmd/failbench [-trials 30] [-wantrials 5] [-profile lan|wan|both] [-dir DIR] [-seed 1] [-readme README.md]
+//	go run ./cmd/failbench [-trials 30] [-wantrials 5] [-profile lan|wan|both] [-dir DIR] [-seed 1] [-readme README.md] [-charts DIR]
 //	go run ./cmd/failbench -quick                  # a quick look: 3 trials of each kind, 1 WAN trial
 //
 // Every fail-over trial starts a fresh cluster: three failover.Open
@@ -41,7 +41,10 @@
 // and removed; default $TMPDIR); -quick sets -trials 3 -wantrials 1
 // unless they are given. With -readme, the report replaces the text
 // between <!-- failbench:begin --> and <!-- failbench:end --> in that
-// file.
+// file. With -charts DIR, the program also draws PNG charts into DIR
+// (fail-failover-lan.png, fail-failover-wan.png: the distribution of the
+// fail-over times per kind of trial; fail-switchover.png: that of the
+// switchover pauses) and appends their image links to the report.
 //
 // The program needs about three and a half minutes with the defaults
 // (two and a quarter for the LAN trials, one for the WAN trials); -quick
@@ -84,6 +87,7 @@ type settings struct {
 	seed      uint64
 	quick     bool
 	readme    string
+	charts    string // directory to draw the PNG charts into; "" draws none
 }
 
 // lan and wan say whether the profile is to run.
@@ -108,6 +112,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.Uint64Var(&s.seed, "seed", 1, "seed of the random kill and switchover moments")
 	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -trials %d -wantrials %d, unless given", quickTrials, quickWANTrials))
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the failbench markers")
+	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -157,6 +162,10 @@ func run() error {
 // progress) and writes it into s.readme if set. args are the command's
 // arguments, quoted in the report.
 func execute(ctx context.Context, s settings, args string, out, progress io.Writer) error {
+	cs, err := benchkit.NewCharts(s.charts, s.readme)
+	if err != nil {
+		return err
+	}
 	root, err := os.MkdirTemp(s.dir, "failbench-")
 	if err != nil {
 		return fmt.Errorf("create work directory: %w", err)
@@ -175,6 +184,11 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	}
 	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, args)
+	charts, err := drawCharts(cs, res)
+	if err != nil {
+		return err
+	}
+	report += charts
 	fmt.Fprint(out, report)
 	if s.readme != "" {
 		if err := writeReadme(s.readme, report); err != nil {

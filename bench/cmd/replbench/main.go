@@ -9,7 +9,7 @@
 //
 // Usage, from the bench module's directory:
 //
-//	go run ./cmd/replbench [-dir DIR] [-runs 5] [-duration 2s] [-readme README.md]
+//	go run ./cmd/replbench [-dir DIR] [-runs 5] [-duration 2s] [-readme README.md] [-charts DIR]
 //
 // Each measurement opens fresh logs (real files under -dir) for the
 // primary and its standbys, all in this process, connected over
@@ -21,6 +21,11 @@
 // them. The report gives the median and min–max over the runs and checks
 // the targets. With -readme, it replaces the text between
 // <!-- replbench:begin --> and <!-- replbench:end --> in that file.
+// With -charts DIR, it also draws PNG charts into DIR (repl-throughput.png:
+// records/s by payload and writers per mode; repl-latency.png: the
+// distribution of Append latency per mode at the fewest writers;
+// repl-lag.png: the distribution of the asynchronous standby's lag) and
+// appends their image links to the report.
 //
 // The program needs about seven minutes with the defaults; use
 // -runs 1 -duration 300ms for a quick look.
@@ -101,6 +106,7 @@ type settings struct {
 	duration time.Duration
 	warmup   time.Duration
 	readme   string
+	charts   string // directory to draw the PNG charts into; "" draws none
 	writers  []int
 	sizes    []int
 	modes    []mode
@@ -117,6 +123,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.DurationVar(&s.duration, "duration", 2*time.Second, "length of one timed run")
 	fs.DurationVar(&s.warmup, "warmup", time.Second, "untimed warm-up before each run")
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the replbench markers")
+	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
 	fs.StringVar(&writers, "writers", "1,8,64", "comma-separated numbers of concurrent writers")
 	fs.StringVar(&sizes, "sizes", "128,1024", "comma-separated payload sizes in bytes")
 	fs.StringVar(&modes, "modes", modeList(allModes), "comma-separated replication modes to measure")
@@ -200,6 +207,10 @@ func run() error {
 // progress) and writes it into s.readme if set. args are the command's
 // arguments, quoted in the report.
 func execute(ctx context.Context, s settings, args string, out, progress io.Writer) error {
+	cs, err := benchkit.NewCharts(s.charts, s.readme)
+	if err != nil {
+		return err
+	}
 	root, err := os.MkdirTemp(s.dir, "replbench-")
 	if err != nil {
 		return fmt.Errorf("create work directory: %w", err)
@@ -225,6 +236,11 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	}
 	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, args)
+	charts, err := drawCharts(cs, s, res)
+	if err != nil {
+		return err
+	}
+	report += charts
 	fmt.Fprint(out, report)
 	if s.readme != "" {
 		if err := writeReadme(s.readme, report); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
@@ -102,7 +103,15 @@ func TestReport(t *testing.T) {
 	s := settings{runs: 1, writers: []int{1}, sizes: []int{128}, modes: allModes, limits: true}
 	res := &results{}
 	add := func(m mode, ops float64, p50 time.Duration) {
-		res.repl = append(res.repl, &job{mode: m, writers: 1, size: 128, runs: []runResult{{opsPerSec: ops, p50: p50, p99: 2 * p50, cpuPerOp: time.Microsecond}}})
+		var lats []time.Duration
+		for i := range 100 {
+			lats = append(lats, p50/2+time.Duration(i)*p50/50)
+		}
+		r := runResult{opsPerSec: ops, p50: p50, p99: 2 * p50, cpuPerOp: time.Microsecond, latSample: sampleMs(lats, 10)}
+		if m == modeAsync {
+			r.lagSample = sampleMs(lats, 10)
+		}
+		res.repl = append(res.repl, &job{mode: m, writers: 1, size: 128, runs: []runResult{r}})
 	}
 	add(modeBaseline, 10000, 100*time.Microsecond)
 	add(modeAsync, 9600, 110*time.Microsecond)
@@ -112,6 +121,7 @@ func TestReport(t *testing.T) {
 		res.limits = append(res.limits, &job{limit: l, writers: 1, size: 128, runs: []runResult{{opsPerSec: 1000, p50: 100 * time.Microsecond}}})
 	}
 	out := renderReport(s, benchkit.System{}, res, "")
+	checkCharts(t, s, res, "repl-lag.png", "repl-latency.png", "repl-throughput.png")
 	for _, want := range []string{
 		"async records/s ÷ baseline records/s ≥ 0.95 | 0.96 | yes |",
 		"sync(1) p50 ÷ async p50 ≤ 2 | 2.27 | no |",
@@ -122,6 +132,70 @@ func TestReport(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestSampleMs checks that a sample keeps the first and the last value
+// and spreads evenly between them, and that a short input is kept whole.
+func TestSampleMs(t *testing.T) {
+	var d []time.Duration
+	for i := range 101 {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	if got := sampleMs(d, 5); !slices.Equal(got, []float64{0, 25, 50, 75, 100}) {
+		t.Errorf("5 of 0..100 ms: %v", got)
+	}
+	if got := sampleMs(d[:3], 10); !slices.Equal(got, []float64{0, 1, 2}) {
+		t.Errorf("10 of 0..2 ms: %v", got)
+	}
+	if got := sampleMs(nil, 10); len(got) != 0 {
+		t.Errorf("10 of none: %v", got)
+	}
+	if n := (settings{runs: 3}).samplesPerRun(); n != chartSamples/3 {
+		t.Errorf("3 runs keep %d each", n)
+	}
+}
+
+// checkCharts draws the charts of res into a temporary directory and
+// checks that exactly the files named are drawn, PNGs, and linked from
+// the Markdown under the charts heading; and that without -charts
+// nothing is drawn.
+func checkCharts(t *testing.T, s settings, res *results, files ...string) {
+	t.Helper()
+	if md, err := drawCharts(nil, s, res); md != "" || err != nil {
+		t.Errorf("without charts: %q, %v", md, err)
+	}
+	dir := t.TempDir()
+	cs, err := benchkit.NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := drawCharts(cs, s, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(md, "\n#### Charts\n\n") {
+		t.Errorf("charts Markdown lacks its heading: %q", md)
+	}
+	entries, err := os.ReadDir(cs.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, slices.Sorted(slices.Values(files))) {
+		t.Errorf("charts drawn: %q, want %q", got, files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(cs.Dir, f))
+		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s: not a PNG (%v)", f, err)
+		}
+		if !strings.Contains(md, "](charts/"+f+")") {
+			t.Errorf("Markdown does not link %s:\n%s", f, md)
 		}
 	}
 }
@@ -139,7 +213,7 @@ func TestReplbenchSmoke(t *testing.T) {
 	if err := os.WriteFile(readme, []byte("# Benchmarks\n\n"+beginMarker+"\nold\n"+endMarker+"\n\nafter\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := parseFlags([]string{"-runs", "1", "-duration", "150ms", "-warmup", "50ms", "-writers", "1,8", "-sizes", "128", "-dir", dir, "-readme", readme})
+	s, err := parseFlags([]string{"-runs", "1", "-duration", "150ms", "-warmup", "50ms", "-writers", "1,8", "-sizes", "128", "-dir", dir, "-readme", readme, "-charts", filepath.Join(dir, "charts")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +229,16 @@ func TestReplbenchSmoke(t *testing.T) {
 	for _, want := range []string{
 		"| 128 B | 8 | sync(2), 2 standbys |", "| 128 B | 1 | async, 1 standby |",
 		"#### Asynchronous standby", "| 128 B | TLS round trip", "#### Targets", "8 writers, 128 B: sync(1) p50 ÷ async p50",
+		"#### Charts", "](charts/repl-throughput.png)", "](charts/repl-latency.png)", "](charts/repl-lag.png)",
 		endMarker + "\n\nafter\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("README lacks %q:\n%s", want, text)
+		}
+	}
+	for _, f := range []string{"repl-throughput.png", "repl-latency.png", "repl-lag.png"} {
+		if _, err := os.Stat(filepath.Join(dir, "charts", f)); err != nil {
+			t.Errorf("chart not drawn: %v", err)
 		}
 	}
 	if strings.Contains(text, "\nold\n") || !strings.Contains(out.String(), "#### Appends") {

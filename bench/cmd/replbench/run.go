@@ -77,6 +77,12 @@ type runResult struct {
 	standbyRecPerBatch float64       // records per group commit (one write, one fdatasync) of the standby's log
 	catchUp            time.Duration // from the end of the window until the standby applied the last record
 	standbySyncTime    time.Duration // the standby log's mean fdatasync time
+
+	// For the charts: a sample of the run's Append latencies and of the
+	// asynchronous standby's per-record lags, in milliseconds, taken
+	// evenly by rank after the window (sampleMs), at most
+	// settings.samplesPerRun each.
+	latSample, lagSample []float64
 }
 
 // job is one configuration: a replication mode with a number of writers
@@ -275,6 +281,7 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 		mbPerSec:  float64(len(all)) * float64(j.size) / sec / 1e6,
 		p50:       benchkit.Percentile(all, 0.50),
 		p99:       benchkit.Percentile(all, 0.99),
+		latSample: sampleMs(all, b.samplesPerRun()),
 	}
 	if n := p1.Batches - p0.Batches; n > 0 {
 		res.recPerBatch = float64(p1.Records-p0.Records) / float64(n)
@@ -296,7 +303,7 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 		res.standbySyncTime = (s1.SyncTime - s0.SyncTime) / time.Duration(n)
 	}
 	if track {
-		if err := lag(rctx, c, l, base, &res); err != nil {
+		if err := lag(rctx, c, l, base, b.samplesPerRun(), &res); err != nil {
 			return res, err
 		}
 	}
@@ -305,8 +312,9 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 
 // lag waits until the standby has applied every record appended in the
 // window, then computes, record by record, the time from the primary's
-// Append returning to the standby applying it.
-func lag(ctx context.Context, c *cluster, l *loop, base time.Time, res *runResult) error {
+// Append returning to the standby applying it, and keeps a sample of at
+// most samples of those lags for the charts.
+func lag(ctx context.Context, c *cluster, l *loop, base time.Time, samples int, res *runResult) error {
 	var last wal.LSN
 	for _, lsns := range l.lsns {
 		for _, lsn := range lsns {
@@ -337,6 +345,7 @@ func lag(ctx context.Context, c *cluster, l *loop, base time.Time, res *runResul
 	}
 	slices.Sort(lags)
 	res.lagP50, res.lagP99 = benchkit.Percentile(lags, 0.50), benchkit.Percentile(lags, 0.99)
+	res.lagSample = sampleMs(lags, samples)
 	from := l.start.Sub(base)
 	to := from + l.elapsed
 	res.standbyOpsPerSec = float64(clock.appliedBetween(from, to)) / l.elapsed.Seconds()

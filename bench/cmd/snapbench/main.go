@@ -5,7 +5,7 @@
 //
 // Usage, from the bench module's directory:
 //
-//	go run ./cmd/snapbench [-dir DIR] [-runs 5] [-size 256MiB] [-suites snapshots,chunkers,crypto] [-readme README.md]
+//	go run ./cmd/snapbench [-dir DIR] [-runs 5] [-size 256MiB] [-suites snapshots,chunkers,crypto] [-readme README.md] [-charts DIR]
 //
 // For each kind of data (JSON event lines and incompressible bytes, both
 // from internal/gen), every run stores a first snapshot, a snapshot after
@@ -28,6 +28,11 @@
 // and zstd), each alone on one goroutine. -suites picks the suites:
 // snapshots (Save, Restore, restic and the physical limits), chunkers,
 // crypto.
+//
+// With -charts DIR, the program also draws PNG charts of the suites that
+// ran into DIR (snap-<data>.png: MB/s by step per tool and configuration;
+// snap-chunkers.png; snap-crypto.png) and appends their image links to
+// the report.
 //
 // The program needs about two and a half minutes with the defaults; use
 // -runs 1 -size 16MiB for a quick look. -restic "" leaves restic out.
@@ -66,6 +71,7 @@ type settings struct {
 	suites  []string
 	restic  string // path or name of the restic binary; "" leaves restic out
 	readme  string
+	charts  string // directory to draw the PNG charts into; "" draws none
 }
 
 // dataKinds are the kinds of state -data may name.
@@ -97,6 +103,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites to run: snapshots (Save, Restore, restic, physical limits), chunkers, crypto")
 	fs.StringVar(&s.restic, "restic", "restic", `restic binary; "" leaves restic out`)
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the snapbench markers")
+	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -184,6 +191,10 @@ func run() error {
 			return fmt.Errorf("%w (install restic, or run with -restic \"\" to leave it out)", err)
 		}
 	}
+	cs, err := benchkit.NewCharts(s.charts, s.readme)
+	if err != nil {
+		return err
+	}
 	root, err := os.MkdirTemp(s.dir, "snapbench-")
 	if err != nil {
 		return fmt.Errorf("create work directory: %w", err)
@@ -199,6 +210,11 @@ func run() error {
 	}
 	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, strings.Join(os.Args[1:], " "))
+	charts, err := drawCharts(cs, s, res)
+	if err != nil {
+		return err
+	}
+	report += charts
 	fmt.Print(report)
 	if s.readme != "" {
 		if err := writeReadme(s.readme, report); err != nil {

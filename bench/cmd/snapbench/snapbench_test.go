@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"os"
 	"path/filepath"
@@ -28,11 +29,11 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	s, err := parseFlags([]string{"-runs", "2", "-size", "4MiB", "-workers", "1,4", "-data", "random", "-restic", ""})
+	s, err := parseFlags([]string{"-runs", "2", "-size", "4MiB", "-workers", "1,4", "-data", "random", "-restic", "", "-charts", "out"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.runs != 2 || s.size != 4<<20 || len(s.workers) != 2 || s.workers[1] != 4 || len(s.data) != 1 || s.restic != "" {
+	if s.runs != 2 || s.size != 4<<20 || len(s.workers) != 2 || s.workers[1] != 4 || len(s.data) != 1 || s.restic != "" || s.charts != "out" {
 		t.Errorf("parsed %+v", s)
 	}
 	if !slices.Equal(s.suites, allSuites) {
@@ -127,6 +128,7 @@ func TestReport(t *testing.T) {
 	res.jobs = append(res.jobs, &job{data: "events", tool: toolRestic, steps: append(all, stepOpen),
 		runs: []map[step]stepResult{{stepFirst: res1(2, 20e6), stepEdited: res1(1, 10e6), stepUnchanged: res1(1, 1e3), stepRestore: res1(1, 0), stepOpen: res1(0.5, 0)}}})
 	out = renderReport(s, system{}, res, "")
+	checkCharts(t, s, res, "snap-events.png")
 	for _, want := range []string{
 		"restic backup seconds ÷ continuity Save seconds (2 workers) ≥ 3 | 4.00 | yes |", // first: 2 s ÷ 0.5 s
 		"after 100 edits ÷ restic's ≤ 0.50 | 0.10 | yes |",                               // 1e6 ÷ 10e6
@@ -221,9 +223,53 @@ func TestReportChunkersCrypto(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+	checkCharts(t, s, res, "snap-chunkers.png", "snap-crypto.png")
 	for _, unwanted := range []string{"#### Snapshots", "#### Targets", "#### Physical limits"} {
 		if strings.Contains(out, unwanted) {
 			t.Errorf("report has %q without the snapshots suite", unwanted)
+		}
+	}
+}
+
+// checkCharts draws the charts of res into a temporary directory and
+// checks that exactly the files named are drawn, PNGs, and linked from
+// the Markdown under the charts heading; and that without -charts
+// nothing is drawn.
+func checkCharts(t *testing.T, s settings, res *results, files ...string) {
+	t.Helper()
+	if md, err := drawCharts(nil, s, res); md != "" || err != nil {
+		t.Errorf("without charts: %q, %v", md, err)
+	}
+	dir := t.TempDir()
+	cs, err := benchkit.NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := drawCharts(cs, s, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(md, "\n#### Charts\n\n") {
+		t.Errorf("charts Markdown lacks its heading: %q", md)
+	}
+	entries, err := os.ReadDir(cs.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, slices.Sorted(slices.Values(files))) {
+		t.Errorf("charts drawn: %q, want %q", got, files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(cs.Dir, f))
+		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s: not a PNG (%v)", f, err)
+		}
+		if !strings.Contains(md, "](charts/"+f+")") {
+			t.Errorf("Markdown does not link %s:\n%s", f, md)
 		}
 	}
 }

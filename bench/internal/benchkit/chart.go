@@ -148,8 +148,9 @@ func (c Curves) plot() (*plot.Plot, error) {
 	p.X.Label.Text = c.XLabel
 	p.Y.Label.Text = "fraction at or below"
 	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top = true
-	p.Legend.Left = true
+	// Bottom right: distribution curves rise from the left and reach 1
+	// on the right, so that corner stays empty.
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(8), vg.Points(8)
 	if c.LogX {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -173,7 +174,7 @@ func (c Curves) plot() (*plot.Plot, error) {
 		line.Dashes = plotutil.Dashes(i)
 		line.Width = vg.Points(1.5)
 		p.Add(line)
-		p.Legend.Add(fmt.Sprintf("%s (%d)", s.Name, len(v)), line)
+		p.Legend.Add(s.Name, line)
 		drawn++
 	}
 	if drawn == 0 {

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
+)
+
+// chartSamples bounds the per-record lags a store keeps for the
+// distribution chart: each of its lag runs keeps an even share of them,
+// so that a long run costs no more memory than a short one.
+const chartSamples = 5000
+
+// samplesPerRun is how many per-record lags each lag run keeps for the
+// charts.
+func (s settings) samplesPerRun() int { return max(1, chartSamples/s.runs) }
+
+// sampleMs returns at most n of the ascending durations, in milliseconds,
+// taken evenly by rank from the first to the last: a smaller set with the
+// same distribution, for a chart of it.
+func sampleMs(sorted []time.Duration, n int) []float64 {
+	n = min(n, len(sorted))
+	out := make([]float64, n)
+	for i := range out {
+		k := 0
+		if n > 1 {
+			k = i * (len(sorted) - 1) / (n - 1)
+		}
+		out[i] = ms(sorted[k])
+	}
+	return out
+}
+
+// drawCharts draws the distribution of the per-record archive lag per
+// store (arch-lag.png) if the lag suite ran, and the restores' MB/s by
+// part per store (arch-restore.png) if the restore suite ran, and returns
+// the Markdown that shows them ("" without charts, or when no suite ran
+// on any store).
+func drawCharts(cs *benchkit.Charts, s settings, res *results) (string, error) {
+	if cs == nil || len(res.lag) == 0 && len(res.restores) == 0 {
+		return "", nil
+	}
+	var md strings.Builder
+	md.WriteString("\n#### Charts\n\n")
+	if c, ok := lagCurves(s, res); ok {
+		if err := cs.Add(&md, "arch-lag.png", c); err != nil {
+			return "", err
+		}
+	}
+	if len(res.restores) > 0 {
+		if err := cs.Add(&md, "arch-restore.png", restoreBars(s, res)); err != nil {
+			return "", err
+		}
+	}
+	return md.String(), nil
+}
+
+// lagCurves is the distribution of the per-record archive lag (Append
+// returned → archived) of each store, every run's sample together. It
+// says false without samples.
+func lagCurves(s settings, res *results) (benchkit.Curves, bool) {
+	c := benchkit.Curves{
+		Title:  fmt.Sprintf("Archive lag per record: %s events/s of %s", benchkit.Thousands(int64(s.rate)), sizeName(s.payload)),
+		XLabel: "ms from Append returned to archived",
+	}
+	n := 0
+	for _, j := range res.lag {
+		var v []float64
+		for _, r := range j.runs {
+			v = append(v, r.lagSample...)
+		}
+		c.Series = append(c.Series, benchkit.Samples{Name: j.store.label, Values: v})
+		n += len(v)
+	}
+	return c, n > 0
+}
+
+// restoreBars is the median MB/s of the restore's parts, a bar per store:
+// the snapshot part of RestoreTo beside Repo.Restore alone (state bytes),
+// and the replay part (the events' payload bytes).
+func restoreBars(s settings, res *results) benchkit.Bars {
+	c := benchkit.Bars{
+		Title:  fmt.Sprintf("Restore of %s state + %s events: MB/s (median) by part", sizeName(s.state), benchkit.Thousands(int64(s.events))),
+		YLabel: "MB/s",
+		Groups: []string{"snapshot part (state)", "Repo.Restore alone (state)", "replay part (event payloads)"},
+	}
+	for _, j := range res.restores {
+		state := float64(s.state) / 1e6
+		c.Series = append(c.Series, benchkit.BarSeries{Name: j.store.label, Values: []float64{
+			finite(j.stat(func(r restoreRun) float64 { return state / secs(r.base) }).Med),
+			finite(j.stat(func(r restoreRun) float64 { return state / secs(r.snapOnly) }).Med),
+			finite(j.stat(func(r restoreRun) float64 { return float64(r.bytes) / 1e6 / secs(r.replay()) }).Med),
+		}})
+	}
+	return c
+}
+
+// finite returns v, or NaN (no bar) if v is infinite: a part that took no
+// measurable time has no rate to draw, and the plot rejects infinities.
+func finite(v float64) float64 {
+	if math.IsInf(v, 0) {
+		return math.NaN()
+	}
+	return v
+}
