@@ -232,6 +232,9 @@ func run(args []string) error {
 	if s.charts == "" {
 		s.charts = filepath.Join(filepath.Dir(s.readme), "charts")
 	}
+	if err := os.MkdirAll(filepath.Dir(s.readme), 0o755); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	return execute(ctx, s, strings.Join(args, " "), os.Stderr)

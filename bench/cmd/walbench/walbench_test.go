@@ -37,7 +37,7 @@ func TestReplaceBlock(t *testing.T) {
 		err            bool
 	}{
 		{"replace", "a\n" + beginMarker + "\nold\n" + endMarker + "\nb\n", "a\n" + beginMarker + "\nnew\n" + endMarker + "\nb\n", false},
-		{"append", "# T\n", "# T\n\n## Results\n\n" + beginMarker + "\nnew\n" + endMarker + "\n", false},
+		{"append", "# T\n", "# T\n\n## WAL: cmd/walbench\n\n" + beginMarker + "\nnew\n" + endMarker + "\n", false},
 		{"reversed", endMarker + beginMarker, "", true},
 		{"begin only", beginMarker, "", true},
 	} {
