@@ -73,7 +73,9 @@ type cluster struct {
 // Primary on 127.0.0.1 and that many Standbys, and waits until every
 // standby is connected. Every log has the default wal.Options: an
 // fdatasync per group commit.
-func openCluster(ctx context.Context, dir string, pk *pki, standbys int, base time.Time) (c *cluster, err error) {
+// The standbys' logs go in sdir.
+// window is PrimaryOptions.Window (0: its default).
+func openCluster(ctx context.Context, dir, sdir string, pk *pki, standbys, window int, base time.Time) (c *cluster, err error) {
 	c = &cluster{}
 	defer func() {
 		if err != nil {
@@ -94,12 +96,13 @@ func openCluster(ctx context.Context, dir string, pk *pki, standbys int, base ti
 	c.primary, err = replication.NewPrimary(c.plog, "127.0.0.1:0", replication.PrimaryOptions{
 		Transport: pk.transport(primaryNode, names...),
 		Node:      primaryNode,
+		Window:    window,
 	})
 	if err != nil {
 		return c, err
 	}
 	for _, name := range names {
-		l, err := wal.Open(filepath.Join(dir, name), wal.Options{})
+		l, err := wal.Open(filepath.Join(sdir, name), wal.Options{})
 		if err != nil {
 			return c, err
 		}

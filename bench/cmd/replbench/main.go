@@ -112,6 +112,11 @@ type settings struct {
 	modes    []mode
 	limits   bool   // measure the physical limits
 	cpuprof  string // file to write a CPU profile of the whole run to
+	// standbyDir, if set, holds the standbys' logs instead of dir: a
+	// second disk, or tmpfs as a stand-in for standbys on other machines.
+	standbyDir string
+	standbyFS  string // what the file system of standbyDir is (for the report)
+	window     int    // PrimaryOptions.Window; 0 for its default
 }
 
 func parseFlags(args []string) (settings, error) {
@@ -128,6 +133,8 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&sizes, "sizes", "128,1024", "comma-separated payload sizes in bytes")
 	fs.StringVar(&modes, "modes", modeList(allModes), "comma-separated replication modes to measure")
 	fs.BoolVar(&s.limits, "limits", true, "measure the physical limits (raw write+fdatasync, TLS round trip)")
+	fs.StringVar(&s.standbyDir, "standby-dir", "", "directory for the standbys' logs (default: beside the primary's, on one disk); e.g. /dev/shm to measure what replication costs the primary when its standbys' disks are not its own")
+	fs.IntVar(&s.window, "window", 0, "replication.PrimaryOptions.Window: Records frames in flight per standby (0: the default)")
 	fs.StringVar(&s.cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return s, err
@@ -218,6 +225,9 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	defer os.RemoveAll(root)
 
 	sys := benchkit.Gather(root, "wal", "replication", "internal")
+	if s.standbyDir != "" {
+		s.standbyFS = benchkit.Gather(s.standbyDir).FS
+	}
 	if s.cpuprof != "" {
 		f, err := os.Create(s.cpuprof)
 		if err != nil {

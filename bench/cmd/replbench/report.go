@@ -17,6 +17,15 @@ const (
 	targetSyncLatency = 2.0
 )
 
+// nodesFact says where the nodes' logs were.
+func nodesFact(s settings) string {
+	const nodes = "the primary and its standbys in one process, each with its own wal.Log (default Options: one fdatasync per group commit) in its own directory"
+	if s.standbyDir == "" {
+		return nodes + " on the file system above: one disk for all"
+	}
+	return fmt.Sprintf("%s; the primary's on the file system above, the standbys' in %s: %s", nodes, s.standbyDir, s.standbyFS)
+}
+
 // renderReport formats the results as Markdown: the machine, the appends,
 // the asynchronous standby's lag, the physical limits, the targets and the
 // ratios that explain them.
@@ -34,7 +43,7 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		{"Kernel", sys.Kernel},
 		{"File system", sys.FS},
 		{"Disk", sys.Disk},
-		{"Nodes", "the primary and its standbys in one process, each with its own wal.Log (default Options: one fdatasync per group commit) in its own directory on the file system above: one disk for all"},
+		{"Nodes", nodesFact(s)},
 		{"Transport", "127.0.0.1, TLS 1.3 with mutual authentication (ECDSA P-256 certificates made by the program)"},
 		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
 		{"Runs", fmt.Sprintf("%d per configuration, round by round, %v each after a %v warm-up (physical limits: %v after %v); cells are median (min–max)",

@@ -231,7 +231,14 @@ func (b *bencher) once(ctx context.Context, j *job) (res runResult, err error) {
 // replOnce runs a replication job once.
 func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResult, err error) {
 	base := time.Now()
-	c, err := openCluster(ctx, dir, b.pki, j.mode.standbys(), base)
+	sdir := dir
+	if b.standbyDir != "" && j.mode.standbys() > 0 {
+		if sdir, err = os.MkdirTemp(b.standbyDir, "replbench-standbys-"); err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(sdir)
+	}
+	c, err := openCluster(ctx, dir, sdir, b.pki, j.mode.standbys(), b.window, base)
 	if err != nil {
 		return res, fmt.Errorf("open: %w", err)
 	}
