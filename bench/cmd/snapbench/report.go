@@ -284,6 +284,10 @@ func contextRows(s settings, res *results) [][]string {
 		}
 		add(fmt.Sprintf("%s, first snapshot: state bytes ÷ bytes stored, restic", kind),
 			float64(res.size)/restic.stat(stepFirst, storedB).Med)
+		add(fmt.Sprintf("%s, after %d edits: state bytes ÷ bytes stored by that snapshot (dedup ratio), continuity", kind, s.edits),
+			float64(res.edited[kind])/ours.stat(stepEdited, storedB).Med)
+		add(fmt.Sprintf("%s, after %d edits: state bytes ÷ bytes stored by that snapshot (dedup ratio), restic", kind, s.edits),
+			float64(res.edited[kind])/restic.stat(stepEdited, storedB).Med)
 		add(fmt.Sprintf("%s, after %d edits: new chunk bytes (plaintext) ÷ state bytes, continuity", kind, s.edits),
 			ours.stat(stepEdited, func(r stepResult) float64 { return float64(r.newBytes) }).Med/float64(res.edited[kind]))
 	}
