@@ -321,16 +321,7 @@ func renderOverview(s settings, sys benchkit.System, args string, steps []step, 
 		mode = "short (a smoke run: one short run per configuration, fewer configurations; not figures to quote)"
 	}
 	fmt.Fprintf(&b, "Measured %s with `%s` in the bench directory; mode: %s.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd, mode)
-	benchkit.Table(&b, []string{"", ""}, [][]string{
-		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.CPU, sys.CPUs, sys.GOMAXPROCS)},
-		{"Memory", sys.Memory},
-		{"Go", sys.Go},
-		{"continuity", sys.Library},
-		{"Kernel", sys.Kernel},
-		{"File system", sys.FS},
-		{"Disk", sys.Disk},
-		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, orDash(sys.LoadEnd))},
-	})
+	benchkit.Table(&b, []string{"", ""}, append(sys.Facts(), sys.Load()))
 	b.WriteString("\n")
 	var rows [][]string
 	for i, st := range steps {
@@ -345,11 +336,4 @@ func renderOverview(s settings, sys benchkit.System, args string, steps []step, 
 	benchkit.Table(&b, []string{"suites", "program and arguments", "wall time", "result"}, rows)
 	b.WriteString("\nEach program's section below has its method, its tables (medians over the runs with min–max, ratios to the peers and to the physical limit measured in the same run) and its charts.\n")
 	return b.String()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/bench/internal/charttest"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -69,7 +69,7 @@ func TestReport(t *testing.T) {
 	s3 := &store{kind: storeS3, label: "S3", desc: "a server"}
 	run := func(p99 time.Duration) lagRun {
 		return lagRun{perSec: 10_000, lagP50: p99 / 2, lagP99: p99, lagMax: p99, restore: time.Second, restoreRecs: 1000,
-			lagSample: sampleMs([]time.Duration{0, p99 / 2, p99}, 3)}
+			lagSample: benchkit.SampleMs([]time.Duration{0, p99 / 2, p99}, 3)}
 	}
 	res := &results{
 		stores: []*store{file, s3},
@@ -106,68 +106,13 @@ func TestReport(t *testing.T) {
 	}
 }
 
-// TestSampleMs checks that a sample keeps the first and the last value
-// and spreads evenly between them, and that a short input is kept whole.
-func TestSampleMs(t *testing.T) {
-	var d []time.Duration
-	for i := range 101 {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	if got := sampleMs(d, 5); !slices.Equal(got, []float64{0, 25, 50, 75, 100}) {
-		t.Errorf("5 of 0..100 ms: %v", got)
-	}
-	if got := sampleMs(d[:3], 10); !slices.Equal(got, []float64{0, 1, 2}) {
-		t.Errorf("10 of 0..2 ms: %v", got)
-	}
-	if got := sampleMs(nil, 10); len(got) != 0 {
-		t.Errorf("10 of none: %v", got)
-	}
-	if n := (settings{runs: 3}).samplesPerRun(); n != chartSamples/3 {
-		t.Errorf("3 runs keep %d each", n)
-	}
-}
-
 // checkCharts draws the charts of res into a temporary directory and
 // checks that exactly the files named are drawn, PNGs, and linked from
 // the Markdown under the charts heading; and that without -charts
 // nothing is drawn.
 func checkCharts(t *testing.T, s settings, res *results, files ...string) {
 	t.Helper()
-	if md, err := drawCharts(nil, s, res); md != "" || err != nil {
-		t.Errorf("without charts: %q, %v", md, err)
-	}
-	dir := t.TempDir()
-	cs, err := benchkit.NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := drawCharts(cs, s, res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(md, "\n#### Charts\n\n") {
-		t.Errorf("charts Markdown lacks its heading: %q", md)
-	}
-	entries, err := os.ReadDir(cs.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
-	if !slices.Equal(got, slices.Sorted(slices.Values(files))) {
-		t.Errorf("charts drawn: %q, want %q", got, files)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(cs.Dir, f))
-		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
-			t.Errorf("%s: not a PNG (%v)", f, err)
-		}
-		if !strings.Contains(md, "](charts/"+f+")") {
-			t.Errorf("Markdown does not link %s:\n%s", f, md)
-		}
-	}
+	charttest.Check(t, func(cs *benchkit.Charts) (string, error) { return drawCharts(cs, s, res) }, files...)
 }
 
 // TestArchbenchSmoke runs the command's logic end to end on file://

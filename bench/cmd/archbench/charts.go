@@ -4,35 +4,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
-
-// chartSamples bounds the per-record lags a store keeps for the
-// distribution chart: each of its lag runs keeps an even share of them,
-// so that a long run costs no more memory than a short one.
-const chartSamples = 5000
-
-// samplesPerRun is how many per-record lags each lag run keeps for the
-// charts.
-func (s settings) samplesPerRun() int { return max(1, chartSamples/s.runs) }
-
-// sampleMs returns at most n of the ascending durations, in milliseconds,
-// taken evenly by rank from the first to the last: a smaller set with the
-// same distribution, for a chart of it.
-func sampleMs(sorted []time.Duration, n int) []float64 {
-	n = min(n, len(sorted))
-	out := make([]float64, n)
-	for i := range out {
-		k := 0
-		if n > 1 {
-			k = i * (len(sorted) - 1) / (n - 1)
-		}
-		out[i] = ms(sorted[k])
-	}
-	return out
-}
 
 // drawCharts draws the distribution of the per-record archive lag per
 // store (arch-lag.png) if the lag suite ran, and the restores' MB/s by

@@ -53,8 +53,8 @@ type lagRun struct {
 	restoreRecs int64
 
 	// lagSample is a sample of the per-record lags in milliseconds, taken
-	// evenly by rank after the run (sampleMs), at most
-	// settings.samplesPerRun: the distribution chart's data.
+	// evenly by rank after the run (benchkit.SampleMs), at most
+	// benchkit.SamplesPerRun: the distribution chart's data.
 	lagSample []float64
 }
 
@@ -196,7 +196,7 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 	}
 	slices.Sort(lags)
 	res.lagP50, res.lagP99, res.lagMax = benchkit.Percentile(lags, 0.5), benchkit.Percentile(lags, 0.99), lags[len(lags)-1]
-	res.lagSample = sampleMs(lags, b.samplesPerRun())
+	res.lagSample = benchkit.SampleMs(lags, benchkit.SamplesPerRun(b.runs))
 	samples = sorted(samples)
 	res.statusP50, res.statusP99, res.statusMax = benchkit.Percentile(samples, 0.5), benchkit.Percentile(samples, 0.99), samples[len(samples)-1]
 	res.objects = len(ups)

@@ -22,16 +22,8 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		cmd += " " + args
 	}
 	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
-	rows := [][]string{
-		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.CPU, sys.CPUs, sys.GOMAXPROCS)},
-		{"Go", sys.Go},
-		{"continuity", sys.Library},
-		{"Kernel", sys.Kernel},
-		{"Memory", sys.Memory},
-		{"File system", sys.FS},
-		{"Disk", sys.Disk},
-		{"Log", "wal.Log with default Options (every Append durable: one write and one fdatasync), in the work directory on the file system above"},
-	}
+	rows := append(sys.Facts(),
+		[]string{"Log", "wal.Log with default Options (every Append durable: one write and one fdatasync), in the work directory on the file system above"})
 	for _, st := range res.stores {
 		rows = append(rows, []string{"Store " + st.label, st.desc})
 	}
@@ -40,7 +32,7 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		rows = append(rows, []string{"Store " + name, why})
 	}
 	rows = append(rows,
-		[]string{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
+		sys.Load(),
 		[]string{"Runs", runsText(s)},
 	)
 	benchkit.Table(&b, []string{"", ""}, rows)

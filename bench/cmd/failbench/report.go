@@ -28,19 +28,13 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		cmd += " " + args
 	}
 	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
-	benchkit.Table(&b, []string{"", ""}, [][]string{
-		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.CPU, sys.CPUs, sys.GOMAXPROCS)},
-		{"Go", sys.Go},
-		{"continuity", sys.Library},
-		{"Kernel", sys.Kernel},
-		{"File system", sys.FS},
-		{"Disk", sys.Disk},
+	benchkit.Table(&b, []string{"", ""}, append(sys.Facts(), [][]string{
 		{"Cluster", fmt.Sprintf("%d failover coordinators in one process, all Raft voters, each with its own directory (raft-boltdb) on the file system above; n1 bootstraps, the others join through it; Config.SyncMode on", clusterSize)},
 		{"Transport", "127.0.0.1, TLS 1.3 with mutual authentication (ECDSA P-256 certificates made by the program, identities continuity://failbench/n1 … n3)"},
 		{"Log", logText(res)},
-		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
+		sys.Load(),
 		{"Trials", trialsText(s)},
-	})
+	}...))
 
 	if len(res.fail) > 0 {
 		b.WriteString("\n#### Fail-over: primary killed → first write acknowledged on the new primary\n\n")

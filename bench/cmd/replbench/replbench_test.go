@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/bench/internal/charttest"
 	"io"
 	"math"
 	"os"
@@ -107,9 +107,9 @@ func TestReport(t *testing.T) {
 		for i := range 100 {
 			lats = append(lats, p50/2+time.Duration(i)*p50/50)
 		}
-		r := runResult{opsPerSec: ops, p50: p50, p99: 2 * p50, cpuPerOp: time.Microsecond, latSample: sampleMs(lats, 10)}
+		r := runResult{opsPerSec: ops, p50: p50, p99: 2 * p50, cpuPerOp: time.Microsecond, latSample: benchkit.SampleMs(lats, 10)}
 		if m == modeAsync {
-			r.lagSample = sampleMs(lats, 10)
+			r.lagSample = benchkit.SampleMs(lats, 10)
 		}
 		res.repl = append(res.repl, &job{mode: m, writers: 1, size: 128, runs: []runResult{r}})
 	}
@@ -136,68 +136,13 @@ func TestReport(t *testing.T) {
 	}
 }
 
-// TestSampleMs checks that a sample keeps the first and the last value
-// and spreads evenly between them, and that a short input is kept whole.
-func TestSampleMs(t *testing.T) {
-	var d []time.Duration
-	for i := range 101 {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	if got := sampleMs(d, 5); !slices.Equal(got, []float64{0, 25, 50, 75, 100}) {
-		t.Errorf("5 of 0..100 ms: %v", got)
-	}
-	if got := sampleMs(d[:3], 10); !slices.Equal(got, []float64{0, 1, 2}) {
-		t.Errorf("10 of 0..2 ms: %v", got)
-	}
-	if got := sampleMs(nil, 10); len(got) != 0 {
-		t.Errorf("10 of none: %v", got)
-	}
-	if n := (settings{runs: 3}).samplesPerRun(); n != chartSamples/3 {
-		t.Errorf("3 runs keep %d each", n)
-	}
-}
-
 // checkCharts draws the charts of res into a temporary directory and
 // checks that exactly the files named are drawn, PNGs, and linked from
 // the Markdown under the charts heading; and that without -charts
 // nothing is drawn.
 func checkCharts(t *testing.T, s settings, res *results, files ...string) {
 	t.Helper()
-	if md, err := drawCharts(nil, s, res); md != "" || err != nil {
-		t.Errorf("without charts: %q, %v", md, err)
-	}
-	dir := t.TempDir()
-	cs, err := benchkit.NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := drawCharts(cs, s, res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(md, "\n#### Charts\n\n") {
-		t.Errorf("charts Markdown lacks its heading: %q", md)
-	}
-	entries, err := os.ReadDir(cs.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
-	if !slices.Equal(got, slices.Sorted(slices.Values(files))) {
-		t.Errorf("charts drawn: %q, want %q", got, files)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(cs.Dir, f))
-		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
-			t.Errorf("%s: not a PNG (%v)", f, err)
-		}
-		if !strings.Contains(md, "](charts/"+f+")") {
-			t.Errorf("Markdown does not link %s:\n%s", f, md)
-		}
-	}
+	charttest.Check(t, func(cs *benchkit.Charts) (string, error) { return drawCharts(cs, s, res) }, files...)
 }
 
 // TestReplbenchSmoke runs the command's logic end to end, briefly and

@@ -36,19 +36,13 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		cmd += " " + args
 	}
 	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
-	benchkit.Table(&b, []string{"", ""}, [][]string{
-		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.CPU, sys.CPUs, sys.GOMAXPROCS)},
-		{"Go", sys.Go},
-		{"continuity", sys.Library},
-		{"Kernel", sys.Kernel},
-		{"File system", sys.FS},
-		{"Disk", sys.Disk},
+	benchkit.Table(&b, []string{"", ""}, append(sys.Facts(), [][]string{
 		{"Nodes", nodesFact(s)},
 		{"Transport", "127.0.0.1, TLS 1.3 with mutual authentication (ECDSA P-256 certificates made by the program)"},
-		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
+		sys.Load(),
 		{"Runs", fmt.Sprintf("%d per configuration, round by round, %v each after a %v warm-up (physical limits: %v after %v); cells are median (min–max)",
 			s.runs, s.duration, s.warmup, min(s.duration, limitDuration), min(s.warmup, limitWarmup))},
-	})
+	}...))
 
 	b.WriteString("\n#### Appends on the primary\n\n")
 	var rows [][]string

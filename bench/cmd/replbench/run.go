@@ -80,8 +80,8 @@ type runResult struct {
 
 	// For the charts: a sample of the run's Append latencies and of the
 	// asynchronous standby's per-record lags, in milliseconds, taken
-	// evenly by rank after the window (sampleMs), at most
-	// settings.samplesPerRun each.
+	// evenly by rank after the window (benchkit.SampleMs), at most
+	// benchkit.SamplesPerRun each.
 	latSample, lagSample []float64
 }
 
@@ -288,7 +288,7 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 		mbPerSec:  float64(len(all)) * float64(j.size) / sec / 1e6,
 		p50:       benchkit.Percentile(all, 0.50),
 		p99:       benchkit.Percentile(all, 0.99),
-		latSample: sampleMs(all, b.samplesPerRun()),
+		latSample: benchkit.SampleMs(all, benchkit.SamplesPerRun(b.runs)),
 	}
 	if n := p1.Batches - p0.Batches; n > 0 {
 		res.recPerBatch = float64(p1.Records-p0.Records) / float64(n)
@@ -310,7 +310,7 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 		res.standbySyncTime = (s1.SyncTime - s0.SyncTime) / time.Duration(n)
 	}
 	if track {
-		if err := lag(rctx, c, l, base, b.samplesPerRun(), &res); err != nil {
+		if err := lag(rctx, c, l, base, benchkit.SamplesPerRun(b.runs), &res); err != nil {
 			return res, err
 		}
 	}
@@ -352,7 +352,7 @@ func lag(ctx context.Context, c *cluster, l *loop, base time.Time, samples int, 
 	}
 	slices.Sort(lags)
 	res.lagP50, res.lagP99 = benchkit.Percentile(lags, 0.50), benchkit.Percentile(lags, 0.99)
-	res.lagSample = sampleMs(lags, samples)
+	res.lagSample = benchkit.SampleMs(lags, samples)
 	from := l.start.Sub(base)
 	to := from + l.elapsed
 	res.standbyOpsPerSec = float64(clock.appliedBetween(from, to)) / l.elapsed.Seconds()

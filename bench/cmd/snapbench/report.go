@@ -51,20 +51,14 @@ func renderReport(s settings, sys system, res *results, args string) string {
 	default:
 		resticRow = "not measured (-restic \"\")"
 	}
-	benchkit.Table(&b, []string{"", ""}, [][]string{
-		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.CPU, sys.CPUs, sys.GOMAXPROCS)},
-		{"Memory", sys.Memory},
-		{"Go", sys.Go},
-		{"continuity", sys.Library},
+	sys.FS += " (data files and repositories)"
+	benchkit.Table(&b, []string{"", ""}, append(sys.Facts(), [][]string{
 		{"restic", resticRow},
-		{"Kernel", sys.Kernel},
-		{"File system", sys.FS + " (data files and repositories)"},
-		{"Disk", sys.Disk},
-		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
+		sys.Load(),
 		{"State", fmt.Sprintf("%s of %s (internal/gen, seed 1); edited: %d edits of 1 to %d bytes (gen.Edit, seed 2)",
 			sizeName(s.size), strings.Join(s.data, " and of "), s.edits, s.editLen)},
 		{"Runs", fmt.Sprintf("%d per configuration, round by round, each in a fresh repository; cells are median (min–max)", s.runs)},
-	})
+	}...))
 
 	if len(res.jobs) > 0 {
 		renderSnapshots(&b, s, res)

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/bench/internal/charttest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -237,41 +237,7 @@ func TestReportChunkersCrypto(t *testing.T) {
 // nothing is drawn.
 func checkCharts(t *testing.T, s settings, res *results, files ...string) {
 	t.Helper()
-	if md, err := drawCharts(nil, s, res); md != "" || err != nil {
-		t.Errorf("without charts: %q, %v", md, err)
-	}
-	dir := t.TempDir()
-	cs, err := benchkit.NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := drawCharts(cs, s, res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(md, "\n#### Charts\n\n") {
-		t.Errorf("charts Markdown lacks its heading: %q", md)
-	}
-	entries, err := os.ReadDir(cs.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
-	if !slices.Equal(got, slices.Sorted(slices.Values(files))) {
-		t.Errorf("charts drawn: %q, want %q", got, files)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(cs.Dir, f))
-		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
-			t.Errorf("%s: not a PNG (%v)", f, err)
-		}
-		if !strings.Contains(md, "](charts/"+f+")") {
-			t.Errorf("Markdown does not link %s:\n%s", f, md)
-		}
-	}
+	charttest.Check(t, func(cs *benchkit.Charts) (string, error) { return drawCharts(cs, s, res) }, files...)
 }
 
 func TestWriteReadme(t *testing.T) {

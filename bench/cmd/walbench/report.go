@@ -31,16 +31,10 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		cmd += " " + args
 	}
 	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
-	benchkit.Table(&b, []string{"", ""}, [][]string{
-		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", sys.CPU, sys.CPUs, sys.GOMAXPROCS)},
-		{"Go", sys.Go},
-		{"continuity", sys.Library},
-		{"Kernel", sys.Kernel},
-		{"File system", sys.FS},
-		{"Disk", sys.Disk},
-		{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", sys.LoadStart, sys.LoadEnd)},
+	benchkit.Table(&b, []string{"", ""}, append(sys.Facts(), [][]string{
+		sys.Load(),
 		{"Runs", fmt.Sprintf("%d per configuration, %v each after a %v warm-up; cells are median (min–max)", s.runs, s.duration, s.warmup)},
-	})
+	}...))
 
 	b.WriteString("\n#### Logs: every record durable before Append returns\n\n")
 	var rows [][]string

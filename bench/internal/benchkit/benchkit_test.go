@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,26 @@ func TestCharts(t *testing.T) {
 	var none *Charts
 	if err := none.Add(&md, "x.png", bars); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSampleMs: a sample keeps the first and the last value and spreads
+// evenly between them; a short input is kept whole.
+func TestSampleMs(t *testing.T) {
+	var d []time.Duration
+	for i := range 101 {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	if got := SampleMs(d, 5); !slices.Equal(got, []float64{0, 25, 50, 75, 100}) {
+		t.Errorf("5 of 0..100 ms: %v", got)
+	}
+	if got := SampleMs(d[:3], 10); !slices.Equal(got, []float64{0, 1, 2}) {
+		t.Errorf("10 of 0..2 ms: %v", got)
+	}
+	if got := SampleMs(nil, 10); len(got) != 0 {
+		t.Errorf("10 of none: %v", got)
+	}
+	if n := SamplesPerRun(3); n != ChartSamples/3 {
+		t.Errorf("3 runs keep %d each", n)
 	}
 }

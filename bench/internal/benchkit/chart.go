@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -200,4 +201,29 @@ func cdfPoints(sorted []float64, max int) plotter.XYs {
 		pts = append(pts, plotter.XY{X: sorted[n-1], Y: 1})
 	}
 	return pts
+}
+
+// ChartSamples bounds the raw values (latencies, lags) a configuration
+// keeps for a distribution chart: each of its runs keeps an even share
+// (SamplesPerRun), so that a long run costs no more memory than a short
+// one.
+const ChartSamples = 5000
+
+// SamplesPerRun is how many raw values each of runs keeps for a chart.
+func SamplesPerRun(runs int) int { return max(1, ChartSamples/max(1, runs)) }
+
+// SampleMs returns at most n of the ascending durations, in milliseconds,
+// taken evenly by rank from the first to the last: a smaller set with the
+// same distribution, for a chart of it.
+func SampleMs(sorted []time.Duration, n int) []float64 {
+	n = min(n, len(sorted))
+	out := make([]float64, n)
+	for i := range out {
+		k := 0
+		if n > 1 {
+			k = i * (len(sorted) - 1) / (n - 1)
+		}
+		out[i] = float64(sorted[k]) / float64(time.Millisecond)
+	}
+	return out
 }

@@ -31,6 +31,29 @@ type System struct {
 	LoadEnd    string // set by the caller at the end: LoadAverage()
 }
 
+// Facts are the rows every report's machine table starts with: CPU,
+// memory, Go, the continuity source measured, kernel, file system, disk.
+func (s System) Facts() [][]string {
+	return [][]string{
+		{"CPU", fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d", s.CPU, s.CPUs, s.GOMAXPROCS)},
+		{"Memory", s.Memory},
+		{"Go", s.Go},
+		{"continuity", s.Library},
+		{"Kernel", s.Kernel},
+		{"File system", s.FS},
+		{"Disk", s.Disk},
+	}
+}
+
+// Load is the row of the load average at the start and at the end.
+func (s System) Load() []string {
+	end := s.LoadEnd
+	if end == "" {
+		end = "—"
+	}
+	return []string{"Load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", s.LoadStart, end)}
+}
+
 // Gather describes this machine and the file system holding dir. pkgs are
 // the library's directories (e.g. "wal", "internal") whose uncommitted
 // changes the Library field must flag.
