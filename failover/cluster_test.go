@@ -365,7 +365,7 @@ func TestResign(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		np, st2 := tc.primary(10*time.Second, p.id)
-		if np == p || st2.Epoch != st.Epoch+1 {
+		if np == p || st2.Epoch <= st.Epoch { // a loaded machine may have failed over meanwhile too
 			t.Fatalf("after %s resigned: %s primary in epoch %d", p.id, np.id, st2.Epoch)
 		}
 	}

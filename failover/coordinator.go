@@ -410,14 +410,20 @@ func (c *Coordinator) Acknowledge(ctx context.Context, epoch uint64, lsn wal.LSN
 }
 
 // Resign gives up the primary role (a failed disk, a planned stop): the
-// node stops writing at once, and the leader promotes another.
+// node stops writing at once, and the leader promotes another. A node
+// that another has already replaced (its epoch is stale, or it is not
+// the primary) has nothing to give up: that is not an error.
 func (c *Coordinator) Resign(ctx context.Context) error {
 	c.mu.Lock()
 	epoch := c.leaseEpoch
 	c.leaseUntil = time.Time{}
 	c.fence++
 	c.mu.Unlock()
-	return c.propose(ctx, command{Op: opResign, Node: c.cfg.Node, Epoch: epoch})
+	err := c.propose(ctx, command{Op: opResign, Node: c.cfg.Node, Epoch: epoch})
+	if errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary) {
+		return nil
+	}
+	return err
 }
 
 // ErrNotCaughtUp: the switchover target did not reach the primary's last
