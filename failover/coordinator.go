@@ -705,11 +705,14 @@ func (c *Coordinator) leaderLoop() {
 		if st.Primary != "" && c.cfg.now().Sub(renewed) < c.cfg.Profile.Lease {
 			continue
 		}
-		cand, why := c.candidate(st)
+		cand, why, wait := c.candidate(st)
 		if cand == "" {
-			if st.Epoch > 0 {
+			switch {
+			case wait:
+				c.lg.Debug("promotion waits", "why", why)
+			case st.Epoch > 0:
 				c.lg.Warn("no node can be promoted; the cluster has no primary", "epoch", st.Epoch, "why", why)
-			} else {
+			default:
 				c.lg.Debug("no node can be promoted yet", "why", why) // a new cluster, before the reports
 			}
 			continue
@@ -736,8 +739,13 @@ func orNone(s string) string {
 // candidate chooses the node to promote: a member other than the
 // expired primary with a fresh, healthy report, the highest flushed LSN
 // (ties: the smallest ID), within MaxLag of the most advanced node and,
-// in sync mode, holding every acknowledged write.
-func (c *Coordinator) candidate(st State) (string, string) {
+// in sync mode, holding every acknowledged write. A node that was more
+// advanced but whose last report is stale may only be late because this
+// node just became leader (reports stop during an election): for one
+// staleness period of leadership the choice waits for it (the third
+// result true, with the reason) instead of promoting a node with fewer
+// records.
+func (c *Coordinator) candidate(st State) (string, string, bool) {
 	var best wal.LSN
 	for _, r := range st.Reports {
 		best = max(best, r.Flushed)
@@ -749,7 +757,8 @@ func (c *Coordinator) candidate(st State) (string, string) {
 	}
 	sort.Strings(ids)
 	chosen, why := "", "no member has reported"
-	var top wal.LSN
+	var top, lateTop wal.LSN
+	late := ""
 	for _, id := range ids {
 		r, ok := st.Reports[id]
 		switch {
@@ -763,6 +772,9 @@ func (c *Coordinator) candidate(st State) (string, string) {
 			continue
 		case c.cfg.now().Sub(c.fsm.reportedAt(id)) > stale:
 			why = id + " has not reported recently"
+			if r.Flushed > lateTop {
+				late, lateTop = id, r.Flushed
+			}
 			continue
 		case c.cfg.MaxLag > 0 && best-r.Flushed > c.cfg.MaxLag:
 			why = fmt.Sprintf("%s is %d records behind (MaxLag %d)", id, best-r.Flushed, c.cfg.MaxLag)
@@ -775,7 +787,15 @@ func (c *Coordinator) candidate(st State) (string, string) {
 			chosen, top = id, r.Flushed
 		}
 	}
-	return chosen, why
+	if chosen != "" && lateTop > top {
+		c.mu.Lock()
+		since := c.leaderSince
+		c.mu.Unlock()
+		if c.cfg.now().Sub(since) < stale {
+			return "", fmt.Sprintf("%s held LSN %d, more than %s's %d, and may report again now that this node leads", late, lateTop, chosen, top), true
+		}
+	}
+	return chosen, why, false
 }
 
 // roleLoop tells the host when this node's role, epoch or primary
