@@ -32,7 +32,11 @@
 // fresh, healthy report: never one more than Config.MaxLag records behind
 // the most advanced node, and in Config.SyncMode only one that holds
 // every acknowledged write (without such a node the cluster refuses
-// writes rather than lose one). Promotion is a compare-and-set on the
+// writes rather than lose one). A leader elected moments ago has heard
+// from few nodes (reports stop during an election): while a node that
+// was more advanced has not reported yet, it waits for it, at most one
+// staleness period (5 × Renew), rather than promote one with fewer
+// records. Promotion is a compare-and-set on the
 // epoch, so of two racing promotions one wins. The promoted node renews
 // at once and its host learns through Config.OnRole (RoleChange: role,
 // epoch, primary, its replication address, fork LSN).
