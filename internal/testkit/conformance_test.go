@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -337,7 +338,18 @@ func TestIfNotExist(t *testing.T) {
 			big := bytes.Repeat([]byte("0123456789abcdef"), (2*part+part/2)/16)
 			require.NoError(t, b.WriteAll(ctx, "big", big, opts))
 			err := b.WriteAll(ctx, "big", bytes.ToUpper(big), opts)
-			assert.Equal(t, gcerrors.FailedPrecondition, gcerrors.Code(err), "error: %v", err)
+			require.Error(t, err)
+			if code := gcerrors.Code(err); code != gcerrors.FailedPrecondition {
+				// versitygw may refuse the upload before it has read the
+				// body and close the connection: the client then sees a
+				// reset, not the 412. The object is still unchanged
+				// (checked below), and writers retry such errors (the
+				// archiver with backoff), which then meet the 412.
+				msg := err.Error()
+				assert.True(t, code == gcerrors.Unknown && (strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe")),
+					"error: %v", err)
+				t.Logf("the refusal arrived as a transport error: %v", err)
+			}
 			got, err := b.ReadAll(ctx, "big")
 			require.NoError(t, err)
 			assert.True(t, bytes.Equal(big, got), "object changed")
