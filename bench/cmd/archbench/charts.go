@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
@@ -11,45 +10,27 @@ import (
 // drawCharts draws the distribution of the per-record archive lag per
 // store (arch-lag.png) if the lag suite ran, and the restores' MB/s by
 // part per store (arch-restore.png) if the restore suite ran, and returns
-// the Markdown that shows them ("" without charts, or when no suite ran
-// on any store).
+// the Markdown that shows them ("" without charts).
 func drawCharts(cs *benchkit.Charts, s settings, res *results) (string, error) {
-	if cs == nil || len(res.lag) == 0 && len(res.restores) == 0 {
-		return "", nil
-	}
-	var md strings.Builder
-	md.WriteString("\n#### Charts\n\n")
-	if c, ok := lagCurves(s, res); ok {
-		if err := cs.Add(&md, "arch-lag.png", c); err != nil {
-			return "", err
-		}
-	}
-	if len(res.restores) > 0 {
-		if err := cs.Add(&md, "arch-restore.png", restoreBars(s, res)); err != nil {
-			return "", err
-		}
-	}
-	return md.String(), nil
+	return cs.Draw(benchkit.Chart{Name: "arch-lag.png", Drawing: lagCurves(s, res)},
+		benchkit.Chart{Name: "arch-restore.png", Drawing: restoreBars(s, res)})
 }
 
 // lagCurves is the distribution of the per-record archive lag (Append
-// returned → archived) of each store, every run's sample together. It
-// says false without samples.
-func lagCurves(s settings, res *results) (benchkit.Curves, bool) {
+// returned → archived) of each store, every run's sample together.
+func lagCurves(s settings, res *results) benchkit.Curves {
 	c := benchkit.Curves{
 		Title:  fmt.Sprintf("Archive lag per record: %s events/s of %s", benchkit.Thousands(int64(s.rate)), sizeName(s.payload)),
 		XLabel: "ms from Append returned to archived",
 	}
-	n := 0
 	for _, j := range res.lag {
 		var v []float64
 		for _, r := range j.runs {
 			v = append(v, r.lagSample...)
 		}
 		c.Series = append(c.Series, benchkit.Samples{Name: j.store.label, Values: v})
-		n += len(v)
 	}
-	return c, n > 0
+	return c
 }
 
 // restoreBars is the median MB/s of the restore's parts, a bar per store:

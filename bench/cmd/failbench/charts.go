@@ -15,14 +15,7 @@ import (
 // switchover write pauses (fail-switchover.png), each if some trial has a
 // time; it returns the Markdown that shows them ("" without charts).
 func drawCharts(cs *benchkit.Charts, res *results) (string, error) {
-	if cs == nil {
-		return "", nil
-	}
-	type chart struct {
-		name   string
-		curves benchkit.Curves
-	}
-	var charts []chart
+	var charts []benchkit.Chart
 	for _, p := range []profile{lanProfile, wanProfile} {
 		c := benchkit.Curves{Title: fmt.Sprintf("Fail-over, %s profile: primary killed → first write acknowledged on the new one", p.name), XLabel: "ms"}
 		for _, j := range res.fail {
@@ -33,7 +26,7 @@ func drawCharts(cs *benchkit.Charts, res *results) (string, error) {
 				})
 			}
 		}
-		charts = append(charts, chart{"fail-failover-" + strings.ToLower(p.name) + ".png", c})
+		charts = append(charts, benchkit.Chart{Name: "fail-failover-" + strings.ToLower(p.name) + ".png", Drawing: c})
 	}
 	pause := benchkit.Curves{Title: "Switchover: write pause, old primary's last write → new primary's first", XLabel: "ms"}
 	for _, j := range res.switches {
@@ -42,24 +35,7 @@ func drawCharts(cs *benchkit.Charts, res *results) (string, error) {
 			Values: msValues(j.durations(func(t switchTrial) time.Duration { return t.pause })),
 		})
 	}
-	charts = append(charts, chart{"fail-switchover.png", pause})
-
-	var md strings.Builder
-	md.WriteString("\n#### Charts\n\n")
-	drawn := 0
-	for _, c := range charts {
-		if !hasSamples(c.curves) {
-			continue
-		}
-		if err := cs.Add(&md, c.name, c.curves); err != nil {
-			return "", err
-		}
-		drawn++
-	}
-	if drawn == 0 {
-		return "", nil
-	}
-	return md.String(), nil
+	return cs.Draw(append(charts, benchkit.Chart{Name: "fail-switchover.png", Drawing: pause})...)
 }
 
 // msValues converts durations to milliseconds.
@@ -69,14 +45,4 @@ func msValues(d []time.Duration) []float64 {
 		out[i] = float64(v) / float64(time.Millisecond)
 	}
 	return out
-}
-
-// hasSamples says whether any curve of c has a value to draw.
-func hasSamples(c benchkit.Curves) bool {
-	for _, s := range c.Series {
-		if len(s.Values) > 0 {
-			return true
-		}
-	}
-	return false
 }

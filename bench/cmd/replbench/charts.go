@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
@@ -16,25 +15,9 @@ import (
 // lag per payload and writers (repl-lag.png). It returns the Markdown that
 // shows them ("" without charts).
 func drawCharts(cs *benchkit.Charts, s settings, res *results) (string, error) {
-	if cs == nil || len(res.repl) == 0 {
-		return "", nil
-	}
-	var md strings.Builder
-	md.WriteString("\n#### Charts\n\n")
-	if err := cs.Add(&md, "repl-throughput.png", throughputBars(s, res)); err != nil {
-		return "", err
-	}
-	if c, ok := latencyCurves(s, res); ok {
-		if err := cs.Add(&md, "repl-latency.png", c); err != nil {
-			return "", err
-		}
-	}
-	if c, ok := lagCurves(s, res); ok {
-		if err := cs.Add(&md, "repl-lag.png", c); err != nil {
-			return "", err
-		}
-	}
-	return md.String(), nil
+	return cs.Draw(benchkit.Chart{Name: "repl-throughput.png", Drawing: throughputBars(s, res)},
+		benchkit.Chart{Name: "repl-latency.png", Drawing: latencyCurves(s, res)},
+		benchkit.Chart{Name: "repl-lag.png", Drawing: lagCurves(s, res)})
 }
 
 // throughputBars is the median records/s appended on the primary, a group
@@ -65,11 +48,10 @@ func throughputBars(s settings, res *results) benchkit.Bars {
 // latencyCurves is the distribution of the Append latency of each mode,
 // every run's sample together, at the fewest writers measured and the
 // first payload size: where the modes differ most plainly, one Append
-// waiting for one commit. It says false without samples.
-func latencyCurves(s settings, res *results) (benchkit.Curves, bool) {
+// waiting for one commit.
+func latencyCurves(s settings, res *results) benchkit.Curves {
 	w, size := slices.Min(s.writers), s.sizes[0]
 	c := benchkit.Curves{Title: fmt.Sprintf("Replication: Append latency, %s, %s", sizeName(size), writersName(w)), XLabel: "ms (log scale)", LogX: true}
-	n := 0
 	for _, m := range s.modes {
 		j := res.find(m, w, size)
 		if j == nil {
@@ -80,18 +62,16 @@ func latencyCurves(s settings, res *results) (benchkit.Curves, bool) {
 			v = append(v, r.latSample...)
 		}
 		c.Series = append(c.Series, benchkit.Samples{Name: m.label(), Values: v})
-		n += len(v)
 	}
-	return c, n > 0
+	return c
 }
 
 // lagCurves is the distribution of the asynchronous standby's lag (the
 // primary's Append returning → the standby applying the record), every
-// run's sample together, one curve per payload size and writer count. It
-// says false without samples (no async mode measured).
-func lagCurves(s settings, res *results) (benchkit.Curves, bool) {
+// run's sample together, one curve per payload size and writer count
+// (none without an async mode).
+func lagCurves(s settings, res *results) benchkit.Curves {
 	c := benchkit.Curves{Title: "Replication: asynchronous standby lag, by payload × writers", XLabel: "ms"}
-	n := 0
 	for _, size := range s.sizes {
 		for _, w := range s.writers {
 			j := res.find(modeAsync, w, size)
@@ -103,8 +83,7 @@ func lagCurves(s settings, res *results) (benchkit.Curves, bool) {
 				v = append(v, r.lagSample...)
 			}
 			c.Series = append(c.Series, benchkit.Samples{Name: fmt.Sprintf("%s ×%d", sizeName(size), w), Values: v})
-			n += len(v)
 		}
 	}
-	return c, n > 0
+	return c
 }

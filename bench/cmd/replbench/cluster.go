@@ -70,11 +70,10 @@ type cluster struct {
 }
 
 // openCluster opens a primary log in dir and, with standbys > 0, a
-// Primary on 127.0.0.1 and that many Standbys, and waits until every
+// Primary on 127.0.0.1 (PrimaryOptions.Window window; 0: its default) and
+// that many Standbys with their logs in sdir, and waits until every
 // standby is connected. Every log has the default wal.Options: an
 // fdatasync per group commit.
-// The standbys' logs go in sdir.
-// window is PrimaryOptions.Window (0: its default).
 func openCluster(ctx context.Context, dir, sdir string, pk *pki, standbys, window int, base time.Time) (c *cluster, err error) {
 	c = &cluster{}
 	defer func() {

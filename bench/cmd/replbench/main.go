@@ -226,7 +226,7 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 
 	sys := benchkit.Gather(root, "wal", "replication", "internal")
 	if s.standbyDir != "" {
-		s.standbyFS = benchkit.Gather(s.standbyDir).FS
+		s.standbyFS = benchkit.FileSystem(s.standbyDir)
 	}
 	if s.cpuprof != "" {
 		f, err := os.Create(s.cpuprof)

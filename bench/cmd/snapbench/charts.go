@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
@@ -15,29 +14,15 @@ import (
 // (snap-chunkers.png); and the crypto suite's GB/s by operation
 // (snap-crypto.png).
 func drawCharts(cs *benchkit.Charts, s settings, res *results) (string, error) {
-	if cs == nil {
-		return "", nil
-	}
-	var md strings.Builder
-	md.WriteString("\n#### Charts\n\n")
+	var charts []benchkit.Chart
 	for _, kind := range s.data {
-		if c, ok := snapshotBars(s, res, kind); ok {
-			if err := cs.Add(&md, "snap-"+kind+".png", c); err != nil {
-				return "", err
-			}
-		}
+		charts = append(charts, benchkit.Chart{Name: "snap-" + kind + ".png", Drawing: snapshotBars(s, res, kind)})
 	}
-	if len(res.chunkers) > 0 {
-		if err := cs.Add(&md, "snap-chunkers.png", chunkerBars(res)); err != nil {
-			return "", err
-		}
-	}
+	charts = append(charts, benchkit.Chart{Name: "snap-chunkers.png", Drawing: chunkerBars(res)})
 	if res.crypto != nil {
-		if err := cs.Add(&md, "snap-crypto.png", cryptoBars(res.crypto)); err != nil {
-			return "", err
-		}
+		charts = append(charts, benchkit.Chart{Name: "snap-crypto.png", Drawing: cryptoBars(res.crypto)})
 	}
-	return md.String(), nil
+	return cs.Draw(charts...)
 }
 
 // chartSteps are the steps the snapshot charts show: restic's open is a
@@ -46,9 +31,9 @@ var chartSteps = []step{stepFirst, stepEdited, stepUnchanged, stepRestore}
 
 // snapshotBars is the chart of the snapshots suite on one kind of data:
 // the median MB/s of each step, one bar per job (a step a job does not
-// do, such as zstd's after the first snapshot, is left out). It says
-// false if no job ran on that kind.
-func snapshotBars(s settings, res *results, kind string) (benchkit.Bars, bool) {
+// do, such as zstd's after the first snapshot, is left out; no bars if
+// no job ran on that kind).
+func snapshotBars(s settings, res *results, kind string) benchkit.Bars {
 	c := benchkit.Bars{Title: fmt.Sprintf("Snapshots of the %s %s state: MB/s (median), by step", sizeName(res.size), kind), YLabel: "MB/s"}
 	for _, st := range chartSteps {
 		c.Groups = append(c.Groups, stepName(st, s))
@@ -67,7 +52,7 @@ func snapshotBars(s settings, res *results, kind string) (benchkit.Bars, bool) {
 		}
 		c.Series = append(c.Series, bs)
 	}
-	return c, len(c.Series) > 0
+	return c
 }
 
 // chunkerBars is the chart of the chunkers suite: the median GB/s of each

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"github.com/continuity-go/continuity/bench/internal/peers"
@@ -13,9 +12,6 @@ import (
 // and writers, one bar per log, and returns the Markdown that shows them
 // ("" without charts).
 func drawCharts(cs *benchkit.Charts, s settings, res *results) (string, error) {
-	if cs == nil {
-		return "", nil
-	}
 	var groups []string
 	type key struct{ size, writers int }
 	var keys []key
@@ -49,13 +45,5 @@ func drawCharts(cs *benchkit.Charts, s settings, res *results) (string, error) {
 		}
 		tput.Series, p99.Series = append(tput.Series, t), append(p99.Series, l)
 	}
-	var md strings.Builder
-	md.WriteString("\n#### Charts\n\n")
-	if err := cs.Add(&md, "wal-throughput.png", tput); err != nil {
-		return "", err
-	}
-	if err := cs.Add(&md, "wal-p99.png", p99); err != nil {
-		return "", err
-	}
-	return md.String(), nil
+	return cs.Draw(benchkit.Chart{Name: "wal-throughput.png", Drawing: tput}, benchkit.Chart{Name: "wal-p99.png", Drawing: p99})
 }

@@ -48,7 +48,7 @@ type settings struct {
 	duration time.Duration
 	warmup   time.Duration
 	readme   string
-	charts   string
+	charts   string // directory to draw the PNG charts into; "" draws none
 	writers  []int
 	sizes    []int
 	impls    []peers.Impl
@@ -132,6 +132,10 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
+	cs, err := benchkit.NewCharts(s.charts, s.readme)
+	if err != nil {
+		return err
+	}
 	root, err := os.MkdirTemp(s.dir, "walbench-")
 	if err != nil {
 		return fmt.Errorf("create work directory: %w", err)
@@ -146,10 +150,6 @@ func run() error {
 	}
 	sys.LoadEnd = benchkit.LoadAverage()
 	report := renderReport(s, sys, res, strings.Join(os.Args[1:], " "))
-	cs, err := benchkit.NewCharts(s.charts, s.readme)
-	if err != nil {
-		return err
-	}
 	charts, err := drawCharts(cs, s, res)
 	if err != nil {
 		return err

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/bench/internal/charttest"
+	"github.com/continuity-go/continuity/bench/internal/peers"
 )
 
 func TestRoundBatch(t *testing.T) {
@@ -103,4 +106,19 @@ func TestRenderReportWithoutTargets(t *testing.T) {
 	if !strings.Contains(out, "#### Targets") {
 		t.Errorf("report lacks the targets table:\n%s", out)
 	}
+}
+
+// TestCharts: throughput and p99 bars of the logs measured, a missing
+// configuration (no group-commit peer with one writer) left as a gap;
+// nothing without logs.
+func TestCharts(t *testing.T) {
+	s := settings{runs: 1, writers: []int{1, 8}, sizes: []int{128}}
+	run := []runResult{{opsPerSec: 1000, p99: time.Millisecond}}
+	res := &results{logs: []*job{
+		{impl: peers.Continuity, writers: 1, size: 128, runs: run},
+		{impl: peers.Continuity, writers: 8, size: 128, runs: run},
+		{impl: peers.TidwallGroup, writers: 8, size: 128, runs: run},
+	}}
+	charttest.Check(t, func(cs *benchkit.Charts) (string, error) { return drawCharts(cs, s, res) }, "wal-p99.png", "wal-throughput.png")
+	charttest.Check(t, func(cs *benchkit.Charts) (string, error) { return drawCharts(cs, s, &results{}) })
 }

@@ -113,23 +113,31 @@ func TestPercentileAndParseInts(t *testing.T) {
 }
 
 // TestCharts draws each kind of chart into a PNG, links it relative to
-// the README, and refuses charts with nothing to draw.
+// the README under the charts heading, leaves out charts with nothing to
+// draw, and refuses a series that does not fit its groups.
 func TestCharts(t *testing.T) {
 	dir := t.TempDir()
 	cs, err := NewCharts(filepath.Join(dir, "charts"), filepath.Join(dir, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var md strings.Builder
 	bars := Bars{Title: "throughput", YLabel: "records/s", Groups: []string{"1", "8"},
 		Series: []BarSeries{{Name: "a", Values: []float64{10, 1000}}, {Name: "b", Values: []float64{0, math.NaN()}}}}
-	if err := cs.Add(&md, "bars.png", bars); err != nil {
-		t.Fatal(err)
-	}
 	curves := Curves{Title: "latency", XLabel: "ms", LogX: true,
 		Series: []Samples{{Name: "x", Values: []float64{3, 1, 2, 0}}, {Name: "empty"}}}
-	if err := cs.Add(&md, "curves.png", curves); err != nil {
+	md, err := cs.Draw(Chart{"bars.png", bars}, Chart{"none.png", Curves{Title: "none"}},
+		Chart{"zero.png", Bars{Title: "zero", Groups: []string{"1"}, Series: []BarSeries{{Name: "a", Values: []float64{0}}}}},
+		Chart{"curves.png", curves})
+	if err != nil {
 		t.Fatal(err)
+	}
+	want := "\n#### Charts\n\n![throughput](charts/bars.png)\n\n![latency](charts/curves.png)\n\n"
+	if md != want {
+		t.Fatalf("markdown %q, want %q", md, want)
+	}
+	entries, err := os.ReadDir(cs.Dir)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("files drawn: %v, %v", entries, err)
 	}
 	for _, name := range []string{"bars.png", "curves.png"} {
 		f, err := os.Open(filepath.Join(dir, "charts", name))
@@ -142,19 +150,15 @@ func TestCharts(t *testing.T) {
 			t.Fatalf("%s: %+v, %v", name, cfg, err)
 		}
 	}
-	want := "![throughput](charts/bars.png)\n\n![latency](charts/curves.png)\n\n"
-	if md.String() != want {
-		t.Fatalf("markdown %q, want %q", md.String(), want)
+	if md, err := cs.Draw(Chart{"none.png", Curves{Title: "none"}}); md != "" || err != nil {
+		t.Fatalf("only empty charts: %q, %v", md, err)
 	}
-	if err := cs.Add(&md, "none.png", Curves{Title: "none"}); err == nil {
-		t.Fatal("a chart without samples was drawn")
-	}
-	if err := cs.Add(&md, "bad.png", Bars{Title: "bad", Groups: []string{"1"}, Series: []BarSeries{{Name: "a", Values: []float64{1, 2}}}}); err == nil {
+	if _, err := cs.Draw(Chart{"bad.png", Bars{Title: "bad", Groups: []string{"1"}, Series: []BarSeries{{Name: "a", Values: []float64{1, 2}}}}}); err == nil {
 		t.Fatal("a series with more values than groups was drawn")
 	}
 	var none *Charts
-	if err := none.Add(&md, "x.png", bars); err != nil {
-		t.Fatal(err)
+	if md, err := none.Draw(Chart{"x.png", bars}); md != "" || err != nil {
+		t.Fatalf("nil Charts: %q, %v", md, err)
 	}
 }
 

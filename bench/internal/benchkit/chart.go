@@ -83,27 +83,51 @@ func NewCharts(dir, readme string) (*Charts, error) {
 	return &Charts{Dir: dir, Link: filepath.ToSlash(link)}, nil
 }
 
-// Add draws c (a Bars or a Curves) into the file name (".png") and writes
-// the Markdown image line that shows it to md. With a nil Charts it does
-// nothing: charts are optional.
-func (cs *Charts) Add(md *strings.Builder, name string, c interface{ plot() (*plot.Plot, error) }) error {
+// Drawing is a chart's content: a Bars or a Curves.
+type Drawing interface{ plot() (*plot.Plot, error) }
+
+// Chart is one chart of a report: its file name (".png") and content.
+type Chart struct {
+	Name string
+	Drawing
+}
+
+// errNothing is a chart with nothing to draw (no series, no samples, no
+// positive value): Draw leaves it out.
+var errNothing = errors.New("nothing to draw")
+
+// Draw draws the charts into the directory and returns the Markdown that
+// shows them: a "#### Charts" heading and an image line each. A chart
+// with nothing to draw (a suite that did not run, trials without times)
+// is left out; with none left, or a nil Charts (charts are optional), it
+// returns "".
+func (cs *Charts) Draw(charts ...Chart) (string, error) {
 	if cs == nil {
-		return nil
+		return "", nil
 	}
-	p, err := c.plot()
-	if err != nil {
-		return fmt.Errorf("chart %s: %w", name, err)
+	var md strings.Builder
+	for _, c := range charts {
+		p, err := c.plot()
+		if errors.Is(err, errNothing) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("chart %s: %w", c.Name, err)
+		}
+		if err := p.Save(chartWidth, chartHeight, filepath.Join(cs.Dir, c.Name)); err != nil {
+			return "", fmt.Errorf("chart %s: %w", c.Name, err)
+		}
+		fmt.Fprintf(&md, "![%s](%s/%s)\n\n", p.Title.Text, cs.Link, c.Name)
 	}
-	if err := p.Save(chartWidth, chartHeight, filepath.Join(cs.Dir, name)); err != nil {
-		return fmt.Errorf("chart %s: %w", name, err)
+	if md.Len() == 0 {
+		return "", nil
 	}
-	fmt.Fprintf(md, "![%s](%s/%s)\n\n", p.Title.Text, cs.Link, name)
-	return nil
+	return "\n#### Charts\n\n" + md.String(), nil
 }
 
 func (b Bars) plot() (*plot.Plot, error) {
 	if len(b.Series) == 0 || len(b.Groups) == 0 {
-		return nil, errors.New("no data")
+		return nil, errNothing
 	}
 	p := plot.New()
 	p.Title.Text = b.Title
@@ -134,7 +158,7 @@ func (b Bars) plot() (*plot.Plot, error) {
 		p.Legend.Add(s.Name, bars)
 	}
 	if top == 0 {
-		return nil, errors.New("no positive values")
+		return nil, errNothing
 	}
 	p.NominalX(b.Groups...)
 	p.X.Min, p.X.Max = -0.5, float64(len(b.Groups))-0.5
@@ -179,7 +203,7 @@ func (c Curves) plot() (*plot.Plot, error) {
 		drawn++
 	}
 	if drawn == 0 {
-		return nil, errors.New("no samples")
+		return nil, errNothing
 	}
 	p.Add(plotter.NewGrid())
 	return p, nil

@@ -74,6 +74,12 @@ func Gather(dir string, pkgs ...string) System {
 	return s
 }
 
+// FileSystem describes the file system holding dir, as System.FS does.
+func FileSystem(dir string) string {
+	fs, _ := fileSystem(dir)
+	return fs
+}
+
 func readTrim(name string) string {
 	b, err := os.ReadFile(name)
 	if err != nil {

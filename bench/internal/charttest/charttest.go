@@ -15,7 +15,8 @@ import (
 // Check calls draw without charts, which must draw nothing, then with
 // charts in a temporary directory, and checks that exactly the files
 // named are drawn, that each is a PNG, and that the Markdown draw returns
-// links each under its "#### Charts" heading.
+// links each under its "#### Charts" heading (and is empty when no file
+// is named).
 func Check(t testing.TB, draw func(*benchkit.Charts) (string, error), files ...string) {
 	t.Helper()
 	if md, err := draw(nil); md != "" || err != nil {
@@ -30,7 +31,10 @@ func Check(t testing.TB, draw func(*benchkit.Charts) (string, error), files ...s
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(md, "\n#### Charts\n\n") {
+	switch {
+	case len(files) == 0 && md != "":
+		t.Errorf("nothing to draw, yet Markdown %q", md)
+	case len(files) > 0 && !strings.HasPrefix(md, "\n#### Charts\n\n"):
 		t.Errorf("charts Markdown lacks its heading: %q", md)
 	}
 	entries, err := os.ReadDir(cs.Dir)
