@@ -290,51 +290,34 @@ func (c *Coordinator) CanWrite() (epoch uint64, ok bool) {
 // still follows and may be promoted). It must reach the leader: it is
 // sent there if this node is not.
 func (c *Coordinator) Join(ctx context.Context, m Member) error {
-	err := c.changeConfig(ctx, command{Op: opJoin, Member: m}, func() error {
-		return c.await(func() raft.Future {
+	cmd := command{Op: opJoin, Member: m}
+	err := c.onLeader(ctx, cmd, func() error {
+		err := c.await(func() raft.Future {
 			if m.Voter {
 				return c.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
 			}
 			return c.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, 5*time.Second)
 		})
+		if err != nil {
+			return err
+		}
+		return c.applyLocal(ctx, cmd)
 	})
 	if err != nil {
 		return fmt.Errorf("failover: add %s: %w", m.ID, err)
 	}
-	return c.propose(ctx, command{Op: opJoin, Member: m})
+	return nil
 }
 
 // Remove takes a node out of the cluster: out of the State and of the
 // Raft configuration. It is sent to the leader if this node is not.
 func (c *Coordinator) Remove(ctx context.Context, id string) error {
-	return c.changeConfig(ctx, command{Op: opLeave, Node: id}, func() error {
+	return c.onLeader(ctx, command{Op: opLeave, Node: id}, func() error {
 		if err := c.applyLocal(ctx, command{Op: opLeave, Node: id}); err != nil && !errors.Is(err, ErrUnknownMember) {
 			return err
 		}
 		return c.await(func() raft.Future { return c.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second) })
 	})
-}
-
-// changeConfig runs change, a Raft configuration change, on the leader:
-// here if this node leads, else by forwarding cmd, whose handling on the
-// leader runs it there. When leadership moves before the change commits
-// it starts again wherever the leader now is (adding or removing the same
-// server twice is harmless), until ctx ends.
-func (c *Coordinator) changeConfig(ctx context.Context, cmd command, change func() error) error {
-	for {
-		if !c.IsLeader() {
-			return c.propose(ctx, cmd)
-		}
-		err := change()
-		if !leadershipMoved(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (then %w)", err, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // leadershipMoved reports an error from Raft meaning this node stopped
@@ -561,9 +544,19 @@ func (c *Coordinator) applyLocal(ctx context.Context, cmd command) error {
 // propose applies cmd at the leader, wherever it is. A refusal comes back
 // as an error wrapping ErrStaleEpoch, ErrNotPrimary or ErrUnknownMember.
 func (c *Coordinator) propose(ctx context.Context, cmd command) error {
+	return c.onLeader(ctx, cmd, func() error { return c.applyLocal(ctx, cmd) })
+}
+
+// onLeader runs local if this node is the Raft leader; otherwise it
+// forwards cmd to the leader, whose applyForwarded does the same there.
+// When leadership moves before the work commits, it starts again
+// wherever the leader now is, until ctx ends: the work must be safe to
+// repeat (a command the State dedupes, adding or removing the same server
+// twice).
+func (c *Coordinator) onLeader(ctx context.Context, cmd command, local func() error) error {
 	for {
 		if c.raft.State() == raft.Leader {
-			err := c.applyLocal(ctx, cmd)
+			err := local()
 			if !leadershipMoved(err) {
 				return err
 			}
