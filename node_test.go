@@ -335,13 +335,7 @@ func TestEventsFromArchive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Status().Archive.Archived < last {
-		if time.Now().After(deadline) {
-			t.Fatalf("not archived: %+v", n.Status().Archive)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, "every event archived", func() bool { return n.Status().Archive.Archived >= last })
 	if _, err := n.Snapshot(ctx); err != nil { // a base snapshot must not hide the older events
 		t.Fatal(err)
 	}

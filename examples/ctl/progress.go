@@ -28,11 +28,11 @@ func newMeter(w io.Writer) *meter {
 	return &meter{w: w, tty: ok && term.IsTerminal(int(f.Fd()))}
 }
 
-// newBar starts a bar of max units (-1: unknown, a spinner) for op.
-func (m *meter) newBar(op string, max int64, bytes bool) {
+// newBar starts a bar of total units (-1: unknown, a spinner) for op.
+func (m *meter) newBar(op string, total int64, bytes bool) {
 	m.finish()
 	m.op = op
-	m.bar = progressbar.NewOptions64(max,
+	m.bar = progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(m.w),
 		progressbar.OptionSetDescription(op),
 		progressbar.OptionShowBytes(bytes),
