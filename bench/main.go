@@ -27,7 +27,7 @@ func main() {
 
 // The suites, in the order they run.
 const (
-	suiteHotPath     = "hotpath"     // chunkers, hashes, lz4 vs zstd, AEADs; memmove (snapbench -suites chunkers,crypto)
+	suiteHotPath     = "hotpath"     // chunkers, hashes, lz4 vs zstd, AEADs (snapbench -suites chunkers,crypto); memmove comes with the snapshot suite's limits
 	suiteWAL         = "wal"         // walbench
 	suiteSnapshot    = "snapshot"    // Save and Restore vs restic (snapbench -suites snapshots)
 	suiteReplication = "replication" // replbench
@@ -108,13 +108,12 @@ type step struct {
 // section).
 func plan(s settings) []step {
 	has := func(name string) bool { return slices.Contains(s.suites, name) }
-	common := func() []string {
+	// common are the arguments every program takes; failbench counts
+	// trials, not runs.
+	common := func(runs bool) []string {
 		var a []string
-		if runs := s.runs; runs > 0 || s.short {
-			if runs == 0 {
-				runs = 1
-			}
-			a = append(a, "-runs", strconv.Itoa(runs))
+		if n := s.runs; runs && (n > 0 || s.short) {
+			a = append(a, "-runs", strconv.Itoa(max(n, 1)))
 		}
 		if s.dir != "" {
 			a = append(a, "-dir", s.dir)
@@ -139,7 +138,7 @@ func plan(s settings) []step {
 		if has(suiteSnapshot) {
 			which, suites = append(which, "snapshots"), append(suites, suiteSnapshot)
 		}
-		a := append(common(), "-suites", strings.Join(which, ","))
+		a := append(common(true), "-suites", strings.Join(which, ","))
 		switch {
 		case s.size != "":
 			a = append(a, "-size", s.size)
@@ -149,21 +148,21 @@ func plan(s settings) []step {
 		out = append(out, step{suites: suites, cmd: "snapbench", args: a})
 	}
 	if has(suiteWAL) {
-		a := append(common(), dur("250ms")...)
+		a := append(common(true), dur("250ms")...)
 		if s.short {
 			a = append(a, "-writers", "1,64", "-sizes", "128")
 		}
 		out = append(out, step{suites: []string{suiteWAL}, cmd: "walbench", args: a})
 	}
 	if has(suiteReplication) {
-		a := append(common(), dur("300ms")...)
+		a := append(common(true), dur("300ms")...)
 		if s.short {
 			a = append(a, "-writers", "1,8", "-sizes", "128")
 		}
 		out = append(out, step{suites: []string{suiteReplication}, cmd: "replbench", args: a})
 	}
 	if has(suiteArchive) {
-		a := common()
+		a := common(true)
 		if s.short {
 			a = append(a, "-quick", "-duration", "3s", "-events", "50000")
 		}
@@ -176,11 +175,7 @@ func plan(s settings) []step {
 		out = append(out, step{suites: []string{suiteArchive}, cmd: "archbench", args: a})
 	}
 	if has(suiteFailover) {
-		var a []string
-		if s.dir != "" {
-			a = append(a, "-dir", s.dir)
-		}
-		a = append(a, "-readme", s.readme, "-charts", s.charts)
+		a := common(false)
 		if s.short {
 			a = append(a, "-quick", "-profile", "lan")
 		}
