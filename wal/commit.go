@@ -37,7 +37,11 @@ func (l *Log) lead() {
 		// be acknowledged by a later sync that happens to succeed.
 		err = l.poisonErr()
 	}
-	if err == nil && last != 0 && l.opts.Durability == SyncBatch {
+	if err == nil && last != 0 && l.opts.Durability == SyncBatch && wantSync(reqs) {
+		// Unsynced readers (a primary shipping to standbys) see the
+		// batch while it syncs; other readers once it is durable.
+		l.publishWritten(last, updates)
+		updates = nil
 		err = l.syncLocked()
 	}
 	if err != nil && !errors.Is(err, ErrClosed) {
@@ -53,6 +57,17 @@ func (l *Log) lead() {
 		}
 		close(r.done)
 	}
+}
+
+// wantSync reports whether a batch must be synced before it is
+// published: unless every request in it came from WriteNoSync.
+func wantSync(reqs []*request) bool {
+	for _, r := range reqs {
+		if !r.nosync && r.err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // handOff passes leadership to the first queued request, or gives it up.
@@ -103,6 +118,7 @@ func (l *Log) syncLoop(ctx context.Context) {
 			}
 		}
 		l.smu.Unlock()
+		l.progressed()
 	}
 }
 
@@ -279,6 +295,34 @@ func (l *Log) syncLocked() error {
 func (l *Log) publish(last LSN, updates []segUpdate) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.applyUpdates(updates)
+	if last > l.last {
+		l.last = last
+		close(l.notify)
+		l.notify = make(chan struct{})
+	}
+	// The synced LSN moved too, or the batch skipped its sync
+	// (WriteNoSync): wake Progress's waiters either way.
+	l.wlast = max(l.wlast, last)
+	close(l.wnotify)
+	l.wnotify = make(chan struct{})
+}
+
+// publishWritten makes a batch that is written but not yet synced
+// visible to unsynced readers. smu is held.
+func (l *Log) publishWritten(last LSN, updates []segUpdate) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.applyUpdates(updates)
+	if last > l.wlast {
+		l.wlast = last
+		close(l.wnotify)
+		l.wnotify = make(chan struct{})
+	}
+}
+
+// applyUpdates extends the segments by a batch. l.mu is held.
+func (l *Log) applyUpdates(updates []segUpdate) {
 	for _, u := range updates {
 		s := u.seg
 		if u.last <= s.last {
@@ -289,11 +333,6 @@ func (l *Log) publish(last LSN, updates []segUpdate) {
 		}
 		s.last, s.end, s.lastNanos, s.lastEpoch = u.last, u.end, u.lastNanos, u.lastEpoch
 		s.index = append(s.index, u.index...)
-	}
-	if last > l.last {
-		l.last = last
-		close(l.notify)
-		l.notify = make(chan struct{})
 	}
 }
 
@@ -359,7 +398,7 @@ func (l *Log) roll(first LSN, epoch uint64) error {
 	l.mu.Lock()
 	l.segs = append(l.segs, seg)
 	if len(l.segs) == 1 {
-		l.first, l.last = first, first-1
+		l.first, l.last, l.wlast = first, first-1, first-1
 	}
 	l.mu.Unlock()
 	return nil

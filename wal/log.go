@@ -97,6 +97,11 @@ type Log struct {
 	first  LSN           // first retained LSN
 	last   LSN           // last visible LSN; first-1 if none
 	notify chan struct{} // closed and replaced whenever last moves or the log closes
+	// wlast is the last LSN written to the file, visible to unsynced
+	// readers (NewUnsyncedReader); wnotify is closed and replaced
+	// whenever wlast or the synced LSN moves, or the log closes.
+	wlast   LSN
+	wnotify chan struct{}
 	gen    uint64        // incremented by TruncateBack
 	cuts   []LSN         // cuts[g] is where the TruncateBack that made gen g+1 cut
 	closed bool
@@ -194,6 +199,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		fs:        opts.FS,
 		log:       opts.Logger.With("component", "wal", "dir", dir),
 		notify:    make(chan struct{}),
+		wnotify:   make(chan struct{}),
 		spare:     make(chan spareFile, 1),
 		needSpare: make(chan struct{}, 1),
 	}
@@ -215,6 +221,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.written.Store(uint64(l.w.next - 1))
 	l.synced.Store(uint64(l.w.next - 1))
+	l.wlast = l.last
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stopped, l.cancel = ctx.Done(), cancel
 	if opts.Durability == SyncInterval {
@@ -270,6 +277,7 @@ func (l *Log) Close() error {
 		l.mu.Lock()
 		l.closed = true
 		close(l.notify)
+		close(l.wnotify)
 		l.mu.Unlock()
 		if lerr := l.lock.Close(); err == nil {
 			err = lerr
@@ -324,6 +332,7 @@ func (l *Log) Dir() string { return l.dir }
 type request struct {
 	data    [][]byte // Append payloads, or nil
 	recs    []Record // Write records, or nil
+	nosync  bool     // WriteNoSync: publish once written, without a sync
 	bytes   int64    // frame bytes it will take
 	first   LSN
 	last    LSN
@@ -382,6 +391,22 @@ func (l *Log) Append(ctx context.Context, data ...[]byte) (first, last LSN, err 
 //
 // Durability, batching, ctx and failure behave as for Append.
 func (l *Log) Write(ctx context.Context, recs ...Record) error {
+	return l.writeRecords(ctx, false, recs)
+}
+
+// WriteNoSync is Write without waiting for durability: it returns once
+// the records are written to the operating system, and they are visible
+// to readers (Last) at once, but durable (Synced) only after the next
+// Sync, a later synced write, or Close. A crash of the process loses
+// none of them; a crash of the machine may lose them, as one suffix.
+//
+// A standby uses it to write records as they arrive and sync on its own
+// schedule: one fdatasync for many frames when no writer waits on it.
+func (l *Log) WriteNoSync(ctx context.Context, recs ...Record) error {
+	return l.writeRecords(ctx, true, recs)
+}
+
+func (l *Log) writeRecords(ctx context.Context, nosync bool, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -397,11 +422,55 @@ func (l *Log) Write(ctx context.Context, recs ...Record) error {
 		}
 		n += frameSize(len(r.Data))
 	}
-	req := &request{recs: recs, bytes: n, done: make(chan struct{}), promote: make(chan struct{}, 1)}
+	req := &request{recs: recs, nosync: nosync, bytes: n, done: make(chan struct{}), promote: make(chan struct{}, 1)}
 	if err := l.submit(ctx, req); err != nil {
 		return err
 	}
 	return req.err
+}
+
+// Sync makes every record written so far durable (one fdatasync, if any
+// record is not yet durable). A failure poisons the log, as a failed
+// Append's does.
+func (l *Log) Sync() error {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	if err := l.poisonErr(); err != nil {
+		return err
+	}
+	if l.w.f == nil {
+		return nil
+	}
+	if err := l.syncLocked(); err != nil {
+		return l.setPoison(err)
+	}
+	l.progressed()
+	return nil
+}
+
+// Synced returns the last durable LSN: records up to it survive a crash
+// of the machine. Under SyncBatch it is Last() except while a batch is
+// between its sync and its publication, or after WriteNoSync.
+func (l *Log) Synced() LSN { return LSN(l.synced.Load()) }
+
+// Progress returns the last LSN written to the operating system (ahead
+// of Last() while a batch syncs), the last durable LSN (Synced), and a
+// channel closed when either moves or the log closes. A primary that
+// ships records while it syncs them (NewUnsyncedReader) waits on it.
+func (l *Log) Progress() (written, synced LSN, changed <-chan struct{}) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.wlast, l.Synced(), l.wnotify
+}
+
+// progressed wakes Progress's waiters. l.mu must not be held.
+func (l *Log) progressed() {
+	l.mu.Lock()
+	if !l.closed {
+		close(l.wnotify)
+		l.wnotify = make(chan struct{})
+	}
+	l.mu.Unlock()
 }
 
 // checkNext checks that r may follow a record at LSN want-1 with the given

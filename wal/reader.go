@@ -19,8 +19,9 @@ import (
 // not safe for concurrent use; any number of Readers may read one Log
 // while it is written, without blocking the writer.
 type Reader struct {
-	l    *Log
-	next LSN
+	l        *Log
+	unsynced bool // NewUnsyncedReader
+	next     LSN
 	seg  *segment
 	gen  uint64
 	f    vfs.File
@@ -34,6 +35,20 @@ func (l *Log) NewReader(from LSN) *Reader {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return &Reader{l: l, next: max(from, 1), gen: l.gen}
+}
+
+// NewUnsyncedReader is NewReader for a reader that sees each batch as
+// soon as it is written to the operating system, while it is being
+// synced, instead of once it is durable: a primary ships records to its
+// standbys this way, so that their syncs overlap its own. A record it
+// returns past Synced() is lost if the machine crashes before the sync
+// completes, and if the sync fails the log is poisoned without ever
+// making it durable: its consumer must not treat it as committed until
+// Synced() reaches it.
+func (l *Log) NewUnsyncedReader(from LSN) *Reader {
+	r := l.NewReader(from)
+	r.unsynced = true
+	return r
 }
 
 // Next returns the next record, waiting for it if the reader is at the
@@ -67,8 +82,11 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			r.gen = l.gen
 			r.release()
 		}
-		if r.next > l.last {
-			ch := l.notify
+		end, ch := l.last, l.notify
+		if r.unsynced {
+			end, ch = l.wlast, l.wnotify
+		}
+		if r.next > end {
 			l.mu.RUnlock()
 			select {
 			case <-ch:
@@ -146,7 +164,7 @@ func (r *Reader) release() error {
 }
 
 // segmentFor returns the segment holding lsn, which must be in
-// [l.first, l.last]. l.mu must be held.
+// [l.first, l.wlast]. l.mu must be held.
 func (l *Log) segmentFor(lsn LSN) *segment {
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].first > lsn })
 	return l.segs[i-1]

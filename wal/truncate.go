@@ -108,11 +108,13 @@ func (l *Log) TruncateBack(lsn LSN) error {
 	if lsn >= keep.first {
 		start = keep.seek(lsn)
 	}
-	l.last = lsn
+	l.last, l.wlast = lsn, lsn
 	l.gen++
 	l.cuts = append(l.cuts, lsn)
 	close(l.notify)
 	l.notify = make(chan struct{})
+	close(l.wnotify)
+	l.wnotify = make(chan struct{})
 	l.mu.Unlock()
 
 	if err := l.truncateBack(keep, drop, lsn, start); err != nil {
