@@ -102,9 +102,9 @@ type Log struct {
 	// whenever wlast or the synced LSN moves, or the log closes.
 	wlast   LSN
 	wnotify chan struct{}
-	gen    uint64        // incremented by TruncateBack
-	cuts   []LSN         // cuts[g] is where the TruncateBack that made gen g+1 cut
-	closed bool
+	gen     uint64 // incremented by TruncateBack
+	cuts    []LSN  // cuts[g] is where the TruncateBack that made gen g+1 cut
+	closed  bool
 
 	tmu   sync.Mutex     // serializes TruncateFront
 	holds map[string]LSN // guarded by tmu: see Hold

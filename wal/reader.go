@@ -22,10 +22,10 @@ type Reader struct {
 	l        *Log
 	unsynced bool // NewUnsyncedReader
 	next     LSN
-	seg  *segment
-	gen  uint64
-	f    vfs.File
-	fr   *frameReader
+	seg      *segment
+	gen      uint64
+	f        vfs.File
+	fr       *frameReader
 }
 
 // NewReader returns a Reader whose first record is from. A from below
