@@ -114,7 +114,7 @@ func (n *Node) Coordinator() *failover.Coordinator {
 func (c *clusterPart) position() failover.Position {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return failover.Position{Flushed: c.n.log.Last(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: c.unhealthy == nil}
+	return failover.Position{Flushed: c.n.log.Synced(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: c.unhealthy == nil}
 }
 
 // roleLoop applies role changes in order.

@@ -44,7 +44,7 @@ func (s *Standby) bootstrap(ctx context.Context) error {
 				return fmt.Errorf("replication: bootstrap: empty the local WAL: %w", err)
 			}
 		}
-		s.notify(func() { s.applied, s.received = *base, *base })
+		s.notify(func() { s.applied, s.received, s.committed = *base, *base, max(s.committed, *base) })
 		from = *base + 1
 		p = h.v.planFrom(from)
 	}
@@ -64,7 +64,7 @@ func (s *Standby) bootstrap(ctx context.Context) error {
 			}
 			applied = rec.LSN
 		}
-		s.notify(func() { s.applied, s.received = applied, applied })
+		s.notify(func() { s.applied, s.received, s.committed = applied, applied, max(s.committed, applied) })
 	}
 	s.lg.Info("standby caught up from the archive", "lsn", applied)
 	return nil

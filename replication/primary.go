@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/continuity-go/continuity/wal"
@@ -75,6 +76,10 @@ type Primary struct {
 	known    map[string]wal.LSN
 	deposed  error // set once a peer shows a newer epoch
 	degraded bool  // Append last returned without its standbys (Degrade)
+
+	// syncing counts the synchronous Appends and WaitFlushed calls in
+	// progress: while any runs, frames ask standbys to sync at once.
+	syncing atomic.Int64
 }
 
 // NewPrimary listens on addr and serves standbys from log.
@@ -177,7 +182,14 @@ func (p *Primary) lag(flushed wal.LSN) time.Duration {
 // WaitFlushed waits until k standbys have flushed lsn to their WAL (sync
 // replication: call it after Append, before acknowledging the write), or
 // until ctx is done.
+//
+// Frames sent while it waits ask the standbys to sync at once; records
+// sent before it was called are synced at the standbys' own pace
+// (StandbyOptions.FlushDelay), so Append with Mode.Sync is the faster
+// way to wait.
 func (p *Primary) WaitFlushed(ctx context.Context, lsn wal.LSN, k int) error {
+	p.syncing.Add(1)
+	defer p.syncing.Add(-1)
 	return p.waitSync(ctx, lsn, Mode{Sync: k, Policy: PolicyBlock})
 }
 
@@ -211,12 +223,13 @@ func (p *Primary) serve(c *Conn, h Hello) {
 		_ = c.RejectPeer(Reject{Code: RejectEpoch, Reason: fmt.Sprintf("standby has seen epoch %d, this primary is at %d", h.Epoch, epoch)})
 		return
 	}
-	if h.LastLSN > p.log.Last() {
-		_ = c.RejectPeer(Reject{Code: RejectNotReady, Reason: fmt.Sprintf("standby holds LSN %d, past this primary's last %d: it must truncate to the fork point first", h.LastLSN, p.log.Last())})
-		return
-	}
 	if first := p.log.First(); h.LastLSN+1 < first {
 		_ = c.RejectPeer(Reject{Code: RejectBehind, Reason: fmt.Sprintf("standby needs LSN %d; the primary's WAL starts at %d: bootstrap it from the archive (StandbyOptions.Archive)", h.LastLSN+1, first)})
+		return
+	}
+	if reason := p.diverged(h); reason != "" {
+		p.lg.Warn("standby's log diverged from this primary's", "node", h.Node, "reason", reason)
+		_ = c.RejectPeer(Reject{Code: RejectDiverged, Reason: reason})
 		return
 	}
 	if err := c.Welcome(Welcome{Version: ProtocolVersion, Cluster: p.opts.Transport.cluster(), Node: p.opts.Node, Epoch: epoch}); err != nil {
@@ -249,6 +262,28 @@ func (p *Primary) serve(c *Conn, h Hello) {
 	c.Close()
 	ackErr := <-done
 	p.lg.Info("standby disconnected", "node", h.Node, "err", errors.Join(err, ackErr))
+}
+
+// diverged says why the standby's log is not a prefix of this primary's
+// (its last record is past this log's end, or another record), or "".
+func (p *Primary) diverged(h Hello) string {
+	written, _, _ := p.log.Progress()
+	if h.LastLSN > written {
+		return fmt.Sprintf("standby holds LSN %d, past this primary's last %d: it must cut its log back to the fork point", h.LastLSN, written)
+	}
+	if h.LastLSN == 0 || h.LastSum == 0 || h.LastLSN < p.log.First() {
+		return ""
+	}
+	r := p.log.NewUnsyncedReader(h.LastLSN)
+	defer r.Close()
+	rec, err := r.Next(p.ctx)
+	if err != nil {
+		return "" // truncated or closed meanwhile: the stream finds out
+	}
+	if RecordSum(rec) != h.LastSum {
+		return fmt.Sprintf("standby's record at LSN %d (epoch %d at most) is not this primary's (epoch %d, %s): it must cut its log back to a record both hold", h.LastLSN, h.Epoch, rec.Epoch, rec.Time.UTC().Format(time.RFC3339Nano))
+	}
+	return ""
 }
 
 func (p *Primary) notifyLocked() {
@@ -288,63 +323,104 @@ func (p *Primary) readAcks(c *Conn, st *StandbyStatus) error {
 	}
 }
 
-// stream sends records from LSN next on, batching what is already in the
-// log up to MaxBatchBytes per frame.
+// commitNoticeDelay is the least time between a frame and a commit
+// notice (a frame with no records that only moves Batch.Committed): at
+// low rates a record and its notice would otherwise double the frames.
+const commitNoticeDelay = time.Millisecond
+
+// stream sends records from LSN next on, batching what is already
+// written up to MaxBatchBytes per frame. It ships records as soon as they
+// are written, while the primary syncs them (so that a synchronous
+// standby's sync overlaps the primary's), and tells the standby how far
+// the primary's log is durable (Batch.Committed): in the next frame, or
+// in a commit notice of its own when no records follow.
 func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *StandbyStatus) error {
-	r := p.log.NewReader(next)
+	r := p.log.NewUnsyncedReader(next)
 	defer r.Close()
+	sent, told := next-1, wal.LSN(0) // last LSN sent; last Committed sent
 	var batch []wal.Record
 	var payload []byte
 	var inflight []wal.LSN // last LSN of each unacknowledged frame
+	idle := time.NewTimer(p.opts.Heartbeat)
+	defer idle.Stop()
+	notice := time.NewTimer(time.Hour)
+	notice.Stop()
+	defer notice.Stop()
+	noticing := false // notice is armed
+	var lastSend time.Time
+	send := func(b Batch) error {
+		payload = AppendBatch(payload[:0], b)
+		told, lastSend = b.Committed, time.Now()
+		idle.Reset(p.opts.Heartbeat)
+		return c.WriteFrame(FrameRecords, p.log.Epoch(), payload)
+	}
 	for {
-		// Flow control: wait while Window frames are unacknowledged.
-		for {
-			p.mu.Lock()
-			for len(inflight) > 0 && inflight[0] <= st.Received {
-				inflight = inflight[1:]
+		// Flow control: at most Window frames of records unacknowledged.
+		p.mu.Lock()
+		for len(inflight) > 0 && inflight[0] <= st.Received {
+			inflight = inflight[1:]
+		}
+		full, acked := len(inflight) >= p.opts.Window, p.changed
+		p.mu.Unlock()
+		written, synced, progressed := p.log.Progress()
+		switch {
+		case written > sent && !full:
+			batch = batch[:0]
+			size := 0
+			for sent < written && (len(batch) == 0 || size < p.opts.MaxBatchBytes) {
+				rec, err := r.Next(ctx)
+				if err != nil {
+					return err
+				}
+				batch = append(batch, rec)
+				size += len(rec.Data)
+				sent = rec.LSN
 			}
-			full, ch := len(inflight) >= p.opts.Window, p.changed
+			b := Batch{Committed: synced, Records: batch}
+			if p.syncing.Load() > 0 {
+				b.Flags |= FlagSync
+			}
+			// Sent moves before the write: the standby may acknowledge
+			// the batch before WriteFrame returns.
+			p.mu.Lock()
+			st.Sent = sent
 			p.mu.Unlock()
-			if !full {
+			inflight = append(inflight, sent)
+			if err := send(b); err != nil {
+				return err
+			}
+			continue
+		case synced > told && told < sent:
+			// Records sent before their sync are now durable: say so,
+			// so the standby may apply them; after a pause, in case
+			// the next records are written meanwhile and carry it.
+			if wait := commitNoticeDelay - time.Since(lastSend); wait > 0 {
+				if !noticing {
+					notice.Reset(wait)
+					noticing = true
+				}
 				break
 			}
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		hctx, cancel := context.WithTimeout(ctx, p.opts.Heartbeat)
-		rec, err := r.Next(hctx)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			// Idle: a heartbeat (no records) that the standby acks.
-			if err := c.WriteFrame(FrameRecords, p.log.Epoch(), AppendRecords(payload[:0], nil)); err != nil {
+			if err := send(Batch{Committed: synced}); err != nil {
 				return err
 			}
 			continue
 		}
-		if err != nil {
-			return err
+		if !full {
+			acked = nil // no ack needed to go on
 		}
-		batch = append(batch[:0], rec)
-		size := len(rec.Data)
-		for size < p.opts.MaxBatchBytes && rec.LSN < p.log.Last() {
-			if rec, err = r.Next(ctx); err != nil {
+		select {
+		case <-progressed:
+		case <-acked:
+		case <-notice.C:
+			noticing = false
+		case <-idle.C:
+			// Idle: a heartbeat that the standby answers with an ack.
+			if err := send(Batch{Committed: synced, Flags: FlagPing}); err != nil {
 				return err
 			}
-			batch = append(batch, rec)
-			size += len(rec.Data)
-		}
-		payload = AppendRecords(payload[:0], batch)
-		// Sent moves before the write: the standby may acknowledge the
-		// batch before WriteFrame returns.
-		p.mu.Lock()
-		st.Sent = batch[len(batch)-1].LSN
-		p.mu.Unlock()
-		inflight = append(inflight, st.Sent)
-		if err := c.WriteFrame(FrameRecords, p.log.Epoch(), payload); err != nil {
-			return err
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
@@ -428,6 +504,12 @@ const (
 func (p *Primary) Append(ctx context.Context, mode Mode, data ...[]byte) (first, last wal.LSN, err error) {
 	if err := p.Deposed(); err != nil {
 		return 0, 0, err
+	}
+	if mode.Sync > 0 {
+		// Before the records exist, so that the frame carrying them
+		// asks the standbys to sync them at once.
+		p.syncing.Add(1)
+		defer p.syncing.Add(-1)
 	}
 	first, last, err = p.log.Append(ctx, data...)
 	if err != nil || mode.Sync <= 0 {

@@ -49,6 +49,16 @@ type StandbyOptions struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts (doubling, with jitter). Defaults 50 ms and 2 s.
 	MinBackoff, MaxBackoff time.Duration
+	// FlushDelay is how long the standby may keep records written to
+	// its WAL before it syncs them, when no synchronous Append waits on
+	// them (the primary marks those frames FlagSync, and they are synced
+	// at once): one fdatasync then covers every frame of the interval,
+	// which keeps an asynchronous standby's cost to a shared disk, and
+	// its CPU, low. Records count as flushed (in acks and State) and are
+	// applied only once synced, so the lag of an asynchronous standby
+	// grows by up to FlushDelay. Default 2 ms; negative syncs every frame
+	// as it arrives.
+	FlushDelay time.Duration
 	// Archive, if set, is the repository whose WAL archive the standby
 	// catches up from when the primary no longer holds the records it
 	// needs (the primary refuses it with RejectBehind): it replays the
@@ -74,13 +84,24 @@ type Standby struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	applied   wal.LSN
-	received  wal.LSN
+	mu       sync.Mutex
+	applied  wal.LSN
+	received wal.LSN
+	// committed is the primary's durable LSN as last heard: records
+	// past it are applied only once it reaches them.
+	committed wal.LSN
+	// queue holds records written but not yet applied, for the flusher;
+	// dirty is when the first record not yet synced was written (zero
+	// when none is).
+	queue     []wal.Record
+	dirty     time.Time
 	connected bool
 	primary   Identity
 	err       error         // fatal: the state machine failed
 	changed   chan struct{} // closed and replaced on progress
+
+	ackMu  sync.Mutex // serializes acks (see ack)
+	ackBuf []byte
 }
 
 // StandbyState is a Standby's view of itself.
@@ -88,7 +109,7 @@ type StandbyState struct {
 	Connected bool     // streaming from a primary now
 	Primary   Identity // the primary last connected to
 	// Received, Flushed and Applied are its positions; Flushed is the
-	// local WAL's last LSN.
+	// local WAL's last durable LSN (wal.Log.Synced).
 	Received, Flushed, Applied wal.LSN
 	Epoch                      uint64 // the local WAL's epoch
 	// Err is set when the state machine failed and the standby stopped.
@@ -113,12 +134,15 @@ func NewStandby(log *wal.Log, sm StateMachine, opts StandbyOptions) (*Standby, e
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
+	if opts.FlushDelay == 0 {
+		opts.FlushDelay = 2 * time.Millisecond
+	}
 	lg := opts.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := &Standby{log: log, sm: sm, opts: opts, lg: lg.With("component", "replication", "role", "standby"),
-		applied: opts.Applied, received: log.Last(), changed: make(chan struct{})}
+		applied: opts.Applied, received: log.Last(), committed: log.Last(), changed: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if err := s.applyLocal(ctx); err != nil {
@@ -133,19 +157,24 @@ func NewStandby(log *wal.Log, sm StateMachine, opts StandbyOptions) (*Standby, e
 	return s, nil
 }
 
-// applyLocal applies the local WAL's records past the applied position:
-// at start, and before each reconnection (a connection may fail between
-// writing a batch and applying it).
+// applyLocal applies the local WAL's records past the applied position,
+// up to the primary's committed LSN: at start (when the whole local log
+// counts as committed), and before each reconnection (a connection may
+// fail between writing a batch and applying it). It syncs what was
+// written without a sync first.
 func (s *Standby) applyLocal(ctx context.Context) error {
+	if err := s.log.Sync(); err != nil {
+		return err
+	}
 	s.mu.Lock()
-	applied := s.applied
+	applied, to := s.applied, min(s.committed, s.log.Synced())
 	s.mu.Unlock()
-	if applied >= s.log.Last() {
+	if applied >= to {
 		return nil
 	}
 	r := s.log.NewReader(applied + 1)
 	defer r.Close()
-	for applied < s.log.Last() {
+	for applied < to {
 		rec, err := r.Next(ctx)
 		if err != nil {
 			return err
@@ -171,7 +200,7 @@ func (s *Standby) State() StandbyState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return StandbyState{Connected: s.connected, Primary: s.primary, Received: s.received,
-		Flushed: s.log.Last(), Applied: s.applied, Epoch: s.log.Epoch(), Err: s.err}
+		Flushed: s.log.Synced(), Applied: s.applied, Epoch: s.log.Epoch(), Err: s.err}
 }
 
 // WaitFor waits until the state machine has applied lsn (read-your-writes:
@@ -212,6 +241,9 @@ func (s *Standby) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errCutUnapplied) {
+			continue // reconnect at once, from the cut
+		}
 		var rej *RejectError
 		if errors.As(err, &rej) && rej.Code == RejectBehind && s.opts.Archive != nil {
 			s.lg.Info("primary no longer holds the records this standby needs; catching up from the archive", "reason", rej.Reason)
@@ -249,13 +281,69 @@ type applyError struct{ err error }
 func (e *applyError) Error() string { return e.err.Error() }
 func (e *applyError) Unwrap() error { return e.err }
 
+// errCutUnapplied: the primary refused the standby's log as diverged,
+// and the standby cut the records it had not applied.
+var errCutUnapplied = errors.New("replication: cut the records not yet applied, which the primary does not hold")
+
+// hello is the standby's handshake: who it is and its last record.
+func (s *Standby) hello(ctx context.Context) (Hello, error) {
+	h := Hello{Node: s.opts.Node, Epoch: s.log.Epoch(), LastLSN: s.log.Last()}
+	if h.LastLSN < s.log.First() {
+		return h, nil // no record
+	}
+	r := s.log.NewReader(h.LastLSN)
+	defer r.Close()
+	rec, err := r.Next(ctx)
+	if err != nil {
+		return h, err
+	}
+	h.LastSum = RecordSum(rec)
+	return h, nil
+}
+
+// cutUnapplied answers RejectDiverged: the records past the applied
+// position were never acknowledged by the primary (it acknowledges only
+// what it has synced, and the standby applies no further than that), so
+// the primary that lost them, when its machine crashed while syncing
+// them, may have written others since. The standby cuts them and asks
+// again. Records already applied cannot be cut: the error stands.
+func (s *Standby) cutUnapplied(rej *RejectError) error {
+	s.mu.Lock()
+	applied := s.applied
+	s.mu.Unlock()
+	if applied >= s.log.Last() || applied+1 < s.log.First() {
+		return fmt.Errorf("%w; this standby applied every record it holds and cannot cut them: restore it from the archive, or rebuild it", rej)
+	}
+	last := s.log.Last()
+	if err := s.log.TruncateBack(applied); err != nil {
+		return fmt.Errorf("replication: cut the records after LSN %d, which the primary does not hold: %w", applied, err)
+	}
+	s.notify(func() { s.received = applied })
+	s.lg.Warn("the primary does not hold this standby's last records; cut the ones not applied (they were never acknowledged)",
+		"reason", rej.Reason, "from", applied+1, "to", last)
+	return errCutUnapplied
+}
+
 // follow runs one connection: handshake, then records until an error.
 // It reports whether any record arrived.
+//
+// The connection's goroutine writes the records it receives to the WAL:
+// synced at once when the frame asks for it (FlagSync), else without a
+// sync, which the flusher goroutine makes at most FlushDelay later, for
+// every frame written meanwhile. Acks follow syncs; the flusher applies
+// records once they are synced and the primary has committed them.
 func (s *Standby) follow(ctx context.Context) (bool, error) {
 	if err := s.applyLocal(ctx); err != nil {
 		return false, err
 	}
-	c, w, err := Dial(ctx, s.opts.Primary, s.opts.Transport, Hello{Node: s.opts.Node, Epoch: s.log.Epoch(), LastLSN: s.log.Last()})
+	h, err := s.hello(ctx)
+	if err != nil {
+		return false, err
+	}
+	c, w, err := Dial(ctx, s.opts.Primary, s.opts.Transport, h)
+	if rej := (*RejectError)(nil); errors.As(err, &rej) && rej.Code == RejectDiverged {
+		return false, s.cutUnapplied(rej)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -265,10 +353,47 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 	if w.Epoch < s.log.Epoch() {
 		return false, fmt.Errorf("replication: primary %s is at epoch %d, older than ours (%d): refusing it", c.Peer(), w.Epoch, s.log.Epoch())
 	}
-	s.notify(func() { s.connected, s.primary = true, c.Peer() })
+	s.notify(func() { s.connected, s.primary, s.received = true, c.Peer(), s.log.Last() })
 	s.lg.Info("following primary", "primary", c.Peer().String(), "from", s.log.Last()+1)
+
+	fctx, cancel := context.WithCancel(ctx)
+	kick := make(chan struct{}, 1)
+	var ferr error
+	var fwg sync.WaitGroup
+	fwg.Add(1)
+	go func() {
+		defer fwg.Done()
+		if ferr = s.flushLoop(fctx, c, kick); ferr != nil {
+			c.Close() // ends the reading below
+		}
+	}()
+	streamed, err := s.receive(ctx, c, kick)
+	cancel()
+	fwg.Wait()
+	s.mu.Lock()
+	s.queue, s.dirty = nil, time.Time{} // applyLocal takes them from the WAL
+	s.mu.Unlock()
+	// Whatever was received is durable when the standby stops following
+	// (a node promoted next forks its history after its last record).
+	serr := s.log.Sync()
+	if ferr != nil {
+		return streamed, ferr
+	}
+	if err == nil {
+		err = serr
+	}
+	return streamed, err
+}
+
+// receive reads frames and writes their records until an error.
+func (s *Standby) receive(ctx context.Context, c *Conn, kick chan struct{}) (bool, error) {
+	poke := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 	streamed := false
-	var ack []byte
 	for {
 		c.SetReadDeadline(time.Now().Add(s.opts.Timeout))
 		f, err := c.ReadFrame()
@@ -283,18 +408,23 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 		}
 		// The records own their data (the state machine may keep it);
 		// the frame buffer is reused by the next read.
-		recs, err := DecodeRecords(bytes.Clone(f.Payload))
+		b, err := DecodeBatch(bytes.Clone(f.Payload))
 		if err != nil {
 			return streamed, err
 		}
-		if len(recs) == 0 { // heartbeat: answer with our positions
-			s.mu.Lock()
-			a := Ack{Received: s.received, Flushed: s.log.Last(), Applied: s.applied}
-			s.mu.Unlock()
-			a.Received = max(a.Received, a.Flushed)
-			if err := c.WriteFrame(FrameAck, s.log.Epoch(), AppendAck(ack[:0], a)); err != nil {
-				return streamed, err
+		s.mu.Lock()
+		if b.Committed > s.committed {
+			s.committed = b.Committed
+		}
+		s.mu.Unlock()
+		recs := b.Records
+		if len(recs) == 0 {
+			if b.Flags&FlagPing != 0 {
+				if err := s.ack(c); err != nil {
+					return streamed, err
+				}
 			}
+			poke() // more may be committed now
 			continue
 		}
 		if recs[0].LSN != s.log.Last()+1 {
@@ -307,26 +437,106 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 		}
 		last := recs[len(recs)-1].LSN
 		s.notify(func() { s.received = last })
-		if err := s.log.Write(ctx, recs...); err != nil {
+		urgent := b.Flags&FlagSync != 0 || s.opts.FlushDelay < 0
+		if urgent {
+			err = s.log.Write(ctx, recs...)
+		} else {
+			err = s.log.WriteNoSync(ctx, recs...)
+		}
+		if err != nil {
 			return streamed, err
 		}
 		streamed = true
-		// Acknowledge as soon as the records are durable (sync writers on
-		// the primary wait for this), then apply; the applied position
-		// travels with the next ack.
 		s.mu.Lock()
-		applied := s.applied
+		s.queue = append(s.queue, recs...)
+		if !urgent && s.dirty.IsZero() {
+			s.dirty = time.Now()
+		}
 		s.mu.Unlock()
-		ack = AppendAck(ack[:0], Ack{Received: last, Flushed: s.log.Last(), Applied: applied})
-		if err := c.WriteFrame(FrameAck, s.log.Epoch(), ack); err != nil {
-			return streamed, err
-		}
-		for _, rec := range recs {
-			if err := s.sm.Apply(rec); err != nil {
-				return streamed, &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
+		if urgent {
+			// Acknowledge as soon as the records are durable (sync
+			// writers on the primary wait for this); the flusher
+			// applies them. Other records are acknowledged once the
+			// flusher syncs them, which also paces the primary: while
+			// its window is full, records build up into bigger frames.
+			if err := s.ack(c); err != nil {
+				return streamed, err
 			}
-			applied = rec.LSN
 		}
-		s.notify(func() { s.applied = applied })
+		poke()
 	}
+}
+
+// ack sends the standby's positions. Positions are read under ackMu, so
+// that acks from the two goroutines never go back.
+func (s *Standby) ack(c *Conn) error {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	flushed := s.log.Synced()
+	s.mu.Lock()
+	a := Ack{Received: max(s.received, flushed), Flushed: flushed, Applied: min(s.applied, flushed)}
+	s.mu.Unlock()
+	s.ackBuf = AppendAck(s.ackBuf[:0], a)
+	return c.WriteFrame(FrameAck, s.log.Epoch(), s.ackBuf)
+}
+
+// flushLoop syncs records written without a sync FlushDelay after the
+// first of them, acknowledges, and applies what is synced and committed.
+func (s *Standby) flushLoop(ctx context.Context, c *Conn, kick <-chan struct{}) error {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-kick:
+		case <-t.C:
+		}
+		s.mu.Lock()
+		dirty := s.dirty
+		s.mu.Unlock()
+		if !dirty.IsZero() {
+			if wait := s.opts.FlushDelay - time.Since(dirty); wait > 0 {
+				t.Reset(wait)
+			} else {
+				s.mu.Lock()
+				s.dirty = time.Time{} // records written from now on wait for the next sync
+				s.mu.Unlock()
+				if err := s.log.Sync(); err != nil {
+					return err
+				}
+				if err := s.ack(c); err != nil {
+					return nil // the connection failed: receive returns its error
+				}
+			}
+		}
+		if err := s.applyQueued(); err != nil {
+			return err
+		}
+	}
+}
+
+// applyQueued applies the queued records that are synced and committed.
+func (s *Standby) applyQueued() error {
+	s.mu.Lock()
+	to := min(s.committed, s.log.Synced())
+	n := 0
+	for n < len(s.queue) && s.queue[n].LSN <= to {
+		n++
+	}
+	recs := s.queue[:n:n]
+	s.queue = s.queue[n:]
+	s.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	applied := wal.LSN(0)
+	for _, rec := range recs {
+		if err := s.sm.Apply(rec); err != nil {
+			return &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
+		}
+		applied = rec.LSN
+	}
+	s.notify(func() { s.applied = applied })
+	return nil
 }

@@ -235,7 +235,7 @@ func TestPrimaryRefusesStandbyItCannotServe(t *testing.T) {
 	_, _, err = Dial(ctx, p.Addr().String(), opts, Hello{Node: "s", LastLSN: 10})
 	var re *RejectError
 	require.ErrorAs(t, err, &re)
-	assert.Equal(t, RejectNotReady, re.Code)
+	assert.Equal(t, RejectDiverged, re.Code, "a standby past the primary's end must cut its log first")
 	require.NoError(t, plog.SetEpoch(2))
 	_, _, err = Dial(ctx, p.Addr().String(), opts, Hello{Node: "s", Epoch: 5})
 	require.ErrorAs(t, err, &re)

@@ -17,7 +17,7 @@ import (
 // new ProtocolVersion.
 const (
 	// ProtocolVersion is the version of the protocol this build speaks.
-	ProtocolVersion uint16 = 1
+	ProtocolVersion uint16 = 2
 
 	frameHeaderSize = 24
 
@@ -190,6 +190,11 @@ type Hello struct {
 	Epoch   uint64 // highest epoch the standby has seen
 	// LastLSN is the last record the standby holds (0: none).
 	LastLSN wal.LSN
+	// LastSum is RecordSum of that record: the primary checks that its
+	// own record at LastLSN is the same one before it streams what
+	// follows. 0 means none to compare (the standby's log is empty, as
+	// after a restore from a base snapshot at LastLSN).
+	LastSum uint64
 }
 
 // Welcome is the primary's answer to an accepted Hello.
@@ -211,6 +216,10 @@ const (
 	RejectEpoch    RejectCode = 4 // the peer's epoch is older (or newer) than allowed
 	RejectNotReady RejectCode = 5 // not a primary, or shutting down
 	RejectBehind   RejectCode = 6 // the standby needs records the primary's WAL no longer holds: bootstrap from the archive
+	// RejectDiverged: the standby's last record is not the primary's
+	// record at that LSN, or the primary holds no such LSN: the standby
+	// must cut its log back to a record both hold.
+	RejectDiverged RejectCode = 7
 )
 
 // Reject refuses a peer.
@@ -243,13 +252,14 @@ func AppendHello(dst []byte, h Hello) []byte {
 	e.Str(h.Node)
 	e.U64(h.Epoch)
 	e.U64(uint64(h.LastLSN))
+	e.U64(h.LastSum)
 	return e.B
 }
 
 // DecodeHello decodes a Hello payload.
 func DecodeHello(p []byte) (Hello, error) {
 	d := binenc.Decoder{B: p}
-	h := Hello{Version: d.U16(), Cluster: d.Str(maxIDBytes), Node: d.Str(maxIDBytes), Epoch: d.U64(), LastLSN: wal.LSN(d.U64())}
+	h := Hello{Version: d.U16(), Cluster: d.Str(maxIDBytes), Node: d.Str(maxIDBytes), Epoch: d.U64(), LastLSN: wal.LSN(d.U64()), LastSum: d.U64()}
 	return h, finish(&d, FrameHello)
 }
 
@@ -313,11 +323,54 @@ func DecodeAck(p []byte) (Ack, error) {
 
 const recordHeaderSize = 28 // LSN, epoch, time, length
 
-// AppendRecords appends the payload encoding of a batch of records.
-func AppendRecords(dst []byte, recs []wal.Record) []byte {
+// RecordSum identifies a record by its LSN, epoch, time and data (xxhash):
+// a standby's Hello carries its last record's, so that a primary that
+// lost records and wrote others at their LSNs is noticed.
+func RecordSum(r wal.Record) uint64 {
+	var hdr [24]byte
+	binary.LittleEndian.PutUint64(hdr[0:], uint64(r.LSN))
+	binary.LittleEndian.PutUint64(hdr[8:], r.Epoch)
+	binary.LittleEndian.PutUint64(hdr[16:], uint64(r.Time.UnixNano()))
+	d := xxhash.New()
+	d.Write(hdr[:])
+	d.Write(r.Data)
+	return d.Sum64()
+}
+
+// Batch is a Records frame's payload: records, or none (a heartbeat or
+// a commit notice), and what the primary says with them.
+type Batch struct {
+	// Committed is the primary's last durable LSN when it sent the
+	// frame. The primary ships records while it syncs them, so a
+	// standby applies records only up to Committed: a record past it is
+	// lost if the primary's machine crashes before its sync completes.
+	Committed wal.LSN
+	// Flags ask things of the standby.
+	Flags BatchFlags
+	// Records are consecutive records, possibly none.
+	Records []wal.Record
+}
+
+// BatchFlags ask things of a standby.
+type BatchFlags uint8
+
+const (
+	// FlagSync: a synchronous Append waits for these records; sync them
+	// now instead of at the standby's own pace (StandbyOptions.FlushDelay).
+	FlagSync BatchFlags = 1 << iota
+	// FlagPing: answer with an Ack now (the idle stream's heartbeat).
+	FlagPing
+
+	knownFlags = FlagSync | FlagPing
+)
+
+// AppendBatch appends the payload encoding of a batch.
+func AppendBatch(dst []byte, b Batch) []byte {
 	e := binenc.Encoder{B: dst}
-	e.U32(uint32(len(recs)))
-	for _, r := range recs {
+	e.U64(uint64(b.Committed))
+	e.U8(uint8(b.Flags))
+	e.U32(uint32(len(b.Records)))
+	for _, r := range b.Records {
 		e.U64(uint64(r.LSN))
 		e.U64(r.Epoch)
 		e.U64(uint64(r.Time.UnixNano()))
@@ -327,17 +380,22 @@ func AppendRecords(dst []byte, recs []wal.Record) []byte {
 	return e.B
 }
 
-// DecodeRecords decodes a Records payload. The records' Data alias p.
+// DecodeBatch decodes a Records payload. The records' Data alias p.
 // LSNs must be contiguous and epochs and times must not decrease within
-// the batch.
-func DecodeRecords(p []byte) ([]wal.Record, error) {
+// the batch; unknown flags are refused.
+func DecodeBatch(p []byte) (Batch, error) {
 	d := binenc.Decoder{B: p}
+	b := Batch{Committed: wal.LSN(d.U64())}
+	b.Flags = BatchFlags(d.U8())
+	if b.Flags&^knownFlags != 0 {
+		d.Fail(fmt.Errorf("unknown flags %#x", uint8(b.Flags&^knownFlags)))
+	}
 	n := d.U32()
 	if d.Err == nil && uint64(n)*recordHeaderSize > uint64(d.Left()) {
 		d.Fail(fmt.Errorf("%d records cannot fit in %d bytes", n, d.Left()))
 	}
 	var recs []wal.Record
-	if d.Err == nil {
+	if d.Err == nil && n > 0 {
 		recs = make([]wal.Record, 0, n)
 	}
 	for i := uint32(0); i < n && d.Err == nil; i++ {
@@ -361,8 +419,9 @@ func DecodeRecords(p []byte) ([]wal.Record, error) {
 		}
 		recs = append(recs, r)
 	}
+	b.Records = recs
 	if err := finish(&d, FrameRecords); err != nil {
-		return nil, err
+		return Batch{}, err
 	}
-	return recs, nil
+	return b, nil
 }

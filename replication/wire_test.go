@@ -78,7 +78,7 @@ func TestFrameErrors(t *testing.T) {
 }
 
 func TestMessagesRoundTrip(t *testing.T) {
-	h := Hello{Version: 1, Cluster: "orders", Node: "standby-1", Epoch: 4, LastLSN: 99}
+	h := Hello{Version: 2, Cluster: "orders", Node: "standby-1", Epoch: 4, LastLSN: 99, LastSum: 0x5eed}
 	gh, err := DecodeHello(AppendHello(nil, h))
 	require.NoError(t, err)
 	assert.Equal(t, h, gh)
@@ -107,10 +107,15 @@ func TestMessagesRoundTrip(t *testing.T) {
 			recs[i] = wal.Record{LSN: lsn + wal.LSN(i), Epoch: epoch, Time: at, Data: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "data")}
 			at = at.Add(time.Duration(rapid.IntRange(0, 1000).Draw(t, "dt")))
 		}
-		got, err := DecodeRecords(AppendRecords(nil, recs))
+		in := Batch{Committed: wal.LSN(rapid.Uint64().Draw(t, "committed")), Flags: BatchFlags(rapid.IntRange(0, int(knownFlags)).Draw(t, "flags")), Records: recs}
+		b, err := DecodeBatch(AppendBatch(nil, in))
 		if err != nil {
 			t.Fatal(err)
 		}
+		if b.Committed != in.Committed || b.Flags != in.Flags {
+			t.Fatalf("header %+v, want %+v", b, in)
+		}
+		got := b.Records
 		if len(got) != len(recs) {
 			t.Fatalf("%d records, want %d", len(got), len(recs))
 		}
@@ -128,28 +133,31 @@ func TestMessagesRoundTrip(t *testing.T) {
 		"time goes back":  {{LSN: 1, Time: base}, {LSN: 2, Time: base.Add(-1)}},
 		"LSN 0":           {{LSN: 0, Time: base}},
 	} {
-		_, err := DecodeRecords(AppendRecords(nil, recs))
+		_, err := DecodeBatch(AppendBatch(nil, Batch{Records: recs}))
 		assert.ErrorIs(t, err, ErrFrameMalformed, name)
 	}
+	_, err = DecodeBatch(AppendBatch(nil, Batch{Flags: 1 << 7}))
+	assert.ErrorIs(t, err, ErrFrameMalformed, "unknown flags")
 }
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus in testdata/fuzz")
 
 func seedFrames() [][]byte {
 	var s [][]byte
-	s = append(s, AppendFrame(nil, FrameHello, 1, AppendHello(nil, Hello{Version: 1, Cluster: "c", Node: "n", LastLSN: 5})))
+	s = append(s, AppendFrame(nil, FrameHello, 1, AppendHello(nil, Hello{Version: 2, Cluster: "c", Node: "n", LastLSN: 5, LastSum: 77})))
 	s = append(s, AppendFrame(AppendFrame(nil, FrameAck, 2, AppendAck(nil, Ack{3, 2, 1})), FrameReject, 0, AppendReject(nil, Reject{Code: 2, Reason: "no"})))
-	s = append(s, AppendFrame(nil, FrameRecords, 3, AppendRecords(nil, []wal.Record{{LSN: 1, Time: time.Unix(1, 0), Data: []byte("x")}})))
+	s = append(s, AppendFrame(nil, FrameRecords, 3, AppendBatch(nil, Batch{Committed: 1, Records: []wal.Record{{LSN: 1, Time: time.Unix(1, 0), Data: []byte("x")}}})))
 	return append(s, nil, []byte{0xff, 0xff, 0xff, 0xff, 4, 0, 0, 0})
 }
 
 func seedPayloads() [][]byte {
 	return [][]byte{
-		append([]byte{byte(FrameHello)}, AppendHello(nil, Hello{Version: 1, Cluster: "c", Node: "n"})...),
+		append([]byte{byte(FrameHello)}, AppendHello(nil, Hello{Version: 2, Cluster: "c", Node: "n", LastLSN: 3, LastSum: 9})...),
 		append([]byte{byte(FrameWelcome)}, AppendWelcome(nil, Welcome{Version: 1, Cluster: "c", Node: "p"})...),
 		append([]byte{byte(FrameReject)}, AppendReject(nil, Reject{Code: 1, Reason: "r"})...),
 		append([]byte{byte(FrameAck)}, AppendAck(nil, Ack{1, 1, 1})...),
-		append([]byte{byte(FrameRecords)}, AppendRecords(nil, []wal.Record{{LSN: 7, Epoch: 1, Time: time.Unix(5, 0), Data: []byte("ev")}, {LSN: 8, Epoch: 1, Time: time.Unix(5, 1)}})...),
+		append([]byte{byte(FrameRecords)}, AppendBatch(nil, Batch{Committed: 6, Flags: FlagSync, Records: []wal.Record{{LSN: 7, Epoch: 1, Time: time.Unix(5, 0), Data: []byte("ev")}, {LSN: 8, Epoch: 1, Time: time.Unix(5, 1)}}})...),
+		append([]byte{byte(FrameRecords)}, AppendBatch(nil, Batch{Committed: 8, Flags: FlagPing})...),
 		{byte(FrameRecords), 0xff, 0xff, 0xff, 0xff},
 	}
 }
@@ -225,9 +233,9 @@ func FuzzMessages(f *testing.F) {
 		case FrameAck:
 			_, err = DecodeAck(p)
 		case FrameRecords:
-			var recs []wal.Record
-			if recs, err = DecodeRecords(p); err == nil {
-				if _, err2 := DecodeRecords(AppendRecords(nil, recs)); err2 != nil {
+			var b Batch
+			if b, err = DecodeBatch(p); err == nil {
+				if b2, err2 := DecodeBatch(AppendBatch(nil, b)); err2 != nil || b2.Committed != b.Committed || b2.Flags != b.Flags || len(b2.Records) != len(b.Records) {
 					t.Fatal("records round trip")
 				}
 			}

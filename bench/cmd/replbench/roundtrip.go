@@ -54,7 +54,7 @@ func openRoundTrip(ctx context.Context, pk *pki, payload []byte) (rt *roundTrip,
 	if err = errors.Join(err, a.err); err != nil {
 		return rt, err
 	}
-	rt.frame = replication.AppendRecords(nil, []wal.Record{{LSN: 1, Epoch: 1, Time: time.Now(), Data: payload}})
+	rt.frame = replication.AppendBatch(nil, replication.Batch{Flags: replication.FlagSync, Records: []wal.Record{{LSN: 1, Epoch: 1, Time: time.Now(), Data: payload}}})
 	go func() {
 		var ack []byte
 		for {
@@ -63,11 +63,12 @@ func openRoundTrip(ctx context.Context, pk *pki, payload []byte) (rt *roundTrip,
 				rt.done <- err
 				return
 			}
-			recs, err := replication.DecodeRecords(f.Payload)
+			b, err := replication.DecodeBatch(f.Payload)
 			if err != nil {
 				rt.done <- err
 				return
 			}
+			recs := b.Records
 			ack = replication.AppendAck(ack[:0], replication.Ack{Received: recs[0].LSN, Flushed: recs[0].LSN, Applied: recs[0].LSN})
 			if err := rt.standby.WriteFrame(replication.FrameAck, 1, ack); err != nil {
 				rt.done <- err
