@@ -55,7 +55,10 @@ func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
 	// LSN 6 is written and shipped; its sync never completes.
 	hold.Store(true)
 	appended := make(chan error, 1)
-	go func() { _, _, err := p.Append(ctx, Mode{}, []byte("lost with the primary's page cache")); appended <- err }()
+	go func() {
+		_, _, err := p.Append(ctx, Mode{}, []byte("lost with the primary's page cache"))
+		appended <- err
+	}()
 	require.Eventually(t, func() bool { return slog.Last() == 6 }, 10*time.Second, time.Millisecond, "the standby receives the record while the primary syncs it")
 	crashed := mem.CrashClone()
 	time.Sleep(20 * time.Millisecond) // give a wrongly eager standby the chance to apply it; not a synchronization
