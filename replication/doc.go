@@ -7,13 +7,33 @@
 // A Primary serves its wal.Log to Standbys over a framed protocol on TCP
 // with TLS 1.3 and mutual authentication. Each standby reads the log at
 // its own pace (the WAL is the buffer, so a slow standby never slows
-// Append), writes the records to its own WAL with wal.Log.Write (keeping
-// LSN, epoch and time), applies them to its StateMachine, and acknowledges
-// its received, flushed and applied positions; Primary.WaitFlushed gives
-// synchronous replication to K standbys, Standby.WaitFor read-your-writes.
-// Idle streams carry heartbeats, so both ends notice a dead or
-// black-holed peer within their Timeout and the standby reconnects with
-// backoff.
+// Append), writes the records to its own WAL (keeping LSN, epoch and
+// time), applies them to its StateMachine, and acknowledges its received,
+// flushed and applied positions; Primary.WaitFlushed gives synchronous
+// replication to K standbys, Standby.WaitFor read-your-writes. Idle
+// streams carry heartbeats, so both ends notice a dead or black-holed peer
+// within their Timeout and the standby reconnects with backoff.
+//
+// The primary ships each batch as soon as it is written, while it syncs it
+// (wal.Log.NewUnsyncedReader), so that a synchronous standby's fdatasync
+// runs beside the primary's instead of after it, as Raft's leaders do.
+// Every Records frame carries the primary's durable LSN (Batch.Committed),
+// and a standby applies records only up to it: a record past it is lost if
+// the primary's machine crashes before its sync completes, and the
+// primary never acknowledged it (an Append returns only after the local
+// sync). If that primary restarts and writes other records at those LSNs,
+// the standby's Hello (its last LSN and RecordSum) no longer matches and
+// is refused with RejectDiverged; the standby cuts the records it has not
+// applied (wal.Log.TruncateBack) and follows the new history.
+//
+// A standby syncs a frame at once only when a synchronous Append waits on
+// it (the primary marks it FlagSync); otherwise it writes it with
+// wal.Log.WriteNoSync and syncs every StandbyOptions.FlushDelay (2 ms),
+// one fdatasync for all the frames of the interval, and acknowledges
+// then. An asynchronous standby so costs a disk it shares with the primary
+// a few hundred syncs a second instead of one per commit, and its lag
+// grows by up to FlushDelay. Records count as flushed, and are applied,
+// only once synced.
 //
 // Primary.Append appends and returns per Mode: asynchronous (local
 // fdatasync), or synchronous to Sync standbys with PolicyBlock (wait,
