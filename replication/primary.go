@@ -323,9 +323,11 @@ func (p *Primary) readAcks(c *Conn, st *StandbyStatus) error {
 	}
 }
 
-// commitNoticeDelay is the least time between a frame and a commit
-// notice (a frame with no records that only moves Batch.Committed): at
-// low rates a record and its notice would otherwise double the frames.
+// commitNoticeDelay is how long after a frame of records the stream
+// tells the standby, if no frame has told it meanwhile, that those
+// records are durable on the primary (a commit notice: a frame with no
+// records that only moves Batch.Committed). At high rates the next frame
+// carries it; at low rates a notice per record would double the frames.
 const commitNoticeDelay = time.Millisecond
 
 // stream sends records from LSN next on, batching what is already
@@ -333,7 +335,7 @@ const commitNoticeDelay = time.Millisecond
 // are written, while the primary syncs them (so that a synchronous
 // standby's sync overlaps the primary's), and tells the standby how far
 // the primary's log is durable (Batch.Committed): in the next frame, or
-// in a commit notice of its own when no records follow.
+// in a commit notice commitNoticeDelay after the last frame.
 func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *StandbyStatus) error {
 	r := p.log.NewUnsyncedReader(next)
 	defer r.Close()
@@ -343,15 +345,17 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 	var inflight []wal.LSN // last LSN of each unacknowledged frame
 	idle := time.NewTimer(p.opts.Heartbeat)
 	defer idle.Stop()
-	notice := time.NewTimer(time.Hour)
-	notice.Stop()
+	// At once: the standby may hold records it has not applied for want
+	// of a commit its last connection did not carry.
+	notice := time.NewTimer(0)
 	defer notice.Stop()
-	noticing := false // notice is armed
-	var lastSend time.Time
 	send := func(b Batch) error {
 		payload = AppendBatch(payload[:0], b)
-		told, lastSend = b.Committed, time.Now()
+		told = b.Committed
 		idle.Reset(p.opts.Heartbeat)
+		if told < sent {
+			notice.Reset(commitNoticeDelay)
+		}
 		return c.WriteFrame(FrameRecords, p.log.Epoch(), payload)
 	}
 	for {
@@ -362,9 +366,8 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		}
 		full, acked := len(inflight) >= p.opts.Window, p.changed
 		p.mu.Unlock()
-		written, synced, progressed := p.log.Progress()
-		switch {
-		case written > sent && !full:
+		written, synced, more := p.log.Progress()
+		if written > sent && !full {
 			batch = batch[:0]
 			size := 0
 			for sent < written && (len(batch) == 0 || size < p.opts.MaxBatchBytes) {
@@ -390,33 +393,28 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 				return err
 			}
 			continue
-		case synced > told && told < sent:
-			// Records sent before their sync are now durable: say so,
-			// so the standby may apply them; after a pause, in case
-			// the next records are written meanwhile and carry it.
-			if wait := commitNoticeDelay - time.Since(lastSend); wait > 0 {
-				if !noticing {
-					notice.Reset(wait)
-					noticing = true
-				}
-				break
-			}
-			if err := send(Batch{Committed: synced}); err != nil {
-				return err
-			}
-			continue
 		}
-		if !full {
-			acked = nil // no ack needed to go on
+		// Wait for what lets the stream go on: new records, or, while
+		// the window is full, an ack (new records wait for it anyway).
+		if full {
+			more = nil
+		} else {
+			acked = nil
 		}
 		select {
-		case <-progressed:
+		case <-more:
 		case <-acked:
 		case <-notice.C:
-			noticing = false
+			if synced := p.log.Synced(); synced > told {
+				if err := send(Batch{Committed: synced}); err != nil {
+					return err
+				}
+			} else if told < sent {
+				notice.Reset(commitNoticeDelay) // the sync is still running
+			}
 		case <-idle.C:
 			// Idle: a heartbeat that the standby answers with an ack.
-			if err := send(Batch{Committed: synced, Flags: FlagPing}); err != nil {
+			if err := send(Batch{Committed: p.log.Synced(), Flags: FlagPing}); err != nil {
 				return err
 			}
 		case <-ctx.Done():

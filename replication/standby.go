@@ -157,27 +157,56 @@ func NewStandby(log *wal.Log, sm StateMachine, opts StandbyOptions) (*Standby, e
 	return s, nil
 }
 
-// applyLocal applies the local WAL's records past the applied position,
-// up to the primary's committed LSN: at start (when the whole local log
-// counts as committed), and before each reconnection (a connection may
-// fail between writing a batch and applying it). It syncs what was
-// written without a sync first.
+// applyLocal syncs what was written without a sync and applies what it
+// can: at start (when the whole local log counts as committed), and
+// before each reconnection (a connection may fail between writing a
+// batch and applying it).
 func (s *Standby) applyLocal(ctx context.Context) error {
 	if err := s.log.Sync(); err != nil {
 		return err
 	}
+	return s.apply(ctx)
+}
+
+// apply applies the records past the applied position that are synced
+// and that the primary has committed: from the queue the connection's
+// goroutine filled, or, for records written before it (by an earlier
+// connection), from the local WAL.
+func (s *Standby) apply(ctx context.Context) error {
 	s.mu.Lock()
 	applied, to := s.applied, min(s.committed, s.log.Synced())
+	i := 0
+	for i < len(s.queue) && s.queue[i].LSN <= applied {
+		i++
+	}
+	s.queue = s.queue[i:]
+	var recs []wal.Record
+	if len(s.queue) > 0 && s.queue[0].LSN == applied+1 {
+		n := 0
+		for n < len(s.queue) && s.queue[n].LSN <= to {
+			n++
+		}
+		recs = s.queue[:n:n]
+		s.queue = s.queue[n:]
+	}
 	s.mu.Unlock()
 	if applied >= to {
 		return nil
 	}
-	r := s.log.NewReader(applied + 1)
-	defer r.Close()
-	for applied < to {
-		rec, err := r.Next(ctx)
-		if err != nil {
-			return err
+	var r *wal.Reader
+	if len(recs) == 0 {
+		r = s.log.NewReader(applied + 1)
+		defer r.Close()
+	}
+	for applied < to && (r != nil || len(recs) > 0) {
+		var rec wal.Record
+		if r != nil {
+			var err error
+			if rec, err = r.Next(ctx); err != nil {
+				return err
+			}
+		} else {
+			rec, recs = recs[0], recs[1:]
 		}
 		if err := s.sm.Apply(rec); err != nil {
 			return &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
@@ -510,33 +539,9 @@ func (s *Standby) flushLoop(ctx context.Context, c *Conn, kick <-chan struct{}) 
 				}
 			}
 		}
-		if err := s.applyQueued(); err != nil {
+		if err := s.apply(ctx); err != nil {
 			return err
 		}
 	}
 }
 
-// applyQueued applies the queued records that are synced and committed.
-func (s *Standby) applyQueued() error {
-	s.mu.Lock()
-	to := min(s.committed, s.log.Synced())
-	n := 0
-	for n < len(s.queue) && s.queue[n].LSN <= to {
-		n++
-	}
-	recs := s.queue[:n:n]
-	s.queue = s.queue[n:]
-	s.mu.Unlock()
-	if n == 0 {
-		return nil
-	}
-	applied := wal.LSN(0)
-	for _, rec := range recs {
-		if err := s.sm.Apply(rec); err != nil {
-			return &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
-		}
-		applied = rec.LSN
-	}
-	s.notify(func() { s.applied = applied })
-	return nil
-}

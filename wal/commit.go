@@ -118,7 +118,6 @@ func (l *Log) syncLoop(ctx context.Context) {
 			}
 		}
 		l.smu.Unlock()
-		l.progressed()
 	}
 }
 
@@ -301,11 +300,11 @@ func (l *Log) publish(last LSN, updates []segUpdate) {
 		close(l.notify)
 		l.notify = make(chan struct{})
 	}
-	// The synced LSN moved too, or the batch skipped its sync
-	// (WriteNoSync): wake Progress's waiters either way.
-	l.wlast = max(l.wlast, last)
-	close(l.wnotify)
-	l.wnotify = make(chan struct{})
+	if last > l.wlast { // not published early (publishWritten)
+		l.wlast = last
+		close(l.wnotify)
+		l.wnotify = make(chan struct{})
+	}
 }
 
 // publishWritten makes a batch that is written but not yet synced

@@ -99,7 +99,7 @@ type Log struct {
 	notify chan struct{} // closed and replaced whenever last moves or the log closes
 	// wlast is the last LSN written to the file, visible to unsynced
 	// readers (NewUnsyncedReader); wnotify is closed and replaced
-	// whenever wlast or the synced LSN moves, or the log closes.
+	// whenever wlast moves or the log closes.
 	wlast   LSN
 	wnotify chan struct{}
 	gen     uint64 // incremented by TruncateBack
@@ -444,7 +444,6 @@ func (l *Log) Sync() error {
 	if err := l.syncLocked(); err != nil {
 		return l.setPoison(err)
 	}
-	l.progressed()
 	return nil
 }
 
@@ -455,23 +454,15 @@ func (l *Log) Synced() LSN { return LSN(l.synced.Load()) }
 
 // Progress returns the last LSN written to the operating system (ahead
 // of Last() while a batch syncs), the last durable LSN (Synced), and a
-// channel closed when either moves or the log closes. A primary that
-// ships records while it syncs them (NewUnsyncedReader) waits on it.
-func (l *Log) Progress() (written, synced LSN, changed <-chan struct{}) {
+// channel closed when more is written or the log closes. A primary that
+// ships records while it syncs them (NewUnsyncedReader) waits on it; the
+// channel does not tell when the synced LSN moves.
+func (l *Log) Progress() (written, synced LSN, more <-chan struct{}) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.wlast, l.Synced(), l.wnotify
 }
 
-// progressed wakes Progress's waiters. l.mu must not be held.
-func (l *Log) progressed() {
-	l.mu.Lock()
-	if !l.closed {
-		close(l.wnotify)
-		l.wnotify = make(chan struct{})
-	}
-	l.mu.Unlock()
-}
 
 // checkNext checks that r may follow a record at LSN want-1 with the given
 // epoch and time.

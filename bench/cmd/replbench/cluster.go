@@ -71,10 +71,11 @@ type cluster struct {
 
 // openCluster opens a primary log in dir and, with standbys > 0, a
 // Primary on 127.0.0.1 (PrimaryOptions.Window window; 0: its default) and
-// that many Standbys with their logs in sdir, and waits until every
-// standby is connected. Every log has the default wal.Options: an
-// fdatasync per group commit.
-func openCluster(ctx context.Context, dir, sdir string, pk *pki, standbys, window int, base time.Time) (c *cluster, err error) {
+// that many Standbys (StandbyOptions.FlushDelay flushDelay; 0: its
+// default) with their logs in sdir, and waits until every standby is
+// connected. Every log has the default wal.Options: an fdatasync per
+// group commit.
+func openCluster(ctx context.Context, dir, sdir string, pk *pki, standbys, window int, flushDelay time.Duration, base time.Time) (c *cluster, err error) {
 	c = &cluster{}
 	defer func() {
 		if err != nil {
@@ -108,9 +109,10 @@ func openCluster(ctx context.Context, dir, sdir string, pk *pki, standbys, windo
 		c.slogs = append(c.slogs, l)
 		clock := &applyClock{base: base}
 		s, err := replication.NewStandby(l, clock, replication.StandbyOptions{
-			Transport: pk.transport(name, primaryNode),
-			Node:      name,
-			Primary:   c.primary.Addr().String(),
+			Transport:  pk.transport(name, primaryNode),
+			Node:       name,
+			Primary:    c.primary.Addr().String(),
+			FlushDelay: flushDelay,
 		})
 		if err != nil {
 			return c, err

@@ -115,8 +115,9 @@ type settings struct {
 	// standbyDir, if set, holds the standbys' logs instead of dir: a
 	// second disk, or tmpfs as a stand-in for standbys on other machines.
 	standbyDir string
-	standbyFS  string // what the file system of standbyDir is (for the report)
-	window     int    // PrimaryOptions.Window; 0 for its default
+	standbyFS  string        // what the file system of standbyDir is (for the report)
+	window     int           // PrimaryOptions.Window; 0 for its default
+	flushDelay time.Duration // StandbyOptions.FlushDelay; 0 for its default
 }
 
 func parseFlags(args []string) (settings, error) {
@@ -135,6 +136,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.BoolVar(&s.limits, "limits", true, "measure the physical limits (raw write+fdatasync, TLS round trip)")
 	fs.StringVar(&s.standbyDir, "standby-dir", "", "directory for the standbys' logs (default: beside the primary's, on one disk); e.g. /dev/shm to measure what replication costs the primary when its standbys' disks are not its own")
 	fs.IntVar(&s.window, "window", 0, "replication.PrimaryOptions.Window: Records frames in flight per standby (0: the default)")
+	fs.DurationVar(&s.flushDelay, "flush-delay", 0, "replication.StandbyOptions.FlushDelay: how long an asynchronous standby may hold records before it syncs them (0: the default; negative: sync every frame)")
 	fs.StringVar(&s.cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return s, err

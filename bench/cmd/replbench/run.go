@@ -238,7 +238,7 @@ func (b *bencher) replOnce(ctx context.Context, dir string, j *job) (res runResu
 		}
 		defer os.RemoveAll(sdir)
 	}
-	c, err := openCluster(ctx, dir, sdir, b.pki, j.mode.standbys(), b.window, base)
+	c, err := openCluster(ctx, dir, sdir, b.pki, j.mode.standbys(), b.window, b.flushDelay, base)
 	if err != nil {
 		return res, fmt.Errorf("open: %w", err)
 	}
