@@ -3,9 +3,9 @@
 // primary without replication, with one asynchronous standby, and
 // synchronous to one and to two standbys; how far the asynchronous standby
 // lags; and, in the same run on the same disk, the physical limits those
-// numbers stand against (one write+fdatasync, two of them in series and
-// side by side on two files, and a TLS round trip through the package's
-// transport). It prints a Markdown report.
+// numbers stand against (one write+fdatasync, two of them in series, at
+// once and side by side on two files, and a TLS round trip through the
+// package's transport). It prints a Markdown report.
 //
 // Usage, from the bench module's directory:
 //

@@ -96,7 +96,7 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 
 	if frows := floorRows(s, res); len(frows) > 0 {
 		b.WriteString("\n#### What the disk and the network allow (context, not targets)\n\n")
-		benchkit.Table(&b, []string{"payload", "two fdatasync loops side by side: each ÷ one alone", "sync(1) floor, one disk: (fdatasync beside another + round trip) ÷ one fdatasync", "sync(1) floor, a disk each: (fdatasync + round trip) ÷ one fdatasync", "if the standby synced only after the primary, one disk: (fdatasync on two files in series + round trip) ÷ one fdatasync"}, frows)
+		benchkit.Table(&b, []string{"payload", "two fdatasync loops side by side: each ÷ one alone", "sync(1) floor, one disk: (fdatasync on two files at once + round trip) ÷ one fdatasync", "sync(1) floor, a disk each: (fdatasync + round trip) ÷ one fdatasync", "if the standby synced only after the primary, one disk: (fdatasync on two files in series + round trip) ÷ one fdatasync"}, frows)
 		b.WriteString("\nRatios of the physical limits' medians (p50 for latencies). The first column is what a primary keeps of its syncs per second while a standby syncs every commit beside it on the same disk (an asynchronous standby syncs only every StandbyOptions.FlushDelay, so it costs less). The primary ships records while it syncs them, so a sync(1) append waits for its own fdatasync and, beside it, the round trip and the standby's fdatasync: the next two columns are the least sync(1) p50 ÷ async p50 (target (b)) can then be at one writer, on one shared disk and with a disk each. The last is that floor for a primary that ships only synced records, as this package did before protocol version 2.\n")
 	}
 	if crows := contextRows(s, res); len(crows) > 0 {
@@ -164,15 +164,15 @@ func check(target string, r float64, ok bool) []string {
 func floorRows(s settings, res *results) [][]string {
 	var rows [][]string
 	for _, size := range s.sizes {
-		one, side := res.limit(limFsync, size), res.limit(limSide, size)
+		one, side, pair := res.limit(limFsync, size), res.limit(limSide, size), res.limit(limPair, size)
 		serial, rtt := res.limit(limSerial, size), res.limit(limRTT, size)
-		if one == nil || side == nil || serial == nil || rtt == nil {
+		if one == nil || side == nil || pair == nil || serial == nil || rtt == nil {
 			continue
 		}
 		f, rt := one.stat(p50ms).Med, rtt.stat(p50ms).Med
 		rows = append(rows, []string{sizeName(size),
 			benchkit.Ratio(side.stat(opsPerSec).Med / one.stat(opsPerSec).Med),
-			benchkit.Ratio((side.stat(p50ms).Med + rt) / f),
+			benchkit.Ratio((pair.stat(p50ms).Med + rt) / f),
 			benchkit.Ratio((f + rt) / f),
 			benchkit.Ratio((serial.stat(p50ms).Med + rt) / f),
 		})

@@ -31,12 +31,17 @@ const (
 	// own file: a primary and an asynchronous standby syncing at once on
 	// one disk. Its rates are per loop.
 	limSide limit = "side"
+	// limPair: write+fdatasync on two files at once (the second by a
+	// helper goroutine), until both end: a record made durable on a
+	// primary and a standby whose syncs overlap, on one disk, without
+	// the network.
+	limPair limit = "pair"
 	// limRTT: one record sent in a Records frame over the replication
 	// transport (loopback, TLS 1.3) and an Ack frame back.
 	limRTT limit = "rtt"
 )
 
-var allLimits = []limit{limFsync, limSerial, limSide, limRTT}
+var allLimits = []limit{limFsync, limSerial, limPair, limSide, limRTT}
 
 func (l limit) label() string {
 	switch l {
@@ -44,6 +49,8 @@ func (l limit) label() string {
 		return "write+fdatasync, one file"
 	case limSerial:
 		return "write+fdatasync on one file, then on another (in series)"
+	case limPair:
+		return "write+fdatasync on two files at once, until both end"
 	case limSide:
 		return "two write+fdatasync loops side by side on two files (per loop)"
 	case limRTT:
@@ -400,6 +407,27 @@ func (b *bencher) limitOnce(ctx context.Context, dir string, j *job) (runResult,
 			}
 			return 0, fb.Append(payload)
 		}}
+	case limPair:
+		fa, err := raw("a")
+		if err != nil {
+			return runResult{}, err
+		}
+		fb, err := raw("b")
+		if err != nil {
+			return runResult{}, err
+		}
+		req, res := make(chan struct{}), make(chan error)
+		go func() {
+			for range req {
+				res <- fb.Append(payload)
+			}
+		}()
+		closers = append(closers, closerFunc(func() error { close(req); return nil }))
+		ops = []op{func() (wal.LSN, error) {
+			req <- struct{}{}
+			err := fa.Append(payload)
+			return 0, errors.Join(err, <-res)
+		}}
 	case limSide:
 		for _, name := range []string{"a", "b"} {
 			f, err := raw(name)
@@ -433,6 +461,11 @@ func (b *bencher) limitOnce(ctx context.Context, dir string, j *job) (runResult,
 		p99:       benchkit.Percentile(all, 0.99),
 	}, nil
 }
+
+// closerFunc adapts a function to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // sizeName formats a byte count as 128 B, 4 KiB or 1 MiB.
 func sizeName(n int) string {
