@@ -48,6 +48,9 @@ type settings struct {
 	dir      string
 	readme   string
 	charts   string
+	// standbyDir, if set, is where a second replbench run keeps its
+	// standbys' logs (off the primary's disk); "" skips that run.
+	standbyDir string
 }
 
 func parseFlags(args []string, stderr io.Writer) (settings, error) {
@@ -70,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.dir, "dir", "", "directory for the suites' logs, repositories and buckets (on the disk to measure); default $TMPDIR")
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the reports into (default README.md; with -short a new file in a temporary directory)")
 	fs.StringVar(&s.charts, "charts", "", "directory for the PNG charts (default: charts beside the README)")
+	fs.StringVar(&s.standbyDir, "standby-dir", defaultStandbyDir(), `the replication suite runs replbench a second time with its standbys' logs in this directory, off the primary's disk (default /dev/shm, tmpfs, where it exists; "" skips that run)`)
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -94,6 +98,15 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 		errs = append(errs, errors.New("-runs, -trials and -duration must not be negative"))
 	}
 	return s, errors.Join(errs...)
+}
+
+// defaultStandbyDir is /dev/shm where it is a directory: tmpfs stands in
+// for standbys' own disks on a one-disk machine.
+func defaultStandbyDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
 }
 
 // step is one command of the plan: a suite's program and its arguments.
@@ -160,6 +173,10 @@ func plan(s settings) []step {
 			a = append(a, "-writers", "1,8", "-sizes", "128")
 		}
 		out = append(out, step{suites: []string{suiteReplication}, cmd: "replbench", args: a})
+		if s.standbyDir != "" {
+			apart := append(slices.Clone(a), "-standby-dir", s.standbyDir)
+			out = append(out, step{suites: []string{suiteReplication}, cmd: "replbench", args: apart})
+		}
 	}
 	if has(suiteArchive) {
 		a := common(true)

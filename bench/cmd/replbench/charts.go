@@ -15,9 +15,10 @@ import (
 // lag per payload and writers (repl-lag.png). It returns the Markdown that
 // shows them ("" without charts).
 func drawCharts(cs *benchkit.Charts, s settings, res *results) (string, error) {
-	return cs.Draw(benchkit.Chart{Name: "repl-throughput.png", Drawing: throughputBars(s, res)},
-		benchkit.Chart{Name: "repl-latency.png", Drawing: latencyCurves(s, res)},
-		benchkit.Chart{Name: "repl-lag.png", Drawing: lagCurves(s, res)})
+	p := chartPrefix(s)
+	return cs.Draw(benchkit.Chart{Name: p + "throughput.png", Drawing: throughputBars(s, res)},
+		benchkit.Chart{Name: p + "latency.png", Drawing: latencyCurves(s, res)},
+		benchkit.Chart{Name: p + "lag.png", Drawing: lagCurves(s, res)})
 }
 
 // throughputBars is the median records/s appended on the primary, a group

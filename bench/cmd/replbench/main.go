@@ -255,7 +255,7 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	report += charts
 	fmt.Fprint(out, report)
 	if s.readme != "" {
-		if err := writeReadme(s.readme, report); err != nil {
+		if err := writeReadme(s, s.readme, report); err != nil {
 			return fmt.Errorf("write %s: %w", s.readme, err)
 		}
 		fmt.Fprintf(progress, "replbench: wrote the report into %s\n", s.readme)

@@ -46,21 +46,29 @@ func TestModes(t *testing.T) {
 }
 
 func TestReplaceBlock(t *testing.T) {
-	for _, tc := range []struct {
-		name, in, want string
-		err            bool
-	}{
-		{"replace", "a\n" + beginMarker + "\nold\n" + endMarker + "\nb\n", "a\n" + beginMarker + "\nnew\n" + endMarker + "\nb\n", false},
-		{"append", "# T\n", "# T\n\n" + sectionHeading + "\n\n" + beginMarker + "\nnew\n" + endMarker + "\n", false},
-		{"reversed", endMarker + beginMarker, "", true},
-		{"begin only", beginMarker, "", true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := replaceBlock(tc.in, "new\n")
-			if (err != nil) != tc.err || got != tc.want {
-				t.Errorf("got %q, %v; want %q, error %v", got, err, tc.want, tc.err)
-			}
-		})
+	for _, sec := range []struct {
+		s settings
+		benchkit.Section
+	}{{settings{}, sectionOneDisk}, {settings{standbyDir: "/dev/shm"}, sectionApart}} {
+		for _, tc := range []struct {
+			name, in, want string
+			err            bool
+		}{
+			{"replace", "a\n" + sec.Begin + "\nold\n" + sec.End + "\nb\n", "a\n" + sec.Begin + "\nnew\n" + sec.End + "\nb\n", false},
+			{"append", "# T\n", "# T\n\n" + sec.Heading + "\n\n" + sec.Begin + "\nnew\n" + sec.End + "\n", false},
+			{"reversed", sec.End + sec.Begin, "", true},
+			{"begin only", sec.Begin, "", true},
+		} {
+			t.Run(sec.Begin+" "+tc.name, func(t *testing.T) {
+				got, err := replaceBlock(sec.s, tc.in, "new\n")
+				if (err != nil) != tc.err || got != tc.want {
+					t.Errorf("got %q, %v; want %q, error %v", got, err, tc.want, tc.err)
+				}
+			})
+		}
+	}
+	if sectionOneDisk.Begin == sectionApart.Begin || chartPrefix(settings{}) == chartPrefix(settings{standbyDir: "x"}) {
+		t.Error("a run with -standby-dir would overwrite the one-disk run's section or charts")
 	}
 }
 
@@ -127,7 +135,7 @@ func TestReport(t *testing.T) {
 		"sync(1) p50 ÷ async p50 ≤ 2 | 2.27 | no |",
 		"1 of 2 target checks met.",
 		"#### Asynchronous standby", "#### Physical limits",
-		"| 128 B | 1.00 | 2.00 | 3.00 | 1.00 |", // every limit at 0.1 ms: side ÷ one, (serial + rtt) ÷ one, (2 one + rtt) ÷ one, rtt ÷ one
+		"| 128 B | 1.00 | 2.00 | 2.00 | 2.00 |", // every limit at 0.1 ms: side ÷ one, (pair + rtt) ÷ one, (one + rtt) ÷ one, (serial + rtt) ÷ one
 		"| 128 B | 1 | 0.96 |",
 	} {
 		if !strings.Contains(out, want) {
@@ -155,7 +163,7 @@ func TestReplbenchSmoke(t *testing.T) {
 	}
 	dir := t.TempDir()
 	readme := filepath.Join(dir, "README.md")
-	if err := os.WriteFile(readme, []byte("# Benchmarks\n\n"+beginMarker+"\nold\n"+endMarker+"\n\nafter\n"), 0o644); err != nil {
+	if err := os.WriteFile(readme, []byte("# Benchmarks\n\n"+sectionOneDisk.Begin+"\nold\n"+sectionOneDisk.End+"\n\nafter\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err := parseFlags([]string{"-runs", "1", "-duration", "150ms", "-warmup", "50ms", "-writers", "1,8", "-sizes", "128", "-dir", dir, "-readme", readme, "-charts", filepath.Join(dir, "charts")})
@@ -175,7 +183,7 @@ func TestReplbenchSmoke(t *testing.T) {
 		"| 128 B | 8 | sync(2), 2 standbys |", "| 128 B | 1 | async, 1 standby |",
 		"#### Asynchronous standby", "| 128 B | TLS round trip", "#### Targets", "8 writers, 128 B: sync(1) p50 ÷ async p50",
 		"#### Charts", "](charts/repl-throughput.png)", "](charts/repl-latency.png)", "](charts/repl-lag.png)",
-		endMarker + "\n\nafter\n",
+		sectionOneDisk.End + "\n\nafter\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("README lacks %q:\n%s", want, text)
