@@ -544,4 +544,3 @@ func (s *Standby) flushLoop(ctx context.Context, c *Conn, kick <-chan struct{}) 
 		}
 	}
 }
-

@@ -463,7 +463,6 @@ func (l *Log) Progress() (written, synced LSN, more <-chan struct{}) {
 	return l.wlast, l.Synced(), l.wnotify
 }
 
-
 // checkNext checks that r may follow a record at LSN want-1 with the given
 // epoch and time.
 func checkNext(want LSN, epoch uint64, nanos int64, r Record) error {
