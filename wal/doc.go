@@ -70,7 +70,10 @@
 // log, waits for more (or for its context). Readers see a record once it
 // is durable (under SyncBatch) and never block the writer: they read the
 // segment files through their own handles, up to the last visible offset.
-// A sparse in-memory index (one entry per 16 KiB of frames, built on Open
+// A reader from NewUnsyncedReader sees each batch as soon as it is
+// written, while it syncs (Progress tells its waiters of new records): a
+// primary ships records this way, so that its standbys' syncs overlap its
+// own. A sparse in-memory index (one entry per 16 KiB of frames, built on Open
 // and while writing) lets readers and LSNAt seek within a segment; LSNAt
 // finds the last record at or before a time by binary search over
 // segments and the index, then reads at most one index interval.
@@ -79,7 +82,10 @@
 //
 // Write appends records that already carry LSN, epoch and time (a
 // standby's path); a gap, an older epoch or an earlier time is a
-// *SequenceError. TruncateBack drops a divergent tail after a fail-over;
+// *SequenceError. WriteNoSync does the same without waiting for a sync,
+// and Sync and Synced make and report durability on the caller's
+// schedule (an asynchronous standby syncs once per interval, not per
+// frame). TruncateBack drops a divergent tail after a fail-over;
 // TruncateFront drops whole old segments for retention.
 //
 // # Concurrency
