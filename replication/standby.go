@@ -347,7 +347,9 @@ func (s *Standby) cutUnapplied(rej *RejectError) error {
 	if err := s.log.TruncateBack(applied); err != nil {
 		return fmt.Errorf("replication: cut the records after LSN %d, which the primary does not hold: %w", applied, err)
 	}
-	s.notify(func() { s.received = applied })
+	// What the refusing primary commits from now on decides what is
+	// applied past the cut, not what the one before it said.
+	s.notify(func() { s.received, s.committed = applied, applied })
 	s.lg.Warn("the primary does not hold this standby's last records; cut the ones not applied (they were never acknowledged)",
 		"reason", rej.Reason, "from", applied+1, "to", last)
 	return errCutUnapplied

@@ -294,16 +294,11 @@ func (l *Log) syncLocked() error {
 func (l *Log) publish(last LSN, updates []segUpdate) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.applyUpdates(updates)
+	l.publishWrittenLocked(last, updates) // unless published early
 	if last > l.last {
 		l.last = last
 		close(l.notify)
 		l.notify = make(chan struct{})
-	}
-	if last > l.wlast { // not published early (publishWritten)
-		l.wlast = last
-		close(l.wnotify)
-		l.wnotify = make(chan struct{})
 	}
 }
 
@@ -312,6 +307,11 @@ func (l *Log) publish(last LSN, updates []segUpdate) {
 func (l *Log) publishWritten(last LSN, updates []segUpdate) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.publishWrittenLocked(last, updates)
+}
+
+// publishWrittenLocked is publishWritten with l.mu held.
+func (l *Log) publishWrittenLocked(last LSN, updates []segUpdate) {
 	l.applyUpdates(updates)
 	if last > l.wlast {
 		l.wlast = last
