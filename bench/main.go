@@ -262,11 +262,16 @@ func execute(ctx context.Context, s settings, args string, progress io.Writer) e
 		return err
 	}
 	defer os.RemoveAll(bin)
-	build := []string{"build", "-o", bin}
+	// -buildvcs=auto (over a GOFLAGS that turns it off) stamps the
+	// commit into the programs, so each report names the source it
+	// measured even if the tree changes while the suites run.
+	build := []string{"build", "-buildvcs=auto", "-o", bin}
 	for _, st := range steps {
-		build = append(build, "./cmd/"+st.cmd)
+		if pkg := "./cmd/" + st.cmd; !slices.Contains(build, pkg) {
+			build = append(build, pkg)
+		}
 	}
-	fmt.Fprintf(progress, "bench: building %d programs\n", len(steps))
+	fmt.Fprintf(progress, "bench: building %d programs\n", len(build)-4)
 	cmd := exec.CommandContext(ctx, "go", build...)
 	cmd.Stdout, cmd.Stderr = progress, progress
 	if err := cmd.Run(); err != nil {

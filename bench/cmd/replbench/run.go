@@ -385,6 +385,12 @@ func (b *bencher) limitOnce(ctx context.Context, dir string, j *job) (runResult,
 		}
 		return f, err
 	}
+	two := func() (a, b *peers.RawFile, err error) {
+		if a, err = raw("a"); err == nil {
+			b, err = raw("b")
+		}
+		return a, b, err
+	}
 	switch j.limit {
 	case limFsync:
 		f, err := raw("a")
@@ -393,11 +399,7 @@ func (b *bencher) limitOnce(ctx context.Context, dir string, j *job) (runResult,
 		}
 		ops = []op{func() (wal.LSN, error) { return 0, f.Append(payload) }}
 	case limSerial:
-		fa, err := raw("a")
-		if err != nil {
-			return runResult{}, err
-		}
-		fb, err := raw("b")
+		fa, fb, err := two()
 		if err != nil {
 			return runResult{}, err
 		}
@@ -408,11 +410,7 @@ func (b *bencher) limitOnce(ctx context.Context, dir string, j *job) (runResult,
 			return 0, fb.Append(payload)
 		}}
 	case limPair:
-		fa, err := raw("a")
-		if err != nil {
-			return runResult{}, err
-		}
-		fb, err := raw("b")
+		fa, fb, err := two()
 		if err != nil {
 			return runResult{}, err
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -180,5 +181,24 @@ func TestSampleMs(t *testing.T) {
 	}
 	if n := SamplesPerRun(3); n != ChartSamples/3 {
 		t.Errorf("3 runs keep %d each", n)
+	}
+}
+
+func TestVCSVersion(t *testing.T) {
+	set := func(kv ...string) []debug.BuildSetting {
+		var out []debug.BuildSetting
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return out
+	}
+	if _, ok := vcsVersion(set("GOOS", "linux")); ok {
+		t.Error("a binary without vcs.revision has no stamped version")
+	}
+	if v, _ := vcsVersion(set("vcs.revision", "0a6683e1234567", "vcs.time", "2026-12-01T22:25:00Z", "vcs.modified", "false")); v != "commit 0a6683e 2026-12-01" {
+		t.Errorf("clean: %q", v)
+	}
+	if v, _ := vcsVersion(set("vcs.revision", "0a6683e1234567", "vcs.modified", "true")); v != "commit 0a6683e, built with uncommitted changes in the repository" {
+		t.Errorf("modified: %q", v)
 	}
 }

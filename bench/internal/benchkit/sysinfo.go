@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -260,11 +261,18 @@ func readLink(name string) string {
 }
 
 // libraryVersion says which continuity source the program was built
-// from: the module's directory (through the replace directive), its git
-// commit, and whether pkgs differ from it. It needs the go and git
-// commands and the bench module as the working directory; otherwise it
-// says "unknown".
+// from: the commit go build stamped into the binary (the repository holds
+// the library and the bench module), or, for a binary without it (go run,
+// go test), the commit of the module's directory (through the replace
+// directive) and whether pkgs differ from it now. The latter needs the
+// go and git commands and the bench module as the working directory;
+// otherwise it says "unknown".
 func libraryVersion(pkgs []string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v, ok := vcsVersion(bi.Settings); ok {
+			return v
+		}
+	}
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/continuity-go/continuity").Output()
 	if err != nil {
 		return "unknown"
@@ -283,4 +291,33 @@ func libraryVersion(pkgs []string) string {
 		v += ", with uncommitted changes in " + strings.Join(pkgs, "/, ") + "/"
 	}
 	return v
+}
+
+// vcsVersion formats the commit go build stamped (vcs.revision, vcs.time,
+// vcs.modified), if it did: a run that outlives edits to the tree still
+// names the source it measured.
+func vcsVersion(settings []debug.BuildSetting) (string, bool) {
+	var rev, at string
+	modified := false
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "", false
+	}
+	v := "commit " + rev[:min(7, len(rev))]
+	if t, err := time.Parse(time.RFC3339, at); err == nil {
+		v += " " + t.UTC().Format(time.DateOnly)
+	}
+	if modified {
+		v += ", built with uncommitted changes in the repository"
+	}
+	return v, true
 }
