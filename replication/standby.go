@@ -408,12 +408,9 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 	// (a node promoted next forks its history after its last record).
 	serr := s.log.Sync()
 	if ferr != nil {
-		return streamed, ferr
+		return streamed, errors.Join(ferr, serr)
 	}
-	if err == nil {
-		err = serr
-	}
-	return streamed, err
+	return streamed, errors.Join(err, serr)
 }
 
 // receive reads frames and writes their records until an error.
