@@ -340,8 +340,8 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 	r := p.log.NewUnsyncedReader(next)
 	defer r.Close()
 	sent, told := next-1, wal.LSN(0) // last LSN sent; last Committed sent
-	var batch []wal.Record
-	var payload []byte
+	var w batchWriter
+	var payload []byte     // the last frame's, reused
 	var inflight []wal.LSN // last LSN of each unacknowledged frame
 	idle := time.NewTimer(p.opts.Heartbeat)
 	defer idle.Stop()
@@ -349,14 +349,14 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 	// of a commit its last connection did not carry.
 	notice := time.NewTimer(0)
 	defer notice.Stop()
-	send := func(b Batch) error {
-		payload = AppendBatch(payload[:0], b)
-		told = b.Committed
+	// send writes a Records frame whose Batch says committed.
+	send := func(frame []byte, committed wal.LSN) error {
+		payload, told = frame, committed
 		idle.Reset(p.opts.Heartbeat)
 		if told < sent {
 			notice.Reset(commitNoticeDelay)
 		}
-		return c.WriteFrame(FrameRecords, p.log.Epoch(), payload)
+		return c.WriteFrame(FrameRecords, p.log.Epoch(), frame)
 	}
 	for {
 		// Flow control: at most Window frames of records unacknowledged.
@@ -368,20 +368,21 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		p.mu.Unlock()
 		written, synced, more := p.log.Progress()
 		if written > sent && !full {
-			batch = batch[:0]
+			// Each record's data is copied once, into the frame.
+			w.start(payload[:0], synced)
 			size := 0
-			for sent < written && (len(batch) == 0 || size < p.opts.MaxBatchBytes) {
-				rec, err := r.Next(ctx)
+			for sent < written && (w.n == 0 || size < p.opts.MaxBatchBytes) {
+				rec, err := r.NextView(ctx)
 				if err != nil {
 					return err
 				}
-				batch = append(batch, rec)
+				w.add(rec)
 				size += len(rec.Data)
 				sent = rec.LSN
 			}
-			b := Batch{Committed: synced, Records: batch}
+			var flags BatchFlags
 			if p.syncing.Load() > 0 {
-				b.Flags |= FlagSync
+				flags = FlagSync
 			}
 			// Sent moves before the write: the standby may acknowledge
 			// the batch before WriteFrame returns.
@@ -389,7 +390,7 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 			st.Sent = sent
 			p.mu.Unlock()
 			inflight = append(inflight, sent)
-			if err := send(b); err != nil {
+			if err := send(w.finish(flags), synced); err != nil {
 				return err
 			}
 			continue
@@ -406,7 +407,7 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		case <-acked:
 		case <-notice.C:
 			if synced := p.log.Synced(); synced > told {
-				if err := send(Batch{Committed: synced}); err != nil {
+				if err := send(AppendBatch(payload[:0], Batch{Committed: synced}), synced); err != nil {
 					return err
 				}
 			} else if told < sent {
@@ -414,7 +415,8 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 			}
 		case <-idle.C:
 			// Idle: a heartbeat that the standby answers with an ack.
-			if err := send(Batch{Committed: p.log.Synced(), Flags: FlagPing}); err != nil {
+			synced := p.log.Synced()
+			if err := send(AppendBatch(payload[:0], Batch{Committed: synced, Flags: FlagPing}), synced); err != nil {
 				return err
 			}
 		case <-ctx.Done():

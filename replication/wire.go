@@ -366,18 +366,47 @@ const (
 
 // AppendBatch appends the payload encoding of a batch.
 func AppendBatch(dst []byte, b Batch) []byte {
-	e := binenc.Encoder{B: dst}
-	e.U64(uint64(b.Committed))
-	e.U8(uint8(b.Flags))
-	e.U32(uint32(len(b.Records)))
+	var w batchWriter
+	w.start(dst, b.Committed)
 	for _, r := range b.Records {
-		e.U64(uint64(r.LSN))
-		e.U64(r.Epoch)
-		e.U64(uint64(r.Time.UnixNano()))
-		e.U32(uint32(len(r.Data)))
-		e.B = append(e.B, r.Data...)
+		w.add(r)
 	}
-	return e.B
+	return w.finish(b.Flags)
+}
+
+// batchWriter encodes a Batch record by record, so that a sender whose
+// records' data is valid only until it reads the next one (a
+// wal.Reader's NextView) copies each once, into the payload. The flags
+// and the count are filled in by finish.
+type batchWriter struct {
+	b  []byte
+	at int // offset of the payload in b
+	n  uint32
+}
+
+func (w *batchWriter) start(dst []byte, committed wal.LSN) {
+	w.at, w.n = len(dst), 0
+	e := binenc.Encoder{B: dst}
+	e.U64(uint64(committed))
+	e.U8(0)
+	e.U32(0)
+	w.b = e.B
+}
+
+func (w *batchWriter) add(r wal.Record) {
+	e := binenc.Encoder{B: w.b}
+	e.U64(uint64(r.LSN))
+	e.U64(r.Epoch)
+	e.U64(uint64(r.Time.UnixNano()))
+	e.U32(uint32(len(r.Data)))
+	w.b = append(e.B, r.Data...)
+	w.n++
+}
+
+func (w *batchWriter) finish(flags BatchFlags) []byte {
+	w.b[w.at+8] = byte(flags) // after Committed
+	binary.LittleEndian.PutUint32(w.b[w.at+9:], w.n)
+	return w.b
 }
 
 // DecodeBatch decodes a Records payload. The records' Data alias p.

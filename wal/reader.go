@@ -57,6 +57,16 @@ func (l *Log) NewUnsyncedReader(from LSN) *Reader {
 // ErrTruncated (wrapped) if the next record was removed, a
 // *CorruptionError if it is damaged.
 func (r *Reader) Next(ctx context.Context) (Record, error) {
+	rec, err := r.NextView(ctx)
+	rec.Data = bytes.Clone(rec.Data)
+	return rec, err
+}
+
+// NextView is Next without the copy: the record's Data aliases the
+// reader's buffer and is valid only until the next call on r. For a
+// caller that copies the data anyway, as a primary encoding records
+// into a frame does.
+func (r *Reader) NextView(ctx context.Context) (Record, error) {
 	l := r.l
 	for {
 		l.mu.RLock()
@@ -145,7 +155,7 @@ func (r *Reader) read(seg *segment) (Record, error) {
 			return Record{}, &CorruptionError{Segment: seg.path, Offset: off, LSN: r.next, Err: fmt.Errorf("%w: frame holds LSN %d", ErrMissingRecords, h.LSN)}
 		}
 		r.next++
-		return Record{LSN: h.LSN, Epoch: h.Epoch, Time: time.Unix(0, h.Nanos), Data: bytes.Clone(p)}, nil
+		return Record{LSN: h.LSN, Epoch: h.Epoch, Time: time.Unix(0, h.Nanos), Data: p}, nil
 	}
 }
 
