@@ -61,7 +61,7 @@ func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return slog.Last() == 6 }, 10*time.Second, time.Millisecond, "the standby receives the record while the primary syncs it")
 	crashed := mem.CrashClone()
-	time.Sleep(20 * time.Millisecond) // give a wrongly eager standby the chance to apply it; not a synchronization
+	require.Eventually(t, func() bool { return s.State().Flushed == 6 }, 10*time.Second, time.Millisecond, "the standby syncs the record")
 	require.Equal(t, wal.LSN(5), s.State().Applied, "a record the primary has not committed is not applied")
 
 	require.NoError(t, p.Close())

@@ -463,8 +463,6 @@ func (s *Standby) receive(ctx context.Context, c *Conn, kick chan struct{}) (boo
 				return streamed, err
 			}
 		}
-		last := recs[len(recs)-1].LSN
-		s.notify(func() { s.received = last })
 		urgent := b.Flags&FlagSync != 0 || s.opts.FlushDelay < 0
 		if urgent {
 			err = s.log.Write(ctx, recs...)
@@ -476,6 +474,7 @@ func (s *Standby) receive(ctx context.Context, c *Conn, kick chan struct{}) (boo
 		}
 		streamed = true
 		s.mu.Lock()
+		s.received = recs[len(recs)-1].LSN // waiters wait for applied, not received
 		s.queue = append(s.queue, recs...)
 		if !urgent && s.dirty.IsZero() {
 			s.dirty = time.Now()
@@ -521,21 +520,22 @@ func (s *Standby) flushLoop(ctx context.Context, c *Conn, kick <-chan struct{}) 
 		case <-t.C:
 		}
 		s.mu.Lock()
-		dirty := s.dirty
-		s.mu.Unlock()
-		if !dirty.IsZero() {
-			if wait := s.opts.FlushDelay - time.Since(dirty); wait > 0 {
-				t.Reset(wait)
-			} else {
-				s.mu.Lock()
+		wait, due := time.Duration(0), !s.dirty.IsZero()
+		if due {
+			if wait = s.opts.FlushDelay - time.Since(s.dirty); wait <= 0 {
 				s.dirty = time.Time{} // records written from now on wait for the next sync
-				s.mu.Unlock()
-				if err := s.log.Sync(); err != nil {
-					return err
-				}
-				if err := s.ack(c); err != nil {
-					return nil // the connection failed: receive returns its error
-				}
+			}
+		}
+		s.mu.Unlock()
+		switch {
+		case due && wait > 0:
+			t.Reset(wait)
+		case due:
+			if err := s.log.Sync(); err != nil {
+				return err
+			}
+			if err := s.ack(c); err != nil {
+				return nil // the connection failed: receive returns its error
 			}
 		}
 		if err := s.apply(ctx); err != nil {
