@@ -82,6 +82,9 @@ type Conn struct {
 
 	wmu  sync.Mutex
 	wbuf []byte
+	// held, with TLS, is the connection under it, which gathers the TLS
+	// records of one frame into one write.
+	held *heldConn
 }
 
 // Peer is the authenticated identity of the other end (with
@@ -100,8 +103,81 @@ func (c *Conn) WriteFrame(t FrameType, epoch uint64, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.wbuf = AppendFrame(c.wbuf[:0], t, epoch, payload)
+	if c.held == nil {
+		_, err := c.c.Write(c.wbuf)
+		return err
+	}
+	c.held.hold()
 	_, err := c.c.Write(c.wbuf)
+	return errors.Join(err, c.held.release())
+}
+
+// heldConn is the connection under a TLS connection. Between hold and
+// release it keeps what TLS writes, and release writes it at once: TLS
+// writes a frame as records of at most 16 KiB, each its own write, so a
+// frame of 1 MiB would otherwise cost 64 system calls and wake-ups of the
+// peer instead of one.
+type heldConn struct {
+	net.Conn
+	mu      sync.Mutex // held across the write in release, so that order holds
+	holding bool
+	buf     []byte
+}
+
+// maxHeldBuf is the largest buffer a heldConn keeps between frames.
+const maxHeldBuf = 4 << 20
+
+func (h *heldConn) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.holding {
+		h.buf = append(h.buf, p...)
+		return len(p), nil
+	}
+	return h.Conn.Write(p)
+}
+
+func (h *heldConn) hold() {
+	h.mu.Lock()
+	h.holding = true
+	h.mu.Unlock()
+}
+
+// release writes what was held since hold.
+func (h *heldConn) release() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.holding = false
+	if len(h.buf) == 0 {
+		return nil
+	}
+	_, err := h.Conn.Write(h.buf)
+	if cap(h.buf) > maxHeldBuf {
+		h.buf = nil
+	} else {
+		h.buf = h.buf[:0]
+	}
 	return err
+}
+
+// heldOf returns the heldConn under c, if c is TLS over one.
+func heldOf(c net.Conn) *heldConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		h, _ := tc.NetConn().(*heldConn)
+		return h
+	}
+	return nil
+}
+
+// heldListener wraps each accepted connection in a heldConn.
+type heldListener struct{ net.Listener }
+
+func (l heldListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &heldConn{Conn: c}, nil
 }
 
 // SetReadDeadline sets the deadline of the next reads.
@@ -135,7 +211,7 @@ func Listen(addr string, opts Options) (*Listener, error) {
 			l.Close()
 			return nil, err
 		}
-		l = tls.NewListener(l, cfg)
+		l = tls.NewListener(heldListener{l}, cfg)
 	}
 	return &Listener{l: l, opts: opts}, nil
 }
@@ -187,7 +263,7 @@ func (l *Listener) handshake(ctx context.Context, nc net.Conn) (*Conn, Hello, er
 	}
 	nc.SetDeadline(deadline)
 	defer nc.SetDeadline(time.Time{})
-	c := &Conn{c: nc, fr: NewFrameReader(nc, l.opts.MaxFrameBytes)}
+	c := &Conn{c: nc, fr: NewFrameReader(nc, l.opts.MaxFrameBytes), held: heldOf(nc)}
 	if tc, ok := nc.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, Hello{}, err
@@ -273,7 +349,8 @@ func dialHandshake(ctx context.Context, nc net.Conn, opts Options, h Hello) (*Co
 		if err != nil {
 			return nil, Welcome{}, err
 		}
-		tc := tls.Client(nc, cfg)
+		hc := &heldConn{Conn: nc}
+		tc := tls.Client(hc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, Welcome{}, err
 		}
@@ -281,7 +358,7 @@ func dialHandshake(ctx context.Context, nc net.Conn, opts Options, h Hello) (*Co
 		if err != nil {
 			return nil, Welcome{}, err
 		}
-		c.c, c.peer = tc, id
+		c.c, c.peer, c.held = tc, id, hc
 	}
 	c.fr = NewFrameReader(c.c, opts.MaxFrameBytes)
 	if h.Version == 0 {

@@ -1,10 +1,13 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,4 +219,66 @@ func TestPlaintextForTests(t *testing.T) {
 	defer conn.Close()
 	assert.Equal(t, "primary", w.Node)
 	require.NoError(t, <-results)
+}
+
+// countingConn counts the writes that reach the network.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestFrameIsOneWrite: TLS cuts a frame into records of at most 16 KiB;
+// they reach the network in one write, and the peer reads the frame whole.
+func TestFrameIsOneWrite(t *testing.T) {
+	c := newCluster(t)
+	l, err := Listen("127.0.0.1:0", c.opts(t, "primary", testkit.CertOptions{}))
+	require.NoError(t, err)
+	defer l.Close()
+	payload := make([]byte, 200<<10)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	got := make(chan error, 1)
+	go func() {
+		sc, h, err := l.Accept(context.Background())
+		if err != nil {
+			got <- err
+			return
+		}
+		defer sc.Close()
+		if err := sc.Welcome(Welcome{Version: ProtocolVersion, Cluster: h.Cluster, Node: "primary", Epoch: 1}); err != nil {
+			got <- err
+			return
+		}
+		f, err := sc.ReadFrame()
+		if err == nil && (f.Type != FrameRecords || !bytes.Equal(f.Payload, payload)) {
+			err = fmt.Errorf("frame type %d, %d bytes: not the frame sent", f.Type, len(f.Payload))
+		}
+		if err == nil {
+			// And back, through the listener's side.
+			err = sc.WriteFrame(FrameRecords, 1, payload)
+		}
+		got <- err
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	cc := &countingConn{Conn: nc}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := dialHandshake(ctx, cc, c.opts(t, "standby-1", testkit.CertOptions{}).withDefaults(), Hello{Node: "standby-1"})
+	require.NoError(t, err)
+	defer conn.Close()
+	before := cc.writes.Load()
+	require.NoError(t, conn.WriteFrame(FrameRecords, 1, payload))
+	assert.Equal(t, int64(1), cc.writes.Load()-before, "writes for one frame of %d bytes", len(payload))
+	f, err := conn.ReadFrame()
+	require.NoError(t, err)
+	assert.Equal(t, FrameRecords, f.Type)
+	assert.True(t, bytes.Equal(f.Payload, payload), "frame read back differs")
+	require.NoError(t, <-got)
 }
