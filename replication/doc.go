@@ -38,7 +38,9 @@
 // Primary.Append appends and returns per Mode: asynchronous (local
 // fdatasync), or synchronous to Sync standbys with PolicyBlock (wait,
 // Patroni's strict mode) or PolicyDegrade (return after the local write
-// when too few standbys are connected, logged and reported by Degraded).
+// when too few standbys are connected, Patroni's non-strict mode: each
+// change is logged, Degraded is the gauge and DegradedAppends the counter
+// of such writes, for the host's metrics).
 // A primary that a peer shows a newer epoch is deposed: Append refuses
 // with ErrDeposed (fencing). Needed is the first LSN a known standby still
 // needs, which the host must not TruncateFront past. A standby whose next

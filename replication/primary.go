@@ -76,6 +76,9 @@ type Primary struct {
 	known    map[string]wal.LSN
 	deposed  error // set once a peer shows a newer epoch
 	degraded bool  // Append last returned without its standbys (Degrade)
+	// degradedAppends counts the synchronous Appends that returned
+	// without their standbys (PolicyDegrade).
+	degradedAppends uint64
 
 	// syncing counts the synchronous Appends and WaitFlushed calls in
 	// progress: while any runs, frames ask standbys to sync at once.
@@ -494,7 +497,8 @@ const (
 	PolicyBlock Policy = iota
 	// PolicyDegrade returns once the local WAL has the records when
 	// fewer than Sync standbys are connected, logging the degradation
-	// (Degraded reports it): availability over the guarantee.
+	// (Degraded and DegradedAppends report it): availability over the
+	// guarantee.
 	PolicyDegrade
 )
 
@@ -532,10 +536,15 @@ func (p *Primary) connected() int {
 	return len(p.standbys)
 }
 
+// setDegraded records whether a synchronous Append returned without its
+// k standbys (d) or with them, and logs each change.
 func (p *Primary) setDegraded(d bool, k int) {
 	p.mu.Lock()
 	was := p.degraded
 	p.degraded = d
+	if d {
+		p.degradedAppends++
+	}
 	p.mu.Unlock()
 	if d && !was {
 		p.lg.Warn("synchronous replication degraded to asynchronous: too few standbys connected", "want", k, "connected", p.connected())
@@ -550,6 +559,16 @@ func (p *Primary) Degraded() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.degraded
+}
+
+// DegradedAppends is how many synchronous Appends with PolicyDegrade
+// returned without their standbys since the Primary started: writes
+// acknowledged that a loss of this primary can lose. Export it as a
+// counter and alert when it rises (Degraded is the matching gauge).
+func (p *Primary) DegradedAppends() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.degradedAppends
 }
 
 // waitSync waits for mode.Sync standbys to flush lsn. Under PolicyDegrade

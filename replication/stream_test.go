@@ -257,9 +257,13 @@ func TestAppendModes(t *testing.T) {
 	_, _, err = p.Append(short, Mode{Sync: 1}, []byte("b"))
 	cancel()
 	require.ErrorIs(t, err, ErrTooFewStandbys)
+	assert.Zero(t, p.DegradedAppends(), "a blocked append is not a degraded one")
 	_, _, err = p.Append(ctx, Mode{Sync: 1, Policy: PolicyDegrade}, []byte("c"))
 	require.NoError(t, err)
+	_, _, err = p.Append(ctx, Mode{Sync: 1, Policy: PolicyDegrade}, []byte("c2"))
+	require.NoError(t, err)
 	assert.True(t, p.Degraded())
+	assert.Equal(t, uint64(2), p.DegradedAppends())
 
 	// A standby joins: sync appends wait for it and stop being degraded.
 	slog := openLog(t, vfs.NewMem())
@@ -275,6 +279,7 @@ func TestAppendModes(t *testing.T) {
 		require.GreaterOrEqual(t, slog.Last(), last, "a sync append returns only once the standby has it")
 	}
 	assert.False(t, p.Degraded())
+	assert.Equal(t, uint64(2), p.DegradedAppends(), "appends with their standby do not count")
 	assert.Equal(t, plog.Last()+1, p.Needed())
 
 	// The standby leaves: Needed keeps what it still needs.
