@@ -23,11 +23,7 @@ func TestStandbyBootstrapsFromArchive(t *testing.T) {
 			ctx := context.Background()
 			rig := newArchiveRig(t, memBucket(t))
 			a := rig.archiver(ArchiverOptions{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
-			opts := Options{InsecurePlaintext: true, Cluster: "orders"}
-			p, err := NewPrimary(rig.log, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := newTestPrimary(t, rig.log, PrimaryOptions{})
 			defer p.Close()
 
 			// A standby that followed the first 10 records, then stopped.
@@ -70,7 +66,7 @@ func TestStandbyBootstrapsFromArchive(t *testing.T) {
 				}
 			}
 
-			s, err := NewStandby(slog, &sm, StandbyOptions{Transport: opts, Node: "standby", Primary: p.Addr().String(), Applied: 10, Archive: rig.repo})
+			s, err := NewStandby(slog, &sm, StandbyOptions{Transport: plaintext, Node: "standby", Primary: p.Addr().String(), Applied: 10, Archive: rig.repo})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,6 @@ import (
 // those LSNs, the standby's handshake is refused as diverged, it cuts the
 // record it never applied, and it follows the new history.
 func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
-	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
 	mem := vfs.NewMem()
 	var hold atomic.Bool
 	release := make(chan struct{})
@@ -33,13 +32,12 @@ func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
 	}))
 	plog, err := wal.Open("log", wal.Options{FS: gated, SegmentBytes: 256 << 10, DisablePreallocation: true})
 	require.NoError(t, err)
-	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary", Heartbeat: 20 * time.Millisecond})
-	require.NoError(t, err)
+	p := newTestPrimary(t, plog, PrimaryOptions{Heartbeat: 20 * time.Millisecond})
 	addr := p.Addr().String()
 
 	slog := openLog(t, vfs.NewMem())
 	sm := &sumSM{}
-	s, err := NewStandby(slog, sm, StandbyOptions{Transport: opts, Node: "standby-1", Primary: addr,
+	s, err := NewStandby(slog, sm, StandbyOptions{Transport: plaintext, Node: "standby-1", Primary: addr,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
 	require.NoError(t, err)
 	defer s.Close()
@@ -81,7 +79,7 @@ func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
 	}
 	var p2 *Primary
 	require.Eventually(t, func() bool {
-		p2, err = NewPrimary(plog2, addr, PrimaryOptions{Transport: opts, Node: "primary", Heartbeat: 20 * time.Millisecond})
+		p2, err = NewPrimary(plog2, addr, PrimaryOptions{Transport: plaintext, Node: "primary", Heartbeat: 20 * time.Millisecond})
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond, "listen again on %s", addr)
 	defer p2.Close()
@@ -108,10 +106,8 @@ func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
 // primary's log has it durable, and a synchronous Append returns only
 // once the standby has it durable too.
 func TestStandbyAppliesOnlyCommitted(t *testing.T) {
-	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
 	plog := openLog(t, vfs.NewMem())
-	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary"})
-	require.NoError(t, err)
+	p := newTestPrimary(t, plog, PrimaryOptions{})
 	defer p.Close()
 	slog := openLog(t, vfs.NewMem())
 	var early atomic.Int64
@@ -120,7 +116,7 @@ func TestStandbyAppliesOnlyCommitted(t *testing.T) {
 			early.Add(1)
 		}
 	}}
-	s, err := NewStandby(slog, sm, StandbyOptions{Transport: opts, Node: "standby-1", Primary: p.Addr().String()})
+	s, err := NewStandby(slog, sm, StandbyOptions{Transport: plaintext, Node: "standby-1", Primary: p.Addr().String()})
 	require.NoError(t, err)
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -49,6 +49,19 @@ func openLog(t *testing.T, fs vfs.FS) *wal.Log {
 	return l
 }
 
+// plaintext is the transport of the tests that do not test TLS.
+var plaintext = Options{InsecurePlaintext: true, Cluster: "orders"}
+
+// newTestPrimary serves log on a loopback port as node "primary" over
+// plaintext, with po's other options.
+func newTestPrimary(t *testing.T, log *wal.Log, po PrimaryOptions) *Primary {
+	t.Helper()
+	po.Transport, po.Node = plaintext, "primary"
+	p, err := NewPrimary(log, "127.0.0.1:0", po)
+	require.NoError(t, err)
+	return p
+}
+
 // requirePrefix checks that standby's log is a prefix of primary's.
 func requirePrefix(t *testing.T, primary, standby *wal.Log) {
 	t.Helper()
@@ -131,16 +144,14 @@ func TestStreamTLS(t *testing.T) {
 func TestSyncAckIsOnStandbyDisk(t *testing.T) {
 	for _, k := range []int{1, 2} {
 		t.Run(fmt.Sprintf("sync-%d", k), func(t *testing.T) {
-			opts := Options{InsecurePlaintext: true, Cluster: "orders"}
 			plog := openLog(t, vfs.NewMem())
-			p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary"})
-			require.NoError(t, err)
+			p := newTestPrimary(t, plog, PrimaryOptions{})
 			defer p.Close()
 			var disks []*vfs.MemFS
 			for i := range k {
 				sfs := vfs.NewMem()
 				disks = append(disks, sfs)
-				s, err := NewStandby(openLog(t, sfs), &sumSM{}, StandbyOptions{Transport: opts, Node: fmt.Sprintf("standby-%d", i), Primary: p.Addr().String()})
+				s, err := NewStandby(openLog(t, sfs), &sumSM{}, StandbyOptions{Transport: plaintext, Node: fmt.Sprintf("standby-%d", i), Primary: p.Addr().String()})
 				require.NoError(t, err)
 				defer s.Close()
 			}
@@ -226,32 +237,28 @@ func streamUnderFaults(t *testing.T, seed uint64) {
 }
 
 func TestPrimaryRefusesStandbyItCannotServe(t *testing.T) {
-	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
 	plog := openLog(t, vfs.NewMem())
-	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary"})
-	require.NoError(t, err)
+	p := newTestPrimary(t, plog, PrimaryOptions{})
 	defer p.Close()
 	ctx := context.Background()
-	_, _, err = Dial(ctx, p.Addr().String(), opts, Hello{Node: "s", LastLSN: 10})
+	_, _, err := Dial(ctx, p.Addr().String(), plaintext, Hello{Node: "s", LastLSN: 10})
 	var re *RejectError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, RejectDiverged, re.Code, "a standby past the primary's end must cut its log first")
 	require.NoError(t, plog.SetEpoch(2))
-	_, _, err = Dial(ctx, p.Addr().String(), opts, Hello{Node: "s", Epoch: 5})
+	_, _, err = Dial(ctx, p.Addr().String(), plaintext, Hello{Node: "s", Epoch: 5})
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, RejectEpoch, re.Code, "a standby that has seen a newer epoch deposes the primary")
 }
 
 func TestAppendModes(t *testing.T) {
-	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
 	plog := openLog(t, vfs.NewMem())
-	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary", Heartbeat: 20 * time.Millisecond})
-	require.NoError(t, err)
+	p := newTestPrimary(t, plog, PrimaryOptions{Heartbeat: 20 * time.Millisecond})
 	defer p.Close()
 	ctx := context.Background()
 
 	// No standby: async returns, sync+block waits until ctx ends, sync+degrade returns degraded.
-	_, _, err = p.Append(ctx, Mode{}, []byte("a"))
+	_, _, err := p.Append(ctx, Mode{}, []byte("a"))
 	require.NoError(t, err)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	_, _, err = p.Append(short, Mode{Sync: 1}, []byte("b"))
@@ -267,7 +274,7 @@ func TestAppendModes(t *testing.T) {
 
 	// A standby joins: sync appends wait for it and stop being degraded.
 	slog := openLog(t, vfs.NewMem())
-	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: opts, Node: "standby-1", Primary: p.Addr().String()})
+	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: plaintext, Node: "standby-1", Primary: p.Addr().String()})
 	require.NoError(t, err)
 	defer s.Close()
 	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
@@ -292,7 +299,7 @@ func TestAppendModes(t *testing.T) {
 	assert.Equal(t, plog.Last()+1, p.Needed())
 
 	// A peer showing a newer epoch deposes the primary: Append refuses.
-	_, _, err = Dial(ctx, p.Addr().String(), opts, Hello{Node: "standby-2", Epoch: plog.Epoch() + 1})
+	_, _, err = Dial(ctx, p.Addr().String(), plaintext, Hello{Node: "standby-2", Epoch: plog.Epoch() + 1})
 	require.Error(t, err)
 	_, _, err = p.Append(ctx, Mode{}, []byte("late"))
 	require.ErrorIs(t, err, ErrDeposed)
@@ -302,14 +309,12 @@ func TestAppendModes(t *testing.T) {
 // holed, asynchronous appends go on at full speed (the WAL is the buffer);
 // when the connection heals, the standby catches up.
 func TestSlowStandbyDoesNotStallAsync(t *testing.T) {
-	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
 	plog := openLog(t, vfs.NewMem())
-	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: opts, Node: "primary", MaxBatchBytes: 1 << 10})
-	require.NoError(t, err)
+	p := newTestPrimary(t, plog, PrimaryOptions{MaxBatchBytes: 1 << 10})
 	defer p.Close()
 	proxy := testkit.NewProxy(t, p.Addr().String())
 	slog := openLog(t, vfs.NewMem())
-	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: opts, Node: "standby-1", Primary: proxy.Addr()})
+	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: plaintext, Node: "standby-1", Primary: proxy.Addr()})
 	require.NoError(t, err)
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
