@@ -1,0 +1,75 @@
+package failover
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Profile holds the timings of the coordination: Raft's and the primary
+// lease's.
+type Profile struct {
+	// Heartbeat, Election and LeaderLease are Raft's HeartbeatTimeout,
+	// ElectionTimeout and LeaderLeaseTimeout.
+	Heartbeat, Election, LeaderLease time.Duration
+	// Lease is how long a renewal lets the primary accept writes,
+	// counted on the primary's monotonic clock from when it sent the
+	// renewal; the Raft leader counts it from when it applied the
+	// renewal (later), so the primary always stops first.
+	Lease time.Duration
+	// Renew is how often the primary renews, and standbys report.
+	Renew time.Duration
+	// Margin is how long before its lease ends the primary stops writing,
+	// for clock rate drift and scheduling delays.
+	Margin time.Duration
+}
+
+// LAN is the default profile: fail-over well under a second on a LAN.
+var LAN = Profile{Heartbeat: 150 * time.Millisecond, Election: 150 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
+	Lease: 500 * time.Millisecond, Renew: 100 * time.Millisecond, Margin: 100 * time.Millisecond}
+
+// WAN suits nodes in different regions (round trips of up to ~150 ms).
+var WAN = Profile{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond,
+	Lease: 5 * time.Second, Renew: time.Second, Margin: time.Second}
+
+// Config configures a Coordinator.
+type Config struct {
+	Node      string // this node's ID (with TLS, its certificate's)
+	Dir       string // Raft log, stable store and snapshots
+	Bind      string // address the coordinator listens on, e.g. ":7401"
+	Advertise string // address other nodes dial (default: the bound address)
+	ReplAddr  string // this node's replication address, for standbys to follow it when it is primary
+	// TLS is the cluster's mutual TLS, the same as replication's.
+	TLS replication.TLS
+	// InsecurePlaintext turns TLS off. Tests only.
+	InsecurePlaintext bool
+	// Bootstrap makes this node start a new cluster of itself; the other
+	// nodes join through it (Coordinator.Join). Set it on one node, once.
+	Bootstrap bool
+	// Profile is the timing profile. Default LAN.
+	Profile Profile
+	// MaxLag: a standby more than MaxLag records behind the most advanced
+	// node is never promoted (Patroni's maximum_lag_on_failover). 0: no
+	// bound.
+	MaxLag wal.LSN
+	// SyncMode: only a node that holds every acknowledged write (the
+	// primary's reported Acked) is promoted; without one the cluster
+	// stays without a primary (refuses writes) rather than lose one.
+	SyncMode bool
+	// Position reports this node's log; it is called every Renew.
+	Position func() Position
+	// OnRole is called (from one goroutine, in order) when this node's
+	// role, epoch or primary changes.
+	OnRole func(RoleChange)
+	// Logger receives role changes, promotions and warnings. Default
+	// slog.Default().
+	Logger *slog.Logger
+
+	// now and dial are seams for tests: a skewed clock, a faulty network.
+	now  func() time.Time
+	dial func(ctx context.Context, addr string) (net.Conn, error)
+}

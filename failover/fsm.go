@@ -1,0 +1,123 @@
+package failover
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// fsm is the Raft state machine holding the State, plus the local times
+// at which renewals and reports were applied (for the leader's lease and
+// freshness checks: monotonic, never replicated).
+type fsm struct {
+	c         *Coordinator
+	mu        sync.Mutex
+	st        State
+	renew     map[string]time.Time // node@epoch → applied at
+	reported  map[string]time.Time
+	changedCh chan struct{}
+}
+
+func newFSM(c *Coordinator) *fsm {
+	return &fsm{c: c, renew: map[string]time.Time{}, reported: map[string]time.Time{}, changedCh: make(chan struct{})}
+}
+
+func (f *fsm) state() State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.Clone()
+}
+
+func (f *fsm) changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changedCh
+}
+
+func (f *fsm) renewedAt(node string, epoch uint64) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.renew[fmt.Sprintf("%s@%d", node, epoch)]
+}
+
+func (f *fsm) reportedAt(node string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reported[node]
+}
+
+// Apply applies one Raft log entry. It returns nil or the refusal.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	cmd, err := decodeCommand(l.Data)
+	if err != nil {
+		return err // never proposed by this build: refuse it everywhere alike
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	before := f.st.Primary + fmt.Sprint(f.st.Epoch)
+	err = f.st.apply(cmd, l.Index)
+	now := f.c.cfg.now()
+	if err == nil {
+		switch cmd.Op {
+		case opRenew:
+			f.renew[fmt.Sprintf("%s@%d", cmd.Node, cmd.Epoch)] = now
+			f.reported[cmd.Node] = now
+		case opReport:
+			f.reported[cmd.Node] = now
+		case opPromote:
+			// The new primary's lease starts with its promotion.
+			f.renew[fmt.Sprintf("%s@%d", cmd.Node, f.st.Epoch)] = now
+		}
+	}
+	if f.st.Primary+fmt.Sprint(f.st.Epoch) != before || cmd.Op == opJoin || cmd.Op == opLeave || cmd.Op == opStarted {
+		close(f.changedCh)
+		f.changedCh = make(chan struct{})
+	}
+	return err
+}
+
+// Snapshot captures the State for Raft's log compaction.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	b, err := encodeState(f.state())
+	if err != nil {
+		return nil, err
+	}
+	return fsmSnapshot(b), nil
+}
+
+// Restore replaces the State from a snapshot.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	if err != nil {
+		return err
+	}
+	st, err := decodeState(b)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.st = st
+	close(f.changedCh)
+	f.changedCh = make(chan struct{})
+	f.mu.Unlock()
+	return nil
+}
+
+type fsmSnapshot []byte
+
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s fsmSnapshot) Release() {}

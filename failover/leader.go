@@ -1,0 +1,147 @@
+package failover
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+// leaderLoop, on the Raft leader, promotes a primary when there is none
+// or its lease has expired.
+func (c *Coordinator) leaderLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.Profile.Renew / 2)
+	defer t.Stop()
+	wasLeader := false
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.raft.State() != raft.Leader {
+			wasLeader = false
+			continue
+		}
+		if !wasLeader {
+			// A new leader does not know when the primary last renewed:
+			// it counts the lease from now.
+			wasLeader = true
+			c.mu.Lock()
+			c.leaderSince = c.cfg.now()
+			c.mu.Unlock()
+			if err := c.await(func() raft.Future { return c.raft.Barrier(time.Second) }); err != nil {
+				wasLeader = false
+				continue
+			}
+		}
+		st := c.fsm.state()
+		// The lease counts from when this node applied the primary's last
+		// renewal (after the primary sent it: safe), or, if it knows of
+		// none (it restarted), from when it became leader.
+		renewed := c.fsm.renewedAt(st.Primary, st.Epoch)
+		if renewed.IsZero() {
+			c.mu.Lock()
+			renewed = c.leaderSince
+			c.mu.Unlock()
+		}
+		if st.Primary != "" && c.cfg.now().Sub(renewed) < c.cfg.Profile.Lease {
+			continue
+		}
+		cand, why, wait := c.candidate(st)
+		if cand == "" {
+			switch {
+			case wait:
+				c.lg.Debug("promotion waits", "why", why)
+			case st.Epoch > 0:
+				c.lg.Warn("no node can be promoted; the cluster has no primary", "epoch", st.Epoch, "why", why)
+			default:
+				c.lg.Debug("no node can be promoted yet", "why", why) // a new cluster, before the reports
+			}
+			continue
+		}
+		fork := st.Reports[cand].Flushed
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
+		err := c.applyLocal(ctx, command{Op: opPromote, Node: cand, FromEpoch: st.Epoch, RenewIndex: st.RenewIndex, Fork: fork, Reason: "lease of " + orNone(st.Primary) + " expired"})
+		cancel()
+		if err != nil {
+			c.lg.Warn("promotion failed", "candidate", cand, "err", err)
+			continue
+		}
+		c.lg.Info("promoted a new primary", "primary", cand, "epoch", st.Epoch+1, "fork", fork, "previous", orNone(st.Primary))
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// candidate chooses the node to promote: a member other than the
+// expired primary with a fresh, healthy report, the highest flushed LSN
+// (ties: the smallest ID), within MaxLag of the most advanced node and,
+// in sync mode, holding every acknowledged write. A node that was more
+// advanced but whose last report is stale may only be late because this
+// node just became leader (reports stop during an election): for one
+// staleness period of leadership the choice waits for it (the third
+// result true, with the reason) instead of promoting a node with fewer
+// records.
+func (c *Coordinator) candidate(st State) (string, string, bool) {
+	var best wal.LSN
+	for _, r := range st.Reports {
+		best = max(best, r.Flushed)
+	}
+	stale := 5 * c.cfg.Profile.Renew
+	var ids []string
+	for id := range st.Members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	chosen, why := "", "no member has reported"
+	var top, lateTop wal.LSN
+	late := ""
+	for _, id := range ids {
+		r, ok := st.Reports[id]
+		switch {
+		case !ok:
+			continue
+		case id == st.Primary || id == st.Resigned:
+			why = "only the expired or resigned primary is known"
+			continue
+		case !r.Healthy:
+			why = id + " is unhealthy"
+			continue
+		case c.cfg.now().Sub(c.fsm.reportedAt(id)) > stale:
+			why = id + " has not reported recently"
+			if r.Flushed > lateTop {
+				late, lateTop = id, r.Flushed
+			}
+			continue
+		case c.cfg.MaxLag > 0 && best-r.Flushed > c.cfg.MaxLag:
+			why = fmt.Sprintf("%s is %d records behind (MaxLag %d)", id, best-r.Flushed, c.cfg.MaxLag)
+			continue
+		case c.cfg.SyncMode && r.Flushed < st.Acked:
+			why = fmt.Sprintf("%s holds up to %d, writes up to %d were acknowledged", id, r.Flushed, st.Acked)
+			continue
+		}
+		if chosen == "" || r.Flushed > top {
+			chosen, top = id, r.Flushed
+		}
+	}
+	if chosen != "" && lateTop > top {
+		c.mu.Lock()
+		since := c.leaderSince
+		c.mu.Unlock()
+		if c.cfg.now().Sub(since) < stale {
+			return "", fmt.Sprintf("%s held LSN %d, more than %s's %d, and may report again now that this node leads", late, lateTop, chosen, top), true
+		}
+	}
+	return chosen, why, false
+}

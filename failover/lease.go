@@ -1,0 +1,212 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+// renew proposes a renewal carrying pos and, once it commits, extends
+// the lease from when it was sent.
+func (c *Coordinator) renew(ctx context.Context, epoch uint64, pos Position) error {
+	c.mu.Lock()
+	fence := c.fence
+	c.mu.Unlock()
+	sent := c.cfg.now()
+	err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil && !c.switching && fence == c.fence && sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin).After(c.leaseUntil):
+		// Granted only if no Resign or Switchover began since it was
+		// sent: a renewal in flight then must not give the lease back.
+		c.leaseEpoch, c.leaseUntil = epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
+	case errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary):
+		c.leaseUntil = time.Time{} // deposed: stop at once
+	}
+	if err == nil {
+		if c.ackedEpoch != epoch { // LSNs of an older epoch may have been cut and reused
+			c.ackedEpoch, c.ackedCommitted = epoch, 0
+		}
+		c.ackedCommitted = max(c.ackedCommitted, pos.Acked)
+	}
+	return err
+}
+
+// Acknowledge makes "writes up to lsn were acknowledged" part of the
+// cluster state before the host acknowledges them (sync mode): the leader
+// then promotes only a node that holds lsn, so no acknowledged write is
+// lost in a fail-over. It renews the lease at the same time. Concurrent
+// calls share Raft commits. It fails if this node is no longer the
+// primary of epoch, and the host must not acknowledge then.
+func (c *Coordinator) Acknowledge(ctx context.Context, epoch uint64, lsn wal.LSN) error {
+	for {
+		c.mu.Lock()
+		if c.ackedEpoch == epoch && c.ackedCommitted >= lsn && c.leaseEpoch == epoch {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.ackInFlight != nil {
+			ch := c.ackInFlight
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		c.ackInFlight = ch
+		c.mu.Unlock()
+		pos := c.cfg.Position()
+		pos.Acked = max(pos.Acked, lsn)
+		err := c.renew(ctx, epoch, pos)
+		c.mu.Lock()
+		c.ackInFlight = nil
+		close(ch)
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Resign gives up the primary role (a failed disk, a planned stop): the
+// node stops writing at once, and the leader promotes another. A node
+// that another has already replaced (its epoch is stale, or it is not
+// the primary) has nothing to give up: that is not an error.
+func (c *Coordinator) Resign(ctx context.Context) error {
+	c.mu.Lock()
+	epoch := c.leaseEpoch
+	c.leaseUntil = time.Time{}
+	c.fence++
+	c.mu.Unlock()
+	err := c.propose(ctx, command{Op: opResign, Node: c.cfg.Node, Epoch: epoch})
+	if errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary) {
+		return nil
+	}
+	return err
+}
+
+// ErrNotCaughtUp: the switchover target did not reach the primary's last
+// LSN in time; the old primary resumes.
+var ErrNotCaughtUp = errors.New("failover: switchover target did not catch up")
+
+// Switchover hands the primary role to target, losing nothing: call it on
+// the primary. Writes stop at once (CanWrite turns false); once target
+// reports the primary's last flushed LSN, the leader promotes it in the
+// next epoch, and this node becomes a standby. If target does not catch
+// up before ctx ends, or the promotion fails, this node goes on as
+// primary (it renews again) and the error says why.
+func (c *Coordinator) Switchover(ctx context.Context, target string) error {
+	st := c.fsm.state()
+	if st.Primary != c.cfg.Node {
+		return fmt.Errorf("%w: switchover must run on the primary (%s)", ErrNotPrimary, orNone(st.Primary))
+	}
+	if _, ok := st.Members[target]; !ok || target == c.cfg.Node {
+		return fmt.Errorf("%w: switchover target %q", ErrUnknownMember, target)
+	}
+	c.mu.Lock()
+	c.switching = true
+	c.leaseUntil = time.Time{} // no more writes in this epoch
+	c.fence++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.switching = false
+		c.mu.Unlock()
+	}()
+	last := c.cfg.Position().Flushed
+	for {
+		if r, ok := c.fsm.state().Reports[target]; ok && r.Flushed >= last && r.Healthy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s did not report LSN %d: %v", ErrNotCaughtUp, target, last, ctx.Err())
+		case <-c.fsm.changed():
+		case <-time.After(c.cfg.Profile.Renew / 4):
+		}
+	}
+	// Renewals that commit from now on grant no lease (the fence), so the
+	// promotion may name the latest one; one committing meanwhile makes it
+	// try again.
+	for attempt := 0; ; attempt++ {
+		cur := c.fsm.state()
+		err := c.propose(ctx, command{Op: opPromote, Node: target, FromEpoch: st.Epoch, RenewIndex: cur.RenewIndex, Fork: last, Reason: "switchover from " + c.cfg.Node})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrLeaseRenewed) || attempt == 5 {
+			return fmt.Errorf("failover: switchover to %s: %w", target, err)
+		}
+		time.Sleep(c.cfg.Profile.Renew / 4)
+	}
+	c.lg.Info("switched over", "to", target, "epoch", st.Epoch+1, "fork", last)
+	return nil
+}
+
+// nodeLoop renews the lease while this node is primary, and reports the
+// position otherwise; a primary whose host reports it unhealthy resigns.
+func (c *Coordinator) nodeLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.Profile.Renew)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		case <-c.kick:
+		}
+		st := c.fsm.state()
+		pos := c.cfg.Position()
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
+		c.mu.Lock()
+		switching := c.switching
+		c.mu.Unlock()
+		if st.Primary == c.cfg.Node && st.Epoch != 0 && switching {
+			// A switchover runs: no renewal, no writes.
+		} else if st.Primary == c.cfg.Node && st.Epoch != 0 {
+			if !pos.Healthy {
+				c.lg.Error("this primary's disk or state machine failed; resigning", "epoch", st.Epoch)
+				_ = c.Resign(ctx)
+				cancel()
+				continue
+			}
+			if c.startedEpoch != st.Epoch {
+				// The first renewal of a new epoch: record where this
+				// node's log really forks (it may hold more than it
+				// reported when chosen; it has not written in the epoch,
+				// since it cannot before this renewal).
+				if err := c.propose(ctx, command{Op: opStarted, Node: c.cfg.Node, Epoch: st.Epoch, Fork: pos.Flushed}); err == nil {
+					c.startedEpoch = st.Epoch
+				}
+			}
+			err := c.renew(ctx, st.Epoch, pos)
+			if err != nil && c.ctx.Err() == nil {
+				c.lg.Warn("lease renewal failed; writes stop when the lease runs out", "epoch", st.Epoch, "err", err)
+			}
+		} else {
+			if c.roleIsPrimary() {
+				c.mu.Lock()
+				c.leaseUntil = time.Time{}
+				c.mu.Unlock()
+			}
+			if _, ok := st.Members[c.cfg.Node]; ok {
+				_ = c.propose(ctx, command{Op: opReport, Node: c.cfg.Node, Epoch: pos.Epoch, Flushed: pos.Flushed, Applied: pos.Applied, Healthy: pos.Healthy})
+			}
+		}
+		cancel()
+	}
+}
+
+func (c *Coordinator) roleIsPrimary() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaseEpoch != 0
+}
