@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"time"
@@ -72,4 +73,40 @@ type Config struct {
 	// now and dial are seams for tests: a skewed clock, a faulty network.
 	now  func() time.Time
 	dial func(ctx context.Context, addr string) (net.Conn, error)
+}
+
+// withDefaults returns a copy of c with the defaults of its zero fields
+// filled in: the LAN profile, slog.Default() and the system clock.
+func (c Config) withDefaults() Config {
+	if c.Profile == (Profile{}) {
+		c.Profile = LAN
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c
+}
+
+// validate reports the first required field c lacks: Node and Dir, then
+// Position.
+func (c Config) validate() error {
+	if err := c.validateStore(); err != nil {
+		return err
+	}
+	if c.Position == nil {
+		return errors.New("failover: Config.Position is required")
+	}
+	return nil
+}
+
+// validateStore checks the fields that locate this node's Raft state,
+// all that ForceRecover needs.
+func (c Config) validateStore() error {
+	if c.Node == "" || c.Dir == "" {
+		return errors.New("failover: Config.Node and Config.Dir are required")
+	}
+	return nil
 }

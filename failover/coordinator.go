@@ -2,7 +2,6 @@ package failover
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -94,26 +93,15 @@ type Coordinator struct {
 
 // Open starts the coordinator.
 func Open(cfg Config) (*Coordinator, error) {
-	if cfg.Node == "" || cfg.Dir == "" {
-		return nil, errors.New("failover: Config.Node and Config.Dir are required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Profile == (Profile{}) {
-		cfg.Profile = LAN
-	}
-	if cfg.Position == nil {
-		return nil, errors.New("failover: Config.Position is required")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.now == nil {
-		cfg.now = time.Now
-	}
+	cfg = cfg.withDefaults()
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
 	c := &Coordinator{cfg: cfg, lg: cfg.Logger.With("component", "failover", "node", cfg.Node)}
-	c.fsm = newFSM(c)
+	c.fsm = newFSM(cfg.now)
 	c.ready = make(chan struct{})
 	c.kick = make(chan struct{}, 1)
 	var err error

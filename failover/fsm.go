@@ -13,16 +13,19 @@ import (
 // at which renewals and reports were applied (for the leader's lease and
 // freshness checks: monotonic, never replicated).
 type fsm struct {
-	c         *Coordinator
-	mu        sync.Mutex
+	now func() time.Time // the local clock (Config's)
+
+	mu        sync.Mutex // guards the fields below
 	st        State
 	renew     map[string]time.Time // node@epoch → applied at
 	reported  map[string]time.Time
 	changedCh chan struct{}
 }
 
-func newFSM(c *Coordinator) *fsm {
-	return &fsm{c: c, renew: map[string]time.Time{}, reported: map[string]time.Time{}, changedCh: make(chan struct{})}
+// newFSM returns an empty state machine that reads the local time from
+// now.
+func newFSM(now func() time.Time) *fsm {
+	return &fsm{now: now, renew: map[string]time.Time{}, reported: map[string]time.Time{}, changedCh: make(chan struct{})}
 }
 
 func (f *fsm) state() State {
@@ -62,7 +65,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	defer f.mu.Unlock()
 	before := f.st.Primary + fmt.Sprint(f.st.Epoch)
 	err = f.st.apply(cmd, l.Index)
-	now := f.c.cfg.now()
+	now := f.now()
 	if err == nil {
 		switch cmd.Op {
 		case opRenew:

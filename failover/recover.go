@@ -1,10 +1,8 @@
 package failover
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -23,8 +21,8 @@ import (
 // both believe they are the cluster would each promote a primary. It is
 // logged at error level.
 func ForceRecover(cfg Config, voters []Member) error {
-	if cfg.Node == "" || cfg.Dir == "" {
-		return errors.New("failover: Config.Node and Config.Dir are required")
+	if err := cfg.validateStore(); err != nil {
+		return err
 	}
 	found := false
 	var conf raft.Configuration
@@ -35,10 +33,7 @@ func ForceRecover(cfg Config, voters []Member) error {
 	if !found {
 		return fmt.Errorf("failover: ForceRecover: voters must include this node (%s)", cfg.Node)
 	}
-	lg := cfg.Logger
-	if lg == nil {
-		lg = slog.Default()
-	}
+	lg := cfg.withDefaults().Logger
 	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
 	if err != nil {
 		return fmt.Errorf("failover: ForceRecover: open raft store (is the coordinator still running?): %w", err)
@@ -52,7 +47,7 @@ func ForceRecover(cfg Config, voters []Member) error {
 	rc.LocalID = raft.ServerID(cfg.Node)
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: io.Discard, Level: hclog.Off})
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(cfg.Node))
-	f := &fsm{renew: map[string]time.Time{}, reported: map[string]time.Time{}, changedCh: make(chan struct{}), c: &Coordinator{cfg: Config{now: time.Now}}}
+	f := newFSM(time.Now)
 	if err := raft.RecoverCluster(rc, f, store, store, snaps, trans, conf); err != nil {
 		return fmt.Errorf("failover: ForceRecover: %w", err)
 	}
