@@ -61,34 +61,32 @@ type Coordinator struct {
 	lg    *slog.Logger
 	raft  *raft.Raft
 	mux   *muxStream
+	trans *raft.NetworkTransport
+	store *raftboltdb.BoltStore
+	fsm   *fsm
 	ready chan struct{} // closed once Raft runs: forwarded commands wait for it
+	kick  chan struct{} // renew now (this node was just promoted): roleLoop sends, nodeLoop receives
+
 	// opMu is held (read) by Raft operations in flight and (write) by
 	// Close, which sets closing before it shuts Raft down.
 	opMu    sync.RWMutex
 	closing bool
-	trans   *raft.NetworkTransport
-	store   *raftboltdb.BoltStore
-	fsm     *fsm
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu          sync.Mutex
-	leaseEpoch  uint64
-	leaseUntil  time.Time // monotonic: writes allowed before it
-	leaderSince time.Time
-	role        RoleChange
-	roleKnown   bool
-	switching   bool   // a switchover runs: do not renew
-	fence       uint64 // raised by Resign and Switchover: renewals sent before grant no lease
-	// ackedCommitted is the highest Acked a committed renewal carried;
-	// ackInFlight is closed when the Acknowledge proposal in flight ends.
-	ackedCommitted wal.LSN
-	ackedEpoch     uint64
-	ackInFlight    chan struct{}
-	kick           chan struct{} // renew now (this node was just promoted)
-	startedEpoch   uint64        // the last epoch whose fork this node recorded (nodeLoop only)
+	// mu guards lease and ack. They share it because a committed renewal
+	// grants the lease and records the acknowledged LSN at once, and
+	// Acknowledge reads both.
+	mu    sync.Mutex
+	lease leaseState
+	ack   ackState
+
+	// Each of these belongs to one goroutine and takes no lock.
+	leader leaderState // leaderLoop's (and candidate's, which it calls)
+	role   roleState   // roleLoop's
+	node   nodeState   // nodeLoop's
 }
 
 // Open starts the coordinator.
@@ -168,7 +166,7 @@ func (c *Coordinator) Close() error {
 		c.cancel()
 	}
 	c.mu.Lock()
-	c.leaseUntil = time.Time{}
+	c.lease.until = time.Time{}
 	c.mu.Unlock()
 	c.opMu.Lock() // operations in flight end (Raft still runs and answers them)
 	c.closing = true
@@ -204,7 +202,7 @@ func (c *Coordinator) IsLeader() bool { return c.raft.State() == raft.Leader }
 func (c *Coordinator) CanWrite() (epoch uint64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.leaseEpoch, c.leaseEpoch != 0 && c.cfg.now().Before(c.leaseUntil)
+	return c.lease.epoch, c.lease.epoch != 0 && c.cfg.now().Before(c.lease.until)
 }
 
 // roleLoop tells the host when this node's role, epoch or primary
@@ -224,13 +222,13 @@ func (c *Coordinator) roleLoop() {
 		if st.Primary == c.cfg.Node && st.Epoch != 0 {
 			rc.Role = RolePrimary
 		}
-		c.mu.Lock()
-		changed := !c.roleKnown || c.role != rc // role, epoch, primary, its address or the fork
-		c.role, c.roleKnown = rc, true
+		changed := !c.role.known || c.role.current != rc // role, epoch, primary, its address or the fork
+		c.role.current, c.role.known = rc, true
 		if rc.Role != RolePrimary {
-			c.leaseEpoch, c.leaseUntil = 0, time.Time{}
+			c.mu.Lock()
+			c.lease.epoch, c.lease.until = 0, time.Time{}
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		if changed {
 			c.lg.Info("role", "role", rc.Role.String(), "epoch", rc.Epoch, "primary", orNone(rc.Primary))
 			if c.cfg.OnRole != nil {
@@ -249,4 +247,11 @@ func (c *Coordinator) roleLoop() {
 			return
 		}
 	}
+}
+
+// roleState is the role roleLoop last told the host. Only roleLoop's
+// goroutine touches it.
+type roleState struct {
+	current RoleChange
+	known   bool // false before roleLoop's first pass: current is not yet told
 }

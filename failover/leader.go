@@ -11,6 +11,14 @@ import (
 	"github.com/continuity-go/continuity/wal"
 )
 
+// leaderState is what leaderLoop keeps while this node leads. Only
+// leaderLoop's goroutine touches it (candidate runs on it too).
+type leaderState struct {
+	// since is when this node last became leader: it counts the lease of
+	// a primary whose renewal it did not apply from then.
+	since time.Time
+}
+
 // leaderLoop, on the Raft leader, promotes a primary when there is none
 // or its lease has expired.
 func (c *Coordinator) leaderLoop() {
@@ -32,9 +40,7 @@ func (c *Coordinator) leaderLoop() {
 			// A new leader does not know when the primary last renewed:
 			// it counts the lease from now.
 			wasLeader = true
-			c.mu.Lock()
-			c.leaderSince = c.cfg.now()
-			c.mu.Unlock()
+			c.leader.since = c.cfg.now()
 			if err := c.await(func() raft.Future { return c.raft.Barrier(time.Second) }); err != nil {
 				wasLeader = false
 				continue
@@ -46,9 +52,7 @@ func (c *Coordinator) leaderLoop() {
 		// none (it restarted), from when it became leader.
 		renewed := c.fsm.renewedAt(st.Primary, st.Epoch)
 		if renewed.IsZero() {
-			c.mu.Lock()
-			renewed = c.leaderSince
-			c.mu.Unlock()
+			renewed = c.leader.since
 		}
 		if st.Primary != "" && c.cfg.now().Sub(renewed) < c.cfg.Profile.Lease {
 			continue
@@ -136,10 +140,7 @@ func (c *Coordinator) candidate(st State) (string, string, bool) {
 		}
 	}
 	if chosen != "" && lateTop > top {
-		c.mu.Lock()
-		since := c.leaderSince
-		c.mu.Unlock()
-		if c.cfg.now().Sub(since) < stale {
+		if c.cfg.now().Sub(c.leader.since) < stale {
 			return "", fmt.Sprintf("%s held LSN %d, more than %s's %d, and may report again now that this node leads", late, lateTop, chosen, top), true
 		}
 	}

@@ -9,29 +9,46 @@ import (
 	"github.com/continuity-go/continuity/wal"
 )
 
+// leaseState is this node's side of the primary's lease: what CanWrite
+// answers from. Coordinator.mu guards it.
+type leaseState struct {
+	epoch     uint64    // the epoch of the last renewal granted; 0 once roleLoop sees this node is not primary
+	until     time.Time // monotonic: writes allowed before it
+	fence     uint64    // raised by Resign and Switchover: renewals sent before grant no lease
+	switching bool      // a switchover runs: do not renew
+}
+
+// ackState is the acknowledged LSN committed through Raft, so that
+// concurrent Acknowledge calls share commits. Coordinator.mu guards it.
+type ackState struct {
+	committed wal.LSN       // the highest Acked a committed renewal of epoch carried
+	epoch     uint64        // the epoch committed belongs to
+	inFlight  chan struct{} // closed when the Acknowledge proposal in flight ends; nil if none
+}
+
 // renew proposes a renewal carrying pos and, once it commits, extends
 // the lease from when it was sent.
 func (c *Coordinator) renew(ctx context.Context, epoch uint64, pos Position) error {
 	c.mu.Lock()
-	fence := c.fence
+	fence := c.lease.fence
 	c.mu.Unlock()
 	sent := c.cfg.now()
 	err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case err == nil && !c.switching && fence == c.fence && sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin).After(c.leaseUntil):
+	case err == nil && !c.lease.switching && fence == c.lease.fence && sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin).After(c.lease.until):
 		// Granted only if no Resign or Switchover began since it was
 		// sent: a renewal in flight then must not give the lease back.
-		c.leaseEpoch, c.leaseUntil = epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
+		c.lease.epoch, c.lease.until = epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
 	case errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary):
-		c.leaseUntil = time.Time{} // deposed: stop at once
+		c.lease.until = time.Time{} // deposed: stop at once
 	}
 	if err == nil {
-		if c.ackedEpoch != epoch { // LSNs of an older epoch may have been cut and reused
-			c.ackedEpoch, c.ackedCommitted = epoch, 0
+		if c.ack.epoch != epoch { // LSNs of an older epoch may have been cut and reused
+			c.ack.epoch, c.ack.committed = epoch, 0
 		}
-		c.ackedCommitted = max(c.ackedCommitted, pos.Acked)
+		c.ack.committed = max(c.ack.committed, pos.Acked)
 	}
 	return err
 }
@@ -45,12 +62,12 @@ func (c *Coordinator) renew(ctx context.Context, epoch uint64, pos Position) err
 func (c *Coordinator) Acknowledge(ctx context.Context, epoch uint64, lsn wal.LSN) error {
 	for {
 		c.mu.Lock()
-		if c.ackedEpoch == epoch && c.ackedCommitted >= lsn && c.leaseEpoch == epoch {
+		if c.ack.epoch == epoch && c.ack.committed >= lsn && c.lease.epoch == epoch {
 			c.mu.Unlock()
 			return nil
 		}
-		if c.ackInFlight != nil {
-			ch := c.ackInFlight
+		if c.ack.inFlight != nil {
+			ch := c.ack.inFlight
 			c.mu.Unlock()
 			select {
 			case <-ch:
@@ -60,13 +77,13 @@ func (c *Coordinator) Acknowledge(ctx context.Context, epoch uint64, lsn wal.LSN
 			}
 		}
 		ch := make(chan struct{})
-		c.ackInFlight = ch
+		c.ack.inFlight = ch
 		c.mu.Unlock()
 		pos := c.cfg.Position()
 		pos.Acked = max(pos.Acked, lsn)
 		err := c.renew(ctx, epoch, pos)
 		c.mu.Lock()
-		c.ackInFlight = nil
+		c.ack.inFlight = nil
 		close(ch)
 		c.mu.Unlock()
 		if err != nil {
@@ -81,9 +98,9 @@ func (c *Coordinator) Acknowledge(ctx context.Context, epoch uint64, lsn wal.LSN
 // the primary) has nothing to give up: that is not an error.
 func (c *Coordinator) Resign(ctx context.Context) error {
 	c.mu.Lock()
-	epoch := c.leaseEpoch
-	c.leaseUntil = time.Time{}
-	c.fence++
+	epoch := c.lease.epoch
+	c.lease.until = time.Time{}
+	c.lease.fence++
 	c.mu.Unlock()
 	err := c.propose(ctx, command{Op: opResign, Node: c.cfg.Node, Epoch: epoch})
 	if errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary) {
@@ -111,13 +128,13 @@ func (c *Coordinator) Switchover(ctx context.Context, target string) error {
 		return fmt.Errorf("%w: switchover target %q", ErrUnknownMember, target)
 	}
 	c.mu.Lock()
-	c.switching = true
-	c.leaseUntil = time.Time{} // no more writes in this epoch
-	c.fence++
+	c.lease.switching = true
+	c.lease.until = time.Time{} // no more writes in this epoch
+	c.lease.fence++
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.switching = false
+		c.lease.switching = false
 		c.mu.Unlock()
 	}()
 	last := c.cfg.Position().Flushed
@@ -150,6 +167,12 @@ func (c *Coordinator) Switchover(ctx context.Context, target string) error {
 	return nil
 }
 
+// nodeState is what nodeLoop remembers between ticks. Only nodeLoop's
+// goroutine touches it.
+type nodeState struct {
+	startedEpoch uint64 // the last epoch whose fork this node recorded
+}
+
 // nodeLoop renews the lease while this node is primary, and reports the
 // position otherwise; a primary whose host reports it unhealthy resigns.
 func (c *Coordinator) nodeLoop() {
@@ -167,7 +190,7 @@ func (c *Coordinator) nodeLoop() {
 		pos := c.cfg.Position()
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
 		c.mu.Lock()
-		switching := c.switching
+		switching := c.lease.switching
 		c.mu.Unlock()
 		if st.Primary == c.cfg.Node && st.Epoch != 0 && switching {
 			// A switchover runs: no renewal, no writes.
@@ -178,13 +201,13 @@ func (c *Coordinator) nodeLoop() {
 				cancel()
 				continue
 			}
-			if c.startedEpoch != st.Epoch {
+			if c.node.startedEpoch != st.Epoch {
 				// The first renewal of a new epoch: record where this
 				// node's log really forks (it may hold more than it
 				// reported when chosen; it has not written in the epoch,
 				// since it cannot before this renewal).
 				if err := c.propose(ctx, command{Op: opStarted, Node: c.cfg.Node, Epoch: st.Epoch, Fork: pos.Flushed}); err == nil {
-					c.startedEpoch = st.Epoch
+					c.node.startedEpoch = st.Epoch
 				}
 			}
 			err := c.renew(ctx, st.Epoch, pos)
@@ -194,7 +217,7 @@ func (c *Coordinator) nodeLoop() {
 		} else {
 			if c.roleIsPrimary() {
 				c.mu.Lock()
-				c.leaseUntil = time.Time{}
+				c.lease.until = time.Time{}
 				c.mu.Unlock()
 			}
 			if _, ok := st.Members[c.cfg.Node]; ok {
@@ -208,5 +231,5 @@ func (c *Coordinator) nodeLoop() {
 func (c *Coordinator) roleIsPrimary() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.leaseEpoch != 0
+	return c.lease.epoch != 0
 }
