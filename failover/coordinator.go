@@ -84,7 +84,7 @@ type Coordinator struct {
 	ack   ackState
 
 	// Each of these belongs to one goroutine and takes no lock.
-	leader leaderState // leaderLoop's (and candidate's, which it calls)
+	leader leaderState // leaderLoop's (and chooseCandidate's, which it calls)
 	role   roleState   // roleLoop's
 	node   nodeState   // nodeLoop's
 }

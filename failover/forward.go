@@ -32,12 +32,12 @@ type muxStream struct {
 	connMu    sync.Mutex
 	conns     map[net.Conn]struct{} // open connections, accepted or dialed, closed by Close
 	raftConns chan net.Conn
-	handle    func(cmd []byte) (byte, string)
+	handle    func(cmd []byte) (status byte, msg string)
 	closeOnce sync.Once
 	done      chan struct{}
 }
 
-func newMux(s *tlsStream, handle func([]byte) (byte, string)) *muxStream {
+func newMux(s *tlsStream, handle func(cmd []byte) (status byte, msg string)) *muxStream {
 	m := &muxStream{tlsStream: s, raftConns: make(chan net.Conn), handle: handle, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	go m.loop()
 	return m
@@ -184,8 +184,9 @@ func writeReply(w io.Writer, status byte, msg string) {
 	w.Write(append(b, msg...))
 }
 
-// forward sends cmd to the coordinator at addr and returns its outcome.
-func (m *muxStream) forward(addr raft.ServerAddress, cmd []byte, timeout time.Duration) (byte, string, error) {
+// forward sends cmd to the coordinator at addr and returns its outcome:
+// the status byte and message of its reply, or err if no reply came.
+func (m *muxStream) forward(addr raft.ServerAddress, cmd []byte, timeout time.Duration) (status byte, msg string, err error) {
 	c, err := m.Dial(addr, timeout)
 	if err != nil {
 		return 0, "", err
@@ -206,9 +207,9 @@ func (m *muxStream) forward(addr raft.ServerAddress, cmd []byte, timeout time.Du
 	if n > maxForwardReply {
 		return 0, "", fmt.Errorf("failover: reply of %d bytes from %s", n, addr)
 	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(c, msg); err != nil {
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(c, buf); err != nil {
 		return 0, "", err
 	}
-	return hdr[0], string(msg), nil
+	return hdr[0], string(buf), nil
 }

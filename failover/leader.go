@@ -12,7 +12,7 @@ import (
 )
 
 // leaderState is what leaderLoop keeps while this node leads. Only
-// leaderLoop's goroutine touches it (candidate runs on it too).
+// leaderLoop's goroutine touches it (chooseCandidate runs on it too).
 type leaderState struct {
 	// since is when this node last became leader: it counts the lease of
 	// a primary whose renewal it did not apply from then.
@@ -57,7 +57,7 @@ func (c *Coordinator) leaderLoop() {
 		if st.Primary != "" && c.cfg.now().Sub(renewed) < c.cfg.Profile.Lease {
 			continue
 		}
-		cand, why, wait := c.candidate(st)
+		cand, why, wait := c.chooseCandidate(st)
 		if cand == "" {
 			switch {
 			case wait:
@@ -88,16 +88,17 @@ func orNone(s string) string {
 	return s
 }
 
-// candidate chooses the node to promote: a member other than the
+// chooseCandidate chooses the node to promote: a member other than the
 // expired primary with a fresh, healthy report, the highest flushed LSN
 // (ties: the smallest ID), within MaxLag of the most advanced node and,
-// in sync mode, holding every acknowledged write. A node that was more
+// in sync mode, holding every acknowledged write. Without one, candidate
+// is "" and why says what ruled the last member out. A node that was more
 // advanced but whose last report is stale may only be late because this
 // node just became leader (reports stop during an election): for one
-// staleness period of leadership the choice waits for it (the third
-// result true, with the reason) instead of promoting a node with fewer
+// staleness period of leadership the choice waits for it (candidate "",
+// wait true, why the reason) instead of promoting a node with fewer
 // records.
-func (c *Coordinator) candidate(st State) (string, string, bool) {
+func (c *Coordinator) chooseCandidate(st State) (candidate, why string, wait bool) {
 	var best wal.LSN
 	for _, r := range st.Reports {
 		best = max(best, r.Flushed)
@@ -108,7 +109,7 @@ func (c *Coordinator) candidate(st State) (string, string, bool) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	chosen, why := "", "no member has reported"
+	why = "no member has reported"
 	var top, lateTop wal.LSN
 	late := ""
 	for _, id := range ids {
@@ -135,14 +136,14 @@ func (c *Coordinator) candidate(st State) (string, string, bool) {
 			why = fmt.Sprintf("%s holds up to %d, writes up to %d were acknowledged", id, r.Flushed, st.Acked)
 			continue
 		}
-		if chosen == "" || r.Flushed > top {
-			chosen, top = id, r.Flushed
+		if candidate == "" || r.Flushed > top {
+			candidate, top = id, r.Flushed
 		}
 	}
-	if chosen != "" && lateTop > top {
+	if candidate != "" && lateTop > top {
 		if c.cfg.now().Sub(c.leader.since) < stale {
-			return "", fmt.Sprintf("%s held LSN %d, more than %s's %d, and may report again now that this node leads", late, lateTop, chosen, top), true
+			return "", fmt.Sprintf("%s held LSN %d, more than %s's %d, and may report again now that this node leads", late, lateTop, candidate, top), true
 		}
 	}
-	return chosen, why, false
+	return candidate, why, false
 }

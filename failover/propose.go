@@ -10,8 +10,9 @@ import (
 )
 
 // applyForwarded applies a command another node sent (this node should
-// be the leader); membership joins are done here.
-func (c *Coordinator) applyForwarded(b []byte) (byte, string) {
+// be the leader); membership joins are done here. It returns the reply's
+// status byte and message.
+func (c *Coordinator) applyForwarded(b []byte) (status byte, msg string) {
 	cmd, err := decodeCommand(b)
 	if err != nil {
 		return forwardFailed, err.Error()

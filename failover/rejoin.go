@@ -17,9 +17,7 @@ import (
 // the epochs after logEpoch (records after it are a divergent tail: never
 // on the winning history). ok is false if no later epoch exists (nothing
 // to cut).
-func (s State) RejoinPoint(logEpoch uint64) (wal.LSN, bool) {
-	var point wal.LSN
-	ok := false
+func (s State) RejoinPoint(logEpoch uint64) (point wal.LSN, ok bool) {
 	for _, t := range s.Timeline {
 		if t.Epoch > logEpoch && (!ok || t.Fork < point) {
 			point, ok = t.Fork, true
@@ -31,11 +29,11 @@ func (s State) RejoinPoint(logEpoch uint64) (wal.LSN, bool) {
 // Rejoin prepares a deposed primary's log to stream as a standby: the
 // records after fork (its divergent tail) are copied into a quarantine
 // file under dir, synced, for inspection, then cut off with
-// wal.Log.TruncateBack. It returns how many records were cut and the
-// file's path ("" if none). In sync mode none of them was acknowledged;
-// in async mode they are the writes the fail-over lost, and the file is
-// where an operator finds them.
-func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (int, string, error) {
+// wal.Log.TruncateBack. cut is how many records were cut and path the
+// quarantine file's ("" if none). In sync mode none of them was
+// acknowledged; in async mode they are the writes the fail-over lost, and
+// the file is where an operator finds them.
+func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (cut int, path string, err error) {
 	last := log.Last()
 	if fork >= last {
 		return 0, "", nil
@@ -46,7 +44,7 @@ func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (int, s
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, "", err
 	}
-	path := filepath.Join(dir, fmt.Sprintf("quarantine-%016x-%016x-%s.jsonl", uint64(fork+1), uint64(last), time.Now().UTC().Format("20060102T150405Z")))
+	path = filepath.Join(dir, fmt.Sprintf("quarantine-%016x-%016x-%s.jsonl", uint64(fork+1), uint64(last), time.Now().UTC().Format("20060102T150405Z")))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return 0, "", err
@@ -54,7 +52,6 @@ func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (int, s
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
 	r := log.NewReader(fork + 1)
-	n := 0
 	for lsn := fork + 1; lsn <= last; lsn++ {
 		rec, err := r.Next(ctx)
 		if err == nil {
@@ -70,7 +67,7 @@ func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (int, s
 			f.Close()
 			return 0, "", fmt.Errorf("failover: rejoin: quarantine LSN %d: %w", lsn, err)
 		}
-		n++
+		cut++
 	}
 	r.Close()
 	if err := w.Flush(); err != nil {
@@ -91,5 +88,5 @@ func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (int, s
 	if err := log.TruncateBack(fork); err != nil {
 		return 0, path, fmt.Errorf("failover: rejoin: truncate back to %d (the tail is saved in %s): %w", fork, path, err)
 	}
-	return n, path, nil
+	return cut, path, nil
 }

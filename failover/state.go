@@ -75,9 +75,9 @@ func (s State) Clone() State {
 	return s
 }
 
-// Fork returns the LSN after which epoch began (0 for an epoch not in the
-// timeline).
-func (s State) Fork(epoch uint64) (wal.LSN, bool) {
+// Fork returns the LSN after which epoch began (0, and ok false, for an
+// epoch not in the timeline).
+func (s State) Fork(epoch uint64) (fork wal.LSN, ok bool) {
 	for _, t := range s.Timeline {
 		if t.Epoch == epoch {
 			return t.Fork, true
