@@ -31,7 +31,7 @@ func newFSM(now func() time.Time) *fsm {
 func (f *fsm) state() State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.st.Clone()
+	return f.st.clone()
 }
 
 func (f *fsm) changed() <-chan struct{} {

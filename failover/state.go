@@ -67,8 +67,8 @@ type State struct {
 	Index uint64
 }
 
-// Clone returns a deep copy.
-func (s State) Clone() State {
+// clone returns a deep copy.
+func (s State) clone() State {
 	s.Members = maps.Clone(s.Members)
 	s.Reports = maps.Clone(s.Reports)
 	s.Timeline = slices.Clone(s.Timeline)
@@ -126,8 +126,8 @@ const (
 	maxReasonBytes  = 4096
 )
 
-// ErrBadCommand is the cause of a command that does not decode.
-var ErrBadCommand = errors.New("failover: malformed command")
+// errBadCommand is the cause of a command that does not decode.
+var errBadCommand = errors.New("failover: malformed command")
 
 func encodeCommand(c command) []byte {
 	c.Version = commandVersion
@@ -142,34 +142,34 @@ func encodeCommand(c command) []byte {
 func decodeCommand(b []byte) (command, error) {
 	var c command
 	if len(b) > maxCommandBytes {
-		return c, fmt.Errorf("%w: %d bytes", ErrBadCommand, len(b))
+		return c, fmt.Errorf("%w: %d bytes", errBadCommand, len(b))
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&c); err != nil {
-		return c, fmt.Errorf("%w: %v", ErrBadCommand, err)
+		return c, fmt.Errorf("%w: %v", errBadCommand, err)
 	}
 	if d.More() {
-		return c, fmt.Errorf("%w: trailing data", ErrBadCommand)
+		return c, fmt.Errorf("%w: trailing data", errBadCommand)
 	}
 	switch {
 	case c.Version != commandVersion:
-		return c, fmt.Errorf("%w: version %d, this build reads %d", ErrBadCommand, c.Version, commandVersion)
+		return c, fmt.Errorf("%w: version %d, this build reads %d", errBadCommand, c.Version, commandVersion)
 	case len(c.Node) > maxIDBytes || len(c.Member.ID) > maxIDBytes || len(c.Member.RaftAddr) > maxAddrBytes ||
 		len(c.Member.ReplAddr) > maxAddrBytes || len(c.Reason) > maxReasonBytes:
-		return c, fmt.Errorf("%w: a field exceeds its bound", ErrBadCommand)
+		return c, fmt.Errorf("%w: a field exceeds its bound", errBadCommand)
 	}
 	switch c.Op {
 	case opJoin:
 		if c.Member.ID == "" {
-			return c, fmt.Errorf("%w: join without a member ID", ErrBadCommand)
+			return c, fmt.Errorf("%w: join without a member ID", errBadCommand)
 		}
 	case opLeave, opRenew, opReport, opPromote, opResign, opStarted:
 		if c.Node == "" {
-			return c, fmt.Errorf("%w: %s without a node", ErrBadCommand, c.Op)
+			return c, fmt.Errorf("%w: %s without a node", errBadCommand, c.Op)
 		}
 	default:
-		return c, fmt.Errorf("%w: unknown op %q", ErrBadCommand, c.Op)
+		return c, fmt.Errorf("%w: unknown op %q", errBadCommand, c.Op)
 	}
 	return c, nil
 }

@@ -24,7 +24,7 @@ func seedCommands() [][]byte {
 }
 
 // FuzzCommand decodes arbitrary Raft log entries: never a panic, only
-// ErrBadCommand, and what decodes applies to a State without panicking
+// errBadCommand, and what decodes applies to a State without panicking
 // and re-encodes to a command that decodes the same.
 func FuzzCommand(f *testing.F) {
 	for _, s := range seedCommands() {
@@ -33,7 +33,7 @@ func FuzzCommand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCommand(b)
 		if err != nil {
-			if !errors.Is(err, ErrBadCommand) {
+			if !errors.Is(err, errBadCommand) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return
@@ -77,7 +77,7 @@ func TestStateProperties(t *testing.T) {
 			case 5:
 				c = command{Op: opResign, Node: node, Epoch: epoch}
 			}
-			before := s.Clone()
+			before := s.clone()
 			err := s.apply(c, uint64(i))
 			if s.Epoch < before.Epoch {
 				rt.Fatalf("epoch went down: %+v → %+v", before, s)
