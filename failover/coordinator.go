@@ -29,7 +29,7 @@ type Position struct {
 // Role is a node's part in the cluster.
 type Role int
 
-// Roles.
+// RoleStandby and RolePrimary are the roles a node takes.
 const (
 	RoleStandby Role = iota // follows the primary
 	RolePrimary             // accepts writes while its lease holds
@@ -89,7 +89,10 @@ type Coordinator struct {
 	node   nodeState   // nodeLoop's
 }
 
-// Open starts the coordinator.
+// Open starts the coordinator: it checks cfg (Node, Dir and Position are
+// required), fills in the defaults of its zero fields, opens the Raft
+// state under Dir, listens on Bind and starts the background loops, which
+// Close stops.
 func Open(cfg Config) (*Coordinator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -149,6 +152,8 @@ func Open(cfg Config) (*Coordinator, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	close(c.ready)
+	// The Raft leader's promotions (leader.go), this node's renewals and
+	// reports (lease.go), and its role changes told to the host.
 	c.wg.Add(3)
 	go c.leaderLoop()
 	go c.nodeLoop()

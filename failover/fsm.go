@@ -28,24 +28,37 @@ func newFSM(now func() time.Time) *fsm {
 	return &fsm{now: now, renew: map[string]time.Time{}, reported: map[string]time.Time{}, changedCh: make(chan struct{})}
 }
 
+var (
+	_ raft.FSM         = (*fsm)(nil)
+	_ raft.FSMSnapshot = fsmSnapshot(nil)
+)
+
+// state returns a deep copy of the State.
 func (f *fsm) state() State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.st.clone()
 }
 
+// changed returns a channel closed when the next command applied changes
+// the primary or the epoch or is a join, leave or started command
+// (refused or not), or at the next Restore.
 func (f *fsm) changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.changedCh
 }
 
+// renewedAt is when this node applied the last renewal (or the
+// promotion) of node as primary of epoch; zero if it applied none.
 func (f *fsm) renewedAt(node string, epoch uint64) time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.renew[fmt.Sprintf("%s@%d", node, epoch)]
 }
 
+// reportedAt is when this node applied node's last report or renewal;
+// zero if it applied none.
 func (f *fsm) reportedAt(node string) time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -113,8 +126,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
+// fsmSnapshot is an encoded State (encodeState).
 type fsmSnapshot []byte
 
+// Persist writes the snapshot to sink and closes it, or cancels it on
+// error.
 func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	if _, err := sink.Write(s); err != nil {
 		sink.Cancel()
@@ -123,4 +139,5 @@ func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	return sink.Close()
 }
 
+// Release does nothing: the snapshot holds no resources.
 func (s fsmSnapshot) Release() {}
