@@ -20,6 +20,7 @@ import (
 	_ "gocloud.dev/blob/fileblob" // the default archive: a local directory
 
 	"github.com/continuity-go/continuity/failover"
+	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
@@ -95,13 +96,13 @@ type Config struct {
 
 // ClusterConfig configures replication and fail-over.
 type ClusterConfig struct {
-	Node      string          // this node's ID (its certificate's identity)
-	RaftBind  string          // coordinator address, e.g. ":7401"
-	RaftAddr  string          // address others dial for it (default RaftBind)
-	ReplBind  string          // replication address while primary, e.g. ":7400"
-	ReplAddr  string          // address standbys dial (default ReplBind)
-	TLS       replication.TLS // the cluster's mutual TLS
-	Bootstrap bool            // start a new cluster of this node (one node, once)
+	Node      string   // this node's ID (its certificate's identity)
+	RaftBind  string   // coordinator address, e.g. ":7401"
+	RaftAddr  string   // address others dial for it (default RaftBind)
+	ReplBind  string   // replication address while primary, e.g. ":7400"
+	ReplAddr  string   // address standbys dial (default ReplBind)
+	TLS       peer.TLS // the cluster's mutual TLS
+	Bootstrap bool     // start a new cluster of this node (one node, once)
 	// Sync is how many standbys must hold a write before Append returns
 	// (0: asynchronous). With Sync > 0, fail-over never loses an
 	// acknowledged write, and Append blocks while fewer standbys are up.

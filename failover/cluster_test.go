@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/continuity-go/continuity/internal/testkit"
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -87,9 +87,9 @@ func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
 	return tc
 }
 
-func (tc *testCluster) tls(id string) replication.TLS {
-	return replication.TLS{
-		Certificate:  tc.ca.NodeCert(tc.t, id, testkit.CertOptions{URIs: []string{replication.Identity{Cluster: "orders", Node: id}.URI().String()}}),
+func (tc *testCluster) tls(id string) peer.TLS {
+	return peer.TLS{
+		Certificate:  tc.ca.NodeCert(tc.t, id, testkit.CertOptions{URIs: []string{peer.Identity{Cluster: "orders", Node: id}.URI().String()}}),
 		CA:           tc.ca.Pool,
 		Cluster:      "orders",
 		AllowedNodes: []string{"n1", "n2", "n3", "n4", "n5", "n6"}, // room for members that join later

@@ -7,7 +7,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -45,7 +45,7 @@ type Config struct {
 	Advertise string // address other nodes dial (default: the bound address)
 	ReplAddr  string // this node's replication address, for standbys to follow it when it is primary
 	// TLS is the cluster's mutual TLS, the same as replication's.
-	TLS replication.TLS
+	TLS peer.TLS
 	// InsecurePlaintext turns TLS off. Tests only.
 	InsecurePlaintext bool
 	// Bootstrap makes this node start a new cluster of itself; the other

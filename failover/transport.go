@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/peer"
 )
 
 // tlsStream is a raft.StreamLayer over mutual TLS 1.3: hashicorp/raft's
@@ -25,7 +25,7 @@ type tlsStream struct {
 	dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
-func newTLSStream(bind string, advertise string, t replication.TLS, insecurePlaintext bool) (*tlsStream, error) {
+func newTLSStream(bind string, advertise string, t peer.TLS, insecurePlaintext bool) (*tlsStream, error) {
 	var ln net.Listener
 	var err error
 	s := &tlsStream{}

@@ -8,13 +8,15 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/continuity-go/continuity/peer"
 )
 
 // Options configures a transport end.
 type Options struct {
 	// TLS is the node's mutual-TLS setup. Required unless
 	// InsecurePlaintext is set.
-	TLS TLS
+	TLS peer.TLS
 	// InsecurePlaintext disables TLS and identity checks. For tests of
 	// the protocol only: never set it for a real cluster.
 	InsecurePlaintext bool
@@ -78,7 +80,7 @@ func (e *RejectError) Error() string {
 type Conn struct {
 	c    net.Conn
 	fr   *FrameReader
-	peer Identity
+	peer peer.Identity
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -89,7 +91,7 @@ type Conn struct {
 
 // Peer is the authenticated identity of the other end (with
 // InsecurePlaintext, what its Hello or Welcome claimed).
-func (c *Conn) Peer() Identity { return c.peer }
+func (c *Conn) Peer() peer.Identity { return c.peer }
 
 // RemoteAddr is the other end's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.c.RemoteAddr() }
@@ -268,7 +270,7 @@ func (l *Listener) handshake(ctx context.Context, nc net.Conn) (*Conn, Hello, er
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, Hello{}, err
 		}
-		id, err := IdentityOf(tc.ConnectionState().PeerCertificates[0])
+		id, err := peer.IdentityOf(tc.ConnectionState().PeerCertificates[0])
 		if err != nil {
 			return nil, Hello{}, err
 		}
@@ -297,7 +299,7 @@ func (l *Listener) handshake(ctx context.Context, nc net.Conn) (*Conn, Hello, er
 		return refuse(RejectCluster, "cluster %q; this is cluster %q", h.Cluster, l.opts.cluster())
 	}
 	if l.opts.InsecurePlaintext {
-		c.peer = Identity{Cluster: h.Cluster, Node: h.Node}
+		c.peer = peer.Identity{Cluster: h.Cluster, Node: h.Node}
 	} else if h.Node != c.peer.Node {
 		return refuse(RejectIdentity, "hello names node %q but the certificate is %s", h.Node, c.peer)
 	}
@@ -354,7 +356,7 @@ func dialHandshake(ctx context.Context, nc net.Conn, opts Options, h Hello) (*Co
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, Welcome{}, err
 		}
-		id, err := IdentityOf(tc.ConnectionState().PeerCertificates[0])
+		id, err := peer.IdentityOf(tc.ConnectionState().PeerCertificates[0])
 		if err != nil {
 			return nil, Welcome{}, err
 		}
@@ -387,12 +389,12 @@ func dialHandshake(ctx context.Context, nc net.Conn, opts Options, h Hello) (*Co
 			return nil, Welcome{}, err
 		}
 		if w.Cluster != h.Cluster {
-			return nil, Welcome{}, fmt.Errorf("%w: primary answered for cluster %q", ErrIdentity, w.Cluster)
+			return nil, Welcome{}, fmt.Errorf("%w: primary answered for cluster %q", peer.ErrIdentity, w.Cluster)
 		}
 		if opts.InsecurePlaintext {
-			c.peer = Identity{Cluster: w.Cluster, Node: w.Node}
+			c.peer = peer.Identity{Cluster: w.Cluster, Node: w.Node}
 		} else if w.Node != c.peer.Node {
-			return nil, Welcome{}, fmt.Errorf("%w: welcome names node %q but the certificate is %s", ErrIdentity, w.Node, c.peer)
+			return nil, Welcome{}, fmt.Errorf("%w: welcome names node %q but the certificate is %s", peer.ErrIdentity, w.Node, c.peer)
 		}
 		return c, w, nil
 	}

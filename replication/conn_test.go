@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -33,9 +34,9 @@ func newCluster(t *testing.T) *cluster {
 
 func (c *cluster) opts(t *testing.T, node string, o testkit.CertOptions) Options {
 	if o.URIs == nil {
-		o.URIs = []string{Identity{Cluster: c.name, Node: node}.URI().String()}
+		o.URIs = []string{peer.Identity{Cluster: c.name, Node: node}.URI().String()}
 	}
-	return Options{TLS: TLS{
+	return Options{TLS: peer.TLS{
 		Certificate:  c.ca.NodeCert(t, node, o),
 		CA:           c.ca.Pool,
 		Cluster:      c.name,
@@ -86,7 +87,7 @@ func TestHandshake(t *testing.T) {
 		conn, w, err := Dial(ctx, addr, c.opts(t, "standby-1", testkit.CertOptions{}), Hello{Node: "standby-1", Epoch: 3, LastLSN: 42})
 		require.NoError(t, err)
 		defer conn.Close()
-		assert.Equal(t, Identity{Cluster: "orders", Node: "primary"}, conn.Peer())
+		assert.Equal(t, peer.Identity{Cluster: "orders", Node: "primary"}, conn.Peer())
 		assert.Equal(t, uint64(3), w.Epoch)
 		require.NoError(t, <-results)
 	})
@@ -109,10 +110,10 @@ func TestHandshake(t *testing.T) {
 		{"other cluster", func(t *testing.T) Options {
 			// A node certified for cluster "billing" by the same CA.
 			return c.opts(t, "standby-1", testkit.CertOptions{URIs: []string{"continuity://billing/standby-1"}})
-		}, Hello{Node: "standby-1"}, ErrIdentity},
+		}, Hello{Node: "standby-1"}, peer.ErrIdentity},
 		{"node not allowed", func(t *testing.T) Options {
 			return c.opts(t, "intruder", testkit.CertOptions{})
-		}, Hello{Node: "intruder"}, ErrIdentity},
+		}, Hello{Node: "intruder"}, peer.ErrIdentity},
 		{"hello claims another node", func(t *testing.T) Options {
 			return c.opts(t, "standby-1", testkit.CertOptions{})
 		}, Hello{Node: "standby-2"}, &RejectError{}},
@@ -121,7 +122,7 @@ func TestHandshake(t *testing.T) {
 		}, Hello{Cluster: "billing", Node: "standby-1"}, &RejectError{}},
 		{"certificate without identity", func(t *testing.T) Options {
 			return c.opts(t, "standby-1", testkit.CertOptions{URIs: []string{}})
-		}, Hello{Node: "standby-1"}, ErrIdentity},
+		}, Hello{Node: "standby-1"}, peer.ErrIdentity},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,7 +172,7 @@ func TestHandshake(t *testing.T) {
 			}
 		}()
 		_, _, err = Dial(ctx, l2.Addr().String(), c.opts(t, "standby-1", testkit.CertOptions{}), Hello{Node: "standby-1"})
-		require.ErrorIs(t, err, ErrIdentity)
+		require.ErrorIs(t, err, peer.ErrIdentity)
 	})
 }
 

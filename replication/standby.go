@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -96,7 +97,7 @@ type Standby struct {
 	queue     []wal.Record
 	dirty     time.Time
 	connected bool
-	primary   Identity
+	primary   peer.Identity
 	err       error         // fatal: the state machine failed
 	changed   chan struct{} // closed and replaced on progress
 
@@ -106,8 +107,8 @@ type Standby struct {
 
 // StandbyState is a Standby's view of itself.
 type StandbyState struct {
-	Connected bool     // streaming from a primary now
-	Primary   Identity // the primary last connected to
+	Connected bool          // streaming from a primary now
+	Primary   peer.Identity // the primary last connected to
 	// Received, Flushed and Applied are its positions; Flushed is the
 	// local WAL's last durable LSN (wal.Log.Synced).
 	Received, Flushed, Applied wal.LSN

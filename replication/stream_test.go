@@ -15,6 +15,7 @@ import (
 
 	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/internal/vfs"
+	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -126,7 +127,7 @@ func TestStreamTLS(t *testing.T) {
 		assert.Equal(t, last, logs[i].Last())
 		st := s.State()
 		assert.True(t, st.Connected)
-		assert.Equal(t, Identity{Cluster: "orders", Node: "primary"}, st.Primary)
+		assert.Equal(t, peer.Identity{Cluster: "orders", Node: "primary"}, st.Primary)
 	}
 	sts := p.Standbys()
 	require.Len(t, sts, 2)

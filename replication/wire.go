@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/continuity-go/continuity/internal/binenc"
 	"io"
 	"time"
+
+	"github.com/continuity-go/continuity/internal/binenc"
 
 	"github.com/cespare/xxhash/v2"
 

@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity"
-	"github.com/continuity-go/continuity/internal/pki"
+	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/snapshot"
 )
@@ -134,7 +134,7 @@ func run(out io.Writer, events int, keep bool) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	say("1. three nodes on loopback: mutual TLS (a CA made now), one encrypted archive in %s", filepath.Join(dir, "archive"))
-	ca, err := pki.NewCA("demo CA", 24*time.Hour)
+	ca, err := peer.NewCA("demo CA", 24*time.Hour)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/continuity-go/continuity/internal/pki"
+	"github.com/continuity-go/continuity/peer"
 )
 
 // certsCmd makes a cluster CA and a certificate per node, whose URI SAN
@@ -29,11 +29,11 @@ func certsCmd(args []string) error {
 	if err := os.MkdirAll(*out, 0o700); err != nil {
 		return err
 	}
-	ca, err := pki.NewCA(*cluster+" CA", *valid)
+	ca, err := peer.NewCA(*cluster+" CA", *valid)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(*out, "ca.pem"), pki.PEM("CERTIFICATE", ca.DER), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(*out, "ca.pem"), peer.PEM("CERTIFICATE", ca.DER), 0o644); err != nil {
 		return err
 	}
 	ids := strings.Split(*nodes, ",")
@@ -42,10 +42,10 @@ func certsCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(*out, id+".pem"), pki.PEM("CERTIFICATE", cert.Certificate[0]), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(*out, id+".pem"), peer.PEM("CERTIFICATE", cert.Certificate[0]), 0o644); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(*out, id+"-key.pem"), pki.PEM("PRIVATE KEY", key), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(*out, id+"-key.pem"), peer.PEM("PRIVATE KEY", key), 0o600); err != nil {
 			return err
 		}
 	}

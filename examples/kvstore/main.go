@@ -45,7 +45,7 @@ import (
 
 	"github.com/continuity-go/continuity"
 	"github.com/continuity-go/continuity/observe"
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/peer"
 )
 
 func main() {
@@ -281,25 +281,25 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 }
 
 // loadTLS reads the CA and this node's certificate from dir.
-func loadTLS(dir, cluster, node string) (replication.TLS, error) {
+func loadTLS(dir, cluster, node string) (peer.TLS, error) {
 	if dir == "" {
-		return replication.TLS{}, errors.New("-certs is required in cluster mode (make them with 'kvstore certs')")
+		return peer.TLS{}, errors.New("-certs is required in cluster mode (make them with 'kvstore certs')")
 	}
 	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	if err != nil {
-		return replication.TLS{}, err
+		return peer.TLS{}, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return replication.TLS{}, fmt.Errorf("%s/ca.pem holds no certificate", dir)
+		return peer.TLS{}, fmt.Errorf("%s/ca.pem holds no certificate", dir)
 	}
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, node+".pem"), filepath.Join(dir, node+"-key.pem"))
 	if err != nil {
-		return replication.TLS{}, err
+		return peer.TLS{}, err
 	}
 	nodes, err := os.ReadFile(filepath.Join(dir, "nodes"))
 	if err != nil {
-		return replication.TLS{}, err
+		return peer.TLS{}, err
 	}
-	return replication.TLS{Certificate: cert, CA: pool, Cluster: cluster, AllowedNodes: strings.Fields(string(nodes))}, nil
+	return peer.TLS{Certificate: cert, CA: pool, Cluster: cluster, AllowedNodes: strings.Fields(string(nodes))}, nil
 }

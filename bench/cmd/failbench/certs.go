@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	capki "github.com/continuity-go/continuity/internal/pki"
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/peer"
 )
 
 // clusterID is the name the benchmark's nodes share, in their identities.
@@ -28,17 +27,17 @@ func nodeIDs() []string {
 }
 
 // pki is a certificate authority made up for one benchmark run
-// (internal/pki: ECDSA P-256, the CA valid for a day) and the node
+// (peer.CA: ECDSA P-256, the CA valid for a day) and the node
 // certificates it signed, each for client and server use with its
 // continuity:// identity as a URI SAN.
 type pki struct {
-	ca    *capki.CA
+	ca    *peer.CA
 	nodes []string
 	certs map[string]tls.Certificate // by node ID
 }
 
 func newPKI(nodes ...string) (*pki, error) {
-	ca, err := capki.NewCA(clusterID+" CA", 24*time.Hour)
+	ca, err := peer.NewCA(clusterID+" CA", 24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +52,8 @@ func newPKI(nodes ...string) (*pki, error) {
 
 // tls is node's mutual TLS for its coordinator, accepting every node of
 // the cluster.
-func (p *pki) tls(node string) replication.TLS {
-	return replication.TLS{
+func (p *pki) tls(node string) peer.TLS {
+	return peer.TLS{
 		Certificate:  p.certs[node],
 		CA:           p.ca.Pool(),
 		Cluster:      clusterID,

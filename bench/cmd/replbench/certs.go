@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	capki "github.com/continuity-go/continuity/internal/pki"
+	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/replication"
 )
 
@@ -21,16 +21,16 @@ const (
 func standbyNode(i int) string { return fmt.Sprintf("standby-%d", i+1) }
 
 // pki is a certificate authority made up for one benchmark run
-// (internal/pki: ECDSA P-256, the CA valid for a day) and the node
+// (peer.CA: ECDSA P-256, the CA valid for a day) and the node
 // certificates it signed, each for client and server use with its
 // continuity:// identity as a URI SAN.
 type pki struct {
-	ca    *capki.CA
+	ca    *peer.CA
 	certs map[string]tls.Certificate // by node ID
 }
 
 func newPKI(nodes ...string) (*pki, error) {
-	ca, err := capki.NewCA(clusterID+" CA", 24*time.Hour)
+	ca, err := peer.NewCA(clusterID+" CA", 24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func newPKI(nodes ...string) (*pki, error) {
 
 // transport is node's mutual-TLS setup, accepting the peers listed.
 func (p *pki) transport(node string, peers ...string) replication.Options {
-	return replication.Options{TLS: replication.TLS{
+	return replication.Options{TLS: peer.TLS{
 		Certificate:  p.certs[node],
 		CA:           p.ca.Pool(),
 		Cluster:      clusterID,
