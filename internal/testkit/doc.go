@@ -63,6 +63,18 @@
 //   - keys "a" and "a/b" cannot both exist on file or on versitygw's posix
 //     backend (the write fails, gcerrors.Unknown); AWS S3 and mem allow it.
 //
+// # Waiting
+//
+// [Eventually] polls a condition until it holds and fails the test after
+// [EventuallyTimeout], a minute: a bound on a hang, never a timing
+// assertion. Tests use it instead of sleeping and then asserting, and
+// instead of polling loops of their own:
+//
+//	testkit.Eventually(t, func() bool { return c.IsLeader() }, "%s to lead", id)
+//
+// Where a channel, a context or a method such as WaitFor reports the
+// state, a test waits on that instead.
+//
 // # Concurrency
 //
 // Buckets and RunBuckets may be called from parallel tests. Each bucket
