@@ -313,7 +313,7 @@ func TestAppendCancellation(t *testing.T) {
 				case errors.Is(err, context.Canceled):
 					withdrawn[string(p)] = true
 				default:
-					t.Errorf("append: %v", err)
+					assert.Failf(t, "append failed", "neither done nor cancelled: %v", err)
 				}
 				mu.Unlock()
 			}

@@ -310,7 +310,7 @@ func FuzzDecodeSegmentHeader(f *testing.F) {
 			case errors.As(err, &ve):
 				require.True(t, ve.Version < minFormatVersion || ve.Version > maxFormatVersion, "VersionError for version %d", ve.Version)
 			default:
-				t.Fatalf("unexpected error %v", err)
+				require.Failf(t, "unexpected error", "%v", err)
 			}
 			return
 		}

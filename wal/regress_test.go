@@ -30,9 +30,7 @@ func TestTruncateFrontNewLog(t *testing.T) {
 		defer func() { panicked = recover() }()
 		err = l.TruncateFront(1)
 	}()
-	if panicked != nil {
-		t.Fatalf("TruncateFront(1) on a new log panicked: %v", panicked)
-	}
+	require.Nil(t, panicked, "TruncateFront(1) on a new log panicked")
 	defer l.Close()
 	require.NoError(t, err)
 	assert.Equal(t, LSN(1), l.First())

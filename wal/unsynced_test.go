@@ -69,7 +69,7 @@ func TestUnsyncedReaderSeesBatchWhileItSyncs(t *testing.T) {
 	require.Equal(t, LSN(1), l.Last(), "ordinary readers see only durable records")
 	select {
 	case err := <-done:
-		t.Fatalf("Append returned before its sync: %v", err)
+		require.Failf(t, "Append returned before its sync", "%v", err)
 	default:
 	}
 	r := l.NewReader(2)
@@ -83,7 +83,7 @@ func TestUnsyncedReaderSeesBatchWhileItSyncs(t *testing.T) {
 	require.NoError(t, <-done)
 	select {
 	case <-changed:
-		t.Fatal("Progress's channel closed by a sync: it tells only of new records")
+		require.Fail(t, "Progress's channel closed by a sync: it tells only of new records")
 	default:
 	}
 	require.Equal(t, LSN(2), l.Synced())
