@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/failover"
 	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/wal"
@@ -214,7 +215,7 @@ func (c *clusterPart) rejoin() {
 	n.amu.Unlock()
 	if applied > point {
 		n.applyMu.Lock()
-		res, err := replication.RestoreTo(context.Background(), n.repo, replication.AtLSN(point), n.sm, replication.RestoreOptions{})
+		res, err := archive.RestoreTo(context.Background(), n.repo, archive.AtLSN(point), n.sm, archive.RestoreOptions{})
 		n.applyMu.Unlock()
 		if err != nil || res.Snapshot.IsZero() {
 			err = errors.Join(err, fmt.Errorf("continuity: the state applied records up to %d that the cluster's history cut at %d, and no base snapshot at or before %d can rebuild it", applied, point, point))

@@ -19,6 +19,7 @@ import (
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // the default archive: a local directory
 
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/failover"
 	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/replication"
@@ -181,7 +182,7 @@ type Node struct {
 	repo   *snapshot.Repo
 	bkt    *blob.Bucket
 	archMu sync.Mutex
-	arch   *replication.Archiver // the archiver while this node ships the log (always for a single node; the primary of a cluster)
+	arch   *archive.Archiver // the archiver while this node ships the log (always for a single node; the primary of a cluster)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -198,7 +199,7 @@ type Node struct {
 	applyFailed error
 	stats       appendStats
 	lastVerify  *VerifyResult
-	window      replication.Window
+	window      archive.Window
 	windowAt    time.Time
 	achange     chan struct{} // closed when applied or ackedTo move
 
@@ -254,7 +255,7 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	}
 	// The state: from the base snapshot if the WAL was truncated past it.
 	if first := n.log.First(); first > 1 {
-		res, err := replication.RestoreTo(ctx, n.repo, replication.AtLSN(first-1), sm, replication.RestoreOptions{})
+		res, err := archive.RestoreTo(ctx, n.repo, archive.AtLSN(first-1), sm, archive.RestoreOptions{})
 		if err != nil {
 			return fail(fmt.Errorf("continuity: the WAL starts at LSN %d, and the state before it cannot be restored from the archive: %w", first, err))
 		}
@@ -292,7 +293,7 @@ func (n *Node) startArchiver() error {
 	if snapBytes < 0 {
 		snapBytes = 0
 	}
-	a, err := replication.NewArchiver(n.log, n.repo, replication.ArchiverOptions{
+	a, err := archive.NewArchiver(n.log, n.repo, archive.Options{
 		ShipInterval: n.cfg.ShipInterval, Capture: n.capture, SnapshotEvery: snapEvery, SnapshotEveryBytes: snapBytes, Logger: n.cfg.Logger,
 	})
 	if err != nil {
@@ -315,7 +316,7 @@ func (n *Node) stopArchiver() {
 	}
 }
 
-func (n *Node) archiver() *replication.Archiver {
+func (n *Node) archiver() *archive.Archiver {
 	n.archMu.Lock()
 	defer n.archMu.Unlock()
 	return n.arch
@@ -632,7 +633,7 @@ func (n *Node) Events(ctx context.Context, from wal.LSN) iter.Seq2[wal.Record, e
 		if first := n.log.First(); from < first {
 			// Older records: from the archive, then the local log.
 			stopped := false
-			err := replication.ReadArchive(ctx, n.repo, from, first-1, func(rec wal.Record) error {
+			err := archive.Read(ctx, n.repo, from, first-1, func(rec wal.Record) error {
 				if !yield(rec, nil) {
 					stopped = true
 					return errStopped
@@ -684,15 +685,15 @@ func (n *Node) Log() *wal.Log { return n.log }
 
 // Status is what a node reports for monitoring.
 type Status struct {
-	Role    Role                      // primary or standby (a single node is primary)
-	Epoch   uint64                    // the cluster's epoch (the log's for a single node)
-	Primary string                    // the primary's node ID ("" for a single node)
-	Last    wal.LSN                   // the last LSN of the local WAL
-	Applied wal.LSN                   // the last LSN the state machine holds
-	Archive replication.ArchiveStatus // the archiver's lag, failures, archived LSN, last base snapshot
+	Role    Role           // primary or standby (a single node is primary)
+	Epoch   uint64         // the cluster's epoch (the log's for a single node)
+	Primary string         // the primary's node ID ("" for a single node)
+	Last    wal.LSN        // the last LSN of the local WAL
+	Applied wal.LSN        // the last LSN the state machine holds
+	Archive archive.Status // the archiver's lag, failures, archived LSN, last base snapshot
 	// Window is the restorable window as last read (every 30 s, and by
 	// Node.Window), at WindowAt; zero before the first read.
-	Window   replication.Window
+	Window   archive.Window
 	WindowAt time.Time
 	// LastVerify is the last Node.Verify's result (zero At if none ran).
 	LastVerify VerifyResult
@@ -721,8 +722,8 @@ func (n *Node) Status() Status {
 }
 
 // Window returns what the archive can restore (it lists the bucket).
-func (n *Node) Window(ctx context.Context) (replication.Window, error) {
-	w, err := replication.ArchiveWindow(ctx, n.repo)
+func (n *Node) Window(ctx context.Context) (archive.Window, error) {
+	w, err := archive.Restorable(ctx, n.repo)
 	if err == nil {
 		n.amu.Lock()
 		n.window, n.windowAt = w, time.Now()
@@ -797,15 +798,15 @@ func firstProblem(r VerifyResult) string {
 
 // RestoreTo rebuilds into sm (a fresh state machine) the state as of
 // target, from the node's archive.
-func (n *Node) RestoreTo(ctx context.Context, target replication.Target, sm StateMachine) (replication.Restored, error) {
-	return replication.RestoreTo(ctx, n.repo, target, sm, replication.RestoreOptions{})
+func (n *Node) RestoreTo(ctx context.Context, target archive.Target, sm StateMachine) (archive.Restored, error) {
+	return archive.RestoreTo(ctx, n.repo, target, sm, archive.RestoreOptions{})
 }
 
 // VerifyResult is what Node.Verify found.
 type VerifyResult struct {
-	At       time.Time                 // when it ran
-	Snapshot snapshot.Report           // the snapshots' packs, indexes and trees
-	Archive  replication.ArchiveReport // the WAL archive at the PITR level
+	At       time.Time       // when it ran
+	Snapshot snapshot.Report // the snapshots' packs, indexes and trees
+	Archive  archive.Report  // the WAL archive at the PITR level
 }
 
 // OK reports whether both checks found nothing wrong.
@@ -820,7 +821,7 @@ func (n *Node) Verify(ctx context.Context, readData bool) (VerifyResult, error) 
 	if res.Snapshot, err = n.repo.Verify(ctx, snapshot.VerifyOptions{ReadData: readData}); err != nil {
 		return res, err
 	}
-	if res.Archive, err = replication.VerifyArchive(ctx, n.repo, replication.VerifyPITR); err != nil {
+	if res.Archive, err = archive.Verify(ctx, n.repo, archive.VerifyPITR); err != nil {
 		return res, err
 	}
 	n.amu.Lock()

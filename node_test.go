@@ -18,7 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -158,7 +158,7 @@ func TestSingleNode(t *testing.T) {
 	}
 	// Point in time, from the archive the node shipped.
 	var then kv
-	res, err := replication.RestoreTo(ctx, n2.Repo(), replication.AtTime(mid), &then, replication.RestoreOptions{})
+	res, err := archive.RestoreTo(ctx, n2.Repo(), archive.AtTime(mid), &then, archive.RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

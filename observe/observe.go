@@ -27,7 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/continuity-go/continuity"
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/archive"
 )
 
 // Options configures the collector and the handler.
@@ -57,7 +57,7 @@ type Collector struct {
 
 	mu       sync.Mutex
 	readAt   time.Time
-	window   replication.Window
+	window   archive.Window
 	windowOK bool
 	lastSnap time.Time
 	snaps    int
@@ -195,7 +195,7 @@ func (c *Collector) refresh() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	w, werr := replication.ArchiveWindow(ctx, c.n.Repo())
+	w, werr := archive.Restorable(ctx, c.n.Repo())
 	ms, lerr := c.n.Repo().List(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -4,39 +4,25 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/wal"
 )
 
 // bootstrap catches the standby up from the archive: the archived records
 // after its last LSN, or, if the archive does not hold them, the newest
 // base snapshot and the records after it. On return the local WAL and the
-// state machine are at the archive's newest record.
+// state machine are at the end of the archive's run of records.
 func (s *Standby) bootstrap(ctx context.Context) error {
-	repo := s.opts.Archive
-	h, err := loadHistory(ctx, repo)
+	store := s.opts.Archive
+	plan, err := archive.PlanCatchUp(ctx, store, s.log.Last()+1)
 	if err != nil {
-		return err
+		return fmt.Errorf("replication: bootstrap: %w", err)
 	}
-	from := s.log.Last() + 1
-	p := h.v.planFrom(from)
-	if len(p.pieces) == 0 {
-		// The archive does not hold the next record either: start over
-		// from the newest base snapshot whose successors it holds.
-		var base *wal.LSN
-		for _, m := range h.bases {
-			if q := h.v.planFrom(wal.LSN(m.LSN) + 1); len(q.pieces) > 0 || q.end >= h.v.tip() {
-				lsn := wal.LSN(m.LSN)
-				base = &lsn
-				if err := restoreSnapshot(ctx, repo, m.ID, s.sm); err != nil {
-					return err
-				}
-				s.lg.Info("standby restored a base snapshot from the archive", "snapshot", m.ID.Short(), "lsn", m.LSN)
-				break
-			}
+	if m := plan.Base; m != nil {
+		if err := archive.RestoreSnapshot(ctx, store, m.ID, s.sm); err != nil {
+			return err
 		}
-		if base == nil {
-			return fmt.Errorf("replication: bootstrap: the archive has no base snapshot from which LSN %d onward can be replayed", from)
-		}
+		s.lg.Info("standby restored a base snapshot from the archive", "snapshot", m.ID.Short(), "lsn", m.LSN)
 		// The local WAL restarts after the snapshot: empty it (an empty
 		// log accepts any first LSN).
 		if s.log.Last() >= s.log.First() {
@@ -44,19 +30,13 @@ func (s *Standby) bootstrap(ctx context.Context) error {
 				return fmt.Errorf("replication: bootstrap: empty the local WAL: %w", err)
 			}
 		}
-		s.notify(func() { s.applied, s.received, s.committed = *base, *base, max(s.committed, *base) })
-		from = *base + 1
-		p = h.v.planFrom(from)
+		base := wal.LSN(m.LSN)
+		s.notify(func() { s.applied, s.received, s.committed = base, base, max(s.committed, base) })
 	}
-	applied := from - 1
-	for _, pc := range p.pieces {
-		recs, err := readSegment(ctx, repo, pc.seg.segName)
-		if err != nil {
-			return err
-		}
-		recs = recs[pc.lo-pc.seg.First : pc.hi-pc.seg.First+1]
+	applied := plan.From - 1
+	err = archive.ReadBatches(ctx, store, plan.From, plan.To, func(recs []wal.Record) error {
 		if err := s.log.Write(ctx, recs...); err != nil {
-			return fmt.Errorf("replication: bootstrap: write LSN %d-%d: %w", pc.lo, pc.hi, err)
+			return fmt.Errorf("replication: bootstrap: write LSN %d-%d: %w", recs[0].LSN, recs[len(recs)-1].LSN, err)
 		}
 		for _, rec := range recs {
 			if err := s.sm.Apply(rec); err != nil {
@@ -65,6 +45,10 @@ func (s *Standby) bootstrap(ctx context.Context) error {
 			applied = rec.LSN
 		}
 		s.notify(func() { s.applied, s.received, s.committed = applied, applied, max(s.committed, applied) })
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	s.lg.Info("standby caught up from the archive", "lsn", applied)
 	return nil

@@ -2,11 +2,21 @@ package replication
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
+
+	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/internal/vfs"
 	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
 )
 
 // TestStandbyBootstrapsFromArchive: the primary has truncated the WAL a
@@ -21,67 +31,88 @@ func TestStandbyBootstrapsFromArchive(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			rig := newArchiveRig(t, memBucket(t))
-			a := rig.archiver(ArchiverOptions{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
-			p := newTestPrimary(t, rig.log, PrimaryOptions{})
+			clock := testkit.NewClock()
+			plog, err := wal.Open(t.TempDir(), wal.Options{Now: clock.Now, SegmentBytes: 256 << 10, DisablePreallocation: true})
+			require.NoError(t, err)
+			defer plog.Close()
+			b, err := blob.OpenBucket(ctx, "mem://")
+			require.NoError(t, err)
+			defer b.Close()
+			repo, err := snapshot.Init(ctx, b, snapshot.RawKey([32]byte{7}), snapshot.Format{}, snapshot.Options{Now: clock.Now})
+			require.NoError(t, err)
+			defer repo.Close()
+			var primarySM testsm.Chain // the primary's state, folded as records are appended
+			var recs []wal.Record
+			sums := make([][32]byte, 1) // sums[i]: the chain after LSN i
+			appendN := func(n int) {
+				for i := 0; i < n; i++ {
+					data := fmt.Appendf(nil, "event %d", len(recs)+1)
+					_, last, err := plog.Append(ctx, data)
+					require.NoError(t, err)
+					rec := wal.Record{LSN: last, Time: clock.Now(), Data: data}
+					require.NoError(t, primarySM.Apply(rec))
+					recs = append(recs, rec)
+					sums = append(sums, testsm.Next(sums[len(sums)-1], rec))
+				}
+			}
+			a, err := archive.NewArchiver(plog, repo, archive.Options{
+				ShipInterval: 10 * time.Millisecond, NoCompaction: true, Now: clock.Now, Capture: primarySM.Capture,
+				MinBackoff: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			require.NoError(t, err)
+			defer a.Close()
+			flush := func() {
+				fctx, cancel := context.WithTimeout(ctx, 30*time.Second) // bounds a hang
+				defer cancel()
+				require.NoError(t, a.Flush(fctx))
+			}
+			p := newTestPrimary(t, plog, PrimaryOptions{})
 			defer p.Close()
 
 			// A standby that followed the first 10 records, then stopped.
 			slog := openLog(t, vfs.NewMem())
 			for i := 0; i < 2; i++ {
-				rig.append(5)
-				rig.clock.Add(time.Second)
+				appendN(5)
+				clock.Add(time.Second)
 			}
-			var sm chainState
-			for _, r := range rig.recs {
+			var sm testsm.Chain
+			for _, r := range recs {
 				r.Epoch = 0
-				if err := slog.Write(ctx, r); err != nil {
-					t.Fatal(err)
-				}
-				if err := sm.Apply(r); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, slog.Write(ctx, r))
+				require.NoError(t, sm.Apply(r))
 			}
 			for i := 0; i < 40; i++ {
-				rig.append(250)
-				rig.clock.Add(time.Minute)
+				appendN(250)
+				clock.Add(time.Minute)
 				if i == 20 {
-					flush(t, a)
-					if _, err := a.SnapshotNow(ctx); err != nil {
-						t.Fatal(err)
-					}
+					flush()
+					_, err := a.SnapshotNow(ctx)
+					require.NoError(t, err)
 				}
 			}
-			flush(t, a)
-			if err := rig.log.TruncateFront(rig.log.Last()); err != nil {
-				t.Fatal(err)
-			}
-			if rig.log.First() <= 11 {
-				t.Fatalf("the primary still holds LSN 11 (first %d)", rig.log.First())
-			}
+			flush()
+			require.NoError(t, plog.TruncateFront(plog.Last()))
+			require.Greater(t, plog.First(), wal.LSN(11), "the primary still holds LSN 11")
 			if pruned {
-				res, err := ApplyRetention(ctx, rig.repo, RetentionPolicy{Window: 10 * time.Minute, Keep: snapshot.Policy{Last: 1}, Now: rig.clock.Now}, false)
-				if err != nil || res.CutLSN < 11 {
-					t.Fatalf("retention: %+v, %v", res, err)
-				}
+				res, err := archive.ApplyRetention(ctx, repo, archive.RetentionPolicy{Window: 10 * time.Minute, Keep: snapshot.Policy{Last: 1}, Now: clock.Now}, false)
+				require.NoError(t, err)
+				require.GreaterOrEqual(t, res.CutLSN, wal.LSN(11), "retention: %+v", res)
 			}
 
-			s, err := NewStandby(slog, &sm, StandbyOptions{Transport: plaintext, Node: "standby", Primary: p.Addr().String(), Applied: 10, Archive: rig.repo})
+			s, err := NewStandby(slog, &sm, StandbyOptions{Transport: plaintext, Node: "standby", Primary: p.Addr().String(), Applied: 10, Archive: repo})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			rig.append(7) // streamed, not archived yet
+			appendN(7) // streamed, not archived yet
 			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			last := rig.log.Last()
+			last := plog.Last()
 			if err := s.WaitFor(wctx, last); err != nil {
 				t.Fatalf("standby did not catch up: %v (state %+v)", err, s.State())
 			}
-			sm.mu.Lock()
-			got, sum := sm.lsn, sm.sum
-			sm.mu.Unlock()
-			if got != last || sum != rig.sums[last] {
+			got, _, sum := sm.State()
+			if got != last || sum != sums[last] {
 				t.Fatalf("standby state at LSN %d, want %d with the primary's history", got, last)
 			}
 			if slog.Last() != last {
@@ -94,7 +125,7 @@ func TestStandbyBootstrapsFromArchive(t *testing.T) {
 			defer r.Close()
 			for l := slog.First(); l <= last; l++ {
 				rec, err := r.Next(ctx)
-				if err != nil || rec.LSN != l || string(rec.Data) != string(rig.recs[l-1].Data) {
+				if err != nil || rec.LSN != l || string(rec.Data) != string(recs[l-1].Data) {
 					t.Fatalf("standby WAL at %d: %v %v", l, rec.LSN, err)
 				}
 			}

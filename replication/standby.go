@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/peer"
-	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -67,7 +67,7 @@ type StandbyOptions struct {
 	// or, when the archive no longer holds them either, restores the
 	// newest base snapshot (StateMachine.Restore), restarts its WAL after
 	// the snapshot's LSN and replays from there; then it streams again.
-	Archive *snapshot.Repo
+	Archive archive.Store
 	// Logger receives connection events. nil discards them.
 	Logger *slog.Logger
 }

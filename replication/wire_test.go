@@ -253,7 +253,6 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	for name, seeds := range map[string][][]byte{
 		"FuzzFrameReader": seedFrames(), "FuzzMessages": seedPayloads(),
-		"FuzzArchiveSegment": seedSegments(), "FuzzArchiveName": seedNames(), "FuzzArchiveTimeline": seedTimelines(),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		require.NoError(t, os.MkdirAll(dir, 0o755))

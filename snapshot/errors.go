@@ -44,6 +44,10 @@ var (
 	// repository.
 	ErrExists = errors.New("snapshot: a repository already exists in the bucket; use Open")
 
+	// ErrObjectExists is the cause inside an *ObjectError when PutSealed
+	// finds the object already written (objects are written once).
+	ErrObjectExists = errors.New("snapshot: object already exists (objects are written once)")
+
 	// ErrLocked is returned when an operation cannot take the repository
 	// lock it needs because another process holds a conflicting one:
 	// Prune needs the repository to itself, Save shares it. The error

@@ -147,7 +147,7 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	}
 	var orphans []string
 	present := make(map[string]bool, len(x.packs))
-	objs, err := listObjects(ctx, r.bucket, dataPrefix)
+	objs, err := listObjects(ctx, r.bucket, dataPrefix, "")
 	if err != nil {
 		return st, err
 	}

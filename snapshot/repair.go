@@ -46,7 +46,7 @@ func (r *Repo) RepairIndex(ctx context.Context) (RepairReport, error) {
 		indexed[p.name()] = true
 	}
 	r.idxMu.RUnlock()
-	objs, err := listObjects(ctx, r.bucket, dataPrefix)
+	objs, err := listObjects(ctx, r.bucket, dataPrefix, "")
 	if err != nil {
 		return rep, err
 	}

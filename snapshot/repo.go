@@ -530,13 +530,14 @@ func storageErr(name string, err error) error {
 	return objErr(name, -1, err)
 }
 
-// listObjects lists the objects under prefix in name order. Some stores
+// listObjects lists the objects under prefix in name order (with a
+// delimiter, the directories below prefix too, as blob.ListOptions). Some stores
 // (fileblob) fail a listing when an object vanishes while they list; such
 // a listing is restarted, a few times.
-func listObjects(ctx context.Context, bucket *blob.Bucket, prefix string) ([]*blob.ListObject, error) {
+func listObjects(ctx context.Context, bucket *blob.Bucket, prefix, delimiter string) ([]*blob.ListObject, error) {
 	for attempt := 0; ; attempt++ {
 		var objs []*blob.ListObject
-		it := bucket.List(&blob.ListOptions{Prefix: prefix})
+		it := bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: delimiter})
 		var err error
 		for {
 			var o *blob.ListObject
@@ -544,7 +545,7 @@ func listObjects(ctx context.Context, bucket *blob.Bucket, prefix string) ([]*bl
 			if err != nil {
 				break
 			}
-			if !o.IsDir {
+			if !o.IsDir || delimiter != "" {
 				objs = append(objs, o)
 			}
 		}
@@ -559,7 +560,7 @@ func listObjects(ctx context.Context, bucket *blob.Bucket, prefix string) ([]*bl
 
 // listNames lists object names under prefix, sorted.
 func listNames(ctx context.Context, bucket *blob.Bucket, prefix string) ([]string, error) {
-	objs, err := listObjects(ctx, bucket, prefix)
+	objs, err := listObjects(ctx, bucket, prefix, "")
 	if err != nil {
 		return nil, err
 	}

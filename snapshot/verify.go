@@ -102,7 +102,7 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 
 	// Packs present in the bucket, with sizes.
 	sizes := make(map[string]int64)
-	objs, err := listObjects(ctx, r.bucket, dataPrefix)
+	objs, err := listObjects(ctx, r.bucket, dataPrefix, "")
 	if err != nil {
 		return rep, err
 	}

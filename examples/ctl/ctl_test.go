@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity"
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/snapshot"
 )
 
@@ -132,8 +132,8 @@ func TestMeter(t *testing.T) {
 	for _, b := range []int64{0, 512 << 10, 1 << 20} {
 		m.snapshot(snapshot.Progress{Op: "verify", Bytes: b, Total: 1 << 20, Done: b == 1<<20})
 	}
-	m.restore(replication.RestoreProgress{LSN: 5, TargetLSN: 10, Records: 5, Objects: 1, Of: 2})
-	m.restore(replication.RestoreProgress{LSN: 10, TargetLSN: 10, Records: 10, Objects: 2, Of: 2})
+	m.restore(archive.RestoreProgress{LSN: 5, TargetLSN: 10, Records: 5, Objects: 1, Of: 2})
+	m.restore(archive.RestoreProgress{LSN: 10, TargetLSN: 10, Records: 10, Objects: 2, Of: 2})
 	m.finish()
 	out := buf.String()
 	for _, want := range []string{"verify", "100%", "1.0 MB", "restore: LSN 10 of 10, 10 events", "(2/2"} {
@@ -144,7 +144,7 @@ func TestMeter(t *testing.T) {
 	buf.Reset()
 	m = &meter{w: &buf}
 	m.snapshot(snapshot.Progress{Op: "verify", Bytes: 10, Total: 20})
-	m.restore(replication.RestoreProgress{Objects: 1, Of: 2})
+	m.restore(archive.RestoreProgress{Objects: 1, Of: 2})
 	m.snapshot(snapshot.Progress{Op: "verify", Bytes: 20, Total: 20, Done: true})
 	m.finish()
 	if got := buf.String(); got != "verify: 20 B\n" {

@@ -33,7 +33,7 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob"
 
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -148,7 +148,7 @@ func size(n int64) string {
 }
 
 func cmdWindow(ctx context.Context, e env) error {
-	w, err := replication.ArchiveWindow(ctx, e.repo)
+	w, err := archive.Restorable(ctx, e.repo)
 	if err != nil {
 		return err
 	}
@@ -193,8 +193,8 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	level := replication.VerifyPITR
-	arep, err := replication.VerifyArchive(ctx, e.repo, level)
+	level := archive.VerifyPITR
+	arep, err := archive.Verify(ctx, e.repo, level)
 	if err != nil {
 		return err
 	}
@@ -259,15 +259,15 @@ func cmdRestore(ctx context.Context, e env, args []string) error {
 	if *outPath == "" {
 		return errors.New("restore: -out is required")
 	}
-	var target replication.Target
+	var target archive.Target
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339Nano, *at)
 		if err != nil {
 			return fmt.Errorf("restore: -time: %w", err)
 		}
-		target = replication.AtTime(t)
+		target = archive.AtTime(t)
 	} else if *lsn != 0 {
-		target = replication.AtLSN(wal.LSN(*lsn))
+		target = archive.AtLSN(wal.LSN(*lsn))
 	}
 	sf, err := os.Create(*outPath)
 	if err != nil {
@@ -280,7 +280,7 @@ func cmdRestore(ctx context.Context, e env, args []string) error {
 	}
 	defer ef.Close()
 	x := &exporter{state: sf, events: json.NewEncoder(ef)}
-	res, err := replication.RestoreTo(ctx, e.repo, target, x, replication.RestoreOptions{Progress: e.progress.restore})
+	res, err := archive.RestoreTo(ctx, e.repo, target, x, archive.RestoreOptions{Progress: e.progress.restore})
 	e.progress.finish()
 	if err != nil {
 		return err
@@ -309,7 +309,7 @@ func cmdForget(ctx context.Context, e env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	res, err := replication.ApplyRetention(ctx, e.repo, replication.RetentionPolicy{Window: *window, Keep: p}, *dry)
+	res, err := archive.ApplyRetention(ctx, e.repo, archive.RetentionPolicy{Window: *window, Keep: p}, *dry)
 	if err != nil {
 		return err
 	}

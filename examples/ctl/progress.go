@@ -9,7 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/snapshot"
 )
 
@@ -64,7 +64,7 @@ func (m *meter) snapshot(p snapshot.Progress) {
 
 // restore reports a point-in-time restore: the base snapshot, then the
 // archive objects replayed.
-func (m *meter) restore(p replication.RestoreProgress) {
+func (m *meter) restore(p archive.RestoreProgress) {
 	if !m.tty {
 		return // the command prints what it reached
 	}

@@ -28,8 +28,8 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity"
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/peer"
-	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/snapshot"
 )
 
@@ -140,7 +140,7 @@ func run(out io.Writer, events int, keep bool) error {
 	}
 	var key [32]byte
 	rand.Read(key[:])
-	archive := (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "archive"))}).String()
+	archiveURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "archive"))}).String()
 	if err := os.MkdirAll(filepath.Join(dir, "archive"), 0o755); err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func run(out io.Writer, events int, keep bool) error {
 			return err
 		}
 		m.n, err = continuity.Open(continuity.Config{
-			Dir: filepath.Join(dir, id), Archive: archive, Keys: snapshot.RawKey(key), Logger: quiet,
+			Dir: filepath.Join(dir, id), Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet,
 			Cluster: &continuity.ClusterConfig{Node: id, RaftBind: m.raft, ReplBind: m.repl, TLS: t, Bootstrap: i == 0, Sync: 1},
 		}, m.sm)
 		if err != nil {
@@ -271,7 +271,7 @@ func run(out io.Writer, events int, keep bool) error {
 
 	say("\n4. restore the ledger as it was at %s (between two deposits), from the archive", mark.Format("15:04:05.000"))
 	var then ledger
-	res, err := replication.RestoreTo(ctx, np.n.Repo(), replication.AtTime(mark), &then, replication.RestoreOptions{})
+	res, err := archive.RestoreTo(ctx, np.n.Repo(), archive.AtTime(mark), &then, archive.RestoreOptions{})
 	if err != nil {
 		return err
 	}
@@ -297,7 +297,7 @@ func run(out io.Writer, events int, keep bool) error {
 		}
 		return nil
 	})
-	w, err := replication.ArchiveWindow(ctx, np.n.Repo())
+	w, err := archive.Restorable(ctx, np.n.Repo())
 	if err != nil {
 		return err
 	}

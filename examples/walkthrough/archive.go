@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -82,10 +82,10 @@ func (g *ledger) capture(context.Context) (wal.LSN, func(io.Writer) error, error
 	return lsn, func(w io.Writer) error { _, err := w.Write(b.Bytes()); return err }, nil
 }
 
-// archive ships a second log to the repository's bucket as it is written,
+// archiveLedger ships a second log to the repository's bucket as it is written,
 // takes a base snapshot half-way, and restores the ledger as it was at an
 // instant between two events.
-func archive(ctx context.Context, dir string, repo *snapshot.Repo) error {
+func archiveLedger(ctx context.Context, dir string, repo *snapshot.Repo) error {
 	step("9. archive a ledger's log to the same encrypted bucket while 400 deposits arrive (shipped at least every second, base snapshot half-way)")
 	l, err := wal.Open(filepath.Join(dir, "ledger"), wal.Options{})
 	if err != nil {
@@ -93,7 +93,7 @@ func archive(ctx context.Context, dir string, repo *snapshot.Repo) error {
 	}
 	defer l.Close()
 	live := &ledger{}
-	a, err := replication.NewArchiver(l, repo, replication.ArchiverOptions{
+	a, err := archive.NewArchiver(l, repo, archive.Options{
 		Capture: live.capture,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -131,7 +131,7 @@ func archive(ctx context.Context, dir string, repo *snapshot.Repo) error {
 	}
 	st := a.Status()
 	fmt.Printf("   archived through LSN %d in %d objects (lag now %v)\n", st.Archived, st.Objects, st.Lag)
-	w, err := replication.ArchiveWindow(ctx, repo)
+	w, err := archive.Restorable(ctx, repo)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func archive(ctx context.Context, dir string, repo *snapshot.Repo) error {
 
 	step("10. restore the ledger as it was at an instant between deposit 300 and 301, then verify the archive")
 	var got ledger
-	res, err := replication.RestoreTo(ctx, repo, replication.AtTime(at), &got, replication.RestoreOptions{})
+	res, err := archive.RestoreTo(ctx, repo, archive.AtTime(at), &got, archive.RestoreOptions{})
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func archive(ctx context.Context, dir string, repo *snapshot.Repo) error {
 	}
 	fmt.Printf("   target %s: base snapshot %s (LSN %d) + %d records replayed → LSN %d, balances identical (%v)\n",
 		at.Format("15:04:05.000000"), res.Snapshot.Short(), res.SnapshotLSN, res.Records, res.LSN, res.Duration.Round(time.Microsecond))
-	rep, err := replication.VerifyArchive(ctx, repo, replication.VerifyPITR)
+	rep, err := archive.Verify(ctx, repo, archive.VerifyPITR)
 	if err != nil {
 		return err
 	}

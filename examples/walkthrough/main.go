@@ -269,7 +269,7 @@ func snapshots(ctx context.Context, dir string, l *wal.Log) error {
 		return fmt.Errorf("verify: %v", rep.Problems)
 	}
 	fmt.Printf("   verify: %d snapshots, %d packs, %d chunks decrypted and re-hashed, no problems\n", rep.Snapshots, rep.Packs, rep.BlobsRead)
-	return archive(ctx, dir, repo)
+	return archiveLedger(ctx, dir, repo)
 }
 
 func step(s string) { fmt.Printf("\n%s\n", s) }

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
-	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -74,7 +74,7 @@ func (j *lagJob) stat(metric func(lagRun) float64) benchkit.Stat {
 
 // landed is one OnUpload call, timed on the run's monotonic clock.
 type landed struct {
-	ev replication.UploadEvent
+	ev archive.UploadEvent
 	at time.Duration // since the run's base
 }
 
@@ -110,8 +110,8 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 		ups  []landed
 		base = time.Now()
 	)
-	a, err := replication.NewArchiver(log, repo, replication.ArchiverOptions{
-		OnUpload: func(ev replication.UploadEvent) {
+	a, err := archive.NewArchiver(log, repo, archive.Options{
+		OnUpload: func(ev archive.UploadEvent) {
 			at := time.Since(base)
 			mu.Lock()
 			ups = append(ups, landed{ev, at})
@@ -214,7 +214,7 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 	// The archive must restore to the log's last record.
 	sm := &sink{next: 1}
 	t0 := time.Now()
-	r, err := replication.RestoreTo(ctx, repo, replication.Target{}, sm, replication.RestoreOptions{})
+	r, err := archive.RestoreTo(ctx, repo, archive.Target{}, sm, archive.RestoreOptions{})
 	res.restore = time.Since(t0)
 	if err != nil {
 		return res, fmt.Errorf("restore check: %w", err)
@@ -278,7 +278,7 @@ func (b *bencher) pace(ctx context.Context, log *wal.Log, total int, base time.T
 }
 
 // putFloor times -puts PUTs of one object of size bytes through the
-// repository (WriteObject, as the archiver uploads), each under a new
+// repository (PutSealed, as the archiver uploads), each under a new
 // scratch name, and deletes them; it returns the median.
 func (b *bencher) putFloor(ctx context.Context, repo *snapshot.Repo, size int) (time.Duration, error) {
 	data := make([]byte, size)
@@ -289,7 +289,7 @@ func (b *bencher) putFloor(ctx context.Context, repo *snapshot.Repo, size int) (
 	for i := range b.puts {
 		name := fmt.Sprintf("archbench-put/%04d", i)
 		t0 := time.Now()
-		if err = repo.WriteObject(ctx, name, data); err != nil {
+		if _, err = repo.PutSealed(ctx, name, nil, data); err != nil {
 			break
 		}
 		durs = append(durs, time.Since(t0))

@@ -12,7 +12,7 @@
 //
 // Archive lag: each run opens a fresh wal.Log (default Options: every
 // Append durable) and a fresh snapshot repository in the store, starts a
-// replication.Archiver with default options (ShipInterval 1 s,
+// archive.Archiver with default options (ShipInterval 1 s,
 // compaction on), and appends -rate events/s of -payload bytes (event
 // JSON from internal/gen) for -duration, paced against the wall clock in
 // one Append (one fdatasync) per millisecond. Every record's lag is the

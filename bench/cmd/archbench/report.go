@@ -75,7 +75,7 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 			})
 		}
 		benchkit.Table(&b, []string{"store", "objects/s", "median object KiB", "bytes uploaded/record", "payload ÷ uploaded", "upload p50 ms", "PUT floor p50 ms", "resumed after ms", "compacted objects", "restore check records/s"}, rows)
-		fmt.Fprintf(&b, "\nobjects/s: objects the archiver uploaded (OnUpload calls, until it caught up) per second of load; bytes uploaded/record and payload ÷ uploaded: their bytes (lz4, sealed) against the records' payloads. upload p50: UploadEvent.Duration, retries included. PUT floor: one snapshot.Repo.WriteObject (the archiver's PUT) of the run's median object size in random bytes, %d times after the run on the same store, median: the least an upload can take there. resumed after: from NewArchiver to Status().Resumed, to the %v of the samples. compacted objects: Status().Compacted (default compaction, every 30 s). restore check: RestoreTo of the whole archive after the run, which must reach the log's last record.\n",
+		fmt.Fprintf(&b, "\nobjects/s: objects the archiver uploaded (OnUpload calls, until it caught up) per second of load; bytes uploaded/record and payload ÷ uploaded: their bytes (lz4, sealed) against the records' payloads. upload p50: UploadEvent.Duration, retries included. PUT floor: one snapshot.Repo.PutSealed (the archiver's PUT) of the run's median object size in random bytes, %d times after the run on the same store, median: the least an upload can take there. resumed after: from NewArchiver to Status().Resumed, to the %v of the samples. compacted objects: Status().Compacted (default compaction, every 30 s). restore check: RestoreTo of the whole archive after the run, which must reach the log's last record.\n",
 			s.puts, sampleEvery)
 	}
 
@@ -116,7 +116,7 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 			})
 		}
 		benchkit.Table(&b, []string{"store", "read WAL objects s", "read MB/s", "decode s", "decode events/s", "replay part ÷ (read + decode)", "Repo.Restore alone s", "Repo.Restore MB/s", "snapshot part ÷ Repo.Restore alone"}, rows)
-		b.WriteString("\nread: Bucket.ReadAll of every WAL object one after another, as RestoreTo reads them (MB/s of stored bytes). decode: from memory, what RestoreTo does to each object before applying its records: Unseal (AES-256-GCM), lz4, and walking the records' varints (re-implemented here; the record count is checked), without allocating the records. Repo.Restore alone: the base snapshot restored with snapshot.Repo.Restore to a counting writer, without RestoreTo's pipe to the state machine. The read and Repo.Restore alone start with the store's files dropped from the page cache, as the RTO does.\n")
+		b.WriteString("\nread: Bucket.ReadAll of every WAL object one after another, as RestoreTo reads them (MB/s of stored bytes). decode: from memory, what RestoreTo does to each object before applying its records: Repo.GetSealed from an in-memory copy of the objects (a copy, then AES-256-GCM), lz4, and walking the records' varints (re-implemented here; the record count is checked), without allocating the records. Repo.Restore alone: the base snapshot restored with snapshot.Repo.Restore to a counting writer, without RestoreTo's pipe to the state machine. The read and Repo.Restore alone start with the store's files dropped from the page cache, as the RTO does.\n")
 
 		b.WriteString("\n#### Building the restore archive (context, once per store)\n\n")
 		rows = nil

@@ -36,13 +36,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
 func main() {

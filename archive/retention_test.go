@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -21,7 +22,7 @@ import (
 func TestArchiveRetention(t *testing.T) {
 	ctx := context.Background()
 	rig := newArchiveRig(t, memBucket(t))
-	a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, Compaction: []time.Duration{time.Hour, 6 * time.Hour}})
+	a := rig.archiver(Options{ShipInterval: time.Hour, Compaction: []time.Duration{time.Hour, 6 * time.Hour}})
 	start := rig.clock.Now()
 	for rig.clock.Now().Sub(start) < 10*24*time.Hour {
 		rig.append(3)
@@ -58,7 +59,7 @@ func TestArchiveRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w, err := ArchiveWindow(ctx, rig.repo)
+	w, err := Restorable(ctx, rig.repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +80,12 @@ func TestArchiveRetention(t *testing.T) {
 	for _, m := range ms {
 		if m.Time.Before(w.Earliest) {
 			old++
-			var sm chainState
-			if err := restoreSnapshot(ctx, rig.repo, m.ID, &sm); err != nil {
+			var sm testsm.Chain
+			if err := RestoreSnapshot(ctx, rig.repo, m.ID, &sm); err != nil {
 				t.Fatal(err)
 			}
-			if sm.lsn != wal.LSN(m.LSN) || sm.sum != rig.sums[m.LSN] {
-				t.Fatalf("old snapshot %s restores LSN %d, want %d", m.ID.Short(), sm.lsn, m.LSN)
+			if lsn, _, sum := sm.State(); lsn != wal.LSN(m.LSN) || sum != rig.sums[m.LSN] {
+				t.Fatalf("old snapshot %s restores LSN %d, want %d", m.ID.Short(), lsn, m.LSN)
 			}
 		}
 	}
@@ -92,13 +93,13 @@ func TestArchiveRetention(t *testing.T) {
 		t.Fatalf("%d snapshots kept beyond the window, want the dailies", old)
 	}
 	// Before the window: out of it, typed.
-	_, err = RestoreTo(ctx, rig.repo, AtTime(w.Earliest.Add(-time.Hour)), &chainState{}, RestoreOptions{})
+	_, err = RestoreTo(ctx, rig.repo, AtTime(w.Earliest.Add(-time.Hour)), &testsm.Chain{}, RestoreOptions{})
 	if !errors.Is(err, ErrOutOfWindow) {
 		t.Fatalf("restore before the window: %v", err)
 	}
-	rep, err := VerifyArchive(ctx, rig.repo, VerifyPITR)
+	rep, err := Verify(ctx, rig.repo, VerifyPITR)
 	if err != nil || len(rep.Problems) != 0 {
-		t.Fatalf("VerifyArchive after retention: %+v, %v", rep, err)
+		t.Fatalf("Verify after retention: %+v, %v", rep, err)
 	}
 }
 
@@ -107,7 +108,7 @@ func TestArchiveRetention(t *testing.T) {
 func TestDrill(t *testing.T) {
 	ctx := context.Background()
 	rig := newArchiveRig(t, memBucket(t))
-	a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 	for i := 0; i < 60; i++ {
 		rig.append(5)
 		rig.clock.Add(7 * time.Second)
@@ -120,8 +121,8 @@ func TestDrill(t *testing.T) {
 	}
 	flush(t, a)
 	check := func(_ context.Context, sm StateMachine, r Restored) error {
-		s := sm.(*chainState)
-		if s.sum != rig.sums[r.LSN] {
+		s := sm.(*testsm.Chain)
+		if _, _, sum := s.State(); sum != rig.sums[r.LSN] {
 			return errors.New("state differs from the model")
 		}
 		if want := rig.modelAt(r.Target.Time); r.LSN != want {
@@ -131,18 +132,18 @@ func TestDrill(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := 0; i < 20; i++ {
-		res, err := Drill(ctx, rig.repo, func() StateMachine { return &chainState{} }, check, DrillOptions{Rand: rng, Now: rig.clock.Now})
+		res, err := Drill(ctx, rig.repo, func() StateMachine { return &testsm.Chain{} }, check, DrillOptions{Rand: rng, Now: rig.clock.Now})
 		if err != nil || res.Err != nil || res.RTO <= 0 || res.Target.Nanosecond() != 0 && !res.Target.Equal(rig.recs[0].Time) {
 			t.Fatalf("drill %d: %+v, %v", i, res, err)
 		}
 	}
 	bad := func(context.Context, StateMachine, Restored) error { return errors.New("orders table empty") }
-	res, err := Drill(ctx, rig.repo, func() StateMachine { return &chainState{} }, bad, DrillOptions{Rand: rng})
+	res, err := Drill(ctx, rig.repo, func() StateMachine { return &testsm.Chain{} }, bad, DrillOptions{Rand: rng})
 	if err == nil || res.Err == nil || !strings.Contains(err.Error(), "orders table empty") {
 		t.Fatalf("failing check: %+v, %v", res, err)
 	}
 
-	d := StartDrills(rig.repo, 5*time.Millisecond, func() StateMachine { return &chainState{} }, check, DrillOptions{})
+	d := StartDrills(rig.repo, 5*time.Millisecond, func() StateMachine { return &testsm.Chain{} }, check, DrillOptions{})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if r, runs, fails, ok := d.Last(); ok && runs >= 2 {
@@ -165,7 +166,7 @@ func TestDrill(t *testing.T) {
 func TestArchiveSchedules(t *testing.T) {
 	ctx := context.Background()
 	rig := newArchiveRig(t, memBucket(t))
-	a := rig.archiver(ArchiverOptions{
+	a := rig.archiver(Options{
 		ShipInterval: 20 * time.Millisecond, SnapshotEveryBytes: 4 << 10,
 		Compaction: []time.Duration{40 * time.Millisecond, 400 * time.Millisecond},
 	})
@@ -202,8 +203,9 @@ func TestArchiveBaseAtLSN0(t *testing.T) {
 	ctx := context.Background()
 	rig := newArchiveRig(t, memBucket(t))
 	imported := [32]byte{1, 2, 3}
-	rig.state.sum, rig.sums[0] = imported, imported
-	a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+	rig.state.Reset(0, imported)
+	rig.sums[0] = imported
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 	if m, err := a.SnapshotNow(ctx); err != nil || m.LSN != 0 {
 		t.Fatalf("SnapshotNow before any record: %+v, %v", m, err)
 	}
@@ -228,7 +230,7 @@ func TestArchiveLagBeforeResume(t *testing.T) {
 		return nil
 	}))
 	down.Store(true)
-	a := rig.archiver(ArchiverOptions{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
+	a := rig.archiver(Options{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
 	rig.append(2)
 	rig.clock.Add(5 * time.Second)
 	for deadline := time.Now().Add(10 * time.Second); a.Status().LastError == nil && time.Now().Before(deadline); {

@@ -1,146 +1,40 @@
-package replication
+package archive
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
-
-// fakeClock is a settable clock shared by the log, the repository and the
-// archiver.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// chainState is a StateMachine whose state is a hash chain over the
-// records folded into it: equal states mean equal record sequences.
-type chainState struct {
-	mu    sync.Mutex
-	lsn   wal.LSN
-	count int64
-	sum   [32]byte
-}
-
-func (s *chainState) Apply(rec wal.Record) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rec.LSN != s.lsn+1 {
-		return fmt.Errorf("chainState: LSN %d after %d", rec.LSN, s.lsn)
-	}
-	s.sum = chainNext(s.sum, rec)
-	s.lsn = rec.LSN
-	s.count++
-	return nil
-}
-
-func chainNext(prev [32]byte, rec wal.Record) [32]byte {
-	h := sha256.New()
-	h.Write(prev[:])
-	binary.Write(h, binary.LittleEndian, uint64(rec.LSN))
-	h.Write(rec.Data)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
-}
-
-// Snapshot writes the state and 8 KiB derived from it, so snapshots have
-// several chunks.
-func (s *chainState) Snapshot(w io.Writer) error {
-	s.mu.Lock()
-	b := s.encode()
-	s.mu.Unlock()
-	_, err := w.Write(b)
-	return err
-}
-
-func (s *chainState) encode() []byte {
-	b := binary.LittleEndian.AppendUint64(nil, uint64(s.lsn))
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.count))
-	b = append(b, s.sum[:]...)
-	pad := s.sum
-	for len(b) < 8<<10 {
-		pad = sha256.Sum256(pad[:])
-		b = append(b, pad[:]...)
-	}
-	return b
-}
-
-func (s *chainState) Restore(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if len(b) < 48 {
-		return errors.New("chainState: short snapshot")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lsn = wal.LSN(binary.LittleEndian.Uint64(b))
-	s.count = int64(binary.LittleEndian.Uint64(b[8:]))
-	copy(s.sum[:], b[16:48])
-	if !bytes.Equal(s.encode(), b) {
-		return errors.New("chainState: snapshot does not match its state")
-	}
-	return nil
-}
-
-// capture is the CaptureFunc of a chainState.
-func (s *chainState) capture(context.Context) (wal.LSN, func(io.Writer) error, error) {
-	s.mu.Lock()
-	b, lsn := s.encode(), s.lsn
-	s.mu.Unlock()
-	return lsn, func(w io.Writer) error { _, err := w.Write(b); return err }, nil
-}
 
 // archiveRig is a log, a repository on a bucket and a model of what was
 // appended.
 type archiveRig struct {
 	t      *testing.T
-	clock  *fakeClock
+	clock  *testkit.Clock
 	dir    string
 	log    *wal.Log
 	bucket *blob.Bucket
 	repo   *snapshot.Repo
-	state  *chainState // the primary's state, folded as records are appended
+	state  *testsm.Chain // the primary's state, folded as records are appended
 	recs   []wal.Record
 	sums   [][32]byte // sums[i]: chain after LSN i (sums[0] is the empty state)
 }
 
 func newArchiveRig(t *testing.T, b *blob.Bucket) *archiveRig {
 	t.Helper()
-	rig := &archiveRig{t: t, clock: newFakeClock(), dir: t.TempDir(), bucket: b, state: &chainState{}, sums: make([][32]byte, 1)}
+	rig := &archiveRig{t: t, clock: testkit.NewClock(), dir: t.TempDir(), bucket: b, state: &testsm.Chain{}, sums: make([][32]byte, 1)}
 	rig.openLog()
 	repo, err := snapshot.Init(context.Background(), b, snapshot.RawKey([32]byte{7}), snapshot.Format{}, snapshot.Options{Now: rig.clock.Now})
 	if err != nil {
@@ -182,20 +76,20 @@ func (rig *archiveRig) append(n int) {
 		}
 		rec := wal.Record{LSN: last, Time: rig.clock.Now(), Data: data}
 		rig.recs = append(rig.recs, rec)
-		rig.sums = append(rig.sums, chainNext(rig.sums[len(rig.sums)-1], rec))
+		rig.sums = append(rig.sums, testsm.Next(rig.sums[len(rig.sums)-1], rec))
 		if err := rig.state.Apply(rec); err != nil {
 			rig.t.Fatal(err)
 		}
 	}
 }
 
-func (rig *archiveRig) archiver(opts ArchiverOptions) *Archiver {
+func (rig *archiveRig) archiver(opts Options) *Archiver {
 	rig.t.Helper()
 	if opts.Now == nil {
 		opts.Now = rig.clock.Now
 	}
 	if opts.Capture == nil {
-		opts.Capture = rig.state.capture
+		opts.Capture = rig.state.Capture
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -229,13 +123,13 @@ func (rig *archiveRig) modelAt(t time.Time) wal.LSN {
 // check restores to target and compares with the model at want.
 func (rig *archiveRig) check(ctx context.Context, target Target, want wal.LSN) Restored {
 	rig.t.Helper()
-	var sm chainState
+	var sm testsm.Chain
 	res, err := RestoreTo(ctx, rig.repo, target, &sm, RestoreOptions{})
 	if err != nil {
 		rig.t.Fatalf("RestoreTo(%s): %v", target, err)
 	}
-	if sm.lsn != want || sm.sum != rig.sums[want] || res.LSN != want {
-		rig.t.Fatalf("RestoreTo(%s) reached LSN %d (state at %d), want %d; restored %+v", target, res.LSN, sm.lsn, want, res)
+	if lsn, _, sum := sm.State(); lsn != want || sum != rig.sums[want] || res.LSN != want {
+		rig.t.Fatalf("RestoreTo(%s) reached LSN %d (state at %d), want %d; restored %+v", target, res.LSN, lsn, want, res)
 	}
 	return res
 }
@@ -257,7 +151,7 @@ func TestArchivePointInTime(t *testing.T) {
 	testkit.RunBuckets(t, func(t *testing.T, b *blob.Bucket) {
 		ctx := context.Background()
 		rig := newArchiveRig(t, b)
-		a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+		a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 		rng := rand.New(rand.NewPCG(1, 2))
 		start := rig.clock.Now()
 		lastSnap := start
@@ -285,7 +179,7 @@ func TestArchivePointInTime(t *testing.T) {
 		if err := a.Compact(ctx); err != nil {
 			t.Fatal(err)
 		}
-		w, err := ArchiveWindow(ctx, rig.repo)
+		w, err := Restorable(ctx, rig.repo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +210,7 @@ func TestArchivePointInTime(t *testing.T) {
 
 		// Outside the window: typed, stating the window.
 		for _, bad := range []Target{AtTime(w.Earliest.Add(-time.Second)), AtTime(w.Latest.Add(time.Second)), AtLSN(last.LSN + 1)} {
-			_, err := RestoreTo(ctx, rig.repo, bad, &chainState{}, RestoreOptions{})
+			_, err := RestoreTo(ctx, rig.repo, bad, &testsm.Chain{}, RestoreOptions{})
 			var we *WindowError
 			if !errors.As(err, &we) || !errors.Is(err, ErrOutOfWindow) || we.Window.LatestLSN != last.LSN {
 				t.Fatalf("RestoreTo(%s) = %v, want a WindowError", bad, err)

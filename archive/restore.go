@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -12,13 +12,6 @@ import (
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
-
-// ErrOutOfWindow is the cause inside a *WindowError.
-var ErrOutOfWindow = errors.New("replication: restore target outside the restorable window")
-
-// ErrNothingToRestore: the repository has neither archived records nor a
-// base snapshot on the archive's timeline.
-var ErrNothingToRestore = errors.New("replication: nothing to restore: no base snapshot and no archived records from LSN 1")
 
 // Target says what state RestoreTo rebuilds: the state as of Time (every
 // record with Time at or before it), or as of LSN. The zero Target is the
@@ -53,7 +46,7 @@ type Window struct {
 	Timeline               string    // the history followed, e.g. "epoch 1 → after 420: epoch 2"
 	Snapshots              int       // base snapshots inside the window
 	// Gap, if set, is the gap in the archive just before the window
-	// (an *ArchiveError with ErrArchiveGap): nothing before it can be
+	// (an *ObjectError with ErrGap): nothing before it can be
 	// restored past it.
 	Gap error
 }
@@ -63,14 +56,14 @@ type WindowError struct {
 	Target Target // the target asked for
 	Window Window // what can be restored
 	// Gap, if set, is why the window starts where it does: an
-	// *ArchiveError with ErrArchiveGap naming the object after records
+	// *ObjectError with ErrGap naming the object after records
 	// missing from the archive.
 	Gap error
 }
 
 // Error states the target and the window to choose from.
 func (e *WindowError) Error() string {
-	s := fmt.Sprintf("replication: restore target %s is outside the restorable window %s to %s (LSN %d to %d); choose a target within it",
+	s := fmt.Sprintf("archive: restore target %s is outside the restorable window %s to %s (LSN %d to %d); choose a target within it",
 		e.Target, e.Window.Earliest.UTC().Format(time.RFC3339Nano), e.Window.Latest.UTC().Format(time.RFC3339Nano), e.Window.EarliestLSN, e.Window.LatestLSN)
 	if e.Gap != nil {
 		s += " (the window starts after a gap: " + e.Gap.Error() + ")"
@@ -126,8 +119,8 @@ type history struct {
 	bases []snapshot.Manifest
 }
 
-func loadHistory(ctx context.Context, repo *snapshot.Repo) (*history, error) {
-	v, err := loadView(ctx, repo)
+func loadHistory(ctx context.Context, store Store) (*history, error) {
+	v, err := loadView(ctx, store)
 	if err != nil {
 		return nil, err
 	}
@@ -137,10 +130,10 @@ func loadHistory(ctx context.Context, repo *snapshot.Repo) (*history, error) {
 		if len(v.hist.Epochs) > 0 {
 			tl = "the newest timeline is " + v.hist.String()
 		}
-		return nil, &ArchiveError{Object: s.String(), LSN: s.First, Err: ErrOffTimeline,
+		return nil, &ObjectError{Object: s.String(), LSN: s.First, Err: ErrOffTimeline,
 			Detail: fmt.Sprintf("epoch %d has no timeline object (%s); remove the object if it was planted, or restore the missing timeline", s.Epoch, tl)}
 	}
-	ms, err := repo.List(ctx)
+	ms, err := store.List(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -158,20 +151,20 @@ func loadHistory(ctx context.Context, repo *snapshot.Repo) (*history, error) {
 }
 
 // isBase reports whether m is a base snapshot: taken by an Archiver (or
-// tagged BaseTag by the host, with the LSN it reflects in Meta.LSN).
+// tagged baseTag by the host, with the LSN it reflects in Meta.LSN).
 func isBase(m snapshot.Manifest) bool {
-	return slices.Contains(m.Tags, BaseTag) // LSN 0: the state before the first record
+	return slices.Contains(m.Tags, baseTag) // LSN 0: the state before the first record
 }
 
 // recordTime returns the time of record lsn, which piece p holds.
-func recordTime(ctx context.Context, repo *snapshot.Repo, p piece, lsn wal.LSN) (time.Time, error) {
+func recordTime(ctx context.Context, store Store, p piece, lsn wal.LSN) (time.Time, error) {
 	switch lsn {
 	case p.seg.Last:
 		return time.Unix(0, p.seg.LastNanos), nil
 	case p.seg.First:
 		return time.Unix(0, p.seg.FirstNanos), nil
 	}
-	recs, err := readSegment(ctx, repo, p.seg.segName)
+	recs, err := readSegment(ctx, store, p.seg.segName)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -180,7 +173,7 @@ func recordTime(ctx context.Context, repo *snapshot.Repo, p piece, lsn wal.LSN) 
 
 // window computes the restorable window: the last contiguous run of
 // archived records, and the oldest base from which it can be reached.
-func (h *history) window(ctx context.Context, repo *snapshot.Repo) (Window, error) {
+func (h *history) window(ctx context.Context, store Store) (Window, error) {
 	w := Window{Timeline: h.v.hist.String()}
 	cov := h.v.covered()
 	var lo, hi wal.LSN
@@ -208,12 +201,12 @@ func (h *history) window(ctx context.Context, repo *snapshot.Repo) (Window, erro
 	}
 	if n := len(cov); n > 1 {
 		after := h.v.planFrom(lo).pieces[0].seg
-		w.Gap = &ArchiveError{Object: after.String(), LSN: lo, Err: ErrArchiveGap,
+		w.Gap = &ObjectError{Object: after.String(), LSN: lo, Err: ErrGap,
 			Detail: fmt.Sprintf("no object holds LSN %d to %d", cov[n-2][1]+1, lo-1)}
 	}
 	p := h.v.planFrom(lo)
 	last := p.pieces[len(p.pieces)-1]
-	t, err := recordTime(ctx, repo, last, hi)
+	t, err := recordTime(ctx, store, last, hi)
 	if err != nil {
 		return w, err
 	}
@@ -235,33 +228,33 @@ func (h *history) window(ctx context.Context, repo *snapshot.Repo) (Window, erro
 	return w, nil
 }
 
-// ArchiveWindow returns the earliest and latest instants (and LSNs) the
+// Restorable returns the earliest and latest instants (and LSNs) the
 // repository can restore, for monitoring and for choosing a target.
-func ArchiveWindow(ctx context.Context, repo *snapshot.Repo) (Window, error) {
-	h, err := loadHistory(ctx, repo)
+func Restorable(ctx context.Context, store Store) (Window, error) {
+	h, err := loadHistory(ctx, store)
 	if err != nil {
 		return Window{}, err
 	}
-	return h.window(ctx, repo)
+	return h.window(ctx, store)
 }
 
 // RestoreTo rebuilds into sm the state as of target: it restores the
-// newest base snapshot (tagged BaseTag, with its LSN on the timeline) at
+// newest base snapshot (tagged baseTag, with its LSN on the timeline) at
 // or before the target (or starts from the empty
 // state sm is in, if the archive holds every record from LSN 1), then
 // replays archived records of the archive's newest timeline up to the
 // target. A target outside the restorable window gives a *WindowError
-// stating the window; a missing or damaged object an *ArchiveError
+// stating the window; a missing or damaged object an *ObjectError
 // naming it. sm must be fresh: RestoreTo calls its Restore (with a base
 // snapshot) and Apply.
-func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm StateMachine, opts RestoreOptions) (Restored, error) {
+func RestoreTo(ctx context.Context, store Store, target Target, sm StateMachine, opts RestoreOptions) (Restored, error) {
 	start := time.Now()
 	res := Restored{Target: target}
-	h, err := loadHistory(ctx, repo)
+	h, err := loadHistory(ctx, store)
 	if err != nil {
 		return res, err
 	}
-	w, werr := h.window(ctx, repo)
+	w, werr := h.window(ctx, store)
 	if werr != nil && w.LatestLSN == 0 {
 		return res, werr
 	}
@@ -301,7 +294,7 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 		res.Snapshot, res.SnapshotLSN, res.LSN, res.Time = base.ID, wal.LSN(base.LSN), wal.LSN(base.LSN), base.Time
 		progress.Snapshot, progress.LSN, progress.BaseRestoring = base.ID, res.LSN, true
 		report()
-		if err := restoreSnapshot(ctx, repo, base.ID, sm); err != nil {
+		if err := RestoreSnapshot(ctx, store, base.ID, sm); err != nil {
 			return res, err
 		}
 		progress.BaseRestoring, progress.BaseRestored = false, true
@@ -311,7 +304,7 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 		p := h.v.planFrom(res.LSN + 1)
 		progress.Of = progress.Objects + len(p.pieces)
 		if len(p.pieces) == 0 {
-			gap := &ArchiveError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrArchiveGap,
+			gap := &ObjectError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrGap,
 				Detail: fmt.Sprintf("no archived object holds LSN %d", res.LSN+1)}
 			if !w.Earliest.IsZero() && (!target.Time.IsZero() && target.Time.Before(w.Earliest) || target.LSN != 0 && target.LSN < w.EarliestLSN) {
 				// Restoring from before the window runs into the gap
@@ -320,7 +313,7 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 			}
 			return res, gap
 		}
-		done, err := replay(ctx, repo, p.pieces, target, stopLSN, sm, &res, func() {
+		done, err := replay(ctx, store, p.pieces, target, stopLSN, sm, &res, func() {
 			progress.Objects++
 			progress.LSN, progress.Records, progress.Bytes = res.LSN, res.Records, res.Bytes
 			report()
@@ -333,12 +326,12 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 		}
 		// An object vanished between listing and reading: compaction
 		// replaced it. List again and go on from where replay stopped.
-		var ae *ArchiveError
-		if !errors.As(err, &ae) || !errors.Is(err, ErrArchiveGap) || relists == 3 {
+		var ae *ObjectError
+		if !errors.As(err, &ae) || !errors.Is(err, ErrGap) || relists == 3 {
 			return res, err
 		}
 		relists++
-		if h, err = loadHistory(ctx, repo); err != nil {
+		if h, err = loadHistory(ctx, store); err != nil {
 			return res, err
 		}
 	}
@@ -346,7 +339,9 @@ func RestoreTo(ctx context.Context, repo *snapshot.Repo, target Target, sm State
 	return res, nil
 }
 
-func restoreSnapshot(ctx context.Context, repo *snapshot.Repo, id snapshot.ID, sm StateMachine) error {
+// RestoreSnapshot restores the base snapshot id into sm: sm.Restore
+// reads the state as Save stored it. An error names the snapshot.
+func RestoreSnapshot(ctx context.Context, store Store, id snapshot.ID, sm StateMachine) error {
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
@@ -354,20 +349,20 @@ func restoreSnapshot(ctx context.Context, repo *snapshot.Repo, id snapshot.ID, s
 		pr.CloseWithError(errors.New("state machine stopped reading"))
 		errc <- err
 	}()
-	err := repo.Restore(ctx, id, pw)
+	err := store.Restore(ctx, id, pw)
 	pw.CloseWithError(err)
 	if rerr := <-errc; err == nil && rerr != nil {
-		err = fmt.Errorf("replication: state machine Restore: %w", rerr)
+		err = fmt.Errorf("archive: state machine Restore: %w", rerr)
 	}
 	if err != nil {
-		return fmt.Errorf("replication: restore base snapshot %s: %w", id.Short(), err)
+		return fmt.Errorf("archive: restore base snapshot %s: %w", id.Short(), err)
 	}
 	return nil
 }
 
 // replay applies the records of pieces up to the target; done reports
 // that it reached it (a record past the target time, or stopLSN).
-func replay(ctx context.Context, repo *snapshot.Repo, pieces []piece, target Target, stopLSN wal.LSN, sm StateMachine, res *Restored, onObject func()) (done bool, err error) {
+func replay(ctx context.Context, store Store, pieces []piece, target Target, stopLSN wal.LSN, sm StateMachine, res *Restored, onObject func()) (done bool, err error) {
 	// Only the pieces the target needs: stop before one that starts past it.
 	for i, pc := range pieces {
 		if pc.lo > stopLSN || !target.Time.IsZero() && pc.lo == pc.seg.First && time.Unix(0, pc.seg.FirstNanos).After(target.Time) {
@@ -388,7 +383,7 @@ func replay(ctx context.Context, repo *snapshot.Repo, pieces []piece, target Tar
 	go func() {
 		defer close(ch)
 		for _, pc := range pieces {
-			recs, err := readSegment(ctx, repo, pc.seg.segName)
+			recs, err := readSegment(ctx, store, pc.seg.segName)
 			select {
 			case ch <- fetched{recs, err}:
 			case <-ctx.Done():
@@ -419,7 +414,7 @@ func replay(ctx context.Context, repo *snapshot.Repo, pieces []piece, target Tar
 				return true, nil
 			}
 			if err := sm.Apply(rec); err != nil {
-				return false, fmt.Errorf("replication: state machine Apply(LSN %d): %w", rec.LSN, err)
+				return false, fmt.Errorf("archive: state machine Apply(LSN %d): %w", rec.LSN, err)
 			}
 			res.LSN, res.Time = rec.LSN, rec.Time
 			res.Records++
@@ -432,52 +427,3 @@ func replay(ctx context.Context, repo *snapshot.Repo, pieces []piece, target Tar
 
 // prefetchObjects is how many archive objects restore reads ahead.
 const prefetchObjects = 1
-
-// ReadArchive calls fn with every archived record of the newest timeline
-// from LSN from through to, in order, without any snapshot: for
-// projections that need events older than a log holds. Records missing
-// from the archive give an *ArchiveError with ErrArchiveGap naming the
-// object after them; an error from fn stops the read and is returned.
-func ReadArchive(ctx context.Context, repo *snapshot.Repo, from, to wal.LSN, fn func(wal.Record) error) error {
-	if from == 0 {
-		from = 1
-	}
-	next := from
-	for relists := 0; next <= to; {
-		h, err := loadHistory(ctx, repo)
-		if err != nil {
-			return err
-		}
-		p := h.v.planFrom(next)
-		if len(p.pieces) == 0 {
-			obj := "(none)"
-			if p.next != (segObj{}) {
-				obj = p.next.String()
-			}
-			return &ArchiveError{Object: obj, LSN: next, Err: ErrArchiveGap, Detail: fmt.Sprintf("no archived object holds LSN %d", next)}
-		}
-		for _, pc := range p.pieces {
-			if next > to {
-				return nil
-			}
-			recs, err := readSegment(ctx, repo, pc.seg.segName)
-			if err != nil {
-				if errors.Is(err, ErrArchiveGap) && relists < 3 {
-					relists++ // compaction replaced the object: list again
-					break
-				}
-				return err
-			}
-			for _, rec := range recs[next-pc.seg.First : pc.hi-pc.seg.First+1] {
-				if rec.LSN > to {
-					return nil
-				}
-				if err := fn(rec); err != nil {
-					return err
-				}
-				next = rec.LSN + 1
-			}
-		}
-	}
-	return nil
-}

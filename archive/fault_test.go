@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -61,7 +62,7 @@ func TestArchiveCrashAtEveryStep(t *testing.T) {
 			})
 			rig.useBucket(fb)
 			armed.Store(true)
-			a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true, Uploads: 1})
+			a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true, Uploads: 1})
 			if !crashScenario(context.Background(), rig, a) {
 				t.Fatal("the clean run failed")
 			}
@@ -120,7 +121,7 @@ func crashAt(t *testing.T, b *blob.Bucket, kill int, after bool) {
 	})
 	rig.useBucket(fb)
 	armed.Store(true)
-	a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true, Uploads: 1})
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true, Uploads: 1})
 	crashScenario(ctx, rig, a)
 	a.Close()
 	mu.Lock()
@@ -131,18 +132,18 @@ func crashAt(t *testing.T, b *blob.Bucket, kill int, after bool) {
 	rig.log.Close()
 	rig.openLog()
 	rig.useBucket(b)
-	a = rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+	a = rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 	rig.append(3)
 	flush(t, a)
 	if err := a.Compact(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	last := wal.LSN(len(rig.recs))
-	rig.check(context.Background(), Target{}, last) // chainState refuses gaps and repeats
+	rig.check(context.Background(), Target{}, last) // testsm.Chain refuses gaps and repeats
 	rig.check(context.Background(), AtLSN(1), 1)
-	rep, err := VerifyArchive(context.Background(), rig.repo, VerifyPITR)
+	rep, err := Verify(context.Background(), rig.repo, VerifyPITR)
 	if err != nil || !rep.OK() || rep.Last != last {
-		t.Fatalf("VerifyArchive after restart: %+v, %v", rep, err)
+		t.Fatalf("Verify after restart: %+v, %v", rep, err)
 	}
 	if h := rig.log.Holds()["archive"]; h != last+1 {
 		t.Fatalf("hold at %d after everything up to %d was archived", h, last)
@@ -173,7 +174,7 @@ func TestArchiveOutage(t *testing.T) {
 			return nil
 		})
 		rig.useBucket(fb)
-		a := rig.archiver(ArchiverOptions{ShipInterval: 20 * time.Millisecond, MaxObjectBytes: 4 << 10, Uploads: 3, NoCompaction: true})
+		a := rig.archiver(Options{ShipInterval: 20 * time.Millisecond, MaxObjectBytes: 4 << 10, Uploads: 3, NoCompaction: true})
 		rig.append(10)
 		flush(t, a)
 		archivedBefore := a.Status().Archived
@@ -216,13 +217,13 @@ func TestArchiveOutage(t *testing.T) {
 
 // TestArchiveDamage: a flipped byte, a missing object in the middle and an
 // object of an epoch the timeline does not contain each give their own
-// typed error naming the object, from RestoreTo and from VerifyArchive.
+// typed error naming the object, from RestoreTo and from Verify.
 func TestArchiveDamage(t *testing.T) {
 	testkit.RunBucketOpeners(t, func(t *testing.T, open func(testing.TB) *blob.Bucket) {
 		ctx := context.Background()
 		setup := func(t *testing.T) (*archiveRig, []segObj) {
 			rig := newArchiveRig(t, open(t))
-			a := rig.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+			a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 			for i := 0; i < 5; i++ {
 				rig.append(20)
 				rig.clock.Add(time.Second)
@@ -238,9 +239,9 @@ func TestArchiveDamage(t *testing.T) {
 		last := wal.LSN(100)
 		wantErr := func(t *testing.T, err error, cause error, object string) {
 			t.Helper()
-			var ae *ArchiveError
+			var ae *ObjectError
 			if !errors.As(err, &ae) || !errors.Is(err, cause) || ae.Object != object || !strings.Contains(err.Error(), object) {
-				t.Fatalf("got %v, want an ArchiveError %v naming %s", err, cause, object)
+				t.Fatalf("got %v, want an ObjectError %v naming %s", err, cause, object)
 			}
 		}
 
@@ -255,13 +256,13 @@ func TestArchiveDamage(t *testing.T) {
 			if err := rig.bucket.WriteAll(ctx, name, data, nil); err != nil {
 				t.Fatal(err)
 			}
-			_, err = RestoreTo(ctx, rig.repo, Target{}, &chainState{}, RestoreOptions{})
-			wantErr(t, err, ErrArchiveCorrupt, name)
-			rep, err := VerifyArchive(ctx, rig.repo, VerifyValid)
+			_, err = RestoreTo(ctx, rig.repo, Target{}, &testsm.Chain{}, RestoreOptions{})
+			wantErr(t, err, ErrCorrupt, name)
+			rep, err := Verify(ctx, rig.repo, VerifyValid)
 			if err != nil || len(rep.Problems) != 1 {
-				t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+				t.Fatalf("Verify: %+v, %v", rep, err)
 			}
-			wantErr(t, rep.Problems[0], ErrArchiveCorrupt, name)
+			wantErr(t, rep.Problems[0], ErrCorrupt, name)
 			rig.check(ctx, AtLSN(40), 40) // before the damage: still restorable
 		})
 
@@ -271,13 +272,13 @@ func TestArchiveDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			after := segs[3].String()
-			_, err := RestoreTo(ctx, rig.repo, AtLSN(last), &chainState{}, RestoreOptions{})
-			wantErr(t, err, ErrArchiveGap, after)
-			rep, err := VerifyArchive(ctx, rig.repo, VerifyConsistent)
+			_, err := RestoreTo(ctx, rig.repo, AtLSN(last), &testsm.Chain{}, RestoreOptions{})
+			wantErr(t, err, ErrGap, after)
+			rep, err := Verify(ctx, rig.repo, VerifyConsistent)
 			if err != nil || len(rep.Problems) != 1 {
-				t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+				t.Fatalf("Verify: %+v, %v", rep, err)
 			}
-			wantErr(t, rep.Problems[0], ErrArchiveGap, after)
+			wantErr(t, rep.Problems[0], ErrGap, after)
 			if !strings.Contains(rep.Problems[0].Error(), "LSN 41 to 60") {
 				t.Fatalf("gap error does not say which LSNs: %v", rep.Problems[0])
 			}
@@ -296,18 +297,14 @@ func TestArchiveDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data, err := rig.repo.Seal(n.String(), prefix, body)
-			if err != nil {
+			if _, err := rig.repo.PutSealed(ctx, n.String(), prefix, body); err != nil {
 				t.Fatal(err)
 			}
-			if err := rig.repo.WriteObject(ctx, n.String(), data); err != nil {
-				t.Fatal(err)
-			}
-			_, err = RestoreTo(ctx, rig.repo, Target{}, &chainState{}, RestoreOptions{})
+			_, err = RestoreTo(ctx, rig.repo, Target{}, &testsm.Chain{}, RestoreOptions{})
 			wantErr(t, err, ErrOffTimeline, n.String())
-			rep, err := VerifyArchive(ctx, rig.repo, VerifyValid)
+			rep, err := Verify(ctx, rig.repo, VerifyValid)
 			if err != nil || len(rep.Problems) != 1 {
-				t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+				t.Fatalf("Verify: %+v, %v", rep, err)
 			}
 			wantErr(t, rep.Problems[0], ErrOffTimeline, n.String())
 		})
@@ -326,8 +323,8 @@ func TestArchiveDamage(t *testing.T) {
 			if err := rig.bucket.WriteAll(ctx, segs[2].String(), data, nil); err != nil {
 				t.Fatal(err)
 			}
-			_, err = RestoreTo(ctx, rig.repo, Target{}, &chainState{}, RestoreOptions{})
-			wantErr(t, err, ErrArchiveCorrupt, segs[2].String())
+			_, err = RestoreTo(ctx, rig.repo, Target{}, &testsm.Chain{}, RestoreOptions{})
+			wantErr(t, err, ErrCorrupt, segs[2].String())
 		})
 	})
 }

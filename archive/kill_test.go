@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"gocloud.dev/blob"
 
+	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -42,7 +43,7 @@ func archiveChild(dir, bucketDir string) {
 	if err != nil {
 		die(err)
 	}
-	_, err = NewArchiver(l, repo, ArchiverOptions{
+	_, err = NewArchiver(l, repo, Options{
 		ShipInterval: 10 * time.Millisecond, MaxObjectBytes: 2 << 10, Uploads: 3,
 		Compaction: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -115,15 +116,15 @@ func TestArchiveKilledProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	a, err := NewArchiver(l, repo, ArchiverOptions{NoCompaction: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := NewArchiver(l, repo, Options{NoCompaction: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
 	flush(t, a)
-	var want chainState
+	var want testsm.Chain
 	r := l.NewReader(1)
-	for want.lsn < l.Last() {
+	for wantLSN, _, _ := want.State(); wantLSN < l.Last(); wantLSN, _, _ = want.State() {
 		rec, err := r.Next(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -133,17 +134,19 @@ func TestArchiveKilledProcess(t *testing.T) {
 		}
 	}
 	r.Close()
-	var got chainState
+	var got testsm.Chain
 	res, err := RestoreTo(ctx, repo, Target{}, &got, RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.lsn != want.lsn || got.sum != want.sum || got.count != int64(want.lsn) {
-		t.Fatalf("restored LSN %d (%d records), the log has %d", got.lsn, got.count, want.lsn)
+	gotLSN, gotCount, gotSum := got.State()
+	wantLSN, _, wantSum := want.State()
+	if gotLSN != wantLSN || gotSum != wantSum || gotCount != int64(wantLSN) {
+		t.Fatalf("restored LSN %d (%d records), the log has %d", gotLSN, gotCount, wantLSN)
 	}
-	rep, err := VerifyArchive(ctx, repo, VerifyValid)
+	rep, err := Verify(ctx, repo, VerifyValid)
 	if err != nil || !rep.OK() {
-		t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+		t.Fatalf("Verify: %+v, %v", rep, err)
 	}
-	t.Logf("%d records, %d archive objects after 5 kills; restore read %d objects", got.lsn, rep.Objects, res.Objects)
+	t.Logf("%d records, %d archive objects after 5 kills; restore read %d objects", gotLSN, rep.Objects, res.Objects)
 }

@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"gocloud.dev/blob/memblob"
 	"pgregory.net/rapid"
 
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -30,8 +32,8 @@ func TestArchiveModel(t *testing.T) {
 		defer os.RemoveAll(dir)
 		b := memblob.OpenBucket(nil)
 		defer b.Close()
-		clock := newFakeClock()
-		rig := &archiveRig{t: nil, clock: clock, dir: dir, bucket: b, state: &chainState{}, sums: make([][32]byte, 1)}
+		clock := testkit.NewClock()
+		rig := &archiveRig{t: nil, clock: clock, dir: dir, bucket: b, state: &testsm.Chain{}, sums: make([][32]byte, 1)}
 		open := func() *wal.Log {
 			l, err := wal.Open(dir, wal.Options{Now: clock.Now, SegmentBytes: 16 << 10, DisablePreallocation: true})
 			if err != nil {
@@ -47,8 +49,8 @@ func TestArchiveModel(t *testing.T) {
 		}
 		rig.repo = repo
 		start := func() *Archiver {
-			a, err := NewArchiver(rig.log, repo, ArchiverOptions{
-				ShipInterval: time.Hour, NoCompaction: true, Now: clock.Now, Capture: rig.state.capture,
+			a, err := NewArchiver(rig.log, repo, Options{
+				ShipInterval: time.Hour, NoCompaction: true, Now: clock.Now, Capture: rig.state.Capture,
 				Compaction:     []time.Duration{time.Second, 10 * time.Second},
 				MaxObjectBytes: rapid.SampledFrom([]int{300, 4 << 10, 1 << 20}).Draw(rt, "maxObject"),
 				Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -112,7 +114,7 @@ func TestArchiveModel(t *testing.T) {
 		if shipped == 0 {
 			return
 		}
-		w, err := ArchiveWindow(ctx, repo)
+		w, err := Restorable(ctx, repo)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -137,19 +139,19 @@ func (rig *archiveRig) appendNoT(rt *rapid.T) {
 	}
 	rec := wal.Record{LSN: last, Time: rig.clock.Now(), Data: data}
 	rig.recs = append(rig.recs, rec)
-	rig.sums = append(rig.sums, chainNext(rig.sums[len(rig.sums)-1], rec))
+	rig.sums = append(rig.sums, testsm.Next(rig.sums[len(rig.sums)-1], rec))
 	if err := rig.state.Apply(rec); err != nil {
 		rt.Fatal(err)
 	}
 }
 
 func (rig *archiveRig) checkR(rt *rapid.T, target Target, want wal.LSN) {
-	var sm chainState
+	var sm testsm.Chain
 	res, err := RestoreTo(context.Background(), rig.repo, target, &sm, RestoreOptions{})
 	if err != nil {
 		rt.Fatalf("RestoreTo(%s): %v", target, err)
 	}
-	if sm.lsn != want || sm.sum != rig.sums[want] || res.LSN != want {
-		rt.Fatalf("RestoreTo(%s) reached LSN %d, want %d", target, sm.lsn, want)
+	if lsn, _, sum := sm.State(); lsn != want || sum != rig.sums[want] || res.LSN != want {
+		rt.Fatalf("RestoreTo(%s) reached LSN %d, want %d", target, lsn, want)
 	}
 }

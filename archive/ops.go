@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/continuity-go/continuity/wal"
 )
 
-// VerifyLevel says how deeply VerifyArchive checks, after pgBackRest's
+// VerifyLevel says how deeply Verify checks, after pgBackRest's
 // levels. Each level includes the ones before it.
 type VerifyLevel int
 
@@ -30,16 +30,16 @@ const (
 	VerifyPITR
 )
 
-// ArchiveReport is what VerifyArchive found.
-type ArchiveReport struct {
+// Report is what Verify found.
+type Report struct {
 	Level       VerifyLevel // the level checked
 	Timeline    string      // the history checked
 	Objects     int         // WAL objects on the history
 	Read        int         // objects read and decoded (VerifyValid)
 	Records     int64       // records decoded (VerifyValid)
 	First, Last wal.LSN     // the first and newest archived LSNs of the history
-	// Problems lists every problem, each an *ArchiveError naming its
-	// object: gaps (ErrArchiveGap), damage (ErrArchiveCorrupt), objects
+	// Problems lists every problem, each an *ObjectError naming its
+	// object: gaps (ErrGap), damage (ErrCorrupt), objects
 	// outside the timeline (ErrOffTimeline).
 	Problems []error
 	// Unreachable lists base snapshots from which the newest record
@@ -48,20 +48,20 @@ type ArchiveReport struct {
 }
 
 // OK reports whether nothing is wrong.
-func (r ArchiveReport) OK() bool { return len(r.Problems) == 0 && len(r.Unreachable) == 0 }
+func (r Report) OK() bool { return len(r.Problems) == 0 && len(r.Unreachable) == 0 }
 
-// VerifyArchive checks the WAL archive at the given level and reports
+// Verify checks the WAL archive at the given level and reports
 // every problem it finds; the error is for failures to check (the bucket
 // is unreachable, the timeline does not read).
-func VerifyArchive(ctx context.Context, repo *snapshot.Repo, level VerifyLevel) (ArchiveReport, error) {
-	rep := ArchiveReport{Level: level}
-	v, err := loadView(ctx, repo)
+func Verify(ctx context.Context, store Store, level VerifyLevel) (Report, error) {
+	rep := Report{Level: level}
+	v, err := loadView(ctx, store)
 	if err != nil {
 		return rep, err
 	}
 	rep.Timeline = v.hist.String()
 	for _, s := range v.offline {
-		rep.Problems = append(rep.Problems, &ArchiveError{Object: s.String(), LSN: s.First, Err: ErrOffTimeline,
+		rep.Problems = append(rep.Problems, &ObjectError{Object: s.String(), LSN: s.First, Err: ErrOffTimeline,
 			Detail: fmt.Sprintf("epoch %d has no timeline object", s.Epoch)})
 	}
 	valid := v.valid()
@@ -72,7 +72,7 @@ func VerifyArchive(ctx context.Context, repo *snapshot.Repo, level VerifyLevel) 
 	}
 	for k := 1; k < len(cov); k++ {
 		p := v.planFrom(cov[k][0])
-		rep.Problems = append(rep.Problems, &ArchiveError{Object: p.pieces[0].seg.String(), LSN: cov[k-1][1] + 1, Err: ErrArchiveGap,
+		rep.Problems = append(rep.Problems, &ObjectError{Object: p.pieces[0].seg.String(), LSN: cov[k-1][1] + 1, Err: ErrGap,
 			Detail: fmt.Sprintf("no object holds LSN %d to %d", cov[k-1][1]+1, cov[k][0]-1)})
 	}
 	if level >= VerifyValid {
@@ -80,10 +80,10 @@ func VerifyArchive(ctx context.Context, repo *snapshot.Repo, level VerifyLevel) 
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
-			recs, err := readSegment(ctx, repo, pc.seg.segName)
+			recs, err := readSegment(ctx, store, pc.seg.segName)
 			if err != nil {
-				var ae *ArchiveError
-				if !errors.As(err, &ae) || ae.Err != ErrArchiveCorrupt && ae.Err != ErrArchiveGap {
+				var ae *ObjectError
+				if !errors.As(err, &ae) || ae.Err != ErrCorrupt && ae.Err != ErrGap {
 					return rep, err
 				}
 				rep.Problems = append(rep.Problems, err)
@@ -94,7 +94,7 @@ func VerifyArchive(ctx context.Context, repo *snapshot.Repo, level VerifyLevel) 
 		}
 	}
 	if level >= VerifyPITR {
-		ms, err := repo.List(ctx)
+		ms, err := store.List(ctx)
 		if err != nil {
 			return rep, err
 		}
@@ -142,19 +142,19 @@ type RetentionResult struct {
 // that end before the window's base snapshot, and objects off the
 // timeline (a deposed primary's tail) that end before the window. With
 // dryRun it only reports.
-func ApplyRetention(ctx context.Context, repo *snapshot.Repo, p RetentionPolicy, dryRun bool) (RetentionResult, error) {
+func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun bool) (RetentionResult, error) {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
 	if p.Window <= 0 {
-		return RetentionResult{}, errors.New("replication: RetentionPolicy.Window must be positive")
+		return RetentionResult{}, errors.New("archive: RetentionPolicy.Window must be positive")
 	}
 	res := RetentionResult{WindowStart: p.Now().Add(-p.Window)}
-	h, err := loadHistory(ctx, repo)
+	h, err := loadHistory(ctx, store)
 	if err != nil {
 		return res, err
 	}
-	ms, err := repo.List(ctx)
+	ms, err := store.List(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -176,7 +176,7 @@ func ApplyRetention(ctx context.Context, repo *snapshot.Repo, p RetentionPolicy,
 	}
 	ds, err := p.Keep.Apply(old)
 	if err != nil {
-		return res, fmt.Errorf("replication: retention: %w", err)
+		return res, fmt.Errorf("archive: retention: %w", err)
 	}
 	for _, d := range ds {
 		if d.Keep {
@@ -208,13 +208,13 @@ func ApplyRetention(ctx context.Context, repo *snapshot.Repo, p RetentionPolicy,
 		return res, nil
 	}
 	if len(remove) > 0 {
-		if err := repo.Remove(ctx, remove...); err != nil {
+		if err := store.Remove(ctx, remove...); err != nil {
 			return res, err
 		}
 	}
 	for _, name := range res.DeletedObjects {
-		if err := repo.DeleteObject(ctx, name); err != nil {
-			return res, fmt.Errorf("replication: retention: delete %s: %w", name, err)
+		if err := store.DeleteObject(ctx, name); err != nil {
+			return res, fmt.Errorf("archive: retention: delete %s: %w", name, err)
 		}
 	}
 	return res, nil
@@ -243,7 +243,7 @@ type DrillOptions struct {
 // window, restores it into the state machine newSM returns, runs check on
 // the result and measures the time to restore. The returned result
 // carries any failure in Err as well.
-func Drill(ctx context.Context, repo *snapshot.Repo, newSM func() StateMachine, check func(ctx context.Context, sm StateMachine, r Restored) error, opts DrillOptions) (DrillResult, error) {
+func Drill(ctx context.Context, store Store, newSM func() StateMachine, check func(ctx context.Context, sm StateMachine, r Restored) error, opts DrillOptions) (DrillResult, error) {
 	if opts.Rand == nil {
 		opts.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
@@ -255,7 +255,7 @@ func Drill(ctx context.Context, repo *snapshot.Repo, newSM func() StateMachine, 
 		res.Err = err
 		return res, err
 	}
-	w, err := ArchiveWindow(ctx, repo)
+	w, err := Restorable(ctx, store)
 	if err != nil {
 		return fail(err)
 	}
@@ -266,16 +266,16 @@ func Drill(ctx context.Context, repo *snapshot.Repo, newSM func() StateMachine, 
 	}
 	start := time.Now()
 	sm := newSM()
-	r, err := RestoreTo(ctx, repo, AtTime(res.Target), sm, RestoreOptions{Progress: opts.Progress})
+	r, err := RestoreTo(ctx, store, AtTime(res.Target), sm, RestoreOptions{Progress: opts.Progress})
 	res.Restored = r
 	if err != nil {
 		res.RTO = time.Since(start)
-		return fail(fmt.Errorf("replication: drill: restore to %s: %w", res.Target.UTC().Format(time.RFC3339), err))
+		return fail(fmt.Errorf("archive: drill: restore to %s: %w", res.Target.UTC().Format(time.RFC3339), err))
 	}
 	if check != nil {
 		if err := check(ctx, sm, r); err != nil {
 			res.RTO = time.Since(start)
-			return fail(fmt.Errorf("replication: drill: check of the state at %s (LSN %d) failed: %w", res.Target.UTC().Format(time.RFC3339), r.LSN, err))
+			return fail(fmt.Errorf("archive: drill: check of the state at %s (LSN %d) failed: %w", res.Target.UTC().Format(time.RFC3339), r.LSN, err))
 		}
 	}
 	res.RTO = time.Since(start)
@@ -295,7 +295,7 @@ type Drills struct {
 
 // StartDrills runs a drill every interval (the first after one interval)
 // until Stop.
-func StartDrills(repo *snapshot.Repo, every time.Duration, newSM func() StateMachine, check func(context.Context, StateMachine, Restored) error, opts DrillOptions) *Drills {
+func StartDrills(store Store, every time.Duration, newSM func() StateMachine, check func(context.Context, StateMachine, Restored) error, opts DrillOptions) *Drills {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Drills{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -307,7 +307,7 @@ func StartDrills(repo *snapshot.Repo, every time.Duration, newSM func() StateMac
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				r, err := Drill(ctx, repo, newSM, check, opts)
+				r, err := Drill(ctx, store, newSM, check, opts)
 				if ctx.Err() != nil {
 					return
 				}

@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"errors"
@@ -101,7 +101,7 @@ func parseArchiveName(name string) (n segName, isTimeline bool, err error) {
 // compressed unless that does not make it smaller.
 func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segName, []byte, []byte, error) {
 	if len(recs) == 0 {
-		return segName{}, nil, nil, errors.New("replication: empty archive object")
+		return segName{}, nil, nil, errors.New("archive: empty archive object")
 	}
 	n := segName{
 		Epoch: epoch, First: recs[0].LSN, Last: recs[len(recs)-1].LSN,
@@ -116,7 +116,7 @@ func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segNa
 	for i, r := range recs {
 		t := r.Time.UnixNano()
 		if r.LSN != n.First+wal.LSN(i) || t < prev {
-			return segName{}, nil, nil, fmt.Errorf("replication: archive batch not contiguous at LSN %d", r.LSN)
+			return segName{}, nil, nil, fmt.Errorf("archive: archive batch not contiguous at LSN %d", r.LSN)
 		}
 		e.Uvarint(r.Epoch)
 		e.Uvarint(uint64(t - prev))
@@ -126,7 +126,7 @@ func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segNa
 	}
 	raw := e.B
 	if len(raw) > maxSegmentBytes {
-		return segName{}, nil, nil, fmt.Errorf("replication: archive object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
+		return segName{}, nil, nil, fmt.Errorf("archive: archive object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
 	}
 	codec, body := byte(codecRaw), raw
 	if comp == nil {

@@ -1,59 +1,15 @@
-package replication
+package archive
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
-
-	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
-
-// Errors of the WAL archive. Each comes inside an *ArchiveError that names
-// the object concerned.
-var (
-	// ErrArchiveCorrupt: an archived object does not decrypt, does not
-	// authenticate or does not decode (a flipped bit, a truncated upload,
-	// an object of another repository or under another name).
-	ErrArchiveCorrupt = errors.New("replication: archived object damaged")
-	// ErrArchiveGap: records of the history are missing from the archive
-	// (an object deleted or never uploaded).
-	ErrArchiveGap = errors.New("replication: records missing from the archive")
-	// ErrOffTimeline: an archived object belongs to an epoch that the
-	// newest timeline does not contain (a primary that wrote without a
-	// timeline, or an object planted in the bucket).
-	ErrOffTimeline = errors.New("replication: archived object outside the timeline")
-)
-
-// ArchiveError reports a problem with one object of the WAL archive.
-type ArchiveError struct {
-	Object string  // the object's name in the bucket
-	LSN    wal.LSN // the first LSN concerned, if known
-	Err    error   // ErrArchiveCorrupt, ErrArchiveGap, ErrOffTimeline, or a storage error
-	Detail string  // what exactly is wrong
-}
-
-// Error names the object, the LSN and what is wrong.
-func (e *ArchiveError) Error() string {
-	s := fmt.Sprintf("replication: archive object %s", e.Object)
-	if e.LSN != 0 {
-		s += fmt.Sprintf(" (LSN %d)", e.LSN)
-	}
-	s += ": " + e.Err.Error()
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	return s
-}
-
-// Unwrap returns the cause.
-func (e *ArchiveError) Unwrap() error { return e.Err }
 
 // archiveView is one listing of the archive: every WAL object and the
 // newest timeline.
@@ -69,22 +25,15 @@ type segObj struct {
 }
 
 // loadView lists the archive under wal/ and reads the newest timeline.
-func loadView(ctx context.Context, repo *snapshot.Repo) (*archiveView, error) {
+func loadView(ctx context.Context, store Store) (*archiveView, error) {
 	v := &archiveView{}
 	var tls []uint64
-	it := repo.Bucket().List(&blob.ListOptions{Prefix: archivePrefix})
-	for {
-		o, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("replication: list %s: %w", archivePrefix, err)
-		}
-		if o.IsDir {
-			continue
-		}
-		n, isTL, err := parseArchiveName(o.Key)
+	objs, err := store.ListObjects(ctx, archivePrefix, "")
+	if err != nil {
+		return nil, fmt.Errorf("archive: list %s: %w", archivePrefix, err)
+	}
+	for _, o := range objs {
+		n, isTL, err := parseArchiveName(o.Name)
 		if err != nil {
 			continue // not ours: a stray object is not history
 		}
@@ -96,7 +45,7 @@ func loadView(ctx context.Context, repo *snapshot.Repo) (*archiveView, error) {
 	}
 	slices.Sort(tls)
 	if len(tls) > 0 {
-		t, err := readTimeline(ctx, repo, tls[len(tls)-1])
+		t, err := readTimeline(ctx, store, tls[len(tls)-1])
 		if err != nil {
 			return nil, err
 		}
@@ -110,40 +59,17 @@ func loadView(ctx context.Context, repo *snapshot.Repo) (*archiveView, error) {
 	return v, nil
 }
 
-func readTimeline(ctx context.Context, repo *snapshot.Repo, epoch uint64) (timeline, error) {
+func readTimeline(ctx context.Context, store Store, epoch uint64) (timeline, error) {
 	name := timelineObject(epoch)
-	b, err := repo.ReadObject(ctx, name, maxTimelineBytes)
-	if err != nil {
-		return timeline{}, archiveErr(name, 0, err)
-	}
-	_, body, err := repo.Unseal(name, 0, b)
+	_, body, err := store.GetSealed(ctx, name, 0, maxTimelineBytes)
 	if err != nil {
 		return timeline{}, archiveErr(name, 0, err)
 	}
 	t, err := decodeTimeline(epoch, body)
 	if err != nil {
-		return timeline{}, &ArchiveError{Object: name, Err: ErrArchiveCorrupt, Detail: err.Error()}
+		return timeline{}, &ObjectError{Object: name, Err: ErrCorrupt, Detail: err.Error()}
 	}
 	return t, nil
-}
-
-// archiveErr wraps a storage or unseal error for object name.
-func archiveErr(name string, lsn wal.LSN, err error) error {
-	var ae *ArchiveError
-	if errors.As(err, &ae) {
-		return err
-	}
-	switch {
-	case errors.Is(err, snapshot.ErrMissing):
-		return &ArchiveError{Object: name, LSN: lsn, Err: ErrArchiveGap, Detail: "object missing"}
-	case errors.Is(err, snapshot.ErrCorrupt), errors.Is(err, snapshot.ErrTruncated):
-		return &ArchiveError{Object: name, LSN: lsn, Err: ErrArchiveCorrupt, Detail: err.Error()}
-	}
-	var ve *snapshot.VersionError
-	if errors.As(err, &ve) {
-		return &ArchiveError{Object: name, LSN: lsn, Err: ErrArchiveCorrupt, Detail: err.Error()}
-	}
-	return &ArchiveError{Object: name, LSN: lsn, Err: err}
 }
 
 // piece is the part of one object that a plan reads: LSNs [lo, hi].
@@ -243,23 +169,19 @@ func (v *archiveView) tip() wal.LSN {
 }
 
 // readSegment reads, authenticates and decodes one archived object.
-func readSegment(ctx context.Context, repo *snapshot.Repo, s segName) ([]wal.Record, error) {
+func readSegment(ctx context.Context, store Store, s segName) ([]wal.Record, error) {
 	name := s.String()
-	b, err := repo.ReadObject(ctx, name, maxSegmentBytes+segPrefixSize+snapshot.SealedOverhead)
-	if err != nil {
-		return nil, archiveErr(name, s.First, err)
-	}
-	prefix, body, err := repo.Unseal(name, segPrefixSize, b)
+	prefix, body, err := store.GetSealed(ctx, name, segPrefixSize, maxSegmentBytes)
 	if err != nil {
 		return nil, archiveErr(name, s.First, err)
 	}
 	recs, err := decodeSegment(s, prefix, body)
 	if err != nil {
-		return nil, &ArchiveError{Object: name, LSN: s.First, Err: ErrArchiveCorrupt, Detail: err.Error()}
+		return nil, &ObjectError{Object: name, LSN: s.First, Err: ErrCorrupt, Detail: err.Error()}
 	}
 	return recs, nil
 }
 
 // isExists reports whether err is a write refused because the object
 // exists (IfNotExist).
-func isExists(err error) bool { return gcerrors.Code(err) == gcerrors.FailedPrecondition }
+func isExists(err error) bool { return errors.Is(err, snapshot.ErrObjectExists) }

@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pierrec/lz4/v4"
-	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
@@ -23,9 +22,9 @@ import (
 // freeze the state under the host's lock); write may take long.
 type CaptureFunc func(ctx context.Context) (lsn wal.LSN, write func(w io.Writer) error, err error)
 
-// ArchiverOptions configures an Archiver. The zero value gives the
+// Options configures an Archiver. The zero value gives the
 // documented defaults.
-type ArchiverOptions struct {
+type Options struct {
 	// ShipInterval bounds how far the archive lags a live primary:
 	// pending records are uploaded once the oldest is ShipInterval/2
 	// old, so that with uploads faster than ShipInterval/2 no record
@@ -77,7 +76,7 @@ type ArchiverOptions struct {
 	Now func() time.Time
 }
 
-func (o *ArchiverOptions) setDefaults() {
+func (o *Options) setDefaults() {
 	if o.ShipInterval <= 0 {
 		o.ShipInterval = time.Second
 	}
@@ -123,11 +122,11 @@ type UploadEvent struct {
 	// Archived is the archive's contiguous end after this upload: every
 	// record up to it is in the bucket (uploads may land out of order).
 	Archived wal.LSN
-	At       time.Time // when it landed (ArchiverOptions.Now)
+	At       time.Time // when it landed (Options.Now)
 }
 
-// ArchiveStatus is an Archiver's state, for monitoring.
-type ArchiveStatus struct {
+// Status is an Archiver's state, for monitoring.
+type Status struct {
 	Epoch        uint64    // epoch of the timeline being archived
 	Resumed      bool      // the archiver has found where to continue
 	Archived     wal.LSN   // every record of the log up to here is in the archive
@@ -156,10 +155,10 @@ type ArchiveStatus struct {
 // repository (objects under wal/ in its bucket, sealed under its keys):
 // see the package documentation for the format and guarantees.
 type Archiver struct {
-	log  *wal.Log
-	repo *snapshot.Repo
-	opts ArchiverOptions
-	lg   *slog.Logger
+	log   *wal.Log
+	store Store
+	opts  Options
+	lg    *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -169,7 +168,7 @@ type Archiver struct {
 
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced when status changes
-	st         ArchiveStatus
+	st         Status
 	inflight   []*upload // uploads in LSN order, not yet all done
 	waitCancel context.CancelFunc
 	flushReq   bool
@@ -181,24 +180,25 @@ type Archiver struct {
 
 type upload struct {
 	name     segName
-	data     []byte
+	prefix   []byte // the object's clear prefix and body, until it landed
+	body     []byte
 	bytes    int64 // record payload bytes
 	lastTime time.Time
 	done     bool
 }
 
-// NewArchiver starts archiving log into repo's WAL archive. It returns at
+// NewArchiver starts archiving log into store's WAL archive. It returns at
 // once; the archiver lists the archive to find where to continue
 // (retrying while the bucket is unreachable), then follows the log.
 // Until it has resumed it holds every record of the log.
-func NewArchiver(log *wal.Log, repo *snapshot.Repo, opts ArchiverOptions) (*Archiver, error) {
+func NewArchiver(log *wal.Log, store Store, opts Options) (*Archiver, error) {
 	opts.setDefaults()
 	if len(opts.Compaction) == 0 && !opts.NoCompaction {
-		return nil, errors.New("replication: ArchiverOptions.Compaction is empty; set NoCompaction instead")
+		return nil, errors.New("archive: Options.Compaction is empty; set NoCompaction instead")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Archiver{
-		log: log, repo: repo, opts: opts, lg: opts.Logger.With("component", "archiver"),
+		log: log, store: store, opts: opts, lg: opts.Logger.With("component", "archiver"),
 		ctx: ctx, cancel: cancel,
 		jobs:    make(chan *upload, opts.Uploads),
 		snapCh:  make(chan struct{}, 1),
@@ -224,7 +224,7 @@ func NewArchiver(log *wal.Log, repo *snapshot.Repo, opts ArchiverOptions) (*Arch
 		})
 	} else {
 		a.wg.Add(1)
-		go a.every(DeposedCheckInterval, func() {
+		go a.every(deposedCheckInterval, func() {
 			if err := a.checkNewerTimeline(a.ctx); errors.Is(err, ErrDeposed) {
 				a.depose(err)
 			}
@@ -250,7 +250,7 @@ func (a *Archiver) Close() error {
 }
 
 // Status returns the archiver's current state.
-func (a *Archiver) Status() ArchiveStatus {
+func (a *Archiver) Status() Status {
 	a.mu.Lock()
 	st := a.st
 	a.mu.Unlock()
@@ -309,7 +309,7 @@ func (a *Archiver) Flush(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-a.ctx.Done():
-			return errors.New("replication: archiver closed")
+			return errors.New("archive: archiver closed")
 		}
 	}
 }
@@ -397,12 +397,7 @@ func (a *Archiver) run() {
 			a.lg.Error("archive: cannot encode records", "err", err)
 			return false
 		}
-		data, err := a.repo.Seal(n.String(), prefix, body)
-		if err != nil {
-			a.fail(err)
-			return false
-		}
-		u := &upload{name: n, data: data, bytes: int64(bytes), lastTime: batch[len(batch)-1].Time}
+		u := &upload{name: n, prefix: prefix, body: body, bytes: int64(bytes), lastTime: batch[len(batch)-1].Time}
 		a.mu.Lock()
 		a.inflight = append(a.inflight, u)
 		a.mu.Unlock()
@@ -542,8 +537,10 @@ func (a *Archiver) uploader() {
 	for u := range a.jobs {
 		backoff := a.opts.MinBackoff
 		start, fails := time.Now(), 0
+		var size int64
 		for {
-			err := a.repo.WriteObject(a.ctx, u.name.String(), u.data)
+			var err error
+			size, err = a.store.PutSealed(a.ctx, u.name.String(), u.prefix, u.body)
 			if err == nil || isExists(err) {
 				// An object of that name holds exactly these records
 				// (names fix the epoch and the LSN range): one that exists
@@ -567,8 +564,8 @@ func (a *Archiver) uploader() {
 			}
 			backoff = min(2*backoff, a.opts.MaxBackoff)
 		}
-		ev := UploadEvent{Object: u.name.String(), First: u.name.First, Last: u.name.Last, Bytes: len(u.data), Duration: time.Since(start), Failures: fails}
-		ev.Archived = a.completed(u)
+		ev := UploadEvent{Object: u.name.String(), First: u.name.First, Last: u.name.Last, Bytes: int(size), Duration: time.Since(start), Failures: fails}
+		ev.Archived = a.completed(u, size)
 		if a.opts.OnUpload != nil {
 			ev.At = a.opts.Now()
 			a.opts.OnUpload(ev)
@@ -578,12 +575,12 @@ func (a *Archiver) uploader() {
 
 // completed marks u stored and advances the archived point over every
 // upload done in LSN order, and returns the archived point.
-func (a *Archiver) completed(u *upload) wal.LSN {
+func (a *Archiver) completed(u *upload, size int64) wal.LSN {
 	a.mu.Lock()
 	u.done = true
 	a.st.Objects++
-	a.st.Bytes += int64(len(u.data))
-	u.data = nil
+	a.st.Bytes += size
+	u.prefix, u.body = nil, nil
 	advanced := false
 	for len(a.inflight) > 0 && a.inflight[0].done {
 		h := a.inflight[0]
@@ -611,7 +608,7 @@ func (a *Archiver) completed(u *upload) wal.LSN {
 // timeline of epoch exists, and returns the first LSN the log holds that
 // the archive does not.
 func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
-	v, err := loadView(ctx, a.repo)
+	v, err := loadView(ctx, a.store)
 	if err != nil {
 		return 0, err
 	}
@@ -646,7 +643,7 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	if next > last+1 {
 		// The archive is ahead of this log (it was restored from it):
 		// nothing to ship until the log passes it.
-		return 0, fmt.Errorf("replication: the archive holds records up to LSN %d, past the log's last LSN %d; open the archiver on a log restored to at least that point", next-1, last)
+		return 0, fmt.Errorf("archive: the archive holds records up to LSN %d, past the log's last LSN %d; open the archiver on a log restored to at least that point", next-1, last)
 	}
 	if c := cov; len(c) > 0 && a.log.First() > c[len(c)-1][1]+1 {
 		a.lg.Warn("archive: records between the archive's end and the log's first record were never archived: point-in-time restore into that range needs a snapshot after it",
@@ -661,9 +658,9 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	return next, nil
 }
 
-// DeposedCheckInterval is how often an archiver without compaction looks
+// deposedCheckInterval is how often an archiver without compaction looks
 // for a newer timeline (with compaction, every compaction does).
-const DeposedCheckInterval = 30 * time.Second
+const deposedCheckInterval = 30 * time.Second
 
 // checkNewerTimeline fails with ErrDeposed if the archive has a timeline
 // newer than the archiver's epoch. It lists only the epoch directories.
@@ -674,22 +671,18 @@ func (a *Archiver) checkNewerTimeline(ctx context.Context) error {
 	if !resumed {
 		return nil
 	}
-	it := a.repo.Bucket().List(&blob.ListOptions{Prefix: archivePrefix, Delimiter: "/"})
+	dirs, err := a.store.ListObjects(ctx, archivePrefix, "/")
+	if err != nil {
+		return err
+	}
 	var newest []uint64
-	for {
-		o, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if n, _, err := parseArchiveName(o.Key + timelineName); err == nil && o.IsDir && n.Epoch > epoch {
+	for _, o := range dirs {
+		if n, _, err := parseArchiveName(o.Name + timelineName); err == nil && o.IsDir && n.Epoch > epoch {
 			newest = append(newest, n.Epoch)
 		}
 	}
 	for _, e := range newest {
-		if t, err := readTimeline(ctx, a.repo, e); err == nil {
+		if t, err := readTimeline(ctx, a.store, e); err == nil {
 			return fmt.Errorf("%w: the archive has a timeline for epoch %d (%s), past this node's epoch %d", ErrDeposed, e, t, epoch)
 		}
 	}
@@ -713,7 +706,7 @@ func (a *Archiver) forkPoint(epoch uint64) (wal.LSN, error) {
 		mid := lo + (hi-lo)/2
 		rec, err := a.recordAt(mid)
 		if err != nil {
-			return 0, fmt.Errorf("replication: read log at %d: %w", mid, err)
+			return 0, fmt.Errorf("archive: read log at %d: %w", mid, err)
 		}
 		if rec.Epoch >= epoch {
 			hi = mid
@@ -727,7 +720,7 @@ func (a *Archiver) forkPoint(epoch uint64) (wal.LSN, error) {
 // startTimeline writes the timeline object of epoch, forking after LSN
 // fork from the history that the log's record at fork belongs to.
 func (a *Archiver) startTimeline(ctx context.Context, epoch uint64, fork wal.LSN) (timeline, error) {
-	v, err := loadView(ctx, a.repo)
+	v, err := loadView(ctx, a.store)
 	if err != nil {
 		return timeline{}, err
 	}
@@ -741,14 +734,14 @@ func (a *Archiver) startTimeline(ctx context.Context, epoch uint64, fork wal.LSN
 	if fork > 0 && fork >= a.log.First() {
 		rec, err := a.recordAt(fork)
 		if err != nil {
-			return timeline{}, fmt.Errorf("replication: read log at %d: %w", fork, err)
+			return timeline{}, fmt.Errorf("archive: read log at %d: %w", fork, err)
 		}
 		p := rec.Epoch
 		if b, ok := v.hist.bound(p); ok && b >= fork {
 			parent = v.hist
-		} else if t, err := readTimeline(ctx, a.repo, p); err == nil {
+		} else if t, err := readTimeline(ctx, a.store, p); err == nil {
 			parent = t
-		} else if errors.Is(err, ErrArchiveGap) {
+		} else if errors.Is(err, ErrGap) {
 			parent = timeline{Epochs: []uint64{p}, Forks: []wal.LSN{0}}
 		} else {
 			return timeline{}, err
@@ -763,16 +756,12 @@ func (a *Archiver) startTimeline(ctx context.Context, epoch uint64, fork wal.LSN
 		t = parent.fork(epoch, fork)
 	}
 	name := timelineObject(epoch)
-	data, err := a.repo.Seal(name, nil, encodeTimeline(t))
-	if err != nil {
-		return timeline{}, err
-	}
-	if err := a.repo.WriteObject(ctx, name, data); err != nil {
+	if _, err := a.store.PutSealed(ctx, name, nil, encodeTimeline(t)); err != nil {
 		if !isExists(err) {
-			return timeline{}, fmt.Errorf("replication: write %s: %w", name, err)
+			return timeline{}, fmt.Errorf("archive: write %s: %w", name, err)
 		}
 		// Written by an earlier run that died before it learned so.
-		if t, err = readTimeline(ctx, a.repo, epoch); err != nil {
+		if t, err = readTimeline(ctx, a.store, epoch); err != nil {
 			return timeline{}, err
 		}
 	}

@@ -1,10 +1,14 @@
-package replication
+package archive
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -136,7 +140,7 @@ func FuzzArchiveTimeline(f *testing.F) {
 
 // FuzzArchiveObject reads arbitrary bytes stored as an archived object,
 // through decryption: the only outcome is the records or an
-// *ArchiveError saying the object is damaged.
+// *ObjectError saying the object is damaged.
 func FuzzArchiveObject(f *testing.F) {
 	ctx := context.Background()
 	b, err := blob.OpenBucket(ctx, "mem://")
@@ -150,7 +154,11 @@ func FuzzArchiveObject(f *testing.F) {
 	}
 	n := segName{Epoch: 2, First: 40, Last: 42, FirstNanos: 1, LastNanos: 2}
 	for _, s := range seedSegments() {
-		sealed, err := repo.Seal(segNameOf(s).String(), s[:segPrefixSize], s[segPrefixSize:])
+		name := segNameOf(s).String()
+		if _, err := repo.PutSealed(ctx, name, s[:segPrefixSize], s[segPrefixSize:]); err != nil {
+			f.Fatal(err)
+		}
+		sealed, err := b.ReadAll(ctx, name)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -161,9 +169,30 @@ func FuzzArchiveObject(f *testing.F) {
 			t.Fatal(err)
 		}
 		_, err := readSegment(ctx, repo, n)
-		var ae *ArchiveError
-		if err != nil && (!errors.As(err, &ae) || !errors.Is(err, ErrArchiveCorrupt) || ae.Object != n.String()) {
+		var ae *ObjectError
+		if err != nil && (!errors.As(err, &ae) || !errors.Is(err, ErrCorrupt) || ae.Object != n.String()) {
 			t.Fatalf("untyped or misattributed error: %v", err)
 		}
 	})
+}
+
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus in testdata/fuzz")
+
+func TestWriteFuzzCorpus(t *testing.T) {
+	if !*updateCorpus {
+		t.Skip("run with -update-corpus to rewrite testdata/fuzz")
+	}
+	for name, seeds := range map[string][][]byte{
+		"FuzzArchiveSegment": seedSegments(), "FuzzArchiveName": seedNames(), "FuzzArchiveTimeline": seedTimelines(),
+	} {
+		dir := filepath.Join("testdata", "fuzz", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range seeds {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // Compact merges this archiver's objects (those of its own epoch) window
-// by window, for each window length of ArchiverOptions.Compaction in
+// by window, for each window length of Options.Compaction in
 // turn: the objects whose first record falls in one closed window become
 // one object, written before the pieces are deleted, so a crash at any
 // point leaves overlapping objects that restore reads once and the next
@@ -29,7 +29,7 @@ func (a *Archiver) Compact(ctx context.Context) error {
 	if !resumed {
 		return nil
 	}
-	v, err := loadView(ctx, a.repo)
+	v, err := loadView(ctx, a.store)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (a *Archiver) dropCovered(ctx context.Context, own []segObj) ([]segObj, err
 			keep = append(keep, s)
 			continue
 		}
-		if err := a.repo.DeleteObject(ctx, s.String()); err != nil {
+		if err := a.store.DeleteObject(ctx, s.String()); err != nil {
 			return nil, err
 		}
 	}
@@ -111,7 +111,7 @@ func (a *Archiver) compactLevel(ctx context.Context, own []segObj, width, closed
 func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 	var recs []wal.Record
 	for _, s := range run {
-		rs, err := readSegment(ctx, a.repo, s.segName)
+		rs, err := readSegment(ctx, a.store, s.segName)
 		if err != nil {
 			return segObj{}, err
 		}
@@ -120,7 +120,7 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 			next = recs[len(recs)-1].LSN + 1
 		}
 		if s.First > next {
-			return segObj{}, fmt.Errorf("replication: compaction run has a gap before %s", s.String())
+			return segObj{}, fmt.Errorf("archive: compaction run has a gap before %s", s.String())
 		}
 		recs = append(recs, rs[next-s.First:]...)
 	}
@@ -129,22 +129,24 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 		return segObj{}, err
 	}
 	name := n.String()
-	data, err := a.repo.Seal(name, prefix, body)
-	if err != nil {
-		return segObj{}, err
+	size, err := a.store.PutSealed(ctx, name, prefix, body)
+	if err != nil && !isExists(err) {
+		return segObj{}, fmt.Errorf("archive: write %s: %w", name, err)
 	}
-	if err := a.repo.WriteObject(ctx, name, data); err != nil && !isExists(err) {
-		return segObj{}, fmt.Errorf("replication: write %s: %w", name, err)
+	if err != nil {
+		// Written by an earlier compaction that died before deleting
+		// the pieces: about this size.
+		size = int64(len(prefix) + len(body))
 	}
 	for _, s := range run {
-		if err := a.repo.DeleteObject(ctx, s.String()); err != nil {
+		if err := a.store.DeleteObject(ctx, s.String()); err != nil {
 			return segObj{}, err
 		}
 	}
 	a.mu.Lock()
 	a.st.Compacted++
 	a.mu.Unlock()
-	return segObj{n, int64(len(data))}, nil
+	return segObj{n, size}, nil
 }
 
 // requestSnapshot asks the snapshotter for a base snapshot (at most one
@@ -171,12 +173,12 @@ func (a *Archiver) snapshotter() {
 	}
 }
 
-// SnapshotNow takes a base snapshot: ArchiverOptions.Capture's state,
+// SnapshotNow takes a base snapshot: Options.Capture's state,
 // saved through the repository with its LSN and the archiver's epoch in
 // the manifest and the tag "base".
 func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 	if a.opts.Capture == nil {
-		return snapshot.Manifest{}, errors.New("replication: ArchiverOptions.Capture is not set")
+		return snapshot.Manifest{}, errors.New("archive: Options.Capture is not set")
 	}
 	a.snapMu.Lock()
 	defer a.snapMu.Unlock()
@@ -185,15 +187,15 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 	a.mu.Unlock()
 	lsn, write, err := a.opts.Capture(ctx)
 	if err != nil {
-		return snapshot.Manifest{}, fmt.Errorf("replication: capture state: %w", err)
+		return snapshot.Manifest{}, fmt.Errorf("archive: capture state: %w", err)
 	}
 	at := a.opts.Now() // every record up to lsn was appended before now
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(write(pw)) }()
-	m, stats, err := a.repo.Save(ctx, pr, snapshot.Meta{Time: at, LSN: uint64(lsn), Epoch: epoch, Tags: []string{BaseTag}})
+	m, stats, err := a.store.Save(ctx, pr, snapshot.Meta{Time: at, LSN: uint64(lsn), Epoch: epoch, Tags: []string{baseTag}})
 	pr.CloseWithError(errors.New("snapshot ended"))
 	if err != nil {
-		return snapshot.Manifest{}, fmt.Errorf("replication: save base snapshot: %w", err)
+		return snapshot.Manifest{}, fmt.Errorf("archive: save base snapshot: %w", err)
 	}
 	a.mu.Lock()
 	a.st.Snapshot, a.st.SnapshotAt, a.st.SnapshotTime, a.st.SnapshotStats, a.sinceSnap = m.ID, lsn, m.Time, stats, 0
@@ -202,7 +204,7 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 	return m, nil
 }
 
-// BaseTag is the tag of base snapshots: the archiver tags its own, and
+// baseTag is the tag of base snapshots: the archiver tags its own, and
 // restore starts only from snapshots with this tag (and an LSN), so other
 // snapshots in the same repository are never mistaken for the log's state.
-const BaseTag = "base"
+const baseTag = "base"

@@ -1,4 +1,4 @@
-package replication
+package archive
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -24,7 +25,7 @@ func TestArchiveTimelines(t *testing.T) {
 		if err := old.log.SetEpoch(1); err != nil {
 			t.Fatal(err)
 		}
-		oldA := old.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+		oldA := old.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 		for i := 0; i < 10; i++ {
 			old.append(10)
 			old.clock.Add(time.Second)
@@ -32,7 +33,7 @@ func TestArchiveTimelines(t *testing.T) {
 		}
 
 		// The standby: a log with the first 80 records, then promoted.
-		nw := &archiveRig{t: t, clock: old.clock, dir: t.TempDir(), bucket: b, state: &chainState{}, sums: old.sums[:81:81], recs: old.recs[:80:80]}
+		nw := &archiveRig{t: t, clock: old.clock, dir: t.TempDir(), bucket: b, state: &testsm.Chain{}, sums: old.sums[:81:81], recs: old.recs[:80:80]}
 		nw.openLog()
 		t.Cleanup(func() { nw.log.Close() })
 		nw.repo = old.repo
@@ -48,7 +49,7 @@ func TestArchiveTimelines(t *testing.T) {
 		if err := nw.log.SetEpoch(2); err != nil {
 			t.Fatal(err)
 		}
-		newA := nw.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+		newA := nw.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 		for i := 0; i < 5; i++ {
 			nw.append(10)
 			nw.clock.Add(time.Second)
@@ -58,7 +59,7 @@ func TestArchiveTimelines(t *testing.T) {
 		old.append(30)
 		flush(t, oldA)
 
-		w, err := ArchiveWindow(ctx, nw.repo)
+		w, err := Restorable(ctx, nw.repo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,15 +82,15 @@ func TestArchiveTimelines(t *testing.T) {
 			t.Fatalf("the deposed archiver's Compact = %v, want ErrDeposed", err)
 		}
 		oldA.Close()
-		again := old.archiver(ArchiverOptions{ShipInterval: time.Hour, NoCompaction: true})
+		again := old.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if err := again.Flush(fctx); !errors.Is(err, ErrDeposed) || !errors.Is(again.Status().Deposed, ErrDeposed) {
 			t.Fatalf("a restarted deposed archiver: Flush = %v, status %+v", err, again.Status())
 		}
-		rep, err := VerifyArchive(ctx, nw.repo, VerifyPITR)
+		rep, err := Verify(ctx, nw.repo, VerifyPITR)
 		if err != nil || !rep.OK() || rep.Last != 130 {
-			t.Fatalf("VerifyArchive: %+v, %v", rep, err)
+			t.Fatalf("Verify: %+v, %v", rep, err)
 		}
 	})
 }
@@ -99,7 +100,7 @@ func TestArchiveTimelines(t *testing.T) {
 func TestArchiveEpochChange(t *testing.T) {
 	ctx := context.Background()
 	rig := newArchiveRig(t, memBucket(t))
-	a := rig.archiver(ArchiverOptions{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
+	a := rig.archiver(Options{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
 	rig.append(25)
 	if err := rig.log.SetEpoch(3); err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestArchiveEpochChange(t *testing.T) {
 	if st := a.Status(); st.Epoch != 3 || st.Archived != 50 {
 		t.Fatalf("status %+v", st)
 	}
-	w, err := ArchiveWindow(ctx, rig.repo)
+	w, err := Restorable(ctx, rig.repo)
 	if err != nil || w.Timeline != "epoch 0 → after 25: epoch 3" {
 		t.Fatalf("window %+v, %v", w, err)
 	}

@@ -1,0 +1,161 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gocloud.dev/gcerrors"
+)
+
+// Sealed objects: other packages (the WAL archive) keep objects of their
+// own in the repository's bucket under the repository's keys, so that one
+// set of key slots opens snapshots and archive alike.
+//
+// A sealed object is the common object header (kind 7), a prefix in the
+// clear, then the body sealed with AES-256-GCM under a key of its own
+// (HKDF from the repository key and the header's salt). Header, prefix,
+// the repository ID and the object's name are authenticated, so an object
+// copied under another name, or from another repository, does not open.
+//
+//	| header (kind 7, salt) | prefix (clear) | AES-256-GCM(body) | tag |
+
+// kindSealed is the header kind of sealed objects. Part of the on-disk
+// format.
+const kindSealed byte = 7
+
+// sealedOverhead is how many bytes sealing adds to prefix and body.
+const sealedOverhead = headerSize + tagSize
+
+// ObjectInfo is one entry of ListObjects.
+type ObjectInfo struct {
+	Name  string // the object's name, or a directory's (ending in the delimiter)
+	Size  int64  // bytes stored (0 for a directory)
+	IsDir bool   // a directory: a common prefix up to the delimiter
+}
+
+// PutSealed seals prefix and body as the object name and writes it once:
+// with IfNotExist where the store supports it, so history is never
+// overwritten. It returns the bytes stored. An object that already
+// exists gives an *ObjectError with ErrObjectExists; name must not lie
+// in the repository's own namespace (config, keys/, data/, index/,
+// snapshots/, locks/).
+func (r *Repo) PutSealed(ctx context.Context, name string, prefix, body []byte) (int64, error) {
+	if err := r.checkWritable(); err != nil {
+		return 0, err
+	}
+	if err := checkSealedName(name); err != nil {
+		return 0, err
+	}
+	data, err := r.seal(name, prefix, body)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.put(ctx, name, data); err != nil {
+		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			return 0, objErr(name, -1, ErrObjectExists)
+		}
+		return 0, storageErr(name, err)
+	}
+	return int64(len(data)), nil
+}
+
+// GetSealed reads the sealed object name, whose clear prefix is
+// prefixLen bytes and whose body is at most maxBody bytes, and returns
+// prefix and body once they authenticate. Nothing larger than those
+// bounds is read. A missing object gives an *ObjectError with
+// ErrMissing; damage one with ErrCorrupt, ErrTruncated or a
+// *VersionError.
+func (r *Repo) GetSealed(ctx context.Context, name string, prefixLen int, maxBody int64) (prefix, body []byte, err error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, nil, err
+	}
+	if err := checkSealedName(name); err != nil {
+		return nil, nil, err
+	}
+	b, err := getObjectMax(ctx, r.bucket, name, int64(prefixLen)+maxBody+sealedOverhead)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.unseal(name, prefixLen, b)
+}
+
+// DeleteObject deletes the sealed object name; one already gone is not
+// an error.
+func (r *Repo) DeleteObject(ctx context.Context, name string) error {
+	if err := r.checkWritable(); err != nil {
+		return err
+	}
+	if err := checkSealedName(name); err != nil {
+		return err
+	}
+	return r.del(ctx, name)
+}
+
+// ListObjects lists the objects under prefix in name order. With a
+// delimiter, names are cut after the first delimiter past prefix and
+// each such directory is listed once (IsDir), as blob.ListOptions does.
+func (r *Repo) ListObjects(ctx context.Context, prefix, delimiter string) ([]ObjectInfo, error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, err
+	}
+	objs, err := listObjects(ctx, r.bucket, prefix, delimiter)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ObjectInfo, len(objs))
+	for i, o := range objs {
+		out[i] = ObjectInfo{Name: o.Key, Size: o.Size, IsDir: o.IsDir}
+	}
+	return out, nil
+}
+
+// checkSealedName refuses names in the repository's own namespace.
+func checkSealedName(name string) error {
+	if name == "" || name == configName {
+		return fmt.Errorf("snapshot: %q is not a name for a sealed object", name)
+	}
+	for _, p := range []string{keysPrefix, dataPrefix, indexPrefix, snapsPrefix, locksPrefix} {
+		if strings.HasPrefix(name, p) {
+			return fmt.Errorf("snapshot: sealed object %q lies in the repository's own %s", name, p)
+		}
+	}
+	return nil
+}
+
+// seal encrypts body for the object name: see the format above.
+func (r *Repo) seal(name string, prefix, body []byte) ([]byte, error) {
+	h := header{version: formatVersion, kind: kindSealed, salt: newSalt()}
+	out := h.append(make([]byte, 0, headerSize+len(prefix)+len(body)+tagSize))
+	out = append(out, prefix...)
+	aead, err := r.keys.objectAEAD(kindSealed, h.salt[:])
+	if err != nil {
+		return nil, err
+	}
+	var nb [nonceSize]byte
+	return aead.Seal(out, nonce(&nb, 0), body, sealedAD(r.keys.objectAD(out), name)), nil
+}
+
+// unseal authenticates and decrypts what seal made for name.
+func (r *Repo) unseal(name string, prefixLen int, b []byte) (prefix, body []byte, err error) {
+	h, err := parseHeader(name, b, kindSealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	split := headerSize + prefixLen
+	if len(b) < split+tagSize {
+		return nil, nil, objErr(name, -1, fmt.Errorf("%w: %d bytes", ErrTruncated, len(b)))
+	}
+	aead, err := r.keys.objectAEAD(kindSealed, h.salt[:])
+	if err != nil {
+		return nil, nil, err
+	}
+	var nb [nonceSize]byte
+	body, err = aead.Open(nil, nonce(&nb, 0), b[split:], sealedAD(r.keys.objectAD(b[:split]), name))
+	if err != nil {
+		return nil, nil, corrupt(name, int64(split), "authentication failed (damaged, or not this repository's object under this name)")
+	}
+	return b[headerSize:split], body, nil
+}
+
+func sealedAD(ad []byte, name string) []byte { return append(ad, name...) }
