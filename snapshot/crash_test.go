@@ -33,9 +33,7 @@ func TestCrashSweep(t *testing.T) {
 					}) || finished {
 						return
 					}
-					if k > 500 {
-						t.Fatal("sweep did not end")
-					}
+					require.LessOrEqual(t, k, 500, "sweep did not end")
 				}
 			})
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 	"time"
 
@@ -70,9 +69,7 @@ func FuzzManifest(f *testing.F) {
 		if len(m.Labels) == 0 {
 			m.Labels = nil
 		}
-		if !reflect.DeepEqual(m, m2) {
-			t.Fatalf("round trip differs:\n%+v\n%+v", m, m2)
-		}
+		require.Equal(t, m, m2, "round trip differs")
 	})
 }
 

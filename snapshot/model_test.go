@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob/memblob"
 	"pgregory.net/rapid"
 )
@@ -21,9 +22,7 @@ func TestModel(t *testing.T) {
 		defer b.Close()
 		opts := Options{PackBytes: minPackBytes, Workers: rapid.IntRange(1, 3).Draw(t, "workers"), Uploads: 2}
 		r, err := Init(ctx, b, testKey, propFormat, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer func() { r.Close() }()
 		model := map[ID][]byte{}
 		var order []ID // save order, for Forget{Last}
@@ -38,24 +37,14 @@ func TestModel(t *testing.T) {
 		}
 		check := func() {
 			ms, err := r.List(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(ms) != len(model) {
-				t.Fatalf("List has %d snapshots, model %d", len(ms), len(model))
-			}
+			require.NoError(t, err)
+			require.Len(t, ms, len(model), "List against the model")
 			for _, m := range ms {
 				want, ok := model[m.ID]
-				if !ok {
-					t.Fatalf("unexpected snapshot %s", m.ID.Short())
-				}
+				require.True(t, ok, "unexpected snapshot %s", m.ID.Short())
 				var out bytes.Buffer
-				if err := r.Restore(ctx, m.ID, &out); err != nil {
-					t.Fatalf("restore %s: %v", m.ID.Short(), err)
-				}
-				if !bytes.Equal(out.Bytes(), want) {
-					t.Fatalf("snapshot %s restored wrong bytes", m.ID.Short())
-				}
+				require.NoError(t, r.Restore(ctx, m.ID, &out), "restore %s", m.ID.Short())
+				require.True(t, bytes.Equal(out.Bytes(), want), "snapshot %s restored wrong bytes", m.ID.Short())
 			}
 		}
 		t.Repeat(map[string]func(*rapid.T){
@@ -70,9 +59,7 @@ func TestModel(t *testing.T) {
 					state = rapid.SliceOfN(rapid.Byte(), 0, 20_000).Draw(t, "state")
 				}
 				m, _, err := r.Save(ctx, bytes.NewReader(state), Meta{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				model[m.ID] = state
 				order = append(order, m.ID)
 			},
@@ -81,9 +68,7 @@ func TestModel(t *testing.T) {
 					t.Skip("nothing to remove")
 				}
 				id := pick("victim")
-				if err := r.Remove(ctx, id); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, r.Remove(ctx, id))
 				delete(model, id)
 			},
 			"forget-last": func(t *rapid.T) {
@@ -92,9 +77,7 @@ func TestModel(t *testing.T) {
 				}
 				n := rapid.IntRange(1, 3).Draw(t, "last")
 				ds, err := r.Forget(ctx, Policy{Last: n}, false)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				for _, d := range ds {
 					if !d.Keep {
 						id, _ := ParseID(d.Item.ID)
@@ -103,29 +86,22 @@ func TestModel(t *testing.T) {
 				}
 			},
 			"prune": func(t *rapid.T) {
-				if _, err := r.Prune(ctx, PruneOptions{MaxUnused: rapid.Float64Range(0.01, 1).Draw(t, "maxUnused")}); err != nil {
-					t.Fatal(err)
-				}
+				_, err := r.Prune(ctx, PruneOptions{MaxUnused: rapid.Float64Range(0.01, 1).Draw(t, "maxUnused")})
+				require.NoError(t, err)
 			},
 			"repair-index": func(t *rapid.T) {
-				if _, err := r.RepairIndex(ctx); err != nil {
-					t.Fatal(err)
-				}
+				_, err := r.RepairIndex(ctx)
+				require.NoError(t, err)
 			},
 			"reopen": func(t *rapid.T) {
 				r.Close()
-				if r, err = Open(ctx, b, testKey, opts); err != nil {
-					t.Fatal(err)
-				}
+				r, err = Open(ctx, b, testKey, opts)
+				require.NoError(t, err)
 			},
 			"": func(t *rapid.T) { check() },
 		})
 		rep, err := r.Verify(ctx, VerifyOptions{ReadData: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !rep.OK() {
-			t.Fatalf("verify: %v", rep.Problems)
-		}
+		require.NoError(t, err)
+		require.True(t, rep.OK(), "verify: %v", rep.Problems)
 	})
 }

@@ -65,16 +65,12 @@ func TestPropertyRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			saved[m.ID] = bytes.Clone(state)
 			bound := int64(edited + edits*3*propFormat.ChunkMax)
-			if st.NewBytes > bound {
-				t.Fatalf("step %d: %d edits of %d bytes stored %d new bytes, bound %d", step, edits, edited, st.NewBytes, bound)
-			}
+			require.LessOrEqual(t, st.NewBytes, bound, "step %d: %d edits of %d bytes", step, edits, edited)
 		}
 		for id, want := range saved {
 			var out bytes.Buffer
 			require.NoError(t, r.Restore(ctx, id, &out))
-			if !bytes.Equal(want, out.Bytes()) {
-				t.Fatalf("snapshot %s restored %d bytes, want %d, differing", id.Short(), out.Len(), len(want))
-			}
+			require.True(t, bytes.Equal(want, out.Bytes()), "snapshot %s restored %d bytes, want %d, differing", id.Short(), out.Len(), len(want))
 		}
 	})
 }
