@@ -1,6 +1,10 @@
 package snapshot
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,3 +41,58 @@ func TestRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// blockingReader returns data in small pieces; once drained it closes
+// drained and blocks until released, to cancel a Save mid-stream.
+type blockingReader struct {
+	data    []byte
+	drained chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingReader) Read(p []byte) (int, error) {
+	if len(b.data) == 0 {
+		close(b.drained)
+		<-b.release
+		return 0, io.EOF
+	}
+	n := copy(p, b.data[:min(len(b.data), 4096)])
+	b.data = b.data[n:]
+	return n, nil
+}
+
+func TestSaveCancel(t *testing.T) {
+	r := initRepo(t, memBucket(t), testFormat)
+	ctx, cancel := context.WithCancel(context.Background())
+	br := &blockingReader{data: gen.Random(1, 1<<20), drained: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error)
+	go func() {
+		_, _, err := r.Save(ctx, br, Meta{})
+		done <- err
+	}()
+	<-br.drained
+	cancel()
+	close(br.release)
+	err := <-done
+	require.ErrorIs(t, err, context.Canceled)
+	ms, err := r.List(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, ms, "a cancelled Save creates no snapshot")
+	locks, err := listNames(context.Background(), r.bucket, locksPrefix)
+	require.NoError(t, err)
+	assert.Empty(t, locks, "the lock is released")
+}
+
+func TestSaveReadError(t *testing.T) {
+	r := initRepo(t, memBucket(t), testFormat)
+	boom := errors.New("state machine failed")
+	_, _, err := r.Save(context.Background(), io.MultiReader(bytes.NewReader(gen.Random(1, 300<<10)), errReader{boom}), Meta{})
+	require.ErrorIs(t, err, boom)
+	ms, err := r.List(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, ms)
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
