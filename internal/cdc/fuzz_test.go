@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/continuity-go/continuity/internal/gen"
 )
 
@@ -25,23 +27,15 @@ func FuzzCut(f *testing.F) {
 		}
 		tab := NewTable([32]byte{seed})
 		c, err := New(p, tab)
-		if err != nil {
-			t.Fatalf("params %+v: %v", p, err)
-		}
+		require.NoError(t, err, "params %+v", p)
 		var total int
 		for d := data; len(d) > 0; {
 			n := c.Cut(d)
-			if want := cutRef(p, tab, d); n != want {
-				t.Fatalf("params %+v, offset %d: Cut = %d, reference %d", p, total, n, want)
-			}
-			if n < 1 || n > p.Max || (n < p.Min && n != len(d)) {
-				t.Fatalf("params %+v, offset %d: chunk of %d bytes (%d left)", p, total, n, len(d))
-			}
+			require.Equal(t, cutRef(p, tab, d), n, "params %+v, offset %d: Cut against the reference", p, total)
+			require.True(t, n >= 1 && n <= p.Max && (n >= p.Min || n == len(d)), "params %+v, offset %d: chunk of %d bytes (%d left)", p, total, n, len(d))
 			total += n
 			d = d[n:]
 		}
-		if total != len(data) {
-			t.Fatalf("chunks cover %d of %d bytes", total, len(data))
-		}
+		require.Equal(t, len(data), total, "bytes the chunks cover")
 	})
 }

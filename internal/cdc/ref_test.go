@@ -1,6 +1,10 @@
 package cdc
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/stretchr/testify/require"
+)
 
 // cutRef is the boundary rule of doc.go written for clarity instead of
 // speed: the hash at each candidate length is recomputed from the window,
@@ -46,10 +50,8 @@ func lengths(chunks [][]byte) []int {
 	return ls
 }
 
-func mustNew(t interface{ Fatal(...any) }, p Params, seed byte) *Chunker {
+func mustNew(t require.TestingT, p Params, seed byte) *Chunker {
 	c, err := New(p, NewTable([32]byte{seed}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c
 }

@@ -29,7 +29,7 @@ func parseAt(tb testing.TB, s string, loc *time.Location) time.Time {
 			return t
 		}
 	}
-	tb.Fatalf("bad time %q", s)
+	require.FailNowf(tb, "bad time", "%q", s)
 	return time.Time{}
 }
 

@@ -68,9 +68,7 @@ func drawPolicy(t *rapid.T) Policy {
 		}
 	}
 	loc, err := time.LoadLocation(rapid.SampledFrom(propertyLocations).Draw(t, "location"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p.Location = loc
 	return p
 }
