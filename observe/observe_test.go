@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/continuity-go/continuity"
+	"github.com/continuity-go/continuity/internal/testkit"
 )
 
 type counter struct {
@@ -104,17 +105,14 @@ func TestMetricsAndHealth(t *testing.T) {
 	if _, err := n.Append(ctx, []byte("event")); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
+	// The applier fails the event in its own goroutine; /healthz reports
+	// it once it has.
+	testkit.Eventually(t, func() bool {
 		if err := json.Unmarshal([]byte(get(t, srv.URL+"/healthz", 0)), &h); err != nil {
 			t.Fatal(err)
 		}
-		if !h.Healthy {
-			break
-		}
-		if i > 1000 {
-			t.Fatal("healthz stays healthy after the state machine failed")
-		}
-	}
+		return !h.Healthy
+	}, "/healthz to turn unhealthy after the state machine failed")
 	if len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "read model is full") {
 		t.Fatalf("reasons %v", h.Reasons)
 	}
