@@ -446,9 +446,14 @@ func (a *Archiver) run() {
 			}
 		}
 		// Wait for the next record, or until the batch is due, or a Flush.
-		waitCtx, cancel := context.WithCancel(a.ctx)
+		var (
+			waitCtx context.Context
+			cancel  context.CancelFunc
+		)
 		if len(batch) > 0 && atTail {
 			waitCtx, cancel = context.WithDeadline(a.ctx, time.Now().Add(a.opts.ShipInterval/2-now.Sub(batch[0].Time)))
+		} else {
+			waitCtx, cancel = context.WithCancel(a.ctx)
 		}
 		a.mu.Lock()
 		a.waitCancel = cancel
