@@ -1,0 +1,121 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/continuity-go/continuity/internal/retention"
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// RetentionPolicy says what ApplyRetention keeps.
+type RetentionPolicy struct {
+	// Window is the point-in-time window: every instant within Window of
+	// now stays restorable (the base snapshot at or before its start,
+	// every snapshot inside it, and the WAL from that base on).
+	Window time.Duration
+	// Keep chooses the snapshots kept beyond the window (daily, weekly,
+	// monthly, yearly ...). Each is exact at its LSN, so it needs no WAL.
+	Keep snapshot.Policy
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// RetentionResult reports what ApplyRetention did (or would do).
+type RetentionResult struct {
+	WindowStart    time.Time     // now minus the window
+	Base           snapshot.ID   // the base snapshot of the window's start (zero if none)
+	CutLSN         wal.LSN       // WAL objects ending at or before this LSN are not needed
+	Kept           []snapshot.ID // snapshots kept
+	Removed        []snapshot.ID // snapshots whose manifests were removed
+	DeletedObjects []string      // WAL objects deleted
+}
+
+// ApplyRetention applies a retention that understands the log: inside
+// the window it keeps every snapshot and all the WAL needed to restore
+// every instant; beyond it, the snapshots p.Keep chooses, without WAL.
+// It removes the other snapshots' manifests (snapshot.Repo.Prune then
+// frees their data) and deletes the WAL objects nothing needs: those
+// that end before the window's base snapshot, and objects off the
+// timeline (a deposed primary's tail) that end before the window. With
+// dryRun it only reports.
+func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun bool) (RetentionResult, error) {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Window <= 0 {
+		return RetentionResult{}, errors.New("archive: RetentionPolicy.Window must be positive")
+	}
+	res := RetentionResult{WindowStart: p.Now().Add(-p.Window)}
+	h, err := loadHistory(ctx, store)
+	if err != nil {
+		return res, err
+	}
+	ms, err := store.List(ctx)
+	if err != nil {
+		return res, err
+	}
+	keep := map[snapshot.ID]bool{}
+	for _, m := range h.bases { // newest first: the first at or before the start is the base
+		if !m.Time.After(res.WindowStart) {
+			res.Base, res.CutLSN = m.ID, wal.LSN(m.LSN)
+			keep[m.ID] = true
+			break
+		}
+	}
+	var old []retention.Item
+	for _, m := range ms {
+		if m.Time.After(res.WindowStart) {
+			keep[m.ID] = true
+		} else {
+			old = append(old, retention.Item{ID: m.ID.String(), Time: m.Time, Tags: m.Tags})
+		}
+	}
+	ds, err := p.Keep.Apply(old)
+	if err != nil {
+		return res, fmt.Errorf("archive: retention: %w", err)
+	}
+	for _, d := range ds {
+		if d.Keep {
+			id, _ := snapshot.ParseID(d.Item.ID)
+			keep[id] = true
+		}
+	}
+	var remove []snapshot.ID
+	for _, m := range ms {
+		if keep[m.ID] {
+			res.Kept = append(res.Kept, m.ID)
+		} else {
+			remove = append(remove, m.ID)
+		}
+	}
+	res.Removed = remove
+	if res.Base.IsZero() && h.v.firstLSN() == 1 {
+		res.CutLSN = 0 // the window's start replays from LSN 1: keep it all
+	}
+	startNanos := res.WindowStart.UnixNano()
+	for _, s := range h.v.segs {
+		b, ok := h.v.hist.bound(s.Epoch)
+		onHistory := ok && s.First <= b
+		if onHistory && min(s.Last, b) <= res.CutLSN || !onHistory && s.LastNanos < startNanos {
+			res.DeletedObjects = append(res.DeletedObjects, s.String())
+		}
+	}
+	if dryRun {
+		return res, nil
+	}
+	if len(remove) > 0 {
+		if err := store.Remove(ctx, remove...); err != nil {
+			return res, err
+		}
+	}
+	for _, name := range res.DeletedObjects {
+		if err := store.DeleteObject(ctx, name); err != nil {
+			return res, fmt.Errorf("archive: retention: delete %s: %w", name, err)
+		}
+	}
+	return res, nil
+}
