@@ -2,13 +2,10 @@ package archive
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/pierrec/lz4/v4"
 
-	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -148,63 +145,3 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 	a.mu.Unlock()
 	return segObj{n, size}, nil
 }
-
-// requestSnapshot asks the snapshotter for a base snapshot (at most one
-// request waits).
-func (a *Archiver) requestSnapshot() {
-	select {
-	case a.snapCh <- struct{}{}:
-	default:
-	}
-}
-
-func (a *Archiver) snapshotter() {
-	defer a.wg.Done()
-	for {
-		select {
-		case <-a.snapCh:
-			if _, err := a.SnapshotNow(a.ctx); err != nil && a.ctx.Err() == nil {
-				a.fail(err)
-				a.lg.Warn("base snapshot failed; the next one is on schedule", "err", err)
-			}
-		case <-a.ctx.Done():
-			return
-		}
-	}
-}
-
-// SnapshotNow takes a base snapshot: Options.Capture's state,
-// saved through the repository with its LSN and the archiver's epoch in
-// the manifest and the tag "base".
-func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
-	if a.opts.Capture == nil {
-		return snapshot.Manifest{}, errors.New("archive: Options.Capture is not set")
-	}
-	a.snapMu.Lock()
-	defer a.snapMu.Unlock()
-	a.mu.Lock()
-	epoch := a.st.Epoch
-	a.mu.Unlock()
-	lsn, write, err := a.opts.Capture(ctx)
-	if err != nil {
-		return snapshot.Manifest{}, fmt.Errorf("archive: capture state: %w", err)
-	}
-	at := a.opts.Now() // every record up to lsn was appended before now
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(write(pw)) }()
-	m, stats, err := a.store.Save(ctx, pr, snapshot.Meta{Time: at, LSN: uint64(lsn), Epoch: epoch, Tags: []string{baseTag}})
-	pr.CloseWithError(errors.New("snapshot ended"))
-	if err != nil {
-		return snapshot.Manifest{}, fmt.Errorf("archive: save base snapshot: %w", err)
-	}
-	a.mu.Lock()
-	a.st.Snapshot, a.st.SnapshotAt, a.st.SnapshotTime, a.st.SnapshotStats, a.sinceSnap = m.ID, lsn, m.Time, stats, 0
-	a.mu.Unlock()
-	a.lg.Info("base snapshot saved", "id", m.ID.Short(), "lsn", lsn, "epoch", epoch)
-	return m, nil
-}
-
-// baseTag is the tag of base snapshots: the archiver tags its own, and
-// restore starts only from snapshots with this tag (and an LSN), so other
-// snapshots in the same repository are never mistaken for the log's state.
-const baseTag = "base"
