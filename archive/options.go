@@ -1,0 +1,120 @@
+package archive
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+// CaptureFunc captures the host's state for a base snapshot: it returns
+// the LSN of the last record folded into the state and a function that
+// writes that state (the library calls it once, streaming into the
+// snapshot repository). Capture must be quick and consistent (copy or
+// freeze the state under the host's lock); write may take long.
+type CaptureFunc func(ctx context.Context) (lsn wal.LSN, write func(w io.Writer) error, err error)
+
+// Options configures an Archiver. The zero value gives the
+// documented defaults.
+type Options struct {
+	// ShipInterval bounds how far the archive lags a live primary:
+	// pending records are uploaded once the oldest is ShipInterval/2
+	// old, so that with uploads faster than ShipInterval/2 no record
+	// reaches the archive later than ShipInterval after its append.
+	// Default 1 s.
+	ShipInterval time.Duration
+	// MaxObjectBytes makes the archiver upload earlier once this many
+	// bytes of records are pending; it is also the size of objects while
+	// catching up. Default 8 MiB.
+	MaxObjectBytes int
+	// Uploads is how many uploads run at once when the archive is behind
+	// (after an outage, or on start). Default 4.
+	Uploads int
+	// Compaction lists the windows at which objects are merged: every
+	// object whose first record falls in one closed window of
+	// Compaction[i] becomes one object (as long as it stays under
+	// MaxCompactedBytes), and the pieces are deleted. Compaction runs every
+	// Compaction[0]. Default 30 s, 5 min, 1 h (Litestream's levels).
+	Compaction []time.Duration
+	// NoCompaction turns compaction off (Compact can still be called).
+	NoCompaction bool
+	// MaxCompactedBytes bounds an object compaction makes (and so the memory a merge takes: it holds the records it merges). Default 32 MiB.
+	MaxCompactedBytes int64
+
+	// Capture, with SnapshotEvery or SnapshotEveryBytes, takes base
+	// snapshots on a schedule: every SnapshotEvery, or once the archive
+	// has grown by SnapshotEveryBytes of records since the last one,
+	// whichever comes first. SnapshotNow takes one at once.
+	Capture            CaptureFunc
+	SnapshotEvery      time.Duration // period of base snapshots (0: none on a timer)
+	SnapshotEveryBytes int64         // archived payload bytes between base snapshots (0: no byte trigger)
+
+	// Holder names the archiver's hold on the log (wal.Log.Hold): records
+	// not yet archived cannot be truncated. Default "archive".
+	Holder string
+	// LagWarning: a warning is logged, at most once per LagWarning, while
+	// the oldest unarchived record is older than this. Default 10 s.
+	LagWarning time.Duration
+	// MinBackoff and MaxBackoff bound the wait between retries of a
+	// failed upload. Defaults 100 ms and 10 s.
+	MinBackoff, MaxBackoff time.Duration
+	// OnUpload, if set, is called after each object lands in the bucket
+	// (from the uploading goroutine; keep it quick), for metrics.
+	OnUpload func(UploadEvent)
+	// Logger receives warnings (uploads failing, lag) and info (resumed,
+	// compacted). Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for lag and compaction windows. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.ShipInterval <= 0 {
+		o.ShipInterval = time.Second
+	}
+	if o.MaxObjectBytes <= 0 {
+		o.MaxObjectBytes = 8 << 20
+	}
+	if o.Uploads <= 0 {
+		o.Uploads = 4
+	}
+	if o.Compaction == nil {
+		o.Compaction = []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}
+	}
+	if o.MaxCompactedBytes <= 0 {
+		o.MaxCompactedBytes = 32 << 20
+	}
+	if o.Holder == "" {
+		o.Holder = "archive"
+	}
+	if o.LagWarning <= 0 {
+		o.LagWarning = 10 * time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// UploadEvent describes one object the archiver stored.
+type UploadEvent struct {
+	Object      string        // the object's name
+	First, Last wal.LSN       // the records it holds
+	Bytes       int           // object size
+	Duration    time.Duration // the upload, including retries
+	Failures    int           // failed attempts before it landed
+	// Archived is the archive's contiguous end after this upload: every
+	// record up to it is in the bucket (uploads may land out of order).
+	Archived wal.LSN
+	At       time.Time // when it landed (Options.Now)
+}

@@ -1,0 +1,192 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+// depose records that a newer timeline exists (err wraps ErrDeposed),
+// which stops archiving, and logs it once.
+func (a *Archiver) depose(err error) {
+	a.mu.Lock()
+	if a.st.Deposed != nil {
+		a.mu.Unlock()
+		return
+	}
+	a.st.Deposed = err
+	a.notify()
+	a.mu.Unlock()
+	a.lg.Error("archive: a newer timeline exists; this node is no longer primary and stops archiving", "err", err)
+}
+
+// resume finds where the archive of this log ends: it makes sure the
+// timeline of epoch exists, and returns the first LSN the log holds that
+// the archive does not.
+func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
+	v, err := loadView(ctx, a.store)
+	if err != nil {
+		return 0, err
+	}
+	if err := a.checkDeposed(v, epoch); err != nil {
+		return 0, err
+	}
+	fork, err := a.forkPoint(epoch)
+	if err != nil {
+		return 0, err
+	}
+	var hist timeline
+	if len(v.hist.Epochs) > 0 && v.hist.epoch() == epoch {
+		hist = v.hist
+	} else if hist, err = a.startTimeline(ctx, epoch, fork); err != nil {
+		return 0, err
+	}
+	v.hist = hist
+	// Continue after the run of archived records that holds the log's
+	// first record (or the archive's first, when retention has deleted
+	// older objects than the log still holds).
+	next := a.log.First()
+	cov := v.covered()
+	if len(cov) > 0 {
+		next = max(next, cov[0][0])
+	}
+	for _, c := range cov {
+		if c[0] <= next && next <= c[1] {
+			next = c[1] + 1
+		}
+	}
+	last := a.log.Last()
+	if next > last+1 {
+		// The archive is ahead of this log (it was restored from it):
+		// nothing to ship until the log passes it.
+		return 0, fmt.Errorf("archive: the archive holds records up to LSN %d, past the log's last LSN %d; open the archiver on a log restored to at least that point", next-1, last)
+	}
+	if c := cov; len(c) > 0 && a.log.First() > c[len(c)-1][1]+1 {
+		a.lg.Warn("archive: records between the archive's end and the log's first record were never archived: point-in-time restore into that range needs a snapshot after it",
+			"archive_end", c[len(c)-1][1], "log_first", a.log.First())
+	}
+	a.log.Hold(a.opts.Holder, next)
+	a.mu.Lock()
+	a.st.Resumed, a.st.Epoch, a.st.Archived = true, epoch, next-1
+	a.notify()
+	a.mu.Unlock()
+	a.lg.Info("archive resumed", "epoch", epoch, "next_lsn", next, "timeline", hist.String())
+	return next, nil
+}
+
+// deposedCheckInterval is how often an archiver without compaction looks
+// for a newer timeline (with compaction, every compaction does).
+const deposedCheckInterval = 30 * time.Second
+
+// checkNewerTimeline fails with ErrDeposed if the archive has a timeline
+// newer than the archiver's epoch. It lists only the epoch directories.
+func (a *Archiver) checkNewerTimeline(ctx context.Context) error {
+	a.mu.Lock()
+	epoch, resumed := a.st.Epoch, a.st.Resumed
+	a.mu.Unlock()
+	if !resumed {
+		return nil
+	}
+	dirs, err := a.store.ListObjects(ctx, archivePrefix, "/")
+	if err != nil {
+		return err
+	}
+	var newest []uint64
+	for _, o := range dirs {
+		if n, _, err := parseArchiveName(o.Name + timelineName); err == nil && o.IsDir && n.Epoch > epoch {
+			newest = append(newest, n.Epoch)
+		}
+	}
+	for _, e := range newest {
+		if t, err := readTimeline(ctx, a.store, e); err == nil {
+			return fmt.Errorf("%w: the archive has a timeline for epoch %d (%s), past this node's epoch %d", ErrDeposed, e, t, epoch)
+		}
+	}
+	return nil
+}
+
+// checkDeposed fails if the archive has a timeline newer than epoch.
+func (a *Archiver) checkDeposed(v *archiveView, epoch uint64) error {
+	if len(v.hist.Epochs) > 0 && v.hist.epoch() > epoch {
+		return fmt.Errorf("%w: the archive has a timeline for epoch %d (%s), past this node's epoch %d", ErrDeposed, v.hist.epoch(), v.hist, epoch)
+	}
+	return nil
+}
+
+// forkPoint is the last LSN of the log written before epoch began (the
+// log's last LSN if no record of epoch exists yet): records carry their
+// epoch and epochs never decrease along the log, so binary search finds it.
+func (a *Archiver) forkPoint(epoch uint64) (wal.LSN, error) {
+	lo, hi := a.log.First(), a.log.Last()+1 // find the first LSN in [lo, hi) with epoch >= epoch
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		rec, err := a.recordAt(mid)
+		if err != nil {
+			return 0, fmt.Errorf("archive: read log at %d: %w", mid, err)
+		}
+		if rec.Epoch >= epoch {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo - 1, nil
+}
+
+// startTimeline writes the timeline object of epoch, forking after LSN
+// fork from the history that the log's record at fork belongs to.
+func (a *Archiver) startTimeline(ctx context.Context, epoch uint64, fork wal.LSN) (timeline, error) {
+	v, err := loadView(ctx, a.store)
+	if err != nil {
+		return timeline{}, err
+	}
+	if err := a.checkDeposed(v, epoch); err != nil {
+		return timeline{}, err
+	}
+	if len(v.hist.Epochs) > 0 && v.hist.epoch() == epoch {
+		return v.hist, nil
+	}
+	parent := timeline{}
+	if fork > 0 && fork >= a.log.First() {
+		rec, err := a.recordAt(fork)
+		if err != nil {
+			return timeline{}, fmt.Errorf("archive: read log at %d: %w", fork, err)
+		}
+		p := rec.Epoch
+		if b, ok := v.hist.bound(p); ok && b >= fork {
+			parent = v.hist
+		} else if t, err := readTimeline(ctx, a.store, p); err == nil {
+			parent = t
+		} else if errors.Is(err, ErrGap) {
+			parent = timeline{Epochs: []uint64{p}, Forks: []wal.LSN{0}}
+		} else {
+			return timeline{}, err
+		}
+	} else if len(v.hist.Epochs) > 0 {
+		parent = v.hist
+	}
+	var t timeline
+	if len(parent.Epochs) == 0 {
+		t = timeline{Epochs: []uint64{epoch}, Forks: []wal.LSN{0}}
+	} else {
+		t = parent.fork(epoch, fork)
+	}
+	name := timelineObject(epoch)
+	if _, err := a.store.PutSealed(ctx, name, nil, encodeTimeline(t)); err != nil {
+		if !isExists(err) {
+			return timeline{}, fmt.Errorf("archive: write %s: %w", name, err)
+		}
+		// Written by an earlier run that died before it learned so.
+		if t, err = readTimeline(ctx, a.store, epoch); err != nil {
+			return timeline{}, err
+		}
+	}
+	a.mu.Lock()
+	a.st.Epoch = epoch
+	a.mu.Unlock()
+	a.lg.Info("archive timeline started", "epoch", epoch, "fork_lsn", fork, "timeline", t.String())
+	return t, nil
+}

@@ -1,0 +1,90 @@
+package archive
+
+import (
+	"time"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+// upload is one object on its way to the bucket.
+type upload struct {
+	name     segName
+	prefix   []byte // the object's clear prefix and body, until it landed
+	body     []byte
+	bytes    int64 // record payload bytes
+	lastTime time.Time
+	done     bool
+}
+
+// uploader uploads objects, retrying each until it is stored.
+func (a *Archiver) uploader() {
+	defer a.wg.Done()
+	for u := range a.jobs {
+		backoff := a.opts.MinBackoff
+		start, fails := time.Now(), 0
+		var size int64
+		for {
+			var err error
+			size, err = a.store.PutSealed(a.ctx, u.name.String(), u.prefix, u.body)
+			if err == nil || isExists(err) {
+				// An object of that name holds exactly these records
+				// (names fix the epoch and the LSN range): one that exists
+				// is an earlier attempt that succeeded.
+				break
+			}
+			if a.ctx.Err() != nil {
+				return
+			}
+			a.mu.Lock()
+			a.st.Failures++
+			a.st.LastError, a.st.ErrorTime = err, a.opts.Now()
+			n := a.st.Failures
+			a.mu.Unlock()
+			if n == 1 || n%10 == 0 {
+				a.lg.Warn("archive upload failed; retrying (the log keeps the records)", "object", u.name.String(), "err", err, "failures", n, "retry_in", backoff)
+			}
+			fails++
+			if !a.sleep(backoff) {
+				return
+			}
+			backoff = min(2*backoff, a.opts.MaxBackoff)
+		}
+		ev := UploadEvent{Object: u.name.String(), First: u.name.First, Last: u.name.Last, Bytes: int(size), Duration: time.Since(start), Failures: fails}
+		ev.Archived = a.completed(u, size)
+		if a.opts.OnUpload != nil {
+			ev.At = a.opts.Now()
+			a.opts.OnUpload(ev)
+		}
+	}
+}
+
+// completed marks u stored and advances the archived point over every
+// upload done in LSN order, and returns the archived point.
+func (a *Archiver) completed(u *upload, size int64) wal.LSN {
+	a.mu.Lock()
+	u.done = true
+	a.st.Objects++
+	a.st.Bytes += size
+	u.prefix, u.body = nil, nil
+	advanced := false
+	for len(a.inflight) > 0 && a.inflight[0].done {
+		h := a.inflight[0]
+		a.inflight = a.inflight[1:]
+		a.st.Archived, a.st.ArchivedTime = h.name.Last, h.lastTime
+		a.sinceSnap += h.bytes
+		advanced = true
+	}
+	archived := a.st.Archived
+	wantSnap := a.opts.SnapshotEveryBytes > 0 && a.sinceSnap >= a.opts.SnapshotEveryBytes
+	if advanced {
+		// Move the hold before anyone waiting learns of the progress, so
+		// a TruncateFront after Flush returns is not refused.
+		a.log.Hold(a.opts.Holder, archived+1)
+		a.notify()
+	}
+	a.mu.Unlock()
+	if wantSnap {
+		a.requestSnapshot()
+	}
+	return archived
+}
