@@ -50,6 +50,10 @@ func TestCtl(t *testing.T) {
 	if _, err := n.Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// mid must fall strictly between the snapshot's time and the next
+	// events' times, so that restoring as of mid picks the snapshot and
+	// no event after it. These sleeps only move the clock on; they wait
+	// for nothing.
 	time.Sleep(2 * time.Millisecond)
 	mid := time.Now()
 	time.Sleep(2 * time.Millisecond)

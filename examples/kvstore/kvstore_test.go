@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/continuity-go/continuity/internal/testkit"
 )
 
 // proc is one kvstore process.
@@ -98,17 +100,6 @@ func get(addr, key, minLSN string) (string, error) {
 	return string(b), nil
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestThreeProcesses runs kvstore as three processes with mutual TLS on
 // loopback, writes through the primary (and through a standby, which
 // redirects), SIGKILLs the primary, measures the time until a write is
@@ -147,7 +138,7 @@ func TestThreeProcesses(t *testing.T) {
 	for _, p := range ps[1:] {
 		p.start(t, bin, certs, peerFlag, "-join", "http://"+ps[0].http)
 	}
-	waitUntil(t, 30*time.Second, "n1 primary with two standbys following", func() bool {
+	testkit.Eventually(t, func() bool {
 		for _, p := range ps {
 			s, err := p.status()
 			if err != nil || s.Primary != "n1" {
@@ -156,7 +147,7 @@ func TestThreeProcesses(t *testing.T) {
 		}
 		_, err := put(ps[0].http, "probe", "x")
 		return err == nil
-	})
+	}, "n1 primary with two standbys following")
 
 	var last string
 	for i := 0; i < 30; i++ {
@@ -172,11 +163,11 @@ func TestThreeProcesses(t *testing.T) {
 	start := time.Now()
 	ps[0].kill()
 	var lsn string
-	waitUntil(t, 30*time.Second, "a write acknowledged by a new primary", func() bool {
+	testkit.Eventually(t, func() bool {
 		var err error
 		lsn, err = put(ps[1].http, "after", "failover")
 		return err == nil
-	})
+	}, "a write acknowledged by a new primary")
 	took := time.Since(start)
 	s2, _ := ps[1].status()
 	t.Logf("primary SIGKILLed; first write acknowledged by %s (epoch %d) after %v, at LSN %s", s2.Primary, s2.Epoch, took, lsn)
@@ -191,10 +182,10 @@ func TestThreeProcesses(t *testing.T) {
 
 	// The old primary comes back and rejoins as a standby.
 	ps[0].start(t, bin, certs, peerFlag)
-	waitUntil(t, 30*time.Second, "n1 to rejoin as a standby", func() bool {
+	testkit.Eventually(t, func() bool {
 		s, err := ps[0].status()
 		return err == nil && s.Role == "standby" && s.Primary == s2.Primary
-	})
+	}, "n1 to rejoin as a standby")
 	v, err := get(ps[0].http, "after", lsn)
 	if err != nil || v != "failover" {
 		t.Fatalf("rejoined n1 reads %q, %v", v, err)
@@ -229,11 +220,11 @@ func TestThreeProcesses(t *testing.T) {
 		}
 	}
 	var lsn2 string
-	waitUntil(t, 30*time.Second, "a write acknowledged while the primary is paused", func() bool {
+	testkit.Eventually(t, func() bool {
 		var err error
 		lsn2, err = put(other.http, "during", "pause")
 		return err == nil
-	})
+	}, "a write acknowledged while the primary is paused")
 	if err := paused.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
@@ -245,10 +236,10 @@ func TestThreeProcesses(t *testing.T) {
 			t.Fatal("the resumed old primary acknowledged a write")
 		}
 	}
-	waitUntil(t, 30*time.Second, "the resumed node to follow the new primary", func() bool {
+	testkit.Eventually(t, func() bool {
 		v, err := get(paused.http, "during", lsn2)
 		return err == nil && v == "pause"
-	})
+	}, "the resumed node to follow the new primary")
 	t.Logf("paused %s with SIGSTOP; the cluster went on at LSN %s; resumed, it refused writes and followed", paused.id, lsn2)
 }
 
