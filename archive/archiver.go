@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pierrec/lz4/v4"
-
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -143,6 +141,28 @@ func (a *Archiver) Flush(ctx context.Context) error {
 	}
 }
 
+// flushState reports whether a Flush waits for records to ship, and
+// whether the archiver was deposed.
+func (a *Archiver) flushState() (flush bool, deposed error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.flushReq, a.st.Deposed
+}
+
+// setFlushReq sets or clears the request to ship the pending records now.
+func (a *Archiver) setFlushReq(v bool) {
+	a.mu.Lock()
+	a.flushReq = v
+	a.mu.Unlock()
+}
+
+// epoch is the epoch of the timeline being archived.
+func (a *Archiver) epoch() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st.Epoch
+}
+
 // notify wakes Flush and status waiters. Caller holds a.mu.
 func (a *Archiver) notify() {
 	close(a.changed)
@@ -179,178 +199,6 @@ func (a *Archiver) every(d time.Duration, f func()) {
 			f()
 		case <-a.ctx.Done():
 			return
-		}
-	}
-}
-
-// run resumes, then reads the log into batches and hands them to the
-// uploaders, switching timelines when the log's epoch moves.
-func (a *Archiver) run() {
-	defer a.wg.Done()
-	defer close(a.jobs)
-	var next wal.LSN
-	for backoff := a.opts.MinBackoff; ; backoff = min(2*backoff, a.opts.MaxBackoff) {
-		var err error
-		if next, err = a.resume(a.ctx, a.log.Epoch()); err == nil {
-			break
-		}
-		if a.ctx.Err() != nil {
-			return
-		}
-		a.fail(err)
-		if errors.Is(err, ErrDeposed) {
-			a.depose(err)
-			return
-		}
-		a.lg.Warn("archive: cannot find where to resume; retrying", "err", err, "retry_in", backoff)
-		if !a.sleep(backoff) {
-			return
-		}
-	}
-	r := a.log.NewReader(next)
-	defer func() { r.Close() }()
-	var (
-		batch    []wal.Record
-		bytes    int
-		lastWarn time.Time
-	)
-	comp := new(lz4.Compressor)
-	ship := func() bool {
-		if len(batch) == 0 {
-			return true
-		}
-		a.mu.Lock()
-		epoch := a.st.Epoch
-		a.mu.Unlock()
-		n, prefix, body, err := encodeSegment(epoch, batch, comp)
-		if err != nil {
-			a.fail(err)
-			a.lg.Error("archive: cannot encode records", "err", err)
-			return false
-		}
-		u := &upload{name: n, prefix: prefix, body: body, bytes: int64(bytes), lastTime: batch[len(batch)-1].Time}
-		a.mu.Lock()
-		a.inflight = append(a.inflight, u)
-		a.mu.Unlock()
-		batch, bytes = batch[:0], 0
-		select {
-		case a.jobs <- u:
-			return true
-		case <-a.ctx.Done():
-			return false
-		}
-	}
-	for {
-		if a.ctx.Err() != nil {
-			return
-		}
-		a.mu.Lock()
-		flush, deposed := a.flushReq, a.st.Deposed
-		a.mu.Unlock()
-		if deposed != nil {
-			return // a newer primary archives the history now
-		}
-		now := a.opts.Now()
-		last := a.log.Last()
-		atTail := len(batch) == 0 && next > last || len(batch) > 0 && batch[len(batch)-1].LSN >= last
-		if len(batch) == 0 && atTail && flush {
-			a.mu.Lock()
-			a.flushReq = false // nothing pending: Flush waits for uploads
-			a.mu.Unlock()
-		}
-		if len(batch) > 0 {
-			age := now.Sub(batch[0].Time)
-			if age > a.opts.LagWarning && now.Sub(lastWarn) > a.opts.LagWarning {
-				lastWarn = now
-				a.lg.Warn("archive is behind the log", "lag", age.Round(time.Millisecond), "archived", a.Status().Archived, "last", last)
-			}
-			if bytes >= a.opts.MaxObjectBytes || atTail && (flush || age >= a.opts.ShipInterval/2) {
-				if atTail {
-					a.mu.Lock()
-					a.flushReq = false
-					a.mu.Unlock()
-				}
-				if !ship() {
-					return
-				}
-				continue
-			}
-		}
-		// Wait for the next record, or until the batch is due, or a Flush.
-		var (
-			waitCtx context.Context
-			cancel  context.CancelFunc
-		)
-		if len(batch) > 0 && atTail {
-			waitCtx, cancel = context.WithDeadline(a.ctx, time.Now().Add(a.opts.ShipInterval/2-now.Sub(batch[0].Time)))
-		} else {
-			waitCtx, cancel = context.WithCancel(a.ctx)
-		}
-		a.mu.Lock()
-		a.waitCancel = cancel
-		if a.flushReq && atTail {
-			cancel()
-		}
-		a.mu.Unlock()
-		rec, err := r.Next(waitCtx)
-		a.mu.Lock()
-		a.waitCancel = nil
-		a.mu.Unlock()
-		cancel()
-		if err != nil {
-			if a.ctx.Err() != nil {
-				return
-			}
-			if waitCtx.Err() != nil {
-				if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
-					a.mu.Lock()
-					a.flushReq = true // the batch is due
-					a.mu.Unlock()
-				}
-				continue
-			}
-			a.fail(err)
-			a.lg.Error("archive: cannot read the log; archiving stopped", "lsn", next, "err", err)
-			return
-		}
-		a.mu.Lock()
-		epoch := a.st.Epoch
-		a.mu.Unlock()
-		if rec.Epoch > epoch {
-			// A new primary epoch: ship what belongs to the old one, wait
-			// for it to be archived, then start the new timeline.
-			if !ship() || !a.waitArchived(rec.LSN-1) {
-				return
-			}
-			if _, err := a.startTimeline(a.ctx, rec.Epoch, rec.LSN-1); err != nil {
-				a.fail(err)
-				a.lg.Error("archive: cannot start the new timeline; archiving stopped", "epoch", rec.Epoch, "err", err)
-				if errors.Is(err, ErrDeposed) {
-					a.depose(err)
-				}
-				return
-			}
-		}
-		batch = append(batch, rec)
-		bytes += len(rec.Data)
-		next = rec.LSN + 1
-	}
-}
-
-// waitArchived waits until everything up to lsn is archived.
-func (a *Archiver) waitArchived(lsn wal.LSN) bool {
-	for {
-		a.mu.Lock()
-		done := a.st.Archived >= lsn
-		ch := a.changed
-		a.mu.Unlock()
-		if done {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-a.ctx.Done():
-			return false
 		}
 	}
 }

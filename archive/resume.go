@@ -23,6 +23,29 @@ func (a *Archiver) depose(err error) {
 	a.lg.Error("archive: a newer timeline exists; this node is no longer primary and stops archiving", "err", err)
 }
 
+// resumeRetrying resumes, retrying with backoff while that fails; false
+// if the archiver closed or was deposed first.
+func (a *Archiver) resumeRetrying() (wal.LSN, bool) {
+	for backoff := a.opts.MinBackoff; ; backoff = min(2*backoff, a.opts.MaxBackoff) {
+		next, err := a.resume(a.ctx, a.log.Epoch())
+		if err == nil {
+			return next, true
+		}
+		if a.ctx.Err() != nil {
+			return 0, false
+		}
+		a.fail(err)
+		if errors.Is(err, ErrDeposed) {
+			a.depose(err)
+			return 0, false
+		}
+		a.lg.Warn("archive: cannot find where to resume; retrying", "err", err, "retry_in", backoff)
+		if !a.sleep(backoff) {
+			return 0, false
+		}
+	}
+}
+
 // resume finds where the archive of this log ends: it makes sure the
 // timeline of epoch exists, and returns the first LSN the log holds that
 // the archive does not.
