@@ -29,7 +29,7 @@ func (s State) RejoinPoint(logEpoch uint64) (point wal.LSN, ok bool) {
 // Rejoin prepares a deposed primary's log to stream as a standby: the
 // records after fork (its divergent tail) are copied into a quarantine
 // file under dir, synced, for inspection, then cut off with
-// wal.Log.TruncateBack. cut is how many records were cut and path the
+// wal.Log.CutTail. cut is how many records were cut and path the
 // quarantine file's ("" if none). In sync mode none of them was
 // acknowledged; in async mode they are the writes the fail-over lost, and
 // the file is where an operator finds them.
@@ -51,42 +51,46 @@ func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (cut in
 	}
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
-	r := log.NewReader(fork + 1)
-	for lsn := fork + 1; lsn <= last; lsn++ {
-		rec, err := r.Next(ctx)
+	closed := false
+	// closeFile makes the quarantine file durable (flush, fsync, close,
+	// fsync of the directory); once only.
+	closeFile := func() error {
+		if closed {
+			return nil
+		}
+		closed = true
+		err := w.Flush()
 		if err == nil {
-			err = enc.Encode(struct {
-				LSN   wal.LSN   `json:"lsn"`
-				Epoch uint64    `json:"epoch"`
-				Time  time.Time `json:"time"`
-				Data  []byte    `json:"data"`
-			}{rec.LSN, rec.Epoch, rec.Time, rec.Data})
+			err = f.Sync()
 		}
-		if err != nil {
-			r.Close()
-			f.Close()
-			return 0, "", fmt.Errorf("failover: rejoin: quarantine LSN %d: %w", lsn, err)
+		if cerr := f.Close(); err == nil {
+			err = cerr
 		}
-		cut++
+		if d, derr := os.Open(dir); err == nil && derr == nil {
+			err = d.Sync()
+			d.Close()
+		}
+		return err
 	}
-	r.Close()
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return 0, "", err
+	cut, err = log.CutTail(ctx, fork, func(rec wal.Record) error {
+		if err := enc.Encode(struct {
+			LSN   wal.LSN   `json:"lsn"`
+			Epoch uint64    `json:"epoch"`
+			Time  time.Time `json:"time"`
+			Data  []byte    `json:"data"`
+		}{rec.LSN, rec.Epoch, rec.Time, rec.Data}); err != nil {
+			return err
+		}
+		if rec.LSN == last {
+			return closeFile() // the file is durable before the log is cut
+		}
+		return nil
+	})
+	if cerr := closeFile(); err == nil {
+		err = cerr
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return 0, "", err
-	}
-	if err := f.Close(); err != nil {
-		return 0, "", err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	if err := log.TruncateBack(fork); err != nil {
-		return 0, path, fmt.Errorf("failover: rejoin: truncate back to %d (the tail is saved in %s): %w", fork, path, err)
+	if err != nil {
+		return 0, path, fmt.Errorf("failover: rejoin: cut the log after %d (the tail is saved in %s): %w", fork, path, err)
 	}
 	return cut, path, nil
 }

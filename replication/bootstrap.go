@@ -8,6 +8,14 @@ import (
 	"github.com/continuity-go/continuity/wal"
 )
 
+// Rebaser is an optional capability of a standby's StateMachine that
+// keeps track of the LSN its state holds: after the standby restores a
+// base snapshot from the archive (StateMachine.Restore), it calls Rebase
+// with the snapshot's LSN before it applies the records after it.
+type Rebaser interface {
+	Rebase(lsn wal.LSN)
+}
+
 // bootstrap catches the standby up from the archive: the archived records
 // after its last LSN, or, if the archive does not hold them, the newest
 // base snapshot and the records after it. On return the local WAL and the
@@ -25,12 +33,13 @@ func (s *Standby) bootstrap(ctx context.Context) error {
 		s.lg.Info("standby restored a base snapshot from the archive", "snapshot", m.ID.Short(), "lsn", m.LSN)
 		// The local WAL restarts after the snapshot: empty it (an empty
 		// log accepts any first LSN).
-		if s.log.Last() >= s.log.First() {
-			if err := s.log.TruncateBack(s.log.First() - 1); err != nil {
-				return fmt.Errorf("replication: bootstrap: empty the local WAL: %w", err)
-			}
+		if _, err := s.log.CutTail(ctx, s.log.First()-1, nil); err != nil {
+			return fmt.Errorf("replication: bootstrap: empty the local WAL: %w", err)
 		}
 		base := wal.LSN(m.LSN)
+		if rb, ok := s.sm.(Rebaser); ok {
+			rb.Rebase(base)
+		}
 		s.notify(func() { s.applied, s.received, s.committed = base, base, max(s.committed, base) })
 	}
 	applied := plan.From - 1
