@@ -41,11 +41,13 @@ type Archiver struct {
 // NewArchiver starts archiving log into store's WAL archive. It returns at
 // once; the archiver lists the archive to find where to continue
 // (retrying while the bucket is unreachable), then follows the log.
-// Until it has resumed it holds every record of the log.
+// Until it has resumed it holds every record of the log. It fills opts'
+// defaults and fails, before it touches log or store, if opts.Validate
+// does.
 func NewArchiver(log *wal.Log, store Store, opts Options) (*Archiver, error) {
-	opts.setDefaults()
-	if len(opts.Compaction) == 0 && !opts.NoCompaction {
-		return nil, errors.New("archive: Options.Compaction is empty; set NoCompaction instead")
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Archiver{

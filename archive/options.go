@@ -2,8 +2,11 @@ package archive
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/continuity-go/continuity/wal"
@@ -17,7 +20,7 @@ import (
 type CaptureFunc func(ctx context.Context) (lsn wal.LSN, write func(w io.Writer) error, err error)
 
 // Options configures an Archiver. The zero value gives the
-// documented defaults.
+// documented defaults; Validate reports invalid fields.
 type Options struct {
 	// ShipInterval bounds how far the archive lags a live primary:
 	// pending records are uploaded once the oldest is ShipInterval/2
@@ -70,7 +73,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-func (o *Options) setDefaults() {
+// withDefaults returns a copy of o with every zero (or negative) field
+// set to its documented default. The copy has its own Compaction slice.
+func (o Options) withDefaults() Options {
 	if o.ShipInterval <= 0 {
 		o.ShipInterval = time.Second
 	}
@@ -82,6 +87,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.Compaction == nil {
 		o.Compaction = []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}
+	} else {
+		o.Compaction = slices.Clone(o.Compaction)
 	}
 	if o.MaxCompactedBytes <= 0 {
 		o.MaxCompactedBytes = 32 << 20
@@ -104,6 +111,25 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	return o
+}
+
+// Validate reports every invalid field of o, after defaults are applied,
+// joined with errors.Join; nil if o is usable.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	var errs []error
+	if len(o.Compaction) == 0 && !o.NoCompaction {
+		errs = append(errs, errors.New("archive: Options.Compaction is empty; set NoCompaction instead"))
+	}
+	for i, w := range o.Compaction {
+		if w <= 0 {
+			// A window divides record times and the first is a ticker's
+			// period: either would panic.
+			errs = append(errs, fmt.Errorf("archive: Options.Compaction[%d] %v is not positive", i, w))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // UploadEvent describes one object the archiver stored.
