@@ -29,13 +29,13 @@ type Archiver struct {
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced when status changes
 	st         Status
-	inflight   []*upload // uploads in LSN order, not yet all done
-	waitCancel context.CancelFunc
-	flushReq   bool
-	sinceSnap  int64
-	startLSN   wal.LSN    // the log's next LSN when the archiver started
-	snapMu     sync.Mutex // one base snapshot at a time
-	compactMu  sync.Mutex // one compaction at a time
+	inflight   []*upload          // uploads in LSN order, not yet all done
+	waitCancel context.CancelFunc // ends the batcher's wait for the log; Flush calls it
+	flushReq   bool               // ship the pending records at the log's tail now
+	sinceSnap  int64              // payload bytes archived since the last base snapshot
+	startLSN   wal.LSN            // the log's next LSN when the archiver started
+	snapMu     sync.Mutex         // one base snapshot at a time
+	compactMu  sync.Mutex         // one compaction at a time
 }
 
 // NewArchiver starts archiving log into store's WAL archive. It returns at
