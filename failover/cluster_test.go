@@ -78,7 +78,7 @@ func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	leader := tc.nodes[0]
-	waitFor(t, 10*time.Second, "bootstrap leader", func() bool { return leader.c.IsLeader() })
+	testkit.Eventually(t, func() bool { return leader.c.IsLeader() }, "the bootstrap leader")
 	for _, n := range tc.nodes {
 		if err := leader.c.Join(ctx, Member{ID: n.id, RaftAddr: n.c.Addr(), ReplAddr: "repl-" + n.id, Voter: true}); err != nil {
 			t.Fatalf("join %s: %v", n.id, err)
@@ -129,16 +129,16 @@ func (tc *testCluster) open(n *testNode, bootstrap bool) *testNode {
 		tc.cfg(&cfg)
 	}
 	var c *Coordinator
-	var err error
-	for attempt := 0; attempt < 50; attempt++ { // the port may linger a moment after a close
-		if c, err = Open(cfg); err == nil {
-			break
+	logged := false
+	testkit.Eventually(tc.t, func() bool {
+		var err error
+		c, err = Open(cfg)
+		if err != nil && !logged { // the port may linger a moment after a close
+			tc.t.Logf("open %s: %v; retrying", id, err)
+			logged = true
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		tc.t.Fatal(err)
-	}
+		return err == nil
+	}, "the coordinator of %s to open", id)
 	tc.mu.Lock()
 	n.c = c
 	tc.mu.Unlock()
@@ -165,11 +165,15 @@ func (tc *testCluster) node(id string) *testNode {
 
 // primary waits until the live nodes agree on a primary (other than
 // not) and returns it.
-func (tc *testCluster) primary(timeout time.Duration, not string) (*testNode, State) {
+func (tc *testCluster) primary(not string) (*testNode, State) {
 	tc.t.Helper()
 	var p *testNode
 	var st State
-	waitFor(tc.t, timeout, "a primary", func() bool {
+	what := "the live nodes to agree on a primary"
+	if not != "" {
+		what += " other than " + not
+	}
+	testkit.Eventually(tc.t, func() bool {
 		var agreed string
 		var ep uint64
 		for _, n := range tc.nodes {
@@ -191,7 +195,7 @@ func (tc *testCluster) primary(timeout time.Duration, not string) (*testNode, St
 		}
 		_, ok := p.c.CanWrite()
 		return ok
-	})
+	}, "%s", what)
 	return p, st
 }
 
@@ -199,7 +203,7 @@ func (tc *testCluster) primary(timeout time.Duration, not string) (*testNode, St
 // current flushed LSN (the positions the leader promotes by).
 func (tc *testCluster) reported() {
 	tc.t.Helper()
-	waitFor(tc.t, 10*time.Second, "the positions to reach the cluster state", func() bool {
+	testkit.Eventually(tc.t, func() bool {
 		nodes := tc.liveNodes()
 		for _, a := range nodes {
 			st := a.c.State()
@@ -210,18 +214,7 @@ func (tc *testCluster) reported() {
 			}
 		}
 		return true
-	})
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	}, "the positions to reach the cluster state")
 }
 
 // TestFailoverKillPrimary: three nodes elect a primary; when it dies the
@@ -229,7 +222,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // epoch (the time it takes is logged; bench/cmd/failbench measures it).
 func TestFailoverKillPrimary(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
-	p, st := tc.primary(10*time.Second, "")
+	p, st := tc.primary("")
 	if st.Epoch != 1 {
 		t.Fatalf("first primary in epoch %d", st.Epoch)
 	}
@@ -249,7 +242,7 @@ func TestFailoverKillPrimary(t *testing.T) {
 	start := time.Now()
 	p.c.Close()
 	p.c = nil
-	np, st2 := tc.primary(10*time.Second, p.id)
+	np, st2 := tc.primary(p.id)
 	took := time.Since(start)
 	t.Logf("killed primary %s; %s is primary of epoch %d after %v", p.id, np.id, st2.Epoch, took)
 	if np != want || st2.Epoch != 2 {
@@ -266,7 +259,7 @@ func TestFailoverKillPrimary(t *testing.T) {
 // not catch up leaves the old primary in place.
 func TestSwitchover(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
-	p, st := tc.primary(10*time.Second, "")
+	p, st := tc.primary("")
 	var target *testNode
 	for _, n := range tc.nodes {
 		n.flushed.Store(150)
@@ -286,16 +279,19 @@ func TestSwitchover(t *testing.T) {
 	if !errors.Is(err, ErrNotCaughtUp) {
 		t.Fatalf("switchover to a lagging target = %v", err)
 	}
-	waitFor(t, 5*time.Second, "the old primary to write again", func() bool { _, ok := p.c.CanWrite(); return ok })
+	testkit.Eventually(t, func() bool { _, ok := p.c.CanWrite(); return ok }, "the old primary to write again")
 
 	start := time.Now()
+	// The scenario: the target catches up a moment after the switchover
+	// began, so the switchover must wait for it. The sleep is that
+	// moment, not a wait for anything.
 	go func() { time.Sleep(50 * time.Millisecond); target.flushed.Store(200) }()
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := p.c.Switchover(ctx, target.id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the target to write", func() bool { _, ok := target.c.CanWrite(); return ok })
+	testkit.Eventually(t, func() bool { _, ok := target.c.CanWrite(); return ok }, "the target to write")
 	pause := time.Since(start)
 	st2 := target.c.State()
 	if st2.Primary != target.id || st2.Epoch != st.Epoch+1 {
@@ -316,7 +312,7 @@ func TestSwitchover(t *testing.T) {
 // primary in a new epoch.
 func TestForceRecover(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
-	p, st := tc.primary(10*time.Second, "")
+	p, st := tc.primary("")
 	var survivor *testNode
 	for _, n := range tc.nodes {
 		if n != p && survivor == nil {
@@ -328,7 +324,12 @@ func TestForceRecover(t *testing.T) {
 			tc.kill(n)
 		}
 	}
+	// The scenario: the dead primary's lease runs out twice over, so that
+	// a node that could promote itself without a quorum would have. The
+	// sleep lets that time pass; it waits for nothing.
 	time.Sleep(2 * LAN.Lease)
+	testkit.Eventually(t, func() bool { addr, _ := survivor.c.raft.LeaderWithID(); return addr == "" },
+		"the survivor to find itself without a leader")
 	if _, ok := survivor.c.CanWrite(); ok || survivor.c.State().Primary == survivor.id {
 		t.Fatal("a node without quorum became primary")
 	}
@@ -341,7 +342,7 @@ func TestForceRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc.restart(survivor)
-	waitFor(t, 10*time.Second, "the survivor to write", func() bool { e, ok := survivor.c.CanWrite(); return ok && e > st.Epoch })
+	testkit.Eventually(t, func() bool { e, ok := survivor.c.CanWrite(); return ok && e > st.Epoch }, "the survivor to write")
 }
 
 // TestResign: a primary that resigns (its disk failed) stops writing at
@@ -350,13 +351,17 @@ func TestForceRecover(t *testing.T) {
 func TestResign(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
 	for round := 0; round < 3; round++ {
-		p, st := tc.primary(10*time.Second, "")
+		p, st := tc.primary("")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := p.c.Resign(ctx)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Watch p for three renewal periods, while renewals it sent
+		// before resigning may still commit. This loop watches a window;
+		// it waits for nothing, and a slow machine only makes it watch
+		// less, never fail.
 		resigned := time.Now()
 		for time.Since(resigned) < 3*LAN.Renew {
 			if e, ok := p.c.CanWrite(); ok && e == st.Epoch {
@@ -364,7 +369,7 @@ func TestResign(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		np, st2 := tc.primary(10*time.Second, p.id)
+		np, st2 := tc.primary(p.id)
 		if np == p || st2.Epoch <= st.Epoch { // a loaded machine may have failed over meanwhile too
 			t.Fatalf("after %s resigned: %s primary in epoch %d", p.id, np.id, st2.Epoch)
 		}
@@ -376,35 +381,50 @@ func TestResign(t *testing.T) {
 // write; the leader promotes another node, and no two nodes ever write
 // at once, also when the disk comes back.
 func TestStalledDisk(t *testing.T) {
-	var stalled sync.Map
+	var stalled sync.Map   // node → chan struct{}: its Position blocks until the channel is closed
+	var positions sync.Map // node → *atomic.Int64: its Position calls that returned
 	tc := newTestCluster(t, 3, func(cfg *Config) {
 		pos := cfg.Position
 		id := cfg.Node
+		v, _ := positions.LoadOrStore(id, new(atomic.Int64))
+		returned := v.(*atomic.Int64)
 		cfg.Position = func() Position {
 			if ch, ok := stalled.Load(id); ok {
 				<-ch.(chan struct{})
 			}
+			defer returned.Add(1)
 			return pos()
 		}
 	})
-	p, st := tc.primary(10*time.Second, "")
+	p, st := tc.primary("")
 	mon := startMonitor(tc)
 	release := make(chan struct{})
+	unstall := sync.OnceFunc(func() {
+		stalled.Delete(p.id)
+		close(release)
+	})
+	t.Cleanup(unstall) // before the coordinators close: Close waits for the stalled loop
 	stalled.Store(p.id, release)
 	start := time.Now()
-	waitFor(t, 2*LAN.Lease, "the stalled primary to stop writing", func() bool { _, ok := p.c.CanWrite(); return !ok })
+	testkit.Eventually(t, func() bool { _, ok := p.c.CanWrite(); return !ok }, "the stalled primary to stop writing")
 	t.Logf("stalled primary stopped writing after %v", time.Since(start))
-	waitFor(t, 10*time.Second, "another primary", func() bool {
+	testkit.Eventually(t, func() bool {
 		for _, n := range tc.liveNodes() {
 			if e, ok := n.c.CanWrite(); ok && n.testNode != p && e > st.Epoch {
 				return true
 			}
 		}
 		return false
-	})
-	stalled.Delete(p.id)
-	close(release)
-	time.Sleep(3 * LAN.Renew)
+	}, "another primary")
+	v, _ := positions.Load(p.id)
+	returned := v.(*atomic.Int64)
+	before := returned.Load()
+	unstall()
+	// The stalled call returns, p's loop renews (or reports) with that
+	// position, and on its next tick asks again: by then a lease it got
+	// back would show.
+	testkit.Eventually(t, func() bool { return returned.Load() >= before+2 },
+		"the primary whose disk stalled to finish a renewal after the disk came back")
 	if e, ok := p.c.CanWrite(); ok {
 		t.Fatalf("the primary whose disk stalled writes again in epoch %d", e)
 	}
@@ -418,7 +438,7 @@ func TestStalledDisk(t *testing.T) {
 // State.
 func TestMembership(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
-	p, _ := tc.primary(10*time.Second, "")
+	p, _ := tc.primary("")
 	// A fourth node joins as a non-voter, the most advanced of all.
 	tc.ids = append(tc.ids, "n4")
 	tc.dirs["n4"] = filepath.Join(t.TempDir(), "n4")
@@ -433,14 +453,14 @@ func TestMembership(t *testing.T) {
 	if err := p.c.Join(ctx, Member{ID: "n4", RaftAddr: n4.c.Addr(), ReplAddr: "repl-n4", Voter: false}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "n4 to learn the state", func() bool { return n4.c.State().Primary == p.id })
+	testkit.Eventually(t, func() bool { return n4.c.State().Primary == p.id }, "n4 to learn the state")
 	for _, n := range tc.nodes {
 		n.flushed.Store(10)
 	}
 	n4.flushed.Store(20)
 	tc.reported()
 	tc.kill(p)
-	np, _ := tc.primary(10*time.Second, p.id)
+	np, _ := tc.primary(p.id)
 	if np != n4 {
 		t.Fatalf("promoted %s, want the most advanced node n4 (a non-voter)", np.id)
 	}
@@ -448,10 +468,10 @@ func TestMembership(t *testing.T) {
 	if err := n4.c.Remove(ctx, p.id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the removal", func() bool {
+	testkit.Eventually(t, func() bool {
 		_, ok := n4.c.State().Members[p.id]
 		return !ok
-	})
+	}, "the removal of %s", p.id)
 	var leader *testNode
 	for _, n := range tc.liveNodes() {
 		if n.c.IsLeader() {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -55,7 +56,7 @@ func (h *host) run() {
 			return
 		case rc := <-h.tn.events:
 			h.apply(rc)
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond): // how often flushed follows the log
 		}
 		h.mu.Lock()
 		if h.log != nil {
@@ -259,6 +260,11 @@ func history(t *testing.T, seed uint64) {
 	)
 	stopClient := make(chan struct{})
 	clientDone := make(chan struct{})
+	stopTheClient := sync.OnceFunc(func() {
+		close(stopClient)
+		<-clientDone
+	})
+	t.Cleanup(stopTheClient) // also if the test fails while the client runs
 	go func() {
 		defer close(clientDone)
 		for i := 0; ; i++ {
@@ -279,11 +285,14 @@ func history(t *testing.T, seed uint64) {
 				}
 			}
 			if !wrote {
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(2 * time.Millisecond) // no node could write: back off a little before trying again
 			}
 		}
 	}()
 
+	// The schedule: random faults for 1.5 s, each after a random pause.
+	// Its sleeps are the scenario's timing; they wait for nothing, and
+	// what the test asserts afterwards it waits for.
 	var events []string
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	var down *host
@@ -335,12 +344,6 @@ func history(t *testing.T, seed uint64) {
 		tc.restart(down.tn)
 		down.open()
 	}
-	// Converge: a primary that can write, and every node caught up.
-	p, _ := tc.primary(15*time.Second, "")
-	time.Sleep(300 * time.Millisecond)
-	close(stopClient)
-	<-clientDone
-	final := hosts[p.id]
 	defer func() {
 		if t.Failed() {
 			for id, h := range hosts {
@@ -355,7 +358,20 @@ func history(t *testing.T, seed uint64) {
 			t.Logf("events %v", events)
 		}
 	}()
-	waitFor(t, 15*time.Second, "every node to catch up with the final primary", func() bool {
+	// Converge: a primary that can write, a write acknowledged by the
+	// converged cluster, and every node caught up.
+	p, _ := tc.primary("")
+	mu.Lock()
+	ackedBefore := len(acked)
+	mu.Unlock()
+	testkit.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) > ackedBefore
+	}, "a write acknowledged after the faults healed")
+	stopTheClient()
+	final := hosts[p.id]
+	testkit.Eventually(t, func() bool {
 		final.mu.Lock()
 		last := final.log.Last()
 		final.mu.Unlock()
@@ -368,7 +384,7 @@ func history(t *testing.T, seed uint64) {
 			}
 		}
 		return true
-	})
+	}, "every node to catch up with the final primary")
 	if v := mon.finish(); len(v) > 0 {
 		t.Fatalf("two writers (%v): %v", events, v[:min(5, len(v))])
 	}
