@@ -34,7 +34,7 @@ func TestCutTail(t *testing.T) {
 		{"at the end", 50, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := l.CutTail(ctx, tc.lsn, func(Record) error { t.Fatal("save called"); return nil })
+			n, err := l.CutTail(ctx, tc.lsn, func(Record) error { require.Fail(t, "save called"); return nil })
 			if tc.wantErr != nil {
 				assert.ErrorIs(t, err, tc.wantErr)
 			} else {
