@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/failover"
+	"github.com/continuity-go/continuity/internal/watermark"
 	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -34,6 +33,7 @@ type clusterPart struct {
 	unhealthy   error
 	role        failover.RoleChange
 	roles       chan failover.RoleChange
+	roleApplied watermark.Signal // broadcast after each role change is applied
 	stopped     bool
 	done        chan struct{}
 }
@@ -112,6 +112,30 @@ func (n *Node) Coordinator() *failover.Coordinator {
 	return n.cl.coord
 }
 
+// primary is the replication primary while this node serves as one.
+func (c *clusterPart) primary() *replication.Primary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.prim
+}
+
+// health is why this node cannot take part in the cluster (nil if it can).
+func (c *clusterPart) health() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unhealthy
+}
+
+// roleNow is the node's role, the epoch and the primary as the cluster
+// state says now.
+func (c *clusterPart) roleNow() (Role, uint64, string) {
+	cs := c.coord.State()
+	if cs.Primary == c.cfg.Node {
+		return RolePrimary, cs.Epoch, cs.Primary
+	}
+	return RoleStandby, cs.Epoch, cs.Primary
+}
+
 func (c *clusterPart) position() failover.Position {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -127,6 +151,7 @@ func (c *clusterPart) roleLoop() {
 }
 
 func (c *clusterPart) apply(rc failover.RoleChange) {
+	defer c.roleApplied.Broadcast() // after the unlock below: appends waiting for the role look again
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
@@ -154,7 +179,7 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 			n.lg.Error("cannot take the new epoch", "epoch", rc.Epoch, "err", err)
 			return
 		}
-		n.acknowledge(n.log.Last()) // the new history includes everything this node holds
+		n.apply.acknowledge(n.log.Last()) // the new history includes everything this node holds
 		p, err := replication.NewPrimary(n.log, c.cfg.ReplBind, replication.PrimaryOptions{Transport: c.transport(), Node: c.cfg.Node})
 		if err != nil {
 			n.lg.Error("cannot serve as primary", "addr", c.cfg.ReplBind, "err", err)
@@ -171,7 +196,7 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 	if rc.Primary == "" || rc.Primary == c.cfg.Node || rc.PrimaryAddr == "" {
 		return
 	}
-	s, err := replication.NewStandby(n.log, standbySM{n}, replication.StandbyOptions{
+	s, err := replication.NewStandby(n.log, n.apply, replication.StandbyOptions{
 		Transport: c.transport(), Node: c.cfg.Node, Primary: rc.PrimaryAddr, Applied: n.log.Last(),
 		Archive: n.repo, Logger: n.cfg.Logger,
 	})
@@ -184,8 +209,8 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 }
 
 // rejoin cuts the log back to where the current history diverged from
-// it; a state that already applied cut records is restored from the
-// archive at the cut.
+// it; a state that already applied cut records is rebuilt from the
+// archive at the cut (applier.rewind).
 func (c *clusterPart) rejoin() {
 	n := c.n
 	last := n.log.Last()
@@ -209,23 +234,9 @@ func (c *clusterPart) rejoin() {
 		return
 	}
 	n.lg.Warn("deposed primary: cut its divergent tail (saved for inspection)", "fork", point, "records", cut, "quarantine", path)
-	n.amu.Lock()
-	applied := n.applied
-	n.ackedTo = min(n.ackedTo, point)
-	n.amu.Unlock()
-	if applied > point {
-		n.applyMu.Lock()
-		res, err := archive.RestoreTo(context.Background(), n.repo, archive.AtLSN(point), n.sm, archive.RestoreOptions{})
-		n.applyMu.Unlock()
-		if err != nil || res.Snapshot.IsZero() {
-			err = errors.Join(err, fmt.Errorf("continuity: the state applied records up to %d that the cluster's history cut at %d, and no base snapshot at or before %d can rebuild it", applied, point, point))
-			n.lg.Error("state diverged", "err", err)
-			c.unhealthy = err
-			return
-		}
-		n.amu.Lock()
-		n.applied = res.LSN
-		n.amu.Unlock()
+	if err := n.apply.rewind(context.Background(), n.repo, point); err != nil {
+		n.lg.Error("state diverged", "err", err)
+		c.unhealthy = err
 	}
 }
 
@@ -236,32 +247,11 @@ func (c *clusterPart) transport() replication.Options {
 	return replication.Options{TLS: c.cfg.TLS}
 }
 
-// standbySM lets the node's own apply loop apply what the standby writes.
-type standbySM struct{ n *Node }
-
-func (s standbySM) Apply(rec wal.Record) error { s.n.acknowledge(rec.LSN); return nil }
-func (s standbySM) Snapshot(w io.Writer) error { return errors.New("continuity: not used") }
-func (s standbySM) Restore(r io.Reader) error {
-	s.n.applyMu.Lock()
-	defer s.n.applyMu.Unlock()
-	err := s.n.sm.Restore(r)
-	if err == nil {
-		s.n.restored.Store(true)
-	}
-	return err
-}
-
 // append writes on the primary: into the WAL and to Sync standbys, then
 // commits the acknowledged LSN through the coordinator (Sync > 0).
 func (c *clusterPart) append(ctx context.Context, events [][]byte) (wal.LSN, error) {
-	c.mu.Lock()
-	p, epoch, coord, rc := c.prim, c.epoch, c.coord, c.role
-	c.mu.Unlock()
-	notPrimary := &NotPrimaryError{Primary: rc.Primary, PrimaryAddr: rc.PrimaryAddr, Epoch: rc.Epoch}
-	if p == nil || coord == nil {
-		return 0, notPrimary
-	}
-	if e, ok := coord.CanWrite(); !ok || e != epoch {
+	p, epoch, coord, notPrimary := c.writer(ctx)
+	if p == nil {
 		return 0, notPrimary
 	}
 	_, last, err := p.Append(ctx, replication.Mode{Sync: c.cfg.Sync, Policy: replication.PolicyBlock}, events...)
@@ -284,8 +274,41 @@ func (c *clusterPart) append(ctx context.Context, events [][]byte) (wal.LSN, err
 	c.mu.Lock()
 	c.acked = max(c.acked, last)
 	c.mu.Unlock()
-	c.n.acknowledge(last)
+	c.n.apply.acknowledge(last)
 	return last, nil
+}
+
+// writer returns the primary to append through, its epoch and the
+// coordinator, or nil and where to send writes instead. A node the
+// coordinator has just made primary (it holds the lease) while its role
+// change is still being applied waits for it, until ctx is done, instead
+// of redirecting the write to itself.
+func (c *clusterPart) writer(ctx context.Context) (*replication.Primary, uint64, *failover.Coordinator, *NotPrimaryError) {
+	for {
+		changed := c.roleApplied.Changed()
+		c.mu.Lock()
+		p, epoch, coord, rc := c.prim, c.epoch, c.coord, c.role
+		c.mu.Unlock()
+		notPrimary := &NotPrimaryError{Primary: rc.Primary, PrimaryAddr: rc.PrimaryAddr, Epoch: rc.Epoch}
+		if coord == nil {
+			return nil, 0, nil, notPrimary
+		}
+		e, ok := coord.CanWrite()
+		if !ok {
+			return nil, 0, nil, notPrimary
+		}
+		if p != nil && e == epoch {
+			return p, epoch, coord, nil
+		}
+		if rc.Role == failover.RolePrimary && rc.Epoch >= e {
+			return nil, 0, nil, notPrimary // applied, and it did not make a primary (logged)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, 0, nil, notPrimary
+		}
+	}
 }
 
 func (c *clusterPart) stop() {

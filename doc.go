@@ -11,11 +11,19 @@
 //     tail-following readers and point-in-time lookup.
 //   - snapshot: deduplicated, compressed, encrypted snapshots with
 //     retention, prune and verify.
-//   - replication: the WAL archive with point-in-time restore, and
-//     primary→standby streaming over mutual TLS.
+//   - archive: the WAL archive on a snapshot repository, with base
+//     snapshots, point-in-time restore, verify, retention and drills.
+//   - replication: primary→standby streaming over mutual TLS.
 //   - failover: Raft-coordinated promotion with leases and fencing epochs.
+//   - peer: node identity and the mutual TLS both of them speak.
 //
-// The Node wires them together:
+// Imports flow one way: wal and snapshot, then archive, replication, this
+// package, observe; failover beside replication.
+//
+// The Node wires them together. One applier folds every event into the
+// host's StateMachine exactly once, on the primary and on standbys; a
+// state machine that also implements Capturer is snapshotted without
+// pausing applying:
 //
 //	n, err := continuity.Open(continuity.Config{Dir: "/var/lib/app"}, sm)
 //	lsn, err := n.Append(ctx, event)       // durable, then applied to sm

@@ -26,7 +26,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
 
-// kv is a key-value state folded from "key=value" events.
+// kv is a key-value state folded from "key=value" events. It refuses a
+// record that does not follow the last one it holds, so a record applied
+// twice (or skipped) stops the node's applying and fails the test.
 type kv struct {
 	mu  sync.Mutex
 	m   map[string]string
@@ -40,6 +42,9 @@ func (s *kv) Apply(rec Record) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rec.LSN != s.lsn+1 {
+		return fmt.Errorf("kv: LSN %d after %d: applied twice, or one skipped", rec.LSN, s.lsn)
+	}
 	if s.m == nil {
 		s.m = map[string]string{}
 	}

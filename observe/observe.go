@@ -131,7 +131,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dEvents, float64(as.Events))
 	counter(dEventBytes, float64(as.Bytes))
 	buckets := map[float64]uint64{}
-	for i, b := range continuity.AppendBuckets {
+	for i, b := range as.Bounds {
 		buckets[b.Seconds()] = as.Buckets[i]
 	}
 	ok := as.Calls - as.Failed

@@ -1,0 +1,281 @@
+package continuity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/internal/watermark"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Capturer is an optional capability of a StateMachine: a two-phase
+// snapshot, as hashicorp/raft's FSM.Snapshot and FSMSnapshot.Persist.
+// Capture is called with applying paused and must return quickly a
+// consistent view of the state as it is at that moment (a copy, a
+// copy-on-write or immutable structure); write is then called once,
+// concurrently with Apply, and streams that view into the base
+// snapshot. A state machine without Capture keeps applying paused until
+// its Snapshot has written the whole state.
+type Capturer interface {
+	Capture() (write func(w io.Writer) error, err error)
+}
+
+// applier owns applying the log to the host's state machine: every
+// record is applied once, in LSN order, under one lock, by whoever
+// brings it first — the apply loop (records the primary acknowledged,
+// or that a restarted node holds) or a standby's stream (applier.Apply).
+// Nobody else calls the host's StateMachine.
+type applier struct {
+	sm  StateMachine
+	log *wal.Log
+	lg  *slog.Logger
+
+	// mu is held while the state machine applies, restores, or captures
+	// (for the whole write when it cannot Capture), so that a position
+	// and the state always agree.
+	mu      sync.Mutex
+	failed  error // the state machine's error that stopped applying (under mu)
+	rebased bool  // the state was restored from a base snapshot and Rebase has not told its LSN yet (under mu)
+
+	rebasing watermark.Signal // broadcast when Rebase ends a rebase
+
+	applied watermark.Mark[wal.LSN] // the last LSN the state holds
+	acked   watermark.Mark[wal.LSN] // the loop may apply records up to here
+}
+
+var _ archive.StateMachine = (*applier)(nil)
+
+func newApplier(log *wal.Log, sm StateMachine, lg *slog.Logger) *applier {
+	return &applier{sm: sm, log: log, lg: lg}
+}
+
+// run applies acknowledged records from the log until ctx is done or the
+// state machine fails.
+func (a *applier) run(ctx context.Context) {
+	for {
+		acked := a.acked.Changed() // before the Loads: a move between them is not missed
+		next, to := a.applied.Load()+1, a.acked.Load()
+		if next > to {
+			select {
+			case <-acked:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		err := a.applyFromLog(ctx, next, to)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errStateFailed):
+			return
+		case errors.Is(err, errRebasing):
+			select { // until Rebase tells where the restored state is
+			case <-a.rebasedCh():
+			case <-ctx.Done():
+				return
+			}
+		case errors.Is(err, wal.ErrTruncated):
+			// The log was cut under the reader (a standby restarted it
+			// after a base snapshot): read the positions again.
+		default:
+			a.lg.Error("cannot read the log to apply it; retrying", "lsn", next, "err", err)
+			select { // a retry's backoff, not a synchronization
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// errStateFailed marks the state machine's own failure, which stops
+// applying for good.
+var errStateFailed = errors.New("continuity: the state machine failed")
+
+// errRebasing: the state was restored from a base snapshot and its LSN is
+// not known yet (between Restore and Rebase); nothing is applied.
+var errRebasing = errors.New("continuity: the state is being restored from a base snapshot")
+
+// applyFromLog applies the log's records from through to (those not
+// applied yet).
+func (a *applier) applyFromLog(ctx context.Context, from, to wal.LSN) error {
+	r := a.log.NewReader(from)
+	defer r.Close()
+	for lsn := from; lsn <= to; lsn++ {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		err = a.applyLocked(rec)
+		a.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyLocked applies rec unless the state already holds it. Caller
+// holds a.mu.
+func (a *applier) applyLocked(rec wal.Record) error {
+	if a.failed != nil {
+		return a.failed
+	}
+	if a.rebased {
+		return errRebasing
+	}
+	applied := a.applied.Load()
+	if rec.LSN <= applied {
+		return nil // applied already, by the other path
+	}
+	if rec.LSN != applied+1 {
+		return fmt.Errorf("continuity: apply LSN %d: the state holds up to %d", rec.LSN, applied)
+	}
+	if err := a.sm.Apply(rec); err != nil {
+		a.failed = fmt.Errorf("%w at LSN %d: %w", errStateFailed, rec.LSN, err)
+		a.lg.Error("the state machine failed; applying stopped", "lsn", rec.LSN, "err", err)
+		return a.failed
+	}
+	a.applied.Advance(rec.LSN)
+	return nil
+}
+
+// Apply applies one record a standby received (and synced), after the
+// records before it that the local log holds and the state does not.
+// It makes the applier a StateMachine for replication.Standby.
+func (a *applier) Apply(rec wal.Record) error {
+	if applied := a.Applied(); rec.LSN > applied+1 {
+		// Records of the local log not applied yet (a restart): apply
+		// them first, from the log.
+		if err := a.applyFromLog(context.Background(), applied+1, rec.LSN-1); err != nil {
+			return err
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.applyLocked(rec)
+}
+
+// Snapshot writes the state (a standby does not take base snapshots; the
+// archive's capture goes through capture).
+func (a *applier) Snapshot(w io.Writer) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sm.Snapshot(w)
+}
+
+// Restore replaces the state with a base snapshot's (a standby
+// bootstrapping from the archive). Nothing is applied until Rebase tells
+// the snapshot's LSN.
+func (a *applier) Restore(r io.Reader) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.sm.Restore(r); err != nil {
+		return err
+	}
+	a.rebased = true
+	return nil
+}
+
+// rebasedCh is closed once the state is no longer being rebased (it may
+// be already).
+func (a *applier) rebasedCh() <-chan struct{} {
+	ch := a.rebasing.Changed()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.rebased {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return ch
+}
+
+// Rebase tells the LSN of the base snapshot Restore read
+// (replication.Rebaser): the state holds every record up to it.
+func (a *applier) Rebase(lsn wal.LSN) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rebased = false
+	a.rebasing.Broadcast()
+	a.applied.Set(lsn)
+	if a.acked.Load() < lsn {
+		a.acked.Set(lsn)
+	}
+}
+
+// start sets where the state is when the node opens: every record up to
+// applied (a base snapshot restored from the archive).
+func (a *applier) start(applied wal.LSN) {
+	a.applied.Set(applied)
+	a.acked.Advance(applied)
+}
+
+// acknowledge lets the loop apply records up to lsn.
+func (a *applier) acknowledge(lsn wal.LSN) { a.acked.Advance(lsn) }
+
+// Applied is the last LSN the state holds.
+func (a *applier) Applied() wal.LSN { return a.applied.Load() }
+
+// WaitFor waits until the state holds lsn.
+func (a *applier) WaitFor(ctx context.Context, lsn wal.LSN) error { return a.applied.Wait(ctx, lsn) }
+
+// err is the state machine's failure, if applying stopped.
+func (a *applier) err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failed
+}
+
+// capture is the archiver's CaptureFunc: the LSN and a consistent view
+// of the state at it. With a Capturer, applying pauses only for Capture;
+// otherwise until the returned write has run.
+func (a *applier) capture(ctx context.Context) (wal.LSN, func(io.Writer) error, error) {
+	a.mu.Lock()
+	lsn := a.applied.Load()
+	if c, ok := a.sm.(Capturer); ok {
+		write, err := c.Capture()
+		a.mu.Unlock()
+		if err != nil {
+			return 0, nil, fmt.Errorf("continuity: capture the state: %w", err)
+		}
+		return lsn, write, nil
+	}
+	var once sync.Once
+	return lsn, func(w io.Writer) error {
+		defer once.Do(a.mu.Unlock)
+		return a.sm.Snapshot(w)
+	}, nil
+}
+
+// rewind brings the state back to point, the end of the cluster's
+// history after a rejoin cut the log there: nothing past point is
+// applied from now on, and a state that already applied cut records is
+// rebuilt from the archive's base snapshot at or before point plus the
+// events up to it.
+func (a *applier) rewind(ctx context.Context, store archive.Store, point wal.LSN) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.acked.Load() > point {
+		a.acked.Set(point)
+	}
+	applied := a.applied.Load()
+	if applied <= point {
+		return nil
+	}
+	res, err := archive.RestoreTo(ctx, store, archive.AtLSN(point), a.sm, archive.RestoreOptions{})
+	if err != nil || res.Snapshot.IsZero() {
+		return errors.Join(err, fmt.Errorf("continuity: the state applied records up to %d that the cluster's history cut at %d, and no base snapshot at or before %d can rebuild it", applied, point, point))
+	}
+	a.applied.Set(res.LSN)
+	return nil
+}

@@ -1,0 +1,135 @@
+package continuity
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/continuity-go/continuity/failover"
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Config configures a Node. The zero value but Dir is a working single
+// node: a WAL in Dir/wal, an encrypted archive in the directory
+// Dir/archive (key in Dir/archive.key), base snapshots every hour or
+// 64 MiB of events, shipping at least every second.
+type Config struct {
+	// Dir holds the node's data: the WAL, and by default the archive and
+	// its key, and the coordinator's Raft state. Required.
+	Dir string
+	// Archive is the gocloud.dev/blob URL of the snapshot and WAL
+	// archive: s3://, gs://, azblob:// (blank-import the driver), or
+	// file://. Default: file:// of Dir/archive. In a cluster, give every
+	// node the same archive (and Keys): the primary ships to it, and
+	// after a fail-over the new primary continues its history.
+	Archive string
+	// Keys opens the archive's encryption keys. Default: a random key
+	// made once and kept in Dir/archive.key (mode 0600); for an off-site
+	// archive use a KMS keeper or a passphrase (snapshot.Keeper,
+	// snapshot.Passphrase) so that losing the node does not lose the key.
+	Keys snapshot.KeyProvider
+	// SnapshotEvery and SnapshotEveryBytes schedule base snapshots.
+	// Defaults 1 h and 64 MiB; negative turns one off.
+	SnapshotEvery      time.Duration // period of base snapshots
+	SnapshotEveryBytes int64         // archived event bytes between base snapshots
+	// ShipInterval bounds the archive's lag. Default 1 s.
+	ShipInterval time.Duration
+	// VerifyEvery schedules Verify on the node that ships the archive
+	// (the primary): its result goes to Status, the metrics and the log
+	// (an error naming each problem). Default 24 h; negative turns it
+	// off. VerifyReadData makes the scheduled runs read every stored
+	// byte (Verify's readData), which costs a full download each time.
+	VerifyEvery    time.Duration
+	VerifyReadData bool
+	// Cluster, if set, makes the node one of a replicated cluster with
+	// automatic fail-over. Nil: a single node, always primary.
+	Cluster *ClusterConfig
+	// OnRoleChange, if set, is called (in order, from one goroutine; keep
+	// it quick) when the node's role, the cluster's epoch or its primary
+	// changes. A single node is told once, at Open, that it is primary.
+	OnRoleChange func(RoleChange)
+	// WAL tunes the local log (segment size, durability); its Logger
+	// defaults to Logger.
+	WAL wal.Options
+	// Logger receives the node's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// ClusterConfig configures replication and fail-over.
+type ClusterConfig struct {
+	Node      string // this node's ID (its certificate's identity)
+	RaftBind  string // coordinator address, e.g. ":7401"
+	RaftAddr  string // address others dial for it (default RaftBind)
+	ReplBind  string // replication address while primary, e.g. ":7400"
+	ReplAddr  string // address standbys dial (default ReplBind)
+	TLS       TLS    // the cluster's mutual TLS
+	Bootstrap bool   // start a new cluster of this node (one node, once)
+	// Sync is how many standbys must hold a write before Append returns
+	// (0: asynchronous). With Sync > 0, fail-over never loses an
+	// acknowledged write, and Append blocks while fewer standbys are up.
+	Sync    int
+	MaxLag  wal.LSN          // never promote a node further behind than this (0: no bound)
+	Profile failover.Profile // timings; default failover.LAN
+	// InsecurePlaintext turns TLS off. Tests only.
+	InsecurePlaintext bool
+}
+
+// withDefaults returns cfg with every zero field that has a default
+// filled in.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ShipInterval == 0 {
+		c.ShipInterval = time.Second
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = time.Hour
+	}
+	if c.SnapshotEveryBytes == 0 {
+		c.SnapshotEveryBytes = 64 << 20
+	}
+	if c.VerifyEvery == 0 {
+		c.VerifyEvery = 24 * time.Hour
+	}
+	return c
+}
+
+// Validate names every wrong field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("Config.Dir is empty: the node needs a directory for its log"))
+	}
+	if c.Archive != "" {
+		if u, err := url.Parse(c.Archive); err != nil || u.Scheme == "" {
+			errs = append(errs, fmt.Errorf("Config.Archive %q is not a bucket URL (file:///path, s3://bucket?region=...)", c.Archive))
+		}
+	}
+	if c.ShipInterval < 0 {
+		errs = append(errs, fmt.Errorf("Config.ShipInterval %v is negative", c.ShipInterval))
+	}
+	if cl := c.Cluster; cl != nil {
+		if cl.Node == "" {
+			errs = append(errs, errors.New("Config.Cluster.Node is empty"))
+		}
+		if cl.RaftBind == "" {
+			errs = append(errs, errors.New("Config.Cluster.RaftBind is empty"))
+		}
+		if cl.ReplBind == "" {
+			errs = append(errs, errors.New("Config.Cluster.ReplBind is empty"))
+		}
+		if cl.Sync < 0 {
+			errs = append(errs, fmt.Errorf("Config.Cluster.Sync %d is negative", cl.Sync))
+		}
+		if !cl.InsecurePlaintext {
+			if err := cl.TLS.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("Config.Cluster.TLS: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,145 @@
+package continuity
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// appendBuckets are the upper bounds of AppendStats.Buckets (returned
+// as AppendStats.Bounds; not a package variable a host could change).
+var appendBuckets = [...]time.Duration{
+	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 5 * time.Second,
+}
+
+// AppendStats counts a node's Append calls, for metrics.
+type AppendStats struct {
+	Calls, Failed  uint64          // Append calls, and those that returned an error
+	Events, Bytes  uint64          // events and payload bytes acknowledged
+	Latency        time.Duration   // total time in acknowledged calls
+	Buckets        []uint64        // acknowledged calls by latency: Buckets[i] counts those ≤ Bounds[i] (cumulative)
+	Bounds         []time.Duration // the upper bounds of Buckets
+	AcknowledgedAt time.Time       // when the last call was acknowledged
+}
+
+type appendStats struct {
+	mu sync.Mutex
+	st AppendStats
+}
+
+func (a *appendStats) record(events [][]byte, d time.Duration, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.st.Calls++
+	if err != nil {
+		a.st.Failed++
+		return
+	}
+	if a.st.Buckets == nil {
+		a.st.Buckets = make([]uint64, len(appendBuckets))
+	}
+	a.st.Events += uint64(len(events))
+	for _, e := range events {
+		a.st.Bytes += uint64(len(e))
+	}
+	a.st.Latency += d
+	for i, b := range appendBuckets {
+		if d <= b {
+			a.st.Buckets[i]++
+		}
+	}
+	a.st.AcknowledgedAt = time.Now()
+}
+
+// AppendStats returns the node's Append counts.
+func (n *Node) AppendStats() AppendStats {
+	n.stats.mu.Lock()
+	defer n.stats.mu.Unlock()
+	st := n.stats.st
+	st.Buckets = slices.Clone(st.Buckets)
+	st.Bounds = slices.Clone(appendBuckets[:])
+	if st.Buckets == nil {
+		st.Buckets = make([]uint64, len(appendBuckets))
+	}
+	return st
+}
+
+// Standbys returns the standbys' positions and lag while this node is a
+// cluster's primary (nil otherwise).
+func (n *Node) Standbys() []replication.StandbyStatus {
+	if n.cl == nil {
+		return nil
+	}
+	p := n.cl.primary()
+	if p == nil {
+		return nil
+	}
+	return p.Standbys()
+}
+
+// Healthy reports whether the node can do its part, with the reasons it
+// cannot: a failed disk or state machine, a cluster without a primary,
+// an archive failing or more than lagLimit behind.
+func (n *Node) Healthy(lagLimit time.Duration) (bool, []string) {
+	var why []string
+	st := n.Status()
+	if st.Archive.Lag > lagLimit {
+		why = append(why, fmt.Sprintf("the archive is %v behind (limit %v)", st.Archive.Lag.Round(time.Millisecond), lagLimit))
+	}
+	if st.Archive.Deposed != nil {
+		why = append(why, "archiving stopped: "+st.Archive.Deposed.Error())
+	}
+	if n.cl != nil {
+		if unhealthy := n.cl.health(); unhealthy != nil {
+			why = append(why, unhealthy.Error())
+		}
+		if st.Primary == "" {
+			why = append(why, "the cluster has no primary")
+		}
+	}
+	if err := n.apply.err(); err != nil {
+		why = append(why, "the state machine stopped: "+err.Error())
+	}
+	return len(why) == 0, why
+}
+
+// Status is what a node reports for monitoring.
+type Status struct {
+	Role    Role           // primary or standby (a single node is primary)
+	Epoch   uint64         // the cluster's epoch (the log's for a single node)
+	Primary string         // the primary's node ID ("" for a single node)
+	Last    wal.LSN        // the last LSN of the local WAL
+	Applied wal.LSN        // the last LSN the state machine holds
+	Archive archive.Status // the archiver's lag, failures, archived LSN, last base snapshot
+	// Window is the restorable window as last read (every 30 s, and by
+	// Node.Window), at WindowAt; zero before the first read.
+	Window   Window
+	WindowAt time.Time
+	// LastVerify is the last Node.Verify's result (zero At if none ran).
+	LastVerify VerifyResult
+}
+
+// Status returns the node's state.
+func (n *Node) Status() Status {
+	st := Status{Role: RolePrimary, Last: n.log.Last(), Applied: n.Applied(), Epoch: n.log.Epoch()}
+	if a := n.archiver(); a != nil {
+		st.Archive = a.Status()
+	}
+	n.statusMu.Lock()
+	st.Window, st.WindowAt = n.window, n.windowAt
+	if n.lastVerify != nil {
+		st.LastVerify = *n.lastVerify
+	}
+	n.statusMu.Unlock()
+	if n.cl != nil {
+		st.Role, st.Epoch, st.Primary = n.cl.roleNow()
+	}
+	return st
+}
