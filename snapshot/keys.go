@@ -188,12 +188,17 @@ func (kp keeper) Unwrap(ctx context.Context, _, wrapped, ad []byte) ([]byte, err
 	return p[:masterKeySize], nil
 }
 
-func gcmSeal(kek, plain, ad []byte) ([]byte, error) {
+// newGCM is AES-256-GCM under a key-encryption key.
+func newGCM(kek []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(kek)
 	if err != nil {
 		return nil, err
 	}
-	g, err := cipher.NewGCM(block)
+	return cipher.NewGCM(block)
+}
+
+func gcmSeal(kek, plain, ad []byte) ([]byte, error) {
+	g, err := newGCM(kek)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +208,7 @@ func gcmSeal(kek, plain, ad []byte) ([]byte, error) {
 }
 
 func gcmOpen(kek, wrapped, ad []byte) ([]byte, error) {
-	block, err := aes.NewCipher(kek)
-	if err != nil {
-		return nil, err
-	}
-	g, err := cipher.NewGCM(block)
+	g, err := newGCM(kek)
 	if err != nil {
 		return nil, err
 	}

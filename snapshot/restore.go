@@ -98,13 +98,7 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 		}
 		tr := r.newTreeReader(m)
 		return tr.walk(gctx, func(id blobID) error {
-			r.idxMu.RLock()
-			loc, ok := r.idx.lookup(id)
-			var p packInfo
-			if ok {
-				p = r.idx.packs[loc.pack]
-			}
-			r.idxMu.RUnlock()
+			loc, p, ok := r.locate(id)
 			if !ok || loc.typ != blobData {
 				return objErr(manifestName(m.ID), -1, fmt.Errorf("%w: chunk %s is in no index", ErrMissing, id))
 			}
@@ -229,15 +223,20 @@ func (r *Repo) openBlob(pr *packReader, dec *decompressor, h *hasher, b blobEntr
 	return dst, nil
 }
 
+// locate finds a blob in the index: where it is, and its pack.
+func (r *Repo) locate(id blobID) (location, packInfo, bool) {
+	r.idxMu.RLock()
+	defer r.idxMu.RUnlock()
+	loc, ok := r.idx.lookup(id)
+	if !ok {
+		return loc, packInfo{}, false
+	}
+	return loc, r.idx.packs[loc.pack], true
+}
+
 // readBlob fetches one blob by ID (tree blocks, verify).
 func (r *Repo) readBlob(ctx context.Context, typ byte, id blobID, dec *decompressor, h *hasher) ([]byte, error) {
-	r.idxMu.RLock()
-	loc, ok := r.idx.lookup(id)
-	var p packInfo
-	if ok {
-		p = r.idx.packs[loc.pack]
-	}
-	r.idxMu.RUnlock()
+	loc, p, ok := r.locate(id)
 	if !ok || loc.typ != typ {
 		return nil, fmt.Errorf("%w: blob %s is in no index", ErrMissing, id)
 	}
