@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/continuity-go/continuity/internal/watermark"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -70,7 +71,10 @@ type Primary struct {
 
 	mu       sync.Mutex
 	standbys map[*Conn]*StandbyStatus
-	changed  chan struct{} // closed and replaced when any ack arrives
+	// changed is broadcast, under mu, when an ack arrives, a standby
+	// connects or disconnects, or the primary is deposed: waiters take
+	// Changed under mu with the state they check.
+	changed watermark.Signal
 	// known holds each standby ever connected and the last LSN it
 	// flushed, connected or not: the WAL it still needs (Needed).
 	known    map[string]wal.LSN
@@ -114,7 +118,7 @@ func NewPrimary(log *wal.Log, addr string, opts PrimaryOptions) (*Primary, error
 		lg = slog.New(slog.DiscardHandler)
 	}
 	p := &Primary{log: log, opts: opts, l: l, lg: lg.With("component", "replication", "role", "primary"),
-		standbys: make(map[*Conn]*StandbyStatus), changed: make(chan struct{}), known: make(map[string]wal.LSN)}
+		standbys: make(map[*Conn]*StandbyStatus), known: make(map[string]wal.LSN)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go func() {
@@ -242,13 +246,13 @@ func (p *Primary) serve(c *Conn, h Hello) {
 	p.mu.Lock()
 	p.standbys[c] = st
 	p.known[h.Node] = h.LastLSN
-	p.notifyLocked() // it may already hold what WaitFlushed waits for
+	p.changed.Broadcast() // it may already hold what WaitFlushed waits for
 	p.mu.Unlock()
 	p.lg.Info("standby connected", "node", h.Node, "from", h.LastLSN+1)
 	defer func() {
 		p.mu.Lock()
 		delete(p.standbys, c)
-		p.notifyLocked()
+		p.changed.Broadcast()
 		p.mu.Unlock()
 	}()
 
@@ -289,11 +293,6 @@ func (p *Primary) diverged(h Hello) string {
 	return ""
 }
 
-func (p *Primary) notifyLocked() {
-	close(p.changed)
-	p.changed = make(chan struct{})
-}
-
 func (p *Primary) readAcks(c *Conn, st *StandbyStatus) error {
 	for {
 		c.SetReadDeadline(time.Now().Add(p.opts.Timeout))
@@ -321,7 +320,7 @@ func (p *Primary) readAcks(c *Conn, st *StandbyStatus) error {
 		}
 		st.Received, st.Flushed, st.Applied = a.Received, a.Flushed, a.Applied
 		p.known[st.Node] = a.Flushed
-		p.notifyLocked()
+		p.changed.Broadcast()
 		p.mu.Unlock()
 	}
 }
@@ -367,7 +366,11 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		for len(inflight) > 0 && inflight[0] <= st.Received {
 			inflight = inflight[1:]
 		}
-		full, acked := len(inflight) >= p.opts.Window, p.changed
+		full := len(inflight) >= p.opts.Window
+		var acked <-chan struct{}
+		if full {
+			acked = p.changed.Changed()
+		}
 		p.mu.Unlock()
 		written, synced, more := p.log.Progress()
 		if written > sent && !full {
@@ -402,8 +405,6 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		// the window is full, an ack (new records wait for it anyway).
 		if full {
 			more = nil
-		} else {
-			acked = nil
 		}
 		select {
 		case <-more:
@@ -442,7 +443,7 @@ func (p *Primary) depose(err error) {
 	if p.deposed == nil {
 		p.deposed = err
 	}
-	p.notifyLocked()
+	p.changed.Broadcast()
 	p.mu.Unlock()
 }
 
@@ -582,7 +583,7 @@ func (p *Primary) waitSync(ctx context.Context, lsn wal.LSN, mode Mode) error {
 				n++
 			}
 		}
-		connected, ch, dep := len(p.standbys), p.changed, p.deposed
+		connected, ch, dep := len(p.standbys), p.changed.Changed(), p.deposed
 		p.mu.Unlock()
 		if n >= mode.Sync {
 			return nil

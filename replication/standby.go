@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/internal/watermark"
 	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -85,7 +86,9 @@ type Standby struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// applied is changed only in notify, which publishes it to
+	// appliedMark.
 	applied  wal.LSN
 	received wal.LSN
 	// committed is the primary's durable LSN as last heard: records
@@ -98,8 +101,11 @@ type Standby struct {
 	dirty     time.Time
 	connected bool
 	primary   peer.Identity
-	err       error         // fatal: the state machine failed
-	changed   chan struct{} // closed and replaced on progress
+	err       error // fatal: the state machine failed; set by fail
+	// appliedMark is applied as WaitFor sees it: notify sets it under mu,
+	// so it moves in the order applied does.
+	appliedMark watermark.Mark[wal.LSN]
+	failed      chan struct{} // closed by fail, once err is set
 
 	ackMu  sync.Mutex // serializes acks (see ack)
 	ackBuf []byte
@@ -143,7 +149,8 @@ func NewStandby(log *wal.Log, sm StateMachine, opts StandbyOptions) (*Standby, e
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := &Standby{log: log, sm: sm, opts: opts, lg: lg.With("component", "replication", "role", "standby"),
-		applied: opts.Applied, received: log.Last(), committed: log.Last(), changed: make(chan struct{})}
+		applied: opts.Applied, received: log.Last(), committed: log.Last(), failed: make(chan struct{})}
+	s.appliedMark.Set(opts.Applied)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if err := s.applyLocal(ctx); err != nil {
@@ -238,29 +245,46 @@ func (s *Standby) State() StandbyState {
 // until ctx is done, or until the standby failed.
 func (s *Standby) WaitFor(ctx context.Context, lsn wal.LSN) error {
 	for {
-		s.mu.Lock()
-		applied, err, ch := s.applied, s.err, s.changed
-		s.mu.Unlock()
+		ch := s.appliedMark.Changed() // before Load: a move between is not missed
+		applied := s.appliedMark.Load()
 		if applied >= lsn {
 			return nil
 		}
+		// A failure ends the wait only short of lsn: what was applied
+		// before it still counts.
+		s.mu.Lock()
+		err := s.err
+		s.mu.Unlock()
 		if err != nil {
 			return err
 		}
 		select {
 		case <-ch:
+		case <-s.failed:
 		case <-ctx.Done():
 			return fmt.Errorf("replication: applied LSN %d, waiting for %d: %w", applied, lsn, context.Cause(ctx))
 		}
 	}
 }
 
+// notify runs f, which changes the standby's positions (applied,
+// received, committed) or connection state, under mu, and wakes the
+// WaitFor calls whose LSN applied now reaches.
 func (s *Standby) notify(f func()) {
 	s.mu.Lock()
 	f()
-	close(s.changed)
-	s.changed = make(chan struct{})
+	// Set, not Advance: the mark mirrors applied, even if f moves it back.
+	s.appliedMark.Set(s.applied)
 	s.mu.Unlock()
+}
+
+// fail records the state machine's failure and ends every WaitFor. Only
+// run calls it, once, and stops.
+func (s *Standby) fail(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+	close(s.failed)
 }
 
 func (s *Standby) run(ctx context.Context) {
@@ -288,7 +312,7 @@ func (s *Standby) run(ctx context.Context) {
 		var fatal *applyError
 		if errors.As(err, &fatal) {
 			s.lg.Error("state machine failed; standby stopped", "err", err)
-			s.notify(func() { s.err = err })
+			s.fail(err)
 			return
 		}
 		if streamed {
