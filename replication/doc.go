@@ -9,8 +9,8 @@
 // with TLS 1.3 and mutual authentication. Each standby reads the log at
 // its own pace (the WAL is the buffer, so a slow standby never slows
 // Append), writes the records to its own WAL (keeping LSN, epoch and
-// time), applies them to its StateMachine, and acknowledges its received,
-// flushed and applied positions; Primary.WaitFlushed gives synchronous
+// time), applies them to its state machine (archive.StateMachine), and
+// acknowledges its received, flushed and applied positions; Primary.WaitFlushed gives synchronous
 // replication to K standbys, Standby.WaitFor read-your-writes. Idle
 // streams carry heartbeats, so both ends notice a dead or black-holed peer
 // within their Timeout and the standby reconnects with backoff.
@@ -25,7 +25,7 @@
 // sync). If that primary restarts and writes other records at those LSNs,
 // the standby's Hello (its last LSN and RecordSum) no longer matches and
 // is refused with RejectDiverged; the standby cuts the records it has not
-// applied (wal.Log.TruncateBack) and follows the new history.
+// applied (wal.Log.CutTail) and follows the new history.
 //
 // A standby syncs a frame at once only when a synchronous Append waits on
 // it (the primary marks it FlagSync); otherwise it writes it with

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -16,20 +15,6 @@ import (
 	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/wal"
 )
-
-// StateMachine is the host's state, folded from the log's records. The
-// replication package owns this interface; the root package re-exports it.
-type StateMachine interface {
-	// Apply folds one record into the state. It must be deterministic:
-	// the same records in the same order give the same state on every
-	// node. An error stops the standby (the state can no longer follow
-	// the log).
-	Apply(rec wal.Record) error
-	// Snapshot writes the full state.
-	Snapshot(w io.Writer) error
-	// Restore replaces the state with one Snapshot wrote.
-	Restore(r io.Reader) error
-}
 
 // StandbyOptions configures a Standby.
 type StandbyOptions struct {
@@ -79,7 +64,7 @@ type StandbyOptions struct {
 // the connection fails.
 type Standby struct {
 	log  *wal.Log
-	sm   StateMachine
+	sm   archive.StateMachine
 	opts StandbyOptions
 	lg   *slog.Logger
 
@@ -125,7 +110,7 @@ type StandbyState struct {
 
 // NewStandby applies what the local WAL holds past opts.Applied, then
 // starts following the primary in the background.
-func NewStandby(log *wal.Log, sm StateMachine, opts StandbyOptions) (*Standby, error) {
+func NewStandby(log *wal.Log, sm archive.StateMachine, opts StandbyOptions) (*Standby, error) {
 	if opts.Node == "" || opts.Primary == "" {
 		return nil, errors.New("replication: StandbyOptions.Node and .Primary are required")
 	}
@@ -369,7 +354,7 @@ func (s *Standby) cutUnapplied(rej *RejectError) error {
 		return fmt.Errorf("%w; this standby applied every record it holds and cannot cut them: restore it from the archive, or rebuild it", rej)
 	}
 	last := s.log.Last()
-	if err := s.log.TruncateBack(applied); err != nil {
+	if _, err := s.log.CutTail(context.Background(), applied, nil); err != nil {
 		return fmt.Errorf("replication: cut the records after LSN %d, which the primary does not hold: %w", applied, err)
 	}
 	// What the refusing primary commits from now on decides what is

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/internal/vfs"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -37,7 +38,7 @@ func TestStandbyWaitFor(t *testing.T) {
 	}
 	p := newTestPrimary(t, plog, PrimaryOptions{})
 	defer p.Close()
-	newStandby := func(t *testing.T, sm StateMachine) *Standby {
+	newStandby := func(t *testing.T, sm archive.StateMachine) *Standby {
 		s, err := NewStandby(openLog(t, vfs.NewMem()), sm, StandbyOptions{Transport: plaintext, Node: "standby", Primary: p.Addr().String()})
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity"
-	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/snapshot"
 )
@@ -271,7 +270,7 @@ func run(out io.Writer, events int, keep bool) error {
 
 	say("\n4. restore the ledger as it was at %s (between two deposits), from the archive", mark.Format("15:04:05.000"))
 	var then ledger
-	res, err := archive.RestoreTo(ctx, np.n.Repo(), archive.AtTime(mark), &then, archive.RestoreOptions{})
+	res, err := np.n.RestoreTo(ctx, continuity.AtTime(mark), &then)
 	if err != nil {
 		return err
 	}
@@ -297,7 +296,7 @@ func run(out io.Writer, events int, keep bool) error {
 		}
 		return nil
 	})
-	w, err := archive.Restorable(ctx, np.n.Repo())
+	w, err := np.n.Window(ctx)
 	if err != nil {
 		return err
 	}
