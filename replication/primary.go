@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity/internal/watermark"
+	"github.com/continuity-go/continuity/internal/wire"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -62,7 +63,7 @@ type StandbyStatus struct {
 type Primary struct {
 	log  *wal.Log
 	opts PrimaryOptions
-	l    *Listener
+	l    *wire.Listener
 	lg   *slog.Logger
 
 	ctx    context.Context
@@ -70,7 +71,7 @@ type Primary struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	standbys map[*Conn]*StandbyStatus
+	standbys map[*wire.Conn]*StandbyStatus
 	// changed is broadcast, under mu, when an ack arrives, a standby
 	// connects or disconnects, or the primary is deposed: waiters take
 	// Changed under mu with the state they check.
@@ -106,10 +107,10 @@ func NewPrimary(log *wal.Log, addr string, opts PrimaryOptions) (*Primary, error
 	if opts.Window <= 0 {
 		opts.Window = 2
 	}
-	if opts.MaxBatchBytes < 0 || opts.MaxBatchBytes > MaxFrameBytes/2 {
-		return nil, fmt.Errorf("replication: PrimaryOptions.MaxBatchBytes %d: want 0 (default) to %d", opts.MaxBatchBytes, MaxFrameBytes/2)
+	if opts.MaxBatchBytes < 0 || opts.MaxBatchBytes > wire.MaxFrameBytes/2 {
+		return nil, fmt.Errorf("replication: PrimaryOptions.MaxBatchBytes %d: want 0 (default) to %d", opts.MaxBatchBytes, wire.MaxFrameBytes/2)
 	}
-	l, err := Listen(addr, opts.Transport)
+	l, err := wire.Listen(addr, opts.Transport.wire())
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func NewPrimary(log *wal.Log, addr string, opts PrimaryOptions) (*Primary, error
 		lg = slog.New(slog.DiscardHandler)
 	}
 	p := &Primary{log: log, opts: opts, l: l, lg: lg.With("component", "replication", "role", "primary"),
-		standbys: make(map[*Conn]*StandbyStatus), known: make(map[string]wal.LSN)}
+		standbys: make(map[*wire.Conn]*StandbyStatus), known: make(map[string]wal.LSN)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go func() {
@@ -203,7 +204,7 @@ func (p *Primary) WaitFlushed(ctx context.Context, lsn wal.LSN, k int) error {
 func (p *Primary) acceptLoop() {
 	for {
 		c, h, err := p.l.Accept(p.ctx)
-		var he *HandshakeError
+		var he *wire.HandshakeError
 		if errors.As(err, &he) {
 			p.lg.Warn("standby refused", "remote", he.Remote, "err", he.Err)
 			continue
@@ -221,25 +222,25 @@ func (p *Primary) acceptLoop() {
 
 // serve streams to one standby until the connection fails or the primary
 // closes.
-func (p *Primary) serve(c *Conn, h Hello) {
+func (p *Primary) serve(c *wire.Conn, h wire.Hello) {
 	defer c.Close()
 	epoch := p.log.Epoch()
 	if h.Epoch > epoch {
 		p.depose(fmt.Errorf("%w: standby %s has seen epoch %d, this primary is at %d", ErrDeposed, h.Node, h.Epoch, epoch))
 		p.lg.Warn("standby has seen a newer epoch; this primary is deposed", "node", h.Node, "standby epoch", h.Epoch, "epoch", epoch)
-		_ = c.RejectPeer(Reject{Code: RejectEpoch, Reason: fmt.Sprintf("standby has seen epoch %d, this primary is at %d", h.Epoch, epoch)})
+		_ = c.RejectPeer(wire.Reject{Code: wire.RejectEpoch, Reason: fmt.Sprintf("standby has seen epoch %d, this primary is at %d", h.Epoch, epoch)})
 		return
 	}
 	if first := p.log.First(); h.LastLSN+1 < first {
-		_ = c.RejectPeer(Reject{Code: RejectBehind, Reason: fmt.Sprintf("standby needs LSN %d; the primary's WAL starts at %d: bootstrap it from the archive (StandbyOptions.Archive)", h.LastLSN+1, first)})
+		_ = c.RejectPeer(wire.Reject{Code: wire.RejectBehind, Reason: fmt.Sprintf("standby needs LSN %d; the primary's WAL starts at %d: bootstrap it from the archive (StandbyOptions.Archive)", h.LastLSN+1, first)})
 		return
 	}
 	if reason := p.diverged(h); reason != "" {
 		p.lg.Warn("standby's log diverged from this primary's", "node", h.Node, "reason", reason)
-		_ = c.RejectPeer(Reject{Code: RejectDiverged, Reason: reason})
+		_ = c.RejectPeer(wire.Reject{Code: wire.RejectDiverged, Reason: reason})
 		return
 	}
-	if err := c.Welcome(Welcome{Version: ProtocolVersion, Cluster: p.opts.Transport.cluster(), Node: p.opts.Node, Epoch: epoch}); err != nil {
+	if err := c.Welcome(wire.Welcome{Version: wire.ProtocolVersion, Cluster: p.opts.Transport.wire().ClusterID(), Node: p.opts.Node, Epoch: epoch}); err != nil {
 		return
 	}
 	st := &StandbyStatus{Node: h.Node, Addr: c.RemoteAddr().String(), Sent: h.LastLSN, Received: h.LastLSN, Flushed: h.LastLSN, Applied: h.LastLSN}
@@ -273,7 +274,7 @@ func (p *Primary) serve(c *Conn, h Hello) {
 
 // diverged says why the standby's log is not a prefix of this primary's
 // (its last record is past this log's end, or another record), or "".
-func (p *Primary) diverged(h Hello) string {
+func (p *Primary) diverged(h wire.Hello) string {
 	written, _, _ := p.log.Progress()
 	if h.LastLSN > written {
 		return fmt.Sprintf("standby holds LSN %d, past this primary's last %d: it must cut its log back to the fork point", h.LastLSN, written)
@@ -287,21 +288,21 @@ func (p *Primary) diverged(h Hello) string {
 	if err != nil {
 		return "" // truncated or closed meanwhile: the stream finds out
 	}
-	if RecordSum(rec) != h.LastSum {
+	if wire.RecordSum(rec) != h.LastSum {
 		return fmt.Sprintf("standby's record at LSN %d (epoch %d at most) is not this primary's (epoch %d, %s): it must cut its log back to a record both hold", h.LastLSN, h.Epoch, rec.Epoch, rec.Time.UTC().Format(time.RFC3339Nano))
 	}
 	return ""
 }
 
-func (p *Primary) readAcks(c *Conn, st *StandbyStatus) error {
+func (p *Primary) readAcks(c *wire.Conn, st *StandbyStatus) error {
 	for {
 		c.SetReadDeadline(time.Now().Add(p.opts.Timeout))
 		f, err := c.ReadFrame()
 		if err != nil {
 			return err
 		}
-		if f.Type != FrameAck {
-			return &FrameError{Type: f.Type, Err: ErrFrameMalformed, Detail: "primary expects acks only"}
+		if f.Type != wire.FrameAck {
+			return &wire.FrameError{Type: f.Type, Err: wire.ErrFrameMalformed, Detail: "primary expects acks only"}
 		}
 		if f.Epoch > p.log.Epoch() {
 			err := fmt.Errorf("%w: standby %s is at epoch %d, past ours (%d)", ErrDeposed, st.Node, f.Epoch, p.log.Epoch())
@@ -309,14 +310,14 @@ func (p *Primary) readAcks(c *Conn, st *StandbyStatus) error {
 			p.lg.Warn("standby acknowledges a newer epoch; this primary is deposed", "node", st.Node, "epoch", f.Epoch)
 			return err
 		}
-		a, err := DecodeAck(f.Payload)
+		a, err := wire.DecodeAck(f.Payload)
 		if err != nil {
 			return err
 		}
 		p.mu.Lock()
 		if a.Received > st.Sent || a.Flushed < st.Flushed {
 			p.mu.Unlock()
-			return &FrameError{Type: FrameAck, Err: ErrFrameMalformed, Detail: "ack of records not sent, or flushed position going back"}
+			return &wire.FrameError{Type: wire.FrameAck, Err: wire.ErrFrameMalformed, Detail: "ack of records not sent, or flushed position going back"}
 		}
 		st.Received, st.Flushed, st.Applied = a.Received, a.Flushed, a.Applied
 		p.known[st.Node] = a.Flushed
@@ -338,11 +339,11 @@ const commitNoticeDelay = time.Millisecond
 // standby's sync overlaps the primary's), and tells the standby how far
 // the primary's log is durable (Batch.Committed): in the next frame, or
 // in a commit notice commitNoticeDelay after the last frame.
-func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *StandbyStatus) error {
+func (p *Primary) stream(ctx context.Context, c *wire.Conn, next wal.LSN, st *StandbyStatus) error {
 	r := p.log.NewUnsyncedReader(next)
 	defer r.Close()
 	sent, told := next-1, wal.LSN(0) // last LSN sent; last Committed sent
-	var w batchWriter
+	var w wire.BatchWriter
 	var payload []byte     // the last frame's, reused
 	var inflight []wal.LSN // last LSN of each unacknowledged frame
 	idle := time.NewTimer(p.opts.Heartbeat)
@@ -358,7 +359,7 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		if told < sent {
 			notice.Reset(commitNoticeDelay)
 		}
-		return c.WriteFrame(FrameRecords, p.log.Epoch(), frame)
+		return c.WriteFrame(wire.FrameRecords, p.log.Epoch(), frame)
 	}
 	for {
 		// Flow control: at most Window frames of records unacknowledged.
@@ -375,20 +376,20 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		written, synced, more := p.log.Progress()
 		if written > sent && !full {
 			// Each record's data is copied once, into the frame.
-			w.start(payload[:0], synced)
+			w.Start(payload[:0], synced)
 			size := 0
-			for sent < written && (w.n == 0 || size < p.opts.MaxBatchBytes) {
+			for sent < written && (w.Len() == 0 || size < p.opts.MaxBatchBytes) {
 				rec, err := r.NextView(ctx)
 				if err != nil {
 					return err
 				}
-				w.add(rec)
+				w.Add(rec)
 				size += len(rec.Data)
 				sent = rec.LSN
 			}
-			var flags BatchFlags
+			var flags wire.BatchFlags
 			if p.syncing.Load() > 0 {
-				flags = FlagSync
+				flags = wire.FlagSync
 			}
 			// Sent moves before the write: the standby may acknowledge
 			// the batch before WriteFrame returns.
@@ -396,7 +397,7 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 			st.Sent = sent
 			p.mu.Unlock()
 			inflight = append(inflight, sent)
-			if err := send(w.finish(flags), synced); err != nil {
+			if err := send(w.Finish(flags), synced); err != nil {
 				return err
 			}
 			continue
@@ -411,7 +412,7 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		case <-acked:
 		case <-notice.C:
 			if synced := p.log.Synced(); synced > told {
-				if err := send(AppendBatch(payload[:0], Batch{Committed: synced}), synced); err != nil {
+				if err := send(wire.AppendBatch(payload[:0], wire.Batch{Committed: synced}), synced); err != nil {
 					return err
 				}
 			} else if told < sent {
@@ -420,7 +421,7 @@ func (p *Primary) stream(ctx context.Context, c *Conn, next wal.LSN, st *Standby
 		case <-idle.C:
 			// Idle: a heartbeat that the standby answers with an ack.
 			synced := p.log.Synced()
-			if err := send(AppendBatch(payload[:0], Batch{Committed: synced, Flags: FlagPing}), synced); err != nil {
+			if err := send(wire.AppendBatch(payload[:0], wire.Batch{Committed: synced, Flags: wire.FlagPing}), synced); err != nil {
 				return err
 			}
 		case <-ctx.Done():

@@ -12,6 +12,7 @@ import (
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/internal/watermark"
+	"github.com/continuity-go/continuity/internal/wire"
 	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -283,8 +284,8 @@ func (s *Standby) run(ctx context.Context) {
 		if errors.Is(err, errCutUnapplied) {
 			continue // reconnect at once, from the cut
 		}
-		var rej *RejectError
-		if errors.As(err, &rej) && rej.Code == RejectBehind && s.opts.Archive != nil {
+		var rej *wire.RejectError
+		if errors.As(err, &rej) && rej.Code == wire.RejectBehind && s.opts.Archive != nil {
 			s.lg.Info("primary no longer holds the records this standby needs; catching up from the archive", "reason", rej.Reason)
 			if err = s.bootstrap(ctx); err == nil {
 				continue
@@ -325,8 +326,8 @@ func (e *applyError) Unwrap() error { return e.err }
 var errCutUnapplied = errors.New("replication: cut the records not yet applied, which the primary does not hold")
 
 // hello is the standby's handshake: who it is and its last record.
-func (s *Standby) hello(ctx context.Context) (Hello, error) {
-	h := Hello{Node: s.opts.Node, Epoch: s.log.Epoch(), LastLSN: s.log.Last()}
+func (s *Standby) hello(ctx context.Context) (wire.Hello, error) {
+	h := wire.Hello{Node: s.opts.Node, Epoch: s.log.Epoch(), LastLSN: s.log.Last()}
 	if h.LastLSN < s.log.First() {
 		return h, nil // no record
 	}
@@ -336,7 +337,7 @@ func (s *Standby) hello(ctx context.Context) (Hello, error) {
 	if err != nil {
 		return h, err
 	}
-	h.LastSum = RecordSum(rec)
+	h.LastSum = wire.RecordSum(rec)
 	return h, nil
 }
 
@@ -346,7 +347,7 @@ func (s *Standby) hello(ctx context.Context) (Hello, error) {
 // the primary that lost them, when its machine crashed while syncing
 // them, may have written others since. The standby cuts them and asks
 // again. Records already applied cannot be cut: the error stands.
-func (s *Standby) cutUnapplied(rej *RejectError) error {
+func (s *Standby) cutUnapplied(rej *wire.RejectError) error {
 	s.mu.Lock()
 	applied := s.applied
 	s.mu.Unlock()
@@ -381,8 +382,8 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	c, w, err := Dial(ctx, s.opts.Primary, s.opts.Transport, h)
-	if rej := (*RejectError)(nil); errors.As(err, &rej) && rej.Code == RejectDiverged {
+	c, w, err := wire.Dial(ctx, s.opts.Primary, s.opts.Transport.wire(), h)
+	if rej := (*wire.RejectError)(nil); errors.As(err, &rej) && rej.Code == wire.RejectDiverged {
 		return false, s.cutUnapplied(rej)
 	}
 	if err != nil {
@@ -424,7 +425,7 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 }
 
 // receive reads frames and writes their records until an error.
-func (s *Standby) receive(ctx context.Context, c *Conn, kick chan struct{}) (bool, error) {
+func (s *Standby) receive(ctx context.Context, c *wire.Conn, kick chan struct{}) (bool, error) {
 	poke := func() {
 		select {
 		case kick <- struct{}{}:
@@ -438,15 +439,15 @@ func (s *Standby) receive(ctx context.Context, c *Conn, kick chan struct{}) (boo
 		if err != nil {
 			return streamed, err
 		}
-		if f.Type != FrameRecords {
-			return streamed, &FrameError{Type: f.Type, Err: ErrFrameMalformed, Detail: "standby expects records"}
+		if f.Type != wire.FrameRecords {
+			return streamed, &wire.FrameError{Type: f.Type, Err: wire.ErrFrameMalformed, Detail: "standby expects records"}
 		}
 		if f.Epoch < s.log.Epoch() {
 			return streamed, fmt.Errorf("replication: frame of epoch %d, older than ours (%d): the sender was deposed", f.Epoch, s.log.Epoch())
 		}
 		// The records own their data (the state machine may keep it);
 		// the frame buffer is reused by the next read.
-		b, err := DecodeBatch(bytes.Clone(f.Payload))
+		b, err := wire.DecodeBatch(bytes.Clone(f.Payload))
 		if err != nil {
 			return streamed, err
 		}
@@ -457,7 +458,7 @@ func (s *Standby) receive(ctx context.Context, c *Conn, kick chan struct{}) (boo
 		s.mu.Unlock()
 		recs := b.Records
 		if len(recs) == 0 {
-			if b.Flags&FlagPing != 0 {
+			if b.Flags&wire.FlagPing != 0 {
 				if err := s.ack(c); err != nil {
 					return streamed, err
 				}
@@ -473,7 +474,7 @@ func (s *Standby) receive(ctx context.Context, c *Conn, kick chan struct{}) (boo
 				return streamed, err
 			}
 		}
-		urgent := b.Flags&FlagSync != 0 || s.opts.FlushDelay < 0
+		urgent := b.Flags&wire.FlagSync != 0 || s.opts.FlushDelay < 0
 		if urgent {
 			err = s.log.Write(ctx, recs...)
 		} else {
@@ -506,20 +507,20 @@ func (s *Standby) receive(ctx context.Context, c *Conn, kick chan struct{}) (boo
 
 // ack sends the standby's positions. Positions are read under ackMu, so
 // that acks from the two goroutines never go back.
-func (s *Standby) ack(c *Conn) error {
+func (s *Standby) ack(c *wire.Conn) error {
 	s.ackMu.Lock()
 	defer s.ackMu.Unlock()
 	flushed := s.log.Synced()
 	s.mu.Lock()
-	a := Ack{Received: max(s.received, flushed), Flushed: flushed, Applied: min(s.applied, flushed)}
+	a := wire.Ack{Received: max(s.received, flushed), Flushed: flushed, Applied: min(s.applied, flushed)}
 	s.mu.Unlock()
-	s.ackBuf = AppendAck(s.ackBuf[:0], a)
-	return c.WriteFrame(FrameAck, s.log.Epoch(), s.ackBuf)
+	s.ackBuf = wire.AppendAck(s.ackBuf[:0], a)
+	return c.WriteFrame(wire.FrameAck, s.log.Epoch(), s.ackBuf)
 }
 
 // flushLoop syncs records written without a sync FlushDelay after the
 // first of them, acknowledges, and applies what is synced and committed.
-func (s *Standby) flushLoop(ctx context.Context, c *Conn, kick <-chan struct{}) error {
+func (s *Standby) flushLoop(ctx context.Context, c *wire.Conn, kick <-chan struct{}) error {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	for {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/internal/vfs"
+	"github.com/continuity-go/continuity/internal/wire"
 	"github.com/continuity-go/continuity/peer"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -48,6 +49,12 @@ func openLog(t *testing.T, fs vfs.FS) *wal.Log {
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// tlsOpts is node's transport in the cluster "orders" of a primary and
+// two standbys, with a certificate ca issues.
+func tlsOpts(t *testing.T, ca *testkit.CA, node string) Options {
+	return Options{TLS: ca.NodeTLS(t, "orders", node, []string{"primary", "standby-1", "standby-2"}, testkit.CertOptions{}), HandshakeTimeout: 5 * time.Second}
 }
 
 // plaintext is the transport of the tests that do not test TLS.
@@ -87,9 +94,9 @@ func requirePrefix(t *testing.T, primary, standby *wal.Log) {
 }
 
 func TestStreamTLS(t *testing.T) {
-	c := newCluster(t)
+	ca := testkit.NewCA(t, "cluster CA")
 	plog := openLog(t, vfs.NewMem())
-	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: c.opts(t, "primary", testkit.CertOptions{}), Node: "primary"})
+	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: tlsOpts(t, ca, "primary"), Node: "primary"})
 	require.NoError(t, err)
 	defer p.Close()
 
@@ -97,7 +104,7 @@ func TestStreamTLS(t *testing.T) {
 	var logs []*wal.Log
 	for _, node := range []string{"standby-1", "standby-2"} {
 		slog := openLog(t, vfs.NewMem())
-		s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: c.opts(t, node, testkit.CertOptions{}), Node: node, Primary: p.Addr().String()})
+		s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: tlsOpts(t, ca, node), Node: node, Primary: p.Addr().String()})
 		require.NoError(t, err)
 		defer s.Close()
 		standbys = append(standbys, s)
@@ -194,16 +201,16 @@ func TestStreamUnderFaults(t *testing.T) {
 }
 
 func streamUnderFaults(t *testing.T, seed uint64) {
-	c := newCluster(t)
+	ca := testkit.NewCA(t, "cluster CA")
 	rng := rand.New(rand.NewPCG(seed, 7))
 	plog := openLog(t, vfs.NewMem())
-	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: c.opts(t, "primary", testkit.CertOptions{}), Node: "primary", MaxBatchBytes: 4 << 10, Heartbeat: 20 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	p, err := NewPrimary(plog, "127.0.0.1:0", PrimaryOptions{Transport: tlsOpts(t, ca, "primary"), Node: "primary", MaxBatchBytes: 4 << 10, Heartbeat: 20 * time.Millisecond, Timeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	defer p.Close()
 	proxy := testkit.NewProxy(t, p.Addr().String())
 	slog := openLog(t, vfs.NewMem())
 	sm := &sumSM{}
-	s, err := NewStandby(slog, sm, StandbyOptions{Transport: c.opts(t, "standby-1", testkit.CertOptions{}), Node: "standby-1",
+	s, err := NewStandby(slog, sm, StandbyOptions{Transport: tlsOpts(t, ca, "standby-1"), Node: "standby-1",
 		Primary: proxy.Addr(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	defer s.Close()
@@ -242,14 +249,14 @@ func TestPrimaryRefusesStandbyItCannotServe(t *testing.T) {
 	p := newTestPrimary(t, plog, PrimaryOptions{})
 	defer p.Close()
 	ctx := context.Background()
-	_, _, err := Dial(ctx, p.Addr().String(), plaintext, Hello{Node: "s", LastLSN: 10})
-	var re *RejectError
+	_, _, err := wire.Dial(ctx, p.Addr().String(), plaintext.wire(), wire.Hello{Node: "s", LastLSN: 10})
+	var re *wire.RejectError
 	require.ErrorAs(t, err, &re)
-	assert.Equal(t, RejectDiverged, re.Code, "a standby past the primary's end must cut its log first")
+	assert.Equal(t, wire.RejectDiverged, re.Code, "a standby past the primary's end must cut its log first")
 	require.NoError(t, plog.SetEpoch(2))
-	_, _, err = Dial(ctx, p.Addr().String(), plaintext, Hello{Node: "s", Epoch: 5})
+	_, _, err = wire.Dial(ctx, p.Addr().String(), plaintext.wire(), wire.Hello{Node: "s", Epoch: 5})
 	require.ErrorAs(t, err, &re)
-	assert.Equal(t, RejectEpoch, re.Code, "a standby that has seen a newer epoch deposes the primary")
+	assert.Equal(t, wire.RejectEpoch, re.Code, "a standby that has seen a newer epoch deposes the primary")
 }
 
 func TestAppendModes(t *testing.T) {
@@ -300,7 +307,7 @@ func TestAppendModes(t *testing.T) {
 	assert.Equal(t, plog.Last()+1, p.Needed())
 
 	// A peer showing a newer epoch deposes the primary: Append refuses.
-	_, _, err = Dial(ctx, p.Addr().String(), plaintext, Hello{Node: "standby-2", Epoch: plog.Epoch() + 1})
+	_, _, err = wire.Dial(ctx, p.Addr().String(), plaintext.wire(), wire.Hello{Node: "standby-2", Epoch: plog.Epoch() + 1})
 	require.Error(t, err)
 	_, _, err = p.Append(ctx, Mode{}, []byte("late"))
 	require.ErrorIs(t, err, ErrDeposed)

@@ -55,3 +55,13 @@ func (ca *CA) NodeCert(t testing.TB, name string, o CertOptions) tls.Certificate
 	}
 	return cert
 }
+
+// NodeTLS is node's peer.TLS in cluster, with a certificate ca issues
+// under o (by default, the node's identity URI), accepting allowed.
+func (ca *CA) NodeTLS(t testing.TB, cluster, node string, allowed []string, o CertOptions) peer.TLS {
+	t.Helper()
+	if o.URIs == nil {
+		o.URIs = []string{peer.Identity{Cluster: cluster, Node: node}.URI().String()}
+	}
+	return peer.TLS{Certificate: ca.NodeCert(t, node, o), CA: ca.Pool, Cluster: cluster, AllowedNodes: allowed}
+}

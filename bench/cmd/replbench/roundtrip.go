@@ -6,25 +6,25 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/internal/wire"
 	"github.com/continuity-go/continuity/wal"
 )
 
 // roundTrip is the replication transport without the logs: a primary's
 // end and a standby's end connected over loopback with TLS 1.3 and mutual
-// authentication, through replication.Listen and replication.Dial. once
+// authentication, through wire.Listen and wire.Dial. once
 // sends one record in a Records frame, as Primary streams it, and waits
 // for the Ack frame the standby's end answers with at once.
 type roundTrip struct {
-	l       *replication.Listener
-	primary *replication.Conn
-	standby *replication.Conn
+	l       *wire.Listener
+	primary *wire.Conn
+	standby *wire.Conn
 	frame   []byte     // the Records payload
 	done    chan error // the standby's end's error, once it stops
 }
 
 func openRoundTrip(ctx context.Context, pk *pki, payload []byte) (rt *roundTrip, err error) {
-	l, err := replication.Listen("127.0.0.1:0", pk.transport(primaryNode, standbyNode(0)))
+	l, err := wire.Listen("127.0.0.1:0", wire.Options(pk.transport(primaryNode, standbyNode(0))))
 	if err != nil {
 		return nil, err
 	}
@@ -35,26 +35,26 @@ func openRoundTrip(ctx context.Context, pk *pki, payload []byte) (rt *roundTrip,
 		}
 	}()
 	type accepted struct {
-		c   *replication.Conn
+		c   *wire.Conn
 		err error
 	}
 	acc := make(chan accepted, 1)
 	go func() {
 		c, _, err := l.Accept(ctx)
 		if err == nil {
-			err = c.Welcome(replication.Welcome{Version: replication.ProtocolVersion, Cluster: clusterID, Node: primaryNode, Epoch: 1})
+			err = c.Welcome(wire.Welcome{Version: wire.ProtocolVersion, Cluster: clusterID, Node: primaryNode, Epoch: 1})
 		}
 		acc <- accepted{c, err}
 	}()
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rt.standby, _, err = replication.Dial(hctx, l.Addr().String(), pk.transport(standbyNode(0), primaryNode), replication.Hello{Node: standbyNode(0), Epoch: 1})
+	rt.standby, _, err = wire.Dial(hctx, l.Addr().String(), wire.Options(pk.transport(standbyNode(0), primaryNode)), wire.Hello{Node: standbyNode(0), Epoch: 1})
 	a := <-acc
 	rt.primary = a.c
 	if err = errors.Join(err, a.err); err != nil {
 		return rt, err
 	}
-	rt.frame = replication.AppendBatch(nil, replication.Batch{Flags: replication.FlagSync, Records: []wal.Record{{LSN: 1, Epoch: 1, Time: time.Now(), Data: payload}}})
+	rt.frame = wire.AppendBatch(nil, wire.Batch{Flags: wire.FlagSync, Records: []wal.Record{{LSN: 1, Epoch: 1, Time: time.Now(), Data: payload}}})
 	go func() {
 		var ack []byte
 		for {
@@ -63,14 +63,14 @@ func openRoundTrip(ctx context.Context, pk *pki, payload []byte) (rt *roundTrip,
 				rt.done <- err
 				return
 			}
-			b, err := replication.DecodeBatch(f.Payload)
+			b, err := wire.DecodeBatch(f.Payload)
 			if err != nil {
 				rt.done <- err
 				return
 			}
 			recs := b.Records
-			ack = replication.AppendAck(ack[:0], replication.Ack{Received: recs[0].LSN, Flushed: recs[0].LSN, Applied: recs[0].LSN})
-			if err := rt.standby.WriteFrame(replication.FrameAck, 1, ack); err != nil {
+			ack = wire.AppendAck(ack[:0], wire.Ack{Received: recs[0].LSN, Flushed: recs[0].LSN, Applied: recs[0].LSN})
+			if err := rt.standby.WriteFrame(wire.FrameAck, 1, ack); err != nil {
 				rt.done <- err
 				return
 			}
@@ -80,14 +80,14 @@ func openRoundTrip(ctx context.Context, pk *pki, payload []byte) (rt *roundTrip,
 }
 
 func (rt *roundTrip) once() (wal.LSN, error) {
-	if err := rt.primary.WriteFrame(replication.FrameRecords, 1, rt.frame); err != nil {
+	if err := rt.primary.WriteFrame(wire.FrameRecords, 1, rt.frame); err != nil {
 		return 0, err
 	}
 	f, err := rt.primary.ReadFrame()
 	if err != nil {
 		return 0, err
 	}
-	if f.Type != replication.FrameAck {
+	if f.Type != wire.FrameAck {
 		return 0, fmt.Errorf("got frame type %v, want an ack", f.Type)
 	}
 	return 0, nil

@@ -1,4 +1,4 @@
-package replication
+package wire
 
 import (
 	"bytes"
@@ -33,15 +33,7 @@ func newCluster(t *testing.T) *cluster {
 }
 
 func (c *cluster) opts(t *testing.T, node string, o testkit.CertOptions) Options {
-	if o.URIs == nil {
-		o.URIs = []string{peer.Identity{Cluster: c.name, Node: node}.URI().String()}
-	}
-	return Options{TLS: peer.TLS{
-		Certificate:  c.ca.NodeCert(t, node, o),
-		CA:           c.ca.Pool,
-		Cluster:      c.name,
-		AllowedNodes: c.allowed,
-	}, HandshakeTimeout: 5 * time.Second}
+	return Options{TLS: c.ca.NodeTLS(t, c.name, node, c.allowed, o), HandshakeTimeout: 5 * time.Second}
 }
 
 // serve accepts connections and welcomes each, reporting handshake

@@ -1,4 +1,4 @@
-package replication
+package wire
 
 import (
 	"context"
@@ -30,7 +30,9 @@ type Options struct {
 	MaxFrameBytes int
 }
 
-func (o Options) cluster() string {
+// ClusterID is the cluster this end belongs to: TLS.Cluster, or Cluster
+// in plaintext.
+func (o Options) ClusterID() string {
 	if o.InsecurePlaintext {
 		return o.Cluster
 	}
@@ -52,16 +54,16 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.InsecurePlaintext {
 		if o.Cluster == "" {
-			errs = append(errs, errors.New("replication: Options.Cluster is empty"))
+			errs = append(errs, errors.New("wire: Options.Cluster is empty"))
 		}
 	} else if err := o.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if o.HandshakeTimeout < 0 {
-		errs = append(errs, errors.New("replication: Options.HandshakeTimeout is negative"))
+		errs = append(errs, errors.New("wire: Options.HandshakeTimeout is negative"))
 	}
 	if o.MaxFrameBytes < 0 || o.MaxFrameBytes > MaxFrameBytes {
-		errs = append(errs, fmt.Errorf("replication: Options.MaxFrameBytes %d: want 0 (default) to %d", o.MaxFrameBytes, MaxFrameBytes))
+		errs = append(errs, fmt.Errorf("wire: Options.MaxFrameBytes %d: want 0 (default) to %d", o.MaxFrameBytes, MaxFrameBytes))
 	}
 	return errors.Join(errs...)
 }
@@ -72,7 +74,7 @@ type RejectError struct{ Reject }
 
 // Error says who refused and why.
 func (e *RejectError) Error() string {
-	return fmt.Sprintf("replication: refused (code %d): %s", e.Code, e.Reason)
+	return fmt.Sprintf("wire: refused (code %d): %s", e.Code, e.Reason)
 }
 
 // Conn is an authenticated connection after the handshake. ReadFrame may
@@ -252,7 +254,7 @@ type HandshakeError struct {
 
 // Error names the peer and the cause.
 func (e *HandshakeError) Error() string {
-	return fmt.Sprintf("replication: handshake with %s: %v", e.Remote, e.Err)
+	return fmt.Sprintf("wire: handshake with %s: %v", e.Remote, e.Err)
 }
 
 // Unwrap returns the cause.
@@ -295,8 +297,8 @@ func (l *Listener) handshake(ctx context.Context, nc net.Conn) (*Conn, Hello, er
 	if h.Version != ProtocolVersion {
 		return refuse(RejectVersion, "protocol version %d; this node speaks %d", h.Version, ProtocolVersion)
 	}
-	if h.Cluster != l.opts.cluster() {
-		return refuse(RejectCluster, "cluster %q; this is cluster %q", h.Cluster, l.opts.cluster())
+	if h.Cluster != l.opts.ClusterID() {
+		return refuse(RejectCluster, "cluster %q; this is cluster %q", h.Cluster, l.opts.ClusterID())
 	}
 	if l.opts.InsecurePlaintext {
 		c.peer = peer.Identity{Cluster: h.Cluster, Node: h.Node}
@@ -367,7 +369,7 @@ func dialHandshake(ctx context.Context, nc net.Conn, opts Options, h Hello) (*Co
 		h.Version = ProtocolVersion
 	}
 	if h.Cluster == "" {
-		h.Cluster = opts.cluster()
+		h.Cluster = opts.ClusterID()
 	}
 	if err := c.WriteFrame(FrameHello, h.Epoch, AppendHello(nil, h)); err != nil {
 		return nil, Welcome{}, err

@@ -1,4 +1,4 @@
-package replication
+package wire
 
 import (
 	"encoding/binary"
@@ -63,12 +63,12 @@ func (t FrameType) String() string {
 // Errors of the frame and message decoders, inside a *FrameError.
 var (
 	// ErrFrameTooLarge: the length field exceeds the bound.
-	ErrFrameTooLarge = errors.New("replication: frame longer than the bound")
+	ErrFrameTooLarge = errors.New("wire: frame longer than the bound")
 	// ErrFrameChecksum: the checksum does not match.
-	ErrFrameChecksum = errors.New("replication: frame checksum mismatch")
+	ErrFrameChecksum = errors.New("wire: frame checksum mismatch")
 	// ErrFrameMalformed: reserved bytes set, an unknown type, or a
 	// payload that does not decode as its type.
-	ErrFrameMalformed = errors.New("replication: malformed frame")
+	ErrFrameMalformed = errors.New("wire: malformed frame")
 )
 
 // FrameError reports a frame that could not be read. The connection it
@@ -86,9 +86,9 @@ type FrameError struct {
 // Error names the frame type and what is wrong.
 func (e *FrameError) Error() string {
 	if e.Detail != "" {
-		return fmt.Sprintf("replication: %s frame: %v: %s", e.Type, e.Err, e.Detail)
+		return fmt.Sprintf("wire: %s frame: %v: %s", e.Type, e.Err, e.Detail)
 	}
-	return fmt.Sprintf("replication: %s frame: %v", e.Type, e.Err)
+	return fmt.Sprintf("wire: %s frame: %v", e.Type, e.Err)
 }
 
 // Unwrap returns the cause.
@@ -367,25 +367,27 @@ const (
 
 // AppendBatch appends the payload encoding of a batch.
 func AppendBatch(dst []byte, b Batch) []byte {
-	var w batchWriter
-	w.start(dst, b.Committed)
+	var w BatchWriter
+	w.Start(dst, b.Committed)
 	for _, r := range b.Records {
-		w.add(r)
+		w.Add(r)
 	}
-	return w.finish(b.Flags)
+	return w.Finish(b.Flags)
 }
 
-// batchWriter encodes a Batch record by record, so that a sender whose
+// BatchWriter encodes a Batch record by record, so that a sender whose
 // records' data is valid only until it reads the next one (a
-// wal.Reader's NextView) copies each once, into the payload. The flags
-// and the count are filled in by finish.
-type batchWriter struct {
+// wal.Reader's NextView) copies each once, into the payload: Start, Add
+// for each record, then Finish, which fills in the flags and the count.
+// The zero value is ready; not safe for concurrent use.
+type BatchWriter struct {
 	b  []byte
 	at int // offset of the payload in b
 	n  uint32
 }
 
-func (w *batchWriter) start(dst []byte, committed wal.LSN) {
+// Start begins a batch's payload at the end of dst.
+func (w *BatchWriter) Start(dst []byte, committed wal.LSN) {
 	w.at, w.n = len(dst), 0
 	e := binenc.Encoder{B: dst}
 	e.U64(uint64(committed))
@@ -394,7 +396,8 @@ func (w *batchWriter) start(dst []byte, committed wal.LSN) {
 	w.b = e.B
 }
 
-func (w *batchWriter) add(r wal.Record) {
+// Add appends one record, copying its data.
+func (w *BatchWriter) Add(r wal.Record) {
 	e := binenc.Encoder{B: w.b}
 	e.U64(uint64(r.LSN))
 	e.U64(r.Epoch)
@@ -404,7 +407,11 @@ func (w *batchWriter) add(r wal.Record) {
 	w.n++
 }
 
-func (w *batchWriter) finish(flags BatchFlags) []byte {
+// Len is how many records were added since Start.
+func (w *BatchWriter) Len() int { return int(w.n) }
+
+// Finish completes the payload with flags and returns dst with it.
+func (w *BatchWriter) Finish(flags BatchFlags) []byte {
 	w.b[w.at+8] = byte(flags) // after Committed
 	binary.LittleEndian.PutUint32(w.b[w.at+9:], w.n)
 	return w.b

@@ -1,0 +1,33 @@
+package replication
+
+import (
+	"time"
+
+	"github.com/continuity-go/continuity/internal/wire"
+	"github.com/continuity-go/continuity/peer"
+)
+
+// Options configures a transport end: how a primary listens and how a
+// standby dials.
+type Options struct {
+	// TLS is the node's mutual-TLS setup. Required unless
+	// InsecurePlaintext is set.
+	TLS peer.TLS
+	// InsecurePlaintext disables TLS and identity checks. For tests of
+	// the protocol only: never set it for a real cluster.
+	InsecurePlaintext bool
+	// Cluster is the cluster ID when InsecurePlaintext is set (with TLS
+	// it is TLS.Cluster).
+	Cluster string
+	// HandshakeTimeout bounds the TLS handshake and the Hello/Welcome
+	// exchange. Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxFrameBytes bounds received frames. Default and maximum 64 MiB.
+	MaxFrameBytes int
+}
+
+// Validate reports every invalid field.
+func (o Options) Validate() error { return o.wire().Validate() }
+
+// wire is o as the protocol's connections take it (same fields).
+func (o Options) wire() wire.Options { return wire.Options(o) }
