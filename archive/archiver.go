@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/continuity-go/continuity/internal/watermark"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -27,7 +28,7 @@ type Archiver struct {
 	snapCh chan struct{}
 
 	mu         sync.Mutex
-	changed    chan struct{} // closed and replaced when status changes
+	changed    watermark.Signal // broadcast under mu when the status changes
 	st         Status
 	inflight   []*upload          // uploads in LSN order, not yet all done
 	waitCancel context.CancelFunc // ends the batcher's wait for the log; Flush calls it
@@ -53,9 +54,8 @@ func NewArchiver(log *wal.Log, store Store, opts Options) (*Archiver, error) {
 	a := &Archiver{
 		log: log, store: store, opts: opts, lg: opts.Logger.With("component", "archiver"),
 		ctx: ctx, cancel: cancel,
-		jobs:    make(chan *upload, opts.Uploads),
-		snapCh:  make(chan struct{}, 1),
-		changed: make(chan struct{}),
+		jobs:   make(chan *upload, opts.Uploads),
+		snapCh: make(chan struct{}, 1),
 	}
 	a.startLSN = log.Last() + 1
 	log.Hold(opts.Holder, log.First())
@@ -131,7 +131,7 @@ func (a *Archiver) Flush(ctx context.Context) error {
 		if a.waitCancel != nil {
 			a.waitCancel()
 		}
-		ch := a.changed
+		ch := a.changed.Changed()
 		a.mu.Unlock()
 		select {
 		case <-ch:
@@ -166,10 +166,7 @@ func (a *Archiver) epoch() uint64 {
 }
 
 // notify wakes Flush and status waiters. Caller holds a.mu.
-func (a *Archiver) notify() {
-	close(a.changed)
-	a.changed = make(chan struct{})
-}
+func (a *Archiver) notify() { a.changed.Broadcast() }
 
 // fail records err as the last error, for Status.
 func (a *Archiver) fail(err error) {

@@ -215,7 +215,7 @@ func (a *Archiver) waitArchived(lsn wal.LSN) bool {
 	for {
 		a.mu.Lock()
 		done := a.st.Archived >= lsn
-		ch := a.changed
+		ch := a.changed.Changed()
 		a.mu.Unlock()
 		if done {
 			return true
