@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -107,6 +108,9 @@ func TestSingleNode(t *testing.T) {
 	if _, err := n.Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The scenario: mid is an instant strictly between the 50th event and
+	// the 51st. The sleep puts time between them; the restore below holds
+	// however long it lasts.
 	mid := time.Now()
 	time.Sleep(2 * time.Millisecond)
 	last, err := n.Append(ctx, []byte("k0=after"))
@@ -237,19 +241,24 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	primary := func(not *member) *member {
-		deadline := time.Now().Add(15 * time.Second)
-		for time.Now().Before(deadline) {
+		t.Helper()
+		what := "a primary"
+		if not != nil {
+			what += " other than " + not.id
+		}
+		var p *member
+		testkit.Eventually(t, func() bool {
 			for _, m := range ms {
 				if m != not && m.n != nil {
 					if _, ok := m.n.Coordinator().CanWrite(); ok {
-						return m
+						p = m
+						return true
 					}
 				}
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatal("no primary")
-		return nil
+			return false
+		}, "%s", what)
+		return p
 	}
 	p := primary(nil)
 	var last LSN
@@ -274,7 +283,7 @@ func TestCluster(t *testing.T) {
 	if !errors.As(err, &np) || np.Primary != p.id || np.PrimaryAddr != p.repl {
 		t.Fatalf("append on a standby: %v", err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, testkit.EventuallyTimeout) // bounds a hang, not a timing check
 	defer cancel()
 	for _, m := range ms {
 		if err := m.n.WaitFor(wctx, last); err != nil {
@@ -291,22 +300,24 @@ func TestCluster(t *testing.T) {
 	p.n = nil
 	p2 := primary(p)
 	var l2 LSN
-	for {
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		l2, err = p2.n.Append(wctx, []byte("k0=after-failover"))
+	var lastErr string
+	testkit.Eventually(t, func() bool {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second) // one attempt; a failed one is retried
+		var err error
+		l2, err = p2.n.Append(actx, []byte("k0=after-failover"))
 		cancel()
-		if err == nil {
-			break
+		if err != nil && err.Error() != lastErr { // for the log only: each new reason once
+			lastErr = err.Error()
+			t.Logf("write after fail-over: %v; retrying", err)
 		}
-		if time.Since(start) > 15*time.Second {
-			t.Fatalf("no write after fail-over: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	}, "a write acknowledged by %s after the fail-over", p2.id)
 	t.Logf("fail-over to %s: first acknowledged write %v after the primary closed", p2.id, time.Since(start))
 	if l2 <= last {
 		t.Fatalf("new write at LSN %d, not after %d", l2, last)
 	}
+	wctx, cancel = context.WithTimeout(ctx, testkit.EventuallyTimeout) // bounds a hang, not a timing check
+	defer cancel()
 	if err := p2.n.WaitFor(wctx, l2); err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +351,7 @@ func TestEventsFromArchive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "every event archived", func() bool { return n.Status().Archive.Archived >= last })
+	testkit.Eventually(t, func() bool { return n.Status().Archive.Archived >= last }, "every event archived")
 	if _, err := n.Snapshot(ctx); err != nil { // a base snapshot must not hide the older events
 		t.Fatal(err)
 	}
@@ -402,10 +413,10 @@ func TestScheduledVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	since := time.Now()
-	waitUntil(t, "a scheduled verify that passes", func() bool {
+	testkit.Eventually(t, func() bool {
 		r, ok := n.LastVerify()
 		return ok && r.At.After(since) && r.OK()
-	})
+	}, "a scheduled verify that passes")
 	if st := n.Status(); st.LastVerify.At.Before(since) || !st.LastVerify.OK() {
 		t.Fatalf("Status().LastVerify = %+v", st.LastVerify)
 	}
@@ -419,22 +430,11 @@ func TestScheduledVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "a scheduled verify that finds the damage", func() bool {
+	testkit.Eventually(t, func() bool {
 		r, ok := n.LastVerify()
 		return ok && !r.Snapshot.OK()
-	})
-	waitUntil(t, "the damage in the log", func() bool {
+	}, "a scheduled verify that finds the damage")
+	testkit.Eventually(t, func() bool {
 		return strings.Contains(logs.String(), "scheduled verify found damage") && strings.Contains(logs.String(), "data/")
-	})
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 10s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	}, "the damage in the log")
 }

@@ -169,7 +169,10 @@ func TestArchiveOutage(t *testing.T) {
 				defer puts.Add(-1)
 				for m := maxPuts.Load(); n > m && !maxPuts.CompareAndSwap(m, n); m = maxPuts.Load() {
 				}
-				time.Sleep(5 * time.Millisecond) // a store with latency, so uploads overlap
+				// A store with latency, so that uploads overlap and the
+				// catch-up's parallelism shows in maxPuts; a slower
+				// machine only makes them overlap longer.
+				time.Sleep(5 * time.Millisecond)
 			}
 			return nil
 		})
@@ -188,7 +191,10 @@ func TestArchiveOutage(t *testing.T) {
 			}
 			rig.clock.Add(time.Second)
 		}
-		time.Sleep(100 * time.Millisecond)
+		testkit.Eventually(t, func() bool {
+			st := a.Status()
+			return st.Failures > 0 && st.LastError != nil
+		}, "an upload to fail while the bucket is down")
 		st := a.Status()
 		if st.Archived != archivedBefore || st.Failures == 0 || st.LastError == nil || st.Lag < 59*time.Minute {
 			t.Fatalf("status during the outage: %+v", st)

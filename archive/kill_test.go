@@ -57,6 +57,9 @@ func archiveChild(dir, bucketDir string) {
 			die(err)
 		}
 		if i%8 == 0 {
+			// Paces the appends (some 8 a millisecond), so that the
+			// archiver's cycles run among them and a round's log stays
+			// small; nothing waits on it.
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -105,6 +108,9 @@ func TestArchiveKilledProcess(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("child did not start: %q, %v", buf, err)
 		}
+		// The scenario: the child appends, ships and compacts for a
+		// random while, and is killed wherever it happens to be. The
+		// sleep is that while; the checks below hold whatever its length.
 		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()

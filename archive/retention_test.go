@@ -144,20 +144,19 @@ func TestDrill(t *testing.T) {
 	}
 
 	d := StartDrills(rig.repo, 5*time.Millisecond, func() StateMachine { return &testsm.Chain{} }, check, DrillOptions{})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if r, runs, fails, ok := d.Last(); ok && runs >= 2 {
-			if fails != 0 || r.Err != nil {
-				t.Fatalf("scheduled drills: %d of %d failed: %v", fails, runs, r.Err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no scheduled drill ran")
-		}
-		time.Sleep(5 * time.Millisecond)
+	defer d.Stop()
+	var (
+		r           DrillResult
+		runs, fails int
+	)
+	testkit.Eventually(t, func() bool {
+		var ok bool
+		r, runs, fails, ok = d.Last()
+		return ok && runs >= 2
+	}, "two scheduled drills")
+	if fails != 0 || r.Err != nil {
+		t.Fatalf("scheduled drills: %d of %d failed: %v", fails, runs, r.Err)
 	}
-	d.Stop()
 }
 
 // TestArchiveSchedules runs the archiver on its own timers: shipping,
@@ -170,23 +169,25 @@ func TestArchiveSchedules(t *testing.T) {
 		ShipInterval: 20 * time.Millisecond, SnapshotEveryBytes: 4 << 10,
 		Compaction: []time.Duration{40 * time.Millisecond, 400 * time.Millisecond},
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	// Events keep coming, three at a time, between two looks at the
+	// archiver (Eventually's tick spaces them in real time, so that the
+	// timers fire among them). Progress towards 3 and 3 is logged as it
+	// changes.
+	var progress [2]int64
+	testkit.Eventually(t, func() bool {
 		rig.append(3)
 		rig.clock.Add(10 * time.Millisecond)
-		time.Sleep(2 * time.Millisecond)
 		st := a.Status()
 		ms, err := rig.repo.List(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Compacted >= 3 && len(ms) >= 3 && len(rig.recs) > 600 {
-			break
+		if p := [2]int64{min(st.Compacted, 3), min(int64(len(ms)), 3)}; p != progress {
+			progress = p
+			t.Logf("after %d records: status %+v, %d snapshots", len(rig.recs), st, len(ms))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s: status %+v, %d snapshots", st, len(ms))
-		}
-	}
+		return st.Compacted >= 3 && len(ms) >= 3 && len(rig.recs) > 600
+	}, "3 objects compacted, 3 scheduled snapshots and 600 records")
 	flush(t, a)
 	for _, l := range []wal.LSN{1, wal.LSN(len(rig.recs) / 2), wal.LSN(len(rig.recs))} {
 		rig.check(ctx, AtLSN(l), l)
@@ -233,9 +234,7 @@ func TestArchiveLagBeforeResume(t *testing.T) {
 	a := rig.archiver(Options{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
 	rig.append(2)
 	rig.clock.Add(5 * time.Second)
-	for deadline := time.Now().Add(10 * time.Second); a.Status().LastError == nil && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond) // the first listing has not failed yet
-	}
+	testkit.Eventually(t, func() bool { return a.Status().LastError != nil }, "the first listing of the bucket to fail")
 	if st := a.Status(); st.Resumed || st.Lag != 5*time.Second || st.LastError == nil {
 		t.Fatalf("status before resume: %+v", st)
 	}
