@@ -2,7 +2,6 @@ package archive
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/testkit"
@@ -37,9 +38,7 @@ func newArchiveRig(t *testing.T, b *blob.Bucket) *archiveRig {
 	rig := &archiveRig{t: t, clock: testkit.NewClock(), dir: t.TempDir(), bucket: b, state: &testsm.Chain{}, sums: make([][32]byte, 1)}
 	rig.openLog()
 	repo, err := snapshot.Init(context.Background(), b, snapshot.RawKey([32]byte{7}), snapshot.Format{}, snapshot.Options{Now: rig.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rig.repo = repo
 	t.Cleanup(func() { rig.log.Close(); rig.repo.Close() })
 	return rig
@@ -50,18 +49,14 @@ func newArchiveRig(t *testing.T, b *blob.Bucket) *archiveRig {
 func (rig *archiveRig) useBucket(b *blob.Bucket) {
 	rig.t.Helper()
 	repo, err := snapshot.Open(context.Background(), b, snapshot.RawKey([32]byte{7}), snapshot.Options{Now: rig.clock.Now})
-	if err != nil {
-		rig.t.Fatal(err)
-	}
+	require.NoError(rig.t, err)
 	rig.repo.Close()
 	rig.repo, rig.bucket = repo, b
 }
 
 func (rig *archiveRig) openLog() {
 	l, err := wal.Open(rig.dir, wal.Options{Now: rig.clock.Now, SegmentBytes: 256 << 10, DisablePreallocation: true})
-	if err != nil {
-		rig.t.Fatal(err)
-	}
+	require.NoError(rig.t, err)
 	rig.log = l
 }
 
@@ -71,15 +66,11 @@ func (rig *archiveRig) append(n int) {
 	for i := 0; i < n; i++ {
 		data := fmt.Appendf(nil, "event %d at %s", len(rig.recs)+1, rig.clock.Now().Format(time.RFC3339Nano))
 		_, last, err := rig.log.Append(context.Background(), data)
-		if err != nil {
-			rig.t.Fatal(err)
-		}
+		require.NoError(rig.t, err)
 		rec := wal.Record{LSN: last, Time: rig.clock.Now(), Data: data}
 		rig.recs = append(rig.recs, rec)
 		rig.sums = append(rig.sums, testsm.Next(rig.sums[len(rig.sums)-1], rec))
-		if err := rig.state.Apply(rec); err != nil {
-			rig.t.Fatal(err)
-		}
+		require.NoError(rig.t, rig.state.Apply(rec))
 	}
 }
 
@@ -99,9 +90,7 @@ func (rig *archiveRig) archiver(opts Options) *Archiver {
 		opts.MaxBackoff = 20 * time.Millisecond
 	}
 	a, err := NewArchiver(rig.log, rig.repo, opts)
-	if err != nil {
-		rig.t.Fatal(err)
-	}
+	require.NoError(rig.t, err)
 	rig.t.Cleanup(func() { a.Close() })
 	return a
 }
@@ -123,14 +112,21 @@ func (rig *archiveRig) modelAt(t time.Time) wal.LSN {
 // check restores to target and compares with the model at want.
 func (rig *archiveRig) check(ctx context.Context, target Target, want wal.LSN) Restored {
 	rig.t.Helper()
+	return rig.checkWith(ctx, rig.t, target, want)
+}
+
+// checkWith is check reporting to t, which may be a *rapid.T.
+func (rig *archiveRig) checkWith(ctx context.Context, t require.TestingT, target Target, want wal.LSN) Restored {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	var sm testsm.Chain
 	res, err := RestoreTo(ctx, rig.repo, target, &sm, RestoreOptions{})
-	if err != nil {
-		rig.t.Fatalf("RestoreTo(%s): %v", target, err)
-	}
-	if lsn, _, sum := sm.State(); lsn != want || sum != rig.sums[want] || res.LSN != want {
-		rig.t.Fatalf("RestoreTo(%s) reached LSN %d (state at %d), want %d; restored %+v", target, res.LSN, lsn, want, res)
-	}
+	require.NoError(t, err, "RestoreTo(%s)", target)
+	lsn, _, sum := sm.State()
+	require.Equal(t, want, res.LSN, "RestoreTo(%s) reached the wrong LSN; restored %+v", target, res)
+	require.Equal(t, want, lsn, "RestoreTo(%s) left the state at the wrong LSN; restored %+v", target, res)
+	require.Equal(t, rig.sums[want], sum, "RestoreTo(%s) gave a state other than the model's at LSN %d", target, want)
 	return res
 }
 
@@ -138,9 +134,8 @@ func flush(t *testing.T, a *Archiver) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := a.Flush(ctx); err != nil {
-		t.Fatalf("Flush: %v (status %+v)", err, a.Status())
-	}
+	err := a.Flush(ctx)
+	require.NoError(t, err, "Flush (status %+v)", a.Status())
 }
 
 // TestArchivePointInTime simulates 2.5 hours of events at known instants
@@ -164,29 +159,25 @@ func TestArchivePointInTime(t *testing.T) {
 			}
 			if rig.clock.Now().Sub(lastSnap) > 25*time.Minute {
 				flush(t, a)
-				if _, err := a.SnapshotNow(ctx); err != nil {
-					t.Fatal(err)
-				}
+				_, err := a.SnapshotNow(ctx)
+				require.NoError(t, err)
 				lastSnap = rig.clock.Now()
 			}
 			if rng.IntN(50) == 0 {
-				if err := a.Compact(ctx); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, a.Compact(ctx))
 			}
 		}
 		flush(t, a)
-		if err := a.Compact(ctx); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, a.Compact(ctx))
 		w, err := Restorable(ctx, rig.repo)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		// The samples below are drawn from the window: it must be right.
 		last := rig.recs[len(rig.recs)-1]
-		if w.EarliestLSN != 1 || !w.Earliest.Equal(rig.recs[0].Time) || w.LatestLSN != last.LSN || !w.Latest.Equal(last.Time) {
-			t.Fatalf("window %+v, want LSN 1 at %v to %d at %v", w, rig.recs[0].Time, last.LSN, last.Time)
-		}
+		msg := fmt.Sprintf("window %+v, want LSN 1 at %v to %d at %v", w, rig.recs[0].Time, last.LSN, last.Time)
+		require.Equal(t, wal.LSN(1), w.EarliestLSN, msg)
+		require.True(t, w.Earliest.Equal(rig.recs[0].Time), msg)
+		require.Equal(t, last.LSN, w.LatestLSN, msg)
+		require.True(t, w.Latest.Equal(last.Time), msg)
 		objs := countObjects(t, b, archivePrefix)
 		t.Logf("%d records over %v in %d archive objects; window %v to %v", len(rig.recs), last.Time.Sub(start), objs, w.Earliest, w.Latest)
 
@@ -204,16 +195,15 @@ func TestArchivePointInTime(t *testing.T) {
 			rig.check(ctx, AtLSN(l), l)
 		}
 		res := rig.check(ctx, Target{}, last.LSN)
-		if res.Snapshot.IsZero() {
-			t.Fatalf("latest restore did not start from a base snapshot: %+v", res)
-		}
+		assert.False(t, res.Snapshot.IsZero(), "latest restore did not start from a base snapshot: %+v", res)
 
 		// Outside the window: typed, stating the window.
 		for _, bad := range []Target{AtTime(w.Earliest.Add(-time.Second)), AtTime(w.Latest.Add(time.Second)), AtLSN(last.LSN + 1)} {
 			_, err := RestoreTo(ctx, rig.repo, bad, &testsm.Chain{}, RestoreOptions{})
 			var we *WindowError
-			if !errors.As(err, &we) || !errors.Is(err, ErrOutOfWindow) || we.Window.LatestLSN != last.LSN {
-				t.Fatalf("RestoreTo(%s) = %v, want a WindowError", bad, err)
+			if assert.ErrorAs(t, err, &we, "RestoreTo(%s), want a WindowError", bad) {
+				assert.ErrorIs(t, err, ErrOutOfWindow, "RestoreTo(%s)", bad)
+				assert.Equal(t, last.LSN, we.Window.LatestLSN, "RestoreTo(%s) = %v: the window it states", bad, err)
 			}
 		}
 	})
@@ -228,9 +218,7 @@ func countObjects(t *testing.T, b *blob.Bucket, prefix string) int {
 		if err == io.EOF {
 			return n
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if !o.IsDir {
 			n++
 		}

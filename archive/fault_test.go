@@ -2,7 +2,6 @@ package archive
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/testkit"
@@ -63,9 +64,7 @@ func TestArchiveCrashAtEveryStep(t *testing.T) {
 			rig.useBucket(fb)
 			armed.Store(true)
 			a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true, Uploads: 1})
-			if !crashScenario(context.Background(), rig, a) {
-				t.Fatal("the clean run failed")
-			}
+			require.True(t, crashScenario(context.Background(), rig, a), "the clean run failed")
 			a.Close()
 		}
 		n := int(total.Load())
@@ -135,19 +134,15 @@ func crashAt(t *testing.T, b *blob.Bucket, kill int, after bool) {
 	a = rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 	rig.append(3)
 	flush(t, a)
-	if err := a.Compact(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, a.Compact(context.Background()))
 	last := wal.LSN(len(rig.recs))
 	rig.check(context.Background(), Target{}, last) // testsm.Chain refuses gaps and repeats
 	rig.check(context.Background(), AtLSN(1), 1)
 	rep, err := Verify(context.Background(), rig.repo, VerifyPITR)
-	if err != nil || !rep.OK() || rep.Last != last {
-		t.Fatalf("Verify after restart: %+v, %v", rep, err)
-	}
-	if h := rig.log.Holds()["archive"]; h != last+1 {
-		t.Fatalf("hold at %d after everything up to %d was archived", h, last)
-	}
+	require.NoError(t, err, "Verify after restart")
+	assert.True(t, rep.OK(), "Verify after restart: %+v", rep)
+	assert.Equal(t, last, rep.Last, "Verify after restart: %+v", rep)
+	assert.Equal(t, last+1, rig.log.Holds()["archive"], "the log's hold after everything up to %d was archived", last)
 }
 
 // TestArchiveOutage takes the bucket away for a simulated hour of
@@ -186,9 +181,8 @@ func TestArchiveOutage(t *testing.T) {
 		for i := 0; i < 3600; i++ { // an event a second for an hour
 			start := time.Now()
 			rig.append(1)
-			if d := time.Since(start); d > 2*time.Second {
-				t.Fatalf("Append took %v while the bucket was down", d)
-			}
+			d := time.Since(start)
+			require.LessOrEqual(t, d, 2*time.Second, "Append took %v while the bucket was down", d)
 			rig.clock.Add(time.Second)
 		}
 		testkit.Eventually(t, func() bool {
@@ -196,27 +190,23 @@ func TestArchiveOutage(t *testing.T) {
 			return st.Failures > 0 && st.LastError != nil
 		}, "an upload to fail while the bucket is down")
 		st := a.Status()
-		if st.Archived != archivedBefore || st.Failures == 0 || st.LastError == nil || st.Lag < 59*time.Minute {
-			t.Fatalf("status during the outage: %+v", st)
-		}
+		assert.Equal(t, archivedBefore, st.Archived, "status during the outage: %+v", st)
+		assert.GreaterOrEqual(t, st.Lag, 59*time.Minute, "status during the outage: %+v", st)
 		err := rig.log.TruncateFront(rig.log.Last())
 		var he *wal.HoldError
-		if !errors.As(err, &he) || he.Held != archivedBefore+1 {
-			t.Fatalf("TruncateFront during the outage = %v, want a HoldError at %d", err, archivedBefore+1)
+		if assert.ErrorAs(t, err, &he, "TruncateFront during the outage, want a HoldError at %d", archivedBefore+1) {
+			assert.Equal(t, archivedBefore+1, he.Held, "TruncateFront during the outage = %v", err)
 		}
 
 		down.Store(false)
 		flush(t, a)
 		st = a.Status()
-		if st.Archived != wal.LSN(len(rig.recs)) || st.Lag != 0 {
-			t.Fatalf("status after catching up: %+v", st)
-		}
-		if m := maxPuts.Load(); m < 2 || m > 3 {
-			t.Fatalf("catch-up ran %d uploads at once, want 2 or 3 (Uploads)", m)
-		}
-		if err := rig.log.TruncateFront(rig.log.Last()); err != nil {
-			t.Fatalf("TruncateFront after catching up: %v", err)
-		}
+		assert.Equal(t, wal.LSN(len(rig.recs)), st.Archived, "status after catching up: %+v", st)
+		assert.Zero(t, st.Lag, "status after catching up: %+v", st)
+		m := maxPuts.Load()
+		assert.GreaterOrEqual(t, m, int64(2), "catch-up ran %d uploads at once, want 2 or 3 (Uploads)", m)
+		assert.LessOrEqual(t, m, int64(3), "catch-up ran %d uploads at once, want 2 or 3 (Uploads)", m)
+		require.NoError(t, rig.log.TruncateFront(rig.log.Last()), "TruncateFront after catching up")
 		rig.check(context.Background(), Target{}, wal.LSN(len(rig.recs)))
 	})
 }
@@ -237,57 +227,47 @@ func TestArchiveDamage(t *testing.T) {
 			}
 			a.Close()
 			v, err := loadView(ctx, rig.repo)
-			if err != nil || len(v.segs) != 5 {
-				t.Fatalf("archive of %d objects, %v", len(v.segs), err)
-			}
+			require.NoError(t, err, "loading the archive")
+			require.Len(t, v.segs, 5, "archive objects")
 			return rig, v.segs
 		}
 		last := wal.LSN(100)
 		wantErr := func(t *testing.T, err error, cause error, object string) {
 			t.Helper()
 			var ae *ObjectError
-			if !errors.As(err, &ae) || !errors.Is(err, cause) || ae.Object != object || !strings.Contains(err.Error(), object) {
-				t.Fatalf("got %v, want an ObjectError %v naming %s", err, cause, object)
-			}
+			require.ErrorAs(t, err, &ae, "want an ObjectError %v naming %s", cause, object)
+			assert.ErrorIs(t, err, cause, "want an ObjectError %v naming %s", cause, object)
+			assert.Equal(t, object, ae.Object, "the object named by %v", err)
+			assert.ErrorContains(t, err, object)
 		}
 
 		t.Run("flipped-byte", func(t *testing.T) {
 			rig, segs := setup(t)
 			name := segs[2].String()
 			data, err := rig.bucket.ReadAll(ctx, name)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			data[len(data)/2] ^= 0x10
-			if err := rig.bucket.WriteAll(ctx, name, data, nil); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, rig.bucket.WriteAll(ctx, name, data, nil))
 			_, err = RestoreTo(ctx, rig.repo, Target{}, &testsm.Chain{}, RestoreOptions{})
 			wantErr(t, err, ErrCorrupt, name)
 			rep, err := Verify(ctx, rig.repo, VerifyValid)
-			if err != nil || len(rep.Problems) != 1 {
-				t.Fatalf("Verify: %+v, %v", rep, err)
-			}
+			require.NoError(t, err, "Verify")
+			require.Len(t, rep.Problems, 1, "Verify: %+v", rep)
 			wantErr(t, rep.Problems[0], ErrCorrupt, name)
 			rig.check(ctx, AtLSN(40), 40) // before the damage: still restorable
 		})
 
 		t.Run("missing-object", func(t *testing.T) {
 			rig, segs := setup(t)
-			if err := rig.bucket.Delete(ctx, segs[2].String()); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, rig.bucket.Delete(ctx, segs[2].String()))
 			after := segs[3].String()
 			_, err := RestoreTo(ctx, rig.repo, AtLSN(last), &testsm.Chain{}, RestoreOptions{})
 			wantErr(t, err, ErrGap, after)
 			rep, err := Verify(ctx, rig.repo, VerifyConsistent)
-			if err != nil || len(rep.Problems) != 1 {
-				t.Fatalf("Verify: %+v, %v", rep, err)
-			}
+			require.NoError(t, err, "Verify")
+			require.Len(t, rep.Problems, 1, "Verify: %+v", rep)
 			wantErr(t, rep.Problems[0], ErrGap, after)
-			if !strings.Contains(rep.Problems[0].Error(), "LSN 41 to 60") {
-				t.Fatalf("gap error does not say which LSNs: %v", rep.Problems[0])
-			}
+			assert.ErrorContains(t, rep.Problems[0], "LSN 41 to 60", "gap error does not say which LSNs")
 			rig.check(ctx, AtLSN(40), 40)
 		})
 
@@ -296,22 +276,16 @@ func TestArchiveDamage(t *testing.T) {
 			// A well-formed, authentic object of epoch 9, for which no
 			// timeline exists.
 			recs, err := readSegment(ctx, rig.repo, segs[4].segName)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			n, prefix, body, err := encodeSegment(9, recs, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := rig.repo.PutSealed(ctx, n.String(), prefix, body); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			_, err = rig.repo.PutSealed(ctx, n.String(), prefix, body)
+			require.NoError(t, err)
 			_, err = RestoreTo(ctx, rig.repo, Target{}, &testsm.Chain{}, RestoreOptions{})
 			wantErr(t, err, ErrOffTimeline, n.String())
 			rep, err := Verify(ctx, rig.repo, VerifyValid)
-			if err != nil || len(rep.Problems) != 1 {
-				t.Fatalf("Verify: %+v, %v", rep, err)
-			}
+			require.NoError(t, err, "Verify")
+			require.Len(t, rep.Problems, 1, "Verify: %+v", rep)
 			wantErr(t, rep.Problems[0], ErrOffTimeline, n.String())
 		})
 
@@ -320,15 +294,9 @@ func TestArchiveDamage(t *testing.T) {
 			// An authentic object copied under another valid name fails
 			// authentication: names are bound to contents.
 			data, err := rig.bucket.ReadAll(ctx, segs[1].String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := rig.bucket.Delete(ctx, segs[2].String()); err != nil {
-				t.Fatal(err)
-			}
-			if err := rig.bucket.WriteAll(ctx, segs[2].String(), data, nil); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			require.NoError(t, rig.bucket.Delete(ctx, segs[2].String()))
+			require.NoError(t, rig.bucket.WriteAll(ctx, segs[2].String(), data, nil))
 			_, err = RestoreTo(ctx, rig.repo, Target{}, &testsm.Chain{}, RestoreOptions{})
 			wantErr(t, err, ErrCorrupt, segs[2].String())
 		})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/snapshot"
@@ -64,17 +65,16 @@ func FuzzArchiveSegment(f *testing.F) {
 			return
 		}
 		n2, prefix, body, err := encodeSegment(n.Epoch, recs, nil)
-		if err != nil || n2 != n {
-			t.Fatalf("decoded records do not re-encode: %v (%v vs %v)", err, n2, n)
-		}
+		require.NoError(t, err, "decoded records do not re-encode")
+		require.Equal(t, n, n2, "decoded records re-encode under another name")
 		again, err := decodeSegment(n2, prefix, body)
-		if err != nil || len(again) != len(recs) {
-			t.Fatalf("round trip: %v", err)
-		}
+		require.NoError(t, err, "round trip")
+		require.Len(t, again, len(recs), "records after a round trip")
 		for i := range recs {
-			if !bytes.Equal(again[i].Data, recs[i].Data) || !again[i].Time.Equal(recs[i].Time) || again[i].Epoch != recs[i].Epoch {
-				t.Fatalf("record %d differs after a round trip", i)
-			}
+			// bytes.Equal: a nil and an empty payload are the same record.
+			assert.True(t, bytes.Equal(recs[i].Data, again[i].Data), "record %d's data differs after a round trip", i)
+			assert.True(t, again[i].Time.Equal(recs[i].Time), "record %d's time differs after a round trip: %v, was %v", i, again[i].Time, recs[i].Time)
+			assert.Equal(t, recs[i].Epoch, again[i].Epoch, "record %d's epoch after a round trip", i)
 		}
 	})
 }
@@ -100,9 +100,9 @@ func FuzzArchiveName(f *testing.F) {
 			return
 		}
 		n2, isTL2, err := parseArchiveName(n.String())
-		if err != nil || isTL2 || n2 != n {
-			t.Fatalf("%q parses to %+v, which prints as %q and parses to %+v, %v", b, n, n.String(), n2, err)
-		}
+		require.NoError(t, err, "%q parses to %+v, which prints as %q", b, n, n.String())
+		assert.False(t, isTL2, "%q parses to %+v, which prints as %q: a timeline", b, n, n.String())
+		assert.Equal(t, n, n2, "%q parses to %+v, which prints as %q", b, n, n.String())
 	})
 }
 
@@ -127,13 +127,10 @@ func FuzzArchiveTimeline(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(encodeTimeline(tl), b[8:]) {
-			t.Fatal("a decoded timeline does not re-encode to its bytes")
-		}
+		assert.True(t, bytes.Equal(encodeTimeline(tl), b[8:]), "a decoded timeline does not re-encode to its bytes")
 		for _, e := range tl.Epochs {
-			if _, ok := tl.bound(e); !ok {
-				t.Fatal("an epoch of the timeline has no bound")
-			}
+			_, ok := tl.bound(e)
+			assert.True(t, ok, "epoch %d of the timeline has no bound", e)
 		}
 	})
 }
@@ -144,35 +141,29 @@ func FuzzArchiveTimeline(f *testing.F) {
 func FuzzArchiveObject(f *testing.F) {
 	ctx := context.Background()
 	b, err := blob.OpenBucket(ctx, "mem://")
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Cleanup(func() { b.Close() })
 	repo, err := snapshot.Init(ctx, b, snapshot.RawKey([32]byte{3}), snapshot.Format{}, snapshot.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	n := segName{Epoch: 2, First: 40, Last: 42, FirstNanos: 1, LastNanos: 2}
 	for _, s := range seedSegments() {
 		name := segNameOf(s).String()
-		if _, err := repo.PutSealed(ctx, name, s[:segPrefixSize], s[segPrefixSize:]); err != nil {
-			f.Fatal(err)
-		}
+		_, err := repo.PutSealed(ctx, name, s[:segPrefixSize], s[segPrefixSize:])
+		require.NoError(f, err)
 		sealed, err := b.ReadAll(ctx, name)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(sealed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := b.WriteAll(ctx, n.String(), data, nil); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, b.WriteAll(ctx, n.String(), data, nil))
 		_, err := readSegment(ctx, repo, n)
-		var ae *ObjectError
-		if err != nil && (!errors.As(err, &ae) || !errors.Is(err, ErrCorrupt) || ae.Object != n.String()) {
-			t.Fatalf("untyped or misattributed error: %v", err)
+		if err == nil {
+			return
 		}
+		var ae *ObjectError
+		require.ErrorAs(t, err, &ae, "untyped error")
+		assert.ErrorIs(t, err, ErrCorrupt, "the error does not say the object is damaged")
+		assert.Equal(t, n.String(), ae.Object, "misattributed error: %v", err)
 	})
 }
 
@@ -186,13 +177,10 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		"FuzzArchiveSegment": seedSegments(), "FuzzArchiveName": seedNames(), "FuzzArchiveTimeline": seedTimelines(),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll(dir, 0o755))
 		for i, s := range seeds {
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s), 0o644)
+			require.NoError(t, err)
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/testsm"
@@ -82,32 +84,25 @@ func TestArchiveKilledProcess(t *testing.T) {
 	ctx := context.Background()
 	dir, bucketDir := t.TempDir(), t.TempDir()
 	b, err := blob.OpenBucket(ctx, (&url.URL{Scheme: "file", Path: filepath.ToSlash(bucketDir)}).String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer b.Close()
 	repo, err := snapshot.Init(ctx, b, childKey, snapshot.Format{}, snapshot.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(7, 8))
 	for round := 0; round < 5; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestArchiveKilledProcess$")
 		cmd.Env = append(os.Environ(), archiveChildEnv+"="+dir+" "+bucketDir)
 		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, cmd.Start())
 		buf := make([]byte, 6)
-		if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		if _, err = io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
 			cmd.Process.Kill()
 			cmd.Wait()
-			t.Fatalf("child did not start: %q, %v", buf, err)
 		}
+		require.NoError(t, err, "child did not start: %q", buf)
+		require.Equal(t, "ready\n", string(buf), "child did not start")
 		// The scenario: the child appends, ships and compacts for a
 		// random while, and is killed wherever it happens to be. The
 		// sleep is that while; the checks below hold whatever its length.
@@ -118,41 +113,30 @@ func TestArchiveKilledProcess(t *testing.T) {
 
 	// Restart once more in this process, ship the rest, restore.
 	l, err := wal.Open(dir, wal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	a, err := NewArchiver(l, repo, Options{NoCompaction: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer a.Close()
 	flush(t, a)
 	var want testsm.Chain
 	r := l.NewReader(1)
 	for wantLSN, _, _ := want.State(); wantLSN < l.Last(); wantLSN, _, _ = want.State() {
 		rec, err := r.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := want.Apply(rec); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, want.Apply(rec))
 	}
 	r.Close()
 	var got testsm.Chain
 	res, err := RestoreTo(ctx, repo, Target{}, &got, RestoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	gotLSN, gotCount, gotSum := got.State()
 	wantLSN, _, wantSum := want.State()
-	if gotLSN != wantLSN || gotSum != wantSum || gotCount != int64(wantLSN) {
-		t.Fatalf("restored LSN %d (%d records), the log has %d", gotLSN, gotCount, wantLSN)
-	}
+	assert.Equal(t, wantLSN, gotLSN, "restored LSN %d (%d records), the log has %d", gotLSN, gotCount, wantLSN)
+	assert.Equal(t, int64(wantLSN), gotCount, "restored LSN %d (%d records), the log has %d", gotLSN, gotCount, wantLSN)
+	assert.Equal(t, wantSum, gotSum, "restored LSN %d (%d records): a state other than the log's", gotLSN, gotCount)
 	rep, err := Verify(ctx, repo, VerifyValid)
-	if err != nil || !rep.OK() {
-		t.Fatalf("Verify: %+v, %v", rep, err)
-	}
+	require.NoError(t, err, "Verify")
+	assert.True(t, rep.OK(), "Verify: %+v", rep)
 	t.Logf("%d records, %d archive objects after 5 kills; restore read %d objects", gotLSN, rep.Objects, res.Objects)
 }

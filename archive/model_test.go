@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob/memblob"
 	"pgregory.net/rapid"
 
@@ -26,9 +27,7 @@ func TestArchiveModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		ctx := context.Background()
 		dir, err := os.MkdirTemp("", "archive-model-")
-		if err != nil {
-			rt.Fatal(err)
-		}
+		require.NoError(rt, err)
 		defer os.RemoveAll(dir)
 		b := memblob.OpenBucket(nil)
 		defer b.Close()
@@ -36,17 +35,13 @@ func TestArchiveModel(t *testing.T) {
 		rig := &archiveRig{t: nil, clock: clock, dir: dir, bucket: b, state: &testsm.Chain{}, sums: make([][32]byte, 1)}
 		open := func() *wal.Log {
 			l, err := wal.Open(dir, wal.Options{Now: clock.Now, SegmentBytes: 16 << 10, DisablePreallocation: true})
-			if err != nil {
-				rt.Fatal(err)
-			}
+			require.NoError(rt, err)
 			return l
 		}
 		rig.log = open()
 		defer func() { rig.log.Close() }()
 		repo, err := snapshot.Init(ctx, b, snapshot.RawKey([32]byte{7}), snapshot.Format{}, snapshot.Options{Now: clock.Now})
-		if err != nil {
-			rt.Fatal(err)
-		}
+		require.NoError(rt, err)
 		rig.repo = repo
 		start := func() *Archiver {
 			a, err := NewArchiver(rig.log, repo, Options{
@@ -55,9 +50,7 @@ func TestArchiveModel(t *testing.T) {
 				MaxObjectBytes: rapid.SampledFrom([]int{300, 4 << 10, 1 << 20}).Draw(rt, "maxObject"),
 				Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
-			if err != nil {
-				rt.Fatal(err)
-			}
+			require.NoError(rt, err)
 			return a
 		}
 		a := start()
@@ -75,20 +68,13 @@ func TestArchiveModel(t *testing.T) {
 			case 2:
 				clock.Add(time.Duration(rapid.IntRange(1, 30_000).Draw(rt, "ms")) * time.Millisecond)
 			case 3:
-				if err := a.Flush(fctx); err != nil {
-					rt.Fatal(err)
-				}
+				require.NoError(rt, a.Flush(fctx))
 			case 4:
-				if err := a.Compact(ctx); err != nil {
-					rt.Fatal(err)
-				}
+				require.NoError(rt, a.Compact(ctx))
 			case 5:
-				if err := a.Flush(fctx); err != nil {
-					rt.Fatal(err)
-				}
-				if _, err := a.SnapshotNow(ctx); err != nil {
-					rt.Fatal(err)
-				}
+				require.NoError(rt, a.Flush(fctx))
+				_, err := a.SnapshotNow(ctx)
+				require.NoError(rt, err)
 			case 6:
 				// Restart: close, reopen the log, truncate what the hold
 				// allows, start again.
@@ -97,35 +83,27 @@ func TestArchiveModel(t *testing.T) {
 				rig.log.Close()
 				rig.log = open()
 				a = start()
-				if err := a.Flush(fctx); err != nil {
-					rt.Fatal(err)
-				}
+				require.NoError(rt, a.Flush(fctx))
 				if held > 1 {
-					if err := rig.log.TruncateFront(held); err != nil {
-						rt.Fatalf("TruncateFront(%d) after everything before it was archived: %v", held, err)
-					}
+					require.NoError(rt, rig.log.TruncateFront(held), "TruncateFront(%d) after everything before it was archived", held)
 				}
 			}
 		}
-		if err := a.Flush(fctx); err != nil {
-			rt.Fatal(err)
-		}
+		require.NoError(rt, a.Flush(fctx))
 		shipped := rig.log.Last()
 		if shipped == 0 {
 			return
 		}
 		w, err := Restorable(ctx, repo)
-		if err != nil {
-			rt.Fatal(err)
-		}
-		if w.LatestLSN != shipped || w.EarliestLSN > 1 { // 0 with a base snapshot taken before record 1
-			rt.Fatalf("window LSN %d to %d, want 0 or 1 to %d", w.EarliestLSN, w.LatestLSN, shipped)
-		}
+		require.NoError(rt, err)
+		require.Equal(rt, shipped, w.LatestLSN, "window LSN %d to %d, want 0 or 1 to %d", w.EarliestLSN, w.LatestLSN, shipped)
+		// 0 with a base snapshot taken before record 1.
+		require.LessOrEqual(rt, w.EarliestLSN, wal.LSN(1), "window LSN %d to %d, want 0 or 1 to %d", w.EarliestLSN, w.LatestLSN, shipped)
 		for k := 0; k < 5; k++ {
 			l := wal.LSN(rapid.IntRange(1, int(shipped)).Draw(rt, "lsn"))
-			rig.checkR(rt, AtLSN(l), l)
+			rig.checkWith(ctx, rt, AtLSN(l), l)
 			at := rig.recs[rapid.IntRange(0, len(rig.recs)-1).Draw(rt, "rec")].Time
-			rig.checkR(rt, AtTime(at), rig.modelAt(at))
+			rig.checkWith(ctx, rt, AtTime(at), rig.modelAt(at))
 		}
 	})
 }
@@ -134,24 +112,9 @@ func TestArchiveModel(t *testing.T) {
 func (rig *archiveRig) appendNoT(rt *rapid.T) {
 	data := []byte(rapid.StringMatching(`[a-z]{0,40}`).Draw(rt, "data"))
 	_, last, err := rig.log.Append(context.Background(), data)
-	if err != nil {
-		rt.Fatal(err)
-	}
+	require.NoError(rt, err)
 	rec := wal.Record{LSN: last, Time: rig.clock.Now(), Data: data}
 	rig.recs = append(rig.recs, rec)
 	rig.sums = append(rig.sums, testsm.Next(rig.sums[len(rig.sums)-1], rec))
-	if err := rig.state.Apply(rec); err != nil {
-		rt.Fatal(err)
-	}
-}
-
-func (rig *archiveRig) checkR(rt *rapid.T, target Target, want wal.LSN) {
-	var sm testsm.Chain
-	res, err := RestoreTo(context.Background(), rig.repo, target, &sm, RestoreOptions{})
-	if err != nil {
-		rt.Fatalf("RestoreTo(%s): %v", target, err)
-	}
-	if lsn, _, sum := sm.State(); lsn != want || sum != rig.sums[want] || res.LSN != want {
-		rt.Fatalf("RestoreTo(%s) reached LSN %d, want %d", target, lsn, want)
-	}
+	require.NoError(rt, rig.state.Apply(rec))
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/internal/testsm"
@@ -29,43 +31,31 @@ func TestArchiveRetention(t *testing.T) {
 		rig.clock.Add(20 * time.Minute)
 		flush(t, a)
 		if rig.clock.Now().Sub(start)%(6*time.Hour) < 20*time.Minute {
-			if _, err := a.SnapshotNow(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := a.Compact(ctx); err != nil {
-				t.Fatal(err)
-			}
+			_, err := a.SnapshotNow(ctx)
+			require.NoError(t, err)
+			require.NoError(t, a.Compact(ctx))
 		}
 	}
 	pol := RetentionPolicy{Window: 48 * time.Hour, Keep: snapshot.Policy{Daily: 7}, Now: rig.clock.Now}
 	dry, err := ApplyRetention(ctx, rig.repo, pol, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(dry.DeletedObjects) == 0 || len(dry.Removed) == 0 || dry.Base.IsZero() {
-		t.Fatalf("dry run deletes nothing: %+v", dry)
-	}
+	require.NoError(t, err)
+	assert.NotEmpty(t, dry.DeletedObjects, "dry run deletes nothing: %+v", dry)
+	assert.NotEmpty(t, dry.Removed, "dry run deletes nothing: %+v", dry)
+	assert.False(t, dry.Base.IsZero(), "dry run deletes nothing: %+v", dry)
 	before := countObjects(t, rig.bucket, archivePrefix)
 	res, err := ApplyRetention(ctx, rig.repo, pol, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	after := countObjects(t, rig.bucket, archivePrefix)
-	if after != before-len(res.DeletedObjects) {
-		t.Fatalf("%d WAL objects before, %d deleted, %d after", before, len(res.DeletedObjects), after)
-	}
+	assert.Equal(t, before-len(res.DeletedObjects), after, "%d WAL objects before, %d deleted, %d after", before, len(res.DeletedObjects), after)
 	t.Logf("kept %d snapshots, removed %d, deleted %d of %d WAL objects, cut at LSN %d", len(res.Kept), len(res.Removed), len(res.DeletedObjects), before, res.CutLSN)
-	if _, err := rig.repo.Prune(ctx, snapshot.PruneOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = rig.repo.Prune(ctx, snapshot.PruneOptions{})
+	require.NoError(t, err)
 
 	w, err := Restorable(ctx, rig.repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.Earliest.After(res.WindowStart) || w.LatestLSN != wal.LSN(len(rig.recs)) {
-		t.Fatalf("window %v to %v (LSN %d), want it to start at or before %v", w.Earliest, w.Latest, w.LatestLSN, res.WindowStart)
-	}
+	require.NoError(t, err)
+	// The samples below are drawn from the window's start to its end.
+	require.False(t, w.Earliest.After(res.WindowStart), "window %v to %v (LSN %d), want it to start at or before %v", w.Earliest, w.Latest, w.LatestLSN, res.WindowStart)
+	require.Equal(t, wal.LSN(len(rig.recs)), w.LatestLSN, "window %v to %v (LSN %d), want it to end at the last record", w.Earliest, w.Latest, w.LatestLSN)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 200; i++ {
 		at := res.WindowStart.Add(time.Duration(rng.Int64N(int64(w.Latest.Sub(res.WindowStart)))))
@@ -73,34 +63,25 @@ func TestArchiveRetention(t *testing.T) {
 	}
 	// Kept daily snapshots before the window restore to their own LSN.
 	ms, err := rig.repo.List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	old := 0
 	for _, m := range ms {
 		if m.Time.Before(w.Earliest) {
 			old++
 			var sm testsm.Chain
-			if err := RestoreSnapshot(ctx, rig.repo, m.ID, &sm); err != nil {
-				t.Fatal(err)
-			}
-			if lsn, _, sum := sm.State(); lsn != wal.LSN(m.LSN) || sum != rig.sums[m.LSN] {
-				t.Fatalf("old snapshot %s restores LSN %d, want %d", m.ID.Short(), lsn, m.LSN)
-			}
+			require.NoError(t, RestoreSnapshot(ctx, rig.repo, m.ID, &sm), "old snapshot %s", m.ID.Short())
+			lsn, _, sum := sm.State()
+			assert.Equal(t, wal.LSN(m.LSN), lsn, "old snapshot %s restores the wrong LSN", m.ID.Short())
+			assert.Equal(t, rig.sums[m.LSN], sum, "old snapshot %s restores a state other than the model's at LSN %d", m.ID.Short(), m.LSN)
 		}
 	}
-	if old < 5 {
-		t.Fatalf("%d snapshots kept beyond the window, want the dailies", old)
-	}
+	assert.GreaterOrEqual(t, old, 5, "snapshots kept beyond the window, want the dailies")
 	// Before the window: out of it, typed.
 	_, err = RestoreTo(ctx, rig.repo, AtTime(w.Earliest.Add(-time.Hour)), &testsm.Chain{}, RestoreOptions{})
-	if !errors.Is(err, ErrOutOfWindow) {
-		t.Fatalf("restore before the window: %v", err)
-	}
+	assert.ErrorIs(t, err, ErrOutOfWindow, "restore before the window")
 	rep, err := Verify(ctx, rig.repo, VerifyPITR)
-	if err != nil || len(rep.Problems) != 0 {
-		t.Fatalf("Verify after retention: %+v, %v", rep, err)
-	}
+	require.NoError(t, err, "Verify after retention")
+	assert.Empty(t, rep.Problems, "Verify after retention: %+v", rep)
 }
 
 // TestDrill restores random seconds of the window into fresh state
@@ -114,9 +95,8 @@ func TestDrill(t *testing.T) {
 		rig.clock.Add(7 * time.Second)
 		if i%20 == 0 {
 			flush(t, a)
-			if _, err := a.SnapshotNow(ctx); err != nil {
-				t.Fatal(err)
-			}
+			_, err := a.SnapshotNow(ctx)
+			require.NoError(t, err)
 		}
 	}
 	flush(t, a)
@@ -133,15 +113,15 @@ func TestDrill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := 0; i < 20; i++ {
 		res, err := Drill(ctx, rig.repo, func() StateMachine { return &testsm.Chain{} }, check, DrillOptions{Rand: rng, Now: rig.clock.Now})
-		if err != nil || res.Err != nil || res.RTO <= 0 || res.Target.Nanosecond() != 0 && !res.Target.Equal(rig.recs[0].Time) {
-			t.Fatalf("drill %d: %+v, %v", i, res, err)
-		}
+		require.NoError(t, err, "drill %d: %+v", i, res)
+		require.NoError(t, res.Err, "drill %d: %+v", i, res)
+		assert.Positive(t, res.RTO, "drill %d: %+v", i, res)
+		assert.True(t, res.Target.Nanosecond() == 0 || res.Target.Equal(rig.recs[0].Time), "drill %d targets %v, want a whole second or the first record", i, res.Target)
 	}
 	bad := func(context.Context, StateMachine, Restored) error { return errors.New("orders table empty") }
 	res, err := Drill(ctx, rig.repo, func() StateMachine { return &testsm.Chain{} }, bad, DrillOptions{Rand: rng})
-	if err == nil || res.Err == nil || !strings.Contains(err.Error(), "orders table empty") {
-		t.Fatalf("failing check: %+v, %v", res, err)
-	}
+	assert.ErrorContains(t, err, "orders table empty", "failing check: %+v", res)
+	assert.Error(t, res.Err, "failing check: %+v", res)
 
 	d := StartDrills(rig.repo, 5*time.Millisecond, func() StateMachine { return &testsm.Chain{} }, check, DrillOptions{})
 	defer d.Stop()
@@ -154,9 +134,8 @@ func TestDrill(t *testing.T) {
 		r, runs, fails, ok = d.Last()
 		return ok && runs >= 2
 	}, "two scheduled drills")
-	if fails != 0 || r.Err != nil {
-		t.Fatalf("scheduled drills: %d of %d failed: %v", fails, runs, r.Err)
-	}
+	assert.Zero(t, fails, "scheduled drills: %d of %d failed: %v", fails, runs, r.Err)
+	assert.NoError(t, r.Err, "the last scheduled drill")
 }
 
 // TestArchiveSchedules runs the archiver on its own timers: shipping,
@@ -179,9 +158,7 @@ func TestArchiveSchedules(t *testing.T) {
 		rig.clock.Add(10 * time.Millisecond)
 		st := a.Status()
 		ms, err := rig.repo.List(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if p := [2]int64{min(st.Compacted, 3), min(int64(len(ms)), 3)}; p != progress {
 			progress = p
 			t.Logf("after %d records: status %+v, %d snapshots", len(rig.recs), st, len(ms))
@@ -193,9 +170,7 @@ func TestArchiveSchedules(t *testing.T) {
 		rig.check(ctx, AtLSN(l), l)
 	}
 	res := rig.check(ctx, Target{}, wal.LSN(len(rig.recs)))
-	if res.Snapshot.IsZero() {
-		t.Fatalf("restore did not use a scheduled base snapshot: %+v", res)
-	}
+	assert.False(t, res.Snapshot.IsZero(), "restore did not use a scheduled base snapshot: %+v", res)
 }
 
 // TestArchiveBaseAtLSN0: a base snapshot of a state imported before the
@@ -207,15 +182,14 @@ func TestArchiveBaseAtLSN0(t *testing.T) {
 	rig.state.Reset(0, imported)
 	rig.sums[0] = imported
 	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
-	if m, err := a.SnapshotNow(ctx); err != nil || m.LSN != 0 {
-		t.Fatalf("SnapshotNow before any record: %+v, %v", m, err)
-	}
+	m, err := a.SnapshotNow(ctx)
+	require.NoError(t, err, "SnapshotNow before any record")
+	require.Zero(t, m.LSN, "SnapshotNow before any record: %+v", m)
 	rig.append(10)
 	flush(t, a)
 	for _, l := range []wal.LSN{1, 5, 10} {
-		if res := rig.check(ctx, AtLSN(l), l); res.Snapshot.IsZero() {
-			t.Fatalf("restore to %d did not start from the LSN-0 base", l)
-		}
+		res := rig.check(ctx, AtLSN(l), l)
+		assert.False(t, res.Snapshot.IsZero(), "restore to %d did not start from the LSN-0 base", l)
 	}
 }
 
@@ -235,12 +209,13 @@ func TestArchiveLagBeforeResume(t *testing.T) {
 	rig.append(2)
 	rig.clock.Add(5 * time.Second)
 	testkit.Eventually(t, func() bool { return a.Status().LastError != nil }, "the first listing of the bucket to fail")
-	if st := a.Status(); st.Resumed || st.Lag != 5*time.Second || st.LastError == nil {
-		t.Fatalf("status before resume: %+v", st)
-	}
+	st := a.Status()
+	assert.False(t, st.Resumed, "status before resume: %+v", st)
+	assert.Equal(t, 5*time.Second, st.Lag, "status before resume: %+v", st)
 	down.Store(false)
 	flush(t, a)
-	if st := a.Status(); !st.Resumed || st.Lag != 0 || st.Archived != 2 {
-		t.Fatalf("status after resume: %+v", st)
-	}
+	st = a.Status()
+	assert.True(t, st.Resumed, "status after resume: %+v", st)
+	assert.Zero(t, st.Lag, "status after resume: %+v", st)
+	assert.Equal(t, wal.LSN(2), st.Archived, "status after resume: %+v", st)
 }

@@ -2,10 +2,11 @@ package archive
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/testkit"
@@ -22,9 +23,7 @@ func TestArchiveTimelines(t *testing.T) {
 	testkit.RunBuckets(t, func(t *testing.T, b *blob.Bucket) {
 		ctx := context.Background()
 		old := newArchiveRig(t, b)
-		if err := old.log.SetEpoch(1); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, old.log.SetEpoch(1))
 		oldA := old.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 		for i := 0; i < 10; i++ {
 			old.append(10)
@@ -39,16 +38,10 @@ func TestArchiveTimelines(t *testing.T) {
 		nw.repo = old.repo
 		for _, r := range old.recs[:80] {
 			r.Epoch = 1
-			if err := nw.log.Write(ctx, r); err != nil {
-				t.Fatal(err)
-			}
-			if err := nw.state.Apply(r); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, nw.log.Write(ctx, r))
+			require.NoError(t, nw.state.Apply(r))
 		}
-		if err := nw.log.SetEpoch(2); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, nw.log.SetEpoch(2))
 		newA := nw.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 		for i := 0; i < 5; i++ {
 			nw.append(10)
@@ -60,38 +53,29 @@ func TestArchiveTimelines(t *testing.T) {
 		flush(t, oldA)
 
 		w, err := Restorable(ctx, nw.repo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if w.Timeline != "epoch 1 → after 80: epoch 2" || w.LatestLSN != 130 {
-			t.Fatalf("window %+v", w)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, "epoch 1 → after 80: epoch 2", w.Timeline, "window %+v", w)
+		assert.Equal(t, wal.LSN(130), w.LatestLSN, "window %+v", w)
 		nw.check(ctx, Target{}, 130)
 		for _, l := range []wal.LSN{1, 79, 80, 81, 95, 100, 101, 129} {
 			nw.check(ctx, AtLSN(l), l) // the new primary's records, not the deposed tail
 		}
 		nw.check(ctx, AtTime(nw.recs[84].Time), nw.modelAt(nw.recs[84].Time))
 
-		if err := oldA.checkNewerTimeline(ctx); !errors.Is(err, ErrDeposed) {
-			t.Fatalf("the deposed archiver's timeline check = %v, want ErrDeposed", err)
-		}
-		if err := newA.checkNewerTimeline(ctx); err != nil {
-			t.Fatalf("the new primary's timeline check = %v", err)
-		}
-		if err := oldA.Compact(ctx); !errors.Is(err, ErrDeposed) {
-			t.Fatalf("the deposed archiver's Compact = %v, want ErrDeposed", err)
-		}
+		assert.ErrorIs(t, oldA.checkNewerTimeline(ctx), ErrDeposed, "the deposed archiver's timeline check")
+		assert.NoError(t, newA.checkNewerTimeline(ctx), "the new primary's timeline check")
+		assert.ErrorIs(t, oldA.Compact(ctx), ErrDeposed, "the deposed archiver's Compact")
 		oldA.Close()
 		again := old.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if err := again.Flush(fctx); !errors.Is(err, ErrDeposed) || !errors.Is(again.Status().Deposed, ErrDeposed) {
-			t.Fatalf("a restarted deposed archiver: Flush = %v, status %+v", err, again.Status())
-		}
+		err = again.Flush(fctx)
+		assert.ErrorIs(t, err, ErrDeposed, "a restarted deposed archiver's Flush (status %+v)", again.Status())
+		assert.ErrorIs(t, again.Status().Deposed, ErrDeposed, "a restarted deposed archiver's status: %+v", again.Status())
 		rep, err := Verify(ctx, nw.repo, VerifyPITR)
-		if err != nil || !rep.OK() || rep.Last != 130 {
-			t.Fatalf("Verify: %+v, %v", rep, err)
-		}
+		require.NoError(t, err, "Verify")
+		assert.True(t, rep.OK(), "Verify: %+v", rep)
+		assert.Equal(t, wal.LSN(130), rep.Last, "Verify: %+v", rep)
 	})
 }
 
@@ -102,18 +86,15 @@ func TestArchiveEpochChange(t *testing.T) {
 	rig := newArchiveRig(t, memBucket(t))
 	a := rig.archiver(Options{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
 	rig.append(25)
-	if err := rig.log.SetEpoch(3); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, rig.log.SetEpoch(3))
 	rig.append(25)
 	flush(t, a)
-	if st := a.Status(); st.Epoch != 3 || st.Archived != 50 {
-		t.Fatalf("status %+v", st)
-	}
+	st := a.Status()
+	assert.Equal(t, uint64(3), st.Epoch, "status %+v", st)
+	assert.Equal(t, wal.LSN(50), st.Archived, "status %+v", st)
 	w, err := Restorable(ctx, rig.repo)
-	if err != nil || w.Timeline != "epoch 0 → after 25: epoch 3" {
-		t.Fatalf("window %+v, %v", w, err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "epoch 0 → after 25: epoch 3", w.Timeline, "window %+v", w)
 	for l := wal.LSN(1); l <= 50; l++ {
 		rig.check(ctx, AtLSN(l), l)
 	}
@@ -122,9 +103,7 @@ func TestArchiveEpochChange(t *testing.T) {
 func memBucket(t *testing.T) *blob.Bucket {
 	t.Helper()
 	b, err := blob.OpenBucket(context.Background(), "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })
 	return b
 }
