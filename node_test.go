@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/continuity-go/continuity/archive"
@@ -82,6 +83,13 @@ func (s *kv) get(k string) string {
 	return s.m[k]
 }
 
+// String prints the state, for failure messages.
+func (s *kv) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprint(s.m)
+}
+
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // TestSingleNode is the five-line setup: a node in a directory, events
@@ -94,105 +102,76 @@ func TestSingleNode(t *testing.T) {
 	sm := &kv{}
 	var roles []RoleChange
 	n, err := Open(Config{Dir: dir, Logger: quiet, OnRoleChange: func(rc RoleChange) { roles = append(roles, rc) }}, sm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(roles) != 1 || roles[0].Role != RolePrimary {
-		t.Fatalf("role changes of a single node: %+v", roles)
-	}
+	require.NoError(t, err)
+	require.Len(t, roles, 1, "role changes of a single node: %+v", roles)
+	assert.Equal(t, RolePrimary, roles[0].Role, "role changes of a single node: %+v", roles)
 	for i := 0; i < 50; i++ {
-		if _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%10, i)); err != nil {
-			t.Fatal(err)
-		}
+		_, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%10, i))
+		require.NoError(t, err)
 	}
-	if _, err := n.Snapshot(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, err = n.Snapshot(ctx)
+	require.NoError(t, err)
 	// The scenario: mid is an instant strictly between the 50th event and
 	// the 51st. The sleep puts time between them; the restore below holds
 	// however long it lasts.
 	mid := time.Now()
 	time.Sleep(2 * time.Millisecond)
 	last, err := n.Append(ctx, []byte("k0=after"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.WaitFor(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if sm.get("k0") != "after" || sm.get("k9") != "v49" {
-		t.Fatalf("state %v", sm.m)
-	}
-	if _, err := n.Verify(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.arch.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Window(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := n.Status(); st.Role != RolePrimary || st.Last != 51 || st.Applied != 51 || st.Window.LatestLSN != 51 || !st.LastVerify.OK() || st.Archive.SnapshotStats.BytesIn == 0 {
-		t.Fatalf("status %+v", st)
-	}
+	require.NoError(t, err)
+	require.NoError(t, n.WaitFor(ctx, last))
+	assert.Equal(t, "after", sm.get("k0"), "state %v", sm)
+	assert.Equal(t, "v49", sm.get("k9"), "state %v", sm)
+	_, err = n.Verify(ctx, true)
+	require.NoError(t, err)
+	require.NoError(t, n.arch.Flush(ctx))
+	_, err = n.Window(ctx)
+	require.NoError(t, err)
+	st := n.Status()
+	assert.Equal(t, RolePrimary, st.Role, "status %+v", st)
+	assert.Equal(t, LSN(51), st.Last, "status %+v", st)
+	assert.Equal(t, LSN(51), st.Applied, "status %+v", st)
+	assert.Equal(t, LSN(51), st.Window.LatestLSN, "status %+v", st)
+	assert.True(t, st.LastVerify.OK(), "status %+v", st)
+	assert.NotZero(t, st.Archive.SnapshotStats.BytesIn, "status %+v", st)
 	var got []LSN
 	for rec, err := range n.Events(ctx, 45) {
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got = append(got, rec.LSN)
 		if rec.LSN == last {
 			break
 		}
 	}
-	if len(got) != 7 || got[0] != 45 {
-		t.Fatalf("Events(45) gave %v", got)
-	}
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.Len(t, got, 7, "Events(45) gave %v", got)
+	assert.Equal(t, LSN(45), got[0], "Events(45) gave %v", got)
+	require.NoError(t, n.Close())
 
 	// Restart: a fresh state machine is rebuilt from the log.
 	sm2 := &kv{}
 	n2, err := Open(Config{Dir: dir, Logger: quiet}, sm2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer n2.Close()
-	if err := n2.WaitFor(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if sm2.get("k0") != "after" {
-		t.Fatalf("restarted state %v", sm2.m)
-	}
+	require.NoError(t, n2.WaitFor(ctx, last))
+	assert.Equal(t, "after", sm2.get("k0"), "restarted state %v", sm2)
 	// Point in time, from the archive the node shipped.
 	var then kv
 	res, err := archive.RestoreTo(ctx, n2.Repo(), archive.AtTime(mid), &then, archive.RestoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.LSN != 50 || then.get("k0") != "v40" {
-		t.Fatalf("restore to before the last event: LSN %d, k0=%q", res.LSN, then.get("k0"))
-	}
+	require.NoError(t, err)
+	assert.Equal(t, LSN(50), res.LSN, "restore to before the last event: k0=%q", then.get("k0"))
+	assert.Equal(t, "v40", then.get("k0"), "restore to before the last event: LSN %d", res.LSN)
 }
 
 func TestConfigValidate(t *testing.T) {
 	err := Config{Archive: "not a url", ShipInterval: -1, Cluster: &ClusterConfig{Sync: -1}}.Validate()
+	require.Error(t, err)
 	for _, want := range []string{"Config.Dir", "Config.Archive", "Config.ShipInterval", "Cluster.Node", "Cluster.RaftBind", "Cluster.ReplBind", "Cluster.Sync", "Cluster.TLS"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Validate does not name %s: %v", want, err)
-		}
+		assert.ErrorContains(t, err, want, "Validate does not name %s", want)
 	}
-	if err := (Config{Dir: "x"}).Validate(); err != nil {
-		t.Fatal(err)
-	}
+	assert.NoError(t, Config{Dir: "x"}.Validate())
 }
 
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().String()
 }
@@ -223,9 +202,7 @@ func TestCluster(t *testing.T) {
 		}, Cluster: &ClusterConfig{
 			Node: m.id, RaftBind: m.raft, ReplBind: m.repl, Bootstrap: i == 0, Sync: 1, InsecurePlaintext: true,
 		}}, m.sm)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		m.n = n
 	}
 	defer func() {
@@ -236,9 +213,7 @@ func TestCluster(t *testing.T) {
 		}
 	}()
 	for _, m := range ms[1:] {
-		if err := ms[0].n.Join(ctx, m.id, m.raft, m.repl, true); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, ms[0].n.Join(ctx, m.id, m.raft, m.repl, true), "join %s", m.id)
 	}
 	primary := func(not *member) *member {
 		t.Helper()
@@ -266,9 +241,7 @@ func TestCluster(t *testing.T) {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		l, err := p.n.Append(wctx, fmt.Appendf(nil, "k%d=v%d", i%5, i))
 		cancel()
-		if err != nil {
-			t.Fatalf("append %d: %v", i, err)
-		}
+		require.NoError(t, err, "append %d", i)
 		last = l
 	}
 	var standby *member
@@ -280,18 +253,15 @@ func TestCluster(t *testing.T) {
 	}
 	_, err := standby.n.Append(ctx, []byte("x=y"))
 	var np *NotPrimaryError
-	if !errors.As(err, &np) || np.Primary != p.id || np.PrimaryAddr != p.repl {
-		t.Fatalf("append on a standby: %v", err)
+	if assert.ErrorAs(t, err, &np, "append on a standby") {
+		assert.Equal(t, p.id, np.Primary, "append on a standby: %v", err)
+		assert.Equal(t, p.repl, np.PrimaryAddr, "append on a standby: %v", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, testkit.EventuallyTimeout) // bounds a hang, not a timing check
 	defer cancel()
 	for _, m := range ms {
-		if err := m.n.WaitFor(wctx, last); err != nil {
-			t.Fatalf("%s did not apply %d: %v (status %+v)", m.id, last, err, m.n.Status())
-		}
-		if m.sm.get("k4") != "v19" {
-			t.Fatalf("%s state %v", m.id, m.sm.m)
-		}
+		require.NoError(t, m.n.WaitFor(wctx, last), "%s did not apply %d (status %+v)", m.id, last, m.n.Status())
+		assert.Equal(t, "v19", m.sm.get("k4"), "%s state %v", m.id, m.sm)
 	}
 
 	// The primary goes away; another takes over with every write.
@@ -313,26 +283,18 @@ func TestCluster(t *testing.T) {
 		return err == nil
 	}, "a write acknowledged by %s after the fail-over", p2.id)
 	t.Logf("fail-over to %s: first acknowledged write %v after the primary closed", p2.id, time.Since(start))
-	if l2 <= last {
-		t.Fatalf("new write at LSN %d, not after %d", l2, last)
-	}
+	require.Greater(t, l2, last, "new write at LSN %d, not after %d", l2, last)
 	wctx, cancel = context.WithTimeout(ctx, testkit.EventuallyTimeout) // bounds a hang, not a timing check
 	defer cancel()
-	if err := p2.n.WaitFor(wctx, l2); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p2.n.WaitFor(wctx, l2))
 	p2.mu.Lock()
 	lastRole := p2.roles[len(p2.roles)-1]
 	p2.mu.Unlock()
-	if lastRole.Role != RolePrimary || lastRole.Epoch != 2 {
-		t.Fatalf("%s was last told %+v", p2.id, lastRole)
-	}
-	if p2.sm.get("k4") != "v19" || p2.sm.get("k0") != "after-failover" {
-		t.Fatalf("new primary's state %v", p2.sm.m)
-	}
-	if !bytes.Equal([]byte(p2.sm.get("k3")), []byte("v18")) {
-		t.Fatalf("lost write: k3=%q", p2.sm.get("k3"))
-	}
+	assert.Equal(t, RolePrimary, lastRole.Role, "%s was last told %+v", p2.id, lastRole)
+	assert.Equal(t, uint64(2), lastRole.Epoch, "%s was last told %+v", p2.id, lastRole)
+	assert.Equal(t, "v19", p2.sm.get("k4"), "new primary's state %v", p2.sm)
+	assert.Equal(t, "after-failover", p2.sm.get("k0"), "new primary's state %v", p2.sm)
+	assert.Equal(t, "v18", p2.sm.get("k3"), "lost write: k3")
 }
 
 // TestEventsFromArchive: Events from an LSN the WAL no longer holds reads
@@ -341,34 +303,23 @@ func TestEventsFromArchive(t *testing.T) {
 	ctx := context.Background()
 	n, err := Open(Config{Dir: t.TempDir(), Logger: quiet, ShipInterval: 20 * time.Millisecond,
 		WAL: wal.Options{SegmentBytes: 64 << 10, DisablePreallocation: true}}, &kv{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer n.Close()
 	var last LSN
 	for i := 0; i < 3000; i++ {
-		if last, err = n.Append(ctx, fmt.Appendf(nil, "k%d=%s", i, strings.Repeat("x", 80))); err != nil {
-			t.Fatal(err)
-		}
+		last, err = n.Append(ctx, fmt.Appendf(nil, "k%d=%s", i, strings.Repeat("x", 80)))
+		require.NoError(t, err)
 	}
 	testkit.Eventually(t, func() bool { return n.Status().Archive.Archived >= last }, "every event archived")
-	if _, err := n.Snapshot(ctx); err != nil { // a base snapshot must not hide the older events
-		t.Fatal(err)
-	}
-	if err := n.Log().TruncateFront(last); err != nil {
-		t.Fatal(err)
-	}
-	if n.Log().First() < 1000 {
-		t.Fatalf("the WAL still starts at %d", n.Log().First())
-	}
+	_, err = n.Snapshot(ctx) // a base snapshot must not hide the older events
+	require.NoError(t, err)
+	require.NoError(t, n.Log().TruncateFront(last))
+	require.GreaterOrEqual(t, n.Log().First(), LSN(1000), "the WAL still starts at %d", n.Log().First())
 	want := LSN(1)
 	for rec, err := range n.Events(ctx, 1) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.LSN != want || !strings.HasPrefix(string(rec.Data), fmt.Sprintf("k%d=", want-1)) {
-			t.Fatalf("event %d: LSN %d %q", want, rec.LSN, rec.Data)
-		}
+		require.NoError(t, err)
+		require.Equal(t, want, rec.LSN, "event %d: LSN %d %q", want, rec.LSN, rec.Data)
+		require.True(t, strings.HasPrefix(string(rec.Data), fmt.Sprintf("k%d=", want-1)), "event %d: LSN %d %q", want, rec.LSN, rec.Data)
 		if want == last {
 			break
 		}
@@ -402,33 +353,26 @@ func TestScheduledVerify(t *testing.T) {
 	dir := t.TempDir()
 	var logs syncBuffer
 	n, err := Open(Config{Dir: dir, VerifyEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, &kv{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer n.Close()
-	if _, err := n.Append(ctx, []byte("a=1")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Snapshot(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, err = n.Append(ctx, []byte("a=1"))
+	require.NoError(t, err)
+	_, err = n.Snapshot(ctx)
+	require.NoError(t, err)
 	since := time.Now()
 	testkit.Eventually(t, func() bool {
 		r, ok := n.LastVerify()
 		return ok && r.At.After(since) && r.OK()
 	}, "a scheduled verify that passes")
-	if st := n.Status(); st.LastVerify.At.Before(since) || !st.LastVerify.OK() {
-		t.Fatalf("Status().LastVerify = %+v", st.LastVerify)
-	}
+	st := n.Status()
+	assert.False(t, st.LastVerify.At.Before(since), "Status().LastVerify = %+v", st.LastVerify)
+	assert.True(t, st.LastVerify.OK(), "Status().LastVerify = %+v", st.LastVerify)
 	// Lose the snapshot's data objects.
 	packs, err := filepath.Glob(filepath.Join(dir, "archive", "data", "*", "*"))
-	if err != nil || len(packs) == 0 {
-		t.Fatalf("no data objects in the archive (%v)", err)
-	}
+	require.NoError(t, err)
+	require.NotEmpty(t, packs, "no data objects in the archive")
 	for _, p := range packs {
-		if err := os.Remove(p); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Remove(p))
 	}
 	testkit.Eventually(t, func() bool {
 		r, ok := n.LastVerify()
