@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/continuity-go/continuity/internal/watermark"
 )
 
 // fsm is the Raft state machine holding the State, plus the local times
@@ -15,17 +17,17 @@ import (
 type fsm struct {
 	now func() time.Time // the local clock (Config's)
 
-	mu        sync.Mutex // guards the fields below
-	st        State
-	renew     map[string]time.Time // node@epoch → applied at
-	reported  map[string]time.Time
-	changedCh chan struct{}
+	mu       sync.Mutex // guards the fields below
+	st       State
+	renew    map[string]time.Time // node@epoch → applied at
+	reported map[string]time.Time
+	changes  watermark.Signal // broadcast under mu: see changed
 }
 
 // newFSM returns an empty state machine that reads the local time from
 // now.
 func newFSM(now func() time.Time) *fsm {
-	return &fsm{now: now, renew: map[string]time.Time{}, reported: map[string]time.Time{}, changedCh: make(chan struct{})}
+	return &fsm{now: now, renew: map[string]time.Time{}, reported: map[string]time.Time{}}
 }
 
 var (
@@ -46,7 +48,7 @@ func (f *fsm) state() State {
 func (f *fsm) changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.changedCh
+	return f.changes.Changed()
 }
 
 // renewedAt is when this node applied the last renewal (or the
@@ -92,8 +94,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		}
 	}
 	if f.st.Primary+fmt.Sprint(f.st.Epoch) != before || cmd.Op == opJoin || cmd.Op == opLeave || cmd.Op == opStarted {
-		close(f.changedCh)
-		f.changedCh = make(chan struct{})
+		f.changes.Broadcast()
 	}
 	return err
 }
@@ -120,8 +121,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.st = st
-	close(f.changedCh)
-	f.changedCh = make(chan struct{})
+	f.changes.Broadcast()
 	f.mu.Unlock()
 	return nil
 }

@@ -297,8 +297,7 @@ func (l *Log) publish(last LSN, updates []segUpdate) {
 	l.publishWrittenLocked(last, updates) // unless published early
 	if last > l.last {
 		l.last = last
-		close(l.notify)
-		l.notify = make(chan struct{})
+		l.notify.Broadcast()
 	}
 }
 
@@ -315,8 +314,7 @@ func (l *Log) publishWrittenLocked(last LSN, updates []segUpdate) {
 	l.applyUpdates(updates)
 	if last > l.wlast {
 		l.wlast = last
-		close(l.wnotify)
-		l.wnotify = make(chan struct{})
+		l.wnotify.Broadcast()
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/continuity-go/continuity/internal/vfs"
+	"github.com/continuity-go/continuity/internal/watermark"
 )
 
 // LSN is a log sequence number: the position of a record in the log.
@@ -94,14 +95,14 @@ type Log struct {
 	// mu guards what readers see.
 	mu     sync.RWMutex
 	segs   []*segment
-	first  LSN           // first retained LSN
-	last   LSN           // last visible LSN; first-1 if none
-	notify chan struct{} // closed and replaced whenever last moves or the log closes
+	first  LSN              // first retained LSN
+	last   LSN              // last visible LSN; first-1 if none
+	notify watermark.Signal // broadcast under mu whenever last moves; closed with the log
 	// wlast is the last LSN written to the file, visible to unsynced
-	// readers (NewUnsyncedReader); wnotify is closed and replaced
-	// whenever wlast moves or the log closes.
+	// readers (NewUnsyncedReader); wnotify is broadcast under mu
+	// whenever wlast moves, and closed with the log.
 	wlast   LSN
-	wnotify chan struct{}
+	wnotify watermark.Signal
 	gen     uint64 // incremented by TruncateBack
 	cuts    []LSN  // cuts[g] is where the TruncateBack that made gen g+1 cut
 	closed  bool
@@ -198,8 +199,6 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts:      opts,
 		fs:        opts.FS,
 		log:       opts.Logger.With("component", "wal", "dir", dir),
-		notify:    make(chan struct{}),
-		wnotify:   make(chan struct{}),
 		spare:     make(chan spareFile, 1),
 		needSpare: make(chan struct{}, 1),
 	}
@@ -276,8 +275,8 @@ func (l *Log) Close() error {
 
 		l.mu.Lock()
 		l.closed = true
-		close(l.notify)
-		close(l.wnotify)
+		l.notify.Close()
+		l.wnotify.Close()
 		l.mu.Unlock()
 		if lerr := l.lock.Close(); err == nil {
 			err = lerr
@@ -460,7 +459,7 @@ func (l *Log) Synced() LSN { return LSN(l.synced.Load()) }
 func (l *Log) Progress() (written, synced LSN, more <-chan struct{}) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.wlast, l.Synced(), l.wnotify
+	return l.wlast, l.Synced(), l.wnotify.Changed()
 }
 
 // checkNext checks that r may follow a record at LSN want-1 with the given

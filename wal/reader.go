@@ -92,10 +92,11 @@ func (r *Reader) NextView(ctx context.Context) (Record, error) {
 			r.gen = l.gen
 			r.release()
 		}
-		end, ch := l.last, l.notify
+		end, sig := l.last, &l.notify
 		if r.unsynced {
-			end, ch = l.wlast, l.wnotify
+			end, sig = l.wlast, &l.wnotify
 		}
+		ch := sig.Changed() // under l.mu, as the Broadcasts are
 		if r.next > end {
 			l.mu.RUnlock()
 			select {

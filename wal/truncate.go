@@ -111,10 +111,8 @@ func (l *Log) TruncateBack(lsn LSN) error {
 	l.last, l.wlast = lsn, lsn
 	l.gen++
 	l.cuts = append(l.cuts, lsn)
-	close(l.notify)
-	l.notify = make(chan struct{})
-	close(l.wnotify)
-	l.wnotify = make(chan struct{})
+	l.notify.Broadcast()
+	l.wnotify.Broadcast()
 	l.mu.Unlock()
 
 	if err := l.truncateBack(keep, drop, lsn, start); err != nil {

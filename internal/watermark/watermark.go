@@ -86,8 +86,9 @@ func (m *Mark[T]) Changed() <-chan struct{} {
 // use. A Signal is safe for concurrent use and must not be copied after
 // first use.
 type Signal struct {
-	mu   sync.Mutex
-	next next
+	mu     sync.Mutex
+	next   next
+	closed bool
 }
 
 // Broadcast closes the channel the last Changed returned, waking every
@@ -98,15 +99,32 @@ func (s *Signal) Broadcast() {
 	s.mu.Unlock()
 }
 
-// Changed returns a channel that is closed at the next Broadcast. Call it
+// Close wakes every waiter, like Broadcast, and ends the Signal: from
+// then on Changed returns a closed channel and Broadcast does nothing
+// (an owner that shuts down, whose waiters must not wait any more).
+func (s *Signal) Close() {
+	s.mu.Lock()
+	s.next.wake()
+	s.closed = true
+	s.mu.Unlock()
+}
+
+// Changed returns a channel that is closed at the next Broadcast (or
+// already closed, after Close). Call it
 // before reading the state the Signal guards (or under the same lock as
 // that read, if Broadcast is called under it), or a change between the
 // two is missed. The channel is never sent on.
 func (s *Signal) Changed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return closedCh
+	}
 	return s.next.get()
 }
+
+// closedCh is what Changed returns after Close.
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // next is the channel closed at the next change, made only when someone
 // asks for it. The owner's mutex guards it.

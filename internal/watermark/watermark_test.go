@@ -233,6 +233,19 @@ func TestSignal(t *testing.T) {
 	assert.True(t, isClosed(c))
 }
 
+// TestSignalClose: Close wakes the waiters and every later Changed is
+// closed; a Broadcast after it does nothing.
+func TestSignalClose(t *testing.T) {
+	var s Signal
+	a := s.Changed()
+	s.Close()
+	assert.True(t, isClosed(a), "Close wakes the waiters")
+	assert.True(t, isClosed(s.Changed()), "Changed after Close is closed")
+	s.Broadcast()
+	s.Close() // twice: no panic
+	assert.True(t, isClosed(s.Changed()))
+}
+
 // TestSignalConcurrent uses a Signal as callers do: state under the
 // caller's mutex, Broadcast and Changed under it too.
 func TestSignalConcurrent(t *testing.T) {
