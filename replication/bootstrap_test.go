@@ -62,7 +62,7 @@ func TestStandbyBootstrapsFromArchive(t *testing.T) {
 			require.NoError(t, err)
 			defer a.Close()
 			flush := func() {
-				fctx, cancel := context.WithTimeout(ctx, 30*time.Second) // bounds a hang
+				fctx, cancel := context.WithTimeout(ctx, hangTimeout)
 				defer cancel()
 				require.NoError(t, a.Flush(fctx))
 			}
@@ -100,34 +100,28 @@ func TestStandbyBootstrapsFromArchive(t *testing.T) {
 			}
 
 			s, err := NewStandby(slog, &sm, StandbyOptions{Transport: plaintext, Node: "standby", Primary: p.Addr().String(), Applied: 10, Archive: repo})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer s.Close()
 			appendN(7) // streamed, not archived yet
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			wctx, cancel := context.WithTimeout(ctx, hangTimeout)
 			defer cancel()
 			last := plog.Last()
-			if err := s.WaitFor(wctx, last); err != nil {
-				t.Fatalf("standby did not catch up: %v (state %+v)", err, s.State())
-			}
+			err = s.WaitFor(wctx, last)
+			require.NoError(t, err, "standby did not catch up (state %+v)", s.State())
 			got, _, sum := sm.State()
-			if got != last || sum != sums[last] {
-				t.Fatalf("standby state at LSN %d, want %d with the primary's history", got, last)
-			}
-			if slog.Last() != last {
-				t.Fatalf("standby WAL ends at %d, want %d", slog.Last(), last)
-			}
-			if pruned && slog.First() <= 11 {
-				t.Fatalf("standby WAL starts at %d: it should restart after the base snapshot", slog.First())
+			require.Equal(t, last, got, "standby state's LSN")
+			require.Equal(t, sums[last], sum, "standby state at LSN %d is not the primary's history", got)
+			require.Equal(t, last, slog.Last(), "standby WAL's end")
+			if pruned {
+				require.Greater(t, slog.First(), wal.LSN(11), "standby WAL's start: it should restart after the base snapshot")
 			}
 			r := slog.NewReader(slog.First())
 			defer r.Close()
 			for l := slog.First(); l <= last; l++ {
 				rec, err := r.Next(ctx)
-				if err != nil || rec.LSN != l || string(rec.Data) != string(recs[l-1].Data) {
-					t.Fatalf("standby WAL at %d: %v %v", l, rec.LSN, err)
-				}
+				require.NoError(t, err, "standby WAL at %d", l)
+				require.Equal(t, l, rec.LSN, "standby WAL at %d", l)
+				require.Equal(t, string(recs[l-1].Data), string(rec.Data), "standby WAL at %d", l)
 			}
 		})
 	}

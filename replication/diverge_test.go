@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/internal/vfs"
 	"github.com/continuity-go/continuity/internal/vfs/errorfs"
 	"github.com/continuity-go/continuity/wal"
@@ -42,7 +43,7 @@ func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
 	for i := range 5 {
 		_, _, err := p.Append(ctx, Mode{}, fmt.Appendf(nil, "event %d", i))
@@ -57,9 +58,9 @@ func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
 		_, _, err := p.Append(ctx, Mode{}, []byte("lost with the primary's page cache"))
 		appended <- err
 	}()
-	require.Eventually(t, func() bool { return slog.Last() == 6 }, 10*time.Second, time.Millisecond, "the standby receives the record while the primary syncs it")
+	testkit.Eventually(t, func() bool { return slog.Last() == 6 }, "the standby to receive LSN 6 while the primary syncs it")
 	crashed := mem.CrashClone()
-	require.Eventually(t, func() bool { return s.State().Flushed == 6 }, 10*time.Second, time.Millisecond, "the standby syncs the record")
+	testkit.Eventually(t, func() bool { return s.State().Flushed == 6 }, "the standby to sync LSN 6")
 	require.Equal(t, wal.LSN(5), s.State().Applied, "a record the primary has not committed is not applied")
 
 	require.NoError(t, p.Close())
@@ -78,10 +79,10 @@ func TestStandbyCutsRecordsThePrimaryLost(t *testing.T) {
 		require.NoError(t, err)
 	}
 	var p2 *Primary
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, func() bool {
 		p2, err = NewPrimary(plog2, addr, PrimaryOptions{Transport: plaintext, Node: "primary", Heartbeat: 20 * time.Millisecond})
 		return err == nil
-	}, 10*time.Second, 10*time.Millisecond, "listen again on %s", addr)
+	}, "the restarted primary to listen again on %s", addr)
 	defer p2.Close()
 
 	require.NoError(t, s.WaitFor(ctx, 8))
@@ -119,7 +120,7 @@ func TestStandbyAppliesOnlyCommitted(t *testing.T) {
 	s, err := NewStandby(slog, sm, StandbyOptions{Transport: plaintext, Node: "standby-1", Primary: p.Addr().String()})
 	require.NoError(t, err)
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
 	errs := make(chan error, 8)
 	for w := range 8 {

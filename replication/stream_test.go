@@ -51,8 +51,16 @@ func openLog(t *testing.T, fs vfs.FS) *wal.Log {
 	return l
 }
 
+// hangTimeout bounds a test's waits (its contexts) so that a hang fails
+// the test instead of stalling the run. It is generous because CI runs on
+// a busy 2-core machine; it is never a timing assertion.
+const hangTimeout = time.Minute
+
 // tlsOpts is node's transport in the cluster "orders" of a primary and
-// two standbys, with a certificate ca issues.
+// two standbys, with a certificate ca issues. Its HandshakeTimeout is part
+// of the fault scenarios: it is how long a standby whose handshake lost
+// bytes to a fault waits before it dials again. No assertion depends on
+// it, since a handshake that runs out of time is retried.
 func tlsOpts(t *testing.T, ca *testkit.CA, node string) Options {
 	return Options{TLS: ca.NodeTLS(t, "orders", node, []string{"primary", "standby-1", "standby-2"}, testkit.CertOptions{}), HandshakeTimeout: 5 * time.Second}
 }
@@ -87,9 +95,11 @@ func requirePrefix(t *testing.T, primary, standby *wal.Log) {
 		require.NoError(t, err)
 		b, err := sr.Next(ctx)
 		require.NoError(t, err)
-		if a.LSN != b.LSN || a.Epoch != b.Epoch || !a.Time.Equal(b.Time) || !bytes.Equal(a.Data, b.Data) {
-			t.Fatalf("record %d differs between primary and standby", lsn)
-		}
+		const differs = "record %d differs between primary and standby"
+		require.Equal(t, a.LSN, b.LSN, differs, lsn)
+		require.Equal(t, a.Epoch, b.Epoch, differs, lsn)
+		require.True(t, a.Time.Equal(b.Time), differs+": time %v, %v", lsn, a.Time, b.Time)
+		require.True(t, bytes.Equal(a.Data, b.Data), differs+": data", lsn)
 	}
 }
 
@@ -125,7 +135,7 @@ func TestStreamTLS(t *testing.T) {
 	}
 	wg.Wait()
 	last := plog.Last()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, hangTimeout)
 	defer cancel()
 	require.NoError(t, p.WaitFlushed(wctx, last, 2))
 	for i, s := range standbys {
@@ -169,7 +179,7 @@ func TestSyncAckIsOnStandbyDisk(t *testing.T) {
 				defer l.Close()
 				return l.Last()
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 			defer cancel()
 			kill := rand.IntN(40)
 			for i := range 40 {
@@ -230,11 +240,14 @@ func streamUnderFaults(t *testing.T, seed uint64) {
 			_, _, err := plog.Append(ctx, fmt.Appendf(nil, "step %d event %d %s", step, i, bytes.Repeat([]byte{'x'}, rng.IntN(2000))))
 			require.NoError(t, err)
 		}
-		time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond) // let the fault act; not a synchronization
+		// Let the fault act for a while. Not a synchronization: the prefix
+		// check below holds at any moment, so the sleep's length decides
+		// nothing.
+		time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)
 		requirePrefix(t, plog, slog)
 	}
 	proxy.SetFault(testkit.Fault{})
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, hangTimeout)
 	defer cancel()
 	require.NoError(t, s.WaitFor(wctx, plog.Last()), "standby converges once the faults stop")
 	requirePrefix(t, plog, slog)
@@ -268,6 +281,8 @@ func TestAppendModes(t *testing.T) {
 	// No standby: async returns, sync+block waits until ctx ends, sync+degrade returns degraded.
 	_, _, err := p.Append(ctx, Mode{}, []byte("a"))
 	require.NoError(t, err)
+	// With no standby the sync append can only end with its ctx; how soon
+	// it ends is part of the scenario, not of any assertion.
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	_, _, err = p.Append(short, Mode{Sync: 1}, []byte("b"))
 	cancel()
@@ -285,7 +300,7 @@ func TestAppendModes(t *testing.T) {
 	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: plaintext, Node: "standby-1", Primary: p.Addr().String()})
 	require.NoError(t, err)
 	defer s.Close()
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, hangTimeout)
 	defer wcancel()
 	require.NoError(t, s.WaitFor(wctx, plog.Last()))
 	for i := range 20 {
@@ -325,7 +340,7 @@ func TestSlowStandbyDoesNotStallAsync(t *testing.T) {
 	s, err := NewStandby(slog, &sumSM{}, StandbyOptions{Transport: plaintext, Node: "standby-1", Primary: proxy.Addr()})
 	require.NoError(t, err)
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
 	_, lsn, err := p.Append(ctx, Mode{}, []byte("first"))
 	require.NoError(t, err)

@@ -32,8 +32,11 @@ func newCluster(t *testing.T) *cluster {
 	return &cluster{ca: testkit.NewCA(t, "cluster CA"), name: "orders", allowed: []string{"primary", "standby-1", "standby-2"}}
 }
 
+// opts is node's options in the cluster, with a certificate o describes.
+// Its HandshakeTimeout only bounds a hang (no test waits for it to run
+// out), so it is generous: CI runs on a busy 2-core machine.
 func (c *cluster) opts(t *testing.T, node string, o testkit.CertOptions) Options {
-	return Options{TLS: c.ca.NodeTLS(t, c.name, node, c.allowed, o), HandshakeTimeout: 5 * time.Second}
+	return Options{TLS: c.ca.NodeTLS(t, c.name, node, c.allowed, o), HandshakeTimeout: time.Minute}
 }
 
 // serve accepts connections and welcomes each, reporting handshake
@@ -261,7 +264,7 @@ func TestFrameIsOneWrite(t *testing.T) {
 	nc, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)
 	cc := &countingConn{Conn: nc}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // bounds a hang
 	defer cancel()
 	conn, _, err := dialHandshake(ctx, cc, c.opts(t, "standby-1", testkit.CertOptions{}).withDefaults(), Hello{Node: "standby-1"})
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,18 +32,15 @@ func TestFrameRoundTrip(t *testing.T) {
 			stream = AppendFrame(stream, x.typ, x.epoch, x.payload)
 		}
 		fr := NewFrameReader(bytes.NewReader(stream), 1024)
-		for _, x := range want {
+		for i, x := range want {
 			got, err := fr.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Type != x.typ || got.Epoch != x.epoch || !bytes.Equal(got.Payload, x.payload) {
-				t.Fatalf("frame differs")
-			}
+			require.NoError(t, err, "frame %d", i)
+			require.Equal(t, x.typ, got.Type, "frame %d: type", i)
+			require.Equal(t, x.epoch, got.Epoch, "frame %d: epoch", i)
+			require.True(t, bytes.Equal(x.payload, got.Payload), "frame %d: payload differs", i)
 		}
-		if _, err := fr.Next(); err != io.EOF {
-			t.Fatalf("want io.EOF at the end, got %v", err)
-		}
+		_, err := fr.Next()
+		require.Equal(t, io.EOF, err, "io.EOF at the end")
 	})
 }
 
@@ -109,20 +105,16 @@ func TestMessagesRoundTrip(t *testing.T) {
 		}
 		in := Batch{Committed: wal.LSN(rapid.Uint64().Draw(t, "committed")), Flags: BatchFlags(rapid.IntRange(0, int(knownFlags)).Draw(t, "flags")), Records: recs}
 		b, err := DecodeBatch(AppendBatch(nil, in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.Committed != in.Committed || b.Flags != in.Flags {
-			t.Fatalf("header %+v, want %+v", b, in)
-		}
+		require.NoError(t, err)
+		require.Equal(t, in.Committed, b.Committed, "header's Committed")
+		require.Equal(t, in.Flags, b.Flags, "header's Flags")
 		got := b.Records
-		if len(got) != len(recs) {
-			t.Fatalf("%d records, want %d", len(got), len(recs))
-		}
+		require.Len(t, got, len(recs), "records")
 		for i := range recs {
-			if got[i].LSN != recs[i].LSN || got[i].Epoch != recs[i].Epoch || !got[i].Time.Equal(recs[i].Time) || !bytes.Equal(got[i].Data, recs[i].Data) {
-				t.Fatalf("record %d differs", i)
-			}
+			require.Equal(t, recs[i].LSN, got[i].LSN, "record %d: LSN", i)
+			require.Equal(t, recs[i].Epoch, got[i].Epoch, "record %d: epoch", i)
+			require.True(t, recs[i].Time.Equal(got[i].Time), "record %d: time %v, want %v", i, got[i].Time, recs[i].Time)
+			require.True(t, bytes.Equal(recs[i].Data, got[i].Data), "record %d: data differs", i)
 		}
 	})
 	// Gaps and regressions inside a batch are refused.
@@ -173,20 +165,18 @@ func FuzzFrameReader(f *testing.F) {
 		for range 100 {
 			fm, err := fr.Next()
 			if err != nil {
-				var fe *FrameError
-				if err != io.EOF && !errors.As(err, &fe) {
-					t.Fatalf("untyped error %v", err)
+				if err != io.EOF {
+					var fe *FrameError
+					require.ErrorAs(t, err, &fe, "untyped error")
 				}
 				return
 			}
-			if len(fm.Payload) > 4096 {
-				t.Fatal("frame over the bound")
-			}
+			require.LessOrEqual(t, len(fm.Payload), 4096, "frame over the bound")
 			// A frame that decodes re-encodes to the same bytes.
 			again := AppendFrame(nil, fm.Type, fm.Epoch, fm.Payload)
-			if g, err := NewFrameReader(bytes.NewReader(again), 4096).Next(); err != nil || !bytes.Equal(g.Payload, fm.Payload) {
-				t.Fatalf("re-encoding fails: %v", err)
-			}
+			g, err := NewFrameReader(bytes.NewReader(again), 4096).Next()
+			require.NoError(t, err, "re-encoding fails")
+			require.True(t, bytes.Equal(fm.Payload, g.Payload), "re-encoding changes the payload")
 		}
 	})
 }
@@ -210,39 +200,38 @@ func FuzzMessages(f *testing.F) {
 			var h Hello
 			if h, err = DecodeHello(p); err == nil {
 				h2, err2 := DecodeHello(AppendHello(nil, h))
-				if err2 != nil || h2 != h {
-					t.Fatal("hello round trip")
-				}
+				require.NoError(t, err2, "hello round trip")
+				require.Equal(t, h, h2, "hello round trip")
 			}
 		case FrameWelcome:
 			var w Welcome
 			if w, err = DecodeWelcome(p); err == nil {
 				w2, err2 := DecodeWelcome(AppendWelcome(nil, w))
-				if err2 != nil || w2 != w {
-					t.Fatal("welcome round trip")
-				}
+				require.NoError(t, err2, "welcome round trip")
+				require.Equal(t, w, w2, "welcome round trip")
 			}
 		case FrameReject:
 			var r Reject
 			if r, err = DecodeReject(p); err == nil {
 				r2, err2 := DecodeReject(AppendReject(nil, r))
-				if err2 != nil || r2 != r {
-					t.Fatal("reject round trip")
-				}
+				require.NoError(t, err2, "reject round trip")
+				require.Equal(t, r, r2, "reject round trip")
 			}
 		case FrameAck:
 			_, err = DecodeAck(p)
 		case FrameRecords:
 			var b Batch
 			if b, err = DecodeBatch(p); err == nil {
-				if b2, err2 := DecodeBatch(AppendBatch(nil, b)); err2 != nil || b2.Committed != b.Committed || b2.Flags != b.Flags || len(b2.Records) != len(b.Records) {
-					t.Fatal("records round trip")
-				}
+				b2, err2 := DecodeBatch(AppendBatch(nil, b))
+				require.NoError(t, err2, "records round trip")
+				require.Equal(t, b.Committed, b2.Committed, "records round trip: Committed")
+				require.Equal(t, b.Flags, b2.Flags, "records round trip: Flags")
+				require.Len(t, b2.Records, len(b.Records), "records round trip")
 			}
 		}
-		var fe *FrameError
-		if err != nil && !errors.As(err, &fe) {
-			t.Fatalf("untyped error %v", err)
+		if err != nil {
+			var fe *FrameError
+			require.ErrorAs(t, err, &fe, "untyped error")
 		}
 	})
 }
