@@ -341,7 +341,7 @@ func (b *bencher) evict(st *store) (bool, error) {
 }
 
 // segPrefixSize is the clear prefix of an archived WAL object (see
-// replication/archive_format.go).
+// archive/format.go).
 const segPrefixSize = 56
 
 // memCopy copies the repository's config and key slots from b, and the
@@ -386,7 +386,7 @@ func memCopy(ctx context.Context, b *blob.Bucket, objects []string, datas [][]by
 	return mem, nil
 }
 
-// decodeObject does the work of the replication package's readSegment on
+// decodeObject does the work of the archive package's readSegment on
 // an object already read: it authenticates and decrypts it, decompresses
 // the body and walks the records (epoch, time delta and length varints,
 // then the payload), without allocating the records. It re-implements
