@@ -178,11 +178,12 @@ func TestArchiveOutage(t *testing.T) {
 		archivedBefore := a.Status().Archived
 
 		down.Store(true)
-		for i := 0; i < 3600; i++ { // an event a second for an hour
-			start := time.Now()
+		// An event a second for an hour. Every upload fails while the
+		// bucket is down, so an Append that waited on the archive would
+		// never return: that these return at all is the check (no
+		// timing decides it).
+		for i := 0; i < 3600; i++ {
 			rig.append(1)
-			d := time.Since(start)
-			require.LessOrEqual(t, d, 2*time.Second, "Append took %v while the bucket was down", d)
 			rig.clock.Add(time.Second)
 		}
 		testkit.Eventually(t, func() bool {
