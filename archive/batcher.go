@@ -171,14 +171,15 @@ func (b *batcher) wait(now time.Time, atTail bool) (rec wal.Record, ok bool, err
 	a.mu.Lock()
 	a.waitCancel = nil
 	a.mu.Unlock()
+	waited := waitCtx.Err() // before cancel: whether the wait, not the log, ended Next
 	cancel()
 	switch {
 	case err == nil:
 		return rec, true, nil
 	case a.ctx.Err() != nil:
 		return rec, false, nil // the archiver closed: run's loop ends
-	case waitCtx.Err() != nil:
-		if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+	case waited != nil:
+		if errors.Is(waited, context.DeadlineExceeded) {
 			a.setFlushReq(true) // the batch is due
 		}
 		return rec, false, nil

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -302,4 +303,19 @@ func TestArchiveDamage(t *testing.T) {
 			wantErr(t, err, ErrCorrupt, segs[2].String())
 		})
 	})
+}
+
+// TestArchiveStopsWhenTheLogFails: a log that cannot be read any more
+// (closed under the archiver) stops archiving with the error in Status,
+// instead of retrying the read forever.
+func TestArchiveStopsWhenTheLogFails(t *testing.T) {
+	rig := newArchiveRig(t, memBucket(t))
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
+	rig.append(5)
+	flush(t, a)
+	require.NoError(t, rig.log.Close())
+	testkit.Eventually(t, func() bool {
+		return errors.Is(a.Status().LastError, wal.ErrClosed)
+	}, "the archiver to report the closed log (status %+v)", a.Status())
+	require.NoError(t, a.Close(), "the archiver's goroutines end")
 }
