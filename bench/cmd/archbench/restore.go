@@ -13,6 +13,7 @@ import (
 
 	"github.com/pierrec/lz4/v4"
 	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/memblob" // memCopy: the objects decoded from memory
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
