@@ -71,10 +71,37 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 	prog := newProgress(r, "restore", m.Size)
 	var outs sync.Pool // plaintext buffers, back from the writer after w.Write
 
+	// The first failure of the producer or a worker, recorded before the
+	// channel it feeds is closed: the writer must report it, not the
+	// short state that follows from it (errgroup records a returned error
+	// only after the goroutine's defers ran, so the writer's own error
+	// could win otherwise).
+	var failure struct {
+		sync.Mutex
+		err error
+	}
+	fail := func(err error) {
+		failure.Lock()
+		if failure.err == nil {
+			failure.err = err
+		}
+		failure.Unlock()
+	}
+	failed := func() error {
+		failure.Lock()
+		defer failure.Unlock()
+		return failure.err
+	}
+
 	// Producer: walk the tree in order, grouping adjacent chunks of a pack
 	// into one range read.
-	g.Go(func() error {
+	g.Go(func() (err error) {
 		defer close(reqs)
+		defer func() {
+			if err != nil {
+				fail(err)
+			}
+		}()
 		var cur fetch
 		var seq uint64
 		send := func() error {
@@ -122,15 +149,19 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
-		g.Go(func() error {
+		g.Go(func() (err error) {
 			defer wg.Done()
+			defer func() {
+				if err != nil {
+					fail(err)
+				}
+			}()
 			var dec decompressor
 			defer dec.close()
 			h := r.keys.newHasher()
 			var raw []byte
 			var pr *packReader // cached: consecutive fetches mostly read one pack
 			for f := range reqs {
-				var err error
 				raw, err = readRange(gctx, r.bucket, f.pack.name(), f.off, f.n, raw)
 				if err != nil {
 					return err
@@ -192,6 +223,9 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 				<-tokens
 				prog.report(written)
 			}
+		}
+		if err := failed(); err != nil {
+			return err
 		}
 		if gctx.Err() != nil {
 			return context.Cause(gctx)
