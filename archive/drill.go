@@ -47,7 +47,7 @@ func Drill(ctx context.Context, store Store, newSM func() StateMachine, check fu
 	if err != nil {
 		return fail(err)
 	}
-	span := w.Latest.Truncate(time.Second).Sub(w.Earliest.Truncate(time.Second)) / time.Second
+	span := max(0, w.Latest.Truncate(time.Second).Sub(w.Earliest.Truncate(time.Second))/time.Second)
 	res.Target = w.Earliest.Truncate(time.Second).Add(time.Duration(opts.Rand.Int64N(int64(span)+1)) * time.Second)
 	if res.Target.Before(w.Earliest) {
 		res.Target = w.Earliest

@@ -319,3 +319,69 @@ func TestArchiveStopsWhenTheLogFails(t *testing.T) {
 	}, "the archiver to report the closed log (status %+v)", a.Status())
 	require.NoError(t, a.Close(), "the archiver's goroutines end")
 }
+
+// TestPlantedNamesDoNotMakeTheWindow: an object planted under a name
+// that extends the history (with times before its real records) is read
+// and authenticated before the window is built from it, so Restorable
+// names it instead of reporting a window of its made-up times, and a
+// drill fails instead of panicking.
+func TestPlantedNamesDoNotMakeTheWindow(t *testing.T) {
+	ctx := t.Context()
+	rig := newArchiveRig(t, memBucket(t))
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
+	rig.append(10)
+	rig.clock.Add(time.Minute)
+	rig.append(10)
+	flush(t, a)
+	real, err := Restorable(ctx, rig.repo)
+	require.NoError(t, err)
+
+	planted := segName{Epoch: a.Status().Epoch, First: 21, Last: 40, FirstNanos: 1, LastNanos: 2}.String()
+	require.NoError(t, rig.bucket.WriteAll(ctx, planted, make([]byte, 19), nil))
+	_, err = Restorable(ctx, rig.repo)
+	var oe *ObjectError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, planted, oe.Object)
+	assert.ErrorIs(t, err, ErrCorrupt)
+	_, err = Drill(ctx, rig.repo, func() StateMachine { return &testsm.Chain{} }, nil, DrillOptions{})
+	assert.ErrorIs(t, err, ErrCorrupt, "the drill fails on the planted object, and does not panic")
+
+	require.NoError(t, rig.bucket.Delete(ctx, planted))
+	w, err := Restorable(ctx, rig.repo)
+	require.NoError(t, err)
+	assert.Equal(t, real, w)
+}
+
+// TestWindowOfASnapshotAfterItsLastRecord: a base snapshot taken after
+// the last record is the newest state as of its own instant, so the
+// window does not end before it starts, and a drill restores it.
+func TestWindowOfASnapshotAfterItsLastRecord(t *testing.T) {
+	ctx := t.Context()
+	rig := newArchiveRig(t, memBucket(t))
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
+	rig.append(10)
+	flush(t, a)
+	rig.append(10)
+	flush(t, a)
+	rig.clock.Add(time.Hour)
+	_, err := a.SnapshotNow(ctx)
+	require.NoError(t, err)
+	// The first object gone (as retention would let it go): the window
+	// is the snapshot at LSN 20, taken an hour after record 20.
+	objs, err := rig.repo.ListObjects(ctx, archivePrefix, "")
+	require.NoError(t, err)
+	var first string
+	for _, o := range objs {
+		if n, isTL, err := parseArchiveName(o.Name); err == nil && !isTL && n.First == 1 {
+			first = o.Name
+		}
+	}
+	require.NotEmpty(t, first)
+	require.NoError(t, rig.repo.DeleteObject(ctx, first))
+	w, err := Restorable(ctx, rig.repo)
+	require.NoError(t, err)
+	assert.False(t, w.Latest.Before(w.Earliest), "window %+v ends before it starts", w)
+	res, err := Drill(ctx, rig.repo, func() StateMachine { return &testsm.Chain{} }, nil, DrillOptions{Now: rig.clock.Now})
+	require.NoError(t, err)
+	assert.Equal(t, wal.LSN(20), res.Restored.LSN)
+}

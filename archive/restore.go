@@ -156,14 +156,10 @@ func isBase(m snapshot.Manifest) bool {
 	return slices.Contains(m.Tags, baseTag) // LSN 0: the state before the first record
 }
 
-// recordTime returns the time of record lsn, which piece p holds.
+// recordTime returns the time of record lsn, which piece p holds, from
+// the object itself: a name is not evidence (anyone who can write to the
+// bucket can plant one), so the object is read and authenticated.
 func recordTime(ctx context.Context, store Store, p piece, lsn wal.LSN) (time.Time, error) {
-	switch lsn {
-	case p.seg.Last:
-		return time.Unix(0, p.seg.LastNanos), nil
-	case p.seg.First:
-		return time.Unix(0, p.seg.FirstNanos), nil
-	}
 	recs, err := readSegment(ctx, store, p.seg.segName)
 	if err != nil {
 		return time.Time{}, err
@@ -213,7 +209,11 @@ func (h *history) window(ctx context.Context, store Store) (Window, error) {
 	w.Latest, w.LatestLSN = t, hi
 	found := false
 	if lo == 1 {
-		w.Earliest, w.EarliestLSN, found = time.Unix(0, p.pieces[0].seg.FirstNanos), 1, true
+		first, err := recordTime(ctx, store, p.pieces[0], 1)
+		if err != nil {
+			return w, err
+		}
+		w.Earliest, w.EarliestLSN, found = first, 1, true
 	}
 	if earliest != nil && (!found || earliest.Time.Before(w.Earliest)) {
 		w.Earliest, w.EarliestLSN, found = earliest.Time, wal.LSN(earliest.LSN), true // LSN 0: the state before record 1
@@ -224,6 +224,11 @@ func (h *history) window(ctx context.Context, store Store) (Window, error) {
 			err = fmt.Errorf("%w (%w)", err, w.Gap)
 		}
 		return w, err
+	}
+	if w.Latest.Before(w.Earliest) {
+		// The newest state is a base snapshot's, taken after its last
+		// record: it is the state as of its own instant.
+		w.Latest = w.Earliest
 	}
 	return w, nil
 }
