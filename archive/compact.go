@@ -56,13 +56,24 @@ func (a *Archiver) Compact(ctx context.Context) error {
 // sorted by name (first LSN).
 func (a *Archiver) dropCovered(ctx context.Context, own []segObj) ([]segObj, error) {
 	var keep []segObj
+	checked := map[segName]bool{} // objects read and authenticated as covering
 	for i, s := range own {
 		covered := false
 		for j, o := range own {
-			if j != i && o.First <= s.First && o.Last >= s.Last && (o.Last-o.First > s.Last-s.First || j < i) {
-				covered = true
-				break
+			if j == i || o.First > s.First || o.Last < s.Last || o.Last-o.First <= s.Last-s.First && j >= i {
+				continue
 			}
+			if !checked[o.segName] {
+				if err := authenticated(ctx, a.store, o.segName); err != nil {
+					// Not an object this archive wrote (planted, or
+					// damaged): it covers nothing. Verify reports it.
+					a.lg.Warn("archive: an object that would cover others does not authenticate; nothing is deleted for it", "object", o.String(), "err", err)
+					continue
+				}
+				checked[o.segName] = true
+			}
+			covered = true
+			break
 		}
 		if !covered {
 			keep = append(keep, s)
@@ -132,7 +143,11 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 	}
 	if err != nil {
 		// Written by an earlier compaction that died before deleting
-		// the pieces: about this size.
+		// the pieces, if it holds these records: check before deleting
+		// them.
+		if err := matchExisting(ctx, a.store, n, recs); err != nil {
+			return segObj{}, fmt.Errorf("archive: compaction found %s already there, and not as it would write it; the pieces stay: %w", name, err)
+		}
 		size = int64(len(prefix) + len(body))
 	}
 	for _, s := range run {

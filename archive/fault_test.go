@@ -385,3 +385,50 @@ func TestWindowOfASnapshotAfterItsLastRecord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, wal.LSN(20), res.Restored.LSN)
 }
+
+// TestPlantedObjectsAreReadBeforeTheyDecide: an object planted under a
+// name that covers real objects makes compaction delete nothing, and one
+// planted under the name of the next upload does not count as that
+// upload: the log keeps the records (its hold stays) until the real
+// object is written.
+func TestPlantedObjectsAreReadBeforeTheyDecide(t *testing.T) {
+	ctx := t.Context()
+	t.Run("covering name", func(t *testing.T) {
+		rig := newArchiveRig(t, memBucket(t))
+		a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
+		for range 3 {
+			rig.append(5)
+			flush(t, a)
+		}
+		before, err := rig.repo.ListObjects(ctx, archivePrefix, "")
+		require.NoError(t, err)
+		planted := segName{Epoch: a.Status().Epoch, First: 1, Last: 15, FirstNanos: rig.recs[0].Time.UnixNano(), LastNanos: rig.recs[14].Time.UnixNano()}.String()
+		require.NoError(t, rig.bucket.WriteAll(ctx, planted, make([]byte, 19), nil))
+		if err := a.Compact(ctx); err != nil {
+			t.Logf("Compact: %v", err) // it may refuse to merge around the planted object; it must not delete
+		}
+		after, err := rig.repo.ListObjects(ctx, archivePrefix, "")
+		require.NoError(t, err)
+		for _, o := range before {
+			assert.Contains(t, after, o, "compaction deleted %s for a planted name", o.Name)
+		}
+		require.NoError(t, rig.bucket.Delete(ctx, planted))
+		rig.check(ctx, Target{}, 15)
+	})
+	t.Run("next upload's name", func(t *testing.T) {
+		rig := newArchiveRig(t, memBucket(t))
+		rig.append(5)
+		n, _, _, err := encodeSegment(rig.log.Epoch(), rig.recs, nil)
+		require.NoError(t, err)
+		require.NoError(t, rig.bucket.WriteAll(ctx, n.String(), make([]byte, 19), nil))
+		a := rig.archiver(Options{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
+		testkit.Eventually(t, func() bool { return errors.Is(a.Status().LastError, ErrCorrupt) },
+			"the archiver to refuse the planted object (status %+v)", a.Status())
+		assert.Zero(t, a.Status().Archived, "nothing counts as archived")
+		var he *wal.HoldError
+		require.ErrorAs(t, rig.log.TruncateFront(rig.log.Last()), &he, "the log keeps the records")
+		require.NoError(t, rig.bucket.Delete(ctx, n.String()))
+		flush(t, a)
+		rig.check(ctx, Target{}, 5)
+	})
+}

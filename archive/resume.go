@@ -70,16 +70,24 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	v.hist = hist
 	// Continue after the run of archived records that holds the log's
 	// first record (or the archive's first, when retention has deleted
-	// older objects than the log still holds).
+	// older objects than the log still holds). Each object of that run
+	// is read and authenticated first: a name alone must not release
+	// records from the log (anyone who can write to the bucket can plant
+	// one). The run ends at the first object that does not authenticate.
 	next := a.log.First()
 	cov := v.covered()
 	if len(cov) > 0 {
 		next = max(next, cov[0][0])
 	}
-	for _, c := range cov {
-		if c[0] <= next && next <= c[1] {
-			next = c[1] + 1
+	for _, pc := range v.planFrom(next).pieces {
+		if err := authenticated(ctx, a.store, pc.seg.segName); err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			a.lg.Warn("archive: an object on the history does not authenticate; archiving again from its first record", "object", pc.seg.String(), "lsn", pc.lo, "err", err)
+			break
 		}
+		next = pc.hi + 1
 	}
 	last := a.log.Last()
 	if next > last+1 {

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/continuity-go/continuity/wal"
@@ -16,6 +17,19 @@ type upload struct {
 	done     bool
 }
 
+// matchUpload checks that the object already under u's name holds u's
+// records (matchExisting).
+func (a *Archiver) matchUpload(u *upload) error {
+	recs, err := decodeSegment(u.name, u.prefix, u.body)
+	if err != nil {
+		return err
+	}
+	if err := matchExisting(a.ctx, a.store, u.name, recs); err != nil {
+		return fmt.Errorf("archive: %s is already in the bucket and does not hold these records; the log keeps them: %w", u.name.String(), err)
+	}
+	return nil
+}
+
 // uploader uploads objects, retrying each until it is stored.
 func (a *Archiver) uploader() {
 	defer a.wg.Done()
@@ -26,10 +40,14 @@ func (a *Archiver) uploader() {
 		for {
 			var err error
 			size, err = a.store.PutSealed(a.ctx, u.name.String(), u.prefix, u.body)
-			if err == nil || isExists(err) {
-				// An object of that name holds exactly these records
-				// (names fix the epoch and the LSN range): one that exists
-				// is an earlier attempt that succeeded.
+			if isExists(err) {
+				// An earlier attempt that landed, if the object holds
+				// exactly these records; anything else under the name
+				// (planted, damaged) must not release them from the log.
+				err = a.matchUpload(u)
+				size = int64(len(u.prefix) + len(u.body))
+			}
+			if err == nil {
 				break
 			}
 			if a.ctx.Err() != nil {

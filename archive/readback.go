@@ -1,0 +1,45 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/continuity-go/continuity/wal"
+)
+
+// Names are not evidence: anyone who can write to the bucket can create
+// an object under any name. Before the archiver deletes an object because
+// another holds its records, or counts a write refused because the object
+// exists as done (and so lets the log release the records), it reads that
+// object, authenticates it and compares its records with the ones it
+// expects.
+
+// matchExisting reads the object n that a write-once put found already
+// there and checks that it holds exactly recs (an earlier attempt of the
+// same write that landed). Anything else is an error naming the object:
+// the caller must not count the write as done.
+func matchExisting(ctx context.Context, store Store, n segName, recs []wal.Record) error {
+	got, err := readSegment(ctx, store, n)
+	if err != nil {
+		return err
+	}
+	if len(got) != len(recs) {
+		return &ObjectError{Object: n.String(), LSN: n.First, Err: ErrCorrupt, Detail: fmt.Sprintf("holds %d records where this write has %d", len(got), len(recs))}
+	}
+	for i, r := range recs {
+		g := got[i]
+		if g.LSN != r.LSN || g.Epoch != r.Epoch || !g.Time.Equal(r.Time) || !bytes.Equal(g.Data, r.Data) {
+			return &ObjectError{Object: n.String(), LSN: r.LSN, Err: ErrCorrupt, Detail: "holds other records than this write under the same name"}
+		}
+	}
+	return nil
+}
+
+// authenticated reports whether the object s reads, authenticates and
+// decodes to the records its name promises (readSegment checks the name
+// against the sealed prefix); the error says why not.
+func authenticated(ctx context.Context, store Store, s segName) error {
+	_, err := readSegment(ctx, store, s)
+	return err
+}
