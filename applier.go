@@ -153,9 +153,19 @@ func (a *applier) applyLocked(rec wal.Record) error {
 // records before it that the local log holds and the state does not.
 // It makes the applier a StateMachine for replication.Standby.
 func (a *applier) Apply(rec wal.Record) error {
+	a.mu.Lock()
+	rebased := a.rebased
+	a.mu.Unlock()
+	if rebased {
+		return errRebasing
+	}
 	if applied := a.Applied(); rec.LSN > applied+1 {
 		// Records of the local log not applied yet (a restart): apply
-		// them first, from the log.
+		// them first, from the log, which must hold them all (a reader
+		// would wait for records past its end).
+		if last := a.log.Last(); last < rec.LSN-1 {
+			return fmt.Errorf("continuity: apply LSN %d: the state holds up to %d, and the log only up to %d", rec.LSN, applied, last)
+		}
 		if err := a.applyFromLog(context.Background(), applied+1, rec.LSN-1); err != nil {
 			return err
 		}
