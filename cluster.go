@@ -279,7 +279,9 @@ func (c *clusterPart) append(ctx context.Context, events [][]byte) (wal.LSN, err
 }
 
 // writer returns the primary to append through, its epoch and the
-// coordinator, or nil and where to send writes instead. A node the
+// coordinator (nil if this node cannot write), and always the
+// *NotPrimaryError that says where to send writes when it cannot, or
+// stops being able to during the append. A node the
 // coordinator has just made primary (it holds the lease) while its role
 // change is still being applied waits for it, until ctx is done, instead
 // of redirecting the write to itself.
@@ -298,7 +300,7 @@ func (c *clusterPart) writer(ctx context.Context) (*replication.Primary, uint64,
 			return nil, 0, nil, notPrimary
 		}
 		if p != nil && e == epoch {
-			return p, epoch, coord, nil
+			return p, epoch, coord, notPrimary
 		}
 		if rc.Role == failover.RolePrimary && rc.Epoch >= e {
 			return nil, 0, nil, notPrimary // applied, and it did not make a primary (logged)
