@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"time"
@@ -49,46 +50,41 @@ func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (cut in
 	if err != nil {
 		return 0, "", err
 	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	closed := false
-	// closeFile makes the quarantine file durable (flush, fsync, close,
-	// fsync of the directory); once only.
-	closeFile := func() error {
-		if closed {
-			return nil
+	defer f.Close() // a second Close after the one below only returns an error
+	// The whole tail goes into the file, which is synced (and its
+	// directory) before CutTail cuts the log.
+	cut, err = log.CutTail(ctx, fork, func(tail iter.Seq2[wal.Record, error]) error {
+		w := bufio.NewWriter(f)
+		enc := json.NewEncoder(w)
+		for rec, err := range tail {
+			if err != nil {
+				return err
+			}
+			if err := enc.Encode(struct {
+				LSN   wal.LSN   `json:"lsn"`
+				Epoch uint64    `json:"epoch"`
+				Time  time.Time `json:"time"`
+				Data  []byte    `json:"data"`
+			}{rec.LSN, rec.Epoch, rec.Time, rec.Data}); err != nil {
+				return err
+			}
 		}
-		closed = true
-		err := w.Flush()
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if d, derr := os.Open(dir); err == nil && derr == nil {
-			err = d.Sync()
-			d.Close()
-		}
-		return err
-	}
-	cut, err = log.CutTail(ctx, fork, func(rec wal.Record) error {
-		if err := enc.Encode(struct {
-			LSN   wal.LSN   `json:"lsn"`
-			Epoch uint64    `json:"epoch"`
-			Time  time.Time `json:"time"`
-			Data  []byte    `json:"data"`
-		}{rec.LSN, rec.Epoch, rec.Time, rec.Data}); err != nil {
+		if err := w.Flush(); err != nil {
 			return err
 		}
-		if rec.LSN == last {
-			return closeFile() // the file is durable before the log is cut
+		if err := f.Sync(); err != nil {
+			return err
 		}
-		return nil
+		if err := f.Close(); err != nil {
+			return err
+		}
+		d, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return d.Sync()
 	})
-	if cerr := closeFile(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return 0, path, fmt.Errorf("failover: rejoin: cut the log after %d (the tail is saved in %s): %w", fork, path, err)
 	}

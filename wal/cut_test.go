@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestCutTail(t *testing.T) {
 		{"at the end", 50, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := l.CutTail(ctx, tc.lsn, func(Record) error { require.Fail(t, "save called"); return nil })
+			n, err := l.CutTail(ctx, tc.lsn, func(iter.Seq2[Record, error]) error { require.Fail(t, "save called"); return nil })
 			if tc.wantErr != nil {
 				assert.ErrorIs(t, err, tc.wantErr)
 			} else {
@@ -47,9 +48,14 @@ func TestCutTail(t *testing.T) {
 
 	t.Run("save fails", func(t *testing.T) {
 		boom := errors.New("disk full")
-		_, err := l.CutTail(ctx, 40, func(r Record) error {
-			if r.LSN == 45 {
-				return boom
+		_, err := l.CutTail(ctx, 40, func(tail iter.Seq2[Record, error]) error {
+			for r, err := range tail {
+				if err != nil {
+					return err
+				}
+				if r.LSN == 45 {
+					return boom
+				}
 			}
 			return nil
 		})
@@ -59,8 +65,13 @@ func TestCutTail(t *testing.T) {
 
 	t.Run("cut with save", func(t *testing.T) {
 		var saved []string
-		n, err := l.CutTail(ctx, 40, func(r Record) error {
-			saved = append(saved, fmt.Sprintf("%d:%s", r.LSN, r.Data))
+		n, err := l.CutTail(ctx, 40, func(tail iter.Seq2[Record, error]) error {
+			for r, err := range tail {
+				if err != nil {
+					return err
+				}
+				saved = append(saved, fmt.Sprintf("%d:%s", r.LSN, r.Data))
+			}
 			return nil
 		})
 		require.NoError(t, err)
