@@ -40,9 +40,15 @@ func (c *cluster) opts(t *testing.T, node string, o testkit.CertOptions) Options
 }
 
 // serve accepts connections and welcomes each, reporting handshake
-// results on the returned channel, until the listener closes.
+// results on the returned channel, until the listener closes: when the
+// test ends, which also waits for the accepting goroutine.
 func serve(t *testing.T, l *Listener) <-chan error {
 	results := make(chan error, 16)
+	t.Cleanup(func() {
+		l.Close()
+		for range results { // until the accepting goroutine ends
+		}
+	})
 	go func() {
 		defer close(results)
 		for {
@@ -70,11 +76,6 @@ func TestHandshake(t *testing.T) {
 	l, err := Listen("127.0.0.1:0", c.opts(t, "primary", testkit.CertOptions{}))
 	require.NoError(t, err)
 	results := serve(t, l)
-	defer func() {
-		l.Close()
-		for range results {
-		}
-	}()
 	addr := l.Addr().String()
 	ctx := context.Background()
 
@@ -160,12 +161,7 @@ func TestHandshake(t *testing.T) {
 		other.name = "billing"
 		l2, err := Listen("127.0.0.1:0", other.opts(t, "primary", testkit.CertOptions{}))
 		require.NoError(t, err)
-		r2 := serve(t, l2)
-		defer func() {
-			l2.Close()
-			for range r2 {
-			}
-		}()
+		serve(t, l2)
 		_, _, err = Dial(ctx, l2.Addr().String(), c.opts(t, "standby-1", testkit.CertOptions{}), Hello{Node: "standby-1"})
 		require.ErrorIs(t, err, peer.ErrIdentity)
 	})
@@ -176,11 +172,6 @@ func TestTLSVersion(t *testing.T) {
 	l, err := Listen("127.0.0.1:0", c.opts(t, "primary", testkit.CertOptions{}))
 	require.NoError(t, err)
 	results := serve(t, l)
-	defer func() {
-		l.Close()
-		for range results {
-		}
-	}()
 	o := c.opts(t, "standby-1", testkit.CertOptions{})
 	cfg, err := o.TLS.ClientConfig()
 	require.NoError(t, err)
@@ -205,11 +196,6 @@ func TestPlaintextForTests(t *testing.T) {
 	l, err := Listen("127.0.0.1:0", opts)
 	require.NoError(t, err)
 	results := serve(t, l)
-	defer func() {
-		l.Close()
-		for range results {
-		}
-	}()
 	conn, w, err := Dial(context.Background(), l.Addr().String(), opts, Hello{Node: "standby-1", LastLSN: wal.LSN(7)})
 	require.NoError(t, err)
 	defer conn.Close()
