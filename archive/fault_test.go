@@ -432,3 +432,30 @@ func TestPlantedObjectsAreReadBeforeTheyDecide(t *testing.T) {
 		rig.check(ctx, Target{}, 5)
 	})
 }
+
+// TestWindowReadsEachEndOnce: the objects at the window's ends are read
+// to authenticate them once; computing the window again (as a node does
+// every 30 s) reads no object.
+func TestWindowReadsEachEndOnce(t *testing.T) {
+	ctx := t.Context()
+	var gets atomic.Int64
+	b := testkit.FaultBucket(memBucket(t), func(_ context.Context, op testkit.BucketOp) error {
+		if op.Kind == "get" && strings.HasPrefix(op.Key, archivePrefix) && !strings.HasSuffix(op.Key, timelineName) {
+			gets.Add(1)
+		}
+		return nil
+	})
+	rig := newArchiveRig(t, b)
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
+	rig.append(10)
+	flush(t, a)
+	rig.append(10)
+	flush(t, a)
+	_, err := Restorable(ctx, rig.repo)
+	require.NoError(t, err)
+	first := gets.Load()
+	require.Positive(t, first, "the ends are read the first time")
+	_, err = Restorable(ctx, rig.repo)
+	require.NoError(t, err)
+	assert.Equal(t, first, gets.Load(), "the second window reads no object")
+}

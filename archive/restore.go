@@ -158,8 +158,24 @@ func isBase(m snapshot.Manifest) bool {
 
 // recordTime returns the time of record lsn, which piece p holds, from
 // the object itself: a name is not evidence (anyone who can write to the
-// bucket can plant one), so the object is read and authenticated.
+// bucket can plant one), so the object is read and authenticated, once
+// per name for the first and last records (see verified).
 func recordTime(ctx context.Context, store Store, p piece, lsn wal.LSN) (time.Time, error) {
+	name := p.seg.String()
+	if lsn == p.seg.First || lsn == p.seg.Last {
+		if !isVerified(store, name) {
+			if _, err := readSegment(ctx, store, p.seg.segName); err != nil {
+				return time.Time{}, err
+			}
+			markVerified(store, name)
+		}
+		// The name's times are the authenticated object's (readSegment
+		// checks them against the sealed prefix).
+		if lsn == p.seg.First {
+			return time.Unix(0, p.seg.FirstNanos), nil
+		}
+		return time.Unix(0, p.seg.LastNanos), nil
+	}
 	recs, err := readSegment(ctx, store, p.seg.segName)
 	if err != nil {
 		return time.Time{}, err
