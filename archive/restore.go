@@ -161,13 +161,9 @@ func isBase(m snapshot.Manifest) bool {
 // bucket can plant one), so the object is read and authenticated, once
 // per name for the first and last records (see verified).
 func recordTime(ctx context.Context, store Store, p piece, lsn wal.LSN) (time.Time, error) {
-	name := p.seg.String()
 	if lsn == p.seg.First || lsn == p.seg.Last {
-		if !isVerified(store, name) {
-			if _, err := readSegment(ctx, store, p.seg.segName); err != nil {
-				return time.Time{}, err
-			}
-			markVerified(store, name)
+		if err := authenticated(ctx, store, p.seg.segName); err != nil {
+			return time.Time{}, err
 		}
 		// The name's times are the authenticated object's (readSegment
 		// checks them against the sealed prefix).
