@@ -34,7 +34,7 @@ type ObjectError struct {
 
 // Error names the object, the LSN and what is wrong.
 func (e *ObjectError) Error() string {
-	s := fmt.Sprintf("archive: archive object %s", e.Object)
+	s := fmt.Sprintf("archive: object %s", e.Object)
 	if e.LSN != 0 {
 		s += fmt.Sprintf(" (LSN %d)", e.LSN)
 	}

@@ -126,7 +126,7 @@ func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segNa
 	}
 	raw := e.B
 	if len(raw) > maxSegmentBytes {
-		return segName{}, nil, nil, fmt.Errorf("archive: archive object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
+		return segName{}, nil, nil, fmt.Errorf("archive: object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
 	}
 	codec, body := byte(codecRaw), raw
 	if comp == nil {
