@@ -320,12 +320,11 @@ func TestArchiveStopsWhenTheLogFails(t *testing.T) {
 	require.NoError(t, a.Close(), "the archiver's goroutines end")
 }
 
-// TestPlantedNamesDoNotMakeTheWindow: an object planted under a name
-// that extends the history (with times before its real records) is read
-// and authenticated before the window is built from it, so Restorable
-// names it instead of reporting a window of its made-up times, and a
-// drill fails instead of panicking.
-func TestPlantedNamesDoNotMakeTheWindow(t *testing.T) {
+// TestPlantedNamesAreFlaggedInTheWindow: an object planted under a name
+// that extends the history (with made-up times) is read before the
+// window trusts it: the window says its end is unverified and names the
+// object, a drill does not panic, and targets before it still restore.
+func TestPlantedNamesAreFlaggedInTheWindow(t *testing.T) {
 	ctx := t.Context()
 	rig := newArchiveRig(t, memBucket(t))
 	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
@@ -335,21 +334,62 @@ func TestPlantedNamesDoNotMakeTheWindow(t *testing.T) {
 	flush(t, a)
 	real, err := Restorable(ctx, rig.repo)
 	require.NoError(t, err)
+	require.NoError(t, real.Unverified)
 
 	planted := segName{Epoch: a.Status().Epoch, First: 21, Last: 40, FirstNanos: 1, LastNanos: 2}.String()
 	require.NoError(t, rig.bucket.WriteAll(ctx, planted, make([]byte, 19), nil))
-	_, err = Restorable(ctx, rig.repo)
-	var oe *ObjectError
-	require.ErrorAs(t, err, &oe)
-	assert.Equal(t, planted, oe.Object)
-	assert.ErrorIs(t, err, ErrCorrupt)
-	_, err = Drill(ctx, rig.repo, func() StateMachine { return &testsm.Chain{} }, nil, DrillOptions{})
-	assert.ErrorIs(t, err, ErrCorrupt, "the drill fails on the planted object, and does not panic")
-
-	require.NoError(t, rig.bucket.Delete(ctx, planted))
 	w, err := Restorable(ctx, rig.repo)
 	require.NoError(t, err)
+	var oe *ObjectError
+	require.ErrorAs(t, w.Unverified, &oe)
+	assert.Equal(t, planted, oe.Object)
+	assert.ErrorIs(t, w.Unverified, ErrCorrupt)
+	// A drill picks a second of the window (whose end the planted name
+	// made up): it must not panic, and fails only on the planted object.
+	if _, err := Drill(ctx, rig.repo, func() StateMachine { return &testsm.Chain{} }, nil, DrillOptions{}); err != nil {
+		assert.ErrorIs(t, err, ErrCorrupt)
+	}
+	rig.check(ctx, AtLSN(20), 20)
+
+	require.NoError(t, rig.bucket.Delete(ctx, planted))
+	w, err = Restorable(ctx, rig.repo)
+	require.NoError(t, err)
 	assert.Equal(t, real, w)
+}
+
+// TestDamageAtTheWindowsEndStaysLocal: a damaged newest object makes the
+// window's end unverified and fails the restores that need it, not the
+// ones before it.
+func TestDamageAtTheWindowsEndStaysLocal(t *testing.T) {
+	ctx := t.Context()
+	rig := newArchiveRig(t, memBucket(t))
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
+	rig.append(10)
+	flush(t, a)
+	rig.append(10)
+	flush(t, a)
+	objs, err := rig.repo.ListObjects(ctx, archivePrefix, "")
+	require.NoError(t, err)
+	var newest string
+	for _, o := range objs {
+		if n, isTL, err := parseArchiveName(o.Name); err == nil && !isTL && n.Last == 20 {
+			newest = o.Name
+		}
+	}
+	require.NotEmpty(t, newest)
+	data, err := rig.bucket.ReadAll(ctx, newest)
+	require.NoError(t, err)
+	data[len(data)-5] ^= 1
+	require.NoError(t, rig.bucket.WriteAll(ctx, newest, data, nil))
+
+	w, err := Restorable(ctx, rig.repo)
+	require.NoError(t, err)
+	require.ErrorIs(t, w.Unverified, ErrCorrupt)
+	rig.check(ctx, AtLSN(10), 10)
+	_, err = RestoreTo(ctx, rig.repo, AtLSN(20), &testsm.Chain{}, RestoreOptions{})
+	var oe *ObjectError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, newest, oe.Object)
 }
 
 // TestWindowOfASnapshotAfterItsLastRecord: a base snapshot taken after

@@ -49,6 +49,11 @@ type Window struct {
 	// (an *ObjectError with ErrGap): nothing before it can be
 	// restored past it.
 	Gap error
+	// Unverified, if set, is why an object at the window's start or end
+	// did not authenticate (an *ObjectError): that bound comes from the
+	// object's name only, and restores that need the object fail. Verify
+	// reports it too. Targets that do not need it still restore.
+	Unverified error
 }
 
 // WindowError reports a restore target outside the restorable window.
@@ -179,6 +184,26 @@ func recordTime(ctx context.Context, store Store, p piece, lsn wal.LSN) (time.Ti
 	return recs[lsn-p.seg.First].Time, nil
 }
 
+// boundTime is the time of record lsn of piece p, a bound of the window:
+// from the authenticated object, or, if it does not authenticate, from
+// its name, with the failure kept in w.Unverified, so that damage at the
+// window's edge does not stop restores that do not need the object.
+// Storage errors are returned.
+func (w *Window) boundTime(ctx context.Context, store Store, p piece, lsn wal.LSN) (time.Time, error) {
+	t, err := recordTime(ctx, store, p, lsn)
+	var oe *ObjectError
+	if err == nil || !errors.As(err, &oe) {
+		return t, err
+	}
+	if w.Unverified == nil {
+		w.Unverified = err
+	}
+	if lsn == p.seg.First {
+		return time.Unix(0, p.seg.FirstNanos), nil
+	}
+	return time.Unix(0, p.seg.LastNanos), nil
+}
+
 // window computes the restorable window: the last contiguous run of
 // archived records, and the oldest base from which it can be reached.
 func (h *history) window(ctx context.Context, store Store) (Window, error) {
@@ -213,15 +238,14 @@ func (h *history) window(ctx context.Context, store Store) (Window, error) {
 			Detail: fmt.Sprintf("no object holds LSN %d to %d", cov[n-2][1]+1, lo-1)}
 	}
 	p := h.v.planFrom(lo)
-	last := p.pieces[len(p.pieces)-1]
-	t, err := recordTime(ctx, store, last, hi)
+	t, err := w.boundTime(ctx, store, p.pieces[len(p.pieces)-1], hi)
 	if err != nil {
 		return w, err
 	}
 	w.Latest, w.LatestLSN = t, hi
 	found := false
 	if lo == 1 {
-		first, err := recordTime(ctx, store, p.pieces[0], 1)
+		first, err := w.boundTime(ctx, store, p.pieces[0], 1)
 		if err != nil {
 			return w, err
 		}
