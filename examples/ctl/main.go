@@ -155,6 +155,9 @@ func cmdWindow(ctx context.Context, e env) error {
 	return e.print(w, func() {
 		fmt.Fprintf(e.out, "restorable from %s (LSN %d) to %s (LSN %d)\ntimeline: %s\nbase snapshots in the window: %d\n",
 			w.Earliest.UTC().Format(time.RFC3339Nano), w.EarliestLSN, w.Latest.UTC().Format(time.RFC3339Nano), w.LatestLSN, w.Timeline, w.Snapshots)
+		if w.Unverified != nil {
+			fmt.Fprintf(e.out, "warning: a bound of the window comes from an object that does not authenticate; restores that need it fail (run verify): %v\n", w.Unverified)
+		}
 	})
 }
 
