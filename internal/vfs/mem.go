@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // MemFS is an in-memory FS for tests that can simulate a power loss. It is
@@ -20,8 +21,9 @@ import (
 //
 // Paths are cleaned with filepath.Clean and are relative to the root "/";
 // directories are real, so a file can only be created in a directory made
-// with MkdirAll. Errors are *os.PathError and *os.LinkError values carrying
-// the same errno the os package would report (syscall.ENOENT, EEXIST, …), so
+// with MkdirAll. Modification times come from the wall clock. Errors are
+// *os.PathError and *os.LinkError values carrying the same errno the os
+// package would report (syscall.ENOENT, EEXIST, …), so
 // errors.Is(err, fs.ErrNotExist) and friends work as they do on disk.
 //
 // # Crash model
@@ -30,7 +32,8 @@ import (
 // File.Sync, plus the writes made since that Sync. Every directory keeps its
 // current entries and its durable entries, copied by SyncDir on that
 // directory; directories made by MkdirAll are durable entries of their parent
-// at once. CrashClone and CrashCloneTorn build the file system a power loss
+// at once. A name made by Link is an entry like any other: durable after
+// SyncDir. CrashClone and CrashCloneTorn build the file system a power loss
 // would leave behind; the original stays usable.
 type MemFS struct {
 	mu    sync.Mutex
@@ -42,7 +45,8 @@ var _ FS = (*MemFS)(nil)
 
 // memNode is a file or a directory. All fields are guarded by MemFS.mu.
 type memNode struct {
-	dir bool
+	dir   bool
+	mtime time.Time // last change of the contents
 
 	// Directories: current and durable entries.
 	children, durable map[string]*memNode
@@ -63,7 +67,7 @@ func NewMem() *MemFS {
 }
 
 func newMemDir() *memNode {
-	return &memNode{dir: true, children: map[string]*memNode{}, durable: map[string]*memNode{}}
+	return &memNode{dir: true, mtime: time.Now(), children: map[string]*memNode{}, durable: map[string]*memNode{}}
 }
 
 // memClean returns name as a cleaned, slash-separated path rooted at "/".
@@ -125,7 +129,7 @@ func (m *MemFS) Create(name string) (File, error) {
 	if err != nil {
 		return nil, pathErr("open", name, err)
 	}
-	n = &memNode{}
+	n = &memNode{mtime: time.Now()}
 	dir.children[base] = n
 	return &memFile{m: m, n: n, name: name, writable: true}, nil
 }
@@ -206,6 +210,70 @@ func (m *MemFS) Rename(oldname, newname string) error {
 	delete(odir.children, obase)
 	ndir.children[nbase] = on
 	return nil
+}
+
+// Link makes newname a second name of the file oldname, with the rules of
+// link(2): newname must not exist, and oldname must not be a directory
+// (syscall.EPERM). The new entry is durable after SyncDir of its directory.
+func (m *MemFS) Link(oldname, newname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, _, on, err := m.lookup(oldname)
+	if err == nil && on == nil {
+		err = syscall.ENOENT
+	}
+	var ndir, nn *memNode
+	var nbase string
+	if err == nil {
+		ndir, nbase, nn, err = m.lookup(newname)
+	}
+	switch {
+	case err != nil:
+	case ndir == nil || nn != nil:
+		err = syscall.EEXIST
+	case on.dir:
+		err = syscall.EPERM
+	}
+	if err != nil {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
+	}
+	ndir.children[nbase] = on
+	return nil
+}
+
+// Stat describes the named file or directory.
+func (m *MemFS) Stat(name string) (fs.FileInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, _, n, err := m.lookup(name)
+	if err == nil && n == nil {
+		err = syscall.ENOENT
+	}
+	if err != nil {
+		return nil, pathErr("stat", name, err)
+	}
+	return memInfo{name: path.Base(memClean(name)), size: int64(len(n.data)), dir: n.dir, mtime: n.mtime}, nil
+}
+
+// memInfo is the fs.FileInfo of a MemFS file or directory.
+type memInfo struct {
+	name  string
+	size  int64
+	dir   bool
+	mtime time.Time
+}
+
+func (i memInfo) Name() string       { return i.name }
+func (i memInfo) Size() int64        { return i.size }
+func (i memInfo) ModTime() time.Time { return i.mtime }
+func (i memInfo) IsDir() bool        { return i.dir }
+func (i memInfo) Sys() any           { return nil }
+
+func (i memInfo) Mode() fs.FileMode {
+	if i.dir {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
 }
 
 // MkdirAll creates a directory and any missing parents; perm is ignored.
@@ -336,6 +404,7 @@ func (m *MemFS) WriteFile(name string, data []byte) error {
 		dir.children[base] = n
 	}
 	n.data, n.synced, n.pending = bytes.Clone(data), bytes.Clone(data), nil
+	n.mtime = time.Now()
 	dir.durable[base] = n
 	return nil
 }
@@ -372,7 +441,9 @@ func (c *crashCloner) clone(name string, n *memNode) *memNode {
 	if cn, ok := c.seen[n]; ok {
 		return cn
 	}
-	cn := &memNode{dir: n.dir}
+	// The clone keeps the modification time, although a power loss may
+	// lose its update (fdatasync does not commit it).
+	cn := &memNode{dir: n.dir, mtime: n.mtime}
 	c.seen[n] = cn
 	if n.dir {
 		cn.children = make(map[string]*memNode, len(n.durable))
@@ -465,6 +536,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	f.n.data = resize(f.n.data, max(len(f.n.data), end))
 	copy(f.n.data[off:], p)
 	f.n.pending = append(f.n.pending, memWrite{off: off, data: bytes.Clone(p)})
+	f.n.mtime = time.Now()
 	return len(p), nil
 }
 
@@ -478,6 +550,7 @@ func (f *memFile) Truncate(size int64) error {
 		return pathErr("truncate", f.name, syscall.EINVAL)
 	}
 	f.n.data = resize(f.n.data, int(size))
+	f.n.mtime = time.Now()
 	return nil
 }
 

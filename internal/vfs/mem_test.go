@@ -150,6 +150,41 @@ func TestMemCrashClone(t *testing.T) {
 			want: map[string]string{"/d/": "", "/d/f": "Xbc"},
 		},
 		{
+			name: "link without sync dir lost",
+			run: func(t *testing.T, m *vfs.MemFS) {
+				require.NoError(t, m.MkdirAll("/t", 0o755))
+				require.NoError(t, m.WriteFile("/t/tmp", []byte("v")))
+				require.NoError(t, m.Link("/t/tmp", "/d/obj"))
+			},
+			want: map[string]string{"/d/": "", "/t/": "", "/t/tmp": "v"},
+		},
+		{
+			name: "link with sync dir kept, removed old name comes back",
+			run: func(t *testing.T, m *vfs.MemFS) {
+				require.NoError(t, m.MkdirAll("/t", 0o755))
+				require.NoError(t, m.WriteFile("/t/tmp", []byte("v")))
+				require.NoError(t, m.Link("/t/tmp", "/d/obj"))
+				require.NoError(t, m.SyncDir("/d"))
+				require.NoError(t, m.Remove("/t/tmp"))
+			},
+			want: map[string]string{"/d/": "", "/d/obj": "v", "/t/": "", "/t/tmp": "v"},
+		},
+		{
+			name: "linked file synced after the link",
+			run: func(t *testing.T, m *vfs.MemFS) {
+				f, err := m.Create("/d/tmp")
+				require.NoError(t, err)
+				write(t, f, 0, "abc")
+				require.NoError(t, m.Link("/d/tmp", "/d/obj"))
+				require.NoError(t, m.Remove("/d/tmp"))
+				require.NoError(t, m.SyncDir("/d"))
+				write(t, f, 3, "def")
+				require.NoError(t, f.Sync())
+				write(t, f, 0, "X")
+			},
+			want: map[string]string{"/d/": "", "/d/obj": "abcdef"},
+		},
+		{
 			name: "mkdirall is durable",
 			run: func(t *testing.T, m *vfs.MemFS) {
 				require.NoError(t, m.MkdirAll("/a/b", 0o755))
@@ -289,6 +324,9 @@ func TestMemPaths(t *testing.T) {
 		{"rename file over dir", syscall.EISDIR, func() error { return m.Rename("/a/f", "/a/b") }},
 		{"rename dir over file", syscall.ENOTDIR, func() error { return m.Rename("/a/b", "/a/f") }},
 		{"rename dir into itself", syscall.EINVAL, func() error { return m.Rename("/a", "/a/b/c") }},
+		{"link dir", syscall.EPERM, func() error { return m.Link("/a/b", "/a/c") }},
+		{"link over root", fs.ErrExist, func() error { return m.Link("/a/f", "/") }},
+		{"stat under file", syscall.ENOTDIR, func() error { _, err := m.Stat("/a/f/g"); return err }},
 		{"lock dir", syscall.EISDIR, func() error { _, err := m.Lock("/a"); return err }},
 	}
 	for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -241,6 +242,60 @@ var conformanceCases = []struct {
 		require.NoError(t, err)
 		assert.Equal(t, []string{"0000000000000002.wal", "0000000000000010.wal", "a", "b", "snap"}, names)
 		require.NoError(t, fsys.SyncDir(root))
+	}},
+	{"link", func(t *testing.T, fsys vfs.FS, root string) {
+		a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+		create(t, fsys, a, "abc")
+		require.NoError(t, fsys.Link(a, b))
+		assert.Equal(t, "abc", contents(t, fsys, b))
+		f, err := fsys.OpenReadWrite(a)
+		require.NoError(t, err)
+		_, err = f.WriteAt([]byte("X"), 0)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		assert.Equal(t, "Xbc", contents(t, fsys, b), "two names of one file")
+		require.NoError(t, fsys.Remove(a))
+		assert.Equal(t, "Xbc", contents(t, fsys, b), "removing one name keeps the other")
+
+		create(t, fsys, a, "new")
+		err = fsys.Link(a, b)
+		assert.ErrorIs(t, err, fs.ErrExist, "an existing file is not replaced")
+		var le *os.LinkError
+		assert.ErrorAs(t, err, &le)
+		assert.Equal(t, "Xbc", contents(t, fsys, b))
+		require.NoError(t, fsys.MkdirAll(filepath.Join(root, "d"), 0o755))
+		assert.ErrorIs(t, fsys.Link(a, filepath.Join(root, "d")), fs.ErrExist, "nor a directory")
+		assert.ErrorIs(t, fsys.Link(filepath.Join(root, "missing"), filepath.Join(root, "c")), fs.ErrNotExist)
+		assert.ErrorIs(t, fsys.Link(a, filepath.Join(root, "nodir", "c")), fs.ErrNotExist)
+		assert.Error(t, fsys.Link(filepath.Join(root, "d"), filepath.Join(root, "e")), "a directory cannot be linked")
+		require.NoError(t, fsys.SyncDir(root))
+		names, err := fsys.List(root)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a", "b", "d"}, names)
+	}},
+	{"stat", func(t *testing.T, fsys vfs.FS, root string) {
+		name := filepath.Join(root, "f")
+		before := time.Now().Add(-time.Second) // file systems may round times down
+		create(t, fsys, name, "hello")
+		fi, err := fsys.Stat(name)
+		require.NoError(t, err)
+		assert.Equal(t, "f", fi.Name())
+		assert.Equal(t, int64(5), fi.Size())
+		assert.False(t, fi.IsDir())
+		assert.True(t, fi.Mode().IsRegular())
+		assert.False(t, fi.ModTime().Before(before), "mod time %v is before the write", fi.ModTime())
+
+		require.NoError(t, fsys.MkdirAll(filepath.Join(root, "d"), 0o755))
+		fi, err = fsys.Stat(filepath.Join(root, "d"))
+		require.NoError(t, err)
+		assert.True(t, fi.IsDir())
+
+		_, err = fsys.Stat(filepath.Join(root, "missing"))
+		assert.ErrorIs(t, err, fs.ErrNotExist)
+		var pe *os.PathError
+		assert.ErrorAs(t, err, &pe)
+		_, err = fsys.Stat(filepath.Join(name, "below-a-file"))
+		assert.Error(t, err)
 	}},
 	{"lock", func(t *testing.T, fsys vfs.FS, root string) {
 		name := filepath.Join(root, "LOCK")

@@ -16,10 +16,12 @@
 // FS.SyncDir on its parent directory returns nil. Callers that need a file
 // to survive a power loss therefore Sync the file and then SyncDir its
 // directory, as package wal does for every segment it creates or removes.
+// A name made by FS.Link is such an entry too.
 package vfs
 
 import (
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -66,6 +68,18 @@ type FS interface {
 	// Rename atomically renames oldname to newname, replacing newname if
 	// it exists.
 	Rename(oldname, newname string) error
+
+	// Link makes newname a second name of the file oldname, as link(2)
+	// does: atomically, and only if newname does not exist (a file or a
+	// directory), else it fails with an *os.LinkError wrapping
+	// fs.ErrExist. It is how a file is published under a name at most
+	// once. Like any new entry, newname is durable after SyncDir of its
+	// directory.
+	Link(oldname, newname string) error
+
+	// Stat describes the named file or directory: its size in bytes, its
+	// modification time and whether it is a directory.
+	Stat(name string) (fs.FileInfo, error)
 
 	// MkdirAll creates a directory and any missing parents.
 	MkdirAll(dir string, perm os.FileMode) error

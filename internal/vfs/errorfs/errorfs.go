@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync/atomic"
 
@@ -18,7 +19,7 @@ var ErrInjected = errors.New("errorfs: injected error")
 type OpKind int
 
 // The kinds of operation an Injector is asked about, one per FS and File
-// method.
+// method. Kinds added later go at the end, so that the values stay stable.
 const (
 	OpCreate OpKind = iota
 	OpOpen
@@ -35,6 +36,8 @@ const (
 	OpTruncate
 	OpSize
 	OpClose
+	OpLink
+	OpStat
 )
 
 var opNames = [...]string{
@@ -53,6 +56,8 @@ var opNames = [...]string{
 	OpTruncate:      "truncate",
 	OpSize:          "size",
 	OpClose:         "close",
+	OpLink:          "link",
+	OpStat:          "stat",
 }
 
 // String returns the kind's lowercase name, such as "sync-dir"; it is the
@@ -69,7 +74,7 @@ type Op struct {
 	// Kind is the method called.
 	Kind OpKind
 	// Path is the name the FS method was given, or the name the File was
-	// opened with; for OpRename it is the old name.
+	// opened with; for OpRename and OpLink it is the old name.
 	Path string
 	// Offset is the byte offset of an OpRead or OpWrite, or the new size of
 	// an OpTruncate; zero otherwise.
@@ -240,6 +245,20 @@ func (e *errorFS) Rename(oldname, newname string) error {
 		return err
 	}
 	return e.fs.Rename(oldname, newname)
+}
+
+func (e *errorFS) Link(oldname, newname string) error {
+	if err := maybe(e.inj, Op{Kind: OpLink, Path: oldname}); err != nil {
+		return err
+	}
+	return e.fs.Link(oldname, newname)
+}
+
+func (e *errorFS) Stat(name string) (fs.FileInfo, error) {
+	if err := maybe(e.inj, Op{Kind: OpStat, Path: name}); err != nil {
+		return nil, err
+	}
+	return e.fs.Stat(name)
 }
 
 func (e *errorFS) MkdirAll(dir string, perm os.FileMode) error {

@@ -26,6 +26,8 @@ func TestOpKindString(t *testing.T) {
 		{errorfs.OpOpenReadWrite, "open-read-write"},
 		{errorfs.OpSyncDir, "sync-dir"},
 		{errorfs.OpClose, "close"},
+		{errorfs.OpLink, "link"},
+		{errorfs.OpStat, "stat"},
 		{errorfs.OpKind(99), "OpKind(99)"},
 		{errorfs.OpKind(-1), "OpKind(-1)"},
 	}
@@ -71,6 +73,12 @@ func TestWrapInjectsEveryOp(t *testing.T) {
 			func(t *testing.T, m *vfs.MemFS) { assert.Equal(t, "hello", readFile(t, m, "/d/f")) }},
 		{errorfs.OpRename, func(fsys vfs.FS) error { return fsys.Rename("/d/f", "/d/g") },
 			func(t *testing.T, m *vfs.MemFS) { assert.Equal(t, "hello", readFile(t, m, "/d/f")) }},
+		{errorfs.OpLink, func(fsys vfs.FS) error { return fsys.Link("/d/f", "/d/g") },
+			func(t *testing.T, m *vfs.MemFS) {
+				_, err := m.ReadFile("/d/g")
+				assert.ErrorIs(t, err, fs.ErrNotExist)
+			}},
+		{errorfs.OpStat, func(fsys vfs.FS) error { _, err := fsys.Stat("/d/f"); return err }, nil},
 		{errorfs.OpMkdirAll, func(fsys vfs.FS) error { return fsys.MkdirAll("/d/e", 0o755) },
 			func(t *testing.T, m *vfs.MemFS) {
 				_, err := m.List("/d/e")
