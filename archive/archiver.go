@@ -35,6 +35,8 @@ type Archiver struct {
 	flushReq   bool               // ship the pending records at the log's tail now
 	sinceSnap  int64              // payload bytes archived since the last base snapshot
 	startLSN   wal.LSN            // the log's next LSN when the archiver started
+	chain      chainHash          // the chain after st.Archived
+	heads      anchorState        // the head objects
 	snapMu     sync.Mutex         // one base snapshot at a time
 	compactMu  sync.Mutex         // one compaction at a time
 }
@@ -63,8 +65,9 @@ func NewArchiver(log *wal.Log, store Store, opts Options) (*Archiver, error) {
 		a.wg.Add(1)
 		go a.uploader()
 	}
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go a.run()
+	go a.headWriter()
 	if !opts.NoCompaction {
 		a.wg.Add(1)
 		go a.every(opts.Compaction[0], func() {
@@ -123,11 +126,12 @@ func (a *Archiver) Flush(ctx context.Context) error {
 			a.mu.Unlock()
 			return err
 		}
-		if a.st.Resumed && a.st.Archived >= target {
+		if a.st.Resumed && a.st.Archived >= target && a.heads.lsn >= target {
 			a.mu.Unlock()
 			return nil
 		}
 		a.flushReq = true
+		a.heads.want = max(a.heads.want, target)
 		if a.waitCancel != nil {
 			a.waitCancel()
 		}

@@ -64,6 +64,7 @@ type batcher struct {
 	r        *wal.Reader
 	next     wal.LSN      // the next LSN to read
 	recs     []wal.Record // read and not yet shipped, in LSN order
+	chain    chainHash    // the chain before recs[0] (after the last record shipped)
 	bytes    int          // payload bytes of recs
 	lastWarn time.Time    // when the lag was last logged
 	comp     *lz4.Compressor
@@ -71,7 +72,10 @@ type batcher struct {
 
 // newBatcher starts reading a's log at next.
 func newBatcher(a *Archiver, next wal.LSN) *batcher {
-	return &batcher{a: a, r: a.log.NewReader(next), next: next, comp: new(lz4.Compressor)}
+	a.mu.Lock()
+	chain := a.chain
+	a.mu.Unlock()
+	return &batcher{a: a, r: a.log.NewReader(next), next: next, chain: chain, comp: new(lz4.Compressor)}
 }
 
 // close releases the log reader.
@@ -128,13 +132,14 @@ func (b *batcher) ship() bool {
 		return true
 	}
 	a := b.a
-	n, prefix, body, err := encodeSegment(a.epoch(), b.recs, b.comp)
+	seg, err := encodeSegment(a.epoch(), b.chain, b.recs, b.comp)
 	if err != nil {
 		a.fail(err)
 		a.lg.Error("archive: cannot encode records", "err", err)
 		return false
 	}
-	u := &upload{name: n, prefix: prefix, body: body, bytes: int64(b.bytes), lastTime: b.recs[len(b.recs)-1].Time}
+	b.chain = seg.end
+	u := &upload{name: seg.name, prefix: seg.prefix, body: seg.body, prev: seg.prev, end: seg.end, bytes: int64(b.bytes), lastTime: b.recs[len(b.recs)-1].Time}
 	a.mu.Lock()
 	a.inflight = append(a.inflight, u)
 	a.mu.Unlock()

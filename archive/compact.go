@@ -64,7 +64,7 @@ func (a *Archiver) dropCovered(ctx context.Context, own []segObj) ([]segObj, err
 				continue
 			}
 			if !checked[o.segName] {
-				if err := authenticated(ctx, a.store, o.segName); err != nil {
+				if _, err := authenticated(ctx, a.store, o.segName); err != nil {
 					// Not an object this archive wrote (planted, or
 					// damaged): it covers nothing. Verify reports it.
 					a.lg.Warn("archive: an object that would cover others does not authenticate; nothing is deleted for it", "object", o.String(), "err", err)
@@ -118,8 +118,9 @@ func (a *Archiver) compactLevel(ctx context.Context, own []segObj, width, closed
 // merge writes one object holding the records of run and deletes run.
 func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 	var recs []wal.Record
+	l := newLinker()
 	for _, s := range run {
-		rs, err := readSegment(ctx, a.store, s.segName)
+		seg, err := readSegment(ctx, a.store, s.segName)
 		if err != nil {
 			return segObj{}, err
 		}
@@ -130,12 +131,19 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 		if s.First > next {
 			return segObj{}, fmt.Errorf("archive: compaction run has a gap before %s", s.String())
 		}
-		recs = append(recs, rs[next-s.First:]...)
+		// Only pieces that chain onto each other merge: the merged
+		// object's chain is its first piece's Prev and its last's End.
+		rs, err := l.take(piece{seg: s, lo: next, hi: s.Last}, seg)
+		if err != nil {
+			return segObj{}, err
+		}
+		recs = append(recs, rs...)
 	}
-	n, prefix, body, err := encodeSegment(run[0].Epoch, recs, new(lz4.Compressor))
+	enc, err := encodeSegment(run[0].Epoch, l.first, recs, new(lz4.Compressor))
 	if err != nil {
 		return segObj{}, err
 	}
+	n, prefix, body := enc.name, enc.prefix, enc.body
 	name := n.String()
 	size, err := a.store.PutSealed(ctx, name, prefix, body)
 	if err != nil && !isExists(err) {
@@ -145,7 +153,7 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 		// Written by an earlier compaction that died before deleting
 		// the pieces, if it holds these records: check before deleting
 		// them.
-		if err := matchExisting(ctx, a.store, n, recs); err != nil {
+		if err := matchExisting(ctx, a.store, n, enc); err != nil {
 			return segObj{}, fmt.Errorf("archive: compaction found %s already there, and not as it would write it; the pieces stay: %w", name, err)
 		}
 		size = int64(len(prefix) + len(body))
@@ -155,6 +163,7 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 			return segObj{}, err
 		}
 	}
+	markVerified(a.store, name, enc.prev, enc.end)
 	a.mu.Lock()
 	a.st.Compacted++
 	a.mu.Unlock()

@@ -47,11 +47,7 @@ func Drill(ctx context.Context, store Store, newSM func() StateMachine, check fu
 	if err != nil {
 		return fail(err)
 	}
-	span := max(0, w.Latest.Truncate(time.Second).Sub(w.Earliest.Truncate(time.Second))/time.Second)
-	res.Target = w.Earliest.Truncate(time.Second).Add(time.Duration(opts.Rand.Int64N(int64(span)+1)) * time.Second)
-	if res.Target.Before(w.Earliest) {
-		res.Target = w.Earliest
-	}
+	res.Target = pickInstant(w, opts.Rand)
 	start := time.Now()
 	sm := newSM()
 	r, err := RestoreTo(ctx, store, AtTime(res.Target), sm, RestoreOptions{Progress: opts.Progress})
@@ -124,4 +120,32 @@ func (d *Drills) Last() (r DrillResult, runs, fails int, ok bool) {
 func (d *Drills) Stop() {
 	d.cancel()
 	<-d.done
+}
+
+// pickInstant picks a random whole second of the window's ranges (each
+// second equally likely), or a range's first instant when the range is
+// shorter than that.
+func pickInstant(w Window, rnd *rand.Rand) time.Time {
+	var total int64
+	spans := make([]int64, len(w.Ranges))
+	for i, r := range w.Ranges {
+		spans[i] = int64(max(0, r.To.Truncate(time.Second).Sub(r.From.Truncate(time.Second))/time.Second)) + 1
+		total += spans[i]
+	}
+	if total == 0 {
+		return w.Earliest
+	}
+	k := rnd.Int64N(total)
+	for i, r := range w.Ranges {
+		if k >= spans[i] {
+			k -= spans[i]
+			continue
+		}
+		t := r.From.Truncate(time.Second).Add(time.Duration(k) * time.Second)
+		if t.Before(r.From) {
+			t = r.From
+		}
+		return t
+	}
+	return w.Earliest
 }

@@ -22,6 +22,11 @@ var (
 	// newest timeline does not contain (a primary that wrote without a
 	// timeline, or an object planted in the bucket).
 	ErrOffTimeline = errors.New("archive: archived object outside the timeline")
+	// ErrBrokenChain: an archived object authenticates but does not
+	// continue the history before it (its chain differs): it holds
+	// another history's records under the same LSNs, such as a deposed
+	// primary's or an old copy's.
+	ErrBrokenChain = errors.New("archive: archived object does not continue the history")
 )
 
 // ObjectError reports a problem with one object of the WAL archive.
@@ -30,6 +35,10 @@ type ObjectError struct {
 	LSN    wal.LSN // the first LSN concerned, if known
 	Err    error   // ErrCorrupt, ErrGap, ErrOffTimeline, or a storage error
 	Detail string  // what exactly is wrong
+	// Cost, set by Verify, says what the problem costs: the LSNs and
+	// instants that cannot be restored because of it, or that nothing
+	// is lost (a base snapshot bridges it).
+	Cost string
 }
 
 // Error names the object, the LSN and what is wrong.

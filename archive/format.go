@@ -18,13 +18,26 @@ import (
 const (
 	archivePrefix  = "wal/"
 	timelineName   = "timeline"
-	archiveVersion = 1
+	archiveVersion = 2
 
-	// segPrefixSize is the clear, authenticated prefix of a WAL object:
-	// version (2), codec (1), reserved (1), count (4), epoch (8), first
-	// LSN (8), last LSN (8), first time (8), last time (8), raw body
-	// length (4), reserved (4).
-	segPrefixSize = 56
+	// segPrefixSize is the clear, authenticated prefix of a WAL object,
+	// integers little-endian:
+	//
+	//	off  size  field
+	//	  0     2  format version (2)
+	//	  2     1  codec: 0 raw, 1 lz4 block
+	//	  3     1  reserved, 0
+	//	  4     4  record count
+	//	  8     8  epoch of the timeline that wrote the object
+	//	 16     8  first LSN
+	//	 24     8  last LSN
+	//	 32     8  first record's time, Unix ns
+	//	 40     8  last record's time, Unix ns
+	//	 48     4  raw (decoded) body length
+	//	 52     4  reserved, 0
+	//	 56    32  chain before the first record (Prev, see chain.go)
+	//	 88    32  chain after the last record (End)
+	segPrefixSize = 120
 
 	codecRaw = 0
 	codecLZ4 = 1
@@ -96,12 +109,22 @@ func parseArchiveName(name string) (n segName, isTimeline bool, err error) {
 	return n, false, nil
 }
 
+// segment is an encoded or decoded WAL object.
+type segment struct {
+	name         segName
+	prefix, body []byte       // encoded: the clear prefix and the body to seal
+	recs         []wal.Record // decoded: the records
+	prev, end    chainHash    // the chain before the first record and after the last
+	size         int64        // read: the prefix and body's bytes
+}
+
 // encodeSegment builds the clear prefix and the body of a WAL object
-// holding recs (contiguous LSNs, non-decreasing times). The body is lz4
-// compressed unless that does not make it smaller.
-func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segName, []byte, []byte, error) {
+// holding recs (contiguous LSNs, non-decreasing times), whose chain
+// before the first record is prev. The body is lz4 compressed unless that
+// does not make it smaller.
+func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Compressor) (segment, error) {
 	if len(recs) == 0 {
-		return segName{}, nil, nil, errors.New("archive: empty archive object")
+		return segment{}, errors.New("archive: empty archive object")
 	}
 	n := segName{
 		Epoch: epoch, First: recs[0].LSN, Last: recs[len(recs)-1].LSN,
@@ -112,21 +135,21 @@ func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segNa
 		size += len(r.Data) + 3*binaryMaxVarint
 	}
 	e := binenc.Encoder{B: make([]byte, 0, size)}
-	prev := n.FirstNanos
+	prevT := n.FirstNanos
 	for i, r := range recs {
 		t := r.Time.UnixNano()
-		if r.LSN != n.First+wal.LSN(i) || t < prev {
-			return segName{}, nil, nil, fmt.Errorf("archive: archive batch not contiguous at LSN %d", r.LSN)
+		if r.LSN != n.First+wal.LSN(i) || t < prevT {
+			return segment{}, fmt.Errorf("archive: archive batch not contiguous at LSN %d", r.LSN)
 		}
 		e.Uvarint(r.Epoch)
-		e.Uvarint(uint64(t - prev))
+		e.Uvarint(uint64(t - prevT))
 		e.Uvarint(uint64(len(r.Data)))
 		e.Raw(r.Data)
-		prev = t
+		prevT = t
 	}
 	raw := e.B
 	if len(raw) > maxSegmentBytes {
-		return segName{}, nil, nil, fmt.Errorf("archive: object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
+		return segment{}, fmt.Errorf("archive: object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
 	}
 	codec, body := byte(codecRaw), raw
 	if comp == nil {
@@ -150,15 +173,34 @@ func encodeSegment(epoch uint64, recs []wal.Record, comp *lz4.Compressor) (segNa
 	p.U64(uint64(n.LastNanos))
 	p.U32(uint32(len(raw)))
 	p.U32(0)
-	return n, p.B, body, nil
+	end := newChainer().over(prev, recs)
+	p.Raw(prev[:])
+	p.Raw(end[:])
+	return segment{name: n, prefix: p.B, body: body, prev: prev, end: end}, nil
 }
 
 const binaryMaxVarint = 10
 
-// decodeSegment checks an object's clear prefix against its name and
-// decodes the records in its (decrypted) body. Every inconsistency is an
-// error; records alias nothing in body.
-func decodeSegment(n segName, prefix, body []byte) ([]wal.Record, error) {
+// decodeSegment checks an object's clear prefix against its name, decodes
+// the records in its (decrypted) body and checks that they chain from the
+// prefix's Prev to its End. Every inconsistency is an error; records alias
+// nothing in body.
+func decodeSegment(n segName, prefix, body []byte) (segment, error) {
+	recs, err := decodeRecords(n, prefix, body)
+	if err != nil {
+		return segment{}, err
+	}
+	s := segment{name: n, recs: recs}
+	copy(s.prev[:], prefix[56:88])
+	copy(s.end[:], prefix[88:120])
+	if got := newChainer().over(s.prev, recs); got != s.end {
+		return segment{}, fmt.Errorf("records chain to %s, the prefix says %s", got, s.end)
+	}
+	return s, nil
+}
+
+// decodeRecords checks the prefix against the name and decodes the body.
+func decodeRecords(n segName, prefix, body []byte) ([]wal.Record, error) {
 	d := binenc.Decoder{B: prefix}
 	version := d.U16()
 	codec := d.U8()
@@ -169,6 +211,7 @@ func decodeSegment(n segName, prefix, body []byte) ([]wal.Record, error) {
 	firstNanos, lastNanos := int64(d.U64()), int64(d.U64())
 	rawLen := d.U32()
 	res2 := d.U32()
+	d.Take(2 * len(chainHash{}))
 	if err := d.Done(); err != nil {
 		return nil, fmt.Errorf("prefix: %w", err)
 	}

@@ -30,11 +30,11 @@ func seedSegments() [][]byte {
 			data := bytes.Repeat([]byte{byte('a' + i)}, n)
 			recs = append(recs, wal.Record{LSN: wal.LSN(40 + i), Epoch: uint64(i / 2), Time: base.Add(time.Duration(i) * time.Millisecond), Data: data})
 		}
-		_, prefix, body, err := encodeSegment(2, recs, nil)
+		seg, err := encodeSegment(2, chainHash{byte(len(shape))}, recs, nil)
 		if err != nil {
 			panic(err)
 		}
-		out = append(out, append(prefix, body...))
+		out = append(out, append(seg.prefix, seg.body...))
 	}
 	return out
 }
@@ -60,15 +60,18 @@ func FuzzArchiveSegment(f *testing.F) {
 			return
 		}
 		n := segNameOf(b)
-		recs, err := decodeSegment(n, b[:segPrefixSize], b[segPrefixSize:])
+		seg, err := decodeSegment(n, b[:segPrefixSize], b[segPrefixSize:])
 		if err != nil {
 			return
 		}
-		n2, prefix, body, err := encodeSegment(n.Epoch, recs, nil)
+		recs := seg.recs
+		enc, err := encodeSegment(n.Epoch, seg.prev, recs, nil)
 		require.NoError(t, err, "decoded records do not re-encode")
-		require.Equal(t, n, n2, "decoded records re-encode under another name")
-		again, err := decodeSegment(n2, prefix, body)
+		require.Equal(t, n, enc.name, "decoded records re-encode under another name")
+		require.Equal(t, seg.end, enc.end, "decoded records re-encode to another chain")
+		dec, err := decodeSegment(enc.name, enc.prefix, enc.body)
 		require.NoError(t, err, "round trip")
+		again := dec.recs
 		require.Len(t, again, len(recs), "records after a round trip")
 		for i := range recs {
 			// bytes.Equal: a nil and an empty payload are the same record.

@@ -33,6 +33,7 @@ func ReadBatches(ctx context.Context, store Store, from, to wal.LSN, fn func(rec
 		from = 1
 	}
 	next := from
+	l := newLinker()
 	for relists := 0; next <= to; {
 		h, err := loadHistory(ctx, store)
 		if err != nil {
@@ -50,7 +51,7 @@ func ReadBatches(ctx context.Context, store Store, from, to wal.LSN, fn func(rec
 			if next > to {
 				return nil
 			}
-			recs, err := readSegment(ctx, store, pc.seg.segName)
+			seg, err := readSegment(ctx, store, pc.seg.segName)
 			if err != nil {
 				if errors.Is(err, ErrGap) && relists < 3 {
 					relists++ // compaction replaced the object: list again
@@ -58,7 +59,11 @@ func ReadBatches(ctx context.Context, store Store, from, to wal.LSN, fn func(rec
 				}
 				return err
 			}
-			recs = recs[next-pc.seg.First : min(pc.hi, to)-pc.seg.First+1]
+			pc.lo, pc.hi = next, min(pc.hi, to)
+			recs, err := l.take(pc, seg)
+			if err != nil {
+				return err
+			}
 			if err := fn(recs); err != nil {
 				return err
 			}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-
-	"github.com/continuity-go/continuity/wal"
 )
 
 // Names are not evidence: anyone who can write to the bucket can create
@@ -16,13 +14,17 @@ import (
 // expects.
 
 // matchExisting reads the object n that a write-once put found already
-// there and checks that it holds exactly recs (an earlier attempt of the
-// same write that landed). Anything else is an error naming the object:
-// the caller must not count the write as done.
-func matchExisting(ctx context.Context, store Store, n segName, recs []wal.Record) error {
-	got, err := readSegment(ctx, store, n)
+// there and checks that it holds exactly want's records and chain (an
+// earlier attempt of the same write that landed). Anything else is an
+// error naming the object: the caller must not count the write as done.
+func matchExisting(ctx context.Context, store Store, n segName, want segment) error {
+	seg, err := readSegment(ctx, store, n)
 	if err != nil {
 		return err
+	}
+	got, recs := seg.recs, want.recs
+	if seg.prev != want.prev || seg.end != want.end {
+		return &ObjectError{Object: n.String(), LSN: n.First, Err: ErrBrokenChain, Detail: "holds the same LSNs on another history (its chain differs)"}
 	}
 	if len(got) != len(recs) {
 		return &ObjectError{Object: n.String(), LSN: n.First, Err: ErrCorrupt, Detail: fmt.Sprintf("holds %d records where this write has %d", len(got), len(recs))}
@@ -38,16 +40,15 @@ func matchExisting(ctx context.Context, store Store, n segName, recs []wal.Recor
 
 // authenticated reports whether the object s reads, authenticates and
 // decodes to the records its name promises (readSegment checks the name
-// against the sealed prefix); the error says why not. A name that
-// authenticated before is not read again (see verified).
-func authenticated(ctx context.Context, store Store, s segName) error {
-	name := s.String()
-	if isVerified(store, name) {
-		return nil
+// against the sealed prefix), and returns its chain; the error says why
+// not. A name that authenticated before is not read again (see verified).
+func authenticated(ctx context.Context, store Store, s segName) (segChain, error) {
+	if c, ok := isVerified(store, s.String()); ok {
+		return c, nil
 	}
-	if _, err := readSegment(ctx, store, s); err != nil {
-		return err
+	seg, err := readSegment(ctx, store, s)
+	if err != nil {
+		return segChain{}, err
 	}
-	markVerified(store, name)
-	return nil
+	return segChain{seg.prev, seg.end}, nil
 }

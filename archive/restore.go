@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"sort"
 	"time"
 
 	"github.com/continuity-go/continuity/snapshot"
@@ -36,52 +34,6 @@ func (t Target) String() string {
 		return fmt.Sprintf("LSN %d", t.LSN)
 	}
 	return "latest"
-}
-
-// Window is what the archive can restore: every instant from Earliest to
-// Latest, every LSN from EarliestLSN to LatestLSN.
-type Window struct {
-	Earliest, Latest       time.Time // the first and last restorable instants
-	EarliestLSN, LatestLSN wal.LSN   // the LSNs the state has at those instants
-	Timeline               string    // the history followed, e.g. "epoch 1 → after 420: epoch 2"
-	Snapshots              int       // base snapshots inside the window
-	// Gap, if set, is the gap in the archive just before the window
-	// (an *ObjectError with ErrGap): nothing before it can be
-	// restored past it.
-	Gap error
-	// Unverified, if set, is why an object at the window's start or end
-	// did not authenticate (an *ObjectError): that bound comes from the
-	// object's name only, and restores that need the object fail. Verify
-	// reports it too. Targets that do not need it still restore.
-	Unverified error
-}
-
-// WindowError reports a restore target outside the restorable window.
-type WindowError struct {
-	Target Target // the target asked for
-	Window Window // what can be restored
-	// Gap, if set, is why the window starts where it does: an
-	// *ObjectError with ErrGap naming the object after records
-	// missing from the archive.
-	Gap error
-}
-
-// Error states the target and the window to choose from.
-func (e *WindowError) Error() string {
-	s := fmt.Sprintf("archive: restore target %s is outside the restorable window %s to %s (LSN %d to %d); choose a target within it",
-		e.Target, e.Window.Earliest.UTC().Format(time.RFC3339Nano), e.Window.Latest.UTC().Format(time.RFC3339Nano), e.Window.EarliestLSN, e.Window.LatestLSN)
-	if e.Gap != nil {
-		s += " (the window starts after a gap: " + e.Gap.Error() + ")"
-	}
-	return s
-}
-
-// Unwrap returns ErrOutOfWindow and, if set, Gap.
-func (e *WindowError) Unwrap() []error {
-	if e.Gap != nil {
-		return []error{ErrOutOfWindow, e.Gap}
-	}
-	return []error{ErrOutOfWindow}
 }
 
 // RestoreProgress is reported while RestoreTo replays the archive.
@@ -117,168 +69,6 @@ type Restored struct {
 	Duration    time.Duration // how long the restore took
 }
 
-// history is what restore planning needs: the archive's view and the
-// base snapshots on its timeline, newest first.
-type history struct {
-	v     *archiveView
-	bases []snapshot.Manifest
-}
-
-func loadHistory(ctx context.Context, store Store) (*history, error) {
-	v, err := loadView(ctx, store)
-	if err != nil {
-		return nil, err
-	}
-	if len(v.offline) > 0 {
-		s := v.offline[0]
-		tl := "no timeline"
-		if len(v.hist.Epochs) > 0 {
-			tl = "the newest timeline is " + v.hist.String()
-		}
-		return nil, &ObjectError{Object: s.String(), LSN: s.First, Err: ErrOffTimeline,
-			Detail: fmt.Sprintf("epoch %d has no timeline object (%s); remove the object if it was planted, or restore the missing timeline", s.Epoch, tl)}
-	}
-	ms, err := store.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	h := &history{v: v}
-	for _, m := range ms {
-		if !isBase(m) {
-			continue
-		}
-		if b, ok := v.hist.bound(m.Epoch); ok && wal.LSN(m.LSN) <= b {
-			h.bases = append(h.bases, m)
-		}
-	}
-	sort.SliceStable(h.bases, func(i, j int) bool { return h.bases[i].LSN > h.bases[j].LSN })
-	return h, nil
-}
-
-// isBase reports whether m is a base snapshot: taken by an Archiver (or
-// tagged baseTag by the host, with the LSN it reflects in Meta.LSN).
-func isBase(m snapshot.Manifest) bool {
-	return slices.Contains(m.Tags, baseTag) // LSN 0: the state before the first record
-}
-
-// recordTime returns the time of record lsn, which piece p holds, from
-// the object itself: a name is not evidence (anyone who can write to the
-// bucket can plant one), so the object is read and authenticated, once
-// per name for the first and last records (see verified).
-func recordTime(ctx context.Context, store Store, p piece, lsn wal.LSN) (time.Time, error) {
-	if lsn == p.seg.First || lsn == p.seg.Last {
-		if err := authenticated(ctx, store, p.seg.segName); err != nil {
-			return time.Time{}, err
-		}
-		// The name's times are the authenticated object's (readSegment
-		// checks them against the sealed prefix).
-		if lsn == p.seg.First {
-			return time.Unix(0, p.seg.FirstNanos), nil
-		}
-		return time.Unix(0, p.seg.LastNanos), nil
-	}
-	recs, err := readSegment(ctx, store, p.seg.segName)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return recs[lsn-p.seg.First].Time, nil
-}
-
-// boundTime is the time of record lsn of piece p, a bound of the window:
-// from the authenticated object, or, if it does not authenticate, from
-// its name, with the failure kept in w.Unverified, so that damage at the
-// window's edge does not stop restores that do not need the object.
-// Storage errors are returned.
-func (w *Window) boundTime(ctx context.Context, store Store, p piece, lsn wal.LSN) (time.Time, error) {
-	t, err := recordTime(ctx, store, p, lsn)
-	var oe *ObjectError
-	if err == nil || !errors.As(err, &oe) {
-		return t, err
-	}
-	if w.Unverified == nil {
-		w.Unverified = err
-	}
-	if lsn == p.seg.First {
-		return time.Unix(0, p.seg.FirstNanos), nil
-	}
-	return time.Unix(0, p.seg.LastNanos), nil
-}
-
-// window computes the restorable window: the last contiguous run of
-// archived records, and the oldest base from which it can be reached.
-func (h *history) window(ctx context.Context, store Store) (Window, error) {
-	w := Window{Timeline: h.v.hist.String()}
-	cov := h.v.covered()
-	var lo, hi wal.LSN
-	if len(cov) > 0 {
-		lo, hi = cov[len(cov)-1][0], cov[len(cov)-1][1]
-	}
-	var earliest *snapshot.Manifest
-	for i := range h.bases {
-		m := &h.bases[i]
-		if len(cov) == 0 && i == 0 || len(cov) > 0 && wal.LSN(m.LSN)+1 >= lo && wal.LSN(m.LSN) <= hi {
-			w.Snapshots++
-			if earliest == nil || m.Time.Before(earliest.Time) {
-				earliest = m
-			}
-		}
-	}
-	switch {
-	case len(cov) == 0 && earliest == nil:
-		return w, ErrNothingToRestore
-	case len(cov) == 0:
-		// Only a snapshot: its own instant.
-		w.Earliest, w.Latest = earliest.Time, earliest.Time
-		w.EarliestLSN, w.LatestLSN = wal.LSN(earliest.LSN), wal.LSN(earliest.LSN)
-		return w, nil
-	}
-	if n := len(cov); n > 1 {
-		after := h.v.planFrom(lo).pieces[0].seg
-		w.Gap = &ObjectError{Object: after.String(), LSN: lo, Err: ErrGap,
-			Detail: fmt.Sprintf("no object holds LSN %d to %d", cov[n-2][1]+1, lo-1)}
-	}
-	p := h.v.planFrom(lo)
-	t, err := w.boundTime(ctx, store, p.pieces[len(p.pieces)-1], hi)
-	if err != nil {
-		return w, err
-	}
-	w.Latest, w.LatestLSN = t, hi
-	found := false
-	if lo == 1 {
-		first, err := w.boundTime(ctx, store, p.pieces[0], 1)
-		if err != nil {
-			return w, err
-		}
-		w.Earliest, w.EarliestLSN, found = first, 1, true
-	}
-	if earliest != nil && (!found || earliest.Time.Before(w.Earliest)) {
-		w.Earliest, w.EarliestLSN, found = earliest.Time, wal.LSN(earliest.LSN), true // LSN 0: the state before record 1
-	}
-	if !found {
-		err := fmt.Errorf("%w: the archive's newest run of records is LSN %d to %d, and no base snapshot at or after LSN %d", ErrNothingToRestore, lo, hi, lo-1)
-		if w.Gap != nil {
-			err = fmt.Errorf("%w (%w)", err, w.Gap)
-		}
-		return w, err
-	}
-	if w.Latest.Before(w.Earliest) {
-		// The newest state is a base snapshot's, taken after its last
-		// record: it is the state as of its own instant.
-		w.Latest = w.Earliest
-	}
-	return w, nil
-}
-
-// Restorable returns the earliest and latest instants (and LSNs) the
-// repository can restore, for monitoring and for choosing a target.
-func Restorable(ctx context.Context, store Store) (Window, error) {
-	h, err := loadHistory(ctx, store)
-	if err != nil {
-		return Window{}, err
-	}
-	return h.window(ctx, store)
-}
-
 // RestoreTo rebuilds into sm the state as of target: it restores the
 // newest base snapshot (tagged baseTag, with its LSN on the timeline) at
 // or before the target (or starts from the empty
@@ -295,34 +85,46 @@ func RestoreTo(ctx context.Context, store Store, target Target, sm StateMachine,
 	if err != nil {
 		return res, err
 	}
-	w, werr := h.window(ctx, store)
-	if werr != nil && w.LatestLSN == 0 {
+	// Everything that can be known before touching sm is checked first:
+	// the target lies in a range of the window, a base and the archived
+	// records reach it, the archive's tail is not cut.
+	w, werr := h.restorable(ctx, store)
+	if werr != nil && len(w.Ranges) == 0 {
 		return res, werr
 	}
-	if !target.Time.IsZero() && target.Time.After(w.Latest) || target.LSN > w.LatestLSN {
-		return res, &WindowError{Target: target, Window: w, Gap: w.Gap}
+	if target.LSN == 0 && target.Time.IsZero() && w.Cut != nil {
+		return res, fmt.Errorf("%w; to restore what remains, name LSN %d (or an earlier target) to accept the loss", w.Cut, w.LatestLSN)
 	}
-	stopLSN := w.LatestLSN
+	r, ok := w.rangeOf(target)
+	if !ok {
+		return res, &WindowError{Target: target, Window: w}
+	}
+	stopLSN := r.ToLSN
 	if target.LSN != 0 {
 		stopLSN = target.LSN
 	}
-	// The newest base at or before the target: a snapshot, or the empty
-	// state if the archive holds every record from LSN 1. A gap between
-	// it and the target is an error that names the object after it.
+	// The newest base in the range at or before the target, or the empty
+	// state if the range starts at LSN 1.
 	var base *snapshot.Manifest
 	for i := range h.bases {
 		m := &h.bases[i]
-		if wal.LSN(m.LSN) > stopLSN || !target.Time.IsZero() && m.Time.After(target.Time) {
+		lsn := wal.LSN(m.LSN)
+		if lsn > stopLSN || lsn < r.FromLSN || !target.Time.IsZero() && m.Time.After(target.Time) {
 			continue
 		}
 		base = m
 		break
 	}
-	if base == nil && h.v.firstLSN() != 1 {
-		return res, &WindowError{Target: target, Window: w, Gap: w.Gap}
+	if base == nil && !r.fromLSN1 {
+		return res, &WindowError{Target: target, Window: w}
 	}
-	if base == nil && !target.Time.IsZero() && target.Time.Before(time.Unix(0, h.v.valid()[0].seg.FirstNanos)) {
-		return res, &WindowError{Target: target, Window: w, Gap: w.Gap} // before the first record
+	from := wal.LSN(1)
+	if base != nil {
+		from = wal.LSN(base.LSN) + 1
+	}
+	if p := h.v.planFrom(from); p.end < stopLSN && (target.LSN != 0 || p.end < r.ToLSN) {
+		return res, &ObjectError{Object: p.next.String(), LSN: p.end + 1, Err: ErrGap,
+			Detail: fmt.Sprintf("no archived object holds LSN %d", p.end+1)}
 	}
 	progress := RestoreProgress{TargetLSN: stopLSN}
 	report := func() {
@@ -341,20 +143,15 @@ func RestoreTo(ctx context.Context, store Store, target Target, sm StateMachine,
 		progress.BaseRestoring, progress.BaseRestored = false, true
 		report()
 	}
+	l := newLinker()
 	for relists := 0; res.LSN < stopLSN; {
 		p := h.v.planFrom(res.LSN + 1)
 		progress.Of = progress.Objects + len(p.pieces)
 		if len(p.pieces) == 0 {
-			gap := &ObjectError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrGap,
-				Detail: fmt.Sprintf("no archived object holds LSN %d", res.LSN+1)}
-			if !w.Earliest.IsZero() && (!target.Time.IsZero() && target.Time.Before(w.Earliest) || target.LSN != 0 && target.LSN < w.EarliestLSN) {
-				// Restoring from before the window runs into the gap
-				// that starts it (or WAL that retention deleted).
-				return res, &WindowError{Target: target, Window: w, Gap: gap}
-			}
-			return res, gap
+			return res, &ObjectError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrGap,
+				Detail: fmt.Sprintf("no archived object holds LSN %d (it vanished while restoring)", res.LSN+1)}
 		}
-		done, err := replay(ctx, store, p.pieces, target, stopLSN, sm, &res, func() {
+		done, err := replay(ctx, store, l, p.pieces, target, stopLSN, sm, &res, func() {
 			progress.Objects++
 			progress.LSN, progress.Records, progress.Bytes = res.LSN, res.Records, res.Bytes
 			report()
@@ -403,7 +200,7 @@ func RestoreSnapshot(ctx context.Context, store Store, id snapshot.ID, sm StateM
 
 // replay applies the records of pieces up to the target; done reports
 // that it reached it (a record past the target time, or stopLSN).
-func replay(ctx context.Context, store Store, pieces []piece, target Target, stopLSN wal.LSN, sm StateMachine, res *Restored, onObject func()) (done bool, err error) {
+func replay(ctx context.Context, store Store, l *linker, pieces []piece, target Target, stopLSN wal.LSN, sm StateMachine, res *Restored, onObject func()) (done bool, err error) {
 	// Only the pieces the target needs: stop before one that starts past it.
 	for i, pc := range pieces {
 		if pc.lo > stopLSN || !target.Time.IsZero() && pc.lo == pc.seg.First && time.Unix(0, pc.seg.FirstNanos).After(target.Time) {
@@ -415,8 +212,8 @@ func replay(ctx context.Context, store Store, pieces []piece, target Target, sto
 	// the state machine applies: on a store with 20-50 ms per GET the
 	// replay does not wait for each.
 	type fetched struct {
-		recs []wal.Record
-		err  error
+		seg segment
+		err error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -424,9 +221,9 @@ func replay(ctx context.Context, store Store, pieces []piece, target Target, sto
 	go func() {
 		defer close(ch)
 		for _, pc := range pieces {
-			recs, err := readSegment(ctx, store, pc.seg.segName)
+			seg, err := readSegment(ctx, store, pc.seg.segName)
 			select {
-			case ch <- fetched{recs, err}:
+			case ch <- fetched{seg, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -449,7 +246,12 @@ func replay(ctx context.Context, store Store, pieces []piece, target Target, sto
 			return false, f.err
 		}
 		res.Objects++
-		for _, rec := range f.recs[res.LSN+1-pc.seg.First : pc.hi-pc.seg.First+1] {
+		pc.lo = res.LSN + 1
+		recs, err := l.take(pc, f.seg)
+		if err != nil {
+			return false, err
+		}
+		for _, rec := range recs {
 			if !target.Time.IsZero() && rec.Time.After(target.Time) || rec.LSN > stopLSN {
 				onObject()
 				return true, nil

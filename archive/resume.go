@@ -79,15 +79,20 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	if len(cov) > 0 {
 		next = max(next, cov[0][0])
 	}
+	l := newLinker()
 	for _, pc := range v.planFrom(next).pieces {
-		if err := authenticated(ctx, a.store, pc.seg.segName); err != nil {
+		if err := l.check(ctx, a.store, pc); err != nil {
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
 			}
-			a.lg.Warn("archive: an object on the history does not authenticate; archiving again from its first record", "object", pc.seg.String(), "lsn", pc.lo, "err", err)
+			a.lg.Warn("archive: an object on the history does not authenticate or does not continue it; archiving again from its first record", "object", pc.seg.String(), "lsn", pc.lo, "err", err)
 			break
 		}
 		next = pc.hi + 1
+	}
+	var chain chainHash // a history that starts here starts the chain anew
+	if l.known && l.at == next-1 {
+		chain = l.chain
 	}
 	last := a.log.Last()
 	if next > last+1 {
@@ -99,9 +104,13 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 		a.lg.Warn("archive: records between the archive's end and the log's first record were never archived: point-in-time restore into that range needs a snapshot after it",
 			"archive_end", c[len(c)-1][1], "log_first", a.log.First())
 	}
+	if err := a.resumeAnchors(ctx, epoch, v, next, chain); err != nil {
+		return 0, err
+	}
 	a.log.Hold(a.opts.Holder, next)
 	a.mu.Lock()
 	a.st.Resumed, a.st.Epoch, a.st.Archived = true, epoch, next-1
+	a.chain = chain
 	a.notify()
 	a.mu.Unlock()
 	a.lg.Info("archive resumed", "epoch", epoch, "next_lsn", next, "timeline", hist.String())

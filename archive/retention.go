@@ -32,6 +32,7 @@ type RetentionResult struct {
 	Kept           []snapshot.ID // snapshots kept
 	Removed        []snapshot.ID // snapshots whose manifests were removed
 	DeletedObjects []string      // WAL objects deleted
+	PinLSN         wal.LSN       // the first record kept, pinned before deleting (0: unchanged)
 }
 
 // ApplyRetention applies a retention that understands the log: inside
@@ -97,15 +98,34 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 		res.CutLSN = 0 // the window's start replays from LSN 1: keep it all
 	}
 	startNanos := res.WindowStart.UnixNano()
+	cutsHistory := false
 	for _, s := range h.v.segs {
 		b, ok := h.v.hist.bound(s.Epoch)
 		onHistory := ok && s.First <= b
 		if onHistory && min(s.Last, b) <= res.CutLSN || !onHistory && s.LastNanos < startNanos {
 			res.DeletedObjects = append(res.DeletedObjects, s.String())
+			cutsHistory = cutsHistory || onHistory
 		}
+	}
+	// The first object kept is pinned before anything is deleted, so
+	// that deleting it later shows (verify).
+	var first *piece
+	for _, p := range h.v.valid() {
+		if p.hi > res.CutLSN {
+			first = &p
+			break
+		}
+	}
+	if cutsHistory && first != nil {
+		res.PinLSN = first.seg.First
 	}
 	if dryRun {
 		return res, nil
+	}
+	if res.PinLSN != 0 {
+		if err := repin(ctx, store, first.seg.segName); err != nil {
+			return res, err
+		}
 	}
 	if len(remove) > 0 {
 		if err := store.Remove(ctx, remove...); err != nil {
@@ -118,4 +138,27 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 		}
 	}
 	return res, nil
+}
+
+// repin pins the object s as the first of the archive's history: it reads
+// and authenticates s, writes a pin for its first record unless the newest
+// pin says so already, and deletes pins older than the one before.
+func repin(ctx context.Context, store Store, s segName) error {
+	seg, err := readSegment(ctx, store, s)
+	if err != nil {
+		return fmt.Errorf("archive: retention: the first object it would keep does not read; nothing is deleted: %w", err)
+	}
+	cur, found, pins, err := readPin(ctx, store)
+	if err != nil {
+		return err
+	}
+	if found && cur.LSN == s.First && cur.Prev == seg.prev {
+		return nil
+	}
+	p := pin{LSN: s.First, Prev: seg.prev, Written: time.Now()}
+	seq, err := writeAnchor(ctx, store, pinPrefix, cur.Seq, func(seq uint64) []byte { p.Seq = seq; return encodePin(p) })
+	if err != nil {
+		return err
+	}
+	return dropAnchors(ctx, store, pinPrefix, pins.seqs, seq-keepAnchors+1)
 }

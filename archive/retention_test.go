@@ -61,12 +61,16 @@ func TestArchiveRetention(t *testing.T) {
 		at := res.WindowStart.Add(time.Duration(rng.Int64N(int64(w.Latest.Sub(res.WindowStart)))))
 		rig.check(ctx, AtTime(at), rig.modelAt(at))
 	}
-	// Kept daily snapshots before the window restore to their own LSN.
+	// Kept daily snapshots before the window restore to their own LSN,
+	// each a range of one instant before the point-in-time range.
 	ms, err := rig.repo.List(ctx)
 	require.NoError(t, err)
+	pitr := w.Ranges[len(w.Ranges)-1]
+	require.False(t, pitr.From.After(res.WindowStart), "the point-in-time range %+v starts after the retention window's start %v", pitr, res.WindowStart)
 	old := 0
 	for _, m := range ms {
-		if m.Time.Before(w.Earliest) {
+		if m.Time.Before(pitr.From) {
+			assert.Contains(t, w.Ranges, Range{From: m.Time, To: m.Time, FromLSN: wal.LSN(m.LSN), ToLSN: wal.LSN(m.LSN), Base: m.ID}, "old snapshot %s is not a range of the window", m.ID.Short())
 			old++
 			var sm testsm.Chain
 			require.NoError(t, RestoreSnapshot(ctx, rig.repo, m.ID, &sm), "old snapshot %s", m.ID.Short())
@@ -78,6 +82,8 @@ func TestArchiveRetention(t *testing.T) {
 	assert.GreaterOrEqual(t, old, 5, "snapshots kept beyond the window, want the dailies")
 	// Before the window: out of it, typed.
 	_, err = RestoreTo(ctx, rig.repo, AtTime(w.Earliest.Add(-time.Hour)), &testsm.Chain{}, RestoreOptions{})
+	assert.ErrorIs(t, err, ErrOutOfWindow, "restore before the window")
+	_, err = RestoreTo(ctx, rig.repo, AtTime(pitr.From.Add(-time.Minute)), &testsm.Chain{}, RestoreOptions{})
 	assert.ErrorIs(t, err, ErrOutOfWindow, "restore before the window")
 	rep, err := Verify(ctx, rig.repo, VerifyPITR)
 	require.NoError(t, err, "Verify after retention")

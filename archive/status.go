@@ -27,6 +27,8 @@ type Status struct {
 	ErrorTime     time.Time      // when LastError happened
 	Compacted     int64          // objects written by compaction
 	Deposed       error          // non-nil once a newer timeline is in the archive: archiving stopped
+	HeadLSN       wal.LSN        // the LSN of the newest head object this archiver wrote
+	HeadWritten   time.Time      // when it wrote it
 	Snapshot      snapshot.ID    // the last base snapshot this archiver took
 	SnapshotAt    wal.LSN        // its LSN
 	SnapshotTime  time.Time      // its time

@@ -16,7 +16,9 @@ import (
 // does not download the same, possibly compacted and large, objects
 // again. Only *snapshot.Repo stores are remembered, through a weak
 // pointer: a closed repository is not kept alive, and a new one at its
-// address is another key.
+// address is another key. With each name it keeps the chain values its
+// prefix sealed, so that links between objects can be checked without
+// reading them again.
 
 // maxVerified bounds the names remembered; past it the set starts over.
 const maxVerified = 4096
@@ -26,25 +28,30 @@ type verifiedKey struct {
 	name string
 }
 
+// segChain is an authenticated object's chain before and after it.
+type segChain struct{ prev, end chainHash }
+
 var verified struct {
 	sync.Mutex
-	names map[verifiedKey]bool
+	names map[verifiedKey]segChain
 }
 
-// isVerified reports whether the object name of store authenticated
-// before.
-func isVerified(store Store, name string) bool {
+// isVerified returns the chain of the object name of store if it
+// authenticated before.
+func isVerified(store Store, name string) (segChain, bool) {
 	r, ok := store.(*snapshot.Repo)
 	if !ok {
-		return false
+		return segChain{}, false
 	}
 	verified.Lock()
 	defer verified.Unlock()
-	return verified.names[verifiedKey{weak.Make(r), name}]
+	c, ok := verified.names[verifiedKey{weak.Make(r), name}]
+	return c, ok
 }
 
-// markVerified remembers that the object name of store authenticated.
-func markVerified(store Store, name string) {
+// markVerified remembers that the object name of store authenticated,
+// with its chain.
+func markVerified(store Store, name string, prev, end chainHash) {
 	r, ok := store.(*snapshot.Repo)
 	if !ok {
 		return
@@ -52,7 +59,7 @@ func markVerified(store Store, name string) {
 	verified.Lock()
 	defer verified.Unlock()
 	if verified.names == nil || len(verified.names) >= maxVerified {
-		verified.names = make(map[verifiedKey]bool)
+		verified.names = make(map[verifiedKey]segChain)
 	}
-	verified.names[verifiedKey{weak.Make(r), name}] = true
+	verified.names[verifiedKey{weak.Make(r), name}] = segChain{prev, end}
 }

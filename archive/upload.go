@@ -14,17 +14,19 @@ type upload struct {
 	body     []byte
 	bytes    int64 // record payload bytes
 	lastTime time.Time
+	prev     chainHash // the chain before its first record
+	end      chainHash // the chain after its last record
 	done     bool
 }
 
 // matchUpload checks that the object already under u's name holds u's
 // records (matchExisting).
 func (a *Archiver) matchUpload(u *upload) error {
-	recs, err := decodeSegment(u.name, u.prefix, u.body)
+	seg, err := decodeSegment(u.name, u.prefix, u.body)
 	if err != nil {
 		return err
 	}
-	if err := matchExisting(a.ctx, a.store, u.name, recs); err != nil {
+	if err := matchExisting(a.ctx, a.store, u.name, seg); err != nil {
 		return fmt.Errorf("archive: %s is already in the bucket and does not hold these records; the log keeps them: %w", u.name.String(), err)
 	}
 	return nil
@@ -83,12 +85,16 @@ func (a *Archiver) completed(u *upload, size int64) wal.LSN {
 	u.done = true
 	a.st.Objects++
 	a.st.Bytes += size
+	// Our own bytes (or an object read back and found equal to them):
+	// window and resume need not download it again.
+	markVerified(a.store, u.name.String(), u.prev, u.end)
 	u.prefix, u.body = nil, nil
 	advanced := false
 	for len(a.inflight) > 0 && a.inflight[0].done {
 		h := a.inflight[0]
 		a.inflight = a.inflight[1:]
 		a.st.Archived, a.st.ArchivedTime = h.name.Last, h.lastTime
+		a.chain = h.end
 		a.sinceSnap += h.bytes
 		advanced = true
 	}

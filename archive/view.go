@@ -17,6 +17,9 @@ type archiveView struct {
 	hist    timeline // the newest timeline; Epochs is empty if none
 	segs    []segObj // every WAL object, sorted by name
 	offline []segObj // objects of epochs newer than hist
+	// exclude holds objects known not to authenticate (Verify found
+	// them damaged): planning treats them as missing.
+	exclude map[segName]bool
 }
 
 type segObj struct {
@@ -93,7 +96,7 @@ func (v *archiveView) valid() []piece {
 	var ps []piece
 	for _, s := range v.segs {
 		b, ok := v.hist.bound(s.Epoch)
-		if !ok || s.First > b {
+		if !ok || s.First > b || v.exclude[s.segName] {
 			continue
 		}
 		ps = append(ps, piece{seg: s, lo: s.First, hi: min(s.Last, b)})
@@ -159,6 +162,16 @@ func (v *archiveView) covered() [][2]wal.LSN {
 	return out
 }
 
+// holds reports whether a valid object holds lsn.
+func (v *archiveView) holds(lsn wal.LSN) bool {
+	for _, p := range v.valid() {
+		if p.lo <= lsn && lsn <= p.hi {
+			return true
+		}
+	}
+	return false
+}
+
 // tip is the highest LSN any valid object holds (0 if none).
 func (v *archiveView) tip() wal.LSN {
 	var t wal.LSN
@@ -168,18 +181,21 @@ func (v *archiveView) tip() wal.LSN {
 	return t
 }
 
-// readSegment reads, authenticates and decodes one archived object.
-func readSegment(ctx context.Context, store Store, s segName) ([]wal.Record, error) {
+// readSegment reads, authenticates and decodes one archived object, and
+// remembers that it authenticated (see verified).
+func readSegment(ctx context.Context, store Store, s segName) (segment, error) {
 	name := s.String()
 	prefix, body, err := store.GetSealed(ctx, name, segPrefixSize, maxSegmentBytes)
 	if err != nil {
-		return nil, archiveErr(name, s.First, err)
+		return segment{}, archiveErr(name, s.First, err)
 	}
-	recs, err := decodeSegment(s, prefix, body)
+	seg, err := decodeSegment(s, prefix, body)
 	if err != nil {
-		return nil, &ObjectError{Object: name, LSN: s.First, Err: ErrCorrupt, Detail: err.Error()}
+		return segment{}, &ObjectError{Object: name, LSN: s.First, Err: ErrCorrupt, Detail: err.Error()}
 	}
-	return recs, nil
+	markVerified(store, name, seg.prev, seg.end)
+	seg.size = int64(len(prefix) + len(body))
+	return seg, nil
 }
 
 // isExists reports whether err is a write refused because the object
