@@ -55,6 +55,8 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 	if err != nil {
 		return res, err
 	}
+	// A damaged manifest stops retention: which snapshots to keep
+	// cannot be decided without it. Verify names it; forget it first.
 	ms, err := store.List(ctx)
 	if err != nil {
 		return res, err

@@ -39,8 +39,11 @@ type Snapshots interface {
 	Save(ctx context.Context, r io.Reader, meta snapshot.Meta) (snapshot.Manifest, snapshot.Stats, error)
 	// Restore writes the state of snapshot id to w.
 	Restore(ctx context.Context, id snapshot.ID, w io.Writer) error
-	// List returns every snapshot's manifest.
+	// List returns every snapshot's manifest; a damaged one fails it.
 	List(ctx context.Context) ([]snapshot.Manifest, error)
+	// ListReadable returns the manifests that authenticate, and an error
+	// naming each that does not (see snapshot.Repo.ListReadable).
+	ListReadable(ctx context.Context) ([]snapshot.Manifest, []error, error)
 	// Remove deletes the manifests of ids (their data goes at the next
 	// prune).
 	Remove(ctx context.Context, ids ...snapshot.ID) error

@@ -101,6 +101,14 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 		problem(&ObjectError{Object: s.String(), LSN: s.First, Err: ErrOffTimeline,
 			Detail: fmt.Sprintf("epoch %d has no timeline object", s.Epoch)})
 	}
+	for _, d := range h.damaged {
+		name := "snapshots/"
+		var se *snapshot.ObjectError
+		if errors.As(d, &se) {
+			name = se.Object
+		}
+		problem(&ObjectError{Object: name, Err: ErrCorrupt, Detail: "a snapshot manifest does not authenticate; that snapshot cannot be restored or used as a base: " + d.Error()})
+	}
 	pn, hasPin, pins, err := readPin(ctx, store)
 	if err != nil {
 		return rep, err

@@ -128,6 +128,7 @@ type history struct {
 	bases   []snapshot.Manifest
 	head    head
 	hasHead bool
+	damaged []error // manifests that do not authenticate
 }
 
 func loadHistory(ctx context.Context, store Store) (*history, error) {
@@ -150,11 +151,12 @@ func loadHistory(ctx context.Context, store Store) (*history, error) {
 // historyOf completes a history from its view: the base snapshots and the
 // head.
 func historyOf(ctx context.Context, store Store, v *archiveView) (*history, error) {
-	ms, err := store.List(ctx)
+	// A damaged manifest costs its own snapshot only: Verify reports it.
+	ms, damaged, err := store.ListReadable(ctx)
 	if err != nil {
 		return nil, err
 	}
-	h := &history{v: v}
+	h := &history{v: v, damaged: damaged}
 	for _, m := range ms {
 		if !isBase(m) {
 			continue
@@ -257,7 +259,12 @@ func (h *history) restorable(ctx context.Context, store Store) (Window, error) {
 	if len(rs) == 0 {
 		return w, ErrNothingToRestore
 	}
-	sort.SliceStable(rs, func(i, j int) bool { return rs[i].FromLSN < rs[j].FromLSN })
+	sort.SliceStable(rs, func(i, j int) bool {
+		if rs[i].FromLSN != rs[j].FromLSN {
+			return rs[i].FromLSN < rs[j].FromLSN
+		}
+		return rs[i].From.Before(rs[j].From)
+	})
 	for _, r := range rs {
 		n := len(w.Ranges)
 		// A start inside a range extends it: the state at its LSN holds

@@ -185,14 +185,32 @@ func (r *Repo) readManifest(ctx context.Context, name string) (Manifest, error) 
 	return m, nil
 }
 
-// List returns every snapshot's manifest, oldest first (ties by ID).
+// List returns every snapshot's manifest, oldest first (ties by ID). A
+// manifest that does not authenticate or decode fails it; ListReadable
+// reads past such manifests.
 func (r *Repo) List(ctx context.Context) ([]Manifest, error) {
-	if err := r.checkOpen(); err != nil {
+	out, damaged, err := r.ListReadable(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if len(damaged) > 0 {
+		return nil, damaged[0]
+	}
+	return out, nil
+}
+
+// ListReadable is List that reads past damaged manifests: it returns the
+// manifests that authenticate, oldest first, and one *ObjectError per
+// manifest that does not (ErrCorrupt, ErrTruncated, ErrReplayed or a
+// version this build cannot read), so that one damaged manifest costs
+// only its own snapshot. Other errors (the bucket, the key) are returned.
+func (r *Repo) ListReadable(ctx context.Context) (ms []Manifest, damaged []error, err error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, nil, err
 	}
 	names, err := listNames(ctx, r.bucket, snapsPrefix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]Manifest, 0, len(names))
 	for _, n := range names {
@@ -200,8 +218,13 @@ func (r *Repo) List(ctx context.Context) ([]Manifest, error) {
 		if errors.Is(err, ErrMissing) {
 			continue // forgotten meanwhile
 		}
+		var ve *VersionError
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrReplayed) || errors.As(err, &ve) {
+			damaged = append(damaged, err)
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, m)
 	}
@@ -211,7 +234,7 @@ func (r *Repo) List(ctx context.Context) ([]Manifest, error) {
 		}
 		return out[i].ID.String() < out[j].ID.String()
 	})
-	return out, nil
+	return out, damaged, nil
 }
 
 // Latest returns the newest snapshot, or ErrNotFound if there is none.
