@@ -15,8 +15,9 @@ const module = "github.com/continuity-go/continuity"
 
 // layer is a package's rank in the dependency order: a package may import
 // only packages of lower rank (internal packages rank with the layer that
-// owns them). The order: wal, snapshot and peer; archive; replication and
-// failover (beside each other); the root; observe; the examples.
+// owns them). The order: wal, snapshot, peer and localblob; archive;
+// replication and failover (beside each other); the root; observe; the
+// examples.
 func layer(path string) int {
 	rel := strings.TrimPrefix(strings.TrimPrefix(path, module), "/")
 	switch {
@@ -26,7 +27,7 @@ func layer(path string) int {
 		return 2 // test helpers: certificates (peer) and state machines (wal)
 	case strings.HasPrefix(rel, "internal/"):
 		return 0
-	case rel == "wal", rel == "snapshot", rel == "peer":
+	case rel == "wal", rel == "snapshot", rel == "peer", rel == "localblob":
 		return 1
 	case rel == "archive":
 		return 2
