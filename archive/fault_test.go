@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -465,11 +466,32 @@ func TestPlantedObjectsAreReadBeforeTheyDecide(t *testing.T) {
 		n := enc.name
 		require.NoError(t, rig.bucket.WriteAll(ctx, n.String(), make([]byte, 19), nil))
 		a := rig.archiver(Options{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
-		testkit.Eventually(t, func() bool { return errors.Is(a.Status().LastError, ErrCorrupt) },
-			"the archiver to refuse the planted object (status %+v)", a.Status())
+		// Nothing authentic squats the name: the archiver replaces it
+		// with the records its log holds.
+		flush(t, a)
+		assert.ErrorIs(t, a.Status().LastError, ErrCorrupt, "the squatter was seen")
+		_, err = readSegment(ctx, rig.repo, n)
+		require.NoError(t, err, "the object under the name is the archiver's")
+		rig.check(ctx, Target{}, 5)
+	})
+	t.Run("next upload's name, another history", func(t *testing.T) {
+		rig := newArchiveRig(t, memBucket(t))
+		rig.append(5)
+		other := slices.Clone(rig.recs)
+		other[2].Data = []byte("another history")
+		enc, err := encodeSegment(rig.log.Epoch(), chainHash{}, other, nil)
+		require.NoError(t, err)
+		n := enc.name
+		_, err = rig.repo.PutSealed(ctx, n.String(), enc.prefix, enc.body)
+		require.NoError(t, err)
+		a := rig.archiver(Options{ShipInterval: 10 * time.Millisecond, NoCompaction: true})
+		testkit.Eventually(t, func() bool { return errors.Is(a.Status().LastError, ErrBrokenChain) },
+			"the archiver to refuse the other history's object (status %+v)", a.Status())
 		assert.Zero(t, a.Status().Archived, "nothing counts as archived")
 		var he *wal.HoldError
 		require.ErrorAs(t, rig.log.TruncateFront(rig.log.Last()), &he, "the log keeps the records")
+		_, err = readSegment(ctx, rig.repo, n)
+		require.NoError(t, err, "an authentic object is never deleted")
 		require.NoError(t, rig.bucket.Delete(ctx, n.String()))
 		flush(t, a)
 		rig.check(ctx, Target{}, 5)

@@ -34,12 +34,18 @@ func ReadBatches(ctx context.Context, store Store, from, to wal.LSN, fn func(rec
 	}
 	next := from
 	l := newLinker()
+	var excluded map[segName]bool // objects that did not authenticate: planned around
+	var damaged error             // the last of them
 	for relists := 0; next <= to; {
 		h, err := loadHistory(ctx, store)
 		if err != nil {
 			return err
 		}
+		h.v.exclude = excluded
 		p := h.v.planFrom(next)
+		if len(p.pieces) == 0 && damaged != nil {
+			return damaged // nothing else holds its records
+		}
 		if len(p.pieces) == 0 {
 			obj := "(none)"
 			if p.next != (segObj{}) {
@@ -53,8 +59,15 @@ func ReadBatches(ctx context.Context, store Store, from, to wal.LSN, fn func(rec
 			}
 			seg, err := readSegment(ctx, store, pc.seg.segName)
 			if err != nil {
-				if errors.Is(err, ErrGap) && relists < 3 {
-					relists++ // compaction replaced the object: list again
+				if (errors.Is(err, ErrGap) || errors.Is(err, ErrCorrupt)) && relists < maxReplans {
+					// Compaction replaced the object, or it does not
+					// authenticate (planted, damaged): plan again,
+					// around it.
+					relists++
+					if errors.Is(err, ErrCorrupt) {
+						h.v.drop(pc.seg.segName)
+						excluded, damaged = h.v.exclude, err
+					}
 					break
 				}
 				return err

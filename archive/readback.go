@@ -27,12 +27,12 @@ func matchExisting(ctx context.Context, store Store, n segName, want segment) er
 		return &ObjectError{Object: n.String(), LSN: n.First, Err: ErrBrokenChain, Detail: "holds the same LSNs on another history (its chain differs)"}
 	}
 	if len(got) != len(recs) {
-		return &ObjectError{Object: n.String(), LSN: n.First, Err: ErrCorrupt, Detail: fmt.Sprintf("holds %d records where this write has %d", len(got), len(recs))}
+		return &ObjectError{Object: n.String(), LSN: n.First, Err: ErrBrokenChain, Detail: fmt.Sprintf("holds %d records where this write has %d", len(got), len(recs))}
 	}
 	for i, r := range recs {
 		g := got[i]
 		if g.LSN != r.LSN || g.Epoch != r.Epoch || !g.Time.Equal(r.Time) || !bytes.Equal(g.Data, r.Data) {
-			return &ObjectError{Object: n.String(), LSN: r.LSN, Err: ErrCorrupt, Detail: "holds other records than this write under the same name"}
+			return &ObjectError{Object: n.String(), LSN: r.LSN, Err: ErrBrokenChain, Detail: "holds other records than this write under the same name"}
 		}
 	}
 	return nil

@@ -144,9 +144,13 @@ func RestoreTo(ctx context.Context, store Store, target Target, sm StateMachine,
 		report()
 	}
 	l := newLinker()
+	var damaged error // the last object planned around
 	for relists := 0; res.LSN < stopLSN; {
 		p := h.v.planFrom(res.LSN + 1)
 		progress.Of = progress.Objects + len(p.pieces)
+		if len(p.pieces) == 0 && damaged != nil {
+			return res, damaged // nothing else holds its records
+		}
 		if len(p.pieces) == 0 {
 			return res, &ObjectError{Object: p.next.String(), LSN: res.LSN + 1, Err: ErrGap,
 				Detail: fmt.Sprintf("no archived object holds LSN %d (it vanished while restoring)", res.LSN+1)}
@@ -162,14 +166,31 @@ func RestoreTo(ctx context.Context, store Store, target Target, sm StateMachine,
 			}
 			continue
 		}
-		// An object vanished between listing and reading: compaction
-		// replaced it. List again and go on from where replay stopped.
-		var ae *ObjectError
-		if !errors.As(err, &ae) || !errors.Is(err, ErrGap) || relists == 3 {
+		// An object that does not authenticate (planted under a name
+		// that shadows real ones, or damaged) is planned around: the
+		// records applied so far are authentic, and another object may
+		// hold the rest. One that vanished between listing and reading
+		// (compaction replaced it) makes us list again.
+		var oe *ObjectError
+		if !errors.As(err, &oe) || relists == maxReplans {
 			return res, err
 		}
 		relists++
-		if h, err = loadHistory(ctx, store); err != nil {
+		switch {
+		case oe.Err == ErrCorrupt:
+			n, isTL, perr := parseArchiveName(oe.Object)
+			if perr != nil || isTL {
+				return res, err
+			}
+			h.v.drop(n)
+			damaged = err
+		case oe.Err == ErrGap:
+			excluded := h.v.exclude
+			if h, err = loadHistory(ctx, store); err != nil {
+				return res, err
+			}
+			h.v.exclude = excluded
+		default:
 			return res, err
 		}
 	}
@@ -267,6 +288,10 @@ func replay(ctx context.Context, store Store, l *linker, pieces []piece, target 
 	}
 	return done, nil
 }
+
+// maxReplans bounds how often a restore plans again around objects that
+// failed or vanished.
+const maxReplans = 16
 
 // prefetchObjects is how many archive objects restore reads ahead.
 const prefetchObjects = 1

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,16 +80,38 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	if len(cov) > 0 {
 		next = max(next, cov[0][0])
 	}
+	// An object that does not authenticate is planned around (a planted
+	// name claiming a wide range must not hide the real objects); one
+	// that does not continue the chain ends the run.
 	l := newLinker()
-	for _, pc := range v.planFrom(next).pieces {
-		if err := l.check(ctx, a.store, pc); err != nil {
-			if ctx.Err() != nil {
-				return 0, ctx.Err()
+	for start := next; ; {
+		failed := false
+		for _, pc := range v.planFrom(start).pieces {
+			err := l.check(ctx, a.store, pc)
+			if err == nil {
+				err = a.matchLog(ctx, pc)
 			}
-			a.lg.Warn("archive: an object on the history does not authenticate or does not continue it; archiving again from its first record", "object", pc.seg.String(), "lsn", pc.lo, "err", err)
+			if errors.Is(err, ErrBrokenChain) {
+				// The archive holds another history's records at LSNs
+				// this log holds: never count them as this log's.
+				return 0, err
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return 0, ctx.Err()
+				}
+				a.lg.Warn("archive: an object on the history does not authenticate or does not continue it", "object", pc.seg.String(), "lsn", pc.lo, "err", err)
+				if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrGap) {
+					v.drop(pc.seg.segName)
+					failed = true
+				}
+				break
+			}
+			next, start = pc.hi+1, pc.hi+1
+		}
+		if !failed {
 			break
 		}
-		next = pc.hi + 1
 	}
 	var chain chainHash // a history that starts here starts the chain anew
 	if l.known && l.at == next-1 {
@@ -229,4 +252,33 @@ func (a *Archiver) startTimeline(ctx context.Context, epoch uint64, fork wal.LSN
 	a.mu.Unlock()
 	a.lg.Info("archive timeline started", "epoch", epoch, "fork_lsn", fork, "timeline", t.String())
 	return t, nil
+}
+
+// matchLog checks that piece pc holds the same records as the log where
+// both have them: an authentic object of another history (a deposed
+// primary's, an old copy's) must not count as this log's archive. A
+// mismatch is an *ObjectError with ErrBrokenChain.
+func (a *Archiver) matchLog(ctx context.Context, pc piece) error {
+	lo, hi := max(pc.lo, a.log.First()), min(pc.hi, a.log.Last())
+	if lo > hi {
+		return nil
+	}
+	seg, err := readSegment(ctx, a.store, pc.seg.segName)
+	if err != nil {
+		return err
+	}
+	r := a.log.NewReader(lo)
+	defer r.Close()
+	for lsn := lo; lsn <= hi; lsn++ {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("archive: read log at %d: %w", lsn, err)
+		}
+		got := seg.recs[lsn-pc.seg.First]
+		if got.Epoch != rec.Epoch || !got.Time.Equal(rec.Time) || !bytes.Equal(got.Data, rec.Data) {
+			return &ObjectError{Object: pc.seg.String(), LSN: lsn, Err: ErrBrokenChain,
+				Detail: fmt.Sprintf("its record %d differs from the log's: the archive holds another history; archiving stops until an operator resolves it (see verify)", lsn)}
+		}
+	}
+	return nil
 }

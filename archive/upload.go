@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,6 +49,16 @@ func (a *Archiver) uploader() {
 				// (planted, damaged) must not release them from the log.
 				err = a.matchUpload(u)
 				size = int64(len(u.prefix) + len(u.body))
+				if errors.Is(err, ErrCorrupt) {
+					// Nothing authentic is there (a planted or damaged
+					// object squats the name): replace it with the
+					// records the log holds, after a backoff. An
+					// authentic object of another history
+					// (ErrBrokenChain) is never deleted.
+					if derr := a.store.DeleteObject(a.ctx, u.name.String()); derr == nil {
+						a.lg.Warn("archive: an object that does not authenticate squatted the next object's name; deleted it, the upload is retried", "object", u.name.String(), "err", err)
+					}
+				}
 			}
 			if err == nil {
 				break

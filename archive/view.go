@@ -162,6 +162,14 @@ func (v *archiveView) covered() [][2]wal.LSN {
 	return out
 }
 
+// drop excludes the object s from planning: it did not authenticate.
+func (v *archiveView) drop(s segName) {
+	if v.exclude == nil {
+		v.exclude = map[segName]bool{}
+	}
+	v.exclude[s] = true
+}
+
 // holds reports whether a valid object holds lsn.
 func (v *archiveView) holds(lsn wal.LSN) bool {
 	for _, p := range v.valid() {

@@ -316,55 +316,50 @@ func (h *history) restorable(ctx context.Context, store Store) (Window, error) {
 // reach computes the range from st: the plan from st's next LSN to its
 // first gap, its end authenticated (see restorable).
 func (h *history) reach(ctx context.Context, store Store, st start, want wal.LSN, w *Window) (Range, error) {
+	for {
+		r, failed, err := h.reachOnce(ctx, store, st, want)
+		if err == nil || !isObjectErr(err) || failed == (segName{}) {
+			return r, err
+		}
+		// Plan around the object that failed: the objects it shadowed
+		// (a planted name claiming a wide range, say) may hold the
+		// records.
+		h.v.drop(failed)
+		if w.Unverified == nil {
+			w.Unverified = err
+		}
+	}
+}
+
+// reachOnce is one attempt of reach; an object error comes with the
+// object that failed.
+func (h *history) reachOnce(ctx context.Context, store Store, st start, want wal.LSN) (Range, segName, error) {
 	r := Range{FromLSN: st.lsn, ToLSN: st.lsn, From: st.time, To: st.time, Base: st.base, fromLSN1: st.empty}
-	p := h.v.planFrom(st.lsn + 1)
-	pieces := p.pieces
+	pieces := h.v.planFrom(st.lsn + 1).pieces
 	// Authenticate backwards from the end: the last piece, and every
-	// piece past the head's LSN (all of them without a head). A piece
-	// that fails ends the range before it.
+	// piece past the head's LSN (all of them without a head).
 	for i := len(pieces) - 1; i >= 0; i-- {
 		if i < len(pieces)-1 && pieces[i].hi <= want {
 			break
 		}
 		if _, err := authenticated(ctx, store, pieces[i].seg.segName); err != nil {
-			if !isObjectErr(err) {
-				return r, err
-			}
-			if w.Unverified == nil {
-				w.Unverified = err
-			}
-			pieces = pieces[:i]
+			return r, pieces[i].seg.segName, err
 		}
-	}
-	if st.empty {
-		if len(pieces) == 0 {
-			return r, nil // record 1 does not authenticate: nothing from the empty state
-		}
-		t, err := recordTime(ctx, store, pieces[0], 1)
-		if err != nil && !isObjectErr(err) {
-			return r, err
-		}
-		if err != nil {
-			if w.Unverified == nil {
-				w.Unverified = err
-			}
-			return r, nil
-		}
-		r.FromLSN, r.From, r.ToLSN, r.To = 1, t, 1, t
 	}
 	if len(pieces) == 0 {
-		return r, nil
+		return r, segName{}, nil
+	}
+	if st.empty {
+		t, err := recordTime(ctx, store, pieces[0], 1)
+		if err != nil {
+			return r, pieces[0].seg.segName, err
+		}
+		r.FromLSN, r.From, r.ToLSN, r.To = 1, t, 1, t
 	}
 	end := pieces[len(pieces)-1]
 	t, err := recordTime(ctx, store, end, end.hi)
 	if err != nil {
-		if !isObjectErr(err) {
-			return r, err
-		}
-		if w.Unverified == nil {
-			w.Unverified = err
-		}
-		return r, nil
+		return r, end.seg.segName, err
 	}
 	r.ToLSN, r.hasRec = end.hi, true
 	if t.After(r.From) {
@@ -372,7 +367,7 @@ func (h *history) reach(ctx context.Context, store Store, st start, want wal.LSN
 	} else {
 		r.To = r.From // a snapshot taken after its last record: its own instant
 	}
-	return r, nil
+	return r, segName{}, nil
 }
 
 // Restorable returns what the repository can restore, for monitoring and
