@@ -14,6 +14,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/localblob"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -57,17 +58,21 @@ func (n *Node) archiver() *archive.Archiver {
 	return n.arch
 }
 
-// openArchive opens (or initializes) the repository.
+// openArchive opens (or initializes) the repository. The default archive
+// and file:// URLs are local directories through localblob, which fsyncs
+// every object before its write returns, so the archive survives a power
+// loss as the WAL does.
 func (n *Node) openArchive(ctx context.Context) error {
 	u := n.cfg.Archive
+	var b *blob.Bucket
+	var err error
 	if u == "" {
 		dir := filepath.Join(n.cfg.Dir, "archive")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
 		u = (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+		b, err = localblob.OpenBucket(dir, &localblob.Options{Logger: n.cfg.Logger})
+	} else {
+		b, err = localblob.Open(ctx, u)
 	}
-	b, err := blob.OpenBucket(ctx, u)
 	if err != nil {
 		return fmt.Errorf("continuity: open archive %s: %w", u, err)
 	}

@@ -22,7 +22,9 @@ type Config struct {
 	Dir string
 	// Archive is the gocloud.dev/blob URL of the snapshot and WAL
 	// archive: s3://, gs://, azblob:// (blank-import the driver), or
-	// file://. Default: file:// of Dir/archive. In a cluster, give every
+	// file:// (or local://) of an existing directory, opened with package
+	// localblob, which fsyncs each object before its write returns.
+	// Default: Dir/archive through localblob. In a cluster, give every
 	// node the same archive (and Keys): the primary ships to it, and
 	// after a fail-over the new primary continues its history.
 	Archive string

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/fileblob" // the default archive: a local directory
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/snapshot"

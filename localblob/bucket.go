@@ -175,7 +175,7 @@ func (b *bucket) openTmp() error {
 		return fmt.Errorf("remove temporary files: %w", err)
 	}
 	if n > 0 {
-		b.opts.Logger.Info("removed temporary files of writers that did not finish", "dir", b.dir, "files", n)
+		b.opts.Logger.With("component", "localblob", "dir", b.dir).Info("removed temporary files of writers that did not finish", "files", n)
 	}
 	return nil
 }

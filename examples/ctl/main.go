@@ -29,11 +29,10 @@ import (
 	"strings"
 	"time"
 
-	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob"
 
 	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/localblob"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -80,7 +79,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, err := blob.OpenBucket(ctx, *archive)
+	// file:// (and local://) through localblob, as the Node writes it:
+	// what ctl writes (prune, forget, keys) is fsynced too.
+	b, err := localblob.Open(ctx, *archive)
 	if err != nil {
 		return err
 	}

@@ -30,9 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/fileblob" // file:// buckets
-
+	"github.com/continuity-go/continuity/localblob"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -201,10 +199,7 @@ func run(dir string, keep bool) error {
 func snapshots(ctx context.Context, dir string, l *wal.Log) error {
 	step("7. snapshot a 100,000-account state to an encrypted file:// bucket, apply 10 events, snapshot again (only changed chunks are stored)")
 	backups := filepath.Join(dir, "backups")
-	if err := os.MkdirAll(backups, 0o755); err != nil {
-		return err
-	}
-	bucket, err := blob.OpenBucket(ctx, "file://"+filepath.ToSlash(backups))
+	bucket, err := localblob.OpenBucket(backups, nil) // a local directory, fsynced like the WAL
 	if err != nil {
 		return err
 	}

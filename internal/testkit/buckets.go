@@ -8,17 +8,19 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"gocloud.dev/blob"
 
-	// The drivers behind Buckets; registered here so that tests can also
-	// open these URL schemes themselves.
+	// The drivers behind Buckets, registered here so that tests can also
+	// open these URL schemes themselves (localblob registers local://), and
+	// fileblob, for tests that open file:// with blob.OpenBucket.
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/memblob"
 	_ "gocloud.dev/blob/s3blob"
+
+	"github.com/continuity-go/continuity/localblob"
 )
 
 const (
@@ -109,10 +111,21 @@ func RunBucketOpeners(t *testing.T, fn func(t *testing.T, open func(testing.TB) 
 	}
 }
 
+// openFile opens a localblob bucket, the driver continuity uses for
+// file:// archives.
 func openFile(t testing.TB) *blob.Bucket {
 	t.Helper()
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(t.TempDir())}
-	return openURL(t, u.String())
+	dir := t.TempDir()
+	b, err := localblob.OpenBucket(dir, nil)
+	if err != nil {
+		t.Fatalf("testkit: open bucket %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("testkit: close bucket %s: %v", dir, err)
+		}
+	})
+	return b
 }
 
 func openMem(t testing.TB) *blob.Bucket {

@@ -23,9 +23,10 @@ import (
 // backend; where backends differ, the difference is written down here.
 
 // atomicIfNotExist says whether concurrent IfNotExist writers of one new key
-// have exactly one winner. fileblob checks with os.Stat and then renames,
-// with no lock shared between writers (gocloud.dev v0.47.0).
-var atomicIfNotExist = map[string]bool{"file": false, "mem": true, "s3": true}
+// have exactly one winner. localblob publishes with link(2); fileblob,
+// which the file backend used before, checked with os.Stat and then
+// renamed, and was not.
+var atomicIfNotExist = map[string]bool{"file": true, "mem": true, "s3": true}
 
 // rangeFromEndFails says whether a range read that starts at or after the
 // end of the object (or asks an empty object for bytes) fails. S3 answers
@@ -34,7 +35,7 @@ var atomicIfNotExist = map[string]bool{"file": false, "mem": true, "s3": true}
 var rangeFromEndFails = map[string]bool{"file": false, "mem": false, "s3": true}
 
 // keyUnderKey says whether keys "a" and "a/b" can both exist. Stores kept
-// as a directory tree (fileblob, versitygw's posix backend) refuse the
+// as a directory tree (localblob, versitygw's posix backend) refuse the
 // second one with an error gcerrors reports as Unknown; AWS S3 and mem
 // allow it.
 var keyUnderKey = map[string]bool{"file": false, "mem": true, "s3": false}

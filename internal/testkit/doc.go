@@ -16,7 +16,7 @@
 //
 // The backends are gocloud.dev/blob drivers, all registered by this package:
 //
-//	file  fileblob over t.TempDir()
+//	file  localblob over t.TempDir(), the driver continuity opens file:// with
 //	mem   memblob, a new in-memory bucket per Open
 //	s3    s3blob against the bucket named by $CONTINUITY_TEST_S3_URL, each
 //	      Open under its own random key prefix (blob.PrefixedBucket)
@@ -47,12 +47,11 @@
 //     existing object unchanged, also when s3 uploads it in parts (an object
 //     larger than WriterOptions.BufferSize).
 //
-// On mem and s3 (versitygw) IfNotExist is atomic: of many concurrent
-// writers of one new key exactly one succeeds. fileblob (gocloud.dev
-// v0.47.0) checks with os.Stat and then renames, without a lock shared
-// between writers, so two concurrent writers can both succeed and the later
-// rename replaces the earlier object. Code that must never overwrite must not
-// rely on IfNotExist alone on file:// buckets.
+// On all three IfNotExist is atomic: of many concurrent writers of one new
+// key exactly one succeeds (localblob publishes with link(2), which fails
+// if the name exists). gocloud's own fileblob, still registered for tests
+// that open file:// with blob.OpenBucket, is not: it checks with os.Stat
+// and then renames (gocloud.dev v0.47.0).
 //
 // Where the backends differ, the test records how:
 //
