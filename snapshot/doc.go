@@ -156,12 +156,17 @@
 // # Durability of file:// buckets
 //
 // Object stores make a written object durable before the write returns.
-// gocloud.dev's fileblob (file://) renames a temporary file into place
-// but does not fsync it: after a power cut (not a process crash) a
-// manifest may survive while a pack it needs does not. Verify finds
-// that; Prune refuses to run over it. For backups that must survive power
-// loss on a local disk, sync the file system after Save (syncfs, or
-// `sync`), or use an object store.
+// For a local directory, open the bucket with continuity's localblob
+// package (localblob.OpenBucket, or localblob.Open for a file:// URL, as
+// the Node's default archive and examples/ctl do): it fsyncs each object
+// and its directory before the write returns and publishes IfNotExist
+// writes with link(2), so what Save wrote survives a power cut and two
+// writers never both create one name (the caveat under Concurrency is
+// about fileblob). gocloud.dev's fileblob, which blob.OpenBucket uses for
+// file:// URLs, renames a temporary file into place without an fsync:
+// after a power cut (not a process crash) a manifest may survive while a
+// pack it needs does not. Verify finds that; Prune refuses to run over
+// it. With fileblob, sync the file system after Save (syncfs, or `sync`).
 //
 // # Errors
 //
