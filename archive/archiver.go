@@ -131,7 +131,12 @@ func (a *Archiver) Flush(ctx context.Context) error {
 			return nil
 		}
 		a.flushReq = true
-		a.heads.want = max(a.heads.want, target)
+		if a.heads.want < target {
+			// Wake the head writer: the records may all be archived
+			// already, so no upload will.
+			a.heads.want = target
+			a.notify()
+		}
 		if a.waitCancel != nil {
 			a.waitCancel()
 		}

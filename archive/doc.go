@@ -28,15 +28,43 @@
 //
 //	wal/<epoch>/timeline                                 the epoch's history
 //	wal/<epoch>/<first LSN>-<last LSN>-<first time>-<last time>   records
+//	wal/head/<seq>                                       the newest archived record
+//	wal/pin/<seq>                                        the first record kept
 //
 // A WAL object is the snapshot package's sealed object (header, a clear
-// 56-byte prefix, AES-256-GCM body under a per-object key, the object's
+// 120-byte prefix, AES-256-GCM body under a per-object key, the object's
 // name in the additional data): the prefix repeats the name's fields plus
-// the record count, codec and raw length; the body is lz4 (kept raw when
-// that does not shrink it) of the records, each as uvarint epoch, time
-// delta and length, then the payload. Every object is written once, with
-// IfNotExist, so nothing overwrites history; a name fixes an object's
-// records, so an upload retried after it landed finds it there and is done.
+// the record count, codec, raw length and the chain before the first
+// record and after the last (format.go has the table); the body is lz4
+// (kept raw when that does not shrink it) of the records, each as uvarint
+// epoch, time delta and length, then the payload. Every object is written
+// once, with IfNotExist, so nothing overwrites history; an upload that
+// finds its name taken reads the object and counts it done only if it
+// holds exactly its records (an object that does not authenticate is
+// replaced; an authentic one of another history never is).
+//
+// # Integrity of the set of objects
+//
+// Names are not evidence: anyone who can write to the bucket can create
+// any name. Every decision (resume, compaction, retention, the window,
+// what restores) rests on objects read and authenticated, and an object
+// that does not authenticate is planned around, never trusted. Per-object
+// authentication cannot show a deleted object, so the archive also keeps:
+//
+//   - a chain (chain.go): c(L) = SHA-256(c(L-1), record L), sealed in every
+//     object before its first and after its last record, so each object
+//     proves it continues the one before (ErrBrokenChain otherwise);
+//   - a head, written at most once per ShipInterval and before Flush
+//     returns: a deleted newest object shows as a head past the newest
+//     object (Window.Cut, a Verify problem), and deleted newest heads as
+//     a head older than ShipInterval (Report.HeadWritten);
+//   - a pin, written when an archiver starts an empty archive and by
+//     retention before it deletes WAL: a deleted first object shows.
+//
+// Deleting the heads and the newest objects together leaves a shorter
+// archive that proves itself; only an outside record of how far the
+// archive reached (Status.HeadLSN kept by the cluster, or object lock)
+// shows that.
 //
 // Shipping: the pending records are uploaded once the oldest is
 // ShipInterval/2 old (default interval 1 s), or once MaxObjectBytes are
@@ -49,10 +77,11 @@
 // (Status, a warning every LagWarning), the log keeps the records, and the
 // archive catches up at Uploads in parallel when the bucket returns.
 //
-// The archive is as durable as the store: gocloud's file:// driver renames
-// objects into place without an fsync, so on file:// a power loss can take
-// the newest objects after the log released them; object stores (S3, GCS,
-// Azure) acknowledge a PUT once it is durable.
+// The archive is as durable as the store: object stores (S3, GCS, Azure)
+// acknowledge a PUT once it is durable, and package localblob, which the
+// Node uses for file:// archives, fsyncs each object and its directory
+// before a write returns. gocloud's own fileblob does not: do not archive
+// to it.
 //
 // Restart: NewArchiver lists the archive and continues after the run of
 // archived records that holds the log's first record; objects that
@@ -71,14 +100,22 @@
 // timeline is an error (ErrOffTimeline). An archiver that finds a newer
 // timeline stops with ErrDeposed.
 //
-// Restore: RestoreTo takes the newest base snapshot at or before the
-// target (a snapshot whose manifest LSN and epoch lie on the timeline,
-// taken at a time at or before the target), or the empty state if the
-// archive holds every record from LSN 1, and replays archived records up to
-// the target (a time: every record at or before it; or an LSN). Targets
-// outside the window give a *WindowError that states the window; a missing
-// or damaged object an *ObjectError naming it. Verify checks the
-// archive at pgBackRest's three levels (consistent, valid, PITR);
+// Restore: what can be restored is computed in one place (window.go): from
+// each base snapshot on the timeline, and from the empty state if the
+// archive holds LSN 1, the archived records reach forward to the first
+// gap; each such stretch is a Range of the Window, with holes (Gaps) where
+// no base bridges a gap. RestoreTo checks that the target lies in a range
+// and that a base and the records reach it before it touches the state
+// machine, then restores the newest base snapshot in that range at or
+// before the target (or starts from the empty state) and replays archived
+// records up to the target (a time: every record at or before it; or an
+// LSN). Targets outside the window give a *WindowError that states the
+// ranges; a damaged object found while replaying an *ObjectError naming
+// it (the state machine then holds a partial state: discard it). A
+// range's last instant is its last record's time: a record appended later
+// with the same clock reading is not in it. Verify checks the
+// archive at pgBackRest's three levels (consistent, valid, PITR), names
+// every problem with what it costs, and reports what still restores;
 // ApplyRetention keeps every instant of a window restorable and GFS
 // snapshots beyond it (each exact at its LSN, so they need no WAL), and
 // deletes the WAL nothing needs; Drill and StartDrills restore a random

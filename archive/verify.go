@@ -101,6 +101,9 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 		problem(&ObjectError{Object: s.String(), LSN: s.First, Err: ErrOffTimeline,
 			Detail: fmt.Sprintf("epoch %d has no timeline object", s.Epoch)})
 	}
+	for _, e := range v.badTimelines {
+		problem(e)
+	}
 	for _, d := range h.damaged {
 		name := "snapshots/"
 		var se *snapshot.ObjectError

@@ -20,6 +20,9 @@ type archiveView struct {
 	// exclude holds objects known not to authenticate (Verify found
 	// them damaged): planning treats them as missing.
 	exclude map[segName]bool
+	// badTimelines are timeline objects newer than hist that do not
+	// authenticate, each an *ObjectError.
+	badTimelines []error
 }
 
 type segObj struct {
@@ -46,13 +49,19 @@ func loadView(ctx context.Context, store Store) (*archiveView, error) {
 		}
 		v.segs = append(v.segs, segObj{n, o.Size})
 	}
+	// The newest timeline that authenticates: one planted above it
+	// (it does not authenticate) is reported, not followed.
 	slices.Sort(tls)
-	if len(tls) > 0 {
-		t, err := readTimeline(ctx, store, tls[len(tls)-1])
-		if err != nil {
+	for i := len(tls) - 1; i >= 0; i-- {
+		t, err := readTimeline(ctx, store, tls[i])
+		if err == nil {
+			v.hist = t
+			break
+		}
+		if !isObjectErr(err) {
 			return nil, err
 		}
-		v.hist = t
+		v.badTimelines = append(v.badTimelines, err)
 	}
 	for _, s := range v.segs {
 		if len(v.hist.Epochs) == 0 || s.Epoch > v.hist.epoch() {

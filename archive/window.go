@@ -136,8 +136,22 @@ func loadHistory(ctx context.Context, store Store) (*history, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(v.offline) > 0 {
-		s := v.offline[0]
+	// An object of an epoch the timeline does not know is an error only
+	// if it authenticates (a primary that archived without a timeline);
+	// one planted there is not history, and Verify reports it.
+	var authentic []segObj
+	for i, s := range v.offline {
+		if i == maxAnchorReads {
+			break
+		}
+		if _, err := authenticated(ctx, store, s.segName); err == nil {
+			authentic = append(authentic, s)
+		} else if !isObjectErr(err) {
+			return nil, err
+		}
+	}
+	if len(authentic) > 0 {
+		s := authentic[0]
 		tl := "no timeline"
 		if len(v.hist.Epochs) > 0 {
 			tl = "the newest timeline is " + v.hist.String()
