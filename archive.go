@@ -283,7 +283,13 @@ func (n *Node) Verify(ctx context.Context, readData bool) (VerifyResult, error) 
 	if res.Snapshot, err = n.repo.Verify(ctx, snapshot.VerifyOptions{ReadData: readData}); err != nil {
 		return res, err
 	}
-	if res.Archive, err = archive.Verify(ctx, n.repo, archive.VerifyPITR); err != nil {
+	// This node's own record of how far it archived anchors the tail:
+	// deleting the newest objects and heads together shows.
+	var opts archive.VerifyOptions
+	if a := n.archiver(); a != nil {
+		opts.Expect = a.Status().HeadLSN
+	}
+	if res.Archive, err = archive.VerifyWith(ctx, n.repo, archive.VerifyPITR, opts); err != nil {
 		return res, err
 	}
 	n.statusMu.Lock()

@@ -117,6 +117,31 @@ func TestIntegrityCases(t *testing.T) {
 		assert.ErrorContains(t, err, "name LSN 40")
 		rig.check(ctx, AtLSN(40), 40)
 	})
+	t.Run("last object and its head deleted", func(t *testing.T) {
+		rig, objs, _ := integrityRig(t)
+		require.NoError(t, rig.bucket.Delete(ctx, objs[4].String()))
+		require.NoError(t, rig.bucket.Delete(ctx, anchorName(headPrefix, 5)))
+		// The archive proves itself shorter: only an outside record
+		// of how far it reached shows the loss.
+		rep, err := Verify(ctx, rig.repo, VerifyPITR)
+		require.NoError(t, err)
+		require.Empty(t, rep.Problems)
+		assert.Equal(t, wal.LSN(40), rep.HeadLSN)
+		rep, err = VerifyWith(ctx, rig.repo, VerifyPITR, VerifyOptions{Expect: 50})
+		require.NoError(t, err)
+		require.Len(t, rep.Problems, 1, "%v", rep.Problems)
+		assert.ErrorIs(t, rep.Problems[0], ErrGap)
+		assert.ErrorContains(t, rep.Problems[0], "recorded that it archived every record up to LSN 50")
+	})
+	t.Run("every head deleted", func(t *testing.T) {
+		rig, _, _ := integrityRig(t)
+		for seq := uint64(3); seq <= 5; seq++ { // the newest and the two kept before it
+			require.NoError(t, rig.bucket.Delete(ctx, anchorName(headPrefix, seq)))
+		}
+		oe := onlyProblem(t, rig.repo, ErrGap, headPrefix, 50)
+		assert.Contains(t, oe.Detail, "no head authenticates")
+		rig.check(ctx, Target{}, 50)
+	})
 	t.Run("middle object deleted", func(t *testing.T) {
 		rig, objs, _ := integrityRig(t)
 		require.NoError(t, rig.bucket.Delete(ctx, objs[2].String()))

@@ -74,6 +74,12 @@ type VerifyOptions struct {
 	Progress func(read, of int)
 	// Reads is how many objects are read at once (default 4).
 	Reads int
+	// Expect, if set, is an outside record of how far the archive
+	// reached (the archiver's Status.HeadLSN, kept by the host or its
+	// cluster): an archive that holds less, or whose newest head is
+	// older, is a problem even when it proves itself (its newest
+	// objects and heads were deleted together).
+	Expect wal.LSN
 }
 
 // Verify checks the WAL archive at the given level and reports every
@@ -136,9 +142,6 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 		rep.First, rep.Last = cov[0][0], cov[len(cov)-1][1]
 	}
 	switch {
-	case !hasPin && len(valid) > 0:
-		problem(&ObjectError{Object: pinPrefix, LSN: rep.First, Err: ErrGap,
-			Detail: "no pin authenticates: where the history starts is not recorded, so objects deleted from its start would not show (the pin was deleted, or the archive predates pins)"})
 	case hasPin && len(cov) > 0 && !v.holds(pn.LSN):
 		first := valid[0].seg
 		for _, p := range valid {
@@ -158,17 +161,31 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 		problem(&ObjectError{Object: p.pieces[0].seg.String(), LSN: cov[k-1][1] + 1, Err: ErrGap,
 			Detail: fmt.Sprintf("no object holds LSN %d to %d", cov[k-1][1]+1, cov[k][0]-1)})
 	}
+	if opts.Expect > 0 && (v.tip() < opts.Expect || h.head.LSN < opts.Expect) {
+		problem(&ObjectError{Object: headPrefix, LSN: min(v.tip(), h.head.LSN) + 1, Err: ErrGap,
+			Detail: fmt.Sprintf("the archiver recorded that it archived every record up to LSN %d, but the newest object ends at LSN %d and the newest head says LSN %d: the newest objects and heads were deleted", opts.Expect, v.tip(), h.head.LSN)})
+	}
 	if want := h.headWant(); want > v.tip() {
 		problem(&ObjectError{Object: anchorName(headPrefix, h.head.Seq), LSN: v.tip() + 1, Err: ErrGap,
 			Detail: fmt.Sprintf("the head written at %s says the archive holds every record up to LSN %d, but no object holds LSN %d to %d: the newest objects are missing",
 				h.head.Written.UTC().Format(time.RFC3339), want, v.tip()+1, want)})
 	}
+	authentic := len(valid) // objects that may be history: all, until read
 	if level >= VerifyValid {
 		bad, err := verifyObjects(ctx, store, h, pn, hasPin, &rep, opts)
 		if err != nil {
 			return rep, err
 		}
 		v.exclude = bad
+		authentic = len(v.valid())
+	}
+	if !hasPin && authentic > 0 {
+		problem(&ObjectError{Object: pinPrefix, LSN: rep.First, Err: ErrGap,
+			Detail: "no pin authenticates: where the history starts is not recorded, so objects deleted from its start would not show (the pin was deleted, or the archive predates pins)"})
+	}
+	if !h.hasHead && authentic > 0 {
+		problem(&ObjectError{Object: headPrefix, LSN: rep.Last, Err: ErrGap,
+			Detail: "no head authenticates: the newest objects cannot be vouched for, so deleted ones would not show (the heads were deleted, or the archiver stopped before its first head: starting it writes one)"})
 	}
 	w, err := h.restorable(ctx, store)
 	if err != nil && !errors.Is(err, ErrNothingToRestore) {
