@@ -40,6 +40,22 @@ func (a *Archiver) resumeAnchors(ctx context.Context, epoch uint64, v *archiveVi
 		}
 	}
 	a.mu.Unlock()
+	if !found {
+		// The first head, before any object: an archive with objects
+		// and no head then means its heads were deleted.
+		var at time.Time
+		if next > 1 {
+			if rec, err := a.recordAt(next - 1); err == nil {
+				at = rec.Time
+			}
+		}
+		a.mu.Lock()
+		a.st.Epoch, a.st.Archived, a.st.ArchivedTime, a.chain = epoch, next-1, at, chain
+		a.mu.Unlock()
+		if err := a.writeHead(ctx); err != nil {
+			return err
+		}
+	}
 	cur, hasPin, _, err := readPin(ctx, a.store)
 	if err != nil {
 		return err

@@ -103,7 +103,7 @@ func TestIntegrityCases(t *testing.T) {
 	t.Run("last object deleted", func(t *testing.T) {
 		rig, objs, _ := integrityRig(t)
 		require.NoError(t, rig.bucket.Delete(ctx, objs[4].String()))
-		oe := onlyProblem(t, rig.repo, ErrGap, anchorName(headPrefix, 5), 41)
+		oe := onlyProblem(t, rig.repo, ErrGap, anchorName(headPrefix, 6), 41)
 		assert.Contains(t, oe.Detail, "the newest objects are missing")
 		assert.Contains(t, oe.Cost, "targets after LSN 40 cannot be restored")
 		w, err := Restorable(ctx, rig.repo)
@@ -113,14 +113,14 @@ func TestIntegrityCases(t *testing.T) {
 		err = refused(t, rig.repo, Target{})
 		var cut *ObjectError
 		require.ErrorAs(t, err, &cut)
-		assert.Equal(t, anchorName(headPrefix, 5), cut.Object)
+		assert.Equal(t, anchorName(headPrefix, 6), cut.Object)
 		assert.ErrorContains(t, err, "name LSN 40")
 		rig.check(ctx, AtLSN(40), 40)
 	})
 	t.Run("last object and its head deleted", func(t *testing.T) {
 		rig, objs, _ := integrityRig(t)
 		require.NoError(t, rig.bucket.Delete(ctx, objs[4].String()))
-		require.NoError(t, rig.bucket.Delete(ctx, anchorName(headPrefix, 5)))
+		require.NoError(t, rig.bucket.Delete(ctx, anchorName(headPrefix, 6)))
 		// The archive proves itself shorter: only an outside record
 		// of how far it reached shows the loss.
 		rep, err := Verify(ctx, rig.repo, VerifyPITR)
@@ -135,7 +135,7 @@ func TestIntegrityCases(t *testing.T) {
 	})
 	t.Run("every head deleted", func(t *testing.T) {
 		rig, _, _ := integrityRig(t)
-		for seq := uint64(3); seq <= 5; seq++ { // the newest and the two kept before it
+		for seq := uint64(4); seq <= 6; seq++ { // the newest and the two kept before it
 			require.NoError(t, rig.bucket.Delete(ctx, anchorName(headPrefix, seq)))
 		}
 		oe := onlyProblem(t, rig.repo, ErrGap, headPrefix, 50)
@@ -193,7 +193,7 @@ func TestIntegrityCases(t *testing.T) {
 	})
 	t.Run("planted head", func(t *testing.T) {
 		rig, _, _ := integrityRig(t)
-		planted := anchorName(headPrefix, 6)
+		planted := anchorName(headPrefix, 7)
 		require.NoError(t, rig.bucket.WriteAll(ctx, planted, []byte("a head nobody wrote"), nil))
 		onlyProblem(t, rig.repo, ErrCorrupt, planted, 0)
 		rig.check(ctx, Target{}, 50)

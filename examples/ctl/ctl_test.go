@@ -82,7 +82,7 @@ func TestCtl(t *testing.T) {
 		t.Fatalf("verify: %s", out)
 	}
 	var w map[string]any
-	if err := json.Unmarshal([]byte(ctl("-json", "window")), &w); err != nil || w["LatestLSN"] != float64(30) {
+	if err := json.Unmarshal([]byte(ctl("-json", "window")), &w); err != nil || w["latest_lsn"] != float64(30) {
 		t.Fatalf("window -json: %v %v", w, err)
 	}
 	// Restore as of mid: the snapshot at LSN 20, no event after it.
@@ -153,5 +153,91 @@ func TestMeter(t *testing.T) {
 	m.finish()
 	if got := buf.String(); got != "verify: 20 B\n" {
 		t.Errorf("output to a file %q, want one line", got)
+	}
+}
+
+// TestCtlExitCodes: a damaged archive, wrong flags and keys give the
+// documented exit status, and verify prints one line per problem with
+// what it costs.
+func TestCtlExitCodes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	// Three sessions, each closed (which ships its events as one
+	// object): LSN 1-4, 5-7, 8-10.
+	i := 0
+	for _, events := range []int{4, 3, 3} {
+		n, err := continuity.Open(continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 0; k < events; k++ {
+			if _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%4, i)); err != nil {
+				t.Fatal(err)
+			}
+			i++
+		}
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archiveDir := filepath.Join(dir, "archive")
+	url := (&url.URL{Scheme: "file", Path: filepath.ToSlash(archiveDir)}).String()
+	key := filepath.Join(dir, "archive.key")
+	ctl := func(args ...string) (string, int) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := run(ctx, args, &out, &errOut)
+		code, msg := 0, ""
+		if err != nil {
+			code, msg = exitCode(err), "ctl: "+err.Error()
+		}
+		return out.String() + errOut.String() + msg, code
+	}
+	if out, code := ctl("-archive", url, "-key-file", key, "verify"); code != 0 {
+		t.Fatalf("verify of a whole archive: exit %d\n%s", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"-archive", url, "-key-file", key, "frobnicate"}, exitUsage},
+		{[]string{"-archive", url, "-key-file", key, "-no-such-flag", "window"}, exitUsage},
+		{[]string{"-archive", url, "window"}, exitUsage},
+		{[]string{"-archive", url, "-key-file", key, "verify", "-level", "deep"}, exitUsage},
+		{[]string{"-archive", url, "-key-file", filepath.Join(dir, "no-such-key"), "window"}, exitFailed},
+	} {
+		if out, code := ctl(c.args...); code != c.want {
+			t.Errorf("ctl %v: exit %d, want %d\n%s", c.args, code, c.want, out)
+		}
+	}
+	// Delete the newest WAL object: verify names it by the head that
+	// vouches for it, says what it costs, and exits 3; restoring the
+	// latest state exits 4; an earlier LSN still restores.
+	walDir := filepath.Join(archiveDir, "wal", "0000000000000000")
+	names, err := os.ReadDir(walDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest string
+	for _, e := range names {
+		if e.Name() != "timeline" {
+			newest = e.Name() // names sort by LSN
+		}
+	}
+	if err := os.Remove(filepath.Join(walDir, newest)); err != nil {
+		t.Fatal(err)
+	}
+	out, code := ctl("-archive", url, "-key-file", key, "verify")
+	if code != exitProblems || !strings.Contains(out, "PROBLEM wal/head/") || !strings.Contains(out, "costs: targets after LSN 7 cannot be restored") {
+		t.Fatalf("verify after deleting the newest object: exit %d\n%s", code, out)
+	}
+	if out, code := ctl("-archive", url, "-key-file", key, "restore", "-out", filepath.Join(t.TempDir(), "s")); code != exitNotInRange {
+		t.Fatalf("restore of the latest state with its records missing: exit %d\n%s", code, out)
+	}
+	if out, code := ctl("-archive", url, "-key-file", key, "restore", "-lsn", "7", "-out", filepath.Join(t.TempDir(), "s")); code != 0 {
+		t.Fatalf("restore to LSN 7: exit %d\n%s", code, out)
+	}
+	if out, code := ctl("-archive", url, "-key-file", key, "restore", "-lsn", "500", "-out", filepath.Join(t.TempDir(), "s")); code != exitNotInRange || !strings.Contains(out, "outside the restorable window") {
+		t.Fatalf("restore past the window: exit %d\n%s", code, out)
 	}
 }

@@ -16,6 +16,15 @@
 // -passphrase-env VAR. -json prints JSON for scripts. Long operations
 // show a progress bar on stderr when it is a terminal (else a line as
 // each ends).
+//
+// Exit status, for scripts:
+//
+//	0  done (verify: nothing wrong)
+//	1  the command could not run: the bucket, the key, a file
+//	2  usage: a wrong flag or command
+//	3  verify found problems, each printed on its own line
+//	4  restore: the target cannot be restored (outside the window, or
+//	   the archive's newest records are missing); window says what can
 package main
 
 import (
@@ -40,9 +49,38 @@ import (
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "ctl:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
+
+// Exit codes (see the package documentation).
+const (
+	exitFailed     = 1
+	exitUsage      = 2
+	exitProblems   = 3
+	exitNotInRange = 4
+)
+
+// exitError carries the exit status for err.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is the process's exit status for an error run returned.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitFailed
+}
+
+// usage marks err as a usage error.
+func usage(err error) error { return &exitError{exitUsage, err} }
 
 // env is what every command gets.
 type env struct {
@@ -70,10 +108,15 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	passEnv := fs.String("passphrase-env", "", "environment variable holding the passphrase")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
 	if *archive == "" || fs.NArg() == 0 {
-		return errors.New("usage: ctl -archive URL (-key-file F | -passphrase-env VAR) [-json] COMMAND (window, snapshots, verify, restore, forget, prune, keys)")
+		return usage(errors.New("usage: ctl -archive URL (-key-file F | -passphrase-env VAR) [-json] COMMAND (window, snapshots, verify, restore, forget, prune, keys)"))
+	}
+	switch fs.Arg(0) {
+	case "window", "snapshots", "verify", "restore", "forget", "prune", "keys":
+	default:
+		return usage(fmt.Errorf("unknown command %q (window, snapshots, verify, restore, forget, prune, keys)", fs.Arg(0)))
 	}
 	keys, err := keyProvider(*keyFile, *passEnv)
 	if err != nil {
@@ -132,7 +175,7 @@ func keyProvider(keyFile, passEnv string) (snapshot.KeyProvider, error) {
 		}
 		return snapshot.Passphrase(p), nil
 	}
-	return nil, errors.New("give -key-file or -passphrase-env")
+	return nil, usage(errors.New("give -key-file or -passphrase-env"))
 }
 
 func size(n int64) string {
@@ -148,18 +191,87 @@ func size(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
+// windowView is the window as ctl prints it in JSON: errors as text.
+type windowView struct {
+	Earliest    time.Time       `json:"earliest"`
+	Latest      time.Time       `json:"latest"`
+	EarliestLSN uint64          `json:"earliest_lsn"`
+	LatestLSN   uint64          `json:"latest_lsn"`
+	Timeline    string          `json:"timeline"`
+	Snapshots   int             `json:"snapshots"`
+	Ranges      []rangeView     `json:"ranges"`
+	Gaps        []string        `json:"gaps,omitempty"`
+	Cut         string          `json:"cut,omitempty"`
+	HeadLSN     uint64          `json:"head_lsn"`
+	HeadWritten time.Time       `json:"head_written"`
+	Unverified  string          `json:"unverified,omitempty"`
+}
+
+// rangeView is one restorable range in JSON.
+type rangeView struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	FromLSN uint64    `json:"from_lsn"`
+	ToLSN   uint64    `json:"to_lsn"`
+	Base    string    `json:"base,omitempty"`
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func viewOf(w archive.Window) windowView {
+	v := windowView{Earliest: w.Earliest, Latest: w.Latest, EarliestLSN: uint64(w.EarliestLSN), LatestLSN: uint64(w.LatestLSN),
+		Timeline: w.Timeline, Snapshots: w.Snapshots, Cut: errText(w.Cut), HeadLSN: uint64(w.HeadLSN),
+		HeadWritten: w.HeadWritten, Unverified: errText(w.Unverified)}
+	for _, r := range w.Ranges {
+		rv := rangeView{From: r.From, To: r.To, FromLSN: uint64(r.FromLSN), ToLSN: uint64(r.ToLSN)}
+		if !r.Base.IsZero() {
+			rv.Base = r.Base.String()
+		}
+		v.Ranges = append(v.Ranges, rv)
+	}
+	for _, g := range w.Gaps {
+		v.Gaps = append(v.Gaps, g.Error())
+	}
+	return v
+}
+
+// printWindow prints what can be restored: each range, the holes between
+// them, a cut tail and the newest head.
+func printWindow(out io.Writer, w archive.Window) {
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	fmt.Fprintf(out, "restorable from %s (LSN %d) to %s (LSN %d)\ntimeline: %s\nbase snapshots in the window: %d\n",
+		ts(w.Earliest), w.EarliestLSN, ts(w.Latest), w.LatestLSN, w.Timeline, w.Snapshots)
+	if len(w.Ranges) > 1 {
+		fmt.Fprintf(out, "%d ranges (records are missing between them):\n", len(w.Ranges))
+		for _, r := range w.Ranges {
+			fmt.Fprintf(out, "  %s to %s (LSN %d to %d)\n", ts(r.From), ts(r.To), r.FromLSN, r.ToLSN)
+		}
+	}
+	for _, g := range w.Gaps {
+		fmt.Fprintln(out, "gap:", g)
+	}
+	if !w.HeadWritten.IsZero() {
+		fmt.Fprintf(out, "newest head: LSN %d, written %s (%s ago)\n", w.HeadLSN, ts(w.HeadWritten), time.Since(w.HeadWritten).Round(time.Second))
+	}
+	if w.Cut != nil {
+		fmt.Fprintln(out, "warning: the archive's newest records are missing; restoring the latest state fails until you name an earlier target:", w.Cut)
+	}
+	if w.Unverified != nil {
+		fmt.Fprintln(out, "warning: a range ends early because an object does not authenticate (run verify):", w.Unverified)
+	}
+}
+
 func cmdWindow(ctx context.Context, e env) error {
 	w, err := archive.Restorable(ctx, e.repo)
 	if err != nil {
 		return err
 	}
-	return e.print(w, func() {
-		fmt.Fprintf(e.out, "restorable from %s (LSN %d) to %s (LSN %d)\ntimeline: %s\nbase snapshots in the window: %d\n",
-			w.Earliest.UTC().Format(time.RFC3339Nano), w.EarliestLSN, w.Latest.UTC().Format(time.RFC3339Nano), w.LatestLSN, w.Timeline, w.Snapshots)
-		if w.Unverified != nil {
-			fmt.Fprintf(e.out, "warning: a bound of the window comes from an object that does not authenticate; restores that need it fail (run verify): %v\n", w.Unverified)
-		}
-	})
+	return e.print(viewOf(w), func() { printWindow(e.out, w) })
 }
 
 func cmdSnapshots(ctx context.Context, e env) error {
@@ -187,47 +299,93 @@ func cmdSnapshots(ctx context.Context, e env) error {
 	})
 }
 
+// problemView is one problem as verify prints it.
+type problemView struct {
+	Object string `json:"object"`
+	LSN    uint64 `json:"lsn,omitempty"`
+	What   string `json:"what"`
+	Costs  string `json:"costs,omitempty"`
+}
+
+func (p problemView) String() string {
+	s := "PROBLEM " + p.Object
+	if p.LSN != 0 {
+		s += fmt.Sprintf(" (LSN %d)", p.LSN)
+	}
+	s += ": " + p.What
+	if p.Costs != "" {
+		s += "; costs: " + p.Costs
+	}
+	return s
+}
+
 func cmdVerify(ctx context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	readData := fs.Bool("read-data", false, "read and check every stored byte")
+	readData := fs.Bool("read-data", false, "read and check every stored byte of the snapshots")
+	levelName := fs.String("level", "pitr", "how deeply to check the WAL archive: consistent (the listing and anchors), valid (also read every object), pitr (also every base snapshot reaches the newest record)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
+	}
+	levels := map[string]archive.VerifyLevel{"consistent": archive.VerifyConsistent, "valid": archive.VerifyValid, "pitr": archive.VerifyPITR}
+	level, ok := levels[*levelName]
+	if !ok {
+		return usage(fmt.Errorf("verify: -level %q: want consistent, valid or pitr", *levelName))
 	}
 	rep, err := e.repo.Verify(ctx, snapshot.VerifyOptions{ReadData: *readData})
 	if err != nil {
 		return err
 	}
-	level := archive.VerifyPITR
-	arep, err := archive.Verify(ctx, e.repo, level)
+	arep, err := archive.VerifyWith(ctx, e.repo, level, archive.VerifyOptions{Progress: e.progress.verify})
+	e.progress.finish()
 	if err != nil {
 		return err
 	}
-	var problems []string
+	var problems []problemView
 	for _, p := range rep.Problems {
-		problems = append(problems, fmt.Sprintf("%s: %v", p.Object, p.Err))
+		problems = append(problems, problemView{Object: p.Object, What: p.Err.Error()})
 	}
 	for _, p := range arep.Problems {
-		problems = append(problems, p.Error())
+		var oe *archive.ObjectError
+		if errors.As(p, &oe) {
+			what := oe.Err.Error()
+			if oe.Detail != "" {
+				what += ": " + oe.Detail
+			}
+			problems = append(problems, problemView{Object: oe.Object, LSN: uint64(oe.LSN), What: what, Costs: oe.Cost})
+		} else {
+			problems = append(problems, problemView{Object: "?", What: p.Error()})
+		}
 	}
 	for _, id := range arep.Unreachable {
-		problems = append(problems, fmt.Sprintf("base snapshot %s cannot reach the newest record", id.Short()))
+		problems = append(problems, problemView{Object: "snapshots/" + id.String(), What: "this base snapshot cannot reach the newest record", Costs: "restores from it stop at the first gap after it"})
 	}
 	result := map[string]any{"snapshots": rep.Snapshots, "packs": rep.Packs, "bytes_read": rep.BytesRead,
-		"wal_objects": arep.Objects, "wal_first_lsn": arep.First, "wal_last_lsn": arep.Last, "problems": problems, "ok": len(problems) == 0}
+		"wal_objects": arep.Objects, "wal_read": arep.Read, "wal_bytes_read": arep.Bytes, "wal_first_lsn": arep.First, "wal_last_lsn": arep.Last,
+		"pin_lsn": arep.PinLSN, "head_lsn": arep.HeadLSN, "head_written": arep.HeadWritten, "level": *levelName,
+		"window": viewOf(arep.Window), "problems": problems, "ok": len(problems) == 0}
 	if err := e.print(result, func() {
-		fmt.Fprintf(e.out, "snapshots: %d, packs: %d, %s read\nWAL archive: %d objects, LSN %d to %d, timeline %s\n",
-			rep.Snapshots, rep.Packs, size(rep.BytesRead), arep.Objects, arep.First, arep.Last, arep.Timeline)
+		fmt.Fprintf(e.out, "snapshots: %d, packs: %d, %s read\nWAL archive (%s): %d objects, LSN %d to %d, timeline %s; %d objects read (%s) in %v\n",
+			rep.Snapshots, rep.Packs, size(rep.BytesRead), *levelName, arep.Objects, arep.First, arep.Last, arep.Timeline, arep.Read, size(arep.Bytes), arep.Duration.Round(time.Millisecond))
+		if arep.PinLSN != 0 {
+			fmt.Fprintf(e.out, "first record kept (pin): LSN %d\n", arep.PinLSN)
+		}
+		if !arep.HeadWritten.IsZero() {
+			fmt.Fprintf(e.out, "newest head: LSN %d, written %s (%s ago)\n", arep.HeadLSN, arep.HeadWritten.UTC().Format(time.RFC3339), time.Since(arep.HeadWritten).Round(time.Second))
+		}
 		for _, p := range problems {
-			fmt.Fprintln(e.out, "PROBLEM:", p)
+			fmt.Fprintln(e.out, p)
 		}
 		if len(problems) == 0 {
 			fmt.Fprintln(e.out, "no problems")
+		} else {
+			fmt.Fprintln(e.out, "what still restores:")
+			printWindow(e.out, arep.Window)
 		}
 	}); err != nil {
 		return err
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%d problems", len(problems))
+		return &exitError{exitProblems, fmt.Errorf("verify found %d problem(s)", len(problems))}
 	}
 	return nil
 }
@@ -258,7 +416,7 @@ func cmdRestore(ctx context.Context, e env, args []string) error {
 	lsn := fs.Uint64("lsn", 0, "LSN to restore instead of a time")
 	outPath := fs.String("out", "", "file for the base snapshot's state (events go to FILE.events.jsonl)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
 	if *outPath == "" {
 		return errors.New("restore: -out is required")
@@ -286,6 +444,9 @@ func cmdRestore(ctx context.Context, e env, args []string) error {
 	x := &exporter{state: sf, events: json.NewEncoder(ef)}
 	res, err := archive.RestoreTo(ctx, e.repo, target, x, archive.RestoreOptions{Progress: e.progress.restore})
 	e.progress.finish()
+	if errors.Is(err, archive.ErrOutOfWindow) || errors.Is(err, archive.ErrGap) && res.Records == 0 && res.Snapshot.IsZero() {
+		return &exitError{exitNotInRange, fmt.Errorf("%w (ctl window shows what can be restored)", err)}
+	}
 	if err != nil {
 		return err
 	}
@@ -311,7 +472,7 @@ func cmdForget(ctx context.Context, e env, args []string) error {
 	fs.IntVar(&p.Yearly, "yearly", 10, "yearly")
 	dry := fs.Bool("dry-run", false, "only say what would go")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
 	res, err := archive.ApplyRetention(ctx, e.repo, archive.RetentionPolicy{Window: *window, Keep: p}, *dry)
 	if err != nil {
@@ -331,7 +492,7 @@ func cmdPrune(ctx context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet("prune", flag.ContinueOnError)
 	dry := fs.Bool("dry-run", false, "only say what would go")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
 	st, err := e.repo.Prune(ctx, snapshot.PruneOptions{DryRun: *dry})
 	if err != nil {
@@ -349,7 +510,7 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 	label := fs.String("label", "ctl", "label of the new slot")
 	slot := fs.String("slot", "", "slot ID to remove")
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		return usage(err)
 	}
 	switch args[0] {
 	case "list":

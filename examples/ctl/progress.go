@@ -75,6 +75,17 @@ func (m *meter) restore(p archive.RestoreProgress) {
 	m.bar.Set(p.Objects)
 }
 
+// verify reports the WAL archive's verify: objects read of how many.
+func (m *meter) verify(read, of int) {
+	if !m.tty {
+		return // the command prints what it read
+	}
+	if m.bar == nil || m.op != "verify WAL" {
+		m.newBar("verify WAL", int64(of), false)
+	}
+	m.bar.Set(read)
+}
+
 // finish ends the bar on screen, if one is shown.
 func (m *meter) finish() {
 	if m.bar != nil {
