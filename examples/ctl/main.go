@@ -193,18 +193,18 @@ func size(n int64) string {
 
 // windowView is the window as ctl prints it in JSON: errors as text.
 type windowView struct {
-	Earliest    time.Time       `json:"earliest"`
-	Latest      time.Time       `json:"latest"`
-	EarliestLSN uint64          `json:"earliest_lsn"`
-	LatestLSN   uint64          `json:"latest_lsn"`
-	Timeline    string          `json:"timeline"`
-	Snapshots   int             `json:"snapshots"`
-	Ranges      []rangeView     `json:"ranges"`
-	Gaps        []string        `json:"gaps,omitempty"`
-	Cut         string          `json:"cut,omitempty"`
-	HeadLSN     uint64          `json:"head_lsn"`
-	HeadWritten time.Time       `json:"head_written"`
-	Unverified  string          `json:"unverified,omitempty"`
+	Earliest    time.Time   `json:"earliest"`
+	Latest      time.Time   `json:"latest"`
+	EarliestLSN uint64      `json:"earliest_lsn"`
+	LatestLSN   uint64      `json:"latest_lsn"`
+	Timeline    string      `json:"timeline"`
+	Snapshots   int         `json:"snapshots"`
+	Ranges      []rangeView `json:"ranges"`
+	Gaps        []string    `json:"gaps,omitempty"`
+	Cut         string      `json:"cut,omitempty"`
+	HeadLSN     uint64      `json:"head_lsn"`
+	HeadWritten time.Time   `json:"head_written"`
+	Unverified  string      `json:"unverified,omitempty"`
 }
 
 // rangeView is one restorable range in JSON.
