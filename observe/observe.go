@@ -89,6 +89,9 @@ var (
 	dArchBytes   = desc("archive_bytes_total", "Bytes uploaded to the archive.")
 	dEarliest    = desc("restorable_earliest_timestamp_seconds", "Earliest instant the archive can restore (Unix time).")
 	dLatest      = desc("restorable_latest_timestamp_seconds", "Latest instant the archive can restore (Unix time).")
+	dGaps        = desc("restorable_gaps", "Holes in the restorable window: stretches whose records are missing from the archive (verify names the objects).")
+	dTailCut     = desc("archive_tail_missing", "1 if the archive's newest head vouches for records no object holds (its newest objects were deleted).")
+	dHeadAt      = desc("archive_head_timestamp_seconds", "When the archive's newest head object was written (Unix time); it advances at most once per ShipInterval while records are archived.")
 	dLastSnap    = desc("snapshot_last_timestamp_seconds", "Time of the newest snapshot in the archive (Unix time).")
 	dSnaps       = desc("snapshots", "Snapshots in the archive.")
 	dStandbyLag  = desc("standby_lag_seconds", "How far each standby's flushed position is behind the primary, in time.", "standby")
@@ -111,7 +114,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
 		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
-		dEarliest, dLatest, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK} {
+		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK} {
 		ch <- d
 	}
 }
@@ -159,6 +162,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if c.windowOK {
 		gauge(dEarliest, unix(c.window.Earliest))
 		gauge(dLatest, unix(c.window.Latest))
+		gauge(dGaps, float64(len(c.window.Gaps)))
+		gauge(dTailCut, b2f(c.window.Cut != nil))
+		if !c.window.HeadWritten.IsZero() {
+			gauge(dHeadAt, unix(c.window.HeadWritten))
+		}
 	}
 	if !c.lastSnap.IsZero() {
 		gauge(dLastSnap, unix(c.lastSnap))
@@ -196,7 +204,7 @@ func (c *Collector) refresh() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w, werr := archive.Restorable(ctx, c.n.Repo())
-	ms, lerr := c.n.Repo().List(ctx)
+	ms, _, lerr := c.n.Repo().ListReadable(ctx) // a damaged manifest: verify names it
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.window, c.windowOK = w, werr == nil

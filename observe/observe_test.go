@@ -87,7 +87,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	body := get(t, srv.URL+"/metrics", http.StatusOK)
 	for _, want := range []string{"continuity_appended_events_total 25", "continuity_appended_bytes_total 125", "continuity_wal_last_lsn 25",
 		"continuity_primary 1", "continuity_append_duration_seconds_count 25", "continuity_snapshots 1", "continuity_healthy 1",
-		"continuity_restorable_latest_timestamp_seconds", "continuity_verify_last_ok 1", "continuity_snapshot_last_dedup_ratio"} {
+		"continuity_restorable_latest_timestamp_seconds", "continuity_restorable_gaps 0", "continuity_archive_tail_missing 0", "continuity_verify_last_ok 1", "continuity_snapshot_last_dedup_ratio"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
