@@ -3,6 +3,7 @@ package archive
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
@@ -47,7 +48,7 @@ func (e *ObjectError) Error() string {
 	if e.LSN != 0 {
 		s += fmt.Sprintf(" (LSN %d)", e.LSN)
 	}
-	s += ": " + e.Err.Error()
+	s += ": " + strings.TrimPrefix(e.Err.Error(), "archive: ")
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
@@ -75,15 +76,25 @@ func archiveErr(name string, lsn wal.LSN, err error) error {
 	if errors.As(err, &ae) {
 		return err
 	}
+	// The detail is the storage layer's cause, without the object's
+	// name again.
+	detail := err.Error()
+	var se *snapshot.ObjectError
+	if errors.As(err, &se) && se.Object == name {
+		detail = se.Err.Error()
+		if se.Offset >= 0 {
+			detail += fmt.Sprintf(" (at byte %d)", se.Offset)
+		}
+	}
 	switch {
 	case errors.Is(err, snapshot.ErrMissing):
 		return &ObjectError{Object: name, LSN: lsn, Err: ErrGap, Detail: "object missing"}
 	case errors.Is(err, snapshot.ErrCorrupt), errors.Is(err, snapshot.ErrTruncated):
-		return &ObjectError{Object: name, LSN: lsn, Err: ErrCorrupt, Detail: err.Error()}
+		return &ObjectError{Object: name, LSN: lsn, Err: ErrCorrupt, Detail: detail}
 	}
 	var ve *snapshot.VersionError
 	if errors.As(err, &ve) {
-		return &ObjectError{Object: name, LSN: lsn, Err: ErrCorrupt, Detail: err.Error()}
+		return &ObjectError{Object: name, LSN: lsn, Err: ErrCorrupt, Detail: detail}
 	}
 	return &ObjectError{Object: name, LSN: lsn, Err: err}
 }

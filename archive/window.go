@@ -321,7 +321,7 @@ func (h *history) restorable(ctx context.Context, store Store) (Window, error) {
 	w.Earliest, w.EarliestLSN, w.Latest, w.LatestLSN = first.From, first.FromLSN, last.To, last.ToLSN
 	if tip := h.v.tip(); want > tip {
 		w.Cut = &ObjectError{Object: anchorName(headPrefix, h.head.Seq), LSN: tip + 1, Err: ErrGap,
-			Detail: fmt.Sprintf("the head written at %s says the archive holds every record up to LSN %d, but no object holds LSN %d to %d: the newest objects are missing",
+			Detail: fmt.Sprintf("the head written at %s says the archive holds every record up to LSN %d, but no object that authenticates holds LSN %d to %d: the newest objects are missing or damaged",
 				h.head.Written.UTC().Format(time.RFC3339), want, tip+1, want)}
 	}
 	return w, nil

@@ -347,7 +347,7 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 	for _, p := range arep.Problems {
 		var oe *archive.ObjectError
 		if errors.As(p, &oe) {
-			what := oe.Err.Error()
+			what := strings.TrimPrefix(oe.Err.Error(), "archive: ")
 			if oe.Detail != "" {
 				what += ": " + oe.Detail
 			}
