@@ -19,7 +19,9 @@ const posixFadvDontneed = 4
 
 // evictTree writes back and drops from the page cache every file under
 // dir (fdatasync, then posix_fadvise DONTNEED), so that the next read
-// comes from the disk. Only this program's files are touched.
+// comes from the disk. Only this program's files are touched, and not
+// localblob's temporary area (localblobTmp): it holds an open bucket's
+// lock file and, between writes, nothing that is ever read.
 func evictTree(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -27,6 +29,9 @@ func evictTree(dir string) error {
 				return nil
 			}
 			return err
+		}
+		if d.IsDir() && d.Name() == localblobTmp {
+			return filepath.SkipDir
 		}
 		if !d.Type().IsRegular() {
 			return nil

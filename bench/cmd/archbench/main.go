@@ -1,9 +1,11 @@
 // Command archbench measures continuity's WAL archive (package
-// replication: Archiver, RestoreTo) on a file:// bucket and on loopback
-// S3: how far the archive lags a primary appending a steady load (the
-// recovery point objective), and how fast a state is rebuilt from the
-// archive (the recovery time), beside the physical limits of the same
-// stores in the same run. It prints a Markdown report.
+// archive: Archiver, RestoreTo) on a file:// bucket (a local directory
+// through package localblob, which fsyncs every object, as a Node
+// archives to file://) and on loopback S3: how far the archive lags a
+// primary appending a steady load (the recovery point objective), and how
+// fast a state is rebuilt from the archive (the recovery time), beside
+// the physical limits of the same stores in the same run. It prints a
+// Markdown report.
 //
 // Usage, from the bench module's directory:
 //
@@ -262,7 +264,7 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	}
 	defer os.RemoveAll(root)
 
-	sys := benchkit.Gather(root, "wal", "replication", "snapshot", "internal")
+	sys := benchkit.Gather(root, "wal", "archive", "snapshot", "localblob", "internal")
 	b := &bencher{settings: s, root: root, progress: progress}
 	stores, err := b.openStores(ctx)
 	defer b.closeStores()

@@ -1,14 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/pierrec/lz4/v4"
@@ -190,20 +191,15 @@ func (b *bencher) buildArchive(ctx context.Context, st *store) (_ *restoreArchiv
 	}
 	a.Close()
 
-	it := bucket.List(&blob.ListOptions{Prefix: "wal/"})
-	for {
-		o, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
+	objs, err := listArchive(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		if o.kind == kindWAL {
+			arch.objects = append(arch.objects, o.key)
+			arch.walBytes += o.size
 		}
-		if err != nil {
-			return nil, err
-		}
-		if o.IsDir || strings.HasSuffix(o.Key, "/timeline") {
-			continue
-		}
-		arch.objects = append(arch.objects, o.Key)
-		arch.walBytes += o.Size
 	}
 	return arch, nil
 }
@@ -261,7 +257,7 @@ func (b *bencher) restoreOnce(ctx context.Context, arch *restoreArchive) (restor
 	defer memRepo.Close()
 	t0 = time.Now()
 	for _, name := range arch.objects {
-		n, _, err := decodeObject(ctx, memRepo, name)
+		n, _, err := decodeObject(ctx, memRepo, name, nil)
 		if err != nil {
 			return res, fmt.Errorf("decode %s: %w", name, err)
 		}
@@ -341,9 +337,14 @@ func (b *bencher) evict(st *store) (bool, error) {
 	return true, nil
 }
 
-// segPrefixSize is the clear prefix of an archived WAL object (see
-// archive/format.go).
-const segPrefixSize = 56
+// The clear prefix of an archived WAL object (archive/format.go, format
+// version 2): the fields decodeObject reads, and the chain values.
+const (
+	segPrefixSize = 120
+	chainBytes    = 64 // Prev and End, 32 bytes each: what version 2 added
+	prevOff       = 56 // the chain before the first record
+	endOff        = 88 // the chain after the last record
+)
 
 // memCopy copies the repository's config and key slots from b, and the
 // objects already read (datas), into a new mem:// bucket.
@@ -387,14 +388,26 @@ func memCopy(ctx context.Context, b *blob.Bucket, objects []string, datas [][]by
 	return mem, nil
 }
 
+// decodeTimes splits decodeObject's time by part.
+type decodeTimes struct {
+	unseal  time.Duration // Repo.GetSealed: a copy from memory, AES-256-GCM
+	records time.Duration // lz4 and walking the records' varints
+	chain   time.Duration // the chain's SHA-256 over the records (a second walk of the varints included)
+}
+
 // decodeObject does the work of the archive package's readSegment on
 // an object already read: it authenticates and decrypts it, decompresses
-// the body and walks the records (epoch, time delta and length varints,
-// then the payload), without allocating the records. It re-implements
-// the archive format for this measurement; the record count is checked
-// against the archive, so a change of format fails the run instead of
-// timing something else.
-func decodeObject(ctx context.Context, repo *snapshot.Repo, name string) (records int, payload int64, err error) {
+// the body, walks the records (epoch, time delta and length varints,
+// then the payload) without allocating them, and recomputes the chain
+// from the prefix's Prev over them, which must give its End
+// (archive/chain.go: c(L) = SHA-256(c(L-1) || LSN || epoch || time ns ||
+// data), the integers 8-byte little-endian). It re-implements the
+// archive format for this measurement; the record count is checked
+// against the archive and the chain against the prefix, so a change of
+// format fails the run instead of timing something else. With dt set, it
+// adds the time of each part to it.
+func decodeObject(ctx context.Context, repo *snapshot.Repo, name string, dt *decodeTimes) (records int, payload int64, err error) {
+	t0 := time.Now()
 	prefix, body, err := repo.GetSealed(ctx, name, segPrefixSize, 1<<30)
 	if err != nil {
 		return 0, 0, err
@@ -402,6 +415,7 @@ func decodeObject(ctx context.Context, repo *snapshot.Repo, name string) (record
 	if len(prefix) != segPrefixSize {
 		return 0, 0, fmt.Errorf("prefix of %d bytes", len(prefix))
 	}
+	t1 := time.Now()
 	codec := prefix[2]
 	count := int(binary.LittleEndian.Uint32(prefix[4:8]))
 	rawLen := int(binary.LittleEndian.Uint32(prefix[48:52]))
@@ -436,5 +450,50 @@ func decodeObject(ctx context.Context, repo *snapshot.Repo, name string) (record
 	if off != len(raw) {
 		return 0, 0, fmt.Errorf("%d bytes after %d records", len(raw)-off, count)
 	}
+	t2 := time.Now()
+	if err := checkChain(prefix, raw, count); err != nil {
+		return 0, 0, err
+	}
+	if dt != nil {
+		dt.unseal += t1.Sub(t0)
+		dt.records += t2.Sub(t1)
+		dt.chain += time.Since(t2)
+	}
 	return records, payload, nil
+}
+
+// checkChain recomputes the chain over the count records of the decoded
+// body raw (already walked once, so well-formed) from the prefix's Prev,
+// and compares it with the prefix's End.
+func checkChain(prefix, raw []byte, count int) error {
+	lsn := binary.LittleEndian.Uint64(prefix[16:24])
+	t := int64(binary.LittleEndian.Uint64(prefix[32:40]))
+	var c [32]byte
+	copy(c[:], prefix[prevOff:prevOff+32])
+	var hdr [24]byte
+	h := sha256.New()
+	off := 0
+	for range count {
+		epoch, n := binary.Uvarint(raw[off:])
+		off += n
+		delta, n := binary.Uvarint(raw[off:])
+		off += n
+		size, n := binary.Uvarint(raw[off:])
+		off += n
+		t += int64(delta)
+		binary.LittleEndian.PutUint64(hdr[0:], lsn)
+		binary.LittleEndian.PutUint64(hdr[8:], epoch)
+		binary.LittleEndian.PutUint64(hdr[16:], uint64(t))
+		h.Reset()
+		h.Write(c[:])
+		h.Write(hdr[:])
+		h.Write(raw[off : off+int(size)])
+		h.Sum(c[:0])
+		off += int(size)
+		lsn++
+	}
+	if !bytes.Equal(c[:], prefix[endOff:endOff+32]) {
+		return fmt.Errorf("the records chain to %x, the prefix says %x (did the chain's definition change?)", c[:8], prefix[endOff:endOff+8])
+	}
+	return nil
 }
