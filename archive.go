@@ -283,11 +283,15 @@ func (n *Node) Verify(ctx context.Context, readData bool) (VerifyResult, error) 
 	if res.Snapshot, err = n.repo.Verify(ctx, snapshot.VerifyOptions{ReadData: readData}); err != nil {
 		return res, err
 	}
-	// This node's own record of how far it archived anchors the tail:
-	// deleting the newest objects and heads together shows.
+	// The record of how far the archive reached (this node's archiver,
+	// and in a cluster the primaries' reports in the Raft state) anchors
+	// the tail: deleting the newest objects and heads together shows.
 	var opts archive.VerifyOptions
 	if a := n.archiver(); a != nil {
 		opts.Expect = a.Status().HeadLSN
+	}
+	if co := n.Coordinator(); co != nil {
+		opts.Expect = max(opts.Expect, co.State().Archived)
 	}
 	if res.Archive, err = archive.VerifyWith(ctx, n.repo, archive.VerifyPITR, opts); err != nil {
 		return res, err

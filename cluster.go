@@ -139,7 +139,11 @@ func (c *clusterPart) roleNow() (Role, uint64, string) {
 func (c *clusterPart) position() failover.Position {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return failover.Position{Flushed: c.n.log.Synced(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: c.unhealthy == nil}
+	var archived wal.LSN
+	if a := c.n.archiver(); a != nil {
+		archived = a.Status().HeadLSN
+	}
+	return failover.Position{Flushed: c.n.log.Synced(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: c.unhealthy == nil, Archived: archived}
 }
 
 // roleLoop applies role changes in order.

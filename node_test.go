@@ -263,6 +263,15 @@ func TestCluster(t *testing.T) {
 		require.NoError(t, m.n.WaitFor(wctx, last), "%s did not apply %d (status %+v)", m.id, last, m.n.Status())
 		assert.Equal(t, "v19", m.sm.get("k4"), "%s state %v", m.id, m.sm)
 	}
+	// The cluster state records how far the primary's archive reached
+	// (its head), on every node, and verify holds the archive to it.
+	for _, m := range ms {
+		testkit.Eventually(t, func() bool { return m.n.Coordinator().State().Archived >= last },
+			"%s's cluster state to record the archive's head at LSN %d (state %+v)", m.id, last, m.n.Coordinator().State())
+	}
+	res, err := p.n.Verify(ctx, false)
+	require.NoError(t, err, "verify on the primary")
+	require.True(t, res.OK(), "verify on the primary: %+v", res.Archive.Problems)
 
 	// The primary goes away; another takes over with every write.
 	start := time.Now()

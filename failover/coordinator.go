@@ -24,6 +24,10 @@ type Position struct {
 	Acked   wal.LSN // primary only: highest LSN acknowledged to a client
 	Epoch   uint64  // the log's epoch
 	Healthy bool    // false after a failed fsync or a stalled disk: the node gives up the primary role and is not promoted
+	// Archived (primary only) is the newest LSN its archive's head
+	// object vouches for: kept in the cluster state so that any node can
+	// tell an archive whose newest objects and heads were deleted.
+	Archived wal.LSN
 }
 
 // Role is a node's part in the cluster.

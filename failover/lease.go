@@ -33,7 +33,7 @@ func (c *Coordinator) renew(ctx context.Context, epoch uint64, pos Position) err
 	fence := c.lease.fence
 	c.mu.Unlock()
 	sent := c.cfg.now()
-	err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied})
+	err := c.propose(ctx, command{Op: opRenew, Node: c.cfg.Node, Epoch: epoch, Acked: pos.Acked, Flushed: pos.Flushed, Applied: pos.Applied, Archived: pos.Archived})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {

@@ -61,6 +61,10 @@ type State struct {
 	// Resigned is the primary that resigned last (a failed disk): the
 	// next promotion chooses another node.
 	Resigned string
+	// Archived is the newest LSN of the history the primaries reported
+	// their archive's head vouches for (Position.Archived): an archive
+	// that holds less lost its newest objects (archive.VerifyOptions.Expect).
+	Archived wal.LSN
 	// Timeline lists the promotions, oldest first.
 	Timeline []TimelineEntry
 	// Index is the Raft index of the last command applied.
@@ -109,6 +113,8 @@ type command struct {
 	Flushed wal.LSN `json:"flushed,omitempty"`
 	Applied wal.LSN `json:"applied,omitempty"`
 	Healthy bool    `json:"healthy,omitempty"`
+	// renew: the primary's archive head (Position.Archived)
+	Archived wal.LSN `json:"archived,omitempty"`
 	// promote: FromEpoch must be the current epoch (compare and set)
 	FromEpoch uint64 `json:"from,omitempty"`
 	// RenewIndex: the State.RenewIndex the promotion was decided on.
@@ -221,6 +227,7 @@ func (s *State) apply(c command, idx uint64) error {
 			return fmt.Errorf("%w: %s renews, the primary is %q", ErrNotPrimary, c.Node, s.Primary)
 		}
 		s.Acked = max(s.Acked, c.Acked)
+		s.Archived = max(s.Archived, c.Archived)
 		s.RenewIndex = idx
 		s.Reports[c.Node] = Report{Flushed: c.Flushed, Applied: c.Applied, Epoch: c.Epoch, Healthy: true, Seq: idx}
 	case opReport:
@@ -249,6 +256,7 @@ func (s *State) apply(c command, idx uint64) error {
 		// Writes acknowledged past the fork were lost (possible only
 		// without SyncMode); the new history starts at the fork.
 		s.Acked = min(s.Acked, c.Fork)
+		s.Archived = min(s.Archived, c.Fork) // the deposed primary's tail is off the new history
 		s.Timeline = append(s.Timeline, TimelineEntry{Epoch: s.Epoch, Fork: c.Fork, Primary: c.Node})
 	case opStarted:
 		// The new primary's log really forked here (it may hold more

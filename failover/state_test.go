@@ -15,7 +15,7 @@ import (
 func seedCommands() [][]byte {
 	return [][]byte{
 		encodeCommand(command{Op: opJoin, Member: Member{ID: "n1", RaftAddr: "127.0.0.1:1", ReplAddr: "127.0.0.1:2", Voter: true}}),
-		encodeCommand(command{Op: opRenew, Node: "n1", Epoch: 3, Acked: 10, Flushed: 12, Applied: 11}),
+		encodeCommand(command{Op: opRenew, Node: "n1", Epoch: 3, Acked: 10, Flushed: 12, Applied: 11, Archived: 9}),
 		encodeCommand(command{Op: opReport, Node: "n2", Epoch: 3, Flushed: 9, Healthy: true}),
 		encodeCommand(command{Op: opPromote, Node: "n2", FromEpoch: 3, Fork: 9, Reason: "lease expired"}),
 		encodeCommand(command{Op: opResign, Node: "n1", Epoch: 3}),
@@ -65,7 +65,8 @@ func TestStateProperties(t *testing.T) {
 			case 1:
 				c = command{Op: opLeave, Node: node}
 			case 2:
-				c = command{Op: opRenew, Node: node, Epoch: epoch, Acked: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "acked"))}
+				c = command{Op: opRenew, Node: node, Epoch: epoch, Acked: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "acked")),
+					Archived: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "archived"))}
 			case 3:
 				c = command{Op: opReport, Node: node, Flushed: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "flushed")), Healthy: true}
 			case 4:
@@ -84,6 +85,14 @@ func TestStateProperties(t *testing.T) {
 			}
 			if promoted := c.Op == opPromote && err == nil; promoted && s.Acked != min(before.Acked, c.Fork) || !promoted && s.Acked < before.Acked {
 				rt.Fatalf("acked %d → %d after %s", before.Acked, s.Acked, c.Op)
+			}
+			// The archive's recorded reach only grows, except that a
+			// promotion cuts it at the fork (the deposed primary's tail
+			// is off the new history).
+			if promoted := c.Op == opPromote && err == nil; promoted && s.Archived != min(before.Archived, c.Fork) ||
+				c.Op == opRenew && err == nil && s.Archived != max(before.Archived, c.Archived) ||
+				!promoted && s.Archived < before.Archived {
+				rt.Fatalf("archived %d → %d after %+v", before.Archived, s.Archived, c)
 			}
 			if c.Op == opPromote && err == nil {
 				if s.Epoch != before.Epoch+1 || s.Primary != c.Node || len(s.Timeline) != len(before.Timeline)+1 {
@@ -109,7 +118,7 @@ func TestStateProperties(t *testing.T) {
 				rt.Fatal(err)
 			}
 			back, err := decodeState(b)
-			if err != nil || back.Epoch != s.Epoch || back.Primary != s.Primary || len(back.Timeline) != len(s.Timeline) || back.Index != s.Index {
+			if err != nil || back.Epoch != s.Epoch || back.Primary != s.Primary || len(back.Timeline) != len(s.Timeline) || back.Index != s.Index || back.Archived != s.Archived {
 				rt.Fatalf("state snapshot round trip: %v", err)
 			}
 		}
