@@ -59,7 +59,7 @@ func TestReplaceBlock(t *testing.T) {
 }
 
 // TestReport renders a report from made-up results and checks the
-// target's verdict and the skipped store's line.
+// targets' verdicts, a few cells, and the skipped store's line.
 func TestReport(t *testing.T) {
 	s, err := parseFlags([]string{"-runs", "2"})
 	if err != nil {
@@ -67,26 +67,50 @@ func TestReport(t *testing.T) {
 	}
 	file := &store{kind: storeFile, label: "file://", desc: "a directory"}
 	s3 := &store{kind: storeS3, label: "S3", desc: "a server"}
-	run := func(p99 time.Duration) lagRun {
+	run := func(p99 time.Duration, share, perInterval float64) lagRun {
 		return lagRun{perSec: 10_000, lagP50: p99 / 2, lagP99: p99, lagMax: p99, restore: time.Second, restoreRecs: 1000,
-			lagSample: benchkit.SampleMs([]time.Duration{0, p99 / 2, p99}, 3)}
+			lagSample: benchkit.SampleMs([]time.Duration{0, p99 / 2, p99}, 3),
+			integrity: integrityCost{walObjects: 100, uploaded: 120, compacted: 2, headsWritten: 62, headsHeld: 3, headBytes: 138, headsInLoad: 60,
+				headGapMin: time.Second, share: share, perInterval: perInterval}}
+	}
+	verify := func(read, verify time.Duration) verifyRun {
+		return verifyRun{cold: true, objects: 40, bytes: 100e6, read: read, verify: verify, readWarm: read / 2, verifyWarm: verify,
+			readCPU: read / 2, verifyCPU: 2 * verify, decode: decodeTimes{unseal: 100 * time.Millisecond, records: 200 * time.Millisecond, chain: 300 * time.Millisecond}, decodeRecs: 1e6}
 	}
 	res := &results{
 		stores: []*store{file, s3},
 		lag: []*lagJob{
-			{store: file, runs: []lagRun{run(500 * time.Millisecond), run(600 * time.Millisecond)}},
-			{store: s3, runs: []lagRun{run(900 * time.Millisecond), run(1200 * time.Millisecond)}},
+			{store: file, runs: []lagRun{run(500*time.Millisecond, 0.0004, 1), run(600*time.Millisecond, 0.0005, 0.98)}},
+			{store: s3, runs: []lagRun{run(900*time.Millisecond, 0.06, 1), run(1200*time.Millisecond, 0.0004, 1.02)}},
+		},
+		archives: []*archiveJob{
+			{store: file, objects: 32, walBytes: 72e6, build: buildTimes{save: 4 * time.Second, appends: 2 * time.Second, flush: time.Second}},
+			{store: s3, objects: 32, walBytes: 72e6, build: buildTimes{save: 5 * time.Second, appends: 2 * time.Second, flush: time.Second}},
 		},
 		restores: []*restoreJob{{store: file, runs: []restoreRun{{cold: true, open: time.Second, restore: 3 * time.Second, base: time.Second, records: 1e6, bytes: 256e6}}}},
+		verifies: []*verifyJob{
+			{store: file, runs: []verifyRun{verify(100*time.Millisecond, 110*time.Millisecond), verify(100*time.Millisecond, 130*time.Millisecond)}},
+			{store: s3, runs: []verifyRun{verify(100*time.Millisecond, 400*time.Millisecond)}},
+		},
 	}
 	out := renderReport(s, benchkit.System{}, res, "")
-	checkCharts(t, s, res, "arch-lag.png", "arch-restore.png")
+	checkCharts(t, s, res, "arch-lag.png", "arch-restore.png", "arch-verify.png")
 	for _, want := range []string{
-		"| file://: p99 per-record lag ≤ 1 s in every run | 0.550 (0.500–0.600) s | yes |",
-		"| S3: p99 per-record lag ≤ 1 s in every run | 1.05 (0.900–1.20) s | no (1 of 2 runs) |",
-		"1 of 2 target checks met.",
+		"| file://: p99 per-record lag ≤ 1 s in every run (unchanged by format 2) | 0.550 (0.500–0.600) s | yes | `go run ./cmd/archbench -suites lag -stores file` |",
+		"| S3: p99 per-record lag ≤ 1 s in every run (unchanged by format 2) | 1.05 (0.900–1.20) s | no (1 of 2 runs) |",
+		"| file://: chain + head bytes ≤ 5% of upload bytes in every run | 0.0450% (0.0400%–0.0500%) | yes |",
+		"| S3: chain + head bytes ≤ 5% of upload bytes in every run | 3.02% (0.0400%–6.00%) | no (1 of 2 runs) |",
+		"| file://: ≤ 1 head per ShipInterval during the load in every run | 0.99 (0.98–1.00) | yes |",
+		"| S3: ≤ 1 head per ShipInterval during the load in every run | 1.01 (1.00–1.02) | no (1 of 2 runs) |",
+		"| file://: Verify MB/s ÷ plain read MB/s ≥ 0.8, from disk (median of runs) | 0.84 (0.77–0.91) | yes | `go run ./cmd/archbench -suites verify -stores file` |",
+		"| S3: Verify MB/s ÷ plain read MB/s ≥ 0.8, from disk (median of runs) | 0.25 | no |",
+		"4 of 8 target checks met.",
+		"| file:// | 100 | 0 | 120 | 2 | 62 | 60 |",
+		"| file:// | from disk | 40 | 100 | 0.100 | 1,000 | 0.120 (0.110–0.130) | 839 (769–909) | 0.84 (0.77–0.91) | 0.5 | 2.0 | 2,000 | 839 (769–909) | 0.42 (0.38–0.45) |",
+		"| S3 | 0.100 | 0.200 | 0.300 | 0.600 | 120 | 1,666,667 | 1.50 |",
 		"#### Restore (RTO): 1 GiB state + 1,000,000 events of 256 B",
-		"| file:// | from disk | 4.00 | 1.00 | 1.00 | 1,074 | 2.00 | 500,000 | 128 |",
+		"| file:// | from disk | 4.00 | 1.00 | 1.00 | 1,074 | 2.00 | 500,000 | 128 | 32 |",
+		"| S3 | 5.00 | 0 | 2.00 | 500,000 | 1.00 | 32 | 72.0 |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
@@ -95,11 +119,14 @@ func TestReport(t *testing.T) {
 	if strings.Contains(out, "Scaled down") {
 		t.Errorf("full-size restore called scaled down:\n%s", out)
 	}
-	lag := res.lag
-	res.lag = nil
+	lag, verifies := res.lag, res.verifies
+	res.lag, res.verifies = nil, nil
 	checkCharts(t, s, res, "arch-restore.png")
 	res.lag, res.restores = lag, nil
 	checkCharts(t, s, res, "arch-lag.png")
+	res.lag, res.verifies = nil, verifies
+	checkCharts(t, s, res, "arch-verify.png")
+	res.lag = lag
 	res.skipped = []string{"S3: skipped: no server"}
 	if out := renderReport(s, benchkit.System{}, res, ""); !strings.Contains(out, "\nS3: skipped: no server\n") || !strings.Contains(out, "| Store S3 | skipped: no server |") {
 		t.Errorf("skipped store not reported:\n%s", out)
@@ -116,7 +143,7 @@ func checkCharts(t *testing.T, s settings, res *results, files ...string) {
 }
 
 // TestArchbenchSmoke runs the command's logic end to end on file://
-// only, with a one-second lag run and a tiny restore, writing into a
+// only, with a one-second lag run and a tiny restore and verify, writing into a
 // copy of a README, so that the harness cannot rot between full runs.
 // The numbers are not checked: timings never decide whether a test
 // passes (the restores' correctness checks do).
@@ -145,9 +172,11 @@ func TestArchbenchSmoke(t *testing.T) {
 	for _, want := range []string{
 		"#### Archive lag (RPO): 10,000 events/s of 256 B for 1s", "#### Archive uploads",
 		"#### Restore (RTO): 2 MiB state + 20,000 events of 256 B", "Scaled down from the issue's 1 GiB + 1,000,000 events",
-		"#### Limits of the restore", "#### Building the restore archive", "#### Target",
-		"| file://: p99 per-record lag ≤ 1 s in every run |",
-		"#### Charts", "](charts/arch-lag.png)", "](charts/arch-restore.png)",
+		"#### Integrity costs", "#### Limits of the restore", "#### Verify: VerifyWith(VerifyPITR) beside a plain read, 2 MiB state + 20,000 events",
+		"#### Verify's work per object", "#### Building the restore and verify archive", "#### Targets",
+		"| file://: p99 per-record lag ≤ 1 s in every run (unchanged by format 2) |", "| file://: chain + head bytes ≤ 5% of upload bytes in every run |",
+		"| file://: ≤ 1 head per ShipInterval during the load in every run |", "| file://: Verify MB/s ÷ plain read MB/s ≥ 0.8,",
+		"#### Charts", "](charts/arch-lag.png)", "](charts/arch-restore.png)", "](charts/arch-verify.png)",
 		endMarker + "\n\nafter\n",
 	} {
 		if !strings.Contains(text, want) {
@@ -155,10 +184,10 @@ func TestArchbenchSmoke(t *testing.T) {
 		}
 	}
 	// One row per table for the store.
-	if n := strings.Count(text, "\n| file:// |"); n != 5 {
-		t.Errorf("%d rows for file://, want 5 (lag, uploads, restore, limits, build):\n%s", n, text)
+	if n := strings.Count(text, "\n| file:// |"); n != 8 {
+		t.Errorf("%d rows for file://, want 8 (lag, uploads, integrity, restore, limits, verify, verify's work, build):\n%s", n, text)
 	}
-	for _, f := range []string{"arch-lag.png", "arch-restore.png"} {
+	for _, f := range []string{"arch-lag.png", "arch-restore.png", "arch-verify.png"} {
 		if _, err := os.Stat(filepath.Join(dir, "charts", f)); err != nil {
 			t.Errorf("chart not drawn: %v", err)
 		}

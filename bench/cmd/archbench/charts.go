@@ -3,17 +3,42 @@ package main
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
 // drawCharts draws the distribution of the per-record archive lag per
-// store (arch-lag.png) if the lag suite ran, and the restores' MB/s by
-// part per store (arch-restore.png) if the restore suite ran, and returns
-// the Markdown that shows them ("" without charts).
+// store (arch-lag.png) if the lag suite ran, the restores' MB/s by part
+// per store (arch-restore.png) if the restore suite ran, and the verify
+// suite's MB/s per store (arch-verify.png) if it ran, and returns the
+// Markdown that shows them ("" without charts).
 func drawCharts(cs *benchkit.Charts, s settings, res *results) (string, error) {
 	return cs.Draw(benchkit.Chart{Name: "arch-lag.png", Drawing: lagCurves(s, res)},
-		benchkit.Chart{Name: "arch-restore.png", Drawing: restoreBars(s, res)})
+		benchkit.Chart{Name: "arch-restore.png", Drawing: restoreBars(s, res)},
+		benchkit.Chart{Name: "arch-verify.png", Drawing: verifyBars(s, res)})
+}
+
+// verifyBars is the median MB/s of the plain read and of Verify, from
+// the disk and cached, a bar per store.
+func verifyBars(s settings, res *results) benchkit.Bars {
+	c := benchkit.Bars{
+		Title:  fmt.Sprintf("Verify (VerifyPITR, %d reads at once) beside a plain read of wal/: MB/s (median)", verifyReads),
+		YLabel: "MB/s of the objects as stored",
+		Groups: []string{"plain read, from disk", "Verify, from disk", "plain read, cached", "Verify, cached"},
+	}
+	for _, j := range res.verifies {
+		mbps := func(d func(verifyRun) time.Duration) float64 {
+			return finite(j.stat(func(r verifyRun) float64 { return float64(r.bytes) / 1e6 / secs(d(r)) }).Med)
+		}
+		c.Series = append(c.Series, benchkit.BarSeries{Name: j.store.label, Values: []float64{
+			mbps(func(r verifyRun) time.Duration { return r.read }),
+			mbps(func(r verifyRun) time.Duration { return r.verify }),
+			mbps(func(r verifyRun) time.Duration { return r.readWarm }),
+			mbps(func(r verifyRun) time.Duration { return r.verifyWarm }),
+		}})
+	}
+	return c
 }
 
 // lagCurves is the distribution of the per-record archive lag (Append

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"gocloud.dev/blob"
+
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"github.com/continuity-go/continuity/snapshot"
@@ -52,11 +54,50 @@ type lagRun struct {
 	restore     time.Duration // RestoreTo of the whole archive (the check)
 	restoreRecs int64
 
+	integrity integrityCost
+
 	// lagSample is a sample of the per-record lags in milliseconds, taken
 	// evenly by rank after the run (benchkit.SampleMs), at most
 	// benchkit.SamplesPerRun: the distribution chart's data.
 	lagSample []float64
 }
+
+// integrityCost is what the chain and the head objects (archive format
+// 2) cost one lag run: counted from the bucket's listing after the run
+// and the archiver's uploads.
+type integrityCost struct {
+	walObjects int   // WAL objects the bucket holds after the run
+	walBytes   int64 // their bytes as stored
+
+	uploaded      int   // WAL objects uploaded: the archiver's (OnUpload) and compaction's
+	uploadedBytes int64 // their bytes as stored
+	compacted     int   // of them, written by compaction: held, no upload had the name
+
+	headsWritten int           // head PUTs: the newest head's sequence number less the first's, plus one
+	headsHeld    int           // heads the bucket holds (the archiver keeps the newest three)
+	headBytes    int64         // one head object as stored (sealed)
+	headsInLoad  int           // heads written during the load (Status().HeadWritten)
+	headGapMin   time.Duration // the shortest time between two heads written during the load
+	otherBytes   int64         // the pin and timeline objects as stored
+
+	// perInterval is headsInLoad per ShipInterval of load.
+	perInterval float64
+	// share is what the chain values and the heads add, as a share of
+	// every byte uploaded: (chainBytes × uploaded + headsWritten ×
+	// headBytes) ÷ (uploadedBytes + headsWritten × headBytes +
+	// otherBytes).
+	share float64
+}
+
+// firstHeadSeq is the sequence number of the first head of a fresh
+// archive (archive/head.go: each head takes the next number after the
+// newest, from 0), so the newest one counts the heads written.
+const firstHeadSeq = 1
+
+// shipInterval is the archiver's ShipInterval in the lag runs: the
+// archive package's default, set explicitly so that the heads' rate is
+// counted against the interval in force.
+const shipInterval = time.Second
 
 // lagJob collects a store's lag runs.
 type lagJob struct {
@@ -117,16 +158,25 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 			ups = append(ups, landed{ev, at})
 			mu.Unlock()
 		},
-		Logger: b.logger(),
+		ShipInterval: shipInterval,
+		Logger:       b.logger(),
 	})
 	if err != nil {
 		return res, err
 	}
 	defer a.Close()
 
-	// Status().Lag every 10 ms while the load runs.
+	// Status().Lag every 10 ms while the load runs, and the heads'
+	// times (Status().HeadWritten: at most one a ShipInterval, so none
+	// hides between two samples).
 	sctx, stopSampling := context.WithCancel(ctx)
 	var samples []time.Duration
+	var heads []time.Time
+	noteHead := func(s archive.Status) {
+		if !s.HeadWritten.IsZero() && (len(heads) == 0 || !s.HeadWritten.Equal(heads[len(heads)-1])) {
+			heads = append(heads, s.HeadWritten)
+		}
+	}
 	res.resume = -1
 	sampled := make(chan struct{})
 	go func() {
@@ -139,6 +189,7 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 				res.resume = time.Since(base)
 			}
 			samples = append(samples, s.Lag)
+			noteHead(s)
 			select {
 			case <-sctx.Done():
 				return
@@ -146,11 +197,26 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 			}
 		}
 	}()
-	loadDur, lats, err := b.pace(ctx, log, total, base, appendAt)
+	loadStart, loadDur, lats, err := b.pace(ctx, log, total, base, appendAt)
 	stopSampling()
 	<-sampled
 	if err != nil {
 		return res, err
+	}
+	noteHead(a.Status()) // one written as the load ended
+	loadEnd := loadStart.Add(loadDur)
+	var inLoad []time.Time
+	for _, h := range heads {
+		if !h.Before(loadStart) && !h.After(loadEnd) {
+			inLoad = append(inLoad, h)
+		}
+	}
+	res.integrity.headsInLoad = len(inLoad)
+	res.integrity.perInterval = float64(len(inLoad)) / (loadDur.Seconds() / shipInterval.Seconds())
+	for i := 1; i < len(inLoad); i++ {
+		if g := inLoad[i].Sub(inLoad[i-1]); i == 1 || g < res.integrity.headGapMin {
+			res.integrity.headGapMin = g
+		}
 	}
 	last := log.Last()
 	res.appended = int(last)
@@ -207,6 +273,14 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 	res.ratio = float64(int64(last)*int64(b.payload)) / float64(upBytes)
 	res.uploadP50 = benchkit.Percentile(sorted(upDurs), 0.5)
 
+	uploaded := make(map[string]bool, len(ups))
+	for _, u := range ups {
+		uploaded[u.ev.Object] = true
+	}
+	if err := res.integrity.count(ctx, bucket, uploaded, upBytes); err != nil {
+		return res, fmt.Errorf("count the archive's objects: %w", err)
+	}
+
 	if res.putP50, err = b.putFloor(ctx, repo, res.medianObj); err != nil {
 		return res, fmt.Errorf("PUT floor: %w", err)
 	}
@@ -227,13 +301,54 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 	return res, nil
 }
 
+// count lists the run's bucket (after the archiver closed) and fills in
+// what the chain and the heads cost: uploaded names the objects the
+// archiver uploaded (OnUpload), of upBytes in all; a WAL object the
+// bucket holds under another name was written by compaction.
+func (c *integrityCost) count(ctx context.Context, bucket *blob.Bucket, uploaded map[string]bool, upBytes int64) error {
+	objs, err := listArchive(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	c.uploaded, c.uploadedBytes = len(uploaded), upBytes
+	var newest uint64
+	for _, o := range objs {
+		switch o.kind {
+		case kindWAL:
+			c.walObjects++
+			c.walBytes += o.size
+			if !uploaded[o.key] {
+				c.compacted++
+				c.uploaded++
+				c.uploadedBytes += o.size
+			}
+		case kindHead:
+			c.headsHeld++
+			newest = max(newest, o.seq)
+			if c.headBytes != 0 && c.headBytes != o.size {
+				return fmt.Errorf("head objects of %d and %d bytes", c.headBytes, o.size)
+			}
+			c.headBytes = o.size
+		case kindPin, kindTimeline:
+			c.otherBytes += o.size
+		}
+	}
+	if c.headsHeld == 0 {
+		return errors.New("no head object under " + headPrefix)
+	}
+	c.headsWritten = int(newest-firstHeadSeq) + 1
+	heads := int64(c.headsWritten) * c.headBytes
+	c.share = float64(chainBytes*int64(c.uploaded)+heads) / float64(c.uploadedBytes+heads+c.otherBytes)
+	return nil
+}
+
 // pace appends total records (-rate per second, -payload bytes each) to
 // log for at most -duration: at the start of every tick, one Append of
 // the records due by the tick's end; when behind, at most maxBurstTicks
 // ticks' worth per Append. It notes in appendAt when each LSN's Append
-// returned (since base), and returns the load's length and the Appends'
-// latencies.
-func (b *bencher) pace(ctx context.Context, log *wal.Log, total int, base time.Time, appendAt []time.Duration) (time.Duration, []time.Duration, error) {
+// returned (since base), and returns when the load started, its length
+// and the Appends' latencies.
+func (b *bencher) pace(ctx context.Context, log *wal.Log, total int, base time.Time, appendAt []time.Duration) (time.Time, time.Duration, []time.Duration, error) {
 	maxBurst := max(1, int(int64(b.rate)*int64(maxBurstTicks*tick)/int64(time.Second)))
 	batch := make([][]byte, 0, maxBurst)
 	lats := make([]time.Duration, 0, int(b.duration/tick)+1)
@@ -242,7 +357,7 @@ func (b *bencher) pace(ctx context.Context, log *wal.Log, total int, base time.T
 	appended := 0
 	for appended < total {
 		if err := ctx.Err(); err != nil {
-			return 0, nil, err
+			return start, 0, nil, err
 		}
 		now := time.Now()
 		if !now.Before(end) {
@@ -263,10 +378,10 @@ func (b *bencher) pace(ctx context.Context, log *wal.Log, total int, base time.T
 		first, last, err := log.Append(ctx, batch...)
 		t1 := time.Now()
 		if err != nil {
-			return 0, nil, err
+			return start, 0, nil, err
 		}
 		if int(first) != appended+1 || int(last) != appended+n {
-			return 0, nil, fmt.Errorf("append gave LSNs %d-%d, want %d-%d", first, last, appended+1, appended+n)
+			return start, 0, nil, fmt.Errorf("append gave LSNs %d-%d, want %d-%d", first, last, appended+1, appended+n)
 		}
 		for l := first; l <= last; l++ {
 			appendAt[l] = t1.Sub(base)
@@ -274,7 +389,7 @@ func (b *bencher) pace(ctx context.Context, log *wal.Log, total int, base time.T
 		lats = append(lats, t1.Sub(t0))
 		appended += n
 	}
-	return time.Since(start), lats, nil
+	return start, time.Since(start), lats, nil
 }
 
 // putFloor times -puts PUTs of one object of size bytes through the

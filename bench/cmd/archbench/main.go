@@ -1,34 +1,45 @@
 // Command archbench measures continuity's WAL archive (package
-// archive: Archiver, RestoreTo) on a file:// bucket (a local directory
-// through package localblob, which fsyncs every object, as a Node
-// archives to file://) and on loopback S3: how far the archive lags a
-// primary appending a steady load (the recovery point objective), and how
-// fast a state is rebuilt from the archive (the recovery time), beside
-// the physical limits of the same stores in the same run. It prints a
-// Markdown report.
+// archive: Archiver, RestoreTo, VerifyWith) on a file:// bucket (a local
+// directory through package localblob, which fsyncs every object, as a
+// Node archives to file://) and on loopback S3: how far the archive lags
+// a primary appending a steady load (the recovery point objective), what
+// the record chain and the head objects of archive format 2 add to the
+// uploads, how fast a state is rebuilt from the archive (the recovery
+// time), and how fast Verify checks it, beside the physical limits of
+// the same stores in the same run. It prints a Markdown report.
 //
 // Usage, from the bench module's directory:
 //
-//	go run ./cmd/archbench [-dir DIR] [-runs 3] [-duration 60s] [-stores file,s3] [-readme README.md] [-charts DIR]
-//	go run ./cmd/archbench -quick                  # a quick look: 1 run of 5 s, a 64 MiB + 100,000-event restore
+//	go run ./cmd/archbench [-dir DIR] [-runs 3] [-duration 60s] [-stores file,s3] [-suites lag,restore,verify] [-readme README.md] [-charts DIR]
+//	go run ./cmd/archbench -quick                  # a quick look: 1 run of 5 s, a 64 MiB + 100,000-event archive
 //
-// Archive lag: each run opens a fresh wal.Log (default Options: every
-// Append durable) and a fresh snapshot repository in the store, starts a
-// archive.Archiver with default options (ShipInterval 1 s,
-// compaction on), and appends -rate events/s of -payload bytes (event
-// JSON from internal/gen) for -duration, paced against the wall clock in
-// one Append (one fdatasync) per millisecond. Every record's lag is the
-// time from its Append returning to the archive's contiguous end
+// Archive lag (suite lag): each run opens a fresh wal.Log (default
+// Options: every Append durable) and a fresh snapshot repository in the
+// store, starts an archive.Archiver with default options (ShipInterval
+// 1 s, compaction on), and appends -rate events/s of -payload bytes
+// (event JSON from internal/gen) for -duration, paced against the wall
+// clock in one Append (one fdatasync) per millisecond. Every record's lag
+// is the time from its Append returning to the archive's contiguous end
 // (UploadEvent.Archived) passing it; Archiver.Status().Lag is sampled
-// every 10 ms beside it. Each run ends with a RestoreTo of the whole
-// archive that must reach the log's last record.
+// every 10 ms beside it. After the run, a listing of the bucket counts
+// the WAL objects, the head objects written (their sequence numbers) and
+// what the chain values and heads add to the bytes uploaded; the heads
+// written during the load are counted from Status().HeadWritten. Each run
+// ends with a RestoreTo of the whole archive that must reach the log's
+// last record.
 //
-// Restore: per store, one archive holding a base snapshot of -state
-// bytes (taken with Archiver.SnapshotNow after one record) and -events
-// events of -payload bytes after it, restored -runs times with RestoreTo
-// into a state machine that reads and discards; the same run reads every
-// archived WAL object, decodes them, and restores the snapshot alone
-// with snapshot.Repo.Restore, for the limits.
+// Restore and verify (suites restore, verify): per store, one archive
+// holding a base snapshot of -state bytes (taken with
+// Archiver.SnapshotNow after one record) and -events events of -payload
+// bytes after it. The restore suite restores it -runs times with
+// RestoreTo into a state machine that reads and discards; the same run
+// reads every archived WAL object, decodes them, and restores the
+// snapshot alone with snapshot.Repo.Restore, for the limits. The verify
+// suite times, -runs times, a plain read of every object under wal/ with
+// 4 reads at once (the limit) and archive.VerifyWith at VerifyPITR with 4
+// reads at once, each with the store's files dropped from the page cache
+// first, then both again cached, and decodes the WAL objects from memory
+// in one goroutine, split into decryption, lz4 and the chain's SHA-256.
 //
 // The S3 store is the bucket named by $CONTINUITY_TEST_S3_URL (with AWS
 // credentials from the environment, as `.ci/run with-s3` sets them), or
@@ -37,19 +48,21 @@
 // .ci/run), or else it is skipped and the report says why. Every run
 // works under a random key prefix, deleted at the end.
 //
-// The runs go round by round (each store once per round), so that a
-// disturbance of the machine spreads over all of them; the report gives
-// the median and min–max over the runs and checks the target (p99
-// per-record lag ≤ 1 s). With -readme, it replaces the text between
-// <!-- archbench:begin --> and <!-- archbench:end --> in that file.
-// With -charts DIR, it also draws PNG charts into DIR (arch-lag.png: the
+// Each suite's runs go round by round (each store once per round), so
+// that a disturbance of the machine spreads over all of them; the report
+// gives the median and min–max over the runs and checks the targets (p99
+// per-record lag ≤ 1 s, chain and heads ≤ 5% of the bytes uploaded, at
+// most one head per ShipInterval, Verify at least 0.8 of the plain
+// read's MB/s). With -readme, it replaces the text between
+// <!-- archbench:begin --> and <!-- archbench:end --> in that file. With
+// -charts DIR, it also draws PNG charts into DIR (arch-lag.png: the
 // distribution of the per-record lag per store; arch-restore.png: the
-// restores' MB/s by part per store) and appends their image links to the
-// report.
+// restores' MB/s by part per store; arch-verify.png: the plain read's and
+// Verify's MB/s per store) and appends their image links to the report.
 //
-// The program needs about seven minutes with the defaults and both
-// stores (six 60-second lag runs, then the restores); -quick takes about
-// fifteen seconds.
+// The program needs about eight minutes with the defaults and both
+// stores (six 60-second lag runs, then the restores and verify runs);
+// -quick takes about fifteen seconds.
 package main
 
 import (
@@ -87,9 +100,10 @@ var allStores = []string{storeFile, storeS3}
 const (
 	suiteLag     = "lag"     // archive lag under a paced load
 	suiteRestore = "restore" // restore of a snapshot and events
+	suiteVerify  = "verify"  // archive.VerifyWith beside a plain read
 )
 
-var allSuites = []string{suiteLag, suiteRestore}
+var allSuites = []string{suiteLag, suiteRestore, suiteVerify}
 
 // settings are the command-line flags.
 type settings struct {
@@ -117,7 +131,7 @@ const (
 	defaultDuration = 60 * time.Second
 	defaultState    = "1GiB"
 	defaultEvents   = 1_000_000
-	quickRuns       = 1
+	quickRuns       = 1 // -quick
 	quickDuration   = 5 * time.Second
 	quickState      = "64MiB"
 	quickEvents     = 100_000
@@ -136,7 +150,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&state, "state", defaultState, "restore: size of the base snapshot's state (bytes, or a number with KiB, MiB or GiB)")
 	fs.IntVar(&s.events, "events", defaultEvents, "restore: events archived after the base snapshot")
 	fs.StringVar(&stores, "stores", strings.Join(allStores, ","), "comma-separated stores: file, s3")
-	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore")
+	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify")
 	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d, unless given", quickRuns, quickDuration, quickState, quickEvents))
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the archbench markers")
 	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")

@@ -2,15 +2,26 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
-// targetLagP99 is the issue's target: p99 per-record archive lag at most
-// 1 s.
-const targetLagP99 = time.Second
+// The issue's targets for the lag suite (the verify suite's is
+// targetVerifyRatio).
+const (
+	// targetLagP99: p99 per-record archive lag at most 1 s, unchanged by
+	// format 2.
+	targetLagP99 = time.Second
+	// targetChainShare: the chain values and the head objects add at most
+	// 5% to the bytes uploaded.
+	targetChainShare = 0.05
+	// targetHeadsPerInterval: at most one head per ShipInterval.
+	targetHeadsPerInterval = 1.0
+)
 
 // renderReport formats the results as Markdown: the machine and stores,
 // the archive lag and uploads, the restores and their limits, and the
@@ -77,6 +88,29 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		benchkit.Table(&b, []string{"store", "objects/s", "median object KiB", "bytes uploaded/record", "payload ÷ uploaded", "upload p50 ms", "PUT floor p50 ms", "resumed after ms", "compacted objects", "restore check records/s"}, rows)
 		fmt.Fprintf(&b, "\nobjects/s: objects the archiver uploaded (OnUpload calls, until it caught up) per second of load; bytes uploaded/record and payload ÷ uploaded: their bytes (lz4, sealed) against the records' payloads. upload p50: UploadEvent.Duration, retries included. PUT floor: one snapshot.Repo.PutSealed (the archiver's PUT) of the run's median object size in random bytes, %d times after the run on the same store, median: the least an upload can take there. resumed after: from NewArchiver to Status().Resumed, to the %v of the samples. compacted objects: Status().Compacted (default compaction, every 30 s). restore check: RestoreTo of the whole archive after the run, which must reach the log's last record.\n",
 			s.puts, sampleEvery)
+
+		b.WriteString("\n#### Integrity costs: the record chain and the head objects\n\n")
+		rows = nil
+		for _, j := range res.lag {
+			ic := func(f func(integrityCost) float64) benchkit.Stat {
+				return j.stat(func(r lagRun) float64 { return f(r.integrity) })
+			}
+			rows = append(rows, []string{j.store.label,
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return float64(c.walObjects) }), whole),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return float64(c.walBytes) / 1e6 }), benchkit.Sig3),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return float64(c.uploaded) }), whole),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return float64(c.compacted) }), whole),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return float64(c.headsWritten) }), whole),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return float64(c.headsInLoad) }), whole),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return c.perInterval }), benchkit.Ratio),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return secs(c.headGapMin) }), benchkit.Sig3),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return float64(c.headBytes) }), whole),
+				benchkit.RangeOf(ic(func(c integrityCost) float64 { return 100 * c.share }), pct),
+			})
+		}
+		benchkit.Table(&b, []string{"store", "WAL objects held", "WAL MB held", "WAL objects uploaded", "of them by compaction", "heads written", "heads during the load", "heads per ShipInterval", "shortest gap between heads s", "head object B", "chain + heads, share of upload bytes"}, rows)
+		fmt.Fprintf(&b, "\nCounted after each run from a listing of the run's bucket prefix (wal/) and the archiver's uploads. WAL objects held: what the bucket holds after compaction; uploaded: the archiver's uploads (OnUpload) and the objects compaction wrote (held under a name no upload had). heads written: PUTs under wal/head/, the newest head's sequence number less the first's (%d) plus one; they include the head an archiver writes when it starts an empty archive and the one Flush writes; the archiver keeps the newest three. heads during the load: Archiver.Status().HeadWritten changes seen by the %v samples while the load ran; per ShipInterval: that count ÷ (seconds of load ÷ ShipInterval %v); shortest gap: between two of them. head object B: a head as stored (a %d-byte body, sealed). share: (%d bytes of chain values × WAL objects uploaded + heads written × head object bytes) ÷ (bytes of the WAL objects uploaded + heads written × head object bytes + the pin and timeline objects): the bytes format 2 added to what the archiver uploaded.\n",
+			firstHeadSeq, sampleEvery, shipInterval, headBody, chainBytes)
 	}
 
 	if len(res.restores) > 0 {
@@ -94,7 +128,7 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 				benchkit.RangeOf(j.stat(func(r restoreRun) float64 { return secs(r.replay()) }), benchkit.Sig3),
 				benchkit.RangeOf(j.stat(func(r restoreRun) float64 { return float64(r.records) / secs(r.replay()) }), benchkit.Sig3),
 				benchkit.RangeOf(j.stat(func(r restoreRun) float64 { return float64(r.bytes) / 1e6 / secs(r.replay()) }), benchkit.Sig3),
-				fmt.Sprint(j.objects),
+				fmt.Sprint(res.archiveOf(j.store).objects),
 				benchkit.RangeOf(j.stat(func(r restoreRun) float64 { return secs(r.warm) }), benchkit.Sig3),
 			})
 		}
@@ -117,49 +151,31 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 		}
 		benchkit.Table(&b, []string{"store", "read WAL objects s", "read MB/s", "decode s", "decode events/s", "replay part ÷ (read + decode)", "Repo.Restore alone s", "Repo.Restore MB/s", "snapshot part ÷ Repo.Restore alone"}, rows)
 		b.WriteString("\nread: Bucket.ReadAll of every WAL object one after another, as RestoreTo reads them (MB/s of stored bytes). decode: from memory, what RestoreTo does to each object before applying its records: Repo.GetSealed from an in-memory copy of the objects (a copy, then AES-256-GCM), lz4, walking the records' varints, and the chain's SHA-256 over the records (re-implemented here; the record count and the chain's end are checked against the object), without allocating the records. Repo.Restore alone: the base snapshot restored with snapshot.Repo.Restore to a counting writer, without RestoreTo's pipe to the state machine. The read and Repo.Restore alone start with the store's files dropped from the page cache, as the RTO does.\n")
+	}
 
-		b.WriteString("\n#### Building the restore archive (context, once per store)\n\n")
+	if len(res.verifies) > 0 {
+		renderVerify(&b, s, res)
+	}
+
+	if len(res.archives) > 0 {
+		b.WriteString("\n#### Building the restore and verify archive (context, once per store)\n\n")
 		rows = nil
-		for _, j := range res.restores {
+		for _, j := range res.archives {
 			rows = append(rows, []string{j.store.label,
 				benchkit.Sig3(secs(j.build.save)),
 				benchkit.Sig3(float64(j.snapStored) / 1e6),
 				benchkit.Sig3(secs(j.build.appends)),
 				benchkit.Sig3(float64(s.events) / secs(j.build.appends)),
 				benchkit.Sig3(secs(j.build.flush)),
+				fmt.Sprint(j.objects),
 				benchkit.Sig3(float64(j.walBytes) / 1e6),
 			})
 		}
-		benchkit.Table(&b, []string{"store", "SnapshotNow s", "snapshot stored MB", "appends s", "appended events/s", "Flush after the appends s", "WAL objects stored MB"}, rows)
-		fmt.Fprintf(&b, "\nOne record, then Archiver.SnapshotNow of the state (event JSON from internal/gen, generated while it is saved) at LSN 1 (RestoreTo ignores base snapshots at LSN 0), then the events in Appends of %d while the archiver (compaction off, so that every restore reads the same objects) uploads, then Flush.\n", appendBatch)
+		benchkit.Table(&b, []string{"store", "SnapshotNow s", "snapshot stored MB", "appends s", "appended events/s", "Flush after the appends s", "WAL objects", "WAL objects stored MB"}, rows)
+		fmt.Fprintf(&b, "\nOne record, then Archiver.SnapshotNow of the state (event JSON from internal/gen, generated while it is saved) at LSN 1 (RestoreTo ignores base snapshots at LSN 0), then the events in Appends of %d while the archiver (compaction off, so that every restore and verify reads the same objects) uploads, then Flush. The restore and verify suites share it.\n", appendBatch)
 	}
 
-	if len(res.lag) > 0 {
-		b.WriteString("\n#### Target\n\n")
-		rows = nil
-		met := 0
-		for _, j := range res.lag {
-			ok := 0
-			for _, r := range j.runs {
-				if r.lagP99 <= targetLagP99 {
-					ok++
-				}
-			}
-			verdict := "yes"
-			if ok < len(j.runs) {
-				verdict = fmt.Sprintf("no (%d of %d runs)", ok, len(j.runs))
-			} else {
-				met++
-			}
-			rows = append(rows, []string{
-				fmt.Sprintf("%s: p99 per-record lag ≤ %g s in every run", j.store.label, targetLagP99.Seconds()),
-				benchkit.RangeOf(j.stat(func(r lagRun) float64 { return secs(r.lagP99) }), benchkit.Sig3) + " s",
-				verdict,
-			})
-		}
-		benchkit.Table(&b, []string{"target", "measured", "met?"}, rows)
-		fmt.Fprintf(&b, "\n%d of %d target checks met.\n", met, len(res.lag))
-	}
+	renderTargets(&b, res)
 	return b.String()
 }
 
@@ -180,7 +196,10 @@ func runsText(s settings) string {
 		parts = append(parts, fmt.Sprintf("lag: %d per store of %v each, round by round", s.runs, s.duration))
 	}
 	if s.suite(suiteRestore) {
-		parts = append(parts, fmt.Sprintf("restore: one archive per store, restored %d times (-runs)", s.runs))
+		parts = append(parts, fmt.Sprintf("restore: one archive per store, restored %d times (-runs), round by round", s.runs))
+	}
+	if s.suite(suiteVerify) {
+		parts = append(parts, fmt.Sprintf("verify: the same archive, verified %d times (-runs), round by round", s.runs))
 	}
 	return strings.Join(parts, "; ") + "; cells are median (min–max)" + quickNote(s)
 }
@@ -200,4 +219,163 @@ func mustSize(v string) int {
 		panic(err)
 	}
 	return n
+}
+
+// headBody is the size of a head object's body (archive/head.go), before
+// sealing.
+const headBody = 74
+
+// archiveOf returns the archive built on st.
+func (res *results) archiveOf(st *store) *archiveJob {
+	for _, a := range res.archives {
+		if a.store == st {
+			return a
+		}
+	}
+	return &archiveJob{store: st}
+}
+
+// whole formats a count (a median of two may end in .5).
+func whole(v float64) string {
+	if v == math.Trunc(v) {
+		return benchkit.Thousands(int64(v))
+	}
+	return benchkit.OneDecimal(v)
+}
+
+// pct formats a percentage (already ×100) to three significant digits.
+func pct(v float64) string { return benchkit.Sig3(v) + "%" }
+
+// renderVerify writes the verify suite's tables.
+func renderVerify(b *strings.Builder, s settings, res *results) {
+	fmt.Fprintf(b, "\n#### Verify: VerifyWith(VerifyPITR) beside a plain read, %s state + %s events of %s\n\n", sizeName(s.state), benchkit.Thousands(int64(s.events)), sizeName(s.payload))
+	if s.state != mustSize(defaultState) || s.events != defaultEvents {
+		fmt.Fprintf(b, "Scaled down from the issue's %s + %s events (-state, -events%s).\n\n", sizeName(mustSize(defaultState)), benchkit.Thousands(defaultEvents), quickNote(s))
+	}
+	var rows [][]string
+	for _, j := range res.verifies {
+		mbps := func(d func(verifyRun) time.Duration) benchkit.Stat {
+			return j.stat(func(r verifyRun) float64 { return float64(r.bytes) / 1e6 / secs(d(r)) })
+		}
+		rows = append(rows, []string{j.store.label, j.cacheState(),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return float64(r.objects) }), whole),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return float64(r.bytes) / 1e6 }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.read) }), benchkit.Sig3),
+			benchkit.RangeOf(mbps(func(r verifyRun) time.Duration { return r.read }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.verify) }), benchkit.Sig3),
+			benchkit.RangeOf(mbps(func(r verifyRun) time.Duration { return r.verify }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(verifyRun.ratio), benchkit.Ratio),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.readCPU) / secs(r.read) }), benchkit.OneDecimal),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.verifyCPU) / secs(r.verify) }), benchkit.OneDecimal),
+			benchkit.RangeOf(mbps(func(r verifyRun) time.Duration { return r.readWarm }), benchkit.Sig3),
+			benchkit.RangeOf(mbps(func(r verifyRun) time.Duration { return r.verifyWarm }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(verifyRun.warmRatio), benchkit.Ratio),
+		})
+	}
+	benchkit.Table(b, []string{"store", "store's files", "objects under wal/", "MB under wal/", "plain read s", "plain read MB/s", "Verify s", "Verify MB/s", "Verify ÷ plain read", "plain read CPU cores", "Verify CPU cores", "plain read, cached MB/s", "Verify, cached MB/s", "Verify ÷ plain read, cached"}, rows)
+	fmt.Fprintf(b, "\nplain read: a listing of wal/ and Bucket.ReadAll of every object under it (WAL objects, timeline, heads, pin), %d at once: the limit. Verify: snapshot.Open (not timed, a new Repo each time) and archive.VerifyWith(VerifyPITR, VerifyOptions{Reads: %d}): the listing, the anchors, the snapshots' manifests, then every WAL object read, authenticated and decrypted, decoded and its records chained to the one before, %d at once; each must report OK and every object and record read. MB/s: the bytes stored under wal/ (the same for both) per second; Verify ÷ plain read is the ratio of the two, per run. store's files: \"from disk\" when the store's files were dropped from the page cache before each (as for the restore); cached: both again right after. CPU cores: this process's CPU time (user + system) ÷ the wall time (versitygw's own CPU is not counted; the machine has %d).\n",
+		verifyReads, verifyReads, verifyReads, runtime.NumCPU())
+
+	b.WriteString("\n#### Verify's work per object, CPU only (context)\n\n")
+	rows = nil
+	for _, j := range res.verifies {
+		rows = append(rows, []string{j.store.label,
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.decode.unseal) }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.decode.records) }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.decode.chain) }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.decode.total()) }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 {
+				return float64(res.archiveOf(j.store).walBytes) / 1e6 / secs(r.decode.total())
+			}), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return float64(r.decodeRecs) / secs(r.decode.total()) }), benchkit.Sig3),
+			benchkit.RangeOf(j.stat(func(r verifyRun) float64 { return secs(r.decode.total()) / secs(r.verify) }), benchkit.Ratio),
+		})
+	}
+	benchkit.Table(b, []string{"store", "unseal s", "lz4 + records s", "chain SHA-256 s", "all s", "all MB/s", "all events/s", "all ÷ Verify"}, rows)
+	b.WriteString("\nThe WAL objects the plain read read, from an in-memory copy, one after another in one goroutine: unseal is Repo.GetSealed (a copy from memory, AES-256-GCM); lz4 + records decompresses the body and walks the records' varints; chain recomputes the SHA-256 chain over every record (a second walk of the varints included) and checks it against the object's prefix. Re-implemented here, as for the restore limits. all MB/s: stored WAL object bytes per second of all three; all ÷ Verify: this one-goroutine CPU time over Verify's wall time from disk (Verify spreads the same work over its reads at once).\n")
+}
+
+// cacheState says where the verify runs read the store's files from.
+func (j *verifyJob) cacheState() string {
+	for _, r := range j.runs {
+		if !r.cold {
+			return "not controlled"
+		}
+	}
+	return "from disk"
+}
+
+// check is one row of the targets table.
+type check struct {
+	target, measured, command string
+	met                       bool
+	verdict                   string
+}
+
+// renderTargets writes the targets table: the lag suite's per store
+// (every run must meet them), the verify suite's (the median over the
+// runs).
+func renderTargets(b *strings.Builder, res *results) {
+	var checks []check
+	everyRun := func(j *lagJob, ok func(lagRun) bool) (bool, string) {
+		n := 0
+		for _, r := range j.runs {
+			if ok(r) {
+				n++
+			}
+		}
+		if n < len(j.runs) {
+			return false, fmt.Sprintf("no (%d of %d runs)", n, len(j.runs))
+		}
+		return true, "yes"
+	}
+	for _, j := range res.lag {
+		cmd := fmt.Sprintf("`go run ./cmd/archbench -suites lag -stores %s`", j.store.kind)
+		met, v := everyRun(j, func(r lagRun) bool { return r.lagP99 <= targetLagP99 })
+		checks = append(checks, check{
+			target:   fmt.Sprintf("%s: p99 per-record lag ≤ %g s in every run (unchanged by format 2)", j.store.label, targetLagP99.Seconds()),
+			measured: benchkit.RangeOf(j.stat(func(r lagRun) float64 { return secs(r.lagP99) }), benchkit.Sig3) + " s",
+			command:  cmd, met: met, verdict: v,
+		})
+		met, v = everyRun(j, func(r lagRun) bool { return r.integrity.share <= targetChainShare })
+		checks = append(checks, check{
+			target:   fmt.Sprintf("%s: chain + head bytes ≤ %g%% of upload bytes in every run", j.store.label, 100*targetChainShare),
+			measured: benchkit.RangeOf(j.stat(func(r lagRun) float64 { return 100 * r.integrity.share }), pct),
+			command:  cmd, met: met, verdict: v,
+		})
+		met, v = everyRun(j, func(r lagRun) bool { return r.integrity.perInterval <= targetHeadsPerInterval })
+		checks = append(checks, check{
+			target:   fmt.Sprintf("%s: ≤ %g head per ShipInterval during the load in every run", j.store.label, targetHeadsPerInterval),
+			measured: benchkit.RangeOf(j.stat(func(r lagRun) float64 { return r.integrity.perInterval }), benchkit.Ratio),
+			command:  cmd, met: met, verdict: v,
+		})
+	}
+	for _, j := range res.verifies {
+		st := j.stat(verifyRun.ratio)
+		c := check{
+			target:   fmt.Sprintf("%s: Verify MB/s ÷ plain read MB/s ≥ %g, %s (median of runs)", j.store.label, targetVerifyRatio, j.cacheState()),
+			measured: benchkit.RangeOf(st, benchkit.Ratio),
+			command:  fmt.Sprintf("`go run ./cmd/archbench -suites verify -stores %s`", j.store.kind),
+			met:      st.Med >= targetVerifyRatio,
+			verdict:  "yes",
+		}
+		if !c.met {
+			c.verdict = "no"
+		}
+		checks = append(checks, c)
+	}
+	if len(checks) == 0 {
+		return
+	}
+	b.WriteString("\n#### Targets\n\n")
+	var rows [][]string
+	met := 0
+	for _, c := range checks {
+		rows = append(rows, []string{c.target, c.measured, c.verdict, c.command})
+		if c.met {
+			met++
+		}
+	}
+	benchkit.Table(b, []string{"target", "measured", "met?", "measured alone by"}, rows)
+	fmt.Fprintf(b, "\n%d of %d target checks met. Measured: median (min–max) over the runs. Each row's command measures it alone with the defaults (this run's arguments are in the header).\n", met, len(checks))
 }

@@ -78,12 +78,8 @@ func (r restoreRun) replay() time.Duration { return r.restore - r.base }
 
 // restoreJob collects a store's restores.
 type restoreJob struct {
-	store      *store
-	build      buildTimes
-	objects    int
-	walBytes   int64
-	snapStored int64
-	runs       []restoreRun
+	store *store
+	runs  []restoreRun
 }
 
 func (j *restoreJob) stat(metric func(restoreRun) float64) benchkit.Stat {
@@ -394,6 +390,8 @@ type decodeTimes struct {
 	records time.Duration // lz4 and walking the records' varints
 	chain   time.Duration // the chain's SHA-256 over the records (a second walk of the varints included)
 }
+
+func (d decodeTimes) total() time.Duration { return d.unseal + d.records + d.chain }
 
 // decodeObject does the work of the archive package's readSegment on
 // an object already read: it authenticates and decrypts it, decompresses

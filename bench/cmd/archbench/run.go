@@ -37,11 +37,23 @@ type results struct {
 	stores   []*store
 	skipped  []string
 	lag      []*lagJob
+	archives []*archiveJob // the restore and verify suites' archives, one per store
 	restores []*restoreJob
+	verifies []*verifyJob
 }
 
-// all runs the suites: the lag runs round by round (each store once per
-// round), then per store one restore archive restored -runs times.
+// archiveJob is what building a store's restore and verify archive took.
+type archiveJob struct {
+	store      *store
+	build      buildTimes
+	objects    int   // WAL objects
+	walBytes   int64 // their bytes as stored
+	snapStored int64 // bytes the base snapshot's Save uploaded
+}
+
+// all runs the suites round by round (each store once per round): the
+// lag runs; then, with one archive built per store for both, the
+// restores; then the verify runs.
 func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 	b.pool = gen.Events(1, poolBytes)
 	res := &results{stores: stores, skipped: b.skipped}
@@ -52,8 +64,11 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 		if b.suite(suiteRestore) {
 			res.restores = append(res.restores, &restoreJob{store: st})
 		}
+		if b.suite(suiteVerify) {
+			res.verifies = append(res.verifies, &verifyJob{store: st})
+		}
 	}
-	b.total = (len(res.lag) + len(res.restores)) * b.runs
+	b.total = (len(res.lag) + len(res.restores) + len(res.verifies)) * b.runs
 	for r := 1; r <= b.runs; r++ {
 		for _, j := range res.lag {
 			b.done++
@@ -64,29 +79,42 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 				return nil, fmt.Errorf("lag %s, run %d: %w", j.store.label, r, err)
 			}
 			j.runs = append(j.runs, lr)
-			fmt.Fprintf(b.progress, "%.0f events/s, lag p50 %v, p99 %v, max %v; Status().Lag p99 %v; %d objects; PUT floor %v; restore check %v\n",
+			ic := lr.integrity
+			fmt.Fprintf(b.progress, "%.0f events/s, lag p50 %v, p99 %v, max %v; Status().Lag p99 %v; %d objects; %d heads (%d in the load, %.2f per ShipInterval), chain + heads %.3f%% of upload bytes; PUT floor %v; restore check %v\n",
 				lr.perSec, lr.lagP50.Round(time.Millisecond), lr.lagP99.Round(time.Millisecond), lr.lagMax.Round(time.Millisecond),
-				lr.statusP99.Round(time.Millisecond), lr.objects, lr.putP50.Round(10*time.Microsecond), lr.restore.Round(time.Millisecond))
+				lr.statusP99.Round(time.Millisecond), lr.objects, ic.headsWritten, ic.headsInLoad, ic.perInterval, 100*ic.share,
+				lr.putP50.Round(10*time.Microsecond), lr.restore.Round(time.Millisecond))
 		}
 	}
-	for _, j := range res.restores {
-		fmt.Fprintf(b.progress, "archbench: building the restore archive on %s: %s state + %s events ... ", j.store.label, sizeName(b.state), benchkit.Thousands(int64(b.events)))
-		arch, err := b.buildArchive(ctx, j.store)
+	if len(res.restores) == 0 && len(res.verifies) == 0 {
+		return res, nil
+	}
+
+	archs := make([]*restoreArchive, 0, len(stores))
+	defer func() {
+		for _, a := range archs {
+			a.close()
+		}
+	}()
+	for _, st := range stores {
+		fmt.Fprintf(b.progress, "archbench: building the restore archive on %s: %s state + %s events ... ", st.label, sizeName(b.state), benchkit.Thousands(int64(b.events)))
+		arch, err := b.buildArchive(ctx, st)
 		if err != nil {
 			fmt.Fprintln(b.progress, "failed")
-			return nil, fmt.Errorf("build the restore archive on %s: %w", j.store.label, err)
+			return nil, fmt.Errorf("build the restore archive on %s: %w", st.label, err)
 		}
-		j.build = arch.build
-		j.objects, j.walBytes, j.snapStored = len(arch.objects), arch.walBytes, arch.snapStored
+		archs = append(archs, arch)
+		res.archives = append(res.archives, &archiveJob{store: st, build: arch.build, objects: len(arch.objects), walBytes: arch.walBytes, snapStored: arch.snapStored})
 		fmt.Fprintf(b.progress, "snapshot %v, appends %v, flush %v; %d objects\n",
 			arch.build.save.Round(time.Millisecond), arch.build.appends.Round(time.Millisecond), arch.build.flush.Round(time.Millisecond), len(arch.objects))
-		for r := 1; r <= b.runs; r++ {
+	}
+	for r := 1; r <= b.runs; r++ {
+		for i, j := range res.restores {
 			b.done++
 			fmt.Fprintf(b.progress, "[%d/%d] run %d: restore %s: ", b.done, b.total, r, j.store.label)
-			rr, err := b.restoreOnce(ctx, arch)
+			rr, err := b.restoreOnce(ctx, archs[i])
 			if err != nil {
 				fmt.Fprintln(b.progress, "failed")
-				arch.close()
 				return nil, fmt.Errorf("restore %s, run %d: %w", j.store.label, r, err)
 			}
 			j.runs = append(j.runs, rr)
@@ -94,7 +122,22 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 				rr.rto().Round(time.Millisecond), rr.base.Round(time.Millisecond), rr.replay().Round(time.Millisecond), rr.cold, rr.warm.Round(time.Millisecond),
 				rr.read.Round(time.Millisecond), rr.decode.Round(time.Millisecond), rr.snapOnly.Round(time.Millisecond))
 		}
-		arch.close()
+	}
+	for r := 1; r <= b.runs; r++ {
+		for i, j := range res.verifies {
+			b.done++
+			fmt.Fprintf(b.progress, "[%d/%d] run %d: verify %s: ", b.done, b.total, r, j.store.label)
+			vr, err := b.verifyOnce(ctx, archs[i])
+			if err != nil {
+				fmt.Fprintln(b.progress, "failed")
+				return nil, fmt.Errorf("verify %s, run %d: %w", j.store.label, r, err)
+			}
+			j.runs = append(j.runs, vr)
+			fmt.Fprintf(b.progress, "%d objects, %.1f MB; plain read %v, Verify %v (ratio %.2f; cold %v); cached %v and %v; decode from memory %v (unseal %v, lz4 + records %v, chain %v)\n",
+				vr.objects, float64(vr.bytes)/1e6, vr.read.Round(time.Millisecond), vr.verify.Round(time.Millisecond), vr.ratio(), vr.cold,
+				vr.readWarm.Round(time.Millisecond), vr.verifyWarm.Round(time.Millisecond),
+				vr.decode.total().Round(time.Millisecond), vr.decode.unseal.Round(time.Millisecond), vr.decode.records.Round(time.Millisecond), vr.decode.chain.Round(time.Millisecond))
+		}
 	}
 	return res, nil
 }
