@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/continuity-go/continuity/snapshot"
@@ -352,7 +353,12 @@ func readAhead(ctx context.Context, store Store, order []piece, n int) <-chan fe
 // costOf says what problem e costs, given what restores without the
 // objects that failed.
 func costOf(e *ObjectError, w Window) string {
-	if e.LSN == 0 {
+	switch {
+	case e.LSN == 0 && (strings.HasPrefix(e.Object, headPrefix) || strings.HasPrefix(e.Object, pinPrefix)):
+		return "nothing: readers skip it for the newest one that authenticates"
+	case e.LSN == 0 && strings.HasPrefix(e.Object, "snapshots/"):
+		return "that snapshot: it cannot be restored or used as a base; the window reported is what restores without it"
+	case e.LSN == 0:
 		return ""
 	}
 	for _, r := range w.Ranges {

@@ -341,11 +341,23 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	var problems []problemView
+	seen := map[string]bool{} // objects the snapshot check named already
 	for _, p := range rep.Problems {
 		problems = append(problems, problemView{Object: p.Object, What: p.Err.Error()})
+		seen[p.Object] = true
 	}
 	for _, p := range arep.Problems {
 		var oe *archive.ObjectError
+		if errors.As(p, &oe) && seen[oe.Object] {
+			// A damaged manifest: say what it costs on the line
+			// already printed.
+			for i := range problems {
+				if problems[i].Object == oe.Object && problems[i].Costs == "" {
+					problems[i].Costs = oe.Cost
+				}
+			}
+			continue
+		}
 		if errors.As(p, &oe) {
 			what := strings.TrimPrefix(oe.Err.Error(), "archive: ")
 			if oe.Detail != "" {
