@@ -22,10 +22,10 @@ import (
 // Range is a stretch of restorable targets: every instant from From to
 // To and every LSN from FromLSN to ToLSN.
 type Range struct {
-	From, To         time.Time
-	FromLSN, ToLSN   wal.LSN
-	Base             snapshot.ID // the oldest base snapshot it starts from; zero if it starts from LSN 1
-	fromLSN1, hasRec bool        // starts from the empty state; reaches past its base
+	From, To       time.Time
+	FromLSN, ToLSN wal.LSN
+	Base           snapshot.ID // the oldest base snapshot it starts from; zero if it starts from LSN 1
+	fromLSN1       bool        // starts from the empty state, before record 1
 }
 
 // Window is what the archive can restore: Ranges, from Earliest to
@@ -375,7 +375,7 @@ func (h *history) reachOnce(ctx context.Context, store Store, st start, want wal
 	if err != nil {
 		return r, end.seg.segName, err
 	}
-	r.ToLSN, r.hasRec = end.hi, true
+	r.ToLSN = end.hi
 	if t.After(r.From) {
 		r.To = t
 	} else {
