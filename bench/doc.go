@@ -17,9 +17,10 @@
 // snapbench (snapshots vs restic; chunkers, hashes, compressors, AEADs
 // and memmove), replbench (replication over loopback TLS: async, sync(1),
 // sync(2) vs no replication, standby lag), archbench (archive lag on
-// file:// and S3, restore speed) and failbench (fail-over and switchover
-// times). This command builds them, runs them one after the other, each in
-// a process of its own, and writes the overview section: the machine, the
+// file:// and S3, the cost of the archive's integrity data, restore
+// speed, Verify speed) and failbench (fail-over and switchover times).
+// This command builds them, runs them one after the other, each in a
+// process of its own, and writes the overview section: the machine, the
 // arguments, each program's wall time and result.
 //
 // internal/peers holds the WAL peer adapters and the raw loop;

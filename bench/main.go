@@ -31,7 +31,7 @@ const (
 	suiteWAL         = "wal"         // walbench
 	suiteSnapshot    = "snapshot"    // Save and Restore vs restic (snapbench -suites snapshots)
 	suiteReplication = "replication" // replbench
-	suiteArchive     = "archive"     // archive RPO and restore speed (archbench)
+	suiteArchive     = "archive"     // archive RPO, integrity costs, restore and verify speed (archbench)
 	suiteFailover    = "failover"    // failbench
 )
 

@@ -60,9 +60,9 @@
 // restores' MB/s by part per store; arch-verify.png: the plain read's and
 // Verify's MB/s per store) and appends their image links to the report.
 //
-// The program needs about eight minutes with the defaults and both
-// stores (six 60-second lag runs, then the restores and verify runs);
-// -quick takes about fifteen seconds.
+// The program needs about seven and a half minutes with the defaults
+// and both stores (six 60-second lag runs, then the restores and verify
+// runs); -quick takes about fifteen seconds.
 package main
 
 import (
