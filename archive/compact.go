@@ -143,6 +143,12 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 	if err != nil {
 		return segObj{}, err
 	}
+	if enc.end != l.chain {
+		// The pieces' records do not chain to what their prefixes say
+		// (a writer's bug): keep them, merged they would hide it.
+		return segObj{}, &ObjectError{Object: run[len(run)-1].String(), LSN: run[0].First, Err: ErrBrokenChain,
+			Detail: fmt.Sprintf("the run's records chain to %s, its last object says %s; compaction leaves it", enc.end, l.chain)}
+	}
 	n, prefix, body := enc.name, enc.prefix, enc.body
 	name := n.String()
 	size, err := a.store.PutSealed(ctx, name, prefix, body)

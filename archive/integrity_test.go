@@ -289,3 +289,27 @@ func TestIntegrityOnEveryBucket(t *testing.T) {
 		rig.check(ctx, AtLSN(20), 20)
 	})
 }
+
+// TestIntegrityWriterBug: an authentic object whose records do not chain
+// as its prefix says (a writer's bug, not an attack: it takes the key)
+// shows in Verify: as a chain that does not reach the head's by default,
+// and as the object's own inconsistency with Decode.
+func TestIntegrityWriterBug(t *testing.T) {
+	ctx := t.Context()
+	rig, objs, _ := integrityRig(t)
+	last := objs[4]
+	seg, err := readSegment(ctx, rig.repo, last)
+	require.NoError(t, err)
+	seg.recs[3].Data = []byte("not what was chained")
+	enc, err := encodeSegment(last.Epoch, seg.prev, seg.recs, nil)
+	require.NoError(t, err)
+	copy(enc.prefix[88:], seg.end[:]) // the old End over new records
+	require.NoError(t, rig.repo.DeleteObject(ctx, last.String()))
+	_, err = rig.repo.PutSealed(ctx, last.String(), enc.prefix, enc.body)
+	require.NoError(t, err)
+	rep, err := VerifyWith(ctx, rig.repo, VerifyValid, VerifyOptions{Decode: true})
+	require.NoError(t, err)
+	require.Len(t, rep.Problems, 1, "%v", rep.Problems)
+	assert.ErrorIs(t, rep.Problems[0], ErrCorrupt)
+	assert.ErrorContains(t, rep.Problems[0], "writer's bug")
+}

@@ -46,9 +46,6 @@ func authenticated(ctx context.Context, store Store, s segName) (segChain, error
 	if c, ok := isVerified(store, s.String()); ok {
 		return c, nil
 	}
-	seg, err := readSegment(ctx, store, s)
-	if err != nil {
-		return segChain{}, err
-	}
-	return segChain{seg.prev, seg.end}, nil
+	c, _, err := authenticateSegment(ctx, store, s)
+	return c, err
 }

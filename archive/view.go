@@ -215,6 +215,25 @@ func readSegment(ctx context.Context, store Store, s segName) (segment, error) {
 	return seg, nil
 }
 
+// authenticateSegment reads and authenticates one archived object and
+// checks its prefix against its name, without decoding the records: the
+// object is then known to hold the records its name promises, with the
+// chain its prefix states. It returns the chain and the bytes read, and
+// remembers that the object authenticated.
+func authenticateSegment(ctx context.Context, store Store, s segName) (segChain, int64, error) {
+	name := s.String()
+	prefix, body, err := store.GetSealed(ctx, name, segPrefixSize, maxSegmentBytes)
+	if err != nil {
+		return segChain{}, 0, archiveErr(name, s.First, err)
+	}
+	p, err := checkPrefix(s, prefix)
+	if err != nil {
+		return segChain{}, 0, &ObjectError{Object: name, LSN: s.First, Err: ErrCorrupt, Detail: err.Error()}
+	}
+	markVerified(store, name, p.prev, p.end)
+	return segChain{p.prev, p.end}, int64(len(prefix) + len(body)), nil
+}
+
 // isExists reports whether err is a write refused because the object
 // exists (IfNotExist).
 func isExists(err error) bool { return errors.Is(err, snapshot.ErrObjectExists) }

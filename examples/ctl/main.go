@@ -322,6 +322,7 @@ func (p problemView) String() string {
 func cmdVerify(ctx context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	readData := fs.Bool("read-data", false, "read and check every stored byte of the snapshots")
+	decode := fs.Bool("decode", false, "also decode every WAL record and recompute the chain (CPU-bound; every byte is authenticated without it)")
 	levelName := fs.String("level", "pitr", "how deeply to check the WAL archive: consistent (the listing and anchors), valid (also read every object), pitr (also every base snapshot reaches the newest record)")
 	if err := fs.Parse(args); err != nil {
 		return usage(err)
@@ -335,7 +336,7 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	arep, err := archive.VerifyWith(ctx, e.repo, level, archive.VerifyOptions{Progress: e.progress.verify})
+	arep, err := archive.VerifyWith(ctx, e.repo, level, archive.VerifyOptions{Progress: e.progress.verify, Decode: *decode})
 	e.progress.finish()
 	if err != nil {
 		return err
