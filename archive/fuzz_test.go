@@ -239,6 +239,7 @@ type listingArchive struct {
 	objects map[string][]byte
 	sums    [][32]byte
 	names   []segName
+	recs    []wal.Record // the log's records, to rebuild it for a resume
 }
 
 var listingTemplate = sync.OnceValues(func() (*listingArchive, error) {
@@ -284,6 +285,7 @@ var listingTemplate = sync.OnceValues(func() (*listingArchive, error) {
 				return nil, err
 			}
 			la.sums = append(la.sums, testsm.Next(la.sums[len(la.sums)-1], rec))
+			la.recs = append(la.recs, rec)
 		}
 		if err := a.Flush(ctx); err != nil {
 			return nil, err
@@ -377,7 +379,7 @@ func plantListing(la *listingArchive, b []byte) map[string][]byte {
 // FuzzArchiveListing plants objects (arbitrary names and bytes, copies of
 // real objects under other names) beside a real archive and runs the
 // listing → plan paths: the window, every restore it offers, verify,
-// catch-up planning, reading, and a compaction. Nothing panics, no real
+// catch-up planning, reading, a resume and a compaction. Nothing panics, no real
 // object is deleted, and every restore that succeeds equals the model.
 func FuzzArchiveListing(f *testing.F) {
 	for _, s := range seedListings() {
@@ -425,6 +427,23 @@ func FuzzArchiveListing(f *testing.F) {
 		if cu, err := PlanCatchUp(ctx, repo, 1); err == nil && cu.To >= cu.From {
 			_ = ReadBatches(ctx, repo, cu.From, cu.To, func([]wal.Record) error { return nil })
 		}
+		// Resume on a log holding the same records: planted objects must
+		// neither stop it nor move it (every record is archived: it
+		// continues after LSN 40 and holds nothing before).
+		var now time.Time
+		lg, err := wal.Open(t.TempDir(), wal.Options{Now: func() time.Time { return now }, DisablePreallocation: true, Durability: wal.NoSync})
+		require.NoError(t, err)
+		defer lg.Close()
+		for _, r := range la.recs {
+			now = r.Time
+			_, _, err := lg.Append(ctx, r.Data)
+			require.NoError(t, err)
+		}
+		ra := &Archiver{log: lg, store: repo, opts: Options{}.withDefaults(), lg: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		next, err := ra.resume(ctx, lg.Epoch())
+		require.NoError(t, err, "resume beside planted objects")
+		require.Equal(t, wal.LSN(41), next, "resume beside planted objects")
+		require.Equal(t, wal.LSN(41), lg.Holds()[ra.opts.Holder], "the log's hold after resume")
 		a := &Archiver{store: repo, opts: Options{}.withDefaults(), lg: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		a.st.Resumed, a.st.Epoch, a.st.ArchivedTime = true, la.names[0].Epoch, time.Unix(0, la.names[len(la.names)-1].LastNanos).Add(time.Hour)
 		_ = a.Compact(ctx)
