@@ -130,15 +130,20 @@ func (a *Archiver) Flush(ctx context.Context) error {
 			a.mu.Unlock()
 			return nil
 		}
-		a.flushReq = true
+		if !a.st.Resumed || a.st.Archived < target {
+			// Records to ship. (Only while there are: a request left
+			// set after they landed, while the head is written, would
+			// ship the next appends early as a small object.)
+			a.flushReq = true
+			if a.waitCancel != nil {
+				a.waitCancel()
+			}
+		}
 		if a.heads.want < target {
 			// Wake the head writer: the records may all be archived
 			// already, so no upload will.
 			a.heads.want = target
 			a.notify()
-		}
-		if a.waitCancel != nil {
-			a.waitCancel()
 		}
 		ch := a.changed.Changed()
 		a.mu.Unlock()
