@@ -128,11 +128,7 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 	if err != nil {
 		return rep, err
 	}
-	_, _, heads, err := readHead(ctx, store) // h has the newest; this is for the bad names
-	if err != nil {
-		return rep, err
-	}
-	for _, e := range append(pins.bad, heads.bad...) {
+	for _, e := range append(pins.bad, h.heads.bad...) {
 		problem(e)
 	}
 	if hasPin {

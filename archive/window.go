@@ -128,6 +128,7 @@ type history struct {
 	bases   []snapshot.Manifest
 	head    head
 	hasHead bool
+	heads   anchors // the heads listed (and those that did not authenticate)
 	damaged []error // manifests that do not authenticate
 }
 
@@ -180,7 +181,7 @@ func historyOf(ctx context.Context, store Store, v *archiveView) (*history, erro
 		}
 	}
 	sort.SliceStable(h.bases, func(i, j int) bool { return h.bases[i].LSN > h.bases[j].LSN })
-	if h.head, h.hasHead, _, err = readHead(ctx, store); err != nil {
+	if h.head, h.hasHead, h.heads, err = readHead(ctx, store); err != nil {
 		return nil, err
 	}
 	return h, nil

@@ -123,7 +123,7 @@ func (b *bencher) verifyOnce(ctx context.Context, arch *restoreArchive) (verifyR
 	}
 	defer memRepo.Close()
 	for _, name := range names {
-		n, _, err := decodeObject(ctx, memRepo, name, &res.decode)
+		n, _, err := decodeObject(ctx, memRepo, name, &res.decode, true)
 		if err != nil {
 			return res, fmt.Errorf("decode %s: %w", name, err)
 		}
