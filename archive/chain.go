@@ -61,3 +61,22 @@ func (c *chainer) over(prev chainHash, recs []wal.Record) chainHash {
 	}
 	return prev
 }
+
+// chainBefore is the chain before record lsn of the decoded object s:
+// its sealed Prev at its first record, else hashed over the records
+// before lsn.
+func (s segment) chainBefore(c *chainer, lsn wal.LSN) chainHash {
+	if lsn == s.name.First {
+		return s.prev
+	}
+	return c.over(s.prev, s.recs[:lsn-s.name.First])
+}
+
+// chainAfter is the chain after record lsn of the decoded object s: its
+// sealed End at its last record, else hashed over the records up to lsn.
+func (s segment) chainAfter(c *chainer, lsn wal.LSN) chainHash {
+	if lsn == s.name.Last {
+		return s.end
+	}
+	return c.over(s.prev, s.recs[:lsn-s.name.First+1])
+}

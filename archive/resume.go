@@ -87,10 +87,7 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	for start := next; ; {
 		failed := false
 		for _, pc := range v.planFrom(start).pieces {
-			err := l.check(ctx, a.store, pc)
-			if err == nil {
-				err = a.matchLog(ctx, pc)
-			}
+			err := a.checkPiece(ctx, l, pc)
 			if errors.Is(err, ErrBrokenChain) {
 				// The archive holds another history's records at LSNs
 				// this log holds: never count them as this log's.
@@ -254,19 +251,30 @@ func (a *Archiver) startTimeline(ctx context.Context, epoch uint64, fork wal.LSN
 	return t, nil
 }
 
-// matchLog checks that piece pc holds the same records as the log where
-// both have them: an authentic object of another history (a deposed
-// primary's, an old copy's) must not count as this log's archive. A
-// mismatch is an *ObjectError with ErrBrokenChain.
-func (a *Archiver) matchLog(ctx context.Context, pc piece) error {
-	lo, hi := max(pc.lo, a.log.First()), min(pc.hi, a.log.Last())
-	if lo > hi {
-		return nil
+// checkPiece authenticates piece pc of the resume plan and links it (see
+// linker.check); where the log holds some of its records too, it reads
+// the object once, links it from its records and compares them with the
+// log's (matchLog).
+func (a *Archiver) checkPiece(ctx context.Context, l *linker, pc piece) error {
+	if max(pc.lo, a.log.First()) > min(pc.hi, a.log.Last()) {
+		return l.check(ctx, a.store, pc)
 	}
 	seg, err := readSegment(ctx, a.store, pc.seg.segName)
 	if err != nil {
 		return err
 	}
+	if _, err := l.take(pc, seg); err != nil {
+		return err
+	}
+	return a.matchLog(ctx, pc, seg)
+}
+
+// matchLog checks that piece pc, decoded as seg, holds the same records
+// as the log where both have them (the caller checked they overlap): an authentic object of another history (a deposed
+// primary's, an old copy's) must not count as this log's archive. A
+// mismatch is an *ObjectError with ErrBrokenChain.
+func (a *Archiver) matchLog(ctx context.Context, pc piece, seg segment) error {
+	lo, hi := max(pc.lo, a.log.First()), min(pc.hi, a.log.Last())
 	r := a.log.NewReader(lo)
 	defer r.Close()
 	for lsn := lo; lsn <= hi; lsn++ {

@@ -260,7 +260,7 @@ func verifyObjects(ctx context.Context, store Store, h *history, pn pin, hasPin 
 	// head's LSN inside it.
 	decode := func(pc piece) bool {
 		s := pc.seg
-		return opts.Decode || pc.lo != s.First || pc.hi != s.Last ||
+		return opts.Decode || !pc.whole() ||
 			hasPin && pn.LSN > s.First && pn.LSN <= s.Last || want >= s.First && want < s.Last
 	}
 	results := readAhead(ctx, store, order, opts.Reads, decode)
@@ -300,7 +300,7 @@ func verifyObjects(ctx context.Context, store Store, h *history, pn pin, hasPin 
 		if r.seg.recs != nil {
 			_, err = l.take(pc, r.seg)
 		} else {
-			_, err = l.takeWhole(pc, segChain{r.seg.prev, r.seg.end})
+			err = l.takeWhole(pc, segChain{r.seg.prev, r.seg.end})
 		}
 		if err != nil {
 			rep.Problems = append(rep.Problems, err)
@@ -310,22 +310,13 @@ func verifyObjects(ctx context.Context, store Store, h *history, pn pin, hasPin 
 		}
 		s := pc.seg
 		if hasPin && pc.lo <= pn.LSN && pn.LSN <= pc.hi {
-			at := s.First
-			c := r.seg.prev
-			if pn.LSN > at {
-				c = newChainer().over(r.seg.prev, r.seg.recs[:pn.LSN-at])
-			}
-			if c != pn.Prev {
+			if c := r.seg.chainBefore(l.c, pn.LSN); c != pn.Prev {
 				rep.Problems = append(rep.Problems, &ObjectError{Object: s.String(), LSN: pn.LSN, Err: ErrBrokenChain,
 					Detail: fmt.Sprintf("its chain before LSN %d is %s, the pin's (%d) is %s: the history's start was replaced", pn.LSN, c, pn.Seq, pn.Prev)})
 			}
 		}
 		if want > 0 && pc.lo <= want && want <= pc.hi {
-			c := r.seg.end
-			if want < s.Last {
-				c = newChainer().over(r.seg.prev, r.seg.recs[:want-s.First+1])
-			}
-			if c != h.head.Chain {
+			if c := r.seg.chainAfter(l.c, want); c != h.head.Chain {
 				rep.Problems = append(rep.Problems, &ObjectError{Object: s.String(), LSN: want, Err: ErrBrokenChain,
 					Detail: fmt.Sprintf("its chain after LSN %d is %s, the head's (%d) is %s: the newest records are another history's", want, c, h.head.Seq, h.head.Chain)})
 			}
