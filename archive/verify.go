@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/continuity-go/continuity/snapshot"
@@ -122,13 +121,18 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 		if errors.As(d, &se) {
 			name = se.Object
 		}
-		problem(&ObjectError{Object: name, Err: ErrCorrupt, Detail: "a snapshot manifest does not authenticate; that snapshot cannot be restored or used as a base: " + d.Error()})
+		problem(&ObjectError{Object: name, Err: ErrCorrupt, Detail: "a snapshot manifest does not authenticate; that snapshot cannot be restored or used as a base: " + d.Error(),
+			Cost: "that snapshot: it cannot be restored or used as a base; the window reported is what restores without it"})
 	}
 	pn, hasPin, pins, err := readPin(ctx, store)
 	if err != nil {
 		return rep, err
 	}
 	for _, e := range append(pins.bad, h.heads.bad...) {
+		var oe *ObjectError
+		if errors.As(e, &oe) {
+			oe.Cost = "nothing: readers skip it for the newest one that authenticates"
+		}
 		problem(e)
 	}
 	if hasPin {
@@ -205,7 +209,9 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 	for _, p := range rep.Problems {
 		var oe *ObjectError
 		if errors.As(p, &oe) {
-			oe.Cost = costOf(oe, w)
+			if oe.Cost == "" { // set where the problem was found, or from the window
+				oe.Cost = costOf(oe, w)
+			}
 		}
 	}
 	rep.Duration = time.Since(began)
@@ -375,12 +381,7 @@ func readAhead(ctx context.Context, store Store, order []piece, n int, decode fu
 // costOf says what problem e costs, given what restores without the
 // objects that failed.
 func costOf(e *ObjectError, w Window) string {
-	switch {
-	case e.LSN == 0 && (strings.HasPrefix(e.Object, headPrefix) || strings.HasPrefix(e.Object, pinPrefix)):
-		return "nothing: readers skip it for the newest one that authenticates"
-	case e.LSN == 0 && strings.HasPrefix(e.Object, "snapshots/"):
-		return "that snapshot: it cannot be restored or used as a base; the window reported is what restores without it"
-	case e.LSN == 0:
+	if e.LSN == 0 {
 		return ""
 	}
 	for _, r := range w.Ranges {
