@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -64,22 +63,9 @@ type adversaryState struct {
 
 func adversary(rt *rapid.T, b *blob.Bucket, maxSteps int) {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "archive-adversary-")
-	require.NoError(rt, err)
-	defer os.RemoveAll(dir)
-	clock := testkit.NewClock()
-	rig := &archiveRig{clock: clock, dir: dir, bucket: b, state: &testsm.Chain{}, sums: make([][32]byte, 1)}
-	open := func() *wal.Log {
-		l, err := wal.Open(dir, wal.Options{Now: clock.Now, SegmentBytes: 16 << 10, DisablePreallocation: true})
-		require.NoError(rt, err)
-		return l
-	}
-	rig.log = open()
-	defer func() { rig.log.Close() }()
-	repo, err := snapshot.Init(ctx, b, snapshot.RawKey([32]byte{7}), snapshot.Format{}, snapshot.Options{Now: clock.Now})
-	require.NoError(rt, err)
-	defer repo.Close()
-	rig.repo = repo
+	rig, open, done := newPropertyRig(rt, b)
+	defer done()
+	clock, repo := rig.clock, rig.repo
 	start := func() *Archiver {
 		a, err := NewArchiver(rig.log, repo, Options{
 			ShipInterval: time.Hour, NoCompaction: true, Now: clock.Now, Capture: rig.state.Capture,

@@ -225,3 +225,30 @@ func countObjects(t *testing.T, b *blob.Bucket, prefix string) int {
 		}
 	}
 }
+
+// walObjects lists the rig's WAL objects (not timelines, heads or pins)
+// in name order: by epoch, then first LSN.
+func (rig *archiveRig) walObjects(ctx context.Context) []segName {
+	rig.t.Helper()
+	list, err := rig.repo.ListObjects(ctx, archivePrefix, "")
+	require.NoError(rig.t, err)
+	var out []segName
+	for _, o := range list {
+		if n, isTL, err := parseArchiveName(o.Name); err == nil && !isTL {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// walObject returns the rig's WAL object for which match is true.
+func (rig *archiveRig) walObject(ctx context.Context, match func(segName) bool) string {
+	rig.t.Helper()
+	for _, n := range rig.walObjects(ctx) {
+		if match(n) {
+			return n.String()
+		}
+	}
+	rig.t.Fatalf("no WAL object matches among %v", rig.walObjects(ctx))
+	return ""
+}

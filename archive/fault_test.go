@@ -370,15 +370,7 @@ func TestDamageAtTheWindowsEndStaysLocal(t *testing.T) {
 	flush(t, a)
 	rig.append(10)
 	flush(t, a)
-	objs, err := rig.repo.ListObjects(ctx, archivePrefix, "")
-	require.NoError(t, err)
-	var newest string
-	for _, o := range objs {
-		if n, isTL, err := parseArchiveName(o.Name); err == nil && !isTL && n.Last == 20 {
-			newest = o.Name
-		}
-	}
-	require.NotEmpty(t, newest)
+	newest := rig.walObject(ctx, func(n segName) bool { return n.Last == 20 })
 	data, err := rig.bucket.ReadAll(ctx, newest)
 	require.NoError(t, err)
 	data[len(data)-5] ^= 1
@@ -411,15 +403,7 @@ func TestWindowOfASnapshotAfterItsLastRecord(t *testing.T) {
 	require.NoError(t, err)
 	// The first object gone (as retention would let it go): the window
 	// is the snapshot at LSN 20, taken an hour after record 20.
-	objs, err := rig.repo.ListObjects(ctx, archivePrefix, "")
-	require.NoError(t, err)
-	var first string
-	for _, o := range objs {
-		if n, isTL, err := parseArchiveName(o.Name); err == nil && !isTL && n.First == 1 {
-			first = o.Name
-		}
-	}
-	require.NotEmpty(t, first)
+	first := rig.walObject(ctx, func(n segName) bool { return n.First == 1 })
 	require.NoError(t, rig.repo.DeleteObject(ctx, first))
 	w, err := Restorable(ctx, rig.repo)
 	require.NoError(t, err)

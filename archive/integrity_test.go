@@ -45,14 +45,7 @@ func integrityRig(t *testing.T) (*archiveRig, []segName, snapshot.Manifest) {
 		rig.clock.Add(time.Second)
 	}
 	require.NoError(t, a.Close())
-	var objs []segName
-	list, err := rig.repo.ListObjects(ctx, archivePrefix, "")
-	require.NoError(t, err)
-	for _, o := range list {
-		if n, isTL, err := parseArchiveName(o.Name); err == nil && !isTL {
-			objs = append(objs, n)
-		}
-	}
+	objs := rig.walObjects(ctx)
 	require.Len(t, objs, 5)
 	rig.useBucket(rig.bucket) // read as another process would
 	return rig, objs, base
@@ -220,11 +213,10 @@ func TestIntegrityCases(t *testing.T) {
 		rig.check(ctx, Target{}, 50)
 	})
 	t.Run("pin deleted", func(t *testing.T) {
-		rig, objs, _ := integrityRig(t)
+		rig, _, _ := integrityRig(t)
 		require.NoError(t, rig.bucket.Delete(ctx, anchorName(pinPrefix, 1)))
 		oe := onlyProblem(t, rig.repo, ErrGap, pinPrefix, 1)
 		assert.Contains(t, oe.Detail, "no pin authenticates")
-		_ = objs
 		rig.check(ctx, Target{}, 50)
 	})
 }
@@ -270,15 +262,7 @@ func TestIntegrityOnEveryBucket(t *testing.T) {
 			flush(t, a)
 		}
 		require.NoError(t, a.Close())
-		list, err := rig.repo.ListObjects(ctx, archivePrefix, "")
-		require.NoError(t, err)
-		var last string
-		for _, o := range list {
-			if n, isTL, err := parseArchiveName(o.Name); err == nil && !isTL && n.Last == 30 {
-				last = o.Name
-			}
-		}
-		require.NotEmpty(t, last)
+		last := rig.walObject(ctx, func(n segName) bool { return n.Last == 30 })
 		require.NoError(t, rig.bucket.Delete(ctx, last))
 		rep, err := Verify(ctx, rig.repo, VerifyValid)
 		require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
 	"gocloud.dev/blob/memblob"
 	"pgregory.net/rapid"
 
@@ -26,23 +27,11 @@ import (
 func TestArchiveModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		ctx := context.Background()
-		dir, err := os.MkdirTemp("", "archive-model-")
-		require.NoError(rt, err)
-		defer os.RemoveAll(dir)
 		b := memblob.OpenBucket(nil)
 		defer b.Close()
-		clock := testkit.NewClock()
-		rig := &archiveRig{t: nil, clock: clock, dir: dir, bucket: b, state: &testsm.Chain{}, sums: make([][32]byte, 1)}
-		open := func() *wal.Log {
-			l, err := wal.Open(dir, wal.Options{Now: clock.Now, SegmentBytes: 16 << 10, DisablePreallocation: true})
-			require.NoError(rt, err)
-			return l
-		}
-		rig.log = open()
-		defer func() { rig.log.Close() }()
-		repo, err := snapshot.Init(ctx, b, snapshot.RawKey([32]byte{7}), snapshot.Format{}, snapshot.Options{Now: clock.Now})
-		require.NoError(rt, err)
-		rig.repo = repo
+		rig, open, done := newPropertyRig(rt, b)
+		defer done()
+		clock, repo := rig.clock, rig.repo
 		start := func() *Archiver {
 			a, err := NewArchiver(rig.log, repo, Options{
 				ShipInterval: time.Hour, NoCompaction: true, Now: clock.Now, Capture: rig.state.Capture,
@@ -117,4 +106,29 @@ func (rig *archiveRig) appendNoT(rt *rapid.T) {
 	rig.recs = append(rig.recs, rec)
 	rig.sums = append(rig.sums, testsm.Next(rig.sums[len(rig.sums)-1], rec))
 	require.NoError(rt, rig.state.Apply(rec))
+}
+
+// newPropertyRig is an archiveRig for a property test's check, on bucket
+// b: a log in a temporary directory (open reopens it) and a new
+// repository. done closes the log and the repository and removes the
+// directory.
+func newPropertyRig(rt *rapid.T, b *blob.Bucket) (rig *archiveRig, open func() *wal.Log, done func()) {
+	dir, err := os.MkdirTemp("", "archive-property-")
+	require.NoError(rt, err)
+	clock := testkit.NewClock()
+	rig = &archiveRig{clock: clock, dir: dir, bucket: b, state: &testsm.Chain{}, sums: make([][32]byte, 1)}
+	open = func() *wal.Log {
+		l, err := wal.Open(dir, wal.Options{Now: clock.Now, SegmentBytes: 16 << 10, DisablePreallocation: true})
+		require.NoError(rt, err)
+		return l
+	}
+	rig.log = open()
+	repo, err := snapshot.Init(context.Background(), b, snapshot.RawKey([32]byte{7}), snapshot.Format{}, snapshot.Options{Now: clock.Now})
+	require.NoError(rt, err)
+	rig.repo = repo
+	return rig, open, func() {
+		rig.log.Close()
+		repo.Close()
+		os.RemoveAll(dir)
+	}
 }
