@@ -199,6 +199,14 @@ func TestIntegrityCases(t *testing.T) {
 		assert.Equal(t, wal.LSN(55), w.HeadLSN)
 		rig.check(ctx, Target{}, 55)
 	})
+	t.Run("planted newer timeline", func(t *testing.T) {
+		rig, _, _ := integrityRig(t)
+		planted := timelineObject(9)
+		require.NoError(t, rig.bucket.WriteAll(ctx, planted, []byte("a timeline nobody wrote"), nil))
+		oe := onlyProblem(t, rig.repo, ErrCorrupt, planted, 0)
+		assert.Contains(t, oe.Cost, "nothing")
+		rig.check(ctx, Target{}, 50)
+	})
 	t.Run("damaged manifest not needed", func(t *testing.T) {
 		rig, _, base := integrityRig(t)
 		name := "snapshots/" + base.ID.String()

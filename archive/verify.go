@@ -113,6 +113,10 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 			Detail: fmt.Sprintf("epoch %d has no timeline object", s.Epoch)})
 	}
 	for _, e := range v.badTimelines {
+		var oe *ObjectError
+		if errors.As(e, &oe) {
+			oe.Cost = "nothing: the newest timeline that authenticates is followed"
+		}
 		problem(e)
 	}
 	for _, d := range h.damaged {
