@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,6 +71,13 @@ type Coordinator struct {
 	fsm   *fsm
 	ready chan struct{} // closed once Raft runs: forwarded commands wait for it
 	kick  chan struct{} // renew now (this node was just promoted): roleLoop sends, nodeLoop receives
+	// synced is closed once this node's State is at least as new as the
+	// leader's was after Open (syncLoop): before, it may be a snapshot
+	// from before this node stopped, and no role is told from it.
+	synced chan struct{}
+	// bootstrapped: Open started a new cluster (Config.Bootstrap on a
+	// node without Raft state).
+	bootstrapped bool
 
 	// opMu is held (read) by Raft operations in flight and (write) by
 	// Close, which sets closing before it shuts Raft down.
@@ -109,6 +117,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	c.fsm = newFSM(cfg.now)
 	c.ready = make(chan struct{})
 	c.kick = make(chan struct{}, 1)
+	c.synced = make(chan struct{})
 	var err error
 	if c.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
 		return nil, fmt.Errorf("failover: open raft store: %w", err)
@@ -152,17 +161,79 @@ func Open(cfg Config) (*Coordinator, error) {
 				c.Close()
 				return nil, fmt.Errorf("failover: bootstrap: %w", err)
 			}
+			c.bootstrapped = true
+		} else {
+			c.lg.Info("Bootstrap ignored: this node already belongs to a cluster (its Raft state is in " + cfg.Dir + ")")
 		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	close(c.ready)
 	// The Raft leader's promotions (leader.go), this node's renewals and
 	// reports (lease.go), and its role changes told to the host.
-	c.wg.Add(3)
+	c.wg.Add(4)
 	go c.leaderLoop()
 	go c.nodeLoop()
 	go c.roleLoop()
+	go c.syncLoop()
 	return c, nil
+}
+
+// Bootstrapped reports whether Open started a new cluster of this node:
+// false when Config.Bootstrap was ignored because the node already had
+// Raft state.
+func (c *Coordinator) Bootstrapped() bool { return c.bootstrapped }
+
+// Synced is closed once this node's State is at least as new as the
+// leader's was after Open: a sync command this node proposed through the
+// leader has been applied here. Until then State may be what the node
+// knew before it stopped, and the host is told no role.
+func (c *Coordinator) Synced() <-chan struct{} { return c.synced }
+
+// IsSynced reports whether Synced is closed.
+func (c *Coordinator) IsSynced() bool {
+	select {
+	case <-c.synced:
+		return true
+	default:
+		return false
+	}
+}
+
+// syncLoop proposes a sync command through the leader until this node
+// has applied it, then closes synced.
+func (c *Coordinator) syncLoop() {
+	defer c.wg.Done()
+	nonce := rand.Uint64() | 1
+	for {
+		seen, next := c.fsm.sawNonce(nonce)
+		if seen {
+			close(c.synced)
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
+		err := c.propose(ctx, command{Op: opSync, Node: c.cfg.Node, Nonce: nonce})
+		if err == nil {
+			// Committed at the leader: this node applies it once it
+			// hears of the commit (or proposes it again after Lease).
+			select {
+			case <-next:
+			case <-ctx.Done():
+			}
+		}
+		cancel()
+		select {
+		case <-c.ctx.Done():
+			return
+		default:
+		}
+		if err != nil {
+			select { // a retry's backoff while no leader answers
+			case <-time.After(c.cfg.Profile.Renew):
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	}
 }
 
 // Addr is the address other coordinators reach this one at.
@@ -218,6 +289,11 @@ func (c *Coordinator) CanWrite() (epoch uint64, ok bool) {
 // changes.
 func (c *Coordinator) roleLoop() {
 	defer c.wg.Done()
+	select { // no role from a State older than the leader's
+	case <-c.synced:
+	case <-c.ctx.Done():
+		return
+	}
 	for {
 		ch := c.fsm.changed()
 		st := c.fsm.state()
@@ -263,4 +339,11 @@ func (c *Coordinator) roleLoop() {
 type roleState struct {
 	current RoleChange
 	known   bool // false before roleLoop's first pass: current is not yet told
+}
+
+// SetArchive records id as the cluster's archive, once: it must run on
+// the primary of epoch. It fails with ErrArchiveMismatch when the cluster
+// already archives to another repository.
+func (c *Coordinator) SetArchive(ctx context.Context, epoch uint64, id string) error {
+	return c.propose(ctx, command{Op: opArchive, Node: c.cfg.Node, Epoch: epoch, ArchiveID: id})
 }

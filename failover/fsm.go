@@ -22,12 +22,14 @@ type fsm struct {
 	renew    map[string]time.Time // node@epoch → applied at
 	reported map[string]time.Time
 	changes  watermark.Signal // broadcast under mu: see changed
+	nonces   map[uint64]bool  // sync commands applied (Coordinator.syncLoop)
+	synced   watermark.Signal // broadcast under mu when a sync command is applied
 }
 
 // newFSM returns an empty state machine that reads the local time from
 // now.
 func newFSM(now func() time.Time) *fsm {
-	return &fsm{now: now, renew: map[string]time.Time{}, reported: map[string]time.Time{}}
+	return &fsm{now: now, renew: map[string]time.Time{}, reported: map[string]time.Time{}, nonces: map[uint64]bool{}}
 }
 
 var (
@@ -49,6 +51,14 @@ func (f *fsm) changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.changes.Changed()
+}
+
+// sawNonce reports whether the sync command carrying nonce was applied,
+// and returns a channel closed at the next sync command applied.
+func (f *fsm) sawNonce(nonce uint64) (bool, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nonces[nonce], f.synced.Changed()
 }
 
 // renewedAt is when this node applied the last renewal (or the
@@ -91,6 +101,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 		case opPromote:
 			// The new primary's lease starts with its promotion.
 			f.renew[fmt.Sprintf("%s@%d", cmd.Node, f.st.Epoch)] = now
+		case opSync:
+			if len(f.nonces) >= 1024 { // every node's restarts: forget the old ones
+				clear(f.nonces)
+			}
+			f.nonces[cmd.Nonce] = true
+			f.synced.Broadcast()
 		}
 	}
 	if f.st.Primary+fmt.Sprint(f.st.Epoch) != before || cmd.Op == opJoin || cmd.Op == opLeave || cmd.Op == opStarted {

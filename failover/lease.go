@@ -192,7 +192,10 @@ func (c *Coordinator) nodeLoop() {
 		c.mu.Lock()
 		switching := c.lease.switching
 		c.mu.Unlock()
-		if st.Primary == c.cfg.Node && st.Epoch != 0 && switching {
+		if st.Primary == c.cfg.Node && st.Epoch != 0 && !c.IsSynced() {
+			// The State may be from before this node stopped: it renews
+			// only a primary role the leader confirms.
+		} else if st.Primary == c.cfg.Node && st.Epoch != 0 && switching {
 			// A switchover runs: no renewal, no writes.
 		} else if st.Primary == c.cfg.Node && st.Epoch != 0 {
 			if !pos.Healthy {

@@ -130,7 +130,7 @@ func (c *Coordinator) onLeader(ctx context.Context, cmd command, local func() er
 
 // refusedError maps a forwarded refusal back to its sentinel.
 func refusedError(msg string) error {
-	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember, ErrLeaseRenewed} {
+	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember, ErrLeaseRenewed, ErrArchiveMismatch} {
 		if len(msg) >= len(e.Error()) && msg[:len(e.Error())] == e.Error() {
 			return fmt.Errorf("%w%s", e, msg[len(e.Error()):])
 		}

@@ -65,6 +65,10 @@ type State struct {
 	// their archive's head vouches for (Position.Archived): an archive
 	// that holds less lost its newest objects (archive.VerifyOptions.Expect).
 	Archived wal.LSN
+	// ArchiveID is the repository ID of the cluster's one archive, set
+	// by the first primary (opArchive) and never changed: a node whose
+	// archive has another ID takes no role.
+	ArchiveID string `json:",omitempty"`
 	// Timeline lists the promotions, oldest first.
 	Timeline []TimelineEntry
 	// Index is the Raft index of the last command applied.
@@ -99,6 +103,8 @@ const (
 	opPromote = "promote"
 	opResign  = "resign"
 	opStarted = "started"
+	opArchive = "archive"
+	opSync    = "sync"
 )
 
 // command is one change to the State, as stored in the Raft log.
@@ -122,6 +128,10 @@ type command struct {
 	Fork       wal.LSN `json:"fork,omitempty"`
 	Reason     string  `json:"reason,omitempty"`
 	Force      bool    `json:"force,omitempty"`
+	// archive: the repository ID of the cluster's archive
+	ArchiveID string `json:"archive_id,omitempty"`
+	// sync: a nonce the proposer waits to see applied locally
+	Nonce uint64 `json:"nonce,omitempty"`
 }
 
 const (
@@ -162,7 +172,7 @@ func decodeCommand(b []byte) (command, error) {
 	case c.Version != commandVersion:
 		return c, fmt.Errorf("%w: version %d, this build reads %d", errBadCommand, c.Version, commandVersion)
 	case len(c.Node) > maxIDBytes || len(c.Member.ID) > maxIDBytes || len(c.Member.RaftAddr) > maxAddrBytes ||
-		len(c.Member.ReplAddr) > maxAddrBytes || len(c.Reason) > maxReasonBytes:
+		len(c.Member.ReplAddr) > maxAddrBytes || len(c.Reason) > maxReasonBytes || len(c.ArchiveID) > maxIDBytes:
 		return c, fmt.Errorf("%w: a field exceeds its bound", errBadCommand)
 	}
 	switch c.Op {
@@ -170,9 +180,13 @@ func decodeCommand(b []byte) (command, error) {
 		if c.Member.ID == "" {
 			return c, fmt.Errorf("%w: join without a member ID", errBadCommand)
 		}
-	case opLeave, opRenew, opReport, opPromote, opResign, opStarted:
+	case opLeave, opRenew, opReport, opPromote, opResign, opStarted, opSync:
 		if c.Node == "" {
 			return c, fmt.Errorf("%w: %s without a node", errBadCommand, c.Op)
+		}
+	case opArchive:
+		if c.Node == "" || c.ArchiveID == "" {
+			return c, fmt.Errorf("%w: archive without a node or an ID", errBadCommand)
 		}
 	default:
 		return c, fmt.Errorf("%w: unknown op %q", errBadCommand, c.Op)
@@ -196,6 +210,9 @@ var (
 	// ErrLeaseRenewed: a promotion decided before the primary's latest
 	// renewal; the leader decides again.
 	ErrLeaseRenewed = errors.New("failover: lease renewed since the promotion was decided")
+	// ErrArchiveMismatch: the cluster's archive is another repository
+	// than the one a primary proposed.
+	ErrArchiveMismatch = errors.New("failover: the cluster archives to another repository")
 )
 
 // apply applies c at Raft index idx. It returns nil or a refusal.
@@ -258,6 +275,17 @@ func (s *State) apply(c command, idx uint64) error {
 		s.Acked = min(s.Acked, c.Fork)
 		s.Archived = min(s.Archived, c.Fork) // the deposed primary's tail is off the new history
 		s.Timeline = append(s.Timeline, TimelineEntry{Epoch: s.Epoch, Fork: c.Fork, Primary: c.Node})
+	case opArchive:
+		if c.Epoch != s.Epoch || c.Node != s.Primary {
+			return fmt.Errorf("%w: %s names the archive in epoch %d; the primary of epoch %d is %q", ErrStaleEpoch, c.Node, c.Epoch, s.Epoch, s.Primary)
+		}
+		if s.ArchiveID != "" && s.ArchiveID != c.ArchiveID {
+			return fmt.Errorf("%w: the cluster's archive is repository %s, %s opened %s", ErrArchiveMismatch, s.ArchiveID, c.Node, c.ArchiveID)
+		}
+		s.ArchiveID = c.ArchiveID
+	case opSync:
+		// Nothing changes: the proposer learns its State is as new as
+		// the leader's was when this command committed.
 	case opStarted:
 		// The new primary's log really forked here (it may hold more
 		// than it reported when chosen).
