@@ -16,6 +16,15 @@ type Rebaser interface {
 	Rebase(lsn wal.LSN)
 }
 
+// Discarder is an optional capability of a standby's StateMachine: the
+// standby calls Discard when the state applied records the primary's
+// history does not hold, and then asks the primary for its state
+// (StandbyOptions.NeedState). Until Restore and Rebase, nothing may be
+// read from the state, and WaitFor must not return.
+type Discarder interface {
+	Discard()
+}
+
 // bootstrap catches the standby up from the archive: the archived records
 // after its last LSN, or, if the archive does not hold them, the newest
 // base snapshot and the records after it. On return the local WAL and the

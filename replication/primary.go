@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -39,6 +40,11 @@ type PrimaryOptions struct {
 	// standby slower than the primary commits bigger batches instead of
 	// falling behind frame by frame. Default 2.
 	Window int
+	// Capture, if set, gives the primary's state as of an LSN, for a
+	// standby that asks for it (Hello.Want: a state transfer, as Raft's
+	// InstallSnapshot); archive.CaptureFunc's contract. Nil refuses such
+	// standbys with RejectNotReady.
+	Capture func(ctx context.Context) (wal.LSN, func(io.Writer) error, error)
 	// Logger receives connection events. nil discards them.
 	Logger *slog.Logger
 }
@@ -217,6 +223,10 @@ func (p *Primary) serve(c *wire.Conn, h wire.Hello) {
 		_ = c.RejectPeer(wire.Reject{Code: wire.RejectEpoch, Reason: fmt.Sprintf("standby has seen epoch %d, this primary is at %d", h.Epoch, epoch)})
 		return
 	}
+	if h.Want&wire.WantState != 0 {
+		p.serveState(c, h, epoch)
+		return
+	}
 	if first := p.log.First(); h.LastLSN+1 < first {
 		_ = c.RejectPeer(wire.Reject{Code: wire.RejectBehind, Reason: fmt.Sprintf("standby needs LSN %d; the primary's WAL starts at %d: bootstrap it from the archive (StandbyOptions.Archive)", h.LastLSN+1, first)})
 		return
@@ -229,6 +239,12 @@ func (p *Primary) serve(c *wire.Conn, h wire.Hello) {
 	if err := c.Welcome(wire.Welcome{Version: wire.ProtocolVersion, Cluster: p.opts.Transport.wire().ClusterID(), Node: p.opts.Node, Epoch: epoch}); err != nil {
 		return
 	}
+	p.follow(c, h)
+}
+
+// follow registers an accepted standby that holds h.LastLSN and streams
+// to it until the connection fails.
+func (p *Primary) follow(c *wire.Conn, h wire.Hello) {
 	st := &StandbyStatus{Node: h.Node, Addr: c.RemoteAddr().String(), Sent: h.LastLSN, Received: h.LastLSN, Flushed: h.LastLSN, Applied: h.LastLSN}
 	p.mu.Lock()
 	p.standbys[c] = st

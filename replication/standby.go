@@ -55,6 +55,13 @@ type StandbyOptions struct {
 	// newest base snapshot (StateMachine.Restore), restarts its WAL after
 	// the snapshot's LSN and replays from there; then it streams again.
 	Archive archive.Store
+	// NeedState makes the standby ask the primary for its state (a state
+	// transfer) before any record: its state machine holds records the
+	// history does not (or nothing the log can be applied on). The state
+	// is spooled in SpoolDir (default os.TempDir()) and checked before it
+	// is restored.
+	NeedState bool
+	SpoolDir  string
 	// Logger receives connection events. nil discards them.
 	Logger *slog.Logger
 }
@@ -86,8 +93,11 @@ type Standby struct {
 	queue     []wal.Record
 	dirty     time.Time
 	connected bool
-	primary   peer.Identity
-	err       error // fatal: the state machine failed; set by fail
+	// confirmed: a primary accepted this standby's log as a prefix of
+	// its own (or sent its state); needState: a state transfer is due.
+	confirmed, needState bool
+	primary              peer.Identity
+	err                  error // fatal: the state machine failed; set by fail
 	// appliedMark is applied as WaitFor sees it: notify sets it under mu,
 	// so it moves in the order applied does.
 	appliedMark watermark.Mark[wal.LSN]
@@ -105,6 +115,12 @@ type StandbyState struct {
 	// local WAL's last durable LSN (wal.Log.Synced).
 	Received, Flushed, Applied wal.LSN
 	Epoch                      uint64 // the local WAL's epoch
+	// Confirmed is true once a primary accepted this standby's log as
+	// part of its history (or sent its state): before, nothing past
+	// StandbyOptions.Applied is applied.
+	Confirmed bool
+	// NeedState is true while a state transfer is due.
+	NeedState bool
 	// Err is set when the state machine failed and the standby stopped.
 	Err error
 }
@@ -135,7 +151,7 @@ func NewStandby(log *wal.Log, sm archive.StateMachine, opts StandbyOptions) (*St
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := &Standby{log: log, sm: sm, opts: opts, lg: lg.With("component", "replication", "role", "standby"),
-		applied: opts.Applied, received: log.Last(), committed: log.Last(), failed: make(chan struct{})}
+		applied: opts.Applied, received: log.Last(), committed: opts.Applied, needState: opts.NeedState, failed: make(chan struct{})}
 	s.appliedMark.Set(opts.Applied)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -152,8 +168,7 @@ func NewStandby(log *wal.Log, sm archive.StateMachine, opts StandbyOptions) (*St
 }
 
 // applyLocal syncs what was written without a sync and applies what it
-// can: at start (when the whole local log counts as committed), and
-// before each reconnection (a connection may fail between writing a
+// can (what a primary committed): at start, and before each reconnection (a connection may fail between writing a
 // batch and applying it).
 func (s *Standby) applyLocal(ctx context.Context) error {
 	if err := s.log.Sync(); err != nil {
@@ -168,6 +183,10 @@ func (s *Standby) applyLocal(ctx context.Context) error {
 // connection), from the local WAL.
 func (s *Standby) apply(ctx context.Context) error {
 	s.mu.Lock()
+	if s.needState { // the state is being replaced: nothing applies on it
+		s.mu.Unlock()
+		return nil
+	}
 	applied, to := s.applied, min(s.committed, s.log.Synced())
 	i := 0
 	for i < len(s.queue) && s.queue[i].LSN <= applied {
@@ -223,7 +242,7 @@ func (s *Standby) State() StandbyState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return StandbyState{Connected: s.connected, Primary: s.primary, Received: s.received,
-		Flushed: s.log.Synced(), Applied: s.applied, Epoch: s.log.Epoch(), Err: s.err}
+		Flushed: s.log.Synced(), Applied: s.applied, Epoch: s.log.Epoch(), Confirmed: s.confirmed, NeedState: s.needState, Err: s.err}
 }
 
 // WaitFor waits until the state machine has applied lsn (read-your-writes:
@@ -328,8 +347,17 @@ var errCutUnapplied = errors.New("replication: cut the records not yet applied, 
 // hello is the standby's handshake: who it is and its last record.
 func (s *Standby) hello(ctx context.Context) (wire.Hello, error) {
 	h := wire.Hello{Node: s.opts.Node, Epoch: s.log.Epoch(), LastLSN: s.log.Last()}
+	s.mu.Lock()
+	if s.needState {
+		h.Want = wire.WantState
+	}
+	applied := s.applied
+	s.mu.Unlock()
 	if h.LastLSN < s.log.First() {
-		return h, nil // no record
+		// No record: the state (a base snapshot, or a state transfer)
+		// is where the log goes on.
+		h.LastLSN = max(h.LastLSN, applied)
+		return h, nil
 	}
 	r := s.log.NewReader(h.LastLSN)
 	defer r.Close()
@@ -339,6 +367,17 @@ func (s *Standby) hello(ctx context.Context) (wire.Hello, error) {
 	}
 	h.LastSum = wire.RecordSum(rec)
 	return h, nil
+}
+
+// nextLSN is the LSN of the next record the log takes: after its last,
+// or, when it holds none, after the state's.
+func (s *Standby) nextLSN() wal.LSN {
+	if last := s.log.Last(); last >= s.log.First() {
+		return last + 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(s.log.Last(), s.applied) + 1
 }
 
 // cutUnapplied answers RejectDiverged: the records past the applied
@@ -352,7 +391,16 @@ func (s *Standby) cutUnapplied(rej *wire.RejectError) error {
 	applied := s.applied
 	s.mu.Unlock()
 	if applied >= s.log.Last() || applied+1 < s.log.First() {
-		return fmt.Errorf("%w; this standby applied every record it holds and cannot cut them: restore it from the archive, or rebuild it", rej)
+		// The state applied records the primary does not hold: it is
+		// not the history's, and only the primary's state replaces it.
+		d, ok := s.sm.(Discarder)
+		if !ok {
+			return fmt.Errorf("%w; this standby applied every record it holds and cannot cut them: restore it from the archive, or rebuild it", rej)
+		}
+		d.Discard()
+		s.notify(func() { s.needState = true })
+		s.lg.Warn("the primary does not hold records this standby applied; asking it for its state", "reason", rej.Reason)
+		return errCutUnapplied
 	}
 	last := s.log.Last()
 	if _, err := s.log.CutTail(context.Background(), applied, nil); err != nil {
@@ -395,7 +443,13 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 	if w.Epoch < s.log.Epoch() {
 		return false, fmt.Errorf("replication: primary %s is at epoch %d, older than ours (%d): refusing it", c.Peer(), w.Epoch, s.log.Epoch())
 	}
-	s.notify(func() { s.connected, s.primary, s.received = true, c.Peer(), s.log.Last() })
+	if h.Want&wire.WantState != 0 {
+		if _, err := s.receiveState(ctx, c); err != nil {
+			return false, err
+		}
+	}
+	received := s.nextLSN() - 1
+	s.notify(func() { s.connected, s.confirmed, s.primary, s.received = true, true, c.Peer(), received })
 	s.lg.Info("following primary", "primary", c.Peer().String(), "from", s.log.Last()+1)
 
 	fctx, cancel := context.WithCancel(ctx)
@@ -466,8 +520,8 @@ func (s *Standby) receive(ctx context.Context, c *wire.Conn, kick chan struct{})
 			poke() // more may be committed now
 			continue
 		}
-		if recs[0].LSN != s.log.Last()+1 {
-			return streamed, fmt.Errorf("replication: primary sent LSN %d, next is %d", recs[0].LSN, s.log.Last()+1)
+		if next := s.nextLSN(); recs[0].LSN != next {
+			return streamed, fmt.Errorf("replication: primary sent LSN %d, next is %d", recs[0].LSN, next)
 		}
 		if f.Epoch > s.log.Epoch() {
 			if err := s.log.SetEpoch(f.Epoch); err != nil {

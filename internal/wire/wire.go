@@ -18,7 +18,7 @@ import (
 // new ProtocolVersion.
 const (
 	// ProtocolVersion is the version of the protocol this build speaks.
-	ProtocolVersion uint16 = 2
+	ProtocolVersion uint16 = 3
 
 	frameHeaderSize = 24
 
@@ -41,6 +41,10 @@ const (
 	FrameReject  FrameType = 3 // either way: refused, with a reason
 	FrameRecords FrameType = 4 // primary → standby: WAL records
 	FrameAck     FrameType = 5 // standby → primary: positions
+	// FrameState carries bytes of the primary's state (a state transfer,
+	// asked for by Hello.Want); FrameStateEnd ends it (StateEnd).
+	FrameState    FrameType = 6
+	FrameStateEnd FrameType = 7
 )
 
 // String returns the type's name, as logs show it.
@@ -56,6 +60,10 @@ func (t FrameType) String() string {
 		return "records"
 	case FrameAck:
 		return "ack"
+	case FrameState:
+		return "state"
+	case FrameStateEnd:
+		return "state-end"
 	}
 	return fmt.Sprintf("FrameType(%d)", uint8(t))
 }
@@ -196,6 +204,24 @@ type Hello struct {
 	// follows. 0 means none to compare (the standby's log is empty, as
 	// after a restore from a base snapshot at LastLSN).
 	LastSum uint64
+	// Want asks for more than records: WantState.
+	Want Want
+}
+
+// Want is what a standby asks for in its Hello besides records.
+type Want uint8
+
+// WantState asks the primary for its state (FrameState frames, then
+// FrameStateEnd) before the records after it: a standby whose state
+// applied records its history cut, which the archive cannot rebuild.
+const WantState Want = 1
+
+// StateEnd ends a state transfer: the state is Size bytes whose SHA-256
+// is Sum, as of LSN. The standby checks both before it restores anything.
+type StateEnd struct {
+	LSN  wal.LSN
+	Size uint64
+	Sum  [32]byte
 }
 
 // Welcome is the primary's answer to an accepted Hello.
@@ -254,14 +280,38 @@ func AppendHello(dst []byte, h Hello) []byte {
 	e.U64(h.Epoch)
 	e.U64(uint64(h.LastLSN))
 	e.U64(h.LastSum)
+	e.U8(uint8(h.Want))
 	return e.B
 }
 
 // DecodeHello decodes a Hello payload.
 func DecodeHello(p []byte) (Hello, error) {
 	d := binenc.Decoder{B: p}
-	h := Hello{Version: d.U16(), Cluster: d.Str(maxIDBytes), Node: d.Str(maxIDBytes), Epoch: d.U64(), LastLSN: wal.LSN(d.U64()), LastSum: d.U64()}
-	return h, finish(&d, FrameHello)
+	h := Hello{Version: d.U16(), Cluster: d.Str(maxIDBytes), Node: d.Str(maxIDBytes), Epoch: d.U64(), LastLSN: wal.LSN(d.U64()), LastSum: d.U64(), Want: Want(d.U8())}
+	if err := finish(&d, FrameHello); err != nil {
+		return h, err
+	}
+	if h.Want&^WantState != 0 {
+		return h, &FrameError{Type: FrameHello, Err: ErrFrameMalformed, Detail: fmt.Sprintf("unknown want bits %#x", uint8(h.Want))}
+	}
+	return h, nil
+}
+
+// AppendStateEnd appends e's payload encoding.
+func AppendStateEnd(dst []byte, s StateEnd) []byte {
+	e := binenc.Encoder{B: dst}
+	e.U64(uint64(s.LSN))
+	e.U64(s.Size)
+	e.Raw(s.Sum[:])
+	return e.B
+}
+
+// DecodeStateEnd decodes a StateEnd payload.
+func DecodeStateEnd(p []byte) (StateEnd, error) {
+	d := binenc.Decoder{B: p}
+	s := StateEnd{LSN: wal.LSN(d.U64()), Size: d.U64()}
+	copy(s.Sum[:], d.Take(32))
+	return s, finish(&d, FrameStateEnd)
 }
 
 // AppendWelcome appends w's payload encoding.

@@ -151,6 +151,8 @@ func seedPayloads() [][]byte {
 		append([]byte{byte(FrameRecords)}, AppendBatch(nil, Batch{Committed: 6, Flags: FlagSync, Records: []wal.Record{{LSN: 7, Epoch: 1, Time: time.Unix(5, 0), Data: []byte("ev")}, {LSN: 8, Epoch: 1, Time: time.Unix(5, 1)}}})...),
 		append([]byte{byte(FrameRecords)}, AppendBatch(nil, Batch{Committed: 8, Flags: FlagPing})...),
 		{byte(FrameRecords), 0xff, 0xff, 0xff, 0xff},
+		append([]byte{byte(FrameHello)}, AppendHello(nil, Hello{Version: 3, Cluster: "c", Node: "n", LastLSN: 3, Want: WantState})...),
+		append([]byte{byte(FrameStateEnd)}, AppendStateEnd(nil, StateEnd{LSN: 42, Size: 7, Sum: [32]byte{1, 2, 3}})...),
 	}
 }
 
@@ -195,7 +197,7 @@ func FuzzMessages(f *testing.F) {
 		}
 		p := b[1:]
 		var err error
-		switch FrameType(b[0] % 6) {
+		switch FrameType(b[0] % 8) {
 		case FrameHello:
 			var h Hello
 			if h, err = DecodeHello(p); err == nil {
@@ -219,6 +221,13 @@ func FuzzMessages(f *testing.F) {
 			}
 		case FrameAck:
 			_, err = DecodeAck(p)
+		case FrameStateEnd:
+			var e StateEnd
+			if e, err = DecodeStateEnd(p); err == nil {
+				e2, err2 := DecodeStateEnd(AppendStateEnd(nil, e))
+				require.NoError(t, err2, "state end round trip")
+				require.Equal(t, e, e2, "state end round trip")
+			}
 		case FrameRecords:
 			var b Batch
 			if b, err = DecodeBatch(p); err == nil {
