@@ -267,25 +267,54 @@ func (a *applier) capture(ctx context.Context) (wal.LSN, func(io.Writer) error, 
 	}, nil
 }
 
+// Discard marks the state as not the history's (replication.Discarder):
+// it applied records the history cut, and nothing rebuilds it but a
+// state transfer (Restore, then Rebase). Until then nothing is applied,
+// Applied is 0 and WaitFor does not return.
+func (a *applier) Discard() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rebased = true
+	a.applied.Set(0)
+	a.acked.Set(0)
+}
+
+// discarded reports whether the state waits for a state transfer (or a
+// base snapshot's Rebase).
+func (a *applier) discarded() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.rebased
+}
+
 // rewind brings the state back to point, the end of the cluster's
 // history after a rejoin cut the log there: nothing past point is
 // applied from now on, and a state that already applied cut records is
 // rebuilt from the archive's base snapshot at or before point plus the
-// events up to it.
+// events up to it. When the archive cannot, the state is discarded
+// (errNeedState): only the primary's state replaces it.
 func (a *applier) rewind(ctx context.Context, store archive.Store, point wal.LSN) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.acked.Load() > point {
 		a.acked.Set(point)
 	}
 	applied := a.applied.Load()
 	if applied <= point {
+		a.mu.Unlock()
 		return nil
 	}
 	res, err := archive.RestoreTo(ctx, store, archive.AtLSN(point), a.sm, archive.RestoreOptions{})
-	if err != nil || res.Snapshot.IsZero() {
-		return errors.Join(err, fmt.Errorf("continuity: the state applied records up to %d that the cluster's history cut at %d, and no base snapshot at or before %d can rebuild it", applied, point, point))
+	if err == nil && !res.Snapshot.IsZero() {
+		a.applied.Set(res.LSN)
+		a.mu.Unlock()
+		return nil
 	}
-	a.applied.Set(res.LSN)
-	return nil
+	a.mu.Unlock()
+	a.Discard()
+	a.lg.Info("the state applied records the cluster's history cut, and the archive cannot rebuild it; the primary will send its state",
+		"applied", applied, "cut_at", point, "archive", errors.Join(err, errors.New("no base snapshot at or before the cut")))
+	return errNeedState
 }
+
+// errNeedState: the state was discarded; a state transfer rebuilds it.
+var errNeedState = errors.New("continuity: the state must be rebuilt by a state transfer from the primary")

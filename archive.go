@@ -78,8 +78,9 @@ func (n *Node) openArchive(ctx context.Context) error {
 	}
 	n.bkt = b
 	keys := n.cfg.Keys
+	keyPath := filepath.Join(n.cfg.Dir, "archive.key")
 	if keys == nil {
-		if keys, err = localKey(filepath.Join(n.cfg.Dir, "archive.key")); err != nil {
+		if keys, err = n.localKey(ctx, b, u, keyPath); err != nil {
 			return err
 		}
 	}
@@ -87,41 +88,69 @@ func (n *Node) openArchive(ctx context.Context) error {
 	if errors.Is(err, snapshot.ErrNoRepository) {
 		n.repo, err = snapshot.Init(ctx, b, keys, snapshot.Format{}, snapshot.Options{Logger: n.cfg.Logger})
 	}
+	if errors.Is(err, snapshot.ErrWrongKey) {
+		in, ierr := snapshot.Inspect(ctx, b)
+		if ierr == nil {
+			err = fmt.Errorf("%w; the archive opens with: %s", err, in)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("continuity: open archive %s: %w", u, err)
 	}
 	return nil
 }
 
-// localKey reads the key file, making it on first use.
-func localKey(path string) (snapshot.KeyProvider, error) {
+// localKey reads the node's key file, and makes one only for an archive
+// that holds no repository yet: a new key beside an existing archive
+// could never open it.
+func (n *Node) localKey(ctx context.Context, b *blob.Bucket, u, path string) (snapshot.KeyProvider, error) {
+	k, err := readKey(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return k, err
+	}
+	in, err := snapshot.Inspect(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("continuity: open archive %s: %w", u, err)
+	}
+	if in.Exists || len(in.Slots) > 0 {
+		return nil, fmt.Errorf("continuity: the archive %s already holds a repository and the key file %s does not exist: "+
+			"this node will not make a new key that cannot open it. Give it the archive's key (Config.Keys, or the key file it was made with at %s); "+
+			"the archive opens with: %s", u, path, path, in)
+	}
+	return makeKey(path)
+}
+
+// readKey reads a 32-byte raw key file.
+func readKey(path string) (snapshot.KeyProvider, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		b = make([]byte, 32)
-		rand.Read(b)
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Close(); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if len(b) != 32 {
 		return nil, fmt.Errorf("continuity: key file %s holds %d bytes, want 32", path, len(b))
 	}
+	return snapshot.RawKey([32]byte(b)), nil
+}
+
+// makeKey writes a new random key file (mode 0600, synced) and returns it.
+func makeKey(path string) (snapshot.KeyProvider, error) {
 	var k [32]byte
-	copy(k[:], b)
+	rand.Read(k[:])
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(k[:]); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
 	return snapshot.RawKey(k), nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -31,6 +33,12 @@ type clusterPart struct {
 	followEpoch uint64
 	acked       wal.LSN
 	unhealthy   error
+	// fatal stops this node from taking any role: its archive is not
+	// the cluster's. confirmed: a primary accepted this node's log (or
+	// it serves as primary) since Open; it stays ready until its state
+	// is discarded.
+	fatal       error
+	confirmed   bool
 	role        failover.RoleChange
 	roles       chan failover.RoleChange
 	roleApplied watermark.Signal // broadcast after each role change is applied
@@ -40,6 +48,8 @@ type clusterPart struct {
 
 func (n *Node) startCluster() error {
 	cl := n.cfg.Cluster
+	_, statErr := os.Stat(filepath.Join(n.cfg.Dir, "raft", "raft.db"))
+	restarted := statErr == nil
 	c := &clusterPart{n: n, cfg: *cl, roles: make(chan failover.RoleChange, 16), done: make(chan struct{})}
 	if c.cfg.RaftAddr == "" {
 		c.cfg.RaftAddr = c.cfg.RaftBind
@@ -70,7 +80,15 @@ func (n *Node) startCluster() error {
 	c.mu.Lock()
 	c.coord = coord
 	c.mu.Unlock()
-	if cl.Bootstrap {
+	if restarted {
+		// A node that was a member: wait a little for the leader to
+		// confirm its role, so that an archive that is not the
+		// cluster's fails Open rather than leave the node idle.
+		if err := c.awaitRole(2 * time.Second); err != nil {
+			return err
+		}
+	}
+	if cl.Bootstrap && coord.Bootstrapped() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for !coord.IsLeader() {
@@ -85,6 +103,30 @@ func (n *Node) startCluster() error {
 		}
 	}
 	return nil
+}
+
+// awaitRole waits up to d for the first role change to be applied, and
+// returns the fatal error if the node cannot take part.
+func (c *clusterPart) awaitRole(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		ch := c.roleApplied.Changed()
+		c.mu.Lock()
+		fatal, told := c.fatal, c.role.Epoch != 0
+		c.mu.Unlock()
+		if fatal != nil {
+			return fatal
+		}
+		if told {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return nil // no leader yet: the node starts not ready
+		}
+	}
 }
 
 // Join adds a node to the cluster (call it on any member).
@@ -119,16 +161,12 @@ func (c *clusterPart) primary() *replication.Primary {
 	return c.prim
 }
 
-// health is why this node cannot take part in the cluster (nil if it can).
-func (c *clusterPart) health() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.unhealthy
-}
-
 // roleNow is the node's role, the epoch and the primary as the cluster
 // state says now.
 func (c *clusterPart) roleNow() (Role, uint64, string) {
+	if c.coord == nil || !c.coord.IsSynced() {
+		return RoleStandby, 0, "" // nothing confirmed with the leader yet
+	}
 	cs := c.coord.State()
 	if cs.Primary == c.cfg.Node {
 		return RolePrimary, cs.Epoch, cs.Primary
@@ -143,7 +181,8 @@ func (c *clusterPart) position() failover.Position {
 	if a := c.n.archiver(); a != nil {
 		archived = a.Status().HeadLSN
 	}
-	return failover.Position{Flushed: c.n.log.Synced(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: c.unhealthy == nil, Archived: archived}
+	healthy := c.unhealthy == nil && c.fatal == nil && !c.n.apply.discarded()
+	return failover.Position{Flushed: c.n.log.Synced(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: healthy, Archived: archived}
 }
 
 // roleLoop applies role changes in order.
@@ -158,11 +197,17 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 	defer c.roleApplied.Broadcast() // after the unlock below: appends waiting for the role look again
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stopped {
+	if c.stopped || c.fatal != nil {
 		return
 	}
 	c.role = rc
 	n := c.n
+	st := c.coord.State()
+	if st.ArchiveID != "" && st.ArchiveID != n.repo.ID() {
+		c.setFatal(fmt.Errorf("continuity: this node's archive is repository %s, but its cluster archives to repository %s: "+
+			"give every node the cluster's archive (Config.Archive) and its key (Config.Keys); this node takes no role", n.repo.ID(), st.ArchiveID))
+		return
+	}
 	if c.stby != nil && rc.Role == failover.RoleStandby && rc.PrimaryAddr == c.following && rc.Epoch == c.followEpoch {
 		return
 	}
@@ -179,30 +224,45 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 		if c.prim != nil {
 			return
 		}
+		if n.apply.discarded() {
+			// Reported unhealthy, so promoted only for want of any other
+			// node: it has no state to serve.
+			n.lg.Warn("promoted, but this node's state waits for a state transfer; resigning", "epoch", rc.Epoch)
+			go c.resign()
+			return
+		}
 		if err := n.log.SetEpoch(rc.Epoch); err != nil {
 			n.lg.Error("cannot take the new epoch", "epoch", rc.Epoch, "err", err)
 			return
 		}
 		n.apply.acknowledge(n.log.Last()) // the new history includes everything this node holds
-		p, err := replication.NewPrimary(n.log, c.cfg.ReplBind, replication.PrimaryOptions{Transport: c.transport(), Node: c.cfg.Node})
+		p, err := replication.NewPrimary(n.log, c.cfg.ReplBind, replication.PrimaryOptions{Transport: c.transport(), Node: c.cfg.Node, Capture: n.apply.capture, Logger: n.cfg.Logger})
 		if err != nil {
 			n.lg.Error("cannot serve as primary", "addr", c.cfg.ReplBind, "err", err)
 			return
 		}
-		c.prim, c.epoch = p, rc.Epoch
+		c.prim, c.epoch, c.confirmed = p, rc.Epoch, true
 		if err := n.startArchiver(); err != nil {
 			n.lg.Error("cannot start archiving; the log keeps every record until it can", "err", err)
+		}
+		if st.ArchiveID == "" {
+			go c.recordArchive(rc.Epoch)
 		}
 		n.lg.Info("primary", "epoch", rc.Epoch)
 		return
 	}
-	c.rejoin()
+	c.rejoin(st)
+	if c.cfg.Sync > 0 && !n.apply.discarded() {
+		// Acknowledged writes are on every later history (sync mode):
+		// the state may hold them before the primary confirms the rest.
+		n.apply.acknowledge(min(st.Acked, n.log.Last()))
+	}
 	if rc.Primary == "" || rc.Primary == c.cfg.Node || rc.PrimaryAddr == "" {
 		return
 	}
 	s, err := replication.NewStandby(n.log, n.apply, replication.StandbyOptions{
-		Transport: c.transport(), Node: c.cfg.Node, Primary: rc.PrimaryAddr, Applied: n.log.Last(),
-		Archive: n.repo, Logger: n.cfg.Logger,
+		Transport: c.transport(), Node: c.cfg.Node, Primary: rc.PrimaryAddr, Applied: n.Applied(),
+		Archive: n.repo, NeedState: n.apply.discarded(), SpoolDir: n.cfg.Dir, Logger: n.cfg.Logger,
 	})
 	if err != nil {
 		n.lg.Error("cannot follow the primary", "primary", rc.Primary, "err", err)
@@ -212,13 +272,102 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 	n.lg.Info("standby", "primary", rc.Primary, "epoch", rc.Epoch)
 }
 
+// setFatal stops this node's part in the cluster for good. Caller holds
+// c.mu.
+func (c *clusterPart) setFatal(err error) {
+	c.fatal = err
+	c.n.lg.Error("this node cannot take part in its cluster", "err", err)
+	if c.stby != nil {
+		c.stby.Close()
+		c.stby = nil
+	}
+	if c.prim != nil {
+		c.prim.Close()
+		c.prim, c.epoch = nil, 0
+		c.n.stopArchiver()
+		go c.resign()
+	}
+	select {
+	case c.n.fatal <- err:
+	default:
+	}
+}
+
+// resign gives up the primary role (in its own goroutine: it waits for
+// Raft).
+func (c *clusterPart) resign() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.coord.Resign(ctx); err != nil {
+		c.n.lg.Warn("could not resign the primary role; the lease will run out", "err", err)
+	}
+}
+
+// recordArchive records this primary's archive as the cluster's, once.
+// Another archive recorded first makes the node fatal.
+func (c *clusterPart) recordArchive(epoch uint64) {
+	id := c.n.repo.ID()
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.coord.SetArchive(ctx, epoch, id)
+		cancel()
+		switch {
+		case err == nil:
+			c.n.lg.Info("the cluster archives to this repository", "repository", id)
+			return
+		case errors.Is(err, failover.ErrArchiveMismatch):
+			c.mu.Lock()
+			if c.fatal == nil {
+				c.setFatal(fmt.Errorf("continuity: %w; give every node the cluster's archive (Config.Archive) and its key (Config.Keys)", err))
+			}
+			c.mu.Unlock()
+			return
+		case errors.Is(err, failover.ErrStaleEpoch), attempt == 20:
+			return // deposed meanwhile: the next primary records it
+		}
+		c.mu.Lock()
+		stopped := c.stopped
+		c.mu.Unlock()
+		if stopped {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // a retry's backoff while the leader moves
+	}
+}
+
+// ready reports whether this node serves reads from its cluster's
+// history, and why not.
+func (c *clusterPart) ready() (bool, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.fatal != nil:
+		return false, c.fatal.Error()
+	case c.unhealthy != nil:
+		return false, c.unhealthy.Error()
+	case c.coord == nil || !c.coord.IsSynced():
+		return false, "waiting to hear from the cluster's Raft leader: this node has not confirmed its role since it started"
+	case c.n.apply.discarded():
+		return false, "the state applied records the cluster's history cut; it is being rebuilt by a state transfer from the primary"
+	case c.prim != nil || c.confirmed:
+		return true, ""
+	case c.stby != nil && c.stby.State().Confirmed:
+		c.confirmed = true
+		return true, ""
+	case c.role.Role == failover.RolePrimary:
+		return false, "promoted; not serving as primary yet"
+	}
+	return false, "waiting for the primary to confirm that this node's log is on the cluster's history"
+}
+
 // rejoin cuts the log back to where the current history diverged from
 // it; a state that already applied cut records is rebuilt from the
-// archive at the cut (applier.rewind).
-func (c *clusterPart) rejoin() {
+// archive at the cut (applier.rewind), or discarded for a state
+// transfer.
+func (c *clusterPart) rejoin(st failover.State) {
 	n := c.n
 	last := n.log.Last()
-	if last == 0 || c.coord == nil {
+	if last < n.log.First() {
 		return
 	}
 	r := n.log.NewReader(last)
@@ -227,7 +376,7 @@ func (c *clusterPart) rejoin() {
 	if err != nil {
 		return
 	}
-	point, ok := c.coord.State().RejoinPoint(rec.Epoch)
+	point, ok := st.RejoinPoint(rec.Epoch)
 	if !ok || point >= last {
 		return
 	}
@@ -237,8 +386,12 @@ func (c *clusterPart) rejoin() {
 		c.unhealthy = err
 		return
 	}
-	n.lg.Warn("deposed primary: cut its divergent tail (saved for inspection)", "fork", point, "records", cut, "quarantine", path)
-	if err := n.apply.rewind(context.Background(), n.repo, point); err != nil {
+	lvl := slog.LevelWarn // asynchronous: they may be writes the fail-over lost
+	if c.cfg.Sync > 0 {
+		lvl = slog.LevelInfo // none was acknowledged
+	}
+	n.lg.Log(context.Background(), lvl, "deposed primary: cut the records past the fork (saved for inspection)", "fork", point, "records", cut, "quarantine", path)
+	if err := n.apply.rewind(context.Background(), n.repo, point); err != nil && !errors.Is(err, errNeedState) {
 		n.lg.Error("state diverged", "err", err)
 		c.unhealthy = err
 	}
@@ -295,7 +448,7 @@ func (c *clusterPart) writer(ctx context.Context) (*replication.Primary, uint64,
 		c.mu.Lock()
 		p, epoch, coord, rc := c.prim, c.epoch, c.coord, c.role
 		c.mu.Unlock()
-		notPrimary := &NotPrimaryError{Primary: rc.Primary, PrimaryAddr: rc.PrimaryAddr, Epoch: rc.Epoch}
+		notPrimary := c.notPrimary(rc, coord)
 		if coord == nil {
 			return nil, 0, nil, notPrimary
 		}
@@ -315,6 +468,21 @@ func (c *clusterPart) writer(ctx context.Context) (*replication.Primary, uint64,
 			return nil, 0, nil, notPrimary
 		}
 	}
+}
+
+// notPrimary says where to send writes: the primary of rc only if it is
+// another node, the view is confirmed with the leader, and it is not
+// older than what this node's log has seen; otherwise no primary (retry).
+func (c *clusterPart) notPrimary(rc failover.RoleChange, coord *failover.Coordinator) *NotPrimaryError {
+	retry := c.cfg.Profile.Lease
+	if retry == 0 {
+		retry = failover.LAN.Lease
+	}
+	e := &NotPrimaryError{Epoch: rc.Epoch, RetryAfter: retry}
+	if coord != nil && coord.IsSynced() && rc.Primary != "" && rc.Primary != c.cfg.Node && rc.Epoch >= c.n.log.Epoch() {
+		e.Primary, e.PrimaryAddr = rc.Primary, rc.PrimaryAddr
+	}
+	return e
 }
 
 func (c *clusterPart) stop() {

@@ -115,6 +115,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("Config.ShipInterval %v is negative", c.ShipInterval))
 	}
 	if cl := c.Cluster; cl != nil {
+		if c.Archive == "" {
+			errs = append(errs, errors.New("Config.Archive is empty: a cluster has one archive that every node shares (s3://..., or file:// of a directory every node reaches); the default Dir/archive is for a single node"))
+		}
 		if cl.Node == "" {
 			errs = append(errs, errors.New("Config.Cluster.Node is empty"))
 		}

@@ -26,12 +26,15 @@ type NotPrimaryError struct {
 	Primary     string // node ID, "" if the cluster has none right now
 	PrimaryAddr string // its replication address
 	Epoch       uint64 // the epoch this node knows of
+	// RetryAfter is how long to wait before trying again when no
+	// primary is named (a fail-over is running).
+	RetryAfter time.Duration
 }
 
 // Error says where to send writes.
 func (e *NotPrimaryError) Error() string {
 	if e.Primary == "" {
-		return "continuity: this node is not the primary, and the cluster has none right now (a fail-over is running, or too few nodes are up); retry"
+		return fmt.Sprintf("continuity: no primary yet (a fail-over is running, or too few nodes are up); retry after %d ms", e.RetryAfter.Milliseconds())
 	}
 	return fmt.Sprintf("continuity: this node is not the primary; send writes to %s (%s), primary of epoch %d", e.Primary, e.PrimaryAddr, e.Epoch)
 }
@@ -62,7 +65,8 @@ type Node struct {
 	window     Window
 	windowAt   time.Time
 
-	cl *clusterPart // nil for a single node
+	cl    *clusterPart // nil for a single node
+	fatal chan error   // see Fatal
 }
 
 // Open opens (or creates) the node in cfg.Dir and starts it: recovery of
@@ -78,7 +82,7 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, lg: cfg.Logger.With("component", "node")}
+	n := &Node{cfg: cfg, lg: cfg.Logger.With("component", "node"), fatal: make(chan error, 1)}
 	ctx := context.Background()
 	var err error
 	walOpts := cfg.WAL
@@ -99,12 +103,22 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	// The state: from the base snapshot if the WAL was truncated past it.
 	if first := n.log.First(); first > 1 {
 		res, err := archive.RestoreTo(ctx, n.repo, archive.AtLSN(first-1), sm, archive.RestoreOptions{})
-		if err != nil {
+		switch {
+		case err == nil:
+			n.apply.start(res.LSN)
+		case cfg.Cluster != nil:
+			n.lg.Info("the WAL starts past LSN 1 and the archive cannot restore the state before it; the primary will send its state", "first", first, "archive", err)
+			n.apply.Discard()
+		default:
 			return fail(fmt.Errorf("continuity: the WAL starts at LSN %d, and the state before it cannot be restored from the archive: %w", first, err))
 		}
-		n.apply.start(res.LSN)
 	}
-	n.apply.acknowledge(n.log.Last()) // what the log holds was acknowledged before the restart (or will be cut by a rejoin)
+	if cfg.Cluster == nil {
+		n.apply.acknowledge(n.log.Last()) // a single node's log is its history
+	}
+	// In a cluster nothing past the state is applied until the node's
+	// role is confirmed: a deposed primary's log may hold records its
+	// cluster's history cut (clusterPart.apply).
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Cluster == nil { // in a cluster, only the primary archives
 		if err := n.startArchiver(); err != nil {
@@ -145,11 +159,29 @@ func (n *Node) Append(ctx context.Context, events ...[]byte) (wal.LSN, error) {
 }
 
 // WaitFor waits until the state machine has applied lsn (read-your-writes,
-// also on standbys).
+// also on standbys). The state only ever applies records of the
+// cluster's history, so WaitFor never returns for a state that lacks
+// lsn's record.
 func (n *Node) WaitFor(ctx context.Context, lsn wal.LSN) error { return n.apply.WaitFor(ctx, lsn) }
 
 // Applied is the last LSN the state machine holds.
 func (n *Node) Applied() wal.LSN { return n.apply.Applied() }
+
+// Fatal receives, once, the error that keeps this node from taking any
+// part in its cluster (its archive is not the cluster's). The host should
+// close the node and stop.
+func (n *Node) Fatal() <-chan error { return n.fatal }
+
+// Ready reports whether the node serves reads from its cluster's
+// history, and why not: a restarted node until its role is confirmed
+// with the leader and the primary has accepted its log; a node whose
+// state is being rebuilt. A single node is always ready.
+func (n *Node) Ready() (bool, string) {
+	if n.cl == nil {
+		return true, ""
+	}
+	return n.cl.ready()
+}
 
 // Log is the node's WAL (read-only use: readers, positions).
 func (n *Node) Log() *wal.Log { return n.log }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -163,6 +164,9 @@ func TestSingleNode(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	err := Config{Archive: "not a url", ShipInterval: -1, Cluster: &ClusterConfig{Sync: -1}}.Validate()
 	require.Error(t, err)
+	err = Config{Dir: "x", Cluster: &ClusterConfig{Node: "n1", RaftBind: ":1", ReplBind: ":2", InsecurePlaintext: true}}.Validate()
+	assert.ErrorContains(t, err, "a cluster has one archive that every node shares", "a cluster on the per-node default archive")
+	err = Config{Archive: "not a url", ShipInterval: -1, Cluster: &ClusterConfig{Sync: -1}}.Validate()
 	for _, want := range []string{"Config.Dir", "Config.Archive", "Config.ShipInterval", "Cluster.Node", "Cluster.RaftBind", "Cluster.ReplBind", "Cluster.Sync", "Cluster.TLS"} {
 		assert.ErrorContains(t, err, want, "Validate does not name %s", want)
 	}
@@ -194,8 +198,12 @@ func TestCluster(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		ms = append(ms, &member{id: fmt.Sprintf("n%d", i), raft: freeAddr(t), repl: freeAddr(t), sm: &kv{}})
 	}
+	// One archive for the cluster, with one key.
+	archiveURL := "file://" + filepath.ToSlash(t.TempDir())
+	var key [32]byte
+	key[0] = 7
 	for i, m := range ms {
-		n, err := Open(Config{Dir: t.TempDir(), Logger: quiet, OnRoleChange: func(rc RoleChange) {
+		n, err := Open(Config{Dir: t.TempDir(), Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet, OnRoleChange: func(rc RoleChange) {
 			m.mu.Lock()
 			m.roles = append(m.roles, rc)
 			m.mu.Unlock()
@@ -304,6 +312,21 @@ func TestCluster(t *testing.T) {
 	assert.Equal(t, "v19", p2.sm.get("k4"), "new primary's state %v", p2.sm)
 	assert.Equal(t, "after-failover", p2.sm.get("k0"), "new primary's state %v", p2.sm)
 	assert.Equal(t, "v18", p2.sm.get("k3"), "lost write: k3")
+
+	// The new primary continues the cluster's one archive on its new
+	// timeline: the archive's ID is the cluster's, and it restores the
+	// new write without anything archived twice.
+	st := p2.n.Coordinator().State()
+	assert.Equal(t, p2.n.Repo().ID(), st.ArchiveID, "the cluster state names the archive")
+	testkit.Eventually(t, func() bool { return p2.n.Status().Archive.HeadLSN >= l2 }, "the new primary's archive to reach LSN %d", l2)
+	res, err = p2.n.Verify(ctx, false)
+	require.NoError(t, err, "verify on the new primary")
+	require.True(t, res.OK(), "verify on the new primary: %+v", res.Archive.Problems)
+	var after kv
+	_, err = p2.n.RestoreTo(ctx, AtLSN(l2), &after)
+	require.NoError(t, err, "restore the new timeline from the shared archive")
+	assert.Equal(t, "after-failover", after.get("k0"))
+	assert.Equal(t, "v19", after.get("k4"))
 }
 
 // TestEventsFromArchive: Events from an LSN the WAL no longer holds reads

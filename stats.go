@@ -97,8 +97,8 @@ func (n *Node) Healthy(lagLimit time.Duration) (bool, []string) {
 		why = append(why, "archiving stopped: "+st.Archive.Deposed.Error())
 	}
 	if n.cl != nil {
-		if unhealthy := n.cl.health(); unhealthy != nil {
-			why = append(why, unhealthy.Error())
+		if !st.Ready {
+			why = append(why, "not ready: "+st.NotReady)
 		}
 		if st.Primary == "" {
 			why = append(why, "the cluster has no primary")
@@ -124,6 +124,10 @@ type Status struct {
 	WindowAt time.Time
 	// LastVerify is the last Node.Verify's result (zero At if none ran).
 	LastVerify VerifyResult
+	// Ready is Node.Ready: the node serves reads from its cluster's
+	// history; NotReady says why not.
+	Ready    bool
+	NotReady string
 }
 
 // Status returns the node's state.
@@ -141,5 +145,6 @@ func (n *Node) Status() Status {
 	if n.cl != nil {
 		st.Role, st.Epoch, st.Primary = n.cl.roleNow()
 	}
+	st.Ready, st.NotReady = n.Ready()
 	return st
 }

@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 	"gocloud.dev/secrets"
 	"golang.org/x/crypto/argon2"
@@ -287,4 +289,50 @@ func leU64(b []byte) uint64 {
 // slotAD binds a slot to its repository and name.
 func slotAD(repoID [repoIDSize]byte, slotID string) []byte {
 	return append(append([]byte("continuity/snapshot/v1/slot/"), repoID[:]...), slotID...)
+}
+
+// Inspection is what a bucket shows without a key: whether it holds a
+// repository, and the key slots that open it.
+type Inspection struct {
+	Exists  bool      // the bucket holds a repository's config
+	Slots   []KeySlot // the slots that decode (kinds and labels are in clear)
+	Damaged int       // slots that do not decode
+}
+
+// Inspect reads what a bucket shows without a key, so that a caller can
+// tell "no repository yet" from "a repository this key does not open"
+// and say which keys would.
+func Inspect(ctx context.Context, bucket *blob.Bucket) (Inspection, error) {
+	var in Inspection
+	ok, err := bucket.Exists(ctx, configName)
+	if err != nil {
+		return in, fmt.Errorf("snapshot: inspect: %w", err)
+	}
+	in.Exists = ok
+	slots, damaged, err := listSlots(ctx, bucket)
+	if err != nil {
+		return in, fmt.Errorf("snapshot: inspect: %w", err)
+	}
+	in.Slots, in.Damaged = slots, len(damaged)
+	return in, nil
+}
+
+// String names the slots' kinds and labels, e.g. `raw (slot 1f2e…,
+// "node key"), passphrase (slot 9a8b…)`.
+func (in Inspection) String() string {
+	if len(in.Slots) == 0 {
+		return "no readable key slot"
+	}
+	var b strings.Builder
+	for i, s := range in.Slots {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s key (slot %.8s", s.Kind, s.ID)
+		if s.Label != "" {
+			fmt.Fprintf(&b, ", %q", s.Label)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
 }
