@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"flag"
 	"os"
@@ -14,8 +15,9 @@ import (
 // certsCmd makes a cluster CA and a certificate per node, whose URI SAN
 // continuity://<cluster>/<node> is the node's identity: ca.pem, and
 // <node>.pem and <node>-key.pem for each node, and "nodes", the
-// allowlist. The CA's key is not kept: to add a node later, make the set
-// again.
+// allowlist; and archive.key, the 32-byte key of the cluster's archive
+// (kept if it exists: a new key would not open the archive). The CA's
+// key is not kept: to add a node later, make the set again.
 func certsCmd(args []string) error {
 	fs := flag.NewFlagSet("certs", flag.ExitOnError)
 	out := fs.String("out", "", "directory to write into (required)")
@@ -49,5 +51,24 @@ func certsCmd(args []string) error {
 			return err
 		}
 	}
-	return os.WriteFile(filepath.Join(*out, "nodes"), []byte(strings.Join(ids, "\n")+"\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(*out, "nodes"), []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(*out, "archive.key"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var key [32]byte
+	rand.Read(key[:])
+	if _, err := f.Write(key[:]); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

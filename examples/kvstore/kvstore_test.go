@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -34,8 +35,12 @@ func free(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// start runs the node with the cluster's certificates and archive key
+// (certs/archive.key, written by 'kvstore certs') and the archive in the
+// directory certs/../archive, shared by every node.
 func (p *proc) start(t *testing.T, bin, certs, peers string, extra ...string) {
-	args := []string{"-node", p.id, "-dir", p.dir, "-certs", certs, "-http", p.http, "-raft", p.raft, "-repl", p.repl, "-peers", peers}
+	args := []string{"-node", p.id, "-dir", p.dir, "-certs", certs, "-http", p.http, "-raft", p.raft, "-repl", p.repl, "-peers", peers,
+		"-archive", "file://" + filepath.ToSlash(filepath.Join(filepath.Dir(certs), "archive")), "-key-file", filepath.Join(certs, "archive.key")}
 	p.cmd = exec.Command(bin, append(args, extra...)...)
 	p.log = &bytes.Buffer{}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -117,6 +122,9 @@ func TestThreeProcesses(t *testing.T) {
 	certs := filepath.Join(tmp, "certs")
 	if out, err := exec.Command(bin, "certs", "-out", certs, "-nodes", "n1,n2,n3").CombinedOutput(); err != nil {
 		t.Fatalf("certs: %v\n%s", err, out)
+	}
+	if err := os.MkdirAll(filepath.Join(tmp, "archive"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	var ps []*proc
 	var peers []string

@@ -3,22 +3,37 @@
 // log, the state is folded from the events, and three processes make a
 // cluster with automatic fail-over.
 //
-// Make the cluster's certificates once, then start the nodes:
+// The three nodes share one archive: a directory all of them reach (as
+// here), or an S3 bucket (-archive 's3://bucket?region=...'). Make the
+// cluster's certificates and archive key once, then start the nodes:
 //
-//	go run ./examples/kvstore certs -out /tmp/kv/certs -nodes n1,n2,n3
-//	go run ./examples/kvstore -node n1 -dir /tmp/kv/n1 -certs /tmp/kv/certs -http 127.0.0.1:8081 \
-//	    -raft 127.0.0.1:7081 -repl 127.0.0.1:7181 -bootstrap \
-//	    -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
-//	go run ./examples/kvstore -node n2 -dir /tmp/kv/n2 -certs /tmp/kv/certs -http 127.0.0.1:8082 \
-//	    -raft 127.0.0.1:7082 -repl 127.0.0.1:7182 -join http://127.0.0.1:8081 -peers ...
-//	(n3 likewise)
+//	go run ./examples/kvstore certs -out /tmp/kv/certs -nodes n1,n2,n3   # also writes /tmp/kv/certs/archive.key
+//	mkdir -p /tmp/kv/archive
+//	go build -o /tmp/kv/kvstore ./examples/kvstore
+//	/tmp/kv/kvstore -node n1 -dir /tmp/kv/n1 -certs /tmp/kv/certs -archive file:///tmp/kv/archive \
+//	    -key-file /tmp/kv/certs/archive.key -http 127.0.0.1:8081 -raft 127.0.0.1:7081 -repl 127.0.0.1:7181 \
+//	    -bootstrap -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
+//	/tmp/kv/kvstore -node n2 -dir /tmp/kv/n2 -certs /tmp/kv/certs -archive file:///tmp/kv/archive \
+//	    -key-file /tmp/kv/certs/archive.key -http 127.0.0.1:8082 -raft 127.0.0.1:7082 -repl 127.0.0.1:7182 \
+//	    -join http://127.0.0.1:8081 -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
+//	(n3 likewise, on 8083, 7083, 7183)
+//
+// A node that was stopped or killed restarts with the same command (its
+// -bootstrap or -join is then ignored: it already belongs to the cluster).
 //
 //	curl -X PUT -d blue http://127.0.0.1:8081/kv/color   # on a standby: 307 to the primary
 //	curl http://127.0.0.1:8082/kv/color?min_lsn=1        # read-your-writes on any node
-//	curl http://127.0.0.1:8082/status
+//	curl http://127.0.0.1:8082/status                    # role, epoch, ready
 //	curl http://127.0.0.1:8082/metrics                   # Prometheus; /healthz for load balancers
 //
-// Without -certs and -raft it runs as a single node.
+// A write while there is no primary (a fail-over) gets 503 with
+// Retry-After; a read on a node that is not ready (restarting, or
+// rebuilding its state) gets 503 saying why. The archive opens with ctl:
+//
+//	go run ./examples/ctl -archive file:///tmp/kv/archive -key-file /tmp/kv/certs/archive.key window
+//
+// Without -certs and -raft it runs as a single node, with its archive in
+// -dir unless -archive says otherwise.
 package main
 
 import (
@@ -46,6 +61,7 @@ import (
 	"github.com/continuity-go/continuity"
 	"github.com/continuity-go/continuity/observe"
 	"github.com/continuity-go/continuity/peer"
+	"github.com/continuity-go/continuity/snapshot"
 )
 
 func main() {
@@ -126,6 +142,9 @@ func run() error {
 		join      = flag.String("join", "", "HTTP address of a member to join through")
 		peers     = flag.String("peers", "", "node=http://addr,... for redirects to the primary")
 		sync      = flag.Int("sync", 1, "standbys that must hold a write before it is acknowledged (cluster mode)")
+		archive   = flag.String("archive", "", "the archive's bucket URL, shared by every node (file:///dir, s3://bucket?...); required in cluster mode")
+		keyFile   = flag.String("key-file", "", "the archive's 32-byte key file ('kvstore certs' writes archive.key)")
+		passEnv   = flag.String("passphrase-env", "", "environment variable holding the archive's passphrase (instead of -key-file)")
 		verbose   = flag.Bool("v", false, "log at debug level")
 	)
 	flag.Parse()
@@ -137,8 +156,19 @@ func run() error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", *node)
-	cfg := continuity.Config{Dir: *dir, Logger: logger}
+	cfg := continuity.Config{Dir: *dir, Logger: logger, Archive: *archive}
+	keys, err := archiveKeys(*keyFile, *passEnv)
+	if err != nil {
+		return err
+	}
+	cfg.Keys = keys
 	if *raftAddr != "" {
+		if *archive == "" {
+			return errors.New("cluster mode needs -archive: one archive every node shares (file:///dir all nodes reach, or s3://bucket?...), and its key (-key-file or -passphrase-env)")
+		}
+		if keys == nil {
+			return errors.New("cluster mode needs the archive's key: -key-file (e.g. the archive.key 'kvstore certs' wrote) or -passphrase-env VAR")
+		}
 		t, err := loadTLS(*certs, *cluster, *node)
 		if err != nil {
 			return err
@@ -172,7 +202,11 @@ func run() error {
 	logger.Info("kvstore serving", "http", *httpAddr)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	<-stop
+	select {
+	case <-stop:
+	case err := <-n.Fatal():
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(ctx)
@@ -209,11 +243,23 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 		defer cancel()
 		lsn, err := n.Append(ctx, b)
 		var np *continuity.NotPrimaryError
+		redirected := r.URL.Query().Has("redirected")
 		switch {
-		case errors.As(err, &np) && routes[np.Primary] != "":
-			http.Redirect(w, r, routes[np.Primary]+r.URL.RequestURI(), http.StatusTemporaryRedirect)
-		case errors.Is(err, continuity.ErrNotPrimary):
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case errors.As(err, &np) && routes[np.Primary] != "" && !redirected:
+			// One hop at most: the primary named here sends no client on.
+			u := *r.URL
+			q := u.Query()
+			q.Set("redirected", "1")
+			u.RawQuery = q.Encode()
+			http.Redirect(w, r, routes[np.Primary]+u.RequestURI(), http.StatusTemporaryRedirect)
+		case errors.As(err, &np):
+			retry := max(np.RetryAfter, 100*time.Millisecond)
+			w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+			msg := fmt.Sprintf("no primary yet; retry after %d ms", retry.Milliseconds())
+			if redirected && np.Primary != "" {
+				msg = fmt.Sprintf("no primary yet (this node was named primary but %s is, as it knows); retry after %d ms", np.Primary, retry.Milliseconds())
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		default:
@@ -233,6 +279,11 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 		write(w, r, event{Op: "delete", Key: r.PathValue("key")})
 	})
 	mux.HandleFunc("GET /kv/{key}", func(w http.ResponseWriter, r *http.Request) {
+		if ok, why := n.Ready(); !ok {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
 		if s := r.URL.Query().Get("min_lsn"); s != "" {
 			lsn, err := strconv.ParseUint(s, 10, 64)
 			if err != nil {
@@ -259,6 +310,7 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 		st := n.Status()
 		json.NewEncoder(w).Encode(map[string]any{
 			"role": st.Role.String(), "epoch": st.Epoch, "primary": st.Primary, "last": st.Last, "applied": st.Applied,
+			"ready": st.Ready, "not_ready": st.NotReady,
 			"archived": st.Archive.Archived, "archive_lag_ms": st.Archive.Lag.Milliseconds(),
 		})
 	})
@@ -278,6 +330,31 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 		io.WriteString(w, "joined\n")
 	})
 	return mux
+}
+
+// archiveKeys is the archive's key from -key-file or -passphrase-env
+// (nil if neither: a single node's default key in -dir).
+func archiveKeys(keyFile, passEnv string) (snapshot.KeyProvider, error) {
+	switch {
+	case keyFile != "" && passEnv != "":
+		return nil, errors.New("give -key-file or -passphrase-env, not both")
+	case keyFile != "":
+		k, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("-key-file: %w (make one with 'kvstore certs', which writes archive.key)", err)
+		}
+		if len(k) != 32 {
+			return nil, fmt.Errorf("-key-file %s holds %d bytes, want 32", keyFile, len(k))
+		}
+		return snapshot.RawKey([32]byte(k)), nil
+	case passEnv != "":
+		p := os.Getenv(passEnv)
+		if p == "" {
+			return nil, fmt.Errorf("-passphrase-env: $%s is empty", passEnv)
+		}
+		return snapshot.Passphrase(p), nil
+	}
+	return nil, nil
 }
 
 // loadTLS reads the CA and this node's certificate from dir.
