@@ -75,6 +75,7 @@ func (n *Node) startCluster() error {
 	if err != nil {
 		close(c.roles)
 		<-c.done
+		n.cl = nil
 		return err
 	}
 	c.mu.Lock()

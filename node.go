@@ -134,6 +134,9 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	}
 	if cfg.Cluster != nil {
 		if err := n.startCluster(); err != nil {
+			if n.cl != nil {
+				n.cl.stop()
+			}
 			return fail(err)
 		}
 	}
