@@ -170,6 +170,13 @@ func TestRestartedDeposedPrimary(t *testing.T) {
 	require.NoError(t, l.Close())
 
 	p.open(t, archiveURL, key, true) // its documented command: -bootstrap is ignored now
+	_, err = p.n.Append(ctx, []byte("k1=on-the-restarted-node"))
+	var notPrimary *NotPrimaryError
+	require.ErrorAs(t, err, &notPrimary, "a write on the restarted old primary")
+	require.NotEqual(t, p.id, notPrimary.Primary, "a restarted node never names itself primary")
+	if notPrimary.Primary == "" {
+		require.Positive(t, notPrimary.RetryAfter, "no primary named: says when to retry")
+	}
 	if ok, why := p.n.Ready(); ok {
 		// It may already be rebuilt; if not, it says why.
 		t.Logf("the restarted node was ready at once")

@@ -32,6 +32,10 @@
 //
 //	go run ./examples/ctl -archive file:///tmp/kv/archive -key-file /tmp/kv/certs/archive.key window
 //
+// On S3: the same commands with -archive "$CONTINUITY_TEST_S3_URL"
+// inside `.ci/run with-s3 sh -c '...'`, which starts a loopback S3 server
+// (versitygw) and exports its URL and credentials.
+//
 // Without -certs and -raft it runs as a single node, with its archive in
 // -dir unless -archive says otherwise.
 package main
@@ -57,6 +61,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	_ "gocloud.dev/blob/s3blob" // s3:// archives
 
 	"github.com/continuity-go/continuity"
 	"github.com/continuity-go/continuity/observe"
