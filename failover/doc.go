@@ -53,6 +53,17 @@
 // quarantine file, then wal.Log.TruncateBack cuts it, and the node
 // streams as a standby.
 //
+// # Restarts and the archive
+//
+// A coordinator that restarts holds the State of its last Raft snapshot,
+// which may name it primary of an epoch long gone. It tells its host no
+// role until Synced: a sync command it proposed through the leader has
+// been applied locally, so its State is at least as new as the leader's
+// was. Bootstrap on a node that already has Raft state is ignored
+// (Bootstrapped says which). The State records the cluster's one archive
+// (ArchiveID), set once by the first primary (SetArchive); another
+// repository is refused with ErrArchiveMismatch.
+//
 // # Profiles
 //
 // LAN (default): Raft heartbeat and election 150 ms, leader lease 100

@@ -27,6 +27,19 @@
 // is refused with RejectDiverged; the standby cuts the records it has not
 // applied (wal.Log.CutTail) and follows the new history.
 //
+// A standby applies nothing past StandbyOptions.Applied until a primary
+// has accepted its Hello (StandbyState.Confirmed) and committed the
+// records: a restarted deposed primary's log may hold records its
+// cluster's history cut. When a standby's state already applied records
+// the primary does not hold, no cut can undo them: a state machine that
+// implements Discarder discards its state, and the standby asks the
+// primary for its state (Hello.Want, a state transfer as Raft's
+// InstallSnapshot). The primary captures it (PrimaryOptions.Capture),
+// sends it in State frames ended by its LSN, size and SHA-256, and streams
+// the records after it on the same connection; the standby spools the
+// bytes to a file, checks size and hash, and only then restores them,
+// empties its WAL (which restarts after the state's LSN) and rebases.
+//
 // A standby syncs a frame at once only when a synchronous Append waits on
 // it (the primary marks it FlagSync); otherwise it writes it with
 // wal.Log.WriteNoSync and syncs every StandbyOptions.FlushDelay (2 ms),
