@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/continuity-go/continuity/archive"
@@ -41,7 +42,10 @@ type applier struct {
 	// and the state always agree.
 	mu      sync.Mutex
 	failed  error // the state machine's error that stopped applying (under mu)
-	rebased bool  // the state was restored from a base snapshot and Rebase has not told its LSN yet (under mu)
+	// rebased: the state was restored (or discarded) and Rebase has not
+	// told its LSN yet. Changed under mu; atomic so that positions and
+	// readiness read it without waiting for a snapshot that holds mu.
+	rebased atomic.Bool
 
 	rebasing watermark.Signal // broadcast when Rebase ends a rebase
 
@@ -130,7 +134,7 @@ func (a *applier) applyLocked(rec wal.Record) error {
 	if a.failed != nil {
 		return a.failed
 	}
-	if a.rebased {
+	if a.rebased.Load() {
 		return errRebasing
 	}
 	applied := a.applied.Load()
@@ -153,10 +157,7 @@ func (a *applier) applyLocked(rec wal.Record) error {
 // records before it that the local log holds and the state does not.
 // It makes the applier a StateMachine for replication.Standby.
 func (a *applier) Apply(rec wal.Record) error {
-	a.mu.Lock()
-	rebased := a.rebased
-	a.mu.Unlock()
-	if rebased {
+	if a.rebased.Load() {
 		return errRebasing
 	}
 	if applied := a.Applied(); rec.LSN > applied+1 {
@@ -192,7 +193,7 @@ func (a *applier) Restore(r io.Reader) error {
 	if err := a.sm.Restore(r); err != nil {
 		return err
 	}
-	a.rebased = true
+	a.rebased.Store(true)
 	return nil
 }
 
@@ -202,7 +203,7 @@ func (a *applier) rebasedCh() <-chan struct{} {
 	ch := a.rebasing.Changed()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.rebased {
+	if !a.rebased.Load() {
 		done := make(chan struct{})
 		close(done)
 		return done
@@ -215,7 +216,7 @@ func (a *applier) rebasedCh() <-chan struct{} {
 func (a *applier) Rebase(lsn wal.LSN) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.rebased = false
+	a.rebased.Store(false)
 	a.rebasing.Broadcast()
 	a.applied.Set(lsn)
 	if a.acked.Load() < lsn {
@@ -274,18 +275,14 @@ func (a *applier) capture(ctx context.Context) (wal.LSN, func(io.Writer) error, 
 func (a *applier) Discard() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.rebased = true
+	a.rebased.Store(true)
 	a.applied.Set(0)
 	a.acked.Set(0)
 }
 
 // discarded reports whether the state waits for a state transfer (or a
-// base snapshot's Rebase).
-func (a *applier) discarded() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.rebased
-}
+// base snapshot's Rebase). It never waits for mu.
+func (a *applier) discarded() bool { return a.rebased.Load() }
 
 // rewind brings the state back to point, the end of the cluster's
 // history after a rejoin cut the log there: nothing past point is
