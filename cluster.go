@@ -44,13 +44,14 @@ type clusterPart struct {
 	roleApplied watermark.Signal // broadcast after each role change is applied
 	stopped     bool
 	done        chan struct{}
+	started     chan struct{} // closed once coord is set (or failed to open): roleLoop waits for it
 }
 
 func (n *Node) startCluster() error {
 	cl := n.cfg.Cluster
 	_, statErr := os.Stat(filepath.Join(n.cfg.Dir, "raft", "raft.db"))
 	restarted := statErr == nil
-	c := &clusterPart{n: n, cfg: *cl, roles: make(chan failover.RoleChange, 16), done: make(chan struct{})}
+	c := &clusterPart{n: n, cfg: *cl, roles: make(chan failover.RoleChange, 16), done: make(chan struct{}), started: make(chan struct{})}
 	if c.cfg.RaftAddr == "" {
 		c.cfg.RaftAddr = c.cfg.RaftBind
 	}
@@ -73,6 +74,7 @@ func (n *Node) startCluster() error {
 		Logger: n.cfg.Logger,
 	})
 	if err != nil {
+		close(c.started)
 		close(c.roles)
 		<-c.done
 		n.cl = nil
@@ -81,6 +83,7 @@ func (n *Node) startCluster() error {
 	c.mu.Lock()
 	c.coord = coord
 	c.mu.Unlock()
+	close(c.started)
 	if restarted {
 		// A node that was a member: wait a little for the leader to
 		// confirm its role, so that an archive that is not the
@@ -189,6 +192,7 @@ func (c *clusterPart) position() failover.Position {
 // roleLoop applies role changes in order.
 func (c *clusterPart) roleLoop() {
 	defer close(c.done)
+	<-c.started
 	for rc := range c.roles {
 		c.apply(rc)
 	}
