@@ -87,6 +87,10 @@ func (n *Node) openArchive(ctx context.Context) error {
 	n.repo, err = snapshot.Open(ctx, b, keys, snapshot.Options{Logger: n.cfg.Logger})
 	if errors.Is(err, snapshot.ErrNoRepository) {
 		n.repo, err = snapshot.Init(ctx, b, keys, snapshot.Format{}, snapshot.Options{Logger: n.cfg.Logger})
+		if errors.Is(err, snapshot.ErrExists) {
+			// Another node of the cluster made it meanwhile.
+			n.repo, err = snapshot.Open(ctx, b, keys, snapshot.Options{Logger: n.cfg.Logger})
+		}
 	}
 	if errors.Is(err, snapshot.ErrWrongKey) {
 		in, ierr := snapshot.Inspect(ctx, b)

@@ -426,11 +426,12 @@ func (c *clusterPart) append(ctx context.Context, events [][]byte) (wal.LSN, err
 		return 0, err
 	}
 	if c.cfg.Sync > 0 {
+		// Once the cluster state holds it as acknowledged, every later
+		// history has it: it is acknowledged, whatever the lease does.
 		if err := coord.Acknowledge(ctx, epoch, last); err != nil {
 			return 0, fmt.Errorf("continuity: the write reached %d standbys but this node lost the primary role before it could be acknowledged: %w", c.cfg.Sync, err)
 		}
-	}
-	if e, ok := coord.CanWrite(); !ok || e != epoch {
+	} else if e, ok := coord.CanWrite(); !ok || e != epoch {
 		return 0, notPrimary
 	}
 	c.mu.Lock()

@@ -147,7 +147,8 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 // durable as configured (in a cluster with Sync > 0: on that many
 // standbys, and committed as acknowledged in the cluster state). The
 // state machine applies them right after. On a node that is not the
-// primary it returns a *NotPrimaryError.
+// primary it returns a *NotPrimaryError. To read the write from this
+// node's state, WaitFor(lsn) first.
 func (n *Node) Append(ctx context.Context, events ...[]byte) (wal.LSN, error) {
 	start := time.Now()
 	var last wal.LSN
