@@ -268,6 +268,12 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		default:
+			// Acknowledged; reply once this node's state holds it, so
+			// that a read here right after sees the write.
+			if err := n.WaitFor(ctx, lsn); err != nil {
+				http.Error(w, fmt.Sprintf("acknowledged at LSN %d, not applied here yet: %v", lsn, err), http.StatusGatewayTimeout)
+				return
+			}
 			w.Header().Set("X-LSN", strconv.FormatUint(uint64(lsn), 10))
 			fmt.Fprintf(w, "%d\n", lsn)
 		}
