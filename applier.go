@@ -40,8 +40,8 @@ type applier struct {
 	// mu is held while the state machine applies, restores, or captures
 	// (for the whole write when it cannot Capture), so that a position
 	// and the state always agree.
-	mu      sync.Mutex
-	failed  error // the state machine's error that stopped applying (under mu)
+	mu     sync.Mutex
+	failed error // the state machine's error that stopped applying (under mu)
 	// rebased: the state was restored (or discarded) and Rebase has not
 	// told its LSN yet. Changed under mu; atomic so that positions and
 	// readiness read it without waiting for a snapshot that holds mu.

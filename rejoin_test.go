@@ -55,7 +55,7 @@ func (c *clusterNode) open(t *testing.T, archiveURL string, key [32]byte, bootst
 	t.Helper()
 	c.sm = &watchKV{}
 	n, err := Open(Config{Dir: c.dir, Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet, SnapshotEvery: -1, SnapshotEveryBytes: -1,
-		WAL: wal.Options{SegmentBytes: 4 << 10},
+		WAL:     wal.Options{SegmentBytes: 4 << 10},
 		Cluster: &ClusterConfig{Node: c.id, RaftBind: c.raft, ReplBind: c.repl, Bootstrap: bootstrap, Sync: 1, InsecurePlaintext: true}}, c.sm)
 	require.NoError(t, err, "open %s", c.id)
 	c.n = n
