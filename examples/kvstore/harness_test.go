@@ -243,16 +243,6 @@ func (c *cluster) healthy() (*member, bool) {
 	return primary, true
 }
 
-// member returns the member named id (nil if none).
-func (c *cluster) member(id string) *member {
-	for _, m := range c.members {
-		if m.id == id {
-			return m
-		}
-	}
-	return nil
-}
-
 // outcome is what a write did, as far as the client can know.
 type outcome int
 
