@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,12 +172,8 @@ func TestConfigValidate(t *testing.T) {
 	assert.NoError(t, Config{Dir: "x"}.Validate())
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is a port a restarted node can always listen on again.
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
 // TestCluster runs three nodes with synchronous replication: writes on
 // the primary reach the standbys' state machines, a standby refuses

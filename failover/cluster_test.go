@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -145,14 +144,8 @@ func (tc *testCluster) open(n *testNode, bootstrap bool) *testNode {
 	return n
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is a port a restarted node can always listen on again.
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
 func (tc *testCluster) node(id string) *testNode {
 	for _, n := range tc.nodes {

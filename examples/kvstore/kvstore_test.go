@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,14 +25,8 @@ type proc struct {
 	log                  *bytes.Buffer
 }
 
-func free(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// free is a port a restarted process can always listen on again.
+func free(t *testing.T) string { return testkit.FreeAddr(t) }
 
 // start runs the node with the cluster's certificates and archive key
 // (certs/archive.key, written by 'kvstore certs') and the archive in the
