@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -285,17 +286,21 @@ func (l *Listener) handshake(ctx context.Context, nc net.Conn) (*Conn, Hello, er
 	if f.Type != FrameHello {
 		return nil, Hello{}, &FrameError{Type: f.Type, Err: ErrFrameMalformed, Detail: "want hello first"}
 	}
-	h, err := DecodeHello(f.Payload)
-	if err != nil {
-		return nil, Hello{}, err
-	}
 	refuse := func(code RejectCode, format string, args ...any) (*Conn, Hello, error) {
 		r := Reject{Code: code, Reason: fmt.Sprintf(format, args...)}
 		_ = c.WriteFrame(FrameReject, 0, AppendReject(nil, r))
 		return nil, Hello{}, &RejectError{r}
 	}
-	if h.Version != ProtocolVersion {
-		return refuse(RejectVersion, "protocol version %d; this node speaks %d", h.Version, ProtocolVersion)
+	// The version leads every Hello: another version's layout is refused
+	// by its number, not as a malformed frame.
+	if len(f.Payload) >= 2 {
+		if v := binary.LittleEndian.Uint16(f.Payload); v != ProtocolVersion {
+			return refuse(RejectVersion, "protocol version %d; this node speaks %d: run one release on every node", v, ProtocolVersion)
+		}
+	}
+	h, err := DecodeHello(f.Payload)
+	if err != nil {
+		return nil, Hello{}, err
 	}
 	if h.Cluster != l.opts.ClusterID() {
 		return refuse(RejectCluster, "cluster %q; this is cluster %q", h.Cluster, l.opts.ClusterID())

@@ -116,6 +116,9 @@ func TestHandshake(t *testing.T) {
 		{"hello of another cluster", func(t *testing.T) Options {
 			return c.opts(t, "standby-1", testkit.CertOptions{})
 		}, Hello{Cluster: "billing", Node: "standby-1"}, &RejectError{}},
+		{"hello of an older protocol", func(t *testing.T) Options {
+			return c.opts(t, "standby-1", testkit.CertOptions{})
+		}, Hello{Version: ProtocolVersion - 1, Node: "standby-1"}, &RejectError{}},
 		{"certificate without identity", func(t *testing.T) Options {
 			return c.opts(t, "standby-1", testkit.CertOptions{URIs: []string{}})
 		}, Hello{Node: "standby-1"}, peer.ErrIdentity},
@@ -140,6 +143,9 @@ func TestHandshake(t *testing.T) {
 				var re *RejectError
 				assert.ErrorAs(t, serr, &re)
 				assert.ErrorAs(t, err, &re, "the client is told why")
+				if tc.hello.Version != 0 {
+					assert.Equal(t, RejectVersion, re.Code, "an older protocol is refused by its version: %v", err)
+				}
 			default:
 				assert.ErrorIs(t, serr, want)
 			}
