@@ -3,7 +3,6 @@ package failover
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -14,14 +13,6 @@ import (
 	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/wal"
 )
-
-// nopSM is a standby state machine that keeps nothing: the history
-// test checks logs.
-type nopSM struct{}
-
-func (nopSM) Apply(wal.Record) error    { return nil }
-func (nopSM) Snapshot(io.Writer) error  { return nil }
-func (nopSM) Restore(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }
 
 // host is what a node's host does with its coordinator's decisions: a
 // real WAL, a replication.Primary while primary, a replication.Standby
@@ -34,6 +25,7 @@ type host struct {
 
 	mu    sync.Mutex
 	log   *wal.Log
+	sm    *hostSM // the state, rebuilt from the log in each life (as a Node's)
 	prim  *replication.Primary
 	stby  *replication.Standby
 	epoch uint64 // the epoch prim serves, 0 if none
@@ -78,6 +70,7 @@ func (h *host) apply(rc RoleChange) {
 	if h.stby != nil {
 		h.stby.Close()
 		h.stby = nil
+		h.sm.stby.Store(nil)
 	}
 	if h.prim != nil && (rc.Role != RolePrimary || rc.Epoch != h.epoch) {
 		h.prim.Close()
@@ -87,11 +80,20 @@ func (h *host) apply(rc RoleChange) {
 		if h.prim != nil {
 			return
 		}
+		if h.sm.isDiscarded() {
+			go h.tn.c.Resign(context.Background()) // no state to serve (reported unhealthy)
+			return
+		}
 		if err := h.log.SetEpoch(rc.Epoch); err != nil {
 			h.tc.t.Errorf("%s: SetEpoch(%d): %v", h.tn.id, rc.Epoch, err)
 			return
 		}
-		p, err := replication.NewPrimary(h.log, h.replAddr, replication.PrimaryOptions{Transport: plain, Node: h.tn.id, Heartbeat: 50 * time.Millisecond, Timeout: time.Second})
+		// The new history holds everything this node's log does.
+		if err := h.sm.applyLog(h.log, h.log.Last()); err != nil {
+			h.tc.t.Errorf("%s: apply its log as primary: %v", h.tn.id, err)
+			return
+		}
+		p, err := replication.NewPrimary(h.log, h.replAddr, replication.PrimaryOptions{Transport: plain, Node: h.tn.id, Heartbeat: 50 * time.Millisecond, Timeout: time.Second, Capture: h.sm.capture})
 		if err != nil {
 			h.tc.t.Logf("%s: primary: %v", h.tn.id, err)
 			return
@@ -112,18 +114,31 @@ func (h *host) apply(rc RoleChange) {
 					return
 				}
 				h.cut += n
+				if recs, _, _, _ := h.sm.state(); len(recs) > 0 && recs[len(recs)-1].LSN > point {
+					// The state applied cut records; no archive here:
+					// only the primary's state replaces it.
+					h.sm.Discard()
+					h.tn.healthy.Store(false)
+				}
 			}
 		}
 	}
 	if rc.Primary == "" || rc.Primary == h.tn.id || rc.PrimaryAddr == "" {
 		return
 	}
-	s, err := replication.NewStandby(h.log, nopSM{}, replication.StandbyOptions{Transport: plain, Node: h.tn.id, Primary: rc.PrimaryAddr,
-		Applied: h.log.Last(), Timeout: time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	recs, _, _, _ := h.sm.state()
+	applied := wal.LSN(0)
+	if len(recs) > 0 {
+		applied = recs[len(recs)-1].LSN
+	}
+	s, err := replication.NewStandby(h.log, h.sm, replication.StandbyOptions{Transport: plain, Node: h.tn.id, Primary: rc.PrimaryAddr,
+		Applied: applied, NeedState: h.sm.isDiscarded(), SpoolDir: h.dir,
+		Timeout: time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	if err != nil {
 		h.tc.t.Logf("%s: standby: %v", h.tn.id, err)
 		return
 	}
+	h.sm.stby.Store(s)
 	h.stby, h.following, h.followEpoch = s, rc.PrimaryAddr, rc.Epoch
 }
 
@@ -133,8 +148,9 @@ func (h *host) open() {
 		h.tc.t.Fatal(err)
 	}
 	h.mu.Lock()
-	h.log = l
+	h.log, h.sm = l, &hostSM{rebased: func() { h.tn.healthy.Store(true) }}
 	h.mu.Unlock()
+	h.tn.healthy.Store(true)
 	h.tn.flushed.Store(uint64(l.Last()))
 	h.stop, h.done = make(chan struct{}), make(chan struct{})
 	go h.run()
@@ -185,10 +201,16 @@ func (h *host) write(ctx context.Context, data []byte) (uint64, wal.LSN, bool) {
 	if err := c.Acknowledge(ctx, epoch, lsn); err != nil {
 		return 0, 0, false
 	}
-	if e, ok := c.CanWrite(); !ok || e != epoch {
-		return 0, 0, false
-	}
 	h.tn.acked.Store(uint64(lsn))
+	// The primary's state applies what it acknowledged (a Node's
+	// applier), under the host's lock: a role change waits for it.
+	h.mu.Lock()
+	if h.prim == p && h.log != nil {
+		if err := h.sm.applyLog(h.log, lsn); err != nil {
+			h.tc.t.Errorf("%s: apply LSN %d as primary: %v", h.tn.id, lsn, err)
+		}
+	}
+	h.mu.Unlock()
 	return epoch, lsn, true
 }
 
@@ -236,14 +258,21 @@ func history(t *testing.T, seed uint64) {
 		}
 	}
 	for _, n := range tc.nodes {
+		hosts[n.id].open()
+		// The role so far, now that the host runs: read after open, so
+		// that a role told meanwhile is never followed by an older one
+		// (OnRole records a role before it sends it; the same role twice
+		// is a no-op).
 		n.mu.Lock()
-		last := RoleChange{}
-		if len(n.roles) > 0 {
+		told := len(n.roles) > 0
+		var last RoleChange
+		if told {
 			last = n.roles[len(n.roles)-1]
 		}
 		n.mu.Unlock()
-		hosts[n.id].open()
-		n.events <- last // the role so far, now that the host runs
+		if told {
+			n.events <- last
+		}
 	}
 	t.Cleanup(func() {
 		for _, h := range hosts {
@@ -385,6 +414,34 @@ func history(t *testing.T, seed uint64) {
 		}
 		return true
 	}, "every node to catch up with the final primary")
+	// Every node's state is the final history (rebuilt by a state
+	// transfer where it had applied records the history cut), and no
+	// standby applied a record before a primary confirmed its log.
+	var transfers, discards int
+	testkit.Eventually(t, func() bool {
+		for _, h := range hosts {
+			h.mu.Lock()
+			last := final.log.Last()
+			recs, _, _, _ := h.sm.state()
+			h.mu.Unlock()
+			if len(recs) == 0 && last > 0 || len(recs) > 0 && recs[len(recs)-1].LSN != last {
+				return false
+			}
+		}
+		return true
+	}, "every node's state to reach the final primary's last LSN")
+	final.mu.Lock()
+	finalRecs := readAll(t, final.log)
+	final.mu.Unlock()
+	for id, h := range hosts {
+		h.mu.Lock()
+		recs, early, d, r := h.sm.state()
+		h.mu.Unlock()
+		transfers, discards = transfers+r, discards+d
+		if err := checkState(id, recs, early, finalRecs); err != nil {
+			t.Fatalf("%v (events %v)", err, events)
+		}
+	}
 	if v := mon.finish(); len(v) > 0 {
 		t.Fatalf("two writers (%v): %v", events, v[:min(5, len(v))])
 	}
@@ -406,7 +463,7 @@ func history(t *testing.T, seed uint64) {
 	for _, h := range hosts {
 		cut += h.cut
 	}
-	t.Logf("%d acknowledged writes, final primary %s at LSN %d, %d records quarantined; %v", len(acked), p.id, len(recs), cut, events)
+	t.Logf("%d acknowledged writes, final primary %s at LSN %d, %d records quarantined, %d states discarded, %d state transfers; %v", len(acked), p.id, len(recs), cut, discards, transfers, events)
 	if len(acked) == 0 {
 		t.Fatal("no write was acknowledged")
 	}
