@@ -240,13 +240,26 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 			n.lg.Error("cannot take the new epoch", "epoch", rc.Epoch, "err", err)
 			return
 		}
-		n.apply.acknowledge(n.log.Last()) // the new history includes everything this node holds
-		p, err := replication.NewPrimary(n.log, c.cfg.ReplBind, replication.PrimaryOptions{Transport: c.transport(), Node: c.cfg.Node, Capture: n.apply.capture, Logger: n.cfg.Logger})
+		sync := c.cfg.Sync > 0
+		last := n.log.Last()
+		p, err := replication.NewPrimary(n.log, c.cfg.ReplBind, replication.PrimaryOptions{Transport: c.transport(), Node: c.cfg.Node,
+			Capture: n.apply.capture, HoldCommit: sync, Logger: n.cfg.Logger})
 		if err != nil {
 			n.lg.Error("cannot serve as primary", "addr", c.cfg.ReplBind, "err", err)
 			return
 		}
 		c.prim, c.epoch, c.confirmed = p, rc.Epoch, true
+		if sync {
+			// What the cluster acknowledged is on every later history;
+			// the rest of this node's log joins it once acknowledged in
+			// this epoch (as a Raft leader commits a no-op).
+			acked := min(st.Acked, last)
+			n.apply.acknowledge(acked)
+			p.Commit(acked)
+			go c.commitLog(rc.Epoch, p, last)
+		} else {
+			n.apply.acknowledge(last) // the new history includes everything this node holds
+		}
 		if err := n.startArchiver(); err != nil {
 			n.lg.Error("cannot start archiving; the log keeps every record until it can", "err", err)
 		}
@@ -438,7 +451,39 @@ func (c *clusterPart) append(ctx context.Context, events [][]byte) (wal.LSN, err
 	c.acked = max(c.acked, last)
 	c.mu.Unlock()
 	c.n.apply.acknowledge(last)
+	p.Commit(last)
 	return last, nil
+}
+
+// commitLog acknowledges, in epoch, the records a new primary holds up
+// to last, so that they are on every later history: then its state
+// applies them and its standbys may. It retries until it succeeds, or
+// the node no longer serves p.
+func (c *clusterPart) commitLog(epoch uint64, p *replication.Primary, last wal.LSN) {
+	for {
+		c.mu.Lock()
+		serving := c.prim == p && !c.stopped
+		coord := c.coord
+		c.mu.Unlock()
+		if !serving {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := coord.Acknowledge(ctx, epoch, last)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			c.acked = max(c.acked, last)
+			c.mu.Unlock()
+			c.n.apply.acknowledge(last)
+			p.Commit(last)
+			return
+		}
+		if errors.Is(err, failover.ErrStaleEpoch) || errors.Is(err, failover.ErrNotPrimary) {
+			return // deposed meanwhile
+		}
+		time.Sleep(50 * time.Millisecond) // a retry's backoff while the leader moves
+	}
 }
 
 // writer returns the primary to append through, its epoch and the

@@ -45,6 +45,11 @@ type PrimaryOptions struct {
 	// InstallSnapshot); archive.CaptureFunc's contract. Nil refuses such
 	// standbys with RejectNotReady.
 	Capture func(ctx context.Context) (wal.LSN, func(io.Writer) error, error)
+	// HoldCommit makes standbys apply only what the host commits with
+	// Primary.Commit (in sync mode, the writes its cluster acknowledged,
+	// which every later history holds) instead of every record durable
+	// here, which a fail-over with a lower fork may cut.
+	HoldCommit bool
 	// Logger receives connection events. nil discards them.
 	Logger *slog.Logger
 }
@@ -94,6 +99,30 @@ type Primary struct {
 	// syncing counts the synchronous Appends and WaitFlushed calls in
 	// progress: while any runs, frames ask standbys to sync at once.
 	syncing atomic.Int64
+
+	// commit is the LSN the host committed (HoldCommit).
+	commit watermark.Mark[wal.LSN]
+}
+
+// Commit lets standbys apply records up to lsn (with HoldCommit; never
+// past what is durable here). It only moves forward.
+func (p *Primary) Commit(lsn wal.LSN) { p.commit.Advance(lsn) }
+
+// committed is how far standbys may apply, given what is durable here.
+func (p *Primary) committed(synced wal.LSN) wal.LSN {
+	if !p.opts.HoldCommit {
+		return synced
+	}
+	return min(synced, p.commit.Load())
+}
+
+// commitChanged is closed when Commit moves (nil without HoldCommit:
+// never).
+func (p *Primary) commitChanged() <-chan struct{} {
+	if !p.opts.HoldCommit {
+		return nil
+	}
+	return p.commit.Changed()
 }
 
 // NewPrimary listens on addr and serves standbys from log.
@@ -375,7 +404,9 @@ func (p *Primary) stream(ctx context.Context, c *wire.Conn, next wal.LSN, st *St
 			acked = p.changed.Changed()
 		}
 		p.mu.Unlock()
+		commitMoved := p.commitChanged() // before the loads: a move between is not missed
 		written, synced, more := p.log.Progress()
+		synced = p.committed(synced)
 		if written > sent && !full {
 			// Each record's data is copied once, into the frame.
 			w.Start(payload[:0], synced)
@@ -413,16 +444,22 @@ func (p *Primary) stream(ctx context.Context, c *wire.Conn, next wal.LSN, st *St
 		case <-more:
 		case <-acked:
 		case <-notice.C:
-			if synced := p.log.Synced(); synced > told {
+			if synced := p.committed(p.log.Synced()); synced > told {
 				if err := send(wire.AppendBatch(payload[:0], wire.Batch{Committed: synced}), synced); err != nil {
 					return err
 				}
-			} else if told < sent {
+			} else if told < sent && (!p.opts.HoldCommit || p.commit.Load() > p.log.Synced()) {
 				notice.Reset(commitNoticeDelay) // the sync is still running
+			}
+		case <-commitMoved:
+			if synced := p.committed(p.log.Synced()); synced > told {
+				if err := send(wire.AppendBatch(payload[:0], wire.Batch{Committed: synced}), synced); err != nil {
+					return err
+				}
 			}
 		case <-idle.C:
 			// Idle: a heartbeat that the standby answers with an ack.
-			synced := p.log.Synced()
+			synced := p.committed(p.log.Synced())
 			if err := send(wire.AppendBatch(payload[:0], wire.Batch{Committed: synced, Flags: wire.FlagPing}), synced); err != nil {
 				return err
 			}
