@@ -88,17 +88,24 @@ func (h *host) apply(rc RoleChange) {
 			h.tc.t.Errorf("%s: SetEpoch(%d): %v", h.tn.id, rc.Epoch, err)
 			return
 		}
-		// The new history holds everything this node's log does.
-		if err := h.sm.applyLog(h.log, h.log.Last()); err != nil {
+		// What the cluster acknowledged is on every later history; the
+		// rest of the log once acknowledged in this epoch (a Node's
+		// clusterPart.commitLog).
+		last := h.log.Last()
+		acked := min(h.tn.c.State().Acked, last)
+		if err := h.sm.applyLog(h.log, acked); err != nil {
 			h.tc.t.Errorf("%s: apply its log as primary: %v", h.tn.id, err)
 			return
 		}
-		p, err := replication.NewPrimary(h.log, h.replAddr, replication.PrimaryOptions{Transport: plain, Node: h.tn.id, Heartbeat: 50 * time.Millisecond, Timeout: time.Second, Capture: h.sm.capture})
+		p, err := replication.NewPrimary(h.log, h.replAddr, replication.PrimaryOptions{Transport: plain, Node: h.tn.id, Heartbeat: 50 * time.Millisecond, Timeout: time.Second,
+			Capture: h.sm.capture, HoldCommit: true})
 		if err != nil {
 			h.tc.t.Logf("%s: primary: %v", h.tn.id, err)
 			return
 		}
+		p.Commit(acked)
 		h.prim, h.epoch = p, rc.Epoch
+		go h.commitLog(rc.Epoch, p, last)
 		return
 	}
 	// A standby: cut a divergent tail, then follow.
@@ -202,16 +209,44 @@ func (h *host) write(ctx context.Context, data []byte) (uint64, wal.LSN, bool) {
 		return 0, 0, false
 	}
 	h.tn.acked.Store(uint64(lsn))
-	// The primary's state applies what it acknowledged (a Node's
-	// applier), under the host's lock: a role change waits for it.
-	h.mu.Lock()
-	if h.prim == p && h.log != nil {
-		if err := h.sm.applyLog(h.log, lsn); err != nil {
-			h.tc.t.Errorf("%s: apply LSN %d as primary: %v", h.tn.id, lsn, err)
-		}
-	}
-	h.mu.Unlock()
+	h.committed(p, lsn)
 	return epoch, lsn, true
+}
+
+// committed applies what the cluster acknowledged to the primary's state
+// (a Node's applier) and lets the standbys apply it, under the host's
+// lock: a role change waits for it.
+func (h *host) committed(p *replication.Primary, lsn wal.LSN) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.prim != p || h.log == nil {
+		return
+	}
+	if err := h.sm.applyLog(h.log, lsn); err != nil {
+		h.tc.t.Errorf("%s: apply LSN %d as primary: %v", h.tn.id, lsn, err)
+	}
+	p.Commit(lsn)
+}
+
+// commitLog acknowledges a new primary's log up to last in its epoch.
+func (h *host) commitLog(epoch uint64, p *replication.Primary, last wal.LSN) {
+	for range 100 {
+		h.mu.Lock()
+		serving := h.prim == p
+		h.mu.Unlock()
+		c := h.tc.coord(h.tn)
+		if !serving || c == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		err := c.Acknowledge(ctx, epoch, last)
+		cancel()
+		if err == nil {
+			h.committed(p, last)
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // a retry's backoff
+	}
 }
 
 func (tc *testCluster) coord(n *testNode) *Coordinator {
@@ -441,6 +476,11 @@ func history(t *testing.T, seed uint64) {
 		if err := checkState(id, recs, early, finalRecs); err != nil {
 			t.Fatalf("%v (events %v)", err, events)
 		}
+	}
+	if discards > 0 {
+		// Sync mode: only acknowledged records are applied, and every
+		// later history holds them.
+		t.Fatalf("%d states applied records a later history cut (events %v)", discards, events)
 	}
 	if v := mon.finish(); len(v) > 0 {
 		t.Fatalf("two writers (%v): %v", events, v[:min(5, len(v))])

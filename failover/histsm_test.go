@@ -22,7 +22,8 @@ type stateRec struct {
 }
 
 // hostSM is a history test host's state machine, as a Node's applier
-// would drive it: the records applied, in order. It can be discarded
+// drives it: the records applied, in order (a primary applies what the
+// cluster acknowledged; a standby what its primary committed). It can be discarded
 // (replication.Discarder) and replaced by the primary's state
 // (Restore, Rebase). It records every record its standby applied
 // before a primary had confirmed the standby's log (early): a restarted
