@@ -30,7 +30,9 @@
 // A standby applies nothing past StandbyOptions.Applied until a primary
 // has accepted its Hello (StandbyState.Confirmed) and committed the
 // records: a restarted deposed primary's log may hold records its
-// cluster's history cut. When a standby's state already applied records
+// cluster's history cut. With PrimaryOptions.HoldCommit the primary
+// commits only what its host says (Primary.Commit: in sync mode, what
+// the cluster acknowledged), not every record durable on it. When a standby's state already applied records
 // the primary does not hold, no cut can undo them: a state machine that
 // implements Discarder discards its state, and the standby asks the
 // primary for its state (Hello.Want, a state transfer as Raft's
