@@ -47,11 +47,11 @@ type cluster struct {
 
 // newCluster builds kvstore, makes the certificates and the archive
 // key, starts n1 with -bootstrap and, once it serves, n2 and n3 with
-// -join, and waits until
+// -join, on the archive archiveURL ("": a new directory), and waits until
 // n1 is a ready primary with two ready standbys. At the end of the test
 // it kills what still runs and, if the test failed, logs every node's
 // output (all its runs) and writes it to the test's artifact directory.
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, archiveURL string) *cluster {
 	t.Helper()
 	tmp := t.TempDir()
 	c := &cluster{
@@ -69,14 +69,17 @@ func newCluster(t *testing.T) *cluster {
 	if out, err := exec.Command(c.bin, "certs", "-out", c.certs, "-nodes", "n1,n2,n3").CombinedOutput(); err != nil {
 		t.Fatalf("certs: %v\n%s", err, out)
 	}
-	archiveDir := filepath.Join(tmp, "archive") // where proc.start points -archive
-	if err := os.MkdirAll(archiveDir, 0o755); err != nil {
-		t.Fatal(err)
+	c.archiveURL = archiveURL
+	if archiveURL == "" {
+		archiveDir := filepath.Join(tmp, "archive")
+		if err := os.MkdirAll(archiveDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c.archiveURL = "file://" + filepath.ToSlash(archiveDir)
 	}
-	c.archiveURL = "file://" + filepath.ToSlash(archiveDir)
 	var peers []string
 	for i := 1; i <= 3; i++ {
-		p := &proc{id: fmt.Sprintf("n%d", i), http: free(t), raft: free(t), repl: free(t), dir: filepath.Join(tmp, fmt.Sprintf("n%d", i))}
+		p := &proc{id: fmt.Sprintf("n%d", i), http: free(t), raft: free(t), repl: free(t), dir: filepath.Join(tmp, fmt.Sprintf("n%d", i)), archive: c.archiveURL}
 		c.members = append(c.members, &member{proc: p})
 		peers = append(peers, p.id+"=http://"+p.http)
 	}

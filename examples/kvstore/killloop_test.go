@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"os"
 	"slices"
 	"sync"
@@ -24,13 +26,26 @@ import (
 // its original command. No acknowledged write may be lost, no refused
 // one may appear, a write of unknown outcome must be present on all
 // nodes or on none, and the state restored from the shared archive must
-// be the state the nodes serve.
+// be the state the nodes serve. It runs on a shared directory and, under
+// .ci/run (which starts a loopback S3 server), on S3.
 func TestKillLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
 	}
+	t.Run("file", func(t *testing.T) { killLoop(t, "") })
+	t.Run("s3", func(t *testing.T) {
+		u := os.Getenv(testkit.S3URLEnv)
+		if u == "" {
+			t.Skipf("$%s is not set: run under .ci/run (or .ci/run with-s3 go test ...)", testkit.S3URLEnv)
+		}
+		// A prefix of its own in the shared test bucket.
+		killLoop(t, u+"&prefix="+url.QueryEscape("kvstore-killloop-"+rand.Text()+"/"))
+	})
+}
+
+func killLoop(t *testing.T, archiveURL string) {
 	start := time.Now()
-	c := newCluster(t)
+	c := newCluster(t, archiveURL)
 	w := startKeyWriter(c)
 	defer w.stop()
 	var took []time.Duration

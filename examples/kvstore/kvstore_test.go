@@ -21,6 +21,7 @@ import (
 type proc struct {
 	id, http, raft, repl string
 	dir                  string
+	archive              string // the archive's URL ("": a directory beside the certificates)
 	cmd                  *exec.Cmd
 	log                  *bytes.Buffer
 }
@@ -29,11 +30,16 @@ type proc struct {
 func free(t *testing.T) string { return testkit.FreeAddr(t) }
 
 // start runs the node with the cluster's certificates and archive key
-// (certs/archive.key, written by 'kvstore certs') and the archive in the
-// directory certs/../archive, shared by every node.
+// (certs/archive.key, written by 'kvstore certs') and the archive
+// p.archive, or else the directory certs/../archive, shared by every
+// node.
 func (p *proc) start(t *testing.T, bin, certs, peers string, extra ...string) {
+	archive := p.archive
+	if archive == "" {
+		archive = "file://" + filepath.ToSlash(filepath.Join(filepath.Dir(certs), "archive"))
+	}
 	args := []string{"-node", p.id, "-dir", p.dir, "-certs", certs, "-http", p.http, "-raft", p.raft, "-repl", p.repl, "-peers", peers,
-		"-archive", "file://" + filepath.ToSlash(filepath.Join(filepath.Dir(certs), "archive")), "-key-file", filepath.Join(certs, "archive.key")}
+		"-archive", archive, "-key-file", filepath.Join(certs, "archive.key")}
 	p.cmd = exec.Command(bin, append(args, extra...)...)
 	p.log = &bytes.Buffer{}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log

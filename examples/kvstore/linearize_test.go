@@ -27,7 +27,7 @@ func TestLinearizable(t *testing.T) {
 		t.Skip("starts and kills processes")
 	}
 	start := time.Now()
-	c := newCluster(t)
+	c := newCluster(t, "")
 	h := startLinClients(c, 4, []string{"x", "y", "z"})
 	defer h.stop()
 	var took []time.Duration
