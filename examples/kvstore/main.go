@@ -16,8 +16,11 @@
 //	/tmp/kv/kvstore -node n2 -dir /tmp/kv/n2 -certs /tmp/kv/certs -archive file:///tmp/kv/archive \
 //	    -key-file /tmp/kv/certs/archive.key -http 127.0.0.1:8082 -raft 127.0.0.1:7082 -repl 127.0.0.1:7182 \
 //	    -join http://127.0.0.1:8081 -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
-//	(n3 likewise, on 8083, 7083, 7183)
+//	/tmp/kv/kvstore -node n3 -dir /tmp/kv/n3 -certs /tmp/kv/certs -archive file:///tmp/kv/archive \
+//	    -key-file /tmp/kv/certs/archive.key -http 127.0.0.1:8083 -raft 127.0.0.1:7083 -repl 127.0.0.1:7183 \
+//	    -join http://127.0.0.1:8081 -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
 //
+// (each in its own terminal, or with & at the end; n1 first).
 // A node that was stopped or killed restarts with the same command (its
 // -bootstrap or -join is then ignored: it already belongs to the cluster).
 //
