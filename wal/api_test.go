@@ -219,8 +219,14 @@ func TestCloseUnblocksEverything(t *testing.T) {
 	r := l.NewReader(4)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := r.Next(context.Background())
-		errc <- err
+		// The appenders below may write LSN 4 and on before Close: read
+		// until the reader blocks at the end and Close wakes it.
+		for {
+			if _, err := r.Next(context.Background()); err != nil {
+				errc <- err
+				return
+			}
+		}
 	}()
 	var wg sync.WaitGroup
 	for range 8 {
