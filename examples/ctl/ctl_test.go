@@ -101,7 +101,7 @@ func TestCtl(t *testing.T) {
 		t.Fatalf("restored state %v", s.m)
 	}
 	// As of LSN 25: the same snapshot and five events.
-	ctl("restore", "-lsn", "25", "-out", state)
+	ctl("restore", "-lsn", "25", "-out", state, "-force")
 	ef, err := os.Open(state + ".events.jsonl")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@
 //	ctl ... restore -time 2026-11-25T10:04:05Z -out state.bin
 //	                                       # the newest base snapshot at or before the time into state.bin, and
 //	                                       # the events after it up to the time into state.bin.events.jsonl
+//	                                       # (both written whole or not at all, mode 0600; -force to replace)
 //	ctl ... forget -window 720h -daily 7 -weekly 4 -monthly 12 -yearly 10 [-dry-run]
 //	ctl ... prune [-dry-run]
 //	ctl ... keys list | keys add -passphrase-env NEW | keys remove -slot ID
@@ -21,7 +22,8 @@
 //
 //	0  done (verify: nothing wrong)
 //	1  the command could not run: the bucket, the key, a file
-//	2  usage: a wrong flag or command
+//	2  usage: a wrong flag or command, or restore -out naming an existing
+//	   file (without -force), a symbolic link or a directory
 //	3  verify found problems, each printed on its own line
 //	4  restore: the target cannot be restored (outside the window, or
 //	   the archive's newest records are missing); window says what can
@@ -409,64 +411,87 @@ type exporter struct {
 	state  io.Writer
 	events *json.Encoder
 	n      int
+	err    error // the first failure to write an output file (a full disk)
 }
 
-func (x *exporter) Restore(r io.Reader) error { _, err := io.Copy(x.state, r); return err }
-func (x *exporter) Snapshot(io.Writer) error  { return errors.New("not a state") }
+func (x *exporter) Restore(r io.Reader) error {
+	_, err := io.Copy(x.state, r)
+	if err != nil && x.err == nil {
+		x.err = err
+	}
+	return err
+}
+func (x *exporter) Snapshot(io.Writer) error { return errors.New("not a state") }
 func (x *exporter) Apply(rec wal.Record) error {
 	x.n++
-	return x.events.Encode(struct {
+	err := x.events.Encode(struct {
 		LSN   wal.LSN   `json:"lsn"`
 		Epoch uint64    `json:"epoch"`
 		Time  time.Time `json:"time"`
 		Data  []byte    `json:"data"`
 	}{rec.LSN, rec.Epoch, rec.Time, rec.Data})
+	if err != nil && x.err == nil {
+		x.err = err
+	}
+	return err
 }
 
 func cmdRestore(ctx context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	at := fs.String("time", "", "RFC 3339 time to restore (default: the newest state)")
 	lsn := fs.Uint64("lsn", 0, "LSN to restore instead of a time")
-	outPath := fs.String("out", "", "file for the base snapshot's state (events go to FILE.events.jsonl)")
+	outPath := fs.String("out", "", "file for the base snapshot's state (events go to FILE.events.jsonl); written whole or not at all, mode 0600")
+	force := fs.Bool("force", false, "replace -out and its events file if they exist")
 	if err := fs.Parse(args); err != nil {
 		return usage(err)
 	}
 	if *outPath == "" {
-		return errors.New("restore: -out is required")
+		return usage(errors.New("restore: -out FILE is required"))
+	}
+	if *at != "" && *lsn != 0 {
+		return usage(errors.New("restore: give -time or -lsn, not both"))
 	}
 	var target archive.Target
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339Nano, *at)
 		if err != nil {
-			return fmt.Errorf("restore: -time: %w", err)
+			return usage(fmt.Errorf("restore: -time %q is not an RFC 3339 time (e.g. 2026-12-04T21:30:00Z)", *at))
 		}
 		target = archive.AtTime(t)
 	} else if *lsn != 0 {
 		target = archive.AtLSN(wal.LSN(*lsn))
 	}
-	sf, err := os.Create(*outPath)
+	sf, err := createOut(*outPath, *force)
 	if err != nil {
 		return err
 	}
-	defer sf.Close()
-	ef, err := os.Create(*outPath + ".events.jsonl")
+	ef, err := createOut(*outPath+".events.jsonl", *force)
 	if err != nil {
+		sf.abort()
 		return err
 	}
-	defer ef.Close()
 	x := &exporter{state: sf, events: json.NewEncoder(ef)}
 	res, err := archive.RestoreTo(ctx, e.repo, target, x, archive.RestoreOptions{Progress: e.progress.restore})
 	e.progress.finish()
+	if err != nil {
+		sf.abort()
+		ef.abort()
+		if x.err != nil { // what the archive reports as the state machine's failure
+			return fmt.Errorf("restore: writing the output failed, nothing was kept: %w", x.err)
+		}
+	}
 	if errors.Is(err, archive.ErrOutOfWindow) || errors.Is(err, archive.ErrGap) && res.Records == 0 && res.Snapshot.IsZero() {
 		return &exitError{exitNotInRange, fmt.Errorf("%w (ctl window shows what can be restored)", err)}
 	}
 	if err != nil {
 		return err
 	}
-	if err := sf.Sync(); err != nil {
+	// The events first: a state file never stands without its events.
+	if err := ef.commit(); err != nil {
+		sf.abort()
 		return err
 	}
-	if err := ef.Sync(); err != nil {
+	if err := sf.commit(); err != nil {
 		return err
 	}
 	return e.print(res, func() {
