@@ -67,6 +67,9 @@ type Node struct {
 
 	cl    *clusterPart // nil for a single node
 	fatal chan error   // see Fatal
+
+	closeOnce sync.Once // Close runs once; later calls return its error
+	closeErr  error
 }
 
 // Open opens (or creates) the node in cfg.Dir and starts it: recovery of
@@ -77,6 +80,9 @@ type Node struct {
 func Open(cfg Config, sm StateMachine) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if sm == nil {
+		return nil, errors.New("continuity: Open needs the host's state machine (Apply, Snapshot, Restore); it is nil")
 	}
 	cfg = cfg.withDefaults()
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
@@ -195,8 +201,14 @@ func (n *Node) Role() Role { return n.Status().Role }
 
 // Close stops the node in order: no more writes (a cluster's primary
 // resigns, so a standby takes over at once), the archive flushed (for up
-// to 10 s), replication and coordination stopped, the log closed.
+// to 10 s), replication and coordination stopped, the log closed. Later
+// calls return the first one's result.
 func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
 	if n.cl != nil {
 		n.cl.stop()
 	}

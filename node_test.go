@@ -409,3 +409,14 @@ func TestScheduledVerify(t *testing.T) {
 		return strings.Contains(logs.String(), "scheduled verify found damage") && strings.Contains(logs.String(), "data/")
 	}, "the damage in the log")
 }
+
+// TestOpenAndCloseMisuse: a nil state machine is refused at Open, not a
+// panic at the first Append; a second Close returns the first's result.
+func TestOpenAndCloseMisuse(t *testing.T) {
+	_, err := Open(Config{Dir: t.TempDir(), Logger: quiet}, nil)
+	require.ErrorContains(t, err, "state machine")
+	n, err := Open(Config{Dir: t.TempDir(), Logger: quiet}, &kv{})
+	require.NoError(t, err)
+	require.NoError(t, n.Close())
+	require.NoError(t, n.Close(), "a second Close")
+}
