@@ -40,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/s3blob"
 
 	"github.com/continuity-go/continuity/archive"
@@ -134,6 +135,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	progress := newMeter(errOut)
 	defer progress.finish()
 	repo, err := snapshot.Open(ctx, b, keys, snapshot.Options{Progress: progress.snapshot})
+	if errors.Is(err, snapshot.ErrWrongKey) {
+		return wrongKey(ctx, b, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -157,6 +161,20 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return cmdKeys(ctx, e, rest)
 	}
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// wrongKey says what opens the archive when the key given does not: the
+// key slots, readable without a key, or that there are none (keys/ empty
+// or damaged: no key can open the archive as it is).
+func wrongKey(ctx context.Context, b *blob.Bucket, err error) error {
+	in, ierr := snapshot.Inspect(ctx, b)
+	switch {
+	case ierr != nil:
+		return err
+	case len(in.Slots) == 0:
+		return fmt.Errorf("the archive has no readable key slot (%d damaged; keys/ is empty or damaged), so no key opens it as it is: restore its keys/ objects from a copy of the archive", in.Damaged)
+	}
+	return fmt.Errorf("%w; the archive opens with: %s", err, in)
 }
 
 func keyProvider(keyFile, passEnv string) (snapshot.KeyProvider, error) {

@@ -118,3 +118,40 @@ func TestRestoreNeverDestroys(t *testing.T) {
 		t.Fatalf("temporary files left: %v", names)
 	}
 }
+
+// TestWrongKeySaysWhatOpens: a wrong key names the slots that open the
+// archive; an archive without readable key slots says so instead of
+// "check the passphrase".
+func TestWrongKeySaysWhatOpens(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	n, err := continuity.Open(continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	arch := filepath.Join(dir, "archive")
+	archiveURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(arch)}).String()
+	wrong := filepath.Join(t.TempDir(), "wrong.key")
+	if err := os.WriteFile(wrong, bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctl := func(key string) string {
+		err := run(ctx, []string{"-archive", archiveURL, "-key-file", key, "window"}, io.Discard, io.Discard)
+		if err == nil {
+			t.Fatal("window opened the archive")
+		}
+		return err.Error()
+	}
+	if msg := ctl(wrong); !strings.Contains(msg, "the archive opens with: raw key (slot ") {
+		t.Fatalf("wrong key: %s", msg)
+	}
+	if err := os.Rename(filepath.Join(arch, "keys"), filepath.Join(dir, "keys.moved")); err != nil {
+		t.Fatal(err)
+	}
+	if msg := ctl(filepath.Join(dir, "archive.key")); !strings.Contains(msg, "no readable key slot") || strings.Contains(msg, "passphrase") {
+		t.Fatalf("no key slots: %s", msg)
+	}
+}
