@@ -1,6 +1,6 @@
 // Command walkthrough shows the write-ahead log surviving crashes.
 //
-//	go run ./examples/walkthrough [-dir DIR] [-keep]
+//	go run ./examples/walkthrough [-keep | -dir DIR]   # -keep keeps its temporary directory; DIR is never deleted
 //
 // It appends events from concurrent writers (group commit), starts a child
 // process that appends until it kills itself with SIGKILL in the middle of
@@ -38,8 +38,8 @@ import (
 const childEnv = "CONTINUITY_WALKTHROUGH_CHILD"
 
 func main() {
-	dir := flag.String("dir", "", "log directory (default: a new temporary directory)")
-	keep := flag.Bool("keep", false, "keep the log directory afterwards")
+	dir := flag.String("dir", "", "directory to write into, kept afterwards (default: a new temporary directory)")
+	keep := flag.Bool("keep", false, "keep the temporary directory afterwards")
 	flag.Parse()
 	if d := os.Getenv(childEnv); d != "" {
 		child(d)
@@ -52,7 +52,9 @@ func main() {
 }
 
 func run(dir string, keep bool) error {
-	if dir == "" {
+	if dir != "" {
+		keep = true // a directory the user named is never deleted
+	} else {
 		d, err := os.MkdirTemp("", "continuity-walkthrough-")
 		if err != nil {
 			return err
@@ -189,7 +191,11 @@ func run(dir string, keep bool) error {
 	if err := snapshots(ctx, dir, l); err != nil {
 		return err
 	}
-	fmt.Println("\ndone; directory:", dir)
+	if keep {
+		fmt.Println("\ndone; the files are in", dir)
+	} else {
+		fmt.Println("\ndone; the temporary directory is removed (-keep keeps it)")
+	}
 	return nil
 }
 
