@@ -6,7 +6,7 @@
 // seconds earlier. It takes its archive and key as a deployment does, and
 // leaves an archive the ctl tool opens. From the repository root:
 //
-//	go run ./examples/demo                  # about 15 seconds, in a temporary directory
+//	go run ./examples/demo                  # 5-25 seconds, in a temporary directory
 //	go run ./examples/demo -keep            # keep the directory; print the ctl command
 //	go run ./examples/demo -archive file:///srv/demo-archive -key-file /srv/demo.key
 //	export DEMO_PASS='a long passphrase'; go run ./examples/demo -keep -passphrase-env DEMO_PASS
@@ -194,7 +194,7 @@ func (l *ledger) copy() map[string]int {
 }
 
 // accounts is how many accounts the ledger opens with: a state of about
-// 1.5 MB, so that a second snapshot shows deduplication.
+// 0.9 MB, so that a second snapshot shows deduplication.
 const accounts = 50_000
 
 // opening is the ledger every node starts from (the state before LSN 1).
@@ -396,8 +396,17 @@ func run(out io.Writer, o options) error {
 	took := time.Since(t0)
 	say("   %d acknowledged in %v (%.0f/s), base snapshot half-way", events, took.Round(time.Millisecond), float64(events)/took.Seconds())
 	for _, m := range ms {
+		// Append returns once the write is acknowledged; each state
+		// applies it right after (WaitFor is read-your-writes).
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		werr := m.n.WaitFor(wctx, last)
+		cancel()
 		st := m.n.Status()
-		say("   %s  %-7s  last LSN %5d  applied %5d  (lag %d)", m.id, st.Role, st.Last, st.Applied, last-st.Applied)
+		if werr != nil {
+			say("   %s  %-7s  last LSN %5d  applied %5d  (%d behind after 2 s)", m.id, st.Role, st.Last, st.Applied, last-st.Applied)
+			continue
+		}
+		say("   %s  %-7s  last LSN %5d  applied %5d  (caught up)", m.id, st.Role, st.Last, st.Applied)
 	}
 
 	say("\n3. the primary %s stops; a standby takes over", p.id)
