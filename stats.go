@@ -84,6 +84,48 @@ func (n *Node) Standbys() []replication.StandbyStatus {
 	return p.Standbys()
 }
 
+// Live reports whether the process can still do its work, and why not:
+// the log stopped after a failed write or sync (only a restart reopens
+// it), the state machine failed, or the node's archive is not its
+// cluster's. It is what a liveness probe (/livez) restarts a process on;
+// Ready is what a load balancer routes on.
+func (n *Node) Live() (bool, []string) {
+	var why []string
+	if err := n.log.Err(); err != nil {
+		why = append(why, "the WAL stopped: "+err.Error())
+	}
+	if err := n.apply.err(); err != nil {
+		why = append(why, "the state machine stopped: "+err.Error())
+	}
+	if n.cl != nil {
+		n.cl.mu.Lock()
+		fatal := n.cl.fatal
+		n.cl.mu.Unlock()
+		if fatal != nil {
+			why = append(why, fatal.Error())
+		}
+	}
+	return len(why) == 0, why
+}
+
+// Behind is how many records this node's state is behind the newest
+// position the primary reported to the cluster (0 for the primary, a
+// single node, or before any report).
+func (n *Node) Behind() wal.LSN {
+	if n.cl == nil || n.cl.coord == nil || !n.cl.coord.IsSynced() {
+		return 0
+	}
+	st := n.cl.coord.State()
+	r, ok := st.Reports[st.Primary]
+	if !ok || st.Primary == n.cfg.Cluster.Node {
+		return 0
+	}
+	if applied := n.Applied(); r.Flushed > applied {
+		return r.Flushed - applied
+	}
+	return 0
+}
+
 // Healthy reports whether the node can do its part, with the reasons it
 // cannot: a failed disk or state machine, a cluster without a primary,
 // an archive failing or more than lagLimit behind.

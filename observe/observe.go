@@ -1,5 +1,6 @@
 // Package observe exports a continuity.Node's state for monitoring:
-// Prometheus collectors and an http.Handler for /metrics and /healthz.
+// Prometheus collectors and an http.Handler for /metrics and the probes
+// /livez, /readyz and /healthz.
 // It is its own package so that a host that does not use Prometheus does
 // not link it.
 //
@@ -19,6 +20,7 @@ package observe
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -39,6 +41,9 @@ type Options struct {
 	// snapshot are read from the archive (they need a listing). Default
 	// 30 s.
 	WindowEvery time.Duration
+	// ReadyMaxBehind is how many records a standby's state may be behind
+	// the primary and still be ready (/readyz). 0: no bound.
+	ReadyMaxBehind continuity.LSN
 }
 
 func (o *Options) defaults() {
@@ -229,12 +234,43 @@ func b2f(b bool) float64 {
 }
 
 // Handler serves /metrics from reg (which should hold a Collector of n)
-// and /healthz: 200 with {"healthy":true}, or 503 with the reasons the
-// node is degraded.
+// and three probes, each 200 when it holds and 503 with JSON reasons
+// when not:
+//
+//	/livez    the process works (Node.Live): restart it when this fails
+//	/readyz   the node serves its cluster's history (Node.Ready), its
+//	          state at most ReadyMaxBehind records behind the primary:
+//	          route reads to it
+//	/healthz  everything an operator should look at (Node.Healthy): also
+//	          the archive's lag and a cluster without a primary
 func Handler(n *continuity.Node, reg *prometheus.Registry, opts Options) http.Handler {
 	opts.defaults()
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	probe := func(w http.ResponseWriter, key string, ok bool, why []string) {
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		if why == nil {
+			why = []string{}
+		}
+		json.NewEncoder(w).Encode(map[string]any{key: ok, "reasons": why})
+	}
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
+		ok, why := n.Live()
+		probe(w, "live", ok, why)
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ok, why := n.Live()
+		if ready, reason := n.Ready(); !ready {
+			ok, why = false, append(why, reason)
+		}
+		if b := n.Behind(); opts.ReadyMaxBehind > 0 && b > opts.ReadyMaxBehind {
+			ok, why = false, append(why, fmt.Sprintf("the state is %d records behind the primary (limit %d)", b, opts.ReadyMaxBehind))
+		}
+		probe(w, "ready", ok, why)
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ok, why := n.Healthy(opts.LagLimit)
 		st := n.Status()

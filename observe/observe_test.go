@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -117,6 +118,45 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Fatalf("reasons %v", h.Reasons)
 	}
 	get(t, srv.URL+"/healthz", http.StatusServiceUnavailable)
+	// A stopped state machine is a process to restart.
+	if body := get(t, srv.URL+"/livez", http.StatusServiceUnavailable); !strings.Contains(body, "read model is full") {
+		t.Fatalf("/livez: %s", body)
+	}
+	get(t, srv.URL+"/readyz", http.StatusServiceUnavailable)
+}
+
+// TestProbes: /livez and /readyz of a working single node are 200 with
+// empty reasons; a cluster node that has not heard from a leader is live
+// but not ready, and says why.
+func TestProbes(t *testing.T) {
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := continuity.Open(continuity.Config{Dir: t.TempDir(), Logger: lg}, &counter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	srv := httptest.NewServer(Handler(n, prometheus.NewRegistry(), Options{}))
+	defer srv.Close()
+	for _, p := range []string{"/livez", "/readyz"} {
+		if body := get(t, srv.URL+p, http.StatusOK); !strings.Contains(body, `"reasons":[]`) {
+			t.Fatalf("%s: %s", p, body)
+		}
+	}
+
+	// A cluster node nobody bootstrapped: no leader, no role.
+	free := func() string { return testkit.FreeAddr(t) }
+	c, err := continuity.Open(continuity.Config{Dir: t.TempDir(), Archive: "file://" + filepath.ToSlash(t.TempDir()), Logger: lg,
+		Cluster: &continuity.ClusterConfig{Node: "n1", RaftBind: free(), ReplBind: free(), InsecurePlaintext: true}}, &counter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	csrv := httptest.NewServer(Handler(c, prometheus.NewRegistry(), Options{}))
+	defer csrv.Close()
+	get(t, csrv.URL+"/livez", http.StatusOK)
+	if body := get(t, csrv.URL+"/readyz", http.StatusServiceUnavailable); !strings.Contains(body, "Raft leader") {
+		t.Fatalf("/readyz of a node without a leader: %s", body)
+	}
 }
 
 func get(t *testing.T, url string, want int) string {

@@ -539,6 +539,11 @@ func (l *Log) withdraw(req *request) bool {
 	return true
 }
 
+// Err returns the write or sync failure that stopped the log (wrapping
+// ErrPoisoned and the cause), or nil while it works. Only reopening the
+// log clears it.
+func (l *Log) Err() error { return l.poisonErr() }
+
 func (l *Log) poisonErr() error {
 	l.qmu.Lock()
 	defer l.qmu.Unlock()

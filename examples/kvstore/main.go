@@ -27,7 +27,7 @@
 //	curl -X PUT -d blue http://127.0.0.1:8081/kv/color   # on a standby: 307 to the primary
 //	curl http://127.0.0.1:8082/kv/color?min_lsn=1        # read-your-writes on any node
 //	curl http://127.0.0.1:8082/status                    # role, epoch, ready
-//	curl http://127.0.0.1:8082/metrics                   # Prometheus; /healthz for load balancers
+//	curl http://127.0.0.1:8082/metrics                   # Prometheus; /livez, /readyz and /healthz probes
 //
 // A write while there is no primary (a fail-over) gets 503 with
 // Retry-After; a read on a node that is not ready (restarting, or
@@ -331,8 +331,9 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(observe.NewCollector(n, observe.Options{}))
 	obs := observe.Handler(n, reg, observe.Options{})
-	mux.Handle("GET /metrics", obs)
-	mux.Handle("GET /healthz", obs)
+	for _, path := range []string{"/metrics", "/healthz", "/livez", "/readyz"} {
+		mux.Handle("GET "+path, obs)
+	}
 	mux.HandleFunc("POST /cluster/join", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
