@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -97,16 +98,16 @@ var (
 	dGaps        = desc("restorable_gaps", "Holes in the restorable window: stretches whose records are missing from the archive (verify names the objects).")
 	dTailCut     = desc("archive_tail_missing", "1 if the archive's newest head vouches for records no object holds (its newest objects were deleted).")
 	dHeadAt      = desc("archive_head_timestamp_seconds", "When the archive's newest head object was written (Unix time); it advances at most once per ShipInterval while records are archived.")
-	dLastSnap    = desc("snapshot_last_timestamp_seconds", "Time of the newest snapshot in the archive (Unix time).")
+	dLastSnap    = desc("snapshot_last_timestamp_seconds", "Time of the newest snapshot in the archive (Unix time; 0 if none).")
 	dSnaps       = desc("snapshots", "Snapshots in the archive.")
 	dStandbyLag  = desc("standby_lag_seconds", "How far each standby's flushed position is behind the primary, in time.", "standby")
 	dStandbyLSN  = desc("standby_flushed_lsn", "Each standby's flushed LSN.", "standby")
 	dHealthy     = desc("healthy", "1 if /healthz would report healthy.")
-	dSnapBytes   = desc("snapshot_last_state_bytes", "Size of the state in the last base snapshot this node took.")
+	dSnapBytes   = desc("snapshot_last_state_bytes", "Size of the state in the last base snapshot this node took (NaN before its first).")
 	dSnapStored  = desc("snapshot_last_stored_bytes", "Bytes that snapshot stored (new chunks, compressed and encrypted).")
 	dSnapDedup   = desc("snapshot_last_dedup_ratio", "State bytes of that snapshot per new plaintext byte it stored (higher: more deduplicated).")
-	dVerifyAt    = desc("verify_last_timestamp_seconds", "When Node.Verify last ran (Unix time).")
-	dVerifyOK    = desc("verify_last_ok", "1 if the last Node.Verify found nothing wrong.")
+	dVerifyAt    = desc("verify_last_timestamp_seconds", "When Node.Verify last ran (Unix time; 0 if never).")
+	dVerifyOK    = desc("verify_last_ok", "1 if the last Node.Verify found nothing wrong (NaN if it never ran).")
 )
 
 // NewCollector returns a collector of n's metrics.
@@ -173,9 +174,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(dHeadAt, unix(c.window.HeadWritten))
 		}
 	}
-	if !c.lastSnap.IsZero() {
-		gauge(dLastSnap, unix(c.lastSnap))
-	}
+	gauge(dLastSnap, unixOrZero(c.lastSnap)) // 0: none yet, as old as can be
 	gauge(dSnaps, float64(c.snaps))
 	c.mu.Unlock()
 	for _, s := range n.Standbys() {
@@ -184,15 +183,22 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	healthy, _ := n.Healthy(c.opts.LagLimit)
 	gauge(dHealthy, b2f(healthy))
-	if ss := st.Archive.SnapshotStats; ss.BytesIn > 0 {
-		gauge(dSnapBytes, float64(ss.BytesIn))
-		gauge(dSnapStored, float64(ss.StoredBytes))
-		gauge(dSnapDedup, float64(ss.BytesIn)/float64(max(ss.NewBytes, 1)))
+	// From the start, so that alerts see them: NaN until this node took a
+	// snapshot or ran Verify, and a verify time of 0 (never).
+	ss := st.Archive.SnapshotStats
+	bytesIn, stored, dedup := math.NaN(), math.NaN(), math.NaN()
+	if ss.BytesIn > 0 {
+		bytesIn, stored, dedup = float64(ss.BytesIn), float64(ss.StoredBytes), float64(ss.BytesIn)/float64(max(ss.NewBytes, 1))
 	}
+	gauge(dSnapBytes, bytesIn)
+	gauge(dSnapStored, stored)
+	gauge(dSnapDedup, dedup)
+	verifyAt, verifyOK := 0.0, math.NaN()
 	if v, ok := n.LastVerify(); ok {
-		gauge(dVerifyAt, unix(v.At))
-		gauge(dVerifyOK, b2f(v.OK()))
+		verifyAt, verifyOK = unix(v.At), b2f(v.OK())
 	}
+	gauge(dVerifyAt, verifyAt)
+	gauge(dVerifyOK, verifyOK)
 }
 
 // refresh reads the window and the snapshots, at most every WindowEvery.
@@ -225,6 +231,14 @@ func (c *Collector) refresh() {
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// unixOrZero is t in Unix seconds, or 0 for the zero time.
+func unixOrZero(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return unix(t)
+}
 
 func b2f(b bool) float64 {
 	if b {

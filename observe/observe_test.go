@@ -142,6 +142,18 @@ func TestProbes(t *testing.T) {
 			t.Fatalf("%s: %s", p, body)
 		}
 	}
+	// The metrics alerts need exist before their first run.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(n, Options{}))
+	msrv := httptest.NewServer(Handler(n, reg, Options{}))
+	defer msrv.Close()
+	body := get(t, msrv.URL+"/metrics", http.StatusOK)
+	for _, want := range []string{"continuity_verify_last_timestamp_seconds 0", "continuity_verify_last_ok NaN",
+		"continuity_snapshot_last_timestamp_seconds 0", "continuity_snapshot_last_state_bytes NaN"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics before any verify or snapshot lacks %q", want)
+		}
+	}
 
 	// A cluster node nobody bootstrapped: no leader, no role.
 	free := func() string { return testkit.FreeAddr(t) }
