@@ -137,7 +137,10 @@ func TestDocCommands(t *testing.T) {
 	}
 	start("n1")
 	testkit.Eventually(t, func() bool { return strings.Contains(statusOf("n1"), `"role":"primary"`) }, "n1 to be primary")
+	// One at a time until each serves (localblob's open race: see
+	// TestThreeProcesses).
 	start("n2")
+	testkit.Eventually(t, func() bool { return statusOf("n2") != "" }, "n2 to serve HTTP")
 	start("n3")
 	for _, id := range []string{"n2", "n3"} {
 		testkit.Eventually(t, func() bool { return strings.Contains(statusOf(id), `"ready":true`) }, "%s to be a ready standby", id)

@@ -89,9 +89,9 @@ func newCluster(t *testing.T, archiveURL string) *cluster {
 		m.extra = []string{"-join", "http://" + c.members[0].http}
 	}
 	t.Cleanup(c.cleanup)
-	// n1 first, until it serves: nodes that open a new archive at the
-	// same time race to create its repository, and the loser exits
-	// ("a repository already exists in the bucket; use Open").
+	// One at a time, each until it serves: localblob's open has a window
+	// in which another process opening the directory can take its fresh
+	// lock file (a known race, see TestThreeProcesses).
 	c.restart(c.members[0])
 	testkit.Eventually(t, func() bool {
 		_, err := c.status(c.members[0])
@@ -99,6 +99,10 @@ func newCluster(t *testing.T, archiveURL string) *cluster {
 	}, "n1 to serve HTTP")
 	for _, m := range c.members[1:] {
 		c.restart(m)
+		testkit.Eventually(t, func() bool {
+			_, err := c.status(m)
+			return err == nil
+		}, "%s to serve HTTP", m.id)
 	}
 	testkit.Eventually(t, func() bool {
 		if _, ok := c.healthy(); !ok {

@@ -142,6 +142,10 @@ func TestThreeProcesses(t *testing.T) {
 		}
 	}()
 	ps[0].start(t, bin, certs, peerFlag, "-bootstrap")
+	// n1 first, until it serves: localblob's open has a window in which
+	// another process opening the same directory can take its fresh lock
+	// file (a known race, see the closing note of stop 25).
+	testkit.Eventually(t, func() bool { _, err := ps[0].status(); return err == nil }, "n1 to serve HTTP")
 	for _, p := range ps[1:] {
 		p.start(t, bin, certs, peerFlag, "-join", "http://"+ps[0].http)
 	}
