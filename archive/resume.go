@@ -84,6 +84,7 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 	// name claiming a wide range must not hide the real objects); one
 	// that does not continue the chain ends the run.
 	l := newLinker()
+	authenticated := false // some object of the run was read and checked
 	for start := next; ; {
 		failed := false
 		for _, pc := range v.planFrom(start).pieces {
@@ -105,10 +106,18 @@ func (a *Archiver) resume(ctx context.Context, epoch uint64) (wal.LSN, error) {
 				break
 			}
 			next, start = pc.hi+1, pc.hi+1
+			authenticated = true
 		}
 		if !failed {
 			break
 		}
+	}
+	if !authenticated {
+		// Only names said where the archive starts (a planted name past
+		// the log's first record would otherwise hold the archiver off):
+		// nothing authentic is archived, so everything the log holds
+		// ships.
+		next = a.log.First()
 	}
 	var chain chainHash // a history that starts here starts the chain anew
 	if l.known && l.at == next-1 {
