@@ -1,7 +1,6 @@
 package continuity
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -354,31 +353,13 @@ func TestEventsFromArchive(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestScheduledVerify: Config.VerifyEvery runs Verify on its own; its
 // result reaches LastVerify, and damage it finds is logged as an error
 // naming the damaged object.
 func TestScheduledVerify(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	n, err := Open(Config{Dir: dir, VerifyEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, &kv{})
 	require.NoError(t, err)
 	defer n.Close()

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -89,14 +88,14 @@ func TestDocCommands(t *testing.T) {
 		return string(out)
 	}
 	nodes := map[string]string{} // node ID → its documented command
-	logs := map[string]*syncBuffer{}
+	logs := map[string]*testkit.SyncBuffer{}
 	procs := map[string]*exec.Cmd{}
 	start := func(id string) {
 		t.Helper()
 		cmd := exec.Command("sh", "-c", "exec "+sub(nodes[id]))
 		cmd.Dir = root
 		if logs[id] == nil {
-			logs[id] = &syncBuffer{}
+			logs[id] = &testkit.SyncBuffer{}
 		}
 		cmd.Stdout, cmd.Stderr = logs[id], logs[id]
 		if err := cmd.Start(); err != nil {
@@ -174,22 +173,4 @@ func TestDocCommands(t *testing.T) {
 	if out := run(ctl); !strings.Contains(out, "restorable from") {
 		t.Fatalf("%s:\n%s", ctl, out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer a process writes to while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
