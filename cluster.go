@@ -216,14 +216,9 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 	if c.stby != nil && rc.Role == failover.RoleStandby && rc.PrimaryAddr == c.following && rc.Epoch == c.followEpoch {
 		return
 	}
-	if c.stby != nil {
-		c.stby.Close()
-		c.stby = nil
-	}
+	c.stopFollowing()
 	if c.prim != nil && (rc.Role != failover.RolePrimary || rc.Epoch != c.epoch) {
-		c.prim.Close()
-		c.prim, c.epoch = nil, 0
-		n.stopArchiver()
+		c.stopServing()
 	}
 	if rc.Role == failover.RolePrimary {
 		if c.prim != nil {
@@ -290,19 +285,29 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 	n.lg.Info("standby", "primary", rc.Primary, "epoch", rc.Epoch)
 }
 
+// stopFollowing closes the standby, if any. Caller holds c.mu.
+func (c *clusterPart) stopFollowing() {
+	if c.stby != nil {
+		c.stby.Close()
+		c.stby = nil
+	}
+}
+
+// stopServing closes the primary and its archiver. Caller holds c.mu.
+func (c *clusterPart) stopServing() {
+	c.prim.Close()
+	c.prim, c.epoch = nil, 0
+	c.n.stopArchiver()
+}
+
 // setFatal stops this node's part in the cluster for good. Caller holds
 // c.mu.
 func (c *clusterPart) setFatal(err error) {
 	c.fatal = err
 	c.n.lg.Error("this node cannot take part in its cluster", "err", err)
-	if c.stby != nil {
-		c.stby.Close()
-		c.stby = nil
-	}
+	c.stopFollowing()
 	if c.prim != nil {
-		c.prim.Close()
-		c.prim, c.epoch = nil, 0
-		c.n.stopArchiver()
+		c.stopServing()
 		go c.resign()
 	}
 	select {
