@@ -42,11 +42,11 @@ func (s *capturingKV) Capture() (func(io.Writer) error, error) {
 func TestCaptureDoesNotStallApplying(t *testing.T) {
 	ctx := context.Background()
 	sm := &capturingKV{writing: make(chan struct{}), release: make(chan struct{})}
-	n, err := Open(Config{Dir: t.TempDir(), Logger: quiet, SnapshotEvery: -1, SnapshotEveryBytes: -1, VerifyEvery: -1}, sm)
+	n, err := Open(ctx, Config{Dir: t.TempDir(), Logger: quiet, SnapshotEvery: -1, SnapshotEveryBytes: -1, VerifyEvery: -1}, sm)
 	require.NoError(t, err)
 	defer n.Close()
 	for i := 0; i < 10; i++ {
-		_, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v", i))
+		_, _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v", i))
 		require.NoError(t, err)
 	}
 	require.NoError(t, n.WaitFor(ctx, 10))
@@ -60,7 +60,7 @@ func TestCaptureDoesNotStallApplying(t *testing.T) {
 		snap <- err
 	}()
 	<-sm.writing // the snapshot is being written, outside the apply lock
-	lsn, err := n.Append(ctx, []byte("during=snapshot"))
+	_, lsn, err := n.Append(ctx, []byte("during=snapshot"))
 	require.NoError(t, err)
 	wctx, cancel := context.WithTimeout(ctx, time.Minute) // bounds a hang, not a timing check
 	defer cancel()

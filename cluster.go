@@ -47,7 +47,7 @@ type clusterPart struct {
 	started     chan struct{} // closed once coord is set (or failed to open): roleLoop waits for it
 }
 
-func (n *Node) startCluster() error {
+func (n *Node) startCluster(ctx context.Context) error {
 	cl := n.cfg.Cluster
 	_, statErr := os.Stat(filepath.Join(n.cfg.Dir, "raft", "raft.db"))
 	restarted := statErr == nil
@@ -88,21 +88,26 @@ func (n *Node) startCluster() error {
 		// A node that was a member: wait a little for the leader to
 		// confirm its role, so that an archive that is not the
 		// cluster's fails Open rather than leave the node idle.
-		if err := c.awaitRole(2 * time.Second); err != nil {
+		if err := c.awaitRole(ctx, 2*time.Second); err != nil {
 			return err
 		}
 	}
 	if cl.Bootstrap && coord.Bootstrapped() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
+		poll := time.NewTicker(10 * time.Millisecond)
+		defer poll.Stop()
 		for !coord.IsLeader() {
 			select {
-			case <-ctx.Done():
+			case <-bctx.Done():
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("continuity: bootstrap: waiting to become the Raft leader: %w", err)
+				}
 				return errors.New("continuity: bootstrap: this node did not become the Raft leader in 10 s")
-			case <-time.After(10 * time.Millisecond):
+			case <-poll.C:
 			}
 		}
-		if err := coord.Join(ctx, failover.Member{ID: cl.Node, RaftAddr: c.cfg.RaftAddr, ReplAddr: c.cfg.ReplAddr, Voter: true}); err != nil {
+		if err := coord.Join(bctx, failover.Member{ID: cl.Node, RaftAddr: c.cfg.RaftAddr, ReplAddr: c.cfg.ReplAddr, Voter: true}); err != nil {
 			return err
 		}
 	}
@@ -110,8 +115,9 @@ func (n *Node) startCluster() error {
 }
 
 // awaitRole waits up to d for the first role change to be applied, and
-// returns the fatal error if the node cannot take part.
-func (c *clusterPart) awaitRole(d time.Duration) error {
+// returns the fatal error if the node cannot take part, or one wrapping
+// ctx.Err() if ctx is done first.
+func (c *clusterPart) awaitRole(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -129,6 +135,8 @@ func (c *clusterPart) awaitRole(d time.Duration) error {
 		case <-ch:
 		case <-t.C:
 			return nil // no leader yet: the node starts not ready
+		case <-ctx.Done():
+			return fmt.Errorf("continuity: waiting for this node's role: %w", ctx.Err())
 		}
 	}
 }
@@ -428,36 +436,37 @@ func (c *clusterPart) transport() replication.Options {
 }
 
 // append writes on the primary: into the WAL and to Sync standbys, then
-// commits the acknowledged LSN through the coordinator (Sync > 0).
-func (c *clusterPart) append(ctx context.Context, events [][]byte) (wal.LSN, error) {
+// commits the acknowledged LSN through the coordinator (Sync > 0). It
+// returns the first and last LSN the log gave the records.
+func (c *clusterPart) append(ctx context.Context, events [][]byte) (first, last wal.LSN, err error) {
 	p, epoch, coord, notPrimary := c.writer(ctx)
 	if p == nil {
-		return 0, notPrimary
+		return 0, 0, notPrimary
 	}
-	_, last, err := p.Append(ctx, replication.Mode{Sync: c.cfg.Sync, Policy: replication.PolicyBlock}, events...)
+	first, last, err = p.Append(ctx, replication.Mode{Sync: c.cfg.Sync, Policy: replication.PolicyBlock}, events...)
 	if err != nil {
 		if errors.Is(err, wal.ErrPoisoned) {
 			c.mu.Lock()
 			c.unhealthy = err
 			c.mu.Unlock()
 		}
-		return 0, err
+		return 0, 0, err
 	}
 	if c.cfg.Sync > 0 {
 		// Once the cluster state holds it as acknowledged, every later
 		// history has it: it is acknowledged, whatever the lease does.
 		if err := coord.Acknowledge(ctx, epoch, last); err != nil {
-			return 0, fmt.Errorf("continuity: the write reached %d standbys but this node lost the primary role before it could be acknowledged: %w", c.cfg.Sync, err)
+			return 0, 0, fmt.Errorf("continuity: the write reached %d standbys but this node lost the primary role before it could be acknowledged: %w", c.cfg.Sync, err)
 		}
 	} else if e, ok := coord.CanWrite(); !ok || e != epoch {
-		return 0, notPrimary
+		return 0, 0, notPrimary
 	}
 	c.mu.Lock()
 	c.acked = max(c.acked, last)
 	c.mu.Unlock()
 	c.n.apply.acknowledge(last)
 	p.Commit(last)
-	return last, nil
+	return first, last, nil
 }
 
 // commitLog acknowledges, in epoch, the records a new primary holds up

@@ -25,8 +25,8 @@
 // state machine that also implements Capturer is snapshotted without
 // pausing applying:
 //
-//	n, err := continuity.Open(continuity.Config{Dir: "/var/lib/app"}, sm)
-//	lsn, err := n.Append(ctx, event)       // durable, then applied to sm
+//	n, err := continuity.Open(ctx, continuity.Config{Dir: "/var/lib/app"}, sm) // ctx bounds the opening only
+//	_, lsn, err := n.Append(ctx, event)    // durable, then applied to sm
 //	for rec, err := range n.Events(ctx, 1) { ... } // projections: any LSN, then the tail
 //
 // A single node keeps an encrypted archive in a local directory by

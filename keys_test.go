@@ -13,13 +13,13 @@ import (
 // open); Open fails saying which key slots open the archive.
 func TestNoNewKeyBesideArchive(t *testing.T) {
 	dir := t.TempDir()
-	n, err := Open(Config{Dir: dir, Logger: quiet}, &kv{})
+	n, err := Open(t.Context(), Config{Dir: dir, Logger: quiet}, &kv{})
 	require.NoError(t, err)
 	require.NoError(t, n.Close())
 	key := filepath.Join(dir, "archive.key")
 	require.NoError(t, os.Remove(key))
 
-	_, err = Open(Config{Dir: dir, Logger: quiet}, &kv{})
+	_, err = Open(t.Context(), Config{Dir: dir, Logger: quiet}, &kv{})
 	require.Error(t, err)
 	require.ErrorContains(t, err, "already holds a repository")
 	require.ErrorContains(t, err, "raw key (slot ")
@@ -28,7 +28,7 @@ func TestNoNewKeyBesideArchive(t *testing.T) {
 
 	// With another key it says the same slots.
 	require.NoError(t, os.WriteFile(key, make([]byte, 32), 0o600))
-	_, err = Open(Config{Dir: dir, Logger: quiet}, &kv{})
+	_, err = Open(t.Context(), Config{Dir: dir, Logger: quiet}, &kv{})
 	require.ErrorContains(t, err, "no key slot opens")
 	require.ErrorContains(t, err, "the archive opens with: raw key (slot ")
 }

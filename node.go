@@ -77,19 +77,28 @@ type Node struct {
 // empty: the node restores its newest base snapshot from the archive if
 // the WAL no longer starts at LSN 1), the archiver and, in a cluster, the
 // coordinator.
-func Open(cfg Config, sm StateMachine) (*Node, error) {
+//
+// ctx bounds the opening only: the archive, the restore of the base
+// snapshot, and in a cluster the wait for the node's role (up to 2 s
+// after a restart) and a bootstrap's wait for leadership (up to 10 s).
+// Once Open returns, ctx has no effect; the node runs until Close. If
+// ctx is done before Open completes, Open closes what it opened and
+// returns an error wrapping ctx.Err().
+func Open(ctx context.Context, cfg Config, sm StateMachine) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if sm == nil {
 		return nil, errors.New("continuity: Open needs the host's state machine (Apply, Snapshot, Restore); it is nil")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("continuity: open: %w", err)
+	}
 	cfg = cfg.withDefaults()
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, lg: cfg.Logger.With("component", "node"), fatal: make(chan error, 1)}
-	ctx := context.Background()
 	var err error
 	walOpts := cfg.WAL
 	if walOpts.Logger == nil {
@@ -101,6 +110,11 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	n.apply = newApplier(n.log, sm, n.lg)
 	fail := func(err error) (*Node, error) {
 		n.closeAll()
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// A step that does not watch ctx failed while it was done
+			// (a closed connection, a partial read): the cause is ctx.
+			err = fmt.Errorf("continuity: open: %w (%w)", cerr, err)
+		}
 		return nil, err
 	}
 	if err := n.openArchive(ctx); err != nil {
@@ -139,7 +153,7 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 		cfg.OnRoleChange(RoleChange{Role: RolePrimary, Epoch: n.log.Epoch()})
 	}
 	if cfg.Cluster != nil {
-		if err := n.startCluster(); err != nil {
+		if err := n.startCluster(ctx); err != nil {
 			if n.cl != nil {
 				n.cl.stop()
 			}
@@ -149,23 +163,23 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	return n, nil
 }
 
-// Append appends events and returns the LSN of the last, once they are
-// durable as configured (in a cluster with Sync > 0: on that many
-// standbys, and committed as acknowledged in the cluster state). The
-// state machine applies them right after. On a node that is not the
-// primary it returns a *NotPrimaryError. To read the write from this
-// node's state, WaitFor(lsn) first.
-func (n *Node) Append(ctx context.Context, events ...[]byte) (wal.LSN, error) {
+// Append appends events as one batch and returns the LSNs of its first
+// and last record, once they are durable as configured (in a cluster
+// with Sync > 0: on that many standbys, and committed as acknowledged in
+// the cluster state). The records of one call are consecutive: last-first
+// == len(events)-1; with no events both are 0. The state machine applies
+// them right after; to read the write from this node's state, WaitFor
+// last first. On a node that is not the primary it returns a
+// *NotPrimaryError. Safe for concurrent use.
+func (n *Node) Append(ctx context.Context, events ...[]byte) (first, last wal.LSN, err error) {
 	start := time.Now()
-	var last wal.LSN
-	var err error
 	if n.cl != nil {
-		last, err = n.cl.append(ctx, events)
-	} else if _, last, err = n.log.Append(ctx, events...); err == nil {
+		first, last, err = n.cl.append(ctx, events)
+	} else if first, last, err = n.log.Append(ctx, events...); err == nil {
 		n.apply.acknowledge(last)
 	}
 	n.stats.record(events, time.Since(start), err)
-	return last, err
+	return first, last, err
 }
 
 // WaitFor waits until the state machine has applied lsn (read-your-writes,

@@ -100,12 +100,12 @@ func TestSingleNode(t *testing.T) {
 	dir := t.TempDir()
 	sm := &kv{}
 	var roles []RoleChange
-	n, err := Open(Config{Dir: dir, Logger: quiet, OnRoleChange: func(rc RoleChange) { roles = append(roles, rc) }}, sm)
+	n, err := Open(ctx, Config{Dir: dir, Logger: quiet, OnRoleChange: func(rc RoleChange) { roles = append(roles, rc) }}, sm)
 	require.NoError(t, err)
 	require.Len(t, roles, 1, "role changes of a single node: %+v", roles)
 	assert.Equal(t, RolePrimary, roles[0].Role, "role changes of a single node: %+v", roles)
 	for i := 0; i < 50; i++ {
-		_, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%10, i))
+		_, _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%10, i))
 		require.NoError(t, err)
 	}
 	_, err = n.Snapshot(ctx)
@@ -115,7 +115,7 @@ func TestSingleNode(t *testing.T) {
 	// however long it lasts.
 	mid := time.Now()
 	time.Sleep(2 * time.Millisecond)
-	last, err := n.Append(ctx, []byte("k0=after"))
+	_, last, err := n.Append(ctx, []byte("k0=after"))
 	require.NoError(t, err)
 	require.NoError(t, n.WaitFor(ctx, last))
 	assert.Equal(t, "after", sm.get("k0"), "state %v", sm)
@@ -146,7 +146,7 @@ func TestSingleNode(t *testing.T) {
 
 	// Restart: a fresh state machine is rebuilt from the log.
 	sm2 := &kv{}
-	n2, err := Open(Config{Dir: dir, Logger: quiet}, sm2)
+	n2, err := Open(ctx, Config{Dir: dir, Logger: quiet}, sm2)
 	require.NoError(t, err)
 	defer n2.Close()
 	require.NoError(t, n2.WaitFor(ctx, last))
@@ -197,7 +197,7 @@ func TestCluster(t *testing.T) {
 	var key [32]byte
 	key[0] = 7
 	for i, m := range ms {
-		n, err := Open(Config{Dir: t.TempDir(), Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet, OnRoleChange: func(rc RoleChange) {
+		n, err := Open(ctx, Config{Dir: t.TempDir(), Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet, OnRoleChange: func(rc RoleChange) {
 			m.mu.Lock()
 			m.roles = append(m.roles, rc)
 			m.mu.Unlock()
@@ -241,7 +241,7 @@ func TestCluster(t *testing.T) {
 	var last LSN
 	for i := 0; i < 20; i++ {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		l, err := p.n.Append(wctx, fmt.Appendf(nil, "k%d=v%d", i%5, i))
+		_, l, err := p.n.Append(wctx, fmt.Appendf(nil, "k%d=v%d", i%5, i))
 		cancel()
 		require.NoError(t, err, "append %d", i)
 		last = l
@@ -253,7 +253,7 @@ func TestCluster(t *testing.T) {
 			break
 		}
 	}
-	_, err := standby.n.Append(ctx, []byte("x=y"))
+	_, _, err := standby.n.Append(ctx, []byte("x=y"))
 	var np *NotPrimaryError
 	if assert.ErrorAs(t, err, &np, "append on a standby") {
 		assert.Equal(t, p.id, np.Primary, "append on a standby: %v", err)
@@ -285,7 +285,7 @@ func TestCluster(t *testing.T) {
 	testkit.Eventually(t, func() bool {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second) // one attempt; a failed one is retried
 		var err error
-		l2, err = p2.n.Append(actx, []byte("k0=after-failover"))
+		_, l2, err = p2.n.Append(actx, []byte("k0=after-failover"))
 		cancel()
 		if err != nil && err.Error() != lastErr { // for the log only: each new reason once
 			lastErr = err.Error()
@@ -327,13 +327,13 @@ func TestCluster(t *testing.T) {
 // the archive first, then the WAL, then follows the tail.
 func TestEventsFromArchive(t *testing.T) {
 	ctx := context.Background()
-	n, err := Open(Config{Dir: t.TempDir(), Logger: quiet, ShipInterval: 20 * time.Millisecond,
+	n, err := Open(ctx, Config{Dir: t.TempDir(), Logger: quiet, ShipInterval: 20 * time.Millisecond,
 		WAL: wal.Options{SegmentBytes: 64 << 10, DisablePreallocation: true}}, &kv{})
 	require.NoError(t, err)
 	defer n.Close()
 	var last LSN
 	for i := 0; i < 3000; i++ {
-		last, err = n.Append(ctx, fmt.Appendf(nil, "k%d=%s", i, strings.Repeat("x", 80)))
+		_, last, err = n.Append(ctx, fmt.Appendf(nil, "k%d=%s", i, strings.Repeat("x", 80)))
 		require.NoError(t, err)
 	}
 	testkit.Eventually(t, func() bool { return n.Status().Archive.Archived >= last }, "every event archived")
@@ -360,10 +360,10 @@ func TestScheduledVerify(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	var logs testkit.SyncBuffer
-	n, err := Open(Config{Dir: dir, VerifyEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, &kv{})
+	n, err := Open(ctx, Config{Dir: dir, VerifyEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, &kv{})
 	require.NoError(t, err)
 	defer n.Close()
-	_, err = n.Append(ctx, []byte("a=1"))
+	_, _, err = n.Append(ctx, []byte("a=1"))
 	require.NoError(t, err)
 	_, err = n.Snapshot(ctx)
 	require.NoError(t, err)
@@ -394,9 +394,9 @@ func TestScheduledVerify(t *testing.T) {
 // TestOpenAndCloseMisuse: a nil state machine is refused at Open, not a
 // panic at the first Append; a second Close returns the first's result.
 func TestOpenAndCloseMisuse(t *testing.T) {
-	_, err := Open(Config{Dir: t.TempDir(), Logger: quiet}, nil)
+	_, err := Open(t.Context(), Config{Dir: t.TempDir(), Logger: quiet}, nil)
 	require.ErrorContains(t, err, "state machine")
-	n, err := Open(Config{Dir: t.TempDir(), Logger: quiet}, &kv{})
+	n, err := Open(t.Context(), Config{Dir: t.TempDir(), Logger: quiet}, &kv{})
 	require.NoError(t, err)
 	require.NoError(t, n.Close())
 	require.NoError(t, n.Close(), "a second Close")

@@ -54,7 +54,7 @@ type clusterNode struct {
 func (c *clusterNode) open(t *testing.T, archiveURL string, key [32]byte, bootstrap bool) {
 	t.Helper()
 	c.sm = &watchKV{}
-	n, err := Open(Config{Dir: c.dir, Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet, SnapshotEvery: -1, SnapshotEveryBytes: -1,
+	n, err := Open(t.Context(), Config{Dir: c.dir, Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet, SnapshotEvery: -1, SnapshotEveryBytes: -1,
 		WAL:     wal.Options{SegmentBytes: 4 << 10},
 		Cluster: &ClusterConfig{Node: c.id, RaftBind: c.raft, ReplBind: c.repl, Bootstrap: bootstrap, Sync: 1, InsecurePlaintext: true}}, c.sm)
 	require.NoError(t, err, "open %s", c.id)
@@ -115,7 +115,8 @@ func TestRestartedDeposedPrimary(t *testing.T) {
 	write := func(p *clusterNode, event string) (LSN, error) {
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		return p.n.Append(wctx, []byte(event))
+		_, last, err := p.n.Append(wctx, []byte(event))
+		return last, err
 	}
 	p := primary(ns)
 	var acked LSN
@@ -170,7 +171,7 @@ func TestRestartedDeposedPrimary(t *testing.T) {
 	require.NoError(t, l.Close())
 
 	p.open(t, archiveURL, key, true) // its documented command: -bootstrap is ignored now
-	_, err = p.n.Append(ctx, []byte("k1=on-the-restarted-node"))
+	_, _, err = p.n.Append(ctx, []byte("k1=on-the-restarted-node"))
 	var notPrimary *NotPrimaryError
 	require.ErrorAs(t, err, &notPrimary, "a write on the restarted old primary")
 	require.NotEqual(t, p.id, notPrimary.Primary, "a restarted node never names itself primary")
@@ -237,7 +238,7 @@ func TestClusterRefusesAnotherArchive(t *testing.T) {
 	b.close()
 
 	// Restarted, it learns the cluster's archive before Open returns.
-	_, err := Open(Config{Dir: b.dir, Archive: other, Keys: snapshot.RawKey(key), Logger: quiet,
+	_, err := Open(ctx, Config{Dir: b.dir, Archive: other, Keys: snapshot.RawKey(key), Logger: quiet,
 		Cluster: &ClusterConfig{Node: b.id, RaftBind: b.raft, ReplBind: b.repl, Sync: 1, InsecurePlaintext: true}}, &kv{})
 	require.Error(t, err, "a restarted node with another archive")
 	require.ErrorContains(t, err, a.n.Repo().ID())

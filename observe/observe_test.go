@@ -57,14 +57,14 @@ func (c *counter) Restore(r io.Reader) error {
 func TestMetricsAndHealth(t *testing.T) {
 	ctx := context.Background()
 	sm := &counter{}
-	n, err := continuity.Open(continuity.Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sm)
+	n, err := continuity.Open(ctx, continuity.Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sm)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
 	var last continuity.LSN
 	for i := 0; i < 25; i++ {
-		if last, err = n.Append(ctx, []byte("event")); err != nil {
+		if _, last, err = n.Append(ctx, []byte("event")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	sm.mu.Lock()
 	sm.fail = true
 	sm.mu.Unlock()
-	if _, err := n.Append(ctx, []byte("event")); err != nil {
+	if _, _, err := n.Append(ctx, []byte("event")); err != nil {
 		t.Fatal(err)
 	}
 	// The applier fails the event in its own goroutine; /healthz reports
@@ -129,8 +129,9 @@ func TestMetricsAndHealth(t *testing.T) {
 // empty reasons; a cluster node that has not heard from a leader is live
 // but not ready, and says why.
 func TestProbes(t *testing.T) {
+	ctx := t.Context()
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := continuity.Open(continuity.Config{Dir: t.TempDir(), Logger: lg}, &counter{})
+	n, err := continuity.Open(ctx, continuity.Config{Dir: t.TempDir(), Logger: lg}, &counter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestProbes(t *testing.T) {
 
 	// A cluster node nobody bootstrapped: no leader, no role.
 	free := func() string { return testkit.FreeAddr(t) }
-	c, err := continuity.Open(continuity.Config{Dir: t.TempDir(), Archive: "file://" + filepath.ToSlash(t.TempDir()), Logger: lg,
+	c, err := continuity.Open(ctx, continuity.Config{Dir: t.TempDir(), Archive: "file://" + filepath.ToSlash(t.TempDir()), Logger: lg,
 		Cluster: &continuity.ClusterConfig{Node: "n1", RaftBind: free(), ReplBind: free(), InsecurePlaintext: true}}, &counter{})
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func (s *kv) Restore(r io.Reader) error  { return json.NewDecoder(r).Decode(&s.m
 func TestCtl(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	n, err := continuity.Open(continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+	n, err := continuity.Open(ctx, continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,12 +166,12 @@ func TestCtlExitCodes(t *testing.T) {
 	// object): LSN 1-4, 5-7, 8-10.
 	i := 0
 	for _, events := range []int{4, 3, 3} {
-		n, err := continuity.Open(continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+		n, err := continuity.Open(ctx, continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for k := 0; k < events; k++ {
-			if _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%4, i)); err != nil {
+			if _, _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%4, i)); err != nil {
 				t.Fatal(err)
 			}
 			i++
@@ -255,12 +255,12 @@ func TestCtlIntegrityCases(t *testing.T) {
 		dir = t.TempDir()
 		i := 0
 		for s := 0; s < 3; s++ {
-			n, err := continuity.Open(continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+			n, err := continuity.Open(ctx, continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for k := 0; k < 4; k++ {
-				if _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%4, i)); err != nil {
+				if _, _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%4, i)); err != nil {
 					t.Fatal(err)
 				}
 				i++

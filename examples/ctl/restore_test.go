@@ -22,12 +22,12 @@ import (
 func TestRestoreNeverDestroys(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	n, err := continuity.Open(continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+	n, err := continuity.Open(ctx, continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ {
-		if _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%3, i)); err != nil {
+		if _, _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%3, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,7 +125,7 @@ func TestRestoreNeverDestroys(t *testing.T) {
 func TestWrongKeySaysWhatOpens(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	n, err := continuity.Open(continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+	n, err := continuity.Open(ctx, continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
 	if err != nil {
 		t.Fatal(err)
 	}

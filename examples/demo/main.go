@@ -317,7 +317,7 @@ func run(out io.Writer, o options) error {
 		if err != nil {
 			return err
 		}
-		m.n, err = continuity.Open(continuity.Config{
+		m.n, err = continuity.Open(ctx, continuity.Config{
 			Dir: filepath.Join(dir, id), Archive: archiveURL, Keys: keys, Logger: quiet,
 			Cluster: &continuity.ClusterConfig{Node: id, RaftBind: m.raft, ReplBind: m.repl, TLS: t, Bootstrap: i == 0, Sync: 1},
 		}, m.sm)
@@ -369,7 +369,7 @@ func run(out io.Writer, o options) error {
 		b, _ := json.Marshal(d)
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		lsn, err := p.n.Append(wctx, b)
+		_, lsn, err := p.n.Append(wctx, b)
 		if err != nil {
 			return err
 		}

@@ -184,7 +184,10 @@ func run() error {
 		cfg.Cluster = &continuity.ClusterConfig{Node: *node, RaftBind: *raftAddr, ReplBind: *replAddr, TLS: t, Bootstrap: *bootstrap, Sync: *sync}
 	}
 	sm := &store{}
-	n, err := continuity.Open(cfg, sm)
+	// An interrupt while Open waits (a bootstrap waiting to lead) stops it.
+	openCtx, stopOpen := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	n, err := continuity.Open(openCtx, cfg, sm)
+	stopOpen()
 	if err != nil {
 		return err
 	}
@@ -249,7 +252,7 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 		b, _ := json.Marshal(e)
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		lsn, err := n.Append(ctx, b)
+		_, lsn, err := n.Append(ctx, b)
 		var np *continuity.NotPrimaryError
 		redirected := r.URL.Query().Has("redirected")
 		switch {
