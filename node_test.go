@@ -401,3 +401,73 @@ func TestOpenAndCloseMisuse(t *testing.T) {
 	require.NoError(t, n.Close())
 	require.NoError(t, n.Close(), "a second Close")
 }
+
+// TestOpenContext: the ctx given to Open bounds the opening. A done ctx
+// makes Open fail with its error, also while Open waits for a restarted
+// cluster node's role (which it would otherwise wait 2 s for and then
+// succeed), and what Open opened is closed: the directory opens again.
+func TestOpenContext(t *testing.T) {
+	t.Run("cancelled", func(t *testing.T) {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := Open(ctx, Config{Dir: dir, Logger: quiet}, &kv{})
+		require.ErrorIs(t, err, context.Canceled)
+		n, err := Open(t.Context(), Config{Dir: dir, Logger: quiet}, &kv{})
+		require.NoError(t, err, "open again after a cancelled Open")
+		require.NoError(t, n.Close())
+	})
+	t.Run("expires while waiting for the role", func(t *testing.T) {
+		// A member nobody bootstrapped: restarted, it waits for a
+		// leader that never comes.
+		dir, archiveURL := t.TempDir(), "file://"+filepath.ToSlash(t.TempDir())
+		cfg := Config{Dir: dir, Archive: archiveURL, Logger: quiet,
+			Cluster: &ClusterConfig{Node: "n1", RaftBind: freeAddr(t), ReplBind: freeAddr(t), InsecurePlaintext: true}}
+		n, err := Open(t.Context(), cfg, &kv{})
+		require.NoError(t, err)
+		require.NoError(t, n.Close())
+
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = Open(ctx, cfg, &kv{})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		t.Logf("Open failed after %v: %v", time.Since(start), err)
+
+		n, err = Open(t.Context(), cfg, &kv{})
+		require.NoError(t, err, "open again after an expired Open: the WAL, Raft store and ports were released")
+		require.NoError(t, n.Close())
+	})
+}
+
+// TestAppendReturnsFirstAndLast: the records of one Append are
+// consecutive, and Append names the first and the last, on a single node
+// and on a cluster's primary.
+func TestAppendReturnsFirstAndLast(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cluster bool
+	}{{"single node", false}, {"cluster", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			cfg := Config{Dir: t.TempDir(), Logger: quiet}
+			if tc.cluster {
+				cfg.Archive = "file://" + filepath.ToSlash(t.TempDir())
+				cfg.Cluster = &ClusterConfig{Node: "n1", RaftBind: freeAddr(t), ReplBind: freeAddr(t), Bootstrap: true, InsecurePlaintext: true}
+			}
+			n, err := Open(ctx, cfg, &kv{})
+			require.NoError(t, err)
+			defer n.Close()
+			if tc.cluster {
+				testkit.Eventually(t, func() bool { _, ok := n.Coordinator().CanWrite(); return ok }, "n1 to be primary")
+			}
+			_, one, err := n.Append(ctx, []byte("a=1"))
+			require.NoError(t, err)
+			first, last, err := n.Append(ctx, []byte("b=1"), []byte("c=1"), []byte("d=1"))
+			require.NoError(t, err)
+			assert.Equal(t, one+1, first, "first of the batch after LSN %d", one)
+			assert.Equal(t, LSN(2), last-first, "first %d, last %d", first, last)
+			require.NoError(t, n.WaitFor(ctx, last))
+		})
+	}
+}
