@@ -53,6 +53,22 @@
 // quarantine file, then wal.Log.TruncateBack cuts it, and the node
 // streams as a standby.
 //
+// # Maintenance pause
+//
+// Pause stops automatic promotion cluster-wide (Patroni's pause,
+// pg_auto_failover's maintenance) for an upgrade or a move: until Resume,
+// or until a TTL runs out. It is a State field set through Raft, so
+// every node, restarted or not, sees it. While it holds, the leader
+// promotes no one on its own (the promotion command without Force is
+// refused even if the leader decided before the pause committed); the
+// primary keeps its lease and writes; Switchover still works. The end
+// of a TTL is stamped by the leader from its wall clock when it applies
+// the pause (State.PausedUntil), and the leader of the moment lifts it
+// once its own clock passes it: a leader elected later treats an expired
+// pause as over. Pause only once every node runs a build that knows
+// it: an older one refuses the command (an unknown op), holds no pause,
+// and as leader promotes as before.
+//
 // # Restarts and the archive
 //
 // A coordinator that restarts holds the State of its last Raft snapshot,

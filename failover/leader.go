@@ -17,10 +17,14 @@ type leaderState struct {
 	// since is when this node last became leader: it counts the lease of
 	// a primary whose renewal it did not apply from then.
 	since time.Time
+	// heldBack: a promotion is due but the maintenance pause holds it
+	// back, and that was logged (once per pause and leadership).
+	heldBack bool
 }
 
 // leaderLoop, on the Raft leader, promotes a primary when there is none
-// or its lease has expired.
+// or its lease has expired, unless the cluster is paused; it lifts a
+// pause whose end has passed on its clock.
 func (c *Coordinator) leaderLoop() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.cfg.Profile.Renew / 2)
@@ -41,12 +45,24 @@ func (c *Coordinator) leaderLoop() {
 			// it counts the lease from now.
 			wasLeader = true
 			c.leader.since = c.cfg.now()
+			c.leader.heldBack = false
 			if err := c.await(func() raft.Future { return c.raft.Barrier(time.Second) }); err != nil {
 				wasLeader = false
 				continue
 			}
 		}
 		st := c.fsm.state()
+		if st.Paused && !st.PauseHolds(c.cfg.now()) {
+			// Expired by this leader's clock, also a pause an earlier
+			// leader applied: lifted before anything is decided.
+			if !c.expirePause(st) {
+				continue
+			}
+			st = c.fsm.state()
+		}
+		if !st.Paused {
+			c.leader.heldBack = false
+		}
 		// The lease counts from when this node applied the primary's last
 		// renewal (after the primary sent it: safe), or, if it knows of
 		// none (it restarted), from when it became leader.
@@ -55,6 +71,14 @@ func (c *Coordinator) leaderLoop() {
 			renewed = c.leader.since
 		}
 		if st.Primary != "" && c.cfg.now().Sub(renewed) < c.cfg.Profile.Lease {
+			continue
+		}
+		if st.Paused {
+			if !c.leader.heldBack {
+				c.leader.heldBack = true
+				c.lg.Warn("the primary's lease expired or there is none; no promotion while the cluster is paused",
+					"primary", orNone(st.Primary), "epoch", st.Epoch, "reason", st.PauseReason, "paused_by", st.PausedBy)
+			}
 			continue
 		}
 		cand, why, wait := c.chooseCandidate(st)

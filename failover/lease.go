@@ -118,7 +118,8 @@ var ErrNotCaughtUp = errors.New("failover: switchover target did not catch up")
 // reports the primary's last flushed LSN, the leader promotes it in the
 // next epoch, and this node becomes a standby. If target does not catch
 // up before ctx ends, or the promotion fails, this node goes on as
-// primary (it renews again) and the error says why.
+// primary (it renews again) and the error says why. A maintenance pause
+// (Pause) does not stop it.
 func (c *Coordinator) Switchover(ctx context.Context, target string) error {
 	st := c.fsm.state()
 	if st.Primary != c.cfg.Node {
@@ -154,7 +155,7 @@ func (c *Coordinator) Switchover(ctx context.Context, target string) error {
 	// try again.
 	for attempt := 0; ; attempt++ {
 		cur := c.fsm.state()
-		err := c.propose(ctx, command{Op: opPromote, Node: target, FromEpoch: st.Epoch, RenewIndex: cur.RenewIndex, Fork: last, Reason: "switchover from " + c.cfg.Node})
+		err := c.propose(ctx, command{Op: opPromote, Node: target, FromEpoch: st.Epoch, RenewIndex: cur.RenewIndex, Fork: last, Reason: "switchover from " + c.cfg.Node, Force: true})
 		if err == nil {
 			break
 		}

@@ -69,7 +69,11 @@ func (c *Coordinator) await(op func() raft.Future) error {
 }
 
 // applyLocal applies cmd through this node's Raft (it must be leader).
+// A pause gets its end here, from the leader's clock, whoever sent it.
 func (c *Coordinator) applyLocal(ctx context.Context, cmd command) error {
+	if cmd.Op == opPause {
+		cmd.Until = pauseEnd(c.cfg.now(), cmd.TTL)
+	}
 	timeout := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -85,7 +89,8 @@ func (c *Coordinator) applyLocal(ctx context.Context, cmd command) error {
 }
 
 // propose applies cmd at the leader, wherever it is. A refusal comes back
-// as an error wrapping ErrStaleEpoch, ErrNotPrimary or ErrUnknownMember.
+// as an error wrapping ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember
+// or another refusal of State.apply.
 func (c *Coordinator) propose(ctx context.Context, cmd command) error {
 	return c.onLeader(ctx, cmd, func() error { return c.applyLocal(ctx, cmd) })
 }
@@ -130,7 +135,7 @@ func (c *Coordinator) onLeader(ctx context.Context, cmd command, local func() er
 
 // refusedError maps a forwarded refusal back to its sentinel.
 func refusedError(msg string) error {
-	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember, ErrLeaseRenewed, ErrArchiveMismatch} {
+	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember, ErrLeaseRenewed, ErrArchiveMismatch, ErrPaused} {
 		if len(msg) >= len(e.Error()) && msg[:len(e.Error())] == e.Error() {
 			return fmt.Errorf("%w%s", e, msg[len(e.Error()):])
 		}

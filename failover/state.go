@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/continuity-go/continuity/wal"
 )
@@ -71,6 +72,17 @@ type State struct {
 	ArchiveID string `json:",omitempty"`
 	// Timeline lists the promotions, oldest first.
 	Timeline []TimelineEntry
+	// Paused is the maintenance pause (Coordinator.Pause): while it
+	// holds, the leader promotes no primary on its own; Switchover
+	// still does. PauseReason and PausedBy (the node that paused) say
+	// why and who; all three are zero when not paused.
+	Paused      bool   `json:",omitempty"`
+	PauseReason string `json:",omitempty"`
+	PausedBy    string `json:",omitempty"`
+	// PausedUntil is when the pause ends by itself, on the wall clock of
+	// the leader that applied it; zero: at Resume only. The leader lifts
+	// an expired pause (PauseHolds).
+	PausedUntil time.Time `json:",omitzero"`
 	// Index is the Raft index of the last command applied.
 	Index uint64
 }
@@ -81,6 +93,12 @@ func (s State) clone() State {
 	s.Reports = maps.Clone(s.Reports)
 	s.Timeline = slices.Clone(s.Timeline)
 	return s
+}
+
+// PauseHolds reports whether the maintenance pause holds at now (the
+// leader's wall clock): Paused, and PausedUntil is zero or after now.
+func (s State) PauseHolds(now time.Time) bool {
+	return s.Paused && (s.PausedUntil.IsZero() || now.Before(s.PausedUntil))
 }
 
 // Fork returns the LSN after which epoch began (0, and ok false, for an
@@ -105,6 +123,8 @@ const (
 	opStarted = "started"
 	opArchive = "archive"
 	opSync    = "sync"
+	opPause   = "pause"
+	opResume  = "resume"
 )
 
 // command is one change to the State, as stored in the Raft log.
@@ -126,12 +146,21 @@ type command struct {
 	// RenewIndex: the State.RenewIndex the promotion was decided on.
 	RenewIndex uint64  `json:"renew_index,omitempty"`
 	Fork       wal.LSN `json:"fork,omitempty"`
-	Reason     string  `json:"reason,omitempty"`
-	Force      bool    `json:"force,omitempty"`
+	Reason     string  `json:"reason,omitempty"` // promote: why; pause: the operator's reason
+	// Force (promote): an operator's promotion (Switchover), which a
+	// maintenance pause lets through; the leader's own promotions leave
+	// it false.
+	Force bool `json:"force,omitempty"`
 	// archive: the repository ID of the cluster's archive
 	ArchiveID string `json:"archive_id,omitempty"`
 	// sync: a nonce the proposer waits to see applied locally
 	Nonce uint64 `json:"nonce,omitempty"`
+	// pause: how long it lasts (0: until resumed), and the end the
+	// leader stamped on it from its wall clock (Unix milliseconds; 0
+	// with TTL 0). resume: Until names the expired pause the leader
+	// lifts (0: whatever pause holds).
+	TTL   time.Duration `json:"ttl,omitempty"`
+	Until int64         `json:"until_ms,omitempty"`
 }
 
 const (
@@ -140,6 +169,9 @@ const (
 	maxIDBytes      = 256
 	maxAddrBytes    = 1024
 	maxReasonBytes  = 4096
+	// maxUntilMillis is the end of year 9999 UTC: a later pause end
+	// would not encode in a State snapshot (RFC 3339).
+	maxUntilMillis = 253402300799999
 )
 
 // errBadCommand is the cause of a command that does not decode.
@@ -184,6 +216,10 @@ func decodeCommand(b []byte) (command, error) {
 		if c.Node == "" {
 			return c, fmt.Errorf("%w: %s without a node", errBadCommand, c.Op)
 		}
+	case opPause, opResume:
+		if c.Node == "" || c.TTL < 0 || c.Until < 0 || c.Until > maxUntilMillis {
+			return c, fmt.Errorf("%w: %s without a node, or with a negative or too distant end", errBadCommand, c.Op)
+		}
 	case opArchive:
 		if c.Node == "" || c.ArchiveID == "" {
 			return c, fmt.Errorf("%w: archive without a node or an ID", errBadCommand)
@@ -213,6 +249,9 @@ var (
 	// ErrArchiveMismatch: the cluster's archive is another repository
 	// than the one a primary proposed.
 	ErrArchiveMismatch = errors.New("failover: the cluster archives to another repository")
+	// ErrPaused: an automatic promotion (one without Force) while the
+	// cluster is paused for maintenance.
+	ErrPaused = errors.New("failover: the cluster is paused for maintenance")
 )
 
 // apply applies c at Raft index idx. It returns nil or a refusal.
@@ -267,6 +306,10 @@ func (s *State) apply(c command, idx uint64) error {
 		if _, ok := s.Members[c.Node]; !ok {
 			return ErrUnknownMember
 		}
+		// A pause applied after the leader decided still stops it.
+		if s.Paused && !c.Force {
+			return fmt.Errorf("%w (%s): no automatic promotion of %s", ErrPaused, s.PauseReason, c.Node)
+		}
 		s.Epoch++
 		s.Primary, s.Resigned = c.Node, ""
 		s.RenewIndex = idx
@@ -283,6 +326,19 @@ func (s *State) apply(c command, idx uint64) error {
 			return fmt.Errorf("%w: the cluster's archive is repository %s, %s opened %s", ErrArchiveMismatch, s.ArchiveID, c.Node, c.ArchiveID)
 		}
 		s.ArchiveID = c.ArchiveID
+	case opPause:
+		if _, ok := s.Members[c.Node]; !ok {
+			return ErrUnknownMember
+		}
+		s.Paused, s.PauseReason, s.PausedBy, s.PausedUntil = true, c.Reason, c.Node, time.Time{}
+		if c.Until > 0 {
+			s.PausedUntil = time.UnixMilli(c.Until).UTC()
+		}
+	case opResume:
+		if c.Until != 0 && (!s.Paused || s.PausedUntil.UnixMilli() != c.Until) {
+			return nil // the expired pause was lifted or replaced meanwhile
+		}
+		s.Paused, s.PauseReason, s.PausedBy, s.PausedUntil = false, "", "", time.Time{}
 	case opSync:
 		// Nothing changes: the proposer learns its State is as new as
 		// the leader's was when this command committed.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -20,12 +21,16 @@ func seedCommands() [][]byte {
 		encodeCommand(command{Op: opPromote, Node: "n2", FromEpoch: 3, Fork: 9, Reason: "lease expired"}),
 		encodeCommand(command{Op: opResign, Node: "n1", Epoch: 3}),
 		[]byte(`{"v":1,"op":"nope","node":"x"}`),
+		encodeCommand(command{Op: opPause, Node: "n2", TTL: 30 * time.Minute, Until: 1767225600000, Reason: "kernel upgrade"}),
+		encodeCommand(command{Op: opResume, Node: "n1", Until: 1767225600000}),
+		encodeCommand(command{Op: opPromote, Node: "n3", FromEpoch: 4, Fork: 20, Reason: "switchover from n2", Force: true}),
 	}
 }
 
 // FuzzCommand decodes arbitrary Raft log entries: never a panic, only
 // errBadCommand, and what decodes applies to a State without panicking
-// and re-encodes to a command that decodes the same.
+// and re-encodes to a command that decodes the same, leaving a State
+// that encodes.
 func FuzzCommand(f *testing.F) {
 	for _, s := range seedCommands() {
 		f.Add(s)
@@ -44,6 +49,9 @@ func FuzzCommand(f *testing.F) {
 		}
 		var s State
 		_ = s.apply(c, 1)
+		if _, err := encodeState(s); err != nil { // a Raft snapshot must always encode
+			t.Fatalf("state after %+v: %v", c, err)
+		}
 	})
 }
 
@@ -59,7 +67,7 @@ func TestStateProperties(t *testing.T) {
 			node := rapid.SampledFrom(nodes).Draw(rt, "node")
 			epoch := uint64(rapid.IntRange(0, 6).Draw(rt, "epoch"))
 			var c command
-			switch rapid.IntRange(0, 5).Draw(rt, "op") {
+			switch rapid.IntRange(0, 7).Draw(rt, "op") {
 			case 0:
 				c = command{Op: opJoin, Member: Member{ID: node}}
 			case 1:
@@ -74,9 +82,14 @@ func TestStateProperties(t *testing.T) {
 				if rapid.IntRange(0, 4).Draw(rt, "staleRenew") == 0 {
 					ri = uint64(rapid.IntRange(0, 60).Draw(rt, "renewIndex"))
 				}
-				c = command{Op: opPromote, Node: node, FromEpoch: epoch, RenewIndex: ri, Fork: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "fork"))}
+				c = command{Op: opPromote, Node: node, FromEpoch: epoch, RenewIndex: ri, Fork: wal.LSN(rapid.IntRange(0, 100).Draw(rt, "fork")),
+					Force: rapid.Bool().Draw(rt, "force")}
 			case 5:
 				c = command{Op: opResign, Node: node, Epoch: epoch}
+			case 6:
+				c = command{Op: opPause, Node: node, Until: int64(rapid.IntRange(0, 3).Draw(rt, "until")) * 1000, Reason: "maintenance"}
+			case 7:
+				c = command{Op: opResume, Node: node, Until: int64(rapid.IntRange(0, 3).Draw(rt, "until")) * 1000}
 			}
 			before := s.clone()
 			err := s.apply(c, uint64(i))
@@ -105,6 +118,18 @@ func TestStateProperties(t *testing.T) {
 			if c.Op == opPromote && err == nil && before.Primary != "" && c.RenewIndex != before.RenewIndex {
 				rt.Fatalf("a promotion decided at renewal %d accepted after renewal %d", c.RenewIndex, before.RenewIndex)
 			}
+			if c.Op == opPromote && err == nil && before.Paused && !c.Force {
+				rt.Fatalf("an automatic promotion accepted while paused: %+v", c)
+			}
+			if c.Op == opPause && err == nil && (!s.Paused || s.PausedBy != c.Node || s.PausedUntil.UnixMilli() != c.Until && c.Until != 0) {
+				rt.Fatalf("pause %+v gave %+v", c, s)
+			}
+			if c.Op == opResume && (c.Until == 0 || before.Paused && before.PausedUntil.UnixMilli() == c.Until) && s.Paused {
+				rt.Fatalf("resume %+v left the pause of %+v", c, before)
+			}
+			if c.Op == opResume && c.Until != 0 && before.Paused && before.PausedUntil.UnixMilli() != c.Until && !s.Paused {
+				rt.Fatalf("the expiry of another pause (%+v) lifted %+v", c, before)
+			}
 			if c.Op == opRenew && err == nil && c.Node != before.Primary {
 				rt.Fatalf("renewal from %s accepted, primary %q", c.Node, before.Primary)
 			}
@@ -118,7 +143,8 @@ func TestStateProperties(t *testing.T) {
 				rt.Fatal(err)
 			}
 			back, err := decodeState(b)
-			if err != nil || back.Epoch != s.Epoch || back.Primary != s.Primary || len(back.Timeline) != len(s.Timeline) || back.Index != s.Index || back.Archived != s.Archived {
+			if err != nil || back.Epoch != s.Epoch || back.Primary != s.Primary || len(back.Timeline) != len(s.Timeline) || back.Index != s.Index || back.Archived != s.Archived ||
+				back.Paused != s.Paused || back.PauseReason != s.PauseReason || back.PausedBy != s.PausedBy || !back.PausedUntil.Equal(s.PausedUntil) {
 				rt.Fatalf("state snapshot round trip: %v", err)
 			}
 		}
