@@ -170,6 +170,10 @@ type Status struct {
 	// history; NotReady says why not.
 	Ready    bool
 	NotReady string
+	// Maintenance is the cluster's maintenance pause (Node.Pause); zero
+	// for a single node, and until this node has confirmed its cluster
+	// state with the leader.
+	Maintenance Maintenance
 }
 
 // Status returns the node's state.
@@ -186,6 +190,7 @@ func (n *Node) Status() Status {
 	n.statusMu.Unlock()
 	if n.cl != nil {
 		st.Role, st.Epoch, st.Primary = n.cl.roleNow()
+		st.Maintenance = n.cl.maintenance()
 	}
 	st.Ready, st.NotReady = n.Ready()
 	return st
