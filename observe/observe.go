@@ -11,7 +11,9 @@
 // What to alert on: continuity_archive_lag_seconds above your RPO (a few
 // seconds); continuity_healthy == 0 (the reasons are on /healthz);
 // continuity_primary == 0 on every node of a cluster (no primary: writes
-// are refused); continuity_restorable_earliest_timestamp_seconds older
+// are refused); continuity_maintenance_paused == 1 for longer than the
+// maintenance takes (automatic fail-over is off);
+// continuity_restorable_earliest_timestamp_seconds older
 // than your promise allows to drift; continuity_snapshot_last_timestamp_seconds
 // older than twice the snapshot schedule; a rising
 // continuity_promotions_total (fail-overs).
@@ -87,6 +89,7 @@ var (
 	dApplied     = desc("applied_lsn", "Last LSN applied to the state machine.")
 	dPrimary     = desc("primary", "1 if this node is the primary.")
 	dEpoch       = desc("epoch", "The cluster's epoch (fencing token).")
+	dPaused      = desc("maintenance_paused", "1 while the cluster is paused for maintenance (Node.Pause): no automatic fail-over.")
 	dPromotions  = desc("promotions_total", "Promotions in the cluster's timeline (the first included).")
 	dArchLag     = desc("archive_lag_seconds", "Age of the oldest record not yet in the archive (RPO now).")
 	dArchived    = desc("archive_archived_lsn", "Every record up to this LSN is in the archive.")
@@ -119,7 +122,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
-		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
+		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
 		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK} {
 		ch <- d
 	}
@@ -155,6 +158,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dApplied, float64(st.Applied))
 	gauge(dPrimary, b2f(st.Role == continuity.RolePrimary))
 	gauge(dEpoch, float64(st.Epoch))
+	gauge(dPaused, b2f(st.Maintenance.Paused)) // from the start: 0 on a single node
 	if co := n.Coordinator(); co != nil {
 		counter(dPromotions, float64(len(co.State().Timeline)))
 	}

@@ -150,7 +150,7 @@ func TestProbes(t *testing.T) {
 	defer msrv.Close()
 	body := get(t, msrv.URL+"/metrics", http.StatusOK)
 	for _, want := range []string{"continuity_verify_last_timestamp_seconds 0", "continuity_verify_last_ok NaN",
-		"continuity_snapshot_last_timestamp_seconds 0", "continuity_snapshot_last_state_bytes NaN"} {
+		"continuity_snapshot_last_timestamp_seconds 0", "continuity_snapshot_last_state_bytes NaN", "continuity_maintenance_paused 0"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics before any verify or snapshot lacks %q", want)
 		}
