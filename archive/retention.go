@@ -33,7 +33,18 @@ type RetentionResult struct {
 	Removed        []snapshot.ID // snapshots whose manifests were removed
 	DeletedObjects []string      // WAL objects deleted
 	PinLSN         wal.LSN       // the first record kept, pinned before deleting (0: unchanged)
+	// Decisions says, newest first, for every snapshot whether it is
+	// kept and every reason: "point-in-time window", "base of the
+	// point-in-time window" or a rule of Keep (snapshot.ExplainDecisions
+	// prints them).
+	Decisions []snapshot.Decision
 }
+
+// Reasons ApplyRetention gives beside Keep's rules.
+const (
+	ReasonWindow = "point-in-time window"
+	ReasonBase   = "base of the point-in-time window"
+)
 
 // ApplyRetention applies a retention that understands the log: inside
 // the window it keeps every snapshot and all the WAL needed to restore
@@ -62,10 +73,12 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 		return res, err
 	}
 	keep := map[snapshot.ID]bool{}
+	reasons := map[snapshot.ID][]string{}
 	for _, m := range h.bases { // newest first: the first at or before the start is the base
 		if !m.Time.After(res.WindowStart) {
 			res.Base, res.CutLSN = m.ID, wal.LSN(m.LSN)
 			keep[m.ID] = true
+			reasons[m.ID] = append(reasons[m.ID], ReasonBase)
 			break
 		}
 	}
@@ -73,21 +86,32 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 	for _, m := range ms {
 		if m.Time.After(res.WindowStart) {
 			keep[m.ID] = true
+			reasons[m.ID] = append(reasons[m.ID], ReasonWindow)
 		} else {
 			old = append(old, retention.Item{ID: m.ID.String(), Time: m.Time, Tags: m.Tags})
 		}
 	}
 	ds, err := p.Keep.Apply(old)
+	if errors.Is(err, retention.ErrEmptyPolicy) && len(old) == 0 {
+		err = nil // nothing is beyond the window for a policy to decide
+	}
 	if err != nil {
-		return res, fmt.Errorf("archive: retention: %w", err)
+		return res, fmt.Errorf("archive: %w", err)
 	}
 	for _, d := range ds {
 		if d.Keep {
 			id, _ := snapshot.ParseID(d.Item.ID)
 			keep[id] = true
+			reasons[id] = append(reasons[id], d.Reasons...)
 		}
 	}
 	var remove []snapshot.ID
+	for i := len(ms) - 1; i >= 0; i-- { // newest first, as Decisions are
+		m := ms[i]
+		res.Decisions = append(res.Decisions, snapshot.Decision{
+			Item: retention.Item{ID: m.ID.String(), Time: m.Time, Tags: m.Tags},
+			Keep: keep[m.ID], Reasons: reasons[m.ID]})
+	}
 	for _, m := range ms {
 		if keep[m.ID] {
 			res.Kept = append(res.Kept, m.ID)

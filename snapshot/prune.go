@@ -51,7 +51,9 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	if opts.MaxUnused < 0 || opts.MaxUnused > 1 {
 		return PruneStats{}, fmt.Errorf("snapshot: PruneOptions.MaxUnused %v: want 0 (default 0.3) to 1", opts.MaxUnused)
 	}
-	lk, err := r.lock(ctx, "prune", true)
+	// A dry run writes nothing: a shared lock (none when read-only) lets
+	// it run beside saves, and with read-only credentials.
+	lk, err := r.lock(ctx, "prune", !opts.DryRun)
 	if err != nil {
 		return PruneStats{}, err
 	}

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -109,4 +110,49 @@ func (r *Repo) readPackIndex(ctx context.Context, name string) (indexPack, error
 		return p, fmt.Errorf("check pack: %w", err)
 	}
 	return p, nil
+}
+
+// DropDamagedManifests deletes those of the named manifests (names under
+// snapshots/, as ListReadable's errors give them) that do not
+// authenticate or decode (ErrCorrupt, ErrTruncated, ErrReplayed). Their
+// snapshots cannot be restored, and a damaged manifest stops retention.
+// Under the exclusive lock each is read again first: one that now reads,
+// is gone, or is of a format version this build cannot read (a newer
+// build may) is left. It returns the names deleted; Prune then frees the
+// data only they used.
+func (r *Repo) DropDamagedManifests(ctx context.Context, names []string) ([]string, error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := r.checkWritable(); err != nil {
+		return nil, err
+	}
+	lk, err := r.lock(ctx, "repair", true)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.release()
+	ctx = lk.ctx()
+	var dropped []string
+	for _, name := range names {
+		if !strings.HasPrefix(name, snapsPrefix) {
+			return dropped, fmt.Errorf("snapshot: %q is not a manifest (snapshots/…)", name)
+		}
+		_, err := r.readManifest(ctx, name)
+		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrReplayed) {
+			if err != nil && !errors.Is(err, ErrMissing) {
+				var ve *VersionError
+				if !errors.As(err, &ve) {
+					return dropped, err // the bucket, the key: nothing is known about it
+				}
+			}
+			continue
+		}
+		if err := r.del(ctx, name); err != nil {
+			return dropped, err
+		}
+		r.log.Warn("damaged manifest deleted", "object", name)
+		dropped = append(dropped, name)
+	}
+	return dropped, nil
 }

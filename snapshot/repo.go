@@ -170,7 +170,7 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 	}
 	body, err := kr.openObject(configName, kindConfig, repoIDSize, raw)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: open: the key slot opened but the config did not (damaged config?): %w", err)
+		return nil, fmt.Errorf("snapshot: open: the key opened slot %.8s, but the config object does not authenticate: it is damaged; restore it from a copy of the archive: %w", slotID, err)
 	}
 	cfg, err := decodeConfigBody(body)
 	if err != nil {

@@ -31,7 +31,7 @@ func createOut(path string, force bool) (*outFile, error) {
 	case err == nil && fi.IsDir():
 		return nil, usage(fmt.Errorf("%s is a directory: give a file path", path))
 	case err == nil && !force:
-		return nil, usage(fmt.Errorf("%s %w: give -force to replace it, or another -out", path, errOutExists))
+		return nil, usage(fmt.Errorf("%s %w: give --force to replace it, or another --out", path, errOutExists))
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}

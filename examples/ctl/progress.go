@@ -15,17 +15,20 @@ import (
 
 // meter shows the progress of long operations on w: a progress bar when w
 // is a terminal; otherwise (a log, a script) one line as each operation
-// ends, so that captured output holds no redrawn bars.
+// ends, so that captured output holds no redrawn bars. quiet shows
+// nothing.
 type meter struct {
-	w   io.Writer
-	tty bool
-	bar *progressbar.ProgressBar
-	op  string // the operation the bar shows
+	w     io.Writer
+	tty   bool
+	quiet bool
+	bar   *progressbar.ProgressBar
+	op    string // the operation the bar shows
+	based bool   // restore: the base snapshot's line is printed
 }
 
-func newMeter(w io.Writer) *meter {
+func newMeter(w io.Writer, quiet bool) *meter {
 	f, ok := w.(*os.File)
-	return &meter{w: w, tty: ok && term.IsTerminal(int(f.Fd()))}
+	return &meter{w: w, tty: ok && term.IsTerminal(int(f.Fd())), quiet: quiet}
 }
 
 // newBar starts a bar of total units (-1: unknown, a spinner) for op.
@@ -47,6 +50,9 @@ func (m *meter) newBar(op string, total int64, bytes bool) {
 // snapshot reports a snapshot.Repo operation: save, restore, verify,
 // prune.
 func (m *meter) snapshot(p snapshot.Progress) {
+	if m.quiet {
+		return
+	}
 	if !m.tty {
 		if p.Done {
 			fmt.Fprintf(m.w, "%s: %s\n", p.Op, size(p.Bytes))
@@ -65,7 +71,14 @@ func (m *meter) snapshot(p snapshot.Progress) {
 // restore reports a point-in-time restore: the base snapshot, then the
 // archive objects replayed.
 func (m *meter) restore(p archive.RestoreProgress) {
+	if m.quiet {
+		return
+	}
 	if !m.tty {
+		if p.BaseRestored && !m.based && !p.Snapshot.IsZero() {
+			m.based = true
+			fmt.Fprintf(m.w, "restore: base snapshot %s restored; replaying the archive\n", p.Snapshot.Short())
+		}
 		return // the command prints what it reached
 	}
 	if m.bar == nil || m.op != "restore" {
@@ -77,8 +90,14 @@ func (m *meter) restore(p archive.RestoreProgress) {
 
 // verify reports the WAL archive's verify: objects read of how many.
 func (m *meter) verify(read, of int) {
+	if m.quiet {
+		return
+	}
 	if !m.tty {
-		return // the command prints what it read
+		if read == of {
+			fmt.Fprintf(m.w, "verify WAL: %d of %d objects read\n", read, of)
+		}
+		return
 	}
 	if m.bar == nil || m.op != "verify WAL" {
 		m.newBar("verify WAL", int64(of), false)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,33 +13,13 @@ import (
 )
 
 // TestRestoreNeverDestroys: ctl restore writes its files whole or not
-// at all, mode 0600; it refuses an existing target without -force and a
-// symbolic link always; a restore that fails leaves nothing behind, and
-// the file it would have replaced as it was.
+// at all, mode 0600; it refuses an existing target without --force and a
+// symbolic link or a directory always; a restore that fails leaves
+// nothing behind, and the file it would have replaced as it was.
 func TestRestoreNeverDestroys(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	n, err := continuity.Open(ctx, continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 10; i++ {
-		if _, _, err := n.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i%3, i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
-	archiveURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "archive"))}).String()
-	ctl := func(args ...string) (string, int) {
-		var out bytes.Buffer
-		err := run(ctx, append([]string{"-archive", archiveURL, "-key-file", filepath.Join(dir, "archive.key"), "restore"}, args...), &out, io.Discard)
-		if err != nil {
-			return out.String() + err.Error(), exitCode(err)
-		}
-		return out.String(), 0
-	}
+	f := newFixture(t, []int{10}, -1)
+	var c ctlCmd
+	restore := func(args ...string) result { return c.run(t, f.args(append([]string{"restore"}, args...)...)...) }
 	outDir := t.TempDir()
 	keep := filepath.Join(outDir, "keep.txt")
 	if err := os.WriteFile(keep, []byte("precious"), 0o644); err != nil {
@@ -68,35 +45,35 @@ func TestRestoreNeverDestroys(t *testing.T) {
 			t.Fatalf("%s: the directory holds %v", what, names)
 		}
 	}
-
-	if out, code := ctl("-out", keep); code != exitUsage || !strings.Contains(out, "give -force") {
-		t.Fatalf("restore onto an existing file: exit %d: %s", code, out)
-	}
-	unchanged("refused without -force")
-	if out, code := ctl("-out", keep, "-force", "-lsn", "500"); code != exitNotInRange {
-		t.Fatalf("restore outside the window: exit %d: %s", code, out)
-	}
-	unchanged("a restore outside the window, with -force")
-	if out, code := ctl("-out", keep, "-time", "yesterday"); code != exitUsage || !strings.Contains(out, "RFC 3339") {
-		t.Fatalf("a bad -time: exit %d: %s", code, out)
-	}
-	if out, code := ctl("-out", keep, "-time", "2026-12-04T21:30:00Z", "-lsn", "3"); code != exitUsage || !strings.Contains(out, "not both") {
-		t.Fatalf("-time and -lsn: exit %d: %s", code, out)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--out", keep}, exitUsage, "give --force"},
+		{[]string{"--out", keep, "--force", "--lsn", "500"}, exitNotFound, "outside the restorable window"},
+		{[]string{"--out", keep, "--time", "yesterday"}, exitUsage, "RFC 3339"},
+		{[]string{"--out", outDir}, exitUsage, "is a directory"},
+	} {
+		if r := restore(tc.args...); r.code != tc.code || !strings.Contains(r.err, tc.want) {
+			t.Fatalf("restore %v: want exit %d and %q; got %s", tc.args, tc.code, tc.want, r)
+		}
+		unchanged(strings.Join(tc.args, " "))
 	}
 	link := filepath.Join(outDir, "link")
 	if err := os.Symlink(keep, link); err != nil {
 		t.Fatal(err)
 	}
-	if out, code := ctl("-out", link, "-force"); code != exitUsage || !strings.Contains(out, "symbolic link") {
-		t.Fatalf("restore onto a symbolic link: exit %d: %s", code, out)
+	if r := restore("--out", link, "--force"); r.code != exitUsage || !strings.Contains(r.err, "symbolic link") {
+		t.Fatalf("restore onto a symbolic link: %s", r)
 	}
 	os.Remove(link)
 	unchanged("refused a symbolic link")
 
-	// A good restore, then one replacing it with -force.
+	// A good restore, then one replacing it with --force.
 	state := filepath.Join(outDir, "state")
-	if out, code := ctl("-out", state, "-lsn", "5"); code != 0 {
-		t.Fatalf("restore: exit %d: %s", code, out)
+	if r := restore("--out", state, "--lsn", "5"); r.code != 0 {
+		t.Fatalf("restore: %s", r)
 	}
 	for _, p := range []string{state, state + ".events.jsonl"} {
 		fi, err := os.Stat(p)
@@ -107,8 +84,8 @@ func TestRestoreNeverDestroys(t *testing.T) {
 			t.Fatalf("%s has mode %v, want 0600", p, fi.Mode().Perm())
 		}
 	}
-	if out, code := ctl("-out", state, "-force"); code != 0 {
-		t.Fatalf("restore -force: exit %d: %s", code, out)
+	if r := restore("--out", state, "--force"); r.code != 0 {
+		t.Fatalf("restore --force: %s", r)
 	}
 	ev, err := os.ReadFile(state + ".events.jsonl")
 	if err != nil || strings.Count(string(ev), "\n") != 10 {
@@ -119,39 +96,69 @@ func TestRestoreNeverDestroys(t *testing.T) {
 	}
 }
 
-// TestWrongKeySaysWhatOpens: a wrong key names the slots that open the
-// archive; an archive without readable key slots says so instead of
-// "check the passphrase".
-func TestWrongKeySaysWhatOpens(t *testing.T) {
-	ctx := context.Background()
+// TestKeysAndInit: init makes an archive (and its key file) a Node then
+// opens; keys add, list, rotate and remove work and never print key
+// material; the last slot cannot go.
+func TestKeysAndInit(t *testing.T) {
 	dir := t.TempDir()
-	n, err := continuity.Open(ctx, continuity.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
+	var c ctlCmd
+	archiveDir := filepath.Join(dir, "node", "archive")
+	url := "file://" + archiveDir
+	key := filepath.Join(dir, "node", "archive.key")
+	os.MkdirAll(filepath.Dir(key), 0o700)
+	if out := c.must(t, "--archive", url, "--key-file", key, "init"); !strings.Contains(out, "new raw key written to") {
+		t.Fatalf("init: %s", out)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Size() != 32 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the new key file: %v %v", fi, err)
+	}
+	c.expect(t, exitUsage, "already holds an archive", "--archive", url, "--key-file", key, "init")
+	// A Node opens what init made, with the key it wrote.
+	n, err := continuity.Open(context.Background(), continuity.Config{Dir: filepath.Join(dir, "node"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &kv{})
 	if err != nil {
+		t.Fatalf("a Node on the archive ctl init made: %v", err)
+	}
+	if _, _, err := n.Append(context.Background(), []byte("a=1")); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	arch := filepath.Join(dir, "archive")
-	archiveURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(arch)}).String()
-	wrong := filepath.Join(t.TempDir(), "wrong.key")
-	if err := os.WriteFile(wrong, bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
-		t.Fatal(err)
+	args := func(a ...string) []string { return append([]string{"--archive", url, "--key-file", key}, a...) }
+	if out := c.must(t, args("window")...); !strings.Contains(out, "(LSN 1)") {
+		t.Fatalf("window: %s", out)
 	}
-	ctl := func(key string) string {
-		err := run(ctx, []string{"-archive", archiveURL, "-key-file", key, "window"}, io.Discard, io.Discard)
-		if err == nil {
-			t.Fatal("window opened the archive")
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("correct horse\n"), 0o600)
+	c.must(t, args("keys", "add", "--new-password-file", pw, "--label", "ops")...)
+	second := filepath.Join(dir, "second.key")
+	c.must(t, args("keys", "add", "--new-key-file", second)...)
+	c.expect(t, exitUsage, "never replaces a key file", args("keys", "add", "--new-key-file", second)...)
+	list := c.must(t, args("keys", "list", "--json")...)
+	if strings.Contains(list, "wrapped") || strings.Contains(list, "salt") || strings.Count(list, `"id"`) != 3 {
+		t.Fatalf("keys list --json: %s", list)
+	}
+	// Rotate the passphrase slot to a new key file: the old passphrase
+	// stops opening, the new key opens.
+	third := filepath.Join(dir, "third.key")
+	pwArgs := []string{"--archive", url, "--password-file", pw}
+	c.must(t, append(pwArgs, "keys", "rotate", "--new-key-file", third)...)
+	c.expect(t, exitWrongKey, "no key slot opens", append(pwArgs, "window")...)
+	c.must(t, "--archive", url, "--key-file", third, "window")
+	// Remove the others one by one; the last refuses.
+	var slots struct{ Keys []keyJSON }
+	_ = jsonUnmarshal(c.must(t, "--archive", url, "--key-file", third, "keys", "list", "--json"), &slots)
+	if len(slots.Keys) != 3 {
+		t.Fatalf("after rotate: %+v", slots)
+	}
+	current := ""
+	for _, k := range slots.Keys {
+		if k.Current {
+			current = k.ID
+		} else {
+			c.must(t, "--archive", url, "--key-file", third, "keys", "remove", k.ID[:8])
 		}
-		return err.Error()
 	}
-	if msg := ctl(wrong); !strings.Contains(msg, "the archive opens with: raw key (slot ") {
-		t.Fatalf("wrong key: %s", msg)
-	}
-	if err := os.Rename(filepath.Join(arch, "keys"), filepath.Join(dir, "keys.moved")); err != nil {
-		t.Fatal(err)
-	}
-	if msg := ctl(filepath.Join(dir, "archive.key")); !strings.Contains(msg, "no readable key slot") || strings.Contains(msg, "passphrase") {
-		t.Fatalf("no key slots: %s", msg)
-	}
+	c.expect(t, exitUsage, "last key slot", "--archive", url, "--key-file", third, "keys", "remove", current[:6])
+	c.expect(t, exitNotFound, "no key slot", "--archive", url, "--key-file", third, "keys", "remove", "ffffffffffff")
 }
