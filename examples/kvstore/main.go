@@ -29,6 +29,15 @@
 //	curl http://127.0.0.1:8082/status                    # role, epoch, ready
 //	curl http://127.0.0.1:8082/metrics                   # Prometheus; /livez, /readyz and /healthz probes
 //
+// Automatic fail-over can be paused for maintenance (Node.Pause, like
+// Patroni's pause): the primary keeps serving, but if it dies no standby
+// replaces it until the pause ends, after its ttl (none: until DELETE).
+// The pause is in the cluster state; any node sets, shows and ends it:
+//
+//	curl -X POST 'http://127.0.0.1:8082/cluster/maintenance?ttl=30m&reason=kernel+upgrade'
+//	curl http://127.0.0.1:8083/cluster/maintenance       # {"paused":true,"reason":...,"by":"n2","until":...}
+//	curl -X DELETE http://127.0.0.1:8081/cluster/maintenance
+//
 // A write while there is no primary (a fail-over) gets 503 with
 // Retry-After; a read on a node that is not ready (restarting, or
 // rebuilding its state) gets 503 saying why. The archive opens with ctl:
@@ -347,7 +356,83 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 		}
 		io.WriteString(w, "joined\n")
 	})
+	maintenanceRoutes(mux, n)
 	return mux
+}
+
+// maintenance is the JSON of GET /cluster/maintenance (and of the POST
+// and DELETE replies).
+type maintenance struct {
+	Paused bool      `json:"paused"`
+	Reason string    `json:"reason,omitempty"`
+	By     string    `json:"by,omitempty"`   // the node the pause was set on
+	Until  time.Time `json:"until,omitzero"` // none: until DELETE
+}
+
+// maintenanceRoutes serves the cluster's maintenance pause: GET shows
+// it, POST ?ttl=30m&reason=... sets it (no ttl: until DELETE), DELETE
+// ends it. POST and DELETE reply once this node's status shows the
+// change (or after 10 s, with what it shows then).
+func maintenanceRoutes(mux *http.ServeMux, n *continuity.Node) {
+	reply := func(w http.ResponseWriter, m continuity.Maintenance) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(maintenance{Paused: m.Paused, Reason: m.Reason, By: m.By, Until: m.Until})
+	}
+	// shown waits until this node's status satisfies done.
+	shown := func(ctx context.Context, done func(continuity.Maintenance) bool) continuity.Maintenance {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			m := n.Status().Maintenance
+			if done(m) {
+				return m
+			}
+			select {
+			case <-ctx.Done():
+				return m
+			case <-t.C:
+			}
+		}
+	}
+	mux.HandleFunc("GET /cluster/maintenance", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, n.Status().Maintenance)
+	})
+	mux.HandleFunc("POST /cluster/maintenance", func(w http.ResponseWriter, r *http.Request) {
+		if n.Coordinator() == nil {
+			http.Error(w, "a single node has no fail-over to pause", http.StatusBadRequest)
+			return
+		}
+		q := r.URL.Query()
+		var ttl time.Duration
+		if s := q.Get("ttl"); s != "" {
+			var err error
+			if ttl, err = time.ParseDuration(s); err != nil || ttl < 0 {
+				http.Error(w, fmt.Sprintf("ttl %q: want a duration such as 30m (none: until DELETE)", s), http.StatusBadRequest)
+				return
+			}
+		}
+		reason := q.Get("reason")
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if err := n.Pause(ctx, ttl, reason); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		reply(w, shown(ctx, func(m continuity.Maintenance) bool { return m.Paused && m.Reason == reason }))
+	})
+	mux.HandleFunc("DELETE /cluster/maintenance", func(w http.ResponseWriter, r *http.Request) {
+		if n.Coordinator() == nil {
+			http.Error(w, "a single node has no fail-over to resume", http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if err := n.Resume(ctx); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		reply(w, shown(ctx, func(m continuity.Maintenance) bool { return !m.Paused }))
+	})
 }
 
 // archiveKeys is the archive's key from -key-file or -passphrase-env
