@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,6 +57,12 @@ func (a *app) printKeys(ctx context.Context, s *session, v keysJSON) error {
 	if err != nil {
 		return err
 	}
+	sort.Slice(ks, func(i, j int) bool {
+		if !ks[i].Created.Equal(ks[j].Created) {
+			return ks[i].Created.Before(ks[j].Created)
+		}
+		return ks[i].ID < ks[j].ID
+	})
 	v.Keys = []keyJSON{}
 	for _, k := range ks {
 		v.Keys = append(v.Keys, keyJSON{k.ID, k.Kind, k.Label, jsonTime(k.Created), k.ID == s.repo.SlotID()})

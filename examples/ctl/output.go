@@ -88,6 +88,7 @@ func (p printer) print(v any, human func(w io.Writer)) error {
 	if p.asJSON {
 		enc := json.NewEncoder(p.out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	}
 	human(p.out)
@@ -113,6 +114,7 @@ func printError(w io.Writer, err error, code int, kind string, asJSON bool) {
 	e.Error.Message, e.Error.Kind, e.Error.ExitCode = err.Error(), kind, code
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	enc.Encode(e)
 }
 

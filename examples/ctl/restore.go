@@ -61,7 +61,8 @@ func (x *exporter) Apply(rec wal.Record) error {
 
 // restoreJSON is ctl restore --json.
 type restoreJSON struct {
-	Target          string   `json:"target"`
+	TargetTime      jsonTime `json:"target_time"` // null: an LSN or the newest state
+	TargetLSN       uint64   `json:"target_lsn"`  // 0: a time or the newest state
 	Snapshot        string   `json:"snapshot"`
 	SnapshotLSN     uint64   `json:"snapshot_lsn"`
 	LSN             uint64   `json:"lsn"`
@@ -253,7 +254,7 @@ func (a *app) restoreTo(ctx context.Context, s *session, t target, at archive.Ta
 	if err := sf.commit(); err != nil {
 		return err
 	}
-	v := restoreJSON{Target: t.describe(at, a.loc), Snapshot: jsonID(res.Snapshot), SnapshotLSN: uint64(res.SnapshotLSN), LSN: uint64(res.LSN),
+	v := restoreJSON{TargetTime: jsonTime(at.Time), TargetLSN: uint64(at.LSN), Snapshot: jsonID(res.Snapshot), SnapshotLSN: uint64(res.SnapshotLSN), LSN: uint64(res.LSN),
 		Time: jsonTime(res.Time), Events: res.Records, EventBytes: res.Bytes, Objects: res.Objects, StateFile: outPath, EventsFile: eventsPath,
 		DurationSeconds: seconds(res.Duration)}
 	p := a.printer()
@@ -266,7 +267,7 @@ func (a *app) restoreTo(ctx context.Context, s *session, t target, at archive.Ta
 			base = fmt.Sprintf("base snapshot %s (LSN %d)", res.Snapshot.Short(), res.SnapshotLSN)
 		}
 		fmt.Fprintf(out, "restored %s: %s into %s, %d events after it into %s; state as of LSN %d (%s), in %v\n",
-			v.Target, base, outPath, res.Records, eventsPath, res.LSN, utc(res.Time), res.Duration.Round(time.Millisecond))
+			t.describe(at, a.loc), base, outPath, res.Records, eventsPath, res.LSN, utc(res.Time), res.Duration.Round(time.Millisecond))
 	})
 }
 
@@ -309,7 +310,7 @@ func (a *app) restoreSnapshot(ctx context.Context, s *session, id, outPath strin
 	if err := sf.commit(); err != nil {
 		return err
 	}
-	v := restoreJSON{Target: "snapshot " + m.ID.String(), Snapshot: m.ID.String(), SnapshotLSN: m.LSN, LSN: m.LSN, Time: jsonTime(m.Time),
+	v := restoreJSON{Snapshot: m.ID.String(), SnapshotLSN: m.LSN, LSN: m.LSN, Time: jsonTime(m.Time),
 		StateFile: outPath, DurationSeconds: seconds(time.Since(start))}
 	p := a.printer()
 	if outPath == "-" {

@@ -58,15 +58,15 @@ func TestDemoPassphrase(t *testing.T) {
 	assert.Contains(t, out, "key: the passphrase in $DEMO_TEST_PASSPHRASE")
 
 	args := ctlArgs(t, out)
-	assert.Contains(t, strings.Join(args, " "), "-passphrase-env DEMO_TEST_PASSPHRASE")
-	assert.NotContains(t, args, "-key-file")
+	assert.Contains(t, strings.Join(args, " "), "--passphrase-env DEMO_TEST_PASSPHRASE")
+	assert.NotContains(t, args, "--key-file")
 	window, code := runCtl(t, ctl, args)
 	require.Equal(t, 0, code, window)
 	assert.Contains(t, window, "restorable from")
 
 	t.Setenv("DEMO_TEST_PASSPHRASE", "wrong")
 	msg, code := runCtl(t, ctl, args)
-	assert.Equal(t, 1, code, "a wrong passphrase: %s", msg)
+	assert.Equal(t, 5, code, "a wrong passphrase exits 5 (ctl's wrong-key status): %s", msg)
 }
 
 // TestDemoUsage runs the command with wrong flags and keys: each fails

@@ -19,7 +19,7 @@
 // temporary directory. When the archive and its key outlive the demo (with
 // -keep, or both given), it ends with the command that opens the archive:
 //
-//	go run ./examples/ctl -archive file:///tmp/continuity-demo-123/archive -key-file /tmp/continuity-demo-123/archive.key window
+//	go run ./examples/ctl --archive file:///tmp/continuity-demo-123/archive --key-file /tmp/continuity-demo-123/archive.key window
 //
 // Exit status: 0 done, 1 the demo failed, 2 a wrong flag.
 package main
@@ -567,11 +567,11 @@ func size(ctx context.Context, b *blob.Bucket) (int64, error) {
 // ctlCommand is the command, run from the repository root, that shows
 // the archive's restorable window with ctl.
 func ctlCommand(archiveURL, keyFile, passEnv string) string {
-	args := []string{"go", "run", "./examples/ctl", "-archive", archiveURL}
+	args := []string{"go", "run", "./examples/ctl", "--archive", archiveURL}
 	if passEnv != "" {
-		args = append(args, "-passphrase-env", passEnv)
+		args = append(args, "--passphrase-env", passEnv)
 	} else {
-		args = append(args, "-key-file", keyFile)
+		args = append(args, "--key-file", keyFile)
 	}
 	args = append(args, "window")
 	for i, a := range args {

@@ -42,7 +42,7 @@
 // Retry-After; a read on a node that is not ready (restarting, or
 // rebuilding its state) gets 503 saying why. The archive opens with ctl:
 //
-//	go run ./examples/ctl -archive file:///tmp/kv/archive -key-file /tmp/kv/certs/archive.key window
+//	go run ./examples/ctl --archive file:///tmp/kv/archive --key-file /tmp/kv/certs/archive.key window
 //
 // On S3: the same commands with -archive "$CONTINUITY_TEST_S3_URL"
 // inside `.ci/run with-s3 sh -c '...'`, which starts a loopback S3 server
