@@ -304,3 +304,36 @@ func TestRepairIndex(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, vr.OK(), "%v", vr.Problems)
 }
+
+// TestDropDamagedManifests: only manifests that fail authentication go;
+// a whole one named by mistake, a missing one and a name outside
+// snapshots/ are left (the last refused); a read-only repository
+// refuses.
+func TestDropDamagedManifests(t *testing.T) {
+	ctx := context.Background()
+	b := memBucket(t)
+	r := initRepo(t, b, testFormat)
+	m1, _ := save(t, r, gen.Events(1, 64<<10))
+	m2, _ := save(t, r, gen.Events(2, 64<<10))
+	raw, err := b.ReadAll(ctx, manifestName(m1.ID))
+	require.NoError(t, err)
+	raw[len(raw)/2] ^= 1
+	require.NoError(t, b.WriteAll(ctx, manifestName(m1.ID), raw, nil))
+
+	ro, err := Open(ctx, b, testKey, Options{ReadOnly: true})
+	require.NoError(t, err)
+	_, err = ro.DropDamagedManifests(ctx, []string{manifestName(m1.ID)})
+	assert.ErrorIs(t, err, ErrReadOnly)
+	ro.Close()
+
+	_, err = r.DropDamagedManifests(ctx, []string{"index/x"})
+	assert.Error(t, err, "a name outside snapshots/")
+	dropped, err := r.DropDamagedManifests(ctx, []string{manifestName(m1.ID), manifestName(m2.ID), "snapshots/00000000000000000000000000000000"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{manifestName(m1.ID)}, dropped)
+	ms, damaged, err := r.ListReadable(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, damaged)
+	require.Len(t, ms, 1)
+	assert.Equal(t, m2.ID, ms[0].ID)
+}

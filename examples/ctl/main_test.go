@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,8 +59,9 @@ func (r result) String() string {
 // test's own environment but PATH and HOME, so that no CONTINUITY_
 // variable leaks in).
 type ctlCmd struct {
-	env []string
-	dir string // working directory; "" for the test's
+	env  []string
+	dir  string              // working directory; "" for the test's
+	cred *syscall.Credential // run as this user (nil: the test's)
 }
 
 func (c ctlCmd) run(t *testing.T, args ...string) result {
@@ -69,6 +71,9 @@ func (c ctlCmd) run(t *testing.T, args ...string) result {
 	cmd := exec.CommandContext(ctx, ctlBin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=UTC"}, c.env...)
 	cmd.Dir = c.dir
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
