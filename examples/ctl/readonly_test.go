@@ -99,4 +99,3 @@ func tree(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
-
