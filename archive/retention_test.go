@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +43,27 @@ func TestArchiveRetention(t *testing.T) {
 	assert.NotEmpty(t, dry.DeletedObjects, "dry run deletes nothing: %+v", dry)
 	assert.NotEmpty(t, dry.Removed, "dry run deletes nothing: %+v", dry)
 	assert.False(t, dry.Base.IsZero(), "dry run deletes nothing: %+v", dry)
+	// One decision per snapshot, newest first, agreeing with Kept and
+	// Removed, each kept one with a reason.
+	require.Len(t, dry.Decisions, len(dry.Kept)+len(dry.Removed))
+	kept := 0
+	for i, d := range dry.Decisions {
+		if i > 0 {
+			assert.False(t, d.Item.Time.After(dry.Decisions[i-1].Item.Time), "decisions not newest first")
+		}
+		inWindow := d.Item.Time.After(dry.WindowStart)
+		switch {
+		case d.Keep:
+			kept++
+			assert.NotEmpty(t, d.Reasons, "kept %s without a reason", d.Item.ID)
+			assert.Equal(t, inWindow, slices.Contains(d.Reasons, ReasonWindow), "%s: %v", d.Item.ID, d.Reasons)
+			assert.Equal(t, d.Item.ID == dry.Base.String(), slices.Contains(d.Reasons, ReasonBase), "%s: %v", d.Item.ID, d.Reasons)
+		default:
+			assert.Empty(t, d.Reasons)
+			assert.False(t, inWindow, "a snapshot inside the window removed")
+		}
+	}
+	assert.Equal(t, len(dry.Kept), kept)
 	before := countObjects(t, rig.bucket, archivePrefix)
 	res, err := ApplyRetention(ctx, rig.repo, pol, false)
 	require.NoError(t, err)
