@@ -107,8 +107,12 @@ fails.`,
 					fmt.Fprintf(out, "DRILL FAILED for %s after %v: %v\n", target, res.RTO.Round(time.Millisecond), err)
 					return
 				}
-				fmt.Fprintf(out, "drill passed: restored %s in %v: base snapshot %s (LSN %d, %s, sha256 %.16s…) and %d events up to LSN %d (%s)\n",
-					target, res.RTO.Round(time.Millisecond), v.Snapshot, v.SnapshotLSN, size(d.stateBytes), v.StateSHA256, v.Events, v.LSN, utc(res.Restored.Time))
+				base := "no base snapshot (from LSN 1)"
+				if v.Snapshot != "" {
+					base = fmt.Sprintf("base snapshot %.8s (LSN %d, %s, sha256 %.16s…)", v.Snapshot, v.SnapshotLSN, size(d.stateBytes), v.StateSHA256)
+				}
+				fmt.Fprintf(out, "drill passed: restored %s in %v: %s and %d events up to LSN %d (%s)\n",
+					target, res.RTO.Round(time.Millisecond), base, v.Events, v.LSN, utc(res.Restored.Time))
 			}); perr != nil {
 				return perr
 			}
