@@ -11,6 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"gocloud.dev/gcerrors"
+
+	"github.com/continuity-go/continuity/localblob"
+	"github.com/continuity-go/continuity/snapshot"
 )
 
 // app is one invocation of ctl: its global options, where it writes and
@@ -150,6 +154,9 @@ func run(ctx context.Context, a *app, args []string) int {
 		if !a.asJSON {
 			defer fmt.Fprintln(a.errOut, "Run 'ctl --help' for the commands, 'ctl COMMAND --help' for a command's flags.")
 		}
+	}
+	if gcerrors.Code(err) == gcerrors.PermissionDenied || errors.Is(err, snapshot.ErrReadOnly) || errors.Is(err, localblob.ErrReadOnly) {
+		err = fmt.Errorf("%w\n(these credentials may not write to the archive: init, forget, prune, repair, keys add/remove/rotate and unlock need write access; the read commands and --dry-run do not)", err)
 	}
 	code, kind := classify(err)
 	printError(a.errOut, err, code, kind, a.asJSON)

@@ -66,7 +66,7 @@ func TestReadOnlyArchive(t *testing.T) {
 			t.Errorf("ctl %v on a read-only archive: %s", args, r)
 		}
 	}
-	if r := c.run(t, f.args("prune")...); r.code == 0 || !strings.Contains(r.err, "read-only") && !strings.Contains(r.err, "permission denied") {
+	if r := c.run(t, f.args("prune")...); r.code == 0 || !strings.Contains(r.err, "may not write to the archive") {
 		t.Errorf("prune on a read-only archive: %s", r)
 	}
 	if after := tree(t, f.archiveDir); after != before {
