@@ -47,7 +47,21 @@ type Options struct {
 	// ReadyMaxBehind is how many records a standby's state may be behind
 	// the primary and still be ready (/readyz). 0: no bound.
 	ReadyMaxBehind continuity.LSN
+	// Drills is where the host's restore drills report (the
+	// *archive.Drills that archive.StartDrills returned); the drill
+	// metrics are exported only when it is set. The Node runs no drills
+	// itself.
+	Drills DrillSource
 }
+
+// DrillSource reports restore drills: the last one's result, and how many
+// ran and failed; ok is false before the first. It is called on every
+// scrape, concurrently with the drills. *archive.Drills is one.
+type DrillSource interface {
+	Last() (r archive.DrillResult, runs, fails int, ok bool)
+}
+
+var _ DrillSource = (*archive.Drills)(nil)
 
 func (o *Options) defaults() {
 	if o.LagLimit <= 0 {
@@ -111,6 +125,12 @@ var (
 	dSnapDedup   = desc("snapshot_last_dedup_ratio", "State bytes of that snapshot per new plaintext byte it stored (higher: more deduplicated).")
 	dVerifyAt    = desc("verify_last_timestamp_seconds", "When Node.Verify last ran (Unix time; 0 if never).")
 	dVerifyOK    = desc("verify_last_ok", "1 if the last Node.Verify found nothing wrong (NaN if it never ran).")
+	dReady       = desc("ready", "1 if the node serves its cluster's history (Node.Ready; /readyz also bounds how far behind).")
+	dDrillAt     = desc("drill_last_timestamp_seconds", "When the last restore drill ran (Unix time; 0 if none ran yet).")
+	dDrillOK     = desc("drill_last_ok", "1 if the last restore drill restored and passed its check (NaN if none ran yet).")
+	dDrillRTO    = desc("drill_last_rto_seconds", "Time the last restore drill took to restore and check (NaN if none ran yet).")
+	dDrills      = desc("drills_total", "Restore drills run.")
+	dDrillFails  = desc("drill_failures_total", "Restore drills that failed.")
 )
 
 // NewCollector returns a collector of n's metrics.
@@ -123,7 +143,8 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
 		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
-		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK} {
+		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK,
+		dReady, dDrillAt, dDrillOK, dDrillRTO, dDrills, dDrillFails} {
 		ch <- d
 	}
 }
@@ -203,6 +224,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(dVerifyAt, verifyAt)
 	gauge(dVerifyOK, verifyOK)
+	gauge(dReady, b2f(st.Ready))
+	if c.opts.Drills != nil {
+		// Like verify: from the start, 0 and NaN until the first drill.
+		r, runs, fails, ok := c.opts.Drills.Last()
+		at, drillOK, rto := 0.0, math.NaN(), math.NaN()
+		if ok {
+			at, drillOK, rto = unix(r.At), b2f(r.Err == nil), r.RTO.Seconds()
+		}
+		gauge(dDrillAt, at)
+		gauge(dDrillOK, drillOK)
+		gauge(dDrillRTO, rto)
+		counter(dDrills, float64(runs))
+		counter(dDrillFails, float64(fails))
+	}
 }
 
 // refresh reads the window and the snapshots, at most every WindowEvery.
