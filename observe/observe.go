@@ -16,7 +16,9 @@
 // continuity_restorable_earliest_timestamp_seconds older
 // than your promise allows to drift; continuity_snapshot_last_timestamp_seconds
 // older than twice the snapshot schedule; a rising
-// continuity_promotions_total (fail-overs).
+// continuity_promotions_total (fail-overs). The directory monitoring/
+// holds Prometheus alerting rules for these, with promtool tests, and a
+// Grafana dashboard.
 package observe
 
 import (
