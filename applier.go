@@ -41,7 +41,10 @@ type applier struct {
 	// (for the whole write when it cannot Capture), so that a position
 	// and the state always agree.
 	mu     sync.Mutex
-	failed error // the state machine's error that stopped applying (under mu)
+	// failed is the state machine's error that stopped applying: set
+	// under mu, read without it, so that probes answer while a slow
+	// Apply holds mu.
+	failed atomic.Pointer[error]
 	// rebased: the state was restored (or discarded) and Rebase has not
 	// told its LSN yet. Changed under mu; atomic so that positions and
 	// readiness read it without waiting for a snapshot that holds mu.
@@ -131,8 +134,8 @@ func (a *applier) applyFromLog(ctx context.Context, from, to wal.LSN) error {
 // applyLocked applies rec unless the state already holds it. Caller
 // holds a.mu.
 func (a *applier) applyLocked(rec wal.Record) error {
-	if a.failed != nil {
-		return a.failed
+	if err := a.err(); err != nil {
+		return err
 	}
 	if a.rebased.Load() {
 		return errRebasing
@@ -145,9 +148,10 @@ func (a *applier) applyLocked(rec wal.Record) error {
 		return fmt.Errorf("continuity: apply LSN %d: the state holds up to %d", rec.LSN, applied)
 	}
 	if err := a.sm.Apply(rec); err != nil {
-		a.failed = fmt.Errorf("%w at LSN %d: %w", errStateFailed, rec.LSN, err)
+		failed := fmt.Errorf("%w at LSN %d: %w", errStateFailed, rec.LSN, err)
+		a.failed.Store(&failed)
 		a.lg.Error("the state machine failed; applying stopped", "lsn", rec.LSN, "err", err)
-		return a.failed
+		return failed
 	}
 	a.applied.Advance(rec.LSN)
 	return nil
@@ -242,9 +246,10 @@ func (a *applier) WaitFor(ctx context.Context, lsn wal.LSN) error { return a.app
 
 // err is the state machine's failure, if applying stopped.
 func (a *applier) err() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.failed
+	if p := a.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // capture is the archiver's CaptureFunc: the LSN and a consistent view
