@@ -40,7 +40,7 @@ type applier struct {
 	// mu is held while the state machine applies, restores, or captures
 	// (for the whole write when it cannot Capture), so that a position
 	// and the state always agree.
-	mu     sync.Mutex
+	mu sync.Mutex
 	// failed is the state machine's error that stopped applying: set
 	// under mu, read without it, so that probes answer while a slow
 	// Apply holds mu.
