@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +29,24 @@ type watchKV struct {
 	kv
 	seenMu sync.Mutex
 	seen   map[string]bool
+	hold   atomic.Pointer[chan struct{}] // if set, Snapshot waits until it is closed
+}
+
+// Snapshot writes the state, once a hold (see holdSnapshots) is released.
+func (s *watchKV) Snapshot(w io.Writer) error {
+	if h := s.hold.Load(); h != nil {
+		<-*h
+	}
+	return s.kv.Snapshot(w)
+}
+
+// holdSnapshots makes Snapshot wait (a state transfer from this node
+// stalls) until the returned function is called.
+func (s *watchKV) holdSnapshots() (release func()) {
+	ch := make(chan struct{})
+	s.hold.Store(&ch)
+	var once sync.Once
+	return func() { once.Do(func() { s.hold.Store(nil); close(ch) }) }
 }
 
 func (s *watchKV) Apply(rec Record) error {
@@ -168,8 +190,29 @@ func TestRestartedDeposedPrimary(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.TruncateFront(acked-5))
 	require.Greater(t, l.First(), LSN(1), "the front of the WAL is gone")
+	first := l.First()
 	require.NoError(t, l.Close())
+	// Nor can the archive: it holds no base snapshot, and its objects up
+	// to the WAL's new front go (as if retention had cut them), so that
+	// the state can only come from the primary.
+	cut := 0
+	require.NoError(t, filepath.WalkDir(strings.TrimPrefix(archiveURL, "file://"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(filepath.Dir(filepath.Dir(path))) != "wal" {
+			return err
+		}
+		lo, _, ok := strings.Cut(d.Name(), "-")
+		if n, perr := strconv.ParseUint(lo, 16, 64); ok && perr == nil && LSN(n) < first {
+			cut++
+			return os.Remove(path)
+		}
+		return nil
+	}))
+	require.Positive(t, cut, "WAL objects removed from the archive")
 
+	// The new primary's state transfer stalls until released, so that
+	// the restarted node is seen not ready while its state is rebuilt.
+	release := np.sm.holdSnapshots()
+	defer release()
 	p.open(t, archiveURL, key, true) // its documented command: -bootstrap is ignored now
 	_, _, err = p.n.Append(ctx, []byte("k1=on-the-restarted-node"))
 	var notPrimary *NotPrimaryError
@@ -178,12 +221,14 @@ func TestRestartedDeposedPrimary(t *testing.T) {
 	if notPrimary.Primary == "" {
 		require.Positive(t, notPrimary.RetryAfter, "no primary named: says when to retry")
 	}
-	if ok, why := p.n.Ready(); ok {
-		// It may already be rebuilt; if not, it says why.
-		t.Logf("the restarted node was ready at once")
-	} else {
-		t.Logf("the restarted node is not ready: %s", why)
-	}
+	testkit.Eventually(t, func() bool {
+		ok, why := p.n.Ready()
+		return !ok && strings.Contains(why, "being rebuilt by a state transfer")
+	}, "the restarted node to say its state is being rebuilt (status %+v)", p.n.Status())
+	st := p.n.Status()
+	require.False(t, st.Ready)
+	require.Contains(t, st.NotReady, "being rebuilt")
+	release()
 	wctx, cancel := context.WithTimeout(ctx, testkit.EventuallyTimeout) // bounds a hang, not a timing check
 	defer cancel()
 	require.NoError(t, p.n.WaitFor(wctx, last), "the restarted node to reach LSN %d (status %+v)", last, p.n.Status())
@@ -194,7 +239,7 @@ func TestRestartedDeposedPrimary(t *testing.T) {
 	require.NoError(t, np.n.WaitFor(wctx, last))
 	assert.Equal(t, np.sm.String(), p.sm.String(), "the restarted node holds the new primary's state")
 	assert.Equal(t, "after8", p.sm.get("k0"))
-	st := p.n.Status()
+	st = p.n.Status()
 	assert.Equal(t, RoleStandby, st.Role)
 	assert.Equal(t, np.id, st.Primary)
 	assert.True(t, st.Ready, "ready: %s", st.NotReady)
