@@ -45,7 +45,7 @@ random raw key there first (mode 0600): the archive.key a Node reads.`,
 				keys = snapshot.RawKey(raw)
 			} else {
 				var err error
-				if keys, err = a.keyProvider(); err != nil {
+				if keys, err = a.keyProvider(ctx); err != nil {
 					return err
 				}
 			}

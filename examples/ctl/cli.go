@@ -155,6 +155,9 @@ func run(ctx context.Context, a *app, args []string) int {
 			defer fmt.Fprintln(a.errOut, "Run 'ctl --help' for the commands, 'ctl COMMAND --help' for a command's flags.")
 		}
 	}
+	if ctx.Err() != nil { // a signal stopped it, whatever failed after
+		err = withCode(exitInterrupted, fmt.Errorf("interrupted: %w", err))
+	}
 	if gcerrors.Code(err) == gcerrors.PermissionDenied || errors.Is(err, snapshot.ErrReadOnly) || errors.Is(err, localblob.ErrReadOnly) {
 		err = fmt.Errorf("%w\n(these credentials may not write to the archive: init, forget, prune, repair, keys add/remove/rotate and unlock need write access; the read commands and --dry-run do not)", err)
 	}

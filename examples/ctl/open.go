@@ -68,7 +68,7 @@ func creating(archiveURL string) string {
 // open opens the archive with its key; readOnly for commands that only
 // read (no lock object is written, so read-only credentials do).
 func (a *app) open(ctx context.Context, readOnly bool) (*session, error) {
-	keys, err := a.keyProvider()
+	keys, err := a.keyProvider(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (a *app) keySources() []string {
 
 // keyProvider is the key the options name: a raw key file, or a
 // passphrase from a file, a command or the environment.
-func (a *app) keyProvider() (snapshot.KeyProvider, error) {
+func (a *app) keyProvider(ctx context.Context) (snapshot.KeyProvider, error) {
 	given := a.keySources()
 	if len(given) > 1 {
 		return nil, usage(fmt.Errorf("give one key, not %s", strings.Join(given, " and ")))
@@ -145,7 +145,7 @@ func (a *app) keyProvider() (snapshot.KeyProvider, error) {
 		}
 		return passphrase(firstLine(b), a.passwordFile)
 	case a.passwordCommand != "":
-		cmd := exec.Command("sh", "-c", a.passwordCommand)
+		cmd := exec.CommandContext(ctx, "sh", "-c", a.passwordCommand)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		b, err := cmd.Output()
