@@ -62,6 +62,7 @@ type status struct {
 	Primary string `json:"primary"`
 	Last    uint64 `json:"last"`
 	Applied uint64 `json:"applied"`
+	Ready   bool   `json:"ready"`
 }
 
 func (p *proc) status() (status, error) {
@@ -195,8 +196,9 @@ func TestThreeProcesses(t *testing.T) {
 	ps[0].start(t, bin, certs, peerFlag)
 	testkit.Eventually(t, func() bool {
 		s, err := ps[0].status()
-		return err == nil && s.Role == "standby" && s.Primary == s2.Primary
-	}, "n1 to rejoin as a standby")
+		// Ready: the primary confirmed its log (until then reads get 503).
+		return err == nil && s.Role == "standby" && s.Primary == s2.Primary && s.Ready
+	}, "n1 to rejoin as a ready standby")
 	v, err := get(ps[0].http, "after", lsn)
 	if err != nil || v != "failover" {
 		t.Fatalf("rejoined n1 reads %q, %v", v, err)
