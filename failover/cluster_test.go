@@ -457,8 +457,18 @@ func TestMembership(t *testing.T) {
 	if np != n4 {
 		t.Fatalf("promoted %s, want the most advanced node n4 (a non-voter)", np.id)
 	}
-	// Remove the dead node.
-	if err := n4.c.Remove(ctx, p.id); err != nil {
+	// Remove the dead node, on the leader: a follower may remove only
+	// itself.
+	var remover *testNode
+	testkit.Eventually(t, func() bool {
+		for _, n := range tc.liveNodes() {
+			if n.c.IsLeader() {
+				remover = n.testNode
+			}
+		}
+		return remover != nil
+	}, "a leader")
+	if err := remover.c.Remove(ctx, p.id); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, func() bool {

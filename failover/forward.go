@@ -2,6 +2,7 @@ package failover
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/continuity-go/continuity/peer"
 )
 
 // Commands reach the Raft leader from any node over the coordinator's
@@ -32,12 +35,12 @@ type muxStream struct {
 	connMu    sync.Mutex
 	conns     map[net.Conn]struct{} // open connections, accepted or dialed, closed by Close
 	raftConns chan net.Conn
-	handle    func(cmd []byte) (status byte, msg string)
+	handle    func(peer string, cmd []byte) (status byte, msg string)
 	closeOnce sync.Once
 	done      chan struct{}
 }
 
-func newMux(s *tlsStream, handle func(cmd []byte) (status byte, msg string)) *muxStream {
+func newMux(s *tlsStream, handle func(peer string, cmd []byte) (status byte, msg string)) *muxStream {
 	m := &muxStream{tlsStream: s, raftConns: make(chan net.Conn), handle: handle, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	go m.loop()
 	return m
@@ -170,8 +173,35 @@ func (m *muxStream) serveForward(c net.Conn, br *bufio.Reader) {
 	if _, err := io.ReadFull(br, cmd); err != nil {
 		return
 	}
-	status, msg := m.handle(cmd)
+	who, err := m.peerOf(c)
+	if err != nil {
+		writeReply(c, forwardRefused, err.Error())
+		return
+	}
+	status, msg := m.handle(who, cmd)
 	writeReply(c, status, msg)
+}
+
+// peerOf is the node ID the connection's certificate names: who sent a
+// forwarded command, which the leader authorizes by it. Without TLS
+// (tests only) it is "" and nothing is authorized.
+func (m *muxStream) peerOf(c net.Conn) (string, error) {
+	if m.tlsStream.client == nil {
+		return "", nil
+	}
+	tc, ok := c.(interface{ ConnectionState() tls.ConnectionState })
+	if !ok {
+		return "", fmt.Errorf("%w: the connection carries no TLS identity", ErrUnauthorized)
+	}
+	certs := tc.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", fmt.Errorf("%w: the peer presented no certificate", ErrUnauthorized)
+	}
+	id, err := peer.IdentityOf(certs[0])
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	return id.Node, nil
 }
 
 func writeReply(w io.Writer, status byte, msg string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -13,6 +14,9 @@ import (
 // still follows and may be promoted). It must reach the leader: it is
 // sent there if this node is not.
 func (c *Coordinator) Join(ctx context.Context, m Member) error {
+	if !c.cfg.InsecurePlaintext && !slices.Contains(c.cfg.TLS.AllowedNodes, m.ID) {
+		return fmt.Errorf("failover: add %s: %w (%v): add it to every node's allowlist first", m.ID, ErrNotAllowed, c.cfg.TLS.AllowedNodes)
+	}
 	cmd := command{Op: opJoin, Member: m}
 	err := c.onLeader(ctx, cmd, func() error {
 		err := c.await(func() raft.Future {
@@ -33,7 +37,9 @@ func (c *Coordinator) Join(ctx context.Context, m Member) error {
 }
 
 // Remove takes a node out of the cluster: out of the State and of the
-// Raft configuration. It is sent to the leader if this node is not.
+// Raft configuration. It is sent to the leader if this node is not; the
+// leader accepts that only for this node itself (authorize): to remove
+// another node (a dead one), call Remove on the Raft leader.
 func (c *Coordinator) Remove(ctx context.Context, id string) error {
 	return c.onLeader(ctx, command{Op: opLeave, Node: id}, func() error {
 		if err := c.applyLocal(ctx, command{Op: opLeave, Node: id}); err != nil && !errors.Is(err, ErrUnknownMember) {

@@ -12,7 +12,7 @@ import (
 // applyForwarded applies a command another node sent (this node should
 // be the leader); membership joins are done here. It returns the reply's
 // status byte and message.
-func (c *Coordinator) applyForwarded(b []byte) (status byte, msg string) {
+func (c *Coordinator) applyForwarded(peer string, b []byte) (status byte, msg string) {
 	cmd, err := decodeCommand(b)
 	if err != nil {
 		return forwardFailed, err.Error()
@@ -24,6 +24,10 @@ func (c *Coordinator) applyForwarded(b []byte) (status byte, msg string) {
 	}
 	if c.raft.State() != raft.Leader {
 		return forwardNoLeader, "not the leader"
+	}
+	if err := authorize(peer, cmd, c.fsm.state()); err != nil {
+		c.lg.Warn("forwarded command refused", "peer", peer, "op", cmd.Op, "err", err)
+		return forwardRefused, err.Error()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -135,7 +139,7 @@ func (c *Coordinator) onLeader(ctx context.Context, cmd command, local func() er
 
 // refusedError maps a forwarded refusal back to its sentinel.
 func refusedError(msg string) error {
-	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember, ErrLeaseRenewed, ErrArchiveMismatch, ErrPaused} {
+	for _, e := range []error{ErrStaleEpoch, ErrNotPrimary, ErrUnknownMember, ErrLeaseRenewed, ErrArchiveMismatch, ErrPaused, ErrUnauthorized, ErrNotAllowed} {
 		if len(msg) >= len(e.Error()) && msg[:len(e.Error())] == e.Error() {
 			return fmt.Errorf("%w%s", e, msg[len(e.Error()):])
 		}
