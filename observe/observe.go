@@ -28,6 +28,7 @@ import (
 	"math"
 	"net/http"
 	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,12 @@ type Options struct {
 	// metrics are exported only when it is set. The Node runs no drills
 	// itself.
 	Drills DrillSource
+	// ShowErrors puts the error text behind each probe reason in the
+	// responses (file paths, bucket names, the host's own state machine
+	// errors). Off, a reason keeps only its summary, up to its first
+	// ": ", and the details stay in the node's log. Turn it on only where
+	// the probes are behind authentication or on a loopback listener.
+	ShowErrors bool
 }
 
 // DrillSource reports restore drills: the last one's result, and how many
@@ -64,6 +71,22 @@ type DrillSource interface {
 }
 
 var _ DrillSource = (*archive.Drills)(nil)
+
+// redacted replaces the details of a probe reason.
+const redacted = " (details in the node's log)"
+
+// reasons are why as the probes show them: with their error text only if
+// ShowErrors; never null.
+func (o Options) reasons(why []string) []string {
+	out := make([]string, 0, len(why))
+	for _, r := range why {
+		if summary, _, cut := strings.Cut(r, ": "); cut && !o.ShowErrors {
+			r = summary + redacted
+		}
+		out = append(out, r)
+	}
+	return out
+}
 
 func (o *Options) defaults() {
 	if o.LagLimit <= 0 {
@@ -298,6 +321,13 @@ func b2f(b bool) float64 {
 //	          route reads to it
 //	/healthz  everything an operator should look at (Node.Healthy): also
 //	          the archive's lag and a cluster without a primary
+//
+// Nothing here is authenticated. Metrics and probes carry positions,
+// lags, roles and node IDs, never data or keys, and error details only
+// with Options.ShowErrors. Serve the handler on a listener only the
+// scraper and the orchestrator reach (a loopback or internal address,
+// e.g. http.ListenAndServe("127.0.0.1:9464", h), or a pod's port), or
+// wrap it in the host's authentication.
 func Handler(n *continuity.Node, reg *prometheus.Registry, opts Options) http.Handler {
 	opts.defaults()
 	mux := http.NewServeMux()
@@ -307,10 +337,7 @@ func Handler(n *continuity.Node, reg *prometheus.Registry, opts Options) http.Ha
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		if why == nil {
-			why = []string{}
-		}
-		json.NewEncoder(w).Encode(map[string]any{key: ok, "reasons": why})
+		json.NewEncoder(w).Encode(map[string]any{key: ok, "reasons": opts.reasons(why)})
 	}
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
 		ok, why := n.Live()
@@ -334,7 +361,7 @@ func Handler(n *continuity.Node, reg *prometheus.Registry, opts Options) http.Ha
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		json.NewEncoder(w).Encode(map[string]any{
-			"healthy": ok, "reasons": why, "role": st.Role.String(), "epoch": st.Epoch, "primary": st.Primary,
+			"healthy": ok, "reasons": opts.reasons(why), "role": st.Role.String(), "epoch": st.Epoch, "primary": st.Primary,
 			"last_lsn": st.Last, "applied_lsn": st.Applied, "archive_lag_seconds": st.Archive.Lag.Seconds(),
 		})
 	})

@@ -114,13 +114,19 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 		return !h.Healthy
 	}, "/healthz to turn unhealthy after the state machine failed")
-	if len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "read model is full") {
+	// The host's error text stays in the log unless ShowErrors.
+	if len(h.Reasons) != 1 || h.Reasons[0] != "the state machine stopped (details in the node's log)" {
 		t.Fatalf("reasons %v", h.Reasons)
 	}
 	get(t, srv.URL+"/healthz", http.StatusServiceUnavailable)
 	// A stopped state machine is a process to restart.
-	if body := get(t, srv.URL+"/livez", http.StatusServiceUnavailable); !strings.Contains(body, "read model is full") {
+	if body := get(t, srv.URL+"/livez", http.StatusServiceUnavailable); strings.Contains(body, "read model is full") || !strings.Contains(body, "state machine stopped") {
 		t.Fatalf("/livez: %s", body)
+	}
+	shown := httptest.NewServer(Handler(n, reg, Options{ShowErrors: true}))
+	defer shown.Close()
+	if body := get(t, shown.URL+"/livez", http.StatusServiceUnavailable); !strings.Contains(body, "read model is full") {
+		t.Fatalf("/livez with ShowErrors: %s", body)
 	}
 	get(t, srv.URL+"/readyz", http.StatusServiceUnavailable)
 }
