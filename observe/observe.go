@@ -27,8 +27,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
