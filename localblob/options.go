@@ -14,8 +14,10 @@ import (
 type Options struct {
 	// DirPerm is the permission of the directories the bucket creates:
 	// its own directory if missing, and those of keys with slashes. The
-	// umask applies. Default 0o755. Object files are 0o644 (before the
-	// umask), as vfs creates them.
+	// umask applies. Default 0o700: a file:// bucket is often a backup of
+	// plaintext, and only its owner should read it; give 0o750 to let a
+	// group enter. Object files are always 0o600 (as vfs creates them),
+	// so a group that enters still cannot read them.
 	DirPerm os.FileMode
 
 	// Logger receives one Info line when OpenBucket removes temporary
@@ -28,9 +30,10 @@ type Options struct {
 	fs vfs.FS
 }
 
-// defaultDirPerm is the permission of new directories: readable by all,
-// as fileblob's would be after a typical umask.
-const defaultDirPerm os.FileMode = 0o755
+// defaultDirPerm is the permission of new directories: the owner's alone,
+// as the objects in them are (fileblob's would be 0o755 after a typical
+// umask, which lets anyone list the keys).
+const defaultDirPerm os.FileMode = vfs.DirMode
 
 // withDefaults returns a copy of o with every zero field set to its
 // default.

@@ -181,11 +181,13 @@ func (l *Log) Stats() Stats {
 	}
 }
 
-// Open opens the log in dir, creating the directory and an empty log if
-// needed, and recovers it: a torn tail of the last segment (the frames of
-// a write that a crash interrupted) is cut off and logged; any other
-// damage is a *CorruptionError and the log does not open. Every frame is
-// checksummed on the way, so a log that opens is whole.
+// Open opens the log in dir, creating the directory (mode 0700; segments
+// are 0600) and an empty log if needed, and recovers it: a torn tail of
+// the last segment (the frames of a write that a crash interrupted) is
+// cut off and logged; any other damage is a *CorruptionError and the log
+// does not open. Every frame is checksummed on the way, so a log that
+// opens is whole. An existing dir open to its group or others is logged
+// as a Warn, not refused.
 //
 // Only one Log may have dir open at a time, in any process; a second Open
 // fails with an error wrapping vfs.ErrLocked.
@@ -203,9 +205,10 @@ func Open(dir string, opts Options) (*Log, error) {
 		needSpare: make(chan struct{}, 1),
 	}
 	l.w.digest = xxhash.New()
-	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := l.fs.MkdirAll(dir, vfs.DirMode); err != nil {
 		return nil, fmt.Errorf("wal: create directory: %w", err)
 	}
+	vfs.WarnShared(l.fs, dir, l.log)
 	lock, err := l.fs.Lock(filepath.Join(dir, lockName))
 	if err != nil {
 		return nil, fmt.Errorf("wal: lock %s (is another process using this log?): %w", dir, err)

@@ -271,12 +271,13 @@ func (i memInfo) Sys() any           { return nil }
 
 func (i memInfo) Mode() fs.FileMode {
 	if i.dir {
-		return fs.ModeDir | 0o755
+		return fs.ModeDir | DirMode
 	}
-	return 0o644
+	return FileMode
 }
 
-// MkdirAll creates a directory and any missing parents; perm is ignored.
+// MkdirAll creates a directory and any missing parents; perm is ignored:
+// Stat reports every directory as DirMode and every file as FileMode.
 // New directories are at once durable entries of their parents.
 func (m *MemFS) MkdirAll(dir string, perm os.FileMode) error {
 	m.mu.Lock()

@@ -10,6 +10,15 @@ import (
 	"sync"
 )
 
+// FileMode is the mode of every file this package creates: data written
+// through it (WAL segments, archive objects) is plaintext, so only its
+// owner may read it. The umask can only remove bits from it.
+const FileMode os.FileMode = 0o600
+
+// DirMode is the mode callers give MkdirAll for the directories that hold
+// such files, for the same reason.
+const DirMode os.FileMode = 0o700
+
 // Default returns the operating system's file system.
 func Default() FS { return osFS{} }
 
@@ -32,7 +41,7 @@ func (f osFile) Size() (int64, error) {
 }
 
 func (osFS) Create(name string) (File, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, FileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +110,7 @@ func (osFS) Lock(name string) (io.Closer, error) {
 	if _, held := processLocks.LoadOrStore(abs, struct{}{}); held {
 		return nil, fmt.Errorf("lock %s: %w", name, ErrLocked)
 	}
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, FileMode)
 	if err != nil {
 		processLocks.Delete(abs)
 		return nil, err

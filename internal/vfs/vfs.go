@@ -50,9 +50,10 @@ type File interface {
 
 // FS is a file system.
 type FS interface {
-	// Create creates the named file for reading and writing. It fails if
-	// the file already exists (O_EXCL), so a caller never silently reuses
-	// bytes it did not write.
+	// Create creates the named file for reading and writing, readable and
+	// writable by its owner only (mode 0600). It fails if the file already
+	// exists (O_EXCL), so a caller never silently reuses bytes it did not
+	// write.
 	Create(name string) (File, error)
 
 	// Open opens the named file for reading only.
@@ -81,7 +82,8 @@ type FS interface {
 	// modification time and whether it is a directory.
 	Stat(name string) (fs.FileInfo, error)
 
-	// MkdirAll creates a directory and any missing parents.
+	// MkdirAll creates a directory and any missing parents with mode perm
+	// (before the umask); existing directories keep their mode.
 	MkdirAll(dir string, perm os.FileMode) error
 
 	// List returns the names (not paths) of the entries of dir, sorted.
@@ -92,7 +94,7 @@ type FS interface {
 	SyncDir(dir string) error
 
 	// Lock takes an exclusive advisory lock on the named file, creating it
-	// if needed, so that two processes cannot open the same directory at
+	// (mode 0600) if needed, so that two processes cannot open the same directory at
 	// once. The lock is released by closing the returned io.Closer or when
 	// the process exits. A lock already held returns an error wrapping
 	// ErrLocked.
