@@ -18,7 +18,10 @@ import (
 // 64 MiB of events, shipping at least every second.
 type Config struct {
 	// Dir holds the node's data: the WAL, and by default the archive and
-	// its key, and the coordinator's Raft state. Required.
+	// its key, and the coordinator's Raft state. Required. Open creates it
+	// and everything under it for the owner alone (directories 0700,
+	// files 0600: the WAL is plaintext); an existing Dir open to its
+	// group or others is logged as a Warn naming the mode, not refused.
 	Dir string
 	// Archive is the gocloud.dev/blob URL of the snapshot and WAL
 	// archive: s3://, gs://, azblob:// (blank-import the driver), or

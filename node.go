@@ -13,6 +13,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/internal/vfs"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -95,10 +96,11 @@ func Open(ctx context.Context, cfg Config, sm StateMachine) (*Node, error) {
 		return nil, fmt.Errorf("continuity: open: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Dir, vfs.DirMode); err != nil {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, lg: cfg.Logger.With("component", "node"), fatal: make(chan error, 1)}
+	vfs.WarnShared(vfs.Default(), cfg.Dir, n.lg)
 	var err error
 	walOpts := cfg.WAL
 	if walOpts.Logger == nil {

@@ -40,7 +40,7 @@ var WAN = Profile{Heartbeat: time.Second, Election: time.Second, LeaderLease: 50
 // Config configures a Coordinator.
 type Config struct {
 	Node      string // this node's ID (with TLS, its certificate's)
-	Dir       string // Raft log, stable store and snapshots
+	Dir       string // Raft log, stable store and snapshots (made 0700, files 0600)
 	Bind      string // address the coordinator listens on, e.g. ":7401"
 	Advertise string // address other nodes dial (default: the bound address)
 	ReplAddr  string // this node's replication address, for standbys to follow it when it is primary

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/continuity-go/continuity/internal/vfs"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -110,10 +111,11 @@ func Open(cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Dir, dirMode); err != nil {
 		return nil, err
 	}
 	c := &Coordinator{cfg: cfg, lg: cfg.Logger.With("component", "failover", "node", cfg.Node)}
+	vfs.WarnShared(vfs.Default(), cfg.Dir, c.lg)
 	c.fsm = newFSM(cfg.now)
 	c.ready = make(chan struct{})
 	c.kick = make(chan struct{}, 1)
@@ -122,7 +124,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	if c.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
 		return nil, fmt.Errorf("failover: open raft store: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStore(cfg.Dir, 2, io.Discard)
+	snaps, err := openSnapshots(cfg.Dir)
 	if err != nil {
 		c.store.Close()
 		return nil, err

@@ -39,7 +39,7 @@ func ForceRecover(cfg Config, voters []Member) error {
 		return fmt.Errorf("failover: ForceRecover: open raft store (is the coordinator still running?): %w", err)
 	}
 	defer store.Close()
-	snaps, err := raft.NewFileSnapshotStore(cfg.Dir, 2, io.Discard)
+	snaps, err := openSnapshots(cfg.Dir)
 	if err != nil {
 		return err
 	}

@@ -42,11 +42,11 @@ func Rejoin(ctx context.Context, log *wal.Log, fork wal.LSN, dir string) (cut in
 	if fork+1 < log.First() {
 		return 0, "", fmt.Errorf("failover: rejoin: the log starts at %d, after the fork at %d: bootstrap this node from the archive", log.First(), fork)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return 0, "", err
 	}
 	path = filepath.Join(dir, fmt.Sprintf("quarantine-%016x-%016x-%s.jsonl", uint64(fork+1), uint64(last), time.Now().UTC().Format("20060102T150405Z")))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fileMode)
 	if err != nil {
 		return 0, "", err
 	}
