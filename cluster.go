@@ -59,6 +59,9 @@ func (n *Node) startCluster(ctx context.Context) error {
 		c.cfg.ReplAddr = c.cfg.ReplBind
 	}
 	n.cl = c
+	if cl.InsecurePlaintext {
+		n.lg.Warn("ClusterConfig.InsecurePlaintext: Raft and replication run without TLS; anyone who reaches the ports can join, promote, forge commands and read every record. Tests only: set ClusterConfig.TLS")
+	}
 	go c.roleLoop()
 	coord, err := failover.Open(failover.Config{
 		Node: cl.Node, Dir: filepath.Join(n.cfg.Dir, "raft"), Bind: cl.RaftBind, Advertise: cl.RaftAddr, ReplAddr: c.cfg.ReplAddr,
