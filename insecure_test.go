@@ -18,7 +18,7 @@ func TestInsecurePlaintextWarns(t *testing.T) {
 	var logs testkit.SyncBuffer
 	dir := t.TempDir()
 	n, err := Open(t.Context(), Config{Dir: dir, Archive: "file://" + filepath.ToSlash(t.TempDir()), Keys: snapshot.RawKey([32]byte{1}),
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Cluster: &ClusterConfig{Node: "n1", RaftBind: freeAddr(t), ReplBind: freeAddr(t), Bootstrap: true, InsecurePlaintext: true}}, &kv{})
 	require.NoError(t, err)
 	defer n.Close()
