@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/continuity-go/continuity/internal/testkit"
 )
 
 // TestDemo runs the demo with fewer events and checks what it claims.
@@ -152,6 +154,7 @@ func runKept(t *testing.T, o options) string {
 	for _, name := range []string{"n1", "n2", "n3", "archive"} {
 		assert.DirExists(t, filepath.Join(kept, name))
 	}
+	testkit.AssertPrivate(t, kept) // nodes and archive: no group or other bits
 	return out.String()
 }
 

@@ -268,7 +268,7 @@ func run(out io.Writer, o options) error {
 	archiveURL := o.archive
 	if archiveURL == "" {
 		a := filepath.Join(dir, "archive")
-		if err := os.MkdirAll(a, 0o755); err != nil {
+		if err := os.MkdirAll(a, 0o700); err != nil { // the archive holds the ledger: the owner's alone
 			return err
 		}
 		archiveURL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(a)}).String()

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,11 @@ import (
 // allowlist; and archive.key, the 32-byte key of the cluster's archive
 // (kept if it exists: a new key would not open the archive). The CA's
 // key is not kept: to add a node later, make the set again.
+//
+// Every file is 0600 and a new directory 0700: the keys are secrets, and
+// the rest is nobody else's business either. Rewriting a file keeps the
+// mode it had, so writeFile sets it again; a directory that exists keeps
+// its own, with a warning if it is open to others.
 func certsCmd(args []string) error {
 	fs := flag.NewFlagSet("certs", flag.ExitOnError)
 	out := fs.String("out", "", "directory to write into (required)")
@@ -31,11 +37,14 @@ func certsCmd(args []string) error {
 	if err := os.MkdirAll(*out, 0o700); err != nil {
 		return err
 	}
+	if fi, err := os.Stat(*out); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(os.Stderr, "kvstore certs: warning: %s is mode %04o, open to its group or others: chmod 0700 %s\n", *out, uint32(fi.Mode().Perm()), *out)
+	}
 	ca, err := peer.NewCA(*cluster+" CA", *valid)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(*out, "ca.pem"), peer.PEM("CERTIFICATE", ca.DER), 0o644); err != nil {
+	if err := writeFile(filepath.Join(*out, "ca.pem"), peer.PEM("CERTIFICATE", ca.DER)); err != nil {
 		return err
 	}
 	ids := strings.Split(*nodes, ",")
@@ -44,14 +53,14 @@ func certsCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(*out, id+".pem"), peer.PEM("CERTIFICATE", cert.Certificate[0]), 0o644); err != nil {
+		if err := writeFile(filepath.Join(*out, id+".pem"), peer.PEM("CERTIFICATE", cert.Certificate[0])); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(*out, id+"-key.pem"), peer.PEM("PRIVATE KEY", key), 0o600); err != nil {
+		if err := writeFile(filepath.Join(*out, id+"-key.pem"), peer.PEM("PRIVATE KEY", key)); err != nil {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(*out, "nodes"), []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
+	if err := writeFile(filepath.Join(*out, "nodes"), []byte(strings.Join(ids, "\n")+"\n")); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(filepath.Join(*out, "archive.key"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -67,6 +76,25 @@ func certsCmd(args []string) error {
 		return err
 	}
 	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeFile writes data to path, mode 0600 whether it is new or not: a
+// file of an earlier run may have been made with a looser mode, and the
+// chmod comes before the new bytes.
+func writeFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
 	}
