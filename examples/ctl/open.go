@@ -178,9 +178,11 @@ func firstLine(b []byte) string {
 }
 
 // newKeyFile writes a new random 32-byte key to path, which must not
-// exist (mode 0600, never through a symbolic link).
+// exist (mode 0600, never through a symbolic link: O_CREATE|O_EXCL
+// already fails on a symlink, dangling or not, and O_NOFOLLOW says so
+// again where the platform has it).
 func newKeyFile(path string, key [32]byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return usage(fmt.Errorf("%s exists: ctl never replaces a key file", path))
 	}

@@ -57,6 +57,12 @@ func (o *outFile) commit() error {
 		o.abort()
 		return err
 	}
+	// A symlink swapped in at path after createOut's Lstat is safe:
+	// rename(2) replaces the link itself, never its target (the new
+	// name is not followed), so the restore lands in a new regular file
+	// of mode 0600 and what the link pointed to is untouched
+	// (TestOutFileSymlinkSwapped). The temporary file cannot be a
+	// planted link either: CreateTemp opens a random name with O_EXCL.
 	if err := os.Rename(o.Name(), o.path); err != nil {
 		o.abort()
 		return err
