@@ -66,6 +66,34 @@
 // repository; AddKey, RemoveKey and RotateKey write or delete slots only,
 // never data.
 //
+// # Hostile buckets
+//
+// Whoever can write to the bucket can plant or alter key slots, which
+// are read before anything authenticates. Open bounds what that costs:
+//
+//   - A passphrase slot asking for argon2id costs above
+//     MaxPassphraseParams (256 MiB, t=8, 16 lanes: about ten times the default cost) is refused
+//     when it is decoded, before any derivation (ErrSlotCost).
+//     PassphraseWith refuses costs below MinPassphraseParams (RFC 9106's
+//     second recommended option: 64 MiB, t=3; ErrWeakPassphrase).
+//   - Open tries only slots of the provider's kind, newest first, at most
+//     Options.MaxKeySlots (default 16) of them; if none opens and there
+//     are more, it returns ErrTooManySlots instead of trying the rest.
+//   - A format 2 key slot (written by AddKey, RotateKey and Init since
+//     this release) carries an HMAC-SHA-256, under a key derived from the
+//     master key, of its kind, label, created time, parameters and
+//     wrapped key; its wrapped key is sealed under format-2 additional
+//     data, so it cannot be passed off as a format 1 slot. A slot altered
+//     in the bucket fails to open with ErrCorrupt even with the right key,
+//     and Repo.Keys lists it with Verified unset. Format 1 slots (older
+//     releases) carry no MAC and still open; their label and time can be
+//     rewritten in the bucket until RotateKey replaces them (Open logs a
+//     warning when it opens one; nothing rewrites slots on its own).
+//     Inspect, which has no key, shows labels as unverified.
+//   - Every object read whole before it authenticates has a size limit
+//     checked before anything is allocated; packs are read with the size
+//     their index records.
+//
 // Config: the object "config": format version, repository ID (in the
 // clear) and, sealed, the chunker parameters and codec.
 //
@@ -74,7 +102,9 @@
 // # Formats
 //
 // Every object starts with a 48-byte header: magic "\x89CSNAP\r\n", a
-// uint16 format version (this build reads 1), the object kind, five zero
+// uint16 format version (this build reads 1, and 1 to 2 for key slots:
+// see keys.go for the slot layout; format 1 slots have no MAC), the
+// object kind, five zero
 // bytes and a random 32-byte salt. All integers are little-endian and
 // every length is checked against the bytes left before anything is
 // allocated; a version outside the readable range is a *VersionError.
@@ -83,7 +113,7 @@
 //	index     header | AES-GCM(body)          body: packs, each with its blobs
 //	manifest  header | AES-GCM(body)
 //	lock      header | AES-GCM(body)
-//	key slot  header | kind, label, created, params, wrapped key | xxhash64
+//	key slot  header | kind, label, created, params, wrapped key | MAC | xxhash64
 //	pack      header | AES-GCM(blob) … | AES-GCM(blob list) | uint32 length
 //
 // # Encryption

@@ -64,6 +64,25 @@ var (
 	// ErrLastKey is returned by RemoveKey for the only remaining key
 	// slot: without it the repository could never be opened again.
 	ErrLastKey = errors.New("snapshot: refusing to remove the last key slot")
+
+	// ErrTooManySlots is returned by Open when none of the
+	// Options.MaxKeySlots key slots of the provider's kind it tried
+	// opened and the repository holds more than that: Open does not try
+	// them all, because each try of a passphrase slot costs an argon2id
+	// derivation and anyone who can write to the bucket can plant slots.
+	// Remove stale slots (RemoveKey), or raise Options.MaxKeySlots.
+	ErrTooManySlots = errors.New("snapshot: more key slots of this kind than Options.MaxKeySlots; none of those tried opened")
+
+	// ErrSlotCost is the cause inside an *ObjectError for a passphrase
+	// key slot whose argon2id costs exceed MaxPassphraseParams: it is
+	// refused before any key derivation, since slots are not
+	// authenticated before they are tried. PassphraseWith returns it for
+	// costs a slot could not be opened with.
+	ErrSlotCost = errors.New("snapshot: key slot demands argon2id costs above the limit")
+
+	// ErrWeakPassphrase is returned by PassphraseWith for argon2id costs
+	// below MinPassphraseParams.
+	ErrWeakPassphrase = errors.New("snapshot: argon2id costs below the minimum")
 )
 
 // ObjectError reports a failure tied to one object of the repository.

@@ -66,7 +66,7 @@ func testDamage(t *testing.T, open func(testing.TB) *blob.Bucket) {
 		_, err := Open(ctx, b, RawKey([32]byte{9}), testOptions())
 		assert.ErrorIs(t, err, ErrWrongKey)
 		only(t, err, ErrWrongKey)
-		_, err = Open(ctx, b, PassphraseWith("x", PassphraseParams{Time: 1, MemoryKiB: 64, Threads: 1}), testOptions())
+		_, err = Open(ctx, b, testPassphrase("x"), testOptions())
 		assert.ErrorIs(t, err, ErrWrongKey, "a provider of another kind finds no slot")
 	})
 	t.Run("tampered pack byte", func(t *testing.T) {

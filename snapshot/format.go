@@ -20,6 +20,16 @@ const (
 	minVersion    uint16 = 1
 	maxVersion    uint16 = 1
 
+	// slotVersion is the version of the key slots this build writes:
+	// version 2 authenticates the slot's metadata (kind, label, created,
+	// params) with a MAC under the master key; version 1 slots, which
+	// do not, are still read. Key slots have their own range because a
+	// slot is rewritten on its own (AddKey, RotateKey), never with the
+	// rest of the repository.
+	slotVersion    uint16 = 2
+	minSlotVersion uint16 = 1
+	maxSlotVersion uint16 = 2
+
 	// headerSize is the common object header: magic (8), version (2),
 	// kind (1), reserved zero (5), salt (32). The per-object key is
 	// derived from the salt, and the whole header is authenticated as
@@ -138,6 +148,11 @@ func (h header) append(b []byte) []byte {
 // parseHeader checks magic, version range, kind and the reserved bytes of
 // an object header.
 func parseHeader(name string, b []byte, kind byte) (header, error) {
+	return parseHeaderRange(name, b, kind, minVersion, maxVersion)
+}
+
+// parseHeaderRange is parseHeader for objects read in versions [lo, hi].
+func parseHeaderRange(name string, b []byte, kind byte, lo, hi uint16) (header, error) {
 	var h header
 	if len(b) < headerSize {
 		return h, objErr(name, -1, fmt.Errorf("%w: %d bytes, shorter than a header", ErrTruncated, len(b)))
@@ -146,8 +161,8 @@ func parseHeader(name string, b []byte, kind byte) (header, error) {
 		return h, corrupt(name, 0, "bad magic")
 	}
 	h.version = binary.LittleEndian.Uint16(b[8:])
-	if h.version < minVersion || h.version > maxVersion {
-		return h, &VersionError{Object: name, Version: h.version, Min: minVersion, Max: maxVersion}
+	if h.version < lo || h.version > hi {
+		return h, &VersionError{Object: name, Version: h.version, Min: lo, Max: hi}
 	}
 	h.kind = b[10]
 	if h.kind != kind {

@@ -37,7 +37,19 @@ func seedConfigs() [][]byte {
 }
 
 func seedSlots() [][]byte {
-	return [][]byte{encodeSlot(KeySlot{Kind: "passphrase", Label: "ops", Created: time.Unix(5, 0), params: []byte{1, 2, 3}, wrapped: make([]byte, 60)}), []byte(magic)}
+	salt := make([]byte, passphraseSaltSize)
+	return [][]byte{
+		// Format 1: no MAC.
+		encodeSlot(KeySlot{Kind: "raw", Label: "ops", Created: time.Unix(5, 0), params: []byte{1, 2, 3}, wrapped: make([]byte, 60), version: 1}),
+		[]byte(magic),
+		// Format 2 passphrase slots: costs in range, and above the limit.
+		encodeSlot(KeySlot{Kind: passphraseKind, Label: "ops", Created: time.Unix(5, 0), version: 2,
+			params: encodePassphraseParams(DefaultPassphraseParams(), salt), wrapped: make([]byte, 60), mac: make([]byte, slotMACSize)}),
+		encodeSlot(KeySlot{Kind: passphraseKind, Created: time.Unix(6, 0), version: 2,
+			params: encodePassphraseParams(PassphraseParams{Time: 16, MemoryKiB: 1 << 20, Threads: 1}, salt), wrapped: make([]byte, 60), mac: make([]byte, slotMACSize)}),
+		// Bare passphrase params, for the params decoder.
+		encodePassphraseParams(MaxPassphraseParams(), salt),
+	}
 }
 
 func seedTrailers() [][]byte {
@@ -110,6 +122,10 @@ func FuzzConfig(f *testing.F) {
 func FuzzKeySlot(f *testing.F) {
 	addSeeds(f, seedSlots())
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if p, salt, err := decodePassphraseParams(b); err == nil {
+			require.NoError(t, p.checkMax())
+			require.Equal(t, b, encodePassphraseParams(p, salt))
+		}
 		s, err := decodeSlot(keysPrefix+"x", b)
 		if err != nil {
 			return

@@ -5,9 +5,11 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -82,61 +84,128 @@ func DefaultPassphraseParams() PassphraseParams {
 	return PassphraseParams{Time: 3, MemoryKiB: 64 << 10, Threads: 4}
 }
 
+// MinPassphraseParams returns the least costs PassphraseWith accepts for
+// new slots: RFC 9106's second recommended option's memory and passes
+// (64 MiB, t=3). Lanes have no minimum: fewer lanes make a guess no
+// cheaper for an attacker (the same memory is filled the same number of
+// times), only slower for the owner.
+func MinPassphraseParams() PassphraseParams {
+	return PassphraseParams{Time: 3, MemoryKiB: 64 << 10, Threads: 1}
+}
+
+// MaxPassphraseParams returns the greatest costs a passphrase slot may
+// ask for: 256 MiB, t=8, 16 lanes (about ten times the default cost).
+// A slot asking for more is refused with ErrSlotCost when it is read,
+// before any derivation: slots are not authenticated before they are
+// tried, so a slot planted in the bucket must not make Open exhaust
+// memory or run for minutes. PassphraseWith refuses such costs too, since no build
+// would open the slot.
+func MaxPassphraseParams() PassphraseParams {
+	return PassphraseParams{Time: 8, MemoryKiB: 256 << 10, Threads: 16}
+}
+
+// Validate reports whether PassphraseWith accepts p for new slots: an
+// error wrapping ErrWeakPassphrase below MinPassphraseParams, one
+// wrapping ErrSlotCost above MaxPassphraseParams.
+func (p PassphraseParams) Validate() error {
+	lo := MinPassphraseParams()
+	if p.Time < lo.Time || p.MemoryKiB < lo.MemoryKiB || p.Threads < lo.Threads {
+		return fmt.Errorf("%w: time %d, memory %d KiB, threads %d; want at least time %d, memory %d KiB, threads %d",
+			ErrWeakPassphrase, p.Time, p.MemoryKiB, p.Threads, lo.Time, lo.MemoryKiB, lo.Threads)
+	}
+	return p.checkMax()
+}
+
+// checkMax refuses costs above MaxPassphraseParams, and costs argon2id
+// cannot take (no pass, no lane, less than 8 KiB per lane).
+func (p PassphraseParams) checkMax() error {
+	hi := MaxPassphraseParams()
+	if p.Time > hi.Time || p.MemoryKiB > hi.MemoryKiB || p.Threads > hi.Threads {
+		return fmt.Errorf("%w: time %d, memory %d KiB, threads %d; the limit is time %d, memory %d KiB, threads %d",
+			ErrSlotCost, p.Time, p.MemoryKiB, p.Threads, hi.Time, hi.MemoryKiB, hi.Threads)
+	}
+	if p.Time == 0 || p.Threads == 0 || p.MemoryKiB < 8*uint32(p.Threads) {
+		return fmt.Errorf("argon2id costs out of range: time %d, memory %d KiB, threads %d", p.Time, p.MemoryKiB, p.Threads)
+	}
+	return nil
+}
+
 // Passphrase returns a KeyProvider deriving the slot's wrapping key from a
 // passphrase with argon2id and DefaultPassphraseParams.
 func Passphrase(p string) KeyProvider {
-	return PassphraseWith(p, DefaultPassphraseParams())
+	return passphrase{p: p, params: DefaultPassphraseParams()}
 }
 
 // PassphraseWith is Passphrase with explicit argon2id costs for new slots.
-// Existing slots are opened with the costs stored in them.
-func PassphraseWith(p string, params PassphraseParams) KeyProvider {
-	return passphrase{p: p, params: params}
+// Existing slots are opened with the costs stored in them. It returns an
+// error wrapping ErrWeakPassphrase for costs below MinPassphraseParams
+// and one wrapping ErrSlotCost for costs above MaxPassphraseParams.
+func PassphraseWith(p string, params PassphraseParams) (KeyProvider, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("snapshot: passphrase: %w", err)
+	}
+	return passphrase{p: p, params: params}, nil
 }
+
+// passphraseKind is the Kind of passphrase slots; their params are
+// checked against MaxPassphraseParams when a slot is decoded.
+const passphraseKind = "passphrase"
 
 type passphrase struct {
 	p      string
 	params PassphraseParams
 }
 
-func (passphrase) Kind() string { return "passphrase" }
+func (passphrase) Kind() string { return passphraseKind }
 
-// Bounds on the argon2id costs a slot may ask for: slots are not
-// authenticated before they are tried, so a planted slot must not make
-// Open exhaust memory or run for minutes.
-const (
-	maxArgonMemoryKiB = 1 << 20 // 1 GiB
-	maxArgonTime      = 16
-	maxArgonThreads   = 64
-)
+// passphraseSaltSize is the argon2id salt of a passphrase slot.
+const passphraseSaltSize = 16
+
+// encodePassphraseParams is a passphrase slot's params: time (uint32),
+// memory in KiB (uint32), threads (uint8), salt (16 bytes).
+func encodePassphraseParams(p PassphraseParams, salt []byte) []byte {
+	var e encoder
+	e.U32(p.Time)
+	e.U32(p.MemoryKiB)
+	e.U8(p.Threads)
+	e.Raw(salt)
+	return e.B
+}
+
+// decodePassphraseParams parses a passphrase slot's params and refuses
+// costs above MaxPassphraseParams (ErrSlotCost). It allocates nothing;
+// salt aliases b.
+func decodePassphraseParams(b []byte) (p PassphraseParams, salt []byte, err error) {
+	d := decoder{B: b}
+	p.Time, p.MemoryKiB, p.Threads = d.U32(), d.U32(), d.U8()
+	salt = d.Take(passphraseSaltSize)
+	if err := d.Done(); err != nil {
+		return p, nil, fmt.Errorf("passphrase slot parameters: %w", err)
+	}
+	if err := p.checkMax(); err != nil {
+		return p, nil, fmt.Errorf("passphrase slot parameters: %w", err)
+	}
+	return p, salt, nil
+}
 
 func (pp passphrase) kek(params []byte) ([]byte, error) {
-	d := decoder{B: params}
-	t, m, th := d.U32(), d.U32(), d.U8()
-	salt := d.Take(16)
-	if err := d.Done(); err != nil {
-		return nil, fmt.Errorf("passphrase slot parameters: %w", err)
+	p, salt, err := decodePassphraseParams(params)
+	if err != nil {
+		return nil, err
 	}
-	if t == 0 || t > maxArgonTime || m < 8 || m > maxArgonMemoryKiB || th == 0 || th > maxArgonThreads {
-		return nil, fmt.Errorf("passphrase slot parameters out of range: time %d, memory %d KiB, threads %d", t, m, th)
-	}
-	return argon2.IDKey([]byte(pp.p), salt, t, m, th, 32), nil
+	return argon2.IDKey([]byte(pp.p), salt, p.Time, p.MemoryKiB, p.Threads, 32), nil
 }
 
 func (pp passphrase) Wrap(_ context.Context, master, ad []byte) ([]byte, []byte, error) {
-	var e encoder
-	e.U32(pp.params.Time)
-	e.U32(pp.params.MemoryKiB)
-	e.U8(pp.params.Threads)
-	salt := make([]byte, 16)
+	salt := make([]byte, passphraseSaltSize)
 	rand.Read(salt)
-	e.Raw(salt)
-	kek, err := pp.kek(e.B)
+	params := encodePassphraseParams(pp.params, salt)
+	kek, err := pp.kek(params)
 	if err != nil {
 		return nil, nil, err
 	}
 	w, err := gcmSeal(kek, master, ad)
-	return e.B, w, err
+	return params, w, err
 }
 
 func (pp passphrase) Unwrap(_ context.Context, params, wrapped, ad []byte) ([]byte, error) {
@@ -234,30 +303,70 @@ type KeySlot struct {
 	Label string
 	// Created is when the slot was added.
 	Created time.Time
+	// Verified is set by Repo.Keys on slots whose kind, label, created
+	// time and parameters authenticate under the repository's master
+	// key. It is false for slots listed by Inspect (no key), for
+	// format 1 slots (written before metadata was authenticated: their
+	// label can be rewritten by anyone who can write to the bucket
+	// until RotateKey replaces them), and for slots altered in the
+	// bucket.
+	Verified bool
 
+	version         uint16 // slot format: 1 or 2 (slotVersion)
 	params, wrapped []byte
+	mac             []byte // version 2: slotMAC
 }
 
-// encodeSlot builds a key slot object: header, then a clear body (the
-// wrapped key is itself sealed) ending in an xxhash64 of everything
-// before it, so damage is told from a wrong key.
+// Key slot layout after the common header (version 1 or 2), all
+// integers little-endian; part of the on-disk format:
+//
+//	kind     uint32 length | bytes (at most 64)
+//	label    uint32 length | bytes (at most 1024)
+//	created  uint64 Unix nanoseconds
+//	params   uint32 length | bytes (at most 4096; passphrase: 25 bytes,
+//	         time uint32, memory KiB uint32, threads uint8, salt 16)
+//	wrapped  uint32 length | bytes (at most 64 KiB)
+//	mac      32 bytes, version 2 only: slotMAC
+//	xxhash64 of everything before it
+//
+// The xxhash tells damage from a wrong key; it authenticates nothing.
+// The wrapped key is sealed with slotAD as additional data.
+const slotMACSize = sha256.Size
+
+// encodeSlot builds a key slot object (see the layout above). A slot
+// without a version is written as version slotVersion.
 func encodeSlot(s KeySlot) []byte {
-	h := header{version: formatVersion, kind: kindKey}
+	v := s.version
+	if v == 0 {
+		v = slotVersion
+	}
+	h := header{version: v, kind: kindKey}
 	e := encoder{B: h.append(nil)}
+	appendSlotMeta(&e, s)
+	if v >= 2 {
+		e.Raw(s.mac)
+	}
+	e.U64(xxhash.Sum64(e.B))
+	return e.B
+}
+
+// appendSlotMeta encodes the fields slotMAC covers.
+func appendSlotMeta(e *encoder, s KeySlot) {
 	e.Str(s.Kind)
 	e.Str(s.Label)
 	e.U64(uint64(s.Created.UnixNano()))
 	e.Bytes(s.params)
 	e.Bytes(s.wrapped)
-	e.U64(xxhash.Sum64(e.B))
-	return e.B
 }
 
 // decodeSlot parses a key slot object. It never panics and allocates at
-// most len(b) bytes.
+// most len(b) bytes. A passphrase slot asking for argon2id costs above
+// MaxPassphraseParams gives an *ObjectError with ErrSlotCost, so that it
+// is refused before any derivation.
 func decodeSlot(name string, b []byte) (KeySlot, error) {
 	var s KeySlot
-	if _, err := parseHeader(name, b, kindKey); err != nil {
+	h, err := parseHeaderRange(name, b, kindKey, minSlotVersion, maxSlotVersion)
+	if err != nil {
 		return s, err
 	}
 	if len(b) < headerSize+8 {
@@ -268,13 +377,26 @@ func decodeSlot(name string, b []byte) (KeySlot, error) {
 		return s, corrupt(name, -1, "key slot checksum mismatch")
 	}
 	d := decoder{B: body, Off: headerSize}
+	s.version = h.version
 	s.Kind = d.Str(64)
 	s.Label = d.Str(1024)
 	s.Created = time.Unix(0, int64(d.U64())).UTC()
+	paramsOff := d.Off
 	s.params = d.Bytes(4096)
 	s.wrapped = d.Bytes(64 << 10)
+	if s.version >= 2 {
+		s.mac = d.Take(slotMACSize)
+	}
 	if err := d.Done(); err != nil {
 		return KeySlot{}, corrupt(name, int64(d.Off), err.Error())
+	}
+	if s.Kind == passphraseKind {
+		if _, _, err := decodePassphraseParams(s.params); err != nil {
+			if errors.Is(err, ErrSlotCost) {
+				return KeySlot{}, objErr(name, int64(paramsOff), err)
+			}
+			return KeySlot{}, corrupt(name, int64(paramsOff), err.Error())
+		}
 	}
 	s.ID = name[len(keysPrefix):]
 	return s, nil
@@ -286,17 +408,58 @@ func leU64(b []byte) uint64 {
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
-// slotAD binds a slot to its repository and name.
-func slotAD(repoID [repoIDSize]byte, slotID string) []byte {
-	return append(append([]byte("continuity/snapshot/v1/slot/"), repoID[:]...), slotID...)
+// slotAD binds a slot's wrapped key to its repository, its name and its
+// format version: a version 2 slot rewritten as version 1 (to drop its
+// MAC and relabel it) no longer unwraps.
+func slotAD(repoID [repoIDSize]byte, slotID string, version uint16) []byte {
+	domain := "continuity/snapshot/v1/slot/"
+	if version >= 2 {
+		domain = "continuity/snapshot/v2/slot/"
+	}
+	return append(append([]byte(domain), repoID[:]...), slotID...)
+}
+
+// slotMAC authenticates a version 2 slot's metadata: HMAC-SHA-256, under
+// a key derived from the master key, of the repository ID, the slot's
+// name and every field before the MAC. The wrapped key's additional data
+// cannot cover the params, which the provider's Wrap makes, and a keeper
+// ignores params; a MAC checked once the master key is unwrapped covers
+// them all for every kind, and tells a slot altered in the bucket
+// (ErrCorrupt) from a wrong key.
+func slotMAC(master []byte, repoID [repoIDSize]byte, s KeySlot) ([]byte, error) {
+	key, err := hkdf.Key(sha256.New, master, repoID[:], "continuity/snapshot/v2/slot-mac", 32)
+	if err != nil {
+		return nil, err
+	}
+	e := encoder{B: append([]byte("continuity/snapshot/v2/slot-mac/"), repoID[:]...)}
+	e.Str(s.ID)
+	appendSlotMeta(&e, s)
+	m := hmac.New(sha256.New, key)
+	m.Write(e.B)
+	return m.Sum(nil), nil
+}
+
+// verifySlot reports whether slot s's metadata authenticates under
+// master: always for version 2 slots with a good MAC, never for version
+// 1 slots, which carry none.
+func verifySlot(master []byte, repoID [repoIDSize]byte, s KeySlot) bool {
+	if s.version < 2 {
+		return false
+	}
+	want, err := slotMAC(master, repoID, s)
+	return err == nil && hmac.Equal(want, s.mac)
 }
 
 // Inspection is what a bucket shows without a key: whether it holds a
 // repository, and the key slots that open it.
 type Inspection struct {
-	Exists  bool      // the bucket holds a repository's config
-	Slots   []KeySlot // the slots that decode (kinds and labels are in clear)
-	Damaged int       // slots that do not decode
+	Exists bool // the bucket holds a repository's config
+	// Slots are the slots that decode. Their kinds, labels and times
+	// are in clear and unauthenticated (Verified is false): anyone who
+	// can write to the bucket can change them. Repo.Keys marks the
+	// slots whose metadata authenticates.
+	Slots   []KeySlot
+	Damaged int // slots that do not decode
 }
 
 // Inspect reads what a bucket shows without a key, so that a caller can
@@ -317,8 +480,9 @@ func Inspect(ctx context.Context, bucket *blob.Bucket) (Inspection, error) {
 	return in, nil
 }
 
-// String names the slots' kinds and labels, e.g. `raw (slot 1f2e…,
-// "node key"), passphrase (slot 9a8b…)`.
+// String names the slots' kinds and labels, e.g. `raw key (slot
+// 1f2e3d4c, unverified label "node key"), passphrase key (slot 9a8b7c6d)`:
+// a label is marked unverified unless the slot's Verified is set.
 func (in Inspection) String() string {
 	if len(in.Slots) == 0 {
 		return "no readable key slot"
@@ -329,8 +493,10 @@ func (in Inspection) String() string {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "%s key (slot %.8s", s.Kind, s.ID)
-		if s.Label != "" {
+		if s.Label != "" && s.Verified {
 			fmt.Fprintf(&b, ", %q", s.Label)
+		} else if s.Label != "" {
+			fmt.Fprintf(&b, ", unverified label %q", s.Label)
 		}
 		b.WriteString(")")
 	}

@@ -14,10 +14,15 @@ import (
 
 var fastArgon = PassphraseParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
+// testPassphrase is a passphrase provider with costs far below what
+// PassphraseWith accepts, so that tests run fast. Test-only: the package
+// has no public path to such slots.
+func testPassphrase(p string) KeyProvider { return passphrase{p: p, params: fastArgon} }
+
 func TestKeySlots(t *testing.T) {
 	ctx := context.Background()
 	b := memBucket(t)
-	pass := PassphraseWith("correct horse", fastArgon)
+	pass := testPassphrase("correct horse")
 	r, err := Init(ctx, b, pass, testFormat, testOptions())
 	require.NoError(t, err)
 	defer r.Close()
@@ -44,7 +49,7 @@ func TestKeySlots(t *testing.T) {
 	require.NoError(t, err)
 	ok2 := localsecrets.NewKeeper(other)
 	defer ok2.Close()
-	for _, kp := range []KeyProvider{Keeper(ok2), PassphraseWith("wrong", fastArgon), RawKey([32]byte{7})} {
+	for _, kp := range []KeyProvider{Keeper(ok2), testPassphrase("wrong"), RawKey([32]byte{7})} {
 		_, err := Open(ctx, b, kp, testOptions())
 		assert.ErrorIs(t, err, ErrWrongKey, kp.Kind())
 	}
@@ -53,7 +58,7 @@ func TestKeySlots(t *testing.T) {
 	slots, err := r.Keys(ctx)
 	require.NoError(t, err)
 	require.Len(t, slots, 3)
-	newPass := PassphraseWith("battery staple", fastArgon)
+	newPass := testPassphrase("battery staple")
 	_, err = r.RotateKey(ctx, r.SlotID(), newPass, "rotated")
 	require.NoError(t, err)
 	_, err = Open(ctx, b, pass, testOptions())
@@ -149,9 +154,10 @@ func TestJunkObjects(t *testing.T) {
 	assert.Contains(t, err.Error(), "damaged slots skipped")
 
 	// A slot asking for absurd argon2 costs is refused, not run.
-	pp := PassphraseWith("pw", PassphraseParams{Time: 1, MemoryKiB: 4 << 20, Threads: 1})
-	_, err = r.AddKey(ctx, pp, "greedy")
-	require.Error(t, err)
+	_, err = PassphraseWith("pw", PassphraseParams{Time: 3, MemoryKiB: 4 << 20, Threads: 1})
+	require.ErrorIs(t, err, ErrSlotCost)
+	_, err = r.AddKey(ctx, passphrase{p: "pw", params: PassphraseParams{Time: 1, MemoryKiB: 4 << 20, Threads: 1}}, "greedy")
+	require.ErrorIs(t, err, ErrSlotCost)
 }
 
 // lockSpy is a restore writer that checks, while the restore runs, that

@@ -139,11 +139,21 @@ type Options struct {
 
 	// Logger receives lifecycle logs. nil discards them.
 	Logger *slog.Logger
+
+	// MaxKeySlots is how many key slots of the provider's kind Open
+	// tries, newest first. If none of them opens and the repository
+	// holds more, Open returns ErrTooManySlots rather than trying the
+	// rest: a passphrase slot costs an argon2id derivation (up to
+	// MaxPassphraseParams) per try, and anyone who can write to the
+	// bucket can plant slots. Default 16; at most 1024.
+	MaxKeySlots int
 }
 
 const (
-	defaultPackBytes = 16 << 20
-	minPackBytes     = 64 << 10
+	defaultPackBytes   = 16 << 20
+	minPackBytes       = 64 << 10
+	defaultMaxKeySlots = 16
+	maxMaxKeySlots     = 1024
 )
 
 func (o Options) withDefaults() Options {
@@ -171,6 +181,12 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxKeySlots == 0 {
+		// Far more than a repository needs (a host key, a recovery
+		// passphrase, a KMS key, and their rotations), few enough that
+		// trying them all at the argon2id cap stays within a minute.
+		o.MaxKeySlots = defaultMaxKeySlots
+	}
 	return o
 }
 
@@ -188,6 +204,9 @@ func (o Options) Validate() error {
 	}
 	if o.LockStale < 0 || (o.LockStale > 0 && o.LockStale < time.Second) {
 		errs = append(errs, fmt.Errorf("snapshot: Options.LockStale %v: want at least 1s", o.LockStale))
+	}
+	if o.MaxKeySlots < 0 || o.MaxKeySlots > maxMaxKeySlots {
+		errs = append(errs, fmt.Errorf("snapshot: Options.MaxKeySlots %d: want 0 (default) to %d", o.MaxKeySlots, maxMaxKeySlots))
 	}
 	if o.ProgressInterval < 0 {
 		errs = append(errs, fmt.Errorf("snapshot: Options.ProgressInterval %v is negative", o.ProgressInterval))

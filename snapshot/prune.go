@@ -279,7 +279,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 	}
 	for _, pi := range packs {
 		p := x.packs[pi]
-		data, err := getObject(ctx, r.bucket, p.name())
+		data, err := getObjectMax(ctx, r.bucket, p.name(), p.size)
 		if err != nil {
 			return nil, 0, err
 		}

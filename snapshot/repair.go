@@ -89,7 +89,7 @@ func (r *Repo) readPackIndex(ctx context.Context, name string) (indexPack, error
 	if _, err := hex.Decode(p.id[:], []byte(h)); err != nil || packName(p.id) != name {
 		return p, corrupt(name, -1, "not a pack name")
 	}
-	data, err := getObject(ctx, r.bucket, name)
+	data, err := getObjectMax(ctx, r.bucket, name, maxPackBytes)
 	if err != nil {
 		return p, err
 	}

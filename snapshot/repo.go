@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,7 +140,12 @@ func Init(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, f Format, 
 
 // Open opens the repository in bucket with keys. It returns ErrNoRepository
 // if there is none, and an error wrapping ErrWrongKey if no key slot opens
-// with keys. It loads the repository's index into memory (about 80 bytes
+// with keys. It tries at most Options.MaxKeySlots slots of keys' kind,
+// newest first; when none of them opens and there are more, the error
+// wraps ErrTooManySlots. Passphrase slots asking for costs above
+// MaxPassphraseParams are refused untried (ErrSlotCost), and a slot that
+// opens but whose metadata was altered in the bucket is refused with an
+// *ObjectError wrapping ErrCorrupt. It loads the repository's index into memory (about 80 bytes
 // per stored chunk).
 func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Options) (*Repo, error) {
 	if err := opts.Validate(); err != nil {
@@ -160,10 +167,11 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 	var repoID [repoIDSize]byte
 	copy(repoID[:], raw[headerSize:])
 
-	master, slotID, err := unwrapMaster(ctx, bucket, repoID, keys)
+	master, slot, more, err := unwrapMaster(ctx, bucket, repoID, keys, opts.MaxKeySlots)
 	if err != nil {
 		return nil, err
 	}
+	slotID := slot.ID
 	kr, err := deriveKeyring(master, repoID)
 	if err != nil {
 		return nil, err
@@ -193,27 +201,68 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 	if err := r.refreshIndex(ctx, false); err != nil {
 		return nil, err
 	}
+	if slot.version < 2 {
+		r.log.Warn("key slot has format 1: its label and parameters are not authenticated; RotateKey rewrites it",
+			"slot", slotID, "version", slot.version)
+	}
+	if more > 0 {
+		r.log.Warn("more key slots of this kind than Options.MaxKeySlots; remove stale ones",
+			"kind", keys.Kind(), "untried", more, "max", opts.MaxKeySlots)
+	}
 	r.log.Info("repository open", "repo", hex.EncodeToString(repoID[:]), "slot", slotID,
 		"packs", len(r.idx.packs), "blobs", r.idx.len(), "codec", cfg.format.Codec)
 	return r, nil
 }
 
-// unwrapMaster tries every slot of keys' kind.
-func unwrapMaster(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, keys KeyProvider) ([]byte, string, error) {
+// unwrapMaster tries the slots of keys' kind, newest first, at most limit
+// of them, and returns the master key, the slot that opened, and how
+// many slots of the kind were left untried.
+//
+// Only the kind's slots are tried: keys cannot open another kind's, and
+// each try costs a derivation or a KMS call. Newest first, because the
+// newest slot is the likeliest to hold the current secret (RotateKey
+// adds a slot; old ones are often stale). Created is not authenticated
+// before a slot opens, so a planted slot may claim to be newest: that
+// costs one try of at most MaxPassphraseParams, and at most limit tries
+// are made whatever the bucket holds. Passphrase slots asking for more
+// are refused when decoded, before any derivation.
+func unwrapMaster(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, keys KeyProvider, limit int) (master []byte, slot KeySlot, untried int, err error) {
 	slots, damaged, err := listSlots(ctx, bucket)
 	if err != nil {
-		return nil, "", err
+		return nil, KeySlot{}, 0, err
 	}
-	var tried int
 	var errs []error
-	for _, s := range slots {
-		if s.Kind != keys.Kind() {
-			continue
+	if keys.Kind() == passphraseKind {
+		for _, d := range damaged {
+			if errors.Is(d, ErrSlotCost) {
+				errs = append(errs, d) // a slot of ours, refused untried
+			}
 		}
-		tried++
-		m, err := keys.Unwrap(ctx, s.params, s.wrapped, slotAD(repoID, s.ID))
+	}
+	var cands []KeySlot
+	for _, s := range slots {
+		if s.Kind == keys.Kind() {
+			cands = append(cands, s)
+		}
+	}
+	slices.SortFunc(cands, func(a, b KeySlot) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	tried := min(len(cands), limit)
+	for _, s := range cands[:tried] {
+		m, err := keys.Unwrap(ctx, s.params, s.wrapped, slotAD(repoID, s.ID, s.version))
 		if err == nil && len(m) == masterKeySize {
-			return m, s.ID, nil
+			if s.version >= 2 && !verifySlot(m, repoID, s) {
+				// The key is right but the slot's metadata was altered
+				// in the bucket: refuse the slot, say so.
+				errs = append(errs, corrupt(keysPrefix+s.ID, -1,
+					"key slot metadata (kind, label, created, params) does not authenticate: altered in the bucket"))
+				continue
+			}
+			return m, s, len(cands) - tried, nil
 		}
 		if err != nil && !errors.Is(err, ErrWrongKey) {
 			// Not a wrong key: the KMS unreachable, ctx done, a slot
@@ -221,14 +270,17 @@ func unwrapMaster(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]b
 			errs = append(errs, fmt.Errorf("slot %s: %w", s.ID, err))
 		}
 	}
+	if len(cands) > tried {
+		errs = append([]error{fmt.Errorf("%w: %d %s slots, the newest %d tried", ErrTooManySlots, len(cands), keys.Kind(), tried)}, errs...)
+	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, "", fmt.Errorf("snapshot: open: no key slot opened, and %d could not be tried: %w", len(errs), err)
+		return nil, KeySlot{}, 0, fmt.Errorf("snapshot: open: no key slot opened, and %d could not be tried: %w", len(errs), err)
 	}
 	msg := fmt.Sprintf("%d %s slots tried of %d", tried, keys.Kind(), len(slots))
 	if len(damaged) > 0 {
 		msg += fmt.Sprintf("; %d damaged slots skipped: %v", len(damaged), errors.Join(damaged...))
 	}
-	return nil, "", fmt.Errorf("%w (%s)", ErrWrongKey, msg)
+	return nil, KeySlot{}, 0, fmt.Errorf("%w (%s)", ErrWrongKey, msg)
 }
 
 // listSlots returns the decodable key slots, and the errors of those that
@@ -242,6 +294,11 @@ func listSlots(ctx context.Context, bucket *blob.Bucket) (slots []KeySlot, damag
 		b, err := getObjectMax(ctx, bucket, n, maxSlotBytes)
 		if errors.Is(err, ErrMissing) {
 			continue // removed meanwhile
+		} else if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTruncated) {
+			// Oversized or cut short: damaged like a slot that does not
+			// decode, so it must not lock the other slots' owners out.
+			damaged = append(damaged, err)
+			continue
 		} else if err != nil {
 			return nil, nil, err
 		}
@@ -258,21 +315,27 @@ func listSlots(ctx context.Context, bucket *blob.Bucket) (slots []KeySlot, damag
 }
 
 func addSlot(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, master []byte, keys KeyProvider, label string, now time.Time) (KeySlot, error) {
-	s := KeySlot{ID: randomName(), Kind: keys.Kind(), Label: label, Created: now.UTC().Round(0)}
+	s := KeySlot{ID: randomName(), Kind: keys.Kind(), Label: label, Created: now.UTC().Round(0), version: slotVersion}
 	var err error
-	s.params, s.wrapped, err = keys.Wrap(ctx, master, slotAD(repoID, s.ID))
+	s.params, s.wrapped, err = keys.Wrap(ctx, master, slotAD(repoID, s.ID, s.version))
 	if err != nil {
 		return KeySlot{}, fmt.Errorf("wrap key: %w", err)
 	}
+	if s.mac, err = slotMAC(master, repoID, s); err != nil {
+		return KeySlot{}, err
+	}
+	s.Verified = true
 	if err := putObject(ctx, bucket, keysPrefix+s.ID, encodeSlot(s)); err != nil {
 		return KeySlot{}, fmt.Errorf("write key slot: %w", err)
 	}
 	return s, nil
 }
 
-// Keys lists the repository's key slots. Slots that cannot be decoded
-// (damaged, or written by a newer release) are not listed; they are
-// logged.
+// Keys lists the repository's key slots, with Verified set on those
+// whose metadata authenticates under the master key. Slots that cannot
+// be decoded (damaged, asking for argon2id costs above the limit, or
+// written by a newer release) are not listed; they are logged, as are
+// format 2 slots whose metadata was altered (listed unverified).
 func (r *Repo) Keys(ctx context.Context) ([]KeySlot, error) {
 	if err := r.checkOpen(); err != nil {
 		return nil, err
@@ -280,6 +343,12 @@ func (r *Repo) Keys(ctx context.Context) ([]KeySlot, error) {
 	slots, damaged, err := listSlots(ctx, r.bucket)
 	for _, d := range damaged {
 		r.log.Warn("key slot skipped", "err", d)
+	}
+	for i := range slots {
+		slots[i].Verified = verifySlot(r.keys.master, r.keys.repoID, slots[i])
+		if !slots[i].Verified && slots[i].version >= 2 {
+			r.log.Warn("key slot metadata does not authenticate: altered in the bucket", "slot", slots[i].ID)
+		}
 	}
 	return slots, err
 }
@@ -470,33 +539,29 @@ const (
 	maxConfigBytes   = 1 << 20
 	maxManifestBytes = 16 << 20
 	maxIndexBytes    = 1 << 30
+	// maxPackBytes bounds a pack no index names (RepairIndex): the
+	// largest PackBytes, the blob that crosses it and room for the
+	// trailer, as packCapacity. Packs an index names are read with the
+	// size the index records.
+	maxPackBytes = 1<<30 + maxChunk + 1<<30/8
 )
 
-// getObjectMax reads a whole object of at most max bytes.
+// getObjectMax reads a whole object of at most max bytes: a larger one
+// is ErrCorrupt, before anything is allocated for it.
 func getObjectMax(ctx context.Context, bucket *blob.Bucket, name string, max int64) ([]byte, error) {
 	rd, err := bucket.NewReader(ctx, name, nil)
 	if err != nil {
 		return nil, storageErr(name, err)
 	}
 	defer rd.Close()
-	if rd.Size() > max {
-		return nil, corrupt(name, -1, fmt.Sprintf("%d bytes, more than the %d an object of its kind may have", rd.Size(), max))
+	if rd.Size() > max || rd.Size() < 0 {
+		return nil, corrupt(name, -1, fmt.Sprintf("%d bytes, more than the %d expected", rd.Size(), max))
 	}
 	b := make([]byte, rd.Size())
 	if _, err := io.ReadFull(rd, b); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, objErr(name, -1, ErrTruncated)
 		}
-		return nil, storageErr(name, err)
-	}
-	return b, nil
-}
-
-// getObject reads a whole object; a missing one gives *ObjectError with
-// ErrMissing.
-func getObject(ctx context.Context, bucket *blob.Bucket, name string) ([]byte, error) {
-	b, err := bucket.ReadAll(ctx, name)
-	if err != nil {
 		return nil, storageErr(name, err)
 	}
 	return b, nil

@@ -189,7 +189,7 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 				continue
 			}
 			p := x.packs[i]
-			data, err := getObject(ctx, r.bucket, p.name())
+			data, err := getObjectMax(ctx, r.bucket, p.name(), p.size)
 			if err != nil {
 				if isDamage(err) {
 					rep.Problems = append(rep.Problems, Problem{Object: p.name(), Err: err, Snapshots: users[i]})
