@@ -17,11 +17,12 @@ import (
 
 // keyJSON is one key slot: never key material, only what names it.
 type keyJSON struct {
-	ID      string   `json:"id"`
-	Kind    string   `json:"kind"`
-	Label   string   `json:"label"`
-	Created jsonTime `json:"created"`
-	Current bool     `json:"current"` // the slot the key given opened
+	ID       string   `json:"id"`
+	Kind     string   `json:"kind"`
+	Label    string   `json:"label"`
+	Created  jsonTime `json:"created"`
+	Current  bool     `json:"current"`  // the slot the key given opened
+	Verified bool     `json:"verified"` // its label, kind and time are authenticated (format 2)
 }
 
 // keysJSON is ctl keys list --json, and what add, remove and rotate
@@ -65,7 +66,7 @@ func (a *app) printKeys(ctx context.Context, s *session, v keysJSON) error {
 	})
 	v.Keys = []keyJSON{}
 	for _, k := range ks {
-		v.Keys = append(v.Keys, keyJSON{k.ID, k.Kind, k.Label, jsonTime(k.Created), k.ID == s.repo.SlotID()})
+		v.Keys = append(v.Keys, keyJSON{k.ID, k.Kind, k.Label, jsonTime(k.Created), k.ID == s.repo.SlotID(), k.Verified})
 	}
 	return a.printer().print(v, func(out io.Writer) {
 		if v.NewKey != "" {
@@ -83,7 +84,11 @@ func (a *app) printKeys(ctx context.Context, s *session, v keysJSON) error {
 			if k.ID == s.repo.SlotID() {
 				mark = "*"
 			}
-			fmt.Fprintf(out, "%s %-32s  %-10s  %-20s  %s\n", mark, k.ID, k.Kind, k.Created.UTC().Format("2006-01-02 15:04:05"), k.Label)
+			label := k.Label
+			if !k.Verified {
+				label += " (unverified: an old slot; 'ctl keys rotate' rewrites it)"
+			}
+			fmt.Fprintf(out, "%s %-32s  %-10s  %-20s  %s\n", mark, k.ID, k.Kind, k.Created.UTC().Format("2006-01-02 15:04:05"), label)
 		}
 		fmt.Fprintln(out, "(* the slot this key opened)")
 	})
