@@ -69,6 +69,16 @@ type Config struct {
 	// Logger receives role changes, promotions and warnings. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// HandshakeTimeout bounds the TLS handshake of each connection the
+	// coordinator accepts. Handshakes run concurrently, off the accept
+	// loop, so connections that never finish theirs do not delay a
+	// peer's. Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the connections in the handshake at once;
+	// more are closed at once. Default 64.
+	MaxHandshakes int
+	// MaxHandshakesPerSource bounds them per source IP. Default 8.
+	MaxHandshakesPerSource int
 
 	// now and dial are seams for tests: a skewed clock, a faulty network.
 	now  func() time.Time
@@ -98,6 +108,9 @@ func (c Config) validate() error {
 	}
 	if c.Position == nil {
 		return errors.New("failover: Config.Position is required")
+	}
+	if c.HandshakeTimeout < 0 || c.MaxHandshakes < 0 || c.MaxHandshakesPerSource < 0 {
+		return errors.New("failover: Config.HandshakeTimeout, MaxHandshakes and MaxHandshakesPerSource must not be negative")
 	}
 	return nil
 }

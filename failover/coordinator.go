@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/continuity-go/continuity/internal/handshake"
 	"github.com/continuity-go/continuity/internal/vfs"
 	"github.com/continuity-go/continuity/wal"
 )
@@ -129,7 +130,12 @@ func Open(cfg Config) (*Coordinator, error) {
 		c.store.Close()
 		return nil, err
 	}
-	s, err := newTLSStream(cfg.Bind, cfg.Advertise, cfg.TLS, cfg.InsecurePlaintext)
+	s, err := newTLSStream(cfg.Bind, cfg.Advertise, cfg.TLS, cfg.InsecurePlaintext, handshake.Options{
+		Timeout:             cfg.HandshakeTimeout,
+		MaxPending:          cfg.MaxHandshakes,
+		MaxPendingPerSource: cfg.MaxHandshakesPerSource,
+		Logger:              c.lg.With("listener", "coordinator"),
+	})
 	if err != nil {
 		c.store.Close()
 		return nil, fmt.Errorf("failover: listen on %s: %w", cfg.Bind, err)
@@ -179,6 +185,13 @@ func Open(cfg Config) (*Coordinator, error) {
 	go c.syncLoop()
 	return c, nil
 }
+
+// HandshakesRefused is how many connections the coordinator's listener
+// refused: their TLS handshake failed or timed out
+// (Config.HandshakeTimeout), or they came over Config.MaxHandshakes or
+// MaxHandshakesPerSource. Refusals are logged at most once every 10 s,
+// with their count.
+func (c *Coordinator) HandshakesRefused() uint64 { return c.mux.refused() }
 
 // Bootstrapped reports whether Open started a new cluster of this node:
 // false when Config.Bootstrap was ignored because the node already had

@@ -9,15 +9,18 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/continuity-go/continuity/internal/handshake"
 	"github.com/continuity-go/continuity/peer"
 )
 
 // tlsStream is a raft.StreamLayer over mutual TLS 1.3: hashicorp/raft's
 // own TCP layer is plaintext. Both ends present certificates of the
 // cluster's CA whose identity (continuity://cluster/node) is on the
-// allowlist, exactly as for replication.
+// allowlist, exactly as for replication. Handshakes run off the accept
+// loop (package handshake), each under a deadline and within caps, so
+// connections that never finish theirs do not delay a peer's.
 type tlsStream struct {
-	ln        net.Listener
+	hl        *handshake.Listener[net.Conn]
 	client    *tls.Config
 	advertise net.Addr
 	// dial, when set (tests), replaces net.Dialer to route connections
@@ -25,62 +28,61 @@ type tlsStream struct {
 	dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
-func newTLSStream(bind string, advertise string, t peer.TLS, insecurePlaintext bool) (*tlsStream, error) {
-	var ln net.Listener
-	var err error
+func newTLSStream(bind string, advertise string, t peer.TLS, insecurePlaintext bool, ho handshake.Options) (*tlsStream, error) {
 	s := &tlsStream{}
-	if insecurePlaintext {
-		ln, err = net.Listen("tcp", bind)
-	} else {
-		srv, cerr := t.ServerConfig()
-		if cerr != nil {
-			return nil, cerr
+	var srv *tls.Config
+	if !insecurePlaintext {
+		var err error
+		if srv, err = t.ServerConfig(); err != nil {
+			return nil, err
 		}
 		if s.client, err = t.ClientConfig(); err != nil {
 			return nil, err
 		}
-		ln, err = tls.Listen("tcp", bind, srv)
 	}
-	if err != nil {
-		return nil, err
-	}
-	s.ln = ln
-	s.advertise = ln.Addr()
+	var adv net.Addr
 	if advertise != "" {
 		a, err := net.ResolveTCPAddr("tcp", advertise)
 		if err != nil {
-			ln.Close()
 			return nil, err
 		}
-		s.advertise = a
+		adv = a
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, err
+	}
+	// A peer without a valid certificate never reaches Raft.
+	hs := func(ctx context.Context, c net.Conn) (net.Conn, error) {
+		if srv == nil {
+			return c, nil
+		}
+		tc := tls.Server(c, srv)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, err // unknown certificate, another cluster, plaintext
+		}
+		return tc, nil
+	}
+	if s.hl, err = handshake.New(ln, hs, ho); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s.advertise = s.hl.Addr()
+	if adv != nil {
+		s.advertise = adv
 	}
 	return s, nil
 }
 
-// Accept waits for the next connection and completes its TLS handshake,
-// so that a peer without a valid certificate never reaches Raft.
-func (s *tlsStream) Accept() (net.Conn, error) {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return nil, err
-		}
-		tc, ok := c.(*tls.Conn)
-		if !ok {
-			return c, nil
-		}
-		tc.SetDeadline(time.Now().Add(5 * time.Second))
-		if err := tc.Handshake(); err != nil {
-			tc.Close() // refused: unknown certificate, another cluster, plaintext
-			continue
-		}
-		tc.SetDeadline(time.Time{})
-		return tc, nil
-	}
-}
+// Accept waits for the next connection whose TLS handshake is done.
+func (s *tlsStream) Accept() (net.Conn, error) { return s.hl.Accept(context.Background()) }
 
-func (s *tlsStream) Close() error   { return s.ln.Close() }
+// Close stops listening and interrupts the handshakes in progress.
+func (s *tlsStream) Close() error   { return s.hl.Close() }
 func (s *tlsStream) Addr() net.Addr { return s.advertise }
+
+// refused is how many connections the listener refused.
+func (s *tlsStream) refused() uint64 { return s.hl.Refused() }
 
 // Dial connects to a peer's coordinator.
 func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {

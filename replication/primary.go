@@ -145,15 +145,16 @@ func NewPrimary(log *wal.Log, addr string, opts PrimaryOptions) (*Primary, error
 	if opts.MaxBatchBytes < 0 || opts.MaxBatchBytes > wire.MaxFrameBytes/2 {
 		return nil, fmt.Errorf("replication: PrimaryOptions.MaxBatchBytes %d: want 0 (default) to %d", opts.MaxBatchBytes, wire.MaxFrameBytes/2)
 	}
-	l, err := wire.Listen(addr, opts.Transport.wire())
-	if err != nil {
-		return nil, err
-	}
 	lg := opts.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	p := &Primary{log: log, opts: opts, l: l, lg: lg.With("component", "replication", "role", "primary"),
+	lg = lg.With("component", "replication", "role", "primary")
+	l, err := wire.ListenConfig{Logger: lg}.Listen(addr, opts.Transport.wire())
+	if err != nil {
+		return nil, err
+	}
+	p := &Primary{log: log, opts: opts, l: l, lg: lg,
 		standbys: make(map[*wire.Conn]*StandbyStatus), known: make(map[string]wal.LSN)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
@@ -166,6 +167,13 @@ func NewPrimary(log *wal.Log, addr string, opts PrimaryOptions) (*Primary, error
 
 // Addr is the address standbys connect to.
 func (p *Primary) Addr() net.Addr { return p.l.Addr() }
+
+// HandshakesRefused is how many connections the primary refused before
+// they became standbys: their handshake failed (TLS, identity, Hello) or
+// timed out (Options.HandshakeTimeout), or they came over
+// Options.MaxHandshakes or MaxHandshakesPerSource. Refusals are logged at
+// most once every 10 s, with their count.
+func (p *Primary) HandshakesRefused() uint64 { return p.l.Refused() }
 
 // Close stops listening, disconnects every standby and waits for its
 // goroutines.
@@ -225,13 +233,8 @@ func (p *Primary) lag(flushed wal.LSN) time.Duration {
 func (p *Primary) acceptLoop() {
 	for {
 		c, h, err := p.l.Accept(p.ctx)
-		var he *wire.HandshakeError
-		if errors.As(err, &he) {
-			p.lg.Warn("standby refused", "remote", he.Remote, "err", he.Err)
-			continue
-		}
 		if err != nil {
-			return // listener closed
+			return // closed
 		}
 		p.wg.Add(1)
 		go func() {

@@ -24,6 +24,13 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// MaxFrameBytes bounds received frames. Default and maximum 64 MiB.
 	MaxFrameBytes int
+	// MaxHandshakes bounds the connections a primary holds in the
+	// handshake at once (each runs on its own goroutine, so connections
+	// that never finish theirs do not delay a standby's); more are closed
+	// at once. Default 64.
+	MaxHandshakes int
+	// MaxHandshakesPerSource bounds them per source IP. Default 8.
+	MaxHandshakesPerSource int
 }
 
 // Validate reports every invalid field.

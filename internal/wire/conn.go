@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/continuity-go/continuity/internal/handshake"
 	"github.com/continuity-go/continuity/peer"
 )
 
@@ -29,6 +31,11 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// MaxFrameBytes bounds received frames. Default MaxFrameBytes.
 	MaxFrameBytes int
+	// MaxHandshakes bounds the connections a listener holds in the
+	// handshake at once; more are closed at once. Default 64.
+	MaxHandshakes int
+	// MaxHandshakesPerSource bounds them per source IP. Default 8.
+	MaxHandshakesPerSource int
 }
 
 // ClusterID is the cluster this end belongs to: TLS.Cluster, or Cluster
@@ -62,6 +69,12 @@ func (o Options) Validate() error {
 	}
 	if o.HandshakeTimeout < 0 {
 		errs = append(errs, errors.New("wire: Options.HandshakeTimeout is negative"))
+	}
+	if o.MaxHandshakes < 0 {
+		errs = append(errs, errors.New("wire: Options.MaxHandshakes is negative"))
+	}
+	if o.MaxHandshakesPerSource < 0 {
+		errs = append(errs, errors.New("wire: Options.MaxHandshakesPerSource is negative"))
 	}
 	if o.MaxFrameBytes < 0 || o.MaxFrameBytes > MaxFrameBytes {
 		errs = append(errs, fmt.Errorf("wire: Options.MaxFrameBytes %d: want 0 (default) to %d", o.MaxFrameBytes, MaxFrameBytes))
@@ -174,17 +187,6 @@ func heldOf(c net.Conn) *heldConn {
 	return nil
 }
 
-// heldListener wraps each accepted connection in a heldConn.
-type heldListener struct{ net.Listener }
-
-func (l heldListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &heldConn{Conn: c}, nil
-}
-
 // SetReadDeadline sets the deadline of the next reads.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
 
@@ -194,57 +196,97 @@ func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
 // Close closes the connection.
 func (c *Conn) Close() error { return c.c.Close() }
 
-// Listener accepts standbys.
+// Listener accepts standbys. Handshakes run concurrently, off the
+// accept loop (package handshake), so connections that never finish
+// theirs do not delay the others.
 type Listener struct {
-	l    net.Listener
+	hl   *handshake.Listener[accepted]
 	opts Options
+	tls  *tls.Config // nil with InsecurePlaintext
+}
+
+// accepted is a connection past the handshake and the Hello it sent.
+type accepted struct {
+	*Conn
+	hello Hello
+}
+
+// ListenConfig holds a listener's settings beyond Options, as
+// net.ListenConfig does; the zero value is the default.
+type ListenConfig struct {
+	// Logger receives the rate-limited Warns about refused handshakes.
+	// nil discards them.
+	Logger *slog.Logger
+	// OnRefused, if set, is called with each refused connection's
+	// address and the cause (a *HandshakeError, or a cause wrapping
+	// handshake.ErrOverLimit). It must not block.
+	OnRefused func(remote net.Addr, err error)
+}
+
+// Listen listens on a TCP address (e.g. "127.0.0.1:0") with the zero
+// ListenConfig.
+func Listen(addr string, opts Options) (*Listener, error) {
+	return ListenConfig{}.Listen(addr, opts)
 }
 
 // Listen listens on a TCP address (e.g. "127.0.0.1:0").
-func Listen(addr string, opts Options) (*Listener, error) {
+func (lc ListenConfig) Listen(addr string, opts Options) (*Listener, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
+	l := &Listener{opts: opts}
 	if !opts.InsecurePlaintext {
 		cfg, err := opts.TLS.ServerConfig()
 		if err != nil {
-			l.Close()
 			return nil, err
 		}
-		l = tls.NewListener(heldListener{l}, cfg)
+		l.tls = cfg
 	}
-	return &Listener{l: l, opts: opts}, nil
+	nl, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l.hl, err = handshake.New(nl, l.handshake, handshake.Options{
+		Timeout:             opts.HandshakeTimeout,
+		MaxPending:          opts.MaxHandshakes,
+		MaxPendingPerSource: opts.MaxHandshakesPerSource,
+		Logger:              lc.Logger,
+		OnRefused:           lc.OnRefused,
+	})
+	if err != nil {
+		nl.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // Addr is the listening address.
-func (l *Listener) Addr() net.Addr { return l.l.Addr() }
+func (l *Listener) Addr() net.Addr { return l.hl.Addr() }
 
-// Close stops listening.
-func (l *Listener) Close() error { return l.l.Close() }
+// Close stops listening, interrupts the handshakes in progress and waits
+// for them. Connections Accept returned are the caller's.
+func (l *Listener) Close() error { return l.hl.Close() }
 
-// Accept waits for a connection and runs the server side of the
-// handshake up to the standby's Hello: the TLS handshake (mutual,
-// identity checked), then the Hello, which must name the cluster and the
+// Refused is how many connections the listener refused: their handshake
+// failed (TLS, identity, Hello) or timed out, or they came over
+// MaxHandshakes or MaxHandshakesPerSource.
+func (l *Listener) Refused() uint64 { return l.hl.Refused() }
+
+// Accept waits for a connection whose server side of the handshake is
+// done up to the standby's Hello: the TLS handshake (mutual, identity
+// checked), then the Hello, which must name the cluster and the
 // certificate's node. It returns the connection and the Hello; the caller
-// answers with Welcome or Reject. A connection that fails the handshake
-// is closed and its error returned (wrapped in *HandshakeError): callers
-// keep accepting. Other errors (the listener closed) end accepting.
+// answers with Welcome or Reject. Connections that fail the handshake
+// are closed, counted (Refused) and logged at a rate limit, never
+// returned. An error (handshake.ErrClosed once the listener is closed,
+// or ctx's) ends accepting.
 func (l *Listener) Accept(ctx context.Context) (*Conn, Hello, error) {
-	nc, err := l.l.Accept()
+	a, err := l.hl.Accept(ctx)
 	if err != nil {
 		return nil, Hello{}, err
 	}
-	c, h, err := l.handshake(ctx, nc)
-	if err != nil {
-		nc.Close()
-		return nil, Hello{}, &HandshakeError{Remote: nc.RemoteAddr().String(), Err: err}
-	}
-	return c, h, nil
+	return a.Conn, a.hello, nil
 }
 
 // HandshakeError is a connection refused during the handshake.
@@ -261,13 +303,20 @@ func (e *HandshakeError) Error() string {
 // Unwrap returns the cause.
 func (e *HandshakeError) Unwrap() error { return e.Err }
 
-func (l *Listener) handshake(ctx context.Context, nc net.Conn) (*Conn, Hello, error) {
-	deadline := time.Now().Add(l.opts.HandshakeTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+// handshake is the listener's handshake.Func: nc is a raw TCP
+// connection, under the handshake's deadline.
+func (l *Listener) handshake(ctx context.Context, nc net.Conn) (accepted, error) {
+	c, h, err := l.serverHandshake(ctx, nc)
+	if err != nil {
+		return accepted{}, &HandshakeError{Remote: nc.RemoteAddr().String(), Err: err}
 	}
-	nc.SetDeadline(deadline)
-	defer nc.SetDeadline(time.Time{})
+	return accepted{Conn: c, hello: h}, nil
+}
+
+func (l *Listener) serverHandshake(ctx context.Context, nc net.Conn) (*Conn, Hello, error) {
+	if l.tls != nil {
+		nc = tls.Server(&heldConn{Conn: nc}, l.tls)
+	}
 	c := &Conn{c: nc, fr: NewFrameReader(nc, l.opts.MaxFrameBytes), held: heldOf(nc)}
 	if tc, ok := nc.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {

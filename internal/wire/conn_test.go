@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -39,25 +38,30 @@ func (c *cluster) opts(t *testing.T, node string, o testkit.CertOptions) Options
 	return Options{TLS: c.ca.NodeTLS(t, c.name, node, c.allowed, o), HandshakeTimeout: time.Minute}
 }
 
-// serve accepts connections and welcomes each, reporting handshake
-// results on the returned channel, until the listener closes: when the
-// test ends, which also waits for the accepting goroutine.
-func serve(t *testing.T, l *Listener) <-chan error {
+// serve listens with opts, accepts connections and welcomes each, and
+// reports handshake results on the returned channel: nil for a welcomed
+// standby, the cause for a refused connection. It stops when the test
+// ends, and waits for the accepting goroutine.
+func serve(t *testing.T, opts Options) (*Listener, <-chan error) {
+	t.Helper()
 	results := make(chan error, 16)
+	l, err := ListenConfig{OnRefused: func(_ net.Addr, err error) { results <- err }}.Listen("127.0.0.1:0", opts)
+	require.NoError(t, err)
+	done := make(chan struct{})
 	t.Cleanup(func() {
-		l.Close()
-		for range results { // until the accepting goroutine ends
+		l.Close() // no OnRefused calls after it returns
+		for {
+			select {
+			case <-results:
+			case <-done:
+				return
+			}
 		}
 	})
 	go func() {
-		defer close(results)
+		defer close(done)
 		for {
 			c, h, err := l.Accept(context.Background())
-			var he *HandshakeError
-			if errors.As(err, &he) {
-				results <- err
-				continue
-			}
 			if err != nil {
 				return
 			}
@@ -68,14 +72,12 @@ func serve(t *testing.T, l *Listener) <-chan error {
 			c.Close()
 		}
 	}()
-	return results
+	return l, results
 }
 
 func TestHandshake(t *testing.T) {
 	c := newCluster(t)
-	l, err := Listen("127.0.0.1:0", c.opts(t, "primary", testkit.CertOptions{}))
-	require.NoError(t, err)
-	results := serve(t, l)
+	l, results := serve(t, c.opts(t, "primary", testkit.CertOptions{}))
 	addr := l.Addr().String()
 	ctx := context.Background()
 
@@ -165,19 +167,15 @@ func TestHandshake(t *testing.T) {
 		other := newCluster(t)
 		other.ca = c.ca // same CA, other cluster name
 		other.name = "billing"
-		l2, err := Listen("127.0.0.1:0", other.opts(t, "primary", testkit.CertOptions{}))
-		require.NoError(t, err)
-		serve(t, l2)
-		_, _, err = Dial(ctx, l2.Addr().String(), c.opts(t, "standby-1", testkit.CertOptions{}), Hello{Node: "standby-1"})
+		l2, _ := serve(t, other.opts(t, "primary", testkit.CertOptions{}))
+		_, _, err := Dial(ctx, l2.Addr().String(), c.opts(t, "standby-1", testkit.CertOptions{}), Hello{Node: "standby-1"})
 		require.ErrorIs(t, err, peer.ErrIdentity)
 	})
 }
 
 func TestTLSVersion(t *testing.T) {
 	c := newCluster(t)
-	l, err := Listen("127.0.0.1:0", c.opts(t, "primary", testkit.CertOptions{}))
-	require.NoError(t, err)
-	results := serve(t, l)
+	l, results := serve(t, c.opts(t, "primary", testkit.CertOptions{}))
 	o := c.opts(t, "standby-1", testkit.CertOptions{})
 	cfg, err := o.TLS.ClientConfig()
 	require.NoError(t, err)
@@ -199,9 +197,7 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestPlaintextForTests(t *testing.T) {
 	opts := Options{InsecurePlaintext: true, Cluster: "orders"}
-	l, err := Listen("127.0.0.1:0", opts)
-	require.NoError(t, err)
-	results := serve(t, l)
+	l, results := serve(t, opts)
 	conn, w, err := Dial(context.Background(), l.Addr().String(), opts, Hello{Node: "standby-1", LastLSN: wal.LSN(7)})
 	require.NoError(t, err)
 	defer conn.Close()

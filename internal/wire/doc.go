@@ -17,6 +17,9 @@
 //
 // The handshake: TLS 1.3 with both certificates checked against the
 // cluster CA and the allowlist (package peer), then Hello, answered by
-// Welcome or Reject. A Conn may be read from one goroutine and written
-// from any.
+// Welcome or Reject. A Listener runs each connection's handshake on a
+// goroutine of its own, under HandshakeTimeout and within MaxHandshakes
+// and MaxHandshakesPerSource (package handshake), so connections that
+// never finish theirs do not delay a standby's. A Conn may be read from
+// one goroutine and written from any.
 package wire
