@@ -64,3 +64,14 @@ func authorize(peer string, cmd command, st State) error {
 	}
 	return nil
 }
+
+// memberAt names the member whose Raft address is addr, as the State
+// records it; Raft's dialer checks that the peer there is that node.
+func (c *Coordinator) memberAt(addr string) (string, bool) {
+	for id, m := range c.fsm.state().Members {
+		if m.RaftAddr == addr {
+			return id, true
+		}
+	}
+	return "", false
+}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/continuity-go/continuity/internal/handshake"
 	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/peer"
 )
 
 // TestAuthorize: a node speaks only for itself; a promotion comes only
@@ -122,4 +124,54 @@ func TestForgedCommandsRefused(t *testing.T) {
 	if err := forger.c.Resume(ctx); err != nil {
 		t.Fatalf("a member resuming as itself: %v", err)
 	}
+}
+
+// TestDialerChecksPeer: Raft's dialer refuses a peer whose certificate
+// names another node than the member at the address it dials.
+func TestDialerChecksPeer(t *testing.T) {
+	ca := testkit.NewCA(t, "cluster CA")
+	tlsOf := func(id string) peer.TLS {
+		return peer.TLS{
+			Certificate:  ca.NodeCert(t, id, testkit.CertOptions{URIs: []string{peer.Identity{Cluster: "orders", Node: id}.URI().String()}}),
+			CA:           ca.Pool,
+			Cluster:      "orders",
+			AllowedNodes: []string{"n1", "n2", "n3"},
+		}
+	}
+	srv, err := newTLSStream("127.0.0.1:0", "", tlsOf("n2"), false, handshake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			c.Close() // the handshake is done: all the test dials for
+		}
+	}()
+	cli, err := newTLSStream("127.0.0.1:0", "", tlsOf("n1"), false, handshake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	addr := srv.Addr().String()
+	cli.expect = func(string) (string, bool) { return "n3", true } // the member at addr is n3; n2 answers
+	if _, err := cli.Dial(raft.ServerAddress(addr), 10*time.Second); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("dial of %s, where n2 answers for n3: %v", addr, err)
+	}
+	cli.expect = func(string) (string, bool) { return "n2", true }
+	c, err := cli.Dial(raft.ServerAddress(addr), 10*time.Second)
+	if err != nil {
+		t.Fatalf("dial of the right peer: %v", err)
+	}
+	c.Close()
+	cli.expect = func(string) (string, bool) { return "", false } // an address no member has yet
+	c, err = cli.Dial(raft.ServerAddress(addr), 10*time.Second)
+	if err != nil {
+		t.Fatalf("dial of an address no member has: %v", err)
+	}
+	c.Close()
 }

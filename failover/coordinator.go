@@ -141,6 +141,7 @@ func Open(cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("failover: listen on %s: %w", cfg.Bind, err)
 	}
 	s.dial = cfg.dial
+	s.expect = c.memberAt
 	c.mux = newMux(s, c.applyForwarded)
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: io.Discard, Level: hclog.Off})
 	c.trans = raft.NewNetworkTransportWithLogger(c.mux, 3, 2*time.Second, hl)

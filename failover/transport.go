@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -26,6 +27,10 @@ type tlsStream struct {
 	// dial, when set (tests), replaces net.Dialer to route connections
 	// through a fault-injecting network.
 	dial func(ctx context.Context, addr string) (net.Conn, error)
+	// expect, when set, names the node that must answer at an address
+	// (ok false: none known yet, as while a member joins): Dial refuses a
+	// peer whose certificate names another node.
+	expect func(addr string) (node string, ok bool)
 }
 
 func newTLSStream(bind string, advertise string, t peer.TLS, insecurePlaintext bool, ho handshake.Options) (*tlsStream, error) {
@@ -106,5 +111,33 @@ func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net
 		c.Close()
 		return nil, errors.Join(errors.New("failover: TLS handshake with "+string(address)), err)
 	}
+	if err := s.checkPeer(string(address), tc.ConnectionState()); err != nil {
+		tc.Close()
+		return nil, err
+	}
 	return tc, nil
+}
+
+// checkPeer refuses a peer at addr whose certificate names another node
+// than the member at that address: an allowlisted node that took over an
+// address (or a stale one) must not receive another node's traffic.
+func (s *tlsStream) checkPeer(addr string, cs tls.ConnectionState) error {
+	if s.expect == nil {
+		return nil
+	}
+	want, ok := s.expect(addr)
+	if !ok {
+		return nil
+	}
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("failover: %s presented no certificate", addr)
+	}
+	id, err := peer.IdentityOf(cs.PeerCertificates[0])
+	if err != nil {
+		return fmt.Errorf("failover: %s: %w", addr, err)
+	}
+	if id.Node != want {
+		return fmt.Errorf("%w: %s answered as node %q, but the member there is %q", ErrUnauthorized, addr, id.Node, want)
+	}
+	return nil
 }
