@@ -285,7 +285,7 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 		return
 	}
 	s, err := replication.NewStandby(n.log, n.apply, replication.StandbyOptions{
-		Transport: c.transport(), Node: c.cfg.Node, Primary: rc.PrimaryAddr, Applied: n.Applied(),
+		Transport: c.transport(), Node: c.cfg.Node, Primary: rc.PrimaryAddr, PrimaryNode: rc.Primary, Applied: n.Applied(),
 		Archive: n.repo, NeedState: n.apply.discarded(), SpoolDir: n.cfg.Dir, Logger: n.cfg.Logger,
 	})
 	if err != nil {

@@ -25,6 +25,9 @@ type StandbyOptions struct {
 	Node string
 	// Primary is the primary's address.
 	Primary string
+	// PrimaryNode, if set, is the primary's node ID: a peer at Primary
+	// whose certificate names another node is refused (wire.ErrWrongPeer).
+	PrimaryNode string
 	// Applied is the last LSN the state machine already holds when the
 	// Standby starts (0 for an empty state, or a restored snapshot's
 	// LSN). Records after it in the local WAL are applied first.
@@ -430,7 +433,9 @@ func (s *Standby) follow(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	c, w, err := wire.Dial(ctx, s.opts.Primary, s.opts.Transport.wire(), h)
+	topts := s.opts.Transport.wire()
+	topts.Peer = s.opts.PrimaryNode
+	c, w, err := wire.Dial(ctx, s.opts.Primary, topts, h)
 	if rej := (*wire.RejectError)(nil); errors.As(err, &rej) && rej.Code == wire.RejectDiverged {
 		return false, s.cutUnapplied(rej)
 	}

@@ -36,5 +36,8 @@ type Options struct {
 // Validate reports every invalid field.
 func (o Options) Validate() error { return o.wire().Validate() }
 
-// wire is o as the protocol's connections take it (same fields).
-func (o Options) wire() wire.Options { return wire.Options(o) }
+// wire is o as the protocol's connections take it.
+func (o Options) wire() wire.Options {
+	return wire.Options{TLS: o.TLS, InsecurePlaintext: o.InsecurePlaintext, Cluster: o.Cluster, HandshakeTimeout: o.HandshakeTimeout,
+		MaxFrameBytes: o.MaxFrameBytes, MaxHandshakes: o.MaxHandshakes, MaxHandshakesPerSource: o.MaxHandshakesPerSource}
+}

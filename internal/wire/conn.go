@@ -36,7 +36,13 @@ type Options struct {
 	MaxHandshakes int
 	// MaxHandshakesPerSource bounds them per source IP. Default 8.
 	MaxHandshakesPerSource int
+	// Peer, for Dial, is the node the server's certificate must name
+	// (ErrWrongPeer otherwise); "" accepts any allowlisted node.
+	Peer string
 }
+
+// ErrWrongPeer: Dial reached an allowlisted node other than Options.Peer.
+var ErrWrongPeer = errors.New("wire: the peer is not the node expected")
 
 // ClusterID is the cluster this end belongs to: TLS.Cluster, or Cluster
 // in plaintext.
@@ -415,6 +421,9 @@ func dialHandshake(ctx context.Context, nc net.Conn, opts Options, h Hello) (*Co
 		id, err := peer.IdentityOf(tc.ConnectionState().PeerCertificates[0])
 		if err != nil {
 			return nil, Welcome{}, err
+		}
+		if opts.Peer != "" && id.Node != opts.Peer {
+			return nil, Welcome{}, fmt.Errorf("%w: %s answered as node %q, want %q", ErrWrongPeer, nc.RemoteAddr(), id.Node, opts.Peer)
 		}
 		c.c, c.peer, c.held = tc, id, hc
 	}

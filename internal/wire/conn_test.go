@@ -90,6 +90,25 @@ func TestHandshake(t *testing.T) {
 		require.NoError(t, <-results)
 	})
 
+	t.Run("the expected peer", func(t *testing.T) {
+		o := c.opts(t, "standby-1", testkit.CertOptions{})
+		o.Peer = "primary"
+		conn, _, err := Dial(ctx, addr, o, Hello{Node: "standby-1", Epoch: 3})
+		require.NoError(t, err)
+		conn.Close()
+		require.NoError(t, <-results)
+	})
+	t.Run("another allowlisted node than expected", func(t *testing.T) {
+		// The node at addr is "primary", on the allowlist; the standby
+		// was told its primary is standby-2.
+		o := c.opts(t, "standby-1", testkit.CertOptions{})
+		o.Peer = "standby-2"
+		conn, _, err := Dial(ctx, addr, o, Hello{Node: "standby-1", Epoch: 3})
+		require.ErrorIs(t, err, ErrWrongPeer)
+		require.Nil(t, conn)
+		<-results // the server saw the client hang up after the TLS handshake
+	})
+
 	refused := []struct {
 		name   string
 		opts   func(t *testing.T) Options
