@@ -248,8 +248,10 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 		}
 		sync := c.cfg.Sync > 0
 		last := n.log.Last()
+		coord := c.coord
 		p, err := replication.NewPrimary(n.log, c.cfg.ReplBind, replication.PrimaryOptions{Transport: c.transport(), Node: c.cfg.Node,
-			Capture: n.apply.capture, HoldCommit: sync, Logger: n.cfg.Logger})
+			Capture: n.apply.capture, HoldCommit: sync, Logger: n.cfg.Logger,
+			EpochReached: func(e uint64) bool { return coord.State().Epoch >= e }})
 		if err != nil {
 			n.lg.Error("cannot serve as primary", "addr", c.cfg.ReplBind, "err", err)
 			return

@@ -50,6 +50,14 @@ type PrimaryOptions struct {
 	// which every later history holds) instead of every record durable
 	// here, which a fail-over with a lower fork may cut.
 	HoldCommit bool
+	// EpochReached, if set, says whether the cluster's history has
+	// reached epoch (the coordinator's view). A standby's claim of a
+	// newer epoch than this primary's (in its Hello or acks) then
+	// deposes the primary only if EpochReached confirms it; otherwise the
+	// standby is refused and the primary goes on: an authenticated but
+	// lying standby cannot depose it, and a primary that really is
+	// deposed is fenced by its lease. Unset, the claim is believed.
+	EpochReached func(epoch uint64) bool
 	// Logger receives connection events. nil discards them.
 	Logger *slog.Logger
 }
@@ -244,11 +252,22 @@ func (p *Primary) acceptLoop() {
 	}
 }
 
+// believe reports whether a standby's claim of epoch may depose this
+// primary (PrimaryOptions.EpochReached).
+func (p *Primary) believe(epoch uint64) bool {
+	return p.opts.EpochReached == nil || p.opts.EpochReached(epoch)
+}
+
 // serve streams to one standby until the connection fails or the primary
 // closes.
 func (p *Primary) serve(c *wire.Conn, h wire.Hello) {
 	defer c.Close()
 	epoch := p.log.Epoch()
+	if h.Epoch > epoch && !p.believe(h.Epoch) {
+		p.lg.Warn("standby claims an epoch the cluster has not reached; refused", "node", h.Node, "standby epoch", h.Epoch, "epoch", epoch)
+		_ = c.RejectPeer(wire.Reject{Code: wire.RejectEpoch, Reason: fmt.Sprintf("epoch %d is not the cluster's (this primary is at %d)", h.Epoch, epoch)})
+		return
+	}
 	if h.Epoch > epoch {
 		p.depose(fmt.Errorf("%w: standby %s has seen epoch %d, this primary is at %d", ErrDeposed, h.Node, h.Epoch, epoch))
 		p.lg.Warn("standby has seen a newer epoch; this primary is deposed", "node", h.Node, "standby epoch", h.Epoch, "epoch", epoch)
@@ -337,6 +356,9 @@ func (p *Primary) readAcks(c *wire.Conn, st *StandbyStatus) error {
 		}
 		if f.Type != wire.FrameAck {
 			return &wire.FrameError{Type: f.Type, Err: wire.ErrFrameMalformed, Detail: "primary expects acks only"}
+		}
+		if f.Epoch > p.log.Epoch() && !p.believe(f.Epoch) {
+			return fmt.Errorf("replication: standby %s acknowledges epoch %d, which the cluster has not reached; dropped", st.Node, f.Epoch)
 		}
 		if f.Epoch > p.log.Epoch() {
 			err := fmt.Errorf("%w: standby %s is at epoch %d, past ours (%d)", ErrDeposed, st.Node, f.Epoch, p.log.Epoch())

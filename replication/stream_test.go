@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,4 +357,29 @@ func TestSlowStandbyDoesNotStallAsync(t *testing.T) {
 	proxy.SetFault(testkit.Fault{})
 	require.NoError(t, s.WaitFor(ctx, plog.Last()))
 	requirePrefix(t, plog, slog)
+}
+
+// TestLyingStandbyCannotDepose: with EpochReached (a cluster's view of
+// its epochs), a standby claiming an epoch the cluster has not reached is
+// refused and the primary goes on; a claim the cluster confirms deposes
+// it.
+func TestLyingStandbyCannotDepose(t *testing.T) {
+	plog := openLog(t, vfs.NewMem())
+	var reached atomic.Uint64
+	reached.Store(1)
+	p := newTestPrimary(t, plog, PrimaryOptions{EpochReached: func(e uint64) bool { return e <= reached.Load() }})
+	defer p.Close()
+	ctx := context.Background()
+	require.NoError(t, plog.SetEpoch(1))
+	_, _, err := wire.Dial(ctx, p.Addr().String(), plaintext.wire(), wire.Hello{Node: "liar", Epoch: 7})
+	var re *wire.RejectError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, wire.RejectEpoch, re.Code)
+	_, _, err = p.Append(ctx, Mode{}, []byte("still primary"))
+	require.NoError(t, err, "a standby's unconfirmed claim deposed the primary")
+	reached.Store(2)
+	_, _, err = wire.Dial(ctx, p.Addr().String(), plaintext.wire(), wire.Hello{Node: "honest", Epoch: 2})
+	require.Error(t, err)
+	_, _, err = p.Append(ctx, Mode{}, []byte("late"))
+	require.ErrorIs(t, err, ErrDeposed, "a claim the cluster confirms deposes the primary")
 }
