@@ -160,17 +160,12 @@ func (m *muxStream) serveForward(c net.Conn, br *bufio.Reader) {
 	defer m.untrack(c)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	var hdr [5]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+	cmd, err := readForward(br)
+	if errors.Is(err, errForwardTooLarge) {
+		writeReply(c, forwardFailed, err.Error())
 		return
 	}
-	n := binary.LittleEndian.Uint32(hdr[1:])
-	if n > maxCommandBytes {
-		writeReply(c, forwardFailed, fmt.Sprintf("command of %d bytes exceeds %d", n, maxCommandBytes))
-		return
-	}
-	cmd := make([]byte, n)
-	if _, err := io.ReadFull(br, cmd); err != nil {
+	if err != nil {
 		return
 	}
 	who, err := m.peerOf(c)
@@ -229,16 +224,50 @@ func (m *muxStream) forward(addr raft.ServerAddress, cmd []byte, timeout time.Du
 	if _, err := c.Write(append(b, cmd...)); err != nil {
 		return 0, "", err
 	}
+	status, msg, err = readReply(c)
+	if err != nil {
+		return 0, "", fmt.Errorf("failover: reply from %s: %w", addr, err)
+	}
+	return status, msg, nil
+}
+
+// errForwardTooLarge: a forwarded command or reply longer than allowed.
+var errForwardTooLarge = errors.New("failover: forwarded message too large")
+
+// readForward reads a forwarded command (magic, u32 length, bytes),
+// allocating only once the length is within maxCommandBytes.
+func readForward(r io.Reader) ([]byte, error) {
 	var hdr [5]byte
-	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	if hdr[0] != forwardMagic {
+		return nil, fmt.Errorf("failover: forwarded command starts with %#x", hdr[0])
+	}
+	n := binary.LittleEndian.Uint32(hdr[1:])
+	if n > maxCommandBytes {
+		return nil, fmt.Errorf("%w: command of %d bytes exceeds %d", errForwardTooLarge, n, maxCommandBytes)
+	}
+	cmd := make([]byte, n)
+	if _, err := io.ReadFull(r, cmd); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// readReply reads a reply (status byte, u32 length, message), allocating
+// only once the length is within maxForwardReply.
+func readReply(r io.Reader) (status byte, msg string, err error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, "", err
 	}
 	n := binary.LittleEndian.Uint32(hdr[1:])
 	if n > maxForwardReply {
-		return 0, "", fmt.Errorf("failover: reply of %d bytes from %s", n, addr)
+		return 0, "", fmt.Errorf("%w: reply of %d bytes", errForwardTooLarge, n)
 	}
 	buf := make([]byte, n)
-	if _, err := io.ReadFull(c, buf); err != nil {
+	if _, err := io.ReadFull(r, buf); err != nil {
 		return 0, "", err
 	}
 	return hdr[0], string(buf), nil
