@@ -28,6 +28,7 @@ type clusterPart struct {
 	mu          sync.Mutex
 	prim        *replication.Primary
 	epoch       uint64 // the epoch prim serves
+	replRefused uint64 // connections refused by primaries since closed
 	stby        *replication.Standby
 	following   string
 	followEpoch uint64
@@ -306,9 +307,25 @@ func (c *clusterPart) stopFollowing() {
 	}
 }
 
+// refused counts the connections the listeners refused (Status.Refused):
+// the coordinator's, and every primary's since Open.
+func (c *clusterPart) refused() Refused {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := Refused{Replication: c.replRefused}
+	if c.coord != nil {
+		r.Raft = c.coord.HandshakesRefused()
+	}
+	if c.prim != nil {
+		r.Replication += c.prim.HandshakesRefused()
+	}
+	return r
+}
+
 // stopServing closes the primary and its archiver. Caller holds c.mu.
 func (c *clusterPart) stopServing() {
 	c.prim.Close()
+	c.replRefused += c.prim.HandshakesRefused()
 	c.prim, c.epoch = nil, 0
 	c.n.stopArchiver()
 }

@@ -2,6 +2,7 @@ package continuity
 
 import (
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,4 +24,28 @@ func TestInsecurePlaintextWarns(t *testing.T) {
 	require.NoError(t, err)
 	defer n.Close()
 	require.True(t, strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "InsecurePlaintext"), "log:\n%s", logs.String())
+}
+
+// TestRefusedConnectionsCounted: connections that send no valid TLS
+// handshake to a node's Raft or replication port are closed and counted
+// in Status.Refused (continuity_handshakes_refused_total).
+func TestRefusedConnectionsCounted(t *testing.T) {
+	ca := testkit.NewCA(t, "cluster CA")
+	raftAddr, replAddr := freeAddr(t), freeAddr(t)
+	n, err := Open(t.Context(), Config{Dir: t.TempDir(), Archive: "file://" + filepath.ToSlash(t.TempDir()), Keys: snapshot.RawKey([32]byte{2}), Logger: quiet,
+		Cluster: &ClusterConfig{Node: "n1", RaftBind: raftAddr, ReplBind: replAddr, Bootstrap: true,
+			TLS: ca.NodeTLS(t, "orders", "n1", []string{"n1"}, testkit.CertOptions{})}}, &kv{})
+	require.NoError(t, err)
+	defer n.Close()
+	testkit.Eventually(t, func() bool { return n.Role() == RolePrimary }, "the node to become primary")
+	for _, addr := range []string{raftAddr, replAddr} {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		c.Write([]byte("GET / HTTP/1.0\r\n\r\n")) // not a TLS handshake
+		c.Close()
+	}
+	testkit.Eventually(t, func() bool {
+		r := n.Status().Refused
+		return r.Raft >= 1 && r.Replication >= 1
+	}, "both refusals counted (status %+v)", n.Status().Refused)
 }

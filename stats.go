@@ -174,6 +174,16 @@ type Status struct {
 	// for a single node, and until this node has confirmed its cluster
 	// state with the leader.
 	Maintenance Maintenance
+	// Refused counts the connections a cluster node's listeners closed
+	// before or during their TLS handshake (no valid certificate, no
+	// handshake within the deadline, over the caps), since Open.
+	Refused Refused
+}
+
+// Refused counts refused connections by listener.
+type Refused struct {
+	Raft        uint64 // the coordinator's port
+	Replication uint64 // the primary's replication port (while primary)
 }
 
 // Status returns the node's state.
@@ -191,6 +201,7 @@ func (n *Node) Status() Status {
 	if n.cl != nil {
 		st.Role, st.Epoch, st.Primary = n.cl.roleNow()
 		st.Maintenance = n.cl.maintenance()
+		st.Refused = n.cl.refused()
 	}
 	st.Ready, st.NotReady = n.Ready()
 	return st

@@ -129,6 +129,7 @@ var (
 	dPrimary     = desc("primary", "1 if this node is the primary.")
 	dEpoch       = desc("epoch", "The cluster's epoch (fencing token).")
 	dPaused      = desc("maintenance_paused", "1 while the cluster is paused for maintenance (Node.Pause): no automatic fail-over.")
+	dRefused     = desc("handshakes_refused_total", "Connections a cluster listener closed before or during the TLS handshake (bad certificate, too slow, over the caps).", "listener")
 	dPromotions  = desc("promotions_total", "Promotions in the cluster's timeline (the first included).")
 	dArchLag     = desc("archive_lag_seconds", "Age of the oldest record not yet in the archive (RPO now).")
 	dArchived    = desc("archive_archived_lsn", "Every record up to this LSN is in the archive.")
@@ -167,7 +168,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
-		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
+		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
 		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK,
 		dReady, dDrillAt, dDrillOK, dDrillRTO, dDrills, dDrillFails} {
 		ch <- d
@@ -205,6 +206,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dPrimary, b2f(st.Role == continuity.RolePrimary))
 	gauge(dEpoch, float64(st.Epoch))
 	gauge(dPaused, b2f(st.Maintenance.Paused)) // from the start: 0 on a single node
+	for listener, v := range map[string]uint64{"raft": st.Refused.Raft, "replication": st.Refused.Replication} {
+		ch <- prometheus.MustNewConstMetric(dRefused, prometheus.CounterValue, float64(v), listener)
+	}
 	if co := n.Coordinator(); co != nil {
 		counter(dPromotions, float64(len(co.State().Timeline)))
 	}
