@@ -153,6 +153,17 @@ func (n *Node) Join(ctx context.Context, node, raftAddr, replAddr string, voter 
 	return n.cl.coord.Join(ctx, failover.Member{ID: node, RaftAddr: raftAddr, ReplAddr: replAddr, Voter: voter})
 }
 
+// JoinVia asks the member whose Raft address is member to add this node
+// to its cluster as a voter, over the cluster's mutual TLS (the member
+// checks that this node's certificate names the node it adds). It
+// retries while the cluster forms, until ctx ends.
+func (n *Node) JoinVia(ctx context.Context, member string) error {
+	if n.cl == nil {
+		return errors.New("continuity: a single node has no cluster to join")
+	}
+	return n.cl.coord.JoinVia(ctx, member, true)
+}
+
 // Switchover hands the primary role to target (call it on the primary).
 func (n *Node) Switchover(ctx context.Context, target string) error {
 	if n.cl == nil {

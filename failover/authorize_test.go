@@ -3,6 +3,7 @@ package failover
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,42 @@ func TestDialerChecksPeer(t *testing.T) {
 		t.Fatalf("dial of an address no member has: %v", err)
 	}
 	c.Close()
+}
+
+// TestJoinVia: a new node asks a follower (not the leader) to add it,
+// over mutual TLS; the follower passes the join on to the leader and the
+// node becomes a member. A new node cannot have another node added.
+func TestJoinVia(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	p, _ := tc.primary("")
+	var follower *testNode
+	for _, n := range tc.nodes {
+		if !n.c.IsLeader() {
+			follower = n
+			break
+		}
+	}
+	tc.ids = append(tc.ids, "n4")
+	tc.dirs["n4"] = filepath.Join(t.TempDir(), "n4")
+	tc.addrs["n4"] = freeAddr(t)
+	tc.net.name(tc.addrs["n4"], "n4")
+	n4 := tc.start("n4", false)
+	tc.mu.Lock()
+	tc.nodes = append(tc.nodes, n4)
+	tc.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	forged := command{Op: opJoin, Member: Member{ID: "n5", RaftAddr: "127.0.0.1:9", Voter: true}}
+	status, msg, err := n4.c.mux.forward(raft.ServerAddress(follower.c.Addr()), encodeCommand(forged), 10*time.Second)
+	if err != nil || status != forwardRefused || !strings.Contains(msg, ErrUnauthorized.Error()) {
+		t.Fatalf("a non-member adding n5: %d %q %v", status, msg, err)
+	}
+	if err := n4.c.JoinVia(ctx, follower.c.Addr(), true); err != nil {
+		t.Fatalf("join via %s: %v", follower.id, err)
+	}
+	testkit.Eventually(t, func() bool {
+		st := n4.c.State()
+		_, member := st.Members["n4"]
+		return member && st.Primary == p.id
+	}, "n4 to be a member that knows the primary")
 }

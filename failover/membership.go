@@ -36,6 +36,32 @@ func (c *Coordinator) Join(ctx context.Context, m Member) error {
 	return nil
 }
 
+// JoinVia asks the member whose coordinator listens at addr to add this
+// node (as a voter, or a non-voter). The request goes over the cluster's
+// mutual TLS, and the member accepts it only for the node this node's
+// certificate names, so no unauthenticated endpoint is needed to grow a
+// cluster. It retries while the cluster forms, until ctx ends; a refusal
+// (another cluster, a node off the allowlist) returns at once.
+func (c *Coordinator) JoinVia(ctx context.Context, addr string, voter bool) error {
+	cmd := command{Op: opJoin, Member: Member{ID: c.cfg.Node, RaftAddr: c.Addr(), ReplAddr: c.cfg.ReplAddr, Voter: voter}}
+	for {
+		status, msg, err := c.mux.forward(raft.ServerAddress(addr), encodeCommand(cmd), 5*time.Second)
+		switch {
+		case err == nil && status == forwardOK:
+			return nil
+		case err == nil && status == forwardRefused:
+			return fmt.Errorf("failover: join via %s: %w", addr, refusedError(msg))
+		case err == nil:
+			err = errors.New(msg)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failover: join via %s: %w (last attempt: %v)", addr, ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // Remove takes a node out of the cluster: out of the State and of the
 // Raft configuration. It is sent to the leader if this node is not; the
 // leader accepts that only for this node itself (authorize): to remove

@@ -10,7 +10,8 @@ import (
 )
 
 // applyForwarded applies a command another node sent (this node should
-// be the leader); membership joins are done here. It returns the reply's
+// be the leader, except for a join, which any member takes); membership
+// joins are done here. It returns the reply's
 // status byte and message.
 func (c *Coordinator) applyForwarded(peer string, b []byte) (status byte, msg string) {
 	cmd, err := decodeCommand(b)
@@ -22,12 +23,14 @@ func (c *Coordinator) applyForwarded(peer string, b []byte) (status byte, msg st
 	case <-time.After(time.Second):
 		return forwardNoLeader, "starting"
 	}
-	if c.raft.State() != raft.Leader {
-		return forwardNoLeader, "not the leader"
-	}
 	if err := authorize(peer, cmd, c.fsm.state()); err != nil {
 		c.lg.Warn("forwarded command refused", "peer", peer, "op", cmd.Op, "err", err)
 		return forwardRefused, err.Error()
+	}
+	// A join may come to any member (JoinVia: the joiner knows no
+	// leader); Join sends it on to the leader, as this member's.
+	if c.raft.State() != raft.Leader && cmd.Op != opJoin {
+		return forwardNoLeader, "not the leader"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

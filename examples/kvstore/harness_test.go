@@ -86,7 +86,7 @@ func newCluster(t *testing.T, archiveURL string) *cluster {
 	c.peers = strings.Join(peers, ",")
 	c.members[0].extra = []string{"-bootstrap"}
 	for _, m := range c.members[1:] {
-		m.extra = []string{"-join", "http://" + c.members[0].http}
+		m.extra = []string{"-join", c.members[0].raft}
 	}
 	t.Cleanup(c.cleanup)
 	// One at a time, each until it serves: localblob's open has a window

@@ -148,7 +148,7 @@ func TestThreeProcesses(t *testing.T) {
 	// file (a known race, see the closing note of stop 25).
 	testkit.Eventually(t, func() bool { _, err := ps[0].status(); return err == nil }, "n1 to serve HTTP")
 	for _, p := range ps[1:] {
-		p.start(t, bin, certs, peerFlag, "-join", "http://"+ps[0].http)
+		p.start(t, bin, certs, peerFlag, "-join", ps[0].raft)
 	}
 	testkit.Eventually(t, func() bool {
 		for _, p := range ps {

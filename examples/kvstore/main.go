@@ -15,10 +15,10 @@
 //	    -bootstrap -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
 //	/tmp/kv/kvstore -node n2 -dir /tmp/kv/n2 -certs /tmp/kv/certs -archive file:///tmp/kv/archive \
 //	    -key-file /tmp/kv/certs/archive.key -http 127.0.0.1:8082 -raft 127.0.0.1:7082 -repl 127.0.0.1:7182 \
-//	    -join http://127.0.0.1:8081 -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
+//	    -join 127.0.0.1:7081 -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
 //	/tmp/kv/kvstore -node n3 -dir /tmp/kv/n3 -certs /tmp/kv/certs -archive file:///tmp/kv/archive \
 //	    -key-file /tmp/kv/certs/archive.key -http 127.0.0.1:8083 -raft 127.0.0.1:7083 -repl 127.0.0.1:7183 \
-//	    -join http://127.0.0.1:8081 -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
+//	    -join 127.0.0.1:7081 -peers n1=http://127.0.0.1:8081,n2=http://127.0.0.1:8082,n3=http://127.0.0.1:8083
 //
 // (each in its own terminal, or with & at the end; n1 first).
 // A node that was stopped or killed restarts with the same command (its
@@ -156,7 +156,7 @@ func run() error {
 		certs     = flag.String("certs", "", "directory made by 'kvstore certs' (cluster mode)")
 		cluster   = flag.String("cluster", "kvstore", "cluster ID in the certificates")
 		bootstrap = flag.Bool("bootstrap", false, "start a new cluster with this node")
-		join      = flag.String("join", "", "HTTP address of a member to join through")
+		join      = flag.String("join", "", "Raft address (-raft) of a member to join through, over the cluster's mutual TLS")
 		peers     = flag.String("peers", "", "node=http://addr,... for redirects to the primary")
 		sync      = flag.Int("sync", 1, "standbys that must hold a write before it is acknowledged (cluster mode)")
 		archive   = flag.String("archive", "", "the archive's bucket URL, shared by every node (file:///dir, s3://bucket?...); required in cluster mode")
@@ -202,7 +202,12 @@ func run() error {
 	}
 	defer n.Close()
 	if *join != "" {
-		if err := joinVia(*join, *node, *raftAddr, *replAddr); err != nil {
+		// Over the cluster's mutual TLS: the member adds only the node
+		// this node's certificate names (no HTTP endpoint can add one).
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := n.JoinVia(ctx, *join)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
@@ -231,28 +236,6 @@ func run() error {
 	defer cancel()
 	srv.Shutdown(ctx)
 	return nil
-}
-
-// joinVia asks a member to add this node to the cluster, retrying while
-// the cluster forms.
-func joinVia(member, node, raftAddr, replAddr string) error {
-	u := fmt.Sprintf("%s/cluster/join?node=%s&raft=%s&repl=%s", member, node, raftAddr, replAddr)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Post(u, "text/plain", nil)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("%s: %s", resp.Status, body)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("join through %s: %w", member, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handler {
@@ -346,16 +329,6 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 	for _, path := range []string{"/metrics", "/healthz", "/livez", "/readyz"} {
 		mux.Handle("GET "+path, obs)
 	}
-	mux.HandleFunc("POST /cluster/join", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		defer cancel()
-		if err := n.Join(ctx, q.Get("node"), q.Get("raft"), q.Get("repl"), true); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "joined\n")
-	})
 	maintenanceRoutes(mux, n)
 	return mux
 }
