@@ -24,7 +24,7 @@ type roundTrip struct {
 }
 
 func openRoundTrip(ctx context.Context, pk *pki, payload []byte) (rt *roundTrip, err error) {
-	l, err := wire.Listen("127.0.0.1:0", wire.Options(pk.transport(primaryNode, standbyNode(0))))
+	l, err := wire.Listen("127.0.0.1:0", wire.Options{TLS: pk.transport(primaryNode, standbyNode(0)).TLS})
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func openRoundTrip(ctx context.Context, pk *pki, payload []byte) (rt *roundTrip,
 	}()
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rt.standby, _, err = wire.Dial(hctx, l.Addr().String(), wire.Options(pk.transport(standbyNode(0), primaryNode)), wire.Hello{Node: standbyNode(0), Epoch: 1})
+	rt.standby, _, err = wire.Dial(hctx, l.Addr().String(), wire.Options{TLS: pk.transport(standbyNode(0), primaryNode).TLS}, wire.Hello{Node: standbyNode(0), Epoch: 1})
 	a := <-acc
 	rt.primary = a.c
 	if err = errors.Join(err, a.err); err != nil {
