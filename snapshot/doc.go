@@ -99,6 +99,20 @@
 //
 // Lock: objects under locks/; see Concurrency.
 //
+// # Crypto-shredding
+//
+// Repo.DestroyKeys deletes every object under keys/ (damaged ones too)
+// and, unless DestroyOptions.KeepConfig, the config, after checking
+// DestroyOptions.Confirm against the repository ID; it leaves the
+// object "destroyed" (no secret in it) so that Open returns
+// ErrDestroyed, and the Repo zeroes its keys and refuses every call.
+// Packs, indexes and manifests stay where they are, undecryptable. It
+// cannot reach other copies: a bucket with versioning or object lock
+// may keep old versions of keys/ (the report says so on S3; elsewhere
+// it says "unknown"), and key files, passphrases, KMS keys, processes
+// that have the repository open, local WALs, standbys, restored state
+// and copies of the bucket are for their owners to destroy.
+//
 // # Formats
 //
 // Every object starts with a 48-byte header: magic "\x89CSNAP\r\n", a
@@ -113,6 +127,7 @@
 //	index     header | AES-GCM(body)          body: packs, each with its blobs
 //	manifest  header | AES-GCM(body)
 //	lock      header | AES-GCM(body)
+//	destroyed header | repository ID (16) | time (8) | xxhash64
 //	key slot  header | kind, label, created, params, wrapped key | MAC | xxhash64
 //	pack      header | AES-GCM(blob) … | AES-GCM(blob list) | uint32 length
 //

@@ -63,7 +63,14 @@ var (
 
 	// ErrLastKey is returned by RemoveKey for the only remaining key
 	// slot: without it the repository could never be opened again.
+	// Repo.DestroyKeys deletes every slot on purpose.
 	ErrLastKey = errors.New("snapshot: refusing to remove the last key slot")
+
+	// ErrDestroyed is returned by Open, and by every call on the Repo
+	// afterwards, once DestroyKeys has deleted the repository's key
+	// slots: the master key cannot be recovered from the bucket, so
+	// what remains of the repository cannot be decrypted by anyone.
+	ErrDestroyed = errors.New("snapshot: the repository's keys were destroyed (crypto-shredded): what remains in the bucket cannot be decrypted")
 
 	// ErrTooManySlots is returned by Open when none of the
 	// Options.MaxKeySlots key slots of the provider's kind it tried

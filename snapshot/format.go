@@ -60,6 +60,11 @@ const (
 	kindIndex    byte = 4
 	kindManifest byte = 5
 	kindLock     byte = 6
+	// kindTombstone is the object DestroyKeys leaves (tombstoneName):
+	// header | repository ID (16) | destroyed at, uint64 Unix
+	// nanoseconds | xxhash64 of everything before it. Nothing in it is
+	// secret or sealed; it only tells Open why nothing opens.
+	kindTombstone byte = 8
 )
 
 // Codecs, recorded per blob so an archive tier can recompress.
@@ -77,13 +82,16 @@ const (
 
 // Object name prefixes within the repository's bucket (or prefix).
 const (
-	configName   = "config"
-	keysPrefix   = "keys/"
-	dataPrefix   = "data/"
-	indexPrefix  = "index/"
-	snapsPrefix  = "snapshots/"
-	locksPrefix  = "locks/"
-	objNameBytes = 16 // random object names: 16 bytes, 32 hex digits
+	configName = "config"
+	// tombstoneName is the object DestroyKeys writes after deleting
+	// every key slot (kindTombstone).
+	tombstoneName = "destroyed"
+	keysPrefix    = "keys/"
+	dataPrefix    = "data/"
+	indexPrefix   = "index/"
+	snapsPrefix   = "snapshots/"
+	locksPrefix   = "locks/"
+	objNameBytes  = 16 // random object names: 16 bytes, 32 hex digits
 )
 
 // blobID is the keyed hash identifying a chunk or tree block.

@@ -112,7 +112,7 @@ func (r *Repo) ListObjects(ctx context.Context, prefix, delimiter string) ([]Obj
 
 // checkSealedName refuses names in the repository's own namespace.
 func checkSealedName(name string) error {
-	if name == "" || name == configName {
+	if name == "" || name == configName || name == tombstoneName {
 		return fmt.Errorf("snapshot: %q is not a name for a sealed object", name)
 	}
 	for _, p := range []string{keysPrefix, dataPrefix, indexPrefix, snapsPrefix, locksPrefix} {

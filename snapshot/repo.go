@@ -44,8 +44,9 @@ type Repo struct {
 	idxMu     sync.RWMutex
 	idx       *index
 
-	mu     sync.Mutex
-	closed bool
+	mu        sync.Mutex
+	closed    bool
+	destroyed bool // by DestroyKeys: calls return ErrDestroyed
 }
 
 // repoConfig is the decoded config object.
@@ -139,7 +140,7 @@ func Init(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, f Format, 
 }
 
 // Open opens the repository in bucket with keys. It returns ErrNoRepository
-// if there is none, and an error wrapping ErrWrongKey if no key slot opens
+// if there is none, ErrDestroyed if DestroyKeys deleted its key slots, and an error wrapping ErrWrongKey if no key slot opens
 // with keys. It tries at most Options.MaxKeySlots slots of keys' kind,
 // newest first; when none of them opens and there are more, the error
 // wraps ErrTooManySlots. Passphrase slots asking for costs above
@@ -154,6 +155,9 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 	opts = opts.withDefaults()
 	raw, err := getObjectMax(ctx, bucket, configName, maxConfigBytes)
 	if errors.Is(err, ErrMissing) {
+		if destroyed(ctx, bucket) {
+			return nil, ErrDestroyed
+		}
 		return nil, ErrNoRepository
 	} else if err != nil {
 		return nil, fmt.Errorf("snapshot: open: %w", err)
@@ -169,6 +173,9 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 
 	master, slot, more, err := unwrapMaster(ctx, bucket, repoID, keys, opts.MaxKeySlots)
 	if err != nil {
+		if destroyed(ctx, bucket) {
+			return nil, fmt.Errorf("%w (%v)", ErrDestroyed, err)
+		}
 		return nil, err
 	}
 	slotID := slot.ID
@@ -451,6 +458,9 @@ func (r *Repo) checkWritable() error {
 func (r *Repo) checkOpen() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.destroyed {
+		return ErrDestroyed
+	}
 	if r.closed {
 		return ErrClosed
 	}
