@@ -89,6 +89,7 @@ func TestGoldenJSON(t *testing.T) {
 		{"version", []string{"version"}, 0},
 		{"error-outside-window", f.args("restore", "--lsn", "99", "--out", filepath.Join(out, "x")), exitNotFound},
 		{"error-usage", f.args("restore"), exitUsage},
+		{"keys-destroy", f.args("keys", "destroy", "--confirm", archiveID(t, f)), 0}, // last: no key opens f after it
 	}
 	for _, r := range runs {
 		t.Run(r.name, func(t *testing.T) {

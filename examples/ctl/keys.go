@@ -38,18 +38,19 @@ func cmdKeys(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "keys",
 		GroupID: "write",
-		Short:   "List, add, remove and rotate the key slots that open the archive",
+		Short:   "List, add, remove, rotate or destroy the key slots that open the archive",
 		Long: `Every key slot wraps the archive's master key with one key: a raw key
 file (as a Node writes), or a passphrase. keys list shows the slots, never
 key material; add writes a slot for a new key; remove deletes one (never
 the last); rotate adds a slot for a new key, then removes the old one.
-A new raw key goes to --new-key-file, which must not exist (mode 0600).`,
+A new raw key goes to --new-key-file, which must not exist (mode 0600).
+destroy deletes every slot, so that nobody can decrypt the archive again.`,
 		Args: args(cobra.NoArgs),
 		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
-			return usage(errors.New("keys: give list, add, remove or rotate"))
+			return usage(errors.New("keys: give list, add, remove, rotate or destroy"))
 		}),
 	}
-	cmd.AddCommand(cmdKeysList(a), cmdKeysAdd(a), cmdKeysRemove(a), cmdKeysRotate(a))
+	cmd.AddCommand(cmdKeysList(a), cmdKeysAdd(a), cmdKeysRemove(a), cmdKeysRotate(a), cmdKeysDestroy(a))
 	return cmd
 }
 
@@ -275,5 +276,85 @@ encrypts the data.`,
 		}),
 	}
 	n.flags(cmd)
+	return cmd
+}
+
+// destroyJSON is ctl keys destroy --json: what was deleted, and what
+// the deletion could not reach.
+type destroyJSON struct {
+	ID            string   `json:"id"`
+	Deleted       []string `json:"deleted"`
+	ConfigDeleted bool     `json:"config_deleted"`
+	Versioning    string   `json:"versioning"`  // off, enabled, suspended, unknown
+	ObjectLock    string   `json:"object_lock"` // off, enabled, unknown
+	Warnings      []string `json:"warnings"`
+}
+
+func cmdKeysDestroy(a *app) *cobra.Command {
+	var confirm string
+	var keepConfig bool
+	cmd := &cobra.Command{
+		Use:   "destroy --confirm ARCHIVE_ID [--keep-config]",
+		Short: "Delete every key slot (and the config): nobody can decrypt the archive again",
+		Long: `destroy crypto-shreds the archive: it deletes every key slot, damaged ones
+too, and then the config (unless --keep-config), so that the master key that
+encrypts the snapshots and the WAL cannot be recovered from the bucket by
+anyone, with any key. The data objects stay, undecryptable; delete them with
+the store's tools to free the space. There is no undo.
+
+--confirm must be the archive's ID, as 'ctl stats' and 'ctl init' print it.
+
+It cannot reach other copies: a bucket that keeps old versions or locks
+objects (the output says so for S3; elsewhere "unknown") may still hold
+old key slots, which its owner must purge; and key files, passphrases,
+Nodes that have the archive open, local WALs, standbys, restored files and
+copies of the bucket are out of its reach.`,
+		Args: args(cobra.NoArgs),
+		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := a.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			id := s.repo.ID()
+			if confirm != id {
+				what := "without --confirm"
+				if confirm != "" {
+					what = fmt.Sprintf("--confirm %s is not this archive's ID", confirm)
+				}
+				return usage(fmt.Errorf("refusing to destroy the keys %s: nothing deleted. This makes archive %s unreadable forever, with any key; to go on, give --confirm %s", what, id, id))
+			}
+			rep, err := s.repo.DestroyKeys(ctx, snapshot.DestroyOptions{Confirm: confirm, KeepConfig: keepConfig})
+			if err != nil {
+				if len(rep.Deleted) > 0 {
+					return fmt.Errorf("%w (already deleted: %s)", err, strings.Join(rep.Deleted, ", "))
+				}
+				return err
+			}
+			v := destroyJSON{ID: rep.RepoID, Deleted: rep.Deleted, ConfigDeleted: rep.ConfigDeleted,
+				Versioning: rep.Versioning, ObjectLock: rep.ObjectLock, Warnings: rep.Warnings}
+			if v.Warnings == nil {
+				v.Warnings = []string{}
+			}
+			return a.printer().print(v, func(out io.Writer) {
+				slots := len(rep.Deleted)
+				if rep.ConfigDeleted {
+					slots--
+				}
+				fmt.Fprintf(out, "destroyed the keys of archive %s: deleted %d key slot object(s)", rep.RepoID, slots)
+				if rep.ConfigDeleted {
+					fmt.Fprint(out, " and the config")
+				}
+				fmt.Fprintln(out, "; no key opens it any more")
+				fmt.Fprintf(out, "bucket versioning: %s, object lock: %s\n", rep.Versioning, rep.ObjectLock)
+				for _, w := range rep.Warnings {
+					fmt.Fprintf(out, "warning: %s\n", w)
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVar(&confirm, "confirm", "", "the archive's ID ('ctl stats' prints it): required, so that no archive is destroyed by accident")
+	cmd.Flags().BoolVar(&keepConfig, "keep-config", false, "keep the config object (the archive ID and chunker parameters); the keys are deleted all the same")
 	return cmd
 }
