@@ -90,9 +90,10 @@ const outOfReach = "copies of the key or its plaintext outside the bucket are ou
 //     have the repository open, local WALs, standbys, restored state and
 //     copies of the bucket.
 //
-// If it fails partway, the report lists what was deleted; once any key
-// slot is gone, run it again with the same key only if a slot remains
-// (Open still opens); otherwise delete the rest with the store's tools.
+// If it fails partway, the report lists what it deleted, and r is
+// unusable all the same. While a slot is left, Open with its key and
+// call DestroyKeys again; once none is, delete what is left of the
+// config with the store's tools.
 func (r *Repo) DestroyKeys(ctx context.Context, opts DestroyOptions) (DestroyReport, error) {
 	rep := DestroyReport{RepoID: r.ID(), Deleted: []string{}, Versioning: RetentionUnknown, ObjectLock: RetentionUnknown}
 	if err := r.checkWritable(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -154,4 +155,43 @@ func TestDestroyKeysNoRepositoryWithoutTombstone(t *testing.T) {
 	_, err := Open(ctx, b, testKey, testOptions())
 	assert.ErrorIs(t, err, ErrNoRepository)
 	assert.NotErrorIs(t, err, ErrDestroyed)
+}
+
+// TestDestroyKeysInterrupted: a DestroyKeys that fails partway reports
+// what it deleted and leaves the Repo unusable; a slot that is left
+// still opens the repository, and a second DestroyKeys finishes.
+func TestDestroyKeysInterrupted(t *testing.T) {
+	ctx := t.Context()
+	b := memBucket(t)
+	r, other := destroyFixture(t, b)
+	deletes := 0
+	r.fault = func(op, name string) error {
+		if op == "delete" && strings.HasPrefix(name, keysPrefix) {
+			if deletes++; deletes == 2 {
+				return errors.New("injected")
+			}
+		}
+		return nil
+	}
+	rep, err := r.DestroyKeys(ctx, DestroyOptions{Confirm: r.ID()})
+	require.Error(t, err)
+	assert.Len(t, rep.Deleted, 1)
+	_, err = r.Keys(ctx)
+	assert.ErrorIs(t, err, ErrDestroyed)
+
+	var r2 *Repo
+	for _, k := range []KeyProvider{testKey, other} {
+		if r2, err = Open(ctx, b, k, testOptions()); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err, "the slot left opens the repository")
+	defer r2.Close()
+	rep, err = r2.DestroyKeys(ctx, DestroyOptions{Confirm: r2.ID()})
+	require.NoError(t, err)
+	assert.Len(t, rep.Deleted, 3, "the two objects left under keys/, then the config")
+	in, err := Inspect(ctx, b)
+	require.NoError(t, err)
+	assert.Empty(t, in.Slots)
+	assert.Zero(t, in.Damaged)
 }
