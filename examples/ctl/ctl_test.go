@@ -118,3 +118,18 @@ func TestForgetAndPrune(t *testing.T) {
 		t.Fatalf("verify after forget and prune: %s", out)
 	}
 }
+
+// TestNewArchive: a new archive (ctl init, nothing written yet) shows its
+// stats; window says there is nothing to restore and exits 4.
+func TestNewArchive(t *testing.T) {
+	dir := t.TempDir()
+	var c ctlCmd
+	args := func(a ...string) []string {
+		return append([]string{"--archive", "file://" + filepath.Join(dir, "a"), "--key-file", filepath.Join(dir, "k")}, a...)
+	}
+	c.must(t, args("init")...)
+	if out := c.must(t, args("stats")...); !strings.Contains(out, "0 snapshots") || !strings.Contains(out, "nothing restorable") {
+		t.Fatalf("stats of a new archive: %s", out)
+	}
+	c.expect(t, exitNotFound, "nothing to restore", args("window")...)
+}

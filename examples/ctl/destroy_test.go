@@ -78,7 +78,7 @@ func TestKeysDestroy(t *testing.T) {
 	t.Logf("destroy:\n%s", out)
 	r := c.run(t, f.args("window")...)
 	t.Logf("window: %s", r)
-	if r.code == 0 || !strings.Contains(r.err, "keys were destroyed") {
+	if r.code != exitNotFound || !strings.Contains(r.err, "keys were destroyed") {
 		t.Fatalf("ctl window after destroy: want a failure saying the keys were destroyed; got %s", r)
 	}
 	c.expect(t, r.code, "keys were destroyed", f.args("keys", "destroy", "--confirm", id)...)

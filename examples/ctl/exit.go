@@ -48,7 +48,7 @@ func classify(err error) (int, string) {
 		code = exitInterrupted
 	case errors.Is(err, snapshot.ErrWrongKey), errors.Is(err, snapshot.ErrTooManySlots):
 		code = exitWrongKey
-	case errors.Is(err, snapshot.ErrNoRepository), errors.Is(err, snapshot.ErrNotFound),
+	case errors.Is(err, snapshot.ErrNoRepository), errors.Is(err, snapshot.ErrNotFound), errors.Is(err, snapshot.ErrDestroyed),
 		errors.Is(err, archive.ErrOutOfWindow), errors.Is(err, archive.ErrNothingToRestore):
 		code = exitNotFound
 	case errors.Is(err, snapshot.ErrLocked):

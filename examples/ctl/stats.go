@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -85,8 +86,8 @@ func cmdStats(a *app) *cobra.Command {
 				v.DedupRatio = float64(v.SnapshotsBytes) / float64(packed)
 			}
 			w, err := archive.Restorable(ctx, s.repo)
-			if err != nil {
-				return err
+			if err != nil && !errors.Is(err, archive.ErrNothingToRestore) {
+				return err // a new archive has nothing to restore yet: its stats still print
 			}
 			v.Window = windowOf(w)
 			return a.printer().print(v, func(out io.Writer) {

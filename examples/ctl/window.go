@@ -58,7 +58,10 @@ func printWindow(out io.Writer, w archive.Window, now time.Time) {
 	} else {
 		fmt.Fprintf(out, "restorable from %s (LSN %d) to %s (LSN %d)\n", utc(w.Earliest), w.EarliestLSN, utc(w.Latest), w.LatestLSN)
 	}
-	fmt.Fprintf(out, "timeline: %s\nbase snapshots in the window: %d\n", w.Timeline, w.Snapshots)
+	if w.Timeline != "" {
+		fmt.Fprintf(out, "timeline: %s\n", w.Timeline)
+	}
+	fmt.Fprintf(out, "base snapshots in the window: %d\n", w.Snapshots)
 	if len(w.Ranges) > 1 {
 		fmt.Fprintf(out, "%d ranges (records are missing between them):\n", len(w.Ranges))
 		for _, r := range w.Ranges {
