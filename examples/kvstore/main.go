@@ -38,6 +38,9 @@
 //	curl http://127.0.0.1:8083/cluster/maintenance       # {"paused":true,"reason":...,"by":"n2","until":...}
 //	curl -X DELETE http://127.0.0.1:8081/cluster/maintenance
 //
+// (POST and DELETE answer requests from this machine only: they have no
+// authentication of their own.)
+//
 // A write while there is no primary (a fail-over) gets 503 with
 // Retry-After; a read on a node that is not ready (restarting, or
 // rebuilding its state) gets 503 saying why. The archive opens with ctl:
@@ -62,6 +65,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -346,6 +350,19 @@ type maintenance struct {
 // it, POST ?ttl=30m&reason=... sets it (no ttl: until DELETE), DELETE
 // ends it. POST and DELETE reply once this node's status shows the
 // change (or after 10 s, with what it shows then).
+// fromLoopback refuses (403) a request that does not come from this
+// machine: the endpoints that change the cluster have no authentication
+// of their own, so only a local operator (or a proxy that authenticates)
+// may call them.
+func fromLoopback(w http.ResponseWriter, r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
+		return true
+	}
+	http.Error(w, "changing the cluster is allowed from this machine only (loopback); put an authenticating proxy in front for remote use", http.StatusForbidden)
+	return false
+}
+
 func maintenanceRoutes(mux *http.ServeMux, n *continuity.Node) {
 	reply := func(w http.ResponseWriter, m continuity.Maintenance) {
 		w.Header().Set("Content-Type", "application/json")
@@ -371,6 +388,9 @@ func maintenanceRoutes(mux *http.ServeMux, n *continuity.Node) {
 		reply(w, n.Status().Maintenance)
 	})
 	mux.HandleFunc("POST /cluster/maintenance", func(w http.ResponseWriter, r *http.Request) {
+		if !fromLoopback(w, r) {
+			return
+		}
 		if n.Coordinator() == nil {
 			http.Error(w, "a single node has no fail-over to pause", http.StatusBadRequest)
 			return
@@ -394,6 +414,9 @@ func maintenanceRoutes(mux *http.ServeMux, n *continuity.Node) {
 		reply(w, shown(ctx, func(m continuity.Maintenance) bool { return m.Paused && m.Reason == reason }))
 	})
 	mux.HandleFunc("DELETE /cluster/maintenance", func(w http.ResponseWriter, r *http.Request) {
+		if !fromLoopback(w, r) {
+			return
+		}
 		if n.Coordinator() == nil {
 			http.Error(w, "a single node has no fail-over to resume", http.StatusBadRequest)
 			return
