@@ -102,12 +102,7 @@ func cmdUnlock(a *app) *cobra.Command {
 removes every lock, live ones too: only when no other process uses the
 archive (a Save losing its lock to a prune can lose data).`,
 		Args: args(cobra.NoArgs),
-		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: a.withArchive(false, func(cmd *cobra.Command, _ []string, s *session) error {
 			n, err := s.repo.Unlock(cmd.Context(), all)
 			if err != nil {
 				return err

@@ -175,6 +175,19 @@ func (a *app) do(fn func(cmd *cobra.Command, args []string) error) func(*cobra.C
 	}
 }
 
+// withArchive is do for a command that opens the archive first
+// (read-only if readOnly) and closes it when fn returns.
+func (a *app) withArchive(readOnly bool, fn func(cmd *cobra.Command, args []string, s *session) error) func(*cobra.Command, []string) error {
+	return a.do(func(cmd *cobra.Command, args []string) error {
+		s, err := a.open(cmd.Context(), readOnly)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		return fn(cmd, args, s)
+	})
+}
+
 // args wraps a cobra argument check so that its failure is a usage error.
 func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, as []string) error {

@@ -100,12 +100,7 @@ func cmdKeysList(a *app) *cobra.Command {
 		Use:   "list",
 		Short: "List the key slots (ID, kind, label, created; no key material)",
 		Args:  args(cobra.NoArgs),
-		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: a.withArchive(true, func(cmd *cobra.Command, _ []string, s *session) error {
 			return a.printKeys(cmd.Context(), s, keysJSON{})
 		}),
 	}
@@ -214,12 +209,7 @@ func cmdKeysRemove(a *app) *cobra.Command {
 		Use:   "remove SLOT",
 		Short: "Remove a key slot (never the last one)",
 		Args:  args(cobra.ExactArgs(1)),
-		RunE: a.do(func(cmd *cobra.Command, as []string) error {
-			s, err := a.open(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: a.withArchive(false, func(cmd *cobra.Command, as []string, s *session) error {
 			id, err := findSlot(cmd.Context(), s.repo, as[0])
 			if err != nil {
 				return err

@@ -41,12 +41,7 @@ func cmdRepairIndex(a *app) *cobra.Command {
 		Use:   "index",
 		Short: "Index again every pack no index names (after an index object was lost or damaged)",
 		Args:  args(cobra.NoArgs),
-		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: a.withArchive(false, func(cmd *cobra.Command, _ []string, s *session) error {
 			rep, err := s.repo.RepairIndex(cmd.Context())
 			if err != nil {
 				return err

@@ -46,13 +46,8 @@ func cmdStats(a *app) *cobra.Command {
 		GroupID: "read",
 		Short:   "Show what the archive stores: objects and bytes by kind, deduplication, the window",
 		Args:    args(cobra.NoArgs),
-		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
+		RunE: a.withArchive(true, func(cmd *cobra.Command, _ []string, s *session) error {
 			ctx := cmd.Context()
-			s, err := a.open(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
 			v := statsJSON{ID: s.repo.ID(), Objects: []objectsJSON{}}
 			ms, _, err := s.repo.ListReadable(ctx)
 			if err != nil {

@@ -88,12 +88,7 @@ func cmdWindow(a *app) *cobra.Command {
 		GroupID: "read",
 		Short:   "Show what can be restored: from which instant to which, gaps, the newest head",
 		Args:    args(cobra.NoArgs),
-		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: a.withArchive(true, func(cmd *cobra.Command, _ []string, s *session) error {
 			w, err := archive.Restorable(cmd.Context(), s.repo)
 			if err != nil {
 				return err
@@ -128,12 +123,7 @@ func cmdSnapshots(a *app) *cobra.Command {
 		GroupID: "read",
 		Short:   "List the base snapshots, oldest first (and damaged manifests)",
 		Args:    args(cobra.NoArgs),
-		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: a.withArchive(true, func(cmd *cobra.Command, _ []string, s *session) error {
 			ms, damaged, err := s.repo.ListReadable(cmd.Context())
 			if err != nil {
 				return err
