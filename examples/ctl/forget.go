@@ -45,7 +45,7 @@ func (v days) String() string {
 }
 func (v days) Type() string { return "duration" }
 func (v days) Set(s string) error {
-	if d, ok := parseAgo(s + " ago"); ok {
+	if d, ok := parseDays(s); ok {
 		*v.d = d
 		return nil
 	}

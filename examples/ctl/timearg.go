@@ -44,36 +44,38 @@ func parseTime(s string, now time.Time, loc *time.Location) (t time.Time, local 
 }
 
 // parseAgo reads "-5m", "5m ago", "-1d", "2d12h ago": a duration before
-// now (Go's units plus d for 24 hours).
+// now (parseDays).
 func parseAgo(s string) (time.Duration, bool) {
-	var body string
 	switch {
 	case strings.HasPrefix(s, "-"):
-		body = s[1:]
+		return parseDays(s[1:])
 	case strings.HasSuffix(s, " ago"):
-		body = strings.TrimSpace(strings.TrimSuffix(s, " ago"))
-	default:
+		return parseDays(strings.TrimSpace(strings.TrimSuffix(s, " ago")))
+	}
+	return 0, false
+}
+
+// parseDays reads a non-negative duration in Go's units plus d for 24
+// hours: "90s", "1d", "2d12h".
+func parseDays(s string) (time.Duration, bool) {
+	if s == "" {
 		return 0, false
 	}
 	var days time.Duration
-	if i := strings.IndexByte(body, 'd'); i > 0 {
-		n, err := strconv.Atoi(body[:i])
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.Atoi(s[:i])
 		if err != nil || n < 0 {
 			return 0, false
 		}
 		days = time.Duration(n) * 24 * time.Hour
-		body = body[i+1:]
+		s = s[i+1:]
 	}
-	var rest time.Duration
-	if body != "" {
-		d, err := time.ParseDuration(body)
-		if err != nil || d < 0 {
-			return 0, false
-		}
-		rest = d
+	if s == "" {
+		return days, true
 	}
-	if days == 0 && rest == 0 && body == "" {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
 		return 0, false
 	}
-	return days + rest, true
+	return days + d, true
 }
