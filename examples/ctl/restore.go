@@ -20,8 +20,7 @@ import (
 // snapshot's bytes to one writer, the replayed events to another.
 type exporter struct {
 	state  io.Writer
-	events *json.Encoder // nil: no events wanted
-	n      int
+	events *json.Encoder
 	err    error // the first failure to write an output (a full disk)
 }
 
@@ -44,14 +43,6 @@ func (x *exporter) Snapshot(io.Writer) error {
 	return errors.New("ctl: an exported state cannot be snapshotted")
 }
 func (x *exporter) Apply(rec wal.Record) error {
-	x.n++
-	if x.events == nil {
-		err := errors.New("ctl: events to replay, and no --events file to write them to")
-		if x.err == nil {
-			x.err = err
-		}
-		return err
-	}
 	err := x.events.Encode(eventJSON{uint64(rec.LSN), rec.Epoch, jsonTime(rec.Time), rec.Data})
 	if err != nil && x.err == nil {
 		x.err = err
@@ -214,20 +205,16 @@ func (a *app) restoreTo(ctx context.Context, s *session, t target, at archive.Ta
 	if err != nil {
 		return err
 	}
-	x := &exporter{state: sf}
-	var ef output
-	if eventsPath != "" {
-		if ef, err = a.createOutput(eventsPath, force); err != nil {
-			sf.abort()
-			return err
-		}
-		x.events = json.NewEncoder(ef)
+	// eventsPath is set: the flags' checks require it without --snapshot.
+	ef, err := a.createOutput(eventsPath, force)
+	if err != nil {
+		sf.abort()
+		return err
 	}
+	x := &exporter{state: sf, events: json.NewEncoder(ef)}
 	abort := func() {
 		sf.abort()
-		if ef != nil {
-			ef.abort()
-		}
+		ef.abort()
 	}
 	res, err := archive.RestoreTo(ctx, s.repo, at, x, archive.RestoreOptions{Progress: s.meter.restore})
 	s.meter.finish()
@@ -245,11 +232,9 @@ func (a *app) restoreTo(ctx context.Context, s *session, t target, at archive.Ta
 		return err
 	}
 	// The events first: a state file never stands without its events.
-	if ef != nil {
-		if err := ef.commit(); err != nil {
-			sf.abort()
-			return err
-		}
+	if err := ef.commit(); err != nil {
+		sf.abort()
+		return err
 	}
 	if err := sf.commit(); err != nil {
 		return err
