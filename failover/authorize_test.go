@@ -3,7 +3,6 @@ package failover
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -190,14 +189,7 @@ func TestJoinVia(t *testing.T) {
 			break
 		}
 	}
-	tc.ids = append(tc.ids, "n4")
-	tc.dirs["n4"] = filepath.Join(t.TempDir(), "n4")
-	tc.addrs["n4"] = freeAddr(t)
-	tc.net.name(tc.addrs["n4"], "n4")
-	n4 := tc.start("n4", false)
-	tc.mu.Lock()
-	tc.nodes = append(tc.nodes, n4)
-	tc.mu.Unlock()
+	n4 := tc.add("n4")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	forged := command{Op: opJoin, Member: Member{ID: "n5", RaftAddr: "127.0.0.1:9", Voter: true}}

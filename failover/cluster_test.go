@@ -95,6 +95,20 @@ func (tc *testCluster) tls(id string) peer.TLS {
 	}
 }
 
+// add starts a new node id, not yet a member, on its own directory and
+// address.
+func (tc *testCluster) add(id string) *testNode {
+	tc.ids = append(tc.ids, id)
+	tc.dirs[id] = filepath.Join(tc.t.TempDir(), id)
+	tc.addrs[id] = freeAddr(tc.t)
+	tc.net.name(tc.addrs[id], id)
+	n := tc.start(id, false)
+	tc.mu.Lock()
+	tc.nodes = append(tc.nodes, n)
+	tc.mu.Unlock()
+	return n
+}
+
 func (tc *testCluster) start(id string, bootstrap bool) *testNode {
 	n := &testNode{id: id, events: make(chan RoleChange, 100)}
 	n.healthy.Store(true)
@@ -433,14 +447,7 @@ func TestMembership(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
 	p, _ := tc.primary("")
 	// A fourth node joins as a non-voter, the most advanced of all.
-	tc.ids = append(tc.ids, "n4")
-	tc.dirs["n4"] = filepath.Join(t.TempDir(), "n4")
-	tc.addrs["n4"] = freeAddr(t)
-	tc.net.name(tc.addrs["n4"], "n4")
-	n4 := tc.start("n4", false)
-	tc.mu.Lock()
-	tc.nodes = append(tc.nodes, n4)
-	tc.mu.Unlock()
+	n4 := tc.add("n4")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.c.Join(ctx, Member{ID: "n4", RaftAddr: n4.c.Addr(), ReplAddr: "repl-n4", Voter: false}); err != nil {
