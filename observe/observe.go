@@ -206,9 +206,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dPrimary, b2f(st.Role == continuity.RolePrimary))
 	gauge(dEpoch, float64(st.Epoch))
 	gauge(dPaused, b2f(st.Maintenance.Paused)) // from the start: 0 on a single node
-	for listener, v := range map[string]uint64{"raft": st.Refused.Raft, "replication": st.Refused.Replication} {
-		ch <- prometheus.MustNewConstMetric(dRefused, prometheus.CounterValue, float64(v), listener)
-	}
+	ch <- prometheus.MustNewConstMetric(dRefused, prometheus.CounterValue, float64(st.Refused.Raft), "raft")
+	ch <- prometheus.MustNewConstMetric(dRefused, prometheus.CounterValue, float64(st.Refused.Replication), "replication")
 	if co := n.Coordinator(); co != nil {
 		counter(dPromotions, float64(len(co.State().Timeline)))
 	}

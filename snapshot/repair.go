@@ -139,14 +139,14 @@ func (r *Repo) DropDamagedManifests(ctx context.Context, names []string) ([]stri
 			return dropped, fmt.Errorf("snapshot: %q is not a manifest (snapshots/…)", name)
 		}
 		_, err := r.readManifest(ctx, name)
-		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrReplayed) {
-			if err != nil && !errors.Is(err, ErrMissing) {
-				var ve *VersionError
-				if !errors.As(err, &ve) {
-					return dropped, err // the bucket, the key: nothing is known about it
-				}
-			}
-			continue
+		var ve *VersionError
+		switch {
+		case errors.Is(err, ErrCorrupt), errors.Is(err, ErrTruncated), errors.Is(err, ErrReplayed):
+			// damaged: dropped below
+		case err == nil, errors.Is(err, ErrMissing), errors.As(err, &ve):
+			continue // whole, gone, or for a newer build
+		default:
+			return dropped, err // the bucket, the key: nothing is known about it
 		}
 		if err := r.del(ctx, name); err != nil {
 			return dropped, err
