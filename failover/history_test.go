@@ -124,7 +124,7 @@ func (h *host) apply(rc RoleChange) {
 				if recs, _, _, _ := h.sm.state(); len(recs) > 0 && recs[len(recs)-1].LSN > point {
 					// The state applied cut records; no archive here:
 					// only the primary's state replaces it.
-					h.sm.Discard()
+					h.sm.discardFor(fmt.Sprintf("rejoin cut the log at %d from %d (last record's epoch %d, timeline %v)", point, last, rec.Epoch, h.tn.c.State().Timeline))
 					h.tn.healthy.Store(false)
 				}
 			}
@@ -452,7 +452,8 @@ func history(t *testing.T, seed uint64) {
 	// Every node's state is the final history (rebuilt by a state
 	// transfer where it had applied records the history cut), and no
 	// standby applied a record before a primary confirmed its log.
-	var transfers, discards int
+	var transfers int
+	var discards []string
 	testkit.Eventually(t, func() bool {
 		for _, h := range hosts {
 			h.mu.Lock()
@@ -472,15 +473,18 @@ func history(t *testing.T, seed uint64) {
 		h.mu.Lock()
 		recs, early, d, r := h.sm.state()
 		h.mu.Unlock()
-		transfers, discards = transfers+r, discards+d
+		transfers = transfers + r
+		for _, why := range d {
+			discards = append(discards, id+": "+why)
+		}
 		if err := checkState(id, recs, early, finalRecs); err != nil {
 			t.Fatalf("%v (events %v)", err, events)
 		}
 	}
-	if discards > 0 {
+	if len(discards) > 0 {
 		// Sync mode: only acknowledged records are applied, and every
 		// later history holds them.
-		t.Fatalf("%d states applied records a later history cut (events %v)", discards, events)
+		t.Fatalf("%d states applied records a later history cut (events %v): %v", len(discards), events, discards)
 	}
 	if v := mon.finish(); len(v) > 0 {
 		t.Fatalf("two writers (%v): %v", events, v[:min(5, len(v))])
@@ -503,7 +507,7 @@ func history(t *testing.T, seed uint64) {
 	for _, h := range hosts {
 		cut += h.cut
 	}
-	t.Logf("%d acknowledged writes, final primary %s at LSN %d, %d records quarantined, %d states discarded, %d state transfers; %v", len(acked), p.id, len(recs), cut, discards, transfers, events)
+	t.Logf("%d acknowledged writes, final primary %s at LSN %d, %d records quarantined, %d states discarded, %d state transfers; %v", len(acked), p.id, len(recs), cut, len(discards), transfers, events)
 	if len(acked) == 0 {
 		t.Fatal("no write was acknowledged")
 	}

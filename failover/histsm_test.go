@@ -32,7 +32,7 @@ type hostSM struct {
 	mu        sync.Mutex
 	recs      []stateRec
 	discarded bool
-	discards  int
+	discards  []string // why each discard happened (a failure names them)
 	restores  int
 	early     []stateRec
 	// stby is the standby that applies to this state (nil while the
@@ -113,12 +113,18 @@ func (s *hostSM) Restore(r io.Reader) error {
 	return nil
 }
 
-// Discard drops the state: it applied records the history cut.
+// Discard drops the state: it applied records the history cut (the
+// standby's primary refused its log as diverged).
 func (s *hostSM) Discard() {
+	s.discardFor("the primary refused the standby's log as diverged")
+}
+
+// discardFor drops the state and records why.
+func (s *hostSM) discardFor(why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.discards = append(s.discards, fmt.Sprintf("%s (state at LSN %d)", why, s.last()))
 	s.recs, s.discarded = nil, true
-	s.discards++
 }
 
 // Rebase ends a restore: the state holds records up to lsn.
@@ -148,10 +154,10 @@ func (s *hostSM) capture(context.Context) (wal.LSN, func(io.Writer) error, error
 
 // state returns the records the state holds, those applied before a
 // primary confirmed them, and the counts.
-func (s *hostSM) state() (recs, early []stateRec, discards, restores int) {
+func (s *hostSM) state() (recs, early []stateRec, discards []string, restores int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.recs), slices.Clone(s.early), s.discards, s.restores
+	return slices.Clone(s.recs), slices.Clone(s.early), slices.Clone(s.discards), s.restores
 }
 
 // checkState fails unless the state is the final history's records and
