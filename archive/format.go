@@ -403,3 +403,24 @@ func decodeTimeline(epoch uint64, b []byte) (timeline, error) {
 	}
 	return t, nil
 }
+
+// SealedPrefixLen is the clear prefix length of the archive's sealed
+// object name (snapshot.ReencryptOptions.SealedPrefix): a WAL object's
+// segPrefixSize, 0 for timelines, heads and pins; false for a name that
+// is not the archive's.
+func SealedPrefixLen(name string) (int, bool) {
+	if _, ok := parseAnchorName(headPrefix, name); ok {
+		return 0, true
+	}
+	if _, ok := parseAnchorName(pinPrefix, name); ok {
+		return 0, true
+	}
+	_, isTimeline, err := parseArchiveName(name)
+	switch {
+	case err != nil:
+		return 0, false
+	case isTimeline:
+		return 0, true
+	}
+	return segPrefixSize, true
+}

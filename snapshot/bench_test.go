@@ -86,11 +86,11 @@ func pieces(data []byte, n int) [][]byte {
 func BenchmarkHotPath(b *testing.B) {
 	k := benchKeyring(b)
 	salt := [saltSize]byte{3}
-	gcm, err := k.objectAEAD(kindPack, salt[:])
+	gcm, err := k.objectAEAD(0, kindPack, salt[:])
 	if err != nil {
 		b.Fatal(err)
 	}
-	xc, err := chacha20poly1305.NewX(k.enc[:])
+	xc, err := chacha20poly1305.NewX(k.enc[0][:])
 	if err != nil {
 		b.Fatal(err)
 	}

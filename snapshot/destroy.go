@@ -144,7 +144,18 @@ func (r *Repo) destroy(ctx context.Context, opts DestroyOptions, rep *DestroyRep
 			rep.Deleted = append(rep.Deleted, n)
 		}
 	}
-	if err := putObject(ctx, r.bucket, tombstoneName, encodeTombstone(r.keys.repoID, r.opts.Now())); err != nil &&
+	// The older key epochs, sealed under a key only the slots held.
+	epochs, err := listNames(ctx, r.bucket, epochsPrefix)
+	if err != nil {
+		return err
+	}
+	for _, n := range epochs {
+		if err := r.del(ctx, n); err != nil {
+			return err
+		}
+		rep.Deleted = append(rep.Deleted, n)
+	}
+	if err := putObject(ctx, r.bucket, tombstoneName, encodeTombstone(r.kr().repoID, r.opts.Now())); err != nil &&
 		gcerrors.Code(err) != gcerrors.FailedPrecondition {
 		return fmt.Errorf("write %s: %w", tombstoneName, err)
 	}
@@ -161,9 +172,13 @@ func (r *Repo) destroy(ctx context.Context, opts DestroyOptions, rep *DestroyRep
 
 // wipeKeys zeroes the master key and the keys derived from it.
 func (r *Repo) wipeKeys() {
-	k := r.keys
-	clear(k.master)
-	clear(k.enc[:])
+	k := r.kr()
+	for _, m := range k.masters {
+		clear(m)
+	}
+	for _, e := range k.enc {
+		clear(e[:])
+	}
 	clear(k.dataID[:])
 	clear(k.treeID[:])
 	clear(k.gear[:])

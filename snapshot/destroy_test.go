@@ -80,9 +80,11 @@ func TestDestroyKeys(t *testing.T) {
 		assert.ErrorIs(t, err, ErrDestroyed)
 		_, err = r.DestroyKeys(ctx, DestroyOptions{Confirm: r.ID()})
 		assert.ErrorIs(t, err, ErrDestroyed)
-		assert.Equal(t, make([]byte, masterKeySize), r.keys.master)
-		assert.Equal(t, [32]byte{}, r.keys.enc)
-		assert.Equal(t, [32]byte{}, r.keys.dataID)
+		for e, m := range r.kr().masters {
+			assert.Equal(t, make([]byte, masterKeySize), m, "epoch %d", e)
+			assert.Equal(t, [32]byte{}, *r.kr().enc[e], "epoch %d", e)
+		}
+		assert.Equal(t, [32]byte{}, r.kr().dataID)
 
 		// No slot is left; every sealed object is, and no key opens it.
 		in, err := Inspect(ctx, b)

@@ -8,6 +8,15 @@ import (
 // Sentinel errors. Compare with errors.Is: most are returned wrapped in an
 // *ObjectError that names the object.
 var (
+	// ErrKeyEpoch: an object is sealed under a key epoch the opened key
+	// does not hold: one Reencrypt retired, or one newer than the key
+	// slot that opened (a slot kept from before RotateMaster).
+	ErrKeyEpoch = errors.New("snapshot: object sealed under a key epoch this key does not hold")
+
+	// ErrSlotsLeft: RotateMaster was not given the keys of every key
+	// slot and was not told to drop the others.
+	ErrSlotsLeft = errors.New("snapshot: rotate: key slots would be left wrapping the old master key")
+
 	// ErrWrongKey is returned by Open when no key slot of the repository
 	// opens with the given KeyProvider (a wrong passphrase, raw key or
 	// keeper). Nothing is read beyond the key slots.

@@ -14,26 +14,35 @@ const (
 	// magic starts every object the repository writes.
 	magic = "\x89CSNAP\r\n"
 
-	// formatVersion is the version this build writes; minVersion and
-	// maxVersion the range it reads.
+	// formatVersion is the version this build writes for objects sealed
+	// under key epoch 0 (a repository whose master key was never
+	// rotated: older builds read it); epochVersion the version of objects
+	// sealed under a later epoch, whose header carries the epoch (bytes
+	// 11-14) and whose index bodies carry each pack's epoch. minVersion
+	// and maxVersion are the range this build reads.
 	formatVersion uint16 = 1
+	epochVersion  uint16 = 2
 	minVersion    uint16 = 1
-	maxVersion    uint16 = 1
+	maxVersion    uint16 = 2
 
-	// slotVersion is the version of the key slots this build writes:
-	// version 2 authenticates the slot's metadata (kind, label, created,
-	// params) with a MAC under the master key; version 1 slots, which
-	// do not, are still read. Key slots have their own range because a
-	// slot is rewritten on its own (AddKey, RotateKey), never with the
-	// rest of the repository.
-	slotVersion    uint16 = 2
+	// slotVersion is the newest key slot format: version 2
+	// authenticates the slot's metadata (kind, label, created, params)
+	// with a MAC under the master key; version 3 wraps a key set instead
+	// of the master key (epochs.go) and is written once the master key
+	// was rotated (a never-rotated repository keeps writing version 2,
+	// which older builds open); version 1 slots, with no MAC, are still
+	// read. Key slots have their own range because a slot is rewritten
+	// on its own (AddKey, RotateKey), never with the rest of the
+	// repository.
+	slotVersion    uint16 = 3
 	minSlotVersion uint16 = 1
-	maxSlotVersion uint16 = 2
+	maxSlotVersion uint16 = 3
 
 	// headerSize is the common object header: magic (8), version (2),
-	// kind (1), reserved zero (5), salt (32). The per-object key is
-	// derived from the salt, and the whole header is authenticated as
-	// additional data.
+	// kind (1), key epoch (4, uint32; zero in version 1 and in key
+	// slots), reserved zero (1), salt (32). The per-object key is derived
+	// from the epoch's key and the salt, and the whole header is
+	// authenticated as additional data.
 	headerSize = 48
 	saltSize   = 32
 
@@ -143,13 +152,27 @@ type (
 type header struct {
 	version uint16
 	kind    byte
+	epoch   uint32 // the key epoch the object is sealed under
 	salt    [saltSize]byte
+}
+
+// sealedHeader is the header of an object sealed under epoch: version 1
+// for epoch 0, so a never-rotated repository stays readable by older
+// builds.
+func sealedHeader(kind byte, epoch uint32, salt [saltSize]byte) header {
+	v := formatVersion
+	if epoch > 0 {
+		v = epochVersion
+	}
+	return header{version: v, kind: kind, epoch: epoch, salt: salt}
 }
 
 func (h header) append(b []byte) []byte {
 	b = append(b, magic...)
 	b = binary.LittleEndian.AppendUint16(b, h.version)
-	b = append(b, h.kind, 0, 0, 0, 0, 0)
+	b = append(b, h.kind)
+	b = binary.LittleEndian.AppendUint32(b, h.epoch)
+	b = append(b, 0)
 	return append(b, h.salt[:]...)
 }
 
@@ -176,10 +199,12 @@ func parseHeaderRange(name string, b []byte, kind byte, lo, hi uint16) (header, 
 	if h.kind != kind {
 		return h, corrupt(name, 10, fmt.Sprintf("object kind %d, want %d", h.kind, kind))
 	}
-	for i := 11; i < 16; i++ {
-		if b[i] != 0 {
-			return h, corrupt(name, int64(i), "reserved header byte not zero")
-		}
+	h.epoch = binary.LittleEndian.Uint32(b[11:])
+	if h.epoch != 0 && (h.version < epochVersion || kind == kindKey || kind == kindTombstone) {
+		return h, corrupt(name, 11, "key epoch set in an object that has none")
+	}
+	if b[15] != 0 {
+		return h, corrupt(name, 15, "reserved header byte not zero")
 	}
 	copy(h.salt[:], b[16:headerSize])
 	return h, nil

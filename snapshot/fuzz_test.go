@@ -29,7 +29,7 @@ func seedIndexes() [][]byte {
 			{typ: blobData, codec: codecLZ4, id: blobID{1}, off: headerSize, length: 100, raw: 300},
 			{typ: blobTree, codec: codecRaw, id: blobID{2}, off: headerSize + 100, length: 64 + tagSize, raw: 64},
 		}}
-	return [][]byte{encodeIndexBody([]indexPack{p}), encodeIndexBody(nil), {0xff, 0xff, 0xff, 0x7f}}
+	return [][]byte{encodeIndexBody([]indexPack{p}, false), encodeIndexBody(nil, false), {0xff, 0xff, 0xff, 0x7f}}
 }
 
 func seedConfigs() [][]byte {
@@ -88,13 +88,21 @@ func FuzzManifest(f *testing.F) {
 func FuzzIndex(f *testing.F) {
 	addSeeds(f, seedIndexes())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ps, err := decodeIndexBody(b)
+		// Both layouts: version 1 bodies (every pack epoch 0) and
+		// version 2 (each pack's epoch).
+		for _, epochs := range []bool{false, true} {
+			ps, err := decodeIndexBody(b, epochs)
+			if err != nil {
+				continue
+			}
+			ps2, err := decodeIndexBody(encodeIndexBody(ps, epochs), epochs)
+			require.NoError(t, err)
+			require.Equal(t, ps, ps2)
+		}
+		ps, err := decodeIndexBody(b, false)
 		if err != nil {
 			return
 		}
-		ps2, err := decodeIndexBody(encodeIndexBody(ps))
-		require.NoError(t, err)
-		require.Equal(t, ps, ps2)
 		x := newIndex()
 		for _, p := range ps {
 			x.addPack(p)

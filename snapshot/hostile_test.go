@@ -224,7 +224,7 @@ func TestFormat1Slot(t *testing.T) {
 	pass := testPassphrase("old")
 	old := KeySlot{ID: randomName(), Kind: passphraseKind, Label: "old", Created: time.Unix(1e9, 0).UTC(), version: 1}
 	var err error
-	old.params, old.wrapped, err = pass.Wrap(ctx, r.keys.master, slotAD(r.keys.repoID, old.ID, 1))
+	old.params, old.wrapped, err = pass.Wrap(ctx, r.kr().masters[0], slotAD(r.kr().repoID, old.ID, 1))
 	require.NoError(t, err)
 	require.NoError(t, b.WriteAll(ctx, keysPrefix+old.ID, encodeSlot(old), nil))
 	rewriteSlot(t, b, keysPrefix+old.ID, func(s *KeySlot) { s.Label = "relabelled" })
@@ -252,7 +252,7 @@ func TestFormat1Slot(t *testing.T) {
 	require.NoError(t, err)
 	got, err := decodeSlot(keysPrefix+s.ID, raw)
 	require.NoError(t, err)
-	assert.Equal(t, slotVersion, got.version)
+	assert.Equal(t, uint16(2), got.version) // a never-rotated repository writes format 2
 	r3, err := Open(ctx, b, pass, testOptions())
 	require.NoError(t, err)
 	r3.Close()

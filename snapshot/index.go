@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,9 +11,10 @@ import (
 
 // packInfo describes one pack object.
 type packInfo struct {
-	id   [objNameBytes]byte
-	salt [saltSize]byte
-	size int64
+	id    [objNameBytes]byte
+	salt  [saltSize]byte
+	size  int64
+	epoch uint32 // the key epoch the pack is sealed under
 }
 
 func (p packInfo) name() string { return packName(p.id) }
@@ -76,14 +78,19 @@ type indexPack struct {
 // minimum-size blobs would hold fewer).
 const maxIndexBlobs = 1 << 22
 
-// encodeIndexBody encodes the sealed body of an index object.
-func encodeIndexBody(packs []indexPack) []byte {
+// encodeIndexBody encodes the sealed body of an index object. With
+// epochs (objects of version epochVersion), each pack's key epoch, uint32,
+// follows its size; without, every pack is epoch 0.
+func encodeIndexBody(packs []indexPack, epochs bool) []byte {
 	var e encoder
 	e.U32(uint32(len(packs)))
 	for _, p := range packs {
 		e.Raw(p.id[:])
 		e.Raw(p.salt[:])
 		e.U64(uint64(p.size))
+		if epochs {
+			e.U32(p.epoch)
+		}
 		e.U32(uint32(len(p.blobs)))
 		for _, b := range p.blobs {
 			putBlob(&e, b)
@@ -94,7 +101,7 @@ func encodeIndexBody(packs []indexPack) []byte {
 
 // decodeIndexBody decodes and validates an index body. It never panics
 // and never allocates more than a small multiple of len(b).
-func decodeIndexBody(b []byte) ([]indexPack, error) {
+func decodeIndexBody(b []byte, epochs bool) ([]indexPack, error) {
 	d := decoder{B: b}
 	n := d.Count(objNameBytes+saltSize+12, 1<<24)
 	packs := make([]indexPack, 0, n)
@@ -107,6 +114,9 @@ func decodeIndexBody(b []byte) ([]indexPack, error) {
 			d.Fail(errors.New("impossible pack size"))
 		}
 		p.size = int64(size)
+		if epochs {
+			p.epoch = d.U32()
+		}
 		m := d.Count(blobEntrySize, maxIndexBlobs)
 		p.blobs = make([]blobEntry, 0, m)
 		for j := 0; j < m && d.Err == nil; j++ {
@@ -282,11 +292,11 @@ func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, e
 	if err != nil {
 		return nil, err
 	}
-	body, err := r.keys.openObject(name, kindIndex, 0, raw)
+	body, err := r.kr().openObject(name, kindIndex, 0, raw)
 	if err != nil {
 		return nil, err
 	}
-	packs, err := decodeIndexBody(body)
+	packs, err := decodeIndexBody(body, binary.LittleEndian.Uint16(raw[8:]) >= epochVersion)
 	if err != nil {
 		return nil, corrupt(name, -1, "index body: "+err.Error())
 	}
@@ -296,7 +306,8 @@ func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, e
 // writeIndexObject stores packs in a new index object and merges them.
 func (r *Repo) writeIndexObject(ctx context.Context, packs []indexPack) (string, int64, error) {
 	sort.Slice(packs, func(i, j int) bool { return strings.Compare(string(packs[i].id[:]), string(packs[j].id[:])) < 0 })
-	obj, err := r.keys.sealObject(kindIndex, nil, encodeIndexBody(packs))
+	kr := r.kr()
+	obj, err := kr.sealObject(kindIndex, nil, encodeIndexBody(packs, kr.current > 0))
 	if err != nil {
 		return "", 0, err
 	}

@@ -253,10 +253,11 @@ func (kp keeper) Unwrap(ctx context.Context, _, wrapped, ad []byte) ([]byte, err
 		return nil, fmt.Errorf("%w: keeper decrypt: %v", ErrWrongKey, err)
 	}
 	adh := sha256.Sum256(ad)
-	if len(p) != masterKeySize+len(adh) || subtle.ConstantTimeCompare(p[masterKeySize:], adh[:]) != 1 {
+	n := len(p) - len(adh)
+	if n < 0 || subtle.ConstantTimeCompare(p[n:], adh[:]) != 1 {
 		return nil, fmt.Errorf("%w: keeper slot bound to another repository", ErrWrongKey)
 	}
-	return p[:masterKeySize], nil
+	return p[:n], nil
 }
 
 // newGCM is AES-256-GCM under a key-encryption key.
@@ -413,7 +414,10 @@ func leU64(b []byte) uint64 {
 // MAC and relabel it) no longer unwraps.
 func slotAD(repoID [repoIDSize]byte, slotID string, version uint16) []byte {
 	domain := "continuity/snapshot/v1/slot/"
-	if version >= 2 {
+	switch {
+	case version >= 3:
+		domain = "continuity/snapshot/v3/slot/"
+	case version == 2:
 		domain = "continuity/snapshot/v2/slot/"
 	}
 	return append(append([]byte(domain), repoID[:]...), slotID...)
@@ -426,8 +430,8 @@ func slotAD(repoID [repoIDSize]byte, slotID string, version uint16) []byte {
 // ignores params; a MAC checked once the master key is unwrapped covers
 // them all for every kind, and tells a slot altered in the bucket
 // (ErrCorrupt) from a wrong key.
-func slotMAC(master []byte, repoID [repoIDSize]byte, s KeySlot) ([]byte, error) {
-	key, err := hkdf.Key(sha256.New, master, repoID[:], "continuity/snapshot/v2/slot-mac", 32)
+func slotMAC(macRoot []byte, repoID [repoIDSize]byte, s KeySlot) ([]byte, error) {
+	key, err := hkdf.Key(sha256.New, macRoot, repoID[:], "continuity/snapshot/v2/slot-mac", 32)
 	if err != nil {
 		return nil, err
 	}
@@ -442,11 +446,11 @@ func slotMAC(master []byte, repoID [repoIDSize]byte, s KeySlot) ([]byte, error) 
 // verifySlot reports whether slot s's metadata authenticates under
 // master: always for version 2 slots with a good MAC, never for version
 // 1 slots, which carry none.
-func verifySlot(master []byte, repoID [repoIDSize]byte, s KeySlot) bool {
+func verifySlot(macRoot []byte, repoID [repoIDSize]byte, s KeySlot) bool {
 	if s.version < 2 {
 		return false
 	}
-	want, err := slotMAC(master, repoID, s)
+	want, err := slotMAC(macRoot, repoID, s)
 	return err == nil && hmac.Equal(want, s.mac)
 }
 
@@ -501,4 +505,14 @@ func (in Inspection) String() string {
 		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// slotMACRoot is the secret a slot's MAC key derives from, given what the
+// slot unwrapped: the master key itself (format 2), or the key set's
+// current master key (format 3).
+func slotMACRoot(secret []byte, version uint16) []byte {
+	if version >= 3 && len(secret) == keySetSize {
+		return secret[keySetSize-masterKeySize:]
+	}
+	return secret
 }

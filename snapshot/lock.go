@@ -135,7 +135,7 @@ func (r *Repo) tryLock(ctx context.Context, info lockInfo) (string, time.Time, *
 	}
 	info.time = r.opts.Now()
 	name := locksPrefix + randomName()
-	obj, err := r.keys.sealObject(kindLock, nil, encodeLockBody(info))
+	obj, err := r.kr().sealObject(kindLock, nil, encodeLockBody(info))
 	if err != nil {
 		return "", time.Time{}, nil, err
 	}
@@ -185,7 +185,7 @@ func (r *Repo) listLocks(ctx context.Context) ([]lockInfo, error) {
 		}
 		var body []byte
 		if err == nil {
-			body, err = r.keys.openObject(n, kindLock, 0, raw)
+			body, err = r.kr().openObject(n, kindLock, 0, raw)
 		}
 		var l lockInfo
 		if err == nil {
@@ -275,7 +275,7 @@ func (lk *repoLock) refresh(ctx context.Context) error {
 	r := lk.r
 	info := lk.info
 	info.time = r.opts.Now()
-	obj, err := r.keys.sealObject(kindLock, nil, encodeLockBody(info))
+	obj, err := r.kr().sealObject(kindLock, nil, encodeLockBody(info))
 	if err != nil {
 		return err
 	}

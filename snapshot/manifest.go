@@ -143,7 +143,7 @@ func manifestName(id ID) string { return snapsPrefix + id.String() }
 
 // writeManifest stores m under its ID, never overwriting.
 func (r *Repo) writeManifest(ctx context.Context, m Manifest) (int64, error) {
-	obj, err := r.keys.sealObject(kindManifest, nil, encodeManifestBody(m))
+	obj, err := r.kr().sealObject(kindManifest, nil, encodeManifestBody(m))
 	if err != nil {
 		return 0, err
 	}
@@ -171,7 +171,7 @@ func (r *Repo) readManifest(ctx context.Context, name string) (Manifest, error) 
 	if err != nil {
 		return Manifest{}, err
 	}
-	body, err := r.keys.openObject(name, kindManifest, 0, raw)
+	body, err := r.kr().openObject(name, kindManifest, 0, raw)
 	if err != nil {
 		return Manifest{}, err
 	}

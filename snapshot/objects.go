@@ -47,6 +47,9 @@ func (r *Repo) PutSealed(ctx context.Context, name string, prefix, body []byte) 
 	if err := checkSealedName(name); err != nil {
 		return 0, err
 	}
+	if err := r.freshKeys(ctx, false); err != nil {
+		return 0, err
+	}
 	data, err := r.seal(name, prefix, body)
 	if err != nil {
 		return 0, err
@@ -115,7 +118,7 @@ func checkSealedName(name string) error {
 	if name == "" || name == configName || name == tombstoneName {
 		return fmt.Errorf("snapshot: %q is not a name for a sealed object", name)
 	}
-	for _, p := range []string{keysPrefix, dataPrefix, indexPrefix, snapsPrefix, locksPrefix} {
+	for _, p := range []string{keysPrefix, dataPrefix, indexPrefix, snapsPrefix, locksPrefix, epochsPrefix} {
 		if strings.HasPrefix(name, p) {
 			return fmt.Errorf("snapshot: sealed object %q lies in the repository's own %s", name, p)
 		}
@@ -125,15 +128,16 @@ func checkSealedName(name string) error {
 
 // seal encrypts body for the object name: see the format above.
 func (r *Repo) seal(name string, prefix, body []byte) ([]byte, error) {
-	h := header{version: formatVersion, kind: kindSealed, salt: newSalt()}
+	kr := r.kr()
+	h := sealedHeader(kindSealed, kr.current, newSalt())
 	out := h.append(make([]byte, 0, headerSize+len(prefix)+len(body)+tagSize))
 	out = append(out, prefix...)
-	aead, err := r.keys.objectAEAD(kindSealed, h.salt[:])
+	aead, err := kr.objectAEAD(h.epoch, kindSealed, h.salt[:])
 	if err != nil {
 		return nil, err
 	}
 	var nb [nonceSize]byte
-	return aead.Seal(out, nonce(&nb, 0), body, sealedAD(r.keys.objectAD(out), name)), nil
+	return aead.Seal(out, nonce(&nb, 0), body, sealedAD(kr.objectAD(out), name)), nil
 }
 
 // unseal authenticates and decrypts what seal made for name.
@@ -146,12 +150,12 @@ func (r *Repo) unseal(name string, prefixLen int, b []byte) (prefix, body []byte
 	if len(b) < split+tagSize {
 		return nil, nil, objErr(name, -1, fmt.Errorf("%w: %d bytes", ErrTruncated, len(b)))
 	}
-	aead, err := r.keys.objectAEAD(kindSealed, h.salt[:])
+	aead, err := r.kr().objectAEAD(h.epoch, kindSealed, h.salt[:])
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, objErr(name, 11, err)
 	}
 	var nb [nonceSize]byte
-	body, err = aead.Open(nil, nonce(&nb, 0), b[split:], sealedAD(r.keys.objectAD(b[:split]), name))
+	body, err = aead.Open(nil, nonce(&nb, 0), b[split:], sealedAD(r.kr().objectAD(b[:split]), name))
 	if err != nil {
 		return nil, nil, corrupt(name, int64(split), "authentication failed (damaged, or not this repository's object under this name)")
 	}

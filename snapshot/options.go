@@ -147,6 +147,13 @@ type Options struct {
 	// MaxPassphraseParams) per try, and anyone who can write to the
 	// bucket can plant slots. Default 16; at most 1024.
 	MaxKeySlots int
+
+	// KeyCheckInterval is how often a writing Repo looks for a key epoch
+	// another process started (RotateMaster), at most: it seals nothing
+	// under keys older than that. Reencrypt retires an epoch only once
+	// the epoch after it is twice this old, so every process must use
+	// the same value. Default 1 minute (one LIST per minute).
+	KeyCheckInterval time.Duration
 }
 
 const (
@@ -181,6 +188,9 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.KeyCheckInterval == 0 {
+		o.KeyCheckInterval = time.Minute
+	}
 	if o.MaxKeySlots == 0 {
 		// Far more than a repository needs (a host key, a recovery
 		// passphrase, a KMS key, and their rotations), few enough that
@@ -195,6 +205,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.PackBytes != 0 && (o.PackBytes < minPackBytes || o.PackBytes > 1<<30) {
 		errs = append(errs, fmt.Errorf("snapshot: Options.PackBytes %d: want 64 KiB to 1 GiB", o.PackBytes))
+	}
+	if o.KeyCheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("snapshot: Options.KeyCheckInterval %v: want 0 (default) or more", o.KeyCheckInterval))
 	}
 	if o.Workers < 0 || o.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("snapshot: Options.Workers %d: want 0 (default) to 1024", o.Workers))

@@ -9,7 +9,7 @@ import (
 
 // A pack object is
 //
-//	header (48 bytes: magic, version, kind=pack, salt)
+//	header (48 bytes: magic, version, kind=pack, key epoch, salt)
 //	blob 0 … blob n-1   each AES-256-GCM sealed under the pack's key with
 //	                    its offset in the pack as nonce and additional
 //	                    data repoID|type|blobID
@@ -42,12 +42,13 @@ func (k *keyring) newPackWriter(buf []byte, capacity int) (*packWriter, error) {
 	p := &packWriter{}
 	rand.Read(p.info.id[:])
 	p.info.salt = newSalt()
-	aead, err := k.objectAEAD(kindPack, p.info.salt[:])
+	p.info.epoch = k.current
+	aead, err := k.objectAEAD(p.info.epoch, kindPack, p.info.salt[:])
 	if err != nil {
 		return nil, err
 	}
 	p.aead = aead
-	p.buf = header{version: formatVersion, kind: kindPack, salt: p.info.salt}.append(buf[:0])
+	p.buf = sealedHeader(kindPack, p.info.epoch, p.info.salt).append(buf[:0])
 	return p, nil
 }
 
@@ -92,9 +93,9 @@ type packReader struct {
 }
 
 func (k *keyring) newPackReader(info packInfo) (*packReader, error) {
-	aead, err := k.objectAEAD(kindPack, info.salt[:])
+	aead, err := k.objectAEAD(info.epoch, kindPack, info.salt[:])
 	if err != nil {
-		return nil, err
+		return nil, objErr(info.name(), 11, err)
 	}
 	return &packReader{id: info.id, name: info.name(), aead: aead}, nil
 }

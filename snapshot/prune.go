@@ -58,6 +58,9 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 		return PruneStats{}, err
 	}
 	defer lk.release()
+	if err := r.freshKeys(lk.ctx(), false); err != nil {
+		return PruneStats{}, err
+	}
 	st, err := r.prune(lk.ctx(), opts)
 	if err != nil {
 		return st, fmt.Errorf("snapshot: prune: %w", err)
@@ -251,7 +254,7 @@ func (r *Repo) usedBlobs(ctx context.Context) (map[blobID]struct{}, int, error) 
 	return used, len(ms), nil
 }
 
-// repack copies the used blobs of packs into new packs, still compressed
+// repack copies the used blobs (all, if used is nil) of packs into new packs, still compressed
 // (re-encrypted under the new packs' keys), uploads them and returns their
 // index entries and total size.
 func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blobID]struct{}, prog *progress) ([]indexPack, int64, error) {
@@ -262,7 +265,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 		if pw == nil {
 			return nil
 		}
-		data, ip := pw.finish(r.keys)
+		data, ip := pw.finish(r.kr())
 		pw = nil
 		if err := r.put(ctx, ip.name(), data); err != nil {
 			return fmt.Errorf("upload repacked pack: %w", err)
@@ -285,12 +288,12 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 		}
 		read += int64(len(data))
 		prog.report(read)
-		pr, err := r.keys.newPackReader(p)
+		pr, err := r.kr().newPackReader(p)
 		if err != nil {
 			return nil, 0, err
 		}
 		for _, b := range byPack[pi] {
-			if _, ok := used[b.id]; !ok {
+			if _, ok := used[b.id]; !ok && used != nil {
 				continue
 			}
 			if loc, _ := x.lookup(b.id); loc.pack != pi || loc.off != b.off {
@@ -299,7 +302,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 			if int64(b.off)+int64(b.length) > int64(len(data)) {
 				return nil, 0, objErr(p.name(), int64(len(data)), ErrTruncated)
 			}
-			payload, err := pr.open(r.keys, nil, b, data[b.off:b.off+b.length])
+			payload, err := pr.open(r.kr(), nil, b, data[b.off:b.off+b.length])
 			if err != nil {
 				return nil, 0, err
 			}
@@ -308,7 +311,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 					return nil, 0, err
 				}
 			}
-			pw.add(r.keys, b.typ, b.codec, b.id, payload, int(b.raw))
+			pw.add(r.kr(), b.typ, b.codec, b.id, payload, int(b.raw))
 			if pw.full(r.opts.PackBytes) {
 				if err := flush(); err != nil {
 					return nil, 0, err

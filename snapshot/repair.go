@@ -98,6 +98,7 @@ func (r *Repo) readPackIndex(ctx context.Context, name string) (indexPack, error
 		return p, err
 	}
 	p.salt = hdr.salt
+	p.epoch = hdr.epoch
 	p.size = int64(len(data))
 	blobs, err := r.packTrailer(name, data)
 	if err != nil {
@@ -106,7 +107,7 @@ func (r *Repo) readPackIndex(ctx context.Context, name string) (indexPack, error
 	p.blobs = blobs
 	var dec decompressor
 	defer dec.close()
-	if _, err := r.checkPack(p.packInfo, data, blobs, &dec, r.keys.newHasher()); err != nil {
+	if _, err := r.checkPack(p.packInfo, data, blobs, &dec, r.kr().newHasher()); err != nil {
 		return p, fmt.Errorf("check pack: %w", err)
 	}
 	return p, nil

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
@@ -25,10 +26,18 @@ type Repo struct {
 	bucket *blob.Bucket
 	opts   Options
 	log    *slog.Logger
-	keys   *keyring
 	format Format
 	chunk  *cdc.Chunker
-	slotID string
+
+	// keys is the keyring: replaced whole by RotateMaster, by
+	// freshKeys when another process rotated, and by a retiring
+	// Reencrypt. keysMu serializes the replacements and guards slotID
+	// and keysChecked.
+	keys        atomic.Pointer[keyring]
+	keysMu      sync.Mutex
+	keysChecked time.Time
+	slotID      string
+	provider    KeyProvider // the key this Repo was opened with, kept to follow rotations
 
 	// fault, set only by tests, is called before every object write or
 	// delete of Save, Forget and Prune; an error stops the operation
@@ -123,7 +132,7 @@ func Init(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, f Format, 
 	}
 	// The first slot goes in before the config: a crash between the two
 	// leaves a stray slot, never a repository nobody can open.
-	if _, err := addSlot(ctx, bucket, cfg.repoID, master, keys, "initial key", cfg.created); err != nil {
+	if _, err := addSlot(ctx, bucket, kr, keys, "initial key", cfg.created); err != nil {
 		return nil, fmt.Errorf("snapshot: init: %w", err)
 	}
 	obj, err := kr.sealObject(kindConfig, cfg.repoID[:], encodeConfigBody(cfg))
@@ -171,7 +180,7 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 	var repoID [repoIDSize]byte
 	copy(repoID[:], raw[headerSize:])
 
-	master, slot, more, err := unwrapMaster(ctx, bucket, repoID, keys, opts.MaxKeySlots)
+	kr, slot, more, err := openKeys(ctx, bucket, repoID, keys, opts.MaxKeySlots)
 	if err != nil {
 		if destroyed(ctx, bucket) {
 			return nil, fmt.Errorf("%w (%v)", ErrDestroyed, err)
@@ -179,11 +188,10 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		return nil, err
 	}
 	slotID := slot.ID
-	kr, err := deriveKeyring(master, repoID)
-	if err != nil {
-		return nil, err
-	}
 	body, err := kr.openObject(configName, kindConfig, repoIDSize, raw)
+	if errors.Is(err, ErrKeyEpoch) {
+		return nil, fmt.Errorf("snapshot: open: the key opened slot %.8s, which is from before a master-key rotation whose older epochs were retired: open with a current slot: %w", slotID, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: open: the key opened slot %.8s, but the config object does not authenticate: it is damaged; restore it from a copy of the archive: %w", slotID, err)
 	}
@@ -196,16 +204,21 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		return nil, corrupt(configName, -1, err.Error())
 	}
 	r := &Repo{
-		bucket: bucket,
-		opts:   opts,
-		log:    opts.Logger.With("component", "snapshot"),
-		keys:   kr,
-		format: cfg.format,
-		chunk:  ch,
-		slotID: slotID,
-		idx:    newIndex(),
+		bucket:      bucket,
+		opts:        opts,
+		log:         opts.Logger.With("component", "snapshot"),
+		format:      cfg.format,
+		chunk:       ch,
+		slotID:      slotID,
+		provider:    keys,
+		keysChecked: opts.Now(),
+		idx:         newIndex(),
 	}
+	r.keys.Store(kr)
 	if err := r.refreshIndex(ctx, false); err != nil {
+		if errors.Is(err, ErrKeyEpoch) {
+			return nil, fmt.Errorf("snapshot: open: the key opened slot %.8s, which is from before a master-key rotation: open with a current slot: %w", slotID, err)
+		}
 		return nil, err
 	}
 	if slot.version < 2 {
@@ -217,7 +230,7 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 			"kind", keys.Kind(), "untried", more, "max", opts.MaxKeySlots)
 	}
 	r.log.Info("repository open", "repo", hex.EncodeToString(repoID[:]), "slot", slotID,
-		"packs", len(r.idx.packs), "blobs", r.idx.len(), "codec", cfg.format.Codec)
+		"packs", len(r.idx.packs), "blobs", r.idx.len(), "codec", cfg.format.Codec, "key_epoch", kr.current)
 	return r, nil
 }
 
@@ -261,8 +274,8 @@ func unwrapMaster(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]b
 	tried := min(len(cands), limit)
 	for _, s := range cands[:tried] {
 		m, err := keys.Unwrap(ctx, s.params, s.wrapped, slotAD(repoID, s.ID, s.version))
-		if err == nil && len(m) == masterKeySize {
-			if s.version >= 2 && !verifySlot(m, repoID, s) {
+		if err == nil && (s.version < 3 && len(m) == masterKeySize || s.version >= 3 && len(m) == keySetSize) {
+			if s.version >= 2 && !verifySlot(slotMACRoot(m, s.version), repoID, s) {
 				// The key is right but the slot's metadata was altered
 				// in the bucket: refuse the slot, say so.
 				errs = append(errs, corrupt(keysPrefix+s.ID, -1,
@@ -321,14 +334,15 @@ func listSlots(ctx context.Context, bucket *blob.Bucket) (slots []KeySlot, damag
 	return slots, damaged, nil
 }
 
-func addSlot(ctx context.Context, bucket *blob.Bucket, repoID [repoIDSize]byte, master []byte, keys KeyProvider, label string, now time.Time) (KeySlot, error) {
-	s := KeySlot{ID: randomName(), Kind: keys.Kind(), Label: label, Created: now.UTC().Round(0), version: slotVersion}
+// addSlot writes a key slot wrapping kr's slot secret with keys.
+func addSlot(ctx context.Context, bucket *blob.Bucket, kr *keyring, keys KeyProvider, label string, now time.Time) (KeySlot, error) {
+	s := KeySlot{ID: randomName(), Kind: keys.Kind(), Label: label, Created: now.UTC().Round(0), version: kr.slotFormat()}
 	var err error
-	s.params, s.wrapped, err = keys.Wrap(ctx, master, slotAD(repoID, s.ID, s.version))
+	s.params, s.wrapped, err = keys.Wrap(ctx, kr.slotSecret(), slotAD(kr.repoID, s.ID, s.version))
 	if err != nil {
 		return KeySlot{}, fmt.Errorf("wrap key: %w", err)
 	}
-	if s.mac, err = slotMAC(master, repoID, s); err != nil {
+	if s.mac, err = slotMAC(kr.macRoot(), kr.repoID, s); err != nil {
 		return KeySlot{}, err
 	}
 	s.Verified = true
@@ -352,7 +366,7 @@ func (r *Repo) Keys(ctx context.Context) ([]KeySlot, error) {
 		r.log.Warn("key slot skipped", "err", d)
 	}
 	for i := range slots {
-		slots[i].Verified = verifySlot(r.keys.master, r.keys.repoID, slots[i])
+		slots[i].Verified = verifySlot(r.kr().macRoot(), r.kr().repoID, slots[i])
 		if !slots[i].Verified && slots[i].version >= 2 {
 			r.log.Warn("key slot metadata does not authenticate: altered in the bucket", "slot", slots[i].ID)
 		}
@@ -360,8 +374,16 @@ func (r *Repo) Keys(ctx context.Context) ([]KeySlot, error) {
 	return slots, err
 }
 
-// SlotID is the ID of the key slot this Repo was opened with.
-func (r *Repo) SlotID() string { return r.slotID }
+// SlotID is the ID of the key slot this Repo was opened with (or, after
+// a rotation, the slot that replaced it).
+func (r *Repo) SlotID() string {
+	r.keysMu.Lock()
+	defer r.keysMu.Unlock()
+	return r.slotID
+}
+
+// kr returns the current keyring.
+func (r *Repo) kr() *keyring { return r.keys.Load() }
 
 // AddKey adds a key slot wrapping the repository's master key with keys.
 // Nothing else is written: no data is re-encrypted.
@@ -369,7 +391,7 @@ func (r *Repo) AddKey(ctx context.Context, keys KeyProvider, label string) (KeyS
 	if err := r.checkWritable(); err != nil {
 		return KeySlot{}, err
 	}
-	return addSlot(ctx, r.bucket, r.keys.repoID, r.keys.master, keys, label, r.opts.Now())
+	return addSlot(ctx, r.bucket, r.kr(), keys, label, r.opts.Now())
 }
 
 // RemoveKey deletes a key slot. It refuses (ErrLastKey) to delete the
@@ -431,7 +453,7 @@ func (r *Repo) RotateKey(ctx context.Context, slotID string, keys KeyProvider, l
 func (r *Repo) Format() Format { return r.format }
 
 // ID returns the repository's random ID as 32 hex digits.
-func (r *Repo) ID() string { return hex.EncodeToString(r.keys.repoID[:]) }
+func (r *Repo) ID() string { return hex.EncodeToString(r.kr().repoID[:]) }
 
 // Close releases the Repo. It does not close the bucket, and it does not
 // stop operations already running (cancel their contexts for that): they
@@ -484,7 +506,7 @@ func (r *Repo) newPackWriter() (*packWriter, error) {
 	if b, ok := r.packBufs.Get().(*[]byte); ok {
 		buf = *b
 	}
-	return r.keys.newPackWriter(buf, r.packCapacity())
+	return r.kr().newPackWriter(buf, r.packCapacity())
 }
 
 // recyclePack returns a finished pack's buffer for reuse.
@@ -503,6 +525,17 @@ func (r *Repo) put(ctx context.Context, name string, data []byte) error {
 		}
 	}
 	return putObject(ctx, r.bucket, name, data)
+}
+
+// replace writes an object over whatever is under its name (Reencrypt,
+// RotateMaster): the store writes it whole or not at all.
+func (r *Repo) replace(ctx context.Context, name string, data []byte) error {
+	if r.fault != nil {
+		if err := r.fault("put", name); err != nil {
+			return err
+		}
+	}
+	return writeObject(ctx, r.bucket, name, data, false)
 }
 
 // del deletes an object; one already gone is not an error.
@@ -524,10 +557,16 @@ func (r *Repo) del(ctx context.Context, name string) error {
 // twice at about 600 MB/s): every object is authenticated by AES-GCM, and
 // Verify reads it back.
 func putObject(ctx context.Context, bucket *blob.Bucket, name string, data []byte) error {
+	return writeObject(ctx, bucket, name, data, true)
+}
+
+// writeObject writes data as name, only if name does not exist yet when
+// ifNotExist is set.
+func writeObject(ctx context.Context, bucket *blob.Bucket, name string, data []byte, ifNotExist bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // aborts the write if it did not complete
 	w, err := bucket.NewWriter(ctx, name, &blob.WriterOptions{
-		IfNotExist:  true,
+		IfNotExist:  ifNotExist,
 		ContentType: "application/octet-stream",
 	})
 	if err != nil {

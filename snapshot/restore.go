@@ -158,7 +158,7 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 			}()
 			var dec decompressor
 			defer dec.close()
-			h := r.keys.newHasher()
+			h := r.kr().newHasher()
 			var raw []byte
 			var pr *packReader // cached: consecutive fetches mostly read one pack
 			for f := range reqs {
@@ -167,7 +167,7 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 					return err
 				}
 				if pr == nil || pr.id != f.pack.id {
-					if pr, err = r.keys.newPackReader(f.pack); err != nil {
+					if pr, err = r.kr().newPackReader(f.pack); err != nil {
 						return err
 					}
 				}
@@ -242,7 +242,7 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 // openBlob decrypts, decompresses and identity-checks one blob, appending
 // the plaintext to dst. It decrypts in place: sealed is overwritten.
 func (r *Repo) openBlob(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, dst []byte) ([]byte, error) {
-	payload, err := pr.open(r.keys, sealed[:0], b, sealed)
+	payload, err := pr.open(r.kr(), sealed[:0], b, sealed)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func (r *Repo) readBlob(ctx context.Context, typ byte, id blobID, dec *decompres
 	if err != nil {
 		return nil, err
 	}
-	pr, err := r.keys.newPackReader(p)
+	pr, err := r.kr().newPackReader(p)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +296,7 @@ type treeReader struct {
 }
 
 func (r *Repo) newTreeReader(m Manifest) *treeReader {
-	return &treeReader{r: r, m: m, h: r.keys.newHasher()}
+	return &treeReader{r: r, m: m, h: r.kr().newHasher()}
 }
 
 // walk calls fn for every data chunk ID in order, then end.

@@ -63,6 +63,9 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 		return Manifest{}, Stats{}, err
 	}
 	defer lk.release()
+	if err := r.freshKeys(lk.ctx(), false); err != nil {
+		return Manifest{}, Stats{}, err
+	}
 	if err := r.refreshIndex(ctx, false); err != nil {
 		return Manifest{}, Stats{}, err
 	}
@@ -189,7 +192,7 @@ type sealer struct {
 }
 
 func (s *saver) newSealer(up chan<- *packWriter) *sealer {
-	return &sealer{s: s, h: s.r.keys.newHasher(), comp: newCompressor(s.r.format.Codec), up: up}
+	return &sealer{s: s, h: s.r.kr().newHasher(), comp: newCompressor(s.r.format.Codec), up: up}
 }
 
 // store seals a blob the caller claimed into this sealer's pack, handing
@@ -203,7 +206,7 @@ func (w *sealer) store(ctx context.Context, typ byte, id blobID, data []byte) er
 		w.pack = p
 	}
 	payload, codec := w.comp.compress(data)
-	w.pack.add(w.s.r.keys, typ, codec, id, payload, len(data))
+	w.pack.add(w.s.r.kr(), typ, codec, id, payload, len(data))
 	if w.pack.full(w.s.r.opts.PackBytes) {
 		return w.flush(ctx)
 	}
@@ -339,7 +342,7 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 	for range r.opts.Uploads {
 		g.Go(func() error {
 			for p := range up {
-				data, ip := p.finish(r.keys)
+				data, ip := p.finish(r.kr())
 				if err := r.put(gctx, ip.name(), data); err != nil {
 					return fmt.Errorf("upload pack: %w", err)
 				}

@@ -117,7 +117,8 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 		return rep, err
 	}
 	users := make([][]ID, len(x.packs))
-	vr := &Repo{bucket: r.bucket, opts: r.opts, log: r.log, keys: r.keys, format: r.format, chunk: r.chunk, idx: x}
+	vr := &Repo{bucket: r.bucket, opts: r.opts, log: r.log, format: r.format, chunk: r.chunk, idx: x}
+	vr.keys.Store(r.kr())
 	for _, n := range names {
 		m, err := r.readManifest(ctx, n)
 		if errors.Is(err, ErrMissing) {
@@ -183,7 +184,7 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 		prog := newProgress(r, "verify", -1)
 		var dec decompressor
 		defer dec.close()
-		h := r.keys.newHasher()
+		h := r.kr().newHasher()
 		for _, i := range order[:min(n, len(order))] {
 			if bad[i] {
 				continue
@@ -255,6 +256,9 @@ func (r *Repo) checkPack(p packInfo, data []byte, indexed []blobEntry, dec *deco
 	if hdr.salt != p.salt {
 		return 0, corrupt(name, 16, "salt differs from the index")
 	}
+	if hdr.epoch != p.epoch {
+		return 0, corrupt(name, 11, fmt.Sprintf("key epoch %d, the index says %d", hdr.epoch, p.epoch))
+	}
 	trailer, err := r.packTrailer(name, data)
 	if err != nil {
 		return 0, err
@@ -266,7 +270,7 @@ func (r *Repo) checkPack(p packInfo, data []byte, indexed []blobEntry, dec *deco
 			return 0, corrupt(name, -1, fmt.Sprintf("pack lists %d blobs, index %d, or they differ", len(trailer), len(indexed)))
 		}
 	}
-	pr, err := r.keys.newPackReader(p)
+	pr, err := r.kr().newPackReader(p)
 	if err != nil {
 		return 0, err
 	}
@@ -291,12 +295,16 @@ func (r *Repo) packTrailer(name string, data []byte) ([]blobEntry, error) {
 	if tl < tagSize || start < headerSize {
 		return nil, corrupt(name, int64(len(data)-4), "impossible trailer length")
 	}
-	aead, err := r.keys.objectAEAD(kindPack, data[16:headerSize])
+	hdr, err := parseHeader(name, data, kindPack)
 	if err != nil {
 		return nil, err
 	}
+	aead, err := r.kr().objectAEAD(hdr.epoch, kindPack, hdr.salt[:])
+	if err != nil {
+		return nil, objErr(name, 11, err)
+	}
 	var nb [nonceSize]byte
-	body, err := aead.Open(nil, nonce(&nb, 0), data[start:len(data)-4], r.keys.objectAD(data[:headerSize]))
+	body, err := aead.Open(nil, nonce(&nb, 0), data[start:len(data)-4], r.kr().objectAD(data[:headerSize]))
 	if err != nil {
 		return nil, corrupt(name, start, "trailer authentication failed")
 	}
