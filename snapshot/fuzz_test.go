@@ -190,6 +190,59 @@ func FuzzOpenObject(f *testing.F) {
 	})
 }
 
+func seedKeySets() [][]byte {
+	k, err := deriveKeyring(make([]byte, masterKeySize), [16]byte{1})
+	if err != nil {
+		panic(err)
+	}
+	n, err := k.rotated(time.Unix(1.7e9, 0))
+	if err != nil {
+		panic(err)
+	}
+	return [][]byte{n.slotSecret(), make([]byte, keySetSize), {keySetVersion}}
+}
+
+func seedRetained() [][]byte {
+	k, err := deriveKeyring(make([]byte, masterKeySize), [16]byte{1})
+	if err != nil {
+		panic(err)
+	}
+	n, _ := k.rotated(time.Unix(1.7e9, 0))
+	n2, _ := n.rotated(time.Unix(1.8e9, 0))
+	return [][]byte{encodeRetained(n), encodeRetained(n2), {0xff, 0xff, 0xff, 0xff}}
+}
+
+// FuzzKeySet: what a format 3 slot unwraps (authenticated by the slot's
+// key, but decoded all the same) never panics, and a key set that
+// decodes re-encodes to the same bytes.
+func FuzzKeySet(f *testing.F) {
+	addSeeds(f, seedKeySets())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := keyringFromSecret(b, 3, [16]byte{1})
+		if err != nil {
+			return
+		}
+		require.Equal(t, b, k.slotSecret())
+		require.Equal(t, []uint32{k.current}, k.epochs())
+	})
+}
+
+// FuzzRetained: the older epochs' keys, as an epochs/ object's body.
+func FuzzRetained(f *testing.F) {
+	addSeeds(f, seedRetained())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		old, err := decodeRetained(b, 1<<20)
+		if err != nil {
+			return
+		}
+		require.LessOrEqual(t, len(old), maxRetained)
+		for ep, m := range old {
+			require.Less(t, ep, uint32(1<<20))
+			require.Len(t, m, masterKeySize)
+		}
+	})
+}
+
 // TestWriteFuzzCorpus writes the seeds to testdata/fuzz so that plain
 // `go test` runs them and `go test -fuzz` starts from them.
 func TestWriteFuzzCorpus(t *testing.T) {
@@ -199,6 +252,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	for name, seeds := range map[string][][]byte{
 		"FuzzManifest": seedManifests(), "FuzzIndex": seedIndexes(), "FuzzConfig": seedConfigs(),
 		"FuzzKeySlot": seedSlots(), "FuzzPackTrailer": seedTrailers(), "FuzzLock": seedLocks(),
+		"FuzzKeySet": seedKeySets(), "FuzzRetained": seedRetained(),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		require.NoError(t, os.MkdirAll(dir, 0o755))

@@ -349,7 +349,7 @@ func leU32(b []byte) uint32 {
 // to run.
 func isDamage(err error) bool {
 	return errors.Is(err, ErrMissing) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTruncated) ||
-		errors.Is(err, ErrReplayed) || errors.As(err, new(*VersionError))
+		errors.Is(err, ErrReplayed) || errors.Is(err, ErrKeyEpoch) || errors.As(err, new(*VersionError))
 }
 
 func objectOf(err error, def string) string {
