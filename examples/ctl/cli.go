@@ -159,7 +159,7 @@ func run(ctx context.Context, a *app, args []string) int {
 		err = withCode(exitInterrupted, fmt.Errorf("interrupted: %w", err))
 	}
 	if gcerrors.Code(err) == gcerrors.PermissionDenied || errors.Is(err, snapshot.ErrReadOnly) || errors.Is(err, localblob.ErrReadOnly) {
-		err = fmt.Errorf("%w\n(these credentials may not write to the archive: init, forget, prune, repair, keys add/remove/rotate and unlock need write access; the read commands and --dry-run do not)", err)
+		err = fmt.Errorf("%w\n(these credentials may not write to the archive: init, forget, prune, repair, keys add/remove/rotate/rotate-master/reencrypt and unlock need write access; the read commands and --dry-run do not)", err)
 	}
 	code, kind := classify(err)
 	printError(a.errOut, err, code, kind, a.asJSON)

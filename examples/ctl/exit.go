@@ -16,7 +16,7 @@ const (
 	exitUsage       = 2   // a wrong command, flag or argument; a target file that must not be replaced
 	exitIntegrity   = 3   // verify, drill or restore found damage or missing records
 	exitNotFound    = 4   // no archive at the URL, no such snapshot or slot, a target outside the window
-	exitWrongKey    = 5   // no key slot opens with the key given (of those tried), or none is readable
+	exitWrongKey    = 5   // no key slot opens with the key given (of those tried), or none is readable, or it holds too old a key epoch
 	exitLocked      = 6   // another process holds the archive's lock
 	exitInterrupted = 130 // interrupted (Ctrl-C, SIGTERM)
 )
@@ -46,7 +46,7 @@ func classify(err error) (int, string) {
 		code = ee.code
 	case errors.Is(err, context.Canceled):
 		code = exitInterrupted
-	case errors.Is(err, snapshot.ErrWrongKey), errors.Is(err, snapshot.ErrTooManySlots):
+	case errors.Is(err, snapshot.ErrWrongKey), errors.Is(err, snapshot.ErrTooManySlots), errors.Is(err, snapshot.ErrKeyEpoch):
 		code = exitWrongKey
 	case errors.Is(err, snapshot.ErrNoRepository), errors.Is(err, snapshot.ErrNotFound), errors.Is(err, snapshot.ErrDestroyed),
 		errors.Is(err, archive.ErrOutOfWindow), errors.Is(err, archive.ErrNothingToRestore):

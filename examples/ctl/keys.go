@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,25 +31,30 @@ type keysJSON struct {
 	Added   string    `json:"added"`
 	Removed string    `json:"removed"`
 	NewKey  string    `json:"new_key_file"`
+	Epochs  []uint32  `json:"epochs"` // the key epochs held, oldest first; the last is current
 }
 
 func cmdKeys(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "keys",
 		GroupID: "write",
-		Short:   "List, add, remove, rotate or destroy the key slots that open the archive",
+		Short:   "List, add, remove, rotate or destroy the key slots; rotate the master key",
 		Long: `Every key slot wraps the archive's master key with one key: a raw key
 file (as a Node writes), or a passphrase. keys list shows the slots, never
 key material; add writes a slot for a new key; remove deletes one (never
 the last); rotate adds a slot for a new key, then removes the old one.
 A new raw key goes to --new-key-file, which must not exist (mode 0600).
-destroy deletes every slot, so that nobody can decrypt the archive again.`,
+destroy deletes every slot, so that nobody can decrypt the archive again.
+
+rotate-master starts a new key epoch (a new master key for what is
+written from now on); reencrypt reseals the older objects under it, and
+reencrypt --retire then deletes the older epochs' keys.`,
 		Args: args(cobra.NoArgs),
 		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
-			return usage(errors.New("keys: give list, add, remove, rotate or destroy"))
+			return usage(errors.New("keys: give list, add, remove, rotate, rotate-master, reencrypt or destroy"))
 		}),
 	}
-	cmd.AddCommand(cmdKeysList(a), cmdKeysAdd(a), cmdKeysRemove(a), cmdKeysRotate(a), cmdKeysDestroy(a))
+	cmd.AddCommand(cmdKeysList(a), cmdKeysAdd(a), cmdKeysRemove(a), cmdKeysRotate(a), cmdKeysRotateMaster(a), cmdKeysReencrypt(a), cmdKeysDestroy(a))
 	return cmd
 }
 
@@ -59,12 +63,8 @@ func (a *app) printKeys(ctx context.Context, s *session, v keysJSON) error {
 	if err != nil {
 		return err
 	}
-	sort.Slice(ks, func(i, j int) bool {
-		if !ks[i].Created.Equal(ks[j].Created) {
-			return ks[i].Created.Before(ks[j].Created)
-		}
-		return ks[i].ID < ks[j].ID
-	})
+	sortSlots(ks)
+	v.Epochs = list(s.repo.Epochs())
 	v.Keys = []keyJSON{}
 	for _, k := range ks {
 		v.Keys = append(v.Keys, keyJSON{k.ID, k.Kind, k.Label, jsonTime(k.Created), k.ID == s.repo.SlotID(), k.Verified})
@@ -92,6 +92,7 @@ func (a *app) printKeys(ctx context.Context, s *session, v keysJSON) error {
 			fmt.Fprintf(out, "%s %-32s  %-10s  %-20s  %s\n", mark, k.ID, k.Kind, k.Created.UTC().Format("2006-01-02 15:04:05"), label)
 		}
 		fmt.Fprintln(out, "(* the slot this key opened)")
+		fmt.Fprintf(out, "key epochs held: %s\n", epochsText(v.Epochs))
 	})
 }
 
@@ -229,11 +230,14 @@ func cmdKeysRotate(a *app) *cobra.Command {
 	var n newKey
 	cmd := &cobra.Command{
 		Use:   "rotate [SLOT] (--new-key-file F | --new-password-file F)",
-		Short: "Replace a key slot (default: the one this key opened) with one for a new key",
+		Short: "Replace a key slot (default: the one this key opened) with one for a new key; the master key stays",
 		Long: `rotate adds a slot for the new key, then removes the old slot (default: the
 one the key given opened), so that a crash leaves both, never neither.
-It replaces the key that opens the archive, not the master key that
-encrypts the data.`,
+
+It does NOT change the master key that encrypts the data: it replaces
+one key that opens the archive. Someone who kept the old slot and its key
+can still read everything, including what is written later. To change the
+master key, use 'ctl keys rotate-master', then 'ctl keys reencrypt'.`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: a.do(func(cmd *cobra.Command, as []string) error {
 			keys, writeKey, err := n.provider()

@@ -13,6 +13,7 @@
 //	ctl prune
 //	ctl repair index | repair snapshots
 //	ctl keys list | keys add --new-password-file F | keys rotate --new-key-file F
+//	ctl keys rotate-master | keys reencrypt | keys reencrypt --retire
 //	ctl unlock | stats | init | version | completion bash
 //
 // ctl --help lists the commands and the environment; ctl COMMAND --help
