@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -138,42 +139,19 @@ func (k *keyring) objectAD(hdr []byte) []byte {
 	return append(ad, k.repoID[:]...)
 }
 
-// sealObject builds header || AES-GCM(body) for kind, with a fresh salt.
-// prefix (possibly nil) is stored in the clear between header and sealed
-// body and authenticated with it.
+// sealObject builds header || prefix || body sealed in pieces (see
+// pieces.go) for kind, with a fresh salt. prefix (possibly nil) is
+// stored in the clear and authenticated with the header.
 func (k *keyring) sealObject(kind byte, prefix, body []byte) ([]byte, error) {
-	h := sealedHeader(kind, k.current, newSalt())
-	out := h.append(make([]byte, 0, headerSize+len(prefix)+len(body)+tagSize))
-	out = append(out, prefix...)
-	aead, err := k.objectAEAD(h.epoch, kind, h.salt[:])
-	if err != nil {
-		return nil, err
-	}
-	var nb [nonceSize]byte
-	return aead.Seal(out, nonce(&nb, 0), body, k.objectAD(out)), nil
+	return k.sealPieces(kind, prefix, body, "")
 }
 
 // openObject authenticates and decrypts an object sealed by sealObject
-// whose clear prefix has prefixLen bytes.
+// (or by an older build, in one piece) whose clear prefix has prefixLen
+// bytes.
 func (k *keyring) openObject(name string, kind byte, prefixLen int, b []byte) ([]byte, error) {
-	h, err := parseHeader(name, b, kind)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) < headerSize+prefixLen+tagSize {
-		return nil, objErr(name, -1, fmt.Errorf("%w: %d bytes", ErrTruncated, len(b)))
-	}
-	aead, err := k.objectAEAD(h.epoch, kind, h.salt[:])
-	if err != nil {
-		return nil, objErr(name, 11, err)
-	}
-	var nb [nonceSize]byte
-	split := headerSize + prefixLen
-	body, err := aead.Open(nil, nonce(&nb, 0), b[split:], k.objectAD(b[:split]))
-	if err != nil {
-		return nil, corrupt(name, int64(split), "authentication failed")
-	}
-	return body, nil
+	_, _, body, err := k.openFrom(bytes.NewReader(b), int64(len(b)), name, kind, prefixLen, int64(len(b)), false)
+	return body, err
 }
 
 // hasher computes keyed BLAKE3 IDs. Not safe for concurrent use: each

@@ -14,12 +14,13 @@ const (
 	// magic starts every object the repository writes.
 	magic = "\x89CSNAP\r\n"
 
-	// formatVersion is the version this build writes for objects sealed
-	// under key epoch 0 (a repository whose master key was never
-	// rotated: older builds read it); epochVersion the version of objects
-	// sealed under a later epoch, whose header carries the epoch (bytes
-	// 11-14) and whose index bodies carry each pack's epoch. minVersion
-	// and maxVersion are the range this build reads.
+	// Object versions. 1: the first format. 2: the header carries the
+	// key epoch (bytes 11-14) and index bodies carry each pack's epoch;
+	// packs are written as version 1 under epoch 0 and 2 after a
+	// rotation. 3 (piecesVersion, pieces.go): objects sealed by
+	// sealObject and PutSealed, body sealed in pieces. minVersion and
+	// maxVersion are the range of the single-piece formats this build
+	// reads.
 	formatVersion uint16 = 1
 	epochVersion  uint16 = 2
 	minVersion    uint16 = 1
@@ -156,9 +157,8 @@ type header struct {
 	salt    [saltSize]byte
 }
 
-// sealedHeader is the header of an object sealed under epoch: version 1
-// for epoch 0, so a never-rotated repository stays readable by older
-// builds.
+// sealedHeader is the header of a pack sealed under epoch: version 1
+// for epoch 0 (as older builds wrote), 2 after.
 func sealedHeader(kind byte, epoch uint32, salt [saltSize]byte) header {
 	v := formatVersion
 	if epoch > 0 {
@@ -179,7 +179,11 @@ func (h header) append(b []byte) []byte {
 // parseHeader checks magic, version range, kind and the reserved bytes of
 // an object header.
 func parseHeader(name string, b []byte, kind byte) (header, error) {
-	return parseHeaderRange(name, b, kind, minVersion, maxVersion)
+	hi := maxVersion
+	if kind != kindPack && kind != kindKey && kind != kindTombstone {
+		hi = piecesVersion // sealed in pieces (pieces.go)
+	}
+	return parseHeaderRange(name, b, kind, minVersion, hi)
 }
 
 // parseHeaderRange is parseHeader for objects read in versions [lo, hi].

@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -79,8 +78,8 @@ type indexPack struct {
 const maxIndexBlobs = 1 << 22
 
 // encodeIndexBody encodes the sealed body of an index object. With
-// epochs (objects of version epochVersion), each pack's key epoch, uint32,
-// follows its size; without, every pack is epoch 0.
+// epochs (objects of version epochVersion and later), each pack's key
+// epoch, uint32, follows its size; without, every pack is epoch 0.
 func encodeIndexBody(packs []indexPack, epochs bool) []byte {
 	var e encoder
 	e.U32(uint32(len(packs)))
@@ -288,15 +287,11 @@ func (r *Repo) refreshLocked(ctx context.Context, full bool) error {
 }
 
 func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, error) {
-	raw, err := getObjectMax(ctx, r.bucket, name, maxIndexBytes)
+	h, _, body, err := r.kr().getSealed(ctx, r.bucket, name, kindIndex, 0, maxIndexBytes, false)
 	if err != nil {
 		return nil, err
 	}
-	body, err := r.kr().openObject(name, kindIndex, 0, raw)
-	if err != nil {
-		return nil, err
-	}
-	packs, err := decodeIndexBody(body, binary.LittleEndian.Uint16(raw[8:]) >= epochVersion)
+	packs, err := decodeIndexBody(body, h.version >= epochVersion)
 	if err != nil {
 		return nil, corrupt(name, -1, "index body: "+err.Error())
 	}
@@ -306,8 +301,7 @@ func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, e
 // writeIndexObject stores packs in a new index object and merges them.
 func (r *Repo) writeIndexObject(ctx context.Context, packs []indexPack) (string, int64, error) {
 	sort.Slice(packs, func(i, j int) bool { return strings.Compare(string(packs[i].id[:]), string(packs[j].id[:])) < 0 })
-	kr := r.kr()
-	obj, err := kr.sealObject(kindIndex, nil, encodeIndexBody(packs, kr.current > 0))
+	obj, err := r.kr().sealObject(kindIndex, nil, encodeIndexBody(packs, true)) // version 3: with epochs
 	if err != nil {
 		return "", 0, err
 	}

@@ -13,19 +13,18 @@ import (
 // set of key slots opens snapshots and archive alike.
 //
 // A sealed object is the common object header (kind 7), a prefix in the
-// clear, then the body sealed with AES-256-GCM under a key of its own
-// (HKDF from the repository key and the header's salt). Header, prefix,
-// the repository ID and the object's name are authenticated, so an object
-// copied under another name, or from another repository, does not open.
+// clear, then the body sealed with AES-256-GCM in pieces (pieces.go)
+// under a key of its own (HKDF from the key epoch's key and the header's
+// salt). Header, prefix, the repository ID and the object's name are
+// authenticated, so an object copied under another name, or from
+// another repository, does not open; a reader authenticates each piece
+// before reading the next.
 //
-//	| header (kind 7, salt) | prefix (clear) | AES-256-GCM(body) | tag |
+//	| header (kind 7, epoch, salt) | prefix (clear) | piece | tag | … |
 
 // kindSealed is the header kind of sealed objects. Part of the on-disk
 // format.
 const kindSealed byte = 7
-
-// sealedOverhead is how many bytes sealing adds to prefix and body.
-const sealedOverhead = headerSize + tagSize
 
 // ObjectInfo is one entry of ListObjects.
 type ObjectInfo struct {
@@ -76,11 +75,8 @@ func (r *Repo) GetSealed(ctx context.Context, name string, prefixLen int, maxBod
 	if err := checkSealedName(name); err != nil {
 		return nil, nil, err
 	}
-	b, err := getObjectMax(ctx, r.bucket, name, int64(prefixLen)+maxBody+sealedOverhead)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r.unseal(name, prefixLen, b)
+	_, prefix, body, err = r.kr().getSealed(ctx, r.bucket, name, kindSealed, prefixLen, maxBody, true)
+	return prefix, body, err
 }
 
 // DeleteObject deletes the sealed object name; one already gone is not
@@ -128,38 +124,7 @@ func checkSealedName(name string) error {
 
 // seal encrypts body for the object name: see the format above.
 func (r *Repo) seal(name string, prefix, body []byte) ([]byte, error) {
-	kr := r.kr()
-	h := sealedHeader(kindSealed, kr.current, newSalt())
-	out := h.append(make([]byte, 0, headerSize+len(prefix)+len(body)+tagSize))
-	out = append(out, prefix...)
-	aead, err := kr.objectAEAD(h.epoch, kindSealed, h.salt[:])
-	if err != nil {
-		return nil, err
-	}
-	var nb [nonceSize]byte
-	return aead.Seal(out, nonce(&nb, 0), body, sealedAD(kr.objectAD(out), name)), nil
-}
-
-// unseal authenticates and decrypts what seal made for name.
-func (r *Repo) unseal(name string, prefixLen int, b []byte) (prefix, body []byte, err error) {
-	h, err := parseHeader(name, b, kindSealed)
-	if err != nil {
-		return nil, nil, err
-	}
-	split := headerSize + prefixLen
-	if len(b) < split+tagSize {
-		return nil, nil, objErr(name, -1, fmt.Errorf("%w: %d bytes", ErrTruncated, len(b)))
-	}
-	aead, err := r.kr().objectAEAD(h.epoch, kindSealed, h.salt[:])
-	if err != nil {
-		return nil, nil, objErr(name, 11, err)
-	}
-	var nb [nonceSize]byte
-	body, err = aead.Open(nil, nonce(&nb, 0), b[split:], sealedAD(r.kr().objectAD(b[:split]), name))
-	if err != nil {
-		return nil, nil, corrupt(name, int64(split), "authentication failed (damaged, or not this repository's object under this name)")
-	}
-	return b[headerSize:split], body, nil
+	return r.kr().sealPieces(kindSealed, prefix, body, name)
 }
 
 func sealedAD(ad []byte, name string) []byte { return append(ad, name...) }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -78,6 +79,75 @@ func (r *Repo) RepairIndex(ctx context.Context) (RepairReport, error) {
 	return rep, nil
 }
 
+// maxTrailerBytes bounds a pack trailer read before it authenticates
+// (46 MiB): the most blobs a pack holds, their count and the tag.
+const maxTrailerBytes = maxPackBlobs*blobEntrySize + 4 + tagSize
+
+// readTrailer reads a pack's header and trailer by range reads and
+// returns its authenticated list of blobs and its size.
+func (r *Repo) readTrailer(ctx context.Context, name string) (header, []blobEntry, int64, error) {
+	attrs, err := r.bucket.Attributes(ctx, name)
+	if err != nil {
+		return header{}, nil, 0, storageErr(name, err)
+	}
+	size := attrs.Size
+	if size > maxPackBytes {
+		return header{}, nil, 0, corrupt(name, -1, fmt.Sprintf("%d bytes, more than a pack holds (%d)", size, int64(maxPackBytes)))
+	}
+	if size < headerSize+tagSize+4 {
+		return header{}, nil, 0, objErr(name, -1, ErrTruncated)
+	}
+	head, err := r.readRange(ctx, name, 0, headerSize)
+	if err != nil {
+		return header{}, nil, 0, err
+	}
+	hdr, err := parseHeader(name, head, kindPack)
+	if err != nil {
+		return header{}, nil, 0, err
+	}
+	lenBytes, err := r.readRange(ctx, name, size-4, 4)
+	if err != nil {
+		return header{}, nil, 0, err
+	}
+	tl := int64(leU32(lenBytes))
+	if tl < tagSize || tl > maxTrailerBytes || headerSize+tl+4 > size {
+		return header{}, nil, 0, corrupt(name, size-4, "impossible trailer length")
+	}
+	start := size - 4 - tl
+	sealed, err := r.readRange(ctx, name, start, tl)
+	if err != nil {
+		return header{}, nil, 0, err
+	}
+	aead, err := r.kr().objectAEAD(hdr.epoch, kindPack, hdr.salt[:])
+	if err != nil {
+		return header{}, nil, 0, objErr(name, 11, err)
+	}
+	var nb [nonceSize]byte
+	body, err := aead.Open(sealed[:0], nonce(&nb, 0), sealed, r.kr().objectAD(head))
+	if err != nil {
+		return header{}, nil, 0, corrupt(name, start, "trailer authentication failed")
+	}
+	blobs, err := decodePackTrailer(body, start)
+	if err != nil {
+		return header{}, nil, 0, corrupt(name, start, "trailer: "+err.Error())
+	}
+	return hdr, blobs, size, nil
+}
+
+// readRange reads n bytes of an object from off.
+func (r *Repo) readRange(ctx context.Context, name string, off, n int64) ([]byte, error) {
+	rd, err := r.bucket.NewRangeReader(ctx, name, off, n, nil)
+	if err != nil {
+		return nil, storageErr(name, err)
+	}
+	defer rd.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rd, b); err != nil {
+		return nil, readErr(name, err)
+	}
+	return b, nil
+}
+
 // readPackIndex reads a whole pack and returns its own list of blobs,
 // checked the way Verify checks packs.
 func (r *Repo) readPackIndex(ctx context.Context, name string) (indexPack, error) {
@@ -89,21 +159,22 @@ func (r *Repo) readPackIndex(ctx context.Context, name string) (indexPack, error
 	if _, err := hex.Decode(p.id[:], []byte(h)); err != nil || packName(p.id) != name {
 		return p, corrupt(name, -1, "not a pack name")
 	}
-	data, err := getObjectMax(ctx, r.bucket, name, maxPackBytes)
+	// The header and the trailer first, by range: nothing sized by the
+	// bucket is read whole before the trailer authenticates.
+	hdr, blobs, size, err := r.readTrailer(ctx, name)
 	if err != nil {
 		return p, err
 	}
-	hdr, err := parseHeader(name, data, kindPack)
+	data, err := getObjectMax(ctx, r.bucket, name, size)
 	if err != nil {
 		return p, err
+	}
+	if int64(len(data)) != size {
+		return p, objErr(name, -1, fmt.Errorf("%w: changed while read", ErrTruncated))
 	}
 	p.salt = hdr.salt
 	p.epoch = hdr.epoch
-	p.size = int64(len(data))
-	blobs, err := r.packTrailer(name, data)
-	if err != nil {
-		return p, err
-	}
+	p.size = size
 	p.blobs = blobs
 	var dec decompressor
 	defer dec.close()
