@@ -66,6 +66,26 @@
 // repository; AddKey, RemoveKey and RotateKey write or delete slots only,
 // never data.
 //
+// # Key epochs
+//
+// RotateKey changes the key that opens a slot, not the master key.
+// RotateMaster changes the master key: it starts key epoch n+1 with a
+// new random master key, under which every object is sealed from then
+// on (in this process at once, in others within
+// Options.KeyCheckInterval, default 1 minute: a writer looks for a newer
+// epoch at most that often before it seals). Every slot is re-wrapped
+// (format 3: a key set, epochs.go), with its own key or dropped; the
+// older epochs' master keys stay in the bucket sealed under the new one
+// (epochs/<epoch>), so what they sealed stays readable. Reencrypt
+// reseals that (packs copied in batches, other objects in place; it
+// resumes where an interruption left it) and, with Retire, deletes the
+// older keys once nothing needs them and the epoch is
+// 2×KeyCheckInterval old. A key slot kept from before (a copy, an old
+// version in a versioned bucket) then opens nothing that remains. The
+// chunk-ID, tree-ID and gear keys never change, so snapshot IDs and
+// deduplication survive rotation: whoever holds an old key can still
+// tell whether a guessed chunk is stored (its ID), never read one.
+//
 // # Hostile buckets
 //
 // Whoever can write to the bucket can plant or alter key slots, which
@@ -90,9 +110,14 @@
 //     rewritten in the bucket until RotateKey replaces them (Open logs a
 //     warning when it opens one; nothing rewrites slots on its own).
 //     Inspect, which has no key, shows labels as unverified.
-//   - Every object read whole before it authenticates has a size limit
-//     checked before anything is allocated; packs are read with the size
-//     their index records.
+//   - Objects sealed by this build are authenticated in 1 MiB pieces as
+//     they are read (pieces.go): a planted object costs a reader one
+//     piece, whatever size it claims. Objects read whole before they
+//     authenticate (key slots, older builds' single-piece objects, at
+//     most 64 MiB) have a size limit checked before anything is
+//     allocated; packs are read with the size their index records, and
+//     RepairIndex reads an unindexed pack's trailer by range (at most
+//     46 MiB) and authenticates it before reading the pack.
 //
 // Config: the object "config": format version, repository ID (in the
 // clear) and, sealed, the chunker parameters and codec.
@@ -116,17 +141,28 @@
 // # Formats
 //
 // Every object starts with a 48-byte header: magic "\x89CSNAP\r\n", a
-// uint16 format version (this build reads 1, and 1 to 2 for key slots:
-// see keys.go for the slot layout; format 1 slots have no MAC), the
-// object kind, five zero
-// bytes and a random 32-byte salt. All integers are little-endian and
-// every length is checked against the bytes left before anything is
-// allocated; a version outside the readable range is a *VersionError.
+// uint16 format version, the object kind, the key epoch (uint32; zero in
+// version 1 and in key slots), one zero byte and a random 32-byte salt.
+// All integers are little-endian and every length is checked against the
+// bytes left before anything is allocated; a version outside the
+// readable range is a *VersionError.
 //
-//	config    header | repository ID (16) | AES-GCM(body)
-//	index     header | AES-GCM(body)          body: packs, each with its blobs
-//	manifest  header | AES-GCM(body)
-//	lock      header | AES-GCM(body)
+//	| version | objects                                                    |
+//	|---------|------------------------------------------------------------|
+//	| 1       | the first format (epoch 0); packs under epoch 0             |
+//	| 2       | header carries the key epoch; packs after a rotation; index |
+//	|         | bodies carry each pack's epoch                              |
+//	| 3       | config, index, manifest, lock, epochs, sealed objects:      |
+//	|         | body sealed in pieces (pieces.go)                           |
+//
+// Key slots have their own versions (1: no MAC; 2: MAC; 3: wraps a key
+// set), see keys.go.
+//
+//	config    header | repository ID (16) | sealed pieces
+//	index     header | sealed pieces          body: packs, each with its blobs
+//	manifest  header | sealed pieces
+//	lock      header | sealed pieces
+//	epochs    header | sealed pieces          the older epochs' master keys
 //	destroyed header | repository ID (16) | time (8) | xxhash64
 //	key slot  header | kind, label, created, params, wrapped key | MAC | xxhash64
 //	pack      header | AES-GCM(blob) … | AES-GCM(blob list) | uint32 length
@@ -135,9 +171,11 @@
 //
 // Always on. A 64-byte random master key, wrapped in the key slots, gives
 // through HKDF-SHA-256 (salt: the repository ID) separate keys for
-// encryption, data chunk IDs, tree block IDs and the chunker's gear table.
-// Each object (and each pack) is sealed with AES-256-GCM under its own key,
-// HKDF of the encryption key and the object's random 32-byte salt. Nonces
+// encryption, data chunk IDs, tree block IDs and the chunker's gear table
+// (after a rotation, each epoch's master key gives its encryption key;
+// the ID keys stay). Each object (and each pack) is sealed with
+// AES-256-GCM under its own key, HKDF of its epoch's encryption key and
+// the object's random 32-byte salt. Nonces
 // are counters inside the object (a blob's nonce is its offset in the
 // pack), so a nonce never repeats under a key, and two objects share a key
 // only if their salts collide: probability n²/2^257 for n objects. This is
@@ -147,7 +185,7 @@
 // bench/README.md).
 //
 // The additional data binds every sealed part to where it belongs: object
-// bodies to their header (kind, salt) and the repository ID; blobs to the
+// bodies to their header (kind, epoch, salt) and the repository ID; blobs to the
 // repository ID, the blob type and the blob ID (and, through the nonce, to
 // their offset). A blob moved within or between packs, an object of
 // another repository, or a flipped bit fails authentication (ErrCorrupt).

@@ -267,6 +267,9 @@ type RotateReport struct {
 	Epoch   uint32    // the new current epoch
 	Slots   []KeySlot // the new slots, wrapping the new key set
 	Removed []string  // the IDs of the slots replaced or dropped
+	// RetireAfter is when Reencrypt may retire the older epochs: the
+	// new one is then 2×KeyCheckInterval old.
+	RetireAfter time.Time
 }
 
 // RotateMaster starts a new key epoch: a new random master key under
@@ -296,7 +299,7 @@ func (r *Repo) RotateMaster(ctx context.Context, opts RotateOptions) (RotateRepo
 	if err := r.freshKeys(ctx, true); err != nil {
 		return rep, err
 	}
-	kr := r.kr()
+	kr, opened := r.kr(), r.SlotID()
 	slots, _, err := listSlots(ctx, r.bucket)
 	if err != nil {
 		return rep, err
@@ -309,7 +312,7 @@ func (r *Repo) RotateMaster(ctx context.Context, opts RotateOptions) (RotateRepo
 	var left []string
 	for _, s := range slots {
 		keys := opts.Keys[s.ID]
-		if s.ID == r.slotID {
+		if s.ID == opened {
 			keys = r.provider
 		}
 		switch {
@@ -330,7 +333,14 @@ func (r *Repo) RotateMaster(ctx context.Context, opts RotateOptions) (RotateRepo
 		}
 	}
 	if len(left) > 0 {
-		return rep, fmt.Errorf("%w: %s; give their keys, or drop them and add them again after", ErrSlotsLeft, strings.Join(left, ", "))
+		return rep, fmt.Errorf("%w: %s; give their keys (RotateOptions.Keys), or drop them (DropOthers) and add them again after", ErrSlotsLeft, strings.Join(left, ", "))
+	}
+	own := false
+	for _, p := range plan {
+		own = own || p.old.ID == opened
+	}
+	if !own {
+		return rep, fmt.Errorf("snapshot: rotate: the key slot this Repo opened with (%s) is gone; open the repository again", opened)
 	}
 	nk, err := kr.rotated(r.opts.Now())
 	if err != nil {
@@ -352,7 +362,7 @@ func (r *Repo) RotateMaster(ctx context.Context, opts RotateOptions) (RotateRepo
 			return rep, fmt.Errorf("snapshot: rotate: re-wrap slot %s: %w (the old slots still open the repository)", p.old.ID, err)
 		}
 		rep.Slots = append(rep.Slots, s)
-		if p.old.ID == r.slotID {
+		if p.old.ID == opened {
 			ownSlot = s.ID
 		}
 	}
@@ -372,6 +382,7 @@ func (r *Repo) RotateMaster(ctx context.Context, opts RotateOptions) (RotateRepo
 		}
 	}
 	rep.Epoch = nk.current
+	rep.RetireAfter = nk.created.Add(2 * r.opts.KeyCheckInterval)
 	r.log.Info("master key rotated", "epoch", nk.current, "slots", len(rep.Slots), "removed", len(rep.Removed))
 	return rep, nil
 }

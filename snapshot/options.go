@@ -78,7 +78,7 @@ func (f Format) Validate() error {
 
 // Progress reports a long operation's advance to Options.Progress.
 type Progress struct {
-	// Op is "save", "restore", "verify" or "prune".
+	// Op is "save", "restore", "verify", "prune" or "reencrypt".
 	Op string
 	// Bytes is how many bytes were processed so far (state bytes for
 	// save and restore, object bytes for verify and prune).

@@ -2,12 +2,12 @@ package snapshot
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
+
+	"gocloud.dev/blob"
 )
 
 // ReencryptOptions are Reencrypt's.
@@ -29,7 +29,7 @@ type ReencryptOptions struct {
 // ReencryptReport is what Reencrypt did.
 type ReencryptReport struct {
 	Epoch    uint32 // the current epoch
-	Checked  int    // objects looked at
+	Checked  int    // packs (from the index) and other objects looked at
 	Resealed int    // objects resealed in place under the current epoch
 	Repacked int    // packs copied into new packs under the current epoch
 	Bytes    int64  // bytes written
@@ -87,30 +87,41 @@ func (r *Repo) reencrypt(ctx context.Context, kr *keyring, opts ReencryptOptions
 	if err := r.refreshIndex(ctx, true); err != nil {
 		return err
 	}
-	all, err := listObjects(ctx, r.bucket, "", "")
-	if err != nil {
-		return err
-	}
-	var total int64
-	var others []string
-	for _, o := range all {
-		total += o.Size
-		switch {
-		case strings.HasPrefix(o.Key, keysPrefix), strings.HasPrefix(o.Key, locksPrefix),
-			strings.HasPrefix(o.Key, epochsPrefix), strings.HasPrefix(o.Key, dataPrefix), o.Key == tombstoneName:
-		default:
-			others = append(others, o.Key)
-		}
-	}
-	prog := newProgress(r, "reencrypt", total)
-	var read int64
-
 	// Packs no index names (an interrupted pass's, or ones whose index
 	// was lost) under an older epoch: indexed again from their own blob
 	// lists, so that the batches below copy them too.
 	if err := r.indexOldOrphans(ctx, kr, rep); err != nil {
 		return err
 	}
+
+	all, err := listObjects(ctx, r.bucket, "", "")
+	if err != nil {
+		return err
+	}
+	// Progress counts the bytes of what the pass must look at: the
+	// packs under older epochs (copied) and every other object (its
+	// header read, resealed if older).
+	var total int64
+	var others []blob.ListObject
+	for _, o := range all {
+		switch {
+		case strings.HasPrefix(o.Key, keysPrefix), strings.HasPrefix(o.Key, locksPrefix),
+			strings.HasPrefix(o.Key, epochsPrefix), strings.HasPrefix(o.Key, dataPrefix), o.Key == tombstoneName:
+		default:
+			others = append(others, *o)
+			total += o.Size
+		}
+	}
+	r.idxMu.RLock()
+	for _, p := range r.idx.packs {
+		if p.epoch < kr.current {
+			total += p.size
+		}
+	}
+	rep.Checked = len(r.idx.packs)
+	r.idxMu.RUnlock()
+	prog := newProgress(r, "reencrypt", total)
+	var read int64
 
 	// Packs, in batches: copy, index, delete.
 	for {
@@ -165,7 +176,6 @@ func (r *Repo) reencrypt(ctx context.Context, kr *keyring, opts ReencryptOptions
 			}
 		}
 		rep.Repacked += len(batch)
-		rep.Checked += len(batch)
 		rep.Bytes += written
 		if err := r.refreshIndex(ctx, true); err != nil {
 			return err
@@ -174,14 +184,14 @@ func (r *Repo) reencrypt(ctx context.Context, kr *keyring, opts ReencryptOptions
 
 	// Everything else, in place. Index objects written above are
 	// current already; those named before are gone.
-	for _, name := range others {
+	for _, o := range others {
 		rep.Checked++
-		n, err := r.resealObject(ctx, kr, name, opts.SealedPrefix, rep)
+		n, err := r.resealObject(ctx, kr, o.Key, opts.SealedPrefix, rep)
 		if err != nil {
 			return err
 		}
 		rep.Bytes += n
-		read += n
+		read += o.Size
 		prog.report(read)
 	}
 	prog.done(read)
@@ -270,42 +280,34 @@ func (r *Repo) resealObject(ctx context.Context, kr *keyring, name string, seale
 		}
 		prefixLen = n
 	}
-	raw, err := getObjectMax(ctx, r.bucket, name, limit)
+	bound := ""
+	if kind == kindSealed {
+		bound = name
+	}
+	_, prefix, body, err := kr.getSealed(ctx, r.bucket, name, kind, prefixLen, limit, bound != "")
 	if errors.Is(err, ErrMissing) {
-		return 0, nil
+		return 0, nil // deleted meanwhile
 	} else if err != nil {
 		return 0, err
 	}
-	var obj []byte
-	if kind == kindSealed {
-		prefix, body, err := r.unseal(name, prefixLen, raw)
+	if kind == kindIndex && h.version < epochVersion {
+		packs, err := decodeIndexBody(body, false)
 		if err != nil {
-			return 0, err
+			return 0, corrupt(name, -1, "index body: "+err.Error())
 		}
-		if obj, err = r.seal(name, prefix, body); err != nil {
-			return 0, err
-		}
+		body = encodeIndexBody(packs, true)
+	}
+	obj, err := kr.sealPieces(kind, prefix, body, bound)
+	if err != nil {
+		return 0, err
+	}
+	if kind == kindSealed {
 		// Another package may delete its objects meanwhile (the
 		// archive's compaction): write back only what is still there.
 		// The window between this check and the write is short; an
 		// object written back after its deletion is a superseded
 		// piece its owner deletes again.
 		if ok, err := r.bucket.Exists(ctx, name); err != nil || !ok {
-			return 0, err
-		}
-	} else {
-		body, err := kr.openObject(name, kind, prefixLen, raw)
-		if err != nil {
-			return 0, err
-		}
-		if kind == kindIndex && binary.LittleEndian.Uint16(raw[8:]) < epochVersion {
-			packs, err := decodeIndexBody(body, false)
-			if err != nil {
-				return 0, corrupt(name, -1, "index body: "+err.Error())
-			}
-			body = encodeIndexBody(packs, true)
-		}
-		if obj, err = kr.sealObject(kind, raw[headerSize:headerSize+prefixLen], body); err != nil {
 			return 0, err
 		}
 	}
@@ -318,19 +320,7 @@ func (r *Repo) resealObject(ctx context.Context, kr *keyring, name string, seale
 
 // readHeader reads the first headerSize bytes of an object.
 func (r *Repo) readHeader(ctx context.Context, name string) ([]byte, error) {
-	rd, err := r.bucket.NewRangeReader(ctx, name, 0, headerSize, nil)
-	if err != nil {
-		return nil, storageErr(name, err)
-	}
-	defer rd.Close()
-	b := make([]byte, headerSize)
-	if _, err := io.ReadFull(rd, b); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, objErr(name, -1, ErrTruncated)
-		}
-		return nil, storageErr(name, err)
-	}
-	return b, nil
+	return r.readRange(ctx, name, 0, headerSize)
 }
 
 // retire deletes the older epochs' keys once nothing is sealed under

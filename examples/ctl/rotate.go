@@ -16,11 +16,6 @@ import (
 	"github.com/continuity-go/continuity/snapshot"
 )
 
-// retireWait is how old the current key epoch must be before reencrypt
-// --retire deletes the older ones: 2×snapshot.Options.KeyCheckInterval,
-// which ctl leaves at its default (1 minute).
-const retireWait = 2 * time.Minute
-
 // maxLeftShown bounds the objects left under an older epoch that the
 // human output of reencrypt names (--json names them all).
 const maxLeftShown = 10
@@ -45,6 +40,9 @@ type rotateMasterJSON struct {
 	Slots   []keyJSON `json:"slots"`   // the new slots, wrapping the new key set
 	Removed []string  `json:"removed"` // the IDs of the slots replaced or dropped
 	Next    []string  `json:"next"`    // the commands to run next, in order
+	// RetireAfter is when 'ctl keys reencrypt --retire' may retire the
+	// older epochs.
+	RetireAfter jsonTime `json:"retire_after"`
 }
 
 func cmdKeysRotateMaster(a *app) *cobra.Command {
@@ -92,7 +90,7 @@ rotation) to delete the older epochs' keys.`,
 			ks := append([]snapshot.KeySlot(nil), rep.Slots...)
 			sortSlots(ks)
 			v := rotateMasterJSON{Epoch: rep.Epoch, Epochs: list(s.repo.Epochs()), Slots: []keyJSON{}, Removed: list(rep.Removed),
-				Next: []string{"ctl keys reencrypt", "ctl keys reencrypt --retire"}}
+				Next: []string{"ctl keys reencrypt", "ctl keys reencrypt --retire"}, RetireAfter: jsonTime(rep.RetireAfter)}
 			for _, k := range ks {
 				v.Slots = append(v.Slots, keyJSON{k.ID, k.Kind, k.Label, jsonTime(k.Created), k.ID == s.repo.SlotID(), k.Verified})
 			}
@@ -105,8 +103,8 @@ rotation) to delete the older epochs' keys.`,
 				if len(rep.Removed) > 0 {
 					fmt.Fprintf(out, "removed slots: %s\n", strings.Join(rep.Removed, ", "))
 				}
-				fmt.Fprintf(out, "next: run 'ctl keys reencrypt' to reseal the older objects under epoch %d, then 'ctl keys reencrypt --retire' (after %s, 2 minutes from now) to retire the older keys\n",
-					rep.Epoch, a.now().Add(retireWait).UTC().Format(time.RFC3339))
+				fmt.Fprintf(out, "next: run 'ctl keys reencrypt' to reseal the older objects under epoch %d, then 'ctl keys reencrypt --retire' (after %s) to retire the older keys\n",
+					rep.Epoch, rep.RetireAfter.UTC().Format(time.RFC3339))
 			})
 		}),
 	}
