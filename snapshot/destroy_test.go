@@ -100,6 +100,10 @@ func TestDestroyKeys(t *testing.T) {
 			_, err = Open(ctx, b, k, testOptions())
 			assert.ErrorIs(t, err, ErrDestroyed)
 		}
+		// A new repository beside the remains would not read its index.
+		_, err = Init(ctx, b, testKey, testFormat, testOptions())
+		assert.ErrorIs(t, err, ErrDestroyed)
+		assert.Contains(t, err.Error(), "delete them, or init under another prefix")
 	})
 }
 

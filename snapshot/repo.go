@@ -120,6 +120,12 @@ func Init(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, f Format, 
 	} else if ok {
 		return nil, ErrExists
 	}
+	if destroyed(ctx, bucket) {
+		// The destroyed repository's packs, indexes and manifests are
+		// still here: a new repository beside them could not read its
+		// index, and would mix the two.
+		return nil, fmt.Errorf("snapshot: init: %w: its remains (data/, index/, snapshots/, the %q marker) are still in the bucket; delete them, or init under another prefix", ErrDestroyed, tombstoneName)
+	}
 	master := make([]byte, masterKeySize)
 	rand.Read(master)
 	var cfg repoConfig
