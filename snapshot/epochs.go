@@ -251,6 +251,22 @@ func (r *Repo) freshKeys(ctx context.Context, force bool) error {
 	return nil
 }
 
+// newerKeys reports whether err is an object sealed under a key epoch
+// kr does not hold and, looking again (another process may have rotated
+// since this Repo opened), the Repo's keyring changed: the caller then
+// reads the object again. Readers so follow a rotation as soon as they
+// meet its objects.
+func (r *Repo) newerKeys(ctx context.Context, kr *keyring, err error) bool {
+	if !errors.Is(err, ErrKeyEpoch) {
+		return false
+	}
+	if ferr := r.freshKeys(ctx, true); ferr != nil {
+		r.log.Warn("an object is sealed under a key epoch this key does not hold, and looking for a newer epoch failed", "err", ferr)
+		return false
+	}
+	return r.kr() != kr
+}
+
 // RotateOptions are RotateMaster's.
 type RotateOptions struct {
 	// Keys re-wrap the new key set for other slots than the one this

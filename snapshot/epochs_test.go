@@ -239,6 +239,33 @@ func TestRotationReachesOtherWriters(t *testing.T) {
 	assert.Equal(t, r1.SlotID(), r2.SlotID())
 }
 
+// TestRotationReachesOtherReaders: a Repo opened before another process
+// rotated reads what is sealed under the new epoch at once: meeting an
+// epoch it does not hold, it looks for the new keys.
+func TestRotationReachesOtherReaders(t *testing.T) {
+	ctx := t.Context()
+	clock := &epochClock{t: time.Unix(1.7e9, 0)}
+	b := memBucket(t)
+	r1, err := Init(ctx, b, testKey, testFormat, epochOptions(clock))
+	require.NoError(t, err)
+	defer r1.Close()
+	r2, err := Open(ctx, b, testKey, epochOptions(clock))
+	require.NoError(t, err)
+	defer r2.Close()
+	_, err = r1.RotateMaster(ctx, RotateOptions{})
+	require.NoError(t, err)
+	state := randomState(3, 100<<10)
+	m, _ := save(t, r1, state)
+	_, err = r1.PutSealed(ctx, "wal/new", nil, []byte("after"))
+	require.NoError(t, err)
+
+	_, body, err := r2.GetSealed(ctx, "wal/new", 0, 1<<10)
+	require.NoError(t, err)
+	assert.Equal(t, "after", string(body))
+	assert.Equal(t, []uint32{0, 1}, r2.Epochs())
+	assert.Equal(t, state, restore(t, r2, m.ID))
+}
+
 // reencryptFixture builds a repository with snapshots, sealed objects of
 // two layouts and index objects under epoch 0, rotated to epoch 1, with
 // one more snapshot under epoch 1.

@@ -287,7 +287,11 @@ func (r *Repo) refreshLocked(ctx context.Context, full bool) error {
 }
 
 func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, error) {
-	h, _, body, err := r.kr().getSealed(ctx, r.bucket, name, kindIndex, 0, maxIndexBytes, false)
+	kr := r.kr()
+	h, _, body, err := kr.getSealed(ctx, r.bucket, name, kindIndex, 0, maxIndexBytes, false)
+	if r.newerKeys(ctx, kr, err) {
+		h, _, body, err = r.kr().getSealed(ctx, r.bucket, name, kindIndex, 0, maxIndexBytes, false)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -167,11 +167,11 @@ func (r *Repo) Manifest(ctx context.Context, id ID) (Manifest, error) {
 }
 
 func (r *Repo) readManifest(ctx context.Context, name string) (Manifest, error) {
-	raw, err := getObjectMax(ctx, r.bucket, name, maxManifestBytes)
-	if err != nil {
-		return Manifest{}, err
+	kr := r.kr()
+	_, _, body, err := kr.getSealed(ctx, r.bucket, name, kindManifest, 0, maxManifestBytes, false)
+	if r.newerKeys(ctx, kr, err) {
+		_, _, body, err = r.kr().getSealed(ctx, r.bucket, name, kindManifest, 0, maxManifestBytes, false)
 	}
-	body, err := r.kr().openObject(name, kindManifest, 0, raw)
 	if err != nil {
 		return Manifest{}, err
 	}
