@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"encoding/binary"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestRotateAndReencrypt(t *testing.T) {
 			r, err := b.NewRangeReader(ctx, o.Key, 11, 4, nil)
 			require.NoError(t, err)
 			var e [4]byte
-			_, err = r.Read(e[:])
+			_, err = io.ReadFull(r, e[:])
 			r.Close()
 			require.NoError(t, err)
 			assert.Equal(t, uint32(1), binary.LittleEndian.Uint32(e[:]), o.Key)
