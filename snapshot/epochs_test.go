@@ -363,6 +363,7 @@ func TestReencryptResumes(t *testing.T) {
 		r.fault = nil
 		if err == nil {
 			require.Less(t, 10, stop, "the pass writes more than this")
+			t.Logf("interrupted at each of the pass's %d writes and deletes; each resumed", stop-1)
 			r.Close()
 			break
 		}
