@@ -358,14 +358,16 @@ func (l *Log) roll(first LSN, epoch uint64) error {
 			return err
 		}
 	}
-	f, tmp, err := l.takeSpare()
+	sp, err := l.takeSpare(true)
 	if err != nil {
 		return err
 	}
+	f, tmp := sp.f, sp.name
 	seg := &segment{
 		first:     first,
 		path:      filepath.Join(l.dir, segmentName(first)),
-		salt:      rand.Uint64(),
+		prevSalt:  sp.prevSalt,
+		salt:      newSalt(sp.prevSalt),
 		epoch:     epoch,
 		timeFloor: w.lastNanos,
 		last:      first - 1,
@@ -444,8 +446,7 @@ func (l *Log) swap(f vfs.File, seg *segment) error {
 // install writes seg's header into f (a zero-filled spare or an empty
 // file named tmp), makes it durable and renames it to seg.path.
 func (l *Log) install(f vfs.File, tmp string, seg *segment) error {
-	hdr := segmentHeader{Version: formatVersion, First: seg.first, Epoch: seg.epoch, Salt: seg.salt, TimeFloor: seg.timeFloor}
-	if _, err := f.WriteAt(hdr.encode(), 0); err != nil {
+	if _, err := f.WriteAt(newSegmentHeader(seg).encode(), 0); err != nil {
 		return fmt.Errorf("wal: write segment header: %w", err)
 	}
 	if err := f.Sync(); err != nil {
@@ -462,12 +463,22 @@ func (l *Log) install(f vfs.File, tmp string, seg *segment) error {
 
 func segmentName(first LSN) string { return fmt.Sprintf("%016x%s", uint64(first), segmentSuffix) }
 
-// spareFile is a preallocated, zero-filled file waiting to become a
-// segment.
+// spareFile is a file waiting to become a segment: preallocated and
+// zero-filled, or recycled (prevSalt: the salt of the frames in it).
 type spareFile struct {
-	f    vfs.File
-	name string
-	err  error
+	f        vfs.File
+	name     string
+	err      error
+	prevSalt uint64
+}
+
+// newSalt returns a random nonzero segment salt other than prev.
+func newSalt(prev uint64) uint64 {
+	for {
+		if s := rand.Uint64(); s != 0 && s != prev {
+			return s
+		}
+	}
 }
 
 func (s spareFile) discard(fs vfs.FS) {
@@ -477,10 +488,18 @@ func (s spareFile) discard(fs vfs.FS) {
 	}
 }
 
-// takeSpare returns a file to become the next segment: the preallocated
-// spare if preallocation is on (waiting for it if it is still being
-// filled), otherwise a new empty file.
-func (l *Log) takeSpare() (vfs.File, string, error) {
+// takeSpare returns a file to become the next segment: a recycled one
+// if recycled allows and the pool has one, else the preallocated spare
+// if preallocation is on (waiting for it if it is still being filled),
+// otherwise a new empty file.
+func (l *Log) takeSpare(recycled bool) (spareFile, error) {
+	if recycled {
+		if sp, ok := l.takeRecycled(); ok {
+			l.stats.recycled.Add(1)
+			return sp, nil
+		}
+	}
+	l.stats.filled.Add(1)
 	if !l.opts.DisablePreallocation {
 		select {
 		case sp := <-l.spare:
@@ -489,7 +508,7 @@ func (l *Log) takeSpare() (vfs.File, string, error) {
 			default:
 			}
 			if sp.err == nil {
-				return sp.f, sp.name, nil
+				return sp, nil
 			}
 			// The background fill failed (the error was logged); an
 			// appending segment works, only slower.
@@ -501,9 +520,9 @@ func (l *Log) takeSpare() (vfs.File, string, error) {
 	name := filepath.Join(l.dir, fmt.Sprintf("new-%d%s", l.w.spareSeq, tmpSuffix))
 	f, err := l.fs.Create(name)
 	if err != nil {
-		return nil, "", fmt.Errorf("wal: create segment: %w", err)
+		return spareFile{}, fmt.Errorf("wal: create segment: %w", err)
 	}
-	return f, name, nil
+	return spareFile{f: f, name: name}, nil
 }
 
 // preallocLoop keeps one zero-filled spare segment ready.

@@ -28,7 +28,10 @@
 // after it and the payload. All integers are little-endian. "committed" is
 // the highest LSN that was durable when the frame was written. Segments
 // are preallocated with zeros (Options.DisablePreallocation), so the end
-// of a segment's records is the first all-zero frame header.
+// of a segment's records is the first all-zero frame header, or reuse a
+// file TruncateFront released (recycle.go): then the header (version 2)
+// names the salt of the frames left in it, and the end is where this
+// segment's frames stop and those earlier bytes begin.
 //
 // # Durability and group commit
 //
@@ -62,7 +65,9 @@
 //
 // Segments are created as temporary files, filled, synced, renamed into
 // place and the directory synced; removals are followed by a directory
-// sync.
+// sync. In a recycled file, recovery tells the earlier segment's bytes
+// from a torn write exactly (recycle.go): they end the segment cleanly,
+// with no warning and no rewrite.
 //
 // # Readers and time
 //
@@ -86,7 +91,9 @@
 // and Sync and Synced make and report durability on the caller's
 // schedule (an asynchronous standby syncs once per interval, not per
 // frame). TruncateBack drops a divergent tail after a fail-over;
-// TruncateFront drops whole old segments for retention.
+// TruncateFront drops whole old segments for retention, keeping up to two
+// of their files to be reused as new segments, so that a log in steady
+// state writes no zero-fill.
 //
 // # Concurrency
 //

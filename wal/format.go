@@ -16,12 +16,15 @@ const (
 	// signature does.
 	segmentMagic = "\x89CWAL\r\n\x1a"
 
-	// formatVersion is the version this package writes.
-	formatVersion uint16 = 1
+	// formatVersion is the version of a segment in a file never used
+	// before; recycledVersion that of a segment in a recycled file, whose
+	// header names the salt of the frames left in it (prevSalt).
+	formatVersion   uint16 = 1
+	recycledVersion uint16 = 2
 	// minFormatVersion and maxFormatVersion bound the versions this
 	// package reads.
 	minFormatVersion uint16 = 1
-	maxFormatVersion uint16 = 1
+	maxFormatVersion uint16 = 2
 
 	// segmentHeaderSize is the size of the segment header in bytes.
 	segmentHeaderSize = 64
@@ -51,7 +54,7 @@ const (
 //
 //	off size field
 //	  0    8 magic       "\x89CWAL\r\n\x1a"
-//	  8    2 version     format version (1)
+//	  8    2 version     format version (1, or 2 in a recycled file)
 //	 10    2 flags       reserved, 0
 //	 12    4 reserved    0
 //	 16    8 first       LSN of the first record the segment holds
@@ -59,7 +62,9 @@ const (
 //	 32    8 salt        random per segment; seeds every frame checksum
 //	 40    8 timeFloor   unix nanoseconds of the log's last record when the
 //	                     segment was created (records never go below it)
-//	 48    8 reserved    0
+//	 48    8 prevSalt    version 2: the salt of the frames the file held
+//	                     before it was recycled (they follow this
+//	                     segment's last frame: its clean end); version 1: 0
 //	 56    8 checksum    xxhash64 of bytes [0, 56)
 type segmentHeader struct {
 	Version   uint16
@@ -67,6 +72,17 @@ type segmentHeader struct {
 	Epoch     uint64
 	Salt      uint64
 	TimeFloor int64
+	PrevSalt  uint64
+}
+
+// newSegmentHeader is the header of seg in a file whose earlier frames
+// (if recycled) carry prevSalt.
+func newSegmentHeader(seg *segment) segmentHeader {
+	v := formatVersion
+	if seg.prevSalt != 0 {
+		v = recycledVersion
+	}
+	return segmentHeader{Version: v, First: seg.first, Epoch: seg.epoch, Salt: seg.salt, TimeFloor: seg.timeFloor, PrevSalt: seg.prevSalt}
 }
 
 func (h segmentHeader) encode() []byte {
@@ -77,6 +93,7 @@ func (h segmentHeader) encode() []byte {
 	binary.LittleEndian.PutUint64(b[24:], h.Epoch)
 	binary.LittleEndian.PutUint64(b[32:], h.Salt)
 	binary.LittleEndian.PutUint64(b[40:], uint64(h.TimeFloor))
+	binary.LittleEndian.PutUint64(b[48:], h.PrevSalt)
 	binary.LittleEndian.PutUint64(b[56:], xxhash.Sum64(b[:56]))
 	return b
 }
@@ -102,11 +119,12 @@ func decodeSegmentHeader(b []byte) (segmentHeader, error) {
 		Epoch:     binary.LittleEndian.Uint64(b[24:]),
 		Salt:      binary.LittleEndian.Uint64(b[32:]),
 		TimeFloor: int64(binary.LittleEndian.Uint64(b[40:])),
+		PrevSalt:  binary.LittleEndian.Uint64(b[48:]),
 	}
 	if h.Version < minFormatVersion || h.Version > maxFormatVersion {
 		return segmentHeader{}, &VersionError{Version: h.Version}
 	}
-	if binary.LittleEndian.Uint16(b[10:]) != 0 || binary.LittleEndian.Uint32(b[12:]) != 0 || binary.LittleEndian.Uint64(b[48:]) != 0 {
+	if binary.LittleEndian.Uint16(b[10:]) != 0 || binary.LittleEndian.Uint32(b[12:]) != 0 || h.Version < recycledVersion && h.PrevSalt != 0 {
 		return segmentHeader{}, fmt.Errorf("%w: reserved fields set", ErrBadHeader)
 	}
 	if h.First == 0 {

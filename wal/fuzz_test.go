@@ -119,6 +119,10 @@ func segmentHeaderSeeds(tb testing.TB) map[string][]byte {
 	}
 	v2 := bytes.Clone(valid)
 	binary.LittleEndian.PutUint16(v2[8:], 2)
+	recycled := bytes.Clone(v2)
+	binary.LittleEndian.PutUint64(recycled[48:], 0x5eed5a17)
+	v3 := bytes.Clone(valid)
+	binary.LittleEndian.PutUint16(v3[8:], 3)
 	reserved := bytes.Clone(valid)
 	reserved[50] = 1
 	first0 := bytes.Clone(valid)
@@ -131,6 +135,8 @@ func segmentHeaderSeeds(tb testing.TB) map[string][]byte {
 		"short":         valid[:segmentHeaderSize-1],
 		"empty":         nil,
 		"version-2":     resum(v2),
+		"recycled":      resum(recycled),
+		"version-3":     resum(v3),
 		"reserved-set":  resum(reserved),
 		"first-lsn-0":   resum(first0),
 		"bad-magic":     resum(magic),
@@ -183,7 +189,7 @@ func fuzzCorpusFile(vals ...any) []byte {
 // each kind; f.Add adds all of them.
 var fuzzCorpusSeeds = map[string][]string{
 	"FuzzDecodeFrame":         {"segment-frames", "segment-frame-7", "frame-padded", "frame-torn", "frame-flip-data", "zero-header", "frame-huge-len"},
-	"FuzzDecodeSegmentHeader": {"valid", "version-2", "reserved-set", "bad-checksum", "short"},
+	"FuzzDecodeSegmentHeader": {"valid", "version-2", "recycled", "version-3", "reserved-set", "bad-checksum", "short"},
 	"FuzzOpenSegment":         {"valid", "preallocated", "torn-last-frame", "garbage-after-tail", "flip-first-frame", "version-2"},
 }
 

@@ -50,6 +50,7 @@ type segment struct {
 	salt      uint64
 	epoch     uint64
 	timeFloor int64
+	prevSalt  uint64 // a recycled file's earlier frames' salt (0: none)
 
 	last       LSN   // last visible record; first-1 if none
 	end        int64 // offset just past the last visible frame
@@ -109,9 +110,15 @@ type Log struct {
 
 	tmu   sync.Mutex     // serializes TruncateFront
 	holds map[string]LSN // guarded by tmu: see Hold
+	// noRecycle, guarded by tmu, is set by Close: released files are
+	// removed, not pooled.
+	noRecycle bool
 
 	spare     chan spareFile
 	needSpare chan struct{}
+	// recycled holds segment files TruncateFront released, ready to be
+	// the next segments (see recycle.go).
+	recycled chan spareFile
 
 	stopped <-chan struct{} // closed when Close starts stopping the background goroutines
 	cancel  context.CancelFunc
@@ -153,7 +160,7 @@ type segUpdate struct {
 }
 
 type stats struct {
-	records, bytes, batches, syncs, syncNanos atomic.Uint64
+	records, bytes, batches, syncs, syncNanos, recycled, filled atomic.Uint64
 }
 
 // Stats are counters of a Log since Open.
@@ -164,6 +171,8 @@ type Stats struct {
 	Syncs    uint64        // data syncs of segment files
 	SyncTime time.Duration // total time spent in data syncs
 	Segments int           // segment files in the log now
+	Recycled uint64        // new segments that reused a file TruncateFront released
+	Filled   uint64        // new segments that needed a zero-filled (or growing) file
 }
 
 // Stats returns the log's counters.
@@ -178,6 +187,8 @@ func (l *Log) Stats() Stats {
 		Syncs:    l.stats.syncs.Load(),
 		SyncTime: time.Duration(l.stats.syncNanos.Load()),
 		Segments: n,
+		Recycled: l.stats.recycled.Load(),
+		Filled:   l.stats.filled.Load(),
 	}
 }
 
@@ -203,6 +214,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		log:       opts.Logger.With("component", "wal", "dir", dir),
 		spare:     make(chan spareFile, 1),
 		needSpare: make(chan struct{}, 1),
+		recycled:  make(chan spareFile, recyclePool),
 	}
 	l.w.digest = xxhash.New()
 	if err := l.fs.MkdirAll(dir, vfs.DirMode); err != nil {
@@ -275,6 +287,10 @@ func (l *Log) Close() error {
 			sp.discard(l.fs)
 		default:
 		}
+		l.tmu.Lock()
+		l.noRecycle = true
+		l.drainRecycled()
+		l.tmu.Unlock()
 
 		l.mu.Lock()
 		l.closed = true

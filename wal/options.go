@@ -69,10 +69,11 @@ type Options struct {
 	SyncInterval time.Duration
 
 	// DisablePreallocation makes new segments grow by appending instead
-	// of overwriting zero-filled space. Preallocation costs one
-	// background write of SegmentBytes per segment and makes each sync
-	// cheaper (no size change to journal): about 2x more synced appends
-	// per second on ext4.
+	// of overwriting zero-filled space, and turns segment recycling off.
+	// Preallocation costs one background write of SegmentBytes per
+	// segment (none when TruncateFront released a file to reuse) and
+	// makes each sync cheaper (no size change to journal): about 2x more
+	// synced appends per second on ext4.
 	DisablePreallocation bool
 
 	// Now is the clock that timestamps appended records. Default

@@ -146,6 +146,11 @@ func (r *Reader) read(seg *segment) (Record, error) {
 		h, p, err := r.fr.next()
 		if err != nil {
 			r.release()
+			if first, gone := r.l.truncatedPast(r.next); gone {
+				// TruncateFront dropped the segment while it was read,
+				// and recycling reused its file: not damage.
+				return Record{}, fmt.Errorf("%w: LSN %d is before the first retained LSN %d", ErrTruncated, r.next, first)
+			}
 			return Record{}, asCorruption(err, seg.path, off, r.next)
 		}
 		if h.LSN < r.next {
@@ -172,6 +177,14 @@ func (r *Reader) release() error {
 	}
 	r.seg, r.f, r.fr = nil, nil, nil
 	return err
+}
+
+// truncatedPast reports whether TruncateFront has dropped lsn, and the
+// first LSN retained.
+func (l *Log) truncatedPast(lsn LSN) (LSN, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.first, lsn < l.first
 }
 
 // segmentFor returns the segment holding lsn, which must be in
@@ -237,6 +250,9 @@ func (l *Log) LSNAt(t time.Time) (LSN, error) {
 		off := fr.off
 		h, _, err := fr.next()
 		if err != nil {
+			if _, gone := l.truncatedPast(found + 1); gone {
+				return 0, fmt.Errorf("%w: segment removed during lookup", ErrTruncated)
+			}
 			return 0, asCorruption(err, seg.path, off, found+1)
 		}
 		if h.LSN <= found {

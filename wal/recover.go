@@ -123,7 +123,7 @@ func (l *Log) loadSegment(f vfs.File, path string, first LSN, tail bool, until L
 	}
 	seg := &segment{
 		first: first, path: path, salt: hdr.Salt, epoch: hdr.Epoch, timeFloor: hdr.TimeFloor,
-		last: first - 1, end: segmentHeaderSize,
+		prevSalt: hdr.PrevSalt, last: first - 1, end: segmentHeaderSize,
 	}
 	fr := newFrameReader(f, hdr.Salt, segmentHeaderSize, size)
 	lastIdx := int64(-indexIntervalBytes)
@@ -174,6 +174,17 @@ func isDecodeError(err error) bool {
 	return false
 }
 
+// frameStartsAt reports whether the header at off names the record
+// recovery wants there: the start of a write of this segment, torn.
+func frameStartsAt(fr *frameReader, off int64, want LSN) bool {
+	b, err := fr.window(off, frameHeaderSize)
+	if err != nil || len(b) < frameHeaderSize {
+		return false
+	}
+	h, _ := parseFrameHeader(b)
+	return h.LSN == want
+}
+
 // repairTail handles the first undecodable frame of the last segment, at
 // offset t. If a frame after it was written after the record expected at
 // t had been made durable (its committed field says so), the damage hit
@@ -199,6 +210,7 @@ func (l *Log) repairTail(seg *segment, fr *frameReader, t, size int64, cause err
 		return nil // zeros only: the clean end of a preallocated segment
 	}
 	maxLSN := want + LSN(size/frameHeaderSize)
+	later := false // a whole frame of this segment lies after t
 	for p := t + frameAlign; p <= lastNonZero; p += frameAlign {
 		b, err := fr.window(p, frameHeaderSize)
 		if err != nil {
@@ -207,23 +219,31 @@ func (l *Log) repairTail(seg *segment, fr *frameReader, t, size int64, cause err
 		if len(b) < frameHeaderSize {
 			break
 		}
-		if h, _ := parseFrameHeader(b); h.Committed < want || h.LSN <= h.Committed || h.LSN > maxLSN {
+		if h, _ := parseFrameHeader(b); h.LSN < want || h.LSN > maxLSN {
 			continue
 		}
 		fr.seek(p, size)
-		if h, _, err := fr.next(); err == nil {
+		h, _, err := fr.next()
+		if err != nil {
+			continue
+		}
+		if h.Committed >= want && h.LSN > h.Committed {
 			if errors.Is(cause, errZeroFrame) || errors.Is(cause, io.ErrUnexpectedEOF) {
 				cause = fmt.Errorf("%w: record missing before durable LSN %d", ErrMissingRecords, h.LSN)
 			}
 			return &CorruptionError{Segment: seg.path, Offset: t, LSN: want, Err: cause}
 		}
+		later = true
 	}
-	zero := make([]byte, min(lastNonZero+1-t, 1<<20))
-	for off := t; off <= lastNonZero; off += int64(len(zero)) {
-		n := min(int64(len(zero)), lastNonZero+1-off)
-		if _, err := fr.f.WriteAt(zero[:n], off); err != nil {
-			return fmt.Errorf("wal: cut torn tail of %s: %w", seg.path, err)
-		}
+	if seg.prevSalt != 0 && !later && !frameStartsAt(fr, t, want) {
+		// A recycled file: what follows this segment's last frame is
+		// the previous segment's bytes (recycle.go), not a write of
+		// this one: its clean end.
+		l.log.Debug("wal segment ends before a recycled file's earlier frames", "segment", seg.path, "offset", t)
+		return nil
+	}
+	if err := zeroRange(fr.f, t, lastNonZero+1); err != nil {
+		return fmt.Errorf("wal: cut torn tail of %s: %w", seg.path, err)
 	}
 	if err := fr.f.Sync(); err != nil {
 		return fmt.Errorf("wal: cut torn tail of %s: %w", seg.path, err)

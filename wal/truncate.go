@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"sort"
 
@@ -13,7 +14,8 @@ import (
 // TruncateFront discards records before lsn to reclaim space, as a
 // retention policy does once they are archived or covered by a snapshot.
 // It removes whole segments only: every segment all of whose records come
-// before lsn, never the last one. First reports where the log now starts,
+// before lsn, never the last one (up to two of their files are kept to
+// be reused as new segments: recycle.go). First reports where the log now starts,
 // which may be below lsn by up to one segment. lsn may be at most
 // Last()+1. Segment files are removed oldest first with a directory sync
 // after each, so a crash leaves a log that opens.
@@ -52,8 +54,15 @@ func (l *Log) TruncateFront(lsn LSN) error {
 	l.first = l.segs[0].first
 	l.mu.Unlock()
 
+	recycled := 0
 	for _, s := range drop {
-		if err := l.fs.Remove(s.path); err != nil {
+		ok, err := l.recycle(s)
+		if err != nil {
+			l.log.Warn("wal segment not recycled; removing it", "segment", s.path, "err", err)
+		}
+		if ok {
+			recycled++
+		} else if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("wal: remove segment: %w", err)
 		}
 		if err := l.fs.SyncDir(l.dir); err != nil {
@@ -61,7 +70,7 @@ func (l *Log) TruncateFront(lsn LSN) error {
 		}
 	}
 	if len(drop) > 0 {
-		l.log.Info("wal truncated front", "first", l.First(), "segments_removed", len(drop))
+		l.log.Info("wal truncated front", "first", l.First(), "segments_removed", len(drop), "recycled", recycled)
 	}
 	return nil
 }
@@ -167,10 +176,16 @@ func (l *Log) truncateBack(keep *segment, drop []*segment, lsn LSN, start indexE
 
 	if end < keep.end {
 		// Copy the frames up to lsn into a fresh file and swap it in.
-		f, tmp, err := l.takeSpare()
+		// A zero-filled file: what follows the copied frames is zeros,
+		// so the rewritten segment names no earlier frames.
+		sp, err := l.takeSpare(false)
 		if err != nil {
 			return err
 		}
+		f, tmp := sp.f, sp.name
+		l.mu.Lock()
+		keep.prevSalt = 0
+		l.mu.Unlock()
 		if err := copyRange(f, old, segmentHeaderSize, end); err != nil {
 			f.Close()
 			return fmt.Errorf("wal: rewrite segment: %w", err)
