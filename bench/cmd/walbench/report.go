@@ -120,6 +120,13 @@ func targets(s settings, res *results) [][]string {
 		r := j.stat(mbPerSec).Med / raw.stat(mbPerSec).Med
 		rows = append(rows, check(fmt.Sprintf("(i) %d writers, %s: continuity MB/s ÷ raw prealloc MB/s at %s/write ≥ %.2f",
 			targetManyWriters, sizeName(size), sizeName(n), targetRawShare), r, r >= targetRawShare))
+		// In steady state (retention on, segments recycled), against the
+		// raw loop at the plain log's batch size.
+		if jr := res.log(peers.ContinuityRetention, targetManyWriters, size); jr != nil {
+			r := jr.stat(mbPerSec).Med / raw.stat(mbPerSec).Med
+			rows = append(rows, check(fmt.Sprintf("(i) %d writers, %s, steady state with retention (segments recycled): continuity MB/s ÷ raw prealloc MB/s at %s/write ≥ %.2f",
+				targetManyWriters, sizeName(size), sizeName(n), targetRawShare), r, r >= targetRawShare))
+		}
 	}
 	for _, size := range s.sizes {
 		j, raw := res.log(peers.Continuity, 1, size), res.rawJob(peers.RawPrealloc, size)
@@ -135,7 +142,7 @@ func targets(s settings, res *results) [][]string {
 			j := res.log(peers.Continuity, w, size)
 			for _, impl := range s.impls {
 				p := res.log(impl, w, size)
-				if impl == peers.Continuity || impl.Grouped() || p == nil {
+				if impl == peers.Continuity || impl == peers.ContinuityRetention || impl.Grouped() || p == nil {
 					continue
 				}
 				r := j.stat(opsPerSec).Med / p.stat(opsPerSec).Med

@@ -64,6 +64,13 @@ const (
 	// batch) and 64 MiB segments preallocated with zeros.
 	Continuity Impl = "continuity"
 
+	// ContinuityRetention is Continuity in steady state: a retention
+	// goroutine drops every sealed segment as soon as the log rolls
+	// (TruncateFront up to the last record), as an archiver that keeps
+	// up does, so new segments reuse released files instead of
+	// zero-filled ones.
+	ContinuityRetention Impl = "continuity+retention"
+
 	// Tidwall is github.com/tidwall/wal with NoSync false (one fsync per
 	// Write). Callers serialize through a mutex, under which the index is
 	// assigned: the library is single-writer.
@@ -89,7 +96,7 @@ const (
 
 // Impls returns every implementation, continuity first.
 func Impls() []Impl {
-	return []Impl{Continuity, Tidwall, TidwallGroup, Etcd, EtcdGroup}
+	return []Impl{Continuity, ContinuityRetention, Tidwall, TidwallGroup, Etcd, EtcdGroup}
 }
 
 // Grouped reports whether i is one of the group-commit adapters written
@@ -105,7 +112,9 @@ func Open(impl Impl, dir string) (Appender, error) {
 	}
 	switch impl {
 	case Continuity:
-		return openContinuity(dir)
+		return openContinuity(dir, false)
+	case ContinuityRetention:
+		return openContinuity(dir, true)
 	case Tidwall:
 		return openTidwall(dir)
 	case TidwallGroup:
