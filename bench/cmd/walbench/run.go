@@ -98,10 +98,15 @@ func (b *bencher) all(ctx context.Context) (*results, error) {
 	for _, size := range b.sizes {
 		for _, w := range b.writers {
 			cont = append(cont, &job{impl: peers.Continuity, writers: w, size: size})
+			if slices.Contains(b.impls, peers.ContinuityRetention) {
+				// Its batches set raw sizes too: its target is at its
+				// own batch size.
+				cont = append(cont, &job{impl: peers.ContinuityRetention, writers: w, size: size})
+			}
 			for _, impl := range b.impls {
 				// A group committer with one writer only adds a
 				// goroutine hop to the library's own row.
-				if impl == peers.Continuity || impl.Grouped() && w == 1 {
+				if impl == peers.Continuity || impl == peers.ContinuityRetention || impl.Grouped() && w == 1 {
 					continue
 				}
 				peerJobs = append(peerJobs, &job{impl: impl, writers: w, size: size})
