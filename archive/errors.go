@@ -89,7 +89,9 @@ func archiveErr(name string, lsn wal.LSN, err error) error {
 	switch {
 	case errors.Is(err, snapshot.ErrMissing):
 		return &ObjectError{Object: name, LSN: lsn, Err: ErrGap, Detail: "object missing"}
-	case errors.Is(err, snapshot.ErrCorrupt), errors.Is(err, snapshot.ErrTruncated):
+	case errors.Is(err, snapshot.ErrCorrupt), errors.Is(err, snapshot.ErrTruncated), errors.Is(err, snapshot.ErrKeyEpoch):
+		// An object under a key epoch the key does not hold reads as
+		// damaged here: it was retired, or its header altered.
 		return &ObjectError{Object: name, LSN: lsn, Err: ErrCorrupt, Detail: detail}
 	}
 	var ve *snapshot.VersionError

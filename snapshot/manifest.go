@@ -201,8 +201,8 @@ func (r *Repo) List(ctx context.Context) ([]Manifest, error) {
 
 // ListReadable is List that reads past damaged manifests: it returns the
 // manifests that authenticate, oldest first, and one *ObjectError per
-// manifest that does not (ErrCorrupt, ErrTruncated, ErrReplayed or a
-// version this build cannot read), so that one damaged manifest costs
+// manifest that does not (ErrCorrupt, ErrTruncated, ErrReplayed,
+// ErrKeyEpoch or a version this build cannot read), so that one damaged manifest costs
 // only its own snapshot. Other errors (the bucket, the key) are returned.
 func (r *Repo) ListReadable(ctx context.Context) (ms []Manifest, damaged []error, err error) {
 	if err := r.checkOpen(); err != nil {
@@ -219,7 +219,10 @@ func (r *Repo) ListReadable(ctx context.Context) (ms []Manifest, damaged []error
 			continue // forgotten meanwhile
 		}
 		var ve *VersionError
-		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrReplayed) || errors.As(err, &ve) {
+		// A manifest under a key epoch this key does not hold (retired,
+		// or its header's epoch altered in the bucket) cannot be read
+		// either.
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrReplayed) || errors.Is(err, ErrKeyEpoch) || errors.As(err, &ve) {
 			damaged = append(damaged, err)
 			continue
 		}
