@@ -251,20 +251,43 @@ func (r *Repo) freshKeys(ctx context.Context, force bool) error {
 	return nil
 }
 
-// newerKeys reports whether err is an object sealed under a key epoch
-// kr does not hold and, looking again (another process may have rotated
-// since this Repo opened), the Repo's keyring changed: the caller then
-// reads the object again. Readers so follow a rotation as soon as they
-// meet its objects.
-func (r *Repo) newerKeys(ctx context.Context, kr *keyring, err error) bool {
+// getSealed is keyring.getSealed under the Repo's keys, following a
+// rotation: an object under an epoch the keyring does not hold makes it
+// look for a newer epoch (another process may have rotated since this
+// Repo opened) and, if the keyring changed, read again. Readers so
+// follow a rotation as soon as they meet its objects.
+func (r *Repo) getSealed(ctx context.Context, name string, kind byte, prefixLen int, maxBody int64, nameAD bool) (header, []byte, []byte, error) {
+	kr := r.kr()
+	h, prefix, body, err := kr.getSealed(ctx, r.bucket, name, kind, prefixLen, maxBody, nameAD)
 	if !errors.Is(err, ErrKeyEpoch) {
-		return false
+		return h, prefix, body, err
 	}
 	if ferr := r.freshKeys(ctx, true); ferr != nil {
-		r.log.Warn("an object is sealed under a key epoch this key does not hold, and looking for a newer epoch failed", "err", ferr)
-		return false
+		r.log.Warn("an object is sealed under a key epoch this key does not hold, and looking for a newer epoch failed", "object", name, "err", ferr)
+		return h, prefix, body, err
 	}
-	return r.kr() != kr
+	if nk := r.kr(); nk != kr {
+		return nk.getSealed(ctx, r.bucket, name, kind, prefixLen, maxBody, nameAD)
+	}
+	return h, prefix, body, err
+}
+
+// lockKeys takes the exclusive lock for an operation that changes which
+// key seals what (RotateMaster, Reencrypt), and makes sure the keyring
+// is the repository's current one under it.
+func (r *Repo) lockKeys(ctx context.Context, op string) (*repoLock, error) {
+	if err := r.checkWritable(); err != nil {
+		return nil, err
+	}
+	lk, err := r.lock(ctx, op, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.freshKeys(lk.ctx(), true); err != nil {
+		lk.release()
+		return nil, err
+	}
+	return lk, nil
 }
 
 // RotateOptions are RotateMaster's.
@@ -303,18 +326,12 @@ type RotateReport struct {
 // epoch stay readable.
 func (r *Repo) RotateMaster(ctx context.Context, opts RotateOptions) (RotateReport, error) {
 	var rep RotateReport
-	if err := r.checkWritable(); err != nil {
-		return rep, err
-	}
-	lk, err := r.lock(ctx, "rotate-master", true)
+	lk, err := r.lockKeys(ctx, "rotate-master")
 	if err != nil {
 		return rep, err
 	}
 	defer lk.release()
 	ctx = lk.ctx()
-	if err := r.freshKeys(ctx, true); err != nil {
-		return rep, err
-	}
 	kr, opened := r.kr(), r.SlotID()
 	slots, _, err := listSlots(ctx, r.bucket)
 	if err != nil {

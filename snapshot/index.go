@@ -181,6 +181,16 @@ func (x *index) lookup(id blobID) (location, bool) {
 	return location{}, false
 }
 
+// blobsByPack returns each pack's blob entries, indexed like x.packs.
+func (x *index) blobsByPack() [][]blobEntry {
+	out := make([][]blobEntry, len(x.packs))
+	for i := range x.entries {
+		e := &x.entries[i].loc
+		out[e.pack] = append(out[e.pack], e.blobEntry)
+	}
+	return out
+}
+
 func (x *index) has(id blobID) bool {
 	_, ok := x.lookup(id)
 	return ok
@@ -287,11 +297,7 @@ func (r *Repo) refreshLocked(ctx context.Context, full bool) error {
 }
 
 func (r *Repo) readIndexObject(ctx context.Context, name string) ([]indexPack, error) {
-	kr := r.kr()
-	h, _, body, err := kr.getSealed(ctx, r.bucket, name, kindIndex, 0, maxIndexBytes, false)
-	if r.newerKeys(ctx, kr, err) {
-		h, _, body, err = r.kr().getSealed(ctx, r.bucket, name, kindIndex, 0, maxIndexBytes, false)
-	}
+	h, _, body, err := r.getSealed(ctx, name, kindIndex, 0, maxIndexBytes, false)
 	if err != nil {
 		return nil, err
 	}

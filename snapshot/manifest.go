@@ -167,11 +167,7 @@ func (r *Repo) Manifest(ctx context.Context, id ID) (Manifest, error) {
 }
 
 func (r *Repo) readManifest(ctx context.Context, name string) (Manifest, error) {
-	kr := r.kr()
-	_, _, body, err := kr.getSealed(ctx, r.bucket, name, kindManifest, 0, maxManifestBytes, false)
-	if r.newerKeys(ctx, kr, err) {
-		_, _, body, err = r.kr().getSealed(ctx, r.bucket, name, kindManifest, 0, maxManifestBytes, false)
-	}
+	_, _, body, err := r.getSealed(ctx, name, kindManifest, 0, maxManifestBytes, false)
 	if err != nil {
 		return Manifest{}, err
 	}

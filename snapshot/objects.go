@@ -75,11 +75,7 @@ func (r *Repo) GetSealed(ctx context.Context, name string, prefixLen int, maxBod
 	if err := checkSealedName(name); err != nil {
 		return nil, nil, err
 	}
-	kr := r.kr()
-	_, prefix, body, err = kr.getSealed(ctx, r.bucket, name, kindSealed, prefixLen, maxBody, true)
-	if r.newerKeys(ctx, kr, err) {
-		_, prefix, body, err = r.kr().getSealed(ctx, r.bucket, name, kindSealed, prefixLen, maxBody, true)
-	}
+	_, prefix, body, err = r.getSealed(ctx, name, kindSealed, prefixLen, maxBody, true)
 	return prefix, body, err
 }
 

@@ -190,11 +190,7 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	}
 	// 2. One index naming every kept pack.
 	all := newPacks
-	byPack := make(map[int32][]blobEntry)
-	for i := range x.entries {
-		e := &x.entries[i].loc
-		byPack[e.pack] = append(byPack[e.pack], e.blobEntry)
-	}
+	byPack := x.blobsByPack()
 	for _, i := range keep {
 		all = append(all, indexPack{packInfo: x.packs[i], blobs: byPack[i]})
 	}
@@ -275,11 +271,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 		out = append(out, ip)
 		return nil
 	}
-	byPack := make(map[int32][]blobEntry)
-	for i := range x.entries {
-		e := &x.entries[i].loc
-		byPack[e.pack] = append(byPack[e.pack], e.blobEntry)
-	}
+	byPack := x.blobsByPack()
 	for _, pi := range packs {
 		p := x.packs[pi]
 		data, err := getObjectMax(ctx, r.bucket, p.name(), p.size)

@@ -56,18 +56,12 @@ const reencryptBatch = 16
 // removes). Options.Progress reports bytes read of the total to check.
 func (r *Repo) Reencrypt(ctx context.Context, opts ReencryptOptions) (ReencryptReport, error) {
 	var rep ReencryptReport
-	if err := r.checkWritable(); err != nil {
-		return rep, err
-	}
-	lk, err := r.lock(ctx, "reencrypt", true)
+	lk, err := r.lockKeys(ctx, "reencrypt")
 	if err != nil {
 		return rep, err
 	}
 	defer lk.release()
 	ctx = lk.ctx()
-	if err := r.freshKeys(ctx, true); err != nil {
-		return rep, err
-	}
 	kr := r.kr()
 	rep.Epoch = kr.current
 	if err := r.reencrypt(ctx, kr, opts, &rep); err != nil {
@@ -151,15 +145,11 @@ func (r *Repo) reencrypt(ctx context.Context, kr *keyring, opts ReencryptOptions
 			read += x.packs[i].size
 		}
 		prog.report(read)
-		byPack := make(map[int32][]blobEntry)
-		for i := range x.entries {
-			e := &x.entries[i].loc
-			byPack[e.pack] = append(byPack[e.pack], e.blobEntry)
-		}
+		byPack := x.blobsByPack()
 		keep := newPacks
 		for i, p := range x.packs {
 			if !inBatch[int32(i)] {
-				keep = append(keep, indexPack{packInfo: p, blobs: byPack[int32(i)]})
+				keep = append(keep, indexPack{packInfo: p, blobs: byPack[i]})
 			}
 		}
 		if _, _, err := r.writeIndexObject(ctx, keep); err != nil {

@@ -171,11 +171,7 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 	}
 
 	if opts.ReadData {
-		byPack := make([][]blobEntry, len(x.packs))
-		for i := range x.entries {
-			e := &x.entries[i].loc
-			byPack[e.pack] = append(byPack[e.pack], e.blobEntry)
-		}
+		byPack := x.blobsByPack()
 		order := rand.Perm(len(x.packs))
 		n := len(order)
 		if opts.Fraction > 0 {
