@@ -2,11 +2,8 @@ package wal
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -175,89 +172,6 @@ func TestTornTailRecycled(t *testing.T) {
 // after the recovered log's first.
 func TestPowerLossRecycled(t *testing.T) {
 	for round := range powerLossRounds {
-		fs := vfs.NewMem()
-		opts := Options{FS: fs, SegmentBytes: 4 << 10}
-		l, err := Open(memDir, opts)
-		require.NoError(t, err)
-		var (
-			mu    sync.Mutex
-			acked = map[LSN][]byte{}
-			wg    sync.WaitGroup
-		)
-		ctx, cancel := context.WithCancel(t.Context())
-		for w := range 4 {
-			wg.Go(func() {
-				for seq := 0; ctx.Err() == nil; seq++ {
-					p := crashPayload(w, seq)
-					lsn, _, err := l.Append(ctx, p)
-					if err != nil {
-						return
-					}
-					mu.Lock()
-					acked[lsn] = p
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Go(func() { // retention
-			for ctx.Err() == nil {
-				if last := l.Last(); last > 30 {
-					if err := l.TruncateFront(last - 30); err != nil && ctx.Err() == nil {
-						t.Errorf("TruncateFront: %v", err)
-						return
-					}
-				}
-				r := l.NewReader(l.Last() + 1)
-				_, _ = r.Next(ctx)
-				r.Close()
-			}
-		})
-		for {
-			mu.Lock()
-			n := len(acked)
-			mu.Unlock()
-			if n > 200+(round%50)*10 && l.Stats().Recycled > 0 {
-				break
-			}
-			// Wait for the next record (retention may drop it first).
-			r := l.NewReader(l.Last() + 1)
-			_, err := r.Next(ctxWithin(t))
-			if !errors.Is(err, ErrTruncated) {
-				require.NoError(t, err)
-			}
-			require.NoError(t, r.Close())
-		}
-		mu.Lock()
-		snapshot := make(map[LSN][]byte, len(acked))
-		for k, v := range acked {
-			snapshot[k] = v
-		}
-		mu.Unlock()
-		var crashed *vfs.MemFS
-		if round%2 == 0 {
-			crashed = fs.CrashClone()
-		} else {
-			rng := rand.New(rand.NewPCG(uint64(round), 9))
-			crashed = fs.CrashCloneTorn(func(string, int64, int) bool { return rng.IntN(2) == 0 })
-		}
-		cancel()
-		wg.Wait()
-		require.NoError(t, l.Close())
-
-		l2, err := Open(memDir, Options{FS: crashed, SegmentBytes: 4 << 10})
-		require.NoError(t, err, "round %d", round)
-		r := l2.NewReader(l2.First())
-		for lsn := l2.First(); lsn <= l2.Last(); lsn++ {
-			rec, err := r.Next(t.Context())
-			require.NoError(t, err, "round %d LSN %d", round, lsn)
-			if want, ok := snapshot[lsn]; ok {
-				require.Equal(t, want, rec.Data, "round %d LSN %d", round, lsn)
-			}
-		}
-		for lsn := range snapshot {
-			require.False(t, lsn >= l2.First() && lsn > l2.Last(), "round %d: acknowledged LSN %d lost (log %d-%d)", round, lsn, l2.First(), l2.Last())
-		}
-		require.NoError(t, r.Close())
-		require.NoError(t, l2.Close())
+		powerLossRound(t, round, true)
 	}
 }
