@@ -214,21 +214,30 @@ func TestRotateMasterSlots(t *testing.T) {
 	o.Close()
 }
 
+// rotatedUnderAnother opens a repository twice, as two processes would,
+// and rotates its master key through the first.
+func rotatedUnderAnother(t *testing.T) (clock *epochClock, b *blob.Bucket, r1, r2 *Repo) {
+	t.Helper()
+	ctx := t.Context()
+	clock = &epochClock{t: time.Unix(1.7e9, 0)}
+	b = memBucket(t)
+	r1, err := Init(ctx, b, testKey, testFormat, epochOptions(clock))
+	require.NoError(t, err)
+	t.Cleanup(func() { r1.Close() })
+	r2, err = Open(ctx, b, testKey, epochOptions(clock))
+	require.NoError(t, err)
+	t.Cleanup(func() { r2.Close() })
+	_, err = r1.RotateMaster(ctx, RotateOptions{})
+	require.NoError(t, err)
+	return clock, b, r1, r2
+}
+
 // TestRotationReachesOtherWriters: a Repo opened before another process
 // rotated seals under the new epoch once KeyCheckInterval has passed.
 func TestRotationReachesOtherWriters(t *testing.T) {
 	ctx := t.Context()
-	clock := &epochClock{t: time.Unix(1.7e9, 0)}
-	b := memBucket(t)
-	r1, err := Init(ctx, b, testKey, testFormat, epochOptions(clock))
-	require.NoError(t, err)
-	defer r1.Close()
-	r2, err := Open(ctx, b, testKey, epochOptions(clock))
-	require.NoError(t, err)
-	defer r2.Close()
-	_, err = r1.RotateMaster(ctx, RotateOptions{})
-	require.NoError(t, err)
-	_, err = r2.PutSealed(ctx, "wal/1", nil, []byte("x"))
+	clock, b, r1, r2 := rotatedUnderAnother(t)
+	_, err := r2.PutSealed(ctx, "wal/1", nil, []byte("x"))
 	require.NoError(t, err)
 	clock.add(time.Minute)
 	_, err = r2.PutSealed(ctx, "wal/2", nil, []byte("x"))
@@ -244,19 +253,10 @@ func TestRotationReachesOtherWriters(t *testing.T) {
 // epoch it does not hold, it looks for the new keys.
 func TestRotationReachesOtherReaders(t *testing.T) {
 	ctx := t.Context()
-	clock := &epochClock{t: time.Unix(1.7e9, 0)}
-	b := memBucket(t)
-	r1, err := Init(ctx, b, testKey, testFormat, epochOptions(clock))
-	require.NoError(t, err)
-	defer r1.Close()
-	r2, err := Open(ctx, b, testKey, epochOptions(clock))
-	require.NoError(t, err)
-	defer r2.Close()
-	_, err = r1.RotateMaster(ctx, RotateOptions{})
-	require.NoError(t, err)
+	_, _, r1, r2 := rotatedUnderAnother(t)
 	state := randomState(3, 100<<10)
 	m, _ := save(t, r1, state)
-	_, err = r1.PutSealed(ctx, "wal/new", nil, []byte("after"))
+	_, err := r1.PutSealed(ctx, "wal/new", nil, []byte("after"))
 	require.NoError(t, err)
 
 	_, body, err := r2.GetSealed(ctx, "wal/new", 0, 1<<10)
