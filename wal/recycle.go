@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
+
+	"github.com/continuity-go/continuity/internal/vfs"
 )
 
 // Segment recycling. A steady log creates a segment as often as
@@ -98,9 +100,7 @@ func (l *Log) drainRecycled() {
 }
 
 // zeroRange writes zeros over [from, to) of f.
-func zeroRange(f interface {
-	WriteAt([]byte, int64) (int, error)
-}, from, to int64) error {
+func zeroRange(f vfs.File, from, to int64) error {
 	if to <= from {
 		return nil
 	}
