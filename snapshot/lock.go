@@ -93,7 +93,8 @@ type repoLock struct {
 }
 
 // lock takes a shared or exclusive lock for op ("save", "prune", …), retrying with backoff while a
-// conflicting live lock exists, until ctx is done.
+// conflicting live lock exists, until ctx is done or Options.LockWait
+// has passed.
 func (r *Repo) lock(ctx context.Context, op string, exclusive bool) (*repoLock, error) {
 	if r.opts.ReadOnly {
 		if exclusive || op == "save" {
@@ -106,6 +107,12 @@ func (r *Repo) lock(ctx context.Context, op string, exclusive bool) (*repoLock, 
 	}
 	info := lockInfo{exclusive: exclusive, host: r.opts.Hostname, pid: uint32(os.Getpid()), op: op}
 	backoff := 100 * time.Millisecond
+	var deadline <-chan time.Time
+	if r.opts.LockWait > 0 {
+		t := time.NewTimer(r.opts.LockWait)
+		defer t.Stop()
+		deadline = t.C
+	}
 	for {
 		name, at, conflict, err := r.tryLock(ctx, info)
 		if err != nil {
@@ -121,6 +128,9 @@ func (r *Repo) lock(ctx context.Context, op string, exclusive bool) (*repoLock, 
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("%w: %s", ErrLocked, conflict)
+		case <-deadline:
+			t.Stop()
+			return nil, fmt.Errorf("%w (waited %v): %s", ErrLocked, r.opts.LockWait, conflict)
 		case <-t.C:
 		}
 		backoff = min(2*backoff, 5*time.Second)

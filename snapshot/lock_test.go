@@ -52,3 +52,27 @@ func TestSaveStopsWhenLockLost(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, ms, "no snapshot is published after the lock went stale")
 }
+
+// TestLockWait: with Options.LockWait, an operation that meets a live
+// conflicting lock (here a Prune's, held by another Repo) fails with
+// ErrLocked naming the holder instead of waiting for the context.
+func TestLockWait(t *testing.T) {
+	ctx := t.Context()
+	b := memBucket(t)
+	r := initRepo(t, b, testFormat)
+	lk, err := r.lock(ctx, "prune", true)
+	require.NoError(t, err)
+	defer lk.release()
+	opts := testOptions()
+	opts.LockWait = time.Millisecond
+	r2, err := Open(ctx, b, testKey, opts)
+	require.NoError(t, err)
+	defer r2.Close()
+	_, err = r2.Prune(ctx, PruneOptions{})
+	require.ErrorIs(t, err, ErrLocked)
+	assert.Contains(t, err.Error(), "prune")
+	// Released, the same call goes through.
+	lk.release()
+	_, err = r2.Prune(ctx, PruneOptions{})
+	require.NoError(t, err)
+}

@@ -148,6 +148,13 @@ type Options struct {
 	// bucket can plant slots. Default 16; at most 1024.
 	MaxKeySlots int
 
+	// LockWait bounds how long an operation waits for a conflicting
+	// lock (another process's Save, Prune, Reencrypt…) before it fails
+	// with ErrLocked; 0 waits as long as the context allows. A command
+	// line tool sets it short: a lock left by a killed process stays
+	// until LockStale, and Unlock removes it.
+	LockWait time.Duration
+
 	// KeyCheckInterval is how often a writing Repo looks for a key epoch
 	// another process started (RotateMaster), at most: it seals nothing
 	// under keys older than that. Reencrypt retires an epoch only once
@@ -205,6 +212,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.PackBytes != 0 && (o.PackBytes < minPackBytes || o.PackBytes > 1<<30) {
 		errs = append(errs, fmt.Errorf("snapshot: Options.PackBytes %d: want 64 KiB to 1 GiB", o.PackBytes))
+	}
+	if o.LockWait < 0 {
+		errs = append(errs, fmt.Errorf("snapshot: Options.LockWait %v: want 0 (as long as the context allows) or more", o.LockWait))
 	}
 	if o.KeyCheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("snapshot: Options.KeyCheckInterval %v: want 0 (default) or more", o.KeyCheckInterval))

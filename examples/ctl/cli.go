@@ -27,6 +27,7 @@ type app struct {
 	passphraseEnv   string
 	asJSON          bool
 	quiet           bool
+	retryLock       time.Duration
 
 	in     io.Reader // answers to confirmations
 	out    io.Writer // results
@@ -88,6 +89,7 @@ Exit status: 0 done, 1 failed, 2 usage, 3 integrity problem found,
 	pf.StringVar(&a.passphraseEnv, "passphrase-env", "", "name of an environment variable holding the passphrase")
 	pf.BoolVar(&a.asJSON, "json", false, "print one JSON object (schema: README.md); errors as JSON on stderr")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "no progress output")
+	pf.DurationVar(&a.retryLock, "retry-lock", 0, "how long to wait for another operation's lock (default: fail at once, exit 6; 'ctl unlock' removes a dead process's lock)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddGroup(&cobra.Group{ID: "read", Title: "Read (open the archive read-only):"},
@@ -160,6 +162,9 @@ func run(ctx context.Context, a *app, args []string) int {
 	}
 	if gcerrors.Code(err) == gcerrors.PermissionDenied || errors.Is(err, snapshot.ErrReadOnly) || errors.Is(err, localblob.ErrReadOnly) {
 		err = fmt.Errorf("%w\n(these credentials may not write to the archive: init, forget, prune, repair, keys add/remove/rotate/rotate-master/reencrypt and unlock need write access; the read commands and --dry-run do not)", err)
+	}
+	if errors.Is(err, snapshot.ErrLocked) {
+		err = fmt.Errorf("%w\n(wait for it with --retry-lock DURATION; if that process is gone, 'ctl unlock' removes its lock)", err)
 	}
 	code, kind := classify(err)
 	printError(a.errOut, err, code, kind, a.asJSON)

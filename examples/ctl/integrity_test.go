@@ -1,10 +1,15 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/snapshot"
+	"gocloud.dev/blob"
 )
 
 // TestIntegrityCases: for each damage an operator may meet (a deleted
@@ -133,5 +138,56 @@ func TestLocks(t *testing.T) {
 	os.WriteFile(filepath.Join(f.archiveDir, "locks", "planted"), []byte("not a lock"), 0o600)
 	if out := c.must(t, f.args("unlock", "--all")...); !strings.Contains(out, "removed 1 lock") {
 		t.Fatalf("unlock --all: %s", out)
+	}
+}
+
+// TestLockedArchive: a write command meeting another operation's lock
+// (here a Save in progress in this process) fails at once with exit 6
+// and names the holder, instead of waiting; --retry-lock waits, and
+// goes through once the lock is released.
+func TestLockedArchive(t *testing.T) {
+	f := newFixture(t, []int{3}, 0)
+	ctx := t.Context()
+	raw, err := os.ReadFile(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := blob.OpenBucket(ctx, f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	repo, err := snapshot.Open(ctx, b, snapshot.RawKey([32]byte(raw)), snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	pr, pw := io.Pipe()
+	saved := make(chan error, 1)
+	go func() {
+		_, _, err := repo.Save(ctx, pr, snapshot.Meta{}) // holds a shared lock until pw closes
+		saved <- err
+	}()
+	var c ctlCmd
+	var last result
+	defer func() {
+		if t.Failed() {
+			t.Logf("last prune: %s", last)
+		}
+	}()
+	testkit.Eventually(t, func() bool {
+		res := c.run(t, f.args("prune")...)
+		last = res
+		return res.code == exitLocked && strings.Contains(res.err, "save") && strings.Contains(res.err, "'ctl unlock'")
+	}, "prune to fail at once on the Save's lock, naming it")
+	done := make(chan result, 1)
+	go func() { done <- c.run(t, f.args("prune", "--retry-lock", "1m")...) }()
+	pw.Write([]byte("state"))
+	pw.Close()
+	if err := <-saved; err != nil {
+		t.Fatal(err)
+	}
+	if res := <-done; res.code != 0 {
+		t.Fatalf("prune --retry-lock after the lock went: %s", res)
 	}
 }

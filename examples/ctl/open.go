@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/s3blob" // s3:// archives
@@ -77,7 +78,7 @@ func (a *app) open(ctx context.Context, readOnly bool) (*session, error) {
 		return nil, err
 	}
 	s := &session{bucket: b, meter: newMeter(a.errOut, a.quiet)}
-	repo, err := snapshot.Open(ctx, b, keys, snapshot.Options{ReadOnly: readOnly, Progress: s.meter.snapshot})
+	repo, err := snapshot.Open(ctx, b, keys, snapshot.Options{ReadOnly: readOnly, Progress: s.meter.snapshot, LockWait: max(a.retryLock, time.Millisecond)})
 	switch {
 	case errors.Is(err, snapshot.ErrNoRepository):
 		b.Close()
