@@ -123,7 +123,8 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 // saver is one Save's pipeline state:
 //
 //	caller goroutine: read → chunk → copy → jobs          (in order, seq numbered)
-//	Workers workers:  hash → dedup → compress → seal into own pack
+//	Workers workers, two stages each:
+//	  hash → dedup claim  ⇒  compress → seal into own pack
 //	collector:        reorder results → tree blocks → seal into own pack
 //	Uploads uploaders: put finished packs
 //
@@ -227,6 +228,87 @@ func (w *sealer) flush(ctx context.Context) error {
 	}
 }
 
+// hashedJob is a run of chunks with their IDs; claimed marks the chunks
+// this Save must store.
+type hashedJob struct {
+	saveJob
+	ids     []blobID
+	claimed []bool
+}
+
+// hashJobs is the first stage of a worker: it hashes each chunk and
+// claims the new ones, so that the next run's hashing overlaps this run's
+// compression (Save of new data is bound by compression; the hash is
+// about a fifth of a chunk's work).
+func (s *saver) hashJobs(ctx context.Context, jobs <-chan saveJob, hashed chan<- hashedJob) error {
+	h := s.r.kr().newHasher()
+	for {
+		var j saveJob
+		var ok bool
+		select {
+		case j, ok = <-jobs:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if !ok {
+			return nil
+		}
+		hj := hashedJob{saveJob: j, ids: make([]blobID, len(j.lens)), claimed: make([]bool, len(j.lens))}
+		data := *j.buf
+		for i, n := range j.lens {
+			hj.ids[i] = h.sum(blobData, data[:n])
+			data = data[n:]
+			if s.claim(hj.ids[i]) {
+				hj.claimed[i] = true
+				s.chunksNew.Add(1)
+				s.newBytes.Add(int64(n))
+			}
+		}
+		select {
+		case hashed <- hj:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// sealJobs is the second stage of a worker: it compresses and seals the
+// claimed chunks into this sealer's pack, frees the run's buffer and
+// passes its IDs on. It flushes its pack when the first stage ends.
+func (w *sealer) sealJobs(ctx context.Context, hashed <-chan hashedJob, results chan<- saveResult, pool *sync.Pool) error {
+	for {
+		var j hashedJob
+		var ok bool
+		select {
+		case j, ok = <-hashed:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if !ok {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return w.flush(ctx)
+		}
+		data := *j.buf
+		for i, n := range j.lens {
+			if j.claimed[i] {
+				if err := w.store(ctx, blobData, j.ids[i], data[:n]); err != nil {
+					return err
+				}
+			}
+			data = data[n:]
+		}
+		*j.buf = (*j.buf)[:0]
+		pool.Put(j.buf)
+		select {
+		case results <- saveResult{seq: j.seq, ids: j.ids}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
 func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 	r := s.r
 	window := 2*r.opts.Workers + 2
@@ -244,44 +326,16 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 	for range r.opts.Workers {
 		producers.Add(1)
 		workers.Add(1)
+		hashed := make(chan hashedJob, 1)
+		g.Go(func() error {
+			defer close(hashed)
+			return s.hashJobs(gctx, jobs, hashed)
+		})
 		w := s.newSealer(up)
 		g.Go(func() error {
 			defer producers.Done()
 			defer workers.Done()
-			for {
-				var j saveJob
-				var ok bool
-				select {
-				case j, ok = <-jobs:
-				case <-gctx.Done():
-					return context.Cause(gctx)
-				}
-				if !ok {
-					return w.flush(gctx)
-				}
-				ids := make([]blobID, len(j.lens))
-				data := *j.buf
-				for i, n := range j.lens {
-					chunk := data[:n]
-					data = data[n:]
-					id := w.h.sum(blobData, chunk)
-					ids[i] = id
-					if s.claim(id) {
-						s.chunksNew.Add(1)
-						s.newBytes.Add(int64(n))
-						if err := w.store(gctx, blobData, id, chunk); err != nil {
-							return err
-						}
-					}
-				}
-				*j.buf = (*j.buf)[:0]
-				pool.Put(j.buf)
-				select {
-				case results <- saveResult{seq: j.seq, ids: ids}:
-				case <-gctx.Done():
-					return context.Cause(gctx)
-				}
-			}
+			return w.sealJobs(gctx, hashed, results, &pool)
 		})
 	}
 	g.Go(func() error {
