@@ -8,6 +8,7 @@ import (
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"gocloud.dev/blob"
@@ -52,6 +53,12 @@ func runOurs(ctx context.Context, dir string, codec snapshot.Codec, workers int,
 		if err != nil {
 			return nil, err
 		}
+		// A restore with n workers runs on n cores: its targets are
+		// per core (its goroutines are not Workers, see Options.Uploads).
+		procs := runtime.GOMAXPROCS(0)
+		if s == stepRestore {
+			runtime.GOMAXPROCS(min(workers, procs))
+		}
 		freeMemory()
 		cpu0 := benchkit.CPUTime()
 		start := time.Now()
@@ -73,6 +80,7 @@ func runOurs(ctx context.Context, dir string, codec snapshot.Codec, workers int,
 		}
 		sr.dur = time.Since(start)
 		sr.cpu = benchkit.CPUTime() - cpu0
+		runtime.GOMAXPROCS(procs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s, err)
 		}
