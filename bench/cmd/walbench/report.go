@@ -203,6 +203,23 @@ func contextRows(s settings, res *results) [][]string {
 			[]string{fmt.Sprintf("%d writers, %s: new continuity segments per second (each zero-filled in the background beside the appends)",
 				targetManyWriters, sizeName(size)), benchkit.Ratio(j.stat(func(r runResult) float64 { return r.segPerSec }).Med)})
 	}
+	// What the 48-byte frame headers cost the disk: the raw loop writing
+	// a batch's payload alone against it writing the batch as continuity
+	// did, headers included.
+	for _, size := range s.sizes {
+		j := res.log(peers.Continuity, targetManyWriters, size)
+		if j == nil {
+			continue
+		}
+		withHeaders := res.rawJob(peers.RawPrealloc, res.rawSize[j])
+		payload := res.rawJob(peers.RawPrealloc, res.payloadSize[j])
+		if withHeaders == nil || payload == nil {
+			continue
+		}
+		rows = append(rows, []string{fmt.Sprintf("%d writers, %s: what frame headers cost the disk: raw prealloc writes/s at the batch's payload alone (%s/write) ÷ at its bytes with headers (%s/write)",
+			targetManyWriters, sizeName(size), sizeName(res.payloadSize[j]), sizeName(res.rawSize[j])),
+			benchkit.Ratio(payload.stat(opsPerSec).Med / withHeaders.stat(opsPerSec).Med)})
+	}
 	for _, size := range s.sizes {
 		for _, w := range s.writers {
 			j := res.log(peers.Continuity, w, size)

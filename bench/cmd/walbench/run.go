@@ -56,6 +56,9 @@ type results struct {
 	// rawSize is the raw write size matched to each continuity job: its
 	// bytes per batch in its first run, rounded up to 4 KiB.
 	rawSize map[*job]int
+	// payloadSize is the same for the batch's payload alone, without
+	// frame headers: the two raw loops side by side price the headers.
+	payloadSize map[*job]int
 }
 
 // log returns the log job for impl, writers and size, or nil.
@@ -93,7 +96,7 @@ type bencher struct {
 // continuity reached, so the first round starts with continuity's
 // configurations and the raw configurations are added after them.
 func (b *bencher) all(ctx context.Context) (*results, error) {
-	res := &results{rawSize: map[*job]int{}}
+	res := &results{rawSize: map[*job]int{}, payloadSize: map[*job]int{}}
 	var cont, peerJobs []*job
 	for _, size := range b.sizes {
 		for _, w := range b.writers {
@@ -123,9 +126,12 @@ func (b *bencher) all(ctx context.Context) (*results, error) {
 	rawSizes := slices.Clone(b.sizes)
 	for _, j := range cont {
 		n := roundBatch(j.runs[0].bytesPerBatch)
-		res.rawSize[j] = n
-		if !slices.Contains(rawSizes, n) {
-			rawSizes = append(rawSizes, n)
+		p := roundBatch(j.runs[0].recPerBatch * float64(j.size))
+		res.rawSize[j], res.payloadSize[j] = n, p
+		for _, n := range []int{n, p} {
+			if !slices.Contains(rawSizes, n) {
+				rawSizes = append(rawSizes, n)
+			}
 		}
 	}
 	slices.Sort(rawSizes)
