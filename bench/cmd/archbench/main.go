@@ -41,6 +41,14 @@
 // first, then both again cached, and decodes the WAL objects from memory
 // in one goroutine, split into decryption, lz4 and the chain's SHA-256.
 //
+// Request cost (suite cost, run only when -suites names it): six runs
+// of -cost-duration per store count every request the archive makes,
+// by operation, through a gocloud driver.Bucket wrapped around the
+// store's bucket, and a model of the archive's rules, checked against
+// the counts, projects them to an hour and a month at S3's prices and
+// compares compaction schedules (cost.go). Its report goes between
+// <!-- archbench-cost:begin --> and <!-- archbench-cost:end -->.
+//
 // The S3 store is the bucket named by $CONTINUITY_TEST_S3_URL (with AWS
 // credentials from the environment, as `.ci/run with-s3` sets them), or
 // else a versitygw server that the program starts on 127.0.0.1 over a
@@ -105,6 +113,14 @@ const (
 
 var allSuites = []string{suiteLag, suiteRestore, suiteVerify}
 
+// suiteCost counts the archive's requests (cost.go). It is not among the
+// default suites: its counts do not change from run to run, and it takes
+// six runs of -cost-duration.
+const suiteCost = "cost"
+
+// knownSuites are the suites -suites may name.
+var knownSuites = append(slices.Clone(allSuites), suiteCost)
+
 // settings are the command-line flags.
 type settings struct {
 	dir      string
@@ -120,6 +136,8 @@ type settings struct {
 	quick    bool
 	readme   string
 	charts   string // directory to draw the PNG charts into; "" draws none
+
+	costDuration time.Duration // the load of one cost run
 }
 
 // suite says whether the suite name is to run.
@@ -135,6 +153,10 @@ const (
 	quickDuration   = 5 * time.Second
 	quickState      = "64MiB"
 	quickEvents     = 100_000
+	// The cost suite's runs: long enough for the scaled schedule's
+	// 45 s windows to close; -quick only checks that it works.
+	defaultCostDuration = 75 * time.Second
+	quickCostDuration   = 5 * time.Second
 )
 
 func parseFlags(args []string) (settings, error) {
@@ -150,7 +172,8 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&state, "state", defaultState, "restore: size of the base snapshot's state (bytes, or a number with KiB, MiB or GiB)")
 	fs.IntVar(&s.events, "events", defaultEvents, "restore: events archived after the base snapshot")
 	fs.StringVar(&stores, "stores", strings.Join(allStores, ","), "comma-separated stores: file, s3")
-	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify")
+	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify, cost (request counts and their S3 cost; not run unless named)")
+	fs.DurationVar(&s.costDuration, "cost-duration", defaultCostDuration, "length of the load of one cost run (six per store)")
 	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d, unless given", quickRuns, quickDuration, quickState, quickEvents))
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the archbench markers")
 	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
@@ -174,6 +197,9 @@ func parseFlags(args []string) (settings, error) {
 		}
 		if !given["events"] {
 			s.events = quickEvents
+		}
+		if !given["cost-duration"] {
+			s.costDuration = quickCostDuration
 		}
 	}
 	var errs []error
@@ -204,7 +230,10 @@ func parseFlags(args []string) (settings, error) {
 	if s.stores, err = parseList(stores, allStores); err != nil {
 		errs = append(errs, fmt.Errorf("-stores: %w", err))
 	}
-	if s.suites, err = parseList(suites, allSuites); err != nil {
+	if s.costDuration < time.Second {
+		errs = append(errs, fmt.Errorf("-cost-duration %v: need at least 1s", s.costDuration))
+	}
+	if s.suites, err = parseList(suites, knownSuites); err != nil {
 		errs = append(errs, fmt.Errorf("-suites: %w", err))
 	}
 	return s, errors.Join(errs...)
@@ -290,6 +319,14 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 		return err
 	}
 	sys.LoadEnd = benchkit.LoadAverage()
+	if s.suite(suiteCost) {
+		if err := writeCost(s, sys, res, args, out, progress); err != nil {
+			return err
+		}
+		if len(s.suites) == 1 {
+			return nil // the other suites' section stays as it is
+		}
+	}
 	report := renderReport(s, sys, res, args)
 	charts, err := drawCharts(cs, s, res)
 	if err != nil {

@@ -21,3 +21,12 @@ func writeReadme(path, report string) error { return readme.Write(path, report) 
 
 // replaceBlock returns text with report between the markers.
 func replaceBlock(text, report string) (string, error) { return readme.Replace(text, report) }
+
+// The markers around the cost suite's generated part of the README.
+const (
+	costBeginMarker = "<!-- archbench-cost:begin -->"
+	costEndMarker   = "<!-- archbench-cost:end -->"
+)
+
+// costReadme is the cost suite's generated section of bench/README.md.
+var costReadme = benchkit.Section{Begin: costBeginMarker, End: costEndMarker, Heading: "### Request cost: cmd/archbench -suites cost"}

@@ -40,6 +40,7 @@ type results struct {
 	archives []*archiveJob // the restore and verify suites' archives, one per store
 	restores []*restoreJob
 	verifies []*verifyJob
+	cost     []*costJob // the cost suite's runs, one job per store
 }
 
 // archiveJob is what building a store's restore and verify archive took.
@@ -69,6 +70,9 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 		}
 	}
 	b.total = (len(res.lag) + len(res.restores) + len(res.verifies)) * b.runs
+	if b.suite(suiteCost) {
+		b.total += len(stores) * len(costRates) * 2
+	}
 	for r := 1; r <= b.runs; r++ {
 		for _, j := range res.lag {
 			b.done++
@@ -84,6 +88,15 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 				lr.perSec, lr.lagP50.Round(time.Millisecond), lr.lagP99.Round(time.Millisecond), lr.lagMax.Round(time.Millisecond),
 				lr.statusP99.Round(time.Millisecond), lr.objects, ic.headsWritten, ic.headsInLoad, ic.perInterval, 100*ic.share,
 				lr.putP50.Round(10*time.Microsecond), lr.restore.Round(time.Millisecond))
+		}
+	}
+	if b.suite(suiteCost) {
+		for _, st := range stores {
+			j, err := b.costAll(ctx, st)
+			if err != nil {
+				return nil, err
+			}
+			res.cost = append(res.cost, j)
 		}
 	}
 	if len(res.restores) == 0 && len(res.verifies) == 0 {
