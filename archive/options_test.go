@@ -26,7 +26,7 @@ func TestOptionsWithDefaults(t *testing.T) {
 	assert.Equal(t, -time.Second, o.ShipInterval, "withDefaults changed its receiver")
 	assert.Equal(t, time.Minute, o.Compaction[0], "the copy shares the caller's Compaction")
 
-	assert.Equal(t, []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}, Options{}.withDefaults().Compaction)
+	assert.Equal(t, []time.Duration{5 * time.Minute, time.Hour}, Options{}.withDefaults().Compaction)
 }
 
 func TestOptionsValidate(t *testing.T) {
