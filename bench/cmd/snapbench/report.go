@@ -169,6 +169,9 @@ func targets(s settings, res *results) [][]string {
 	}
 	for _, kind := range s.data {
 		l := res.limit(kind)
+		if kind != "events" {
+			continue // lz4 gives up on random bytes at once: no bound for a Save
+		}
 		for _, w := range s.workers {
 			if j := res.job(kind, toolOurs, snapshot.LZ4, w); j != nil && l != nil {
 				want := targetLimitShare * float64(w)
