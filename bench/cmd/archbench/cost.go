@@ -3,17 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
-	"github.com/continuity-go/continuity/snapshot"
-	"github.com/continuity-go/continuity/wal"
+	"gocloud.dev/blob"
 )
 
 // The request-cost suite (suite cost) counts what the archive asks of its
@@ -150,56 +144,30 @@ func (b *bencher) costAll(ctx context.Context, st *store) (*costJob, error) {
 // NewArchiver to the end of the load.
 func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule) (*costRun, error) {
 	r := &costRun{rate: rate, sched: sc}
-	dir, err := os.MkdirTemp(b.root, "cost-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	log, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
-	inner, cleanup, err := st.open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
 	counter := &reqCounter{}
-	bucket := countBucket(inner, counter)
-	// Not closed: closing it would close inner, which cleanup does.
-	repo, err := snapshot.Init(ctx, bucket, snapshot.RawKey(repoKey), snapshot.Format{}, snapshot.Options{})
+	run, err := b.freshRun(ctx, st, "cost-", func(inner *blob.Bucket) *blob.Bucket { return countBucket(inner, counter) })
 	if err != nil {
 		return nil, err
 	}
-	defer repo.Close()
+	defer run.close()
+	log := run.log
 
 	lb := *b // the load's settings for pace and payloadAt
 	lb.rate, lb.duration = rate, b.costDuration
 	total := int(int64(rate) * int64(lb.duration) / int64(time.Second))
 	appendAt := make([]time.Duration, total+1)
-	var (
-		mu      sync.Mutex
-		ups     []landed
-		uploads atomic.Int64
-		base    = time.Now()
-	)
+	base := time.Now()
+	ups := &uploadLog{base: base}
 	opts := archive.Options{
 		ShipInterval: shipInterval,
 		Compaction:   sc.windows,
 		NoCompaction: sc.windows == nil,
-		OnUpload: func(ev archive.UploadEvent) {
-			at := time.Since(base)
-			uploads.Add(1)
-			mu.Lock()
-			ups = append(ups, landed{ev, at})
-			mu.Unlock()
-		},
-		Logger: b.logger(),
+		OnUpload:     ups.onUpload,
+		Logger:       b.logger(),
 	}
 	before := counter.snapshot()
 	r.start = time.Now()
-	a, err := archive.NewArchiver(log, repo, opts)
+	a, err := archive.NewArchiver(log, run.repo, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -210,43 +178,28 @@ func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule
 	}
 	end := loadStart.Add(loadDur)
 	r.counts = counter.snapshot().sub(before)
-	r.uploads = uploads.Load()
+	r.uploads = int64(ups.count())
 	r.span = end.Sub(r.start)
 	last := log.Last()
 	r.records = int64(last)
 
-	deadline := time.Now().Add(drainTimeout)
-	for a.Status().Archived < last && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(5 * time.Millisecond)
-	}
-	fctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = a.Flush(fctx)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("flush: %w", err)
+	if err := drain(ctx, a, last); err != nil {
+		return nil, err
 	}
 	a.Close()
 
-	mu.Lock()
-	ups = slices.Clone(ups)
-	mu.Unlock()
-	slices.SortStableFunc(ups, func(x, y landed) int { return int(x.at - y.at) })
-	lags := make([]time.Duration, 0, last)
-	var archived wal.LSN
+	inOrder := ups.inOrder()
+	lags, err := recordLags(inOrder, appendAt, last)
+	if err != nil {
+		return nil, err
+	}
 	var upBytes int64
-	for _, u := range ups {
+	for _, u := range inOrder {
 		upBytes += int64(u.ev.Bytes)
-		for ; archived < min(u.ev.Archived, last); archived++ {
-			lags = append(lags, max(0, u.at-appendAt[archived+1]))
-		}
 	}
-	if archived < last || len(ups) == 0 {
-		return nil, fmt.Errorf("the uploads reported the archive up to LSN %d, the log holds %d", archived, last)
-	}
-	slices.Sort(lags)
-	r.lagMax, r.lagP99 = lags[len(lags)-1], percentile(lags, 0.99)
-	r.objBytes = float64(upBytes) / float64(len(ups))
-	objs, err := listArchive(ctx, inner)
+	r.lagMax, r.lagP99 = lags[len(lags)-1], benchkit.Percentile(lags, 0.99)
+	r.objBytes = float64(upBytes) / float64(len(inOrder))
+	objs, err := listArchive(ctx, run.bucket)
 	if err != nil {
 		return nil, err
 	}
@@ -260,11 +213,6 @@ func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule
 		start: r.start, span: r.span, fresh: true,
 	})
 	return r, nil
-}
-
-// percentile is the q-quantile of sorted.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
 // thousands formats n with thousands separators.

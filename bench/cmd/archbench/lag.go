@@ -5,10 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -113,51 +110,23 @@ func (j *lagJob) stat(metric func(lagRun) float64) benchkit.Stat {
 	return benchkit.StatOf(v)
 }
 
-// landed is one OnUpload call, timed on the run's monotonic clock.
-type landed struct {
-	ev archive.UploadEvent
-	at time.Duration // since the run's base
-}
-
 // lagOnce runs the archive under the paced load once on a fresh log and
 // a fresh repository in st.
 func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 	var res lagRun
-	dir, err := os.MkdirTemp(b.root, "lag-")
+	run, err := b.freshRun(ctx, st, "lag-", nil)
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	log, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{})
-	if err != nil {
-		return res, err
-	}
-	defer log.Close()
-	bucket, cleanup, err := st.open(ctx)
-	if err != nil {
-		return res, err
-	}
-	defer cleanup()
-	repo, err := snapshot.Init(ctx, bucket, snapshot.RawKey(repoKey), snapshot.Format{}, snapshot.Options{})
-	if err != nil {
-		return res, err
-	}
-	defer repo.Close()
+	defer run.close()
+	log := run.log
 
 	total := int(int64(b.rate) * int64(b.duration) / int64(time.Second))
 	appendAt := make([]time.Duration, total+1) // by LSN: when its Append returned, since base
-	var (
-		mu   sync.Mutex
-		ups  []landed
-		base = time.Now()
-	)
-	a, err := archive.NewArchiver(log, repo, archive.Options{
-		OnUpload: func(ev archive.UploadEvent) {
-			at := time.Since(base)
-			mu.Lock()
-			ups = append(ups, landed{ev, at})
-			mu.Unlock()
-		},
+	base := time.Now()
+	ups := &uploadLog{base: base}
+	a, err := archive.NewArchiver(log, run.repo, archive.Options{
+		OnUpload:     ups.onUpload,
 		ShipInterval: shipInterval,
 		Logger:       b.logger(),
 	})
@@ -223,72 +192,53 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 	res.perSec = float64(last) / loadDur.Seconds()
 	res.appendP99 = benchkit.Percentile(sorted(lats), 0.99)
 
-	// Let the archive catch up on its own (ShipInterval), so that the
-	// last records' lag is not shortened by Flush; then Flush.
-	deadline := time.Now().Add(drainTimeout)
-	for a.Status().Archived < last && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(5 * time.Millisecond)
-	}
-	fctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = a.Flush(fctx)
-	cancel()
-	if err != nil {
-		return res, fmt.Errorf("flush: %w", err)
+	if err := drain(ctx, a, last); err != nil {
+		return res, err
 	}
 	res.compacted = a.Status().Compacted
 	a.Close()
 
-	// Per-record lag: sweep the uploads in the order they landed; the
-	// contiguous end only grows.
-	mu.Lock()
-	ups = slices.Clone(ups)
-	mu.Unlock()
-	slices.SortStableFunc(ups, func(x, y landed) int { return int(x.at - y.at) })
-	lags := make([]time.Duration, 0, last)
-	var archived wal.LSN
+	inOrder := ups.inOrder()
+	lags, err := recordLags(inOrder, appendAt, last)
+	if err != nil {
+		return res, err
+	}
 	var upBytes int64
 	var sizes []int
 	var upDurs []time.Duration
-	for _, u := range ups {
+	for _, u := range inOrder {
 		upBytes += int64(u.ev.Bytes)
 		sizes = append(sizes, u.ev.Bytes)
 		upDurs = append(upDurs, u.ev.Duration)
-		for ; archived < min(u.ev.Archived, last); archived++ {
-			lags = append(lags, max(0, u.at-appendAt[archived+1]))
-		}
 	}
-	if archived < last {
-		return res, fmt.Errorf("the uploads reported the archive up to LSN %d, the log holds %d", archived, last)
-	}
-	slices.Sort(lags)
 	res.lagP50, res.lagP99, res.lagMax = benchkit.Percentile(lags, 0.5), benchkit.Percentile(lags, 0.99), lags[len(lags)-1]
 	res.lagSample = benchkit.SampleMs(lags, benchkit.SamplesPerRun(b.runs))
 	samples = sorted(samples)
 	res.statusP50, res.statusP99, res.statusMax = benchkit.Percentile(samples, 0.5), benchkit.Percentile(samples, 0.99), samples[len(samples)-1]
-	res.objects = len(ups)
-	res.objPerSec = float64(len(ups)) / loadDur.Seconds()
+	res.objects = len(inOrder)
+	res.objPerSec = float64(len(inOrder)) / loadDur.Seconds()
 	slices.Sort(sizes)
 	res.medianObj = sizes[len(sizes)/2]
 	res.bytesPerRec = float64(upBytes) / float64(last)
 	res.ratio = float64(int64(last)*int64(b.payload)) / float64(upBytes)
 	res.uploadP50 = benchkit.Percentile(sorted(upDurs), 0.5)
 
-	uploaded := make(map[string]bool, len(ups))
-	for _, u := range ups {
+	uploaded := make(map[string]bool, len(inOrder))
+	for _, u := range inOrder {
 		uploaded[u.ev.Object] = true
 	}
-	if err := res.integrity.count(ctx, bucket, uploaded, upBytes); err != nil {
+	if err := res.integrity.count(ctx, run.bucket, uploaded, upBytes); err != nil {
 		return res, fmt.Errorf("count the archive's objects: %w", err)
 	}
 
-	if res.putP50, err = b.putFloor(ctx, repo, res.medianObj); err != nil {
+	if res.putP50, err = b.putFloor(ctx, run.repo, res.medianObj); err != nil {
 		return res, fmt.Errorf("PUT floor: %w", err)
 	}
 
 	// The archive must restore to the log's last record.
 	sm := &sink{next: 1}
 	t0 := time.Now()
-	r, err := archive.RestoreTo(ctx, repo, archive.Target{}, sm, archive.RestoreOptions{})
+	r, err := archive.RestoreTo(ctx, run.repo, archive.Target{}, sm, archive.RestoreOptions{})
 	res.restore = time.Since(t0)
 	if err != nil {
 		return res, fmt.Errorf("restore check: %w", err)
