@@ -14,7 +14,9 @@ import (
 //
 //	c(L) = SHA-256(c(L-1) || LSN || epoch || time in Unix ns || data)
 //
-// (the three integers as 8-byte little-endian), a function of the history
+// (the three integers as 8-byte little-endian) for an event (wal.KindEvent),
+// and SHA-256(0x01 || kind || c(L-1) || ...) for a record of another kind,
+// so that no record chains as one of another kind. It is a function of the history
 // alone, independent of how its records are cut into objects. Every WAL
 // object carries, sealed in its prefix, the chain before its first record
 // (Prev) and after its last (End); a reader recomputes End from Prev over
@@ -43,6 +45,9 @@ func newChainer() *chainer { return &chainer{h: sha256.New(), sum: make([]byte, 
 // next returns the chain after rec, given the chain before it.
 func (c *chainer) next(prev chainHash, rec wal.Record) chainHash {
 	c.h.Reset()
+	if rec.Kind != wal.KindEvent {
+		c.h.Write([]byte{0x01, byte(rec.Kind)})
+	}
 	c.h.Write(prev[:])
 	binary.LittleEndian.PutUint64(c.hdr[0:], uint64(rec.LSN))
 	binary.LittleEndian.PutUint64(c.hdr[8:], rec.Epoch)

@@ -18,13 +18,17 @@ import (
 const (
 	archivePrefix  = "wal/"
 	timelineName   = "timeline"
-	archiveVersion = 2
+	archiveVersion = 2 // of the timeline, head and pin objects
+	// segVersion is the format of WAL objects: version 3 stores each
+	// record's kind; version 2 objects (still read) hold events only.
+	segVersion    = 3
+	minSegVersion = 2
 
 	// segPrefixSize is the clear, authenticated prefix of a WAL object,
 	// integers little-endian:
 	//
 	//	off  size  field
-	//	  0     2  format version (2)
+	//	  0     2  format version (3; 2 is read)
 	//	  2     1  codec: 0 raw, 1 lz4 block
 	//	  3     1  reserved, 0
 	//	  4     4  record count
@@ -132,7 +136,7 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Co
 	}
 	size := 0
 	for _, r := range recs {
-		size += len(r.Data) + 3*binaryMaxVarint
+		size += len(r.Data) + 4*binaryMaxVarint
 	}
 	e := binenc.Encoder{B: make([]byte, 0, size)}
 	prevT := n.FirstNanos
@@ -143,6 +147,7 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Co
 		}
 		e.Uvarint(r.Epoch)
 		e.Uvarint(uint64(t - prevT))
+		e.Uvarint(uint64(r.Kind))
 		e.Uvarint(uint64(len(r.Data)))
 		e.Raw(r.Data)
 		prevT = t
@@ -162,7 +167,7 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Co
 		}
 	}
 	p := binenc.Encoder{B: make([]byte, 0, segPrefixSize)}
-	p.U16(archiveVersion)
+	p.U16(segVersion)
 	p.U8(codec)
 	p.U8(0)
 	p.U32(uint32(len(recs)))
@@ -181,8 +186,18 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Co
 
 const binaryMaxVarint = 10
 
+// recordMinBytes is the fewest body bytes a record takes in a WAL object
+// of the given version: one byte per varint.
+func recordMinBytes(version uint16) int {
+	if version >= 3 {
+		return 4
+	}
+	return 3
+}
+
 // segPrefix is a WAL object's clear prefix, checked against its name.
 type segPrefix struct {
+	version   uint16
 	codec     byte
 	count     uint32
 	rawLen    uint32
@@ -197,7 +212,8 @@ type segPrefix struct {
 func checkPrefix(n segName, prefix []byte) (segPrefix, error) {
 	var p segPrefix
 	d := binenc.Decoder{B: prefix}
-	version := d.U16()
+	p.version = d.U16()
+	version := p.version
 	p.codec = d.U8()
 	res1 := d.U8()
 	p.count = d.U32()
@@ -212,8 +228,8 @@ func checkPrefix(n segName, prefix []byte) (segPrefix, error) {
 		return p, fmt.Errorf("prefix: %w", err)
 	}
 	switch {
-	case version != archiveVersion:
-		return p, fmt.Errorf("archive format version %d, this build reads %d", version, archiveVersion)
+	case version < minSegVersion || version > segVersion:
+		return p, fmt.Errorf("archive format version %d, this build reads %d to %d", version, minSegVersion, segVersion)
 	case res1 != 0 || res2 != 0:
 		return p, errors.New("reserved prefix field not zero")
 	case epoch != n.Epoch || first != n.First || last != n.Last || firstNanos != n.FirstNanos || lastNanos != n.LastNanos:
@@ -222,7 +238,7 @@ func checkPrefix(n segName, prefix []byte) (segPrefix, error) {
 		return p, fmt.Errorf("count %d for LSNs %d-%d", p.count, first, last)
 	case p.rawLen > maxSegmentBytes:
 		return p, fmt.Errorf("body of %d bytes exceeds %d", p.rawLen, maxSegmentBytes)
-	case uint64(p.count)*3 > uint64(p.rawLen):
+	case uint64(p.count)*uint64(recordMinBytes(version)) > uint64(p.rawLen):
 		return p, fmt.Errorf("count %d cannot fit %d bytes", p.count, p.rawLen)
 	}
 	return p, nil
@@ -281,6 +297,10 @@ func decodeRecords(n segName, p segPrefix, body []byte) ([]wal.Record, error) {
 	for i := range recs {
 		ep := d.Uvarint()
 		dt := d.Uvarint()
+		var kind uint64
+		if p.version >= 3 {
+			kind = d.Uvarint()
+		}
 		size := d.Uvarint()
 		if d.Err != nil {
 			break
@@ -291,13 +311,16 @@ func decodeRecords(n segName, p segPrefix, body []byte) ([]wal.Record, error) {
 		if dt > uint64(lastNanos-t) {
 			return nil, fmt.Errorf("record %d: time beyond the object's last time", first+wal.LSN(i))
 		}
+		if kind > 0xff {
+			return nil, fmt.Errorf("record %d: kind %d", first+wal.LSN(i), kind)
+		}
 		if size > uint64(d.Left()) {
 			d.Fail(binenc.ErrShort)
 			break
 		}
 		t += int64(dt)
 		prevEpoch = ep
-		recs[i] = wal.Record{LSN: first + wal.LSN(i), Epoch: ep, Time: time.Unix(0, t), Data: d.Take(int(size))}
+		recs[i] = wal.Record{LSN: first + wal.LSN(i), Epoch: ep, Time: time.Unix(0, t), Kind: wal.Kind(kind), Data: d.Take(int(size))}
 	}
 	if err := d.Done(); err != nil {
 		return nil, fmt.Errorf("records: %w", err)

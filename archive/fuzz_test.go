@@ -34,7 +34,7 @@ func seedSegments() [][]byte {
 		var recs []wal.Record
 		for i, n := range shape {
 			data := bytes.Repeat([]byte{byte('a' + i)}, n)
-			recs = append(recs, wal.Record{LSN: wal.LSN(40 + i), Epoch: uint64(i / 2), Time: base.Add(time.Duration(i) * time.Millisecond), Data: data})
+			recs = append(recs, wal.Record{LSN: wal.LSN(40 + i), Epoch: uint64(i / 2), Time: base.Add(time.Duration(i) * time.Millisecond), Kind: wal.Kind(i % 3), Data: data})
 		}
 		seg, err := encodeSegment(2, chainHash{byte(len(shape))}, recs, nil)
 		if err != nil {
@@ -88,6 +88,7 @@ func FuzzArchiveSegment(f *testing.F) {
 			assert.True(t, bytes.Equal(recs[i].Data, again[i].Data), "record %d's data differs after a round trip", i)
 			assert.True(t, again[i].Time.Equal(recs[i].Time), "record %d's time differs after a round trip: %v, was %v", i, again[i].Time, recs[i].Time)
 			assert.Equal(t, recs[i].Epoch, again[i].Epoch, "record %d's epoch after a round trip", i)
+			assert.Equal(t, recs[i].Kind, again[i].Kind, "record %d's kind after a round trip", i)
 		}
 	})
 }

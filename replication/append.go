@@ -55,6 +55,11 @@ const (
 // the local fdatasync (async), or once mode.Sync standbys have flushed
 // them too. A deposed primary refuses with ErrDeposed before writing.
 func (p *Primary) Append(ctx context.Context, mode Mode, data ...[]byte) (first, last wal.LSN, err error) {
+	return p.AppendKind(ctx, mode, wal.KindEvent, data...)
+}
+
+// AppendKind is Append for records of kind k.
+func (p *Primary) AppendKind(ctx context.Context, mode Mode, k wal.Kind, data ...[]byte) (first, last wal.LSN, err error) {
 	if err := p.Deposed(); err != nil {
 		return 0, 0, err
 	}
@@ -64,7 +69,7 @@ func (p *Primary) Append(ctx context.Context, mode Mode, data ...[]byte) (first,
 		p.syncing.Add(1)
 		defer p.syncing.Add(-1)
 	}
-	first, last, err = p.log.Append(ctx, data...)
+	first, last, err = p.log.AppendKind(ctx, k, data...)
 	if err != nil || mode.Sync <= 0 {
 		return first, last, err
 	}

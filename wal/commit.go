@@ -150,7 +150,7 @@ func (l *Log) write(batch []*request) (LSN, []segUpdate, error) {
 				continue
 			}
 			for _, r := range req.recs {
-				if err = l.encode(r.LSN, r.Epoch, r.Time.UnixNano(), r.Data); err != nil {
+				if err = l.encode(r.LSN, r.Epoch, r.Time.UnixNano(), r.Kind, r.Data); err != nil {
 					break
 				}
 				encoded++
@@ -160,7 +160,7 @@ func (l *Log) write(batch []*request) (LSN, []segUpdate, error) {
 			req.first = w.next
 			e := max(epoch, w.lastEpoch)
 			for _, d := range req.data {
-				if err = l.encode(w.next, e, max(now, w.lastNanos), d); err != nil {
+				if err = l.encode(w.next, e, max(now, w.lastNanos), req.kind, d); err != nil {
 					break
 				}
 				encoded++
@@ -215,7 +215,7 @@ func (l *Log) holdsNoRecord() bool {
 
 // encode appends one frame to the batch buffer, first sealing the segment
 // and starting a new one if the frame does not fit.
-func (l *Log) encode(lsn LSN, epoch uint64, nanos int64, data []byte) error {
+func (l *Log) encode(lsn LSN, epoch uint64, nanos int64, kind Kind, data []byte) error {
 	w := &l.w
 	size := frameSize(len(data))
 	pos := w.off + int64(len(w.buf))
@@ -247,7 +247,7 @@ func (l *Log) encode(lsn LSN, epoch uint64, nanos int64, data []byte) error {
 		u.lastIdxOff = pos
 	}
 	w.buf = appendFrame(w.buf, w.digest, w.seg.salt, frameHeader{
-		LSN: lsn, Epoch: epoch, Nanos: nanos, Committed: LSN(l.synced.Load()),
+		LSN: lsn, Epoch: epoch, Nanos: nanos, Kind: kind, Committed: LSN(l.synced.Load()),
 	}, data)
 	u.last, u.end, u.lastNanos, u.lastEpoch = lsn, pos+size, nanos, epoch
 	w.next = lsn + 1

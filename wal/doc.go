@@ -25,7 +25,9 @@
 //	+----------+--------+-------+-----+-------+------+-----------+---------+-----+
 //
 // The checksum is seeded with the segment's salt and covers every field
-// after it and the payload. All integers are little-endian. "committed" is
+// after it and the payload. All integers are little-endian. The low byte
+// of "flags" is the record's Kind (0 for Append's events); the other bits
+// are reserved and must be 0. "committed" is
 // the highest LSN that was durable when the frame was written. Segments
 // are preallocated with zeros (Options.DisablePreallocation), so the end
 // of a segment's records is the first all-zero frame header, or reuse a

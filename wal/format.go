@@ -140,7 +140,8 @@ func decodeSegmentHeader(b []byte) (segmentHeader, error) {
 //	  0    8 checksum   xxhash64 seeded with the segment salt, over bytes
 //	                    [8, 48) of the header and the payload
 //	  8    4 length     payload length in bytes
-//	 12    4 flags      reserved, 0
+//	 12    4 flags      bits 0-7: the record's Kind; bits 8-31
+//	                    reserved, 0
 //	 16    8 lsn
 //	 24    8 epoch
 //	 32    8 time       unix nanoseconds
@@ -158,6 +159,7 @@ type frameHeader struct {
 	LSN       LSN
 	Epoch     uint64
 	Nanos     int64
+	Kind      Kind
 	Committed LSN
 }
 
@@ -174,7 +176,7 @@ func appendFrame(dst []byte, d *xxhash.Digest, salt uint64, h frameHeader, paylo
 	dst = grow(dst, size)
 	b := dst[start : start+size]
 	binary.LittleEndian.PutUint32(b[8:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(b[12:], 0)
+	binary.LittleEndian.PutUint32(b[12:], uint32(h.Kind))
 	binary.LittleEndian.PutUint64(b[16:], uint64(h.LSN))
 	binary.LittleEndian.PutUint64(b[24:], h.Epoch)
 	binary.LittleEndian.PutUint64(b[32:], uint64(h.Nanos))
@@ -202,17 +204,20 @@ func grow(b []byte, n int) []byte {
 	return b[:len(b)+n]
 }
 
-// parseFrameHeader reads the fixed fields of a frame header without
-// checking anything. b must hold frameHeaderSize bytes.
+// parseFrameHeader reads the fixed fields of a frame header and the
+// flags' reserved bits without checking anything. b must hold
+// frameHeaderSize bytes.
 func parseFrameHeader(b []byte) (frameHeader, uint32) {
+	flags := binary.LittleEndian.Uint32(b[12:])
 	return frameHeader{
 		Sum:       binary.LittleEndian.Uint64(b[0:]),
 		Length:    binary.LittleEndian.Uint32(b[8:]),
 		LSN:       LSN(binary.LittleEndian.Uint64(b[16:])),
 		Epoch:     binary.LittleEndian.Uint64(b[24:]),
 		Nanos:     int64(binary.LittleEndian.Uint64(b[32:])),
+		Kind:      Kind(flags),
 		Committed: LSN(binary.LittleEndian.Uint64(b[40:])),
-	}, binary.LittleEndian.Uint32(b[12:])
+	}, flags &^ 0xff
 }
 
 // decodeFrame decodes the frame at the start of b. It returns the header,
@@ -236,7 +241,7 @@ func decodeFrame(b []byte, d *xxhash.Digest, salt uint64) (frameHeader, []byte, 
 		}
 		return frameHeader{}, nil, 0, io.ErrUnexpectedEOF
 	}
-	h, flags := parseFrameHeader(b)
+	h, reserved := parseFrameHeader(b)
 	if h.LSN == 0 && allZero(b[:frameHeaderSize]) {
 		return frameHeader{}, nil, 0, errZeroFrame
 	}
@@ -251,7 +256,7 @@ func decodeFrame(b []byte, d *xxhash.Digest, salt uint64) (frameHeader, []byte, 
 	if sum := frameSum(d, salt, b[8:frameHeaderSize], payload); sum != h.Sum {
 		return h, nil, 0, fmt.Errorf("%w: frame checksum %016x, want %016x", ErrChecksum, h.Sum, sum)
 	}
-	if flags != 0 || h.LSN == 0 {
+	if reserved != 0 || h.LSN == 0 {
 		return h, nil, 0, fmt.Errorf("%w: invalid header fields", ErrChecksum)
 	}
 	if !allZero(b[frameHeaderSize+int(h.Length) : size]) {

@@ -27,8 +27,18 @@ type Record struct {
 	LSN   LSN       // position in the log
 	Epoch uint64    // fencing epoch of the primary that appended it
 	Time  time.Time // primary's wall clock when appended; never decreases along the log
+	Kind  Kind      // what Data holds: KindEvent for the host's events
 	Data  []byte    // payload
 }
+
+// Kind says what a record's payload holds. The log stores it with the
+// record and never interprets it: KindEvent (0) is an event of the host's
+// state machine; the layers above define the other values (sealed tenant
+// events, tenant keys).
+type Kind uint8
+
+// KindEvent is a host's event, the kind Append gives.
+const KindEvent Kind = 0
 
 // indexIntervalBytes is the spacing of the sparse in-memory index that
 // LSNAt and readers use to seek within a segment: one entry per this many
@@ -349,6 +359,7 @@ func (l *Log) Dir() string { return l.dir }
 // request is one Append or Write call waiting for a leader to write it.
 type request struct {
 	data    [][]byte // Append payloads, or nil
+	kind    Kind     // the kind of the Append payloads
 	recs    []Record // Write records, or nil
 	nosync  bool     // WriteNoSync: publish once written, without a sync
 	bytes   int64    // frame bytes it will take
@@ -382,6 +393,11 @@ func (r *request) finish(err error) {
 // error wrapping ErrPoisoned and the cause, until the log is reopened.
 // Records whose Append failed may or may not be in the reopened log.
 func (l *Log) Append(ctx context.Context, data ...[]byte) (first, last LSN, err error) {
+	return l.AppendKind(ctx, KindEvent, data...)
+}
+
+// AppendKind is Append for records of kind k.
+func (l *Log) AppendKind(ctx context.Context, k Kind, data ...[]byte) (first, last LSN, err error) {
 	if len(data) == 0 {
 		return 0, 0, nil
 	}
@@ -392,7 +408,7 @@ func (l *Log) Append(ctx context.Context, data ...[]byte) (first, last LSN, err 
 		}
 		n += frameSize(len(d))
 	}
-	req := &request{data: data, bytes: n, done: make(chan struct{}), promote: make(chan struct{}, 1)}
+	req := &request{data: data, kind: k, bytes: n, done: make(chan struct{}), promote: make(chan struct{}, 1)}
 	if err := l.submit(ctx, req); err != nil {
 		return 0, 0, err
 	}

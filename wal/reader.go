@@ -161,7 +161,7 @@ func (r *Reader) read(seg *segment) (Record, error) {
 			return Record{}, &CorruptionError{Segment: seg.path, Offset: off, LSN: r.next, Err: fmt.Errorf("%w: frame holds LSN %d", ErrMissingRecords, h.LSN)}
 		}
 		r.next++
-		return Record{LSN: h.LSN, Epoch: h.Epoch, Time: time.Unix(0, h.Nanos), Data: p}, nil
+		return Record{LSN: h.LSN, Epoch: h.Epoch, Time: time.Unix(0, h.Nanos), Kind: h.Kind, Data: p}, nil
 	}
 }
 

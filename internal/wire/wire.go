@@ -18,7 +18,7 @@ import (
 // new ProtocolVersion.
 const (
 	// ProtocolVersion is the version of the protocol this build speaks.
-	ProtocolVersion uint16 = 3
+	ProtocolVersion uint16 = 4
 
 	frameHeaderSize = 24
 
@@ -372,16 +372,17 @@ func DecodeAck(p []byte) (Ack, error) {
 	return a, nil
 }
 
-const recordHeaderSize = 28 // LSN, epoch, time, length
+const recordHeaderSize = 29 // LSN, epoch, time, kind, length
 
-// RecordSum identifies a record by its LSN, epoch, time and data (xxhash):
+// RecordSum identifies a record by its LSN, epoch, time, kind and data (xxhash):
 // a standby's Hello carries its last record's, so that a primary that
 // lost records and wrote others at their LSNs is noticed.
 func RecordSum(r wal.Record) uint64 {
-	var hdr [24]byte
+	var hdr [25]byte
 	binary.LittleEndian.PutUint64(hdr[0:], uint64(r.LSN))
 	binary.LittleEndian.PutUint64(hdr[8:], r.Epoch)
 	binary.LittleEndian.PutUint64(hdr[16:], uint64(r.Time.UnixNano()))
+	hdr[24] = byte(r.Kind)
 	d := xxhash.New()
 	d.Write(hdr[:])
 	d.Write(r.Data)
@@ -452,6 +453,7 @@ func (w *BatchWriter) Add(r wal.Record) {
 	e.U64(uint64(r.LSN))
 	e.U64(r.Epoch)
 	e.U64(uint64(r.Time.UnixNano()))
+	e.U8(uint8(r.Kind))
 	e.U32(uint32(len(r.Data)))
 	w.b = append(e.B, r.Data...)
 	w.n++
@@ -486,7 +488,7 @@ func DecodeBatch(p []byte) (Batch, error) {
 		recs = make([]wal.Record, 0, n)
 	}
 	for i := uint32(0); i < n && d.Err == nil; i++ {
-		r := wal.Record{LSN: wal.LSN(d.U64()), Epoch: d.U64(), Time: time.Unix(0, int64(d.U64())).UTC()}
+		r := wal.Record{LSN: wal.LSN(d.U64()), Epoch: d.U64(), Time: time.Unix(0, int64(d.U64())).UTC(), Kind: wal.Kind(d.U8())}
 		r.Data = d.Take(int(d.U32()))
 		if d.Err != nil {
 			break

@@ -100,7 +100,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 		epoch := rapid.Uint64Range(0, 100).Draw(t, "epoch")
 		recs := make([]wal.Record, n)
 		for i := range recs {
-			recs[i] = wal.Record{LSN: lsn + wal.LSN(i), Epoch: epoch, Time: at, Data: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "data")}
+			recs[i] = wal.Record{LSN: lsn + wal.LSN(i), Epoch: epoch, Time: at, Kind: wal.Kind(rapid.Byte().Draw(t, "kind")), Data: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "data")}
 			at = at.Add(time.Duration(rapid.IntRange(0, 1000).Draw(t, "dt")))
 		}
 		in := Batch{Committed: wal.LSN(rapid.Uint64().Draw(t, "committed")), Flags: BatchFlags(rapid.IntRange(0, int(knownFlags)).Draw(t, "flags")), Records: recs}
@@ -113,6 +113,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 		for i := range recs {
 			require.Equal(t, recs[i].LSN, got[i].LSN, "record %d: LSN", i)
 			require.Equal(t, recs[i].Epoch, got[i].Epoch, "record %d: epoch", i)
+			require.Equal(t, recs[i].Kind, got[i].Kind, "record %d: kind", i)
 			require.True(t, recs[i].Time.Equal(got[i].Time), "record %d: time %v, want %v", i, got[i].Time, recs[i].Time)
 			require.True(t, bytes.Equal(recs[i].Data, got[i].Data), "record %d: data differs", i)
 		}
@@ -148,7 +149,7 @@ func seedPayloads() [][]byte {
 		append([]byte{byte(FrameWelcome)}, AppendWelcome(nil, Welcome{Version: 1, Cluster: "c", Node: "p"})...),
 		append([]byte{byte(FrameReject)}, AppendReject(nil, Reject{Code: 1, Reason: "r"})...),
 		append([]byte{byte(FrameAck)}, AppendAck(nil, Ack{1, 1, 1})...),
-		append([]byte{byte(FrameRecords)}, AppendBatch(nil, Batch{Committed: 6, Flags: FlagSync, Records: []wal.Record{{LSN: 7, Epoch: 1, Time: time.Unix(5, 0), Data: []byte("ev")}, {LSN: 8, Epoch: 1, Time: time.Unix(5, 1)}}})...),
+		append([]byte{byte(FrameRecords)}, AppendBatch(nil, Batch{Committed: 6, Flags: FlagSync, Records: []wal.Record{{LSN: 7, Epoch: 1, Time: time.Unix(5, 0), Data: []byte("ev")}, {LSN: 8, Epoch: 1, Time: time.Unix(5, 1), Kind: 2}}})...),
 		append([]byte{byte(FrameRecords)}, AppendBatch(nil, Batch{Committed: 8, Flags: FlagPing})...),
 		{byte(FrameRecords), 0xff, 0xff, 0xff, 0xff},
 		append([]byte{byte(FrameHello)}, AppendHello(nil, Hello{Version: 3, Cluster: "c", Node: "n", LastLSN: 3, Want: WantState})...),
