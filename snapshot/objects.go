@@ -1,10 +1,12 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 
+	"github.com/zeebo/blake3"
 	"gocloud.dev/gcerrors"
 )
 
@@ -128,3 +130,45 @@ func (r *Repo) seal(name string, prefix, body []byte) ([]byte, error) {
 }
 
 func sealedAD(ad []byte, name string) []byte { return append(ad, name...) }
+
+// SealBytes seals prefix and body as PutSealed does for the object name,
+// without storing them: for a copy kept outside the bucket (a node's
+// local copy of a sealed object). OpenBytes reads it back.
+func (r *Repo) SealBytes(name string, prefix, body []byte) ([]byte, error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := checkSealedName(name); err != nil {
+		return nil, err
+	}
+	return r.seal(name, prefix, body)
+}
+
+// OpenBytes authenticates and decrypts b, sealed for the object name by
+// SealBytes or PutSealed, whose clear prefix is prefixLen bytes. Bytes
+// sealed under a key epoch this key no longer holds give ErrKeyEpoch:
+// read the object from the bucket instead (Reencrypt resealed it there).
+func (r *Repo) OpenBytes(name string, b []byte, prefixLen int) (prefix, body []byte, err error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, nil, err
+	}
+	if err := checkSealedName(name); err != nil {
+		return nil, nil, err
+	}
+	_, prefix, body, err = r.kr().openFrom(bytes.NewReader(b), int64(len(b)), name, kindSealed, prefixLen, int64(len(b)), true)
+	return prefix, body, err
+}
+
+// NameKey returns a 32-byte key for naming things without revealing
+// them (keyed hashes of tenant IDs), one per purpose. It derives from the
+// repository's ID keys, so it never changes, not even when the master
+// key is rotated: names made with it stay valid for the repository's
+// life. Never use it to encrypt.
+func (r *Repo) NameKey(purpose string) ([32]byte, error) {
+	var out [32]byte
+	if err := r.checkOpen(); err != nil {
+		return out, err
+	}
+	blake3.DeriveKey("continuity/snapshot/v1/name-key/"+purpose, r.kr().dataID[:], out[:])
+	return out, nil
+}

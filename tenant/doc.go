@@ -1,0 +1,73 @@
+// Package tenant seals each tenant's events under the tenant's own data
+// key and keeps those keys, so that destroying one key shreds one
+// tenant's data in every copy of the log, the archive and the snapshots,
+// while every other tenant's history stays whole.
+//
+// The root package drives it: a Node seals a tenant's events before they
+// enter the log (Sealer, Seal), appends key records when a tenant is
+// created or forgotten (KeyRecord, ForgetRecord), and its applier opens
+// sealed events with the keys the Registry holds.
+//
+// # Names
+//
+// A record never names its tenant: it carries a Tag, the first 16 bytes
+// of keyed BLAKE3 of the tenant ID under a key of the repository
+// (snapshot.Repo.NameKey) that never changes. Whoever reads the bucket or
+// a node's disk without the repository key cannot tell which customer a
+// record belongs to, nor test a guess; with the key, a restore of one
+// tenant finds its records by tag. The ID itself is stored once, sealed
+// under the tenant's key in its key record, so it is shredded with it.
+//
+// # Sealed events (wal record kind KindSealed)
+//
+//	off  size  field
+//	  0     1  version (1)
+//	  1    16  tenant tag
+//	 17     8  key ID
+//	 25     8  generation epoch     } the generation: the epoch and LSN of
+//	 33     8  generation LSN       } a durable KindGeneration record
+//	 41     8  counter              the seal's number within the generation
+//	 49   n+16 AES-256-GCM of the event, bytes [0, 49) as additional data
+//
+// The record key is HKDF-SHA-256(data key, info "continuity/tenant/v1/
+// record" || generation epoch || generation LSN); the nonce is the counter
+// (8 bytes little-endian) and four zero bytes.
+//
+// # Why nonces never repeat
+//
+// A (record key, nonce) pair repeats only if one data key seals twice
+// under the same generation and counter. A writer takes a generation by
+// appending a KindGeneration record and making it durable (fdatasync)
+// before its first seal; the generation is that record's (epoch, LSN).
+// Within a generation, one process numbers seals from an atomic counter
+// that only increases (2^64 values). So a repeat needs two writers, or two
+// lives of one writer, to take the same (epoch, LSN):
+//
+//   - Two nodes: only the primary of an epoch appends in it (fencing), and
+//     a node cut back by a rejoin appends again only in a later epoch.
+//   - Two lives of one node: the first life's generation record was
+//     durable before any seal under it, so after a restart the log ends at
+//     or past that LSN and the next generation record takes a later one.
+//     A seal from the first life that reached no disk is lost with its
+//     record; one that reached another copy (a standby, the archive) came
+//     after its generation record in that copy, which is a prefix of the
+//     history, so no later life reuses that LSN there.
+//
+// Sealing happens in the appending goroutine, before the log assigns the
+// LSN, so the AES work of concurrent writers runs on every core instead
+// of in the log's commit leader; the price is 49 bytes of header per
+// sealed event. TestNonceUniqueness checks the rule under restarts and
+// fail-overs (rapid).
+//
+// # Keys
+//
+// A data key is 32 random bytes. Its slot (Slot) holds it wrapped: by
+// nothing more than the repository key that seals the slot object, or by
+// the tenant's own gocloud secrets keeper (a customer-managed KMS key),
+// whose loss makes exactly that tenant unreadable. Slots are stored in
+// the archive (tenants/<tag>/<key ID>) and as a copy on each node; they
+// are never in the log, whose copies cannot be rewritten. The log carries
+// only the facts, in order: a key exists (KindKey), a key is destroyed
+// (KindForget). Forgetting deletes every slot; what the key sealed then
+// opens nowhere.
+package tenant
