@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/continuity-go/continuity/snapshot"
 )
@@ -52,7 +51,9 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 		return snapshot.Manifest{}, fmt.Errorf("archive: capture state: %w", err)
 	}
 	at := a.opts.Now() // every record up to lsn was appended before now
-	pr, pw := io.Pipe()
+	// A state written in parts (EndPart: each tenant's) is chunked part
+	// by part, so an unchanged part stores nothing.
+	pr, pw := snapshot.Pipe()
 	go func() { pw.CloseWithError(write(pw)) }()
 	m, stats, err := a.store.Save(ctx, pr, snapshot.Meta{Time: at, LSN: uint64(lsn), Epoch: epoch, Tags: []string{baseTag}})
 	pr.CloseWithError(errors.New("snapshot ended"))

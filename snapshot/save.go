@@ -422,11 +422,14 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 	return tree, err
 }
 
-// read chunks src and dispatches runs of chunks in order.
+// read chunks src and dispatches runs of chunks in order. Where src
+// returns ErrPartEnd (a PartReader), the chunk ends: each part is chunked
+// as a stream of its own.
 func (s *saver) read(ctx context.Context, src io.Reader, jobs chan<- saveJob, tokens chan struct{}, pool *sync.Pool) error {
 	maxLen := s.r.format.ChunkMax
 	buf := make([]byte, max(4*maxLen, 1<<20))
 	start, end := 0, 0
+	boundary := -1 // where the current part ends in buf, if it has been read
 	eof := false
 	var seq uint64
 	var job saveJob
@@ -445,18 +448,21 @@ func (s *saver) read(ctx context.Context, src io.Reader, jobs chan<- saveJob, to
 		return nil
 	}
 	for {
-		if !eof && end-start < maxLen {
+		if boundary < 0 && !eof && end-start < maxLen {
 			end = copy(buf, buf[start:end])
 			start = 0
-			for empty := 0; end < len(buf) && !eof; {
+			for empty := 0; end < len(buf) && !eof && boundary < 0; {
 				n, err := src.Read(buf[end:])
 				end += n
-				if err == io.EOF {
+				switch {
+				case err == io.EOF:
 					eof = true
-				} else if err != nil {
+				case errors.Is(err, ErrPartEnd):
+					boundary = end
+				case err != nil:
 					return fmt.Errorf("read state: %w", err)
 				}
-				if n > 0 {
+				if n > 0 || err != nil {
 					empty = 0
 				} else if empty++; empty >= 100 {
 					return fmt.Errorf("read state: %w", io.ErrNoProgress)
@@ -466,10 +472,21 @@ func (s *saver) read(ctx context.Context, src io.Reader, jobs chan<- saveJob, to
 				return context.Cause(ctx)
 			}
 		}
-		if start == end {
-			return dispatch()
+		if start == boundary {
+			boundary = -1 // the part is chunked; read the next
+			continue
 		}
-		n := s.r.chunk.Cut(buf[start:end])
+		if start == end {
+			if eof {
+				return dispatch()
+			}
+			continue
+		}
+		limit := end
+		if boundary >= 0 {
+			limit = boundary
+		}
+		n := s.r.chunk.Cut(buf[start:limit])
 		if job.buf == nil {
 			select {
 			case tokens <- struct{}{}:
