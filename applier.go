@@ -33,7 +33,7 @@ type Capturer interface {
 // or that a restarted node holds) or a standby's stream (applier.Apply).
 // Nobody else calls the host's StateMachine.
 type applier struct {
-	sm  StateMachine
+	sm  *hostState
 	log *wal.Log
 	lg  *slog.Logger
 
@@ -58,7 +58,7 @@ type applier struct {
 
 var _ archive.StateMachine = (*applier)(nil)
 
-func newApplier(log *wal.Log, sm StateMachine, lg *slog.Logger) *applier {
+func newApplier(log *wal.Log, sm *hostState, lg *slog.Logger) *applier {
 	return &applier{sm: sm, log: log, lg: lg}
 }
 
@@ -258,8 +258,7 @@ func (a *applier) err() error {
 func (a *applier) capture(ctx context.Context) (wal.LSN, func(io.Writer) error, error) {
 	a.mu.Lock()
 	lsn := a.applied.Load()
-	if c, ok := a.sm.(Capturer); ok {
-		write, err := c.Capture()
+	if write, ok, err := a.sm.capture(); ok {
 		a.mu.Unlock()
 		if err != nil {
 			return 0, nil, fmt.Errorf("continuity: capture the state: %w", err)

@@ -86,7 +86,7 @@ func TestApplierAppliesEachRecordOnce(t *testing.T) {
 		recs = append(recs, wal.Record{LSN: last, Data: fmt.Appendf(nil, "k%d=v%d", i, i)})
 	}
 	sm := &kv{}
-	a := newApplier(log, sm, quiet)
+	a := newApplier(log, &hostState{ctx: t.Context(), host: sm}, quiet)
 
 	// A standby's record 6 while the state holds nothing: 1-5 come from
 	// the log first, then 6; the kv refuses any record out of order.

@@ -294,7 +294,11 @@ func firstProblem(r VerifyResult) string {
 // RestoreTo rebuilds into sm (a fresh state machine) the state as of
 // target, from the node's archive.
 func (n *Node) RestoreTo(ctx context.Context, target Target, sm StateMachine) (Restored, error) {
-	return archive.RestoreTo(ctx, n.repo, target, sm, archive.RestoreOptions{})
+	state, err := n.newHostState(ctx, sm, false)
+	if err != nil {
+		return Restored{}, err
+	}
+	return archive.RestoreTo(ctx, n.repo, target, state, archive.RestoreOptions{})
 }
 
 // VerifyResult is what Node.Verify found.

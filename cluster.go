@@ -471,12 +471,12 @@ func (c *clusterPart) transport() replication.Options {
 // append writes on the primary: into the WAL and to Sync standbys, then
 // commits the acknowledged LSN through the coordinator (Sync > 0). It
 // returns the first and last LSN the log gave the records.
-func (c *clusterPart) append(ctx context.Context, events [][]byte) (first, last wal.LSN, err error) {
+func (c *clusterPart) append(ctx context.Context, k wal.Kind, events [][]byte) (first, last wal.LSN, err error) {
 	p, epoch, coord, notPrimary := c.writer(ctx)
 	if p == nil {
 		return 0, 0, notPrimary
 	}
-	first, last, err = p.Append(ctx, replication.Mode{Sync: c.cfg.Sync, Policy: replication.PolicyBlock}, events...)
+	first, last, err = p.AppendKind(ctx, replication.Mode{Sync: c.cfg.Sync, Policy: replication.PolicyBlock}, k, events...)
 	if err != nil {
 		if errors.Is(err, wal.ErrPoisoned) {
 			c.mu.Lock()

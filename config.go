@@ -9,6 +9,7 @@ import (
 
 	"github.com/continuity-go/continuity/failover"
 	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/tenant"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -52,6 +53,11 @@ type Config struct {
 	// Cluster, if set, makes the node one of a replicated cluster with
 	// automatic fail-over. Nil: a single node, always primary.
 	Cluster *ClusterConfig
+	// TenantKeepers opens the keeper a tenant's key is wrapped by, by the
+	// name given in TenantOptions.Keeper (customer-managed keys). The
+	// host keeps the keepers open. Nil: only the archive's key wraps
+	// tenant keys.
+	TenantKeepers tenant.Keepers
 	// OnRoleChange, if set, is called (in order, from one goroutine; keep
 	// it quick) when the node's role, the cluster's epoch or its primary
 	// changes. A single node is told once, at Open, that it is primary.

@@ -46,14 +46,17 @@ func (e *NotPrimaryError) Unwrap() error { return ErrNotPrimary }
 // Node is a host's handle on continuity: its log, state machine,
 // archive, and (in a cluster) replication and fail-over.
 type Node struct {
-	cfg    Config
-	lg     *slog.Logger
-	log    *wal.Log
-	apply  *applier // the only path into the host's StateMachine
-	repo   *snapshot.Repo
-	bkt    *blob.Bucket
-	archMu sync.Mutex
-	arch   *archive.Archiver // the archiver while this node ships the log (always for a single node; the primary of a cluster)
+	cfg   Config
+	lg    *slog.Logger
+	log   *wal.Log
+	apply *applier // the only path into the host's StateMachine
+	// tenants is the tenant machinery, nil unless the state machine is
+	// a TenantStateMachine.
+	tenants *tenants
+	repo    *snapshot.Repo
+	bkt     *blob.Bucket
+	archMu  sync.Mutex
+	arch    *archive.Archiver // the archiver while this node ships the log (always for a single node; the primary of a cluster)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,7 +112,6 @@ func Open(ctx context.Context, cfg Config, sm StateMachine) (*Node, error) {
 	if n.log, err = wal.Open(filepath.Join(cfg.Dir, "wal"), walOpts); err != nil {
 		return nil, err
 	}
-	n.apply = newApplier(n.log, sm, n.lg)
 	fail := func(err error) (*Node, error) {
 		n.closeAll()
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
@@ -122,9 +124,15 @@ func Open(ctx context.Context, cfg Config, sm StateMachine) (*Node, error) {
 	if err := n.openArchive(ctx); err != nil {
 		return fail(err)
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	state, err := n.newHostState(n.ctx, sm, true)
+	if err != nil {
+		return fail(err)
+	}
+	n.apply = newApplier(n.log, state, n.lg)
 	// The state: from the base snapshot if the WAL was truncated past it.
 	if first := n.log.First(); first > 1 {
-		res, err := archive.RestoreTo(ctx, n.repo, archive.AtLSN(first-1), sm, archive.RestoreOptions{})
+		res, err := archive.RestoreTo(ctx, n.repo, archive.AtLSN(first-1), state, archive.RestoreOptions{})
 		switch {
 		case err == nil:
 			n.apply.start(res.LSN)
@@ -141,7 +149,6 @@ func Open(ctx context.Context, cfg Config, sm StateMachine) (*Node, error) {
 	// In a cluster nothing past the state is applied until the node's
 	// role is confirmed: a deposed primary's log may hold records its
 	// cluster's history cut (clusterPart.apply).
-	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Cluster == nil { // in a cluster, only the primary archives
 		if err := n.startArchiver(); err != nil {
 			return fail(err)
@@ -175,12 +182,19 @@ func Open(ctx context.Context, cfg Config, sm StateMachine) (*Node, error) {
 // *NotPrimaryError. Safe for concurrent use.
 func (n *Node) Append(ctx context.Context, events ...[]byte) (first, last wal.LSN, err error) {
 	start := time.Now()
+	first, last, err = n.appendKind(ctx, wal.KindEvent, events)
+	n.stats.record(events, time.Since(start), err)
+	return first, last, err
+}
+
+// appendKind appends records of kind k as Append does.
+func (n *Node) appendKind(ctx context.Context, k wal.Kind, data [][]byte) (first, last wal.LSN, err error) {
 	if n.cl != nil {
-		first, last, err = n.cl.append(ctx, events)
-	} else if first, last, err = n.log.Append(ctx, events...); err == nil {
+		return n.cl.append(ctx, k, data)
+	}
+	if first, last, err = n.log.AppendKind(ctx, k, data...); err == nil {
 		n.apply.acknowledge(last)
 	}
-	n.stats.record(events, time.Since(start), err)
 	return first, last, err
 }
 
@@ -245,6 +259,9 @@ func (n *Node) closeAll() error {
 	n.stopArchiver()
 	n.wg.Wait()
 	var errs []error
+	if n.tenants != nil {
+		errs = append(errs, n.tenants.close())
+	}
 	if n.repo != nil {
 		errs = append(errs, n.repo.Close())
 	}

@@ -36,6 +36,7 @@ type Key struct {
 
 	mu        sync.Mutex
 	records   map[Generation]cipher.AEAD
+	stateKeys *stateKeys
 	destroyed bool
 }
 
@@ -62,12 +63,23 @@ func (k *Key) Destroy() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	clear(k.data[:])
-	k.records = nil
+	k.records, k.stateKeys = nil, nil
 	k.destroyed = true
 }
 
-// derive is HKDF-SHA-256 of the data key for one purpose.
-func (k *Key) derive(info []byte) ([]byte, error) {
+// material returns a copy of the data key, as a slot wraps it.
+func (k *Key) material() ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.destroyed {
+		return nil, &ShreddedError{Tag: k.Tag, Key: k.ID}
+	}
+	return append([]byte(nil), k.data[:]...), nil
+}
+
+// deriveLocked is HKDF-SHA-256 of the data key for one purpose. k.mu is
+// held, so that Destroy cannot clear the key while it is read.
+func (k *Key) deriveLocked(info []byte) ([]byte, error) {
 	if k.destroyed {
 		return nil, &ShreddedError{Tag: k.Tag, Key: k.ID}
 	}
@@ -86,7 +98,7 @@ func (k *Key) record(g Generation) (cipher.AEAD, error) {
 	}
 	info := binary.LittleEndian.AppendUint64([]byte("continuity/tenant/v1/record"), g.Epoch)
 	info = binary.LittleEndian.AppendUint64(info, g.LSN)
-	a, err := k.gcm(info)
+	a, err := k.gcmLocked(info)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +110,13 @@ func (k *Key) record(g Generation) (cipher.AEAD, error) {
 }
 
 func (k *Key) gcm(info []byte) (cipher.AEAD, error) {
-	key, err := k.derive(info)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.gcmLocked(info)
+}
+
+func (k *Key) gcmLocked(info []byte) (cipher.AEAD, error) {
+	key, err := k.deriveLocked(info)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +129,9 @@ func (k *Key) gcm(info []byte) (cipher.AEAD, error) {
 
 // mac is HMAC-SHA-256 of msg under the key's MAC key for purpose.
 func (k *Key) mac(purpose string, msg []byte) ([]byte, error) {
-	key, err := k.derive([]byte("continuity/tenant/v1/mac/" + purpose))
+	k.mu.Lock()
+	key, err := k.deriveLocked([]byte("continuity/tenant/v1/mac/" + purpose))
+	k.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}

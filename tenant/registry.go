@@ -105,7 +105,12 @@ func (g *Registry) ApplyForget(payload []byte) (ForgetRecord, Tenant, bool, erro
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e, ok := g.tenants[h.Tag]
-	if !ok || e.keyID != h.Key {
+	if ok && e.keyID != h.Key {
+		// A key the tenant does not have now: the record cannot be
+		// checked, so it must not touch the tenant's current key.
+		return h.ForgetRecord, Tenant{Tag: h.Tag, Key: h.Key, Forgotten: true}, false, nil
+	}
+	if !ok {
 		// A key this registry never saw (the record came after a base
 		// snapshot that no longer lists it): nothing held.
 		e = &entry{tag: h.Tag, keyID: h.Key}
@@ -292,4 +297,14 @@ func readBytes(r io.Reader, max int) ([]byte, error) {
 	b := make([]byte, size)
 	_, err := io.ReadFull(r, b)
 	return b, err
+}
+
+// SnapshotMagic starts every registry snapshot.
+const SnapshotMagic = snapshotMagic
+
+// EmptySnapshot is the snapshot of an empty registry.
+func EmptySnapshot() []byte {
+	e := binenc.Encoder{B: []byte(snapshotMagic)}
+	e.U32(0)
+	return e.B
 }

@@ -45,13 +45,16 @@ func WrapSlot(ctx context.Context, k *Key, keeper string, keepers Keepers) ([]by
 	if len(keeper) > maxKeeperBytes {
 		return nil, fmt.Errorf("tenant: keeper name of %d bytes, more than %d", len(keeper), maxKeeperBytes)
 	}
-	wrapped := k.data[:]
+	wrapped, err := k.material()
+	if err != nil {
+		return nil, err
+	}
 	if keeper != repositoryWrapped {
 		kp, err := openKeeper(ctx, keepers, keeper)
 		if err != nil {
 			return nil, &KeyUnavailableError{Tag: k.Tag, Key: k.ID, Err: err}
 		}
-		if wrapped, err = kp.Encrypt(ctx, k.data[:]); err != nil {
+		if wrapped, err = kp.Encrypt(ctx, wrapped); err != nil {
 			return nil, &KeyUnavailableError{Tag: k.Tag, Key: k.ID, Err: fmt.Errorf("keeper %q: %w", keeper, err)}
 		}
 	}

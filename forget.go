@@ -1,0 +1,90 @@
+package continuity
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/continuity-go/continuity/tenant"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// DeletionReceipt is what ForgetTenant did. It is also kept in the
+// archive as an audit record (AuditPrefix), sealed under the archive's
+// key.
+type DeletionReceipt struct {
+	Tenant string    // the tenant ID
+	Tag    string    // its tag: how records and object names refer to it
+	Reason string    // as given; kept in the log in the clear
+	At     time.Time // when the forget record was appended
+	LSN    wal.LSN   // the forget record's LSN
+	// KeysDestroyed are the data keys destroyed (key IDs).
+	KeysDestroyed []string
+	// Deleted are the stored copies of those keys' slots confirmed gone:
+	// the archive's (archive:NAME) and this node's (a path). Every other
+	// node deletes its copy when it applies LSN.
+	Deleted []string
+	// Unreadable says what the destroyed keys leave unreadable.
+	Unreadable string
+	// Audit is the name of the audit record in the archive.
+	Audit string
+}
+
+// AuditPrefix is where the archive keeps audit records.
+const AuditPrefix = "audit/"
+
+// ForgetTenant shreds the tenant id: it appends a forget record, which
+// every node applies by destroying the tenant's key (in memory and its
+// stored slot) and dropping the tenant from its state (DropTenant); the
+// primary deletes the archive's slot. From then on no copy of the log,
+// the archive or a snapshot yields the tenant's data, while every other
+// tenant restores as before, to instants before the deletion too (the
+// forgotten tenant's events are then skipped). reason is kept in the log
+// and the audit trail in the clear: name a ticket, not the customer.
+//
+// The key must be readable to forget it (the forget record is MACed
+// under it): a tenant whose keeper is gone gives its
+// *tenant.KeyUnavailableError.
+func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionReceipt, error) {
+	t, err := n.tenantsOrErr()
+	if err != nil {
+		return DeletionReceipt{}, err
+	}
+	k, err := t.key(ctx, id, TenantOptions{}, false)
+	if err != nil {
+		return DeletionReceipt{}, err
+	}
+	at := time.Now()
+	rec, err := tenant.ForgetRecord{Tag: k.Tag, Key: k.ID, Time: at, Reason: reason}.Encode(k)
+	if err != nil {
+		return DeletionReceipt{}, err
+	}
+	_, lsn, err := n.appendKind(ctx, tenant.KindForget, [][]byte{rec})
+	if err != nil {
+		return DeletionReceipt{}, err
+	}
+	r := DeletionReceipt{
+		Tenant: id, Tag: k.Tag.String(), Reason: reason, At: at, LSN: lsn,
+		KeysDestroyed: []string{k.ID.String()},
+		Unreadable: fmt.Sprintf("every sealed event of tenant %s under key %s: in the WAL of every node, on standbys, "+
+			"in the archive's WAL objects and quarantined tails; its state in base snapshots taken before LSN %d", k.Tag, k.ID, lsn),
+	}
+	// Applied here: the key is destroyed in memory, this node's copy of
+	// its slot deleted, the tenant dropped from the state.
+	if err := n.WaitFor(ctx, lsn); err != nil {
+		return r, fmt.Errorf("continuity: tenant %q: the forget record is at LSN %d, not applied yet: %w", id, lsn, err)
+	}
+	if r.Deleted, err = t.deleteSlots(ctx, k.Tag, k.ID); err != nil {
+		return r, err
+	}
+	r.Audit = fmt.Sprintf("%s%016x-tenant-forget-%s", AuditPrefix, at.UnixNano(), k.Tag)
+	body, err := json.Marshal(r)
+	if err != nil {
+		return r, err
+	}
+	if _, err := n.repo.PutSealed(ctx, r.Audit, nil, body); err != nil {
+		return r, fmt.Errorf("continuity: tenant %q is forgotten, but its audit record could not be written: %w", id, err)
+	}
+	return r, nil
+}

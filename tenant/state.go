@@ -1,0 +1,334 @@
+package tenant
+
+import (
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/continuity-go/continuity/internal/cdc"
+)
+
+// A tenant's state in a base snapshot (a section), sealed under the
+// tenant's key:
+//
+//	off  size  field
+//	  0     1  1 (a section; 0 ends the list of sections)
+//	  1    16  tenant tag
+//	 17     8  key ID
+//	 25     .  frames: u32 length n, then n bytes: a sealed chunk and
+//	           its 12-byte nonce; a frame of length 0 ends the section
+//
+// The state is cut into content-defined chunks (4, 16, 64 KiB min, avg,
+// max; the gear table derives from the tenant's key, so boundaries say
+// nothing across tenants), each sealed with AES-256-GCM under
+// HKDF(data key, "continuity/tenant/v1/state") with a synthetic nonce:
+// the first 12 bytes of HMAC-SHA-256 of the chunk under HKDF(data key,
+// "continuity/tenant/v1/state-nonce"), the tag and key ID as additional
+// data. So a chunk the tenant did not change seals to the same bytes
+// (the snapshot store deduplicates it) and the same chunk of another
+// tenant to other bytes (nothing is shared across tenants, so dedup
+// tells nothing). Nonces repeat only for equal chunks, which seal
+// equally; distinct chunks collide with probability n²/2^97.
+//
+// The shared state (no tenant) uses the same frames without sealing
+// (WritePlainFrames), under the snapshot's own encryption.
+const (
+	sectionHeaderSize = 25
+	stateChunkMin     = 4 << 10
+	stateChunkAvg     = 16 << 10
+	stateChunkMax     = 64 << 10
+	maxFrame          = stateChunkMax + tagSize
+)
+
+// stateKeys are a key's derived keys for sections, built once.
+type stateKeys struct {
+	aead    cipher.AEAD
+	nonce   []byte // HMAC key of the synthetic nonces
+	chunker *cdc.Chunker
+}
+
+func (k *Key) state() (*stateKeys, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stateKeys != nil {
+		return k.stateKeys, nil
+	}
+	aead, err := k.gcmLocked([]byte("continuity/tenant/v1/state"))
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := k.deriveLocked([]byte("continuity/tenant/v1/state-nonce"))
+	if err != nil {
+		return nil, err
+	}
+	seed, err := k.deriveLocked([]byte("continuity/tenant/v1/gear"))
+	if err != nil {
+		return nil, err
+	}
+	ch, err := cdc.New(cdc.Params{Min: stateChunkMin, Avg: stateChunkAvg, Max: stateChunkMax}, cdc.NewTable([32]byte(seed)))
+	if err != nil {
+		return nil, err
+	}
+	k.stateKeys = &stateKeys{aead: aead, nonce: nonce, chunker: ch}
+	return k.stateKeys, nil
+}
+
+// SectionWriter seals one tenant's state as it is written. Close ends
+// the section.
+type SectionWriter struct {
+	w   io.Writer
+	k   *Key
+	sk  *stateKeys
+	buf []byte
+	ad  [24]byte
+	err error
+}
+
+// NewSectionWriter writes the section header of k's tenant to w and
+// returns the writer of its state.
+func NewSectionWriter(w io.Writer, k *Key) (*SectionWriter, error) {
+	sk, err := k.state()
+	if err != nil {
+		return nil, err
+	}
+	s := &SectionWriter{w: w, k: k, sk: sk}
+	copy(s.ad[:16], k.Tag[:])
+	copy(s.ad[16:], k.ID[:])
+	hdr := append([]byte{1}, s.ad[:]...)
+	if _, err := w.Write(hdr); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Write buffers p and seals every chunk it completes.
+func (s *SectionWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.buf = append(s.buf, p...)
+	for len(s.buf) >= stateChunkMax {
+		s.emit(s.sk.chunker.Cut(s.buf))
+	}
+	return len(p), s.err
+}
+
+// Close seals what is buffered and ends the section.
+func (s *SectionWriter) Close() error {
+	for len(s.buf) > 0 && s.err == nil {
+		s.emit(s.sk.chunker.Cut(s.buf))
+	}
+	if s.err == nil {
+		_, s.err = s.w.Write([]byte{0, 0, 0, 0})
+	}
+	return s.err
+}
+
+func (s *SectionWriter) emit(n int) {
+	chunk := s.buf[:n]
+	m := hmac.New(sha256.New, s.sk.nonce)
+	m.Write(chunk)
+	nonce := m.Sum(nil)[:12]
+	frame := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+n+tagSize+12), uint32(n+tagSize+12))
+	frame = s.sk.aead.Seal(frame, nonce, chunk, s.ad[:])
+	frame = append(frame, nonce...)
+	if _, err := s.w.Write(frame); err != nil {
+		s.err = err
+	}
+	s.buf = s.buf[:copy(s.buf, s.buf[n:])]
+}
+
+// ReadSectionHeader reads the next section's header: ok false at the end
+// of the list.
+func ReadSectionHeader(r io.Reader) (tag Tag, id KeyID, ok bool, err error) {
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return tag, id, false, fmt.Errorf("%w: tenant section: %v", ErrDamaged, err)
+	}
+	switch b[0] {
+	case 0:
+		return tag, id, false, nil
+	case 1:
+	default:
+		return tag, id, false, fmt.Errorf("%w: tenant section marker %d", ErrDamaged, b[0])
+	}
+	var hdr [24]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return tag, id, false, fmt.Errorf("%w: tenant section: %v", ErrDamaged, err)
+	}
+	copy(tag[:], hdr[:16])
+	copy(id[:], hdr[16:])
+	return tag, id, true, nil
+}
+
+// EndSections writes the end of the list of sections.
+func EndSections(w io.Writer) error {
+	_, err := w.Write([]byte{0})
+	return err
+}
+
+// SectionReader reads a section's state, opening each chunk under k;
+// with k nil it skips the section's frames (a shredded tenant). It
+// returns io.EOF at the section's end, and reads nothing past it.
+type SectionReader struct {
+	r     io.Reader
+	k     *Key
+	sk    *stateKeys
+	ad    [24]byte
+	chunk []byte
+	frame []byte
+	done  bool
+}
+
+// NewSectionReader reads the section of (tag, id) whose header was just
+// read, under k (nil: skip).
+func NewSectionReader(r io.Reader, tag Tag, id KeyID, k *Key) (*SectionReader, error) {
+	s := &SectionReader{r: r, k: k}
+	copy(s.ad[:16], tag[:])
+	copy(s.ad[16:], id[:])
+	if k != nil {
+		if k.Tag != tag || k.ID != id {
+			return nil, errors.New("tenant: opening a section with another tenant's key")
+		}
+		var err error
+		if s.sk, err = k.state(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Read reads the state.
+func (s *SectionReader) Read(p []byte) (int, error) {
+	for len(s.chunk) == 0 {
+		if s.done {
+			return 0, io.EOF
+		}
+		if err := s.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, s.chunk)
+	s.chunk = s.chunk[n:]
+	return n, nil
+}
+
+// Skip reads to the section's end.
+func (s *SectionReader) Skip() error {
+	_, err := io.Copy(io.Discard, s)
+	return err
+}
+
+func (s *SectionReader) next() error {
+	frame, err := readFrame(s.r, s.frame[:0])
+	if err != nil {
+		return err
+	}
+	s.frame = frame
+	if len(frame) == 0 {
+		s.done = true
+		return nil
+	}
+	if s.k == nil {
+		return nil
+	}
+	if len(frame) < tagSize+12 {
+		return fmt.Errorf("%w: tenant section frame of %d bytes", ErrDamaged, len(frame))
+	}
+	nonce := frame[len(frame)-12:]
+	plain, err := s.sk.aead.Open(frame[:0], nonce, frame[:len(frame)-12], s.ad[:])
+	if err != nil {
+		return fmt.Errorf("%w: a state chunk of tenant %x does not open", ErrDamaged, s.ad[:16])
+	}
+	m := hmac.New(sha256.New, s.sk.nonce)
+	m.Write(plain)
+	if !hmac.Equal(m.Sum(nil)[:12], nonce) {
+		return fmt.Errorf("%w: a state chunk of tenant %x has another chunk's nonce", ErrDamaged, s.ad[:16])
+	}
+	s.chunk = plain
+	return nil
+}
+
+// readFrame reads one frame into buf: length-prefixed, bounded.
+func readFrame(r io.Reader, buf []byte) ([]byte, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("%w: frame: %v", ErrDamaged, err)
+	}
+	size := binary.LittleEndian.Uint32(n[:])
+	if size > maxFrame+12 {
+		return nil, fmt.Errorf("%w: a frame of %d bytes, more than %d", ErrDamaged, size, maxFrame+12)
+	}
+	buf = append(buf[:0], make([]byte, size)...)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("%w: frame: %v", ErrDamaged, err)
+	}
+	return buf, nil
+}
+
+// PlainWriter frames a state that is not sealed (the shared state), so a
+// reader finds its end. Close ends it.
+type PlainWriter struct{ w io.Writer }
+
+// NewPlainWriter returns a PlainWriter onto w.
+func NewPlainWriter(w io.Writer) *PlainWriter { return &PlainWriter{w: w} }
+
+// Write writes p as frames.
+func (p *PlainWriter) Write(b []byte) (int, error) {
+	total := len(b)
+	for len(b) > 0 {
+		n := min(len(b), maxFrame)
+		var hdr [4]byte
+		binary.LittleEndian.PutUint32(hdr[:], uint32(n))
+		if _, err := p.w.Write(hdr[:]); err != nil {
+			return total - len(b), err
+		}
+		if _, err := p.w.Write(b[:n]); err != nil {
+			return total - len(b), err
+		}
+		b = b[n:]
+	}
+	return total, nil
+}
+
+// Close ends the framed state.
+func (p *PlainWriter) Close() error {
+	_, err := p.w.Write([]byte{0, 0, 0, 0})
+	return err
+}
+
+// PlainReader reads a PlainWriter's frames, up to their end.
+type PlainReader struct {
+	r     io.Reader
+	frame []byte
+	left  []byte
+	done  bool
+}
+
+// NewPlainReader returns a PlainReader from r.
+func NewPlainReader(r io.Reader) *PlainReader { return &PlainReader{r: r} }
+
+// Read reads the state; io.EOF at its end.
+func (p *PlainReader) Read(b []byte) (int, error) {
+	for len(p.left) == 0 {
+		if p.done {
+			return 0, io.EOF
+		}
+		f, err := readFrame(p.r, p.frame[:0])
+		if err != nil {
+			return 0, err
+		}
+		p.frame = f
+		if len(f) == 0 {
+			p.done = true
+		}
+		p.left = f
+	}
+	n := copy(b, p.left)
+	p.left = p.left[n:]
+	return n, nil
+}

@@ -1,0 +1,355 @@
+package continuity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/continuity-go/continuity/localblob"
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/tenant"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// TenantStateMachine is a StateMachine whose state is partitioned by
+// tenant. A node whose state machine implements it accepts
+// AppendTenant: each tenant's events are sealed under the tenant's own
+// key in the log, on standbys and in the archive, and each tenant's state
+// in base snapshots is sealed under it too, so ForgetTenant shreds one
+// tenant everywhere.
+//
+// The StateMachine methods cover what belongs to no tenant: Apply gets
+// the events appended with Append, Snapshot writes the shared state
+// only, and Restore replaces it and clears every tenant (RestoreTenant
+// then brings back each tenant the snapshot holds). A tenant's state
+// must live only in what SnapshotTenant writes, or it is not shredded.
+type TenantStateMachine interface {
+	StateMachine
+	// ApplyTenant folds one event of the tenant into the state
+	// (rec.Data is the event as appended). Deterministic, as Apply.
+	ApplyTenant(tenant string, rec Record) error
+	// SnapshotTenant writes the tenant's state.
+	SnapshotTenant(tenant string, w io.Writer) error
+	// RestoreTenant sets the tenant's state to one SnapshotTenant wrote.
+	RestoreTenant(tenant string, r io.Reader) error
+	// DropTenant deletes everything the state holds of the tenant: its
+	// key was destroyed (ForgetTenant).
+	DropTenant(tenant string) error
+}
+
+// TenantOptions are the choices made when a tenant is created.
+type TenantOptions struct {
+	// Keeper names the gocloud secrets keeper that wraps the tenant's
+	// key (a customer-managed KMS key), opened by Config.TenantKeepers;
+	// "" wraps it by the archive's key alone.
+	Keeper string
+}
+
+// TenantInfo is what a node knows of a tenant.
+type TenantInfo = tenant.Tenant
+
+// ErrUnknownTenant: no key record names the tenant (or it was forgotten).
+var ErrUnknownTenant = errors.New("continuity: no such tenant")
+
+// ErrNoTenants: the node's state machine does not implement
+// TenantStateMachine.
+var ErrNoTenants = errors.New("continuity: the state machine does not implement TenantStateMachine; tenants need it")
+
+// tenants is a node's tenant machinery: names, keys, sealing.
+type tenants struct {
+	n       *Node
+	tagger  *tenant.Tagger
+	reg     *tenant.Registry
+	local   *blob.Bucket // this node's copies of key slots, Dir/tenant-keys
+	keepers tenant.Keepers
+	sealer  tenant.Sealer
+
+	genMu    sync.Mutex // one generation record at a time
+	createMu sync.Mutex // one tenant creation at a time
+}
+
+// openTenants sets up the tenant machinery (the archive is open).
+func (n *Node) openTenants() (*tenants, error) {
+	key, err := n.repo.NameKey("tenant-tag")
+	if err != nil {
+		return nil, err
+	}
+	local, err := localblob.OpenBucket(filepath.Join(n.cfg.Dir, "tenant-keys"), &localblob.Options{Logger: n.cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("continuity: open the tenant key copies: %w", err)
+	}
+	t := &tenants{n: n, tagger: tenant.NewTagger(key), local: local, keepers: n.cfg.TenantKeepers}
+	t.reg = tenant.NewRegistry(t.load)
+	return t, nil
+}
+
+func (t *tenants) close() error { return t.local.Close() }
+
+// maxSlotBytes bounds a slot object read from the archive.
+const maxSlotBytes = 16 << 10
+
+// load is the registry's Loader on a running node: its copy of the
+// slot, else the archive's (copied here).
+func (t *tenants) load(ctx context.Context, tag tenant.Tag, id tenant.KeyID) (*tenant.Key, error) {
+	name := tenant.SlotName(tag, id)
+	if b, err := t.local.ReadAll(ctx, name); err == nil {
+		_, body, err := t.n.repo.OpenBytes(name, b, 0)
+		if err == nil {
+			return tenant.UnwrapSlot(ctx, body, tag, id, t.keepers)
+		}
+		t.n.lg.Warn("this node's copy of a tenant key slot does not open; reading the archive's", "slot", name, "err", err)
+	}
+	body, err := readSlot(ctx, t.n.repo, tag, id)
+	if err != nil {
+		return nil, err
+	}
+	k, err := tenant.UnwrapSlot(ctx, body, tag, id, t.keepers)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.keepCopy(ctx, name, body); err != nil {
+		t.n.lg.Warn("cannot keep a copy of a tenant key slot on this node; it reads the archive's", "slot", name, "err", err)
+	}
+	return k, nil
+}
+
+// archiveLoader is the registry's Loader for a restore: the archive's
+// slots only, nothing written.
+func archiveLoader(repo *snapshot.Repo, keepers tenant.Keepers) tenant.Loader {
+	return func(ctx context.Context, tag tenant.Tag, id tenant.KeyID) (*tenant.Key, error) {
+		body, err := readSlot(ctx, repo, tag, id)
+		if err != nil {
+			return nil, err
+		}
+		return tenant.UnwrapSlot(ctx, body, tag, id, keepers)
+	}
+}
+
+// readSlot reads and authenticates the archive's slot of a key.
+func readSlot(ctx context.Context, repo *snapshot.Repo, tag tenant.Tag, id tenant.KeyID) ([]byte, error) {
+	name := tenant.SlotName(tag, id)
+	_, body, err := repo.GetSealed(ctx, name, 0, maxSlotBytes)
+	if isMissing(err) {
+		return nil, fmt.Errorf("%w: %s is not in the archive", tenant.ErrNoSlot, name)
+	}
+	return body, err
+}
+
+// keepCopy writes this node's copy of a slot, sealed as the archive's.
+func (t *tenants) keepCopy(ctx context.Context, name string, body []byte) error {
+	sealed, err := t.n.repo.SealBytes(name, nil, body)
+	if err != nil {
+		return err
+	}
+	return t.local.WriteAll(ctx, name, sealed, nil)
+}
+
+// deleteSlots deletes the copies of a destroyed key's slot this node can
+// reach: its own, and the archive's while it ships the archive (the
+// primary). It returns what it confirmed gone.
+func (t *tenants) deleteSlots(ctx context.Context, tag tenant.Tag, id tenant.KeyID) (gone []string, err error) {
+	name := tenant.SlotName(tag, id)
+	if err := t.local.Delete(ctx, name); err != nil && !isMissing(err) {
+		return gone, fmt.Errorf("continuity: delete this node's copy of %s: %w", name, err)
+	}
+	gone = append(gone, filepath.Join(t.n.cfg.Dir, "tenant-keys", filepath.FromSlash(name)))
+	if t.n.archiver() == nil {
+		return gone, nil
+	}
+	if err := t.n.repo.DeleteObject(ctx, name); err != nil {
+		return gone, fmt.Errorf("continuity: delete the archive's %s: %w", name, err)
+	}
+	return append(gone, "archive:"+name), nil
+}
+
+// forgotten is hostState's hook on a running node: the key is destroyed,
+// so its slots go too. A failure is logged; the slots are tried again
+// when the node next applies the record or restores the registry.
+func (t *tenants) forgotten(ctx context.Context, ti tenant.Tenant) {
+	if _, err := t.deleteSlots(ctx, ti.Tag, ti.Key); err != nil {
+		t.n.lg.Error("a forgotten tenant's key slot is still stored; delete it", "tenant", ti.Tag, "key", ti.Key, "err", err)
+	}
+}
+
+// isMissing reports whether err says an object does not exist.
+func isMissing(err error) bool {
+	return gcerrors.Code(err) == gcerrors.NotFound || errors.Is(err, snapshot.ErrMissing)
+}
+
+// key returns the tenant's live key, creating the tenant (with opts) if
+// the log names none.
+func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create bool) (*tenant.Key, error) {
+	if err := tenant.CheckID(id); err != nil {
+		return nil, err
+	}
+	tag := t.tagger.Tag(id)
+	if k, info, ok := t.reg.Lookup(tag); ok && !info.Forgotten {
+		if k == nil {
+			return nil, named(info.Err, id)
+		}
+		return k, nil
+	}
+	if !create {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTenant, id)
+	}
+	t.createMu.Lock()
+	defer t.createMu.Unlock()
+	if k, info, ok := t.reg.Lookup(tag); ok && !info.Forgotten && k != nil {
+		return k, nil // created meanwhile
+	}
+	k := tenant.NewKey(tag)
+	body, err := tenant.WrapSlot(ctx, k, opts.Keeper, t.keepers)
+	if err != nil {
+		return nil, err
+	}
+	name := tenant.SlotName(tag, k.ID)
+	if _, err := t.n.repo.PutSealed(ctx, name, nil, body); err != nil {
+		return nil, fmt.Errorf("continuity: store tenant %q's key in the archive: %w", id, err)
+	}
+	undo := func() { _, _ = t.deleteSlots(context.WithoutCancel(ctx), tag, k.ID) }
+	if err := t.keepCopy(ctx, name, body); err != nil {
+		undo()
+		return nil, fmt.Errorf("continuity: keep tenant %q's key on this node: %w", id, err)
+	}
+	rec, err := tenant.KeyRecord{Tag: tag, Key: k.ID, Created: time.Now(), Keeper: opts.Keeper, ID: id}.Encode(k)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	_, last, err := t.n.appendKind(ctx, tenant.KindKey, [][]byte{rec})
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	if err := t.n.WaitFor(ctx, last); err != nil {
+		return nil, err
+	}
+	got, info, ok := t.reg.Lookup(tag)
+	switch {
+	case !ok || info.Key != k.ID:
+		return nil, fmt.Errorf("continuity: tenant %q's key record at LSN %d did not reach the registry", id, last)
+	case got == nil:
+		return nil, named(info.Err, id)
+	}
+	return got, nil
+}
+
+// named fills the tenant ID into a *tenant.KeyUnavailableError: the
+// registry knows tenants whose key it cannot read by tag only.
+func named(err error, id string) error {
+	var ku *tenant.KeyUnavailableError
+	if errors.As(err, &ku) && ku.ID == "" {
+		c := *ku
+		c.ID = id
+		return &c
+	}
+	return err
+}
+
+// next returns the generation and counter of the next seal, taking a new
+// generation when this process has none in the log's epoch: a
+// KindGeneration record, made durable before any seal uses it.
+func (t *tenants) next(ctx context.Context) (tenant.Generation, uint64, error) {
+	for {
+		if g, c, ok := t.sealer.Next(t.n.log.Epoch()); ok {
+			return g, c, nil
+		}
+		if err := t.startGeneration(ctx); err != nil {
+			return tenant.Generation{}, 0, err
+		}
+	}
+}
+
+func (t *tenants) startGeneration(ctx context.Context) error {
+	t.genMu.Lock()
+	defer t.genMu.Unlock()
+	if _, _, ok := t.sealer.Next(t.n.log.Epoch()); ok {
+		return nil // another writer started one (the counter value is skipped)
+	}
+	_, lsn, err := t.n.appendKind(ctx, tenant.KindGeneration, [][]byte{tenant.GenerationRecord()})
+	if err != nil {
+		return err
+	}
+	// Durable before any seal under it, whatever the log's Durability.
+	if err := t.n.log.Sync(); err != nil {
+		return err
+	}
+	r := t.n.log.NewReader(lsn)
+	defer r.Close()
+	rec, err := r.Next(ctx)
+	if err != nil {
+		return fmt.Errorf("continuity: read back the sealing generation at LSN %d: %w", lsn, err)
+	}
+	if rec.Kind != tenant.KindGeneration {
+		return fmt.Errorf("continuity: LSN %d is not the sealing generation just appended", lsn)
+	}
+	t.sealer.Start(tenant.Generation{Epoch: rec.Epoch, LSN: uint64(rec.LSN)})
+	return nil
+}
+
+// CreateTenant creates the tenant id with opts: a data key, stored
+// wrapped in the archive and on every node, and a key record in the log.
+// AppendTenant creates a tenant it does not know with the zero
+// TenantOptions; call CreateTenant first to choose them (a keeper). A
+// tenant that exists is left as it is.
+func (n *Node) CreateTenant(ctx context.Context, id string, opts TenantOptions) error {
+	t, err := n.tenantsOrErr()
+	if err != nil {
+		return err
+	}
+	_, err = t.key(ctx, id, opts, true)
+	return err
+}
+
+// AppendTenant appends events of the tenant id, each sealed under the
+// tenant's key, as Append does (one batch, consecutive LSNs). The state
+// machine gets them through ApplyTenant. A tenant the log does not know
+// is created first (CreateTenant with the zero options).
+func (n *Node) AppendTenant(ctx context.Context, id string, events ...[]byte) (first, last wal.LSN, err error) {
+	start := time.Now()
+	defer func() { n.stats.record(events, time.Since(start), err) }()
+	t, err := n.tenantsOrErr()
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(events) == 0 {
+		return 0, 0, nil
+	}
+	k, err := t.key(ctx, id, TenantOptions{}, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	sealed := make([][]byte, len(events))
+	for i, ev := range events {
+		g, c, err := t.next(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		if sealed[i], err = tenant.Seal(make([]byte, 0, len(ev)+tenant.Overhead), k, g, c, ev); err != nil {
+			return 0, 0, err
+		}
+	}
+	return n.appendKind(ctx, tenant.KindSealed, sealed)
+}
+
+// Tenants lists the tenants the node's state knows, forgotten ones too.
+func (n *Node) Tenants() []TenantInfo {
+	if n.tenants == nil {
+		return nil
+	}
+	return n.tenants.reg.Tenants()
+}
+
+func (n *Node) tenantsOrErr() (*tenants, error) {
+	if n.tenants == nil {
+		return nil, ErrNoTenants
+	}
+	return n.tenants, nil
+}

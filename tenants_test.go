@@ -1,0 +1,215 @@
+package continuity
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocloud.dev/secrets"
+	"gocloud.dev/secrets/localsecrets"
+
+	"github.com/continuity-go/continuity/internal/testsm"
+	"github.com/continuity-go/continuity/tenant"
+	"github.com/continuity-go/continuity/wal"
+)
+
+var _ TenantStateMachine = (*testsm.Tenants)(nil)
+
+// grepTree reports the files under dir that hold marker anywhere.
+func grepTree(t *testing.T, dir string, marker []byte) []string {
+	t.Helper()
+	var hits []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, marker) {
+			hits = append(hits, path)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return hits
+}
+
+// TestTenantCanary: a marker in tenant A's events, A forgotten, the WAL
+// cut past the deletion, a new base snapshot: no byte of the node's
+// directory or the archive holds the marker, and tenants B and C restore
+// exactly at random instants before and after the deletion, while A's
+// events are skipped as shredded.
+func TestTenantCanary(t *testing.T) {
+	ctx := context.Background()
+	dir, bucket := t.TempDir(), t.TempDir()
+	cfg := Config{Dir: dir, Archive: "file://" + filepath.ToSlash(bucket), Logger: quiet, WAL: wal.Options{SegmentBytes: 16 << 10}}
+	sm := testsm.NewTenants()
+	n, err := Open(ctx, cfg, sm)
+	require.NoError(t, err)
+	defer func() { n.Close() }()
+
+	marker := []byte("CANARY-7f3a9c-tenant-a")
+	type point struct {
+		at   time.Time
+		lsn  LSN
+		want map[string][]string // B's and C's events at that instant
+	}
+	want := map[string][]string{}
+	var points []point
+	write := func(id string, ev []byte) {
+		_, last, err := n.AppendTenant(ctx, id, ev)
+		require.NoError(t, err)
+		if id != "a" {
+			want[id] = append(want[id], string(ev))
+		}
+		require.NoError(t, n.WaitFor(ctx, last))
+		snap := map[string][]string{"b": append([]string(nil), want["b"]...), "c": append([]string(nil), want["c"]...)}
+		points = append(points, point{at: time.Now(), lsn: last, want: snap})
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 60 {
+		switch rng.IntN(3) {
+		case 0:
+			write("a", append(fmt.Appendf(nil, "a-%d-", i), marker...))
+		case 1:
+			write("b", fmt.Appendf(nil, "b-%d", i))
+		default:
+			write("c", fmt.Appendf(nil, "c-%d", i))
+		}
+	}
+	_, _, err = n.Append(ctx, []byte("plain-before"))
+	require.NoError(t, err)
+	_, err = n.Snapshot(ctx) // a base snapshot that holds A's state
+	require.NoError(t, err)
+
+	rcpt, err := n.ForgetTenant(ctx, "a", "ticket 42")
+	require.NoError(t, err)
+	assert.Equal(t, "a", rcpt.Tenant)
+	assert.NotZero(t, rcpt.LSN)
+	assert.Len(t, rcpt.KeysDestroyed, 1)
+	assert.Contains(t, rcpt.Deleted, "archive:"+tenant.SlotName(n.tenants.tagger.Tag("a"), mustKeyID(t, rcpt.KeysDestroyed[0])))
+	assert.NotEmpty(t, rcpt.Audit)
+	assert.Nil(t, sm.Events("a"), "the state dropped A")
+	assert.Equal(t, []string{"a"}, sm.Dropped)
+	_, _, err = n.AppendTenant(ctx, "a", []byte("a is new again"))
+	require.NoError(t, err, "a forgotten tenant's ID can be used again, under a new key")
+
+	for i := range 30 {
+		write([]string{"b", "c"}[i%2], fmt.Appendf(nil, "%s-after-%d", []string{"b", "c"}[i%2], i))
+	}
+	// Cut the WAL past the deletion: a base snapshot, then truncation.
+	m, err := n.Snapshot(ctx)
+	require.NoError(t, err)
+	require.NoError(t, n.archiver().Flush(ctx))
+	require.NoError(t, n.Log().TruncateFront(LSN(m.LSN)))
+	require.NoError(t, n.Close())
+
+	for _, where := range []string{dir, bucket} {
+		assert.Empty(t, grepTree(t, where, marker), "the marker is still stored")
+	}
+	// A's first key's slot is gone everywhere.
+	slot := tenant.SlotName(n.tenants.tagger.Tag("a"), mustKeyID(t, rcpt.KeysDestroyed[0]))
+	assert.NoFileExists(t, filepath.Join(bucket, filepath.FromSlash(slot)))
+	assert.NoFileExists(t, filepath.Join(dir, "tenant-keys", filepath.FromSlash(slot)))
+
+	// Restart: every tenant but A is as it was.
+	sm2 := testsm.NewTenants()
+	n, err = Open(ctx, cfg, sm2)
+	require.NoError(t, err)
+	require.NoError(t, n.WaitFor(ctx, points[len(points)-1].lsn))
+	assert.Equal(t, want["b"], sm2.Events("b"))
+	assert.Equal(t, want["c"], sm2.Events("c"))
+	assert.Equal(t, []string{"a is new again"}, sm2.Events("a"))
+
+	// 100 random instants, before and after the deletion.
+	for range 100 {
+		p := points[rng.IntN(len(points))]
+		got := testsm.NewTenants()
+		res, err := n.RestoreTo(ctx, AtLSN(p.lsn), got)
+		require.NoError(t, err)
+		require.Equal(t, p.lsn, res.LSN)
+		assert.Equal(t, p.want["b"], got.Events("b"), "B at LSN %d", p.lsn)
+		assert.Equal(t, p.want["c"], got.Events("c"), "C at LSN %d", p.lsn)
+		for _, ev := range got.Events("a") {
+			assert.NotContains(t, ev, string(marker), "A's shredded events restored at LSN %d", p.lsn)
+		}
+	}
+}
+
+func mustKeyID(t *testing.T, s string) tenant.KeyID {
+	var id tenant.KeyID
+	b, err := hex.DecodeString(s)
+	require.NoError(t, err)
+	copy(id[:], b)
+	return id
+}
+
+// TestTenantKeeper: a tenant whose key its own keeper wraps; without that
+// keeper exactly that tenant is unreadable, with a typed error naming it.
+func TestTenantKeeper(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	sk, err := localsecrets.NewRandomKey()
+	require.NoError(t, err)
+	customer := localsecrets.NewKeeper(sk)
+	defer customer.Close()
+	withKeeper := func(ctx context.Context, name string) (*secrets.Keeper, error) {
+		if name != "acme-kms" {
+			return nil, fmt.Errorf("no keeper %q", name)
+		}
+		return customer, nil
+	}
+	cfg := Config{Dir: dir, Logger: quiet, TenantKeepers: withKeeper}
+	sm := testsm.NewTenants()
+	n, err := Open(ctx, cfg, sm)
+	require.NoError(t, err)
+	require.NoError(t, n.CreateTenant(ctx, "acme", TenantOptions{Keeper: "acme-kms"}))
+	_, _, err = n.AppendTenant(ctx, "acme", []byte("acme-1"))
+	require.NoError(t, err)
+	_, last, err := n.AppendTenant(ctx, "globex", []byte("globex-1"))
+	require.NoError(t, err)
+	require.NoError(t, n.WaitFor(ctx, last))
+	assert.Equal(t, []string{"acme-1"}, sm.Events("acme"))
+	require.NoError(t, n.Close())
+
+	// The customer revokes the keeper.
+	cfg.TenantKeepers = func(ctx context.Context, name string) (*secrets.Keeper, error) {
+		return nil, errors.New("access denied by the customer")
+	}
+	sm2 := testsm.NewTenants()
+	n, err = Open(ctx, cfg, sm2)
+	require.NoError(t, err)
+	defer n.Close()
+	require.NoError(t, n.WaitFor(ctx, last))
+	assert.Nil(t, sm2.Events("acme"), "acme is unreadable")
+	assert.Equal(t, []string{"globex-1"}, sm2.Events("globex"), "every other tenant is as it was")
+	_, _, err = n.AppendTenant(ctx, "acme", []byte("acme-2"))
+	var ku *tenant.KeyUnavailableError
+	require.ErrorAs(t, err, &ku)
+	assert.Equal(t, "acme", ku.ID)
+	assert.ErrorContains(t, err, `"acme"`)
+	assert.ErrorContains(t, err, "access denied by the customer")
+}
+
+// TestTenantsNeedTheInterface: a plain state machine refuses tenants.
+func TestTenantsNeedTheInterface(t *testing.T) {
+	n, err := Open(t.Context(), Config{Dir: t.TempDir(), Logger: quiet}, &kv{})
+	require.NoError(t, err)
+	defer n.Close()
+	_, _, err = n.AppendTenant(t.Context(), "a", []byte("x"))
+	require.ErrorIs(t, err, ErrNoTenants)
+	_, err = n.ForgetTenant(t.Context(), "a", "")
+	require.ErrorIs(t, err, ErrNoTenants)
+}
