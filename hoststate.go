@@ -41,7 +41,17 @@ type hostState struct {
 	// destroyed or is unavailable; skip, if set, hears of each.
 	shredded atomic.Uint64
 	skip     func(rec wal.Record, err error)
+	// only, if set, restores one tenant (RestoreTenant): every other
+	// record and section is passed over unread, and the shared state is
+	// not restored. tenantEvents and tenantSection say what it found.
+	only          *tenant.Tag
+	tenantEvents  int64
+	tenantSection bool
 }
+
+// other reports whether a record of tag is passed over (RestoreTenant of
+// another tenant).
+func (s *hostState) other(tag tenant.Tag) bool { return s.only != nil && *s.only != tag }
 
 var errNoTenants = errors.New("continuity: the log holds tenant records, and the state machine does not implement TenantStateMachine")
 
@@ -49,6 +59,9 @@ var errNoTenants = errors.New("continuity: the log holds tenant records, and the
 func (s *hostState) Apply(rec wal.Record) error {
 	switch rec.Kind {
 	case wal.KindEvent:
+		if s.only != nil {
+			return nil
+		}
 		return s.host.Apply(rec)
 	case tenant.KindGeneration:
 		return nil
@@ -61,11 +74,17 @@ func (s *hostState) Apply(rec wal.Record) error {
 	}
 	switch rec.Kind {
 	case tenant.KindKey:
+		if h, err := tenant.ParseKeyRecord(rec.Data); err == nil && s.other(h.Tag) {
+			return nil
+		}
 		if _, err := s.reg.ApplyKey(s.ctx, rec.Data); err != nil {
 			return fmt.Errorf("continuity: tenant key record at LSN %d: %w", rec.LSN, err)
 		}
 		return nil
 	case tenant.KindForget:
+		if h, err := tenant.ParseForgetRecord(rec.Data); err == nil && s.other(h.Tag) {
+			return nil
+		}
 		_, t, _, err := s.reg.ApplyForget(rec.Data)
 		if err != nil {
 			return fmt.Errorf("continuity: tenant forget record at LSN %d: %w", rec.LSN, err)
@@ -78,6 +97,9 @@ func (s *hostState) Apply(rec wal.Record) error {
 		}
 		return s.tsm.DropTenant(t.ID)
 	default: // tenant.KindSealed
+		if env, err := tenant.ParseEnvelope(rec.Data); err == nil && s.other(env.Tag) {
+			return nil
+		}
 		t, event, err := s.reg.Open(nil, rec.Data)
 		var shredded *tenant.ShreddedError
 		var unavailable *tenant.KeyUnavailableError
@@ -92,6 +114,7 @@ func (s *hostState) Apply(rec wal.Record) error {
 			return fmt.Errorf("continuity: sealed event at LSN %d: %w", rec.LSN, err)
 		}
 		rec.Data = event
+		s.tenantEvents++
 		return s.tsm.ApplyTenant(t.ID, rec)
 	}
 }
@@ -158,14 +181,19 @@ func (s *hostState) Restore(r io.Reader) error {
 		if err := s.reg.ReadFrom(s.ctx, bytes.NewReader(tenant.EmptySnapshot())); err != nil {
 			return err
 		}
+		if s.only != nil {
+			return nil // no tenant's state in it
+		}
 		return s.host.Restore(br)
 	}
 	if err := s.reg.ReadFrom(s.ctx, br); err != nil {
 		return err
 	}
 	shared := tenant.NewPlainReader(br)
-	if err := s.host.Restore(shared); err != nil {
-		return err
+	if s.only == nil {
+		if err := s.host.Restore(shared); err != nil {
+			return err
+		}
 	}
 	if _, err := io.Copy(io.Discard, shared); err != nil { // what the host left unread
 		return err
@@ -179,7 +207,7 @@ func (s *hostState) Restore(r io.Reader) error {
 			break
 		}
 		k, t, _ := s.reg.Lookup(tag)
-		if t.Key != id || t.Forgotten || t.ID == "" {
+		if t.Key != id || t.Forgotten || t.ID == "" || s.other(tag) {
 			k = nil
 		}
 		sr, err := tenant.NewSectionReader(br, tag, id, k)
@@ -187,7 +215,9 @@ func (s *hostState) Restore(r io.Reader) error {
 			return err
 		}
 		if k == nil {
-			s.shredded.Add(1)
+			if !s.other(tag) {
+				s.shredded.Add(1)
+			}
 			if err := sr.Skip(); err != nil {
 				return err
 			}
@@ -196,6 +226,7 @@ func (s *hostState) Restore(r io.Reader) error {
 		if err := s.tsm.RestoreTenant(t.ID, sr); err != nil {
 			return fmt.Errorf("continuity: restore tenant %q: %w", t.ID, err)
 		}
+		s.tenantSection = s.tenantSection || s.only != nil
 		if err := sr.Skip(); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -212,4 +213,113 @@ func TestTenantsNeedTheInterface(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoTenants)
 	_, err = n.ForgetTenant(t.Context(), "a", "")
 	require.ErrorIs(t, err, ErrNoTenants)
+}
+
+// oneTenant is a TenantStateMachine that fails the restore if it is
+// given anything but the events and state of want.
+type oneTenant struct {
+	*testsm.Tenants
+	want string
+}
+
+func (o *oneTenant) Apply(rec Record) error {
+	return fmt.Errorf("a plain event (LSN %d) reached a restore of tenant %q", rec.LSN, o.want)
+}
+func (o *oneTenant) Restore(r io.Reader) error {
+	return fmt.Errorf("the shared state reached a restore of tenant %q", o.want)
+}
+func (o *oneTenant) ApplyTenant(id string, rec Record) error {
+	if id != o.want {
+		return fmt.Errorf("tenant %q's event reached a restore of %q", id, o.want)
+	}
+	return o.Tenants.ApplyTenant(id, rec)
+}
+func (o *oneTenant) RestoreTenant(id string, r io.Reader) error {
+	if id != o.want {
+		return fmt.Errorf("tenant %q's state reached a restore of %q", id, o.want)
+	}
+	return o.Tenants.RestoreTenant(id, r)
+}
+
+// TestRestoreTenant: a restore of one tenant at random LSNs equals a
+// model of that tenant alone, with base snapshots, a forget and a
+// re-creation in the history; nothing of the others is given to it.
+func TestRestoreTenant(t *testing.T) {
+	ctx := context.Background()
+	sm := testsm.NewTenants()
+	n, err := Open(ctx, Config{Dir: t.TempDir(), Logger: quiet}, sm)
+	require.NoError(t, err)
+	defer n.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	ids := []string{"a", "b", "c"}
+	model := map[string][]string{}
+	type point struct {
+		lsn   LSN
+		state map[string][]string
+		gone  map[string]bool // forgotten at this point, and not made again
+	}
+	gone := map[string]bool{}
+	var points []point
+	var forgotLSN LSN
+	for i := range 120 {
+		switch r := rng.IntN(20); {
+		case r == 0:
+			_, err := n.Snapshot(ctx)
+			require.NoError(t, err)
+		case r == 1:
+			_, _, err := n.Append(ctx, fmt.Appendf(nil, "plain-%d", i))
+			require.NoError(t, err)
+		case r == 2 && forgotLSN == 0 && i > 40:
+			rc, err := n.ForgetTenant(ctx, "b", "test")
+			require.NoError(t, err)
+			forgotLSN = rc.LSN
+			delete(model, "b")
+			gone["b"] = true
+		default:
+			id := ids[rng.IntN(len(ids))]
+			ev := fmt.Sprintf("%s-%d", id, i)
+			_, last, err := n.AppendTenant(ctx, id, []byte(ev))
+			require.NoError(t, err)
+			model[id] = append(model[id], ev)
+			gone[id] = false
+			st := map[string][]string{}
+			for k, v := range model {
+				st[k] = append([]string(nil), v...)
+			}
+			g := map[string]bool{}
+			for k, v := range gone {
+				g[k] = v
+			}
+			points = append(points, point{lsn: last, state: st, gone: g})
+		}
+	}
+	require.NotZero(t, forgotLSN, "the history holds a forget")
+	require.NoError(t, n.archiver().Flush(ctx))
+	fromSnapshot := 0
+	for range 60 {
+		p := points[rng.IntN(len(points))]
+		for _, id := range ids {
+			got := &oneTenant{Tenants: testsm.NewTenants(), want: id}
+			res, err := n.RestoreTenant(ctx, id, AtLSN(p.lsn), got)
+			switch {
+			case p.state[id] == nil && !p.gone[id]:
+				require.ErrorIs(t, err, ErrUnknownTenant, "%s at LSN %d", id, p.lsn)
+			case p.gone[id] || id == "b" && p.lsn < forgotLSN:
+				var sh *tenant.ShreddedError
+				require.ErrorAs(t, err, &sh, "%s at LSN %d (b forgotten at %d)", id, p.lsn, forgotLSN)
+			default:
+				require.NoError(t, err, "%s at LSN %d", id, p.lsn)
+				assert.Equal(t, p.lsn, res.LSN)
+				assert.Equal(t, p.state[id], got.Events(id), "%s at LSN %d", id, p.lsn)
+				if res.FromSnapshot {
+					fromSnapshot++
+				}
+			}
+		}
+	}
+	assert.Positive(t, fromSnapshot, "no restore started from a tenant's section of a base snapshot")
+	// The tenants' own states were never touched by the restores.
+	for _, id := range []string{"a", "c"} {
+		assert.Equal(t, model[id], sm.Events(id))
+	}
 }
