@@ -27,8 +27,15 @@ type TenantRestored struct {
 // for id only (DropTenant if the tenant was forgotten and made again
 // before target). A tenant forgotten since gives a *tenant.ShreddedError;
 // one the archive never knew by target, ErrUnknownTenant; one whose
-// keeper is gone, its *tenant.KeyUnavailableError.
+// keeper is gone, its *tenant.KeyUnavailableError. On the node that
+// ships the archive, what the log holds is archived first, so the
+// newest writes restore too.
 func (n *Node) RestoreTenant(ctx context.Context, id string, target Target, sm TenantStateMachine) (TenantRestored, error) {
+	if a := n.archiver(); a != nil {
+		if err := a.Flush(ctx); err != nil {
+			return TenantRestored{}, fmt.Errorf("continuity: archive the log before restoring tenant %q: %w", id, err)
+		}
+	}
 	return RestoreTenant(ctx, n.repo, id, target, sm, n.cfg.TenantKeepers)
 }
 

@@ -146,8 +146,16 @@ func TestDocCommands(t *testing.T) {
 	}
 	for _, c := range curls {
 		out := run(c)
-		if strings.Contains(c, "kv/color?min_lsn") && out != "blue" {
+		tenant := strings.Contains(c, "X-Tenant: acme")
+		switch {
+		case strings.Contains(c, "kv/color?min_lsn") && !tenant && out != "blue":
 			t.Fatalf("%s: %q, want blue", c, out)
+		case strings.Contains(c, "kv/color?min_lsn") && tenant && out != "red":
+			t.Fatalf("%s: %q, want red", c, out)
+		case strings.Contains(c, "/tenants/acme/restore") && !strings.Contains(out, `"color":"red"`):
+			t.Fatalf("%s: %q, want acme's keys", c, out)
+		case strings.Contains(c, "-X DELETE") && strings.Contains(c, "/tenants/acme") && !strings.Contains(out, `"KeysDestroyed"`):
+			t.Fatalf("%s: %q, want the deletion receipt", c, out)
 		}
 	}
 

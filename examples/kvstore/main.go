@@ -29,6 +29,16 @@
 //	curl http://127.0.0.1:8082/status                    # role, epoch, ready
 //	curl http://127.0.0.1:8082/metrics                   # Prometheus; /livez, /readyz and /healthz probes
 //
+// Each tenant has its own keys (header X-Tenant), sealed under the
+// tenant's own data key in the log, on standbys, in the archive and in
+// base snapshots. A tenant restores alone as of a time or LSN, and
+// deleting it shreds every copy (the reply is the deletion receipt):
+//
+//	curl -X PUT -H 'X-Tenant: acme' -d red http://127.0.0.1:8081/kv/color
+//	curl -H 'X-Tenant: acme' http://127.0.0.1:8082/kv/color?min_lsn=1
+//	curl http://127.0.0.1:8081/tenants/acme/restore     # newest; ?time=2026-12-05T08:00:00Z or ?lsn=N: as of then
+//	curl -X DELETE 'http://127.0.0.1:8081/tenants/acme?reason=ticket+4711'   # on the primary
+//
 // Automatic fail-over can be paused for maintenance (Node.Pause, like
 // Patroni's pause): the primary keeps serving, but if it dies no standby
 // replaces it until the pause ends, after its ttl (none: until DELETE).
@@ -38,8 +48,8 @@
 //	curl http://127.0.0.1:8083/cluster/maintenance       # {"paused":true,"reason":...,"by":"n2","until":...}
 //	curl -X DELETE http://127.0.0.1:8081/cluster/maintenance
 //
-// (POST and DELETE answer requests from this machine only: they have no
-// authentication of their own.)
+// (POST and DELETE, here and on /tenants, answer requests from this
+// machine only: they have no authentication of their own.)
 //
 // A write while there is no primary (a fail-over) gets 503 with
 // Retry-After; a read on a node that is not ready (restarting, or
@@ -106,11 +116,13 @@ type event struct {
 	Value string `json:"value,omitempty"`
 }
 
-// store is the state machine: the map folded from the events.
+// store is the state machine: the maps folded from the events, one
+// shared and one per tenant (tenants.go).
 type store struct {
-	mu  sync.RWMutex
-	m   map[string]string
-	lsn continuity.LSN
+	mu      sync.RWMutex
+	m       map[string]string
+	tenants map[string]map[string]string
+	lsn     continuity.LSN
 }
 
 func (s *store) Apply(rec continuity.Record) error {
@@ -123,14 +135,19 @@ func (s *store) Apply(rec continuity.Record) error {
 	if s.m == nil {
 		s.m = map[string]string{}
 	}
-	switch e.Op {
-	case "put":
-		s.m[e.Key] = e.Value
-	case "delete":
-		delete(s.m, e.Key)
-	}
+	e.fold(s.m)
 	s.lsn = rec.LSN
 	return nil
+}
+
+// fold applies the event to m.
+func (e event) fold(m map[string]string) {
+	switch e.Op {
+	case "put":
+		m[e.Key] = e.Value
+	case "delete":
+		delete(m, e.Key)
+	}
 }
 
 func (s *store) Snapshot(w io.Writer) error {
@@ -139,13 +156,15 @@ func (s *store) Snapshot(w io.Writer) error {
 	return json.NewEncoder(w).Encode(s.m)
 }
 
+// Restore replaces the shared map and clears every tenant's
+// (RestoreTenant brings each back).
 func (s *store) Restore(r io.Reader) error {
 	m := map[string]string{}
 	if err := json.NewDecoder(r).Decode(&m); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.m = m
+	s.m, s.tenants = m, nil
 	s.mu.Unlock()
 	return nil
 }
@@ -245,10 +264,20 @@ func run() error {
 func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handler {
 	mux := http.NewServeMux()
 	write := func(w http.ResponseWriter, r *http.Request, e event) {
+		tenant, ok := tenantOf(w, r)
+		if !ok {
+			return
+		}
 		b, _ := json.Marshal(e)
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		_, lsn, err := n.Append(ctx, b)
+		var lsn continuity.LSN
+		var err error
+		if tenant == "" {
+			_, lsn, err = n.Append(ctx, b)
+		} else {
+			_, lsn, err = n.AppendTenant(ctx, tenant, b)
+		}
 		var np *continuity.NotPrimaryError
 		redirected := r.URL.Query().Has("redirected")
 		switch {
@@ -310,9 +339,11 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 				return
 			}
 		}
-		sm.mu.RLock()
-		v, ok := sm.m[r.PathValue("key")]
-		sm.mu.RUnlock()
+		tenant, ok := tenantOf(w, r)
+		if !ok {
+			return
+		}
+		v, ok := sm.get(tenant, r.PathValue("key"))
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -327,6 +358,7 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 			"archived": st.Archive.Archived, "archive_lag_ms": st.Archive.Lag.Milliseconds(),
 		})
 	})
+	tenantRoutes(mux, n)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(observe.NewCollector(n, observe.Options{}))
 	obs := observe.Handler(n, reg, observe.Options{})
