@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/continuity-go/continuity/audit"
 	"github.com/continuity-go/continuity/failover"
 	"github.com/continuity-go/continuity/internal/watermark"
 	"github.com/continuity-go/continuity/replication"
@@ -169,7 +171,11 @@ func (n *Node) Switchover(ctx context.Context, target string) error {
 	if n.cl == nil {
 		return errors.New("continuity: a single node has no standby to switch over to")
 	}
-	return n.cl.coord.Switchover(ctx, target)
+	if err := n.cl.coord.Switchover(ctx, target); err != nil {
+		return err
+	}
+	n.record(ctx, audit.Entry{Action: "switchover", Subject: target})
+	return nil
 }
 
 // Coordinator is the node's fail-over coordinator (nil for a single
@@ -286,6 +292,8 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 		if st.ArchiveID == "" {
 			go c.recordArchive(rc.Epoch)
 		}
+		n.recordLater(audit.Entry{Action: "promote", Subject: c.cfg.Node,
+			Details: map[string]string{"epoch": strconv.FormatUint(rc.Epoch, 10), "last_lsn": strconv.FormatUint(uint64(last), 10)}})
 		n.lg.Info("primary", "epoch", rc.Epoch)
 		return
 	}

@@ -2,17 +2,18 @@ package continuity
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/continuity-go/continuity/audit"
 	"github.com/continuity-go/continuity/tenant"
 	"github.com/continuity-go/continuity/wal"
 )
 
 // DeletionReceipt is what ForgetTenant did. It is also kept in the
-// archive as an audit record (AuditPrefix), sealed under the archive's
-// key.
+// archive as an audit record (package audit): the tenant's ID stays
+// there, sealed under the archive's key, as proof of the deletion.
 type DeletionReceipt struct {
 	Tenant string    // the tenant ID
 	Tag    string    // its tag: how records and object names refer to it
@@ -30,9 +31,6 @@ type DeletionReceipt struct {
 	// Audit is the name of the audit record in the archive.
 	Audit string
 }
-
-// AuditPrefix is where the archive keeps audit records.
-const AuditPrefix = "audit/"
 
 // ForgetTenant shreds the tenant id: it appends a forget record, which
 // every node applies by destroying the tenant's key (in memory and its
@@ -78,12 +76,11 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	if r.Deleted, err = t.deleteSlots(ctx, k.Tag, k.ID); err != nil {
 		return r, err
 	}
-	r.Audit = fmt.Sprintf("%s%016x-tenant-forget-%s", AuditPrefix, at.UnixNano(), k.Tag)
-	body, err := json.Marshal(r)
+	r.Audit, err = audit.Write(ctx, n.repo, audit.Entry{
+		Time: at, Action: "tenant.forget", Actor: n.actor(), Subject: r.Tag, LSN: uint64(lsn),
+		Details: map[string]string{"tenant": id, "reason": reason, "keys_destroyed": strings.Join(r.KeysDestroyed, ","), "deleted": strings.Join(r.Deleted, ",")},
+	})
 	if err != nil {
-		return r, err
-	}
-	if _, err := n.repo.PutSealed(ctx, r.Audit, nil, body); err != nil {
 		return r, fmt.Errorf("continuity: tenant %q is forgotten, but its audit record could not be written: %w", id, err)
 	}
 	return r, nil

@@ -16,7 +16,7 @@ const module = "github.com/continuity-go/continuity"
 // layer is a package's rank in the dependency order: a package may import
 // only packages of lower rank (internal packages rank with the layer that
 // owns them). The order: wal, snapshot, peer and localblob; archive and
-// tenant;
+// tenant and audit;
 // replication and failover (beside each other); the root; observe; the
 // examples.
 func layer(path string) int {
@@ -30,7 +30,7 @@ func layer(path string) int {
 		return 0
 	case rel == "wal", rel == "snapshot", rel == "peer", rel == "localblob":
 		return 1
-	case rel == "archive", rel == "tenant":
+	case rel == "archive", rel == "tenant", rel == "audit":
 		return 2
 	case rel == "replication", rel == "failover":
 		return 4

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/audit"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/tenant"
 )
@@ -36,7 +37,14 @@ func (n *Node) RestoreTenant(ctx context.Context, id string, target Target, sm T
 			return TenantRestored{}, fmt.Errorf("continuity: archive the log before restoring tenant %q: %w", id, err)
 		}
 	}
-	return RestoreTenant(ctx, n.repo, id, target, sm, n.cfg.TenantKeepers)
+	res, err := RestoreTenant(ctx, n.repo, id, target, sm, n.cfg.TenantKeepers)
+	outcome := "restored"
+	if err != nil {
+		outcome = err.Error()
+	}
+	n.record(ctx, audit.Entry{Action: "tenant.restore", Subject: res.Tag, LSN: uint64(res.LSN),
+		Details: map[string]string{"tenant": id, "target": target.String(), "outcome": outcome}})
+	return res, err
 }
 
 // RestoreTenant is Node.RestoreTenant from an archive opened without a

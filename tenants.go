@@ -12,6 +12,7 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
+	"github.com/continuity-go/continuity/audit"
 	"github.com/continuity-go/continuity/localblob"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/tenant"
@@ -231,6 +232,8 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 	if err := t.n.WaitFor(ctx, last); err != nil {
 		return nil, err
 	}
+	t.n.record(ctx, audit.Entry{Action: "tenant.create", Subject: tag.String(), LSN: uint64(last),
+		Details: map[string]string{"key": k.ID.String(), "keeper": opts.Keeper}})
 	got, info, ok := t.reg.Lookup(tag)
 	switch {
 	case !ok || info.Key != k.ID:

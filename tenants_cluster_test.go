@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/continuity-go/continuity/audit"
 	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/snapshot"
@@ -126,6 +127,16 @@ func TestTenantCluster(t *testing.T) {
 	require.True(t, ok, "the new primary sealed under a generation of its epoch")
 	assert.Equal(t, np.n.Log().Epoch(), g.Epoch)
 	last = max(last, appendTenant("a", "a-again"))
+	testkit.Eventually(t, func() bool {
+		trail, _, err := audit.List(ctx, np.n.Repo(), time.Time{})
+		require.NoError(t, err)
+		for _, e := range trail {
+			if e.Action == "promote" && e.Subject == np.id && e.Details["epoch"] == fmt.Sprint(np.n.Log().Epoch()) {
+				return true
+			}
+		}
+		return false
+	}, "the promotion of %s in the audit trail", np.id)
 	waitAll(last)
 	for _, m := range ms {
 		if m.n == nil {

@@ -19,6 +19,7 @@ import (
 	"gocloud.dev/secrets"
 	"gocloud.dev/secrets/localsecrets"
 
+	"github.com/continuity-go/continuity/audit"
 	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/tenant"
 	"github.com/continuity-go/continuity/wal"
@@ -102,6 +103,20 @@ func TestTenantCanary(t *testing.T) {
 	assert.Len(t, rcpt.KeysDestroyed, 1)
 	assert.Contains(t, rcpt.Deleted, "archive:"+tenant.SlotName(n.tenants.tagger.Tag("a"), mustKeyID(t, rcpt.KeysDestroyed[0])))
 	assert.NotEmpty(t, rcpt.Audit)
+	trail, damaged, err := audit.List(ctx, n.Repo(), time.Time{})
+	require.NoError(t, err)
+	assert.Empty(t, damaged)
+	actions := map[string]int{}
+	for _, e := range trail {
+		actions[e.Action]++
+		if e.Action == "tenant.forget" {
+			assert.Equal(t, rcpt.Audit, e.Name)
+			assert.Equal(t, "a", e.Details["tenant"])
+			assert.Equal(t, "ticket 42", e.Details["reason"])
+			assert.Equal(t, uint64(rcpt.LSN), e.LSN)
+		}
+	}
+	assert.Equal(t, map[string]int{"tenant.create": 3, "tenant.forget": 1}, actions, "the audit trail")
 	assert.Nil(t, sm.Events("a"), "the state dropped A")
 	assert.Equal(t, []string{"a"}, sm.Dropped)
 	_, _, err = n.AppendTenant(ctx, "a", []byte("a is new again"))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -106,6 +107,9 @@ archive (a Save losing its lock to a prune can lose data).`,
 			n, err := s.repo.Unlock(cmd.Context(), all)
 			if err != nil {
 				return err
+			}
+			if n > 0 {
+				a.recordAction(cmd.Context(), s, "unlock", "", map[string]string{"removed": strconv.Itoa(n), "all": strconv.FormatBool(all)})
 			}
 			return a.printer().print(unlockJSON{n, all}, func(out io.Writer) { fmt.Fprintf(out, "removed %d lock(s)\n", n) })
 		}),

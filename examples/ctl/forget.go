@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,6 +92,10 @@ prune afterwards to free the snapshots' data. --dry-run only says.`,
 			for _, d := range res.Decisions {
 				v.Snapshots = append(v.Snapshots, decisionJSON{ID: d.Item.ID, Time: jsonTime(d.Item.Time), Keep: d.Keep, Reasons: list(d.Reasons)})
 			}
+			if !dry {
+				a.recordAction(ctx, s, "forget", "", map[string]string{"window": window.String(), "removed": strconv.Itoa(len(res.Removed)),
+					"kept": strconv.Itoa(len(res.Kept)), "cut_lsn": strconv.FormatUint(uint64(res.CutLSN), 10), "deleted_objects": strconv.Itoa(len(res.DeletedObjects))})
+			}
 			return a.printer().print(v, func(out io.Writer) {
 				snapshot.ExplainDecisions(out, res.Decisions)
 				verb := "removed"
@@ -155,6 +160,10 @@ func cmdPrune(a *app) *cobra.Command {
 				return err
 			}
 			v := pruneJSON{dry, st.Snapshots, st.PacksDeleted, st.PacksRepacked, st.PacksWritten, st.BlobsRemoved, st.BytesFreed}
+			if !dry {
+				a.recordAction(ctx, s, "prune", "", map[string]string{"packs_deleted": strconv.Itoa(st.PacksDeleted),
+					"packs_repacked": strconv.Itoa(st.PacksRepacked), "bytes_freed": strconv.FormatInt(st.BytesFreed, 10)})
+			}
 			return a.printer().print(v, func(out io.Writer) {
 				verb := "freed"
 				if dry {

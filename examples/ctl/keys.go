@@ -177,6 +177,7 @@ func cmdKeysAdd(a *app) *cobra.Command {
 				}
 				return err
 			}
+			a.recordAction(cmd.Context(), s, "keys.add", k.ID, map[string]string{"kind": k.Kind, "label": k.Label})
 			return a.printKeys(cmd.Context(), s, keysJSON{Added: k.ID, NewKey: n.keyFile})
 		}),
 	}
@@ -221,6 +222,7 @@ func cmdKeysRemove(a *app) *cobra.Command {
 				}
 				return err
 			}
+			a.recordAction(cmd.Context(), s, "keys.remove", id, nil)
 			return a.printKeys(cmd.Context(), s, keysJSON{Removed: id})
 		}),
 	}
@@ -266,6 +268,7 @@ master key, use 'ctl keys rotate-master', then 'ctl keys reencrypt'.`,
 			if err != nil {
 				return err
 			}
+			a.recordAction(ctx, s, "keys.rotate", old, map[string]string{"new_slot": k.ID})
 			return a.printKeys(ctx, s, keysJSON{Added: k.ID, Removed: old, NewKey: n.keyFile})
 		}),
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -45,6 +46,9 @@ func cmdRepairIndex(a *app) *cobra.Command {
 			rep, err := s.repo.RepairIndex(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if rep.Indexed > 0 {
+				a.recordAction(cmd.Context(), s, "repair.index", "", map[string]string{"indexed": strconv.Itoa(rep.Indexed)})
 			}
 			v := repairIndexJSON{UnindexedPacks: rep.Packs, Indexed: rep.Indexed, Blobs: rep.Blobs, Problems: []problemJSON{}}
 			for _, p := range rep.Problems {
@@ -120,6 +124,9 @@ It asks on a terminal; elsewhere give --yes.`,
 				}
 				dropped, err := s.repo.DropDamagedManifests(ctx, names)
 				v.Dropped = append(v.Dropped, dropped...)
+				if len(dropped) > 0 {
+					a.recordAction(ctx, s, "repair.snapshots", "", map[string]string{"dropped": strings.Join(dropped, ",")})
+				}
 				if err != nil {
 					return err
 				}

@@ -113,6 +113,7 @@ func cmdRestore(a *app) *cobra.Command {
 	var (
 		t          target
 		snapID     string
+		tenantID   string
 		outPath    string
 		eventsPath string
 		force      bool
@@ -126,6 +127,10 @@ or before it into --out, and the events after it, up to the target, into
 --events (default OUT.events.jsonl; one JSON object per line: lsn, epoch,
 time, data in base64). Without --time or --lsn it restores the newest
 state; --snapshot restores one base snapshot alone (no events).
+--tenant restores one tenant alone: its state from its section of the
+base snapshot and its own events, decrypted with its key (a tenant whose
+key a customer keeper wraps restores through its Node); a tenant
+forgotten since exits 4.
 
 Files are written whole or not at all: to a temporary file beside the
 target (mode 0600), synced, then renamed. An existing file is replaced
@@ -135,7 +140,8 @@ writes the state to stdout (then --events must name a file, unless
 		Example: `  ctl restore --time "2026-12-04 21:30:00" --out state.bin
   ctl restore --time -5m --out state.bin --force
   ctl restore --lsn 42000 --out state.bin --events events.jsonl
-  ctl restore --snapshot 1f2e3d4c --out - > state.bin`,
+  ctl restore --snapshot 1f2e3d4c --out - > state.bin
+  ctl restore --tenant acme --time -1h --out acme.json`,
 		Args: args(cobra.NoArgs),
 		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
 			if outPath == "" {
@@ -166,17 +172,22 @@ writes the state to stdout (then --events must name a file, unless
 			if snapID != "" {
 				return a.restoreSnapshot(ctx, s, snapID, outPath, force)
 			}
+			if tenantID != "" {
+				return a.restoreTenant(ctx, s, t, at, tenantID, outPath, eventsPath, force)
+			}
 			return a.restoreTo(ctx, s, t, at, outPath, eventsPath, force)
 		}),
 	}
 	t.flags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&snapID, "snapshot", "", "restore this base snapshot alone (its ID or a unique prefix of it)")
+	f.StringVar(&tenantID, "tenant", "", "restore this tenant alone: its state and its events, decrypted")
 	f.StringVarP(&outPath, "out", "o", "", "file for the state (- for stdout)")
 	f.StringVar(&eventsPath, "events", "", "file for the events after the base snapshot (default OUT.events.jsonl)")
 	f.BoolVar(&force, "force", false, "replace the output files if they exist")
 	cmd.MarkFlagsMutuallyExclusive("snapshot", "time")
 	cmd.MarkFlagsMutuallyExclusive("snapshot", "lsn")
+	cmd.MarkFlagsMutuallyExclusive("snapshot", "tenant")
 	return cmd
 }
 

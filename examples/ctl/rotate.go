@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity"
 	"github.com/continuity-go/continuity/snapshot"
 )
 
@@ -87,6 +87,8 @@ rotation) to delete the older epochs' keys.`,
 			if err != nil {
 				return err
 			}
+			a.recordAction(ctx, s, "keys.rotate_master", "", map[string]string{"epoch": strconv.FormatUint(uint64(rep.Epoch), 10),
+				"removed_slots": strings.Join(rep.Removed, ",")})
 			ks := append([]snapshot.KeySlot(nil), rep.Slots...)
 			sortSlots(ks)
 			v := rotateMasterJSON{Epoch: rep.Epoch, Epochs: list(s.repo.Epochs()), Slots: []keyJSON{}, Removed: list(rep.Removed),
@@ -176,11 +178,13 @@ Exit 3 if --retire was given and objects are left under an older epoch
 (they still need the older keys, which are kept).`,
 		Args: args(cobra.NoArgs),
 		RunE: a.withArchive(false, func(cmd *cobra.Command, _ []string, s *session) error {
-			rep, err := s.repo.Reencrypt(cmd.Context(), snapshot.ReencryptOptions{SealedPrefix: archive.SealedPrefixLen, Retire: retire})
+			rep, err := s.repo.Reencrypt(cmd.Context(), snapshot.ReencryptOptions{SealedPrefix: continuity.SealedPrefixLen, Retire: retire})
 			s.meter.finish()
 			if err != nil {
 				return err
 			}
+			a.recordAction(cmd.Context(), s, "keys.reencrypt", "", map[string]string{"epoch": strconv.FormatUint(uint64(rep.Epoch), 10),
+				"resealed": strconv.Itoa(rep.Resealed), "repacked": strconv.Itoa(rep.Repacked), "retired": fmt.Sprint(rep.Retired)})
 			v := reencryptJSON{Epoch: rep.Epoch, Checked: rep.Checked, Resealed: rep.Resealed, Repacked: rep.Repacked,
 				WrittenBytes: rep.Bytes, Left: list(rep.Left), Retired: list(rep.Retired), RetireAfter: jsonTime(rep.RetireAfter),
 				Epochs: list(s.repo.Epochs())}
