@@ -26,6 +26,10 @@ type DeletionReceipt struct {
 	// the archive's (archive:NAME) and this node's (a path). Every other
 	// node deletes its copy when it applies LSN.
 	Deleted []string
+	// Warnings name what may still hold a destroyed key: old versions
+	// of its slot an S3 bucket kept and could not delete (object lock,
+	// or no s3:DeleteObjectVersion). Empty when every copy is gone.
+	Warnings []string
 	// Unreadable says what the destroyed keys leave unreadable.
 	Unreadable string
 	// Audit is the name of the audit record in the archive.
@@ -73,12 +77,13 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	if err := n.WaitFor(ctx, lsn); err != nil {
 		return r, fmt.Errorf("continuity: tenant %q: the forget record is at LSN %d, not applied yet: %w", id, lsn, err)
 	}
-	if r.Deleted, err = t.deleteSlots(ctx, k.Tag, k.ID); err != nil {
+	if r.Deleted, r.Warnings, err = t.deleteSlots(ctx, k.Tag, k.ID); err != nil {
 		return r, err
 	}
 	r.Audit, err = audit.Write(ctx, n.repo, audit.Entry{
 		Time: at, Action: "tenant.forget", Actor: n.actor(), Subject: r.Tag, LSN: uint64(lsn),
-		Details: map[string]string{"tenant": id, "reason": reason, "keys_destroyed": strings.Join(r.KeysDestroyed, ","), "deleted": strings.Join(r.Deleted, ",")},
+		Details: map[string]string{"tenant": id, "reason": reason, "keys_destroyed": strings.Join(r.KeysDestroyed, ","), "deleted": strings.Join(r.Deleted, ","),
+			"warnings": strings.Join(r.Warnings, "; ")},
 	})
 	if err != nil {
 		return r, fmt.Errorf("continuity: tenant %q is forgotten, but its audit record could not be written: %w", id, err)

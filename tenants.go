@@ -153,29 +153,35 @@ func (t *tenants) keepCopy(ctx context.Context, name string, body []byte) error 
 }
 
 // deleteSlots deletes the copies of a destroyed key's slot this node can
-// reach: its own, and the archive's while it ships the archive (the
-// primary). It returns what it confirmed gone.
-func (t *tenants) deleteSlots(ctx context.Context, tag tenant.Tag, id tenant.KeyID) (gone []string, err error) {
+// reach: its own, and the archive's (with every old version an S3 bucket
+// kept) while it ships the archive (the primary). It returns what it
+// confirmed gone, and warnings for what may remain.
+func (t *tenants) deleteSlots(ctx context.Context, tag tenant.Tag, id tenant.KeyID) (gone, warnings []string, err error) {
 	name := tenant.SlotName(tag, id)
 	if err := t.local.Delete(ctx, name); err != nil && !isMissing(err) {
-		return gone, fmt.Errorf("continuity: delete this node's copy of %s: %w", name, err)
+		return gone, nil, fmt.Errorf("continuity: delete this node's copy of %s: %w", name, err)
 	}
 	gone = append(gone, filepath.Join(t.n.cfg.Dir, "tenant-keys", filepath.FromSlash(name)))
 	if t.n.archiver() == nil {
-		return gone, nil
+		return gone, nil, nil
 	}
-	if err := t.n.repo.DeleteObject(ctx, name); err != nil {
-		return gone, fmt.Errorf("continuity: delete the archive's %s: %w", name, err)
+	rep, err := t.n.repo.PurgeObject(ctx, name)
+	if err != nil {
+		return gone, nil, fmt.Errorf("continuity: delete the archive's %s: %w", name, err)
 	}
-	return append(gone, "archive:"+name), nil
+	return append(gone, "archive:"+name), rep.Warnings, nil
 }
 
 // forgotten is hostState's hook on a running node: the key is destroyed,
 // so its slots go too. A failure is logged; the slots are tried again
 // when the node next applies the record or restores the registry.
 func (t *tenants) forgotten(ctx context.Context, ti tenant.Tenant) {
-	if _, err := t.deleteSlots(ctx, ti.Tag, ti.Key); err != nil {
+	_, warnings, err := t.deleteSlots(ctx, ti.Tag, ti.Key)
+	if err != nil {
 		t.n.lg.Error("a forgotten tenant's key slot is still stored; delete it", "tenant", ti.Tag, "key", ti.Key, "err", err)
+	}
+	for _, w := range warnings {
+		t.n.lg.Error("a forgotten tenant's key may still be readable", "tenant", ti.Tag, "key", ti.Key, "warning", w)
 	}
 }
 
@@ -214,7 +220,7 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 	if _, err := t.n.repo.PutSealed(ctx, name, nil, body); err != nil {
 		return nil, fmt.Errorf("continuity: store tenant %q's key in the archive: %w", id, err)
 	}
-	undo := func() { _, _ = t.deleteSlots(context.WithoutCancel(ctx), tag, k.ID) }
+	undo := func() { _, _, _ = t.deleteSlots(context.WithoutCancel(ctx), tag, k.ID) }
 	if err := t.keepCopy(ctx, name, body); err != nil {
 		undo()
 		return nil, fmt.Errorf("continuity: keep tenant %q's key on this node: %w", id, err)

@@ -3,23 +3,30 @@ package continuity
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
 	"gocloud.dev/secrets"
 	"gocloud.dev/secrets/localsecrets"
 
 	"github.com/continuity-go/continuity/audit"
+	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/tenant"
 	"github.com/continuity-go/continuity/wal"
@@ -54,9 +61,82 @@ func grepTree(t *testing.T, dir string, marker []byte) []string {
 // exactly at random instants before and after the deletion, while A's
 // events are skipped as shredded.
 func TestTenantCanary(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		bucket := t.TempDir()
+		tenantCanary(t, "file://"+filepath.ToSlash(bucket), func(t *testing.T, marker []byte, slot string) {
+			assert.Empty(t, grepTree(t, bucket, marker), "the marker is in the archive")
+			assert.NoFileExists(t, filepath.Join(bucket, filepath.FromSlash(slot)), "the destroyed key's slot")
+		})
+	})
+	t.Run("s3", func(t *testing.T) {
+		// A bucket with versioning on: the slot's old versions must go too.
+		archiveURL, client, bucket := versionedS3Bucket(t)
+		tenantCanary(t, archiveURL, func(t *testing.T, marker []byte, slot string) {
+			var kept []string
+			var marker2, idMarker *string
+			for {
+				out, err := client.ListObjectVersions(t.Context(), &s3.ListObjectVersionsInput{Bucket: &bucket, KeyMarker: marker2, VersionIdMarker: idMarker})
+				require.NoError(t, err)
+				for _, v := range out.Versions {
+					if strings.HasSuffix(*v.Key, slot) {
+						kept = append(kept, *v.Key+"@"+*v.VersionId)
+					}
+					obj, err := client.GetObject(t.Context(), &s3.GetObjectInput{Bucket: &bucket, Key: v.Key, VersionId: v.VersionId})
+					require.NoError(t, err)
+					b, err := io.ReadAll(obj.Body)
+					obj.Body.Close()
+					require.NoError(t, err)
+					assert.False(t, bytes.Contains(b, marker), "the marker is in %s version %s", *v.Key, *v.VersionId)
+				}
+				for _, m := range out.DeleteMarkers {
+					if strings.HasSuffix(*m.Key, slot) {
+						kept = append(kept, *m.Key+"@"+*m.VersionId+" (delete marker)")
+					}
+				}
+				if out.IsTruncated == nil || !*out.IsTruncated {
+					break
+				}
+				marker2, idMarker = out.NextKeyMarker, out.NextVersionIdMarker
+			}
+			assert.Empty(t, kept, "versions of the destroyed key's slot")
+		})
+	})
+}
+
+// versionedS3Bucket makes a bucket with versioning on in the loopback S3
+// server of .ci/run, and returns its archive URL, the S3 client and its
+// name.
+func versionedS3Bucket(t *testing.T) (string, *s3.Client, string) {
+	raw := os.Getenv(testkit.S3URLEnv)
+	if raw == "" {
+		if os.Getenv(testkit.CIEnv) != "" {
+			t.Fatalf("%s is not set", testkit.S3URLEnv)
+		}
+		t.Skipf("needs the S3 server: .ci/run with-s3 go test . -run %s", t.Name())
+	}
+	u, err := url.Parse(raw)
+	require.NoError(t, err)
+	base, err := blob.OpenBucket(t.Context(), raw)
+	require.NoError(t, err)
+	defer base.Close()
+	var client *s3.Client
+	require.True(t, base.As(&client))
+	name := "tenants-" + strings.ToLower(crand.Text()[:12])
+	_, err = client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &name})
+	require.NoError(t, err)
+	_, err = client.PutBucketVersioning(t.Context(), &s3.PutBucketVersioningInput{Bucket: &name,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
+	require.NoError(t, err, "the S3 server must allow versioning (versitygw --versioning-dir)")
+	u.Host = name
+	return u.String(), client, name
+}
+
+// tenantCanary runs the canary on an archive; archiveGone checks that the
+// archive holds neither the marker nor the destroyed key's slot.
+func tenantCanary(t *testing.T, archiveURL string, archiveGone func(t *testing.T, marker []byte, slot string)) {
 	ctx := context.Background()
-	dir, bucket := t.TempDir(), t.TempDir()
-	cfg := Config{Dir: dir, Archive: "file://" + filepath.ToSlash(bucket), Logger: quiet, WAL: wal.Options{SegmentBytes: 16 << 10}}
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Archive: archiveURL, Logger: quiet, WAL: wal.Options{SegmentBytes: 16 << 10}}
 	sm := testsm.NewTenants()
 	n, err := Open(ctx, cfg, sm)
 	require.NoError(t, err)
@@ -132,13 +212,12 @@ func TestTenantCanary(t *testing.T) {
 	require.NoError(t, n.Log().TruncateFront(LSN(m.LSN)))
 	require.NoError(t, n.Close())
 
-	for _, where := range []string{dir, bucket} {
-		assert.Empty(t, grepTree(t, where, marker), "the marker is still stored")
-	}
+	assert.Empty(t, grepTree(t, dir, marker), "the marker is in the node's directory")
 	// A's first key's slot is gone everywhere.
 	slot := tenant.SlotName(n.tenants.tagger.Tag("a"), mustKeyID(t, rcpt.KeysDestroyed[0]))
-	assert.NoFileExists(t, filepath.Join(bucket, filepath.FromSlash(slot)))
 	assert.NoFileExists(t, filepath.Join(dir, "tenant-keys", filepath.FromSlash(slot)))
+	assert.Empty(t, rcpt.Warnings, "the receipt says a copy of the key may remain")
+	archiveGone(t, marker, slot)
 
 	// Restart: every tenant but A is as it was.
 	sm2 := testsm.NewTenants()

@@ -1,0 +1,86 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"gocloud.dev/blob"
+)
+
+// PurgeReport is what PurgeObject removed and what it could not.
+type PurgeReport struct {
+	// OldVersions counts the old versions and delete markers removed (an
+	// S3 bucket with versioning keeps them past a delete).
+	OldVersions int
+	// Warnings say what may still hold the object: versions that could
+	// not be removed (locked, or no s3:DeleteObjectVersion), a store
+	// whose versioning cannot be asked.
+	Warnings []string
+}
+
+// PurgeObject deletes the sealed object name and, on S3, every version
+// of it the bucket kept, so that nothing of it can be read again (a
+// destroyed tenant key's slot). Other stores keep no versions: there it
+// is DeleteObject.
+func (r *Repo) PurgeObject(ctx context.Context, name string) (PurgeReport, error) {
+	var rep PurgeReport
+	if err := r.DeleteObject(ctx, name); err != nil {
+		return rep, err
+	}
+	var client *s3.Client
+	if !r.bucket.As(&client) {
+		return rep, nil
+	}
+	// gocloud does not say the bucket's name or its key prefix; a
+	// listing's input does.
+	var bucket, key string
+	it := r.bucket.List(&blob.ListOptions{Prefix: name, BeforeList: func(as func(any) bool) error {
+		var in *s3.ListObjectsV2Input
+		if as(&in) && in.Bucket != nil && in.Prefix != nil {
+			bucket, key = *in.Bucket, *in.Prefix
+		}
+		return nil
+	}})
+	if _, err := it.Next(ctx); err != nil && bucket == "" {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: could not ask S3 for its old versions (%v): if the bucket keeps versions, its owner must purge them", name, err))
+		return rep, nil
+	}
+	var marker, idMarker *string
+	for {
+		out, err := client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, KeyMarker: marker, VersionIdMarker: idMarker})
+		if err != nil {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: could not list its old versions in S3 bucket %s (%v): its owner must purge them", name, bucket, err))
+			return rep, nil
+		}
+		var ids []*string
+		for _, v := range out.Versions {
+			if v.Key != nil && *v.Key == key {
+				ids = append(ids, v.VersionId)
+			}
+		}
+		for _, m := range out.DeleteMarkers {
+			if m.Key != nil && *m.Key == key {
+				ids = append(ids, m.VersionId)
+			}
+		}
+		for _, id := range ids {
+			if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key, VersionId: id}); err != nil {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: version %s stays in S3 bucket %s: %v", name, deref(id), bucket, err))
+				continue
+			}
+			rep.OldVersions++
+		}
+		if out.IsTruncated == nil || !*out.IsTruncated {
+			return rep, nil
+		}
+		marker, idMarker = out.NextKeyMarker, out.NextVersionIdMarker
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
+}
