@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +91,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 	c.coord = coord
 	c.mu.Unlock()
 	close(c.started)
+	n.recordForcedRecovery(ctx)
 	if restarted {
 		// A node that was a member: wait a little for the leader to
 		// confirm its role, so that an archive that is not the
@@ -118,6 +120,31 @@ func (n *Node) startCluster(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// recordForcedRecovery writes the audit record of a forced recovery of
+// this node's Raft state (failover.ForceRecover, offline), once.
+func (n *Node) recordForcedRecovery(ctx context.Context) {
+	dir := filepath.Join(n.cfg.Dir, "raft")
+	fr, ok, err := failover.PendingForcedRecovery(dir)
+	if err != nil {
+		n.lg.Error("cannot read the record of a forced recovery; it is not in the audit trail", "err", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	var voters []string
+	for _, m := range fr.Voters {
+		voters = append(voters, m.ID)
+	}
+	if n.record(ctx, audit.Entry{Time: fr.At, Action: "recover.forced", Subject: fr.Node,
+		Details: map[string]string{"voters": strings.Join(voters, ",")}}) == "" {
+		return // logged; tried again at the next open
+	}
+	if err := failover.ForcedRecoveryRecorded(dir); err != nil {
+		n.lg.Warn("the forced recovery is in the audit trail, but its record in the Raft directory could not be removed; it will be recorded again", "err", err)
+	}
 }
 
 // awaitRole waits up to d for the first role change to be applied, and

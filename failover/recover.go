@@ -1,8 +1,12 @@
 package failover
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -19,7 +23,8 @@ import (
 // leader, and promotes a primary as usual. Every other node of the old
 // cluster must stay down or be wiped and joined anew: two clusters that
 // both believe they are the cluster would each promote a primary. It is
-// logged at error level.
+// logged at error level, and left in cfg.Dir for the host's audit trail
+// (PendingForcedRecovery: a continuity.Node records it when it opens).
 func ForceRecover(cfg Config, voters []Member) error {
 	if err := cfg.validateStore(); err != nil {
 		return err
@@ -53,5 +58,87 @@ func ForceRecover(cfg Config, voters []Member) error {
 	}
 	lg.Error("FORCED RECOVERY: the Raft configuration was rewritten by hand; every node of the old cluster not in it must stay down or be wiped",
 		"node", cfg.Node, "voters", len(voters))
+	if err := writeForcedRecovery(cfg.Dir, ForcedRecovery{Node: cfg.Node, At: time.Now().UTC(), Voters: voters}); err != nil {
+		return fmt.Errorf("failover: ForceRecover: the configuration is rewritten, but the record of it for the audit trail could not be written: %w", err)
+	}
 	return nil
+}
+
+// forcedRecoveryName is the file ForceRecover leaves in the Raft
+// directory: who the voters became, and when, until the node's host
+// records it (TakeForcedRecovery).
+const forcedRecoveryName = "forced-recovery.json"
+
+// ForcedRecovery is what ForceRecover did, as it left it in the Raft
+// directory.
+type ForcedRecovery struct {
+	Node   string    `json:"node"`
+	At     time.Time `json:"at"`
+	Voters []Member  `json:"voters"`
+}
+
+// writeForcedRecovery leaves the record of a forced recovery in dir,
+// synced, so that a crash after the rewrite cannot lose it.
+func writeForcedRecovery(dir string, fr ForcedRecovery) error {
+	b, err := json.Marshal(fr)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, forcedRecoveryName)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// PendingForcedRecovery returns the record of a forced recovery of the
+// Raft directory dir that its host has not recorded yet (ok false: none).
+// The host writes it to its audit trail, then calls
+// ForcedRecoveryRecorded.
+func PendingForcedRecovery(dir string) (fr ForcedRecovery, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, forcedRecoveryName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fr, false, nil
+	}
+	if err != nil {
+		return fr, false, err
+	}
+	if err := json.Unmarshal(b, &fr); err != nil {
+		return fr, false, fmt.Errorf("failover: %s: %w", forcedRecoveryName, err)
+	}
+	return fr, true, nil
+}
+
+// ForcedRecoveryRecorded removes the record PendingForcedRecovery
+// returned.
+func ForcedRecoveryRecorded(dir string) error {
+	if err := os.Remove(filepath.Join(dir, forcedRecoveryName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
