@@ -16,9 +16,11 @@
 //   - replication: primary→standby streaming over mutual TLS.
 //   - failover: Raft-coordinated promotion with leases and fencing epochs.
 //   - peer: node identity and the mutual TLS both of them speak.
+//   - tenant: per-tenant keys, sealed events and state, key and forget
+//     records; audit: the archive's audit trail.
 //
-// Imports flow one way: wal and snapshot, then archive, replication, this
-// package, observe; failover beside replication.
+// Imports flow one way: wal and snapshot, then archive, tenant and audit,
+// replication, this package, observe; failover beside replication.
 //
 // The Node wires them together. One applier folds every event into the
 // host's StateMachine exactly once, on the primary and on standbys; a
@@ -28,6 +30,11 @@
 //	n, err := continuity.Open(ctx, continuity.Config{Dir: "/var/lib/app"}, sm) // ctx bounds the opening only
 //	_, lsn, err := n.Append(ctx, event)    // durable, then applied to sm
 //	for rec, err := range n.Events(ctx, 1) { ... } // projections: any LSN, then the tail
+//
+// A state machine that implements TenantStateMachine takes tenants'
+// events (AppendTenant), each tenant sealed under its own key in every
+// copy; RestoreTenant rebuilds one tenant as of a time, and ForgetTenant
+// shreds one everywhere.
 //
 // A single node keeps an encrypted archive in a local directory by
 // default; Config.Archive points it at object storage, and
