@@ -111,16 +111,20 @@ func (s *SectionWriter) Write(p []byte) (int, error) {
 		return 0, s.err
 	}
 	s.buf = append(s.buf, p...)
-	for len(s.buf) >= stateChunkMax {
-		s.emit(s.sk.chunker.Cut(s.buf))
+	// What is left moves to the front once per Write: moving it after
+	// every chunk is quadratic in the size of one Write.
+	off := 0
+	for len(s.buf)-off >= stateChunkMax && s.err == nil {
+		off += s.emit(s.buf[off:])
 	}
+	s.buf = s.buf[:copy(s.buf, s.buf[off:])]
 	return len(p), s.err
 }
 
 // Close seals what is buffered and ends the section.
 func (s *SectionWriter) Close() error {
 	for len(s.buf) > 0 && s.err == nil {
-		s.emit(s.sk.chunker.Cut(s.buf))
+		s.buf = s.buf[s.emit(s.buf):]
 	}
 	if s.err == nil {
 		_, s.err = s.w.Write([]byte{0, 0, 0, 0})
@@ -128,8 +132,10 @@ func (s *SectionWriter) Close() error {
 	return s.err
 }
 
-func (s *SectionWriter) emit(n int) {
-	chunk := s.buf[:n]
+// emit seals the first chunk of buf and returns its length.
+func (s *SectionWriter) emit(buf []byte) int {
+	n := s.sk.chunker.Cut(buf)
+	chunk := buf[:n]
 	m := hmac.New(sha256.New, s.sk.nonce)
 	m.Write(chunk)
 	nonce := m.Sum(nil)[:12]
@@ -139,7 +145,7 @@ func (s *SectionWriter) emit(n int) {
 	if _, err := s.w.Write(frame); err != nil {
 		s.err = err
 	}
-	s.buf = s.buf[:copy(s.buf, s.buf[n:])]
+	return n
 }
 
 // ReadSectionHeader reads the next section's header: ok false at the end
@@ -173,7 +179,8 @@ func EndSections(w io.Writer) error {
 
 // SectionReader reads a section's state, opening each chunk under k;
 // with k nil it skips the section's frames (a shredded tenant). It
-// returns io.EOF at the section's end, and reads nothing past it.
+// returns io.EOF at the section's end, and reads nothing past it. An
+// error is returned again by every later Read and Skip.
 type SectionReader struct {
 	r     io.Reader
 	k     *Key
@@ -182,6 +189,7 @@ type SectionReader struct {
 	chunk []byte
 	frame []byte
 	done  bool
+	err   error
 }
 
 // NewSectionReader reads the section of (tag, id) whose header was just
@@ -208,8 +216,12 @@ func (s *SectionReader) Read(p []byte) (int, error) {
 		if s.done {
 			return 0, io.EOF
 		}
-		if err := s.next(); err != nil {
-			return 0, err
+		// Not past a damaged frame: the state would have a hole.
+		if s.err == nil {
+			s.err = s.next()
+		}
+		if s.err != nil {
+			return 0, s.err
 		}
 	}
 	n := copy(p, s.chunk)
@@ -301,12 +313,14 @@ func (p *PlainWriter) Close() error {
 	return err
 }
 
-// PlainReader reads a PlainWriter's frames, up to their end.
+// PlainReader reads a PlainWriter's frames, up to their end. An error
+// is returned again by every later Read.
 type PlainReader struct {
 	r     io.Reader
 	frame []byte
 	left  []byte
 	done  bool
+	err   error
 }
 
 // NewPlainReader returns a PlainReader from r.
@@ -318,8 +332,12 @@ func (p *PlainReader) Read(b []byte) (int, error) {
 		if p.done {
 			return 0, io.EOF
 		}
+		if p.err != nil {
+			return 0, p.err
+		}
 		f, err := readFrame(p.r, p.frame[:0])
 		if err != nil {
+			p.err = err
 			return 0, err
 		}
 		p.frame = f
