@@ -161,6 +161,9 @@ func makeKey(path string) (snapshot.KeyProvider, error) {
 // Events returns the records from LSN from on, following the tail until
 // ctx is done: for projections and read models. Records the local WAL no
 // longer holds come from the archive. Stop early by breaking the loop.
+// Records are as stored: a tenant's events (Kind tenant.KindSealed) and
+// the tenant records beside them come sealed; a projection reads the
+// host's events (Kind wal.KindEvent) and skips the others.
 func (n *Node) Events(ctx context.Context, from wal.LSN) iter.Seq2[wal.Record, error] {
 	return func(yield func(wal.Record, error) bool) {
 		if from == 0 {

@@ -231,6 +231,9 @@ func (s *hostState) Restore(r io.Reader) error {
 			return err
 		}
 	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: bytes after the end of the tenants' sections", tenant.ErrDamaged)
+	}
 	if s.forgotten != nil {
 		for _, t := range s.reg.Tenants() {
 			if t.Forgotten {

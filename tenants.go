@@ -72,8 +72,8 @@ type tenants struct {
 	keepers tenant.Keepers
 	sealer  tenant.Sealer
 
-	genMu    sync.Mutex // one generation record at a time
-	createMu sync.Mutex // one tenant creation at a time
+	genMu    sync.Mutex     // one generation record at a time
+	createMu [64]sync.Mutex // one creation at a time per tenant (striped by tag)
 }
 
 // openTenants sets up the tenant machinery (the archive is open).
@@ -206,8 +206,9 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 	if !create {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownTenant, id)
 	}
-	t.createMu.Lock()
-	defer t.createMu.Unlock()
+	mu := &t.createMu[tag[0]%uint8(len(t.createMu))]
+	mu.Lock()
+	defer mu.Unlock()
 	if k, info, ok := t.reg.Lookup(tag); ok && !info.Forgotten && k != nil {
 		return k, nil // created meanwhile
 	}
