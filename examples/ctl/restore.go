@@ -211,26 +211,50 @@ func (a *app) createOutput(path string, force bool) (output, error) {
 	return createOut(path, force)
 }
 
-func (a *app) restoreTo(ctx context.Context, s *session, t target, at archive.Target, outPath, eventsPath string, force bool) error {
+// restoreFiles are a restore's two outputs: the state and the events
+// after it, kept whole or not at all.
+type restoreFiles struct{ state, events output }
+
+// createRestoreFiles creates both outputs (eventsPath is set: the flags'
+// checks require it without --snapshot).
+func (a *app) createRestoreFiles(outPath, eventsPath string, force bool) (restoreFiles, error) {
 	sf, err := a.createOutput(outPath, force)
 	if err != nil {
-		return err
+		return restoreFiles{}, err
 	}
-	// eventsPath is set: the flags' checks require it without --snapshot.
 	ef, err := a.createOutput(eventsPath, force)
 	if err != nil {
 		sf.abort()
+		return restoreFiles{}, err
+	}
+	return restoreFiles{sf, ef}, nil
+}
+
+func (f restoreFiles) abort() {
+	f.state.abort()
+	f.events.abort()
+}
+
+// commit keeps both, the events first: a state file never stands
+// without its events.
+func (f restoreFiles) commit() error {
+	if err := f.events.commit(); err != nil {
+		f.state.abort()
 		return err
 	}
-	x := &exporter{state: sf, events: json.NewEncoder(ef)}
-	abort := func() {
-		sf.abort()
-		ef.abort()
+	return f.state.commit()
+}
+
+func (a *app) restoreTo(ctx context.Context, s *session, t target, at archive.Target, outPath, eventsPath string, force bool) error {
+	files, err := a.createRestoreFiles(outPath, eventsPath, force)
+	if err != nil {
+		return err
 	}
+	x := &exporter{state: files.state, events: json.NewEncoder(files.events)}
 	res, err := archive.RestoreTo(ctx, s.repo, at, x, archive.RestoreOptions{Progress: s.meter.restore})
 	s.meter.finish()
 	if err != nil {
-		abort()
+		files.abort()
 		if x.err != nil { // what the archive reports as the state machine's failure
 			return fmt.Errorf("restore: writing the output failed, nothing was kept: %w", x.err)
 		}
@@ -242,12 +266,7 @@ func (a *app) restoreTo(ctx context.Context, s *session, t target, at archive.Ta
 		}
 		return err
 	}
-	// The events first: a state file never stands without its events.
-	if err := ef.commit(); err != nil {
-		sf.abort()
-		return err
-	}
-	if err := sf.commit(); err != nil {
+	if err := files.commit(); err != nil {
 		return err
 	}
 	v := restoreJSON{TargetTime: jsonTime(at.Time), TargetLSN: uint64(at.LSN), Snapshot: jsonID(res.Snapshot), SnapshotLSN: uint64(res.SnapshotLSN), LSN: uint64(res.LSN),

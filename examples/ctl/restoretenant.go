@@ -64,21 +64,15 @@ func (a *app) restoreTenant(ctx context.Context, s *session, t target, at archiv
 	if err := tenant.CheckID(id); err != nil {
 		return usage(fmt.Errorf("--tenant: %w", err))
 	}
-	sf, err := a.createOutput(outPath, force)
+	files, err := a.createRestoreFiles(outPath, eventsPath, force)
 	if err != nil {
 		return err
 	}
-	ef, err := a.createOutput(eventsPath, force)
-	if err != nil {
-		sf.abort()
-		return err
-	}
-	x := &tenantExporter{exporter{state: sf, events: json.NewEncoder(ef)}}
+	x := &tenantExporter{exporter{state: files.state, events: json.NewEncoder(files.events)}}
 	res, err := continuity.RestoreTenant(ctx, s.repo, id, at, x, nil)
 	s.meter.finish()
 	if err != nil {
-		sf.abort()
-		ef.abort()
+		files.abort()
 		var shredded *tenant.ShreddedError
 		var unavailable *tenant.KeyUnavailableError
 		switch {
@@ -95,11 +89,7 @@ func (a *app) restoreTenant(ctx context.Context, s *session, t target, at archiv
 		}
 		return err
 	}
-	if err := ef.commit(); err != nil {
-		sf.abort()
-		return err
-	}
-	if err := sf.commit(); err != nil {
+	if err := files.commit(); err != nil {
 		return err
 	}
 	v := restoreTenantJSON{Tenant: id, Tag: res.Tag, TargetTime: jsonTime(at.Time), TargetLSN: uint64(at.LSN), FromSnapshot: res.FromSnapshot,
