@@ -15,25 +15,25 @@ import (
 // archive as an audit record (package audit): the tenant's ID stays
 // there, sealed under the archive's key, as proof of the deletion.
 type DeletionReceipt struct {
-	Tenant string    // the tenant ID
-	Tag    string    // its tag: how records and object names refer to it
-	Reason string    // as given; kept in the log in the clear
-	At     time.Time // when the forget record was appended
-	LSN    wal.LSN   // the forget record's LSN
+	Tenant string    `json:"tenant"` // the tenant ID
+	Tag    string    `json:"tag"`    // its tag: how records and object names refer to it
+	Reason string    `json:"reason"` // as given; kept in the log in the clear
+	At     time.Time `json:"at"`     // when the forget record was appended
+	LSN    wal.LSN   `json:"lsn"`    // the forget record's LSN
 	// KeysDestroyed are the data keys destroyed (key IDs).
-	KeysDestroyed []string
+	KeysDestroyed []string `json:"keys_destroyed"`
 	// Deleted are the stored copies of those keys' slots confirmed gone:
 	// the archive's (archive:NAME) and this node's (a path). Every other
 	// node deletes its copy when it applies LSN.
-	Deleted []string
+	Deleted []string `json:"deleted"`
 	// Warnings name what may still hold a destroyed key: old versions
 	// of its slot an S3 bucket kept and could not delete (object lock,
 	// or no s3:DeleteObjectVersion). Empty when every copy is gone.
-	Warnings []string
+	Warnings []string `json:"warnings"`
 	// Unreadable says what the destroyed keys leave unreadable.
-	Unreadable string
+	Unreadable string `json:"unreadable"`
 	// Audit is the name of the audit record in the archive.
-	Audit string
+	Audit string `json:"audit"`
 }
 
 // ForgetTenant shreds the tenant id: it appends a forget record, which
@@ -68,7 +68,7 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	}
 	r := DeletionReceipt{
 		Tenant: id, Tag: k.Tag.String(), Reason: reason, At: at, LSN: lsn,
-		KeysDestroyed: []string{k.ID.String()},
+		KeysDestroyed: []string{k.ID.String()}, Deleted: []string{}, Warnings: []string{},
 		Unreadable: fmt.Sprintf("every sealed event of tenant %s under key %s: in the WAL of every node, on standbys, "+
 			"in the archive's WAL objects and quarantined tails; its state in base snapshots taken before LSN %d", k.Tag, k.ID, lsn),
 	}
@@ -80,6 +80,7 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	if r.Deleted, r.Warnings, err = t.deleteSlots(ctx, k.Tag, k.ID); err != nil {
 		return r, err
 	}
+	r.Warnings = append([]string{}, r.Warnings...) // [] in JSON when none
 	r.Audit, err = audit.Write(ctx, n.repo, audit.Entry{
 		Time: at, Action: "tenant.forget", Actor: n.actor(), Subject: r.Tag, LSN: uint64(lsn),
 		Details: map[string]string{"tenant": id, "reason": reason, "keys_destroyed": strings.Join(r.KeysDestroyed, ","), "deleted": strings.Join(r.Deleted, ","),

@@ -29,6 +29,7 @@ type eventJSON struct {
 	LSN   uint64   `json:"lsn"`
 	Epoch uint64   `json:"epoch"`
 	Time  jsonTime `json:"time"`
+	Kind  uint8    `json:"kind"` // 0: the host's event; 1-4: a tenant's record, sealed (package tenant)
 	Data  []byte   `json:"data"` // base64
 }
 
@@ -43,7 +44,7 @@ func (x *exporter) Snapshot(io.Writer) error {
 	return errors.New("ctl: an exported state cannot be snapshotted")
 }
 func (x *exporter) Apply(rec wal.Record) error {
-	err := x.events.Encode(eventJSON{uint64(rec.LSN), rec.Epoch, jsonTime(rec.Time), rec.Data})
+	err := x.events.Encode(eventJSON{uint64(rec.LSN), rec.Epoch, jsonTime(rec.Time), uint8(rec.Kind), rec.Data})
 	if err != nil && x.err == nil {
 		x.err = err
 	}
@@ -125,7 +126,8 @@ func cmdRestore(a *app) *cobra.Command {
 		Long: `restore writes the state as of a point in time: the newest base snapshot at
 or before it into --out, and the events after it, up to the target, into
 --events (default OUT.events.jsonl; one JSON object per line: lsn, epoch,
-time, data in base64). Without --time or --lsn it restores the newest
+time, kind, data in base64; kind 0 is the host's event, 1 to 4 a tenant's
+record, sealed). Without --time or --lsn it restores the newest
 state; --snapshot restores one base snapshot alone (no events).
 --tenant restores one tenant alone: its state from its section of the
 base snapshot and its own events, decrypted with its key (a tenant whose
@@ -146,6 +148,9 @@ writes the state to stdout (then --events must name a file, unless
 		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
 			if outPath == "" {
 				return usage(errors.New("restore: --out FILE is required (- for stdout)"))
+			}
+			if cmd.Flags().Changed("tenant") && tenantID == "" {
+				return usage(errors.New("restore: --tenant names no tenant"))
 			}
 			if snapID != "" && (t.at != "" || t.lsn != 0) {
 				return usage(errors.New("restore: --snapshot restores one snapshot; give --time or --lsn without it"))
@@ -172,6 +177,7 @@ writes the state to stdout (then --events must name a file, unless
 			if snapID != "" {
 				return a.restoreSnapshot(ctx, s, snapID, outPath, force)
 			}
+
 			if tenantID != "" {
 				return a.restoreTenant(ctx, s, t, at, tenantID, outPath, eventsPath, force)
 			}

@@ -154,7 +154,7 @@ func TestDocCommands(t *testing.T) {
 			t.Fatalf("%s: %q, want red", c, out)
 		case strings.Contains(c, "/tenants/acme/restore") && !strings.Contains(out, `"color":"red"`):
 			t.Fatalf("%s: %q, want acme's keys", c, out)
-		case strings.Contains(c, "-X DELETE") && strings.Contains(c, "/tenants/acme") && !strings.Contains(out, `"KeysDestroyed"`):
+		case strings.Contains(c, "-X DELETE") && strings.Contains(c, "/tenants/acme") && !strings.Contains(out, `"keys_destroyed"`):
 			t.Fatalf("%s: %q, want the deletion receipt", c, out)
 		}
 	}
