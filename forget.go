@@ -47,11 +47,19 @@ type DeletionReceipt struct {
 //
 // The key must be readable to forget it (the forget record is MACed
 // under it): a tenant whose keeper is gone gives its
-// *tenant.KeyUnavailableError.
+// *tenant.KeyUnavailableError. A tenant already forgotten is not
+// forgotten again: its slots are deleted again, for a forget whose
+// deletion failed (an archive that refused it), and the receipt says so.
 func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionReceipt, error) {
 	t, err := n.tenantsOrErr()
 	if err != nil {
 		return DeletionReceipt{}, err
+	}
+	if err := tenant.CheckID(id); err != nil {
+		return DeletionReceipt{}, err
+	}
+	if _, info, ok := t.reg.Lookup(t.tagger.Tag(id)); ok && info.Forgotten {
+		return n.forgetAgain(ctx, t, id, reason, info)
 	}
 	k, err := t.key(ctx, id, TenantOptions{}, false)
 	if err != nil {
@@ -89,5 +97,21 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	if err != nil {
 		return r, fmt.Errorf("continuity: tenant %q is forgotten, but its audit record could not be written: %w", id, err)
 	}
+	return r, nil
+}
+
+// forgetAgain deletes the slots of a tenant's destroyed key once more
+// (nothing is appended): the receipt lists what is confirmed gone now.
+func (n *Node) forgetAgain(ctx context.Context, t *tenants, id, reason string, info tenant.Tenant) (DeletionReceipt, error) {
+	r := DeletionReceipt{Tenant: id, Tag: info.Tag.String(), Reason: reason, At: time.Now(),
+		KeysDestroyed: []string{info.Key.String()}, Warnings: []string{},
+		Unreadable: fmt.Sprintf("the tenant was forgotten before; its key %s is destroyed, and this deleted its slots again", info.Key)}
+	var err error
+	if r.Deleted, r.Warnings, err = t.deleteSlots(ctx, info.Tag, info.Key); err != nil {
+		return r, err
+	}
+	r.Warnings = append([]string{}, r.Warnings...)
+	r.Audit = n.record(ctx, audit.Entry{Action: "tenant.forget", Subject: r.Tag,
+		Details: map[string]string{"tenant": id, "reason": reason, "again": "true", "deleted": strings.Join(r.Deleted, ","), "warnings": strings.Join(r.Warnings, "; ")}})
 	return r, nil
 }

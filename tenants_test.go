@@ -417,3 +417,26 @@ func TestRestoreTenant(t *testing.T) {
 		assert.Equal(t, model[id], sm.Events(id))
 	}
 }
+
+// TestForgetTwice: forgetting a forgotten tenant appends nothing and
+// deletes its slots again (for a first deletion the archive refused);
+// an unknown tenant is ErrUnknownTenant.
+func TestForgetTwice(t *testing.T) {
+	ctx := t.Context()
+	n, err := Open(ctx, Config{Dir: t.TempDir(), Logger: quiet}, testsm.NewTenants())
+	require.NoError(t, err)
+	defer n.Close()
+	_, _, err = n.AppendTenant(ctx, "a", []byte("x"))
+	require.NoError(t, err)
+	first, err := n.ForgetTenant(ctx, "a", "one")
+	require.NoError(t, err)
+	last := n.Log().Last()
+	again, err := n.ForgetTenant(ctx, "a", "two")
+	require.NoError(t, err)
+	assert.Equal(t, last, n.Log().Last(), "nothing appended")
+	assert.Zero(t, again.LSN)
+	assert.Equal(t, first.KeysDestroyed, again.KeysDestroyed)
+	assert.Equal(t, first.Deleted, again.Deleted, "the same copies, confirmed gone again")
+	_, err = n.ForgetTenant(ctx, "never", "")
+	assert.ErrorIs(t, err, ErrUnknownTenant)
+}
