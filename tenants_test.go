@@ -228,13 +228,18 @@ func tenantCanary(t *testing.T, archiveURL string, archiveGone func(t *testing.T
 	assert.Equal(t, want["c"], sm2.Events("c"))
 	assert.Equal(t, []string{"a is new again"}, sm2.Events("a"))
 
-	// 100 random instants, before and after the deletion.
-	for range 100 {
+	// 100 random instants, before and after the deletion: by time, and
+	// by LSN.
+	for i := range 100 {
 		p := points[rng.IntN(len(points))]
 		got := testsm.NewTenants()
-		res, err := n.RestoreTo(ctx, AtLSN(p.lsn), got)
+		target := AtTime(p.at)
+		if i%2 == 1 {
+			target = AtLSN(p.lsn)
+		}
+		res, err := n.RestoreTo(ctx, target, got)
 		require.NoError(t, err)
-		require.Equal(t, p.lsn, res.LSN)
+		require.GreaterOrEqual(t, res.LSN, p.lsn, "%v", target)
 		assert.Equal(t, p.want["b"], got.Events("b"), "B at LSN %d", p.lsn)
 		assert.Equal(t, p.want["c"], got.Events("c"), "C at LSN %d", p.lsn)
 		for _, ev := range got.Events("a") {
