@@ -32,10 +32,11 @@ const (
 	suiteSnapshot    = "snapshot"    // Save and Restore vs restic (snapbench -suites snapshots)
 	suiteReplication = "replication" // replbench
 	suiteArchive     = "archive"     // archive RPO, integrity costs, restore and verify speed (archbench)
+	suiteTenants     = "tenants"     // Append vs AppendTenant, many tenants: restarts, memory, snapshot bytes (tenantbench)
 	suiteFailover    = "failover"    // failbench
 )
 
-var allSuites = []string{suiteHotPath, suiteWAL, suiteSnapshot, suiteReplication, suiteArchive, suiteFailover}
+var allSuites = []string{suiteHotPath, suiteWAL, suiteSnapshot, suiteReplication, suiteArchive, suiteTenants, suiteFailover}
 
 // settings are the flags.
 type settings struct {
@@ -190,6 +191,13 @@ func plan(s settings) []step {
 			a = append(a, "-state", "32MiB")
 		}
 		out = append(out, step{suites: []string{suiteArchive}, cmd: "archbench", args: a})
+	}
+	if has(suiteTenants) {
+		a := common(true)
+		if s.short {
+			a = append(a, "-quick")
+		}
+		out = append(out, step{suites: []string{suiteTenants}, cmd: "tenantbench", args: a})
 	}
 	if has(suiteFailover) {
 		a := common(false)

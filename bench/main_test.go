@@ -33,15 +33,15 @@ func TestPlan(t *testing.T) {
 			t.Errorf("%s does not write the README and charts: %q", st.cmd, args)
 		}
 	}
-	if want := []string{"snapbench", "walbench", "replbench", "replbench", "archbench", "failbench"}; !slices.Equal(cmds, want) {
+	if want := []string{"snapbench", "walbench", "replbench", "replbench", "archbench", "tenantbench", "failbench"}; !slices.Equal(cmds, want) {
 		t.Fatalf("programs %v, want %v", cmds, want)
 	}
 	if one, apart := strings.Join(plan(s)[2].args, " "), strings.Join(plan(s)[3].args, " "); strings.Contains(one, "-standby-dir") || !strings.HasSuffix(apart, "-standby-dir /mnt/other") {
 		t.Errorf("replbench runs %q and %q: want one on one disk, then one with -standby-dir /mnt/other", one, apart)
 	}
 	s.standbyDir = ""
-	if n := len(plan(s)); n != 5 {
-		t.Errorf("-standby-dir \"\" gives %d programs, want 5 (no second replbench run)", n)
+	if n := len(plan(s)); n != 6 {
+		t.Errorf("-standby-dir \"\" gives %d programs, want 6 (no second replbench run)", n)
 	}
 
 	s, err = parseFlags([]string{"-short", "-suites", "snapshot,failover,snapshot", "-dir", "/d", "-size", "8MiB"}, io.Discard)

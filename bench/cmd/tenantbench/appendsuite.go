@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/continuity-go/continuity"
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// bencher runs the suites in the work directory root.
+type bencher struct {
+	settings
+	root     string
+	progress io.Writer
+	nodes    int // nodes made so far, for their directory names
+}
+
+// nodeDir returns a new directory name for a node under root.
+func (b *bencher) nodeDir(what string) string {
+	b.nodes++
+	return filepath.Join(b.root, fmt.Sprintf("%s-%03d", what, b.nodes))
+}
+
+// config is the nodes' Config: Dir, the default archive (Dir/archive,
+// through localblob) and every default but these: no scheduled base
+// snapshots and no scheduled Verify, so that nothing but what is measured
+// runs beside it (the scale suite takes its snapshots itself), and the
+// node's warnings go to the progress output. segmentBytes sets
+// WAL.SegmentBytes (0: the default, 64 MiB).
+func (b *bencher) config(dir string, segmentBytes int64) continuity.Config {
+	return continuity.Config{
+		Dir:                dir,
+		SnapshotEvery:      -1,
+		SnapshotEveryBytes: -1,
+		VerifyEvery:        -1,
+		WAL:                wal.Options{SegmentBytes: segmentBytes},
+		Logger:             slog.New(slog.NewTextHandler(b.progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// appendRun is what one timed run of one way of appending measured.
+type appendRun struct {
+	eps      float64       // events appended per second (one event per call)
+	mbps     float64       // their payload bytes per second, 10^6
+	p50, p99 time.Duration // latency of one call
+}
+
+// appendJob is one configuration of the append suite: both ways of
+// appending, run after run.
+type appendJob struct {
+	size, writers int
+	plain, sealed []appendRun
+}
+
+// ratios are sealed ÷ plain events/s, per round.
+func (j *appendJob) ratios() []float64 {
+	var v []float64
+	for i := range min(len(j.plain), len(j.sealed)) {
+		v = append(v, j.sealed[i].eps/j.plain[i].eps)
+	}
+	return v
+}
+
+// sealRun is the AES-256-GCM limit of one event size in one run.
+type sealRun struct{ sealNs, openNs float64 }
+
+// sealJob is the AES-256-GCM limit of one event size, run after run.
+type sealJob struct {
+	size int
+	runs []sealRun
+}
+
+// appendSuite measures Append against AppendTenant for every size and
+// number of writers, and AES-256-GCM alone for every size, round by
+// round.
+func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, error) {
+	var jobs []*appendJob
+	var seals []*sealJob
+	for _, size := range b.sizes {
+		for _, w := range b.writers {
+			jobs = append(jobs, &appendJob{size: size, writers: w})
+		}
+		seals = append(seals, &sealJob{size: size})
+	}
+	for round := range b.runs {
+		for _, j := range jobs {
+			// Alternate which way goes first, so that neither always
+			// follows the other.
+			order := []bool{false, true}
+			if round%2 == 1 {
+				order = []bool{true, false}
+			}
+			for _, sealed := range order {
+				r, err := b.appendRun(ctx, j.size, j.writers, sealed)
+				if err != nil {
+					return nil, nil, fmt.Errorf("append %s × %d writers, sealed %v: %w", sizeName(j.size), j.writers, sealed, err)
+				}
+				if sealed {
+					j.sealed = append(j.sealed, r)
+				} else {
+					j.plain = append(j.plain, r)
+				}
+				fmt.Fprintf(b.progress, "tenantbench: round %d/%d: %s × %d writers, %s: %s events/s\n",
+					round+1, b.runs, sizeName(j.size), j.writers, way(sealed), benchkit.Sig3(r.eps))
+			}
+		}
+		for _, j := range seals {
+			j.runs = append(j.runs, sealAlone(j.size, min(b.duration, 500*time.Millisecond)))
+		}
+	}
+	return jobs, seals, nil
+}
+
+func way(sealed bool) string {
+	if sealed {
+		return "AppendTenant"
+	}
+	return "Append"
+}
+
+// Phases of a run, as seen by its writer goroutines.
+const (
+	warming int32 = iota
+	measuring
+	stopping
+)
+
+// appendRun opens a fresh node, creates one tenant per writer (in both
+// ways, so that the nodes differ only in how they are appended to), and
+// drives it with one closed-loop goroutine per writer, each appending
+// its own payload of size bytes, one event per call: Append, or
+// AppendTenant of its tenant if sealed. Calls that complete during the
+// warm-up are not counted. Afterwards the state must hold every event
+// appended.
+func (b *bencher) appendRun(ctx context.Context, size, writers int, sealed bool) (appendRun, error) {
+	dir := b.nodeDir("append")
+	defer os.RemoveAll(dir)
+	sm := newState(false)
+	n, err := continuity.Open(ctx, b.config(dir, 0), sm)
+	if err != nil {
+		return appendRun{}, err
+	}
+	defer n.Close()
+	ids := make([]string, writers)
+	payloads := make([][]byte, writers)
+	for i := range writers {
+		ids[i] = fmt.Sprintf("writer-%04d", i)
+		if err := n.CreateTenant(ctx, ids[i], continuity.TenantOptions{}); err != nil {
+			return appendRun{}, err
+		}
+		payloads[i] = randomBytes(rand.New(rand.NewPCG(b.seed, uint64(i))), size)
+	}
+	runtime.GC()
+
+	var phase atomic.Int32
+	lats := make([][]time.Duration, writers)
+	calls := make([]int64, writers)
+	errc := make(chan error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			var lat []time.Duration
+			for phase.Load() != stopping {
+				t0 := time.Now()
+				var err error
+				if sealed {
+					_, _, err = n.AppendTenant(ctx, ids[i], payloads[i])
+				} else {
+					_, _, err = n.Append(ctx, payloads[i])
+				}
+				if err != nil {
+					errc <- err
+					break
+				}
+				calls[i]++
+				if phase.Load() == measuring {
+					lat = append(lat, time.Since(t0))
+				}
+			}
+			lats[i] = lat
+		})
+	}
+	wait := func(d time.Duration) error {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err = wait(b.warmup)
+	start := time.Now()
+	phase.Store(measuring)
+	if err == nil {
+		err = wait(b.duration)
+	}
+	phase.Store(stopping)
+	elapsed := time.Since(start)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
+		}
+	}
+	if err != nil {
+		return appendRun{}, err
+	}
+
+	// Every event appended reached the state.
+	if err := n.WaitFor(ctx, n.Log().Last()); err != nil {
+		return appendRun{}, err
+	}
+	var total int64
+	for _, c := range calls {
+		total += c
+	}
+	got, _ := sm.plain()
+	if sealed {
+		_, got, _ = sm.totals()
+	}
+	if got != total {
+		return appendRun{}, fmt.Errorf("the state holds %d events, %d were appended", got, total)
+	}
+
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	sec := elapsed.Seconds()
+	if err := n.Close(); err != nil {
+		return appendRun{}, err
+	}
+	return appendRun{
+		eps:  float64(len(all)) / sec,
+		mbps: float64(len(all)) * float64(size) / sec / 1e6,
+		p50:  benchkit.Percentile(all, 0.50),
+		p99:  benchkit.Percentile(all, 0.99),
+	}, nil
+}
+
+// sealAlone measures AES-256-GCM (crypto/cipher, a fixed key) sealing and
+// opening one event of size bytes, with a 49-byte header as additional
+// data and a counter nonce, as a sealed event is: each for about d, in
+// this goroutine. It returns ns per event.
+func sealAlone(size int, d time.Duration) sealRun {
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i + 1)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err) // a 32-byte key
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	event := randomBytes(rand.New(rand.NewPCG(uint64(size), 7)), size)
+	ad := make([]byte, sealHeader)
+	dst := make([]byte, 0, size+aead.Overhead())
+	var nonce [12]byte
+	loop := func(op func(i uint64)) float64 {
+		start := time.Now()
+		var i uint64
+		for {
+			for range 64 {
+				op(i)
+				i++
+			}
+			if el := time.Since(start); el >= d {
+				return float64(el.Nanoseconds()) / float64(i)
+			}
+		}
+	}
+	var r sealRun
+	r.sealNs = loop(func(i uint64) {
+		binary.LittleEndian.PutUint64(nonce[:], i)
+		dst = aead.Seal(dst[:0], nonce[:], event, ad)
+	})
+	binary.LittleEndian.PutUint64(nonce[:], 1)
+	sealed := aead.Seal(nil, nonce[:], event, ad)
+	out := make([]byte, 0, size)
+	r.openNs = loop(func(uint64) {
+		var err error
+		if out, err = aead.Open(out[:0], nonce[:], sealed, ad); err != nil {
+			panic(errors.New("an event sealed here does not open"))
+		}
+	})
+	return r
+}
+
+// sealHeader is the header of a sealed event, its additional data (see
+// package tenant: version, tag, key ID, generation, counter).
+const sealHeader = 49
+
+// randomBytes returns n bytes from r: incompressible, the same for a
+// seed.
+func randomBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := 0; i < n; i += 8 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		copy(b[i:], w[:])
+	}
+	return b
+}
+
+// sizeName formats a byte count as 128 B, 4 KiB or 1 MiB.
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/continuity-go/continuity"
+)
+
+func TestParseFlags(t *testing.T) {
+	s, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.runs != 5 || s.duration != 3*time.Second || s.tenants != 10_000 || !slices.Equal(s.writers, []int{1, 64}) ||
+		!slices.Equal(s.sizes, []int{128, 4096}) || !slices.Equal(s.suites, allSuites) {
+		t.Errorf("defaults %+v", s)
+	}
+	s, err = parseFlags([]string{"-quick", "-runs", "2", "-suites", "scale, append"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.runs != 2 || s.duration != quickDuration || s.warmup != quickWarmup || s.tenants != quickTenants || !slices.Equal(s.suites, allSuites) {
+		t.Errorf("-quick -runs 2: %+v", s)
+	}
+	_, err = parseFlags([]string{"-runs", "0", "-duration", "1ms", "-warmup", "-1s", "-writers", "0", "-sizes", "x", "-tenants", "0", "-suites", "wal"})
+	for _, flag := range []string{"-runs", "-duration", "-warmup", "-writers", "-sizes", "-tenants", "-suites"} {
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("bad flags gave %v, want an error naming %s", err, flag)
+		}
+	}
+}
+
+// TestStateRoundTrip: what Snapshot and SnapshotTenant write, Restore and
+// RestoreTenant read back.
+func TestStateRoundTrip(t *testing.T) {
+	a := newState(true)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(a.Apply(continuity.Record{LSN: 1, Data: []byte("plain")}))
+	must(a.ApplyTenant("t1", continuity.Record{LSN: 2, Data: []byte("one")}))
+	must(a.ApplyTenant("t1", continuity.Record{LSN: 3, Data: []byte("two")}))
+	var shared, t1 bytes.Buffer
+	must(a.Snapshot(&shared))
+	must(a.SnapshotTenant("t1", &t1))
+	b := newState(true)
+	must(b.ApplyTenant("gone", continuity.Record{LSN: 1, Data: []byte("x")}))
+	must(b.Restore(&shared))
+	must(b.RestoreTenant("t1", &t1))
+	if ev, by := b.tenantTotals("t1"); ev != 2 || by != 6 || !slices.Equal(b.tenants["t1"].Events, []string{"one", "two"}) {
+		t.Errorf("t1 restored as %d events of %d bytes: %+v", ev, by, b.tenants["t1"])
+	}
+	if n, _, _ := b.totals(); n != 1 {
+		t.Errorf("%d tenants after Restore and one RestoreTenant, want 1", n)
+	}
+	if ev, by := b.plain(); ev != 1 || by != 5 {
+		t.Errorf("plain events %d of %d bytes, want 1 of 5", ev, by)
+	}
+	must(b.DropTenant("t1"))
+	if n, _, _ := b.totals(); n != 0 {
+		t.Errorf("%d tenants after DropTenant", n)
+	}
+}
+
+// TestTenantbenchSmoke runs both suites end to end in a tiny
+// configuration, writing into a copy of a README, so that the harness
+// cannot rot between full runs. It checks that the report has its
+// tables and rows, not the numbers: timings never decide whether a test
+// passes (the suites' own checks that every event reached the state, and
+// that every restart restored every tenant, do).
+func TestTenantbenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs nodes on disk")
+	}
+	dir := t.TempDir()
+	readme := filepath.Join(dir, "README.md")
+	if err := os.WriteFile(readme, []byte("# Benchmarks\n\n"+beginMarker+"\nold\n"+endMarker+"\n\nafter\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseFlags([]string{"-tenants", "50", "-duration", "100ms", "-warmup", "20ms", "-runs", "1", "-sizes", "128",
+		"-dir", dir, "-readme", readme, "-charts", filepath.Join(dir, "charts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := execute(context.Background(), s, "-tenants 50", &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for _, want := range []string{
+		"#### Append and AppendTenant: events/s", "\n| 128 B | 1 | ", "\n| 128 B | 64 | ",
+		"#### The machine's limit: AES-256-GCM alone, same run",
+		"#### Scale: 50 tenants on one node", "Scaled down from the issue's 10,000 tenants", "\n| 50 | ",
+		"| WAL replayed from LSN 1 |", "| from the base snapshot (WAL truncated past it) |",
+		"| restarted, WAL replayed |", "| the same after base snapshots |", "| restarted from the base snapshot |",
+		"| 1: all tenants |", "| 2: 1 of the tenants changed (1%), one event each |", "| 3: nothing changed |", "| 4: one tenant changed, one event |",
+		"| … new chunks as sealed (NewBytes + 16 B each) |", "| StoredBytes (Stats) |",
+		"#### Targets",
+		"| 128 B events, 1 writer: AppendTenant ≥ 0.95 × Append events/s (median of the rounds) |",
+		"| 128 B events, 64 writers: AppendTenant ≥ 0.95 × Append events/s (median of the rounds) |",
+		"| base snapshot after 1% of 50 tenants changed: StoredBytes ≤ 1.2 × the changed tenants' bytes |",
+		"of 3 target checks met.",
+		"](charts/tenant-append.png)",
+		endMarker + "\n\nafter\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("README lacks %q:\n%s", want, text)
+		}
+	}
+	// Two rows per append configuration: events/s and the AES limit.
+	if n := strings.Count(text, "\n| 128 B | "); n != 4 {
+		t.Errorf("%d rows for 128 B, want 4 (1 and 64 writers, in the append and the limit tables)", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "charts", "tenant-append.png")); err != nil {
+		t.Errorf("chart not drawn: %v", err)
+	}
+	if strings.Contains(text, "\nold\n") || !strings.Contains(out.String(), "#### Targets") {
+		t.Errorf("report not written in place:\n%s", text)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "tenantbench-") {
+			t.Errorf("work directory %s left behind", e.Name())
+		}
+	}
+}
