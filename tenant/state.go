@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 
 	"github.com/continuity-go/continuity/internal/cdc"
@@ -20,7 +21,18 @@ import (
 //	  1    16  tenant tag
 //	 17     8  key ID
 //	 25     .  frames: u32 length n, then n bytes: a sealed chunk and
-//	           its 12-byte nonce; a frame of length 0 ends the section
+//	           its 12-byte nonce
+//	  .     4  0xFFFFFFFF: the end of the section
+//	  .    32  HMAC-SHA-256 under HKDF(data key, "continuity/tenant/v1/
+//	           state-mac") of the tag, the key ID, each frame's nonce in
+//	           order and the frame count (u64)
+//
+// The end's MAC makes the section whole: without the tenant's key,
+// frames cannot be dropped, repeated, reordered or cut off (the snapshot
+// store's own encryption already keeps out whoever lacks the archive's
+// key; this keeps out whoever has that key but not the tenant's). It
+// does not tell a section from an older whole section of the same key:
+// that is the snapshot's to tell.
 //
 // The state is cut into content-defined chunks (4, 16, 64 KiB min, avg,
 // max; the gear table derives from the tenant's key, so boundaries say
@@ -42,13 +54,40 @@ const (
 	stateChunkAvg     = 16 << 10
 	stateChunkMax     = 64 << 10
 	maxFrame          = stateChunkMax + tagSize
+	sectionEnd        = 0xFFFFFFFF
+	sectionMACSize    = sha256.Size
 )
 
 // stateKeys are a key's derived keys for sections, built once.
 type stateKeys struct {
 	aead    cipher.AEAD
 	nonce   []byte // HMAC key of the synthetic nonces
+	mac     []byte // HMAC key of a section's end
 	chunker *cdc.Chunker
+}
+
+// sectionMAC accumulates a section's end MAC.
+type sectionMAC struct {
+	h     hash.Hash
+	count uint64
+}
+
+func newSectionMAC(sk *stateKeys, ad []byte) *sectionMAC {
+	m := &sectionMAC{h: hmac.New(sha256.New, sk.mac)}
+	m.h.Write(ad)
+	return m
+}
+
+func (m *sectionMAC) frame(nonce []byte) {
+	m.h.Write(nonce)
+	m.count++
+}
+
+func (m *sectionMAC) sum() []byte {
+	var c [8]byte
+	binary.LittleEndian.PutUint64(c[:], m.count)
+	m.h.Write(c[:])
+	return m.h.Sum(nil)
 }
 
 func (k *Key) state() (*stateKeys, error) {
@@ -69,23 +108,29 @@ func (k *Key) state() (*stateKeys, error) {
 	if err != nil {
 		return nil, err
 	}
+	mac, err := k.deriveLocked([]byte("continuity/tenant/v1/state-mac"))
+	if err != nil {
+		return nil, err
+	}
 	ch, err := cdc.New(cdc.Params{Min: stateChunkMin, Avg: stateChunkAvg, Max: stateChunkMax}, cdc.NewTable([32]byte(seed)))
 	if err != nil {
 		return nil, err
 	}
-	k.stateKeys = &stateKeys{aead: aead, nonce: nonce, chunker: ch}
+	k.stateKeys = &stateKeys{aead: aead, nonce: nonce, mac: mac, chunker: ch}
 	return k.stateKeys, nil
 }
 
 // SectionWriter seals one tenant's state as it is written. Close ends
 // the section.
 type SectionWriter struct {
-	w   io.Writer
-	k   *Key
-	sk  *stateKeys
-	buf []byte
-	ad  [24]byte
-	err error
+	w      io.Writer
+	k      *Key
+	sk     *stateKeys
+	mac    *sectionMAC
+	buf    []byte
+	ad     [24]byte
+	closed bool
+	err    error
 }
 
 // NewSectionWriter writes the section header of k's tenant to w and
@@ -98,6 +143,7 @@ func NewSectionWriter(w io.Writer, k *Key) (*SectionWriter, error) {
 	s := &SectionWriter{w: w, k: k, sk: sk}
 	copy(s.ad[:16], k.Tag[:])
 	copy(s.ad[16:], k.ID[:])
+	s.mac = newSectionMAC(sk, s.ad[:])
 	hdr := append([]byte{1}, s.ad[:]...)
 	if _, err := w.Write(hdr); err != nil {
 		return nil, err
@@ -105,8 +151,12 @@ func NewSectionWriter(w io.Writer, k *Key) (*SectionWriter, error) {
 	return s, nil
 }
 
-// Write buffers p and seals every chunk it completes.
+// Write buffers p and seals every chunk it completes. It fails after
+// Close.
 func (s *SectionWriter) Write(p []byte) (int, error) {
+	if s.closed {
+		return 0, errors.New("tenant: write to a closed section")
+	}
 	if s.err != nil {
 		return 0, s.err
 	}
@@ -121,13 +171,20 @@ func (s *SectionWriter) Write(p []byte) (int, error) {
 	return len(p), s.err
 }
 
-// Close seals what is buffered and ends the section.
+// Close seals what is buffered and ends the section. A second Close
+// writes nothing and returns what the first did: the end's MAC is summed
+// once, and a second end would be read as damage.
 func (s *SectionWriter) Close() error {
+	if s.closed {
+		return s.err
+	}
+	s.closed = true
 	for len(s.buf) > 0 && s.err == nil {
 		s.buf = s.buf[s.emit(s.buf):]
 	}
 	if s.err == nil {
-		_, s.err = s.w.Write([]byte{0, 0, 0, 0})
+		end := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+sectionMACSize), sectionEnd)
+		_, s.err = s.w.Write(append(end, s.mac.sum()...))
 	}
 	return s.err
 }
@@ -142,6 +199,7 @@ func (s *SectionWriter) emit(buf []byte) int {
 	frame := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+n+tagSize+12), uint32(n+tagSize+12))
 	frame = s.sk.aead.Seal(frame, nonce, chunk, s.ad[:])
 	frame = append(frame, nonce...)
+	s.mac.frame(nonce)
 	if _, err := s.w.Write(frame); err != nil {
 		s.err = err
 	}
@@ -179,12 +237,16 @@ func EndSections(w io.Writer) error {
 
 // SectionReader reads a section's state, opening each chunk under k;
 // with k nil it skips the section's frames (a shredded tenant). It
-// returns io.EOF at the section's end, and reads nothing past it. An
+// returns io.EOF at the section's end, only once the end's MAC matches
+// the frames read, and reads nothing past it. Each chunk it gives is the
+// tenant's, but that none was dropped, repeated or moved is known only
+// at io.EOF: a caller must not take a state as whole before it. An
 // error is returned again by every later Read and Skip.
 type SectionReader struct {
 	r     io.Reader
 	k     *Key
 	sk    *stateKeys
+	mac   *sectionMAC
 	ad    [24]byte
 	chunk []byte
 	frame []byte
@@ -206,6 +268,7 @@ func NewSectionReader(r io.Reader, tag Tag, id KeyID, k *Key) (*SectionReader, e
 		if s.sk, err = k.state(); err != nil {
 			return nil, err
 		}
+		s.mac = newSectionMAC(s.sk, s.ad[:])
 	}
 	return s, nil
 }
@@ -236,15 +299,26 @@ func (s *SectionReader) Skip() error {
 }
 
 func (s *SectionReader) next() error {
-	frame, err := readFrame(s.r, s.frame[:0])
+	size, err := readFrameLen(s.r)
+	if err != nil {
+		return err
+	}
+	if size == sectionEnd {
+		var mac [sectionMACSize]byte
+		if _, err := io.ReadFull(s.r, mac[:]); err != nil {
+			return fmt.Errorf("%w: the end of tenant %x's section: %v", ErrDamaged, s.ad[:16], err)
+		}
+		if s.mac != nil && !hmac.Equal(s.mac.sum(), mac[:]) {
+			return fmt.Errorf("%w: tenant %x's section does not end as written (frames dropped, repeated, reordered or cut)", ErrDamaged, s.ad[:16])
+		}
+		s.done = true
+		return nil
+	}
+	frame, err := readFrameBody(s.r, s.frame[:0], size)
 	if err != nil {
 		return err
 	}
 	s.frame = frame
-	if len(frame) == 0 {
-		s.done = true
-		return nil
-	}
 	if s.k == nil {
 		return nil
 	}
@@ -261,17 +335,31 @@ func (s *SectionReader) next() error {
 	if !hmac.Equal(m.Sum(nil)[:12], nonce) {
 		return fmt.Errorf("%w: a state chunk of tenant %x has another chunk's nonce", ErrDamaged, s.ad[:16])
 	}
+	s.mac.frame(nonce)
 	s.chunk = plain
 	return nil
 }
 
 // readFrame reads one frame into buf: length-prefixed, bounded.
 func readFrame(r io.Reader, buf []byte) ([]byte, error) {
+	size, err := readFrameLen(r)
+	if err != nil {
+		return nil, err
+	}
+	return readFrameBody(r, buf, size)
+}
+
+// readFrameLen reads a frame's length.
+func readFrameLen(r io.Reader) (uint32, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return nil, fmt.Errorf("%w: frame: %v", ErrDamaged, err)
+		return 0, fmt.Errorf("%w: frame: %v", ErrDamaged, err)
 	}
-	size := binary.LittleEndian.Uint32(n[:])
+	return binary.LittleEndian.Uint32(n[:]), nil
+}
+
+// readFrameBody reads a frame of size bytes into buf, bounded.
+func readFrameBody(r io.Reader, buf []byte, size uint32) ([]byte, error) {
 	if size > maxFrame+12 {
 		return nil, fmt.Errorf("%w: a frame of %d bytes, more than %d", ErrDamaged, size, maxFrame+12)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"testing/iotest"
 
@@ -22,6 +23,10 @@ import (
 // frameOverhead is what sealing adds to a chunk in its frame: the GCM tag
 // and the nonce, after the 4-byte length.
 const frameOverhead = tagSize + 12
+
+// sectionEndSize is the size of a section's end: the end marker and the
+// MAC.
+const sectionEndSize = 4 + sectionMACSize
 
 // writeIn writes data to w in pieces of 0 to maxPiece bytes drawn from
 // rng, and returns the first error.
@@ -66,31 +71,85 @@ func framePlain(t testing.TB, state []byte) []byte {
 }
 
 // frameSpans returns the [start, end) offsets of the frames that start at
-// b[off], length included, up to the frame of length 0, and the offset
-// just past that one. b must be well formed.
-func frameSpans(t testing.TB, b []byte, off int) (spans [][2]int, end int) {
+// b[off], length included, up to their end, and the offset just past the
+// end: for a section's frames (sealed) the end marker and its MAC, for
+// plain frames the frame of length 0. b must be well formed.
+func frameSpans(t testing.TB, b []byte, off int, sealed bool) (spans [][2]int, end int) {
 	t.Helper()
 	for {
 		require.LessOrEqual(t, off+4, len(b), "frames run past the end")
-		n := int(binary.LittleEndian.Uint32(b[off:]))
-		if n == 0 {
+		n := binary.LittleEndian.Uint32(b[off:])
+		switch {
+		case sealed && n == sectionEnd:
+			require.LessOrEqual(t, off+sectionEndSize, len(b), "the end's MAC runs past the end")
+			return spans, off + sectionEndSize
+		case !sealed && n == 0:
 			return spans, off + 4
 		}
-		require.LessOrEqual(t, off+4+n, len(b), "a frame runs past the end")
-		spans = append(spans, [2]int{off, off + 4 + n})
-		off += 4 + n
+		require.LessOrEqual(t, off+4+int(n), len(b), "a frame runs past the end")
+		spans = append(spans, [2]int{off, off + 4 + int(n)})
+		off += 4 + int(n)
 	}
 }
 
 // sectionFrames returns the frames of the section that starts at b[0],
-// lengths included, and the section's length.
+// lengths included, and the section's length; its end is
+// b[end-sectionEndSize:end].
 func sectionFrames(t testing.TB, b []byte) (frames [][]byte, end int) {
 	t.Helper()
-	spans, end := frameSpans(t, b, sectionHeaderSize)
+	spans, end := frameSpans(t, b, sectionHeaderSize, true)
 	for _, s := range spans {
 		frames = append(frames, b[s[0]:s[1]])
 	}
 	return frames, end
+}
+
+// sectionEndOf is the end of a section of k's with these frames (lengths
+// included), computed as the format comment in state.go gives it: the
+// end marker, then HMAC-SHA-256 under HKDF(data key,
+// "continuity/tenant/v1/state-mac") of the tag, the key ID, each frame's
+// nonce in order and the frame count (u64).
+func sectionEndOf(t testing.TB, k *Key, frames [][]byte) []byte {
+	t.Helper()
+	k.mu.Lock()
+	key, err := k.deriveLocked([]byte("continuity/tenant/v1/state-mac"))
+	k.mu.Unlock()
+	require.NoError(t, err)
+	m := hmac.New(sha256.New, key)
+	m.Write(k.Tag[:])
+	m.Write(k.ID[:])
+	for _, f := range frames {
+		require.GreaterOrEqual(t, len(f), 4+12, "a frame without a nonce")
+		m.Write(f[len(f)-12:])
+	}
+	m.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(frames))))
+	return m.Sum(binary.LittleEndian.AppendUint32(nil, sectionEnd))
+}
+
+// sectionOf is a section of k's header, then frames (lengths included),
+// then end.
+func sectionOf(k *Key, frames [][]byte, end []byte) []byte {
+	b := append([]byte{1}, k.Tag[:]...)
+	b = append(b, k.ID[:]...)
+	for _, f := range frames {
+		b = append(b, f...)
+	}
+	return append(b, end...)
+}
+
+// requireSkips skips section, followed by other bytes, without a key:
+// Skip succeeds and stops exactly at what follows, as a restore skipping
+// a shredded tenant needs, whether or not the section is whole.
+func requireSkips(t testing.TB, section []byte, msgAndArgs ...any) {
+	t.Helper()
+	r := bytes.NewReader(append(bytes.Clone(section), "next"...))
+	tag, id, ok, err := ReadSectionHeader(r)
+	require.NoError(t, err, msgAndArgs...)
+	require.True(t, ok, msgAndArgs...)
+	sr, err := NewSectionReader(r, tag, id, nil)
+	require.NoError(t, err, msgAndArgs...)
+	require.NoError(t, sr.Skip(), msgAndArgs...)
+	require.Equal(t, "next", rest(r), msgAndArgs...)
 }
 
 // readSection reads the section at r under k.
@@ -210,7 +269,8 @@ func TestSectionRoundTrip(t *testing.T) {
 			assert.Equal(t, k.Tag[:], one[1:17], "tag")
 			assert.Equal(t, k.ID[:], one[17:25], "key ID")
 			frames, end := sectionFrames(t, one)
-			assert.Equal(t, len(one), end, "bytes after the end frame")
+			assert.Equal(t, len(one), end, "bytes after the end")
+			assert.Equal(t, sectionEndOf(t, k, frames), one[end-sectionEndSize:], "the end")
 			total := 0
 			for i, f := range frames {
 				n := len(f) - 4 - frameOverhead
@@ -376,7 +436,7 @@ func TestPlainRoundTrip(t *testing.T) {
 		state := gen.Random(uint64(100+i), n)
 		t.Run(fmt.Sprintf("size=%d", n), func(t *testing.T) {
 			one := framePlain(t, state)
-			spans, end := frameSpans(t, one, 0)
+			spans, end := frameSpans(t, one, 0, false)
 			assert.Equal(t, len(one), end, "bytes after the end frame")
 			assert.Len(t, spans, (n+maxFrame-1)/maxFrame, "frames of one Write")
 			for j, s := range spans {
@@ -391,7 +451,7 @@ func TestPlainRoundTrip(t *testing.T) {
 			require.NoError(t, writeIn(w, state, rng, 100<<10))
 			require.NoError(t, w.Close())
 			pieces := b.Bytes()
-			spans, _ = frameSpans(t, pieces, 0)
+			spans, _ = frameSpans(t, pieces, 0, false)
 			for j, s := range spans {
 				assert.LessOrEqual(t, s[1]-s[0]-4, maxFrame, "frame %d", j)
 			}
@@ -534,39 +594,39 @@ func TestSectionNothingShared(t *testing.T) {
 	}
 }
 
-// TestSectionBitFlip flips bits in a section's frames, its end frame
-// included (every bit of small sections; of a large one, every bit near
-// a frame's edges and a sample of the rest): reading fails with
-// ErrDamaged, after giving at most the chunks before the damage, and a
-// reader of the whole list of sections fails too.
+// TestSectionBitFlip flips bits in a section's frames and in its end,
+// the end's MAC included (every bit of small sections; of a large one,
+// every bit near a frame's edges, every bit of the end and a sample of
+// the rest): reading fails with ErrDamaged, after giving at most the
+// chunks before the damage, and a reader of the whole list of sections
+// fails too.
 //
-// One kind of flip does not fail in the section: a flip that makes a
-// frame's length 0 ends the section early, since nothing authenticates
-// a section's end. The section then reads as a prefix of the state,
-// whole chunks of it, and only what follows, the rest of the cut frame,
-// fails to read as sections.
+// A flip that makes a frame's length 0 ("a frame of 128 bytes" has one)
+// once ended the section early, and it read as a prefix of the state:
+// a frame of length 0 is now a frame too short to open.
 func TestSectionBitFlip(t *testing.T) {
-	k := fixedKey("acme") // so that what a cut frame reads as is fixed
+	k := fixedKey("acme") // so that the chunks, and their lengths, are fixed
 	for _, tc := range []struct {
-		name  string
-		state []byte
-		every bool
+		name   string
+		state  []byte
+		every  bool
+		zeroes bool // a flip makes a frame's length 0
 	}{
-		{"empty", nil, true},
-		{"5 bytes", []byte("state"), true},
-		{"a frame of 128 bytes", gen.Random(40, 128-frameOverhead), true},
-		{"100KiB", gen.Random(41, 100<<10), false},
+		{"empty", nil, true, false},
+		{"5 bytes", []byte("state"), true, false},
+		{"a frame of 128 bytes", gen.Random(40, 128-frameOverhead), true, true},
+		{"100KiB", gen.Random(41, 100<<10), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			section := sealSection(t, k, tc.state)
 			stream := append(bytes.Clone(section), 0) // EndSections
-			spans, end := frameSpans(t, section, sectionHeaderSize)
+			spans, end := frameSpans(t, section, sectionHeaderSize, true)
 			require.Equal(t, len(section), end)
 			if !tc.every {
 				require.GreaterOrEqual(t, len(spans), 2, "chunks")
 			}
-			// Chunk boundaries in the state, for the prefixes a cut
-			// section may read as.
+			// Chunk boundaries in the state: a damaged section gives
+			// whole chunks before the damage.
 			bounds := map[int]bool{0: true}
 			lengths := map[int]bool{} // offsets of frame lengths
 			var edges []int
@@ -583,9 +643,9 @@ func TestSectionBitFlip(t *testing.T) {
 						return true
 					}
 				}
-				return byteOff >= end-4
+				return byteOff >= end-sectionEndSize
 			}
-			flips, cuts := 0, 0
+			flips, zeroed, inMAC := 0, 0, 0
 			for bit := 8 * sectionHeaderSize; bit < 8*len(section); bit++ {
 				byteOff := bit / 8
 				if !tc.every && !near(byteOff) && bit%1009 != 0 {
@@ -594,34 +654,138 @@ func TestSectionBitFlip(t *testing.T) {
 				flips++
 				bad := flipBit(stream, bit)
 				got, err := readSection(bytes.NewReader(bad), k)
+				require.ErrorIs(t, err, ErrDamaged, "bit %d (byte %d) flipped", bit, byteOff)
 				require.True(t, bytes.HasPrefix(tc.state, got), "bit %d (byte %d) flipped: the section reads as other bytes", bit, byteOff)
-				lengthAt := -1 // the frame length the bit is in, if any
-				for s := range lengths {
-					if byteOff >= s && byteOff < s+4 {
-						lengthAt = s
-					}
+				require.True(t, bounds[len(got)], "bit %d (byte %d) flipped: the section gives part of a chunk", bit, byteOff)
+				if byteOff >= end-sectionMACSize {
+					// Every chunk opens; the end does not.
+					require.Equal(t, len(tc.state), len(got), "bit %d (byte %d) of the MAC flipped", bit, byteOff)
+					inMAC++
 				}
-				if err == nil {
-					require.NotEqual(t, -1, lengthAt, "bit %d (byte %d) flipped: the section reads", bit, byteOff)
-					require.Zero(t, binary.LittleEndian.Uint32(bad[lengthAt:]), "bit %d (byte %d) flipped: the section reads", bit, byteOff)
-					require.True(t, bounds[len(got)], "bit %d flipped: the section ends mid-chunk", bit)
-					require.Less(t, len(got), len(tc.state), "bit %d flipped: the section reads whole", bit)
-					cuts++
-				} else {
-					require.ErrorIs(t, err, ErrDamaged, "bit %d (byte %d) flipped", bit, byteOff)
+				for s := range lengths {
+					if byteOff >= s && byteOff < s+4 && binary.LittleEndian.Uint32(bad[s:]) == 0 {
+						zeroed++
+					}
 				}
 				_, err = readStream(bad, map[Tag]*Key{k.Tag: k})
 				require.ErrorIs(t, err, ErrDamaged, "bit %d (byte %d) flipped: the list of sections reads", bit, byteOff)
 			}
-			t.Logf("%d bits flipped, %d of them cut the section", flips, cuts)
+			assert.Equal(t, 8*sectionMACSize, inMAC, "bits of the MAC flipped")
+			if tc.zeroes {
+				assert.Positive(t, zeroed, "no flip made a frame's length 0")
+			}
+			t.Logf("%d bits flipped, %d of them made a frame's length 0", flips, zeroed)
 		})
 	}
 }
 
+// TestSectionWhole rebuilds a tenant's section from its own frames and
+// from those of another section of the same key (another state): cut
+// short at every frame boundary, cut by a frame of length 0 (the old
+// end), each frame dropped, each repeated, each swapped with the next,
+// the first and the last swapped, the other section's frames put in
+// place of, before or after the section's; each ended by the section's
+// own end or by the other's. Every frame opens where it is, as the
+// chunks are sealed alone (so that an unchanged one deduplicates), but
+// the section does not end as written: read under the key it fails with
+// ErrDamaged, having opened every frame but one of length 0. Skipped
+// without the key, it still ends exactly at the next section. So whoever
+// holds the archive's key but not the tenant's can no longer cut a
+// tenant's state short or reorder it.
+func TestSectionWhole(t *testing.T) {
+	k := fixedKey("acme") // so that the number of chunks is fixed
+	stateA, stateB := gen.Random(55, 100<<10), gen.Random(56, 60<<10)
+	a, b := sealSection(t, k, stateA), sealSection(t, k, stateB)
+	fa, endA := sectionFrames(t, a)
+	fb, endB := sectionFrames(t, b)
+	require.GreaterOrEqual(t, len(fa), 4, "chunks of A")
+	require.GreaterOrEqual(t, len(fb), 2, "chunks of B")
+	// The chunk each frame opens to.
+	plain := map[string][]byte{}
+	for _, s := range []struct {
+		frames [][]byte
+		state  []byte
+	}{{fa, stateA}, {fb, stateB}} {
+		off := 0
+		for _, f := range s.frames {
+			n := len(f) - 4 - frameOverhead
+			plain[string(f)] = s.state[off : off+n]
+			off += n
+		}
+		require.Equal(t, len(s.state), off)
+	}
+	zero := []byte{0, 0, 0, 0}
+
+	t.Run("as written", func(t *testing.T) {
+		for _, s := range []struct {
+			section []byte
+			state   []byte
+		}{{a, stateA}, {b, stateB}} {
+			got, err := readSection(bytes.NewReader(s.section), k)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(s.state, got))
+			frames, end := sectionFrames(t, s.section)
+			require.Equal(t, s.section, sectionOf(k, frames, s.section[end-sectionEndSize:end]), "sectionOf")
+			requireSkips(t, s.section)
+		}
+	})
+
+	type tcase struct {
+		name   string
+		frames [][]byte
+	}
+	var cases []tcase
+	add := func(frames [][]byte, format string, args ...any) {
+		cases = append(cases, tcase{fmt.Sprintf(format, args...), frames})
+	}
+	for i := range len(fa) {
+		add(slices.Concat(fa[:i]), "cut after %d frames", i)
+	}
+	for i := range len(fa) + 1 {
+		add(slices.Concat(fa[:i], [][]byte{zero}, fa[i:]), "a frame of length 0 after %d frames", i)
+	}
+	for i := range len(fa) {
+		add(slices.Concat(fa[:i], fa[i+1:]), "frame %d dropped", i)
+		add(slices.Concat(fa[:i+1], fa[i:]), "frame %d repeated", i)
+	}
+	for i := range len(fa) - 1 {
+		add(slices.Concat(fa[:i], [][]byte{fa[i+1], fa[i]}, fa[i+2:]), "frames %d and %d swapped", i, i+1)
+	}
+	last := len(fa) - 1
+	add(slices.Concat([][]byte{fa[last]}, fa[1:last], [][]byte{fa[0]}), "the first and the last swapped")
+	for i := range min(len(fa), len(fb)) {
+		add(slices.Concat(fa[:i], fb[i:i+1], fa[i+1:]), "the other's frame %d in place of frame %d", i, i)
+	}
+	add(slices.Concat(fb, fa), "the other's frames in front")
+	add(slices.Concat(fa, fb), "the other's frames after")
+	add(slices.Concat(fa[:2], fb, fa[2:]), "the other's frames in the middle")
+
+	for _, tc := range cases {
+		for endName, end := range map[string][]byte{"its end": a[endA-sectionEndSize:], "the other's end": b[endB-sectionEndSize:]} {
+			t.Run(tc.name+", "+endName, func(t *testing.T) {
+				section := sectionOf(k, tc.frames, end)
+				require.False(t, bytes.Equal(section, a) || bytes.Equal(section, b), "the case rebuilds a section as written")
+				got, err := readSection(bytes.NewReader(append(bytes.Clone(section), "next"...)), k)
+				require.ErrorIs(t, err, ErrDamaged)
+				var opened []byte
+				for _, f := range tc.frames {
+					if len(f) == 4 {
+						break // a frame of length 0 does not open
+					}
+					opened = append(opened, plain[string(f)]...)
+				}
+				assert.True(t, bytes.Equal(opened, got), "read %d bytes, not the %d of the frames before the end", len(got), len(opened))
+				requireSkips(t, section)
+			})
+		}
+	}
+}
+
 // TestSectionFrameMoved puts frames of other sections, of another tenant
-// or of the tenant's other key, into a tenant's section: they do not
-// open there. (Frames of the section itself, moved within it, do: the
-// chunks are sealed alone so that an unchanged one deduplicates.)
+// or of the tenant's other key, into a tenant's section, which keeps its
+// end: they do not open there, and skipping the section without a key
+// still ends at the next one. (Frames of another section of the same
+// key do open: TestSectionWhole.)
 func TestSectionFrameMoved(t *testing.T) {
 	state := gen.Random(50, 100<<10)
 	acme := NewKey(testTag("acme"))
@@ -629,11 +793,7 @@ func TestSectionFrameMoved(t *testing.T) {
 	frames, end := sectionFrames(t, section)
 	require.GreaterOrEqual(t, len(frames), 2)
 	rebuild := func(frames [][]byte) []byte {
-		b := bytes.Clone(section[:sectionHeaderSize])
-		for _, f := range frames {
-			b = append(b, f...)
-		}
-		return append(b, section[end-4:end]...)
+		return sectionOf(acme, frames, section[end-sectionEndSize:end])
 	}
 	got, err := readSection(bytes.NewReader(rebuild(frames)), acme)
 	require.NoError(t, err, "the section rebuilt from its frames")
@@ -655,6 +815,7 @@ func TestSectionFrameMoved(t *testing.T) {
 				got, err := readSection(bytes.NewReader(rebuild(moved)), acme)
 				assert.ErrorIs(t, err, ErrDamaged)
 				assert.True(t, bytes.HasPrefix(state, got), "the section reads as other bytes")
+				requireSkips(t, rebuild(moved))
 			})
 		}
 		t.Run(name+" section relabelled", func(t *testing.T) {
@@ -662,13 +823,15 @@ func TestSectionFrameMoved(t *testing.T) {
 			got, err := readSection(bytes.NewReader(relabelled), acme)
 			assert.ErrorIs(t, err, ErrDamaged)
 			assert.Empty(t, got)
+			requireSkips(t, relabelled)
 		})
 	}
 }
 
 // TestSectionNonceChecked seals a chunk under the tenant's state key with
-// a nonce that is not the chunk's synthetic one, as only the key's holder
-// could: it does not open, so what opens seals again to the same bytes.
+// a nonce that is not the chunk's synthetic one, and ends the section
+// with the MAC of that nonce, as only the key's holder could: it does not
+// open, so what opens seals again to the same bytes.
 func TestSectionNonceChecked(t *testing.T) {
 	k := NewKey(testTag("acme"))
 	sk, err := k.state()
@@ -686,9 +849,9 @@ func TestSectionNonceChecked(t *testing.T) {
 			section := bytes.Clone(sealSection(t, k, nil)[:sectionHeaderSize])
 			frame := sk.aead.Seal(nil, nonce, chunk, section[1:sectionHeaderSize])
 			frame = append(frame, nonce...)
-			section = binary.LittleEndian.AppendUint32(section, uint32(len(frame)))
+			frame = append(binary.LittleEndian.AppendUint32(nil, uint32(len(frame))), frame...)
 			section = append(section, frame...)
-			section = binary.LittleEndian.AppendUint32(section, 0)
+			section = append(section, sectionEndOf(t, k, [][]byte{frame})...)
 			got, err := readSection(bytes.NewReader(section), k)
 			if bytes.Equal(nonce, own) {
 				require.NoError(t, err)
@@ -703,9 +866,10 @@ func TestSectionNonceChecked(t *testing.T) {
 }
 
 // TestFrameBound gives the readers frame lengths past the bound: they
-// fail with ErrDamaged before allocating the frame. Lengths up to the
-// bound read; sealed frames too short to hold a tag and a nonce do not
-// open.
+// fail with ErrDamaged before allocating the frame (in a section, the
+// length 0xFFFFFFFF is its end: TestSectionWhole, TestTruncated).
+// Lengths up to the bound read; sealed frames too short to hold a tag
+// and a nonce, of length 0 too, do not open.
 func TestFrameBound(t *testing.T) {
 	k := NewKey(testTag("acme"))
 	header := sealSection(t, k, nil)[:sectionHeaderSize]
@@ -713,7 +877,7 @@ func TestFrameBound(t *testing.T) {
 		b := binary.LittleEndian.AppendUint32(bytes.Clone(prefix), n)
 		return append(b, make([]byte, body)...)
 	}
-	for _, n := range []uint32{maxFrame + 13, 1 << 20, 1 << 31, ^uint32(0)} {
+	for _, n := range []uint32{maxFrame + 13, 1 << 20, 1 << 31, sectionEnd - 1, sectionEnd} {
 		for name, open := range map[string]func(b []byte) ([]byte, error){
 			"sealed": func(b []byte) ([]byte, error) { return readSection(bytes.NewReader(b), k) },
 			"skipped": func(b []byte) ([]byte, error) {
@@ -732,6 +896,9 @@ func TestFrameBound(t *testing.T) {
 				return io.ReadAll(NewPlainReader(bytes.NewReader(b[sectionHeaderSize:])))
 			},
 		} {
+			if n == sectionEnd && name != "plain" {
+				continue // a section's end
+			}
 			t.Run(fmt.Sprintf("%s/length=%d", name, n), func(t *testing.T) {
 				b := withLength(header, n, maxFrame+100)
 				var err error
@@ -744,17 +911,13 @@ func TestFrameBound(t *testing.T) {
 
 	t.Run("at the bound", func(t *testing.T) {
 		body := gen.Random(60, maxFrame+12)
-		b := append(withLength(header, maxFrame+12, 0), body...)
-		b = binary.LittleEndian.AppendUint32(b, 0)
-		r := bytes.NewReader(append(bytes.Clone(b), "next"...))
-		tag, id, _, err := ReadSectionHeader(r)
-		require.NoError(t, err)
-		sr, err := NewSectionReader(r, tag, id, nil)
-		require.NoError(t, err)
-		require.NoError(t, sr.Skip(), "a frame at the bound, skipped")
-		assert.Equal(t, "next", rest(r))
+		frame := append(withLength(nil, maxFrame+12, 0), body...)
+		// The end is right for the frame's last 12 bytes as a nonce:
+		// the frame is what does not open.
+		b := sectionOf(k, [][]byte{frame}, sectionEndOf(t, k, [][]byte{frame}))
+		requireSkips(t, b, "a frame at the bound, skipped")
 
-		got, err := io.ReadAll(NewPlainReader(bytes.NewReader(b[sectionHeaderSize:])))
+		got, err := io.ReadAll(NewPlainReader(bytes.NewReader(append(bytes.Clone(frame), 0, 0, 0, 0))))
 		require.NoError(t, err, "a plain frame at the bound")
 		assert.Equal(t, body, got)
 
@@ -762,33 +925,41 @@ func TestFrameBound(t *testing.T) {
 		assert.ErrorIs(t, err, ErrDamaged, "a sealed frame of random bytes")
 	})
 
-	for _, n := range []uint32{1, frameOverhead - 1, frameOverhead} {
+	for _, n := range []uint32{0, 1, frameOverhead - 1, frameOverhead} {
 		t.Run(fmt.Sprintf("sealed/short=%d", n), func(t *testing.T) {
-			b := withLength(header, n, int(n))
-			b = binary.LittleEndian.AppendUint32(b, 0)
+			b := sectionOf(k, [][]byte{withLength(nil, n, int(n))}, sectionEndOf(t, k, nil))
 			got, err := readSection(bytes.NewReader(b), k)
 			assert.ErrorIs(t, err, ErrDamaged)
 			assert.Empty(t, got)
+			requireSkips(t, b)
 		})
 	}
 }
 
 // TestTruncated cuts lists of sections and plain frames short (at every
-// byte near a frame's edges, and at a sample of the rest): reading fails
-// with ErrDamaged, never with a clean end, after giving at most a prefix
-// of the state.
+// byte near a frame's edges, every byte of a section's end, the end
+// marker followed by part of the MAC, and at a sample of the rest):
+// reading fails with ErrDamaged, under the keys or skipping without
+// them, never with a clean end, after giving at most a prefix of the
+// state.
 func TestTruncated(t *testing.T) {
 	acme, globex, initech := NewKey(testTag("acme")), NewKey(testTag("globex")), NewKey(testTag("initech"))
 	states := map[Tag][]byte{acme.Tag: gen.Random(70, 100<<10), globex.Tag: []byte("hello"), initech.Tag: {}}
 	keys := map[Tag]*Key{acme.Tag: acme, globex.Tag: globex, initech.Tag: initech}
+	skip := map[Tag]*Key{acme.Tag: nil, globex.Tag: nil, initech.Tag: nil}
 	var stream []byte
 	var edges []int
 	for _, k := range []*Key{acme, globex, initech} {
 		section := sealSection(t, k, states[k.Tag])
-		spans, end := frameSpans(t, section, sectionHeaderSize)
+		spans, end := frameSpans(t, section, sectionHeaderSize, true)
 		edges = append(edges, len(stream), len(stream)+sectionHeaderSize, len(stream)+end)
 		for _, s := range spans {
 			edges = append(edges, len(stream)+s[1])
+		}
+		// Every 8th byte of the end: cuts within 8 bytes of an edge
+		// cover all of it.
+		for e := end - sectionEndSize; e < end; e += 8 {
+			edges = append(edges, len(stream)+e)
 		}
 		stream = append(stream, section...)
 	}
@@ -796,6 +967,8 @@ func TestTruncated(t *testing.T) {
 	got, err := readStream(stream, keys)
 	require.NoError(t, err, "the whole list")
 	require.Equal(t, states, got)
+	_, err = readStream(stream, skip)
+	require.NoError(t, err, "the whole list, skipped")
 	acmeEnd := edges[2]
 
 	cutAt := func(edges []int, n int) []int {
@@ -813,10 +986,14 @@ func TestTruncated(t *testing.T) {
 	for _, c := range cutAt(edges, len(stream)) {
 		_, err := readStream(stream[:c], keys)
 		require.ErrorIs(t, err, ErrDamaged, "cut at %d of %d", c, len(stream))
+		_, err = readStream(stream[:c], skip)
+		require.ErrorIs(t, err, ErrDamaged, "cut at %d of %d, skipped", c, len(stream))
 		if c < acmeEnd {
 			got, err := readSection(bytes.NewReader(stream[:c]), acme)
 			require.ErrorIs(t, err, ErrDamaged, "the first section cut at %d", c)
 			require.True(t, bytes.HasPrefix(states[acme.Tag], got), "the first section cut at %d reads as other bytes", c)
+			_, err = readSection(bytes.NewReader(stream[:c]), nil)
+			require.ErrorIs(t, err, ErrDamaged, "the first section cut at %d, skipped", c)
 		}
 	}
 
@@ -831,7 +1008,7 @@ func TestTruncated(t *testing.T) {
 	}
 	require.NoError(t, pw.Close())
 	framed := b.Bytes()
-	spans, _ := frameSpans(t, framed, 0)
+	spans, _ := frameSpans(t, framed, 0, false)
 	edges = []int{len(framed) - 4}
 	for _, s := range spans {
 		edges = append(edges, s[0])
@@ -853,7 +1030,7 @@ func TestReaderErrorsStick(t *testing.T) {
 		k := NewKey(testTag("acme"))
 		state := gen.Random(90, 200<<10)
 		section := sealSection(t, k, state)
-		spans, _ := frameSpans(t, section, sectionHeaderSize)
+		spans, _ := frameSpans(t, section, sectionHeaderSize, true)
 		require.GreaterOrEqual(t, len(spans), 3)
 		bad := flipBit(section, 8*(spans[0][0]+10)) // in the first chunk
 		r := bytes.NewReader(bad)
@@ -865,6 +1042,26 @@ func TestReaderErrorsStick(t *testing.T) {
 		_, err = sr.Read(buf)
 		require.ErrorIs(t, err, ErrDamaged)
 		n, err := sr.Read(buf)
+		assert.ErrorIs(t, err, ErrDamaged, "Read after an error")
+		assert.Zero(t, n, "Read after an error")
+		assert.ErrorIs(t, sr.Skip(), ErrDamaged, "Skip after an error")
+	})
+	t.Run("section end", func(t *testing.T) {
+		// Every chunk opens; the MAC does not match: not io.EOF, then
+		// or later.
+		k := NewKey(testTag("acme"))
+		state := gen.Random(91, 100<<10)
+		section := sealSection(t, k, state)
+		bad := flipBit(section, 8*len(section)-1)
+		r := bytes.NewReader(bad)
+		tag, id, _, err := ReadSectionHeader(r)
+		require.NoError(t, err)
+		sr, err := NewSectionReader(r, tag, id, k)
+		require.NoError(t, err)
+		got, err := io.ReadAll(sr)
+		require.ErrorIs(t, err, ErrDamaged)
+		require.True(t, bytes.Equal(state, got), "the chunks before the end")
+		n, err := sr.Read(make([]byte, 8))
 		assert.ErrorIs(t, err, ErrDamaged, "Read after an error")
 		assert.Zero(t, n, "Read after an error")
 		assert.ErrorIs(t, sr.Skip(), ErrDamaged, "Skip after an error")
@@ -993,6 +1190,36 @@ func TestWriterErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSectionWriterClosed closes a SectionWriter twice and writes to it
+// after: the section ends once, as one Close ends it, and reads back.
+// (The end's MAC is summed once; a second end would follow the first.)
+func TestSectionWriterClosed(t *testing.T) {
+	k := NewKey(testTag("acme"))
+	state := gen.Random(98, 20<<10)
+	var b bytes.Buffer
+	w, err := NewSectionWriter(&b, k)
+	require.NoError(t, err)
+	_, err = w.Write(state)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, w.Close(), "a second Close")
+	n, err := w.Write([]byte("more"))
+	assert.Error(t, err, "Write after Close")
+	assert.Zero(t, n, "Write after Close")
+	require.NoError(t, w.Close(), "Close after a Write after Close")
+	assert.Equal(t, sealSection(t, k, state), b.Bytes())
+
+	// A Close that failed fails again, and writes nothing.
+	fw := &failWriter{w: &bytes.Buffer{}, fail: 2} // header, frame, end
+	w, err = NewSectionWriter(fw, k)
+	require.NoError(t, err)
+	_, err = w.Write([]byte("small"))
+	require.NoError(t, err)
+	require.ErrorIs(t, w.Close(), errInjected)
+	require.ErrorIs(t, w.Close(), errInjected, "a second Close")
+	assert.Equal(t, 3, fw.n, "writes")
 }
 
 // BenchmarkSectionWriter seals a state in writes of one size; a single
