@@ -110,7 +110,9 @@ func (k *keyring) openFrom(r io.Reader, size int64, name string, kind byte, pref
 	if size < int64(split)+tagSize {
 		return h, nil, nil, objErr(name, -1, fmt.Errorf("%w: %d bytes", ErrTruncated, size))
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
+	// Buffers no larger than the object: a key slot or a head is a few
+	// hundred bytes, and is read often.
+	br := bufio.NewReaderSize(r, int(min(64<<10, size)))
 	hp := make([]byte, split)
 	if _, err := io.ReadFull(br, hp); err != nil {
 		return h, nil, nil, readErr(name, err)
@@ -146,17 +148,18 @@ func (k *keyring) openFrom(r io.Reader, size int64, name string, kind byte, pref
 	if bodyBytes > maxBody+piecesOverhead(maxBody) {
 		return h, nil, nil, corrupt(name, -1, fmt.Sprintf("%d bytes, more than the %d expected", size, int64(split)+maxBody+piecesOverhead(maxBody)))
 	}
-	body, err = openPieces(br, aead, ad, name, int64(split), maxBody)
+	body, err = openPieces(br, aead, ad, name, int64(split), maxBody, bodyBytes)
 	if err != nil {
 		return h, nil, nil, err
 	}
 	return h, hp[headerSize:], body, nil
 }
 
-// openPieces reads and opens pieces from br until the last one.
-func openPieces(br *bufio.Reader, aead cipher.AEAD, ad []byte, name string, off, maxBody int64) ([]byte, error) {
+// openPieces reads and opens pieces from br until the last one; the
+// sealed body is bodyBytes long.
+func openPieces(br *bufio.Reader, aead cipher.AEAD, ad []byte, name string, off, maxBody, bodyBytes int64) ([]byte, error) {
 	body := []byte{} // grows only by authenticated pieces
-	buf := make([]byte, pieceSize+tagSize)
+	buf := make([]byte, min(pieceSize+tagSize, max(bodyBytes, tagSize)))
 	var nb [nonceSize]byte
 	for i := uint64(0); ; i++ {
 		n, err := io.ReadFull(br, buf)
