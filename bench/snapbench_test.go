@@ -49,7 +49,7 @@ func TestSnapbenchSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(b)
-	wants := []string{"#### Snapshots", "#### Physical limits", "#### Targets", "(1) events", "(2) random", "(3) events",
+	wants := []string{"#### Snapshots", "#### Physical limits", "#### Targets", "(1) events", "(2) events", "(3) random",
 		"#### Chunkers", "| random | restic/chunker (Rabin) |", "(7) events", "(8) random", "(9) events",
 		"#### Identity hash and AEAD", "| XChaCha20-Poly1305 seal |", "<!-- snapbench:end -->"}
 	if resticInstalled {
