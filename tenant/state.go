@@ -58,12 +58,15 @@ const (
 	sectionMACSize    = sha256.Size
 )
 
-// stateKeys are a key's derived keys for sections, built once.
+// stateKeys are a key's derived keys for sections, built once. The
+// chunker's 2 KiB gear table is built by each SectionWriter from gear
+// instead of kept: readers never need it, and 10,000 tenants' keys stay
+// in memory.
 type stateKeys struct {
-	aead    cipher.AEAD
-	nonce   []byte // HMAC key of the synthetic nonces
-	mac     []byte // HMAC key of a section's end
-	chunker *cdc.Chunker
+	aead  cipher.AEAD
+	nonce []byte   // HMAC key of the synthetic nonces
+	mac   []byte   // HMAC key of a section's end
+	gear  [32]byte // seed of the chunker's gear table
 }
 
 // sectionMAC accumulates a section's end MAC.
@@ -112,25 +115,22 @@ func (k *Key) state() (*stateKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := cdc.New(cdc.Params{Min: stateChunkMin, Avg: stateChunkAvg, Max: stateChunkMax}, cdc.NewTable([32]byte(seed)))
-	if err != nil {
-		return nil, err
-	}
-	k.stateKeys = &stateKeys{aead: aead, nonce: nonce, mac: mac, chunker: ch}
+	k.stateKeys = &stateKeys{aead: aead, nonce: nonce, mac: mac, gear: [32]byte(seed)}
 	return k.stateKeys, nil
 }
 
 // SectionWriter seals one tenant's state as it is written. Close ends
 // the section.
 type SectionWriter struct {
-	w      io.Writer
-	k      *Key
-	sk     *stateKeys
-	mac    *sectionMAC
-	buf    []byte
-	ad     [24]byte
-	closed bool
-	err    error
+	w       io.Writer
+	k       *Key
+	sk      *stateKeys
+	chunker *cdc.Chunker
+	mac     *sectionMAC
+	buf     []byte
+	ad      [24]byte
+	closed  bool
+	err     error
 }
 
 // NewSectionWriter writes the section header of k's tenant to w and
@@ -140,7 +140,11 @@ func NewSectionWriter(w io.Writer, k *Key) (*SectionWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SectionWriter{w: w, k: k, sk: sk}
+	ch, err := cdc.New(cdc.Params{Min: stateChunkMin, Avg: stateChunkAvg, Max: stateChunkMax}, cdc.NewTable(sk.gear))
+	if err != nil {
+		return nil, err
+	}
+	s := &SectionWriter{w: w, k: k, sk: sk, chunker: ch}
 	copy(s.ad[:16], k.Tag[:])
 	copy(s.ad[16:], k.ID[:])
 	s.mac = newSectionMAC(sk, s.ad[:])
@@ -191,7 +195,7 @@ func (s *SectionWriter) Close() error {
 
 // emit seals the first chunk of buf and returns its length.
 func (s *SectionWriter) emit(buf []byte) int {
-	n := s.sk.chunker.Cut(buf)
+	n := s.chunker.Cut(buf)
 	chunk := buf[:n]
 	m := hmac.New(sha256.New, s.sk.nonce)
 	m.Write(chunk)
