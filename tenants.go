@@ -72,6 +72,7 @@ type tenants struct {
 	keepers tenant.Keepers
 	sealer  tenant.Sealer
 
+	tags     sync.Map       // tenant ID → its tag: computed once per ID
 	genMu    sync.Mutex     // one generation record at a time
 	createMu [64]sync.Mutex // one creation at a time per tenant (striped by tag)
 }
@@ -193,10 +194,10 @@ func isMissing(err error) bool {
 // key returns the tenant's live key, creating the tenant (with opts) if
 // the log names none.
 func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create bool) (*tenant.Key, error) {
-	if err := tenant.CheckID(id); err != nil {
+	tag, err := t.tag(id)
+	if err != nil {
 		return nil, err
 	}
-	tag := t.tagger.Tag(id)
 	if k, info, ok := t.reg.Lookup(tag); ok && !info.Forgotten {
 		if k == nil {
 			return nil, named(info.Err, id)
@@ -261,6 +262,19 @@ func named(err error, id string) error {
 		return &c
 	}
 	return err
+}
+
+// tag returns id's tag, once id is known to be a tenant ID.
+func (t *tenants) tag(id string) (tenant.Tag, error) {
+	if v, ok := t.tags.Load(id); ok {
+		return v.(tenant.Tag), nil
+	}
+	if err := tenant.CheckID(id); err != nil {
+		return tenant.Tag{}, err
+	}
+	tag := t.tagger.Tag(id)
+	t.tags.Store(id, tag)
+	return tag, nil
 }
 
 // next returns the generation and counter of the next seal, taking a new
