@@ -198,6 +198,9 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 	if err != nil {
 		return nil, err
 	}
+	if k := t.reg.Key(tag); k != nil {
+		return k, nil
+	}
 	if k, info, ok := t.reg.Lookup(tag); ok && !info.Forgotten {
 		if k == nil {
 			return nil, named(info.Err, id)
@@ -350,18 +353,33 @@ func (n *Node) AppendTenant(ctx context.Context, id string, events ...[]byte) (f
 	if err != nil {
 		return 0, 0, err
 	}
-	sealed := make([][]byte, len(events))
+	// The log copies what it appends: the sealed events' buffers go
+	// back to a pool once it returns, rather than to the collector.
+	bufs := sealBufs.Get().(*[][]byte)
+	defer func() {
+		for i := range *bufs {
+			(*bufs)[i] = (*bufs)[i][:0]
+		}
+		sealBufs.Put(bufs)
+	}()
+	for len(*bufs) < len(events) {
+		*bufs = append(*bufs, nil)
+	}
+	sealed := (*bufs)[:len(events)]
 	for i, ev := range events {
 		g, c, err := t.next(ctx)
 		if err != nil {
 			return 0, 0, err
 		}
-		if sealed[i], err = tenant.Seal(make([]byte, 0, len(ev)+tenant.Overhead), k, g, c, ev); err != nil {
+		if sealed[i], err = tenant.Seal(sealed[i][:0], k, g, c, ev); err != nil {
 			return 0, 0, err
 		}
 	}
 	return n.appendKind(ctx, tenant.KindSealed, sealed)
 }
+
+// sealBufs holds AppendTenant's buffers of sealed events.
+var sealBufs = sync.Pool{New: func() any { return new([][]byte) }}
 
 // Tenants lists the tenants the node's state knows, forgotten ones too.
 func (n *Node) Tenants() []TenantInfo {

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // KeyID names one data key of a tenant: a tenant forgotten and created
@@ -34,10 +35,20 @@ type Key struct {
 	ID   KeyID
 	data [32]byte
 
+	// last is the record key most recently used: every seal of a writer
+	// uses its generation's, so most take it without the lock.
+	last atomic.Pointer[recordKey]
+
 	mu        sync.Mutex
 	records   map[Generation]cipher.AEAD
 	stateKeys *stateKeys
 	destroyed bool
+}
+
+// recordKey is one generation's record key.
+type recordKey struct {
+	gen  Generation
+	aead cipher.AEAD
 }
 
 // NewKey makes a fresh random data key for the tenant tagged tag.
@@ -60,6 +71,7 @@ func keyFrom(tag Tag, id KeyID, data []byte) (*Key, error) {
 
 // Destroy clears the key from memory; it opens nothing afterwards.
 func (k *Key) Destroy() {
+	k.last.Store(nil)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	clear(k.data[:])
@@ -88,12 +100,16 @@ func (k *Key) deriveLocked(info []byte) ([]byte, error) {
 
 // record returns the AES-256-GCM instance of a generation's record key.
 func (k *Key) record(g Generation) (cipher.AEAD, error) {
+	if r := k.last.Load(); r != nil && r.gen == g {
+		return r.aead, nil // Destroy clears last first
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.destroyed {
 		return nil, &ShreddedError{Tag: k.Tag, Key: k.ID}
 	}
 	if a, ok := k.records[g]; ok {
+		k.last.Store(&recordKey{g, a})
 		return a, nil
 	}
 	info := binary.LittleEndian.AppendUint64([]byte("continuity/tenant/v1/record"), g.Epoch)
@@ -106,6 +122,7 @@ func (k *Key) record(g Generation) (cipher.AEAD, error) {
 		k.records = map[Generation]cipher.AEAD{}
 	}
 	k.records[g] = a
+	k.last.Store(&recordKey{g, a})
 	return a, nil
 }
 

@@ -138,6 +138,15 @@ func (g *Registry) Open(dst, payload []byte) (Tenant, []byte, error) {
 	}
 	g.mu.RLock()
 	e, ok := g.tenants[env.Tag]
+	if ok && e.key != nil && e.keyID == env.Key && !e.forgotten {
+		k, id := e.key, e.id // the common case, without copying the entry
+		g.mu.RUnlock()
+		out, err := env.Open(dst, k)
+		if errors.Is(err, ErrShredded) {
+			return Tenant{Tag: env.Tag, ID: id, Key: env.Key}, nil, &ShreddedError{Tag: env.Tag, Key: env.Key, ID: id}
+		}
+		return Tenant{Tag: env.Tag, ID: id, Key: env.Key}, out, err
+	}
 	var t Tenant
 	var k *Key
 	if ok {
@@ -157,6 +166,17 @@ func (g *Registry) Open(dst, payload []byte) (Tenant, []byte, error) {
 		return t, nil, &ShreddedError{Tag: env.Tag, Key: env.Key, ID: t.ID}
 	}
 	return t, out, err
+}
+
+// Key returns the live key of the tenant tagged tag, if the registry
+// holds one (Lookup says why not).
+func (g *Registry) Key(tag Tag) *Key {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if e, ok := g.tenants[tag]; ok && !e.forgotten {
+		return e.key
+	}
+	return nil
 }
 
 // Lookup returns what the registry knows of the tenant tagged tag, and

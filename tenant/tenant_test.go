@@ -1267,10 +1267,10 @@ func TestSealer(t *testing.T) {
 		var s Sealer
 		g := Generation{Epoch: 1, LSN: 1}
 		s.Start(g)
-		s.counter = ^uint64(0) - 1
+		s.cur.Load().next.Store(maxSeals - 1)
 		_, c, ok := s.Next(1)
 		require.True(t, ok)
-		assert.Equal(t, ^uint64(0)-1, c)
+		assert.Equal(t, uint64(maxSeals-1), c)
 		for range 2 {
 			_, _, ok = s.Next(1)
 			assert.False(t, ok, "the last counter value is never used, and the sealer wants a new generation")

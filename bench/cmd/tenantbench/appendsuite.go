@@ -144,7 +144,11 @@ const (
 // appendRun opens a fresh node, creates one tenant per writer (in both
 // ways, so that the nodes differ only in how they are appended to), and
 // drives it with one closed-loop goroutine per writer, each appending
-// its own payload of size bytes, one event per call: Append, or
+// an event of size bytes per call, every call other bytes (a window
+// moving over a random ring of its own, larger than lz4's 64 KiB window,
+// so that no event repeats one the archive just compressed: sealed
+// events never repeat, and a repeated plain one would compress to
+// nothing in the archive): Append, or
 // AppendTenant of its tenant if sealed. Calls that complete during the
 // warm-up are not counted. Afterwards the state must hold every event
 // appended.
@@ -158,13 +162,14 @@ func (b *bencher) appendRun(ctx context.Context, size, writers int, sealed bool)
 	}
 	defer n.Close()
 	ids := make([]string, writers)
-	payloads := make([][]byte, writers)
+	rings := make([][]byte, writers)
+	ringBytes := max(256<<10, 64*size)
 	for i := range writers {
 		ids[i] = fmt.Sprintf("writer-%04d", i)
 		if err := n.CreateTenant(ctx, ids[i], continuity.TenantOptions{}); err != nil {
 			return appendRun{}, err
 		}
-		payloads[i] = randomBytes(rand.New(rand.NewPCG(b.seed, uint64(i))), size)
+		rings[i] = randomBytes(rand.New(rand.NewPCG(b.seed, uint64(i))), ringBytes)
 	}
 	runtime.GC()
 
@@ -176,13 +181,16 @@ func (b *bencher) appendRun(ctx context.Context, size, writers int, sealed bool)
 	for i := range writers {
 		wg.Go(func() {
 			var lat []time.Duration
+			off := 0
 			for phase.Load() != stopping {
+				event := rings[i][off : off+size]
+				off = (off + 8191) % (len(rings[i]) - size)
 				t0 := time.Now()
 				var err error
 				if sealed {
-					_, _, err = n.AppendTenant(ctx, ids[i], payloads[i])
+					_, _, err = n.AppendTenant(ctx, ids[i], event)
 				} else {
-					_, _, err = n.Append(ctx, payloads[i])
+					_, _, err = n.Append(ctx, event)
 				}
 				if err != nil {
 					errc <- err
