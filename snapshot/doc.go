@@ -54,10 +54,10 @@
 // Manifest: an object under snapshots/ describing one snapshot: ID,
 // parent, time, host, tags, labels, the WAL LSN and epoch the state
 // covers, sizes, and the root of its chunk list. The chunk list is itself
-// cut into tree blocks of ~1024 IDs at content-defined places (IDs with
-// ten given bits zero) and stored as blobs, level over level, so a huge
-// state has a small manifest and an unchanged state stores no new tree
-// blocks.
+// cut into tree blocks of ~8 IDs at content-defined places (IDs with
+// three given bits zero) and stored as blobs, level over level, so a huge
+// state has a small manifest, an unchanged state stores no new tree
+// blocks, and a changed chunk rewrites about 256 bytes of list per level.
 //
 // Key slot: an object under keys/ holding the master key wrapped by one
 // KeyProvider: a raw 32-byte key, a passphrase (argon2id, costs stored in
