@@ -293,6 +293,50 @@ type treeReader struct {
 	h   *hasher
 	// onTree, if set, is called with every tree block ID before it is read.
 	onTree func(blobID)
+	// ahead holds the bytes of a pack from the last tree block read on:
+	// a Save writes its tree blocks one after another into a pack of its
+	// own, and a block is about 256 bytes, so one read of treeReadAhead
+	// serves hundreds (on S3, one GET instead of one per block).
+	ahead struct {
+		pack packInfo
+		off  int64
+		b    []byte
+		pr   *packReader
+	}
+}
+
+// treeReadAhead is how much of a pack one tree block's read fetches.
+const treeReadAhead = 256 << 10
+
+// readTree reads the tree block id, from the read-ahead window when it
+// holds it.
+func (t *treeReader) readTree(ctx context.Context, id blobID) ([]byte, error) {
+	loc, p, ok := t.r.locate(id)
+	if !ok || loc.typ != blobTree {
+		return nil, fmt.Errorf("%w: blob %s is in no index", ErrMissing, id)
+	}
+	off, end := int64(loc.off), int64(loc.off)+int64(loc.length)
+	a := &t.ahead
+	if a.pr == nil || a.pack.id != p.id || off < a.off || end > a.off+int64(len(a.b)) {
+		n := int64(loc.length)
+		if p.size >= end {
+			n = max(n, min(treeReadAhead, p.size-off))
+		}
+		b, err := readRange(ctx, t.r.bucket, p.name(), off, n, a.b)
+		if err != nil && n > int64(loc.length) {
+			// The index's pack size may be wrong: read the block alone.
+			b, err = readRange(ctx, t.r.bucket, p.name(), off, int64(loc.length), a.b)
+		}
+		if err != nil {
+			return nil, err
+		}
+		pr, err := t.r.kr().newPackReader(p)
+		if err != nil {
+			return nil, err
+		}
+		a.pack, a.off, a.b, a.pr = p, off, b, pr
+	}
+	return t.r.openBlob(a.pr, &t.dec, t.h, loc.blobEntry, a.b[off-a.off:end-a.off], nil)
 }
 
 func (r *Repo) newTreeReader(m Manifest) *treeReader {
@@ -319,7 +363,7 @@ func (t *treeReader) walkLevel(ctx context.Context, depth int, ids []blobID, fn 
 		if t.onTree != nil {
 			t.onTree(id)
 		}
-		b, err := t.r.readBlob(ctx, blobTree, id, &t.dec, t.h)
+		b, err := t.readTree(ctx, id)
 		if err != nil {
 			if errors.Is(err, ErrMissing) {
 				var oe *ObjectError
