@@ -268,23 +268,6 @@ func (r *Repo) locate(id blobID) (location, packInfo, bool) {
 	return loc, r.idx.packs[loc.pack], true
 }
 
-// readBlob fetches one blob by ID (tree blocks, verify).
-func (r *Repo) readBlob(ctx context.Context, typ byte, id blobID, dec *decompressor, h *hasher) ([]byte, error) {
-	loc, p, ok := r.locate(id)
-	if !ok || loc.typ != typ {
-		return nil, fmt.Errorf("%w: blob %s is in no index", ErrMissing, id)
-	}
-	sealed, err := readRange(ctx, r.bucket, p.name(), int64(loc.off), int64(loc.length), nil)
-	if err != nil {
-		return nil, err
-	}
-	pr, err := r.kr().newPackReader(p)
-	if err != nil {
-		return nil, err
-	}
-	return r.openBlob(pr, dec, h, loc.blobEntry, sealed, nil)
-}
-
 // treeReader walks a manifest's tree depth first.
 type treeReader struct {
 	r   *Repo
