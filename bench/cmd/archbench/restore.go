@@ -395,11 +395,12 @@ func (d decodeTimes) total() time.Duration { return d.unseal + d.records + d.cha
 
 // decodeObject does the work of the archive package's readSegment on
 // an object already read: it authenticates and decrypts it, decompresses
-// the body, walks the records (epoch, time delta and length varints,
-// then the payload) without allocating them, and recomputes the chain
-// from the prefix's Prev over them, which must give its End
-// (archive/chain.go: c(L) = SHA-256(c(L-1) || LSN || epoch || time ns ||
-// data), the integers 8-byte little-endian). It re-implements the
+// the body, walks the records (epoch, time delta, kind (format 3) and
+// length varints, then the payload) without allocating them, and
+// recomputes the chain from the prefix's Prev over them, which must give
+// its End (archive/chain.go: c(L) = SHA-256(c(L-1) || LSN || epoch ||
+// time ns || data), the integers 8-byte little-endian, prefixed by
+// 0x01 || kind for a record that is not an event). It re-implements the
 // archive format for this measurement; the record count is checked
 // against the archive and the chain against the prefix, so a change of
 // format fails the run instead of timing something else. With dt set, it
@@ -416,6 +417,11 @@ func decodeObject(ctx context.Context, repo *snapshot.Repo, name string, dt *dec
 		return 0, 0, fmt.Errorf("prefix of %d bytes", len(prefix))
 	}
 	t1 := time.Now()
+	version := binary.LittleEndian.Uint16(prefix[0:2])
+	fields := 3 // epoch, time delta, length
+	if version >= 3 {
+		fields = 4 // and the kind before the length
+	}
 	codec := prefix[2]
 	count := int(binary.LittleEndian.Uint32(prefix[4:8]))
 	rawLen := int(binary.LittleEndian.Uint32(prefix[48:52]))
@@ -433,26 +439,27 @@ func decodeObject(ctx context.Context, repo *snapshot.Repo, name string, dt *dec
 	}
 	off := 0
 	for ; records < count; records++ {
-		var v [3]uint64
-		for i := range v {
+		var v [4]uint64
+		for i := range fields {
 			x, n := binary.Uvarint(raw[off:])
 			if n <= 0 {
 				return 0, 0, fmt.Errorf("record %d: bad varint", records)
 			}
 			v[i], off = x, off+n
 		}
-		if v[2] > uint64(len(raw)-off) {
-			return 0, 0, fmt.Errorf("record %d: %d bytes past the body", records, v[2])
+		size := v[fields-1]
+		if size > uint64(len(raw)-off) {
+			return 0, 0, fmt.Errorf("record %d: %d bytes past the body", records, size)
 		}
-		off += int(v[2])
-		payload += int64(v[2])
+		off += int(size)
+		payload += int64(size)
 	}
 	if off != len(raw) {
 		return 0, 0, fmt.Errorf("%d bytes after %d records", len(raw)-off, count)
 	}
 	t2 := time.Now()
 	if chain {
-		if err := checkChain(prefix, raw, count); err != nil {
+		if err := checkChain(prefix, raw, count, version >= 3); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -467,7 +474,7 @@ func decodeObject(ctx context.Context, repo *snapshot.Repo, name string, dt *dec
 // checkChain recomputes the chain over the count records of the decoded
 // body raw (already walked once, so well-formed) from the prefix's Prev,
 // and compares it with the prefix's End.
-func checkChain(prefix, raw []byte, count int) error {
+func checkChain(prefix, raw []byte, count int, kinds bool) error {
 	lsn := binary.LittleEndian.Uint64(prefix[16:24])
 	t := int64(binary.LittleEndian.Uint64(prefix[32:40]))
 	var c [32]byte
@@ -480,6 +487,11 @@ func checkChain(prefix, raw []byte, count int) error {
 		off += n
 		delta, n := binary.Uvarint(raw[off:])
 		off += n
+		var kind uint64
+		if kinds {
+			kind, n = binary.Uvarint(raw[off:])
+			off += n
+		}
 		size, n := binary.Uvarint(raw[off:])
 		off += n
 		t += int64(delta)
@@ -487,6 +499,9 @@ func checkChain(prefix, raw []byte, count int) error {
 		binary.LittleEndian.PutUint64(hdr[8:], epoch)
 		binary.LittleEndian.PutUint64(hdr[16:], uint64(t))
 		h.Reset()
+		if kind != 0 {
+			h.Write([]byte{0x01, byte(kind)})
+		}
 		h.Write(c[:])
 		h.Write(hdr[:])
 		h.Write(raw[off : off+int(size)])
