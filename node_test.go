@@ -3,6 +3,7 @@ package continuity
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -240,11 +241,20 @@ func TestCluster(t *testing.T) {
 	p := primary(nil)
 	var last LSN
 	for i := 0; i < 20; i++ {
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, l, err := p.n.Append(wctx, fmt.Appendf(nil, "k%d=v%d", i%5, i))
-		cancel()
-		require.NoError(t, err, "append %d", i)
-		last = l
+		// On a busy machine the primary can lose its lease and another
+		// node take over: a client then writes to the new primary.
+		testkit.Eventually(t, func() bool {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, l, err := p.n.Append(wctx, fmt.Appendf(nil, "k%d=v%d", i%5, i))
+			if errors.Is(err, ErrNotPrimary) {
+				p = primary(nil)
+				return false
+			}
+			require.NoError(t, err, "append %d", i)
+			last = l
+			return true
+		}, "append %d", i)
 	}
 	var standby *member
 	for _, m := range ms {
@@ -276,6 +286,7 @@ func TestCluster(t *testing.T) {
 	require.True(t, res.OK(), "verify on the primary: %+v", res.Archive.Problems)
 
 	// The primary goes away; another takes over with every write.
+	epochBefore := p.n.Log().Epoch()
 	start := time.Now()
 	p.n.Close()
 	p.n = nil
@@ -302,7 +313,7 @@ func TestCluster(t *testing.T) {
 	lastRole := p2.roles[len(p2.roles)-1]
 	p2.mu.Unlock()
 	assert.Equal(t, RolePrimary, lastRole.Role, "%s was last told %+v", p2.id, lastRole)
-	assert.Equal(t, uint64(2), lastRole.Epoch, "%s was last told %+v", p2.id, lastRole)
+	assert.Greater(t, lastRole.Epoch, epochBefore, "%s was last told %+v", p2.id, lastRole)
 	assert.Equal(t, "v19", p2.sm.get("k4"), "new primary's state %v", p2.sm)
 	assert.Equal(t, "after-failover", p2.sm.get("k0"), "new primary's state %v", p2.sm)
 	assert.Equal(t, "v18", p2.sm.get("k3"), "lost write: k3")

@@ -626,6 +626,12 @@ func getObjectMax(ctx context.Context, bucket *blob.Bucket, name string, max int
 func readRange(ctx context.Context, bucket *blob.Bucket, name string, off, n int64, buf []byte) ([]byte, error) {
 	rd, err := bucket.NewRangeReader(ctx, name, off, n, nil)
 	if err != nil {
+		// S3 answers a range that starts past the object's end with 416
+		// InvalidRange: the object is shorter than the index says.
+		var ae interface{ ErrorCode() string }
+		if errors.As(err, &ae) && ae.ErrorCode() == "InvalidRange" {
+			return nil, objErr(name, off, fmt.Errorf("%w: wanted %d bytes at offset %d, past the object's end", ErrTruncated, n, off))
+		}
 		return nil, storageErr(name, err)
 	}
 	defer rd.Close()
