@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Sealed event format: see the package doc.
@@ -39,10 +40,15 @@ func Seal(dst []byte, k *Key, g Generation, counter uint64, event []byte) ([]byt
 	dst = binary.LittleEndian.AppendUint64(dst, g.Epoch)
 	dst = binary.LittleEndian.AppendUint64(dst, g.LSN)
 	dst = binary.LittleEndian.AppendUint64(dst, counter)
-	var nonce [12]byte
+	nonce := nonces.Get().(*[12]byte)
+	defer nonces.Put(nonce)
 	binary.LittleEndian.PutUint64(nonce[:], counter)
 	return aead.Seal(dst, nonce[:], event, dst[start:start+headerSize]), nil
 }
+
+// nonces keeps nonce buffers: one passed to the AEAD's interface method
+// escapes, and sealing or opening every event would allocate one.
+var nonces = sync.Pool{New: func() any { return new([12]byte) }}
 
 // ParseEnvelope reads a sealed event's header. The envelope aliases b.
 func ParseEnvelope(b []byte) (Envelope, error) {
@@ -71,7 +77,8 @@ func (e Envelope) Open(dst []byte, k *Key) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var nonce [12]byte
+	nonce := nonces.Get().(*[12]byte)
+	defer nonces.Put(nonce)
 	binary.LittleEndian.PutUint64(nonce[:], e.Counter)
 	out, err := aead.Open(dst, nonce[:], e.raw[headerSize:], e.raw[:headerSize])
 	if err != nil {
