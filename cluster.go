@@ -48,6 +48,12 @@ type clusterPart struct {
 	roleApplied watermark.Signal // broadcast after each role change is applied
 	stopped     bool
 	done        chan struct{}
+	// bgCtx is canceled by stop, which then waits for bg: the work a
+	// role change starts on goroutines of its own (resigning, committing
+	// a new primary's log, recording the archive) ends with the node.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 	started     chan struct{} // closed once coord is set (or failed to open): roleLoop waits for it
 }
 
@@ -56,6 +62,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 	_, statErr := os.Stat(filepath.Join(n.cfg.Dir, "raft", "raft.db"))
 	restarted := statErr == nil
 	c := &clusterPart{n: n, cfg: *cl, roles: make(chan failover.RoleChange, 16), done: make(chan struct{}), started: make(chan struct{})}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	if c.cfg.RaftAddr == "" {
 		c.cfg.RaftAddr = c.cfg.RaftBind
 	}
@@ -81,6 +88,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 		Logger: n.cfg.Logger,
 	})
 	if err != nil {
+		c.bgCancel()
 		close(c.started)
 		close(c.roles)
 		<-c.done
@@ -284,7 +292,7 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 			// Reported unhealthy, so promoted only for want of any other
 			// node: it has no state to serve.
 			n.lg.Warn("promoted, but this node's state waits for a state transfer; resigning", "epoch", rc.Epoch)
-			go c.resign()
+			c.background(c.resign)
 			return
 		}
 		if err := n.log.SetEpoch(rc.Epoch); err != nil {
@@ -309,7 +317,7 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 			acked := min(st.Acked, last)
 			n.apply.acknowledge(acked)
 			p.Commit(acked)
-			go c.commitLog(rc.Epoch, p, last)
+			c.background(func(ctx context.Context) { c.commitLog(ctx, rc.Epoch, p, last) })
 		} else {
 			n.apply.acknowledge(last) // the new history includes everything this node holds
 		}
@@ -317,7 +325,7 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 			n.lg.Error("cannot start archiving; the log keeps every record until it can", "err", err)
 		}
 		if st.ArchiveID == "" {
-			go c.recordArchive(rc.Epoch)
+			c.background(func(ctx context.Context) { c.recordArchive(ctx, rc.Epoch) })
 		}
 		n.recordLater(audit.Entry{Action: "promote", Subject: c.cfg.Node,
 			Details: map[string]string{"epoch": strconv.FormatUint(rc.Epoch, 10), "last_lsn": strconv.FormatUint(uint64(last), 10)}})
@@ -384,7 +392,7 @@ func (c *clusterPart) setFatal(err error) {
 	c.stopFollowing()
 	if c.prim != nil {
 		c.stopServing()
-		go c.resign()
+		c.background(c.resign)
 	}
 	select {
 	case c.n.fatal <- err:
@@ -394,8 +402,19 @@ func (c *clusterPart) setFatal(err error) {
 
 // resign gives up the primary role (in its own goroutine: it waits for
 // Raft).
-func (c *clusterPart) resign() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+// background runs f on a goroutine of its own, which stop cancels and
+// waits for. Caller holds c.mu (so stop cannot be waiting yet), or is
+// such a goroutine.
+func (c *clusterPart) background(f func(ctx context.Context)) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		f(c.bgCtx)
+	}()
+}
+
+func (c *clusterPart) resign(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := c.coord.Resign(ctx); err != nil {
 		c.n.lg.Warn("could not resign the primary role; the lease will run out", "err", err)
@@ -404,11 +423,11 @@ func (c *clusterPart) resign() {
 
 // recordArchive records this primary's archive as the cluster's, once.
 // Another archive recorded first makes the node fatal.
-func (c *clusterPart) recordArchive(epoch uint64) {
+func (c *clusterPart) recordArchive(ctx context.Context, epoch uint64) {
 	id := c.n.repo.ID()
 	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := c.coord.SetArchive(ctx, epoch, id)
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.coord.SetArchive(actx, epoch, id)
 		cancel()
 		switch {
 		case err == nil:
@@ -424,13 +443,11 @@ func (c *clusterPart) recordArchive(epoch uint64) {
 		case errors.Is(err, failover.ErrStaleEpoch), attempt == 20:
 			return // deposed meanwhile: the next primary records it
 		}
-		c.mu.Lock()
-		stopped := c.stopped
-		c.mu.Unlock()
-		if stopped {
-			return
+		select { // a retry's backoff while the leader moves
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return // the node stopped
 		}
-		time.Sleep(100 * time.Millisecond) // a retry's backoff while the leader moves
 	}
 }
 
@@ -541,7 +558,7 @@ func (c *clusterPart) append(ctx context.Context, k wal.Kind, events [][]byte) (
 // to last, so that they are on every later history: then its state
 // applies them and its standbys may. It retries until it succeeds, or
 // the node no longer serves p.
-func (c *clusterPart) commitLog(epoch uint64, p *replication.Primary, last wal.LSN) {
+func (c *clusterPart) commitLog(ctx context.Context, epoch uint64, p *replication.Primary, last wal.LSN) {
 	for {
 		c.mu.Lock()
 		serving := c.prim == p && !c.stopped
@@ -550,8 +567,8 @@ func (c *clusterPart) commitLog(epoch uint64, p *replication.Primary, last wal.L
 		if !serving {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := coord.Acknowledge(ctx, epoch, last)
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		err := coord.Acknowledge(actx, epoch, last)
 		cancel()
 		if err == nil {
 			c.mu.Lock()
@@ -564,7 +581,11 @@ func (c *clusterPart) commitLog(epoch uint64, p *replication.Primary, last wal.L
 		if errors.Is(err, failover.ErrStaleEpoch) || errors.Is(err, failover.ErrNotPrimary) {
 			return // deposed meanwhile
 		}
-		time.Sleep(50 * time.Millisecond) // a retry's backoff while the leader moves
+		select { // a retry's backoff while the leader moves
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return // the node stopped
+		}
 	}
 }
 
@@ -632,9 +653,11 @@ func (c *clusterPart) stop() {
 		}
 		cancel()
 	}
+	c.bgCancel()
 	if coord != nil {
 		coord.Close()
 	}
+	c.bg.Wait()
 	close(c.roles)
 	<-c.done
 	c.mu.Lock()
