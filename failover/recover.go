@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/continuity-go/continuity/internal/vfs"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -84,13 +85,17 @@ func writeForcedRecovery(dir string, fr ForcedRecovery) error {
 	if err != nil {
 		return err
 	}
+	fsys := vfs.Default()
 	path := filepath.Join(dir, forcedRecoveryName)
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
+	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err // a crash's leftover
+	}
+	f, err := fsys.Create(tmp)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
+	if _, err := f.WriteAt(b, 0); err != nil {
 		f.Close()
 		return err
 	}
@@ -101,10 +106,10 @@ func writeForcedRecovery(dir string, fr ForcedRecovery) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsys.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return fsys.SyncDir(dir)
 }
 
 // PendingForcedRecovery returns the record of a forced recovery of the
@@ -128,17 +133,9 @@ func PendingForcedRecovery(dir string) (fr ForcedRecovery, ok bool, err error) {
 // ForcedRecoveryRecorded removes the record PendingForcedRecovery
 // returned.
 func ForcedRecoveryRecorded(dir string) error {
-	if err := os.Remove(filepath.Join(dir, forcedRecoveryName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	fsys := vfs.Default()
+	if err := fsys.Remove(filepath.Join(dir, forcedRecoveryName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsys.SyncDir(dir)
 }

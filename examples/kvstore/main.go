@@ -397,8 +397,7 @@ func fromLoopback(w http.ResponseWriter, r *http.Request) bool {
 
 func maintenanceRoutes(mux *http.ServeMux, n *continuity.Node) {
 	reply := func(w http.ResponseWriter, m continuity.Maintenance) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(maintenance{Paused: m.Paused, Reason: m.Reason, By: m.By, Until: m.Until})
+		replyJSON(w, maintenance{Paused: m.Paused, Reason: m.Reason, By: m.By, Until: m.Until})
 	}
 	// shown waits until this node's status satisfies done.
 	shown := func(ctx context.Context, done func(continuity.Maintenance) bool) continuity.Maintenance {
