@@ -3,6 +3,7 @@ package continuity
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -55,11 +56,14 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	if err != nil {
 		return DeletionReceipt{}, err
 	}
-	if err := tenant.CheckID(id); err != nil {
+	tag, err := t.tag(id)
+	if err != nil {
 		return DeletionReceipt{}, err
 	}
-	if _, info, ok := t.reg.Lookup(t.tagger.Tag(id)); ok && info.Forgotten {
-		return n.forgetAgain(ctx, t, id, reason, info)
+	if _, info, ok := t.reg.Lookup(tag); ok && info.Forgotten {
+		r := DeletionReceipt{Tenant: id, Tag: tag.String(), Reason: reason, At: time.Now(), KeysDestroyed: []string{info.Key.String()},
+			Unreadable: fmt.Sprintf("the tenant was forgotten before; its key %s is destroyed, and this deleted its slots again", info.Key)}
+		return r, n.finishForget(ctx, t, &r, tag, info.Key, map[string]string{"again": "true"})
 	}
 	k, err := t.key(ctx, id, TenantOptions{}, false)
 	if err != nil {
@@ -75,8 +79,7 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 		return DeletionReceipt{}, err
 	}
 	r := DeletionReceipt{
-		Tenant: id, Tag: k.Tag.String(), Reason: reason, At: at, LSN: lsn,
-		KeysDestroyed: []string{k.ID.String()}, Deleted: []string{}, Warnings: []string{},
+		Tenant: id, Tag: k.Tag.String(), Reason: reason, At: at, LSN: lsn, KeysDestroyed: []string{k.ID.String()},
 		Unreadable: fmt.Sprintf("every sealed event of tenant %s under key %s: in the WAL of every node, on standbys, "+
 			"in the archive's WAL objects and quarantined tails; its state in base snapshots taken before LSN %d", k.Tag, k.ID, lsn),
 	}
@@ -85,33 +88,23 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	if err := n.WaitFor(ctx, lsn); err != nil {
 		return r, fmt.Errorf("continuity: tenant %q: the forget record is at LSN %d, not applied yet: %w", id, lsn, err)
 	}
-	if r.Deleted, r.Warnings, err = t.deleteSlots(ctx, k.Tag, k.ID); err != nil {
-		return r, err
-	}
-	r.Warnings = append([]string{}, r.Warnings...) // [] in JSON when none
-	r.Audit, err = audit.Write(ctx, n.repo, audit.Entry{
-		Time: at, Action: "tenant.forget", Actor: n.actor(), Subject: r.Tag, LSN: uint64(lsn),
-		Details: map[string]string{"tenant": id, "reason": reason, "keys_destroyed": strings.Join(r.KeysDestroyed, ","), "deleted": strings.Join(r.Deleted, ","),
-			"warnings": strings.Join(r.Warnings, "; ")},
-	})
-	if err != nil {
-		return r, fmt.Errorf("continuity: tenant %q is forgotten, but its audit record could not be written: %w", id, err)
-	}
-	return r, nil
+	return r, n.finishForget(ctx, t, &r, k.Tag, k.ID, nil)
 }
 
-// forgetAgain deletes the slots of a tenant's destroyed key once more
-// (nothing is appended): the receipt lists what is confirmed gone now.
-func (n *Node) forgetAgain(ctx context.Context, t *tenants, id, reason string, info tenant.Tenant) (DeletionReceipt, error) {
-	r := DeletionReceipt{Tenant: id, Tag: info.Tag.String(), Reason: reason, At: time.Now(),
-		KeysDestroyed: []string{info.Key.String()}, Warnings: []string{},
-		Unreadable: fmt.Sprintf("the tenant was forgotten before; its key %s is destroyed, and this deleted its slots again", info.Key)}
+// finishForget deletes the slots of the destroyed key (confirming what
+// is gone, and what may not be) and writes the receipt's audit record.
+func (n *Node) finishForget(ctx context.Context, t *tenants, r *DeletionReceipt, tag tenant.Tag, key tenant.KeyID, extra map[string]string) error {
 	var err error
-	if r.Deleted, r.Warnings, err = t.deleteSlots(ctx, info.Tag, info.Key); err != nil {
-		return r, err
+	if r.Deleted, r.Warnings, err = t.deleteSlots(ctx, tag, key); err != nil {
+		return err
 	}
-	r.Warnings = append([]string{}, r.Warnings...)
-	r.Audit = n.record(ctx, audit.Entry{Action: "tenant.forget", Subject: r.Tag,
-		Details: map[string]string{"tenant": id, "reason": reason, "again": "true", "deleted": strings.Join(r.Deleted, ","), "warnings": strings.Join(r.Warnings, "; ")}})
-	return r, nil
+	r.Warnings = append([]string{}, r.Warnings...) // [] in JSON when none
+	details := map[string]string{"tenant": r.Tenant, "reason": r.Reason, "keys_destroyed": strings.Join(r.KeysDestroyed, ","),
+		"deleted": strings.Join(r.Deleted, ","), "warnings": strings.Join(r.Warnings, "; ")}
+	maps.Copy(details, extra)
+	r.Audit, err = audit.Write(ctx, n.repo, audit.Entry{Time: r.At, Action: "tenant.forget", Actor: n.actor(), Subject: r.Tag, LSN: uint64(r.LSN), Details: details})
+	if err != nil {
+		return fmt.Errorf("continuity: tenant %q is forgotten, but its audit record could not be written: %w", r.Tenant, err)
+	}
+	return nil
 }

@@ -37,10 +37,11 @@ type hostState struct {
 	// forgotten, if set (a running node, not a restore), deletes the
 	// stored copies of a destroyed key's slot.
 	forgotten func(ctx context.Context, t tenant.Tenant)
-	// shredded counts sealed events skipped because their key was
-	// destroyed or is unavailable; skip, if set, hears of each.
-	shredded atomic.Uint64
-	skip     func(rec wal.Record, err error)
+	// skipped counts sealed events skipped because their key was
+	// destroyed or is unavailable (Status.TenantEventsSkipped); skip, if
+	// set, hears of each.
+	skipped atomic.Uint64
+	skip    func(rec wal.Record, err error)
 	// only, if set, restores one tenant (RestoreTenant): every other
 	// record and section is passed over unread, and the shared state is
 	// not restored. tenantEvents and tenantSection say what it found.
@@ -100,7 +101,7 @@ func (s *hostState) Apply(rec wal.Record) error {
 		var shredded *tenant.ShreddedError
 		var unavailable *tenant.KeyUnavailableError
 		if errors.As(err, &shredded) || errors.As(err, &unavailable) {
-			s.shredded.Add(1)
+			s.skipped.Add(1)
 			if s.skip != nil {
 				s.skip(rec, err)
 			}
@@ -211,9 +212,6 @@ func (s *hostState) Restore(r io.Reader) error {
 			return err
 		}
 		if k == nil {
-			if !s.other(tag) {
-				s.shredded.Add(1)
-			}
 			if err := sr.Skip(); err != nil {
 				return err
 			}

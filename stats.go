@@ -178,6 +178,10 @@ type Status struct {
 	// before or during their TLS handshake (no valid certificate, no
 	// handshake within the deadline, over the caps), since Open.
 	Refused Refused
+	// TenantEventsSkipped counts the sealed events the state skipped
+	// since Open because their tenant's key is destroyed (ForgetTenant)
+	// or cannot be read (its keeper is gone: Node.Tenants says which).
+	TenantEventsSkipped uint64
 }
 
 // Refused counts refused connections by listener.
@@ -204,5 +208,6 @@ func (n *Node) Status() Status {
 		st.Refused = n.cl.refused()
 	}
 	st.Ready, st.NotReady = n.Ready()
+	st.TenantEventsSkipped = n.apply.sm.skipped.Load()
 	return st
 }

@@ -294,6 +294,7 @@ func TestTenantKeeper(t *testing.T) {
 	defer n.Close()
 	require.NoError(t, n.WaitFor(ctx, last))
 	assert.Nil(t, sm2.Events("acme"), "acme is unreadable")
+	assert.Equal(t, uint64(1), n.Status().TenantEventsSkipped, "acme's one event, skipped")
 	assert.Equal(t, []string{"globex-1"}, sm2.Events("globex"), "every other tenant is as it was")
 	_, _, err = n.AppendTenant(ctx, "acme", []byte("acme-2"))
 	var ku *tenant.KeyUnavailableError
