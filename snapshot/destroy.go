@@ -209,20 +209,8 @@ func bucketRetention(ctx context.Context, bucket *blob.Bucket) (versioning, lock
 		warnings = append(warnings, "the store's versioning and object lock are unknown (not S3): if it keeps old versions of keys/ and config, the bucket owner must purge them")
 		return
 	}
-	// gocloud does not say the bucket's name; a listing's input does
-	// (and includes any prefix's bucket, since prefixes wrap the same).
-	var name string
-	it := bucket.List(&blob.ListOptions{Prefix: keysPrefix, BeforeList: func(as func(any) bool) error {
-		var in *s3.ListObjectsV2Input
-		var legacy *s3.ListObjectsInput
-		if as(&in) && in.Bucket != nil {
-			name = *in.Bucket
-		} else if as(&legacy) && legacy.Bucket != nil {
-			name = *legacy.Bucket
-		}
-		return nil
-	}})
-	if _, err := it.Next(ctx); err != nil && name == "" {
+	name, _, err := s3Names(ctx, bucket, keysPrefix)
+	if err != nil {
 		warnings = append(warnings, fmt.Sprintf("could not ask S3 about versioning and object lock (listing failed: %v): if the bucket keeps old versions of keys/ and config, its owner must purge them", err))
 		return
 	}

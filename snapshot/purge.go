@@ -2,7 +2,9 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
@@ -32,17 +34,8 @@ func (r *Repo) PurgeObject(ctx context.Context, name string) (PurgeReport, error
 	if !r.bucket.As(&client) {
 		return rep, nil
 	}
-	// gocloud does not say the bucket's name or its key prefix; a
-	// listing's input does.
-	var bucket, key string
-	it := r.bucket.List(&blob.ListOptions{Prefix: name, BeforeList: func(as func(any) bool) error {
-		var in *s3.ListObjectsV2Input
-		if as(&in) && in.Bucket != nil && in.Prefix != nil {
-			bucket, key = *in.Bucket, *in.Prefix
-		}
-		return nil
-	}})
-	if _, err := it.Next(ctx); err != nil && bucket == "" {
+	bucket, key, err := s3Names(ctx, r.bucket, name)
+	if err != nil {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: could not ask S3 for its old versions (%v): if the bucket keeps versions, its owner must purge them", name, err))
 		return rep, nil
 	}
@@ -83,4 +76,28 @@ func deref(s *string) string {
 		return "null"
 	}
 	return *s
+}
+
+// s3Names returns the S3 bucket's name and the full key of prefix in it
+// (with the blob.Bucket's own key prefix, if it has one): gocloud does
+// not say them, but a listing's input does.
+func s3Names(ctx context.Context, b *blob.Bucket, prefix string) (bucket, key string, err error) {
+	it := b.List(&blob.ListOptions{Prefix: prefix, BeforeList: func(as func(any) bool) error {
+		var in *s3.ListObjectsV2Input
+		var legacy *s3.ListObjectsInput
+		switch {
+		case as(&in) && in.Bucket != nil:
+			bucket, key = *in.Bucket, deref(in.Prefix)
+		case as(&legacy) && legacy.Bucket != nil:
+			bucket, key = *legacy.Bucket, deref(legacy.Prefix)
+		}
+		return nil
+	}})
+	if _, err := it.Next(ctx); err != nil && err != io.EOF && bucket == "" {
+		return "", "", err
+	}
+	if bucket == "" {
+		return "", "", errors.New("the listing named no S3 bucket")
+	}
+	return bucket, key, nil
 }
