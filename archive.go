@@ -9,13 +9,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/audit"
 	"github.com/continuity-go/continuity/localblob"
 	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/tenant"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -350,4 +353,20 @@ func (n *Node) LastVerify() (VerifyResult, bool) {
 		return VerifyResult{}, false
 	}
 	return *n.lastVerify, true
+}
+
+// SealedPrefixLen says how long the clear prefix of each sealed object a
+// node keeps in its archive is, for snapshot.ReencryptOptions
+// .SealedPrefix: the WAL archive's (archive.SealedPrefixLen), tenant key
+// slots and audit records (none). A master-key rotation must reseal them
+// all before older key epochs are retired: a tenant's slot left under a
+// retired epoch loses the tenant.
+func SealedPrefixLen(name string) (int, bool) {
+	if n, ok := archive.SealedPrefixLen(name); ok {
+		return n, true
+	}
+	if strings.HasPrefix(name, tenant.SlotPrefix) || strings.HasPrefix(name, audit.Prefix) {
+		return 0, true
+	}
+	return 0, false
 }

@@ -2,12 +2,9 @@ package continuity
 
 import (
 	"context"
-	"strings"
 	"time"
 
-	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/audit"
-	"github.com/continuity-go/continuity/tenant"
 )
 
 // actor is who this node's audit records say acted: its cluster node ID,
@@ -46,20 +43,4 @@ func (n *Node) write(ctx context.Context, e audit.Entry) string {
 		n.lg.Error("an action is not in the audit trail", "action", e.Action, "subject", e.Subject, "lsn", e.LSN, "details", e.Details, "err", err)
 	}
 	return name
-}
-
-// SealedPrefixLen says how long the clear prefix of each sealed object a
-// node keeps in its archive is, for snapshot.ReencryptOptions
-// .SealedPrefix: the WAL archive's (archive.SealedPrefixLen), tenant key
-// slots and audit records (none). A master-key rotation must reseal them
-// all before older key epochs are retired: a tenant's slot left under a
-// retired epoch loses the tenant.
-func SealedPrefixLen(name string) (int, bool) {
-	if n, ok := archive.SealedPrefixLen(name); ok {
-		return n, true
-	}
-	if strings.HasPrefix(name, tenant.SlotPrefix) || strings.HasPrefix(name, audit.Prefix) {
-		return 0, true
-	}
-	return 0, false
 }
