@@ -43,7 +43,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"time"
@@ -181,19 +180,7 @@ func parseList(list string, known []string) ([]string, error) {
 	return out, nil
 }
 
-func run() error {
-	args := os.Args[1:]
-	s, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	return execute(ctx, s, strings.Join(args, " "), os.Stdout, os.Stderr)
-}
+func run() error { return benchkit.Run(parseFlags, execute) }
 
 // execute measures what s asks for, prints the report to out (progress to
 // progress) and writes it into s.readme if set. args are the command's
