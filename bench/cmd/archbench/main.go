@@ -226,36 +226,16 @@ func parseFlags(args []string) (settings, error) {
 	if s.events < 1 {
 		errs = append(errs, fmt.Errorf("-events %d: need at least 1", s.events))
 	}
-	if s.stores, err = parseList(stores, allStores); err != nil {
+	if s.stores, err = benchkit.ParseList(stores, allStores); err != nil {
 		errs = append(errs, fmt.Errorf("-stores: %w", err))
 	}
 	if s.costDuration < time.Second {
 		errs = append(errs, fmt.Errorf("-cost-duration %v: need at least 1s", s.costDuration))
 	}
-	if s.suites, err = parseList(suites, knownSuites); err != nil {
+	if s.suites, err = benchkit.ParseList(suites, knownSuites); err != nil {
 		errs = append(errs, fmt.Errorf("-suites: %w", err))
 	}
 	return s, errors.Join(errs...)
-}
-
-// parseList parses a comma-separated list of names out of known, and
-// returns them in known's order.
-func parseList(list string, known []string) ([]string, error) {
-	seen := map[string]bool{}
-	for f := range strings.SplitSeq(list, ",") {
-		f = strings.TrimSpace(f)
-		if !slices.Contains(known, f) {
-			return nil, fmt.Errorf("unknown %q; known: %s", f, strings.Join(known, ","))
-		}
-		seen[f] = true
-	}
-	var out []string
-	for _, k := range known {
-		if seen[k] {
-			out = append(out, k)
-		}
-	}
-	return out, nil
 }
 
 // parseSize parses 4096, 64KiB, 256MiB or 1GiB.

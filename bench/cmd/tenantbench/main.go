@@ -154,30 +154,10 @@ func parseFlags(args []string) (settings, error) {
 	if s.tenants < 1 || s.tenants > 1_000_000 {
 		errs = append(errs, fmt.Errorf("-tenants %d: must be in [1, 1000000]", s.tenants))
 	}
-	if s.suites, err = parseList(suites, allSuites); err != nil {
+	if s.suites, err = benchkit.ParseList(suites, allSuites); err != nil {
 		errs = append(errs, fmt.Errorf("-suites: %w", err))
 	}
 	return s, errors.Join(errs...)
-}
-
-// parseList parses a comma-separated list of names out of known, and
-// returns them in known's order.
-func parseList(list string, known []string) ([]string, error) {
-	seen := map[string]bool{}
-	for f := range strings.SplitSeq(list, ",") {
-		f = strings.TrimSpace(f)
-		if !slices.Contains(known, f) {
-			return nil, fmt.Errorf("unknown %q; known: %s", f, strings.Join(known, ","))
-		}
-		seen[f] = true
-	}
-	var out []string
-	for _, k := range known {
-		if seen[k] {
-			out = append(out, k)
-		}
-	}
-	return out, nil
 }
 
 func run() error { return benchkit.Run(parseFlags, execute) }

@@ -123,3 +123,23 @@ func ParseInts(list string, lo, hi int) ([]int, error) {
 	}
 	return out, nil
 }
+
+// ParseList parses a comma-separated list of names out of known, and
+// returns them in known's order.
+func ParseList(list string, known []string) ([]string, error) {
+	seen := map[string]bool{}
+	for f := range strings.SplitSeq(list, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(known, f) {
+			return nil, fmt.Errorf("unknown %q; known: %s", f, strings.Join(known, ","))
+		}
+		seen[f] = true
+	}
+	var out []string
+	for _, k := range known {
+		if seen[k] {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
