@@ -54,7 +54,7 @@ type clusterPart struct {
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
-	started     chan struct{} // closed once coord is set (or failed to open): roleLoop waits for it
+	started  chan struct{} // closed once coord is set (or failed to open): roleLoop waits for it
 }
 
 func (n *Node) startCluster(ctx context.Context) error {
