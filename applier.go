@@ -1,6 +1,7 @@
 package continuity
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/internal/watermark"
+	"github.com/continuity-go/continuity/tenant"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -65,6 +67,8 @@ func newApplier(log *wal.Log, sm *hostState, lg *slog.Logger) *applier {
 // run applies acknowledged records from the log until ctx is done or the
 // state machine fails.
 func (a *applier) run(ctx context.Context) {
+	var rd logReader
+	defer rd.close()
 	for {
 		acked := a.acked.Changed() // before the Loads: a move between them is not missed
 		next, to := a.applied.Load()+1, a.acked.Load()
@@ -76,7 +80,7 @@ func (a *applier) run(ctx context.Context) {
 			}
 			continue
 		}
-		err := a.applyFromLog(ctx, next, to)
+		err := a.applyFromLog(ctx, &rd, next, to)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
@@ -112,23 +116,56 @@ var errStateFailed = errors.New("continuity: the state machine failed")
 var errRebasing = errors.New("continuity: the state is being restored from a base snapshot")
 
 // applyFromLog applies the log's records from through to (those not
-// applied yet).
-func (a *applier) applyFromLog(ctx context.Context, from, to wal.LSN) error {
-	r := a.log.NewReader(from)
-	defer r.Close()
+// applied yet), read with rd.
+func (a *applier) applyFromLog(ctx context.Context, rd *logReader, from, to wal.LSN) error {
+	r := rd.at(a.log, from)
 	for lsn := from; lsn <= to; lsn++ {
-		rec, err := r.Next(ctx)
+		rec, err := r.NextView(ctx)
 		if err != nil {
+			rd.close()
 			return err
+		}
+		rd.next = lsn + 1
+		if rec.Kind != tenant.KindSealed {
+			// The host keeps what it is given; a sealed event is opened
+			// into memory of its own, and nothing keeps the envelope.
+			rec.Data = bytes.Clone(rec.Data)
 		}
 		a.mu.Lock()
 		err = a.applyLocked(rec)
 		a.mu.Unlock()
 		if err != nil {
+			rd.close()
 			return err
 		}
 	}
 	return nil
+}
+
+// logReader is a log reader kept from one call of applyFromLog to the
+// next while each starts where the last ended: the apply loop wakes once
+// per group commit, and opening a reader (its segment file) each time
+// cost more than applying a small batch.
+type logReader struct {
+	r    *wal.Reader
+	next wal.LSN // the LSN r returns next
+}
+
+// at returns a reader whose next record is lsn.
+func (rd *logReader) at(log *wal.Log, lsn wal.LSN) *wal.Reader {
+	if rd.r == nil || rd.next != lsn {
+		rd.close()
+		rd.r, rd.next = log.NewReader(lsn), lsn
+	}
+	return rd.r
+}
+
+// close releases the reader, if any.
+func (rd *logReader) close() {
+	if rd.r != nil {
+		rd.r.Close()
+		rd.r = nil
+	}
 }
 
 // applyLocked applies rec unless the state already holds it. Caller
@@ -171,7 +208,10 @@ func (a *applier) Apply(rec wal.Record) error {
 		if last := a.log.Last(); last < rec.LSN-1 {
 			return fmt.Errorf("continuity: apply LSN %d: the state holds up to %d, and the log only up to %d", rec.LSN, applied, last)
 		}
-		if err := a.applyFromLog(context.Background(), applied+1, rec.LSN-1); err != nil {
+		var rd logReader
+		err := a.applyFromLog(context.Background(), &rd, applied+1, rec.LSN-1)
+		rd.close()
+		if err != nil {
 			return err
 		}
 	}
