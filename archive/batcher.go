@@ -64,6 +64,7 @@ type batcher struct {
 	r        *wal.Reader
 	next     wal.LSN      // the next LSN to read
 	recs     []wal.Record // read and not yet shipped, in LSN order
+	arena    []byte       // their data (records of an arena outgrown keep the old one)
 	chain    chainHash    // the chain before recs[0] (after the last record shipped)
 	bytes    int          // payload bytes of recs
 	lastWarn time.Time    // when the lag was last logged
@@ -84,8 +85,12 @@ func (b *batcher) close() { b.r.Close() }
 // empty reports whether no record waits to be shipped.
 func (b *batcher) empty() bool { return len(b.recs) == 0 }
 
-// add appends rec, the log's record at b.next, to the batch.
+// add appends rec, the log's record at b.next, to the batch, its data
+// copied into the batch's arena (rec's may be a reader's view).
 func (b *batcher) add(rec wal.Record) {
+	start := len(b.arena)
+	b.arena = append(b.arena, rec.Data...)
+	rec.Data = b.arena[start:len(b.arena):len(b.arena)]
 	b.recs = append(b.recs, rec)
 	b.bytes += len(rec.Data)
 	b.next = rec.LSN + 1
@@ -143,7 +148,8 @@ func (b *batcher) ship() bool {
 	a.mu.Lock()
 	a.inflight = append(a.inflight, u)
 	a.mu.Unlock()
-	b.recs, b.bytes = b.recs[:0], 0
+	clear(b.recs) // no reference to an outgrown arena stays
+	b.recs, b.bytes, b.arena = b.recs[:0], 0, b.arena[:0]
 	select {
 	case a.jobs <- u:
 		return true
@@ -157,6 +163,14 @@ func (b *batcher) ship() bool {
 // without a record, err is set if the log cannot be read.
 func (b *batcher) wait(now time.Time, atTail bool) (rec wal.Record, ok bool, err error) {
 	a := b.a
+	if !atTail {
+		// The record is in the log: nothing to wait for, nor to cancel.
+		rec, err = b.r.NextView(a.ctx)
+		if err != nil && a.ctx.Err() != nil {
+			return rec, false, nil
+		}
+		return rec, err == nil, err
+	}
 	var (
 		waitCtx context.Context
 		cancel  context.CancelFunc
@@ -172,7 +186,7 @@ func (b *batcher) wait(now time.Time, atTail bool) (rec wal.Record, ok bool, err
 		cancel()
 	}
 	a.mu.Unlock()
-	rec, err = b.r.Next(waitCtx)
+	rec, err = b.r.NextView(waitCtx)
 	a.mu.Lock()
 	a.waitCancel = nil
 	a.mu.Unlock()
