@@ -20,6 +20,7 @@ import (
 
 	"github.com/continuity-go/continuity"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/tenant"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -61,21 +62,90 @@ type appendRun struct {
 	p50, p99 time.Duration // latency of one call
 }
 
-// appendJob is one configuration of the append suite: both ways of
+// way is a way of appending in the append suite.
+type way int
+
+const (
+	wayPlain           way = iota // Append of events of the size
+	waySealed                     // AppendTenant of events of the size
+	wayPlainSealedSize            // Append of events of the size + tenant.Overhead
+)
+
+// ways are the ways of appending, in the order of the report's columns.
+var ways = []way{wayPlain, waySealed, wayPlainSealedSize}
+
+func (w way) String() string {
+	switch w {
+	case wayPlain:
+		return "Append"
+	case waySealed:
+		return "AppendTenant"
+	case wayPlainSealedSize:
+		return "Append of the sealed size"
+	}
+	return fmt.Sprintf("way(%d)", int(w))
+}
+
+// eventSize is the bytes of each event the way appends for events of
+// size bytes: a sealed event's size for wayPlainSealedSize, so that the
+// WAL and the archive take as many bytes per event as with AppendTenant.
+func (w way) eventSize(size int) int {
+	if w == wayPlainSealedSize {
+		return size + tenant.Overhead
+	}
+	return size
+}
+
+// appendOrders are the orders the ways run in within a round, round
+// after round: each way first, second and third once in every three
+// rounds, and over six rounds each way right after each other way as
+// often (the first three rotate one cyclic order, the next three the
+// reverse one), so that none always follows another.
+var appendOrders = [][]way{
+	{wayPlain, waySealed, wayPlainSealedSize},
+	{waySealed, wayPlainSealedSize, wayPlain},
+	{wayPlainSealedSize, wayPlain, waySealed},
+	{wayPlain, wayPlainSealedSize, waySealed},
+	{wayPlainSealedSize, waySealed, wayPlain},
+	{waySealed, wayPlain, wayPlainSealedSize},
+}
+
+// appendJob is one configuration of the append suite: every way of
 // appending, run after run.
 type appendJob struct {
 	size, writers int
 	plain, sealed []appendRun
+	// plainSealedSize are the runs of wayPlainSealedSize.
+	plainSealedSize []appendRun
 }
 
-// ratios are sealed ÷ plain events/s, per round.
-func (j *appendJob) ratios() []float64 {
+// runs returns the runs of way w.
+func (j *appendJob) runs(w way) *[]appendRun {
+	switch w {
+	case waySealed:
+		return &j.sealed
+	case wayPlainSealedSize:
+		return &j.plainSealedSize
+	}
+	return &j.plain
+}
+
+// ratios are num ÷ den events/s, per round.
+func ratios(num, den []appendRun) []float64 {
 	var v []float64
-	for i := range min(len(j.plain), len(j.sealed)) {
-		v = append(v, j.sealed[i].eps/j.plain[i].eps)
+	for i := range min(len(num), len(den)) {
+		v = append(v, num[i].eps/den[i].eps)
 	}
 	return v
 }
+
+// ratios are AppendTenant ÷ Append events/s, per round: the issue's
+// target.
+func (j *appendJob) ratios() []float64 { return ratios(j.sealed, j.plain) }
+
+// sealingRatios are AppendTenant ÷ Append of the sealed size events/s,
+// per round: what sealing costs beyond its bytes.
+func (j *appendJob) sealingRatios() []float64 { return ratios(j.sealed, j.plainSealedSize) }
 
 // sealRun is the AES-256-GCM limit of one event size in one run.
 type sealRun struct{ sealNs, openNs float64 }
@@ -86,9 +156,9 @@ type sealJob struct {
 	runs []sealRun
 }
 
-// appendSuite measures Append against AppendTenant for every size and
-// number of writers, and AES-256-GCM alone for every size, round by
-// round.
+// appendSuite measures Append against AppendTenant, and against Append
+// of events of the sealed size, for every size and number of writers,
+// and AES-256-GCM alone for every size, round by round.
 func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, error) {
 	var jobs []*appendJob
 	var seals []*sealJob
@@ -100,24 +170,17 @@ func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, er
 	}
 	for round := range b.runs {
 		for _, j := range jobs {
-			// Alternate which way goes first, so that neither always
-			// follows the other.
-			order := []bool{false, true}
-			if round%2 == 1 {
-				order = []bool{true, false}
-			}
-			for _, sealed := range order {
-				r, err := b.appendRun(ctx, j.size, j.writers, sealed)
+			// Rotate the order of the ways, so that none always goes
+			// first or always follows another.
+			for _, w := range appendOrders[round%len(appendOrders)] {
+				r, err := b.appendRun(ctx, j.size, j.writers, w)
 				if err != nil {
-					return nil, nil, fmt.Errorf("append %s × %d writers, sealed %v: %w", sizeName(j.size), j.writers, sealed, err)
+					return nil, nil, fmt.Errorf("append %s × %d writers, %v: %w", sizeName(j.size), j.writers, w, err)
 				}
-				if sealed {
-					j.sealed = append(j.sealed, r)
-				} else {
-					j.plain = append(j.plain, r)
-				}
-				fmt.Fprintf(b.progress, "tenantbench: round %d/%d: %s × %d writers, %s: %s events/s\n",
-					round+1, b.runs, sizeName(j.size), j.writers, way(sealed), benchkit.Sig3(r.eps))
+				runs := j.runs(w)
+				*runs = append(*runs, r)
+				fmt.Fprintf(b.progress, "tenantbench: round %d/%d: %s × %d writers, %v: %s events/s\n",
+					round+1, b.runs, sizeName(j.size), j.writers, w, benchkit.Sig3(r.eps))
 			}
 		}
 		for _, j := range seals {
@@ -127,13 +190,6 @@ func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, er
 	return jobs, seals, nil
 }
 
-func way(sealed bool) string {
-	if sealed {
-		return "AppendTenant"
-	}
-	return "Append"
-}
-
 // Phases of a run, as seen by its writer goroutines.
 const (
 	warming int32 = iota
@@ -141,18 +197,20 @@ const (
 	stopping
 )
 
-// appendRun opens a fresh node, creates one tenant per writer (in both
-// ways, so that the nodes differ only in how they are appended to), and
+// appendRun opens a fresh node, creates one tenant per writer (in every
+// way, so that the nodes differ only in how they are appended to), and
 // drives it with one closed-loop goroutine per writer, each appending
-// an event of size bytes per call, every call other bytes (a window
-// moving over a random ring of its own, larger than lz4's 64 KiB window,
-// so that no event repeats one the archive just compressed: sealed
-// events never repeat, and a repeated plain one would compress to
-// nothing in the archive): Append, or
-// AppendTenant of its tenant if sealed. Calls that complete during the
-// warm-up are not counted. Afterwards the state must hold every event
-// appended.
-func (b *bencher) appendRun(ctx context.Context, size, writers int, sealed bool) (appendRun, error) {
+// an event of w.eventSize(size) bytes per call, every call other bytes
+// (a window moving over a random ring of its own, larger than lz4's
+// 64 KiB window, so that no event repeats one the archive just
+// compressed: sealed events never repeat, and a repeated plain one would
+// compress to nothing in the archive): Append, or AppendTenant of its
+// tenant for waySealed. Calls that complete during the warm-up are not
+// counted. Afterwards the state must hold every event appended, and
+// their bytes.
+func (b *bencher) appendRun(ctx context.Context, size, writers int, w way) (appendRun, error) {
+	sealed := w == waySealed
+	size = w.eventSize(size)
 	dir := b.nodeDir("append")
 	defer os.RemoveAll(dir)
 	sm := newState(false)
@@ -243,12 +301,12 @@ func (b *bencher) appendRun(ctx context.Context, size, writers int, sealed bool)
 	for _, c := range calls {
 		total += c
 	}
-	got, _ := sm.plain()
+	got, gotBytes := sm.plain()
 	if sealed {
-		_, got, _ = sm.totals()
+		_, got, gotBytes = sm.totals()
 	}
-	if got != total {
-		return appendRun{}, fmt.Errorf("the state holds %d events, %d were appended", got, total)
+	if got != total || gotBytes != total*int64(size) {
+		return appendRun{}, fmt.Errorf("the state holds %d events of %d bytes, %d of %d bytes each were appended", got, gotBytes, total, size)
 	}
 
 	var all []time.Duration
