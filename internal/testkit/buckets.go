@@ -149,6 +149,13 @@ func openURL(t testing.TB, u string) *blob.Bucket {
 
 func openS3(t testing.TB, s3URL string, ci bool) *blob.Bucket {
 	t.Helper()
+	b, _ := openS3Prefix(t, s3URL, ci)
+	return b
+}
+
+// openS3Prefix is openS3, also returning the bucket's key prefix.
+func openS3Prefix(t testing.TB, s3URL string, ci bool) (*blob.Bucket, string) {
+	t.Helper()
 	if s3URL == "" {
 		if ci {
 			t.Fatalf("testkit: %s=1 but %s is not set: CI must run the s3 backend, see .ci/run", CIEnv, S3URLEnv)
@@ -173,7 +180,7 @@ func openS3(t testing.TB, s3URL string, ci bool) *blob.Bucket {
 			t.Errorf("testkit: close bucket %s: %v", s3URL, err)
 		}
 	})
-	return b
+	return b, prefix
 }
 
 // deleteAll deletes every object in b. It lists first and deletes after, so

@@ -26,6 +26,10 @@ func (op BucketOp) String() string { return op.Kind + " " + op.Key }
 // injected, not one of the store.
 var ErrInjected = errors.New("testkit: injected bucket fault")
 
+// ErrDenied is an injected fault the bucket reports as a permission
+// denial (gcerrors.PermissionDenied), as S3 reports AccessDenied.
+var ErrDenied = errors.New("testkit: injected permission denial")
+
 // FaultBucket returns a bucket that passes every operation to b after
 // calling hook, which may sleep (a slow store), return an error (the
 // operation fails with it and, for "put", nothing is written; for
@@ -42,6 +46,9 @@ type faultBucket struct {
 }
 
 func (f *faultBucket) ErrorCode(err error) gcerrors.ErrorCode {
+	if errors.Is(err, ErrDenied) {
+		return gcerrors.PermissionDenied
+	}
 	if errors.Is(err, ErrInjected) {
 		return gcerrors.Unknown
 	}
