@@ -70,6 +70,12 @@ var (
 	// opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("snapshot: repository opened read-only (Options.ReadOnly)")
 
+	// ErrDenied is the cause inside an *ObjectError when the store
+	// refuses an operation for lack of permission (S3's AccessDenied):
+	// an archiver whose credentials may put but not delete, a
+	// read-only user. The store's own error is wrapped beside it.
+	ErrDenied = errors.New("snapshot: the store denied the operation (permission)")
+
 	// ErrLastKey is returned by RemoveKey for the only remaining key
 	// slot: without it the repository could never be opened again.
 	// Repo.DestroyKeys deletes every slot on purpose.

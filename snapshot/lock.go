@@ -154,7 +154,7 @@ func (r *Repo) tryLock(ctx context.Context, info lockInfo) (string, time.Time, *
 	}
 	c, err := r.findConflict(ctx, info.exclusive, name)
 	if err != nil || c != nil {
-		_ = r.bucket.Delete(context.WithoutCancel(ctx), name)
+		_ = r.dropLock(context.WithoutCancel(ctx), name, info)
 		return "", time.Time{}, c, err
 	}
 	return name, info.time, nil, nil
@@ -298,7 +298,25 @@ func (lk *repoLock) refresh(ctx context.Context) error {
 	lk.name = name
 	lk.at = info.time
 	lk.mu.Unlock()
-	return r.bucket.Delete(ctx, old)
+	return r.dropLock(ctx, old, info)
+}
+
+// dropLock removes the lock object name, written for info. Credentials
+// that may put but not delete (an archiver's least privilege) cannot:
+// the object is then written over with the same lock dated at the epoch,
+// which every process reads as stale (released), and a prune with
+// credentials that may delete removes it (Unlock).
+func (r *Repo) dropLock(ctx context.Context, name string, info lockInfo) error {
+	err := r.bucket.Delete(ctx, name)
+	if err == nil || !errors.Is(storageErr(name, err), ErrDenied) {
+		return err
+	}
+	info.time = time.Unix(0, 0)
+	obj, err := r.kr().sealObject(kindLock, nil, encodeLockBody(info))
+	if err != nil {
+		return err
+	}
+	return writeObject(ctx, r.bucket, name, obj, false)
 }
 
 // release stops refreshing and deletes the lock object.
@@ -315,7 +333,7 @@ func (lk *repoLock) release() {
 	lk.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := lk.r.bucket.Delete(ctx, name); err != nil {
+	if err := lk.r.dropLock(ctx, name, lk.info); err != nil {
 		lk.r.log.Warn("lock not removed; it goes stale by itself", "lock", name, "err", err)
 	}
 }

@@ -551,8 +551,10 @@ func (r *Repo) del(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	if err := r.bucket.Delete(ctx, name); err != nil && !errors.Is(storageErr(name, err), ErrMissing) {
-		return fmt.Errorf("delete %s: %w", name, err)
+	if err := r.bucket.Delete(ctx, name); err != nil {
+		if err := storageErr(name, err); !errors.Is(err, ErrMissing) {
+			return fmt.Errorf("delete %w", err)
+		}
 	}
 	return nil
 }
@@ -650,8 +652,11 @@ func readRange(ctx context.Context, bucket *blob.Bucket, name string, off, n int
 }
 
 func storageErr(name string, err error) error {
-	if gcerrors.Code(err) == gcerrors.NotFound {
+	switch gcerrors.Code(err) {
+	case gcerrors.NotFound:
 		return objErr(name, -1, ErrMissing)
+	case gcerrors.PermissionDenied:
+		return objErr(name, -1, fmt.Errorf("%w: %w", ErrDenied, err))
 	}
 	return objErr(name, -1, err)
 }
