@@ -150,8 +150,14 @@ func (a *Archiver) writeHead(ctx context.Context) error {
 	a.notify()
 	a.mu.Unlock()
 	for _, s := range drop {
-		if err := a.store.DeleteObject(ctx, anchorName(headPrefix, s)); err != nil && ctx.Err() == nil {
+		deleted, err := a.deleteOwn(ctx, anchorName(headPrefix, s))
+		if err != nil && ctx.Err() == nil {
 			a.lg.Warn("archive: cannot delete an old head object; the next head write tries again", "object", anchorName(headPrefix, s), "err", err)
+		}
+		if err != nil || !deleted {
+			// Tried again at the next head write. A deferred delete keeps
+			// only this one, standing for the rest: a prune deletes
+			// every old head.
 			a.mu.Lock()
 			a.heads.old = append([]uint64{s}, a.heads.old...)
 			a.mu.Unlock()

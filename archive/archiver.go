@@ -37,6 +37,7 @@ type Archiver struct {
 	startLSN   wal.LSN            // the log's next LSN when the archiver started
 	chain      chainHash          // the chain after st.Archived
 	heads      anchorState        // the head objects
+	dels       deletes            // whether the store lets this archiver delete
 	snapMu     sync.Mutex         // one base snapshot at a time
 	compactMu  sync.Mutex         // one compaction at a time
 }

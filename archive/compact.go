@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/pierrec/lz4/v4"
 
@@ -16,7 +17,9 @@ import (
 // point leaves overlapping objects that restore reads once and the next
 // Compact cleans up. Objects that another covers entirely are deleted
 // first. Windows are closed once the archive holds a record past their
-// end: the open tail is never merged.
+// end: the open tail is never merged. An archiver that may not delete
+// leaves the pieces and the covered objects for a prune (deleteOwn);
+// they are covered, so they are not merged again.
 func (a *Archiver) Compact(ctx context.Context) error {
 	a.compactMu.Lock()
 	defer a.compactMu.Unlock()
@@ -55,35 +58,48 @@ func (a *Archiver) Compact(ctx context.Context) error {
 // dropCovered deletes objects whose range another object covers; own is
 // sorted by name (first LSN).
 func (a *Archiver) dropCovered(ctx context.Context, own []segObj) ([]segObj, error) {
-	var keep []segObj
-	checked := map[segName]bool{} // objects read and authenticated as covering
-	for i, s := range own {
-		covered := false
-		for j, o := range own {
-			if j == i || o.First > s.First || o.Last < s.Last || o.Last-o.First <= s.Last-s.First && j >= i {
-				continue
-			}
-			if !checked[o.segName] {
-				if _, err := authenticated(ctx, a.store, o.segName); err != nil {
-					// Not an object this archive wrote (planted, or
-					// damaged): it covers nothing. Verify reports it.
-					a.lg.Warn("archive: an object that would cover others does not authenticate; nothing is deleted for it", "object", o.String(), "err", err)
-					continue
-				}
-				checked[o.segName] = true
-			}
-			covered = true
-			break
-		}
-		if !covered {
-			keep = append(keep, s)
-			continue
-		}
-		if err := a.store.DeleteObject(ctx, s.String()); err != nil {
+	keep, covered := coveredObjects(ctx, a.store, own, a.lg)
+	for _, s := range covered {
+		// Covered, so no longer compacted, also when its delete is
+		// deferred.
+		if _, err := a.deleteOwn(ctx, s.String()); err != nil {
 			return nil, err
 		}
 	}
 	return keep, nil
+}
+
+// coveredObjects splits segs, objects of one epoch sorted by name (first
+// LSN), into those no other covers and those another covers: one that
+// authenticates and holds every record of theirs (of two with the same
+// range, the first is kept).
+func coveredObjects(ctx context.Context, store Store, segs []segObj, lg *slog.Logger) (keep, covered []segObj) {
+	checked := map[segName]bool{} // objects read and authenticated as covering
+	for i, s := range segs {
+		isCovered := false
+		for j, o := range segs {
+			if j == i || o.First > s.First || o.Last < s.Last || o.Last-o.First <= s.Last-s.First && j >= i {
+				continue
+			}
+			if !checked[o.segName] {
+				if _, err := authenticated(ctx, store, o.segName); err != nil {
+					// Not an object this archive wrote (planted, or
+					// damaged): it covers nothing. Verify reports it.
+					lg.Warn("archive: an object that would cover others does not authenticate; nothing is deleted for it", "object", o.String(), "err", err)
+					continue
+				}
+				checked[o.segName] = true
+			}
+			isCovered = true
+			break
+		}
+		if isCovered {
+			covered = append(covered, s)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	return keep, covered
 }
 
 // compactLevel merges runs of objects within each closed window of width
@@ -165,7 +181,7 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 		size = int64(len(prefix) + len(body))
 	}
 	for _, s := range run {
-		if err := a.store.DeleteObject(ctx, s.String()); err != nil {
+		if _, err := a.deleteOwn(ctx, s.String()); err != nil {
 			return segObj{}, err
 		}
 	}

@@ -125,4 +125,21 @@
 // deletes the WAL nothing needs; Drill and StartDrills restore a random
 // second of the window into a fresh state machine, check it and measure
 // the time to restore.
+//
+// # Credentials
+//
+// Each role needs only some of the store's permissions (S3 actions):
+//
+//	role                          needs
+//	Archiver (ships, compacts)    s3:PutObject, s3:GetObject, s3:ListBucket
+//	Restore, Window, Verify       s3:GetObject, s3:ListBucket
+//	ApplyRetention, Repo.Prune    the above and s3:DeleteObject
+//
+// An archiver that may not delete keeps working: the objects it makes
+// superfluous itself (old heads, and the pieces compaction merged, which
+// the merged object covers) stay, Status.DeletesDeferred counts them, and
+// restores read overlapping objects once. ApplyRetention, run with
+// credentials that may delete, deletes them (RetentionResult.Superseded,
+// OldHeads). The key slots are the snapshot repository's: adding,
+// removing or rotating keys needs s3:DeleteObject too.
 package archive

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/continuity-go/continuity/internal/retention"
@@ -32,7 +34,13 @@ type RetentionResult struct {
 	Kept           []snapshot.ID // snapshots kept
 	Removed        []snapshot.ID // snapshots whose manifests were removed
 	DeletedObjects []string      // WAL objects deleted
-	PinLSN         wal.LSN       // the first record kept, pinned before deleting (0: unchanged)
+	// Superseded are WAL objects another object covers, and OldHeads
+	// head objects before the newest few: what compaction and the head
+	// writer leave when the archiver may not delete (Status.DeletesDeferred).
+	// They are deleted too.
+	Superseded []string
+	OldHeads   []string
+	PinLSN     wal.LSN // the first record kept, pinned before deleting (0: unchanged)
 	// Decisions says, newest first, for every snapshot whether it is
 	// kept and every reason: "point-in-time window", "base of the
 	// point-in-time window" or a rule of Keep (snapshot.ExplainDecisions
@@ -133,6 +141,9 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 			cutsHistory = cutsHistory || onHistory
 		}
 	}
+	if err := findSuperseded(ctx, store, h.v.segs, &res); err != nil {
+		return res, err
+	}
 	// The first object kept is pinned before anything is deleted, so
 	// that deleting it later shows (verify).
 	var first *piece
@@ -158,12 +169,49 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 			return res, err
 		}
 	}
-	for _, name := range res.DeletedObjects {
+	for _, name := range slices.Concat(res.DeletedObjects, res.Superseded, res.OldHeads) {
 		if err := store.DeleteObject(ctx, name); err != nil {
 			return res, fmt.Errorf("archive: retention: delete %s: %w", name, err)
 		}
 	}
 	return res, nil
+}
+
+// findSuperseded fills res.Superseded with the objects of segs (sorted
+// by name) that another object of their epoch covers, leaving those
+// already in res.DeletedObjects, and res.OldHeads with the heads before
+// the newest keepAnchors.
+func findSuperseded(ctx context.Context, store Store, segs []segObj, res *RetentionResult) error {
+	gone := map[string]bool{}
+	for _, name := range res.DeletedObjects {
+		gone[name] = true
+	}
+	quiet := slog.New(slog.DiscardHandler) // Verify reports a cover that does not authenticate
+	for i := 0; i < len(segs); {
+		j := i + 1
+		for j < len(segs) && segs[j].Epoch == segs[i].Epoch {
+			j++
+		}
+		var epoch []segObj
+		for _, s := range segs[i:j] {
+			if !gone[s.String()] {
+				epoch = append(epoch, s)
+			}
+		}
+		_, covered := coveredObjects(ctx, store, epoch, quiet)
+		for _, s := range covered {
+			res.Superseded = append(res.Superseded, s.String())
+		}
+		i = j
+	}
+	_, _, heads, err := readHead(ctx, store)
+	if err != nil {
+		return err
+	}
+	for k := 0; k < len(heads.seqs)-1-keepAnchors; k++ {
+		res.OldHeads = append(res.OldHeads, anchorName(headPrefix, heads.seqs[k]))
+	}
+	return nil
 }
 
 // repin pins the object s as the first of the archive's history: it reads

@@ -19,20 +19,25 @@ type Status struct {
 	// Before the archiver has resumed (the bucket cannot be listed yet)
 	// it is the age of the oldest record appended since it started: a
 	// lower bound.
-	Lag           time.Duration
-	Objects       int64          // objects uploaded
-	Bytes         int64          // bytes uploaded
-	Failures      int64          // failed uploads (each retried)
-	LastError     error          // the last upload or listing error, if any
-	ErrorTime     time.Time      // when LastError happened
-	Compacted     int64          // objects written by compaction
-	Deposed       error          // non-nil once a newer timeline is in the archive: archiving stopped
-	HeadLSN       wal.LSN        // the LSN of the newest head object this archiver wrote
-	HeadWritten   time.Time      // when it wrote it
-	Snapshot      snapshot.ID    // the last base snapshot this archiver took
-	SnapshotAt    wal.LSN        // its LSN
-	SnapshotTime  time.Time      // its time
-	SnapshotStats snapshot.Stats // what its Save read, reused and stored
+	Lag       time.Duration
+	Objects   int64     // objects uploaded
+	Bytes     int64     // bytes uploaded
+	Failures  int64     // failed uploads (each retried)
+	LastError error     // the last upload or listing error, if any
+	ErrorTime time.Time // when LastError happened
+	Compacted int64     // objects written by compaction
+	// DeletesDeferred counts deletes of superseded objects (old heads,
+	// compacted pieces) skipped because the store denies this
+	// archiver's credentials deletes: they stay for a prune with
+	// credentials that may (see the package doc, "Credentials").
+	DeletesDeferred int64
+	Deposed         error          // non-nil once a newer timeline is in the archive: archiving stopped
+	HeadLSN         wal.LSN        // the LSN of the newest head object this archiver wrote
+	HeadWritten     time.Time      // when it wrote it
+	Snapshot        snapshot.ID    // the last base snapshot this archiver took
+	SnapshotAt      wal.LSN        // its LSN
+	SnapshotTime    time.Time      // its time
+	SnapshotStats   snapshot.Stats // what its Save read, reused and stored
 }
 
 // Status returns the archiver's current state.
