@@ -136,6 +136,7 @@ var (
 	dArchFails   = desc("archive_upload_failures_total", "Failed archive uploads (each retried).")
 	dArchObjs    = desc("archive_objects_total", "Archive objects uploaded.")
 	dArchBytes   = desc("archive_bytes_total", "Bytes uploaded to the archive.")
+	dArchDefer   = desc("archive_deletes_deferred_total", "Deletes of superseded archive objects skipped: the store denies this node deletes (a privileged ctl forget removes them).")
 	dEarliest    = desc("restorable_earliest_timestamp_seconds", "Earliest instant the archive can restore (Unix time).")
 	dLatest      = desc("restorable_latest_timestamp_seconds", "Latest instant the archive can restore (Unix time).")
 	dGaps        = desc("restorable_gaps", "Holes in the restorable window: stretches whose records are missing from the archive (verify names the objects).")
@@ -168,7 +169,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
-		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes,
+		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer,
 		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK,
 		dReady, dDrillAt, dDrillOK, dDrillRTO, dDrills, dDrillFails} {
 		ch <- d
@@ -216,6 +217,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dArchFails, float64(st.Archive.Failures))
 	counter(dArchObjs, float64(st.Archive.Objects))
 	counter(dArchBytes, float64(st.Archive.Bytes))
+	counter(dArchDefer, float64(st.Archive.DeletesDeferred))
 	c.refresh()
 	c.mu.Lock()
 	if c.windowOK {

@@ -33,6 +33,10 @@ type forgetJSON struct {
 	CutLSN         uint64         `json:"cut_lsn"`
 	PinLSN         uint64         `json:"pin_lsn"`
 	DeletedObjects []string       `json:"deleted_wal_objects"`
+	// What an archiver without delete permission left (compaction's
+	// merged pieces, old heads), deleted here.
+	Superseded []string `json:"superseded_wal_objects"`
+	OldHeads   []string `json:"old_heads"`
 }
 
 // days is a duration flag that also reads "35d".
@@ -88,7 +92,7 @@ prune afterwards to free the snapshots' data. --dry-run only says.`,
 			}
 			v := forgetJSON{DryRun: dry, WindowSeconds: seconds(window), WindowStart: jsonTime(res.WindowStart), Base: jsonID(res.Base),
 				Snapshots: []decisionJSON{}, Kept: len(res.Kept), Removed: len(res.Removed), CutLSN: uint64(res.CutLSN),
-				PinLSN: uint64(res.PinLSN), DeletedObjects: list(res.DeletedObjects)}
+				PinLSN: uint64(res.PinLSN), DeletedObjects: list(res.DeletedObjects), Superseded: list(res.Superseded), OldHeads: list(res.OldHeads)}
 			for _, d := range res.Decisions {
 				v.Snapshots = append(v.Snapshots, decisionJSON{ID: d.Item.ID, Time: jsonTime(d.Item.Time), Keep: d.Keep, Reasons: list(d.Reasons)})
 			}
@@ -104,6 +108,10 @@ prune afterwards to free the snapshots' data. --dry-run only says.`,
 				}
 				fmt.Fprintf(out, "window from %s; kept %d snapshots, %s %d; %s %d WAL objects (up to LSN %d)\n",
 					utc(res.WindowStart), len(res.Kept), verb, len(res.Removed), verb, len(res.DeletedObjects), res.CutLSN)
+				if n := len(res.Superseded) + len(res.OldHeads); n > 0 {
+					fmt.Fprintf(out, "%s %d objects an archiver without delete permission left (%d merged WAL pieces, %d old heads)\n",
+						verb, n, len(res.Superseded), len(res.OldHeads))
+				}
 				if !dry && len(res.Removed) > 0 {
 					fmt.Fprintln(out, "run 'ctl prune' to free the removed snapshots' data")
 				}
