@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -137,6 +138,17 @@ type Options struct {
 	// Now is the clock for manifest times and locks. Default time.Now.
 	Now func() time.Time
 
+	// UploadLimit caps the pack bytes per second Save and Prune upload
+	// (a token bucket holding one second's worth); 0 is no limit.
+	// Nothing else is throttled: the WAL objects, indexes and manifests
+	// of package archive go out at once. ReadLimit caps the pack bytes
+	// per second Verify (ReadData) and Prune read; Restore is never
+	// throttled.
+	UploadLimit, ReadLimit int64
+
+	// Sleep is how the limits wait. Default a timer; tests pass a clock.
+	Sleep func(ctx context.Context, d time.Duration) error
+
 	// Logger receives lifecycle logs. nil discards them.
 	Logger *slog.Logger
 
@@ -192,6 +204,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -230,6 +245,12 @@ func (o Options) Validate() error {
 	}
 	if o.MaxKeySlots < 0 || o.MaxKeySlots > maxMaxKeySlots {
 		errs = append(errs, fmt.Errorf("snapshot: Options.MaxKeySlots %d: want 0 (default) to %d", o.MaxKeySlots, maxMaxKeySlots))
+	}
+	if o.UploadLimit < 0 || o.UploadLimit > 0 && o.UploadLimit < minLimit {
+		errs = append(errs, fmt.Errorf("snapshot: Options.UploadLimit %d B/s: want 0 (no limit) or at least %d", o.UploadLimit, minLimit))
+	}
+	if o.ReadLimit < 0 || o.ReadLimit > 0 && o.ReadLimit < minLimit {
+		errs = append(errs, fmt.Errorf("snapshot: Options.ReadLimit %d B/s: want 0 (no limit) or at least %d", o.ReadLimit, minLimit))
 	}
 	if o.ProgressInterval < 0 {
 		errs = append(errs, fmt.Errorf("snapshot: Options.ProgressInterval %v is negative", o.ProgressInterval))

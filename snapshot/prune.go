@@ -263,7 +263,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 		}
 		data, ip := pw.finish(r.kr())
 		pw = nil
-		if err := r.put(ctx, ip.name(), data); err != nil {
+		if err := r.putPack(ctx, ip.name(), data); err != nil {
 			return fmt.Errorf("upload repacked pack: %w", err)
 		}
 		written += int64(len(data))
@@ -274,7 +274,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 	byPack := x.blobsByPack()
 	for _, pi := range packs {
 		p := x.packs[pi]
-		data, err := getObjectMax(ctx, r.bucket, p.name(), p.size)
+		data, err := r.readPack(ctx, p)
 		if err != nil {
 			return nil, 0, err
 		}

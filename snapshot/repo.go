@@ -49,6 +49,10 @@ type Repo struct {
 	// much as sealing their contents.
 	packBufs sync.Pool
 
+	// uploads and reads throttle pack transfers (Options.UploadLimit,
+	// ReadLimit); nil when unlimited.
+	uploads, reads *throttle
+
 	refreshMu sync.Mutex // serializes refreshIndex
 	idxMu     sync.RWMutex
 	idx       *index
@@ -219,6 +223,8 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		provider:    keys,
 		keysChecked: opts.Now(),
 		idx:         newIndex(),
+		uploads:     newThrottle(opts.UploadLimit, opts),
+		reads:       newThrottle(opts.ReadLimit, opts),
 	}
 	r.keys.Store(kr)
 	if err := r.refreshIndex(ctx, false); err != nil {
@@ -533,6 +539,16 @@ func (r *Repo) put(ctx context.Context, name string, data []byte) error {
 	return putObject(ctx, r.bucket, name, data)
 }
 
+// putPack writes a pack (Save, Prune) once, at Options.UploadLimit.
+func (r *Repo) putPack(ctx context.Context, name string, data []byte) error {
+	if r.fault != nil {
+		if err := r.fault("put", name); err != nil {
+			return err
+		}
+	}
+	return writeThrottled(ctx, r.bucket, name, data, true, r.uploads)
+}
+
 // replace writes an object over whatever is under its name (Reencrypt,
 // RotateMaster): the store writes it whole or not at all.
 func (r *Repo) replace(ctx context.Context, name string, data []byte) error {
@@ -571,6 +587,12 @@ func putObject(ctx context.Context, bucket *blob.Bucket, name string, data []byt
 // writeObject writes data as name, only if name does not exist yet when
 // ifNotExist is set.
 func writeObject(ctx context.Context, bucket *blob.Bucket, name string, data []byte, ifNotExist bool) error {
+	return writeThrottled(ctx, bucket, name, data, ifNotExist, nil)
+}
+
+// writeThrottled is writeObject, passing t (nil: no limit) a piece at a
+// time.
+func writeThrottled(ctx context.Context, bucket *blob.Bucket, name string, data []byte, ifNotExist bool, t *throttle) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // aborts the write if it did not complete
 	w, err := bucket.NewWriter(ctx, name, &blob.WriterOptions{
@@ -580,10 +602,22 @@ func writeObject(ctx context.Context, bucket *blob.Bucket, name string, data []b
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(data); err != nil {
-		cancel()
-		_ = w.Close()
-		return err
+	piece := len(data)
+	if t != nil {
+		piece = throttlePiece
+	}
+	for len(data) > 0 {
+		n := min(len(data), piece)
+		err := t.wait(ctx, n)
+		if err == nil {
+			_, err = w.Write(data[:n])
+		}
+		if err != nil {
+			cancel()
+			_ = w.Close()
+			return err
+		}
+		data = data[n:]
 	}
 	return w.Close()
 }
@@ -606,6 +640,17 @@ const (
 // getObjectMax reads a whole object of at most max bytes: a larger one
 // is ErrCorrupt, before anything is allocated for it.
 func getObjectMax(ctx context.Context, bucket *blob.Bucket, name string, max int64) ([]byte, error) {
+	return getThrottled(ctx, bucket, name, max, nil)
+}
+
+// readPack reads a whole pack (Verify, Prune) at Options.ReadLimit.
+func (r *Repo) readPack(ctx context.Context, p packInfo) ([]byte, error) {
+	return getThrottled(ctx, r.bucket, p.name(), p.size, r.reads)
+}
+
+// getThrottled is getObjectMax, reading through t (nil: no limit) a
+// piece at a time.
+func getThrottled(ctx context.Context, bucket *blob.Bucket, name string, max int64, t *throttle) ([]byte, error) {
 	rd, err := bucket.NewReader(ctx, name, nil)
 	if err != nil {
 		return nil, storageErr(name, err)
@@ -615,7 +660,11 @@ func getObjectMax(ctx context.Context, bucket *blob.Bucket, name string, max int
 		return nil, corrupt(name, -1, fmt.Sprintf("%d bytes, more than the %d expected", rd.Size(), max))
 	}
 	b := make([]byte, rd.Size())
-	if _, err := io.ReadFull(rd, b); err != nil {
+	src := io.Reader(rd)
+	if t != nil {
+		src = &throttledReader{ctx: ctx, r: rd, t: t}
+	}
+	if _, err := io.ReadFull(src, b); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, objErr(name, -1, ErrTruncated)
 		}

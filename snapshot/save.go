@@ -407,7 +407,7 @@ func (s *saver) run(ctx context.Context, src io.Reader) (treeResult, error) {
 		g.Go(func() error {
 			for p := range up {
 				data, ip := p.finish(r.kr())
-				if err := r.put(gctx, ip.name(), data); err != nil {
+				if err := r.putPack(gctx, ip.name(), data); err != nil {
 					return fmt.Errorf("upload pack: %w", err)
 				}
 				r.recyclePack(data)

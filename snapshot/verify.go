@@ -186,7 +186,7 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 				continue
 			}
 			p := x.packs[i]
-			data, err := getObjectMax(ctx, r.bucket, p.name(), p.size)
+			data, err := r.readPack(ctx, p)
 			if err != nil {
 				if isDamage(err) {
 					rep.Problems = append(rep.Problems, Problem{Object: p.name(), Err: err, Snapshots: users[i]})
