@@ -65,6 +65,11 @@ func (n *Node) archiver() *archive.Archiver {
 // and file:// URLs are local directories through localblob, which fsyncs
 // every object before its write returns, so the archive survives a power
 // loss as the WAL does.
+// repoOptions are the snapshot repository's options from the Config.
+func (n *Node) repoOptions() snapshot.Options {
+	return snapshot.Options{Logger: n.cfg.Logger, UploadLimit: n.cfg.UploadLimit, ReadLimit: n.cfg.ReadLimit}
+}
+
 func (n *Node) openArchive(ctx context.Context) error {
 	u := n.cfg.Archive
 	var b *blob.Bucket
@@ -87,12 +92,12 @@ func (n *Node) openArchive(ctx context.Context) error {
 			return err
 		}
 	}
-	n.repo, err = snapshot.Open(ctx, b, keys, snapshot.Options{Logger: n.cfg.Logger})
+	n.repo, err = snapshot.Open(ctx, b, keys, n.repoOptions())
 	if errors.Is(err, snapshot.ErrNoRepository) {
-		n.repo, err = snapshot.Init(ctx, b, keys, snapshot.Format{}, snapshot.Options{Logger: n.cfg.Logger})
+		n.repo, err = snapshot.Init(ctx, b, keys, snapshot.Format{}, n.repoOptions())
 		if errors.Is(err, snapshot.ErrExists) {
 			// Another node of the cluster made it meanwhile.
-			n.repo, err = snapshot.Open(ctx, b, keys, snapshot.Options{Logger: n.cfg.Logger})
+			n.repo, err = snapshot.Open(ctx, b, keys, n.repoOptions())
 		}
 	}
 	if errors.Is(err, snapshot.ErrWrongKey) {

@@ -50,6 +50,11 @@ type Config struct {
 	// byte (Verify's readData), which costs a full download each time.
 	VerifyEvery    time.Duration
 	VerifyReadData bool
+	// UploadLimit and ReadLimit cap, in bytes per second, the base
+	// snapshots' pack uploads and the pack reads of Verify's ReadData
+	// (snapshot.Options). 0: no limit; at least 64 KiB/s otherwise. The
+	// WAL's shipping and restores are never throttled.
+	UploadLimit, ReadLimit int64
 	// Cluster, if set, makes the node one of a replicated cluster with
 	// automatic fail-over. Nil: a single node, always primary.
 	Cluster *ClusterConfig
@@ -122,6 +127,14 @@ func (c Config) Validate() error {
 	}
 	if c.ShipInterval < 0 {
 		errs = append(errs, fmt.Errorf("Config.ShipInterval %v is negative", c.ShipInterval))
+	}
+	for _, l := range []struct {
+		name  string
+		limit int64
+	}{{"UploadLimit", c.UploadLimit}, {"ReadLimit", c.ReadLimit}} {
+		if l.limit < 0 || l.limit > 0 && l.limit < 64<<10 {
+			errs = append(errs, fmt.Errorf("Config.%s %d B/s: want 0 (no limit) or at least 65536 (64 KiB/s)", l.name, l.limit))
+		}
 	}
 	if cl := c.Cluster; cl != nil {
 		if c.Archive == "" {

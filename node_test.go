@@ -165,11 +165,12 @@ func TestConfigValidate(t *testing.T) {
 	require.Error(t, err)
 	err = Config{Dir: "x", Cluster: &ClusterConfig{Node: "n1", RaftBind: ":1", ReplBind: ":2", InsecurePlaintext: true}}.Validate()
 	assert.ErrorContains(t, err, "a cluster has one archive that every node shares", "a cluster on the per-node default archive")
-	err = Config{Archive: "not a url", ShipInterval: -1, Cluster: &ClusterConfig{Sync: -1}}.Validate()
-	for _, want := range []string{"Config.Dir", "Config.Archive", "Config.ShipInterval", "Cluster.Node", "Cluster.RaftBind", "Cluster.ReplBind", "Cluster.Sync", "Cluster.TLS"} {
+	err = Config{Archive: "not a url", ShipInterval: -1, UploadLimit: 1000, ReadLimit: -1, Cluster: &ClusterConfig{Sync: -1}}.Validate()
+	for _, want := range []string{"Config.Dir", "Config.Archive", "Config.ShipInterval", "Config.UploadLimit 1000", "Config.ReadLimit -1", "Cluster.Node", "Cluster.RaftBind", "Cluster.ReplBind", "Cluster.Sync", "Cluster.TLS"} {
 		assert.ErrorContains(t, err, want, "Validate does not name %s", want)
 	}
 	assert.NoError(t, Config{Dir: "x"}.Validate())
+	assert.NoError(t, Config{Dir: "x", UploadLimit: 64 << 10, ReadLimit: 10 << 20}.Validate())
 }
 
 // freeAddr is a port a restarted node can always listen on again.

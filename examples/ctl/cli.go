@@ -28,6 +28,8 @@ type app struct {
 	asJSON          bool
 	quiet           bool
 	retryLock       time.Duration
+	limitUpload     int64 // KiB/s; 0 no limit
+	limitDownload   int64 // KiB/s; 0 no limit
 
 	in     io.Reader // answers to confirmations
 	out    io.Writer // results
@@ -78,6 +80,14 @@ Exit status: 0 done, 1 failed, 2 usage, 3 integrity problem found,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			for _, l := range []struct {
+				flag string
+				kib  int64
+			}{{"limit-upload", a.limitUpload}, {"limit-download", a.limitDownload}} {
+				if l.kib < 0 || l.kib > 0 && l.kib < 64 {
+					return usage(fmt.Errorf("--%s %d: want 0 (no limit) or at least 64 (KiB/s)", l.flag, l.kib))
+				}
+			}
 			return a.bindEnv(cmd.Root().PersistentFlags())
 		},
 	}
@@ -89,6 +99,8 @@ Exit status: 0 done, 1 failed, 2 usage, 3 integrity problem found,
 	pf.StringVar(&a.passphraseEnv, "passphrase-env", "", "name of an environment variable holding the passphrase")
 	pf.BoolVar(&a.asJSON, "json", false, "print one JSON object (schema: README.md); errors as JSON on stderr")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "no progress output")
+	pf.Int64Var(&a.limitUpload, "limit-upload", 0, "cap pack uploads (prune's repacking) at this many KiB/s")
+	pf.Int64Var(&a.limitDownload, "limit-download", 0, "cap pack downloads of verify --read-data and prune at this many KiB/s (restore is never throttled)")
 	pf.DurationVar(&a.retryLock, "retry-lock", 0, "how long to wait for another operation's lock (default: fail at once, exit 6; 'ctl unlock' removes a dead process's lock)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
 	root.SetVersionTemplate("{{.Version}}\n")

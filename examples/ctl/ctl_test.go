@@ -111,10 +111,12 @@ func TestForgetAndPrune(t *testing.T) {
 	if out := c.must(t, f.args("prune", "--dry-run")...); !strings.Contains(out, "would free") {
 		t.Fatalf("prune --dry-run: %s", out)
 	}
-	if out := c.must(t, f.args("prune")...); !strings.Contains(out, "freed") {
+	c.expect(t, exitUsage, "at least 64 (KiB/s)", f.args("--limit-upload", "10", "prune")...)
+	c.expect(t, exitUsage, "at least 64 (KiB/s)", f.args("--limit-download", "-1", "verify")...)
+	if out := c.must(t, f.args("--limit-upload", "64", "--limit-download", "1024", "prune")...); !strings.Contains(out, "freed") {
 		t.Fatalf("prune: %s", out)
 	}
-	if out := c.must(t, f.args("verify")...); !strings.Contains(out, "no problems") {
+	if out := c.must(t, f.args("--limit-download", "1024", "verify", "--read-data")...); !strings.Contains(out, "no problems") {
 		t.Fatalf("verify after forget and prune: %s", out)
 	}
 }

@@ -78,7 +78,8 @@ func (a *app) open(ctx context.Context, readOnly bool) (*session, error) {
 		return nil, err
 	}
 	s := &session{bucket: b, meter: newMeter(a.errOut, a.quiet)}
-	repo, err := snapshot.Open(ctx, b, keys, snapshot.Options{ReadOnly: readOnly, Progress: s.meter.snapshot, LockWait: max(a.retryLock, time.Millisecond)})
+	repo, err := snapshot.Open(ctx, b, keys, snapshot.Options{ReadOnly: readOnly, Progress: s.meter.snapshot, LockWait: max(a.retryLock, time.Millisecond),
+		UploadLimit: a.limitUpload << 10, ReadLimit: a.limitDownload << 10})
 	switch {
 	case errors.Is(err, snapshot.ErrNoRepository):
 		b.Close()
