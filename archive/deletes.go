@@ -50,7 +50,7 @@ func (a *Archiver) deleteOwn(ctx context.Context, name string) (deleted bool, er
 	a.dels.warned = true
 	a.mu.Unlock()
 	if warn {
-		a.lg.Warn("archive: the store denies this archiver deletes; superseded objects (old heads, compacted pieces) stay until a prune with credentials that may delete (ctl prune)",
+		a.lg.Warn("archive: the store denies this archiver deletes; superseded objects (old heads, compacted pieces) stay until a retention run with credentials that may delete (ctl forget)",
 			"object", name, "err", err)
 	}
 	return false, nil

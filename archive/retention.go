@@ -171,7 +171,7 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 	}
 	for _, name := range slices.Concat(res.DeletedObjects, res.Superseded, res.OldHeads) {
 		if err := store.DeleteObject(ctx, name); err != nil {
-			return res, fmt.Errorf("archive: retention: delete %s: %w", name, err)
+			return res, fmt.Errorf("archive: retention: %w", err)
 		}
 	}
 	return res, nil
