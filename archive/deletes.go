@@ -40,6 +40,13 @@ func (a *Archiver) deleteOwn(ctx context.Context, name string) (deleted bool, er
 		return false, nil
 	}
 	err = a.store.DeleteObject(ctx, name)
+	if errors.Is(err, snapshot.ErrRetained) {
+		// Under Object Lock: it goes once its date passes (retention).
+		a.mu.Lock()
+		a.st.DeletesDeferred++
+		a.mu.Unlock()
+		return false, nil
+	}
 	if !errors.Is(err, snapshot.ErrDenied) {
 		return err == nil, err
 	}

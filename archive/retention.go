@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/continuity-go/continuity/internal/retention"
@@ -40,7 +39,11 @@ type RetentionResult struct {
 	// They are deleted too.
 	Superseded []string
 	OldHeads   []string
-	PinLSN     wal.LSN // the first record kept, pinned before deleting (0: unchanged)
+	// Retained names what the run would delete and Object Lock keeps
+	// (snapshot.Options.ObjectLock): manifests and WAL objects whose
+	// date has not passed. A later run deletes them.
+	Retained []string
+	PinLSN   wal.LSN // the first record kept, pinned before deleting (0: unchanged)
 	// Decisions says, newest first, for every snapshot whether it is
 	// kept and every reason: "point-in-time window", "base of the
 	// point-in-time window" or a rule of Keep (snapshot.ExplainDecisions
@@ -164,15 +167,42 @@ func ApplyRetention(ctx context.Context, store Store, p RetentionPolicy, dryRun 
 			return res, err
 		}
 	}
-	if len(remove) > 0 {
-		if err := store.Remove(ctx, remove...); err != nil {
+	// Under Object Lock an object whose date has not passed stays; it is
+	// reported, and a later run deletes it.
+	removed := res.Removed[:0:0]
+	for _, id := range remove {
+		err := store.Remove(ctx, id)
+		if re := (*snapshot.RetainedError)(nil); errors.As(err, &re) {
+			res.Retained = append(res.Retained, "snapshots/"+id.String())
+			res.Kept = append(res.Kept, id)
+			for i := range res.Decisions {
+				if res.Decisions[i].Item.ID == id.String() {
+					res.Decisions[i].Keep = true
+					res.Decisions[i].Reasons = append(res.Decisions[i].Reasons, snapshot.ReasonRetained(re.Until))
+				}
+			}
+			continue
+		}
+		if err != nil {
 			return res, err
 		}
+		removed = append(removed, id)
 	}
-	for _, name := range slices.Concat(res.DeletedObjects, res.Superseded, res.OldHeads) {
-		if err := store.DeleteObject(ctx, name); err != nil {
-			return res, fmt.Errorf("archive: retention: %w", err)
+	res.Removed = removed
+	for _, list := range []*[]string{&res.DeletedObjects, &res.Superseded, &res.OldHeads} {
+		deleted := (*list)[:0:0]
+		for _, name := range *list {
+			err := store.DeleteObject(ctx, name)
+			if errors.Is(err, snapshot.ErrRetained) {
+				res.Retained = append(res.Retained, name)
+				continue
+			}
+			if err != nil {
+				return res, fmt.Errorf("archive: retention: %w", err)
+			}
+			deleted = append(deleted, name)
 		}
+		*list = deleted
 	}
 	return res, nil
 }

@@ -76,6 +76,11 @@ var (
 	// read-only user. The store's own error is wrapped beside it.
 	ErrDenied = errors.New("snapshot: the store denied the operation (permission)")
 
+	// ErrRetained is the cause (a *RetainedError) inside an
+	// *ObjectError when a delete meets an object under Object Lock whose
+	// date has not passed (Options.ObjectLock).
+	ErrRetained = errors.New("snapshot: object retained under Object Lock")
+
 	// ErrLastKey is returned by RemoveKey for the only remaining key
 	// slot: without it the repository could never be opened again.
 	// Repo.DestroyKeys deletes every slot on purpose.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/continuity-go/continuity/internal/retention"
 )
@@ -46,11 +47,17 @@ func (r *Repo) Forget(ctx context.Context, p Policy, dryRun bool) ([]Decision, e
 		return ds, err
 	}
 	removed := 0
-	for _, d := range ds {
+	for i, d := range ds {
 		if d.Keep {
 			continue
 		}
-		if err := r.del(ctx, snapsPrefix+d.Item.ID); err != nil {
+		err := r.del(ctx, snapsPrefix+d.Item.ID)
+		if re := (*RetainedError)(nil); errors.As(err, &re) {
+			ds[i].Keep = true
+			ds[i].Reasons = append(ds[i].Reasons, ReasonRetained(re.Until))
+			continue
+		}
+		if err != nil {
 			return ds, fmt.Errorf("snapshot: forget %s: %w", d.Item.ID, err)
 		}
 		removed++
@@ -60,19 +67,30 @@ func (r *Repo) Forget(ctx context.Context, p Policy, dryRun bool) ([]Decision, e
 }
 
 // Remove deletes the given snapshots' manifests. Prune frees their data.
+// A manifest under Object Lock whose date has not passed stays: the
+// error wraps a *RetainedError (ErrRetained), and the ids after it are
+// not removed.
 func (r *Repo) Remove(ctx context.Context, ids ...ID) error {
 	if err := r.checkWritable(); err != nil {
 		return err
 	}
 	for _, id := range ids {
-		if err := r.bucket.Delete(ctx, manifestName(id)); err != nil {
-			if errors.Is(storageErr(manifestName(id), err), ErrMissing) {
-				return fmt.Errorf("%w: %s", ErrNotFound, id)
-			}
+		if ok, err := r.bucket.Exists(ctx, manifestName(id)); err != nil {
+			return fmt.Errorf("snapshot: remove %s: %w", id, storageErr(manifestName(id), err))
+		} else if !ok {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		if err := r.del(ctx, manifestName(id)); err != nil {
 			return fmt.Errorf("snapshot: remove %s: %w", id, err)
 		}
 	}
 	return nil
+}
+
+// ReasonRetained is the reason Forget gives for a snapshot its policy
+// would remove and Object Lock keeps until until.
+func ReasonRetained(until time.Time) string {
+	return "retained by Object Lock until " + until.UTC().Format(time.RFC3339)
 }
 
 // ExplainDecisions writes a table of decisions for operators: time, ID,

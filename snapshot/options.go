@@ -149,6 +149,11 @@ type Options struct {
 	// Sleep is how the limits wait. Default a timer; tests pass a clock.
 	Sleep func(ctx context.Context, d time.Duration) error
 
+	// ObjectLock, if set, writes the history under S3 Object Lock (see
+	// ObjectLock). Open fails unless the bucket is S3 with Object Lock
+	// enabled.
+	ObjectLock *ObjectLock
+
 	// Logger receives lifecycle logs. nil discards them.
 	Logger *slog.Logger
 
@@ -251,6 +256,9 @@ func (o Options) Validate() error {
 	}
 	if o.ReadLimit < 0 || o.ReadLimit > 0 && o.ReadLimit < minLimit {
 		errs = append(errs, fmt.Errorf("snapshot: Options.ReadLimit %d B/s: want 0 (no limit) or at least %d", o.ReadLimit, minLimit))
+	}
+	if err := o.ObjectLock.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.ProgressInterval < 0 {
 		errs = append(errs, fmt.Errorf("snapshot: Options.ProgressInterval %v is negative", o.ProgressInterval))

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"slices"
@@ -32,6 +33,10 @@ type PruneStats struct {
 	// BytesFreed is the bytes of deleted objects minus the bytes of new
 	// packs.
 	BytesFreed int64
+	// Retained names the packs nothing uses that Object Lock keeps
+	// (Options.ObjectLock): they stay indexed until a Prune after their
+	// date deletes them.
+	Retained []string
 }
 
 // Prune deletes data no snapshot references. It takes the repository's
@@ -127,8 +132,18 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 	for i, u := range uses {
 		switch {
 		case u.usedBlobs == 0:
+			// A pack under Object Lock stays, indexed, until its date.
+			if err := r.retained(ctx, x.packs[i].name()); errors.Is(err, ErrRetained) {
+				st.Retained = append(st.Retained, x.packs[i].name())
+				keep = append(keep, int32(i))
+				continue
+			} else if err != nil && !errors.Is(err, ErrMissing) {
+				return st, err
+			}
 			drop = append(drop, int32(i))
-		case u.usedBlobs < u.blobs && float64(u.total-u.usedBytes) > opts.MaxUnused*float64(x.packs[i].size):
+		case r.opts.ObjectLock == nil && u.usedBlobs < u.blobs && float64(u.total-u.usedBytes) > opts.MaxUnused*float64(x.packs[i].size):
+			// Not under Object Lock: a locked pack could not be
+			// replaced by its repacked blobs.
 			repack = append(repack, int32(i))
 		default:
 			keep = append(keep, int32(i))
@@ -163,6 +178,12 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 			continue
 		}
 		if o.ModTime.Before(cutoff) {
+			if err := r.retained(ctx, o.Key); errors.Is(err, ErrRetained) {
+				st.Retained = append(st.Retained, o.Key)
+				continue
+			} else if err != nil && !errors.Is(err, ErrMissing) {
+				return st, err
+			}
 			orphans = append(orphans, o.Key)
 			st.PacksDeleted++
 			st.BytesFreed += o.Size

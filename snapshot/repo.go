@@ -49,6 +49,11 @@ type Repo struct {
 	// much as sealing their contents.
 	packBufs sync.Pool
 
+	// lockAware: the bucket has Object Lock enabled, so deletes ask
+	// first whether an object is retained (also without
+	// Options.ObjectLock, as ctl opens it).
+	lockAware bool
+
 	// uploads and reads throttle pack transfers (Options.UploadLimit,
 	// ReadLimit); nil when unlimited.
 	uploads, reads *throttle
@@ -118,6 +123,11 @@ func Init(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, f Format, 
 	if opts.ReadOnly {
 		return nil, fmt.Errorf("%w: Init", ErrReadOnly)
 	}
+	if opts.ObjectLock != nil {
+		if err := checkObjectLock(ctx, bucket); err != nil {
+			return nil, err
+		}
+	}
 	f = f.withDefaults()
 	if ok, err := bucket.Exists(ctx, configName); err != nil {
 		return nil, fmt.Errorf("snapshot: init: %w", err)
@@ -172,6 +182,17 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		return nil, err
 	}
 	opts = opts.withDefaults()
+	lockAware := false
+	switch {
+	case opts.ReadOnly:
+	case opts.ObjectLock != nil:
+		if err := checkObjectLock(ctx, bucket); err != nil {
+			return nil, err
+		}
+		lockAware = true
+	default:
+		lockAware = lockEnabled(ctx, bucket)
+	}
 	raw, err := getObjectMax(ctx, bucket, configName, maxConfigBytes)
 	if errors.Is(err, ErrMissing) {
 		if destroyed(ctx, bucket) {
@@ -223,6 +244,7 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		provider:    keys,
 		keysChecked: opts.Now(),
 		idx:         newIndex(),
+		lockAware:   lockAware,
 		uploads:     newThrottle(opts.UploadLimit, opts),
 		reads:       newThrottle(opts.ReadLimit, opts),
 	}
@@ -536,7 +558,7 @@ func (r *Repo) put(ctx context.Context, name string, data []byte) error {
 			return err
 		}
 	}
-	return putObject(ctx, r.bucket, name, data)
+	return writeThrottled(ctx, r.bucket, name, data, true, nil, r.lockedWrite(name))
 }
 
 // putPack writes a pack (Save, Prune) once, at Options.UploadLimit.
@@ -546,7 +568,7 @@ func (r *Repo) putPack(ctx context.Context, name string, data []byte) error {
 			return err
 		}
 	}
-	return writeThrottled(ctx, r.bucket, name, data, true, r.uploads)
+	return writeThrottled(ctx, r.bucket, name, data, true, r.uploads, r.lockedWrite(name))
 }
 
 // replace writes an object over whatever is under its name (Reencrypt,
@@ -557,14 +579,25 @@ func (r *Repo) replace(ctx context.Context, name string, data []byte) error {
 			return err
 		}
 	}
-	return writeObject(ctx, r.bucket, name, data, false)
+	return writeThrottled(ctx, r.bucket, name, data, false, nil, r.lockedWrite(name))
 }
 
-// del deletes an object; one already gone is not an error.
+// del deletes an object; one already gone is not an error. One under
+// Object Lock whose date has not passed is not deleted: the error wraps
+// a *RetainedError (ErrRetained).
 func (r *Repo) del(ctx context.Context, name string) error {
 	if r.fault != nil {
 		if err := r.fault("delete", name); err != nil {
 			return err
+		}
+	}
+	if r.mayBeLocked(name) {
+		// Deleting a locked object in a versioned bucket would only
+		// hide it behind a delete marker: ask first.
+		if err := r.retained(ctx, name); errors.Is(err, ErrMissing) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("delete %w", objErr(name, -1, err))
 		}
 	}
 	if err := r.bucket.Delete(ctx, name); err != nil {
@@ -587,17 +620,18 @@ func putObject(ctx context.Context, bucket *blob.Bucket, name string, data []byt
 // writeObject writes data as name, only if name does not exist yet when
 // ifNotExist is set.
 func writeObject(ctx context.Context, bucket *blob.Bucket, name string, data []byte, ifNotExist bool) error {
-	return writeThrottled(ctx, bucket, name, data, ifNotExist, nil)
+	return writeThrottled(ctx, bucket, name, data, ifNotExist, nil, nil)
 }
 
 // writeThrottled is writeObject, passing t (nil: no limit) a piece at a
-// time.
-func writeThrottled(ctx context.Context, bucket *blob.Bucket, name string, data []byte, ifNotExist bool, t *throttle) error {
+// time, with the BeforeWrite hook before (nil: none).
+func writeThrottled(ctx context.Context, bucket *blob.Bucket, name string, data []byte, ifNotExist bool, t *throttle, before func(func(any) bool) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // aborts the write if it did not complete
 	w, err := bucket.NewWriter(ctx, name, &blob.WriterOptions{
 		IfNotExist:  ifNotExist,
 		ContentType: "application/octet-stream",
+		BeforeWrite: before,
 	})
 	if err != nil {
 		return err

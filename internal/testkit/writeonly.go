@@ -2,8 +2,10 @@ package testkit
 
 import (
 	"context"
+	"crypto/rand"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,4 +101,39 @@ func endpoint(e string) *string {
 		return nil
 	}
 	return aws.String(e)
+}
+
+// LockedS3Bucket returns a new S3 bucket of its own with Object Lock
+// enabled (and so versioning), on the S3 test server; it skips the test
+// when S3URLEnv is unset (fails it under CIEnv=1). Its objects are left
+// when the test ends: locked ones cannot be deleted before their dates
+// (.ci/run's server removes everything when it stops).
+func LockedS3Bucket(t testing.TB) *blob.Bucket {
+	t.Helper()
+	s3URL := os.Getenv(S3URLEnv)
+	if s3URL == "" {
+		if os.Getenv(CIEnv) == "1" {
+			t.Fatalf("testkit: %s=1 but %s is not set: CI must run the s3 backend, see .ci/run", CIEnv, S3URLEnv)
+		}
+		t.Skip(s3Howto)
+	}
+	base, err := blob.OpenBucket(t.Context(), s3URL)
+	if err != nil {
+		t.Fatalf("testkit: open bucket %s: %v", s3URL, err)
+	}
+	defer base.Close()
+	var client *s3.Client
+	if !base.As(&client) {
+		t.Fatalf("testkit: %s is not an S3 bucket", s3URL)
+	}
+	name := "locked-" + strings.ToLower(rand.Text()[:12])
+	if _, err := client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &name, ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Fatalf("testkit: create bucket %s with Object Lock: %v (versitygw needs --versioning-dir)", name, err)
+	}
+	b, err := s3blob.OpenBucketV2(context.Background(), client, name, nil)
+	if err != nil {
+		t.Fatalf("testkit: open bucket %s: %v", name, err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }

@@ -1,0 +1,112 @@
+package archive
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// TestObjectLock archives into an S3 bucket with Object Lock (versitygw)
+// through a repository that locks its history: WAL objects and packs
+// carry Governance locks with their dates, heads and key slots none; the
+// library's own delete of a locked object fails with ErrRetained; a
+// retention run skips what is locked, says so, and leaves every instant
+// restorable; once the dates pass, the next run deletes.
+func TestObjectLock(t *testing.T) {
+	const hold = 3 * time.Second
+	ctx := context.Background()
+	b := testkit.LockedS3Bucket(t)
+	rig := newArchiveRig(t, b)
+	lock := &snapshot.ObjectLock{Mode: snapshot.Governance, Snapshots: hold, Sealed: LockSealed(hold, nil)}
+	repo, err := snapshot.Open(ctx, b, snapshot.RawKey([32]byte{7}), snapshot.Options{ObjectLock: lock})
+	require.NoError(t, err)
+	rig.repo.Close()
+	rig.repo = repo
+
+	a := rig.archiver(Options{ShipInterval: time.Second, NoCompaction: true})
+	written := time.Now()
+	for range 4 {
+		rig.append(3)
+		rig.clock.Add(time.Minute)
+		flush(t, a)
+	}
+	_, err = a.SnapshotNow(ctx)
+	require.NoError(t, err)
+	rig.append(2)
+	flush(t, a)
+	require.NoError(t, a.Close())
+
+	// What is locked, and what is not.
+	var client *s3.Client
+	require.True(t, b.As(&client))
+	segs := rig.walObjects(ctx)
+	require.NotEmpty(t, segs)
+	for _, name := range []string{segs[0].String(), firstUnder(t, b, "data/"), firstUnder(t, b, "snapshots/")} {
+		until, mode := lockOf(t, b, name)
+		assert.Equal(t, "GOVERNANCE", mode, "%s", name)
+		assert.WithinRange(t, until, written.Add(hold-time.Second), time.Now().Add(hold+time.Second), "%s's date", name)
+	}
+	for _, name := range []string{firstUnder(t, b, headPrefix), firstUnder(t, b, "keys/")} {
+		until, _ := lockOf(t, b, name)
+		assert.True(t, until.IsZero(), "%s is not locked", name)
+	}
+
+	// The library's own delete of a locked object fails and says why.
+	err = repo.DeleteObject(ctx, segs[0].String())
+	require.ErrorIs(t, err, snapshot.ErrRetained)
+	var re *snapshot.RetainedError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, snapshot.Governance, re.Mode)
+	require.Equal(t, segs, rig.walObjects(ctx), "nothing was hidden behind a delete marker")
+
+	// Retention with a window of a minute wants the first objects gone:
+	// they stay, and it says so.
+	rig.clock.Add(2 * time.Minute) // the snapshot is the window's base
+	policy := RetentionPolicy{Window: time.Minute, Keep: snapshot.Policy{Last: 1}, Now: rig.clock.Now}
+	res, err := ApplyRetention(ctx, repo, policy, false)
+	require.NoError(t, err)
+	assert.NotEmpty(t, res.Retained, "locked objects are reported")
+	assert.Empty(t, res.DeletedObjects, "nothing locked is deleted")
+	require.Equal(t, segs, rig.walObjects(ctx))
+	for l := wal.LSN(1); l <= wal.LSN(len(rig.recs)); l++ {
+		rig.check(ctx, AtLSN(l), l)
+	}
+
+	// After the dates, the next run deletes.
+	testkit.Eventually(t, func() bool { return time.Now().After(written.Add(hold + time.Second)) }, "the locks' dates pass")
+	res, err = ApplyRetention(ctx, repo, policy, false)
+	require.NoError(t, err)
+	assert.Empty(t, res.Retained, "nothing is locked any more")
+	assert.NotEmpty(t, res.DeletedObjects, "the WAL before the window's base goes")
+	rig.check(ctx, Target{}, wal.LSN(len(rig.recs)))
+}
+
+// lockOf returns an object's Object Lock date and mode (zero if none).
+func lockOf(t *testing.T, b *blob.Bucket, name string) (time.Time, string) {
+	t.Helper()
+	attrs, err := b.Attributes(context.Background(), name)
+	require.NoError(t, err, name)
+	var head s3.HeadObjectOutput
+	require.True(t, attrs.As(&head))
+	if head.ObjectLockRetainUntilDate == nil {
+		return time.Time{}, string(head.ObjectLockMode)
+	}
+	return *head.ObjectLockRetainUntilDate, string(head.ObjectLockMode)
+}
+
+// firstUnder returns the first object's name under prefix.
+func firstUnder(t *testing.T, b *blob.Bucket, prefix string) string {
+	t.Helper()
+	o, err := b.List(&blob.ListOptions{Prefix: prefix}).Next(context.Background())
+	require.NoError(t, err, "no object under %s", prefix)
+	return o.Key
+}

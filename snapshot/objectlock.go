@@ -1,0 +1,186 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"gocloud.dev/blob"
+)
+
+// LockMode is an S3 Object Lock retention mode.
+type LockMode string
+
+// The S3 Object Lock modes. Under Governance a user with
+// s3:BypassGovernanceRetention can still delete; under Compliance nobody
+// can, the account's root included, until the date passes.
+const (
+	Governance LockMode = "GOVERNANCE"
+	Compliance LockMode = "COMPLIANCE"
+)
+
+// ObjectLock writes a repository's history under S3 Object Lock, so that
+// credentials that may delete (a leaked key, ransomware) cannot remove it
+// before its date. The bucket must have Object Lock enabled (and so
+// versioning). What is locked, and for how long from its write:
+//
+//	object                      locked for
+//	packs (data/), manifests    Snapshots
+//	PutSealed objects           Sealed(name); 0 leaves one unlocked
+//	keys, epochs, config, locks never: deleting key slots must still
+//	indexes, tenant key slots   shred (DestroyKeys, forgetting a tenant);
+//	                            indexes are rebuilt from the packs
+//
+// A delete of an object whose date has not passed fails with a
+// *RetainedError; Prune and Forget skip such objects and report them,
+// and Prune does not repack (a locked pack cannot be replaced). Objects
+// stay as noncurrent versions once deleted: give the bucket a lifecycle
+// rule that expires noncurrent versions.
+type ObjectLock struct {
+	Mode      LockMode
+	Snapshots time.Duration
+	Sealed    func(name string) time.Duration
+}
+
+func (l *ObjectLock) validate() error {
+	if l == nil {
+		return nil
+	}
+	var errs []error
+	if l.Mode != Governance && l.Mode != Compliance {
+		errs = append(errs, fmt.Errorf("snapshot: Options.ObjectLock.Mode %q: want %q or %q", l.Mode, Governance, Compliance))
+	}
+	if l.Snapshots <= 0 {
+		errs = append(errs, fmt.Errorf("snapshot: Options.ObjectLock.Snapshots %v: want a positive duration", l.Snapshots))
+	}
+	return errors.Join(errs...)
+}
+
+// RetainedError is the cause inside an *ObjectError when a delete meets
+// an object whose Object Lock date has not passed.
+type RetainedError struct {
+	Until time.Time
+	Mode  LockMode
+}
+
+func (e *RetainedError) Error() string {
+	return fmt.Sprintf("retained under %s Object Lock until %s", e.Mode, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is makes a *RetainedError match ErrRetained.
+func (e *RetainedError) Is(target error) bool { return target == ErrRetained }
+
+// lockFor is how long the object name is locked when written (0: not).
+func (r *Repo) lockFor(name string) time.Duration {
+	l := r.opts.ObjectLock
+	switch {
+	case l == nil:
+		return 0
+	case strings.HasPrefix(name, dataPrefix), strings.HasPrefix(name, snapsPrefix):
+		return l.Snapshots
+	case l.Sealed != nil && checkSealedName(name) == nil:
+		return l.Sealed(name)
+	}
+	return 0
+}
+
+// lockedWrite returns the BeforeWrite hook that locks the object name, or
+// nil if it is not locked.
+func (r *Repo) lockedWrite(name string) func(as func(any) bool) error {
+	d := r.lockFor(name)
+	if d <= 0 {
+		return nil
+	}
+	until := r.opts.Now().Add(d)
+	mode := tmtypes.ObjectLockMode(r.opts.ObjectLock.Mode)
+	return func(as func(any) bool) error {
+		var in *transfermanager.UploadObjectInput
+		if !as(&in) {
+			return fmt.Errorf("snapshot: %s: Options.ObjectLock needs an S3 bucket (gocloud's s3blob)", name)
+		}
+		in.ObjectLockMode = mode
+		in.ObjectLockRetainUntilDate = &until
+		return nil
+	}
+}
+
+// mayBeLocked reports whether a delete of name must first ask whether it
+// is under a lock: with Options.ObjectLock, for the objects it locks;
+// in a bucket with Object Lock enabled opened without it (ctl), for
+// every object that could be.
+func (r *Repo) mayBeLocked(name string) bool {
+	switch {
+	case r.opts.ObjectLock != nil:
+		return r.lockFor(name) > 0
+	case !r.lockAware:
+		return false
+	}
+	return strings.HasPrefix(name, dataPrefix) || strings.HasPrefix(name, snapsPrefix) || checkSealedName(name) == nil
+}
+
+// retained returns a *RetainedError if the object name is under a lock
+// whose date has not passed (asked only in a bucket with Object Lock).
+func (r *Repo) retained(ctx context.Context, name string) error {
+	if r.opts.ObjectLock == nil && !r.lockAware {
+		return nil
+	}
+	attrs, err := r.bucket.Attributes(ctx, name)
+	if err != nil {
+		return storageErr(name, err)
+	}
+	var head s3.HeadObjectOutput
+	if !attrs.As(&head) || head.ObjectLockRetainUntilDate == nil {
+		return nil
+	}
+	if until := *head.ObjectLockRetainUntilDate; until.After(r.opts.Now()) {
+		return &RetainedError{Until: until, Mode: LockMode(head.ObjectLockMode)}
+	}
+	return nil
+}
+
+// lockEnabled reports whether bucket is an S3 bucket with Object Lock
+// enabled (false for other stores, and when it cannot be told).
+func lockEnabled(ctx context.Context, bucket *blob.Bucket) bool {
+	var client *s3.Client
+	return bucket.As(&client) && checkObjectLock(ctx, bucket) == nil
+}
+
+// checkObjectLock fails unless bucket is an S3 bucket with Object Lock
+// enabled.
+func checkObjectLock(ctx context.Context, bucket *blob.Bucket) error {
+	var client *s3.Client
+	if !bucket.As(&client) {
+		return errors.New("snapshot: Options.ObjectLock needs an S3 bucket (gocloud's s3blob)")
+	}
+	// The bucket's name, from a listing's request.
+	var name string
+	it := bucket.List(&blob.ListOptions{BeforeList: func(as func(any) bool) error {
+		var in *s3.ListObjectsV2Input
+		if as(&in) {
+			name = aws.ToString(in.Bucket)
+		}
+		return nil
+	}})
+	if _, err := it.Next(ctx); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("snapshot: list the bucket: %w", err)
+	}
+	if name == "" {
+		return errors.New("snapshot: Options.ObjectLock: cannot tell the S3 bucket's name")
+	}
+	out, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: &name})
+	if err != nil {
+		return fmt.Errorf("snapshot: Options.ObjectLock: bucket %s: %w (create it with Object Lock enabled)", name, err)
+	}
+	if out.ObjectLockConfiguration == nil || out.ObjectLockConfiguration.ObjectLockEnabled != s3types.ObjectLockEnabledEnabled {
+		return fmt.Errorf("snapshot: Options.ObjectLock: bucket %s does not have Object Lock enabled (it can only be enabled when the bucket is created, or on request to AWS)", name)
+	}
+	return nil
+}
