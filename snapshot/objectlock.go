@@ -100,6 +100,9 @@ func (r *Repo) lockedWrite(name string) func(as func(any) bool) error {
 		return nil
 	}
 	until := r.opts.Now().Add(d)
+	if strings.HasPrefix(name, dataPrefix) {
+		r.noteLock(name, until)
+	}
 	mode := tmtypes.ObjectLockMode(r.opts.ObjectLock.Mode)
 	return func(as func(any) bool) error {
 		var in *transfermanager.UploadObjectInput
@@ -150,37 +153,105 @@ func (r *Repo) retained(ctx context.Context, name string) error {
 // enabled (false for other stores, and when it cannot be told).
 func lockEnabled(ctx context.Context, bucket *blob.Bucket) bool {
 	var client *s3.Client
-	return bucket.As(&client) && checkObjectLock(ctx, bucket) == nil
+	if !bucket.As(&client) {
+		return false
+	}
+	_, err := checkObjectLock(ctx, bucket)
+	return err == nil
 }
+
+// s3Bucket is the S3 client, bucket name and key prefix (of a
+// blob.PrefixedBucket) behind a *blob.Bucket.
+type s3Bucket struct {
+	client *s3.Client
+	name   string
+	prefix string
+}
+
+// s3Key is the S3 key of the object name.
+func (r *Repo) s3Key(name string) string { return r.s3.prefix + name }
 
 // checkObjectLock fails unless bucket is an S3 bucket with Object Lock
 // enabled.
-func checkObjectLock(ctx context.Context, bucket *blob.Bucket) error {
+func checkObjectLock(ctx context.Context, bucket *blob.Bucket) (s3Bucket, error) {
 	var client *s3.Client
 	if !bucket.As(&client) {
-		return errors.New("snapshot: Options.ObjectLock needs an S3 bucket (gocloud's s3blob)")
+		return s3Bucket{}, errors.New("snapshot: Options.ObjectLock needs an S3 bucket (gocloud's s3blob)")
 	}
-	// The bucket's name, from a listing's request.
-	var name string
+	// The bucket's name and key prefix, from a listing's request.
+	var name, prefix string
 	it := bucket.List(&blob.ListOptions{BeforeList: func(as func(any) bool) error {
 		var in *s3.ListObjectsV2Input
 		if as(&in) {
-			name = aws.ToString(in.Bucket)
+			name, prefix = aws.ToString(in.Bucket), aws.ToString(in.Prefix)
 		}
 		return nil
 	}})
 	if _, err := it.Next(ctx); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("snapshot: list the bucket: %w", err)
+		return s3Bucket{}, fmt.Errorf("snapshot: list the bucket: %w", err)
 	}
 	if name == "" {
-		return errors.New("snapshot: Options.ObjectLock: cannot tell the S3 bucket's name")
+		return s3Bucket{}, errors.New("snapshot: Options.ObjectLock: cannot tell the S3 bucket's name")
 	}
 	out, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: &name})
 	if err != nil {
-		return fmt.Errorf("snapshot: Options.ObjectLock: bucket %s: %w (create it with Object Lock enabled)", name, err)
+		return s3Bucket{}, fmt.Errorf("snapshot: Options.ObjectLock: bucket %s: %w (create it with Object Lock enabled)", name, err)
 	}
 	if out.ObjectLockConfiguration == nil || out.ObjectLockConfiguration.ObjectLockEnabled != s3types.ObjectLockEnabledEnabled {
-		return fmt.Errorf("snapshot: Options.ObjectLock: bucket %s does not have Object Lock enabled (it can only be enabled when the bucket is created, or on request to AWS)", name)
+		return s3Bucket{}, fmt.Errorf("snapshot: Options.ObjectLock: bucket %s does not have Object Lock enabled (it can only be enabled when the bucket is created, or on request to AWS)", name)
+	}
+	return s3Bucket{client: client, name: name, prefix: prefix}, nil
+}
+
+// extendLocks makes the packs a new snapshot reuses (names) retained at
+// least as long as it: Options.ObjectLock.Snapshots from now. A pack's
+// date is moved a tenth of that further, so that the next Saves do not
+// move it again; dates this Repo wrote or moved are remembered, others
+// asked for. Called before the snapshot's manifest is written.
+func (r *Repo) extendLocks(ctx context.Context, names []string) error {
+	l := r.opts.ObjectLock
+	if l == nil || len(names) == 0 {
+		return nil
+	}
+	now := r.opts.Now()
+	need, to := now.Add(l.Snapshots), now.Add(l.Snapshots+l.Snapshots/10)
+	for _, name := range names {
+		r.lockMu.Lock()
+		until := r.lockDates[name]
+		r.lockMu.Unlock()
+		if !until.Before(need) {
+			continue
+		}
+		attrs, err := r.bucket.Attributes(ctx, name)
+		if err != nil {
+			return storageErr(name, err)
+		}
+		var head s3.HeadObjectOutput
+		if attrs.As(&head) && head.ObjectLockRetainUntilDate != nil {
+			until = *head.ObjectLockRetainUntilDate
+		}
+		if until.Before(need) {
+			key := r.s3Key(name)
+			if _, err := r.s3.client.PutObjectRetention(ctx, &s3.PutObjectRetentionInput{
+				Bucket: &r.s3.name, Key: &key, VersionId: head.VersionId,
+				Retention: &s3types.ObjectLockRetention{Mode: s3types.ObjectLockRetentionMode(l.Mode), RetainUntilDate: &to},
+			}); err != nil {
+				return fmt.Errorf("snapshot: extend the Object Lock of %s, which the new snapshot reuses: %w", name, err)
+			}
+			until = to
+			r.extended.Add(1)
+		}
+		r.noteLock(name, until)
 	}
 	return nil
+}
+
+// noteLock remembers an object's lock date (for extendLocks).
+func (r *Repo) noteLock(name string, until time.Time) {
+	r.lockMu.Lock()
+	defer r.lockMu.Unlock()
+	if r.lockDates == nil {
+		r.lockDates = map[string]time.Time{}
+	}
+	r.lockDates[name] = until
 }

@@ -53,6 +53,13 @@ type Repo struct {
 	// first whether an object is retained (also without
 	// Options.ObjectLock, as ctl opens it).
 	lockAware bool
+	// With Options.ObjectLock: the S3 bucket, for extending the dates
+	// of reused packs; lockDates are dates known (lockMu); extended
+	// counts extensions (Stats.LocksExtended).
+	s3        s3Bucket
+	lockMu    sync.Mutex
+	lockDates map[string]time.Time
+	extended  atomic.Int64
 
 	// uploads and reads throttle pack transfers (Options.UploadLimit,
 	// ReadLimit); nil when unlimited.
@@ -124,7 +131,7 @@ func Init(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, f Format, 
 		return nil, fmt.Errorf("%w: Init", ErrReadOnly)
 	}
 	if opts.ObjectLock != nil {
-		if err := checkObjectLock(ctx, bucket); err != nil {
+		if _, err := checkObjectLock(ctx, bucket); err != nil {
 			return nil, err
 		}
 	}
@@ -183,10 +190,12 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 	}
 	opts = opts.withDefaults()
 	lockAware := false
+	var s3b s3Bucket
+	var err error
 	switch {
 	case opts.ReadOnly:
 	case opts.ObjectLock != nil:
-		if err := checkObjectLock(ctx, bucket); err != nil {
+		if s3b, err = checkObjectLock(ctx, bucket); err != nil {
 			return nil, err
 		}
 		lockAware = true
@@ -245,6 +254,7 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		keysChecked: opts.Now(),
 		idx:         newIndex(),
 		lockAware:   lockAware,
+		s3:          s3b,
 		uploads:     newThrottle(opts.UploadLimit, opts),
 		reads:       newThrottle(opts.ReadLimit, opts),
 	}

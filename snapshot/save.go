@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,9 @@ type Stats struct {
 	StoredBytes int64
 	// Packs is how many pack objects were written.
 	Packs int
+	// LocksExtended is how many reused packs had their Object Lock
+	// date moved to cover this snapshot (Options.ObjectLock).
+	LocksExtended int
 	// Duration is the Save's wall time.
 	Duration time.Duration
 }
@@ -86,7 +91,7 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 		meta.Host = r.opts.Hostname
 	}
 
-	s := &saver{r: r, pending: make(map[blobID]struct{}), progress: newProgress(r, "save", -1)}
+	s := &saver{r: r, pending: make(map[blobID]struct{}), reused: map[string]struct{}{}, progress: newProgress(r, "save", -1)}
 	tree, err := s.run(lk.ctx(), src)
 	if err != nil {
 		return Manifest{}, Stats{}, fmt.Errorf("snapshot: save: %w", err)
@@ -115,6 +120,12 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 	st.ChunksReused = st.Chunks - st.ChunksNew
 	st.StoredBytes = s.stored.Load() + indexBytes
 	m.StoredBytes = st.StoredBytes // the manifest's own size is not counted in itself
+	// Under Object Lock the packs it reuses must stay as long as it.
+	extended := r.extended.Load()
+	if err := r.extendLocks(lk.ctx(), s.reusedPacks()); err != nil {
+		return Manifest{}, Stats{}, err
+	}
+	st.LocksExtended = int(r.extended.Load() - extended)
 	if err := lk.check(); err != nil {
 		return Manifest{}, Stats{}, fmt.Errorf("snapshot: save: %w", err)
 	}
@@ -149,6 +160,9 @@ type saver struct {
 
 	packMu sync.Mutex
 	packs  []indexPack
+	// reused names the packs holding blobs this Save reuses, kept only
+	// under Options.ObjectLock (extendLocks).
+	reused map[string]struct{}
 
 	bytesIn, chunks, chunksNew, newBytes, stored atomic.Int64
 }
@@ -175,13 +189,30 @@ type treeResult struct {
 	root  []blobID
 }
 
+// reusedPacks names the packs of s.reused, sorted.
+func (s *saver) reusedPacks() []string {
+	s.packMu.Lock()
+	defer s.packMu.Unlock()
+	return slices.Sorted(maps.Keys(s.reused))
+}
+
 // claim reports whether id must be stored by the caller: neither the
 // repository nor this Save has it. It then counts as pending.
 func (s *saver) claim(id blobID) bool {
 	s.r.idxMu.RLock()
 	known := s.r.idx.has(id)
+	var pack string
+	if known && s.r.opts.ObjectLock != nil {
+		loc, _ := s.r.idx.lookup(id)
+		pack = s.r.idx.packs[loc.pack].name()
+	}
 	s.r.idxMu.RUnlock()
 	if known {
+		if pack != "" {
+			s.packMu.Lock()
+			s.reused[pack] = struct{}{}
+			s.packMu.Unlock()
+		}
 		return false
 	}
 	s.pendMu.Lock()

@@ -1,0 +1,106 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+)
+
+// TestObjectLockExtendsReusedPacks: on an S3 bucket with Object Lock
+// (versitygw), a Save locks its packs and manifest for
+// ObjectLock.Snapshots; a later Save that reuses them moves their dates
+// to cover itself before its manifest is written, and a Save soon after
+// moves nothing. A Forget that would remove a locked snapshot keeps it
+// and says why; Prune deletes no locked pack. A bucket without Object
+// Lock is refused.
+func TestObjectLockExtendsReusedPacks(t *testing.T) {
+	ctx := context.Background()
+	b := testkit.LockedS3Bucket(t)
+	var mu sync.Mutex
+	offset := time.Duration(0) // the Repo's clock runs ahead of the server's by this
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
+	ahead := func(d time.Duration) { mu.Lock(); offset += d; mu.Unlock() }
+	opts := testOptions()
+	opts.Now = now
+	opts.ObjectLock = &ObjectLock{Mode: Governance, Snapshots: time.Hour}
+	r, err := Init(ctx, b, testKey, testFormat, opts)
+	require.NoError(t, err)
+	defer r.Close()
+
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	m1, st := save(t, r, data)
+	require.Positive(t, st.Packs)
+	assert.Zero(t, st.LocksExtended)
+	packs := namesUnder(t, b, dataPrefix)
+	first := lockDates(t, b, packs)
+	for _, p := range packs {
+		assert.WithinDuration(t, now().Add(time.Hour), first[p], time.Minute, "%s locked for an hour", p)
+	}
+
+	// Half an hour later the same state is saved again: every pack is
+	// reused, and must now stay until an hour after this Save.
+	ahead(30 * time.Minute)
+	m2, st := save(t, r, data)
+	assert.Zero(t, st.Packs, "nothing new")
+	assert.Equal(t, len(packs), st.LocksExtended, "every reused pack's date moved")
+	for p, until := range lockDates(t, b, packs) {
+		assert.False(t, until.Before(now().Add(time.Hour)), "%s: %v does not cover the second snapshot", p, until)
+	}
+	_, st = save(t, r, data)
+	assert.Zero(t, st.LocksExtended, "a Save soon after moves nothing")
+	assert.True(t, bytes.Equal(data, restore(t, r, m2.ID)))
+
+	// Forget would remove the older snapshots: Object Lock keeps them.
+	ds, err := r.Forget(ctx, Policy{Last: 1}, false)
+	require.NoError(t, err)
+	kept := 0
+	for _, d := range ds {
+		if d.Keep {
+			kept++
+		}
+	}
+	assert.Equal(t, 3, kept, "every snapshot is kept: %v", ds)
+	assert.Contains(t, ds[len(ds)-1].Reasons[len(ds[len(ds)-1].Reasons)-1], "retained by Object Lock until")
+	err = r.Remove(ctx, m1.ID)
+	require.ErrorIs(t, err, ErrRetained, "Remove of a locked manifest")
+	_, err = r.Prune(ctx, PruneOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, packs, namesUnder(t, b, dataPrefix), "no pack is deleted")
+
+	plain := memBucket(t)
+	_, err = Init(ctx, plain, testKey, testFormat, opts)
+	assert.ErrorContains(t, err, "needs an S3 bucket")
+}
+
+func namesUnder(t *testing.T, b *blob.Bucket, prefix string) []string {
+	t.Helper()
+	names, err := listNames(context.Background(), b, prefix)
+	require.NoError(t, err)
+	return names
+}
+
+// lockDates returns each object's Object Lock date.
+func lockDates(t *testing.T, b *blob.Bucket, names []string) map[string]time.Time {
+	t.Helper()
+	out := map[string]time.Time{}
+	for _, n := range names {
+		attrs, err := b.Attributes(context.Background(), n)
+		require.NoError(t, err)
+		var head s3.HeadObjectOutput
+		require.True(t, attrs.As(&head))
+		require.NotNil(t, head.ObjectLockRetainUntilDate, "%s is not locked", n)
+		out[n] = *head.ObjectLockRetainUntilDate
+	}
+	return out
+}
