@@ -67,7 +67,17 @@ func (n *Node) archiver() *archive.Archiver {
 // loss as the WAL does.
 // repoOptions are the snapshot repository's options from the Config.
 func (n *Node) repoOptions() snapshot.Options {
-	return snapshot.Options{Logger: n.cfg.Logger, UploadLimit: n.cfg.UploadLimit, ReadLimit: n.cfg.ReadLimit}
+	o := snapshot.Options{Logger: n.cfg.Logger, UploadLimit: n.cfg.UploadLimit, ReadLimit: n.cfg.ReadLimit}
+	if l := n.cfg.ObjectLock; l != nil {
+		o.ObjectLock = &snapshot.ObjectLock{Mode: l.Mode, Snapshots: l.Keep,
+			Sealed: archive.LockSealed(l.Window, func(name string) time.Duration {
+				if strings.HasPrefix(name, audit.Prefix) {
+					return l.Keep
+				}
+				return 0 // tenant key slots: forgetting a tenant deletes them
+			})}
+	}
+	return o
 }
 
 func (n *Node) openArchive(ctx context.Context) error {

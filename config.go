@@ -55,6 +55,11 @@ type Config struct {
 	// (snapshot.Options). 0: no limit; at least 64 KiB/s otherwise. The
 	// WAL's shipping and restores are never throttled.
 	UploadLimit, ReadLimit int64
+	// ObjectLock, if set, writes the archive's history under S3 Object
+	// Lock, so that credentials that may delete cannot remove it before
+	// its date. The archive must be an S3 bucket created with Object
+	// Lock enabled.
+	ObjectLock *ObjectLockConfig
 	// Cluster, if set, makes the node one of a replicated cluster with
 	// automatic fail-over. Nil: a single node, always primary.
 	Cluster *ClusterConfig
@@ -115,6 +120,24 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate names every wrong field.
+// ObjectLockConfig says how long the archive's objects are locked. Key
+// slots and tenant key slots are never locked: destroying them must
+// still shred (DestroyKeys, ForgetTenant).
+type ObjectLockConfig struct {
+	// Mode is snapshot.Governance (users with
+	// s3:BypassGovernanceRetention can still delete) or
+	// snapshot.Compliance (nobody can until the date).
+	Mode snapshot.LockMode
+	// Window is the point-in-time window retention keeps: WAL objects
+	// are locked this long from their upload.
+	Window time.Duration
+	// Keep is the longest any base snapshot is kept (the reach of the
+	// retention policy: ten years for --keep-yearly 10): packs,
+	// manifests and audit records are locked this long from their write,
+	// and packs a new snapshot reuses are extended to cover it.
+	Keep time.Duration
+}
+
 func (c Config) Validate() error {
 	var errs []error
 	if c.Dir == "" {
@@ -127,6 +150,14 @@ func (c Config) Validate() error {
 	}
 	if c.ShipInterval < 0 {
 		errs = append(errs, fmt.Errorf("Config.ShipInterval %v is negative", c.ShipInterval))
+	}
+	if l := c.ObjectLock; l != nil {
+		if l.Mode != snapshot.Governance && l.Mode != snapshot.Compliance {
+			errs = append(errs, fmt.Errorf("Config.ObjectLock.Mode %q: want snapshot.Governance or snapshot.Compliance", l.Mode))
+		}
+		if l.Window <= 0 || l.Keep < l.Window {
+			errs = append(errs, fmt.Errorf("Config.ObjectLock: Window %v and Keep %v: want 0 < Window <= Keep", l.Window, l.Keep))
+		}
 	}
 	for _, l := range []struct {
 		name  string

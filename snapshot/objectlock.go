@@ -115,6 +115,10 @@ func (r *Repo) lockedWrite(name string) func(as func(any) bool) error {
 	}
 }
 
+// locking reports whether the repository's bucket may hold locked
+// objects: Options.ObjectLock, or Object Lock enabled on the bucket.
+func (r *Repo) locking() bool { return r.opts.ObjectLock != nil || r.lockAware }
+
 // mayBeLocked reports whether a delete of name must first ask whether it
 // is under a lock: with Options.ObjectLock, for the objects it locks;
 // in a bucket with Object Lock enabled opened without it (ctl), for
@@ -132,7 +136,7 @@ func (r *Repo) mayBeLocked(name string) bool {
 // retained returns a *RetainedError if the object name is under a lock
 // whose date has not passed (asked only in a bucket with Object Lock).
 func (r *Repo) retained(ctx context.Context, name string) error {
-	if r.opts.ObjectLock == nil && !r.lockAware {
+	if !r.locking() {
 		return nil
 	}
 	attrs, err := r.bucket.Attributes(ctx, name)

@@ -141,7 +141,7 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 				return st, err
 			}
 			drop = append(drop, int32(i))
-		case r.opts.ObjectLock == nil && u.usedBlobs < u.blobs && float64(u.total-u.usedBytes) > opts.MaxUnused*float64(x.packs[i].size):
+		case !r.locking() && u.usedBlobs < u.blobs && float64(u.total-u.usedBytes) > opts.MaxUnused*float64(x.packs[i].size):
 			// Not under Object Lock: a locked pack could not be
 			// replaced by its repacked blobs.
 			repack = append(repack, int32(i))

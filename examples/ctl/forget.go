@@ -37,6 +37,8 @@ type forgetJSON struct {
 	// merged pieces, old heads), deleted here.
 	Superseded []string `json:"superseded_wal_objects"`
 	OldHeads   []string `json:"old_heads"`
+	// What the run would delete and S3 Object Lock keeps until its date.
+	Retained []string `json:"retained"`
 }
 
 // days is a duration flag that also reads "35d".
@@ -92,7 +94,7 @@ prune afterwards to free the snapshots' data. --dry-run only says.`,
 			}
 			v := forgetJSON{DryRun: dry, WindowSeconds: seconds(window), WindowStart: jsonTime(res.WindowStart), Base: jsonID(res.Base),
 				Snapshots: []decisionJSON{}, Kept: len(res.Kept), Removed: len(res.Removed), CutLSN: uint64(res.CutLSN),
-				PinLSN: uint64(res.PinLSN), DeletedObjects: list(res.DeletedObjects), Superseded: list(res.Superseded), OldHeads: list(res.OldHeads)}
+				PinLSN: uint64(res.PinLSN), DeletedObjects: list(res.DeletedObjects), Superseded: list(res.Superseded), OldHeads: list(res.OldHeads), Retained: list(res.Retained)}
 			for _, d := range res.Decisions {
 				v.Snapshots = append(v.Snapshots, decisionJSON{ID: d.Item.ID, Time: jsonTime(d.Item.Time), Keep: d.Keep, Reasons: list(d.Reasons)})
 			}
@@ -111,6 +113,9 @@ prune afterwards to free the snapshots' data. --dry-run only says.`,
 				if n := len(res.Superseded) + len(res.OldHeads); n > 0 {
 					fmt.Fprintf(out, "%s %d objects an archiver without delete permission left (%d merged WAL pieces, %d old heads)\n",
 						verb, n, len(res.Superseded), len(res.OldHeads))
+				}
+				if len(res.Retained) > 0 {
+					fmt.Fprintf(out, "kept %d objects Object Lock retains (a later run deletes them once their dates pass)\n", len(res.Retained))
 				}
 				if !dry && len(res.Removed) > 0 {
 					fmt.Fprintln(out, "run 'ctl prune' to free the removed snapshots' data")
@@ -140,6 +145,8 @@ type pruneJSON struct {
 	PacksWritten  int   `json:"packs_written"`
 	BlobsRemoved  int   `json:"blobs_removed"`
 	FreedBytes    int64 `json:"freed_bytes"`
+	// Unused packs S3 Object Lock keeps until their dates.
+	Retained []string `json:"retained"`
 }
 
 func cmdPrune(a *app) *cobra.Command {
@@ -167,7 +174,7 @@ func cmdPrune(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := pruneJSON{dry, st.Snapshots, st.PacksDeleted, st.PacksRepacked, st.PacksWritten, st.BlobsRemoved, st.BytesFreed}
+			v := pruneJSON{dry, st.Snapshots, st.PacksDeleted, st.PacksRepacked, st.PacksWritten, st.BlobsRemoved, st.BytesFreed, list(st.Retained)}
 			if !dry {
 				a.recordAction(ctx, s, "prune", "", map[string]string{"packs_deleted": strconv.Itoa(st.PacksDeleted),
 					"packs_repacked": strconv.Itoa(st.PacksRepacked), "bytes_freed": strconv.FormatInt(st.BytesFreed, 10)})
@@ -179,6 +186,9 @@ func cmdPrune(a *app) *cobra.Command {
 				}
 				fmt.Fprintf(out, "%d snapshots' data kept; packs: %d deleted, %d repacked into %d; %d unused blobs dropped; %s %s\n",
 					st.Snapshots, st.PacksDeleted, st.PacksRepacked, st.PacksWritten, st.BlobsRemoved, verb, size(st.BytesFreed))
+				if len(st.Retained) > 0 {
+					fmt.Fprintf(out, "%d unused packs kept: Object Lock retains them until their dates\n", len(st.Retained))
+				}
 			})
 		}),
 	}
