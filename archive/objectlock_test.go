@@ -60,6 +60,19 @@ func TestObjectLock(t *testing.T) {
 		assert.True(t, until.IsZero(), "%s is not locked", name)
 	}
 
+	// Verify says what the locks cover: everything the history needs.
+	rep, err := VerifyWith(ctx, repo, VerifyConsistent, VerifyOptions{Locks: true})
+	require.NoError(t, err)
+	require.NotNil(t, rep.Locks)
+	assert.Equal(t, len(segs), rep.Locks.Checked, "every WAL object is asked")
+	assert.Equal(t, rep.Locks.Checked, rep.Locks.Locked, "%s", rep.Locks)
+	assert.Empty(t, rep.Locks.Unprotected)
+	srep, err := repo.Verify(ctx, snapshot.VerifyOptions{Locks: true})
+	require.NoError(t, err)
+	require.NotNil(t, srep.Locks)
+	assert.Positive(t, srep.Locks.Checked)
+	assert.Equal(t, srep.Locks.Checked, srep.Locks.Locked, "every manifest and pack in use: %s", srep.Locks)
+
 	// The library's own delete of a locked object fails and says why.
 	err = repo.DeleteObject(ctx, segs[0].String())
 	require.ErrorIs(t, err, snapshot.ErrRetained)
@@ -81,8 +94,13 @@ func TestObjectLock(t *testing.T) {
 		rig.check(ctx, AtLSN(l), l)
 	}
 
-	// After the dates, the next run deletes.
+	// After the dates, Verify names what is no longer protected, and the
+	// next run deletes.
 	testkit.Eventually(t, func() bool { return time.Now().After(written.Add(hold + time.Second)) }, "the locks' dates pass")
+	rep, err = VerifyWith(ctx, repo, VerifyConsistent, VerifyOptions{Locks: true})
+	require.NoError(t, err)
+	assert.Zero(t, rep.Locks.Locked)
+	assert.Len(t, rep.Locks.Unprotected, rep.Locks.Checked, "%s", rep.Locks)
 	res, err = ApplyRetention(ctx, repo, policy, false)
 	require.NoError(t, err)
 	assert.Empty(t, res.Retained, "nothing is locked any more")

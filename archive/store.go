@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/continuity-go/continuity/snapshot"
 )
@@ -30,6 +31,8 @@ type Objects interface {
 	// ListObjects lists the objects under prefix in name order (with a
 	// delimiter, the directories below prefix, as blob.ListOptions).
 	ListObjects(ctx context.Context, prefix, delimiter string) ([]snapshot.ObjectInfo, error)
+	// LockDate returns the object's S3 Object Lock date (zero if none).
+	LockDate(ctx context.Context, name string) (time.Time, error)
 }
 
 // Snapshots is where the archive keeps base snapshots: the state at an

@@ -61,6 +61,8 @@ type Report struct {
 	// Unreachable lists base snapshots from which the newest record
 	// cannot be reached (VerifyPITR).
 	Unreachable []snapshot.ID
+	// Locks is what Object Lock protects (VerifyOptions.Locks), else nil.
+	Locks *snapshot.LockReport
 	// Duration is how long Verify took.
 	Duration time.Duration
 }
@@ -79,6 +81,9 @@ type VerifyOptions struct {
 	// record). Without it every byte is still read and authenticated,
 	// and the chain is checked from the values each object seals.
 	Decode bool
+	// Locks also asks the Object Lock date of every WAL object the
+	// history needs (one request each) and reports them in Report.Locks.
+	Locks bool
 	// Expect, if set, is an outside record of how far the archive
 	// reached (the archiver's Status.HeadLSN, kept by the host or its
 	// cluster): an archive that holds less, or whose newest head is
@@ -202,6 +207,23 @@ func VerifyWith(ctx context.Context, store Store, level VerifyLevel, opts Verify
 		return rep, err
 	}
 	rep.Window = w
+	if opts.Locks {
+		rep.Locks = &snapshot.LockReport{}
+		now := time.Now()
+		for _, p := range v.valid() {
+			if hasPin && p.seg.Last < pn.LSN {
+				continue // before the pin: no longer needed
+			}
+			until, err := store.LockDate(ctx, p.seg.String())
+			if errors.Is(err, snapshot.ErrMissing) {
+				continue
+			}
+			if err != nil {
+				return rep, err
+			}
+			rep.Locks.Add(p.seg.String(), until, now)
+		}
+	}
 	if level >= VerifyPITR {
 		tip := v.tip()
 		for _, m := range h.bases {

@@ -19,6 +19,9 @@ type VerifyOptions struct {
 	// 0 means all; 0.1 reads a tenth (a quick sampled check per run that
 	// reads everything over time).
 	Fraction float64
+	// Locks also asks the Object Lock date of every manifest and every
+	// pack in use (one request each) and reports them in Report.Locks.
+	Locks bool
 }
 
 // Problem is one piece of damage Verify found.
@@ -55,6 +58,8 @@ type Report struct {
 	// Problems lists the damage found; empty means the repository is
 	// whole (to the depth checked).
 	Problems []Problem
+	// Locks is what Object Lock protects (VerifyOptions.Locks), else nil.
+	Locks *LockReport
 }
 
 // OK reports whether no problem was found.
@@ -117,6 +122,7 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 		return rep, err
 	}
 	users := make([][]ID, len(x.packs))
+	var lockNames []string // the manifests that read
 	vr := &Repo{bucket: r.bucket, opts: r.opts, log: r.log, format: r.format, chunk: r.chunk, idx: x}
 	vr.keys.Store(r.kr())
 	for _, n := range names {
@@ -132,6 +138,7 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 			return rep, err
 		}
 		rep.Snapshots++
+		lockNames = append(lockNames, n)
 		seen := make(map[int32]bool)
 		note := func(id blobID) error {
 			loc, ok := x.lookup(id)
@@ -167,6 +174,18 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 			bad[i] = true
 			rep.Problems = append(rep.Problems, Problem{Object: p.name(),
 				Err: fmt.Errorf("%w: %d bytes, index says %d", ErrTruncated, size, p.size), Snapshots: users[i]})
+		}
+	}
+
+	if opts.Locks {
+		names := lockNames
+		for i, p := range x.packs {
+			if len(users[i]) > 0 && !bad[i] {
+				names = append(names, p.name())
+			}
+		}
+		if rep.Locks, err = r.lockReport(ctx, names); err != nil {
+			return rep, err
 		}
 	}
 

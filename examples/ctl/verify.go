@@ -57,6 +57,30 @@ type verifyJSON struct {
 	Window           windowJSON    `json:"window"`
 	Problems         []problemJSON `json:"problems"`
 	UnreachableBases []string      `json:"unreachable_bases"`
+	// Locks is what S3 Object Lock protects; checked only with --locks.
+	Locks locksJSON `json:"locks"`
+}
+
+// locksJSON is --locks' report: the snapshots' manifests and packs in
+// use, and the WAL objects the history needs.
+type locksJSON struct {
+	Checked   bool     `json:"checked"` // --locks was given
+	Snapshots lockJSON `json:"snapshots"`
+	WAL       lockJSON `json:"wal"`
+}
+
+type lockJSON struct {
+	Checked     int      `json:"checked"`
+	Locked      int      `json:"locked"`
+	Earliest    jsonTime `json:"earliest"` // the earliest lock date among the locked
+	Unprotected []string `json:"unprotected"`
+}
+
+func lockOf(l *snapshot.LockReport) lockJSON {
+	if l == nil {
+		return lockJSON{Unprotected: []string{}}
+	}
+	return lockJSON{Checked: l.Checked, Locked: l.Locked, Earliest: jsonTime(l.Earliest), Unprotected: list(l.Unprotected)}
 }
 
 // parseSubset reads --read-data-subset: "10%" or "1/10", a fraction of
@@ -87,6 +111,7 @@ func cmdVerify(a *app) *cobra.Command {
 		readData  bool
 		subset    string
 		decode    bool
+		locks     bool
 	)
 	levels := map[string]archive.VerifyLevel{"consistent": archive.VerifyConsistent, "valid": archive.VerifyValid, "pitr": archive.VerifyPITR}
 	cmd := &cobra.Command{
@@ -105,7 +130,7 @@ Each problem is printed with what it costs; exit status 3 if any.`,
 			if !ok {
 				return usage(fmt.Errorf("--level %q: want consistent, valid or pitr", levelName))
 			}
-			opts := snapshot.VerifyOptions{ReadData: readData}
+			opts := snapshot.VerifyOptions{ReadData: readData, Locks: locks}
 			fraction := 0.0
 			if readData {
 				fraction = 1
@@ -127,7 +152,7 @@ Each problem is printed with what it costs; exit status 3 if any.`,
 			if err != nil {
 				return err
 			}
-			arep, err := archive.VerifyWith(ctx, s.repo, level, archive.VerifyOptions{Progress: s.meter.verify, Decode: decode})
+			arep, err := archive.VerifyWith(ctx, s.repo, level, archive.VerifyOptions{Progress: s.meter.verify, Decode: decode, Locks: locks})
 			s.meter.finish()
 			if err != nil {
 				return err
@@ -140,6 +165,7 @@ Each problem is printed with what it costs; exit status 3 if any.`,
 			for _, id := range arep.Unreachable {
 				v.UnreachableBases = append(v.UnreachableBases, id.String())
 			}
+			v.Locks = locksJSON{Snapshots: lockOf(rep.Locks), WAL: lockOf(arep.Locks), Checked: locks}
 			v.OK = len(v.Problems) == 0
 			if err := a.printer().print(v, func(out io.Writer) {
 				fmt.Fprintf(out, "snapshots: %d, packs: %d, %s read\nWAL archive (%s): %d objects, LSN %d to %d, timeline %s; %d objects read (%s) in %v\n",
@@ -149,6 +175,9 @@ Each problem is printed with what it costs; exit status 3 if any.`,
 				}
 				if !arep.HeadWritten.IsZero() {
 					fmt.Fprintf(out, "newest head: LSN %d, written %s (%s ago)\n", arep.HeadLSN, utc(arep.HeadWritten), a.now().Sub(arep.HeadWritten).Round(time.Second))
+				}
+				if locks {
+					fmt.Fprintf(out, "snapshots' %s\nWAL's %s\n", rep.Locks, arep.Locks)
 				}
 				for _, p := range v.Problems {
 					fmt.Fprintln(out, p)
@@ -173,6 +202,7 @@ Each problem is printed with what it costs; exit status 3 if any.`,
 	f.BoolVar(&readData, "read-data", false, "read and authenticate every stored byte of the snapshots")
 	f.StringVar(&subset, "read-data-subset", "", "read a random part of the snapshots' packs: 10% or 1/10")
 	f.BoolVar(&decode, "decode", false, "also decode every WAL record and recompute the chain (CPU-bound; every byte is authenticated without it)")
+	f.BoolVar(&locks, "locks", false, "also report what S3 Object Lock protects, and which objects in use it does not (one request per object)")
 	cmd.MarkFlagsMutuallyExclusive("read-data", "read-data-subset")
 	return cmd
 }
