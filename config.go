@@ -129,7 +129,8 @@ type ObjectLockConfig struct {
 	// snapshot.Compliance (nobody can until the date).
 	Mode snapshot.LockMode
 	// Window is the point-in-time window retention keeps: WAL objects
-	// are locked this long from their upload.
+	// are locked this long from their upload, plus SnapshotEvery (the
+	// window's base snapshot may be that much older than the window).
 	Window time.Duration
 	// Keep is the longest any base snapshot is kept (the reach of the
 	// retention policy: ten years for --keep-yearly 10): packs,

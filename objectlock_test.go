@@ -45,7 +45,8 @@ func TestObjectLockNode(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	now := time.Now()
-	for prefix, hold := range map[string]time.Duration{"wal/0": lock.Window, "data/": lock.Keep, "snapshots/": lock.Keep, audit.Prefix: lock.Keep} {
+	// WAL objects: the window plus SnapshotEvery (1 h by default).
+	for prefix, hold := range map[string]time.Duration{"wal/0": lock.Window + time.Hour, "data/": lock.Keep, "snapshots/": lock.Keep, audit.Prefix: lock.Keep} {
 		name := firstKey(t, b, prefix)
 		until := lockUntil(t, b, name)
 		assert.WithinDuration(t, now.Add(hold), until, time.Minute, "%s is locked for %v", name, hold)

@@ -45,9 +45,9 @@ const (
 // stay as noncurrent versions once deleted: give the bucket a lifecycle
 // rule that expires noncurrent versions.
 type ObjectLock struct {
-	Mode      LockMode
-	Snapshots time.Duration
-	Sealed    func(name string) time.Duration
+	Mode      LockMode                        // Governance or Compliance
+	Snapshots time.Duration                   // how long packs and manifests are locked
+	Sealed    func(name string) time.Duration // how long a PutSealed object is locked; nil or 0: not
 }
 
 func (l *ObjectLock) validate() error {
@@ -67,8 +67,8 @@ func (l *ObjectLock) validate() error {
 // RetainedError is the cause inside an *ObjectError when a delete meets
 // an object whose Object Lock date has not passed.
 type RetainedError struct {
-	Until time.Time
-	Mode  LockMode
+	Until time.Time // the lock's date
+	Mode  LockMode  // the lock's mode
 }
 
 func (e *RetainedError) Error() string {
