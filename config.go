@@ -163,9 +163,9 @@ func (c Config) Validate() error {
 	for _, l := range []struct {
 		name  string
 		limit int64
-	}{{"UploadLimit", c.UploadLimit}, {"ReadLimit", c.ReadLimit}} {
+	}{{"Config.UploadLimit", c.UploadLimit}, {"Config.ReadLimit", c.ReadLimit}} {
 		if l.limit < 0 || l.limit > 0 && l.limit < 64<<10 {
-			errs = append(errs, fmt.Errorf("Config.%s %d B/s: want 0 (no limit) or at least 65536 (64 KiB/s)", l.name, l.limit))
+			errs = append(errs, fmt.Errorf("%s %d B/s: want 0 (no limit) or at least 65536 (64 KiB/s)", l.name, l.limit))
 		}
 	}
 	if cl := c.Cluster; cl != nil {
