@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
@@ -47,13 +46,14 @@ func TestObjectLockNode(t *testing.T) {
 	now := time.Now()
 	// WAL objects: the window plus SnapshotEvery (1 h by default).
 	for prefix, hold := range map[string]time.Duration{"wal/0": lock.Window + time.Hour, "data/": lock.Keep, "snapshots/": lock.Keep, audit.Prefix: lock.Keep} {
-		name := firstKey(t, b, prefix)
-		until := lockUntil(t, b, name)
+		name := testkit.FirstKey(t, b, prefix)
+		until, _ := testkit.ObjectLockOf(t, b, name)
 		assert.WithinDuration(t, now.Add(hold), until, time.Minute, "%s is locked for %v", name, hold)
 	}
-	slot := firstKey(t, b, tenant.SlotPrefix)
-	for _, name := range []string{firstKey(t, b, "keys/"), slot} {
-		assert.True(t, lockUntil(t, b, name).IsZero(), "%s is not locked", name)
+	slot := testkit.FirstKey(t, b, tenant.SlotPrefix)
+	for _, name := range []string{testkit.FirstKey(t, b, "keys/"), slot} {
+		until, _ := testkit.ObjectLockOf(t, b, name)
+		assert.True(t, until.IsZero(), "%s is not locked", name)
 	}
 
 	rc, err := n.ForgetTenant(ctx, "acme", "account closed")
@@ -69,24 +69,4 @@ func TestObjectLockNode(t *testing.T) {
 	cfg.Dir, cfg.Archive = t.TempDir(), os.Getenv(testkit.S3URLEnv)+"&prefix=nolock-"+strings.ToLower(rand.Text()[:8])+"/"
 	_, err = Open(ctx, cfg, testsm.NewTenants())
 	require.ErrorContains(t, err, "Object Lock")
-}
-
-func firstKey(t *testing.T, b *blob.Bucket, prefix string) string {
-	t.Helper()
-	o, err := b.List(&blob.ListOptions{Prefix: prefix}).Next(context.Background())
-	require.NoError(t, err, "no object under %s", prefix)
-	return o.Key
-}
-
-// lockUntil returns an object's Object Lock date (zero if none).
-func lockUntil(t *testing.T, b *blob.Bucket, name string) time.Time {
-	t.Helper()
-	attrs, err := b.Attributes(context.Background(), name)
-	require.NoError(t, err, name)
-	var head s3.HeadObjectOutput
-	require.True(t, attrs.As(&head))
-	if head.ObjectLockRetainUntilDate == nil {
-		return time.Time{}
-	}
-	return *head.ObjectLockRetainUntilDate
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/snapshot"
@@ -50,13 +49,13 @@ func TestObjectLock(t *testing.T) {
 	require.True(t, b.As(&client))
 	segs := rig.walObjects(ctx)
 	require.NotEmpty(t, segs)
-	for _, name := range []string{segs[0].String(), firstUnder(t, b, "data/"), firstUnder(t, b, "snapshots/")} {
-		until, mode := lockOf(t, b, name)
+	for _, name := range []string{segs[0].String(), testkit.FirstKey(t, b, "data/"), testkit.FirstKey(t, b, "snapshots/")} {
+		until, mode := testkit.ObjectLockOf(t, b, name)
 		assert.Equal(t, "GOVERNANCE", mode, "%s", name)
 		assert.WithinRange(t, until, written.Add(hold-time.Second), time.Now().Add(hold+time.Second), "%s's date", name)
 	}
-	for _, name := range []string{firstUnder(t, b, headPrefix), firstUnder(t, b, "keys/")} {
-		until, _ := lockOf(t, b, name)
+	for _, name := range []string{testkit.FirstKey(t, b, headPrefix), testkit.FirstKey(t, b, "keys/")} {
+		until, _ := testkit.ObjectLockOf(t, b, name)
 		assert.True(t, until.IsZero(), "%s is not locked", name)
 	}
 
@@ -106,25 +105,4 @@ func TestObjectLock(t *testing.T) {
 	assert.Empty(t, res.Retained, "nothing is locked any more")
 	assert.NotEmpty(t, res.DeletedObjects, "the WAL before the window's base goes")
 	rig.check(ctx, Target{}, wal.LSN(len(rig.recs)))
-}
-
-// lockOf returns an object's Object Lock date and mode (zero if none).
-func lockOf(t *testing.T, b *blob.Bucket, name string) (time.Time, string) {
-	t.Helper()
-	attrs, err := b.Attributes(context.Background(), name)
-	require.NoError(t, err, name)
-	var head s3.HeadObjectOutput
-	require.True(t, attrs.As(&head))
-	if head.ObjectLockRetainUntilDate == nil {
-		return time.Time{}, string(head.ObjectLockMode)
-	}
-	return *head.ObjectLockRetainUntilDate, string(head.ObjectLockMode)
-}
-
-// firstUnder returns the first object's name under prefix.
-func firstUnder(t *testing.T, b *blob.Bucket, prefix string) string {
-	t.Helper()
-	o, err := b.List(&blob.ListOptions{Prefix: prefix}).Next(context.Background())
-	require.NoError(t, err, "no object under %s", prefix)
-	return o.Key
 }

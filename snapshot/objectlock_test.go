@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
@@ -95,12 +94,9 @@ func lockDates(t *testing.T, b *blob.Bucket, names []string) map[string]time.Tim
 	t.Helper()
 	out := map[string]time.Time{}
 	for _, n := range names {
-		attrs, err := b.Attributes(context.Background(), n)
-		require.NoError(t, err)
-		var head s3.HeadObjectOutput
-		require.True(t, attrs.As(&head))
-		require.NotNil(t, head.ObjectLockRetainUntilDate, "%s is not locked", n)
-		out[n] = *head.ObjectLockRetainUntilDate
+		until, _ := testkit.ObjectLockOf(t, b, n)
+		require.False(t, until.IsZero(), "%s is not locked", n)
+		out[n] = until
 	}
 	return out
 }

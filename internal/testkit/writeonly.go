@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -142,4 +143,32 @@ func LockedS3URL(t testing.TB) string {
 	}
 	u.Host = name
 	return u.String()
+}
+
+// ObjectLockOf returns the S3 Object Lock date and mode of the object
+// name in b (zero and "" if it has none).
+func ObjectLockOf(t testing.TB, b *blob.Bucket, name string) (time.Time, string) {
+	t.Helper()
+	attrs, err := b.Attributes(context.Background(), name)
+	if err != nil {
+		t.Fatalf("testkit: attributes of %s: %v", name, err)
+	}
+	var head s3.HeadObjectOutput
+	if !attrs.As(&head) {
+		t.Fatalf("testkit: %s is not in an S3 bucket", name)
+	}
+	if head.ObjectLockRetainUntilDate == nil {
+		return time.Time{}, string(head.ObjectLockMode)
+	}
+	return *head.ObjectLockRetainUntilDate, string(head.ObjectLockMode)
+}
+
+// FirstKey returns the name of the first object under prefix in b.
+func FirstKey(t testing.TB, b *blob.Bucket, prefix string) string {
+	t.Helper()
+	o, err := b.List(&blob.ListOptions{Prefix: prefix}).Next(context.Background())
+	if err != nil {
+		t.Fatalf("testkit: no object under %s: %v", prefix, err)
+	}
+	return o.Key
 }
