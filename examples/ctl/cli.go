@@ -107,7 +107,7 @@ Exit status: 0 done, 1 failed, 2 usage, 3 integrity problem found,
 	root.AddGroup(&cobra.Group{ID: "read", Title: "Read (open the archive read-only):"},
 		&cobra.Group{ID: "write", Title: "Change the archive:"})
 	root.AddCommand(
-		cmdSnapshots(a), cmdWindow(a), cmdRestore(a), cmdVerify(a), cmdDrill(a), cmdStats(a), cmdAudit(a),
+		cmdSnapshots(a), cmdWindow(a), cmdRestore(a), cmdVerify(a), cmdDrill(a), cmdStats(a), cmdAudit(a), cmdCopy(a),
 		cmdInit(a), cmdForget(a), cmdPrune(a), cmdRepair(a), cmdKeys(a), cmdUnlock(a),
 		cmdVersion(a),
 	)

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/continuity-go/continuity"
+	"github.com/continuity-go/continuity/localblob"
+	"github.com/continuity-go/continuity/snapshot"
+)
+
+// copyJSON is ctl copy --json.
+type copyJSON struct {
+	DryRun          bool     `json:"dry_run"`
+	To              string   `json:"destination"`
+	Objects         int      `json:"objects"`
+	Copied          int      `json:"copied"`
+	CopiedBytes     int64    `json:"copied_bytes"`
+	Present         int      `json:"present"`
+	Conflicts       []string `json:"conflicts"`
+	Unauthenticated []string `json:"unauthenticated"`
+	Unknown         []string `json:"unknown"`
+}
+
+func cmdCopy(a *app) *cobra.Command {
+	var (
+		to  string
+		dry bool
+	)
+	cmd := &cobra.Command{
+		Use:     "copy --to URL [--dry-run]",
+		GroupID: "read",
+		Short:   "Copy the archive into another bucket (off-site); a repeated copy moves only what is new",
+		Long: `copy copies the archive (base snapshots and the WAL) into the bucket --to,
+which must be empty or an earlier copy of this archive. Each object is
+authenticated before it is copied, under the same name, so the copy opens
+with the same keys and a repeated copy moves only new objects. Nothing is
+deleted from the copy: give it its own retention (ctl --archive URL forget,
+prune) and check it (ctl --archive URL verify). The archive is opened
+read-only: read credentials for it, and write credentials for the copy
+(gocloud URL parameters such as ?profile= choose them per bucket).
+Exit status 3 if the copy holds conflicting objects or objects of the
+archive did not authenticate (they are named, and not copied).`,
+		Example: `  ctl copy --to s3://offsite-bucket?region=eu-central-1&prefix=app/
+  ctl copy --to file:///mnt/usb/archive --dry-run`,
+		Args: args(cobra.NoArgs),
+		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
+			if to == "" {
+				return usage(errors.New("copy: --to is required: the bucket URL of the copy"))
+			}
+			if to == a.archiveURL {
+				return usage(errors.New("copy: --to is the archive itself"))
+			}
+			ctx := cmd.Context()
+			s, err := a.open(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			dst, err := localblob.Open(ctx, creating(to))
+			if err != nil {
+				return fmt.Errorf("open the copy's bucket %s: %w", to, err)
+			}
+			defer dst.Close()
+			st, err := s.repo.CopyTo(ctx, dst, snapshot.CopyOptions{SealedPrefix: continuity.SealedPrefixLen, DryRun: dry})
+			s.meter.finish()
+			if err != nil {
+				return err
+			}
+			v := copyJSON{DryRun: dry, To: to, Objects: st.Objects, Copied: st.Copied, CopiedBytes: st.Bytes, Present: st.Present,
+				Conflicts: list(st.Conflicts), Unauthenticated: list(st.Unauthenticated), Unknown: list(st.Unknown)}
+			if err := a.printer().print(v, func(out io.Writer) {
+				verb := "copied"
+				if dry {
+					verb = "would copy"
+				}
+				fmt.Fprintf(out, "%s %d of %d objects (%s) to %s; %d were there already\n", verb, st.Copied, st.Objects, size(st.Bytes), to, st.Present)
+				for _, n := range st.Conflicts {
+					fmt.Fprintf(out, "conflict: %s is in the copy with another size (left as it is)\n", n)
+				}
+				for _, n := range st.Unauthenticated {
+					fmt.Fprintf(out, "not copied: %s does not authenticate (ctl verify says what it costs)\n", n)
+				}
+				for _, n := range st.Unknown {
+					fmt.Fprintf(out, "not copied: %s is a sealed object of no kind ctl knows\n", n)
+				}
+				if !dry && st.Copied > 0 {
+					fmt.Fprintf(out, "check the copy: ctl --archive '%s' verify\n", to)
+				}
+			}); err != nil {
+				return err
+			}
+			if n := len(st.Conflicts) + len(st.Unauthenticated); n > 0 {
+				return withCode(exitIntegrity, fmt.Errorf("copy: %d object(s) not copied: see above", n))
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&to, "to", "", "bucket URL of the copy: empty, or an earlier copy of this archive (required)")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "only say what would be copied")
+	return cmd
+}

@@ -1,0 +1,275 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"gocloud.dev/blob"
+)
+
+// CopyOptions are CopyTo's.
+type CopyOptions struct {
+	// SealedPrefix says how long the clear prefix of another package's
+	// sealed object (PutSealed) is, by name, as in ReencryptOptions
+	// (continuity.SealedPrefixLen for a Node's archive). Sealed objects
+	// it does not know are not copied (CopyStats.Unknown).
+	SealedPrefix func(name string) (int, bool)
+	// DryRun only says what would be copied: it reads and authenticates
+	// nothing.
+	DryRun bool
+}
+
+// CopyStats says what CopyTo did (or would do).
+type CopyStats struct {
+	Objects int   // objects of the repository looked at
+	Copied  int   // objects written to the copy
+	Bytes   int64 // bytes written to the copy
+	// Present counts the objects the copy held already, under the same
+	// name with the same size: objects are written once, so they are
+	// the same (a repeated copy moves only what is new).
+	Present int
+	// Conflicts name objects the copy holds under the same name with
+	// another size: left as they are (the copy is damaged, or another
+	// repository's).
+	Conflicts []string
+	// Unauthenticated name objects of this repository that did not
+	// authenticate (or a pack the index does not name, or of another
+	// size): not copied. Verify says what they cost here.
+	Unauthenticated []string
+	// Unknown name sealed objects SealedPrefix does not know: not
+	// copied.
+	Unknown []string
+}
+
+// CopyTo copies the repository into dst: every object dst lacks, after
+// it authenticated here, under the same name, so that dst opens with the
+// same keys (its key slots are copied; add or remove slots there to give
+// it keys of its own). dst must be empty or a copy of this repository. A
+// repeated copy reads and writes only what is new: objects are written
+// once and never change. Nothing is deleted from dst: a copy keeps its
+// own retention (run Forget and Prune on it). It copies the key slots,
+// epochs and config first (so that dst opens as soon as anything is in
+// it), then packs, indexes and manifests in that order (a manifest never
+// names a pack the copy lacks), then the sealed objects (the WAL
+// archive) in name order. Options.ReadLimit and UploadLimit throttle
+// the packs. The error is for failures to copy; what was skipped is in
+// CopyStats.
+func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (CopyStats, error) {
+	var st CopyStats
+	if err := r.checkOpen(); err != nil {
+		return st, err
+	}
+	if err := r.refreshIndex(ctx, false); err != nil {
+		return st, err
+	}
+	srcConfig, err := getObjectMax(ctx, r.bucket, configName, maxConfigBytes)
+	if err != nil {
+		return st, fmt.Errorf("snapshot: copy: %w", err)
+	}
+	dstConfig, err := getObjectMax(ctx, dst, configName, maxConfigBytes)
+	switch {
+	case errors.Is(err, ErrMissing):
+		if destroyed(ctx, dst) {
+			return st, fmt.Errorf("snapshot: copy: the destination holds a destroyed repository's remains (%q): copy into an empty bucket or prefix", tombstoneName)
+		}
+	case err != nil:
+		return st, fmt.Errorf("snapshot: copy: the destination: %w", err)
+	case !bytes.Equal(srcConfig, dstConfig):
+		return st, fmt.Errorf("snapshot: copy: %w: the destination holds another repository; copy into an empty bucket or prefix, or into an earlier copy of this one", ErrExists)
+	}
+	have, err := listObjects(ctx, dst, "", "")
+	if err != nil {
+		return st, fmt.Errorf("snapshot: copy: list the destination: %w", err)
+	}
+	present := make(map[string]int64, len(have))
+	for _, o := range have {
+		present[o.Key] = o.Size
+	}
+	objs, err := listObjects(ctx, r.bucket, "", "")
+	if err != nil {
+		return st, fmt.Errorf("snapshot: copy: %w", err)
+	}
+	sizes := make(map[string]int64, len(objs))
+	for _, o := range objs {
+		sizes[o.Key] = o.Size
+	}
+	prog := newProgress(r, "copy", -1)
+
+	// needed reports whether name must be copied, counting what it
+	// finds in the copy already.
+	needed := func(name string) bool {
+		st.Objects++
+		size, ok := present[name]
+		switch {
+		case !ok:
+			return true
+		case size == sizes[name]:
+			st.Present++
+		default:
+			st.Conflicts = append(st.Conflicts, name)
+		}
+		return false
+	}
+	put := func(name string, raw []byte, t *throttle) error {
+		if opts.DryRun {
+			st.Copied++
+			st.Bytes += int64(len(raw))
+			return nil
+		}
+		err := writeThrottled(ctx, dst, name, raw, true, t, nil)
+		if err != nil {
+			return fmt.Errorf("snapshot: copy %s: %w", name, err)
+		}
+		st.Copied++
+		st.Bytes += int64(len(raw))
+		prog.report(st.Bytes)
+		return nil
+	}
+	// copyRaw copies a small object after check authenticates it.
+	copyRaw := func(name string, max int64, check func([]byte) error) error {
+		if !needed(name) {
+			return nil
+		}
+		if opts.DryRun {
+			st.Copied++
+			st.Bytes += sizes[name]
+			return nil
+		}
+		raw, err := getObjectMax(ctx, r.bucket, name, max)
+		if errors.Is(err, ErrMissing) {
+			return nil // deleted meanwhile (a prune, retention)
+		}
+		if err == nil && check != nil {
+			err = check(raw)
+		}
+		if isDamage(err) {
+			st.Unauthenticated = append(st.Unauthenticated, name)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return put(name, raw, nil)
+	}
+	kr := r.kr()
+	open := func(name string, kind byte, prefixLen int, nameAD bool) func([]byte) error {
+		return func(raw []byte) error {
+			_, _, _, err := kr.openFrom(bytes.NewReader(raw), int64(len(raw)), name, kind, prefixLen, int64(len(raw)), nameAD)
+			return err
+		}
+	}
+
+	// 1. What opens the copy: key slots (each verified when it is used),
+	// key epochs, then the config.
+	for _, o := range objs {
+		switch {
+		case strings.HasPrefix(o.Key, keysPrefix):
+			err = copyRaw(o.Key, maxSlotBytes, nil)
+		case strings.HasPrefix(o.Key, epochsPrefix):
+			err = copyRaw(o.Key, maxConfigBytes, open(o.Key, kindEpochs, 0, false))
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+	if err := copyRaw(configName, maxConfigBytes, nil); err != nil {
+		return st, err
+	}
+
+	// 2. Packs the (authenticated) index names, with their indexed size.
+	r.idxMu.RLock()
+	packs := slices.Clone(r.idx.packs)
+	r.idxMu.RUnlock()
+	indexed := make(map[string]bool, len(packs))
+	for _, p := range packs {
+		name := p.name()
+		indexed[name] = true
+		if !needed(name) {
+			continue
+		}
+		if sizes[name] != p.size {
+			st.Unauthenticated = append(st.Unauthenticated, name)
+			continue
+		}
+		if opts.DryRun {
+			st.Copied++
+			st.Bytes += p.size
+			continue
+		}
+		raw, err := r.readPack(ctx, p)
+		if errors.Is(err, ErrMissing) {
+			return st, fmt.Errorf("snapshot: copy: %w: a pack the index names is gone (a prune ran during the copy?); copy again", err)
+		}
+		if err != nil {
+			return st, err
+		}
+		if err := put(name, raw, r.uploads); err != nil {
+			return st, err
+		}
+	}
+
+	// 3. Indexes and manifests, then 4. the sealed objects.
+	for _, o := range objs {
+		name := o.Key
+		switch {
+		case strings.HasPrefix(name, dataPrefix):
+			if !indexed[name] {
+				st.Objects++
+				st.Unauthenticated = append(st.Unauthenticated, name)
+			}
+		case strings.HasPrefix(name, indexPrefix):
+			err = copyRaw(name, maxIndexBytes, open(name, kindIndex, 0, false))
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+	for _, o := range objs {
+		name := o.Key
+		if !strings.HasPrefix(name, snapsPrefix) {
+			continue
+		}
+		err := copyRaw(name, maxManifestBytes, func(raw []byte) error {
+			_, _, body, err := kr.openFrom(bytes.NewReader(raw), int64(len(raw)), name, kindManifest, 0, int64(len(raw)), false)
+			if err != nil {
+				return err
+			}
+			m, err := decodeManifestBody(body)
+			if err != nil {
+				return corrupt(name, -1, "manifest body: "+err.Error())
+			}
+			if manifestName(m.ID) != name {
+				return objErr(name, -1, fmt.Errorf("%w: it is snapshot %s", ErrReplayed, m.ID))
+			}
+			return nil
+		})
+		if err != nil {
+			return st, err
+		}
+	}
+	for _, o := range objs {
+		name := o.Key
+		if checkSealedName(name) != nil {
+			continue
+		}
+		n, ok := 0, false
+		if opts.SealedPrefix != nil {
+			n, ok = opts.SealedPrefix(name)
+		}
+		if !ok {
+			st.Unknown = append(st.Unknown, name)
+			continue
+		}
+		if err := copyRaw(name, maxIndexBytes, open(name, kindSealed, n, true)); err != nil {
+			return st, err
+		}
+	}
+	prog.done(st.Bytes)
+	r.log.Info("copied", "objects", st.Objects, "copied", st.Copied, "bytes", st.Bytes, "present", st.Present,
+		"conflicts", len(st.Conflicts), "unauthenticated", len(st.Unauthenticated), "unknown", len(st.Unknown))
+	return st, nil
+}
