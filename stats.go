@@ -8,6 +8,7 @@ import (
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/replication"
+	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -160,6 +161,9 @@ type Status struct {
 	Last    wal.LSN        // the last LSN of the local WAL
 	Applied wal.LSN        // the last LSN the state machine holds
 	Archive archive.Status // the archiver's lag, failures, archived LSN, last base snapshot
+	// Requests are the requests this node made of the archive's bucket
+	// since Open, by operation as S3 bills them (its request cost).
+	Requests snapshot.Requests
 	// Window is the restorable window as last read (every 30 s, and by
 	// Node.Window), at WindowAt; zero before the first read.
 	Window   Window
@@ -195,6 +199,9 @@ func (n *Node) Status() Status {
 	st := Status{Role: RolePrimary, Last: n.log.Last(), Applied: n.Applied(), Epoch: n.log.Epoch()}
 	if a := n.archiver(); a != nil {
 		st.Archive = a.Status()
+	}
+	if n.repo != nil {
+		st.Requests = n.repo.Requests()
 	}
 	n.statusMu.Lock()
 	st.Window, st.WindowAt = n.window, n.windowAt

@@ -136,6 +136,8 @@ var (
 	dArchFails   = desc("archive_upload_failures_total", "Failed archive uploads (each retried).")
 	dArchObjs    = desc("archive_objects_total", "Archive objects uploaded.")
 	dArchBytes   = desc("archive_bytes_total", "Bytes uploaded to the archive.")
+	dArchReqs    = desc("archive_requests_total", "Requests this node made of the archive's bucket, by operation as S3 bills them (put, get, list, delete, head).", "op")
+	dArchXfer    = desc("archive_transfer_bytes_total", "Object bytes this node wrote to (up) and read from (down) the archive's bucket.", "direction")
 	dArchDefer   = desc("archive_deletes_deferred_total", "Deletes of superseded archive objects skipped: the store denies this node deletes (a privileged ctl forget removes them).")
 	dEarliest    = desc("restorable_earliest_timestamp_seconds", "Earliest instant the archive can restore (Unix time).")
 	dLatest      = desc("restorable_latest_timestamp_seconds", "Latest instant the archive can restore (Unix time).")
@@ -169,7 +171,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
-		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer,
+		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer, dArchReqs, dArchXfer,
 		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK,
 		dReady, dDrillAt, dDrillOK, dDrillRTO, dDrills, dDrillFails} {
 		ch <- d
@@ -218,6 +220,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dArchObjs, float64(st.Archive.Objects))
 	counter(dArchBytes, float64(st.Archive.Bytes))
 	counter(dArchDefer, float64(st.Archive.DeletesDeferred))
+	for op, n := range map[string]int64{"put": st.Requests.Put, "get": st.Requests.Get, "list": st.Requests.List, "delete": st.Requests.Delete, "head": st.Requests.Head} {
+		ch <- prometheus.MustNewConstMetric(dArchReqs, prometheus.CounterValue, float64(n), op)
+	}
+	ch <- prometheus.MustNewConstMetric(dArchXfer, prometheus.CounterValue, float64(st.Requests.BytesUp), "up")
+	ch <- prometheus.MustNewConstMetric(dArchXfer, prometheus.CounterValue, float64(st.Requests.BytesDown), "down")
 	c.refresh()
 	c.mu.Lock()
 	if c.windowOK {

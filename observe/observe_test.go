@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +92,13 @@ func TestMetricsAndHealth(t *testing.T) {
 		"continuity_restorable_latest_timestamp_seconds", "continuity_restorable_gaps 0", "continuity_archive_tail_missing 0", "continuity_verify_last_ok 1", "continuity_snapshot_last_dedup_ratio"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// The node has uploaded, listed and read: each counted, non-zero.
+	for _, re := range []string{`continuity_archive_requests_total\{op="put"\} [1-9]`, `continuity_archive_requests_total\{op="list"\} [1-9]`,
+		`continuity_archive_requests_total\{op="get"\} [1-9]`, `continuity_archive_transfer_bytes_total\{direction="up"\} [1-9]`} {
+		if !regexp.MustCompile(re).MatchString(body) {
+			t.Errorf("/metrics lacks %s", re)
 		}
 	}
 	var h struct {

@@ -17,6 +17,7 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
+	"github.com/continuity-go/continuity/internal/blobcount"
 	"github.com/continuity-go/continuity/internal/cdc"
 )
 
@@ -60,6 +61,9 @@ type Repo struct {
 	lockMu    sync.Mutex
 	lockDates map[string]time.Time
 	extended  atomic.Int64
+
+	// requests counts what this Repo asks of its bucket (Requests).
+	requests *blobcount.Counter
 
 	// uploads and reads throttle pack transfers (Options.UploadLimit,
 	// ReadLimit); nil when unlimited.
@@ -189,6 +193,8 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		return nil, err
 	}
 	opts = opts.withDefaults()
+	requests := new(blobcount.Counter)
+	bucket = blobcount.Wrap(bucket, requests)
 	lockAware := false
 	var s3b s3Bucket
 	var err error
@@ -255,6 +261,7 @@ func Open(ctx context.Context, bucket *blob.Bucket, keys KeyProvider, opts Optio
 		idx:         newIndex(),
 		lockAware:   lockAware,
 		s3:          s3b,
+		requests:    requests,
 		uploads:     newThrottle(opts.UploadLimit, opts),
 		reads:       newThrottle(opts.ReadLimit, opts),
 	}
@@ -508,6 +515,21 @@ func (r *Repo) Close() error {
 	defer r.mu.Unlock()
 	r.closed = true
 	return nil
+}
+
+// Requests are the requests a Repo made of its bucket since Open, by
+// operation as S3 bills them (a LIST is one page; a GET whole or a
+// range; a HEAD an Attributes or Exists), and the object bytes they
+// moved.
+type Requests struct {
+	Put, Get, List, Delete, Head int64
+	BytesUp, BytesDown           int64
+}
+
+// Requests returns the requests made so far.
+func (r *Repo) Requests() Requests {
+	c := r.requests.Counts()
+	return Requests{Put: c.Put, Get: c.Get, List: c.List, Delete: c.Delete, Head: c.Head, BytesUp: c.BytesUp, BytesDown: c.BytesDown}
 }
 
 // checkWritable is checkOpen for calls that write.
