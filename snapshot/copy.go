@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -129,8 +130,11 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 		prog.report(st.Bytes)
 		return nil
 	}
-	// copyRaw copies a small object after check authenticates it.
-	copyRaw := func(name string, max int64, check func([]byte) error) error {
+	// copyRaw copies an object after check authenticates it; check
+	// reads the object (it is given the bytes as they are read, so that
+	// a planted one fails within its first piece) and returns its body.
+	kr := r.kr()
+	copyRaw := func(name string, max int64, check func(rd io.Reader, size int64) ([]byte, error)) error {
 		if !needed(name) {
 			return nil
 		}
@@ -139,12 +143,9 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 			st.Bytes += sizes[name]
 			return nil
 		}
-		raw, err := getObjectMax(ctx, r.bucket, name, max)
+		raw, err := readChecked(ctx, r.bucket, name, max, check)
 		if errors.Is(err, ErrMissing) {
 			return nil // deleted meanwhile (a prune, retention)
-		}
-		if err == nil && check != nil {
-			err = check(raw)
 		}
 		if isDamage(err) {
 			st.Unauthenticated = append(st.Unauthenticated, name)
@@ -155,11 +156,10 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 		}
 		return put(name, raw, nil)
 	}
-	kr := r.kr()
-	open := func(name string, kind byte, prefixLen int, nameAD bool) func([]byte) error {
-		return func(raw []byte) error {
-			_, _, _, err := kr.openFrom(bytes.NewReader(raw), int64(len(raw)), name, kind, prefixLen, int64(len(raw)), nameAD)
-			return err
+	open := func(name string, kind byte, prefixLen int, nameAD bool) func(io.Reader, int64) ([]byte, error) {
+		return func(rd io.Reader, size int64) ([]byte, error) {
+			_, _, body, err := kr.openFrom(rd, size, name, kind, prefixLen, size, nameAD)
+			return body, err
 		}
 	}
 
@@ -233,19 +233,19 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 		if !strings.HasPrefix(name, snapsPrefix) {
 			continue
 		}
-		err := copyRaw(name, maxManifestBytes, func(raw []byte) error {
-			_, _, body, err := kr.openFrom(bytes.NewReader(raw), int64(len(raw)), name, kindManifest, 0, int64(len(raw)), false)
+		err := copyRaw(name, maxManifestBytes, func(rd io.Reader, size int64) ([]byte, error) {
+			body, err := open(name, kindManifest, 0, false)(rd, size)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			m, err := decodeManifestBody(body)
 			if err != nil {
-				return corrupt(name, -1, "manifest body: "+err.Error())
+				return nil, corrupt(name, -1, "manifest body: "+err.Error())
 			}
 			if manifestName(m.ID) != name {
-				return objErr(name, -1, fmt.Errorf("%w: it is snapshot %s", ErrReplayed, m.ID))
+				return nil, objErr(name, -1, fmt.Errorf("%w: it is snapshot %s", ErrReplayed, m.ID))
 			}
-			return nil
+			return body, nil
 		})
 		if err != nil {
 			return st, err
@@ -272,4 +272,33 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 	r.log.Info("copied", "objects", st.Objects, "copied", st.Copied, "bytes", st.Bytes, "present", st.Present,
 		"conflicts", len(st.Conflicts), "unauthenticated", len(st.Unauthenticated), "unknown", len(st.Unknown))
 	return st, nil
+}
+
+// readChecked reads the object name (at most max bytes) and returns its
+// bytes as stored once check, reading them as they arrive, accepts them
+// (nil check: accepted unread).
+func readChecked(ctx context.Context, bucket *blob.Bucket, name string, max int64, check func(io.Reader, int64) ([]byte, error)) ([]byte, error) {
+	if check == nil {
+		return getObjectMax(ctx, bucket, name, max)
+	}
+	rd, err := bucket.NewReader(ctx, name, nil)
+	if err != nil {
+		return nil, storageErr(name, err)
+	}
+	defer rd.Close()
+	size := rd.Size()
+	if size > max || size < 0 {
+		return nil, corrupt(name, -1, fmt.Sprintf("%d bytes, more than the %d expected", size, max))
+	}
+	var raw bytes.Buffer
+	if _, err := check(io.TeeReader(rd, &raw), size); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(&raw, rd); err != nil { // what check did not need to read
+		return nil, readErr(name, err)
+	}
+	if int64(raw.Len()) != size {
+		return nil, objErr(name, -1, fmt.Errorf("%w: %d of %d bytes", ErrTruncated, raw.Len(), size))
+	}
+	return raw.Bytes(), nil
 }

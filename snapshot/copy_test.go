@@ -5,11 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
 
 	"github.com/continuity-go/continuity/internal/testkit"
 )
@@ -81,4 +85,35 @@ func TestCopyTo(t *testing.T) {
 		_, err = r.CopyTo(ctx, other, CopyOptions{SealedPrefix: prefix})
 		assert.ErrorIs(t, err, ErrExists)
 	})
+}
+
+// TestCopyPlantedLarge: a planted 512 MiB sealed object is read only as
+// far as its first piece before CopyTo refuses to copy it.
+func TestCopyPlantedLarge(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	b, err := fileblob.OpenBucket(dir, nil)
+	require.NoError(t, err)
+	defer b.Close()
+	r := initRepo(t, b, testFormat)
+	for _, c := range []struct {
+		name    string
+		version uint16
+	}{{"wal/planted-pieces", piecesVersion}, {"wal/planted-single", formatVersion}} {
+		h := header{version: c.version, kind: kindSealed, salt: newSalt()}
+		p := filepath.Join(dir, filepath.FromSlash(c.name))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		require.NoError(t, os.WriteFile(p, h.append(nil), 0o600))
+		require.NoError(t, os.Truncate(p, 512<<20)) // sparse
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	st, err := r.CopyTo(ctx, memBucket(t), CopyOptions{SealedPrefix: func(string) (int, bool) { return 0, true }})
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"wal/planted-pieces", "wal/planted-single"}, st.Unauthenticated)
+	n := after.TotalAlloc - before.TotalAlloc
+	assert.Less(t, n, uint64(16<<20), "%d bytes allocated", n)
+	t.Logf("CopyTo with two planted 512 MiB objects: %d KiB allocated", n>>10)
 }
