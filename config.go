@@ -55,6 +55,13 @@ type Config struct {
 	// (snapshot.Options). 0: no limit; at least 64 KiB/s otherwise. The
 	// WAL's shipping and restores are never throttled.
 	UploadLimit, ReadLimit int64
+	// ArchiveSync makes Append return only once its records are in the
+	// archive as well as durable here: RPO 0 off-site without a standby
+	// beside the archive. Concurrent Appends share uploads (one object
+	// per round trip, compacted later as usual). When the archive cannot
+	// be reached in time, Append fails with ErrNotArchived: the records
+	// are in the log and will be archived.
+	ArchiveSync bool
 	// ObjectLock, if set, writes the archive's history under S3 Object
 	// Lock, so that credentials that may delete cannot remove it before
 	// its date. The archive must be an S3 bucket created with Object

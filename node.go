@@ -22,6 +22,12 @@ import (
 // *NotPrimaryError carries where the primary is.
 var ErrNotPrimary = errors.New("continuity: this node is not the primary")
 
+// ErrNotArchived is returned by Append under Config.ArchiveSync when its
+// records are durable in the log but the archive did not confirm them
+// in time (ctx ended, the archiver stopped or was deposed): they will be
+// archived with the log, and a retry appends them again.
+var ErrNotArchived = errors.New("continuity: appended, but not yet in the archive")
+
 // NotPrimaryError says which node to send writes to.
 type NotPrimaryError struct {
 	Primary     string // node ID, "" if the cluster has none right now
@@ -190,12 +196,27 @@ func (n *Node) Append(ctx context.Context, events ...[]byte) (first, last wal.LS
 // appendKind appends records of kind k as Append does.
 func (n *Node) appendKind(ctx context.Context, k wal.Kind, data [][]byte) (first, last wal.LSN, err error) {
 	if n.cl != nil {
-		return n.cl.append(ctx, k, data)
-	}
-	if first, last, err = n.log.AppendKind(ctx, k, data...); err == nil {
+		first, last, err = n.cl.append(ctx, k, data)
+	} else if first, last, err = n.log.AppendKind(ctx, k, data...); err == nil {
 		n.apply.acknowledge(last)
 	}
+	if err == nil && n.cfg.ArchiveSync {
+		err = n.archiveSync(ctx, last)
+	}
 	return first, last, err
+}
+
+// archiveSync waits until the archive holds every record up to lsn
+// (Config.ArchiveSync).
+func (n *Node) archiveSync(ctx context.Context, lsn wal.LSN) error {
+	a := n.archiver()
+	if a == nil {
+		return fmt.Errorf("%w: LSN %d is durable here, and this node does not archive (not the primary any more?)", ErrNotArchived, lsn)
+	}
+	if err := a.Sync(ctx, lsn); err != nil {
+		return fmt.Errorf("%w: LSN %d is durable here (and will be archived), not yet in the archive: %w", ErrNotArchived, lsn, err)
+	}
+	return nil
 }
 
 // WaitFor waits until the state machine has applied lsn (read-your-writes,

@@ -158,6 +158,41 @@ func (a *Archiver) Flush(ctx context.Context) error {
 	}
 }
 
+// Sync returns once every record up to lsn is in the archive (uploaded;
+// the head that vouches for it may follow), asking for the pending
+// records to ship at once rather than at ShipInterval/2. Records that
+// arrive while an upload is in flight ship together in the next object,
+// so concurrent callers share uploads (group commit). It returns
+// ctx.Err() if ctx ends first, the deposition error if a newer primary
+// took over, or an error if the archiver closed.
+func (a *Archiver) Sync(ctx context.Context, lsn wal.LSN) error {
+	for {
+		a.mu.Lock()
+		if a.st.Deposed != nil {
+			err := a.st.Deposed
+			a.mu.Unlock()
+			return err
+		}
+		if a.st.Resumed && a.st.Archived >= lsn {
+			a.mu.Unlock()
+			return nil
+		}
+		a.flushReq = true
+		if a.waitCancel != nil {
+			a.waitCancel()
+		}
+		ch := a.changed.Changed()
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.ctx.Done():
+			return errors.New("archive: archiver closed")
+		}
+	}
+}
+
 // flushState reports whether a Flush waits for records to ship, and
 // whether the archiver was deposed.
 func (a *Archiver) flushState() (flush bool, deposed error) {
