@@ -162,15 +162,8 @@ func (b *bencher) buildArchive(ctx context.Context, st *store) (_ *restoreArchiv
 	arch.snapID, arch.snapStored = m.ID, m.StoredBytes
 
 	t0 = time.Now()
-	batch := make([][]byte, 0, appendBatch)
-	for i := 0; i < b.events; {
-		batch = batch[:0]
-		for ; len(batch) < appendBatch && i < b.events; i++ {
-			batch = append(batch, b.payloadAt(1+i))
-		}
-		if _, _, err := log.Append(ctx, batch...); err != nil {
-			return nil, err
-		}
+	if err := b.appendEvents(ctx, log, b.events); err != nil {
+		return nil, err
 	}
 	arch.build.appends = time.Since(t0)
 	t0 = time.Now()
@@ -198,6 +191,23 @@ func (b *bencher) buildArchive(ctx context.Context, st *store) (_ *restoreArchiv
 		}
 	}
 	return arch, nil
+}
+
+// appendEvents appends n events to log in Appends of appendBatch, the
+// record at LSN l carrying payloadAt(l-1).
+func (b *bencher) appendEvents(ctx context.Context, log *wal.Log, n int) error {
+	next := int(log.Last())
+	batch := make([][]byte, 0, appendBatch)
+	for i := 0; i < n; {
+		batch = batch[:0]
+		for ; len(batch) < appendBatch && i < n; i++ {
+			batch = append(batch, b.payloadAt(next+i))
+		}
+		if _, _, err := log.Append(ctx, batch...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // restoreOnce restores the newest state with RestoreTo after dropping the
