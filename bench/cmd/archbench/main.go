@@ -49,6 +49,21 @@
 // compares compaction schedules (cost.go). Its report goes between
 // <!-- archbench-cost:begin --> and <!-- archbench-cost:end -->.
 //
+// Archive copy (suite copy, run only when -suites names it: about 5 s
+// per store and run with its defaults): each run builds an archive on
+// each store like the restore suite's, a base snapshot of -copy-state
+// bytes and -copy-events events after it, and copies it with
+// snapshot.Repo.CopyTo (what `ctl copy` runs) into an empty bucket of
+// the same store, timed beside a raw copy of the same objects (the same
+// reads and writes, nothing authenticated); then again with nothing
+// changed (target: 0 bytes moved); then changes the state (1% of its
+// bytes overwritten in 8 places, a tenth of -copy-events more events, a
+// new base snapshot between them, Flush) and copies again (target: at
+// most 1.1× the bytes of the objects the change added to the archive,
+// from listings before and after). A RestoreTo from the copy must reach
+// the archive's last record (copy.go). Its report goes between
+// <!-- archbench-copy:begin --> and <!-- archbench-copy:end -->.
+//
 // The S3 store is the bucket named by $CONTINUITY_TEST_S3_URL (with AWS
 // credentials from the environment, as `.ci/run with-s3` sets them), or
 // else a versitygw server that the program starts on 127.0.0.1 over a
@@ -117,8 +132,14 @@ var allSuites = []string{suiteLag, suiteRestore, suiteVerify}
 // six runs of -cost-duration.
 const suiteCost = "cost"
 
+// suiteCopy copies an archive with snapshot.Repo.CopyTo (copy.go). It is
+// not among the default suites: with its defaults it adds about 5 s per
+// store and run (half a minute for both stores), and its report has a
+// section of its own.
+const suiteCopy = "copy"
+
 // knownSuites are the suites -suites may name.
-var knownSuites = append(slices.Clone(allSuites), suiteCost)
+var knownSuites = append(slices.Clone(allSuites), suiteCost, suiteCopy)
 
 // settings are the command-line flags.
 type settings struct {
@@ -137,6 +158,8 @@ type settings struct {
 	charts   string // directory to draw the PNG charts into; "" draws none
 
 	costDuration time.Duration // the load of one cost run
+	copyState    int           // copy: bytes of the base snapshot
+	copyEvents   int           // copy: events after it
 }
 
 // suite says whether the suite name is to run.
@@ -156,11 +179,17 @@ const (
 	// 45 s windows to close; -quick only checks that it works.
 	defaultCostDuration = 75 * time.Second
 	quickCostDuration   = 5 * time.Second
+	// The copy suite's archive: smaller than the restore suite's, as
+	// each run builds its own and changes it.
+	defaultCopyState  = "256MiB"
+	defaultCopyEvents = 250_000
+	quickCopyState    = "16MiB"
+	quickCopyEvents   = 25_000
 )
 
 func parseFlags(args []string) (settings, error) {
 	var s settings
-	var state, stores, suites string
+	var state, copyState, stores, suites string
 	fs := flag.NewFlagSet("archbench", flag.ContinueOnError)
 	fs.StringVar(&s.dir, "dir", "", "directory for the logs, the file:// buckets and the S3 server's data (a temporary directory is made inside it and removed); default $TMPDIR")
 	fs.IntVar(&s.runs, "runs", defaultRuns, "timed runs per store (lag runs, and restores of the one archive built per store)")
@@ -171,9 +200,12 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&state, "state", defaultState, "restore: size of the base snapshot's state (bytes, or a number with KiB, MiB or GiB)")
 	fs.IntVar(&s.events, "events", defaultEvents, "restore: events archived after the base snapshot")
 	fs.StringVar(&stores, "stores", strings.Join(allStores, ","), "comma-separated stores: file, s3")
-	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify, cost (request counts and their S3 cost; not run unless named)")
+	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify, cost (request counts and their S3 cost; not run unless named), copy (snapshot.Repo.CopyTo, as ctl copy: first, unchanged and changed copies; not run unless named)")
 	fs.DurationVar(&s.costDuration, "cost-duration", defaultCostDuration, "length of the load of one cost run (six per store)")
-	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d, unless given", quickRuns, quickDuration, quickState, quickEvents))
+	fs.StringVar(&copyState, "copy-state", defaultCopyState, "copy: size of the copied archive's base snapshot (bytes, or a number with KiB, MiB or GiB)")
+	fs.IntVar(&s.copyEvents, "copy-events", defaultCopyEvents, "copy: events archived after the base snapshot (the change appends a tenth as many more)")
+	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d -cost-duration %v -copy-state %s -copy-events %d, unless given",
+		quickRuns, quickDuration, quickState, quickEvents, quickCostDuration, quickCopyState, quickCopyEvents))
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the archbench markers")
 	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
 	if err := fs.Parse(args); err != nil {
@@ -200,6 +232,12 @@ func parseFlags(args []string) (settings, error) {
 		if !given["cost-duration"] {
 			s.costDuration = quickCostDuration
 		}
+		if !given["copy-state"] {
+			copyState = quickCopyState
+		}
+		if !given["copy-events"] {
+			s.copyEvents = quickCopyEvents
+		}
 	}
 	var errs []error
 	if s.runs < 1 {
@@ -225,6 +263,14 @@ func parseFlags(args []string) (settings, error) {
 	}
 	if s.events < 1 {
 		errs = append(errs, fmt.Errorf("-events %d: need at least 1", s.events))
+	}
+	if s.copyState, err = parseSize(copyState); err != nil {
+		errs = append(errs, fmt.Errorf("-copy-state: %w", err))
+	} else if s.copyState < 1 {
+		errs = append(errs, fmt.Errorf("-copy-state %s: need at least 1 byte", copyState))
+	}
+	if s.copyEvents < 1 {
+		errs = append(errs, fmt.Errorf("-copy-events %d: need at least 1", s.copyEvents))
 	}
 	if s.stores, err = benchkit.ParseList(stores, allStores); err != nil {
 		errs = append(errs, fmt.Errorf("-stores: %w", err))
@@ -290,9 +336,14 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 		if err := writeCost(s, sys, res, args, out, progress); err != nil {
 			return err
 		}
-		if len(s.suites) == 1 {
-			return nil // the other suites' section stays as it is
+	}
+	if s.suite(suiteCopy) {
+		if err := writeCopy(s, sys, res, args, out, progress); err != nil {
+			return err
 		}
+	}
+	if !slices.ContainsFunc(s.suites, func(n string) bool { return slices.Contains(allSuites, n) }) {
+		return nil // the lag, restore and verify section stays as it is
 	}
 	report := renderReport(s, sys, res, args)
 	charts, err := drawCharts(cs, s, res)

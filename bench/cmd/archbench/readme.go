@@ -30,3 +30,12 @@ const (
 
 // costReadme is the cost suite's generated section of bench/README.md.
 var costReadme = benchkit.Section{Begin: costBeginMarker, End: costEndMarker, Heading: "### Request cost: cmd/archbench -suites cost"}
+
+// The markers around the copy suite's generated part of the README.
+const (
+	copyBeginMarker = "<!-- archbench-copy:begin -->"
+	copyEndMarker   = "<!-- archbench-copy:end -->"
+)
+
+// copyReadme is the copy suite's generated section of bench/README.md.
+var copyReadme = benchkit.Section{Begin: copyBeginMarker, End: copyEndMarker, Heading: "### Archive copy: cmd/archbench -suites copy"}

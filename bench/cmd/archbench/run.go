@@ -41,6 +41,7 @@ type results struct {
 	restores []*restoreJob
 	verifies []*verifyJob
 	cost     []*costJob // the cost suite's runs, one job per store
+	copies   []*copyJob // the copy suite's runs, one job per store
 }
 
 // archiveJob is what building a store's restore and verify archive took.
@@ -68,8 +69,11 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 		if b.suite(suiteVerify) {
 			res.verifies = append(res.verifies, &verifyJob{store: st})
 		}
+		if b.suite(suiteCopy) {
+			res.copies = append(res.copies, &copyJob{store: st})
+		}
 	}
-	b.total = (len(res.lag) + len(res.restores) + len(res.verifies)) * b.runs
+	b.total = (len(res.lag) + len(res.restores) + len(res.verifies) + len(res.copies)) * b.runs
 	if b.suite(suiteCost) {
 		b.total += len(stores) * len(costRates) * 2
 	}
@@ -97,6 +101,22 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 				return nil, err
 			}
 			res.cost = append(res.cost, j)
+		}
+	}
+	for r := 1; r <= b.runs; r++ {
+		for _, j := range res.copies {
+			b.done++
+			fmt.Fprintf(b.progress, "[%d/%d] run %d: copy %s: ", b.done, b.total, r, j.store.label)
+			cr, err := b.copyOnce(ctx, j.store, r%2 == 0)
+			if err != nil {
+				fmt.Fprintln(b.progress, "failed")
+				return nil, fmt.Errorf("copy %s, run %d: %w", j.store.label, r, err)
+			}
+			j.runs = append(j.runs, cr)
+			fmt.Fprintf(b.progress, "first %d objects, %.1f MB in %v (%.0f MB/s; raw copy %.0f MB/s); unchanged %d objects, %d B in %v; after the change %d objects, %.2f MB of %.2f MB new (%.3f×) in %v; restore from the copy %v\n",
+				cr.first.Copied, float64(cr.first.Bytes)/1e6, cr.firstTime.Round(time.Millisecond), float64(cr.first.Bytes)/1e6/secs(cr.firstTime), float64(cr.rawBytes)/1e6/secs(cr.raw),
+				cr.again.Copied, cr.again.Bytes, cr.againTime.Round(time.Millisecond),
+				cr.changed.Copied, float64(cr.changed.Bytes)/1e6, float64(cr.newBytes)/1e6, cr.ratio(), cr.changeTime.Round(time.Millisecond), cr.restore.Round(time.Millisecond))
 		}
 	}
 	if len(res.restores) == 0 && len(res.verifies) == 0 {
