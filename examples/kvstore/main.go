@@ -62,7 +62,10 @@
 // (versitygw) and exports its URL and credentials.
 //
 // Without -certs and -raft it runs as a single node, with its archive in
-// -dir unless -archive says otherwise.
+// -dir unless -archive says otherwise. With -archive-sync a write is
+// acknowledged only once it is in the archive too (RPO 0 off-site,
+// Config.ArchiveSync): each write then waits for an upload, which
+// concurrent writes share.
 package main
 
 import (
@@ -186,6 +189,7 @@ func run() error {
 		keyFile   = flag.String("key-file", "", "the archive's 32-byte key file ('kvstore certs' writes archive.key)")
 		passEnv   = flag.String("passphrase-env", "", "environment variable holding the archive's passphrase (instead of -key-file)")
 		verbose   = flag.Bool("v", false, "log at debug level")
+		arcSync   = flag.Bool("archive-sync", false, "acknowledge a write only once it is in the archive too (RPO 0 off-site; each write waits for an upload)")
 	)
 	flag.Parse()
 	if *dir == "" {
@@ -196,7 +200,7 @@ func run() error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", *node)
-	cfg := continuity.Config{Dir: *dir, Logger: logger, Archive: *archive}
+	cfg := continuity.Config{Dir: *dir, Logger: logger, Archive: *archive, ArchiveSync: *arcSync}
 	keys, err := archiveKeys(*keyFile, *passEnv)
 	if err != nil {
 		return err
