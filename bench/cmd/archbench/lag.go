@@ -346,12 +346,21 @@ func (b *bencher) pace(ctx context.Context, log *wal.Log, total int, base time.T
 // repository (PutSealed, as the archiver uploads), each under a new
 // scratch name, and deletes them; it returns the median.
 func (b *bencher) putFloor(ctx context.Context, repo *snapshot.Repo, size int) (time.Duration, error) {
+	durs, err := putTimes(ctx, repo, size, b.puts)
+	return benchkit.Percentile(durs, 0.5), err
+}
+
+// putTimes times n PUTs of one object of size bytes in random bytes
+// through the repository (PutSealed, as the archiver uploads), one after
+// another, each under a new scratch name, and deletes them; it returns
+// their latencies, sorted.
+func putTimes(ctx context.Context, repo *snapshot.Repo, size, n int) ([]time.Duration, error) {
 	data := make([]byte, size)
 	rand.Read(data) // sealed objects look random
 	var durs []time.Duration
 	var names []string
 	var err error
-	for i := range b.puts {
+	for i := range n {
 		name := fmt.Sprintf("archbench-put/%04d", i)
 		t0 := time.Now()
 		if _, err = repo.PutSealed(ctx, name, nil, data); err != nil {
@@ -363,5 +372,5 @@ func (b *bencher) putFloor(ctx context.Context, repo *snapshot.Repo, size int) (
 	for _, name := range names {
 		err = errors.Join(err, repo.DeleteObject(ctx, name))
 	}
-	return benchkit.Percentile(sorted(durs), 0.5), err
+	return sorted(durs), err
 }
