@@ -11,6 +11,7 @@
 // Usage, from the bench module's directory:
 //
 //	go run ./cmd/archbench [-dir DIR] [-runs 3] [-duration 60s] [-stores file,s3] [-suites lag,restore,verify] [-readme README.md] [-charts DIR]
+//	go run ./cmd/archbench -suites cost|copy|sync [-stores file,s3] [-readme README.md]   # the suites not run by default
 //	go run ./cmd/archbench -quick                  # a quick look: 1 run of 5 s, a 64 MiB + 100,000-event archive
 //
 // Archive lag (suite lag): each run opens a fresh wal.Log (default
@@ -63,6 +64,24 @@
 // from listings before and after). A RestoreTo from the copy must reach
 // the archive's last record (copy.go). Its report goes between
 // <!-- archbench-copy:begin --> and <!-- archbench-copy:end -->.
+//
+// Archive-synchronous writes (suite sync, run only when -suites names
+// it: two loads of -sync-duration per store and run, about half a
+// minute with its defaults): each run, on a fresh log and repository
+// for each load, 64 writer goroutines in a closed loop each Append one
+// event of -payload bytes and then wait in archive.Archiver.Sync until
+// the archive holds it (what continuity.Config.ArchiveSync does for a
+// Node); the same 64 writers appending without Sync (asynchronous
+// archiving) are the comparison, the two taking turns going first. The
+// archiver has default options. After the synchronous load,
+// Status().Archived and a RestoreTo of the archive must reach the last
+// LSN a Sync acknowledged, or the run fails; then 100 PUTs of an object
+// of the synchronous uploads' median size time the floor (sync.go). It
+// reports the calls' p50 and p99 and events/s of both modes, the
+// uploads per second (events per upload: the group commit), and checks
+// sync p50 ≤ 2× one PUT's p50 and sync events/s ≥ 0.5× async events/s.
+// Its report goes between <!-- archbench-sync:begin --> and
+// <!-- archbench-sync:end -->.
 //
 // The S3 store is the bucket named by $CONTINUITY_TEST_S3_URL (with AWS
 // credentials from the environment, as `.ci/run with-s3` sets them), or
@@ -138,8 +157,14 @@ const suiteCost = "cost"
 // section of its own.
 const suiteCopy = "copy"
 
+// suiteSync measures archive-synchronous writes, Archiver.Sync after
+// each Append, against asynchronous archiving (sync.go). It is not among
+// the default suites: it adds two loads of -sync-duration per store and
+// run, and its report has a section of its own.
+const suiteSync = "sync"
+
 // knownSuites are the suites -suites may name.
-var knownSuites = append(slices.Clone(allSuites), suiteCost, suiteCopy)
+var knownSuites = append(slices.Clone(allSuites), suiteCost, suiteCopy, suiteSync)
 
 // settings are the command-line flags.
 type settings struct {
@@ -160,6 +185,7 @@ type settings struct {
 	costDuration time.Duration // the load of one cost run
 	copyState    int           // copy: bytes of the base snapshot
 	copyEvents   int           // copy: events after it
+	syncDuration time.Duration // sync: the load of each mode in one run
 }
 
 // suite says whether the suite name is to run.
@@ -185,6 +211,9 @@ const (
 	defaultCopyEvents = 250_000
 	quickCopyState    = "16MiB"
 	quickCopyEvents   = 25_000
+	// The sync suite's loads, one with Sync and one without per run.
+	defaultSyncDuration = 10 * time.Second
+	quickSyncDuration   = 2 * time.Second
 )
 
 func parseFlags(args []string) (settings, error) {
@@ -200,12 +229,13 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&state, "state", defaultState, "restore: size of the base snapshot's state (bytes, or a number with KiB, MiB or GiB)")
 	fs.IntVar(&s.events, "events", defaultEvents, "restore: events archived after the base snapshot")
 	fs.StringVar(&stores, "stores", strings.Join(allStores, ","), "comma-separated stores: file, s3")
-	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify, cost (request counts and their S3 cost; not run unless named), copy (snapshot.Repo.CopyTo, as ctl copy: first, unchanged and changed copies; not run unless named)")
+	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify, cost (request counts and their S3 cost; not run unless named), copy (snapshot.Repo.CopyTo, as ctl copy: first, unchanged and changed copies; not run unless named), sync (64 writers each appending and waiting in Archiver.Sync, against appending alone; not run unless named)")
 	fs.DurationVar(&s.costDuration, "cost-duration", defaultCostDuration, "length of the load of one cost run (six per store)")
 	fs.StringVar(&copyState, "copy-state", defaultCopyState, "copy: size of the copied archive's base snapshot (bytes, or a number with KiB, MiB or GiB)")
 	fs.IntVar(&s.copyEvents, "copy-events", defaultCopyEvents, "copy: events archived after the base snapshot (the change appends a tenth as many more)")
-	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d -cost-duration %v -copy-state %s -copy-events %d, unless given",
-		quickRuns, quickDuration, quickState, quickEvents, quickCostDuration, quickCopyState, quickCopyEvents))
+	fs.DurationVar(&s.syncDuration, "sync-duration", defaultSyncDuration, "sync: length of each load (with Sync, and without) of one run")
+	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d -cost-duration %v -copy-state %s -copy-events %d -sync-duration %v, unless given",
+		quickRuns, quickDuration, quickState, quickEvents, quickCostDuration, quickCopyState, quickCopyEvents, quickSyncDuration))
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the archbench markers")
 	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
 	if err := fs.Parse(args); err != nil {
@@ -237,6 +267,9 @@ func parseFlags(args []string) (settings, error) {
 		}
 		if !given["copy-events"] {
 			s.copyEvents = quickCopyEvents
+		}
+		if !given["sync-duration"] {
+			s.syncDuration = quickSyncDuration
 		}
 	}
 	var errs []error
@@ -271,6 +304,9 @@ func parseFlags(args []string) (settings, error) {
 	}
 	if s.copyEvents < 1 {
 		errs = append(errs, fmt.Errorf("-copy-events %d: need at least 1", s.copyEvents))
+	}
+	if s.syncDuration < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-sync-duration %v: need at least 100ms", s.syncDuration))
 	}
 	if s.stores, err = benchkit.ParseList(stores, allStores); err != nil {
 		errs = append(errs, fmt.Errorf("-stores: %w", err))
@@ -339,6 +375,11 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	}
 	if s.suite(suiteCopy) {
 		if err := writeCopy(s, sys, res, args, out, progress); err != nil {
+			return err
+		}
+	}
+	if s.suite(suiteSync) {
+		if err := writeSync(s, sys, res, args, out, progress); err != nil {
 			return err
 		}
 	}

@@ -39,3 +39,12 @@ const (
 
 // copyReadme is the copy suite's generated section of bench/README.md.
 var copyReadme = benchkit.Section{Begin: copyBeginMarker, End: copyEndMarker, Heading: "### Archive copy: cmd/archbench -suites copy"}
+
+// The markers around the sync suite's generated part of the README.
+const (
+	syncBeginMarker = "<!-- archbench-sync:begin -->"
+	syncEndMarker   = "<!-- archbench-sync:end -->"
+)
+
+// syncReadme is the sync suite's generated section of bench/README.md.
+var syncReadme = benchkit.Section{Begin: syncBeginMarker, End: syncEndMarker, Heading: "### Archive-synchronous writes: cmd/archbench -suites sync"}

@@ -42,6 +42,7 @@ type results struct {
 	verifies []*verifyJob
 	cost     []*costJob // the cost suite's runs, one job per store
 	copies   []*copyJob // the copy suite's runs, one job per store
+	syncs    []*syncJob // the sync suite's runs, one job per store
 }
 
 // archiveJob is what building a store's restore and verify archive took.
@@ -72,8 +73,11 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 		if b.suite(suiteCopy) {
 			res.copies = append(res.copies, &copyJob{store: st})
 		}
+		if b.suite(suiteSync) {
+			res.syncs = append(res.syncs, &syncJob{store: st})
+		}
 	}
-	b.total = (len(res.lag) + len(res.restores) + len(res.verifies) + len(res.copies)) * b.runs
+	b.total = (len(res.lag) + len(res.restores) + len(res.verifies) + len(res.copies) + len(res.syncs)) * b.runs
 	if b.suite(suiteCost) {
 		b.total += len(stores) * len(costRates) * 2
 	}
@@ -117,6 +121,22 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 				cr.first.Copied, float64(cr.first.Bytes)/1e6, cr.firstTime.Round(time.Millisecond), float64(cr.first.Bytes)/1e6/secs(cr.firstTime), float64(cr.rawBytes)/1e6/secs(cr.raw),
 				cr.again.Copied, cr.again.Bytes, cr.againTime.Round(time.Millisecond),
 				cr.changed.Copied, float64(cr.changed.Bytes)/1e6, float64(cr.newBytes)/1e6, cr.ratio(), cr.changeTime.Round(time.Millisecond), cr.restore.Round(time.Millisecond))
+		}
+	}
+	for r := 1; r <= b.runs; r++ {
+		for _, j := range res.syncs {
+			b.done++
+			fmt.Fprintf(b.progress, "[%d/%d] run %d: sync %s: ", b.done, b.total, r, j.store.label)
+			sr, err := b.syncOnce(ctx, j.store, r%2 == 1)
+			if err != nil {
+				fmt.Fprintln(b.progress, "failed")
+				return nil, fmt.Errorf("sync %s, run %d: %w", j.store.label, r, err)
+			}
+			j.runs = append(j.runs, sr)
+			fmt.Fprintf(b.progress, "sync %.0f events/s, p50 %v, p99 %v, %.0f uploads/s (%.1f events each); async %.0f events/s, p50 %v, p99 %v; sync ÷ async %.2f; PUT p50 %v, p99 %v (sync p50 ÷ PUT p50 %.2f); acknowledged %d, archived %d, restored %d\n",
+				sr.sync.perSec, sr.sync.p50.Round(10*time.Microsecond), sr.sync.p99.Round(10*time.Microsecond), sr.sync.uploadPerSec, sr.sync.perUpload(),
+				sr.async.perSec, sr.async.p50.Round(10*time.Microsecond), sr.async.p99.Round(10*time.Microsecond), sr.ratio(),
+				sr.putP50.Round(10*time.Microsecond), sr.putP99.Round(10*time.Microsecond), sr.putRatio(), sr.sync.acked, sr.sync.archived, sr.sync.restored)
 		}
 	}
 	if len(res.restores) == 0 && len(res.verifies) == 0 {
