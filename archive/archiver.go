@@ -120,25 +120,14 @@ func (a *Archiver) recordAt(lsn wal.LSN) (wal.Record, error) {
 // they are all in the archive, or ctx is done, or the archiver stopped.
 func (a *Archiver) Flush(ctx context.Context) error {
 	target := a.log.Last()
-	for {
-		a.mu.Lock()
-		if a.st.Deposed != nil {
-			err := a.st.Deposed
-			a.mu.Unlock()
-			return err
-		}
-		if a.st.Resumed && a.st.Archived >= target && a.heads.lsn >= target {
-			a.mu.Unlock()
-			return nil
-		}
+	return a.await(ctx, func() bool {
+		return a.st.Resumed && a.st.Archived >= target && a.heads.lsn >= target
+	}, func() {
 		if !a.st.Resumed || a.st.Archived < target {
 			// Records to ship. (Only while there are: a request left
 			// set after they landed, while the head is written, would
 			// ship the next appends early as a small object.)
-			a.flushReq = true
-			if a.waitCancel != nil {
-				a.waitCancel()
-			}
+			a.shipNow()
 		}
 		if a.heads.want < target {
 			// Wake the head writer: the records may all be archived
@@ -146,6 +135,36 @@ func (a *Archiver) Flush(ctx context.Context) error {
 			a.heads.want = target
 			a.notify()
 		}
+	})
+}
+
+// Sync returns once every record up to lsn is in the archive (uploaded;
+// the head that vouches for it may follow), asking for the pending
+// records to ship at once rather than at ShipInterval/2. Records that
+// arrive while an upload is in flight ship together in the next object,
+// so concurrent callers share uploads (group commit). It returns
+// ctx.Err() if ctx ends first, the deposition error if a newer primary
+// took over, or an error if the archiver closed.
+func (a *Archiver) Sync(ctx context.Context, lsn wal.LSN) error {
+	return a.await(ctx, func() bool { return a.st.Resumed && a.st.Archived >= lsn }, a.shipNow)
+}
+
+// await waits until done holds, calling ask each time it does not; both
+// run under a.mu. It fails once the archiver is deposed or closed, or
+// ctx is done.
+func (a *Archiver) await(ctx context.Context, done func() bool, ask func()) error {
+	for {
+		a.mu.Lock()
+		if a.st.Deposed != nil {
+			err := a.st.Deposed
+			a.mu.Unlock()
+			return err
+		}
+		if done() {
+			a.mu.Unlock()
+			return nil
+		}
+		ask()
 		ch := a.changed.Changed()
 		a.mu.Unlock()
 		select {
@@ -158,38 +177,12 @@ func (a *Archiver) Flush(ctx context.Context) error {
 	}
 }
 
-// Sync returns once every record up to lsn is in the archive (uploaded;
-// the head that vouches for it may follow), asking for the pending
-// records to ship at once rather than at ShipInterval/2. Records that
-// arrive while an upload is in flight ship together in the next object,
-// so concurrent callers share uploads (group commit). It returns
-// ctx.Err() if ctx ends first, the deposition error if a newer primary
-// took over, or an error if the archiver closed.
-func (a *Archiver) Sync(ctx context.Context, lsn wal.LSN) error {
-	for {
-		a.mu.Lock()
-		if a.st.Deposed != nil {
-			err := a.st.Deposed
-			a.mu.Unlock()
-			return err
-		}
-		if a.st.Resumed && a.st.Archived >= lsn {
-			a.mu.Unlock()
-			return nil
-		}
-		a.flushReq = true
-		if a.waitCancel != nil {
-			a.waitCancel()
-		}
-		ch := a.changed.Changed()
-		a.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-a.ctx.Done():
-			return errors.New("archive: archiver closed")
-		}
+// shipNow asks the batcher to ship the pending records at once. Caller
+// holds a.mu.
+func (a *Archiver) shipNow() {
+	a.flushReq = true
+	if a.waitCancel != nil {
+		a.waitCancel()
 	}
 }
 

@@ -188,7 +188,7 @@ func TestCopySuite(t *testing.T) {
 	if err := os.WriteFile(readme, []byte(others), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeCopy(s, benchkit.System{}, &results{}, "", io.Discard, io.Discard); err != nil {
+	if err := writeSection(s, copyReadme, suiteCopy, renderCopy(s, benchkit.System{}, &results{}, ""), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if b, err = os.ReadFile(readme); err != nil {

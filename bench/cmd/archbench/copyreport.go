@@ -2,26 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
-
-// writeCopy renders the copy suite's report, prints it to out and writes
-// it between the copy markers of -readme.
-func writeCopy(s settings, sys benchkit.System, res *results, args string, out, progress io.Writer) error {
-	report := renderCopy(s, sys, res, args)
-	fmt.Fprint(out, report)
-	if s.readme == "" {
-		return nil
-	}
-	if err := copyReadme.Write(s.readme, report); err != nil {
-		return fmt.Errorf("write %s: %w", s.readme, err)
-	}
-	fmt.Fprintf(progress, "archbench: wrote the copy report into %s\n", s.readme)
-	return nil
-}
 
 // renderCopy formats the copy suite's results as Markdown: the first
 // copy beside the raw copy, the unchanged copy, the copy after a change,

@@ -316,7 +316,7 @@ func TestRenderCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.readme = readme
-	if err := writeCost(s, benchkit.System{}, &results{cost: []*costJob{j}}, "", io.Discard, io.Discard); err != nil {
+	if err := writeSection(s, costReadme, suiteCost, renderCost(s, benchkit.System{}, &results{cost: []*costJob{j}}, ""), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(readme)

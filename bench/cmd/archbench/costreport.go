@@ -2,28 +2,12 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"time"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
-
-// writeCost renders the cost suite's report, prints it to out and writes
-// it between the cost markers of -readme.
-func writeCost(s settings, sys benchkit.System, res *results, args string, out, progress io.Writer) error {
-	report := renderCost(s, sys, res, args)
-	fmt.Fprint(out, report)
-	if s.readme == "" {
-		return nil
-	}
-	if err := costReadme.Write(s.readme, report); err != nil {
-		return fmt.Errorf("write %s: %w", s.readme, err)
-	}
-	fmt.Fprintf(progress, "archbench: wrote the cost report into %s\n", s.readme)
-	return nil
-}
 
 // renderCost formats the cost suite's results as Markdown: the counts,
 // the model against them, the projection per hour and month at the

@@ -369,17 +369,17 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	}
 	sys.LoadEnd = benchkit.LoadAverage()
 	if s.suite(suiteCost) {
-		if err := writeCost(s, sys, res, args, out, progress); err != nil {
+		if err := writeSection(s, costReadme, suiteCost, renderCost(s, sys, res, args), out, progress); err != nil {
 			return err
 		}
 	}
 	if s.suite(suiteCopy) {
-		if err := writeCopy(s, sys, res, args, out, progress); err != nil {
+		if err := writeSection(s, copyReadme, suiteCopy, renderCopy(s, sys, res, args), out, progress); err != nil {
 			return err
 		}
 	}
 	if s.suite(suiteSync) {
-		if err := writeSync(s, sys, res, args, out, progress); err != nil {
+		if err := writeSection(s, syncReadme, suiteSync, renderSync(s, sys, res, args), out, progress); err != nil {
 			return err
 		}
 	}

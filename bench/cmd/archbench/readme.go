@@ -1,6 +1,11 @@
 package main
 
-import "github.com/continuity-go/continuity/bench/internal/benchkit"
+import (
+	"fmt"
+	"io"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
+)
 
 // The markers around the generated part of the README.
 const (
@@ -48,3 +53,17 @@ const (
 
 // syncReadme is the sync suite's generated section of bench/README.md.
 var syncReadme = benchkit.Section{Begin: syncBeginMarker, End: syncEndMarker, Heading: "### Archive-synchronous writes: cmd/archbench -suites sync"}
+
+// writeSection prints a suite's report to out and writes it into its
+// section of -readme, if given.
+func writeSection(s settings, sec benchkit.Section, suite, report string, out, progress io.Writer) error {
+	fmt.Fprint(out, report)
+	if s.readme == "" {
+		return nil
+	}
+	if err := sec.Write(s.readme, report); err != nil {
+		return fmt.Errorf("write %s: %w", s.readme, err)
+	}
+	fmt.Fprintf(progress, "archbench: wrote the %s report into %s\n", suite, s.readme)
+	return nil
+}

@@ -2,26 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
-
-// writeSync renders the sync suite's report, prints it to out and writes
-// it between the sync markers of -readme.
-func writeSync(s settings, sys benchkit.System, res *results, args string, out, progress io.Writer) error {
-	report := renderSync(s, sys, res, args)
-	fmt.Fprint(out, report)
-	if s.readme == "" {
-		return nil
-	}
-	if err := syncReadme.Write(s.readme, report); err != nil {
-		return fmt.Errorf("write %s: %w", s.readme, err)
-	}
-	fmt.Fprintf(progress, "archbench: wrote the sync report into %s\n", s.readme)
-	return nil
-}
 
 // renderSync formats the sync suite's results as Markdown: both modes
 // beside the PUT floor, and the targets.
