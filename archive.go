@@ -41,11 +41,16 @@ func (n *Node) startArchiver() error {
 	n.archMu.Lock()
 	n.arch = a
 	n.archMu.Unlock()
+	if err := n.startCopiers(); err != nil {
+		n.stopArchiver()
+		return err
+	}
 	return nil
 }
 
 // stopArchiver stops shipping (a primary that became a standby).
 func (n *Node) stopArchiver() {
+	n.stopCopiers()
 	n.archMu.Lock()
 	a := n.arch
 	n.arch = nil

@@ -55,6 +55,9 @@ type Config struct {
 	// (snapshot.Options). 0: no limit; at least 64 KiB/s otherwise. The
 	// WAL's shipping and restores are never throttled.
 	UploadLimit, ReadLimit int64
+	// Copies are further destinations the archive is copied to (see
+	// CopyConfig), by the node that archives.
+	Copies []CopyConfig
 	// ArchiveSync makes Append return only once its records are in the
 	// archive as well as durable here: RPO 0 off-site without a standby
 	// beside the archive. Concurrent Appends share uploads (one object
@@ -159,6 +162,7 @@ func (c Config) Validate() error {
 	if c.ShipInterval < 0 {
 		errs = append(errs, fmt.Errorf("Config.ShipInterval %v is negative", c.ShipInterval))
 	}
+	errs = append(errs, validateCopies(c.Copies)...)
 	if l := c.ObjectLock; l != nil {
 		if l.Mode != snapshot.Governance && l.Mode != snapshot.Compliance {
 			errs = append(errs, fmt.Errorf("Config.ObjectLock.Mode %q: want snapshot.Governance or snapshot.Compliance", l.Mode))

@@ -165,8 +165,10 @@ func TestConfigValidate(t *testing.T) {
 	require.Error(t, err)
 	err = Config{Dir: "x", Cluster: &ClusterConfig{Node: "n1", RaftBind: ":1", ReplBind: ":2", InsecurePlaintext: true}}.Validate()
 	assert.ErrorContains(t, err, "a cluster has one archive that every node shares", "a cluster on the per-node default archive")
-	err = Config{Archive: "not a url", ShipInterval: -1, UploadLimit: 1000, ReadLimit: -1, Cluster: &ClusterConfig{Sync: -1}}.Validate()
-	for _, want := range []string{"Config.Dir", "Config.Archive", "Config.ShipInterval", "Config.UploadLimit 1000", "Config.ReadLimit -1", "Cluster.Node", "Cluster.RaftBind", "Cluster.ReplBind", "Cluster.Sync", "Cluster.TLS"} {
+	err = Config{Archive: "not a url", ShipInterval: -1, UploadLimit: 1000, ReadLimit: -1, Cluster: &ClusterConfig{Sync: -1},
+		Copies: []CopyConfig{{Name: "x", URL: "file:///x"}, {Name: "x", Every: -1}, {URL: "file:///y"}}}.Validate()
+	for _, want := range []string{"Config.Dir", "Config.Archive", "Config.ShipInterval", "Config.UploadLimit 1000", "Config.ReadLimit -1",
+		`Config.Copies[1].Name "x" is given twice`, "Config.Copies[1].URL is empty", "Config.Copies[1].Every -1ns", "Config.Copies[2].Name is empty", "Cluster.Node", "Cluster.RaftBind", "Cluster.ReplBind", "Cluster.Sync", "Cluster.TLS"} {
 		assert.ErrorContains(t, err, want, "Validate does not name %s", want)
 	}
 	assert.NoError(t, Config{Dir: "x"}.Validate())

@@ -161,6 +161,8 @@ type Status struct {
 	Last    wal.LSN        // the last LSN of the local WAL
 	Applied wal.LSN        // the last LSN the state machine holds
 	Archive archive.Status // the archiver's lag, failures, archived LSN, last base snapshot
+	// Copies are the archive's copies this node makes (Config.Copies).
+	Copies []CopyStatus
 	// Requests are the requests this node made of the archive's bucket
 	// since Open, by operation as S3 bills them (its request cost).
 	Requests snapshot.Requests
@@ -203,6 +205,7 @@ func (n *Node) Status() Status {
 	if n.repo != nil {
 		st.Requests = n.repo.Requests()
 	}
+	st.Copies = n.copyStatus()
 	n.statusMu.Lock()
 	st.Window, st.WindowAt = n.window, n.windowAt
 	if n.lastVerify != nil {

@@ -138,6 +138,9 @@ var (
 	dArchBytes   = desc("archive_bytes_total", "Bytes uploaded to the archive.")
 	dArchReqs    = desc("archive_requests_total", "Requests this node made of the archive's bucket, by operation as S3 bills them (put, get, list, delete, head).", "op")
 	dArchXfer    = desc("archive_transfer_bytes_total", "Object bytes this node wrote to (up) and read from (down) the archive's bucket.", "direction")
+	dCopyLag     = desc("copy_lag_seconds", "How long ago the last successful copy of the archive into this copy started (Config.Copies): the copy's recovery point.", "copy")
+	dCopyBytes   = desc("copy_bytes_total", "Bytes copied into this copy of the archive.", "copy")
+	dCopyFails   = desc("copy_failures_total", "Failed copies of the archive into this copy (each tried again).", "copy")
 	dArchDefer   = desc("archive_deletes_deferred_total", "Deletes of superseded archive objects skipped: the store denies this node deletes (a privileged ctl forget removes them).")
 	dEarliest    = desc("restorable_earliest_timestamp_seconds", "Earliest instant the archive can restore (Unix time).")
 	dLatest      = desc("restorable_latest_timestamp_seconds", "Latest instant the archive can restore (Unix time).")
@@ -171,7 +174,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
-		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer, dArchReqs, dArchXfer,
+		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer, dArchReqs, dArchXfer, dCopyLag, dCopyBytes, dCopyFails,
 		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK,
 		dReady, dDrillAt, dDrillOK, dDrillRTO, dDrills, dDrillFails} {
 		ch <- d
@@ -225,6 +228,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(dArchXfer, prometheus.CounterValue, float64(st.Requests.BytesUp), "up")
 	ch <- prometheus.MustNewConstMetric(dArchXfer, prometheus.CounterValue, float64(st.Requests.BytesDown), "down")
+	for _, c := range st.Copies {
+		gauge(dCopyLag, c.Lag.Seconds(), c.Name)
+		ch <- prometheus.MustNewConstMetric(dCopyBytes, prometheus.CounterValue, float64(c.Bytes), c.Name)
+		ch <- prometheus.MustNewConstMetric(dCopyFails, prometheus.CounterValue, float64(c.Failures), c.Name)
+	}
 	c.refresh()
 	c.mu.Lock()
 	if c.windowOK {
