@@ -12,32 +12,19 @@ import (
 // the archive's building, and the targets.
 func renderCopy(s settings, sys benchkit.System, res *results, args string) string {
 	var b strings.Builder
-	cmd := "go run ./cmd/archbench"
-	if args != "" {
-		cmd += " " + args
-	}
-	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
-	rows := append(sys.Facts(),
-		[]string{"Log", "wal.Log with default Options (every Append durable), in the work directory on the file system above"})
+	var stores []*store
 	for _, j := range res.copies {
-		rows = append(rows, []string{"Store " + j.store.label, j.store.desc})
+		stores = append(stores, j.store)
 	}
-	for _, sk := range res.skipped {
-		name, why, _ := strings.Cut(sk, ": ")
-		rows = append(rows, []string{"Store " + name, why})
-	}
-	rows = append(rows, sys.Load(), []string{"Runs", fmt.Sprintf("per store, %d (-runs), each on an archive of its own, round by round; cells are median (min–max)%s", s.runs, quickNote(s))})
-	benchkit.Table(&b, []string{"", ""}, rows)
-	for _, sk := range res.skipped {
-		fmt.Fprintf(&b, "\n%s\n", sk)
-	}
+	writeHeader(&b, sys, args, "wal.Log with default Options (every Append durable), in the work directory on the file system above", stores, res.skipped,
+		fmt.Sprintf("per store, %d (-runs), each on an archive of its own, round by round; cells are median (min–max)%s", s.runs, quickNote(s)))
 	if len(res.copies) == 0 {
 		return b.String()
 	}
 	more := max(2, s.copyEvents/copyMoreDiv)
 
 	fmt.Fprintf(&b, "\n#### First copy: %s state + %s events of %s, into an empty bucket\n\n", sizeName(s.copyState), benchkit.Thousands(int64(s.copyEvents)), sizeName(s.payload))
-	rows = nil
+	var rows [][]string
 	for _, j := range res.copies {
 		rows = append(rows, []string{j.store.label, j.cacheState(),
 			benchkit.RangeOf(j.stat(func(r copyRun) float64 { return float64(r.first.Copied) }), whole),
@@ -111,28 +98,16 @@ func renderCopy(s settings, sys benchkit.System, res *results, args string) stri
 // store, every run must meet them.
 func renderCopyTargets(b *strings.Builder, res *results) {
 	var checks []check
-	everyRun := func(j *copyJob, ok func(copyRun) bool) (bool, string) {
-		n := 0
-		for _, r := range j.runs {
-			if ok(r) {
-				n++
-			}
-		}
-		if n < len(j.runs) {
-			return false, fmt.Sprintf("no (%d of %d runs)", n, len(j.runs))
-		}
-		return true, "yes"
-	}
 	for _, j := range res.copies {
 		cmd := fmt.Sprintf("`go run ./cmd/archbench -suites copy -stores %s`", j.store.kind)
-		met, v := everyRun(j, func(r copyRun) bool { return r.again.Bytes == 0 })
+		met, v := everyRun(j.runs, func(r copyRun) bool { return r.again.Bytes == 0 })
 		checks = append(checks, check{
 			target: fmt.Sprintf("%s: `ctl copy` (CopyTo) of an unchanged archive moves 0 data bytes, in every run", j.store.label),
 			measured: benchkit.RangeOf(j.stat(func(r copyRun) float64 { return float64(r.again.Bytes) }), whole) + " B in " +
 				benchkit.RangeOf(j.stat(func(r copyRun) float64 { return float64(r.again.Copied) }), whole) + " objects",
 			command: cmd, met: met, verdict: v,
 		})
-		met, v = everyRun(j, func(r copyRun) bool { return r.ratio() <= targetCopyRatio })
+		met, v = everyRun(j.runs, func(r copyRun) bool { return r.ratio() <= targetCopyRatio })
 		checks = append(checks, check{
 			target:   fmt.Sprintf("%s: `ctl copy` (CopyTo) after a change moves ≤ %g× the new bytes, in every run", j.store.label, targetCopyRatio),
 			measured: benchkit.RangeOf(j.stat(copyRun.ratio), benchkit.Ratio) + "×",

@@ -28,28 +28,9 @@ const (
 // target.
 func renderReport(s settings, sys benchkit.System, res *results, args string) string {
 	var b strings.Builder
-	cmd := "go run ./cmd/archbench"
-	if args != "" {
-		cmd += " " + args
-	}
-	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
-	rows := append(sys.Facts(),
-		[]string{"Log", "wal.Log with default Options (every Append durable: one write and one fdatasync), in the work directory on the file system above"})
-	for _, st := range res.stores {
-		rows = append(rows, []string{"Store " + st.label, st.desc})
-	}
-	for _, sk := range res.skipped {
-		name, why, _ := strings.Cut(sk, ": ")
-		rows = append(rows, []string{"Store " + name, why})
-	}
-	rows = append(rows,
-		sys.Load(),
-		[]string{"Runs", runsText(s)},
-	)
-	benchkit.Table(&b, []string{"", ""}, rows)
-	for _, sk := range res.skipped {
-		fmt.Fprintf(&b, "\n%s\n", sk)
-	}
+	writeHeader(&b, sys, args, "wal.Log with default Options (every Append durable: one write and one fdatasync), in the work directory on the file system above",
+		res.stores, res.skipped, runsText(s))
+	var rows [][]string
 
 	if len(res.lag) > 0 {
 		fmt.Fprintf(&b, "\n#### Archive lag (RPO): %s events/s of %s for %v\n\n", benchkit.Thousands(int64(s.rate)), sizeName(s.payload), s.duration)
@@ -317,27 +298,15 @@ type check struct {
 // runs).
 func renderTargets(b *strings.Builder, res *results) {
 	var checks []check
-	everyRun := func(j *lagJob, ok func(lagRun) bool) (bool, string) {
-		n := 0
-		for _, r := range j.runs {
-			if ok(r) {
-				n++
-			}
-		}
-		if n < len(j.runs) {
-			return false, fmt.Sprintf("no (%d of %d runs)", n, len(j.runs))
-		}
-		return true, "yes"
-	}
 	for _, j := range res.lag {
 		cmd := fmt.Sprintf("`go run ./cmd/archbench -suites lag -stores %s`", j.store.kind)
-		met, v := everyRun(j, func(r lagRun) bool { return r.lagP99 <= targetLagP99 })
+		met, v := everyRun(j.runs, func(r lagRun) bool { return r.lagP99 <= targetLagP99 })
 		checks = append(checks, check{
 			target:   fmt.Sprintf("%s: p99 per-record lag ≤ %g s in every run (unchanged by format 2)", j.store.label, targetLagP99.Seconds()),
 			measured: benchkit.RangeOf(j.stat(func(r lagRun) float64 { return secs(r.lagP99) }), benchkit.Sig3) + " s",
 			command:  cmd, met: met, verdict: v,
 		})
-		met, v = everyRun(j, func(r lagRun) bool { return r.integrity.share <= targetChainShare })
+		met, v = everyRun(j.runs, func(r lagRun) bool { return r.integrity.share <= targetChainShare })
 		checks = append(checks, check{
 			target:   fmt.Sprintf("%s: chain + head bytes ≤ %g%% of upload bytes in every run", j.store.label, 100*targetChainShare),
 			measured: benchkit.RangeOf(j.stat(func(r lagRun) float64 { return 100 * r.integrity.share }), pct),
@@ -347,7 +316,7 @@ func renderTargets(b *strings.Builder, res *results) {
 		// during the load closer than ShipInterval (the count per
 		// interval, in the table above, also counts the heads at the
 		// load's two edges).
-		met, v = everyRun(j, func(r lagRun) bool { return r.integrity.headGapMin >= shipInterval })
+		met, v = everyRun(j.runs, func(r lagRun) bool { return r.integrity.headGapMin >= shipInterval })
 		checks = append(checks, check{
 			target:   fmt.Sprintf("%s: ≤ %g head per ShipInterval (%v) during the load, i.e. no two closer, in every run", j.store.label, targetHeadsPerInterval, shipInterval),
 			measured: "shortest gap " + benchkit.RangeOf(j.stat(func(r lagRun) float64 { return secs(r.integrity.headGapMin) }), benchkit.Sig3) + " s",
@@ -382,4 +351,46 @@ func renderTargets(b *strings.Builder, res *results) {
 	}
 	benchkit.Table(b, []string{"target", "measured", "met?", "measured alone by"}, rows)
 	fmt.Fprintf(b, "\n%d of %d target checks met. Measured: median (min–max) over the runs. Each row's command measures it alone with the defaults (this run's arguments are in the header).\n", met, len(checks))
+}
+
+// writeHeader writes a report's first lines: the command, the machine,
+// the log (logDesc, if any), the stores, why a store was skipped, the load
+// and how the runs went.
+func writeHeader(b *strings.Builder, sys benchkit.System, args, logDesc string, stores []*store, skipped []string, runs string) {
+	cmd := "go run ./cmd/archbench"
+	if args != "" {
+		cmd += " " + args
+	}
+	fmt.Fprintf(b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
+	rows := sys.Facts()
+	if logDesc != "" {
+		rows = append(rows, []string{"Log", logDesc})
+	}
+	for _, st := range stores {
+		rows = append(rows, []string{"Store " + st.label, st.desc})
+	}
+	for _, sk := range skipped {
+		name, why, _ := strings.Cut(sk, ": ")
+		rows = append(rows, []string{"Store " + name, why})
+	}
+	rows = append(rows, sys.Load(), []string{"Runs", runs})
+	benchkit.Table(b, []string{"", ""}, rows)
+	for _, sk := range skipped {
+		fmt.Fprintf(b, "\n%s\n", sk)
+	}
+}
+
+// everyRun says whether ok holds for every run, and the verdict to show:
+// "yes", or how many runs met it.
+func everyRun[R any](runs []R, ok func(R) bool) (bool, string) {
+	n := 0
+	for _, r := range runs {
+		if ok(r) {
+			n++
+		}
+	}
+	if n < len(runs) {
+		return false, fmt.Sprintf("no (%d of %d runs)", n, len(runs))
+	}
+	return true, "yes"
 }

@@ -11,31 +11,18 @@ import (
 // beside the PUT floor, and the targets.
 func renderSync(s settings, sys benchkit.System, res *results, args string) string {
 	var b strings.Builder
-	cmd := "go run ./cmd/archbench"
-	if args != "" {
-		cmd += " " + args
-	}
-	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
-	rows := append(sys.Facts(),
-		[]string{"Log", "wal.Log with default Options (every Append durable; concurrent Appends share an fdatasync), in the work directory on the file system above"})
+	var stores []*store
 	for _, j := range res.syncs {
-		rows = append(rows, []string{"Store " + j.store.label, j.store.desc})
+		stores = append(stores, j.store)
 	}
-	for _, sk := range res.skipped {
-		name, why, _ := strings.Cut(sk, ": ")
-		rows = append(rows, []string{"Store " + name, why})
-	}
-	rows = append(rows, sys.Load(), []string{"Runs", fmt.Sprintf("per store, %d (-runs), round by round, each a load of %v with Sync and one without on a fresh log and repository each, the two taking turns going first; cells are median (min–max)%s", s.runs, s.syncDuration, quickNote(s))})
-	benchkit.Table(&b, []string{"", ""}, rows)
-	for _, sk := range res.skipped {
-		fmt.Fprintf(&b, "\n%s\n", sk)
-	}
+	writeHeader(&b, sys, args, "wal.Log with default Options (every Append durable; concurrent Appends share an fdatasync), in the work directory on the file system above", stores, res.skipped,
+		fmt.Sprintf("per store, %d (-runs), round by round, each a load of %v with Sync and one without on a fresh log and repository each, the two taking turns going first; cells are median (min–max)%s", s.runs, s.syncDuration, quickNote(s)))
 	if len(res.syncs) == 0 {
 		return b.String()
 	}
 
 	fmt.Fprintf(&b, "\n#### %d writers, one event of %s per Append: with Archiver.Sync, and without\n\n", syncWriters, sizeName(s.payload))
-	rows = nil
+	var rows [][]string
 	for _, j := range res.syncs {
 		rows = append(rows, []string{j.store.label,
 			benchkit.RangeOf(j.stat(func(r syncRun) float64 { return ms(r.putP50) }), benchkit.Sig3),
