@@ -226,15 +226,17 @@ func (r *Repo) prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 			return st, err
 		}
 	}
+	// Each was asked whether it is retained above (drop, orphans), or
+	// is never under a lock (repack runs only without Object Lock).
 	for _, list := range [][]int32{drop, repack} {
 		for _, i := range list {
-			if err := r.del(ctx, x.packs[i].name()); err != nil {
+			if err := r.deleteObject(ctx, x.packs[i].name(), true); err != nil {
 				return st, err
 			}
 		}
 	}
 	for _, n := range orphans {
-		if err := r.del(ctx, n); err != nil {
+		if err := r.deleteObject(ctx, n, true); err != nil {
 			return st, err
 		}
 	}

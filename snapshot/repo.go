@@ -617,13 +617,18 @@ func (r *Repo) replace(ctx context.Context, name string, data []byte) error {
 // del deletes an object; one already gone is not an error. One under
 // Object Lock whose date has not passed is not deleted: the error wraps
 // a *RetainedError (ErrRetained).
-func (r *Repo) del(ctx context.Context, name string) error {
+func (r *Repo) del(ctx context.Context, name string) error { return r.deleteObject(ctx, name, false) }
+
+// deleteObject is del; lockChecked says the caller has just asked
+// whether name is retained (Prune, deciding what to delete), so it is
+// not asked again.
+func (r *Repo) deleteObject(ctx context.Context, name string, lockChecked bool) error {
 	if r.fault != nil {
 		if err := r.fault("delete", name); err != nil {
 			return err
 		}
 	}
-	if r.mayBeLocked(name) {
+	if !lockChecked && r.mayBeLocked(name) {
 		// Deleting a locked object in a versioned bucket would only
 		// hide it behind a delete marker: ask first.
 		if err := r.retained(ctx, name); errors.Is(err, ErrMissing) {
