@@ -154,18 +154,7 @@ func TestCopySuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
-	if err := execute(context.Background(), s, "-suites copy", &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(b)
-	if !strings.HasPrefix(text, others+"\n"+copyBeginMarker+"\n") || !strings.HasSuffix(text, copyEndMarker+"\n\nafter\n") || strings.Contains(text, "\nold\n") {
-		t.Errorf("not only the copy section was written:\n%s", text)
-	}
+	text, out := runIntoReadme(t, s, readme, others, copyBeginMarker, copyEndMarker)
 	for _, want := range []string{
 		"#### First copy: 2 MiB state + 5,000 events of 256 B, into an empty bucket", "#### Copy again, nothing changed",
 		"#### Copy after a change:", "#### Building the archive", "#### Targets",
@@ -179,8 +168,8 @@ func TestCopySuite(t *testing.T) {
 	if n := strings.Count(text, "\n| file:// |"); n != 4 {
 		t.Errorf("%d rows for file://, want 4 (first, again, changed, build):\n%s", n, text)
 	}
-	if !strings.Contains(out.String(), "#### First copy") {
-		t.Errorf("report not printed:\n%s", out.String())
+	if !strings.Contains(out, "#### First copy") {
+		t.Errorf("report not printed:\n%s", out)
 	}
 
 	// A README without the copy markers gets a section of its own
@@ -191,10 +180,32 @@ func TestCopySuite(t *testing.T) {
 	if err := writeSection(s, copyReadme, suiteCopy, renderCopy(s, benchkit.System{}, &results{}, ""), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = os.ReadFile(readme); err != nil {
+	b, err := os.ReadFile(readme)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if text := string(b); !strings.HasPrefix(text, others+"\n"+copyReadme.Heading+"\n\n"+copyBeginMarker+"\n") {
 		t.Errorf("copy section not appended:\n%s", text)
 	}
+}
+
+// runIntoReadme runs the suite s names with -readme readme, which holds
+// others and then the suite's section between begin and end followed by
+// a line "after", and checks that only that section changed. It returns
+// the README's text and what the run printed.
+func runIntoReadme(t *testing.T, s settings, readme, others, begin, end string) (text, out string) {
+	t.Helper()
+	var printed strings.Builder
+	if err := execute(context.Background(), s, "-suites "+strings.Join(s.suites, ","), &printed, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = string(raw)
+	if !strings.HasPrefix(text, others+"\n"+begin+"\n") || !strings.HasSuffix(text, end+"\n\nafter\n") || strings.Contains(text, "\nold\n") {
+		t.Errorf("not only the suite's section was written:\n%s", text)
+	}
+	return text, printed.String()
 }

@@ -107,18 +107,7 @@ func TestSyncSuite(t *testing.T) {
 		}
 	}
 
-	var out strings.Builder
-	if err := execute(context.Background(), s, "-suites sync", &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
-	if !strings.HasPrefix(text, others+"\n"+syncBeginMarker+"\n") || !strings.HasSuffix(text, syncEndMarker+"\n\nafter\n") || strings.Contains(text, "\nold\n") {
-		t.Errorf("not only the sync section was written:\n%s", text)
-	}
+	text, out := runIntoReadme(t, s, readme, others, syncBeginMarker, syncEndMarker)
 	for _, want := range []string{
 		"#### 64 writers, one event of 256 B per Append", "#### Uploads: the group commit", "#### Targets",
 		"| file://: 64 writers, sync p50 ≤ 2× one PUT's p50 (median of runs) |",
@@ -131,7 +120,7 @@ func TestSyncSuite(t *testing.T) {
 	if n := strings.Count(text, "\n| file:// |"); n != 2 {
 		t.Errorf("%d rows for file://, want 2 (modes, uploads):\n%s", n, text)
 	}
-	if !strings.Contains(out.String(), "#### Uploads: the group commit") {
-		t.Errorf("report not printed:\n%s", out.String())
+	if !strings.Contains(out, "#### Uploads: the group commit") {
+		t.Errorf("report not printed:\n%s", out)
 	}
 }
