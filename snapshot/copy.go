@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 )
 
 // CopyOptions are CopyTo's.
@@ -301,4 +302,70 @@ func readChecked(ctx context.Context, bucket *blob.Bucket, name string, max int6
 		return nil, objErr(name, -1, fmt.Errorf("%w: %d of %d bytes", ErrTruncated, raw.Len(), size))
 	}
 	return raw.Bytes(), nil
+}
+
+// CopyObjects copies the named sealed objects (PutSealed's, in the order
+// given) into dst, a copy of this repository that CopyTo made, after each
+// authenticated here: it follows objects as they are written, between
+// whole copies. It lists neither bucket: a name dst holds already counts
+// as Present if its size matches (else a Conflict), one gone here (a
+// compaction or retention deleted it) is skipped, one SealedPrefix does
+// not know is Unknown. Names that are not a sealed object's fail it.
+func (r *Repo) CopyObjects(ctx context.Context, dst *blob.Bucket, names []string, opts CopyOptions) (CopyStats, error) {
+	var st CopyStats
+	if err := r.checkOpen(); err != nil {
+		return st, err
+	}
+	kr := r.kr()
+	for _, name := range names {
+		if err := checkSealedName(name); err != nil {
+			return st, err
+		}
+		st.Objects++
+		n, ok := 0, false
+		if opts.SealedPrefix != nil {
+			n, ok = opts.SealedPrefix(name)
+		}
+		if !ok {
+			st.Unknown = append(st.Unknown, name)
+			continue
+		}
+		raw, err := readChecked(ctx, r.bucket, name, maxIndexBytes, func(rd io.Reader, size int64) ([]byte, error) {
+			_, _, body, err := kr.openFrom(rd, size, name, kindSealed, n, size, true)
+			return body, err
+		})
+		switch {
+		case errors.Is(err, ErrMissing):
+			continue
+		case isDamage(err):
+			st.Unauthenticated = append(st.Unauthenticated, name)
+			continue
+		case err != nil:
+			return st, err
+		}
+		if opts.DryRun {
+			st.Copied++
+			st.Bytes += int64(len(raw))
+			continue
+		}
+		err = writeThrottled(ctx, dst, name, raw, true, nil, nil)
+		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			a, aerr := dst.Attributes(ctx, name)
+			switch {
+			case aerr != nil:
+				return st, fmt.Errorf("snapshot: copy %s: %w", name, storageErr(name, aerr))
+			case a.Size == int64(len(raw)):
+				st.Present++
+			default:
+				st.Conflicts = append(st.Conflicts, name)
+			}
+			continue
+		}
+		if err != nil {
+			return st, fmt.Errorf("snapshot: copy %s: %w", name, err)
+		}
+		st.Copied++
+		st.Bytes += int64(len(raw))
+	}
+	return st, nil
 }

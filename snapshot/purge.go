@@ -26,25 +26,45 @@ type PurgeReport struct {
 // destroyed tenant key's slot). Other stores keep no versions: there it
 // is DeleteObject.
 func (r *Repo) PurgeObject(ctx context.Context, name string) (PurgeReport, error) {
-	var rep PurgeReport
 	if err := r.DeleteObject(ctx, name); err != nil {
-		return rep, err
+		return PurgeReport{}, err
 	}
+	return purgeVersions(ctx, r.bucket, name), nil
+}
+
+// PurgeObjectIn is PurgeObject in a bucket that holds a copy of a
+// repository (CopyTo), which it need not open: it deletes the sealed
+// object name there, and on S3 every version of it.
+func PurgeObjectIn(ctx context.Context, b *blob.Bucket, name string) (PurgeReport, error) {
+	if err := checkSealedName(name); err != nil {
+		return PurgeReport{}, err
+	}
+	if err := b.Delete(ctx, name); err != nil {
+		if err := storageErr(name, err); !errors.Is(err, ErrMissing) {
+			return PurgeReport{}, fmt.Errorf("delete %w", err)
+		}
+	}
+	return purgeVersions(ctx, b, name), nil
+}
+
+// purgeVersions removes the old versions of name an S3 bucket kept.
+func purgeVersions(ctx context.Context, b *blob.Bucket, name string) PurgeReport {
+	var rep PurgeReport
 	var client *s3.Client
-	if !r.bucket.As(&client) {
-		return rep, nil
+	if !b.As(&client) {
+		return rep
 	}
-	bucket, key, err := s3Names(ctx, r.bucket, name)
+	bucket, key, err := s3Names(ctx, b, name)
 	if err != nil {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: could not ask S3 for its old versions (%v): if the bucket keeps versions, its owner must purge them", name, err))
-		return rep, nil
+		return rep
 	}
 	var marker, idMarker *string
 	for {
 		out, err := client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &key, KeyMarker: marker, VersionIdMarker: idMarker})
 		if err != nil {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: could not list its old versions in S3 bucket %s (%v): its owner must purge them", name, bucket, err))
-			return rep, nil
+			return rep
 		}
 		var ids []*string
 		for _, v := range out.Versions {
@@ -65,7 +85,7 @@ func (r *Repo) PurgeObject(ctx context.Context, name string) (PurgeReport, error
 			rep.OldVersions++
 		}
 		if out.IsTruncated == nil || !*out.IsTruncated {
-			return rep, nil
+			return rep
 		}
 		marker, idMarker = out.NextKeyMarker, out.NextVersionIdMarker
 	}
