@@ -149,6 +149,7 @@ func (a *Archiver) writeHead(ctx context.Context) error {
 	a.st.HeadLSN, a.st.HeadWritten = h.LSN, h.Written
 	a.notify()
 	a.mu.Unlock()
+	a.wrote(anchorName(headPrefix, seq), time.Time{}, h.LSN)
 	for _, s := range drop {
 		deleted, err := a.deleteOwn(ctx, anchorName(headPrefix, s))
 		if err != nil && ctx.Err() == nil {

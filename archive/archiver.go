@@ -40,6 +40,7 @@ type Archiver struct {
 	dels       deletes            // whether the store lets this archiver delete
 	snapMu     sync.Mutex         // one base snapshot at a time
 	compactMu  sync.Mutex         // one compaction at a time
+	copies     []*follower        // Options.Copies; set before the goroutines start
 }
 
 // NewArchiver starts archiving log into store's WAL archive. It returns at
@@ -53,6 +54,9 @@ func NewArchiver(log *wal.Log, store Store, opts Options) (*Archiver, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if _, ok := store.(copySource); len(opts.Copies) > 0 && !ok {
+		return nil, errNoCopySource
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Archiver{
 		log: log, store: store, opts: opts, lg: opts.Logger.With("component", "archiver"),
@@ -62,6 +66,7 @@ func NewArchiver(log *wal.Log, store Store, opts Options) (*Archiver, error) {
 	}
 	a.startLSN = log.Last() + 1
 	log.Hold(opts.Holder, log.First())
+	a.startCopies()
 	for i := 0; i < opts.Uploads; i++ {
 		a.wg.Add(1)
 		go a.uploader()

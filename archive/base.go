@@ -64,6 +64,7 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 	a.st.Snapshot, a.st.SnapshotAt, a.st.SnapshotTime, a.st.SnapshotStats, a.sinceSnap = m.ID, lsn, m.Time, stats, 0
 	a.mu.Unlock()
 	a.lg.Info("base snapshot saved", "id", m.ID.Short(), "lsn", lsn, "epoch", epoch)
+	a.copyWhole()
 	return m, nil
 }
 

@@ -126,6 +126,19 @@
 // second of the window into a fresh state machine, check it and measure
 // the time to restore.
 //
+// Copies (Options.Copies): further buckets the archiver keeps up with
+// the archive. Each object it writes (WAL objects, heads, timelines;
+// others' through Wrote) is read back from the archive, authenticated
+// and written to each copy as soon as it landed, so a copy lags the
+// archive by a GET and a PUT; the whole archive (snapshot.Repo.CopyTo:
+// base snapshots, key slots, compacted objects) is copied at start,
+// after each base snapshot, after a failure and every Copy.Every. A copy
+// reads nothing but the archive, so the log is never held for it; one
+// that is down only falls behind (CopyStatus.Lag, the age of the oldest
+// record it lacks) and catches up with one whole copy when it is back.
+// Nothing is deleted from a copy but what PurgeCopies names (a destroyed
+// key's slot): a copy keeps its own retention.
+//
 // # Credentials
 //
 // Each role needs only some of the store's permissions (S3 actions):

@@ -64,6 +64,14 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait between retries of a
 	// failed upload. Defaults 100 ms and 10 s.
 	MinBackoff, MaxBackoff time.Duration
+	// Copies are further destinations the archiver copies the archive
+	// into (see Copy); the store must be a *snapshot.Repo.
+	Copies []Copy
+	// SealedPrefix says how long the clear prefix of a sealed object in
+	// the store is, by name, for Copies to authenticate what they copy
+	// (as snapshot.CopyOptions.SealedPrefix). Default SealedPrefixLen,
+	// which knows only the archive's own objects.
+	SealedPrefix func(name string) (int, bool)
 	// OnUpload, if set, is called after each object lands in the bucket
 	// (from the uploading goroutine; keep it quick), for metrics.
 	OnUpload func(UploadEvent)
@@ -112,6 +120,15 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.SealedPrefix == nil {
+		o.SealedPrefix = SealedPrefixLen
+	}
+	o.Copies = slices.Clone(o.Copies)
+	for i := range o.Copies {
+		if o.Copies[i].Every <= 0 {
+			o.Copies[i].Every = 10 * time.Minute
+		}
+	}
 	return o
 }
 
@@ -129,6 +146,9 @@ func (o Options) Validate() error {
 			// period: either would panic.
 			errs = append(errs, fmt.Errorf("archive: Options.Compaction[%d] %v is not positive", i, w))
 		}
+	}
+	for _, err := range validateCopies(o.Copies) {
+		errs = append(errs, fmt.Errorf("archive: Options.%w", err))
 	}
 	return errors.Join(errs...)
 }

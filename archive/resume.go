@@ -253,6 +253,7 @@ func (a *Archiver) startTimeline(ctx context.Context, epoch uint64, fork wal.LSN
 			return timeline{}, err
 		}
 	}
+	a.wrote(name, time.Time{}, 0)
 	a.mu.Lock()
 	a.st.Epoch = epoch
 	a.mu.Unlock()

@@ -38,6 +38,7 @@ type Status struct {
 	SnapshotAt      wal.LSN        // its LSN
 	SnapshotTime    time.Time      // its time
 	SnapshotStats   snapshot.Stats // what its Save read, reused and stored
+	Copies          []CopyStatus   // Options.Copies, in that order
 }
 
 // Status returns the archiver's current state.
@@ -60,6 +61,10 @@ func (a *Archiver) Status() Status {
 				st.Lag = max(0, a.opts.Now().Sub(rec.Time))
 			}
 		}
+	}
+	now := a.opts.Now()
+	for _, f := range a.copies {
+		st.Copies = append(st.Copies, f.status(now, st.Lag))
 	}
 	return st
 }

@@ -82,6 +82,7 @@ func (a *Archiver) uploader() {
 		}
 		ev := UploadEvent{Object: u.name.String(), First: u.name.First, Last: u.name.Last, Bytes: int(size), Duration: time.Since(start), Failures: fails}
 		ev.Archived = a.completed(u, size)
+		a.wrote(ev.Object, time.Unix(0, u.name.FirstNanos), ev.Archived)
 		if a.opts.OnUpload != nil {
 			ev.At = a.opts.Now()
 			a.opts.OnUpload(ev)

@@ -1,0 +1,195 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
+
+	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/testsm"
+	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/wal"
+)
+
+// TestCopies: an archiver with two copies on each kind of bucket. One
+// copy's bucket is unreachable for a simulated hour of shipping (an
+// object every 10 s, a base snapshot and a compaction on the way): it
+// fails and says so, its lag grows to the hour, the log is never held
+// for it, and the other copy keeps up. Once it is back it catches up;
+// then both copies, opened on their own, restore exactly at 100 random
+// instants and verify.
+func TestCopies(t *testing.T) {
+	testkit.RunBucketOpeners(t, func(t *testing.T, open func(testing.TB) *blob.Bucket) {
+		ctx := context.Background()
+		rig := newArchiveRig(t, open(t))
+		near, far := open(t), open(t)
+		var farDown atomic.Bool
+		errDown := errors.New("the far copy's bucket is unreachable")
+		copyOf := func(b *blob.Bucket, down *atomic.Bool) func(context.Context) (*blob.Bucket, error) {
+			return func(context.Context) (*blob.Bucket, error) {
+				return testkit.FaultBucket(b, func(context.Context, testkit.BucketOp) error {
+					if down != nil && down.Load() {
+						return errDown
+					}
+					return nil
+				}), nil
+			}
+		}
+		a := rig.archiver(Options{ShipInterval: time.Second, NoCompaction: true, Copies: []Copy{
+			{Name: "near", Open: copyOf(near, nil), Every: time.Hour},
+			{Name: "far", Open: copyOf(far, &farDown), Every: time.Hour},
+		}})
+		copyStatus := func(name string) CopyStatus {
+			for _, c := range a.Status().Copies {
+				if c.Name == name {
+					return c
+				}
+			}
+			t.Fatalf("no copy %q in Status", name)
+			return CopyStatus{}
+		}
+		holds := func(name string, lsn wal.LSN) func() bool {
+			return func() bool { c := copyStatus(name); return c.Archived >= lsn && c.LastError == nil }
+		}
+		ship := func(seconds int) wal.LSN {
+			rig.append(1 + len(rig.recs)%3)
+			rig.clock.Add(time.Duration(seconds) * time.Second)
+			flush(t, a)
+			return rig.recs[len(rig.recs)-1].LSN
+		}
+
+		var last wal.LSN
+		for range 10 {
+			last = ship(10)
+		}
+		testkit.Eventually(t, holds("near", last), "the near copy holds LSN %d", last)
+		testkit.Eventually(t, holds("far", last), "the far copy holds LSN %d", last)
+
+		// The far copy is down for an hour of shipping.
+		farDown.Store(true)
+		downAt := rig.clock.Now()
+		for i := range 360 {
+			last = ship(10)
+			if i == 100 {
+				_, err := a.SnapshotNow(ctx)
+				require.NoError(t, err)
+			}
+			if i == 200 {
+				require.NoError(t, a.Compact(ctx))
+			}
+		}
+		testkit.Eventually(t, holds("near", last), "the near copy keeps up while the far one is down")
+		f := copyStatus("far")
+		assert.ErrorIs(t, f.LastError, errDown, "the far copy says why it fails")
+		assert.Positive(t, f.Failures)
+		assert.Less(t, f.Archived, last-300, "the far copy is behind")
+		assert.GreaterOrEqual(t, f.Lag, rig.clock.Now().Sub(downAt)-time.Minute, "the far copy's lag is the hour it missed: %+v", f)
+		// The log is held for the archive only, never for a copy.
+		require.NoError(t, rig.log.TruncateFront(last), "the log releases what the archive holds while a copy is down")
+
+		farDown.Store(false)
+		testkit.Eventually(t, holds("far", last), "the far copy catches up")
+		assert.LessOrEqual(t, copyStatus("far").Lag, copyStatus("near").Lag+time.Minute)
+
+		rng := rand.New(rand.NewPCG(3, 4))
+		for name, b := range map[string]*blob.Bucket{"near": near, "far": far} {
+			c, err := snapshot.Open(ctx, b, snapshot.RawKey([32]byte{7}), snapshot.Options{ReadOnly: true, Now: rig.clock.Now})
+			require.NoError(t, err, "open the %s copy", name)
+			w, err := Restorable(ctx, c)
+			require.NoError(t, err)
+			require.Equal(t, wal.LSN(1), w.EarliestLSN, "the %s copy's window", name)
+			require.Equal(t, last, w.LatestLSN, "the %s copy's window", name)
+			span := w.Latest.Sub(w.Earliest)
+			for range 100 {
+				at := w.Earliest.Add(time.Duration(rng.Int64N(int64(span) + 1)))
+				want := rig.modelAt(at)
+				var sm testsm.Chain
+				res, err := RestoreTo(ctx, c, AtTime(at), &sm, RestoreOptions{})
+				require.NoError(t, err, "restore %v from the %s copy", at, name)
+				lsn, _, sum := sm.State()
+				require.Equal(t, want, res.LSN, "restore %v from the %s copy", at, name)
+				require.Equal(t, want, lsn)
+				require.Equal(t, rig.sums[want], sum, "restore %v from the %s copy: the state at LSN %d", at, name, want)
+			}
+			rep, err := VerifyWith(ctx, c, VerifyValid, VerifyOptions{})
+			require.NoError(t, err)
+			assert.True(t, rep.OK(), "verify the %s copy: %v", name, rep.Problems)
+			require.NoError(t, c.Close())
+		}
+	})
+}
+
+// TestCopiesOptions: a copy without a name or a way to open it, or on a
+// store that cannot copy, is refused before anything starts.
+func TestCopiesOptions(t *testing.T) {
+	err := Options{Copies: []Copy{{Name: "x"}, {Name: "x", Open: func(context.Context) (*blob.Bucket, error) { return nil, nil }}}}.Validate()
+	require.Error(t, err)
+	for _, want := range []string{"Copies[0].Open is nil", `Copies[1].Name "x" is given twice`} {
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+// TestPurgeCopies: an object others wrote into the store (a tenant key
+// slot) reaches the copy once Wrote names it; PurgeCopies deletes it
+// from the copy, and from a copy that is down at the time it warns, then
+// deletes it once the copy is back, before anything else is copied.
+func TestPurgeCopies(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, testkit.Buckets(t)[0].Open(t))
+	dst := testkit.Buckets(t)[0].Open(t)
+	var down atomic.Bool
+	a := rig.archiver(Options{ShipInterval: time.Second, NoCompaction: true,
+		SealedPrefix: func(name string) (int, bool) {
+			if strings.HasPrefix(name, "slots/") {
+				return 0, true
+			}
+			return SealedPrefixLen(name)
+		},
+		Copies: []Copy{{Name: "off-site", Every: time.Hour, Open: func(context.Context) (*blob.Bucket, error) {
+			return testkit.FaultBucket(dst, func(context.Context, testkit.BucketOp) error {
+				if down.Load() {
+					return errors.New("unreachable")
+				}
+				return nil
+			}), nil
+		}}}})
+	inCopy := func(name string) bool {
+		ok, err := dst.Exists(ctx, name)
+		require.NoError(t, err)
+		return ok
+	}
+	put := func(name string) {
+		_, err := rig.repo.PutSealed(ctx, name, nil, []byte("a key, wrapped"))
+		require.NoError(t, err)
+		a.Wrote(name)
+		testkit.Eventually(t, func() bool { return inCopy(name) }, "the copy holds %s", name)
+	}
+	put("slots/one")
+	put("slots/two")
+
+	_, err := rig.repo.PurgeObject(ctx, "slots/one")
+	require.NoError(t, err)
+	gone, warnings := a.PurgeCopies(ctx, "slots/one")
+	assert.Equal(t, []string{"copy:off-site:slots/one"}, gone)
+	assert.Empty(t, warnings)
+	assert.False(t, inCopy("slots/one"))
+
+	down.Store(true)
+	_, err = rig.repo.PurgeObject(ctx, "slots/two")
+	require.NoError(t, err)
+	gone, warnings = a.PurgeCopies(ctx, "slots/two")
+	assert.Empty(t, gone)
+	require.Len(t, warnings, 1)
+	assert.Contains(t, warnings[0], "copy off-site: slots/two is not deleted yet")
+	assert.True(t, inCopy("slots/two"), "the copy was down")
+	down.Store(false)
+	testkit.Eventually(t, func() bool { return !inCopy("slots/two") }, "the copy's slot is deleted once it is back")
+}
