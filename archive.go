@@ -32,8 +32,13 @@ func (n *Node) startArchiver() error {
 	if snapBytes < 0 {
 		snapBytes = 0
 	}
+	copies, err := n.archiveCopies(context.Background())
+	if err != nil {
+		return err
+	}
 	a, err := archive.NewArchiver(n.log, n.repo, archive.Options{
 		ShipInterval: n.cfg.ShipInterval, Capture: n.apply.capture, SnapshotEvery: snapEvery, SnapshotEveryBytes: snapBytes, Logger: n.cfg.Logger,
+		Copies: copies, SealedPrefix: SealedPrefixLen,
 	})
 	if err != nil {
 		return err
@@ -41,16 +46,18 @@ func (n *Node) startArchiver() error {
 	n.archMu.Lock()
 	n.arch = a
 	n.archMu.Unlock()
-	if err := n.startCopiers(); err != nil {
-		n.stopArchiver()
-		return err
+	if len(copies) > 0 && n.tenants != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.tenants.purgeCopies(n.ctx, a)
+		}()
 	}
 	return nil
 }
 
 // stopArchiver stops shipping (a primary that became a standby).
 func (n *Node) stopArchiver() {
-	n.stopCopiers()
 	n.archMu.Lock()
 	a := n.arch
 	n.arch = nil

@@ -41,6 +41,16 @@ func (n *Node) write(ctx context.Context, e audit.Entry) string {
 	name, err := audit.Write(ctx, n.repo, e)
 	if err != nil {
 		n.lg.Error("an action is not in the audit trail", "action", e.Action, "subject", e.Subject, "lsn", e.LSN, "details", e.Details, "err", err)
+		return name
 	}
+	n.wrote(name)
 	return name
+}
+
+// wrote tells the archive's copies (Config.Copies) of an object the node
+// wrote into the archive itself, so they copy it now.
+func (n *Node) wrote(name string) {
+	if a := n.archiver(); a != nil {
+		a.Wrote(name)
+	}
 }

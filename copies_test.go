@@ -14,8 +14,11 @@ import (
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/internal/testkit"
+	"github.com/continuity-go/continuity/internal/testsm"
 	"github.com/continuity-go/continuity/localblob"
 	"github.com/continuity-go/continuity/snapshot"
+	"github.com/continuity-go/continuity/tenant"
+	"github.com/continuity-go/continuity/wal"
 )
 
 // TestCopies: a node with two copies (directories) copies its archive
@@ -45,10 +48,10 @@ func TestCopies(t *testing.T) {
 		require.NoError(t, n.archiver().Flush(ctx))
 		return last
 	}
-	copied := func(name string, after time.Time) bool {
+	holds := func(name string, lsn LSN) bool {
 		for _, c := range n.Status().Copies {
 			if c.Name == name {
-				return c.Copied.After(after)
+				return c.Archived >= lsn && c.LastError == nil
 			}
 		}
 		return false
@@ -71,15 +74,13 @@ func TestCopies(t *testing.T) {
 	}
 
 	last := appendSome(0, 40)
-	flushed := time.Now()
-	testkit.Eventually(t, func() bool { return copied("a", flushed) && copied("b", flushed) }, "both copies copy what was archived")
+	testkit.Eventually(t, func() bool { return holds("a", last) && holds("b", last) }, "both copies copy what was archived")
 	restores(a, last)
 	restores(b, last)
 
 	require.NoError(t, os.RemoveAll(b)) // the copy's bucket goes away
 	last = appendSome(40, 40)
-	flushed = time.Now()
-	testkit.Eventually(t, func() bool { return copied("a", flushed) }, "copy a goes on")
+	testkit.Eventually(t, func() bool { return holds("a", last) }, "copy a goes on")
 	testkit.Eventually(t, func() bool {
 		for _, c := range n.Status().Copies {
 			if c.Name == "b" {
@@ -91,7 +92,71 @@ func TestCopies(t *testing.T) {
 	restores(a, last)
 
 	require.NoError(t, os.Mkdir(b, 0o700)) // back, empty: it catches up from nothing
-	back := time.Now()
-	testkit.Eventually(t, func() bool { return copied("b", back) }, "copy b catches up")
+	testkit.Eventually(t, func() bool { return holds("b", last) }, "copy b catches up")
 	restores(b, last)
+}
+
+// TestForgetTenantCopyDown: a copy that cannot be reached when a tenant
+// is forgotten is named in the receipt's warnings and keeps the slot;
+// once it is back, the node deletes the slot there, after a restart too.
+func TestForgetTenantCopyDown(t *testing.T) {
+	ctx := context.Background()
+	dir, copyDir := t.TempDir(), filepath.Join(t.TempDir(), "copy")
+	require.NoError(t, os.Mkdir(copyDir, 0o700))
+	cfg := Config{Dir: dir, Logger: quiet, VerifyEvery: -1, WAL: wal.Options{SegmentBytes: 16 << 10},
+		Copies: []CopyConfig{{Name: "off-site", URL: "file://" + filepath.ToSlash(copyDir)}}}
+	n, err := Open(ctx, cfg, testsm.NewTenants())
+	require.NoError(t, err)
+	defer func() { n.Close() }()
+	for _, id := range []string{"a", "b"} {
+		_, _, err := n.AppendTenant(ctx, id, []byte(id+"-1"))
+		require.NoError(t, err)
+	}
+	slotOf := func(id string) string {
+		return filepath.Join(copyDir, filepath.FromSlash(tenant.SlotName(n.tenants.tagger.Tag(id), n.tenants.reg.Key(n.tenants.tagger.Tag(id)).ID)))
+	}
+	slotA, slotB := slotOf("a"), slotOf("b")
+	testkit.Eventually(t, func() bool {
+		_, errA := os.Stat(slotA)
+		_, errB := os.Stat(slotB)
+		return errA == nil && errB == nil
+	}, "the copy holds both tenants' key slots")
+
+	// The copy's path stops being a directory: every operation fails.
+	aside := copyDir + ".aside"
+	require.NoError(t, os.Rename(copyDir, aside))
+	require.NoError(t, os.WriteFile(copyDir, nil, 0o600))
+	_, _, err = n.AppendTenant(ctx, "b", []byte("b-2"))
+	require.NoError(t, err)
+	testkit.Eventually(t, func() bool { return n.Status().Copies[0].LastError != nil }, "the copy fails")
+	rcpt, err := n.ForgetTenant(ctx, "a", "ticket 7")
+	require.NoError(t, err)
+	require.Len(t, rcpt.Warnings, 1, "receipt %+v", rcpt)
+	assert.Contains(t, rcpt.Warnings[0], "copy off-site:")
+	for _, d := range rcpt.Deleted {
+		assert.NotContains(t, d, "copy:", "the copy could not delete it")
+	}
+	// The WAL is cut past the forget record: the restart does not apply
+	// it again, the registry comes from the base snapshot.
+	for i := range 200 { // past the forget record's segment
+		_, _, err := n.AppendTenant(ctx, "b", fmt.Appendf(nil, "b-%d-%0200d", i, 0))
+		require.NoError(t, err)
+	}
+	m, err := n.Snapshot(ctx)
+	require.NoError(t, err)
+	require.NoError(t, n.archiver().Flush(ctx))
+	require.NoError(t, n.Log().TruncateFront(LSN(m.LSN)))
+	require.Greater(t, n.Log().First(), rcpt.LSN, "the WAL is cut past the forget record")
+	require.NoError(t, n.Close())
+
+	require.NoError(t, os.Remove(copyDir))
+	require.NoError(t, os.Rename(aside, copyDir))
+	assert.FileExists(t, slotA, "the slot stayed while the copy was away")
+	n, err = Open(ctx, cfg, testsm.NewTenants())
+	require.NoError(t, err)
+	testkit.Eventually(t, func() bool {
+		_, err := os.Stat(slotA)
+		return os.IsNotExist(err)
+	}, "the restarted node deletes the forgotten tenant's slot from the copy")
+	assert.FileExists(t, slotB, "another tenant's slot")
 }

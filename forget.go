@@ -40,7 +40,7 @@ type DeletionReceipt struct {
 // ForgetTenant shreds the tenant id: it appends a forget record, which
 // every node applies by destroying the tenant's key (in memory and its
 // stored slot) and dropping the tenant from its state (DropTenant); the
-// primary deletes the archive's slot. From then on no copy of the log,
+// primary deletes the archive's slot and each copy's (Config.Copies). From then on no copy of the log,
 // the archive or a snapshot yields the tenant's data, while every other
 // tenant restores as before, to instants before the deletion too (the
 // forgotten tenant's events are then skipped). reason is kept in the log
@@ -106,5 +106,6 @@ func (n *Node) finishForget(ctx context.Context, t *tenants, r *DeletionReceipt,
 	if err != nil {
 		return fmt.Errorf("continuity: tenant %q is forgotten, but its audit record could not be written: %w", r.Tenant, err)
 	}
+	n.wrote(r.Audit)
 	return nil
 }

@@ -63,7 +63,6 @@ type Node struct {
 	bkt     *blob.Bucket
 	archMu  sync.Mutex
 	arch    *archive.Archiver // the archiver while this node ships the log (always for a single node; the primary of a cluster)
-	copiers []*copier         // Config.Copies, while arch runs
 
 	ctx    context.Context
 	cancel context.CancelFunc

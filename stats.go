@@ -205,7 +205,7 @@ func (n *Node) Status() Status {
 	if n.repo != nil {
 		st.Requests = n.repo.Requests()
 	}
-	st.Copies = n.copyStatus()
+	st.Copies = st.Archive.Copies
 	n.statusMu.Lock()
 	st.Window, st.WindowAt = n.window, n.windowAt
 	if n.lastVerify != nil {

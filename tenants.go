@@ -126,6 +126,7 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 	if _, err := t.n.repo.PutSealed(ctx, name, nil, body); err != nil {
 		return nil, fmt.Errorf("continuity: store tenant %q's key in the archive: %w", id, err)
 	}
+	t.n.wrote(name) // copies need it to read the tenant's events
 	undo := func() { _, _, _ = t.deleteSlots(context.WithoutCancel(ctx), tag, k.ID) }
 	if err := t.keepCopy(ctx, name, body); err != nil {
 		undo()

@@ -135,8 +135,9 @@ func versionedS3Bucket(t *testing.T) (string, *s3.Client, string) {
 // archive holds neither the marker nor the destroyed key's slot.
 func tenantCanary(t *testing.T, archiveURL string, archiveGone func(t *testing.T, marker []byte, slot string)) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := Config{Dir: dir, Archive: archiveURL, Logger: quiet, WAL: wal.Options{SegmentBytes: 16 << 10}}
+	dir, copyDir := t.TempDir(), t.TempDir()
+	cfg := Config{Dir: dir, Archive: archiveURL, Logger: quiet, WAL: wal.Options{SegmentBytes: 16 << 10},
+		Copies: []CopyConfig{{Name: "off-site", URL: "file://" + filepath.ToSlash(copyDir)}}}
 	sm := testsm.NewTenants()
 	n, err := Open(ctx, cfg, sm)
 	require.NoError(t, err)
@@ -181,7 +182,9 @@ func tenantCanary(t *testing.T, archiveURL string, archiveGone func(t *testing.T
 	assert.Equal(t, "a", rcpt.Tenant)
 	assert.NotZero(t, rcpt.LSN)
 	assert.Len(t, rcpt.KeysDestroyed, 1)
-	assert.Contains(t, rcpt.Deleted, "archive:"+tenant.SlotName(n.tenants.tagger.Tag("a"), mustKeyID(t, rcpt.KeysDestroyed[0])))
+	slotA := tenant.SlotName(n.tenants.tagger.Tag("a"), mustKeyID(t, rcpt.KeysDestroyed[0]))
+	assert.Contains(t, rcpt.Deleted, "archive:"+slotA)
+	assert.Contains(t, rcpt.Deleted, "copy:off-site:"+slotA, "the copy's slot")
 	assert.NotEmpty(t, rcpt.Audit)
 	trail, damaged, err := audit.List(ctx, n.Repo(), time.Time{})
 	require.NoError(t, err)
@@ -218,6 +221,9 @@ func tenantCanary(t *testing.T, archiveURL string, archiveGone func(t *testing.T
 	assert.NoFileExists(t, filepath.Join(dir, "tenant-keys", filepath.FromSlash(slot)))
 	assert.Empty(t, rcpt.Warnings, "the receipt says a copy of the key may remain")
 	archiveGone(t, marker, slot)
+	assert.Empty(t, grepTree(t, copyDir, marker), "the marker is in the copy")
+	assert.NoFileExists(t, filepath.Join(copyDir, filepath.FromSlash(slot)), "the destroyed key's slot in the copy")
+	assert.FileExists(t, filepath.Join(copyDir, filepath.FromSlash(tenant.SlotName(n.tenants.tagger.Tag("b"), n.tenants.reg.Key(n.tenants.tagger.Tag("b")).ID))), "B's slot in the copy")
 
 	// Restart: every tenant but A is as it was.
 	sm2 := testsm.NewTenants()

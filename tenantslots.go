@@ -8,6 +8,7 @@ import (
 
 	"gocloud.dev/gcerrors"
 
+	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/tenant"
 )
@@ -85,14 +86,18 @@ func (t *tenants) deleteSlots(ctx context.Context, tag tenant.Tag, id tenant.Key
 		return gone, nil, fmt.Errorf("continuity: delete this node's copy of %s: %w", name, err)
 	}
 	gone = append(gone, filepath.Join(t.n.cfg.Dir, "tenant-keys", filepath.FromSlash(name)))
-	if t.n.archiver() == nil {
+	arch := t.n.archiver()
+	if arch == nil {
 		return gone, nil, nil
 	}
 	rep, err := t.n.repo.PurgeObject(ctx, name)
 	if err != nil {
 		return gone, nil, fmt.Errorf("continuity: delete the archive's %s: %w", name, err)
 	}
-	return append(gone, "archive:"+name), rep.Warnings, nil
+	// Then from the copies (Config.Copies), which no longer find it in
+	// the archive to copy again.
+	copies, warnings := arch.PurgeCopies(ctx, name)
+	return append(append(gone, "archive:"+name), copies...), append(rep.Warnings, warnings...), nil
 }
 
 // forgotten is hostState's hook on a running node: the key is destroyed,
@@ -105,6 +110,22 @@ func (t *tenants) forgotten(ctx context.Context, ti tenant.Tenant) {
 	}
 	for _, w := range warnings {
 		t.n.lg.Error("a forgotten tenant's key may still be readable", "tenant", ti.Tag, "key", ti.Key, "warning", w)
+	}
+}
+
+// purgeCopies deletes forgotten tenants' slots from the archive's copies
+// when a node starts archiving: a copy that could not be reached when a
+// tenant was forgotten holds its slot until then, and a restart loses
+// the archiver's list of what it still owes.
+func (t *tenants) purgeCopies(ctx context.Context, a *archive.Archiver) {
+	for _, ti := range t.reg.Tenants() {
+		if !ti.Forgotten || ctx.Err() != nil {
+			continue
+		}
+		_, warnings := a.PurgeCopies(ctx, tenant.SlotName(ti.Tag, ti.Key))
+		for _, w := range warnings {
+			t.n.lg.Warn("a forgotten tenant's key slot is still in a copy", "tenant", ti.Tag, "key", ti.Key, "warning", w)
+		}
 	}
 }
 

@@ -138,7 +138,7 @@ var (
 	dArchBytes   = desc("archive_bytes_total", "Bytes uploaded to the archive.")
 	dArchReqs    = desc("archive_requests_total", "Requests this node made of the archive's bucket, by operation as S3 bills them (put, get, list, delete, head).", "op")
 	dArchXfer    = desc("archive_transfer_bytes_total", "Object bytes this node wrote to (up) and read from (down) the archive's bucket.", "direction")
-	dCopyLag     = desc("copy_lag_seconds", "How long ago the last successful copy of the archive into this copy started (Config.Copies): the copy's recovery point.", "copy")
+	dCopyLag     = desc("copy_lag_seconds", "Age of the oldest archived record this copy lacks (Config.Copies), the archive's own lag once it holds everything: the copy's recovery point.", "copy")
 	dCopyBytes   = desc("copy_bytes_total", "Bytes copied into this copy of the archive.", "copy")
 	dCopyFails   = desc("copy_failures_total", "Failed copies of the archive into this copy (each tried again).", "copy")
 	dArchDefer   = desc("archive_deletes_deferred_total", "Deletes of superseded archive objects skipped: the store denies this node deletes (a privileged ctl forget removes them).")

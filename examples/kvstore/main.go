@@ -66,7 +66,7 @@
 // acknowledged only once it is in the archive too (RPO 0 off-site,
 // Config.ArchiveSync): each write then waits for an upload, which
 // concurrent writes share. With -copy URL the archive is also copied into
-// that bucket every minute (Config.Copies; /metrics has the copy's lag).
+// that bucket as it archives (Config.Copies; /metrics has the copy's lag).
 package main
 
 import (
@@ -190,7 +190,7 @@ func run() error {
 		keyFile   = flag.String("key-file", "", "the archive's 32-byte key file ('kvstore certs' writes archive.key)")
 		passEnv   = flag.String("passphrase-env", "", "environment variable holding the archive's passphrase (instead of -key-file)")
 		verbose   = flag.Bool("v", false, "log at debug level")
-		copyURL   = flag.String("copy", "", "a further bucket URL the archive is copied into every minute, off-site (Config.Copies)")
+		copyURL   = flag.String("copy", "", "a further bucket URL the archive is copied into as it is written, off-site (Config.Copies)")
 		arcSync   = flag.Bool("archive-sync", false, "acknowledge a write only once it is in the archive too (RPO 0 off-site; each write waits for an upload)")
 	)
 	flag.Parse()
