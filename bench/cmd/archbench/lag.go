@@ -236,19 +236,29 @@ func (b *bencher) lagOnce(ctx context.Context, st *store) (lagRun, error) {
 	}
 
 	// The archive must restore to the log's last record.
-	sm := &sink{next: 1}
 	t0 := time.Now()
-	r, err := archive.RestoreTo(ctx, run.repo, archive.Target{}, sm, archive.RestoreOptions{})
+	res.restoreRecs, err = restoreCheck(ctx, run.repo, last, int64(b.payload))
 	res.restore = time.Since(t0)
 	if err != nil {
 		return res, fmt.Errorf("restore check: %w", err)
 	}
-	if r.LSN != last || sm.records != int64(last) || sm.bytes != int64(last)*int64(b.payload) {
-		return res, fmt.Errorf("restore check: reached LSN %d with %d records of %d bytes; the log holds %d records of %d bytes",
-			r.LSN, sm.records, sm.bytes, last, int64(last)*int64(b.payload))
-	}
-	res.restoreRecs = sm.records
 	return res, nil
+}
+
+// restoreCheck restores the archive in repo with RestoreTo(Target{})
+// into a sink: it must replay every record from LSN 1 to last, each of
+// payload bytes. It returns the records replayed.
+func restoreCheck(ctx context.Context, repo *snapshot.Repo, last wal.LSN, payload int64) (int64, error) {
+	sm := &sink{next: 1}
+	r, err := archive.RestoreTo(ctx, repo, archive.Target{}, sm, archive.RestoreOptions{})
+	if err != nil {
+		return sm.records, err
+	}
+	if r.LSN != last || sm.records != int64(last) || sm.bytes != int64(last)*payload {
+		return sm.records, fmt.Errorf("reached LSN %d with %d records of %d bytes; the log holds %d records of %d bytes",
+			r.LSN, sm.records, sm.bytes, last, int64(last)*payload)
+	}
+	return sm.records, nil
 }
 
 // count lists the run's bucket (after the archiver closed) and fills in

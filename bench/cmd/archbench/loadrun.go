@@ -124,16 +124,25 @@ func drain(ctx context.Context, a *archive.Archiver, last wal.LSN) error {
 // end past it. The uploads are swept in the order they landed; the end
 // only grows.
 func recordLags(ups []landed, appendAt []time.Duration, last wal.LSN) ([]time.Duration, error) {
-	lags := make([]time.Duration, 0, last)
-	var archived wal.LSN
-	for _, u := range ups {
-		for ; archived < min(u.ev.Archived, last); archived++ {
-			lags = append(lags, max(0, u.at-appendAt[archived+1]))
-		}
-	}
+	lags, archived := lagsByLSN(ups, appendAt, last)
 	if archived < last || len(ups) == 0 {
 		return nil, fmt.Errorf("the uploads reported the archive up to LSN %d, the log holds %d", archived, last)
 	}
 	slices.Sort(lags)
 	return lags, nil
+}
+
+// lagsByLSN is each record's lag in LSN order (lags[i] is LSN i+1's):
+// from its Append returning (appendAt) to the first of ends, a
+// contiguous end's values (ev.Archived) in the order they were seen,
+// that reached it; and the LSN ends reached (up to last).
+func lagsByLSN(ends []landed, appendAt []time.Duration, last wal.LSN) ([]time.Duration, wal.LSN) {
+	lags := make([]time.Duration, 0, last)
+	var reached wal.LSN
+	for _, u := range ends {
+		for ; reached < min(u.ev.Archived, last); reached++ {
+			lags = append(lags, max(0, u.at-appendAt[reached+1]))
+		}
+	}
+	return lags, reached
 }
