@@ -11,7 +11,7 @@
 // Usage, from the bench module's directory:
 //
 //	go run ./cmd/archbench [-dir DIR] [-runs 3] [-duration 60s] [-stores file,s3] [-suites lag,restore,verify] [-readme README.md] [-charts DIR]
-//	go run ./cmd/archbench -suites cost|copy|sync [-stores file,s3] [-readme README.md]   # the suites not run by default
+//	go run ./cmd/archbench -suites cost|copy|sync|copies [-stores file,s3] [-readme README.md]   # the suites not run by default
 //	go run ./cmd/archbench -quick                  # a quick look: 1 run of 5 s, a 64 MiB + 100,000-event archive
 //
 // Archive lag (suite lag): each run opens a fresh wal.Log (default
@@ -82,6 +82,21 @@
 // sync p50 ≤ 2× one PUT's p50 and sync events/s ≥ 0.5× async events/s.
 // Its report goes between <!-- archbench-sync:begin --> and
 // <!-- archbench-sync:end -->.
+//
+// Archive copies (suite copies, run only when -suites names it: one load
+// of -copies-duration per store and run, about two and a half minutes
+// with its defaults and both stores): each run, on a fresh log and
+// repository, an archiver like the lag suite's (ShipInterval 1 s) with
+// one copy (Options.Copies) in an empty bucket of the same store, under
+// the lag suite's paced load (-rate, -payload) for -copies-duration.
+// Every record's archive lag is measured as in the lag suite; its copy
+// lag is the time from its Append returning to the first sample of
+// Status().Copies[0].Archived (taken every 2 ms) that reached it. After
+// the load the archive drains, the copy catches up, and a RestoreTo from
+// the copy must reach the log's last record, or the run fails
+// (copies.go). It checks p99 ≤ 1 s on both at 10,000 events/s. Its
+// report goes between <!-- archbench-copies:begin --> and
+// <!-- archbench-copies:end -->.
 //
 // The S3 store is the bucket named by $CONTINUITY_TEST_S3_URL (with AWS
 // credentials from the environment, as `.ci/run with-s3` sets them), or
@@ -163,8 +178,14 @@ const suiteCopy = "copy"
 // run, and its report has a section of its own.
 const suiteSync = "sync"
 
+// suiteCopies measures the archive's lag and its copy's under the lag
+// suite's load, with one copy in Options.Copies (copies.go). It is not
+// among the default suites: it adds a load of -copies-duration per store
+// and run, and its report has a section of its own.
+const suiteCopies = "copies"
+
 // knownSuites are the suites -suites may name.
-var knownSuites = append(slices.Clone(allSuites), suiteCost, suiteCopy, suiteSync)
+var knownSuites = append(slices.Clone(allSuites), suiteCost, suiteCopy, suiteSync, suiteCopies)
 
 // settings are the command-line flags.
 type settings struct {
@@ -186,6 +207,8 @@ type settings struct {
 	copyState    int           // copy: bytes of the base snapshot
 	copyEvents   int           // copy: events after it
 	syncDuration time.Duration // sync: the load of each mode in one run
+
+	copiesDuration time.Duration // copies: the load of one run
 }
 
 // suite says whether the suite name is to run.
@@ -214,6 +237,9 @@ const (
 	// The sync suite's loads, one with Sync and one without per run.
 	defaultSyncDuration = 10 * time.Second
 	quickSyncDuration   = 2 * time.Second
+	// The copies suite's load, one per run.
+	defaultCopiesDuration = 20 * time.Second
+	quickCopiesDuration   = 5 * time.Second
 )
 
 func parseFlags(args []string) (settings, error) {
@@ -229,13 +255,14 @@ func parseFlags(args []string) (settings, error) {
 	fs.StringVar(&state, "state", defaultState, "restore: size of the base snapshot's state (bytes, or a number with KiB, MiB or GiB)")
 	fs.IntVar(&s.events, "events", defaultEvents, "restore: events archived after the base snapshot")
 	fs.StringVar(&stores, "stores", strings.Join(allStores, ","), "comma-separated stores: file, s3")
-	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify, cost (request counts and their S3 cost; not run unless named), copy (snapshot.Repo.CopyTo, as ctl copy: first, unchanged and changed copies; not run unless named), sync (64 writers each appending and waiting in Archiver.Sync, against appending alone; not run unless named)")
+	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify, cost (request counts and their S3 cost; not run unless named), copy (snapshot.Repo.CopyTo, as ctl copy: first, unchanged and changed copies; not run unless named), sync (64 writers each appending and waiting in Archiver.Sync, against appending alone; not run unless named), copies (archive and copy lag with one copy in Options.Copies, under the lag suite's load; not run unless named)")
 	fs.DurationVar(&s.costDuration, "cost-duration", defaultCostDuration, "length of the load of one cost run (six per store)")
 	fs.StringVar(&copyState, "copy-state", defaultCopyState, "copy: size of the copied archive's base snapshot (bytes, or a number with KiB, MiB or GiB)")
 	fs.IntVar(&s.copyEvents, "copy-events", defaultCopyEvents, "copy: events archived after the base snapshot (the change appends a tenth as many more)")
 	fs.DurationVar(&s.syncDuration, "sync-duration", defaultSyncDuration, "sync: length of each load (with Sync, and without) of one run")
-	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d -cost-duration %v -copy-state %s -copy-events %d -sync-duration %v, unless given",
-		quickRuns, quickDuration, quickState, quickEvents, quickCostDuration, quickCopyState, quickCopyEvents, quickSyncDuration))
+	fs.DurationVar(&s.copiesDuration, "copies-duration", defaultCopiesDuration, "copies: length of the load of one run (-rate events/s of -payload bytes)")
+	fs.BoolVar(&s.quick, "quick", false, fmt.Sprintf("a quick look: -runs %d -duration %v -state %s -events %d -cost-duration %v -copy-state %s -copy-events %d -sync-duration %v -copies-duration %v, unless given",
+		quickRuns, quickDuration, quickState, quickEvents, quickCostDuration, quickCopyState, quickCopyEvents, quickSyncDuration, quickCopiesDuration))
 	fs.StringVar(&s.readme, "readme", "", "Markdown file to write the report into, between the archbench markers")
 	fs.StringVar(&s.charts, "charts", "", "directory to draw the report's PNG charts into (linked from -readme); none if empty")
 	if err := fs.Parse(args); err != nil {
@@ -270,6 +297,9 @@ func parseFlags(args []string) (settings, error) {
 		}
 		if !given["sync-duration"] {
 			s.syncDuration = quickSyncDuration
+		}
+		if !given["copies-duration"] {
+			s.copiesDuration = quickCopiesDuration
 		}
 	}
 	var errs []error
@@ -307,6 +337,9 @@ func parseFlags(args []string) (settings, error) {
 	}
 	if s.syncDuration < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-sync-duration %v: need at least 100ms", s.syncDuration))
+	}
+	if s.copiesDuration < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-copies-duration %v: need at least 100ms", s.copiesDuration))
 	}
 	if s.stores, err = benchkit.ParseList(stores, allStores); err != nil {
 		errs = append(errs, fmt.Errorf("-stores: %w", err))
@@ -380,6 +413,11 @@ func execute(ctx context.Context, s settings, args string, out, progress io.Writ
 	}
 	if s.suite(suiteSync) {
 		if err := writeSection(s, syncReadme, suiteSync, renderSync(s, sys, res, args), out, progress); err != nil {
+			return err
+		}
+	}
+	if s.suite(suiteCopies) {
+		if err := writeSection(s, copiesReadme, suiteCopies, renderCopies(s, sys, res, args), out, progress); err != nil {
 			return err
 		}
 	}

@@ -40,9 +40,10 @@ type results struct {
 	archives []*archiveJob // the restore and verify suites' archives, one per store
 	restores []*restoreJob
 	verifies []*verifyJob
-	cost     []*costJob // the cost suite's runs, one job per store
-	copies   []*copyJob // the copy suite's runs, one job per store
-	syncs    []*syncJob // the sync suite's runs, one job per store
+	cost     []*costJob   // the cost suite's runs, one job per store
+	copies   []*copyJob   // the copy suite's runs, one job per store
+	syncs    []*syncJob   // the sync suite's runs, one job per store
+	withCopy []*copiesJob // the copies suite's runs, one job per store
 }
 
 // archiveJob is what building a store's restore and verify archive took.
@@ -76,8 +77,11 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 		if b.suite(suiteSync) {
 			res.syncs = append(res.syncs, &syncJob{store: st})
 		}
+		if b.suite(suiteCopies) {
+			res.withCopy = append(res.withCopy, &copiesJob{store: st})
+		}
 	}
-	b.total = (len(res.lag) + len(res.restores) + len(res.verifies) + len(res.copies) + len(res.syncs)) * b.runs
+	b.total = (len(res.lag) + len(res.restores) + len(res.verifies) + len(res.copies) + len(res.syncs) + len(res.withCopy)) * b.runs
 	if b.suite(suiteCost) {
 		b.total += len(stores) * len(costRates) * 2
 	}
@@ -137,6 +141,23 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 				sr.sync.perSec, sr.sync.p50.Round(10*time.Microsecond), sr.sync.p99.Round(10*time.Microsecond), sr.sync.uploadPerSec, sr.sync.perUpload(),
 				sr.async.perSec, sr.async.p50.Round(10*time.Microsecond), sr.async.p99.Round(10*time.Microsecond), sr.ratio(),
 				sr.putP50.Round(10*time.Microsecond), sr.putP99.Round(10*time.Microsecond), sr.putRatio(), sr.sync.acked, sr.sync.archived, sr.sync.restored)
+		}
+	}
+	for r := 1; r <= b.runs; r++ {
+		for _, j := range res.withCopy {
+			b.done++
+			fmt.Fprintf(b.progress, "[%d/%d] run %d: copies %s: ", b.done, b.total, r, j.store.label)
+			cr, err := b.copiesOnce(ctx, j.store)
+			if err != nil {
+				fmt.Fprintln(b.progress, "failed")
+				return nil, fmt.Errorf("copies %s, run %d: %w", j.store.label, r, err)
+			}
+			j.runs = append(j.runs, cr)
+			fmt.Fprintf(b.progress, "%.0f events/s; archive lag p50 %v, p99 %v, max %v; copy lag p50 %v, p99 %v, max %v (copy − archive p50 %v, p99 %v, max %v); copy caught up %v after the load; %d uploads, copy %d objects, %.2f MB, %d failures; %d GETs of the archive; restore from the copy %v\n",
+				cr.perSec, cr.archiveP50.Round(time.Millisecond), cr.archiveP99.Round(time.Millisecond), cr.archiveMax.Round(time.Millisecond),
+				cr.copyP50.Round(time.Millisecond), cr.copyP99.Round(time.Millisecond), cr.copyMax.Round(time.Millisecond),
+				cr.extraP50.Round(100*time.Microsecond), cr.extraP99.Round(100*time.Microsecond), cr.extraMax.Round(100*time.Microsecond),
+				cr.catchUp.Round(time.Millisecond), cr.uploads, cr.copy.Objects, float64(cr.copy.Bytes)/1e6, cr.copy.Failures, cr.gets, cr.restore.Round(time.Millisecond))
 		}
 	}
 	if len(res.restores) == 0 && len(res.verifies) == 0 {
