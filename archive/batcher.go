@@ -105,14 +105,24 @@ func (b *batcher) atTail(last wal.LSN) bool { return b.next > last }
 func (b *batcher) age(now time.Time) time.Duration { return now.Sub(b.recs[0].Time) }
 
 // due reports whether the batch ships now: MaxObjectBytes are pending, or
-// the log's tail is read and a Flush asked or the oldest record is
-// ShipInterval/2 old.
+// the log's tail is read and a Flush asked or the oldest record is half
+// the interval old.
 func (b *batcher) due(now time.Time, atTail, flush bool) bool {
 	if b.empty() {
 		return false
 	}
 	o := &b.a.opts
-	return b.bytes >= o.MaxObjectBytes || atTail && (flush || b.age(now) >= o.ShipInterval/2)
+	return b.bytes >= o.MaxObjectBytes || atTail && (flush || b.age(now) >= b.interval()/2)
+}
+
+// interval is the ship interval in force: IdleShipInterval while the
+// batch is smaller than IdleBytes (the log is quiet), else ShipInterval.
+func (b *batcher) interval() time.Duration {
+	o := &b.a.opts
+	if o.IdleShipInterval > 0 && b.bytes < o.IdleBytes {
+		return o.IdleShipInterval
+	}
+	return o.ShipInterval
 }
 
 // warnLag logs a warning, at most once per LagWarning, while the batch's
@@ -176,7 +186,7 @@ func (b *batcher) wait(now time.Time, atTail bool) (rec wal.Record, ok bool, err
 		cancel  context.CancelFunc
 	)
 	if !b.empty() && atTail {
-		waitCtx, cancel = context.WithDeadline(a.ctx, time.Now().Add(a.opts.ShipInterval/2-b.age(now)))
+		waitCtx, cancel = context.WithDeadline(a.ctx, time.Now().Add(b.interval()/2-b.age(now)))
 	} else {
 		waitCtx, cancel = context.WithCancel(a.ctx)
 	}

@@ -69,7 +69,9 @@
 // Shipping: the pending records are uploaded once the oldest is
 // ShipInterval/2 old (default interval 1 s), or once MaxObjectBytes are
 // pending, so the archive lags a live primary by at most ShipInterval while
-// uploads take less than half of it. Uploads run in parallel (Uploads) and
+// uploads take less than half of it. With IdleShipInterval a quiet log
+// (under IdleBytes pending) waits IdleShipInterval/2 instead, which is then
+// the bound (Status.Bound): fewer PUTs for a trickle of writes. Uploads run in parallel (Uploads) and
 // may land out of order; the archive's contiguous end advances in LSN
 // order, and the archiver holds (wal.Log.Hold) every record after it, so
 // TruncateFront refuses to drop what is not archived. A bucket that is down

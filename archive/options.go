@@ -28,6 +28,17 @@ type Options struct {
 	// reaches the archive later than ShipInterval after its append.
 	// Default 1 s.
 	ShipInterval time.Duration
+	// IdleShipInterval, if set (at least ShipInterval), lengthens the
+	// interval while the log is quiet: a batch smaller than IdleBytes
+	// ships once its oldest record is IdleShipInterval/2 old (or it
+	// grows past IdleBytes, or a Flush or Sync asks), so a trickle of
+	// writes costs a PUT per IdleShipInterval/2 instead of one per
+	// ShipInterval/2. The archive then lags by at most IdleShipInterval:
+	// the bound to promise (Status.Bound). 0: off.
+	IdleShipInterval time.Duration
+	// IdleBytes is the batch size below which the log counts as quiet
+	// for IdleShipInterval. Default 64 KiB.
+	IdleBytes int
 	// MaxObjectBytes makes the archiver upload earlier once this many
 	// bytes of records are pending; it is also the size of objects while
 	// catching up. Default 8 MiB.
@@ -88,6 +99,9 @@ func (o Options) withDefaults() Options {
 	if o.ShipInterval <= 0 {
 		o.ShipInterval = time.Second
 	}
+	if o.IdleBytes <= 0 {
+		o.IdleBytes = 64 << 10
+	}
 	if o.MaxObjectBytes <= 0 {
 		o.MaxObjectBytes = 8 << 20
 	}
@@ -147,11 +161,18 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("archive: Options.Compaction[%d] %v is not positive", i, w))
 		}
 	}
+	if o.IdleShipInterval != 0 && o.IdleShipInterval < o.ShipInterval {
+		errs = append(errs, fmt.Errorf("archive: Options.IdleShipInterval %v is shorter than ShipInterval %v", o.IdleShipInterval, o.ShipInterval))
+	}
 	for _, err := range validateCopies(o.Copies) {
 		errs = append(errs, fmt.Errorf("archive: Options.%w", err))
 	}
 	return errors.Join(errs...)
 }
+
+// bound is how far the archive may lag a live primary while uploads
+// keep up: IdleShipInterval if set, else ShipInterval.
+func (o *Options) bound() time.Duration { return max(o.ShipInterval, o.IdleShipInterval) }
 
 // UploadEvent describes one object the archiver stored.
 type UploadEvent struct {

@@ -19,7 +19,10 @@ type Status struct {
 	// Before the archiver has resumed (the bucket cannot be listed yet)
 	// it is the age of the oldest record appended since it started: a
 	// lower bound.
-	Lag       time.Duration
+	Lag time.Duration
+	// Bound is how far the archive may lag while uploads keep up:
+	// Options.ShipInterval, or IdleShipInterval if set.
+	Bound     time.Duration
 	Objects   int64     // objects uploaded
 	Bytes     int64     // bytes uploaded
 	Failures  int64     // failed uploads (each retried)
@@ -47,6 +50,7 @@ func (a *Archiver) Status() Status {
 	st := a.st
 	a.mu.Unlock()
 	st.Last = a.log.Last()
+	st.Bound = a.opts.bound()
 	switch {
 	case st.Resumed && st.Last > st.Archived:
 		if rec, err := a.recordAt(st.Archived + 1); err == nil {
