@@ -37,7 +37,7 @@ func (n *Node) startArchiver() error {
 		return err
 	}
 	a, err := archive.NewArchiver(n.log, n.repo, archive.Options{
-		ShipInterval: n.cfg.ShipInterval, Capture: n.apply.capture, SnapshotEvery: snapEvery, SnapshotEveryBytes: snapBytes, Logger: n.cfg.Logger,
+		ShipInterval: n.cfg.ShipInterval, IdleShipInterval: n.cfg.IdleShipInterval, Capture: n.apply.capture, SnapshotEvery: snapEvery, SnapshotEveryBytes: snapBytes, Logger: n.cfg.Logger,
 		Copies: copies, SealedPrefix: SealedPrefixLen,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package continuity
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,10 @@ type Config struct {
 	SnapshotEveryBytes int64         // archived event bytes between base snapshots
 	// ShipInterval bounds the archive's lag. Default 1 s.
 	ShipInterval time.Duration
+	// IdleShipInterval, if set (at least ShipInterval), lets a quiet log
+	// (under 64 KiB pending) ship less often, lagging by at most this
+	// much: fewer PUTs for a trickle of writes (archive.Options).
+	IdleShipInterval time.Duration
 	// VerifyEvery schedules Verify on the node that ships the archive
 	// (the primary): its result goes to Status, the metrics and the log
 	// (an error naming each problem). Default 24 h; negative turns it
@@ -161,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShipInterval < 0 {
 		errs = append(errs, fmt.Errorf("Config.ShipInterval %v is negative", c.ShipInterval))
+	}
+	if ship := cmp.Or(c.ShipInterval, time.Second); c.IdleShipInterval != 0 && c.IdleShipInterval < ship {
+		errs = append(errs, fmt.Errorf("Config.IdleShipInterval %v is shorter than ShipInterval %v; leave it 0 to ship at ShipInterval always", c.IdleShipInterval, ship))
 	}
 	errs = append(errs, validateCopies(c.Copies)...)
 	if l := c.ObjectLock; l != nil {

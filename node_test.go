@@ -173,6 +173,21 @@ func TestConfigValidate(t *testing.T) {
 	}
 	assert.NoError(t, Config{Dir: "x"}.Validate())
 	assert.NoError(t, Config{Dir: "x", UploadLimit: 64 << 10, ReadLimit: 10 << 20}.Validate())
+	assert.ErrorContains(t, Config{Dir: "x", IdleShipInterval: 500 * time.Millisecond}.Validate(), "Config.IdleShipInterval 500ms is shorter than ShipInterval 1s")
+	assert.NoError(t, Config{Dir: "x", IdleShipInterval: time.Minute}.Validate())
+}
+
+// TestIdleShipIntervalNode: a node with IdleShipInterval promises that
+// bound (Status), and Sync does not wait for it.
+func TestIdleShipIntervalNode(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(ctx, Config{Dir: t.TempDir(), Logger: quiet, IdleShipInterval: time.Hour, VerifyEvery: -1}, &kv{})
+	require.NoError(t, err)
+	defer n.Close()
+	_, last, err := n.Append(ctx, []byte("k=v"))
+	require.NoError(t, err)
+	assert.Equal(t, time.Hour, n.Status().Archive.Bound)
+	require.NoError(t, n.archiver().Sync(ctx, last), "Sync ships a quiet batch at once")
 }
 
 // freeAddr is a port a restarted node can always listen on again.

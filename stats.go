@@ -129,10 +129,13 @@ func (n *Node) Behind() wal.LSN {
 
 // Healthy reports whether the node can do its part, with the reasons it
 // cannot: a failed disk or state machine, a cluster without a primary,
-// an archive failing or more than lagLimit behind.
+// an archive failing or more than lagLimit behind (or twice its bound,
+// Config.IdleShipInterval, if that is longer: a quiet log's records wait
+// that long by design).
 func (n *Node) Healthy(lagLimit time.Duration) (bool, []string) {
 	var why []string
 	st := n.Status()
+	lagLimit = max(lagLimit, 2*st.Archive.Bound)
 	if st.Archive.Lag > lagLimit {
 		why = append(why, fmt.Sprintf("the archive is %v behind (limit %v)", st.Archive.Lag.Round(time.Millisecond), lagLimit))
 	}

@@ -41,7 +41,8 @@ import (
 // Options configures the collector and the handler.
 type Options struct {
 	// LagLimit is the archive lag above which /healthz reports the node
-	// degraded. Default 10 s.
+	// degraded (or twice the archive's bound, if longer: see
+	// Node.Healthy). Default 10 s.
 	LagLimit time.Duration
 	// WindowEvery is how often the restorable window and the last
 	// snapshot are read from the archive (they need a listing). Default
@@ -132,6 +133,7 @@ var (
 	dRefused     = desc("handshakes_refused_total", "Connections a cluster listener closed before or during the TLS handshake (bad certificate, too slow, over the caps).", "listener")
 	dPromotions  = desc("promotions_total", "Promotions in the cluster's timeline (the first included).")
 	dArchLag     = desc("archive_lag_seconds", "Age of the oldest record not yet in the archive (RPO now).")
+	dArchBound   = desc("archive_ship_bound_seconds", "How far the archive may lag while uploads keep up: ShipInterval, or IdleShipInterval when set (the RPO promised).")
 	dArchived    = desc("archive_archived_lsn", "Every record up to this LSN is in the archive.")
 	dArchFails   = desc("archive_upload_failures_total", "Failed archive uploads (each retried).")
 	dArchObjs    = desc("archive_objects_total", "Archive objects uploaded.")
@@ -174,7 +176,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
-		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer, dArchReqs, dArchXfer, dCopyLag, dCopyBytes, dCopyFails,
+		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchBound, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer, dArchReqs, dArchXfer, dCopyLag, dCopyBytes, dCopyFails,
 		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK,
 		dReady, dDrillAt, dDrillOK, dDrillRTO, dDrills, dDrillFails} {
 		ch <- d
@@ -218,6 +220,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dPromotions, float64(len(co.State().Timeline)))
 	}
 	gauge(dArchLag, st.Archive.Lag.Seconds())
+	gauge(dArchBound, st.Archive.Bound.Seconds())
 	gauge(dArchived, float64(st.Archive.Archived))
 	counter(dArchFails, float64(st.Archive.Failures))
 	counter(dArchObjs, float64(st.Archive.Objects))
