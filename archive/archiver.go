@@ -144,14 +144,21 @@ func (a *Archiver) Flush(ctx context.Context) error {
 }
 
 // Sync returns once every record up to lsn is in the archive (uploaded;
-// the head that vouches for it may follow), asking for the pending
-// records to ship at once rather than at ShipInterval/2. Records that
-// arrive while an upload is in flight ship together in the next object,
-// so concurrent callers share uploads (group commit). It returns
-// ctx.Err() if ctx ends first, the deposition error if a newer primary
-// took over, or an error if the archiver closed.
+// the head that vouches for it may follow), and in Options.SyncCopies of
+// the copies, asking for the pending records to ship at once rather than
+// at ShipInterval/2. Records that arrive while an upload is in flight
+// ship together in the next object, so concurrent callers share uploads
+// (group commit). It returns ctx.Err() if ctx ends first, the
+// deposition error if a newer primary took over, or an error if the
+// archiver closed.
 func (a *Archiver) Sync(ctx context.Context, lsn wal.LSN) error {
-	return a.await(ctx, func() bool { return a.st.Resumed && a.st.Archived >= lsn }, a.shipNow)
+	return a.await(ctx, func() bool {
+		return a.st.Resumed && a.st.Archived >= lsn && a.copiesHolding(lsn) >= a.opts.SyncCopies
+	}, func() {
+		if !a.st.Resumed || a.st.Archived < lsn {
+			a.shipNow() // (not while only copies lag: it would ship the next appends early)
+		}
+	})
 }
 
 // await waits until done holds, calling ask each time it does not; both

@@ -269,11 +269,17 @@ func (f *follower) round() error {
 		a.lg.Info("archive: deleted a destroyed key's slot from a copy", "copy", f.cfg.Name, "object", name)
 	}
 	began := a.opts.Now()
-	a.mu.Lock()
-	archived := a.st.Archived
-	a.mu.Unlock()
+	var archived wal.LSN
 	f.mu.Lock()
 	whole, n := f.whole, len(f.queue)
+	f.mu.Unlock()
+	if whole {
+		// CopyTo lists the archive after this: it holds at least this.
+		a.mu.Lock()
+		archived = a.st.Archived
+		a.mu.Unlock()
+	}
+	f.mu.Lock()
 	names := make([]string, 0, n)
 	for _, w := range f.queue[:n] {
 		names = append(names, w.name)
@@ -295,11 +301,11 @@ func (f *follower) round() error {
 		err = fmt.Errorf("the copy holds %d object(s) under the archive's names with other sizes (e.g. %s): it is damaged, or another archive's", len(st.Conflicts), st.Conflicts[0])
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.st.Objects += int64(st.Copied)
 	f.st.Bytes += st.Bytes
 	f.st.NotCopied = len(st.Conflicts) + len(st.Unauthenticated)
 	if err != nil {
+		f.mu.Unlock()
 		return err
 	}
 	f.queue = slices.Delete(f.queue, 0, n)
@@ -309,7 +315,25 @@ func (f *follower) round() error {
 	}
 	f.st.Archived = max(f.st.Archived, archived)
 	f.st.LastError = nil
+	f.mu.Unlock()
+	a.mu.Lock()
+	a.notify() // Sync may wait for copies
+	a.mu.Unlock()
 	return nil
+}
+
+// copiesHolding counts the copies that hold every record up to lsn.
+// Caller holds a.mu.
+func (a *Archiver) copiesHolding(lsn wal.LSN) int {
+	n := 0
+	for _, f := range a.copies {
+		f.mu.Lock()
+		if f.st.Archived >= lsn {
+			n++
+		}
+		f.mu.Unlock()
+	}
+	return n
 }
 
 // failed records a failed round: the next one reopens the copy's bucket

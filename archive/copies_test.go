@@ -193,3 +193,42 @@ func TestPurgeCopies(t *testing.T) {
 	down.Store(false)
 	testkit.Eventually(t, func() bool { return !inCopy("slots/two") }, "the copy's slot is deleted once it is back")
 }
+
+// TestSyncCopies: with SyncCopies, Sync returns once the copy holds the
+// records too; while the copy is down it does not return, though the
+// archive holds them.
+func TestSyncCopies(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, testkit.Buckets(t)[0].Open(t))
+	dst := testkit.Buckets(t)[0].Open(t)
+	var down atomic.Bool
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true, SyncCopies: 1,
+		Copies: []Copy{{Name: "off-site", Every: time.Hour, Open: func(context.Context) (*blob.Bucket, error) {
+			return testkit.FaultBucket(dst, func(context.Context, testkit.BucketOp) error {
+				if down.Load() {
+					return errors.New("unreachable")
+				}
+				return nil
+			}), nil
+		}}}})
+	for i := range 5 {
+		rig.append(1 + i)
+		last := rig.recs[len(rig.recs)-1].LSN
+		require.NoError(t, a.Sync(ctx, last))
+		c := a.Status().Copies[0]
+		require.GreaterOrEqual(t, c.Archived, last, "Sync returned before the copy held LSN %d: %+v", last, c)
+	}
+
+	down.Store(true)
+	rig.append(1)
+	last := rig.recs[len(rig.recs)-1].LSN
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err := a.Sync(sctx, last)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Sync while the copy is down")
+	testkit.Eventually(t, func() bool { return a.Status().Archived >= last }, "the archive holds it")
+	down.Store(false)
+	require.NoError(t, a.Sync(ctx, last))
+
+	assert.Error(t, Options{SyncCopies: 1}.Validate(), "SyncCopies without copies")
+}

@@ -78,6 +78,9 @@ type Options struct {
 	// Copies are further destinations the archiver copies the archive
 	// into (see Copy); the store must be a *snapshot.Repo.
 	Copies []Copy
+	// SyncCopies is how many of the Copies Sync waits for besides the
+	// archive (0: none).
+	SyncCopies int
 	// SealedPrefix says how long the clear prefix of a sealed object in
 	// the store is, by name, for Copies to authenticate what they copy
 	// (as snapshot.CopyOptions.SealedPrefix). Default SealedPrefixLen,
@@ -163,6 +166,9 @@ func (o Options) Validate() error {
 	}
 	if o.IdleShipInterval != 0 && o.IdleShipInterval < o.ShipInterval {
 		errs = append(errs, fmt.Errorf("archive: Options.IdleShipInterval %v is shorter than ShipInterval %v", o.IdleShipInterval, o.ShipInterval))
+	}
+	if o.SyncCopies < 0 || o.SyncCopies > len(o.Copies) {
+		errs = append(errs, fmt.Errorf("archive: Options.SyncCopies %d: there are %d Copies", o.SyncCopies, len(o.Copies)))
 	}
 	for _, err := range validateCopies(o.Copies) {
 		errs = append(errs, fmt.Errorf("archive: Options.%w", err))
