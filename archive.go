@@ -38,7 +38,7 @@ func (n *Node) startArchiver() error {
 	}
 	a, err := archive.NewArchiver(n.log, n.repo, archive.Options{
 		ShipInterval: n.cfg.ShipInterval, IdleShipInterval: n.cfg.IdleShipInterval, Capture: n.apply.capture, SnapshotEvery: snapEvery, SnapshotEveryBytes: snapBytes, Logger: n.cfg.Logger,
-		Copies: copies, SealedPrefix: SealedPrefixLen,
+		Copies: copies, SyncCopies: n.cfg.ArchiveSyncCopies, SealedPrefix: SealedPrefixLen,
 	})
 	if err != nil {
 		return err

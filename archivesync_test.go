@@ -3,6 +3,7 @@ package continuity
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -14,9 +15,21 @@ import (
 // its record is in the archive (the archiver's Archived has reached it
 // when Append returns), from 64 concurrent writers, who share uploads;
 // the archive then restores every record without a flush.
+//
+// With ArchiveSyncCopies 1 and a copy, the copy holds it as well.
 func TestArchiveSync(t *testing.T) {
+	t.Run("archive", func(t *testing.T) { archiveSync(t, false) })
+	t.Run("copy", func(t *testing.T) { archiveSync(t, true) })
+}
+
+func archiveSync(t *testing.T, withCopy bool) {
 	ctx := context.Background()
-	n, err := Open(ctx, Config{Dir: t.TempDir(), Logger: quiet, ArchiveSync: true, SnapshotEvery: -1, SnapshotEveryBytes: -1, VerifyEvery: -1}, &kv{})
+	cfg := Config{Dir: t.TempDir(), Logger: quiet, ArchiveSync: true, SnapshotEvery: -1, SnapshotEveryBytes: -1, VerifyEvery: -1}
+	if withCopy {
+		cfg.Copies = []CopyConfig{{Name: "off-site", URL: "file://" + filepath.ToSlash(t.TempDir())}}
+		cfg.ArchiveSyncCopies = 1
+	}
+	n, err := Open(ctx, cfg, &kv{})
 	require.NoError(t, err)
 	defer n.Close()
 	const writers, each = 64, 20
@@ -30,8 +43,13 @@ func TestArchiveSync(t *testing.T) {
 					errs <- err
 					return
 				}
-				if got := n.Status().Archive.Archived; got < last {
+				st := n.Status()
+				if got := st.Archive.Archived; got < last {
 					errs <- fmt.Errorf("Append of LSN %d returned with the archive at LSN %d", last, got)
+					return
+				}
+				if withCopy && st.Copies[0].Archived < last {
+					errs <- fmt.Errorf("Append of LSN %d returned with the copy at LSN %d", last, st.Copies[0].Archived)
 					return
 				}
 			}

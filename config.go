@@ -70,6 +70,11 @@ type Config struct {
 	// be reached in time, Append fails with ErrNotArchived: the records
 	// are in the log and will be archived.
 	ArchiveSync bool
+	// ArchiveSyncCopies, with ArchiveSync, makes Append also wait until
+	// this many of Copies hold its records (RPO 0 in more than one
+	// place); a copy that is down then fails Appends with ErrNotArchived
+	// once ctx ends.
+	ArchiveSyncCopies int
 	// ObjectLock, if set, writes the archive's history under S3 Object
 	// Lock, so that credentials that may delete cannot remove it before
 	// its date. The archive must be an S3 bucket created with Object
@@ -171,6 +176,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("Config.IdleShipInterval %v is shorter than ShipInterval %v; leave it 0 to ship at ShipInterval always", c.IdleShipInterval, ship))
 	}
 	errs = append(errs, validateCopies(c.Copies)...)
+	if c.ArchiveSyncCopies < 0 || c.ArchiveSyncCopies > len(c.Copies) || c.ArchiveSyncCopies > 0 && !c.ArchiveSync {
+		errs = append(errs, fmt.Errorf("Config.ArchiveSyncCopies %d: it needs ArchiveSync and at most len(Copies) = %d", c.ArchiveSyncCopies, len(c.Copies)))
+	}
 	if l := c.ObjectLock; l != nil {
 		if l.Mode != snapshot.Governance && l.Mode != snapshot.Compliance {
 			errs = append(errs, fmt.Errorf("Config.ObjectLock.Mode %q: want snapshot.Governance or snapshot.Compliance", l.Mode))

@@ -214,7 +214,11 @@ func (n *Node) archiveSync(ctx context.Context, lsn wal.LSN) error {
 		return fmt.Errorf("%w: LSN %d is durable here, and this node does not archive (not the primary any more?)", ErrNotArchived, lsn)
 	}
 	if err := a.Sync(ctx, lsn); err != nil {
-		return fmt.Errorf("%w: LSN %d is durable here (and will be archived), not yet in the archive: %w", ErrNotArchived, lsn, err)
+		where := "the archive"
+		if k := n.cfg.ArchiveSyncCopies; k > 0 {
+			where = fmt.Sprintf("the archive and %d of its copies", k)
+		}
+		return fmt.Errorf("%w: LSN %d is durable here (and will be archived), not yet in %s: %w", ErrNotArchived, lsn, where, err)
 	}
 	return nil
 }

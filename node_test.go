@@ -175,6 +175,8 @@ func TestConfigValidate(t *testing.T) {
 	assert.NoError(t, Config{Dir: "x", UploadLimit: 64 << 10, ReadLimit: 10 << 20}.Validate())
 	assert.ErrorContains(t, Config{Dir: "x", IdleShipInterval: 500 * time.Millisecond}.Validate(), "Config.IdleShipInterval 500ms is shorter than ShipInterval 1s")
 	assert.NoError(t, Config{Dir: "x", IdleShipInterval: time.Minute}.Validate())
+	assert.ErrorContains(t, Config{Dir: "x", ArchiveSyncCopies: 1, Copies: []CopyConfig{{Name: "c", URL: "file:///c"}}}.Validate(), "Config.ArchiveSyncCopies 1: it needs ArchiveSync")
+	assert.ErrorContains(t, Config{Dir: "x", ArchiveSync: true, ArchiveSyncCopies: 2, Copies: []CopyConfig{{Name: "c", URL: "file:///c"}}}.Validate(), "at most len(Copies) = 1")
 }
 
 // TestIdleShipIntervalNode: a node with IdleShipInterval promises that
