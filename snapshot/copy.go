@@ -23,6 +23,12 @@ type CopyOptions struct {
 	// DryRun only says what would be copied: it reads and authenticates
 	// nothing.
 	DryRun bool
+	// Lock, if set, writes the copy's objects under S3 Object Lock with
+	// this policy (as Options.ObjectLock), dated from when each is
+	// copied, and moves the copy's dates of the packs a copied snapshot
+	// reuses before its manifest lands, as Save does. The destination
+	// must be an S3 bucket with Object Lock enabled.
+	Lock *ObjectLock
 }
 
 // CopyStats says what CopyTo did (or would do).
@@ -45,6 +51,9 @@ type CopyStats struct {
 	// Unknown name sealed objects SealedPrefix does not know: not
 	// copied.
 	Unknown []string
+	// LocksExtended counts the copy's packs whose Object Lock dates were
+	// moved to cover a snapshot copied after them (CopyOptions.Lock).
+	LocksExtended int
 }
 
 // CopyTo copies the repository into dst: every object dst lacks, after
@@ -82,6 +91,12 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 		return st, fmt.Errorf("snapshot: copy: the destination: %w", err)
 	case !bytes.Equal(srcConfig, dstConfig):
 		return st, fmt.Errorf("snapshot: copy: %w: the destination holds another repository; copy into an empty bucket or prefix, or into an earlier copy of this one", ErrExists)
+	}
+	var lk *copyLock
+	if opts.Lock != nil && !opts.DryRun {
+		if lk, err = r.newCopyLock(ctx, dst, opts.Lock); err != nil {
+			return st, err
+		}
 	}
 	have, err := listObjects(ctx, dst, "", "")
 	if err != nil {
@@ -122,7 +137,7 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 			st.Bytes += int64(len(raw))
 			return nil
 		}
-		err := writeThrottled(ctx, dst, name, raw, true, t, nil)
+		err := writeThrottled(ctx, dst, name, raw, true, t, lk.before(name))
 		if err != nil {
 			return fmt.Errorf("snapshot: copy %s: %w", name, err)
 		}
@@ -246,6 +261,11 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 			if manifestName(m.ID) != name {
 				return nil, objErr(name, -1, fmt.Errorf("%w: it is snapshot %s", ErrReplayed, m.ID))
 			}
+			n, err := lk.extendFor(ctx, m)
+			st.LocksExtended += n
+			if err != nil {
+				return nil, err
+			}
 			return body, nil
 		})
 		if err != nil {
@@ -316,6 +336,13 @@ func (r *Repo) CopyObjects(ctx context.Context, dst *blob.Bucket, names []string
 	if err := r.checkOpen(); err != nil {
 		return st, err
 	}
+	var lk *copyLock
+	if opts.Lock != nil && !opts.DryRun {
+		var err error
+		if lk, err = r.newCopyLock(ctx, dst, opts.Lock); err != nil {
+			return st, err
+		}
+	}
 	kr := r.kr()
 	for _, name := range names {
 		if err := checkSealedName(name); err != nil {
@@ -348,7 +375,7 @@ func (r *Repo) CopyObjects(ctx context.Context, dst *blob.Bucket, names []string
 			st.Bytes += int64(len(raw))
 			continue
 		}
-		err = writeThrottled(ctx, dst, name, raw, true, nil, nil)
+		err = writeThrottled(ctx, dst, name, raw, true, nil, lk.before(name))
 		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
 			a, aerr := dst.Attributes(ctx, name)
 			switch {

@@ -79,8 +79,10 @@ func (e *RetainedError) Error() string {
 func (e *RetainedError) Is(target error) bool { return target == ErrRetained }
 
 // lockFor is how long the object name is locked when written (0: not).
-func (r *Repo) lockFor(name string) time.Duration {
-	l := r.opts.ObjectLock
+func (r *Repo) lockFor(name string) time.Duration { return r.opts.ObjectLock.lockFor(name) }
+
+// lockFor is how long l locks the object name (0: not; nil l: nothing).
+func (l *ObjectLock) lockFor(name string) time.Duration {
 	switch {
 	case l == nil:
 		return 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -99,4 +100,58 @@ func lockDates(t *testing.T, b *blob.Bucket, names []string) map[string]time.Tim
 		out[n] = until
 	}
 	return out
+}
+
+// TestCopyLocked: CopyTo with Lock writes the copy's objects under the
+// copy's own Object Lock policy (packs and manifests for Snapshots from
+// the copy) although the source locks nothing, and before a later
+// snapshot's manifest lands in the copy, moves the copy's dates of the
+// packs it reuses; a repeat moves nothing. A copy with Lock into a
+// bucket without Object Lock is refused.
+func TestCopyLocked(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
+	opts := testOptions()
+	opts.Now = now
+	r, err := Init(ctx, memBucket(t), testKey, testFormat, opts)
+	require.NoError(t, err)
+	defer r.Close()
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	save(t, r, data)
+	lock := CopyOptions{Lock: &ObjectLock{Mode: Governance, Snapshots: time.Hour}}
+
+	dst := testkit.LockedS3Bucket(t)
+	st, err := r.CopyTo(ctx, dst, lock)
+	require.NoError(t, err)
+	assert.Zero(t, st.LocksExtended)
+	packs := namesUnder(t, dst, dataPrefix)
+	require.NotEmpty(t, packs)
+	for p, until := range lockDates(t, dst, append(slices.Clone(packs), namesUnder(t, dst, snapsPrefix)...)) {
+		assert.WithinDuration(t, now().Add(time.Hour), until, time.Minute, "%s locked for an hour in the copy", p)
+	}
+
+	// Half an hour later the same state is saved again: its manifest
+	// reaches the copy only after the copy's packs cover it.
+	mu.Lock()
+	offset += 30 * time.Minute
+	mu.Unlock()
+	save(t, r, data)
+	st, err = r.CopyTo(ctx, dst, lock)
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Copied, "the new manifest")
+	assert.Equal(t, len(packs), st.LocksExtended, "every reused pack's date moved in the copy")
+	for p, until := range lockDates(t, dst, packs) {
+		assert.False(t, until.Before(now().Add(time.Hour)), "%s: %v does not cover the second snapshot", p, until)
+	}
+	st, err = r.CopyTo(ctx, dst, lock)
+	require.NoError(t, err)
+	assert.Zero(t, st.Copied+st.LocksExtended, "a repeat copies and moves nothing")
+
+	_, err = r.CopyTo(ctx, memBucket(t), lock)
+	assert.ErrorContains(t, err, "needs an S3 bucket")
+	_, err = r.CopyTo(ctx, dst, CopyOptions{Lock: &ObjectLock{Mode: "none"}})
+	assert.ErrorContains(t, err, "ObjectLock.Mode")
 }

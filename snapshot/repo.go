@@ -60,6 +60,7 @@ type Repo struct {
 	s3        s3Bucket
 	lockMu    sync.Mutex
 	lockDates map[string]time.Time
+	lockedDst map[*blob.Bucket]s3Bucket // copies' buckets found lockable (newCopyLock)
 	extended  atomic.Int64
 
 	// requests counts what this Repo asks of its bucket (Requests).
