@@ -32,6 +32,10 @@ type Copy struct {
 	Open func(ctx context.Context) (*blob.Bucket, error)
 	// Every is how often the whole archive is copied. Default 10 min.
 	Every time.Duration
+	// Lock, if set, writes the copy under S3 Object Lock with this policy
+	// (snapshot.CopyOptions.Lock): a copy that the archive's credentials,
+	// or the copy's own, cannot erase before its dates.
+	Lock *snapshot.ObjectLock
 }
 
 // CopyStatus is a copy's state (Status.Copies).
@@ -48,6 +52,10 @@ type CopyStatus struct {
 	// Whole is when the last whole copy started: the copy holds every
 	// object the archive held then.
 	Whole time.Time
+	// Pending counts the objects waiting to be copied (or being copied);
+	// WholeDue says a whole copy is due or running.
+	Pending  int
+	WholeDue bool
 	// Objects and Bytes count what was written to the copy.
 	Objects, Bytes int64
 	// Failures counts failed copies (each tried again); LastError is the
@@ -110,7 +118,9 @@ func (a *Archiver) startCopies() {
 }
 
 // wrote tells the copies that the archiver wrote the object name; first
-// is a WAL object's first record time, archived the archive's end.
+// is a WAL object's first record time, archived the archive's end. WAL
+// objects are queued under a.mu (completed), so a.mu may be held; the
+// copies' mu nests inside it.
 func (a *Archiver) wrote(name string, first time.Time, archived wal.LSN) {
 	for _, f := range a.copies {
 		f.mu.Lock()
@@ -286,7 +296,7 @@ func (f *follower) round() error {
 		archived = max(archived, w.archived)
 	}
 	f.mu.Unlock()
-	opts := snapshot.CopyOptions{SealedPrefix: a.opts.SealedPrefix}
+	opts := snapshot.CopyOptions{SealedPrefix: a.opts.SealedPrefix, Lock: f.cfg.Lock}
 	var st snapshot.CopyStats
 	var err error
 	if whole {
@@ -359,6 +369,7 @@ func (f *follower) status(now time.Time, lag time.Duration) CopyStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.st
+	st.Pending, st.WholeDue = len(f.queue), f.whole
 	st.Lag = lag
 	if st.Whole.IsZero() {
 		st.Lag = max(lag, now.Sub(f.start))

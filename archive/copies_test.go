@@ -91,6 +91,8 @@ func TestCopies(t *testing.T) {
 		assert.ErrorIs(t, f.LastError, errDown, "the far copy says why it fails")
 		assert.Positive(t, f.Failures)
 		assert.Less(t, f.Archived, last-300, "the far copy is behind")
+		assert.True(t, f.WholeDue, "a whole copy is due after a failure")
+		assert.Greater(t, f.Pending, 300, "the objects it missed wait")
 		assert.GreaterOrEqual(t, f.Lag, rig.clock.Now().Sub(downAt)-time.Minute, "the far copy's lag is the hour it missed: %+v", f)
 		// The log is held for the archive only, never for a copy.
 		require.NoError(t, rig.log.TruncateFront(last), "the log releases what the archive holds while a copy is down")

@@ -82,7 +82,6 @@ func (a *Archiver) uploader() {
 		}
 		ev := UploadEvent{Object: u.name.String(), First: u.name.First, Last: u.name.Last, Bytes: int(size), Duration: time.Since(start), Failures: fails}
 		ev.Archived = a.completed(u, size)
-		a.wrote(ev.Object, time.Unix(0, u.name.FirstNanos), ev.Archived)
 		if a.opts.OnUpload != nil {
 			ev.At = a.opts.Now()
 			a.opts.OnUpload(ev)
@@ -111,6 +110,10 @@ func (a *Archiver) completed(u *upload, size int64) wal.LSN {
 		advanced = true
 	}
 	archived := a.st.Archived
+	// Queued for the copies in the order uploads complete, under a.mu:
+	// an entry's archived point then covers only objects queued before
+	// it, so a copy that copied a prefix of the queue holds it.
+	a.wrote(u.name.String(), time.Unix(0, u.name.FirstNanos), archived)
 	wantSnap := a.opts.SnapshotEveryBytes > 0 && a.sinceSnap >= a.opts.SnapshotEveryBytes
 	if advanced {
 		// Move the hold before anyone waiting learns of the progress, so
