@@ -79,24 +79,8 @@ func (n *Node) archiver() *archive.Archiver {
 // loss as the WAL does.
 // repoOptions are the snapshot repository's options from the Config.
 func (n *Node) repoOptions() snapshot.Options {
-	o := snapshot.Options{Logger: n.cfg.Logger, UploadLimit: n.cfg.UploadLimit, ReadLimit: n.cfg.ReadLimit}
-	if l := n.cfg.ObjectLock; l != nil {
-		// A WAL object is needed while the window's base snapshot is
-		// older than it: up to the window plus a snapshot period; with
-		// scheduled snapshots off, as long as any snapshot.
-		wal := l.Window + n.cfg.SnapshotEvery
-		if n.cfg.SnapshotEvery < 0 {
-			wal = l.Keep
-		}
-		o.ObjectLock = &snapshot.ObjectLock{Mode: l.Mode, Snapshots: l.Keep,
-			Sealed: archive.LockSealed(wal, func(name string) time.Duration {
-				if strings.HasPrefix(name, audit.Prefix) {
-					return l.Keep
-				}
-				return 0 // tenant key slots: forgetting a tenant deletes them
-			})}
-	}
-	return o
+	return snapshot.Options{Logger: n.cfg.Logger, UploadLimit: n.cfg.UploadLimit, ReadLimit: n.cfg.ReadLimit,
+		ObjectLock: n.cfg.ObjectLock.policy(n.cfg.SnapshotEvery)}
 }
 
 func (n *Node) openArchive(ctx context.Context) error {

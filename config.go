@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/continuity-go/continuity/archive"
+	"github.com/continuity-go/continuity/audit"
 	"github.com/continuity-go/continuity/failover"
 	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/tenant"
@@ -139,7 +142,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate names every wrong field.
 // ObjectLockConfig says how long the archive's objects are locked. Key
 // slots and tenant key slots are never locked: destroying them must
 // still shred (DestroyKeys, ForgetTenant).
@@ -157,6 +159,43 @@ type ObjectLockConfig struct {
 	// manifests and audit records are locked this long from their write,
 	// and packs a new snapshot reuses are extended to cover it.
 	Keep time.Duration
+}
+
+// validate names the wrong fields of l (nil: none), as field.
+func (l *ObjectLockConfig) validate(field string) []error {
+	if l == nil {
+		return nil
+	}
+	var errs []error
+	if l.Mode != snapshot.Governance && l.Mode != snapshot.Compliance {
+		errs = append(errs, fmt.Errorf("%s.Mode %q: want snapshot.Governance or snapshot.Compliance", field, l.Mode))
+	}
+	if l.Window <= 0 || l.Keep < l.Window {
+		errs = append(errs, fmt.Errorf("%s: Window %v and Keep %v: want 0 < Window <= Keep", field, l.Window, l.Keep))
+	}
+	return errs
+}
+
+// policy is the snapshot repository's lock policy for l (nil: none),
+// with base snapshots every snapEvery (negative: none scheduled).
+func (l *ObjectLockConfig) policy(snapEvery time.Duration) *snapshot.ObjectLock {
+	if l == nil {
+		return nil
+	}
+	// A WAL object is needed while the window's base snapshot is older
+	// than it: up to the window plus a snapshot period; with scheduled
+	// snapshots off, as long as any snapshot.
+	wal := l.Window + snapEvery
+	if snapEvery < 0 {
+		wal = l.Keep
+	}
+	return &snapshot.ObjectLock{Mode: l.Mode, Snapshots: l.Keep,
+		Sealed: archive.LockSealed(wal, func(name string) time.Duration {
+			if strings.HasPrefix(name, audit.Prefix) {
+				return l.Keep
+			}
+			return 0 // tenant key slots: forgetting a tenant deletes them
+		})}
 }
 
 func (c Config) Validate() error {
@@ -179,14 +218,7 @@ func (c Config) Validate() error {
 	if c.ArchiveSyncCopies < 0 || c.ArchiveSyncCopies > len(c.Copies) || c.ArchiveSyncCopies > 0 && !c.ArchiveSync {
 		errs = append(errs, fmt.Errorf("Config.ArchiveSyncCopies %d: it needs ArchiveSync and at most len(Copies) = %d", c.ArchiveSyncCopies, len(c.Copies)))
 	}
-	if l := c.ObjectLock; l != nil {
-		if l.Mode != snapshot.Governance && l.Mode != snapshot.Compliance {
-			errs = append(errs, fmt.Errorf("Config.ObjectLock.Mode %q: want snapshot.Governance or snapshot.Compliance", l.Mode))
-		}
-		if l.Window <= 0 || l.Keep < l.Window {
-			errs = append(errs, fmt.Errorf("Config.ObjectLock: Window %v and Keep %v: want 0 < Window <= Keep", l.Window, l.Keep))
-		}
-	}
+	errs = append(errs, c.ObjectLock.validate("Config.ObjectLock")...)
 	for _, l := range []struct {
 		name  string
 		limit int64

@@ -25,6 +25,10 @@ type CopyConfig struct {
 	Name  string        // names the copy in Status and the metrics
 	URL   string        // its bucket URL (s3://, file://, ...)
 	Every time.Duration // how often the whole archive is copied; default 10 min
+	// ObjectLock, if set, writes the copy under S3 Object Lock with its
+	// own dates (its bucket must have Object Lock enabled): an off-site
+	// copy nobody can erase early, whatever the archive's own policy.
+	ObjectLock *ObjectLockConfig
 }
 
 // CopyStatus is a copy's state (Status.Copies).
@@ -40,7 +44,7 @@ func (n *Node) archiveCopies(ctx context.Context) ([]archive.Copy, error) {
 			return nil, fmt.Errorf("continuity: open copy %q (%s): %w", c.Name, c.URL, err)
 		}
 		b.Close()
-		cs = append(cs, archive.Copy{Name: c.Name, Every: c.Every, Open: func(ctx context.Context) (*blob.Bucket, error) {
+		cs = append(cs, archive.Copy{Name: c.Name, Every: c.Every, Lock: c.ObjectLock.policy(n.cfg.SnapshotEvery), Open: func(ctx context.Context) (*blob.Bucket, error) {
 			return localblob.Open(ctx, c.URL)
 		}})
 	}
@@ -65,6 +69,7 @@ func validateCopies(cs []CopyConfig) []error {
 		if c.Every < 0 {
 			errs = append(errs, fmt.Errorf("Config.Copies[%d].Every %v is negative", i, c.Every))
 		}
+		errs = append(errs, c.ObjectLock.validate(fmt.Sprintf("Config.Copies[%d].ObjectLock", i))...)
 	}
 	return errs
 }
