@@ -105,6 +105,7 @@ func (n *Node) openArchive(ctx context.Context) error {
 			return err
 		}
 	}
+	n.keys = keys
 	n.repo, err = snapshot.Open(ctx, b, keys, n.repoOptions())
 	if errors.Is(err, snapshot.ErrNoRepository) {
 		n.repo, err = snapshot.Init(ctx, b, keys, snapshot.Format{}, n.repoOptions())
@@ -297,6 +298,20 @@ func (n *Node) verifyLoop() {
 				"snapshot_problems", len(res.Snapshot.Problems), "archive_problems", len(res.Archive.Problems)+len(res.Archive.Unreachable), "first", firstProblem(res))
 		default:
 			n.lg.Info("scheduled verify passed", "snapshots", res.Snapshot.Snapshots, "read_data", n.cfg.VerifyReadData)
+		}
+		for _, c := range n.cfg.Copies {
+			ck, err := n.VerifyCopy(n.ctx, c.Name, n.cfg.VerifyReadData)
+			switch {
+			case n.ctx.Err() != nil:
+				return
+			case err != nil:
+				n.lg.Warn("scheduled verify of a copy could not run; it runs again at the next period", "copy", c.Name, "err", err)
+			case !ck.Verify.OK():
+				n.lg.Error("scheduled verify found damage in a copy of the archive: Node.VerifyCopy lists it; copy the damaged objects again from the archive (ctl copy)",
+					"copy", c.Name, "first", firstProblem(ck.Verify))
+			default:
+				n.lg.Info("scheduled verify of a copy passed", "copy", c.Name, "latest", ck.Window.Latest)
+			}
 		}
 	}
 }

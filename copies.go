@@ -3,12 +3,14 @@ package continuity
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/localblob"
+	"github.com/continuity-go/continuity/snapshot"
 )
 
 // CopyConfig is a further destination of the archive (Config.Copies):
@@ -72,4 +74,66 @@ func validateCopies(cs []CopyConfig) []error {
 		errs = append(errs, c.ObjectLock.validate(fmt.Sprintf("Config.Copies[%d].ObjectLock", i))...)
 	}
 	return errs
+}
+
+// CopyCheck is the last check of a copy (Status.CopyChecks, and the
+// scheduled Verify): what it restores, and what Verify found there.
+type CopyCheck struct {
+	Name   string
+	Window Window       // what the copy alone restores
+	Verify VerifyResult // At says when the check ran
+	Err    error        // the check could not run (the copy unreachable, the key refused)
+}
+
+// VerifyCopy checks the copy name of Config.Copies as Verify checks the
+// archive: it opens the copy read-only with the archive's keys, verifies
+// every snapshot (readData: every stored byte) and its WAL at the PITR
+// level, and says what the copy alone restores. The result is kept for
+// Status.CopyChecks and the metrics, a failure to run too.
+func (n *Node) VerifyCopy(ctx context.Context, name string, readData bool) (CopyCheck, error) {
+	ck := CopyCheck{Name: name, Verify: VerifyResult{At: time.Now()}}
+	i := slices.IndexFunc(n.cfg.Copies, func(c CopyConfig) bool { return c.Name == name })
+	if i < 0 {
+		return ck, fmt.Errorf("continuity: no copy %q in Config.Copies", name)
+	}
+	ck.Err = n.verifyCopy(ctx, n.cfg.Copies[i], readData, &ck)
+	if ctx.Err() == nil {
+		n.statusMu.Lock()
+		if n.copyChecks == nil {
+			n.copyChecks = map[string]CopyCheck{}
+		}
+		n.copyChecks[name] = ck
+		n.statusMu.Unlock()
+	}
+	return ck, ck.Err
+}
+
+func (n *Node) verifyCopy(ctx context.Context, c CopyConfig, readData bool, ck *CopyCheck) error {
+	b, err := localblob.Open(ctx, c.URL)
+	if err != nil {
+		return fmt.Errorf("continuity: open copy %q (%s): %w", c.Name, c.URL, err)
+	}
+	defer b.Close()
+	repo, err := snapshot.Open(ctx, b, n.keys, snapshot.Options{ReadOnly: true, Logger: n.cfg.Logger, ReadLimit: n.cfg.ReadLimit})
+	if err != nil {
+		return fmt.Errorf("continuity: open copy %q (%s): %w", c.Name, c.URL, err)
+	}
+	defer repo.Close()
+	if ck.Verify.Snapshot, err = repo.Verify(ctx, snapshot.VerifyOptions{ReadData: readData}); err != nil {
+		return fmt.Errorf("continuity: verify copy %q: %w", c.Name, err)
+	}
+	// What the archiver copied there anchors the copy's tail.
+	var opts archive.VerifyOptions
+	if a := n.archiver(); a != nil {
+		for _, s := range a.Status().Copies {
+			if s.Name == c.Name {
+				opts.Expect = s.Archived
+			}
+		}
+	}
+	if ck.Verify.Archive, err = archive.VerifyWith(ctx, repo, archive.VerifyPITR, opts); err != nil {
+		return fmt.Errorf("continuity: verify copy %q: %w", c.Name, err)
+	}
+	ck.Window = ck.Verify.Archive.Window
+	return nil
 }

@@ -3,9 +3,11 @@ package continuity
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +96,37 @@ func TestCopies(t *testing.T) {
 	require.NoError(t, os.Mkdir(b, 0o700)) // back, empty: it catches up from nothing
 	testkit.Eventually(t, func() bool { return holds("b", last) }, "copy b catches up")
 	restores(b, last)
+
+	// VerifyCopy: each copy verifies and states its own window; damage
+	// in one shows there, named, and in Status.
+	for _, name := range []string{"a", "b"} {
+		ck, err := n.VerifyCopy(ctx, name, true)
+		require.NoError(t, err)
+		assert.True(t, ck.Verify.OK(), "copy %s: %v %v", name, ck.Verify.Snapshot.Problems, ck.Verify.Archive.Problems)
+		assert.Equal(t, last, ck.Window.LatestLSN, "copy %s's window", name)
+	}
+	var walObj string
+	require.NoError(t, filepath.WalkDir(filepath.Join(a, "wal"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && walObj == "" && strings.Count(filepath.Base(p), "-") == 3 {
+			walObj = p
+		}
+		return err
+	}))
+	require.NotEmpty(t, walObj)
+	raw, err := os.ReadFile(walObj)
+	require.NoError(t, err)
+	raw[len(raw)-1] ^= 1
+	require.NoError(t, os.WriteFile(walObj, raw, 0o600))
+	ck, err := n.VerifyCopy(ctx, "a", false)
+	require.NoError(t, err)
+	require.False(t, ck.Verify.OK(), "a flipped byte in copy a's %s", walObj)
+	assert.Contains(t, firstProblem(ck.Verify), filepath.Base(walObj))
+	checks := n.Status().CopyChecks
+	require.Len(t, checks, 2)
+	assert.False(t, checks[0].Verify.OK())
+	assert.True(t, checks[1].Verify.OK())
+	_, err = n.VerifyCopy(ctx, "nope", false)
+	assert.ErrorContains(t, err, `no copy "nope"`)
 }
 
 // TestForgetTenantCopyDown: a copy that cannot be reached when a tenant

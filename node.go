@@ -72,6 +72,8 @@ type Node struct {
 
 	statusMu   sync.Mutex // guards what Status reports beside the positions
 	lastVerify *VerifyResult
+	copyChecks map[string]CopyCheck // Config.Copies' last checks, under statusMu
+	keys       snapshot.KeyProvider // what opened the archive (and opens its copies)
 	window     Window
 	windowAt   time.Time
 

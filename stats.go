@@ -166,6 +166,9 @@ type Status struct {
 	Archive archive.Status // the archiver's lag, failures, archived LSN, last base snapshot
 	// Copies are the archive's copies this node makes (Config.Copies).
 	Copies []CopyStatus
+	// CopyChecks are the copies' last checks (VerifyCopy, run with the
+	// scheduled Verify), in Config.Copies' order; none before the first.
+	CopyChecks []CopyCheck
 	// Requests are the requests this node made of the archive's bucket
 	// since Open, by operation as S3 bills them (its request cost).
 	Requests snapshot.Requests
@@ -213,6 +216,11 @@ func (n *Node) Status() Status {
 	st.Window, st.WindowAt = n.window, n.windowAt
 	if n.lastVerify != nil {
 		st.LastVerify = *n.lastVerify
+	}
+	for _, c := range n.cfg.Copies {
+		if ck, ok := n.copyChecks[c.Name]; ok {
+			st.CopyChecks = append(st.CopyChecks, ck)
+		}
 	}
 	n.statusMu.Unlock()
 	if n.cl != nil {

@@ -143,6 +143,9 @@ var (
 	dCopyLag     = desc("copy_lag_seconds", "Age of the oldest archived record this copy lacks (Config.Copies), the archive's own lag once it holds everything: the copy's recovery point.", "copy")
 	dCopyBytes   = desc("copy_bytes_total", "Bytes copied into this copy of the archive.", "copy")
 	dCopyFails   = desc("copy_failures_total", "Failed copies of the archive into this copy (each tried again).", "copy")
+	dCopyVerAt   = desc("copy_verify_last_timestamp_seconds", "When this copy was last verified (Node.VerifyCopy, with the scheduled Verify; Unix time).", "copy")
+	dCopyVerOK   = desc("copy_verify_last_ok", "1 if the copy's last check ran and found nothing wrong, 0 if it found damage or could not run.", "copy")
+	dCopyLatest  = desc("copy_restorable_latest_timestamp_seconds", "Latest instant the copy alone restores, as of its last check (Unix time).", "copy")
 	dArchDefer   = desc("archive_deletes_deferred_total", "Deletes of superseded archive objects skipped: the store denies this node deletes (a privileged ctl forget removes them).")
 	dEarliest    = desc("restorable_earliest_timestamp_seconds", "Earliest instant the archive can restore (Unix time).")
 	dLatest      = desc("restorable_latest_timestamp_seconds", "Latest instant the archive can restore (Unix time).")
@@ -176,7 +179,7 @@ func NewCollector(n *continuity.Node, opts Options) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dAppends, dAppendFails, dEvents, dEventBytes, dAppendLat, dWALRecords, dWALBytes, dSyncs,
-		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchBound, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer, dArchReqs, dArchXfer, dCopyLag, dCopyBytes, dCopyFails,
+		dSyncSeconds, dLast, dApplied, dPrimary, dEpoch, dPaused, dRefused, dPromotions, dArchLag, dArchBound, dArchived, dArchFails, dArchObjs, dArchBytes, dArchDefer, dArchReqs, dArchXfer, dCopyLag, dCopyBytes, dCopyFails, dCopyVerAt, dCopyVerOK, dCopyLatest,
 		dEarliest, dLatest, dGaps, dTailCut, dHeadAt, dLastSnap, dSnaps, dStandbyLag, dStandbyLSN, dHealthy, dSnapBytes, dSnapStored, dSnapDedup, dVerifyAt, dVerifyOK,
 		dReady, dDrillAt, dDrillOK, dDrillRTO, dDrills, dDrillFails} {
 		ch <- d
@@ -272,6 +275,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(dVerifyAt, verifyAt)
 	gauge(dVerifyOK, verifyOK)
+	for _, ck := range st.CopyChecks {
+		gauge(dCopyVerAt, unix(ck.Verify.At), ck.Name)
+		gauge(dCopyVerOK, b2f(ck.Err == nil && ck.Verify.OK()), ck.Name)
+		if ck.Err == nil && !ck.Window.Latest.IsZero() {
+			gauge(dCopyLatest, unix(ck.Window.Latest), ck.Name)
+		}
+	}
 	gauge(dReady, b2f(st.Ready))
 	if c.opts.Drills != nil {
 		// Like verify: from the start, 0 and NaN until the first drill.
