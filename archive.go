@@ -80,7 +80,7 @@ func (n *Node) archiver() *archive.Archiver {
 // repoOptions are the snapshot repository's options from the Config.
 func (n *Node) repoOptions() snapshot.Options {
 	return snapshot.Options{Logger: n.cfg.Logger, UploadLimit: n.cfg.UploadLimit, ReadLimit: n.cfg.ReadLimit,
-		ObjectLock: n.cfg.ObjectLock.policy(n.cfg.SnapshotEvery)}
+		ObjectLock: n.cfg.ObjectLock.Policy(n.cfg.SnapshotEvery)}
 }
 
 func (n *Node) openArchive(ctx context.Context) error {

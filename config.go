@@ -176,9 +176,10 @@ func (l *ObjectLockConfig) validate(field string) []error {
 	return errs
 }
 
-// policy is the snapshot repository's lock policy for l (nil: none),
-// with base snapshots every snapEvery (negative: none scheduled).
-func (l *ObjectLockConfig) policy(snapEvery time.Duration) *snapshot.ObjectLock {
+// Policy is the snapshot repository's lock policy for l (nil: none),
+// with base snapshots every snapEvery (negative: none scheduled): what
+// the archive, or a copy (snapshot.CopyOptions.Lock), is written under.
+func (l *ObjectLockConfig) Policy(snapEvery time.Duration) *snapshot.ObjectLock {
 	if l == nil {
 		return nil
 	}

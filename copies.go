@@ -46,7 +46,7 @@ func (n *Node) archiveCopies(ctx context.Context) ([]archive.Copy, error) {
 			return nil, fmt.Errorf("continuity: open copy %q (%s): %w", c.Name, c.URL, err)
 		}
 		b.Close()
-		cs = append(cs, archive.Copy{Name: c.Name, Every: c.Every, Lock: c.ObjectLock.policy(n.cfg.SnapshotEvery), Open: func(ctx context.Context) (*blob.Bucket, error) {
+		cs = append(cs, archive.Copy{Name: c.Name, Every: c.Every, Lock: c.ObjectLock.Policy(n.cfg.SnapshotEvery), Open: func(ctx context.Context) (*blob.Bucket, error) {
 			return localblob.Open(ctx, c.URL)
 		}})
 	}

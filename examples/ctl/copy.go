@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,15 +25,18 @@ type copyJSON struct {
 	Conflicts       []string `json:"conflicts"`
 	Unauthenticated []string `json:"unauthenticated"`
 	Unknown         []string `json:"unknown"`
+	LocksExtended   int      `json:"locks_extended"`
 }
 
 func cmdCopy(a *app) *cobra.Command {
 	var (
-		to  string
-		dry bool
+		to                string
+		dry               bool
+		lockMode          string
+		lockKeep, lockWAL time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:     "copy --to URL [--dry-run]",
+		Use:     "copy --to URL [--dry-run] [--lock MODE --lock-keep D --lock-window D]",
 		GroupID: "read",
 		Short:   "Copy the archive into another bucket (off-site); a repeated copy moves only what is new",
 		Long: `copy copies the archive (base snapshots and the WAL) into the bucket --to,
@@ -42,10 +47,16 @@ deleted from the copy: give it its own retention (ctl --archive URL forget,
 prune) and check it (ctl --archive URL verify). The archive is opened
 read-only: read credentials for it, and write credentials for the copy
 (gocloud URL parameters such as ?profile= choose them per bucket).
+With --lock the copy is written under S3 Object Lock (the bucket must have
+it enabled): packs, manifests and audit records for --lock-keep, WAL
+objects for --lock-window plus an hour (a Node's default SnapshotEvery),
+key slots never; before a snapshot's manifest lands, the copy's dates of
+the packs it reuses are moved to cover it.
 Exit status 3 if the copy holds conflicting objects or objects of the
 archive did not authenticate (they are named, and not copied).`,
 		Example: `  ctl copy --to s3://offsite-bucket?region=eu-central-1&prefix=app/
-  ctl copy --to file:///mnt/usb/archive --dry-run`,
+  ctl copy --to file:///mnt/usb/archive --dry-run
+  ctl copy --to s3://vault --lock compliance --lock-keep 8760h --lock-window 720h`,
 		Args: args(cobra.NoArgs),
 		RunE: a.do(func(cmd *cobra.Command, _ []string) error {
 			if to == "" {
@@ -53,6 +64,16 @@ archive did not authenticate (they are named, and not copied).`,
 			}
 			if to == a.archiveURL {
 				return usage(errors.New("copy: --to is the archive itself"))
+			}
+			var lock *continuity.ObjectLockConfig
+			if lockMode != "" || lockKeep != 0 || lockWAL != 0 {
+				lock = &continuity.ObjectLockConfig{Mode: snapshot.LockMode(strings.ToUpper(lockMode)), Keep: lockKeep, Window: lockWAL}
+				if lock.Mode != snapshot.Governance && lock.Mode != snapshot.Compliance {
+					return usage(fmt.Errorf("copy: --lock %q: want governance or compliance", lockMode))
+				}
+				if lock.Window <= 0 || lock.Keep < lock.Window {
+					return usage(fmt.Errorf("copy: --lock-window %v and --lock-keep %v: want 0 < window <= keep (e.g. --lock-window 720h --lock-keep 8760h)", lock.Window, lock.Keep))
+				}
 			}
 			ctx := cmd.Context()
 			s, err := a.open(ctx, true)
@@ -65,13 +86,13 @@ archive did not authenticate (they are named, and not copied).`,
 				return fmt.Errorf("open the copy's bucket %s: %w", to, err)
 			}
 			defer dst.Close()
-			st, err := s.repo.CopyTo(ctx, dst, snapshot.CopyOptions{SealedPrefix: continuity.SealedPrefixLen, DryRun: dry})
+			st, err := s.repo.CopyTo(ctx, dst, snapshot.CopyOptions{SealedPrefix: continuity.SealedPrefixLen, DryRun: dry, Lock: lock.Policy(time.Hour)})
 			s.meter.finish()
 			if err != nil {
 				return err
 			}
 			v := copyJSON{DryRun: dry, To: to, Objects: st.Objects, Copied: st.Copied, CopiedBytes: st.Bytes, Present: st.Present,
-				Conflicts: list(st.Conflicts), Unauthenticated: list(st.Unauthenticated), Unknown: list(st.Unknown)}
+				Conflicts: list(st.Conflicts), Unauthenticated: list(st.Unauthenticated), Unknown: list(st.Unknown), LocksExtended: st.LocksExtended}
 			if err := a.printer().print(v, func(out io.Writer) {
 				verb := "copied"
 				if dry {
@@ -87,6 +108,9 @@ archive did not authenticate (they are named, and not copied).`,
 				for _, n := range st.Unknown {
 					fmt.Fprintf(out, "not copied: %s is a sealed object of no kind ctl knows\n", n)
 				}
+				if st.LocksExtended > 0 {
+					fmt.Fprintf(out, "moved the Object Lock dates of %d pack(s) in the copy to cover the snapshots copied\n", st.LocksExtended)
+				}
 				if !dry && st.Copied > 0 {
 					fmt.Fprintf(out, "check the copy: ctl --archive '%s' verify\n", to)
 				}
@@ -101,5 +125,8 @@ archive did not authenticate (they are named, and not copied).`,
 	}
 	cmd.Flags().StringVar(&to, "to", "", "bucket URL of the copy: empty, or an earlier copy of this archive (required)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "only say what would be copied")
+	cmd.Flags().StringVar(&lockMode, "lock", "", "write the copy under S3 Object Lock: governance or compliance")
+	cmd.Flags().DurationVar(&lockKeep, "lock-keep", 0, "with --lock: how long packs, manifests and audit records are locked (the longest any snapshot is kept)")
+	cmd.Flags().DurationVar(&lockWAL, "lock-window", 0, "with --lock: the point-in-time window; WAL objects are locked this plus 1h")
 	return cmd
 }

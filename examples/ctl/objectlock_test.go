@@ -85,3 +85,36 @@ func TestObjectLockS3(t *testing.T) {
 	}
 	c.must(t, args("verify")...)
 }
+
+// TestCopyLockS3: ctl copy --lock writes a copy of a file archive into an
+// S3 bucket with Object Lock: verify --locks on the copy finds every
+// object in use locked. Wrong lock flags exit 2; --lock into a bucket
+// without Object Lock fails and says why.
+func TestCopyLockS3(t *testing.T) {
+	to := testkit.LockedS3URL(t)
+	f := newFixture(t, []int{5, 5}, 0) // a base snapshot after the first session
+	c := ctlCmd{env: []string{"AWS_ACCESS_KEY_ID=" + os.Getenv("AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY=" + os.Getenv("AWS_SECRET_ACCESS_KEY"), "AWS_EC2_METADATA_DISABLED=true"}}
+	c.expect(t, exitUsage, `--lock "forever": want governance or compliance`, f.args("copy", "--to", to, "--lock", "forever", "--lock-keep", "2h", "--lock-window", "1h")...)
+	c.expect(t, exitUsage, "want 0 < window <= keep", f.args("copy", "--to", to, "--lock", "governance")...)
+	r := c.run(t, f.args("copy", "--to", "file://"+t.TempDir(), "--lock", "governance", "--lock-keep", "2h", "--lock-window", "1h")...)
+	if r.code == 0 || !strings.Contains(r.err, "needs an S3 bucket") {
+		t.Fatalf("copy --lock into a directory: %s", r)
+	}
+
+	c.must(t, f.args("copy", "--to", to, "--lock", "governance", "--lock-keep", "2h", "--lock-window", "1h")...)
+	var v struct {
+		Locks struct {
+			Checked   bool
+			Snapshots struct{ Checked, Locked int }
+			WAL       struct{ Checked, Locked int }
+		}
+	}
+	out := c.must(t, "--archive", to, "--key-file", f.key, "verify", "--locks", "--json")
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	l := v.Locks
+	if !l.Checked || l.Snapshots.Checked == 0 || l.Snapshots.Locked != l.Snapshots.Checked || l.WAL.Checked == 0 || l.WAL.Locked != l.WAL.Checked {
+		t.Fatalf("verify --locks on the locked copy: %+v, want every object checked and locked", l)
+	}
+}
