@@ -22,7 +22,8 @@ import (
 // the archive's write credentials, and the log is not held for it: the
 // archive holds the records. The copy opens with the archive's keys;
 // give it slots of its own there, and its own retention (ctl --archive
-// URL forget, prune).
+// URL forget, prune). In a cluster, give every node the same copies:
+// whichever is primary keeps them up.
 type CopyConfig struct {
 	Name  string        // names the copy in Status and the metrics
 	URL   string        // its bucket URL (s3://, file://, ...)
