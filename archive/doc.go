@@ -139,7 +139,14 @@
 // that is down only falls behind (CopyStatus.Lag, the age of the oldest
 // record it lacks) and catches up with one whole copy when it is back.
 // Nothing is deleted from a copy but what PurgeCopies names (a destroyed
-// key's slot): a copy keeps its own retention.
+// key's slot): a copy keeps its own retention. A copy keeps the
+// archive's master key (its key slots are copied; add slots of its own
+// there and remove the others): objects travel byte for byte, each
+// authenticated first, so a repeated copy compares names and sizes and
+// moves nothing twice, and the copy can be checked against the archive
+// object by object. A re-encrypting copy would download, open and reseal
+// every object, and could be compared with nothing; the price of the
+// shared key is that whoever holds the master key reads both.
 //
 // # Credentials
 //
