@@ -39,7 +39,8 @@ const (
 )
 
 // The archive's constants that the model needs (archive/head.go,
-// archive/resume.go, snapshot.Options.KeyCheckInterval's default).
+// archive/resume.go, archive.Options' and
+// snapshot.Options.KeyCheckInterval's defaults).
 const (
 	keepHeads        = 3                // the newest head and the two before it
 	anchorObjects    = 2                // the pin and the timeline
@@ -47,6 +48,7 @@ const (
 	keyCheckInterval = time.Minute      // a writing Repo lists epochs/ this often
 	maxCompacted     = 32 << 20         // archive.Options.MaxCompactedBytes's default
 	maxObjectBytes   = 8 << 20          // archive.Options.MaxObjectBytes's default
+	idleBytes        = 64 << 10         // archive.Options.IdleBytes's default
 )
 
 // schedule is a compaction schedule: archive.Options.Compaction, or none.

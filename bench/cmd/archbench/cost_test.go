@@ -229,6 +229,38 @@ func TestCompactLevel(t *testing.T) {
 	}
 }
 
+// TestUploadPeriodIdle checks P with IdleShipInterval: half of it while
+// the batch stays under IdleBytes, else ShipInterval's rule from the
+// record that passes IdleBytes.
+func TestUploadPeriodIdle(t *testing.T) {
+	for _, tc := range []struct {
+		rate, payload float64
+		idle          time.Duration
+		want          float64
+	}{
+		{10, 256, 0, 0.6},
+		{10, 256, 10 * time.Second, 5.1},
+		{10, 256, time.Minute, 25.6}, // the 256th record reaches 64 KiB after 25.5 s
+		{10, 0, time.Minute, 30.1},
+		{1000, 256, 10 * time.Second, 0.501}, // 64 KiB after 0.255 s: ShipInterval/2
+		{1000, 16, 10 * time.Second, 4.096},  // 4,096 records to 64 KiB
+	} {
+		if got := uploadPeriod(tc.rate, tc.payload, time.Second, tc.idle); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("uploadPeriod(%v/s, %v B, idle %v) = %v, want %v", tc.rate, tc.payload, tc.idle, got, tc.want)
+		}
+	}
+	// An hour at 10 events/s, IdleShipInterval 1 min: a head after each
+	// upload, and the key check at the first upload a minute after the
+	// last (every third, 76.8 s).
+	m := simulate(modelParams{rate: 10, payload: 256, objBytes: 5000, ship: time.Second, idle: time.Minute, start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), span: time.Hour, fresh: true})
+	if want := math.Floor((3600-25.5)/25.6) + 1; m.uploads != want || m.heads != want+1 {
+		t.Errorf("%v uploads, %v heads; want %v and %v", m.uploads, m.heads, want, want+1)
+	}
+	if want := math.Floor((3600 - 25.5) / 76.8); m.keyLists < want || m.keyLists > want+1 {
+		t.Errorf("%v key checks, want about %v", m.keyLists, want)
+	}
+}
+
 func TestS3PutRequests(t *testing.T) {
 	for size, want := range map[float64]float64{1: 1, 16<<20 - 1: 1, 16 << 20: 4, 17 << 20: 5, 32 << 20: 6} {
 		if got := s3PutRequests(size); got != want {

@@ -11,23 +11,29 @@ import (
 // Records arrive at rate r; the archiver ships the pending records once
 // the oldest is ShipInterval/2 old (or MaxObjectBytes of payload are
 // pending), so a batch spans ShipInterval/2 of records and the next one
-// starts with the next record: one upload every P = ShipInterval/2 + 1/r
-// (P = MaxObjectBytes ÷ payload bytes/s if that is shorter), one PUT
-// each. A head is written when the archive moved, at most once per
-// ShipInterval: one PUT every max(ShipInterval, P), and one DELETE of the
-// head three back. Compaction runs every Compaction[0]: it lists wal/
-// (⌈objects under wal/ ÷ 1000⌉ LIST pages), reads the newest timeline
-// (one GET), then for each window length in turn merges every run of
-// two or more objects whose first records fall in one closed window
-// (consecutive, at most MaxCompactedBytes together): one GET per piece,
-// one PUT (on S3 a multipart upload at 16 MiB and more:
+// starts with the next record: one upload every P = ShipInterval/2 +
+// 1/r (P = MaxObjectBytes ÷ payload bytes/s if that is shorter), one
+// PUT each. With IdleShipInterval set, a batch under IdleBytes waits
+// until its oldest record is IdleShipInterval/2 old instead; one that
+// reaches IdleBytes first ships under ShipInterval's rule (at once, if
+// its oldest is already ShipInterval/2 old): a batch spans
+// min(IdleShipInterval/2, max(ShipInterval/2, (⌈IdleBytes ÷ payload⌉ −
+// 1)/r)) of records. A head is written when the archive moved, at most
+// once per ShipInterval: one PUT every max(ShipInterval, P), and one
+// DELETE of the head three back. Compaction runs every Compaction[0]:
+// it lists wal/ (⌈objects under wal/ ÷ 1000⌉ LIST pages), reads the
+// newest timeline (one GET), then for each window length in turn merges
+// every run of two or more objects whose first records fall in one
+// closed window (consecutive, at most MaxCompactedBytes together): one
+// GET per piece, one PUT (on S3 a multipart upload at 16 MiB and more:
 // ⌈size ÷ 8 MiB⌉ + 2 requests), one DELETE per piece. Without
 // compaction, wal/'s directories are listed every 30 s (one LIST). A
-// writing repository lists epochs/ once a minute. At start the archiver
-// lists wal/ twice and wal/head/ and wal/pin/ once, and writes the
-// timeline, the first head and the pin. simulate applies these rules
-// event by event, with windows aligned to Unix time as the library
-// aligns them.
+// writing repository lists epochs/ before its first PUT a minute or
+// more after its last check (the first upload then). At start the
+// archiver lists wal/ twice and wal/head/ and wal/pin/ once, and writes
+// the timeline, the first head and the pin. simulate applies these
+// rules event by event, with windows aligned to Unix time as the
+// library aligns them.
 
 // modelParams are a simulation's inputs.
 type modelParams struct {
@@ -35,6 +41,7 @@ type modelParams struct {
 	payload  float64         // payload bytes per event (for MaxObjectBytes; 0: never reached)
 	objBytes float64         // stored bytes of one upload
 	ship     time.Duration   // ShipInterval
+	idle     time.Duration   // IdleShipInterval (0: off)
 	windows  []time.Duration // compaction windows; nil: NoCompaction
 	start    time.Time       // the archiver's start
 	span     time.Duration   // simulated time after start
@@ -91,9 +98,20 @@ type simObj struct {
 	size        float64
 }
 
-// uploadPeriod is P: the time between two uploads under a steady load.
-func uploadPeriod(rate, payload float64, ship time.Duration) float64 {
-	p := ship.Seconds()/2 + 1/rate
+// uploadPeriod is P: the time between two uploads under a steady load,
+// with IdleShipInterval idle (0: off).
+func uploadPeriod(rate, payload float64, ship, idle time.Duration) float64 {
+	span := ship.Seconds() / 2 // first to last record of a batch
+	if idle > 0 {
+		quiet := idle.Seconds() / 2
+		if payload > 0 {
+			// The record that takes the batch to IdleBytes puts it back
+			// under ShipInterval's rule.
+			quiet = min(quiet, max(span, (math.Ceil(idleBytes/payload)-1)/rate))
+		}
+		span = quiet
+	}
+	p := span + 1/rate
 	if payload > 0 {
 		p = min(p, maxObjectBytes/(rate*payload)+1/rate)
 	}
@@ -119,7 +137,7 @@ func simulate(p modelParams) modelCounts {
 		from = p.countFrom.UnixNano()
 	}
 	counted := func(t int64) bool { return t >= from && t <= end }
-	period := int64(uploadPeriod(p.rate, p.payload, p.ship) * 1e9)
+	period := int64(uploadPeriod(p.rate, p.payload, p.ship, p.idle) * 1e9)
 	batch := period - int64(1e9/p.rate) // first to last record of a batch; it lands then
 	ship := int64(p.ship)
 	landing := func(k int64) int64 { return start + k*period + batch }
@@ -135,7 +153,10 @@ func simulate(p modelParams) modelCounts {
 		m.heads++
 	}
 	for {
-		k := max(0, (lastHead-landing(0))/period+1) // the first landing after lastHead
+		k := int64(0) // the first landing after lastHead
+		if lastHead >= landing(0) {
+			k = (lastHead-landing(0))/period + 1
+		}
 		for landing(k) <= lastHead {
 			k++
 		}
@@ -152,10 +173,18 @@ func simulate(p modelParams) modelCounts {
 			}
 		}
 	}
-	// Key checks: a PUT at least a minute after the last check lists
-	// epochs/ (the repository checked when it opened, at start).
-	for t := start + int64(keyCheckInterval); t <= end; t += int64(keyCheckInterval) {
-		if counted(t) {
+	// Key checks: the first PUT at least a minute after the last check
+	// lists epochs/ (the repository checked when it opened, at start).
+	// Heads follow uploads, so that PUT is an upload.
+	for checked, k := start, int64(0); ; {
+		for landing(k) < checked+int64(keyCheckInterval) {
+			k++
+		}
+		checked = landing(k)
+		if checked > end {
+			break
+		}
+		if counted(checked) {
 			m.keyLists++
 		}
 	}
@@ -312,7 +341,8 @@ func compactLevel(own []simObj, width, closed int64, maxBytes float64, merged fu
 type projection struct {
 	rate  int
 	sched schedule
-	hour  modelCounts // one hour of the archiver in steady state
+	idle  time.Duration // IdleShipInterval (0: off)
+	hour  modelCounts   // one hour of the archiver in steady state
 
 	// Per day: the restore drills, verifies and retention runs.
 	drillGets, drillLists, verifyGets, verifyLists, retentionLists, retentionGets float64
@@ -325,9 +355,10 @@ type projection struct {
 // projectionDay is the counted day of a projection's simulation.
 const projectionDay = 24 * time.Hour
 
-// project simulates sched at rate (objBytes per upload) long enough to
-// fill the point-in-time window and counts its last day.
-func project(rate int, payload, objBytes float64, sched schedule) projection {
+// project simulates sched at rate (objBytes per upload), with
+// IdleShipInterval idle (0: off), long enough to fill the point-in-time
+// window and counts its last day.
+func project(rate int, payload, objBytes float64, sched schedule, idle time.Duration) projection {
 	retain := pitrWindow + basePeriod/2 // retention deletes daily: on average half a day more
 	warm := retain + 2*time.Hour
 	if sched.windows != nil {
@@ -335,10 +366,10 @@ func project(rate int, payload, objBytes float64, sched schedule) projection {
 	}
 	start := time.Date(2026, 1, 5, 0, 0, 7, 0, time.UTC) // an arbitrary start, not on a window edge
 	m := simulate(modelParams{
-		rate: float64(rate), payload: payload, objBytes: objBytes, ship: shipInterval, windows: sched.windows,
+		rate: float64(rate), payload: payload, objBytes: objBytes, ship: shipInterval, idle: idle, windows: sched.windows,
 		start: start, span: warm + projectionDay, countFrom: start.Add(warm), retain: retain, recentFor: basePeriod / 2,
 	})
-	pr := projection{rate: rate, sched: sched, objectsHeld: m.walObjects, bytesHeld: m.walBytes, recentObjects: m.recentObjects}
+	pr := projection{rate: rate, sched: sched, idle: idle, objectsHeld: m.walObjects, bytesHeld: m.walBytes, recentObjects: m.recentObjects}
 	pr.hour = m.scale(float64(time.Hour) / float64(projectionDay))
 	pages := math.Ceil(float64(m.walObjects+keepHeads+anchorObjects) / s3ListPage)
 	// A drill to the latest state: list wal/, the heads and the
@@ -402,7 +433,7 @@ func study(payload float64, objBytes map[int]float64) studyResult {
 	for _, c := range candidates {
 		var row []projection
 		for _, r := range costRates {
-			row = append(row, project(r, payload, objBytes[r], c))
+			row = append(row, project(r, payload, objBytes[r], c, 0))
 		}
 		res.projs = append(res.projs, row)
 	}
