@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
+
+	"gocloud.dev/blob"
 
 	"github.com/continuity-go/continuity/archive"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
-	"gocloud.dev/blob"
+	"github.com/continuity-go/continuity/wal"
 )
 
 // The request-cost suite (suite cost) counts what the archive asks of its
@@ -86,6 +89,51 @@ var candidates = []schedule{
 // costRates are the loads measured, events per second.
 var costRates = []int{10, 1000, 10_000}
 
+// idleRates and idleIntervals are the loads and the
+// Options.IdleShipInterval values measured beside the default (off),
+// with the default compaction: what the option saves where it is meant
+// to, and where it should change little.
+var (
+	idleRates     = []int{10, 1000}
+	idleIntervals = []time.Duration{10 * time.Second, time.Minute}
+)
+
+// costConfig is one configuration of a cost run.
+type costConfig struct {
+	sched schedule
+	idle  time.Duration // Options.IdleShipInterval (0: off)
+}
+
+// costConfigs are the configurations measured at rate: the default
+// compaction and the scaled one, then IdleShipInterval's values at
+// idleRates.
+func costConfigs(rate int) []costConfig {
+	cs := []costConfig{{sched: defaultSchedule}, {sched: scaledSchedule}}
+	if slices.Contains(idleRates, rate) {
+		for _, idle := range idleIntervals {
+			cs = append(cs, costConfig{sched: defaultSchedule, idle: idle})
+		}
+	}
+	return cs
+}
+
+// costRunsPerStore is how many runs the cost suite makes on a store.
+func costRunsPerStore() int {
+	n := 0
+	for _, rate := range costRates {
+		n += len(costConfigs(rate))
+	}
+	return n
+}
+
+// idleName names an IdleShipInterval value ("off" for 0).
+func idleName(idle time.Duration) string {
+	if idle == 0 {
+		return "off"
+	}
+	return idle.String()
+}
+
 // The study's operating assumptions (the README states them).
 const (
 	pitrWindow     = 7 * 24 * time.Hour // the point-in-time window kept
@@ -99,6 +147,9 @@ const (
 type costRun struct {
 	rate     int
 	sched    schedule
+	idle     time.Duration // Options.IdleShipInterval (0: off)
+	bound    time.Duration // Status().Bound: the lag promised
+	flushed  bool          // the archive had not caught up on its own when the run flushed it
 	start    time.Time     // NewArchiver
 	span     time.Duration // from NewArchiver to the load's end
 	records  int64         // appended during the load
@@ -108,7 +159,8 @@ type costRun struct {
 	held     int           // WAL objects held after Flush
 	lagMax   time.Duration // per record, Append → archived
 	lagP99   time.Duration
-	model    modelCounts // the model over the same span
+	gap      time.Duration // mean time between two uploads of the load (0: fewer than two)
+	model    modelCounts   // the model over the same span
 }
 
 // costJob is the cost suite's runs on one store.
@@ -118,34 +170,40 @@ type costJob struct {
 }
 
 // costAll runs the cost suite on st: every rate with the default
-// schedule and with the scaled one.
+// schedule and with the scaled one, and at idleRates with each of
+// idleIntervals.
 func (b *bencher) costAll(ctx context.Context, st *store) (*costJob, error) {
 	j := &costJob{store: st}
 	for _, rate := range costRates {
-		for _, sc := range []schedule{defaultSchedule, scaledSchedule} {
+		for _, c := range costConfigs(rate) {
 			b.done++
-			fmt.Fprintf(b.progress, "[%d/%d] cost %s: %s events/s, compaction %s, %v: ", b.done, b.total, st.label, thousands(rate), sc.name, b.costDuration)
-			r, err := b.costOnce(ctx, st, rate, sc)
+			fmt.Fprintf(b.progress, "[%d/%d] cost %s: %s events/s, compaction %s, IdleShipInterval %s, %v: ", b.done, b.total, st.label, thousands(rate), c.sched.name, idleName(c.idle), b.costDuration)
+			r, err := b.costOnce(ctx, st, rate, c)
 			if err != nil {
 				fmt.Fprintln(b.progress, "failed")
-				return nil, fmt.Errorf("cost %s, %d events/s, %s: %w", st.label, rate, sc.name, err)
+				return nil, fmt.Errorf("cost %s, %d events/s, %s, IdleShipInterval %s: %w", st.label, rate, c.sched.name, idleName(c.idle), err)
 			}
 			m := r.model.requests()
-			fmt.Fprintf(b.progress, "%d uploads, PUT %d (model %.0f), GET %d (model %.0f), LIST %d (model %.0f), DELETE %d (model %.0f); lag max %v\n",
+			fmt.Fprintf(b.progress, "%d uploads, PUT %d (model %.0f), GET %d (model %.0f), LIST %d (model %.0f), DELETE %d (model %.0f); lag max %v of bound %v",
 				r.uploads, r.counts.get(opPut, ""), m.put, r.counts.get(opGet, ""), m.get, r.counts.get(opList, ""), m.list,
-				r.counts.get(opDelete, ""), m.del, r.lagMax.Round(time.Millisecond))
+				r.counts.get(opDelete, ""), m.del, r.lagMax.Round(time.Millisecond), r.bound)
+			if r.flushed {
+				fmt.Fprint(b.progress, " (the last records flushed)")
+			}
+			fmt.Fprintln(b.progress)
 			j.runs = append(j.runs, r)
 		}
 	}
 	return j, nil
 }
 
-// costOnce runs the Archiver with compaction sc on a fresh log and a
+// costOnce runs the Archiver with configuration c on a fresh log and a
 // fresh repository in st (its bucket wrapped to count requests) under
 // rate events/s for -cost-duration, and counts the requests from
 // NewArchiver to the end of the load.
-func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule) (*costRun, error) {
-	r := &costRun{rate: rate, sched: sc}
+func (b *bencher) costOnce(ctx context.Context, st *store, rate int, c costConfig) (*costRun, error) {
+	sc := c.sched
+	r := &costRun{rate: rate, sched: sc, idle: c.idle}
 	counter := &reqCounter{}
 	run, err := b.freshRun(ctx, st, "cost-", func(inner *blob.Bucket) *blob.Bucket { return countBucket(inner, counter) })
 	if err != nil {
@@ -161,11 +219,12 @@ func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule
 	base := time.Now()
 	ups := &uploadLog{base: base}
 	opts := archive.Options{
-		ShipInterval: shipInterval,
-		Compaction:   sc.windows,
-		NoCompaction: sc.windows == nil,
-		OnUpload:     ups.onUpload,
-		Logger:       b.logger(),
+		ShipInterval:     shipInterval,
+		IdleShipInterval: c.idle,
+		Compaction:       sc.windows,
+		NoCompaction:     sc.windows == nil,
+		OnUpload:         ups.onUpload,
+		Logger:           b.logger(),
 	}
 	before := counter.snapshot()
 	r.start = time.Now()
@@ -174,6 +233,7 @@ func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule
 		return nil, err
 	}
 	defer a.Close()
+	r.bound = a.Status().Bound
 	loadStart, loadDur, _, err := lb.pace(ctx, log, total, base, appendAt)
 	if err != nil {
 		return nil, err
@@ -185,8 +245,15 @@ func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule
 	last := log.Last()
 	r.records = int64(last)
 
-	if err := drain(ctx, a, last); err != nil {
-		return nil, err
+	// As drain, but the last batch may wait until its oldest record is
+	// Bound/2 old: wait that long too, so that no Flush shortens the
+	// last records' lag (unless the load was shorter: a smoke run).
+	r.flushed = !waitArchived(ctx, a, last, min(r.bound/2, b.costDuration)+min(drainTimeout, b.costDuration))
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = a.Flush(fctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("flush: %w", err)
 	}
 	a.Close()
 
@@ -200,6 +267,9 @@ func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule
 		upBytes += int64(u.ev.Bytes)
 	}
 	r.lagMax, r.lagP99 = lags[len(lags)-1], benchkit.Percentile(lags, 0.99)
+	if n := int(r.uploads); n >= 2 {
+		r.gap = (inOrder[n-1].at - inOrder[0].at) / time.Duration(n-1)
+	}
 	r.objBytes = float64(upBytes) / float64(len(inOrder))
 	objs, err := listArchive(ctx, run.bucket)
 	if err != nil {
@@ -211,10 +281,23 @@ func (b *bencher) costOnce(ctx context.Context, st *store, rate int, sc schedule
 		}
 	}
 	r.model = simulate(modelParams{
-		rate: float64(rate), payload: float64(b.payload), objBytes: r.objBytes, ship: shipInterval, windows: sc.windows,
+		rate: float64(rate), payload: float64(b.payload), objBytes: r.objBytes, ship: shipInterval, idle: c.idle, windows: sc.windows,
 		start: r.start, span: r.span, fresh: true,
 	})
 	return r, nil
+}
+
+// waitArchived waits up to wait for the archive to reach last on its
+// own; false if it did not.
+func waitArchived(ctx context.Context, a *archive.Archiver, last wal.LSN, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for a.Status().Archived < last {
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
 }
 
 // thousands formats n with thousands separators.

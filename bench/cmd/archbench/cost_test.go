@@ -327,16 +327,21 @@ func TestRenderCost(t *testing.T) {
 	j := &costJob{store: st}
 	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	for _, rate := range costRates {
-		for _, sc := range []schedule{defaultSchedule, scaledSchedule} {
-			m := simulate(modelParams{rate: float64(rate), payload: 256, objBytes: 100 * float64(rate), ship: time.Second, windows: sc.windows, start: start, span: time.Minute, fresh: true})
+		for _, cc := range costConfigs(rate) {
+			sc := cc.sched
+			m := simulate(modelParams{rate: float64(rate), payload: 256, objBytes: 100 * float64(rate), ship: time.Second, idle: cc.idle, windows: sc.windows, start: start, span: time.Minute, fresh: true})
 			c := reqCounts{n: map[reqKey]int64{{opPut, "wal"}: int64(m.uploads + m.compPuts), {opPut, "head"}: int64(m.heads), {opList, "wal"}: 2}}
-			j.runs = append(j.runs, &costRun{rate: rate, sched: sc, span: time.Minute, uploads: int64(m.uploads), counts: c, objBytes: 100 * float64(rate), model: m, lagMax: 510 * time.Millisecond, lagP99: 505 * time.Millisecond})
+			bound := max(time.Second, cc.idle)
+			j.runs = append(j.runs, &costRun{rate: rate, sched: sc, idle: cc.idle, bound: bound, span: time.Minute, uploads: int64(m.uploads), counts: c, objBytes: 100 * float64(rate), model: m,
+				lagMax: bound/2 + 10*time.Millisecond, lagP99: bound / 2, gap: bound / 2})
 		}
 	}
 	out := renderCost(s, benchkit.System{}, &results{cost: []*costJob{j}}, "-suites cost")
 	for _, want := range []string{
 		"#### Requests counted (file://)", "#### The model against the counts (file://)", "#### Per hour and per month with the default options (file://)",
 		"#### Compaction schedules: requests $ per month (file://)", "as of March 2026", "| 10,000 | 3 s / 15 s / 45 s (scaled) |", "Cheapest overall",
+		"#### IdleShipInterval at 10 and 1,000 events/s: requests, cost and lag (file://)", "| 10 | 1m0s | 1m0s |",
+		"| IdleShipInterval lag never past its bound (max lag ≤ bound, in every run) | 4 runs;", "| yes |", "Saving at 10 events/s, IdleShipInterval 10s",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

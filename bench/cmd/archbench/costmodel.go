@@ -464,12 +464,12 @@ func (s studyResult) best() (perRate []int, overall int, worst []float64) {
 	return perRate, overall, worst
 }
 
-// measuredObjBytes returns the mean upload size of the default runs by
-// rate.
+// measuredObjBytes returns the mean upload size of the default runs
+// (default compaction, no IdleShipInterval) by rate.
 func (j *costJob) measuredObjBytes() map[int]float64 {
 	out := map[int]float64{}
 	for _, r := range j.runs {
-		if r.sched.name == defaultSchedule.name {
+		if r.sched.name == defaultSchedule.name && r.idle == 0 {
 			out[r.rate] = r.objBytes
 		}
 	}

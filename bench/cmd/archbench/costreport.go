@@ -11,7 +11,8 @@ import (
 
 // renderCost formats the cost suite's results as Markdown: the counts,
 // the model against them, the projection per hour and month at the
-// default schedule, and the schedule study.
+// default schedule, the schedule study, and what IdleShipInterval
+// saves at low rates.
 func renderCost(s settings, sys benchkit.System, res *results, args string) string {
 	var b strings.Builder
 	cmd := "go run ./cmd/archbench"
@@ -23,12 +24,13 @@ func renderCost(s settings, sys benchkit.System, res *results, args string) stri
 	for _, j := range res.cost {
 		rows = append(rows, []string{"Store " + j.store.label, j.store.desc + "; every request counted by a gocloud driver.Bucket wrapped around it (counts do not depend on the store)"})
 	}
-	rows = append(rows, sys.Load(), []string{"Runs", fmt.Sprintf("per store, %s events/s of %s, each with the default compaction and with %s, %v of load each, ShipInterval %v%s",
-		joinRates(), sizeName(s.payload), scaledSchedule.name, s.costDuration, shipInterval, quickNote(s))})
+	rows = append(rows, sys.Load(), []string{"Runs", fmt.Sprintf("per store, %s events/s of %s, each with the default compaction and with %s; at %s events/s also with the default compaction and IdleShipInterval %s; %v of load each, ShipInterval %v%s",
+		joinRates(), sizeName(s.payload), scaledSchedule.name, joinInts(idleRates), joinIdle(), s.costDuration, shipInterval, quickNote(s))})
 	benchkit.Table(&b, []string{"", ""}, rows)
 	for _, j := range res.cost {
 		renderCostJob(&b, s, j)
 	}
+	renderIdleVerdicts(&b, s, res.cost)
 	return b.String()
 }
 
@@ -40,13 +42,31 @@ func joinRates() string {
 	return strings.Join(parts, ", ")
 }
 
+// joinInts lists rates with thousands separators, joined by "and".
+func joinInts(rates []int) string {
+	var parts []string
+	for _, r := range rates {
+		parts = append(parts, thousands(r))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// joinIdle lists idleIntervals.
+func joinIdle() string {
+	var parts []string
+	for _, d := range idleIntervals {
+		parts = append(parts, d.String())
+	}
+	return strings.Join(parts, " and ")
+}
+
 // renderCostJob writes one store's tables.
 func renderCostJob(b *strings.Builder, s settings, j *costJob) {
 	fmt.Fprintf(b, "\n#### Requests counted (%s), from NewArchiver to the end of the load\n\n", j.store.label)
 	var rows [][]string
 	for _, r := range j.runs {
 		c := r.counts
-		rows = append(rows, []string{thousands(r.rate), r.sched.name, benchkit.Sig3(r.span.Seconds()),
+		rows = append(rows, []string{thousands(r.rate), r.sched.name, idleName(r.idle), benchkit.Sig3(r.span.Seconds()),
 			benchkit.Thousands(r.uploads), benchkit.Thousands(c.get(opPut, "wal") - r.uploads), benchkit.Thousands(c.get(opPut, "head")),
 			benchkit.Thousands(c.get(opPut, "pin") + c.get(opPut, "timeline") + c.get(opPut, "repo")),
 			benchkit.Thousands(c.get(opGet, "wal")), benchkit.Thousands(c.get(opGet, "") - c.get(opGet, "wal")),
@@ -55,9 +75,9 @@ func renderCostJob(b *strings.Builder, s settings, j *costJob) {
 			benchkit.Sig3(float64(c.up) / 1e6), benchkit.Sig3(float64(c.down) / 1e6),
 			fmt.Sprint(r.held), benchkit.Sig3(ms(r.lagP99)), benchkit.Sig3(ms(r.lagMax))})
 	}
-	benchkit.Table(b, []string{"events/s", "compaction", "s counted", "uploads (PUT)", "compaction PUT", "head PUT", "other PUT", "WAL GET", "other GET",
+	benchkit.Table(b, []string{"events/s", "compaction", "IdleShipInterval", "s counted", "uploads (PUT)", "compaction PUT", "head PUT", "other PUT", "WAL GET", "other GET",
 		"LIST wal/", "other LIST", "WAL DELETE", "head DELETE", "HEAD", "MB up", "MB down", "WAL objects held after Flush", "lag p99 ms", "lag max ms"}, rows)
-	b.WriteString("\nuploads: OnUpload calls during the load; compaction PUT: the other PUTs of WAL objects (merged objects); other PUT: the timeline, the pin and the repository's own objects. other GET: the timeline (read by every compaction round), heads, pins. other LIST: wal/head/, wal/pin/, wal/'s directories, epochs/ (the repository's key check). Every LIST is one page of at most 1,000 keys. MB up and down: object bytes written and read. lag: per record, from its Append returning to the upload that archived it (the 1 s promise: ShipInterval).\n")
+	b.WriteString("\nuploads: OnUpload calls during the load; compaction PUT: the other PUTs of WAL objects (merged objects); other PUT: the timeline, the pin and the repository's own objects. other GET: the timeline (read by every compaction round), heads, pins. other LIST: wal/head/, wal/pin/, wal/'s directories, epochs/ (the repository's key check). Every LIST is one page of at most 1,000 keys. MB up and down: object bytes written and read. lag: per record, from its Append returning to the upload that archived it (the promise, Status().Bound: ShipInterval, 1 s, or IdleShipInterval where set).\n")
 
 	fmt.Fprintf(b, "\n#### The model against the counts (%s)\n\n", j.store.label)
 	rows = nil
@@ -73,12 +93,12 @@ func renderCostJob(b *strings.Builder, s settings, j *costJob) {
 		}
 		ec := relErr(modelCost(r.model), measuredCost(c))
 		worstCost = max(worstCost, math.Abs(ec))
-		rows = append(rows, []string{thousands(r.rate), r.sched.name,
+		rows = append(rows, []string{thousands(r.rate), r.sched.name, idleName(r.idle),
 			cell(r.model.uploads, r.uploads), cell(r.model.heads, c.get(opPut, "head")), cell(r.model.compPuts, c.get(opPut, "wal")-r.uploads),
 			cell(m.put, c.get(opPut, "")), cell(m.get, c.get(opGet, "")), cell(m.list, c.get(opList, "")), cell(m.del, c.get(opDelete, "")),
 			signedPct(ec)})
 	}
-	benchkit.Table(b, []string{"events/s", "compaction", "uploads", "head PUT", "compaction PUT", "all PUT", "all GET", "all LIST", "all DELETE", "request $ error"}, rows)
+	benchkit.Table(b, []string{"events/s", "compaction", "IdleShipInterval", "uploads", "head PUT", "compaction PUT", "all PUT", "all GET", "all LIST", "all DELETE", "request $ error"}, rows)
 	fmt.Fprintf(b, "\nEach cell: measured / model (model's error). The model (below the tables) simulated each run's span from the archiver's start, its windows aligned to the same Unix time, with the run's mean upload size. Largest error of a cell counting 20 requests or more: %s; of the runs' request cost at S3's prices: %s.\n",
 		benchkit.Sig3(100*worst)+"%", benchkit.Sig3(100*worstCost)+"%")
 
@@ -91,7 +111,7 @@ func renderCostJob(b *strings.Builder, s settings, j *costJob) {
 		h, mo := pr.hour, pr.month()
 		measured := "—"
 		for _, r := range j.runs {
-			if r.rate == pr.rate && r.sched.name == defaultSchedule.name {
+			if r.rate == pr.rate && r.sched.name == defaultSchedule.name && r.idle == 0 {
 				measured = benchkit.Thousands(int64(math.Round(float64(r.uploads) / r.span.Hours())))
 			}
 		}
@@ -141,6 +161,164 @@ func renderCostJob(b *strings.Builder, s settings, j *costJob) {
 		vs = append(vs, fmt.Sprintf("%s at %s events/s (%s of the default's %s)", dollars(o), thousands(st.rates[ri]), signedPct(relErr(o, d)), dollars(d)))
 	}
 	fmt.Fprintf(b, ": %s.\n", strings.Join(vs, ", "))
+
+	renderIdle(b, s, j)
+}
+
+// idleRow is one configuration of the IdleShipInterval table: its run
+// and its month.
+type idleRow struct {
+	run *costRun
+	pr  projection
+	mo  monthly
+}
+
+// idleRows returns, per rate of idleRates, the run with the default
+// options (IdleShipInterval off) and those with each of idleIntervals,
+// all with the default compaction, each with its projection (from its
+// own mean upload size). A configuration not run is left out.
+func (j *costJob) idleRows(payload float64) [][]idleRow {
+	var out [][]idleRow
+	for _, rate := range idleRates {
+		var rows []idleRow
+		for _, idle := range append([]time.Duration{0}, idleIntervals...) {
+			for _, r := range j.runs {
+				if r.rate == rate && r.idle == idle && r.sched.name == defaultSchedule.name {
+					pr := project(rate, payload, r.objBytes, defaultSchedule, idle)
+					rows = append(rows, idleRow{run: r, pr: pr, mo: pr.month()})
+					break
+				}
+			}
+		}
+		if len(rows) > 0 {
+			out = append(out, rows)
+		}
+	}
+	return out
+}
+
+// vsDefault is row's requests $ a month ÷ the default's (rows[0], if it
+// is the default).
+func vsDefault(rows []idleRow, row idleRow) float64 {
+	if rows[0].run.idle != 0 || rows[0].mo.requestCost == 0 {
+		return math.NaN()
+	}
+	return row.mo.requestCost / rows[0].mo.requestCost
+}
+
+// renderIdle writes one store's IdleShipInterval table.
+func renderIdle(b *strings.Builder, s settings, j *costJob) {
+	groups := j.idleRows(float64(s.payload))
+	if len(groups) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n#### IdleShipInterval at %s events/s: requests, cost and lag (%s)\n\n", joinInts(idleRates), j.store.label)
+	var rows [][]string
+	for _, g := range groups {
+		for _, row := range g {
+			r, mo := row.run, row.mo
+			gap := "—"
+			if r.gap > 0 {
+				gap = benchkit.Sig3(r.gap.Seconds())
+			}
+			perHour := func(v float64) string { return benchkit.Thousands(int64(math.Round(v / hoursPerMonth))) }
+			perMonth := func(v float64) string { return benchkit.Thousands(int64(math.Round(v))) }
+			within := "yes"
+			if r.lagMax > r.bound {
+				within = "**no**"
+			}
+			rows = append(rows, []string{thousands(r.rate), idleName(r.idle), r.bound.String(),
+				gap + " / " + benchkit.Sig3(uploadPeriod(float64(r.rate), float64(s.payload), shipInterval, r.idle)),
+				benchkit.Thousands(r.counts.get(opPut, "head")) + " / " + benchkit.Thousands(r.uploads),
+				perHour(mo.put) + " / " + perHour(mo.get) + " / " + perHour(mo.list),
+				perMonth(mo.put) + " / " + perMonth(mo.get) + " / " + perMonth(mo.list),
+				dollars(mo.requestCost), benchkit.Ratio(vsDefault(g, row)),
+				benchkit.Sig3(r.lagP99.Seconds()), benchkit.Sig3(r.lagMax.Seconds()), benchkit.Ratio(float64(r.lagMax) / float64(r.bound)), within})
+		}
+	}
+	benchkit.Table(b, []string{"events/s", "IdleShipInterval", "bound (Status().Bound)", "upload every s: measured / model", "head PUT / uploads in the run",
+		"PUT / GET / LIST per hour", "PUT / GET / LIST per month", "requests $/month", "$ ÷ default", "lag p99 s", "lag max s", "lag max ÷ bound", "lag max ≤ bound"}, rows)
+	fmt.Fprintf(b, "\nThe default compaction throughout; IdleBytes at its default, %s (%s events at %s). Each row is one run of the tables above (%v of load); the hour and the month are the model's steady state, as in \"Per hour and per month\" above (the month's requests, daily drill, VerifyPITR and ApplyRetention included, at the same S3 prices; per hour: the month's ÷ %d), extrapolated from the run with its own mean upload size: \"upload every\" sets them, measured as the mean gap between the load's uploads (— with fewer than two) against the model's period, and \"The model against the counts\" checks the model over the run's own span. $ ÷ default: requests $/month over the default's (IdleShipInterval off) at the same rate. lag: per record, from its Append returning to the upload that archived it, over the whole run (the last batch left to ship on its own); bound: what the archiver promises, Status().Bound.\n",
+		sizeName(idleBytes), thousands(int(math.Ceil(float64(idleBytes)/float64(s.payload)))), sizeName(s.payload), s.costDuration, hoursPerMonth)
+	if n := countFlushed(j); n > 0 {
+		fmt.Fprintf(b, "\nIn %d run(s) of this store the archive had not caught up on its own %v after the load (-cost-duration shorter than Bound/2): the last records were flushed, and their lag is shorter than the archiver alone would have made it.\n", n, min(drainTimeout, s.costDuration))
+	}
+}
+
+// countFlushed counts j's runs whose last records were flushed.
+func countFlushed(j *costJob) int {
+	n := 0
+	for _, r := range j.runs {
+		if r.flushed {
+			n++
+		}
+	}
+	return n
+}
+
+// renderIdleVerdicts writes the IdleShipInterval verdicts over every
+// store: the lag against its bound in every run, and what the option
+// saves at the lowest rate.
+func renderIdleVerdicts(b *strings.Builder, s settings, jobs []*costJob) {
+	type worst struct {
+		lag, bound time.Duration
+	}
+	var lagParts []string
+	ok, runs := true, 0
+	saving := map[time.Duration][]string{}
+	for _, j := range jobs {
+		groups := j.idleRows(float64(s.payload))
+		var parts []string
+		for _, idle := range idleIntervals {
+			var w worst
+			for _, g := range groups {
+				for _, row := range g {
+					r := row.run
+					if r.idle != idle {
+						continue
+					}
+					runs++
+					ok = ok && r.lagMax <= r.bound
+					if float64(r.lagMax)/float64(r.bound) >= float64(w.lag)/float64(max(w.bound, 1)) {
+						w = worst{r.lagMax, r.bound}
+					}
+				}
+			}
+			if w.bound > 0 {
+				parts = append(parts, fmt.Sprintf("%v: %s s of %s s", idle, benchkit.Sig3(w.lag.Seconds()), benchkit.Sig3(w.bound.Seconds())))
+			}
+		}
+		if len(parts) > 0 {
+			lagParts = append(lagParts, j.store.label+": "+strings.Join(parts, ", "))
+		}
+		if len(groups) == 0 || groups[0][0].run.idle != 0 || groups[0][0].run.rate != idleRates[0] {
+			continue
+		}
+		g := groups[0]
+		for _, row := range g[1:] {
+			d := g[0].mo
+			saving[row.run.idle] = append(saving[row.run.idle], fmt.Sprintf("%s: %s× (%s → %s a month; PUTs %s× fewer)", j.store.label,
+				benchkit.Ratio(d.requestCost/row.mo.requestCost), dollars(d.requestCost), dollars(row.mo.requestCost), benchkit.Ratio(d.put/row.mo.put)))
+		}
+	}
+	if runs == 0 {
+		return
+	}
+	b.WriteString("\n#### IdleShipInterval: verdicts\n\n")
+	met := "yes"
+	if !ok {
+		met = "**no**"
+	}
+	rows := [][]string{{"IdleShipInterval lag never past its bound (max lag ≤ bound, in every run)",
+		fmt.Sprintf("%d runs; largest max lag by IdleShipInterval: %s", runs, strings.Join(lagParts, "; ")), met}}
+	for _, idle := range idleIntervals {
+		if v := saving[idle]; len(v) > 0 {
+			rows = append(rows, []string{fmt.Sprintf("Saving at %s events/s, IdleShipInterval %s: requests $/month, default ÷ this", thousands(idleRates[0]), idle),
+				strings.Join(v, "; "), "(figure)"})
+		}
+	}
+	benchkit.Table(b, []string{"check", "measured", "met?"}, rows)
+	b.WriteString("\nmax lag: the largest per-record lag of a run (over the rates measured); bound: Status().Bound, IdleShipInterval. Saving: the month's request cost at S3's prices (table above) with the default options over the same with IdleShipInterval set, at the same rate; the RPO grows from ShipInterval to IdleShipInterval in exchange.\n")
 }
 
 // signedPct formats a ratio as a signed percentage.

@@ -42,12 +42,14 @@
 // first, then both again cached, and decodes the WAL objects from memory
 // in one goroutine, split into decryption, lz4 and the chain's SHA-256.
 //
-// Request cost (suite cost, run only when -suites names it): six runs
+// Request cost (suite cost, run only when -suites names it): ten runs
 // of -cost-duration per store count every request the archive makes,
 // by operation, through a gocloud driver.Bucket wrapped around the
 // store's bucket, and a model of the archive's rules, checked against
-// the counts, projects them to an hour and a month at S3's prices and
-// compares compaction schedules (cost.go). Its report goes between
+// the counts, projects them to an hour and a month at S3's prices,
+// compares compaction schedules, and sets what
+// Options.IdleShipInterval (10 s and 60 s, at 10 and 1,000 events/s)
+// saves beside the lag it allows (cost.go). Its report goes between
 // <!-- archbench-cost:begin --> and <!-- archbench-cost:end -->.
 //
 // Archive copy (suite copy, run only when -suites names it: about 5 s
@@ -163,7 +165,7 @@ var allSuites = []string{suiteLag, suiteRestore, suiteVerify}
 
 // suiteCost counts the archive's requests (cost.go). It is not among the
 // default suites: its counts do not change from run to run, and it takes
-// six runs of -cost-duration.
+// ten runs of -cost-duration per store.
 const suiteCost = "cost"
 
 // suiteCopy copies an archive with snapshot.Repo.CopyTo (copy.go). It is
@@ -256,7 +258,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.IntVar(&s.events, "events", defaultEvents, "restore: events archived after the base snapshot")
 	fs.StringVar(&stores, "stores", strings.Join(allStores, ","), "comma-separated stores: file, s3")
 	fs.StringVar(&suites, "suites", strings.Join(allSuites, ","), "comma-separated suites: lag, restore, verify, cost (request counts and their S3 cost; not run unless named), copy (snapshot.Repo.CopyTo, as ctl copy: first, unchanged and changed copies; not run unless named), sync (64 writers each appending and waiting in Archiver.Sync, against appending alone; not run unless named), copies (archive and copy lag with one copy in Options.Copies, under the lag suite's load; not run unless named)")
-	fs.DurationVar(&s.costDuration, "cost-duration", defaultCostDuration, "length of the load of one cost run (six per store)")
+	fs.DurationVar(&s.costDuration, "cost-duration", defaultCostDuration, "length of the load of one cost run (ten per store)")
 	fs.StringVar(&copyState, "copy-state", defaultCopyState, "copy: size of the copied archive's base snapshot (bytes, or a number with KiB, MiB or GiB)")
 	fs.IntVar(&s.copyEvents, "copy-events", defaultCopyEvents, "copy: events archived after the base snapshot (the change appends a tenth as many more)")
 	fs.DurationVar(&s.syncDuration, "sync-duration", defaultSyncDuration, "sync: length of each load (with Sync, and without) of one run")

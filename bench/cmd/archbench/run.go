@@ -83,7 +83,7 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 	}
 	b.total = (len(res.lag) + len(res.restores) + len(res.verifies) + len(res.copies) + len(res.syncs) + len(res.withCopy)) * b.runs
 	if b.suite(suiteCost) {
-		b.total += len(stores) * len(costRates) * 2
+		b.total += len(stores) * costRunsPerStore()
 	}
 	for r := 1; r <= b.runs; r++ {
 		for _, j := range res.lag {
