@@ -133,7 +133,9 @@ func (b *batcher) warnLag(now time.Time, last wal.LSN) {
 		return
 	}
 	age := b.age(now)
-	if age > a.opts.LagWarning && now.Sub(b.lastWarn) > a.opts.LagWarning {
+	// A quiet batch waits up to the bound by design: no warning then.
+	limit := max(a.opts.LagWarning, a.opts.bound())
+	if age > limit && now.Sub(b.lastWarn) > a.opts.LagWarning {
 		b.lastWarn = now
 		a.lg.Warn("archive is behind the log", "lag", age.Round(time.Millisecond), "archived", a.Status().Archived, "last", last)
 	}

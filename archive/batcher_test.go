@@ -1,7 +1,11 @@
 package archive
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,4 +112,36 @@ func TestIdleShipping(t *testing.T) {
 	n, _, err := parseArchiveName(ups[1].Object)
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, ups[1].At.Sub(time.Unix(0, n.FirstNanos)), 30*time.Minute, "a quiet batch shipped before IdleShipInterval/2: %+v", ups[1])
+}
+
+// TestLagWarningIdle: a quiet batch waiting for IdleShipInterval is not
+// "behind": no lag warning while its age is under the bound; without the
+// option the same age warns.
+func TestLagWarningIdle(t *testing.T) {
+	for _, idle := range []time.Duration{0, time.Hour} {
+		var logged bytes.Buffer
+		var mu sync.Mutex
+		rig := newArchiveRig(t, testkit.Buckets(t)[0].Open(t))
+		a := rig.archiver(Options{ShipInterval: time.Second, IdleShipInterval: idle, LagWarning: 10 * time.Second, NoCompaction: true,
+			Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))})
+		rig.append(1)
+		rig.clock.Add(20 * time.Second)
+		flush(t, a)
+		mu.Lock()
+		warned := strings.Contains(logged.String(), "archive is behind the log")
+		mu.Unlock()
+		assert.Equal(t, idle == 0, warned, "IdleShipInterval %v: a batch 20 s old (LagWarning 10 s): warned %v\n%s", idle, warned, logged.String())
+	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -70,7 +70,8 @@ type Options struct {
 	// not yet archived cannot be truncated. Default "archive".
 	Holder string
 	// LagWarning: a warning is logged, at most once per LagWarning, while
-	// the oldest unarchived record is older than this. Default 10 s.
+	// the oldest unarchived record is older than this (and than the
+	// bound, IdleShipInterval). Default 10 s.
 	LagWarning time.Duration
 	// MinBackoff and MaxBackoff bound the wait between retries of a
 	// failed upload. Defaults 100 ms and 10 s.
