@@ -10,7 +10,8 @@ import (
 // The archiver's side of the head and the pin (head.go): at resume it
 // pins an empty archive's first record and learns the newest head; then
 // a goroutine writes a head whenever the archived point moved, at most
-// once per ShipInterval, and at once when a Flush waits for it.
+// once per ShipInterval (IdleShipInterval if set), and at once when a
+// Flush waits for it.
 
 // anchorState is the archiver's knowledge of the heads. Guarded by a.mu.
 type anchorState struct {
@@ -123,7 +124,7 @@ func (a *Archiver) headDue() (bool, time.Duration) {
 	if a.heads.want > a.heads.lsn {
 		return true, 0
 	}
-	wait := a.opts.ShipInterval - a.opts.Now().Sub(a.heads.written)
+	wait := a.opts.bound() - a.opts.Now().Sub(a.heads.written)
 	return wait <= 0, wait
 }
 

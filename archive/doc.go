@@ -54,10 +54,10 @@
 //   - a chain (chain.go): c(L) = SHA-256(c(L-1), record L), sealed in every
 //     object before its first and after its last record, so each object
 //     proves it continues the one before (ErrBrokenChain otherwise);
-//   - a head, written at most once per ShipInterval and before Flush
-//     returns: a deleted newest object shows as a head past the newest
-//     object (Window.Cut, a Verify problem), and deleted newest heads as
-//     a head older than ShipInterval (Report.HeadWritten);
+//   - a head, written at most once per ShipInterval (IdleShipInterval if
+//     set) and before Flush returns: a deleted newest object shows as a
+//     head past the newest object (Window.Cut, a Verify problem), and
+//     deleted newest heads as a head older than that (Report.HeadWritten);
 //   - a pin, written when an archiver starts an empty archive and by
 //     retention before it deletes WAL: a deleted first object shows.
 //
