@@ -19,8 +19,8 @@ import (
 // its oldest is already ShipInterval/2 old): a batch spans
 // min(IdleShipInterval/2, max(ShipInterval/2, (⌈IdleBytes ÷ payload⌉ −
 // 1)/r)) of records. A head is written when the archive moved, at most
-// once per ShipInterval: one PUT every max(ShipInterval, P), and one
-// DELETE of the head three back. Compaction runs every Compaction[0]:
+// once per bound (ShipInterval, or IdleShipInterval if set): one PUT
+// every max(bound, P), and one DELETE of the head three back. Compaction runs every Compaction[0]:
 // it lists wal/ (⌈objects under wal/ ÷ 1000⌉ LIST pages), reads the
 // newest timeline (one GET), then for each window length in turn merges
 // every run of two or more objects whose first records fall in one
@@ -139,14 +139,14 @@ func simulate(p modelParams) modelCounts {
 	counted := func(t int64) bool { return t >= from && t <= end }
 	period := int64(uploadPeriod(p.rate, p.payload, p.ship, p.idle) * 1e9)
 	batch := period - int64(1e9/p.rate) // first to last record of a batch; it lands then
-	ship := int64(p.ship)
+	ship := int64(max(p.ship, p.idle))  // heads: at most one per bound
 	landing := func(k int64) int64 { return start + k*period + batch }
 
 	if p.fresh {
 		m.startLists, m.startPuts = 4, 2
 	}
-	// Heads: the first at start (fresh), then at most one per
-	// ShipInterval, each after a landing.
+	// Heads: the first at start (fresh), then at most one per bound
+	// (ShipInterval, or IdleShipInterval if set), each after a landing.
 	lastHead := start
 	nHeads := int64(1)
 	if p.fresh {
