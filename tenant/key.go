@@ -77,6 +77,9 @@ func (k *Key) Destroy() {
 	clear(k.data[:])
 	k.records, k.stateKeys = nil, nil
 	k.destroyed = true
+	// Again: a record call that held mu before us may have stored its
+	// key after the first clear; none can store one from now on.
+	k.last.Store(nil)
 }
 
 // material returns a copy of the data key, as a slot wraps it.
