@@ -97,12 +97,13 @@ type follower struct {
 	roundMu sync.Mutex   // one round or purge at a time
 	dst     *blob.Bucket // under roundMu
 
-	mu     sync.Mutex
-	queue  []written // landed in the archive, not yet copied, in that order
-	purges []string  // to delete from the copy before the next round
-	whole  bool      // a whole copy is due
-	start  time.Time
-	st     CopyStatus
+	mu      sync.Mutex
+	queue   []written // landed in the archive, not yet copied, in that order
+	purges  []string  // to delete from the copy before the next round
+	whole   bool      // a whole copy is due
+	inWhole bool      // a whole copy runs (asking again makes another due)
+	start   time.Time
+	st      CopyStatus
 }
 
 // startCopies starts a follower for each of Options.Copies.
@@ -282,6 +283,9 @@ func (f *follower) round() error {
 	var archived wal.LSN
 	f.mu.Lock()
 	whole, n := f.whole, len(f.queue)
+	// Taken now: a request made while it runs (a base snapshot landed
+	// meanwhile) asks for another.
+	f.whole, f.inWhole = false, whole
 	f.mu.Unlock()
 	if whole {
 		// CopyTo lists the archive after this: it holds at least this.
@@ -311,6 +315,7 @@ func (f *follower) round() error {
 		err = fmt.Errorf("the copy holds %d object(s) under the archive's names with other sizes (e.g. %s): it is damaged, or another archive's", len(st.Conflicts), st.Conflicts[0])
 	}
 	f.mu.Lock()
+	f.inWhole = false
 	f.st.Objects += int64(st.Copied)
 	f.st.Bytes += st.Bytes
 	f.st.NotCopied = len(st.Conflicts) + len(st.Unauthenticated)
@@ -320,7 +325,6 @@ func (f *follower) round() error {
 	}
 	f.queue = slices.Delete(f.queue, 0, n)
 	if whole {
-		f.whole = false
 		f.st.Whole = began
 	}
 	f.st.Archived = max(f.st.Archived, archived)
@@ -369,7 +373,7 @@ func (f *follower) status(now time.Time, lag time.Duration) CopyStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.st
-	st.Pending, st.WholeDue = len(f.queue), f.whole
+	st.Pending, st.WholeDue = len(f.queue), f.whole || f.inWhole
 	st.Lag = lag
 	if st.Whole.IsZero() {
 		st.Lag = max(lag, now.Sub(f.start))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -233,4 +234,34 @@ func TestSyncCopies(t *testing.T) {
 	require.NoError(t, a.Sync(ctx, last))
 
 	assert.Error(t, Options{SyncCopies: 1}.Validate(), "SyncCopies without copies")
+}
+
+// TestCopyWholeAgain: a base snapshot that lands while a whole copy runs
+// gets a whole copy of its own: the request is not lost with the one
+// that was already running (its listing predates the snapshot).
+func TestCopyWholeAgain(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, testkit.Buckets(t)[0].Open(t))
+	dst := testkit.Buckets(t)[0].Open(t)
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a := rig.archiver(Options{ShipInterval: time.Second, NoCompaction: true,
+		Copies: []Copy{{Name: "off-site", Every: time.Hour, Open: func(context.Context) (*blob.Bucket, error) {
+			return testkit.FaultBucket(dst, func(_ context.Context, op testkit.BucketOp) error {
+				if op.Kind == "put" {
+					once.Do(func() { close(held); <-release }) // the first whole copy's first write
+				}
+				return nil
+			}), nil
+		}}}})
+	<-held
+	rig.append(3)
+	flush(t, a)
+	m, err := a.SnapshotNow(ctx)
+	require.NoError(t, err)
+	close(release)
+	testkit.Eventually(t, func() bool {
+		ok, err := dst.Exists(ctx, "snapshots/"+m.ID.String())
+		return err == nil && ok
+	}, "the snapshot taken during the first whole copy reaches the copy")
 }
