@@ -615,3 +615,23 @@ func TestURLs(t *testing.T) {
 	require.NoError(t, err, "other schemes go to blob.OpenBucket")
 	require.NoError(t, b.Close())
 }
+
+// TestDirectoryGone: a bucket whose directory is removed while a write
+// is open fails the write and does not make the directory again (an
+// unmounted disk must not fill up the mount point).
+func TestDirectoryGone(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "bucket")
+	b, err := OpenBucket(dir, nil)
+	require.NoError(t, err)
+	defer b.Close()
+	w, err := b.NewWriter(ctx, "a/b/c", nil)
+	require.NoError(t, err)
+	_, err = w.Write(make([]byte, 8<<20)) // past the writer's buffer: a temporary file
+	require.NoError(t, err)
+	require.NoError(t, os.RemoveAll(dir))
+	assert.Error(t, w.Close(), "a write into a directory that went away")
+	assert.NoDirExists(t, dir, "the bucket's directory is made again")
+	assert.Error(t, b.WriteAll(ctx, "x/y", []byte("more"), nil))
+	assert.NoDirExists(t, dir)
+}

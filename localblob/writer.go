@@ -216,10 +216,15 @@ func parentRel(rel string) string {
 }
 
 // mkdirKey creates the directory dirRel for a key. An object in the way
-// is ErrKeyConflict.
+// is ErrKeyConflict. It never makes the bucket's own directory again: one
+// that went away (an unmounted disk, a removed copy) fails the write
+// instead of growing afresh where it was.
 func (b *bucket) mkdirKey(dirRel string) error {
 	if dirRel == "" {
 		return nil
+	}
+	if _, err := b.fs.Stat(b.dir); err != nil {
+		return fmt.Errorf("the bucket's directory %s is gone: %w", b.dir, err)
 	}
 	err := b.fs.MkdirAll(b.abs(dirRel), b.opts.DirPerm)
 	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
