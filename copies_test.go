@@ -93,7 +93,7 @@ func TestCopies(t *testing.T) {
 	}, "copy b fails and says so")
 	restores(a, last)
 
-	require.NoError(t, os.Mkdir(b, 0o700)) // back, empty: it catches up from nothing
+	require.NoError(t, os.MkdirAll(b, 0o700)) // back, empty: it catches up from nothing
 	testkit.Eventually(t, func() bool { return holds("b", last) }, "copy b catches up")
 	restores(b, last)
 
