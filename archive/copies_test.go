@@ -32,21 +32,10 @@ func TestCopies(t *testing.T) {
 		ctx := context.Background()
 		rig := newArchiveRig(t, open(t))
 		near, far := open(t), open(t)
-		var farDown atomic.Bool
-		errDown := errors.New("the far copy's bucket is unreachable")
-		copyOf := func(b *blob.Bucket, down *atomic.Bool) func(context.Context) (*blob.Bucket, error) {
-			return func(context.Context) (*blob.Bucket, error) {
-				return testkit.FaultBucket(b, func(context.Context, testkit.BucketOp) error {
-					if down != nil && down.Load() {
-						return errDown
-					}
-					return nil
-				}), nil
-			}
-		}
+		var nearDown, farDown atomic.Bool
 		a := rig.archiver(Options{ShipInterval: time.Second, NoCompaction: true, Copies: []Copy{
-			{Name: "near", Open: copyOf(near, nil), Every: time.Hour},
-			{Name: "far", Open: copyOf(far, &farDown), Every: time.Hour},
+			{Name: "near", Open: downable(near, &nearDown), Every: time.Hour},
+			{Name: "far", Open: downable(far, &farDown), Every: time.Hour},
 		}})
 		copyStatus := func(name string) CopyStatus {
 			for _, c := range a.Status().Copies {
@@ -130,6 +119,22 @@ func TestCopies(t *testing.T) {
 	})
 }
 
+// errDown is what a copy's bucket says while down.
+var errDown = errors.New("the copy's bucket is unreachable")
+
+// downable opens b for a copy, failing every operation with errDown
+// while down is set. Its Close leaves b open.
+func downable(b *blob.Bucket, down *atomic.Bool) func(context.Context) (*blob.Bucket, error) {
+	return func(context.Context) (*blob.Bucket, error) {
+		return testkit.FaultBucket(b, func(context.Context, testkit.BucketOp) error {
+			if down.Load() {
+				return errDown
+			}
+			return nil
+		}), nil
+	}
+}
+
 // TestCopiesOptions: a copy without a name or a way to open it, or on a
 // store that cannot copy, is refused before anything starts.
 func TestCopiesOptions(t *testing.T) {
@@ -156,14 +161,7 @@ func TestPurgeCopies(t *testing.T) {
 			}
 			return SealedPrefixLen(name)
 		},
-		Copies: []Copy{{Name: "off-site", Every: time.Hour, Open: func(context.Context) (*blob.Bucket, error) {
-			return testkit.FaultBucket(dst, func(context.Context, testkit.BucketOp) error {
-				if down.Load() {
-					return errors.New("unreachable")
-				}
-				return nil
-			}), nil
-		}}}})
+		Copies: []Copy{{Name: "off-site", Every: time.Hour, Open: downable(dst, &down)}}})
 	inCopy := func(name string) bool {
 		ok, err := dst.Exists(ctx, name)
 		require.NoError(t, err)
@@ -206,14 +204,7 @@ func TestSyncCopies(t *testing.T) {
 	dst := testkit.Buckets(t)[0].Open(t)
 	var down atomic.Bool
 	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true, SyncCopies: 1,
-		Copies: []Copy{{Name: "off-site", Every: time.Hour, Open: func(context.Context) (*blob.Bucket, error) {
-			return testkit.FaultBucket(dst, func(context.Context, testkit.BucketOp) error {
-				if down.Load() {
-					return errors.New("unreachable")
-				}
-				return nil
-			}), nil
-		}}}})
+		Copies: []Copy{{Name: "off-site", Every: time.Hour, Open: downable(dst, &down)}}})
 	for i := range 5 {
 		rig.append(1 + i)
 		last := rig.recs[len(rig.recs)-1].LSN

@@ -31,6 +31,14 @@ type CopyOptions struct {
 	Lock *ObjectLock
 }
 
+// sealedPrefix is SealedPrefix's answer for name (false without one).
+func (o CopyOptions) sealedPrefix(name string) (int, bool) {
+	if o.SealedPrefix == nil {
+		return 0, false
+	}
+	return o.SealedPrefix(name)
+}
+
 // CopyStats says what CopyTo did (or would do).
 type CopyStats struct {
 	Objects int   // objects of the repository looked at
@@ -277,10 +285,7 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 		if checkSealedName(name) != nil {
 			continue
 		}
-		n, ok := 0, false
-		if opts.SealedPrefix != nil {
-			n, ok = opts.SealedPrefix(name)
-		}
+		n, ok := opts.sealedPrefix(name)
 		if !ok {
 			st.Unknown = append(st.Unknown, name)
 			continue
@@ -349,10 +354,7 @@ func (r *Repo) CopyObjects(ctx context.Context, dst *blob.Bucket, names []string
 			return st, err
 		}
 		st.Objects++
-		n, ok := 0, false
-		if opts.SealedPrefix != nil {
-			n, ok = opts.SealedPrefix(name)
-		}
+		n, ok := opts.sealedPrefix(name)
 		if !ok {
 			st.Unknown = append(st.Unknown, name)
 			continue
