@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,16 +81,8 @@ func TestCopiesSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an archiver against a log on disk")
 	}
-	dir := t.TempDir()
-	readme := filepath.Join(dir, "README.md")
 	others := "# Benchmarks\n\n" + beginMarker + "\nlag, restore, verify\n" + endMarker + "\n\n" + syncBeginMarker + "\nsync\n" + syncEndMarker + "\n"
-	if err := os.WriteFile(readme, []byte(others+"\n"+copiesBeginMarker+"\nold\n"+copiesEndMarker+"\n\nafter\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s, err := parseFlags([]string{"-suites", "copies", "-stores", "file", "-runs", "1", "-copies-duration", "1s", "-rate", "2000", "-dir", dir, "-readme", readme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir, readme := suiteReadme(t, others, copiesBeginMarker, copiesEndMarker, "-suites", "copies", "-stores", "file", "-runs", "1", "-copies-duration", "1s", "-rate", "2000")
 	b := &bencher{settings: s, root: dir, progress: io.Discard}
 	res, err := b.all(context.Background(), []*store{b.fileStore()})
 	if err != nil {

@@ -144,16 +144,8 @@ func TestCopySuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an archiver against a log on disk")
 	}
-	dir := t.TempDir()
-	readme := filepath.Join(dir, "README.md")
 	others := "# Benchmarks\n\n" + beginMarker + "\nlag, restore, verify\n" + endMarker + "\n\n" + costBeginMarker + "\ncost\n" + costEndMarker + "\n"
-	if err := os.WriteFile(readme, []byte(others+"\n"+copyBeginMarker+"\nold\n"+copyEndMarker+"\n\nafter\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s, err := parseFlags([]string{"-suites", "copy", "-stores", "file", "-runs", "2", "-copy-state", "2MiB", "-copy-events", "5000", "-dir", dir, "-readme", readme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, readme := suiteReadme(t, others, copyBeginMarker, copyEndMarker, "-suites", "copy", "-stores", "file", "-runs", "2", "-copy-state", "2MiB", "-copy-events", "5000")
 	text, out := runIntoReadme(t, s, readme, others, copyBeginMarker, copyEndMarker)
 	for _, want := range []string{
 		"#### First copy: 2 MiB state + 5,000 events of 256 B, into an empty bucket", "#### Copy again, nothing changed",
@@ -193,6 +185,24 @@ func TestCopySuite(t *testing.T) {
 // others and then the suite's section between begin and end followed by
 // a line "after", and checks that only that section changed. It returns
 // the README's text and what the run printed.
+// suiteReadme starts a suite's end-to-end test: a README in a new
+// directory holding others and the suite's section between begin and
+// end (old text, then "after" below it), and the settings args give
+// with -dir and -readme pointing there.
+func suiteReadme(t *testing.T, others, begin, end string, args ...string) (s settings, dir, readme string) {
+	t.Helper()
+	dir = t.TempDir()
+	readme = filepath.Join(dir, "README.md")
+	if err := os.WriteFile(readme, []byte(others+"\n"+begin+"\nold\n"+end+"\n\nafter\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseFlags(append(args, "-dir", dir, "-readme", readme))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir, readme
+}
+
 func runIntoReadme(t *testing.T, s settings, readme, others, begin, end string) (text, out string) {
 	t.Helper()
 	var printed strings.Builder

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,16 +79,8 @@ func TestSyncSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an archiver against a log on disk")
 	}
-	dir := t.TempDir()
-	readme := filepath.Join(dir, "README.md")
 	others := "# Benchmarks\n\n" + beginMarker + "\nlag, restore, verify\n" + endMarker + "\n\n" + copyBeginMarker + "\ncopy\n" + copyEndMarker + "\n"
-	if err := os.WriteFile(readme, []byte(others+"\n"+syncBeginMarker+"\nold\n"+syncEndMarker+"\n\nafter\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s, err := parseFlags([]string{"-suites", "sync", "-stores", "file", "-runs", "2", "-sync-duration", "300ms", "-dir", dir, "-readme", readme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir, readme := suiteReadme(t, others, syncBeginMarker, syncEndMarker, "-suites", "sync", "-stores", "file", "-runs", "2", "-sync-duration", "300ms")
 	b := &bencher{settings: s, root: dir, progress: io.Discard}
 	res, err := b.all(context.Background(), []*store{b.fileStore()})
 	if err != nil {
