@@ -7,10 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"gocloud.dev/blob"
 )
 
@@ -64,17 +61,7 @@ func (c *copyLock) before(name string) func(as func(any) bool) error {
 	if strings.HasPrefix(name, dataPrefix) {
 		c.fresh[name] = true
 	}
-	until := c.r.opts.Now().Add(d)
-	mode := tmtypes.ObjectLockMode(c.l.Mode)
-	return func(as func(any) bool) error {
-		var in *transfermanager.UploadObjectInput
-		if !as(&in) {
-			return fmt.Errorf("snapshot: copy %s: Object Lock needs an S3 bucket (gocloud's s3blob)", name)
-		}
-		in.ObjectLockMode = mode
-		in.ObjectLockRetainUntilDate = &until
-		return nil
-	}
+	return lockHook(name, c.l.Mode, c.r.opts.Now().Add(d))
 }
 
 // extendFor makes the packs snapshot m uses retained in the copy at
@@ -98,9 +85,7 @@ func (c *copyLock) extendFor(ctx context.Context, m Manifest) (int, error) {
 	if err := tr.walk(ctx, func(id blobID) error { note(id); return nil }, func() error { return nil }); err != nil {
 		return 0, fmt.Errorf("snapshot: copy: read snapshot %s's tree to lock its packs: %w", m.ID.Short(), err)
 	}
-	l := c.l
-	now := c.r.opts.Now()
-	need, to := now.Add(l.Snapshots), now.Add(l.Snapshots+l.Snapshots/10)
+	need, to := c.l.extension(c.r.opts.Now())
 	moved := 0
 	for _, name := range slices.Sorted(maps.Keys(packs)) {
 		if c.fresh[name] {
@@ -114,10 +99,7 @@ func (c *copyLock) extendFor(ctx context.Context, m Manifest) (int, error) {
 		if head.ObjectLockRetainUntilDate != nil && !head.ObjectLockRetainUntilDate.Before(need) {
 			continue
 		}
-		if _, err := c.dst.client.PutObjectRetention(ctx, &s3.PutObjectRetentionInput{
-			Bucket: &c.dst.name, Key: &key, VersionId: head.VersionId,
-			Retention: &s3types.ObjectLockRetention{Mode: s3types.ObjectLockRetentionMode(l.Mode), RetainUntilDate: &to},
-		}); err != nil {
+		if err := c.dst.retain(ctx, name, head.VersionId, c.l.Mode, to); err != nil {
 			return moved, fmt.Errorf("snapshot: copy: extend the copy's Object Lock of %s, which snapshot %s uses: %w", name, m.ID.Short(), err)
 		}
 		moved++

@@ -105,16 +105,39 @@ func (r *Repo) lockedWrite(name string) func(as func(any) bool) error {
 	if strings.HasPrefix(name, dataPrefix) {
 		r.noteLock(name, until)
 	}
-	mode := tmtypes.ObjectLockMode(r.opts.ObjectLock.Mode)
+	return lockHook(name, r.opts.ObjectLock.Mode, until)
+}
+
+// lockHook is the BeforeWrite hook that writes name locked in mode until
+// then.
+func lockHook(name string, mode LockMode, until time.Time) func(as func(any) bool) error {
 	return func(as func(any) bool) error {
 		var in *transfermanager.UploadObjectInput
 		if !as(&in) {
-			return fmt.Errorf("snapshot: %s: Options.ObjectLock needs an S3 bucket (gocloud's s3blob)", name)
+			return fmt.Errorf("snapshot: %s: Object Lock needs an S3 bucket (gocloud's s3blob)", name)
 		}
-		in.ObjectLockMode = mode
+		in.ObjectLockMode = tmtypes.ObjectLockMode(mode)
 		in.ObjectLockRetainUntilDate = &until
 		return nil
 	}
+}
+
+// extension is what a reused pack's date must reach now (need), and
+// where it is moved when it does not (to: a tenth further, so that the
+// next snapshots do not move it again).
+func (l *ObjectLock) extension(now time.Time) (need, to time.Time) {
+	return now.Add(l.Snapshots), now.Add(l.Snapshots + l.Snapshots/10)
+}
+
+// retain moves the Object Lock date of the object name (its version)
+// in b to until, in mode.
+func (b s3Bucket) retain(ctx context.Context, name string, version *string, mode LockMode, until time.Time) error {
+	key := b.prefix + name
+	_, err := b.client.PutObjectRetention(ctx, &s3.PutObjectRetentionInput{
+		Bucket: &b.name, Key: &key, VersionId: version,
+		Retention: &s3types.ObjectLockRetention{Mode: s3types.ObjectLockRetentionMode(mode), RetainUntilDate: &until},
+	})
+	return err
 }
 
 // locking reports whether the repository's bucket may hold locked
@@ -174,9 +197,6 @@ type s3Bucket struct {
 	prefix string
 }
 
-// s3Key is the S3 key of the object name.
-func (r *Repo) s3Key(name string) string { return r.s3.prefix + name }
-
 // checkObjectLock fails unless bucket is an S3 bucket with Object Lock
 // enabled.
 func checkObjectLock(ctx context.Context, bucket *blob.Bucket) (s3Bucket, error) {
@@ -219,8 +239,7 @@ func (r *Repo) extendLocks(ctx context.Context, names []string) error {
 	if l == nil || len(names) == 0 {
 		return nil
 	}
-	now := r.opts.Now()
-	need, to := now.Add(l.Snapshots), now.Add(l.Snapshots+l.Snapshots/10)
+	need, to := l.extension(r.opts.Now())
 	for _, name := range names {
 		r.lockMu.Lock()
 		until := r.lockDates[name]
@@ -237,11 +256,7 @@ func (r *Repo) extendLocks(ctx context.Context, names []string) error {
 			until = *head.ObjectLockRetainUntilDate
 		}
 		if until.Before(need) {
-			key := r.s3Key(name)
-			if _, err := r.s3.client.PutObjectRetention(ctx, &s3.PutObjectRetentionInput{
-				Bucket: &r.s3.name, Key: &key, VersionId: head.VersionId,
-				Retention: &s3types.ObjectLockRetention{Mode: s3types.ObjectLockRetentionMode(l.Mode), RetainUntilDate: &to},
-			}); err != nil {
+			if err := r.s3.retain(ctx, name, head.VersionId, l.Mode, to); err != nil {
 				return fmt.Errorf("snapshot: extend the Object Lock of %s, which the new snapshot reuses: %w", name, err)
 			}
 			until = to
