@@ -85,22 +85,20 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 	if b.suite(suiteCost) {
 		b.total += len(stores) * costRunsPerStore()
 	}
-	for r := 1; r <= b.runs; r++ {
-		for _, j := range res.lag {
-			b.done++
-			fmt.Fprintf(b.progress, "[%d/%d] run %d: lag %s: ", b.done, b.total, r, j.store.label)
-			lr, err := b.lagOnce(ctx, j.store)
-			if err != nil {
-				fmt.Fprintln(b.progress, "failed")
-				return nil, fmt.Errorf("lag %s, run %d: %w", j.store.label, r, err)
-			}
-			j.runs = append(j.runs, lr)
-			ic := lr.integrity
-			fmt.Fprintf(b.progress, "%.0f events/s, lag p50 %v, p99 %v, max %v; Status().Lag p99 %v; %d objects; %d heads (%d in the load, %.2f per ShipInterval), chain + heads %.3f%% of upload bytes; PUT floor %v; restore check %v\n",
-				lr.perSec, lr.lagP50.Round(time.Millisecond), lr.lagP99.Round(time.Millisecond), lr.lagMax.Round(time.Millisecond),
-				lr.statusP99.Round(time.Millisecond), lr.objects, ic.headsWritten, ic.headsInLoad, ic.perInterval, 100*ic.share,
-				lr.putP50.Round(10*time.Microsecond), lr.restore.Round(time.Millisecond))
+	err := eachRun(b, "lag", res.lag, func(j *lagJob, _ int) (string, error) {
+		lr, err := b.lagOnce(ctx, j.store)
+		if err != nil {
+			return "", err
 		}
+		j.runs = append(j.runs, lr)
+		ic := lr.integrity
+		return fmt.Sprintf("%.0f events/s, lag p50 %v, p99 %v, max %v; Status().Lag p99 %v; %d objects; %d heads (%d in the load, %.2f per ShipInterval), chain + heads %.3f%% of upload bytes; PUT floor %v; restore check %v",
+			lr.perSec, lr.lagP50.Round(time.Millisecond), lr.lagP99.Round(time.Millisecond), lr.lagMax.Round(time.Millisecond),
+			lr.statusP99.Round(time.Millisecond), lr.objects, ic.headsWritten, ic.headsInLoad, ic.perInterval, 100*ic.share,
+			lr.putP50.Round(10*time.Microsecond), lr.restore.Round(time.Millisecond)), nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if b.suite(suiteCost) {
 		for _, st := range stores {
@@ -111,54 +109,48 @@ func (b *bencher) all(ctx context.Context, stores []*store) (*results, error) {
 			res.cost = append(res.cost, j)
 		}
 	}
-	for r := 1; r <= b.runs; r++ {
-		for _, j := range res.copies {
-			b.done++
-			fmt.Fprintf(b.progress, "[%d/%d] run %d: copy %s: ", b.done, b.total, r, j.store.label)
-			cr, err := b.copyOnce(ctx, j.store, r%2 == 0)
-			if err != nil {
-				fmt.Fprintln(b.progress, "failed")
-				return nil, fmt.Errorf("copy %s, run %d: %w", j.store.label, r, err)
-			}
-			j.runs = append(j.runs, cr)
-			fmt.Fprintf(b.progress, "first %d objects, %.1f MB in %v (%.0f MB/s; raw copy %.0f MB/s); unchanged %d objects, %d B in %v; after the change %d objects, %.2f MB of %.2f MB new (%.3f×) in %v; restore from the copy %v\n",
-				cr.first.Copied, float64(cr.first.Bytes)/1e6, cr.firstTime.Round(time.Millisecond), float64(cr.first.Bytes)/1e6/secs(cr.firstTime), float64(cr.rawBytes)/1e6/secs(cr.raw),
-				cr.again.Copied, cr.again.Bytes, cr.againTime.Round(time.Millisecond),
-				cr.changed.Copied, float64(cr.changed.Bytes)/1e6, float64(cr.newBytes)/1e6, cr.ratio(), cr.changeTime.Round(time.Millisecond), cr.restore.Round(time.Millisecond))
+	err = eachRun(b, "copy", res.copies, func(j *copyJob, r int) (string, error) {
+		cr, err := b.copyOnce(ctx, j.store, r%2 == 0)
+		if err != nil {
+			return "", err
 		}
+		j.runs = append(j.runs, cr)
+		return fmt.Sprintf("first %d objects, %.1f MB in %v (%.0f MB/s; raw copy %.0f MB/s); unchanged %d objects, %d B in %v; after the change %d objects, %.2f MB of %.2f MB new (%.3f×) in %v; restore from the copy %v",
+			cr.first.Copied, float64(cr.first.Bytes)/1e6, cr.firstTime.Round(time.Millisecond), float64(cr.first.Bytes)/1e6/secs(cr.firstTime), float64(cr.rawBytes)/1e6/secs(cr.raw),
+			cr.again.Copied, cr.again.Bytes, cr.againTime.Round(time.Millisecond),
+			cr.changed.Copied, float64(cr.changed.Bytes)/1e6, float64(cr.newBytes)/1e6, cr.ratio(), cr.changeTime.Round(time.Millisecond), cr.restore.Round(time.Millisecond)), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for r := 1; r <= b.runs; r++ {
-		for _, j := range res.syncs {
-			b.done++
-			fmt.Fprintf(b.progress, "[%d/%d] run %d: sync %s: ", b.done, b.total, r, j.store.label)
-			sr, err := b.syncOnce(ctx, j.store, r%2 == 1)
-			if err != nil {
-				fmt.Fprintln(b.progress, "failed")
-				return nil, fmt.Errorf("sync %s, run %d: %w", j.store.label, r, err)
-			}
-			j.runs = append(j.runs, sr)
-			fmt.Fprintf(b.progress, "sync %.0f events/s, p50 %v, p99 %v, %.0f uploads/s (%.1f events each); async %.0f events/s, p50 %v, p99 %v; sync ÷ async %.2f; PUT p50 %v, p99 %v (sync p50 ÷ PUT p50 %.2f); acknowledged %d, archived %d, restored %d\n",
-				sr.sync.perSec, sr.sync.p50.Round(10*time.Microsecond), sr.sync.p99.Round(10*time.Microsecond), sr.sync.uploadPerSec, sr.sync.perUpload(),
-				sr.async.perSec, sr.async.p50.Round(10*time.Microsecond), sr.async.p99.Round(10*time.Microsecond), sr.ratio(),
-				sr.putP50.Round(10*time.Microsecond), sr.putP99.Round(10*time.Microsecond), sr.putRatio(), sr.sync.acked, sr.sync.archived, sr.sync.restored)
+	err = eachRun(b, "sync", res.syncs, func(j *syncJob, r int) (string, error) {
+		sr, err := b.syncOnce(ctx, j.store, r%2 == 1)
+		if err != nil {
+			return "", err
 		}
+		j.runs = append(j.runs, sr)
+		return fmt.Sprintf("sync %.0f events/s, p50 %v, p99 %v, %.0f uploads/s (%.1f events each); async %.0f events/s, p50 %v, p99 %v; sync ÷ async %.2f; PUT p50 %v, p99 %v (sync p50 ÷ PUT p50 %.2f); acknowledged %d, archived %d, restored %d",
+			sr.sync.perSec, sr.sync.p50.Round(10*time.Microsecond), sr.sync.p99.Round(10*time.Microsecond), sr.sync.uploadPerSec, sr.sync.perUpload(),
+			sr.async.perSec, sr.async.p50.Round(10*time.Microsecond), sr.async.p99.Round(10*time.Microsecond), sr.ratio(),
+			sr.putP50.Round(10*time.Microsecond), sr.putP99.Round(10*time.Microsecond), sr.putRatio(), sr.sync.acked, sr.sync.archived, sr.sync.restored), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for r := 1; r <= b.runs; r++ {
-		for _, j := range res.withCopy {
-			b.done++
-			fmt.Fprintf(b.progress, "[%d/%d] run %d: copies %s: ", b.done, b.total, r, j.store.label)
-			cr, err := b.copiesOnce(ctx, j.store)
-			if err != nil {
-				fmt.Fprintln(b.progress, "failed")
-				return nil, fmt.Errorf("copies %s, run %d: %w", j.store.label, r, err)
-			}
-			j.runs = append(j.runs, cr)
-			fmt.Fprintf(b.progress, "%.0f events/s; archive lag p50 %v, p99 %v, max %v; copy lag p50 %v, p99 %v, max %v (copy − archive p50 %v, p99 %v, max %v); copy caught up %v after the load; %d uploads, copy %d objects, %.2f MB, %d failures; %d GETs of the archive; restore from the copy %v\n",
-				cr.perSec, cr.archiveP50.Round(time.Millisecond), cr.archiveP99.Round(time.Millisecond), cr.archiveMax.Round(time.Millisecond),
-				cr.copyP50.Round(time.Millisecond), cr.copyP99.Round(time.Millisecond), cr.copyMax.Round(time.Millisecond),
-				cr.extraP50.Round(100*time.Microsecond), cr.extraP99.Round(100*time.Microsecond), cr.extraMax.Round(100*time.Microsecond),
-				cr.catchUp.Round(time.Millisecond), cr.uploads, cr.copy.Objects, float64(cr.copy.Bytes)/1e6, cr.copy.Failures, cr.gets, cr.restore.Round(time.Millisecond))
+	err = eachRun(b, "copies", res.withCopy, func(j *copiesJob, _ int) (string, error) {
+		cr, err := b.copiesOnce(ctx, j.store)
+		if err != nil {
+			return "", err
 		}
+		j.runs = append(j.runs, cr)
+		return fmt.Sprintf("%.0f events/s; archive lag p50 %v, p99 %v, max %v; copy lag p50 %v, p99 %v, max %v (copy − archive p50 %v, p99 %v, max %v); copy caught up %v after the load; %d uploads, copy %d objects, %.2f MB, %d failures; %d GETs of the archive; restore from the copy %v",
+			cr.perSec, cr.archiveP50.Round(time.Millisecond), cr.archiveP99.Round(time.Millisecond), cr.archiveMax.Round(time.Millisecond),
+			cr.copyP50.Round(time.Millisecond), cr.copyP99.Round(time.Millisecond), cr.copyMax.Round(time.Millisecond),
+			cr.extraP50.Round(100*time.Microsecond), cr.extraP99.Round(100*time.Microsecond), cr.extraMax.Round(100*time.Microsecond),
+			cr.catchUp.Round(time.Millisecond), cr.uploads, cr.copy.Objects, float64(cr.copy.Bytes)/1e6, cr.copy.Failures, cr.gets, cr.restore.Round(time.Millisecond)), nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(res.restores) == 0 && len(res.verifies) == 0 {
 		return res, nil
@@ -287,3 +279,30 @@ func sizeName(n int) string {
 // Metric helpers.
 func ms(d time.Duration) float64   { return float64(d) / float64(time.Millisecond) }
 func secs(d time.Duration) float64 { return d.Seconds() }
+
+// storeJob is a suite's job on one store.
+type storeJob interface{ storeOf() *store }
+
+func (j *lagJob) storeOf() *store    { return j.store }
+func (j *copyJob) storeOf() *store   { return j.store }
+func (j *syncJob) storeOf() *store   { return j.store }
+func (j *copiesJob) storeOf() *store { return j.store }
+
+// eachRun runs once for every job, run round by run round, numbering the
+// progress; once returns the run's progress line (it keeps the run).
+func eachRun[J storeJob](b *bencher, suite string, jobs []J, once func(j J, r int) (string, error)) error {
+	for r := 1; r <= b.runs; r++ {
+		for _, j := range jobs {
+			b.done++
+			label := j.storeOf().label
+			fmt.Fprintf(b.progress, "[%d/%d] run %d: %s %s: ", b.done, b.total, r, suite, label)
+			line, err := once(j, r)
+			if err != nil {
+				fmt.Fprintln(b.progress, "failed")
+				return fmt.Errorf("%s %s, run %d: %w", suite, label, r, err)
+			}
+			fmt.Fprintln(b.progress, line)
+		}
+	}
+	return nil
+}
