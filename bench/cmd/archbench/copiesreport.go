@@ -74,26 +74,20 @@ func renderCopies(s settings, sys benchkit.System, res *results, args string) st
 	benchkit.Table(&b, []string{"store", "archive uploads", "upload p50 ms", "copy objects", "copy MB", "copy failures", "PUTs to the copy", "GETs of the archive", "of them under wal/", "restore from the copy s", "records restored"}, rows)
 	b.WriteString("\narchive uploads: the archiver's OnUpload calls in the run (its WAL objects); upload p50: UploadEvent.Duration, one PUT under the load. copy objects, copy MB, copy failures: the copy's CopyStatus (Objects, Bytes, Failures) once it held the last record: what it wrote to the copy, the first whole copy (the repository's own objects) included. PUTs to the copy: writes the copy's bucket was sent, counted by a wrapper around it (a write refused because the object is there counts too). GETs of the archive: reads of the archive's bucket from NewArchiver until the archiver closed, counted by a wrapper below the repository: the copy's reads back, and the archiver's own reads (resume, compaction); of them under wal/: the WAL objects', heads' and timeline's, the rest the repository's (config, keys). restore from the copy: snapshot.Open of the copy's bucket read-only and RestoreTo(Target{}) into a state machine that counts: it must replay every record of the log, LSN 1 to the last, or the run fails.\n")
 
-	b.WriteString("\n#### Targets\n\n")
-	rows = nil
-	met := 0
+	var checks []check
 	for _, j := range res.withCopy {
 		ok, verdict := everyRun(j.runs, copiesRun.met)
-		if ok {
-			met++
-		}
-		rows = append(rows, []string{
-			fmt.Sprintf("%s: with one copy, lag p99 ≤ %g s on both destinations at %s events/s, in every run", j.store.label, targetLagP99.Seconds(), benchkit.Thousands(targetCopiesRate)),
-			fmt.Sprintf("archive %s s, copy %s s, at %s events/s (worst run)",
+		checks = append(checks, check{
+			target: fmt.Sprintf("%s: with one copy, lag p99 ≤ %g s on both destinations at %s events/s, in every run", j.store.label, targetLagP99.Seconds(), benchkit.Thousands(targetCopiesRate)),
+			measured: fmt.Sprintf("archive %s s, copy %s s, at %s events/s (worst run)",
 				benchkit.Sig3(j.stat(func(r copiesRun) float64 { return secs(r.archiveP99) }).Hi),
 				benchkit.Sig3(j.stat(func(r copiesRun) float64 { return secs(r.copyP99) }).Hi),
 				benchkit.Thousands(int64(j.stat(func(r copiesRun) float64 { return r.perSec }).Lo))),
-			verdict,
-			fmt.Sprintf("`go run ./cmd/archbench -suites copies -stores %s`", j.store.kind),
+			met: ok, verdict: verdict,
+			command: fmt.Sprintf("`go run ./cmd/archbench -suites copies -stores %s`", j.store.kind),
 		})
 	}
-	benchkit.Table(&b, []string{"target", "measured", "met?", "measured alone by"}, rows)
-	fmt.Fprintf(&b, "\n%d of %d target checks met. Measured: the highest p99 over the runs for each destination, and the lowest rate appended; a run meets the target when both p99s are at most %g s and it appended at least %g%% of %s events/s. Each row's command measures it alone with the defaults (this run's arguments are in the header).\n",
-		met, len(res.withCopy), targetLagP99.Seconds(), 100*copiesRateShare, benchkit.Thousands(targetCopiesRate))
+	writeTargets(&b, checks, fmt.Sprintf("the highest p99 over the runs for each destination, and the lowest rate appended; a run meets the target when both p99s are at most %g s and it appended at least %g%% of %s events/s",
+		targetLagP99.Seconds(), 100*copiesRateShare, benchkit.Thousands(targetCopiesRate)))
 	return b.String()
 }

@@ -91,15 +91,5 @@ func renderSyncTargets(b *strings.Builder, res *results) {
 			command: cmd, met: met, verdict: v,
 		})
 	}
-	b.WriteString("\n#### Targets\n\n")
-	var rows [][]string
-	met := 0
-	for _, c := range checks {
-		rows = append(rows, []string{c.target, c.measured, c.verdict, c.command})
-		if c.met {
-			met++
-		}
-	}
-	benchkit.Table(b, []string{"target", "measured", "met?", "measured alone by"}, rows)
-	fmt.Fprintf(b, "\n%d of %d target checks met. Measured: median (min–max) over the runs of each run's ratio. Each row's command measures it alone with the defaults (this run's arguments are in the header).\n", met, len(checks))
+	writeTargets(b, checks, "median (min–max) over the runs of each run's ratio")
 }
