@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -36,93 +35,37 @@ func (l *loop) sorted() []time.Duration {
 	return all
 }
 
-// Phases of a run, as seen by its goroutines.
-const (
-	warming int32 = iota
-	measuring
-	stopping
-)
-
-// drive runs each op in a closed loop on a goroutine of its own: the next
-// call starts when the previous returns. Calls that complete during the
-// warm-up are not counted; then calls that complete during dur are
-// counted and timed. atStart and atEnd (if not nil) run at the window's
-// boundaries, to read counters. With track, each counted call's LSN and
-// return time (since base) are kept. drive returns the first error an op
-// returned, or ctx's error if ctx ends first.
+// drive runs each op in a closed loop on a goroutine of its own (a
+// benchkit.Loop: its window lasts dur and until one call returned in it).
+// With track, each counted call's LSN and return time (since base) are
+// kept. atStart and atEnd (if not nil) run at the window's boundaries, to
+// read counters. drive returns the first error an op returned, or ctx's
+// error if ctx ends first.
 func drive(ctx context.Context, ops []op, warmup, dur time.Duration, track bool, base time.Time, atStart, atEnd func()) (*loop, error) {
-	var phase atomic.Int32
 	res := &loop{lats: make([][]time.Duration, len(ops))}
 	if track {
 		res.lsns = make([][]wal.LSN, len(ops))
 		res.ends = make([][]time.Duration, len(ops))
 	}
-	errc := make(chan error, len(ops))
-	var wg sync.WaitGroup
-	for i, f := range ops {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var lat, ends []time.Duration
-			var lsns []wal.LSN
-			for phase.Load() != stopping {
-				t0 := time.Now()
-				lsn, err := f()
-				if err != nil {
-					errc <- err
-					break
-				}
-				t1 := time.Now()
-				if phase.Load() == measuring {
-					lat = append(lat, t1.Sub(t0))
-					if track {
-						lsns = append(lsns, lsn)
-						ends = append(ends, t1.Sub(base))
-					}
-				}
-			}
-			res.lats[i] = lat
-			if track {
-				res.lsns[i], res.ends[i] = lsns, ends
-			}
-		}()
-	}
-	wait := func(d time.Duration) error {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return nil
-		case err := <-errc:
+	last := make([]wal.LSN, len(ops))
+	w, err := benchkit.Loop{
+		Writers: len(ops), Warmup: warmup, Duration: dur,
+		Call: func(i int) (err error) {
+			last[i], err = ops[i]()
 			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-
-	err := wait(warmup)
-	if atStart != nil {
-		atStart()
-	}
-	res.start = time.Now()
-	phase.Store(measuring)
-	if err == nil {
-		err = wait(dur)
-	}
-	phase.Store(stopping)
-	res.elapsed = time.Since(res.start)
-	if atEnd != nil {
-		atEnd()
-	}
-	wg.Wait()
-	if err == nil {
-		select {
-		case err = <-errc:
-		default:
-		}
-	}
+		},
+		Counted: func(i int, began, returned time.Time) {
+			res.lats[i] = append(res.lats[i], returned.Sub(began))
+			if track {
+				res.lsns[i] = append(res.lsns[i], last[i])
+				res.ends[i] = append(res.ends[i], returned.Sub(base))
+			}
+		},
+		AtStart: atStart, AtEnd: atEnd,
+	}.Run(ctx)
 	if err != nil {
 		return nil, err
 	}
+	res.start, res.elapsed = w.Start, w.Elapsed
 	return res, nil
 }

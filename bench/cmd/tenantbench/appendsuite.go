@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/continuity-go/continuity"
@@ -190,13 +188,6 @@ func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, er
 	return jobs, seals, nil
 }
 
-// Phases of a run, as seen by its writer goroutines.
-const (
-	warming int32 = iota
-	measuring
-	stopping
-)
-
 // appendRun opens a fresh node, creates one tenant per writer (in every
 // way, so that the nodes differ only in how they are appended to), and
 // drives it with one closed-loop goroutine per writer, each appending
@@ -205,9 +196,8 @@ const (
 // 64 KiB window, so that no event repeats one the archive just
 // compressed: sealed events never repeat, and a repeated plain one would
 // compress to nothing in the archive): Append, or AppendTenant of its
-// tenant for waySealed. Calls that complete during the warm-up are not
-// counted. Afterwards the state must hold every event appended, and
-// their bytes.
+// tenant for waySealed, in a benchkit.Loop. Afterwards the state must
+// hold every event appended, and their bytes.
 func (b *bencher) appendRun(ctx context.Context, size, writers int, w way) (appendRun, error) {
 	sealed := w == waySealed
 	size = w.eventSize(size)
@@ -231,67 +221,31 @@ func (b *bencher) appendRun(ctx context.Context, size, writers int, w way) (appe
 	}
 	runtime.GC()
 
-	var phase atomic.Int32
 	lats := make([][]time.Duration, writers)
 	calls := make([]int64, writers)
-	errc := make(chan error, writers)
-	var wg sync.WaitGroup
-	for i := range writers {
-		wg.Go(func() {
-			var lat []time.Duration
-			off := 0
-			for phase.Load() != stopping {
-				event := rings[i][off : off+size]
-				off = (off + 8191) % (len(rings[i]) - size)
-				t0 := time.Now()
-				var err error
-				if sealed {
-					_, _, err = n.AppendTenant(ctx, ids[i], event)
-				} else {
-					_, _, err = n.Append(ctx, event)
-				}
-				if err != nil {
-					errc <- err
-					break
-				}
-				calls[i]++
-				if phase.Load() == measuring {
-					lat = append(lat, time.Since(t0))
-				}
+	offs := make([]int, writers)
+	win, err := benchkit.Loop{
+		Writers: writers, Warmup: b.warmup, Duration: b.duration,
+		Call: func(i int) error {
+			event := rings[i][offs[i] : offs[i]+size]
+			offs[i] = (offs[i] + 8191) % (len(rings[i]) - size)
+			var err error
+			if sealed {
+				_, _, err = n.AppendTenant(ctx, ids[i], event)
+			} else {
+				_, _, err = n.Append(ctx, event)
 			}
-			lats[i] = lat
-		})
-	}
-	wait := func(d time.Duration) error {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return nil
-		case err := <-errc:
+			if err == nil {
+				calls[i]++
+			}
 			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	err = wait(b.warmup)
-	start := time.Now()
-	phase.Store(measuring)
-	if err == nil {
-		err = wait(b.duration)
-	}
-	phase.Store(stopping)
-	elapsed := time.Since(start)
-	wg.Wait()
-	if err == nil {
-		select {
-		case err = <-errc:
-		default:
-		}
-	}
+		},
+		Counted: func(i int, began, returned time.Time) { lats[i] = append(lats[i], returned.Sub(began)) },
+	}.Run(ctx)
 	if err != nil {
 		return appendRun{}, err
 	}
+	elapsed := win.Elapsed
 
 	// Every event appended reached the state.
 	if err := n.WaitFor(ctx, n.Log().Last()); err != nil {

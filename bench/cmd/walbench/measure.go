@@ -4,8 +4,6 @@ import (
 	"context"
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/continuity-go/continuity/bench/internal/peers"
@@ -21,81 +19,34 @@ type runResult struct {
 	segPerSec     float64       // new segment files per second; 0 if unknown
 }
 
-// Phases of a run, as seen by its writer goroutines.
-const (
-	warming int32 = iota
-	measuring
-	stopping
-)
-
 // measure drives a with one closed-loop goroutine per payload, each
-// appending its payload over and over. Calls that complete during the
-// warm-up are not counted; then calls that complete during dur are
-// counted and timed. It returns the first error an Append returned, or
-// ctx's error if ctx ends first.
+// appending its payload over and over (a benchkit.Loop: calls that
+// return during the warm-up are not counted; the window lasts dur and
+// until one call returned in it). It returns the first error an Append
+// returned, or ctx's error if ctx ends first.
 func measure(ctx context.Context, a peers.Appender, payloads [][]byte, warmup, dur time.Duration) (runResult, error) {
-	var phase atomic.Int32
 	lats := make([][]time.Duration, len(payloads))
-	errc := make(chan error, len(payloads))
-	var wg sync.WaitGroup
-	for i, p := range payloads {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var lat []time.Duration
-			for phase.Load() != stopping {
-				t0 := time.Now()
-				if err := a.Append(p); err != nil {
-					errc <- err
-					return
-				}
-				d := time.Since(t0)
-				if phase.Load() == measuring {
-					lat = append(lat, d)
-				}
-			}
-			lats[i] = lat
-		}()
-	}
-	wait := func(d time.Duration) error {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return nil
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-
-	err := wait(warmup)
 	bc, counts := a.(peers.BatchCounter)
 	var c0, c1 peers.Counters
-	if counts {
-		c0 = bc.Counters()
-	}
-	start := time.Now()
-	phase.Store(measuring)
-	if err == nil {
-		err = wait(dur)
-	}
-	phase.Store(stopping)
-	elapsed := time.Since(start)
-	if counts {
-		c1 = bc.Counters()
-	}
-	wg.Wait()
-	if err == nil {
-		select {
-		case err = <-errc:
-		default:
-		}
-	}
+	w, err := benchkit.Loop{
+		Writers: len(payloads), Warmup: warmup, Duration: dur,
+		Call:    func(i int) error { return a.Append(payloads[i]) },
+		Counted: func(i int, began, returned time.Time) { lats[i] = append(lats[i], returned.Sub(began)) },
+		AtStart: func() {
+			if counts {
+				c0 = bc.Counters()
+			}
+		},
+		AtEnd: func() {
+			if counts {
+				c1 = bc.Counters()
+			}
+		},
+	}.Run(ctx)
 	if err != nil {
 		return runResult{}, err
 	}
+	elapsed := w.Elapsed
 
 	var all []time.Duration
 	var bytes int64
