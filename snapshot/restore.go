@@ -56,9 +56,64 @@ type fetch struct {
 	blobs []blobEntry
 }
 
+// fetched is a fetch's plaintext, in order: pieces of its buffers (a raw
+// chunk is opened in place in the range read, a compressed one
+// decompressed into a buffer of its own), which go back to the free list
+// once written.
 type fetched struct {
-	seq  uint64
-	data []byte
+	seq    uint64
+	pieces [][]byte
+	bufs   [2][]byte
+}
+
+// appendPiece appends p to pieces, extending the last piece instead when
+// p follows it in memory (chunks decompressed one after another). An
+// empty p adds nothing.
+func appendPiece(pieces [][]byte, p []byte) [][]byte {
+	if len(p) == 0 {
+		return pieces
+	}
+	if n := len(pieces); n > 0 {
+		last := pieces[n-1]
+		if l := len(last); cap(last)-l >= len(p) && &last[:l+1][l] == &p[0] {
+			pieces[n-1] = last[:l+len(p)]
+			return pieces
+		}
+	}
+	return append(pieces, p)
+}
+
+// buffers is a free list of restore buffers of one use, so that a
+// restore reuses a few large buffers instead of allocating (and zeroing)
+// one per fetch.
+type buffers struct{ free chan []byte }
+
+// bufferGrain rounds a new buffer's size up, so that a buffer serves
+// fetches of about the same size.
+const bufferGrain = 512 << 10
+
+// get returns an empty buffer holding at least n bytes.
+func (b *buffers) get(n int64) []byte {
+	select {
+	case buf := <-b.free:
+		if int64(cap(buf)) >= n {
+			return buf[:0]
+		}
+	default:
+	}
+	return make([]byte, 0, (n+bufferGrain-1)/bufferGrain*bufferGrain)
+}
+
+// put returns buf to the free list, or leaves it to the collector when
+// the list is full.
+func (b *buffers) put(buf []byte) {
+	if buf == nil {
+		return
+	}
+	select {
+	case b.free <- buf:
+	default:
+	}
 }
 
 func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
@@ -69,7 +124,9 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 	results := make(chan fetched, window)
 	tokens := make(chan struct{}, window)
 	prog := newProgress(r, "restore", m.Size)
-	var outs sync.Pool // plaintext buffers, back from the writer after w.Write
+	// Each fetch in flight holds a range read and, if it has compressed
+	// chunks, their plaintext.
+	reads, outs := &buffers{free: make(chan []byte, window)}, &buffers{free: make(chan []byte, window)}
 
 	// The first failure of the producer or a worker, recorded before the
 	// channel it feeds is closed: the writer must report it, not the
@@ -159,10 +216,9 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 			var dec decompressor
 			defer dec.close()
 			h := r.kr().newHasher()
-			var raw []byte
 			var pr *packReader // cached: consecutive fetches mostly read one pack
 			for f := range reqs {
-				raw, err = readRange(gctx, r.bucket, f.pack.name(), f.off, f.n, raw)
+				raw, err := readRange(gctx, r.bucket, f.pack.name(), f.off, f.n, reads.get(f.n))
 				if err != nil {
 					return err
 				}
@@ -171,22 +227,23 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 						return err
 					}
 				}
-				var out []byte
-				if b, ok := outs.Get().(*[]byte); ok && int64(cap(*b)) >= f.raw {
-					out = (*b)[:0]
-				} else {
-					out = make([]byte, 0, max(f.raw, maxFetchBytes+int64(r.format.ChunkMax)))
-				}
+				res := fetched{seq: f.seq, bufs: [2][]byte{raw}}
+				var out []byte // compressed chunks' plaintext, taken at the first
 				for _, b := range f.blobs {
 					at := int64(b.off) - f.off
-					// Decompressed straight into the output: no copy.
-					out, err = r.openBlob(pr, &dec, h, b, raw[at:at+int64(b.length)], out)
+					if b.codec != codecRaw && out == nil {
+						out = outs.get(f.raw)
+					}
+					var plain []byte
+					plain, out, err = r.openChunk(pr, &dec, h, b, raw[at:at+int64(b.length)], out)
 					if err != nil {
 						return err
 					}
+					res.pieces = appendPiece(res.pieces, plain)
 				}
+				res.bufs[1] = out
 				select {
-				case results <- fetched{seq: f.seq, data: out}:
+				case results <- res:
 				case <-gctx.Done():
 					return context.Cause(gctx)
 				}
@@ -202,23 +259,25 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 
 	// Writer: reorder and write in the caller's goroutine's stead.
 	g.Go(func() error {
-		ring := make([][]byte, window)
+		ring := make([]fetched, window)
 		have := make([]bool, window)
 		var next uint64
 		var written int64
 		for f := range results {
-			ring[f.seq%uint64(window)] = f.data
+			ring[f.seq%uint64(window)] = f
 			have[f.seq%uint64(window)] = true
 			for have[next%uint64(window)] {
 				i := next % uint64(window)
 				have[i] = false
-				if _, err := w.Write(ring[i]); err != nil {
-					return fmt.Errorf("write restored state: %w", err)
+				for _, p := range ring[i].pieces {
+					if _, err := w.Write(p); err != nil {
+						return fmt.Errorf("write restored state: %w", err)
+					}
+					written += int64(len(p))
 				}
-				written += int64(len(ring[i]))
-				buf := ring[i]
-				outs.Put(&buf)
-				ring[i] = nil
+				reads.put(ring[i].bufs[0])
+				outs.put(ring[i].bufs[1])
+				ring[i] = fetched{}
 				next++
 				<-tokens
 				prog.report(written)
@@ -239,20 +298,41 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 	return g.Wait()
 }
 
-// openBlob decrypts, decompresses and identity-checks one blob, appending
-// the plaintext to dst. It decrypts in place: sealed is overwritten.
-func (r *Repo) openBlob(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, dst []byte) ([]byte, error) {
+// openChunk decrypts, decompresses and identity-checks one blob, and
+// returns its plaintext and dst. It decrypts in place (sealed is
+// overwritten): a raw blob's plaintext is returned there, a compressed
+// one's is appended to dst.
+func (r *Repo) openChunk(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, dst []byte) (plain, _ []byte, err error) {
 	payload, err := pr.open(r.kr(), sealed[:0], b, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b.codec == codecRaw {
+		if len(payload) != int(b.raw) {
+			return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: raw blob of %d bytes, want %d", b.id, len(payload), b.raw))
+		}
+		plain = payload
+	} else {
+		start := len(dst)
+		if dst, err = dec.decompress(dst, b.codec, payload, int(b.raw)); err != nil {
+			return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %v", b.id, err))
+		}
+		plain = dst[start:]
+	}
+	if got := h.sum(b.typ, plain); got != b.id {
+		return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
+	}
+	return plain, dst, nil
+}
+
+// openBlob is openChunk appending the plaintext to dst whatever the codec.
+func (r *Repo) openBlob(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, dst []byte) ([]byte, error) {
+	plain, dst, err := r.openChunk(pr, dec, h, b, sealed, dst)
 	if err != nil {
 		return nil, err
 	}
-	start := len(dst)
-	dst, err = dec.decompress(dst, b.codec, payload, int(b.raw))
-	if err != nil {
-		return nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %v", b.id, err))
-	}
-	if got := h.sum(b.typ, dst[start:]); got != b.id {
-		return nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
+	if b.codec == codecRaw {
+		dst = append(dst, plain...)
 	}
 	return dst, nil
 }
