@@ -267,6 +267,13 @@ func contextRows(s settings, res *results) [][]string {
 			add(fmt.Sprintf("%s, %s: Restore MB/s ÷ all of its per-chunk work on one goroutine (%s)", kind, workersName(j.workers), limRestoreWork),
 				res.mbps(j, stepRestore)/l.stat(limRestoreWork).Med)
 		}
+		if kind == "events" && res.procs > 1 {
+			// Every core busy with Save's per-chunk work, none of it
+			// wasted: what target (2) can at most reach with as many
+			// workers as cores.
+			add(fmt.Sprintf("%s: the most target (2) can reach on %s: %d × (%s alone ÷ lz4 compress alone)", kind, coresName(res.procs), res.procs, limSaveWork),
+				float64(res.procs)*l.stat(limSaveWork).Med/l.stat(limCompress).Med)
+		}
 		add(fmt.Sprintf("%s: state bytes ÷ lz4-compressed chunk bytes (limit pass)", kind), l.stat(limRatio).Med)
 	}
 	for _, kind := range s.data {

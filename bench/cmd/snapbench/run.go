@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
 
 	"github.com/continuity-go/continuity/bench/internal/chunkers"
 	"github.com/continuity-go/continuity/internal/gen"
@@ -88,6 +89,7 @@ func (j *job) has(s step) bool { return slices.Contains(j.steps, s) }
 // results are every job of a benchmark run, in report order.
 type results struct {
 	size   int // state bytes
+	procs  int // GOMAXPROCS during the run; 0 if unknown
 	edited map[string]int
 	jobs   []*job
 	limits []*opJob
@@ -156,7 +158,7 @@ type dataFiles struct {
 // round by round: each round runs every configuration once, so that a
 // disturbance of the machine spreads over all of them.
 func (b *bencher) all(ctx context.Context) (*results, error) {
-	res := &results{size: b.size, edited: map[string]int{}}
+	res := &results{size: b.size, procs: runtime.GOMAXPROCS(0), edited: map[string]int{}}
 	files := map[string]dataFiles{}
 	for _, kind := range b.data {
 		fmt.Fprintf(b.progress, "generating %s: %d bytes and %d edits\n", kind, b.size, b.edits)

@@ -101,7 +101,7 @@ func TestMeasureLimits(t *testing.T) {
 // restic, and checks that the targets are computed from the right cells.
 func TestReport(t *testing.T) {
 	s := settings{runs: 1, size: 100e6, edits: 100, editLen: 64, workers: []int{1, 2}, data: []string{"events"}, suites: allSuites}
-	res := &results{size: 100e6, edited: map[string]int{"events": 100e6}}
+	res := &results{size: 100e6, procs: 2, edited: map[string]int{"events": 100e6}}
 	res1 := func(sec float64, stored int64) stepResult {
 		return stepResult{dur: time.Duration(sec * float64(time.Second)), cpu: time.Second, stored: stored, newBytes: 1e6}
 	}
@@ -120,6 +120,10 @@ func TestReport(t *testing.T) {
 	// Save of new data with 1 worker: 200 MB/s ÷ 400 MB/s of lz4.
 	if !strings.Contains(out, "lz4 compress alone ≥ 0.80 | 0.50 | no |") {
 		t.Errorf("target (2) wrong or missing:\n%s", out)
+	}
+	// Its ceiling on 2 cores: 2 × 300 MB/s of all Save's work ÷ 400 of lz4.
+	if !strings.Contains(out, "the most target (2) can reach on 2 cores: 2 × (chunk+hash+compress+seal alone ÷ lz4 compress alone) | 1.50 |") {
+		t.Errorf("target (2)'s ceiling wrong or missing:\n%s", out)
 	}
 	if strings.Contains(out, "(4)") {
 		t.Errorf("restic targets without restic:\n%s", out)
