@@ -290,9 +290,9 @@ func (r *Repo) checkPack(p packInfo, data []byte, indexed []blobEntry, dec *deco
 		return 0, err
 	}
 	n := 0
-	var buf []byte
+	var buf []byte // compressed blobs' plaintext, one after the other
 	for _, b := range indexed {
-		if _, err := r.openBlob(pr, dec, h, b, data[b.off:b.off+b.length], buf[:0]); err != nil {
+		if _, buf, err = r.openChunk(pr, dec, h, b, data[b.off:b.off+b.length], buf[:0]); err != nil {
 			return n, err
 		}
 		n++
