@@ -234,7 +234,11 @@
 // where they write nothing and everything that writes returns
 // ErrReadOnly. Restore fetches ranges of
 // up to 4 MiB of packs with max(Workers, Uploads) goroutines, which also
-// decrypt, decompress and check, and writes in order.
+// decrypt, decompress and check, and writes in order: at most
+// 2×max(Workers, Uploads) ranges are in flight, each holding its read
+// (incompressible chunks are written from it, where they were decrypted)
+// and the plaintext of its compressed chunks, so a restore holds up to
+// about 4×max(Workers, Uploads)×4 MiB.
 //
 // # Durability of file:// buckets
 //
