@@ -61,44 +61,44 @@ type decompressor struct {
 	zstd *zstd.Decoder
 }
 
-// decompress appends the raw bytes of payload (raw bytes long) to dst.
-func (d *decompressor) decompress(dst []byte, codec byte, payload []byte, raw int) ([]byte, error) {
+// plaintext returns the raw bytes of payload (raw bytes long), and dst: a
+// raw blob's are payload itself, a compressed one's are decompressed onto
+// the end of dst.
+func (d *decompressor) plaintext(dst []byte, codec byte, payload []byte, raw int) (plain, _ []byte, err error) {
+	start := len(dst)
 	switch codec {
 	case codecRaw:
 		if len(payload) != raw {
-			return nil, fmt.Errorf("raw blob of %d bytes, want %d", len(payload), raw)
+			return nil, nil, fmt.Errorf("raw blob of %d bytes, want %d", len(payload), raw)
 		}
-		return append(dst, payload...), nil
+		return payload, dst, nil
 	case codecLZ4:
-		start := len(dst)
 		dst = growLen(dst, raw)
 		n, err := lz4.UncompressBlock(payload, dst[start:])
 		if err != nil {
-			return nil, fmt.Errorf("lz4: %w", err)
+			return nil, nil, fmt.Errorf("lz4: %w", err)
 		}
 		if n != raw {
-			return nil, fmt.Errorf("lz4 gave %d bytes, want %d", n, raw)
+			return nil, nil, fmt.Errorf("lz4 gave %d bytes, want %d", n, raw)
 		}
-		return dst, nil
 	case codecZstd:
 		if d.zstd == nil {
 			z, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxChunk))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			d.zstd = z
 		}
-		start := len(dst)
-		out, err := d.zstd.DecodeAll(payload, dst)
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
+		if dst, err = d.zstd.DecodeAll(payload, dst); err != nil {
+			return nil, nil, fmt.Errorf("zstd: %w", err)
 		}
-		if len(out)-start != raw {
-			return nil, fmt.Errorf("zstd gave %d bytes, want %d", len(out)-start, raw)
+		if len(dst)-start != raw {
+			return nil, nil, fmt.Errorf("zstd gave %d bytes, want %d", len(dst)-start, raw)
 		}
-		return out, nil
+	default:
+		return nil, nil, fmt.Errorf("unknown codec %d", codec)
 	}
-	return nil, fmt.Errorf("unknown codec %d", codec)
+	return dst[start:], dst, nil
 }
 
 func (d *decompressor) close() {

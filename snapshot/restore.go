@@ -307,17 +307,8 @@ func (r *Repo) openChunk(pr *packReader, dec *decompressor, h *hasher, b blobEnt
 	if err != nil {
 		return nil, nil, err
 	}
-	if b.codec == codecRaw {
-		if len(payload) != int(b.raw) {
-			return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: raw blob of %d bytes, want %d", b.id, len(payload), b.raw))
-		}
-		plain = payload
-	} else {
-		start := len(dst)
-		if dst, err = dec.decompress(dst, b.codec, payload, int(b.raw)); err != nil {
-			return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %v", b.id, err))
-		}
-		plain = dst[start:]
+	if plain, dst, err = dec.plaintext(dst, b.codec, payload, int(b.raw)); err != nil {
+		return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %v", b.id, err))
 	}
 	if got := h.sum(b.typ, plain); got != b.id {
 		return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
