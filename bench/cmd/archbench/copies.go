@@ -73,11 +73,7 @@ type copiesJob struct {
 }
 
 func (j *copiesJob) stat(metric func(copiesRun) float64) benchkit.Stat {
-	v := make([]float64, len(j.runs))
-	for i, r := range j.runs {
-		v[i] = metric(r)
-	}
-	return benchkit.StatOf(v)
+	return benchkit.StatBy(j.runs, metric)
 }
 
 // keptOpen is a bucket the archiver may close without closing the

@@ -73,11 +73,7 @@ type copyJob struct {
 }
 
 func (j *copyJob) stat(metric func(copyRun) float64) benchkit.Stat {
-	v := make([]float64, len(j.runs))
-	for i, r := range j.runs {
-		v[i] = metric(r)
-	}
-	return benchkit.StatOf(v)
+	return benchkit.StatBy(j.runs, metric)
 }
 
 // cacheState says where the first copies read the store's files from.

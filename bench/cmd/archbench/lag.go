@@ -103,11 +103,7 @@ type lagJob struct {
 }
 
 func (j *lagJob) stat(metric func(lagRun) float64) benchkit.Stat {
-	v := make([]float64, len(j.runs))
-	for i, r := range j.runs {
-		v[i] = metric(r)
-	}
-	return benchkit.StatOf(v)
+	return benchkit.StatBy(j.runs, metric)
 }
 
 // lagOnce runs the archive under the paced load once on a fresh log and

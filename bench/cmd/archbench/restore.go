@@ -83,11 +83,7 @@ type restoreJob struct {
 }
 
 func (j *restoreJob) stat(metric func(restoreRun) float64) benchkit.Stat {
-	v := make([]float64, len(j.runs))
-	for i, r := range j.runs {
-		v[i] = metric(r)
-	}
-	return benchkit.StatOf(v)
+	return benchkit.StatBy(j.runs, metric)
 }
 
 // writeState writes n bytes of event JSON in pieces of statePiece, each

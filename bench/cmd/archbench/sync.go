@@ -77,11 +77,7 @@ type syncJob struct {
 }
 
 func (j *syncJob) stat(metric func(syncRun) float64) benchkit.Stat {
-	v := make([]float64, len(j.runs))
-	for i, r := range j.runs {
-		v[i] = metric(r)
-	}
-	return benchkit.StatOf(v)
+	return benchkit.StatBy(j.runs, metric)
 }
 
 // syncOnce runs one round on st: the synchronous and the asynchronous

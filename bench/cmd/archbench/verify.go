@@ -55,11 +55,7 @@ type verifyJob struct {
 }
 
 func (j *verifyJob) stat(metric func(verifyRun) float64) benchkit.Stat {
-	v := make([]float64, len(j.runs))
-	for i, r := range j.runs {
-		v[i] = metric(r)
-	}
-	return benchkit.StatOf(v)
+	return benchkit.StatBy(j.runs, metric)
 }
 
 // verifyOnce measures, on arch, with the store's files dropped from the

@@ -111,11 +111,7 @@ func (j *job) String() string {
 }
 
 func (j *job) stat(metric func(runResult) float64) benchkit.Stat {
-	v := make([]float64, len(j.runs))
-	for i, r := range j.runs {
-		v[i] = metric(r)
-	}
-	return benchkit.StatOf(v)
+	return benchkit.StatBy(j.runs, metric)
 }
 
 // Metrics of a run, for job.stat.

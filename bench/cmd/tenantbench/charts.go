@@ -27,7 +27,7 @@ func appendBars(res *results) benchkit.Bars {
 	for _, j := range res.appends {
 		c.Groups = append(c.Groups, fmt.Sprintf("%s × %d", sizeName(j.size), j.writers))
 		for i, w := range ways {
-			c.Series[i].Values = append(c.Series[i].Values, stat(*j.runs(w), func(r appendRun) float64 { return r.eps }).Med)
+			c.Series[i].Values = append(c.Series[i].Values, benchkit.StatBy(*j.runs(w), func(r appendRun) float64 { return r.eps }).Med)
 		}
 	}
 	return c

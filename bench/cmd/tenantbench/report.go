@@ -34,15 +34,6 @@ type results struct {
 	scale   *scaleResult
 }
 
-// stat summarizes metric over runs.
-func stat[R any](runs []R, metric func(R) float64) benchkit.Stat {
-	v := make([]float64, len(runs))
-	for i, r := range runs {
-		v[i] = metric(r)
-	}
-	return benchkit.StatOf(v)
-}
-
 func ms(d time.Duration) float64   { return float64(d) / float64(time.Millisecond) }
 func secs(d time.Duration) float64 { return d.Seconds() }
 func mb(n int64) string            { return benchkit.Sig3(float64(n) / 1e6) }
@@ -90,13 +81,13 @@ func renderAppends(b *strings.Builder, s settings, sys benchkit.System, res *res
 	var rows [][]string
 	for _, j := range res.appends {
 		eps := func(runs []appendRun) string {
-			return benchkit.RangeOf(stat(runs, func(r appendRun) float64 { return r.eps }), benchkit.Sig3)
+			return benchkit.RangeOf(benchkit.StatBy(runs, func(r appendRun) float64 { return r.eps }), benchkit.Sig3)
 		}
 		mbps := func(runs []appendRun) string {
-			return benchkit.RangeOf(stat(runs, func(r appendRun) float64 { return r.mbps }), benchkit.Sig3)
+			return benchkit.RangeOf(benchkit.StatBy(runs, func(r appendRun) float64 { return r.mbps }), benchkit.Sig3)
 		}
 		lat := func(runs []appendRun, q func(appendRun) time.Duration) string {
-			return benchkit.RangeOf(stat(runs, func(r appendRun) float64 { return ms(q(r)) }), benchkit.Sig3)
+			return benchkit.RangeOf(benchkit.StatBy(runs, func(r appendRun) float64 { return ms(q(r)) }), benchkit.Sig3)
 		}
 		p50 := func(r appendRun) time.Duration { return r.p50 }
 		p99 := func(r appendRun) time.Duration { return r.p99 }
@@ -117,13 +108,13 @@ func renderAppends(b *strings.Builder, s settings, sys benchkit.System, res *res
 	b.WriteString("\n#### The machine's limit: AES-256-GCM alone, same run\n\n")
 	rows = nil
 	for _, sj := range res.seals {
-		seal := stat(sj.runs, func(r sealRun) float64 { return r.sealNs })
-		open := stat(sj.runs, func(r sealRun) float64 { return r.openNs })
+		seal := benchkit.StatBy(sj.runs, func(r sealRun) float64 { return r.sealNs })
+		open := benchkit.StatBy(sj.runs, func(r sealRun) float64 { return r.openNs })
 		for _, j := range res.appends {
 			if j.size != sj.size {
 				continue
 			}
-			plainNs := 1e9 / stat(j.plain, func(r appendRun) float64 { return r.eps }).Med
+			plainNs := 1e9 / benchkit.StatBy(j.plain, func(r appendRun) float64 { return r.eps }).Med
 			rows = append(rows, []string{sizeName(sj.size),
 				benchkit.RangeOf(seal, benchkit.Sig3),
 				benchkit.RangeOf(benchkit.Stat{Med: float64(sj.size) * 1e3 / seal.Med, Lo: float64(sj.size) * 1e3 / seal.Hi, Hi: float64(sj.size) * 1e3 / seal.Lo}, benchkit.Sig3),
@@ -157,8 +148,8 @@ func renderScale(b *strings.Builder, s settings, r *scaleResult) {
 	b.WriteString("\n##### Restarts\n\n")
 	restartRow := func(name string, runs []restartRun, read string) []string {
 		return []string{name,
-			benchkit.RangeOf(stat(runs, func(r restartRun) float64 { return secs(r.open) }), benchkit.Sig3),
-			benchkit.RangeOf(stat(runs, func(r restartRun) float64 { return secs(r.caughtUp) }), benchkit.Sig3),
+			benchkit.RangeOf(benchkit.StatBy(runs, func(r restartRun) float64 { return secs(r.open) }), benchkit.Sig3),
+			benchkit.RangeOf(benchkit.StatBy(runs, func(r restartRun) float64 { return secs(r.caughtUp) }), benchkit.Sig3),
 			read}
 	}
 	var snapBytes int64
@@ -175,9 +166,9 @@ func renderScale(b *strings.Builder, s settings, r *scaleResult) {
 
 	b.WriteString("\n##### Heap in use per tenant\n\n")
 	heapRow := func(name string, hs []heapPoint) []string {
-		total := stat(hs, func(h heapPoint) float64 { return (float64(h.open) - float64(r.heapBase)) / n })
-		sm := stat(hs, func(h heapPoint) float64 { return (float64(h.stateOnly) - float64(h.none)) / n })
-		node := stat(hs, func(h heapPoint) float64 {
+		total := benchkit.StatBy(hs, func(h heapPoint) float64 { return (float64(h.open) - float64(r.heapBase)) / n })
+		sm := benchkit.StatBy(hs, func(h heapPoint) float64 { return (float64(h.stateOnly) - float64(h.none)) / n })
+		node := benchkit.StatBy(hs, func(h heapPoint) float64 {
 			return (float64(h.open) - float64(r.heapBase) - (float64(h.stateOnly) - float64(h.none))) / n
 		})
 		return []string{name, benchkit.RangeOf(total, benchkit.Sig3), benchkit.RangeOf(sm, benchkit.Sig3), benchkit.RangeOf(node, benchkit.Sig3)}

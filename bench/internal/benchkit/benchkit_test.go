@@ -16,6 +16,10 @@ func TestStatAndFormat(t *testing.T) {
 	if s := StatOf([]float64{3, 1, 2}); s != (Stat{2, 1, 3}) {
 		t.Errorf("odd: %+v", s)
 	}
+	type run struct{ secs float64 }
+	if s := StatBy([]run{{3}, {1}, {2}}, func(r run) float64 { return 2 * r.secs }); s != (Stat{4, 2, 6}) {
+		t.Errorf("by metric: %+v", s)
+	}
 	if s := StatOf([]float64{4, 1, 2, 3}); s != (Stat{2.5, 1, 4}) {
 		t.Errorf("even: %+v", s)
 	}

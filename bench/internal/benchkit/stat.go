@@ -27,6 +27,16 @@ func StatOf(v []float64) Stat {
 	return Stat{Med: med, Lo: v[0], Hi: v[len(v)-1]}
 }
 
+// StatBy is StatOf of metric over runs: a configuration's statistic of
+// one measurement across its runs.
+func StatBy[R any](runs []R, metric func(R) float64) Stat {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = metric(r)
+	}
+	return StatOf(v)
+}
+
 // Table writes a Markdown table.
 func Table(b *strings.Builder, head []string, rows [][]string) {
 	line := func(cells []string) {
