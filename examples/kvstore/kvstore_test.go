@@ -146,7 +146,16 @@ func TestThreeProcesses(t *testing.T) {
 	// n1 first, until it serves: localblob's open has a window in which
 	// another process opening the same directory can take its fresh lock
 	// file (a known race, see the closing note of stop 25).
-	testkit.Eventually(t, func() bool { _, err := ps[0].status(); return err == nil }, "n1 to serve HTTP")
+	// Alone, n1 cannot acknowledge a write under -sync 1: once it is the
+	// primary it says so with a 503 and what to do, not a 500.
+	var alone error
+	testkit.Eventually(t, func() bool {
+		_, alone = put(ps[0].http, "alone", "x")
+		if alone == nil {
+			t.Fatal("a write acknowledged by a primary without standbys under -sync 1")
+		}
+		return strings.Contains(alone.Error(), "503") && strings.Contains(alone.Error(), "-sync")
+	}, "n1 to refuse a write for want of standbys")
 	for _, p := range ps[1:] {
 		p.start(t, bin, certs, peerFlag, "-join", ps[0].raft)
 	}

@@ -96,6 +96,7 @@ import (
 	"github.com/continuity-go/continuity"
 	"github.com/continuity-go/continuity/observe"
 	"github.com/continuity-go/continuity/peer"
+	"github.com/continuity-go/continuity/replication"
 	"github.com/continuity-go/continuity/snapshot"
 )
 
@@ -305,6 +306,10 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 				msg = fmt.Sprintf("no primary yet (this node was named primary but %s is, as it knows); retry after %d ms", np.Primary, retry.Milliseconds())
 			}
 			http.Error(w, msg, http.StatusServiceUnavailable)
+		case errors.Is(err, replication.ErrTooFewStandbys):
+			// Durable here, not acknowledged: it may still take effect.
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, err.Error()+"; the write is not acknowledged: start or reconnect the standbys, or run the nodes with a lower -sync", http.StatusServiceUnavailable)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		default:
