@@ -39,6 +39,7 @@ func (n *Node) startArchiver() error {
 	a, err := archive.NewArchiver(n.log, n.repo, archive.Options{
 		ShipInterval: n.cfg.ShipInterval, IdleShipInterval: n.cfg.IdleShipInterval, Capture: n.apply.capture, SnapshotEvery: snapEvery, SnapshotEveryBytes: snapBytes, Logger: n.cfg.Logger,
 		Copies: copies, SyncCopies: n.cfg.ArchiveSyncCopies, SealedPrefix: SealedPrefixLen,
+		Opaque: tenant.Ciphertext,
 	})
 	if err != nil {
 		return err

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/pierrec/lz4/v4"
-
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -68,7 +66,7 @@ type batcher struct {
 	chain    chainHash    // the chain before recs[0] (after the last record shipped)
 	bytes    int          // payload bytes of recs
 	lastWarn time.Time    // when the lag was last logged
-	comp     *lz4.Compressor
+	enc      *segEncoder
 }
 
 // newBatcher starts reading a's log at next.
@@ -76,7 +74,7 @@ func newBatcher(a *Archiver, next wal.LSN) *batcher {
 	a.mu.Lock()
 	chain := a.chain
 	a.mu.Unlock()
-	return &batcher{a: a, r: a.log.NewReader(next), next: next, chain: chain, comp: new(lz4.Compressor)}
+	return &batcher{a: a, r: a.log.NewReader(next), next: next, chain: chain, enc: &segEncoder{opaque: a.opts.Opaque}}
 }
 
 // close releases the log reader.
@@ -149,7 +147,7 @@ func (b *batcher) ship() bool {
 		return true
 	}
 	a := b.a
-	seg, err := encodeSegment(a.epoch(), b.chain, b.recs, b.comp)
+	seg, err := encodeSegment(a.epoch(), b.chain, b.recs, b.enc)
 	if err != nil {
 		a.fail(err)
 		a.lg.Error("archive: cannot encode records", "err", err)

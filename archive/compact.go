@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/pierrec/lz4/v4"
-
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -155,7 +153,7 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 		}
 		recs = append(recs, rs...)
 	}
-	enc, err := encodeSegment(run[0].Epoch, l.first, recs, new(lz4.Compressor))
+	enc, err := encodeSegment(run[0].Epoch, l.first, recs, &segEncoder{opaque: a.opts.Opaque})
 	if err != nil {
 		return segObj{}, err
 	}

@@ -19,17 +19,21 @@ const (
 	archivePrefix  = "wal/"
 	timelineName   = "timeline"
 	archiveVersion = 2 // of the timeline, head and pin objects
-	// segVersion is the format of WAL objects: version 3 stores each
-	// record's kind; version 2 objects (still read) hold events only.
-	segVersion    = 3
+	// segVersion is the newest format of WAL objects. Version 4 stores
+	// the records' opaque tails (Options.Opaque) uncompressed after the
+	// body's encoded stream, and is written only for objects that have
+	// any; version 3 (the others) stores each record's kind; version 2
+	// objects (still read) hold events only.
+	segVersion    = 4
+	segVersion3   = 3
 	minSegVersion = 2
 
 	// segPrefixSize is the clear, authenticated prefix of a WAL object,
 	// integers little-endian:
 	//
 	//	off  size  field
-	//	  0     2  format version (3; 2 is read)
-	//	  2     1  codec: 0 raw, 1 lz4 block
+	//	  0     2  format version (4 or 3; 2 is read)
+	//	  2     1  codec of the record stream: 0 raw, 1 lz4 block
 	//	  3     1  reserved, 0
 	//	  4     4  record count
 	//	  8     8  epoch of the timeline that wrote the object
@@ -37,10 +41,18 @@ const (
 	//	 24     8  last LSN
 	//	 32     8  first record's time, Unix ns
 	//	 40     8  last record's time, Unix ns
-	//	 48     4  raw (decoded) body length
-	//	 52     4  reserved, 0
+	//	 48     4  record stream's raw (decoded) length
+	//	 52     4  version 4: opaque bytes (> 0); before: reserved, 0
 	//	 56    32  chain before the first record (Prev, see chain.go)
 	//	 88    32  chain after the last record (End)
+	//
+	// The body is the record stream, encoded by the codec, then (version
+	// 4) the opaque bytes as they are. The stream holds per record, as
+	// uvarints: its epoch, its time less the previous record's (the
+	// first's: less the object's first time), its kind (version 3 on),
+	// its data's length, (version 4) how many of its data's last bytes
+	// are opaque; then the data less those, which follow in the opaque
+	// bytes in record order.
 	segPrefixSize = 120
 
 	codecRaw = 0
@@ -122,11 +134,28 @@ type segment struct {
 	size         int64        // read: the prefix and body's bytes
 }
 
+// segEncoder is what encoding WAL objects keeps between objects: the
+// compressor's tables, and which bytes of a record are opaque.
+type segEncoder struct {
+	comp   lz4.Compressor
+	opaque func(wal.Record) int // Options.Opaque; nil: none
+}
+
+// opaqueOf is how many of r's last bytes e stores uncompressed.
+func (e *segEncoder) opaqueOf(r wal.Record) int {
+	if e == nil || e.opaque == nil {
+		return 0
+	}
+	return min(max(e.opaque(r), 0), len(r.Data))
+}
+
 // encodeSegment builds the clear prefix and the body of a WAL object
 // holding recs (contiguous LSNs, non-decreasing times), whose chain
-// before the first record is prev. The body is lz4 compressed unless that
-// does not make it smaller.
-func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Compressor) (segment, error) {
+// before the first record is prev. The record stream is lz4 compressed
+// unless that does not make it smaller; records' opaque tails (enc's
+// opaque, none if enc is nil) are not compressed: they make a version 4
+// object, which holds them after the stream.
+func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, enc *segEncoder) (segment, error) {
 	if len(recs) == 0 {
 		return segment{}, errors.New("archive: empty archive object")
 	}
@@ -134,11 +163,17 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Co
 		Epoch: epoch, First: recs[0].LSN, Last: recs[len(recs)-1].LSN,
 		FirstNanos: recs[0].Time.UnixNano(), LastNanos: recs[len(recs)-1].Time.UnixNano(),
 	}
-	size := 0
+	size, opaqueLen := 0, 0
 	for _, r := range recs {
-		size += len(r.Data) + 4*binaryMaxVarint
+		size += len(r.Data) + 5*binaryMaxVarint
+		opaqueLen += enc.opaqueOf(r)
 	}
-	e := binenc.Encoder{B: make([]byte, 0, size)}
+	version := uint16(segVersion3)
+	var opaque []byte
+	if opaqueLen > 0 {
+		version, opaque = segVersion, make([]byte, 0, opaqueLen)
+	}
+	e := binenc.Encoder{B: make([]byte, 0, size-opaqueLen)}
 	prevT := n.FirstNanos
 	for i, r := range recs {
 		t := r.Time.UnixNano()
@@ -149,25 +184,33 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Co
 		e.Uvarint(uint64(t - prevT))
 		e.Uvarint(uint64(r.Kind))
 		e.Uvarint(uint64(len(r.Data)))
-		e.Raw(r.Data)
+		clear := r.Data
+		if version == segVersion {
+			o := enc.opaqueOf(r)
+			e.Uvarint(uint64(o))
+			clear = r.Data[:len(r.Data)-o]
+			opaque = append(opaque, r.Data[len(r.Data)-o:]...)
+		}
+		e.Raw(clear)
 		prevT = t
 	}
 	raw := e.B
-	if len(raw) > maxSegmentBytes {
-		return segment{}, fmt.Errorf("archive: object of %d bytes exceeds %d", len(raw), maxSegmentBytes)
+	if len(raw)+len(opaque) > maxSegmentBytes {
+		return segment{}, fmt.Errorf("archive: object of %d bytes exceeds %d", len(raw)+len(opaque), maxSegmentBytes)
 	}
 	codec, body := byte(codecRaw), raw
-	if comp == nil {
-		comp = new(lz4.Compressor)
-	}
 	if len(raw) > 64 {
-		dst := make([]byte, lz4.CompressBlockBound(len(raw)))
-		if k, err := comp.CompressBlock(raw, dst); err == nil && k > 0 && k < len(raw) {
+		if enc == nil {
+			enc = new(segEncoder)
+		}
+		dst := make([]byte, lz4.CompressBlockBound(len(raw)), lz4.CompressBlockBound(len(raw))+len(opaque))
+		if k, err := enc.comp.CompressBlock(raw, dst); err == nil && k > 0 && k < len(raw) {
 			codec, body = codecLZ4, dst[:k]
 		}
 	}
+	body = append(body, opaque...)
 	p := binenc.Encoder{B: make([]byte, 0, segPrefixSize)}
-	p.U16(segVersion)
+	p.U16(version)
 	p.U8(codec)
 	p.U8(0)
 	p.U32(uint32(len(recs)))
@@ -177,7 +220,7 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, comp *lz4.Co
 	p.U64(uint64(n.FirstNanos))
 	p.U64(uint64(n.LastNanos))
 	p.U32(uint32(len(raw)))
-	p.U32(0)
+	p.U32(uint32(len(opaque)))
 	end := newChainer().over(prev, recs)
 	p.Raw(prev[:])
 	p.Raw(end[:])
@@ -189,7 +232,10 @@ const binaryMaxVarint = 10
 // recordMinBytes is the fewest body bytes a record takes in a WAL object
 // of the given version: one byte per varint.
 func recordMinBytes(version uint16) int {
-	if version >= 3 {
+	switch {
+	case version >= 4:
+		return 5
+	case version >= 3:
 		return 4
 	}
 	return 3
@@ -200,7 +246,8 @@ type segPrefix struct {
 	version   uint16
 	codec     byte
 	count     uint32
-	rawLen    uint32
+	rawLen    uint32 // of the record stream
+	opaque    uint32 // bytes after the stream (version 4)
 	prev, end chainHash
 }
 
@@ -221,7 +268,7 @@ func checkPrefix(n segName, prefix []byte) (segPrefix, error) {
 	first, last := wal.LSN(d.U64()), wal.LSN(d.U64())
 	firstNanos, lastNanos := int64(d.U64()), int64(d.U64())
 	p.rawLen = d.U32()
-	res2 := d.U32()
+	p.opaque = d.U32()
 	copy(p.prev[:], d.Take(len(p.prev)))
 	copy(p.end[:], d.Take(len(p.end)))
 	if err := d.Done(); err != nil {
@@ -230,14 +277,16 @@ func checkPrefix(n segName, prefix []byte) (segPrefix, error) {
 	switch {
 	case version < minSegVersion || version > segVersion:
 		return p, fmt.Errorf("archive format version %d, this build reads %d to %d", version, minSegVersion, segVersion)
-	case res1 != 0 || res2 != 0:
+	case res1 != 0 || (version < segVersion && p.opaque != 0):
 		return p, errors.New("reserved prefix field not zero")
+	case version == segVersion && p.opaque == 0:
+		return p, errors.New("a version 4 object without opaque bytes")
 	case epoch != n.Epoch || first != n.First || last != n.Last || firstNanos != n.FirstNanos || lastNanos != n.LastNanos:
 		return p, errors.New("prefix does not match the object's name")
 	case uint64(p.count) != uint64(last-first)+1:
 		return p, fmt.Errorf("count %d for LSNs %d-%d", p.count, first, last)
-	case p.rawLen > maxSegmentBytes:
-		return p, fmt.Errorf("body of %d bytes exceeds %d", p.rawLen, maxSegmentBytes)
+	case uint64(p.rawLen)+uint64(p.opaque) > maxSegmentBytes:
+		return p, fmt.Errorf("body of %d bytes exceeds %d", uint64(p.rawLen)+uint64(p.opaque), maxSegmentBytes)
 	case uint64(p.count)*uint64(recordMinBytes(version)) > uint64(p.rawLen):
 		return p, fmt.Errorf("count %d cannot fit %d bytes", p.count, p.rawLen)
 	}
@@ -275,20 +324,30 @@ func verifyChain(s segment) error {
 func decodeRecords(n segName, p segPrefix, body []byte) ([]wal.Record, error) {
 	codec, count, rawLen := p.codec, p.count, p.rawLen
 	first, epoch, firstNanos, lastNanos := n.First, n.Epoch, n.FirstNanos, n.LastNanos
-	raw := body
+	if uint64(len(body)) < uint64(p.opaque) {
+		return nil, fmt.Errorf("body of %d bytes, less than its %d opaque bytes", len(body), p.opaque)
+	}
+	stream, opaque := body[:len(body)-int(p.opaque)], body[len(body)-int(p.opaque):]
+	raw := stream
 	switch codec {
 	case codecRaw:
-		if len(body) != int(rawLen) {
-			return nil, fmt.Errorf("raw body of %d bytes, prefix says %d", len(body), rawLen)
+		if len(stream) != int(rawLen) {
+			return nil, fmt.Errorf("raw record stream of %d bytes, prefix says %d", len(stream), rawLen)
 		}
 	case codecLZ4:
 		raw = make([]byte, rawLen)
-		k, err := lz4.UncompressBlock(body, raw)
+		k, err := lz4.UncompressBlock(stream, raw)
 		if err != nil || k != int(rawLen) {
-			return nil, fmt.Errorf("lz4 body does not decode to %d bytes", rawLen)
+			return nil, fmt.Errorf("lz4 record stream does not decode to %d bytes", rawLen)
 		}
 	default:
 		return nil, fmt.Errorf("unknown codec %d", codec)
+	}
+	// Version 4 records are put together again from the stream and the
+	// opaque bytes, in an arena of their joint size.
+	var arena []byte
+	if p.version >= 4 {
+		arena = make([]byte, 0, len(raw)+len(opaque))
 	}
 	recs := make([]wal.Record, count)
 	d := binenc.Decoder{B: raw}
@@ -297,11 +356,14 @@ func decodeRecords(n segName, p segPrefix, body []byte) ([]wal.Record, error) {
 	for i := range recs {
 		ep := d.Uvarint()
 		dt := d.Uvarint()
-		var kind uint64
+		var kind, tail uint64
 		if p.version >= 3 {
 			kind = d.Uvarint()
 		}
 		size := d.Uvarint()
+		if p.version >= 4 {
+			tail = d.Uvarint()
+		}
 		if d.Err != nil {
 			break
 		}
@@ -314,16 +376,30 @@ func decodeRecords(n segName, p segPrefix, body []byte) ([]wal.Record, error) {
 		if kind > 0xff {
 			return nil, fmt.Errorf("record %d: kind %d", first+wal.LSN(i), kind)
 		}
-		if size > uint64(d.Left()) {
+		if tail > size || tail > uint64(len(opaque)) {
+			return nil, fmt.Errorf("record %d: %d opaque bytes of %d, %d left", first+wal.LSN(i), tail, size, len(opaque))
+		}
+		if size-tail > uint64(d.Left()) {
 			d.Fail(binenc.ErrShort)
 			break
 		}
 		t += int64(dt)
 		prevEpoch = ep
-		recs[i] = wal.Record{LSN: first + wal.LSN(i), Epoch: ep, Time: time.Unix(0, t), Kind: wal.Kind(kind), Data: d.Take(int(size))}
+		data := d.Take(int(size - tail))
+		if arena != nil {
+			start := len(arena)
+			arena = append(arena, data...)
+			arena = append(arena, opaque[:tail]...)
+			opaque = opaque[tail:]
+			data = arena[start:len(arena):len(arena)]
+		}
+		recs[i] = wal.Record{LSN: first + wal.LSN(i), Epoch: ep, Time: time.Unix(0, t), Kind: wal.Kind(kind), Data: data}
 	}
 	if err := d.Done(); err != nil {
 		return nil, fmt.Errorf("records: %w", err)
+	}
+	if len(opaque) > 0 {
+		return nil, fmt.Errorf("%d opaque bytes no record holds", len(opaque))
 	}
 	if t != lastNanos {
 		return nil, errors.New("last record's time does not match the object's")

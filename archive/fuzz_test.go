@@ -26,7 +26,8 @@ import (
 )
 
 // seedSegments returns encoded WAL objects (prefix || body) of a few
-// shapes: one record, many small compressible ones, random payloads.
+// shapes: one record, many small compressible ones, random payloads;
+// each as version 3 and as version 4 (opaque tails).
 func seedSegments() [][]byte {
 	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var out [][]byte
@@ -36,11 +37,15 @@ func seedSegments() [][]byte {
 			data := bytes.Repeat([]byte{byte('a' + i)}, n)
 			recs = append(recs, wal.Record{LSN: wal.LSN(40 + i), Epoch: uint64(i / 2), Time: base.Add(time.Duration(i) * time.Millisecond), Kind: wal.Kind(i % 3), Data: data})
 		}
-		seg, err := encodeSegment(2, chainHash{byte(len(shape))}, recs, nil)
-		if err != nil {
-			panic(err)
+		// Each shape also as version 4, of epoch 3: every record's second
+		// half opaque.
+		for k, enc := range []*segEncoder{nil, {opaque: func(r wal.Record) int { return len(r.Data) / 2 }}} {
+			seg, err := encodeSegment(uint64(2+k), chainHash{byte(len(shape))}, recs, enc)
+			if err != nil {
+				panic(err)
+			}
+			out = append(out, append(seg.prefix, seg.body...))
 		}
-		out = append(out, append(seg.prefix, seg.body...))
 	}
 	return out
 }

@@ -1,8 +1,10 @@
 package archive
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -68,4 +70,102 @@ func TestSegmentKinds(t *testing.T) {
 	other := recs[0]
 	other.Kind = 1
 	assert.NotEqual(t, want, c.next(prev, other), "a record of another kind chains as an event")
+}
+
+// TestSegmentOpaque: records' opaque tails (Options.Opaque) make a
+// version 4 object that keeps them out of the compressed stream and
+// decodes to the same records and chain; objects with none stay version
+// 3; a version 3 object as earlier builds wrote it still decodes; and a
+// version 4 object whose opaque bytes do not add up is refused.
+func TestSegmentOpaque(t *testing.T) {
+	base := time.Unix(1_700_000_000, 0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	header := bytes.Repeat([]byte("header-"), 7)
+	var recs []wal.Record
+	for i := range 200 {
+		data := append([]byte(nil), header...)
+		cipher := make([]byte, 144)
+		for j := range cipher {
+			cipher[j] = byte(rng.Uint32())
+		}
+		kind := wal.Kind(1)
+		switch i % 5 {
+		case 3:
+			kind, data = wal.KindEvent, bytes.Repeat([]byte("event "), 20) // compressible, no tail
+		case 4:
+			kind, data = 7, cipher // all of it opaque
+		default:
+			data = append(data, cipher...)
+		}
+		recs = append(recs, wal.Record{LSN: wal.LSN(10 + i), Epoch: 1, Time: base.Add(time.Duration(i) * time.Microsecond), Kind: kind, Data: data})
+	}
+	tails := func(r wal.Record) int {
+		switch r.Kind {
+		case 1:
+			return len(r.Data) - len(header)
+		case 7:
+			return len(r.Data) + 5 // clamped to the data
+		}
+		return -1 // clamped to 0
+	}
+	enc := &segEncoder{opaque: tails}
+	seg, err := encodeSegment(3, chainHash{4}, recs, enc)
+	require.NoError(t, err)
+	assert.Equal(t, uint16(4), binary.LittleEndian.Uint16(seg.prefix), "format version")
+	assert.Equal(t, byte(codecLZ4), seg.prefix[2], "the stream compresses")
+	opaque := 0
+	for _, r := range recs {
+		opaque += enc.opaqueOf(r)
+	}
+	assert.Equal(t, uint32(opaque), binary.LittleEndian.Uint32(seg.prefix[52:]), "opaque bytes in the prefix")
+	assert.Equal(t, recs[1].Data[len(header):], seg.body[len(seg.body)-opaque+144:][:144], "the second record's tail, stored as it is")
+	dec, err := decodeSegment(seg.name, seg.prefix, seg.body)
+	require.NoError(t, err)
+	require.NoError(t, verifyChain(dec))
+	require.Len(t, dec.recs, len(recs))
+	for i, r := range dec.recs {
+		assert.Equal(t, recs[i], r, "LSN %d", recs[i].LSN)
+	}
+	plain, err := encodeSegment(3, chainHash{4}, recs, nil)
+	require.NoError(t, err)
+	assert.Equal(t, plain.end, seg.end, "the format changes the chain")
+	assert.Equal(t, uint16(3), binary.LittleEndian.Uint16(plain.prefix), "an object without opaque bytes")
+	assert.Zero(t, binary.LittleEndian.Uint32(plain.prefix[52:]))
+
+	// A version 3 object, as earlier builds wrote it.
+	body := binenc.Encoder{}
+	prevT := base.UnixNano()
+	for _, r := range recs[:3] {
+		body.Uvarint(r.Epoch)
+		body.Uvarint(uint64(r.Time.UnixNano() - prevT))
+		body.Uvarint(uint64(r.Kind))
+		body.Uvarint(uint64(len(r.Data)))
+		body.Raw(r.Data)
+		prevT = r.Time.UnixNano()
+	}
+	v3, err := encodeSegment(3, chainHash{4}, recs[:3], enc)
+	require.NoError(t, err)
+	prefix := append([]byte(nil), v3.prefix...)
+	binary.LittleEndian.PutUint16(prefix[0:], 3)
+	prefix[2] = codecRaw
+	binary.LittleEndian.PutUint32(prefix[48:], uint32(len(body.B)))
+	binary.LittleEndian.PutUint32(prefix[52:], 0)
+	old, err := decodeSegment(v3.name, prefix, body.B)
+	require.NoError(t, err, "a version 3 object")
+	assert.Equal(t, recs[:3], old.recs)
+
+	// Opaque counts that do not add up.
+	for name, mend := range map[string]func(p []byte){
+		"more opaque bytes than the body":  func(p []byte) { binary.LittleEndian.PutUint32(p[52:], uint32(len(seg.body)+1)) },
+		"one opaque byte no record holds":  func(p []byte) { binary.LittleEndian.PutUint32(p[52:], uint32(opaque+1)) },
+		"one opaque byte short":            func(p []byte) { binary.LittleEndian.PutUint32(p[52:], uint32(opaque-1)) },
+		"version 4 without opaque bytes":   func(p []byte) { binary.LittleEndian.PutUint32(p[52:], 0) },
+		"version 3 with opaque bytes":      func(p []byte) { binary.LittleEndian.PutUint16(p[0:], 3) },
+		"opaque bytes past the size limit": func(p []byte) { binary.LittleEndian.PutUint32(p[52:], maxSegmentBytes) },
+	} {
+		p := append([]byte(nil), seg.prefix...)
+		mend(p)
+		_, err := decodeSegment(seg.name, p, seg.body)
+		assert.Error(t, err, name)
+	}
 }

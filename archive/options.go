@@ -53,6 +53,12 @@ type Options struct {
 	// Compaction[0]. Default 5 min, 1 h: within 1% of the fewest S3
 	// requests at 10 to 10,000 events/s (bench/README.md, cost suite).
 	Compaction []time.Duration
+	// Opaque, if set, says how many of a record's last bytes are
+	// ciphertext, or otherwise beyond compression: WAL objects store
+	// them as they are and compress the rest (a tenant's sealed events:
+	// tenant.Ciphertext). Compressing ciphertext costs CPU and saves
+	// nothing. nil: the whole object is compressed.
+	Opaque func(wal.Record) int
 	// NoCompaction turns compaction off (Compact can still be called).
 	NoCompaction bool
 	// MaxCompactedBytes bounds an object compaction makes (and so the memory a merge takes: it holds the records it merges). Default 32 MiB.

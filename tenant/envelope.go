@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/continuity-go/continuity/wal"
 )
 
 // Sealed event format: see the package doc.
@@ -49,6 +51,17 @@ func Seal(dst []byte, k *Key, g Generation, counter uint64, event []byte) ([]byt
 // nonces keeps nonce buffers: one passed to the AEAD's interface method
 // escapes, and sealing or opening every event would allocate one.
 var nonces = sync.Pool{New: func() any { return new([12]byte) }}
+
+// Ciphertext is how many of r's last bytes are ciphertext: a sealed
+// event's AES-GCM output (the event and the tag), which no compressor
+// shrinks (archive.Options.Opaque). Records of the other kinds, and
+// sealed events of another format, have none. It authenticates nothing.
+func Ciphertext(r wal.Record) int {
+	if r.Kind != KindSealed || len(r.Data) < Overhead || r.Data[0] != envelopeVersion {
+		return 0
+	}
+	return len(r.Data) - headerSize
+}
 
 // ParseEnvelope reads a sealed event's header. The envelope aliases b.
 func ParseEnvelope(b []byte) (Envelope, error) {

@@ -140,6 +140,16 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			assert.Equal(t, prefix, out[:len(prefix)], "Open appends to dst")
 			assert.True(t, bytes.Equal(tc.event, out[len(prefix):]), "opened event differs")
 
+			// What follows the clear header is all ciphertext: the
+			// archive stores it uncompressed.
+			rec := wal.Record{Kind: KindSealed, Data: env}
+			assert.Equal(t, len(tc.event)+tagSize, Ciphertext(rec))
+			assert.Equal(t, env[headerSize:], env[len(env)-Ciphertext(rec):])
+			rec.Kind = KindKey
+			assert.Zero(t, Ciphertext(rec), "a record of another kind")
+			assert.Zero(t, Ciphertext(wal.Record{Kind: KindSealed, Data: env[:Overhead-1]}), "a sealed event too short to parse")
+			assert.Zero(t, Ciphertext(wal.Record{Kind: KindSealed, Data: append([]byte{envelopeVersion + 1}, env[1:]...)}), "another envelope format")
+
 			// The same (key, generation, counter) seals the same event
 			// to the same bytes: the nonce is a function of them only.
 			again, err := Seal(nil, k, tc.gen, tc.counter, tc.event)
