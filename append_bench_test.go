@@ -7,7 +7,9 @@ import (
 	"io"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/continuity-go/continuity/tenant"
 )
@@ -57,6 +59,7 @@ func BenchmarkAppendTenant(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.SetParallelism(writers / runtime.GOMAXPROCS(0))
 			before := n.log.Stats()
+			cpuBefore := cpuTime()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				id := fmt.Sprintf("tenant-%d", writer.Add(1)%writers)
@@ -81,10 +84,20 @@ func BenchmarkAppendTenant(b *testing.B) {
 				}
 			})
 			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpuBefore).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			st := n.log.Stats()
 			batches := float64(st.Batches - before.Batches)
 			b.ReportMetric(float64(st.Records-before.Records)/batches, "records/batch")
 			b.ReportMetric(float64((st.SyncTime-before.SyncTime).Microseconds())/float64(st.Syncs-before.Syncs), "µs/sync")
 		})
 	}
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
