@@ -275,7 +275,9 @@ func checkPrefix(n segName, prefix []byte) (segPrefix, error) {
 		return p, fmt.Errorf("prefix: %w", err)
 	}
 	switch {
-	case version < minSegVersion || version > segVersion:
+	case version > segVersion:
+		return p, fmt.Errorf("archive format version %d, written by a newer build of continuity (this one reads %d to %d): upgrade this program to read it", version, minSegVersion, segVersion)
+	case version < minSegVersion:
 		return p, fmt.Errorf("archive format version %d, this build reads %d to %d", version, minSegVersion, segVersion)
 	case res1 != 0 || (version < segVersion && p.opaque != 0):
 		return p, errors.New("reserved prefix field not zero")

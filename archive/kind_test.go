@@ -75,8 +75,9 @@ func TestSegmentKinds(t *testing.T) {
 // TestSegmentOpaque: records' opaque tails (Options.Opaque) make a
 // version 4 object that keeps them out of the compressed stream and
 // decodes to the same records and chain; objects with none stay version
-// 3; a version 3 object as earlier builds wrote it still decodes; and a
-// version 4 object whose opaque bytes do not add up is refused.
+// 3; a version 3 object as earlier builds wrote it still decodes; a
+// version 4 object whose opaque bytes do not add up is refused; and a
+// newer format's error says to upgrade.
 func TestSegmentOpaque(t *testing.T) {
 	base := time.Unix(1_700_000_000, 0)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -168,4 +169,11 @@ func TestSegmentOpaque(t *testing.T) {
 		_, err := decodeSegment(seg.name, p, seg.body)
 		assert.Error(t, err, name)
 	}
+
+	// A format this build does not know yet says to upgrade.
+	p := append([]byte(nil), seg.prefix...)
+	binary.LittleEndian.PutUint16(p[0:], segVersion+1)
+	_, err = decodeSegment(seg.name, p, seg.body)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "newer build")
 }
