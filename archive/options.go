@@ -57,7 +57,8 @@ type Options struct {
 	// ciphertext, or otherwise beyond compression: WAL objects store
 	// them as they are and compress the rest (a tenant's sealed events:
 	// tenant.Ciphertext). Compressing ciphertext costs CPU and saves
-	// nothing. nil: the whole object is compressed.
+	// nothing. It must depend on the record alone. nil: the whole object
+	// is compressed.
 	Opaque func(wal.Record) int
 	// NoCompaction turns compaction off (Compact can still be called).
 	NoCompaction bool
