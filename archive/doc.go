@@ -39,12 +39,12 @@
 // (kept raw when that does not shrink it) of the records, each as uvarint
 // epoch, time delta, kind and length, then the payload. Ciphertext inside
 // records (a tenant's sealed events: Options.Opaque) is not compressed:
-// it follows the compressed stream as it is, in a version 4 object, since
-// lz4 spends 25 times the CPU on sealed 128-byte events that it spends on
-// random bytes, to find the repeated clear headers between them (the
-// tenant append bench showed it as the cost of AppendTenant at 64
-// writers). Every object is written
-// once, with IfNotExist, so nothing overwrites history; an upload that
+// it follows the compressed stream as it is, still inside the sealed
+// body, in a version 4 object. lz4 spent 25 times the CPU on sealed
+// 128-byte events that it spends on random bytes, finding the repeated
+// clear headers between them, to save nothing on the ciphertext. Every
+// object is written once, with IfNotExist, so nothing overwrites
+// history; an upload that
 // finds its name taken reads the object and counts it done only if it
 // holds exactly its records (an object that does not authenticate is
 // replaced; an authentic one of another history never is).
