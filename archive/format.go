@@ -135,18 +135,31 @@ type segment struct {
 }
 
 // segEncoder is what encoding WAL objects keeps between objects: the
-// compressor's tables, and which bytes of a record are opaque.
+// compressor's tables, which bytes of a record are opaque, and a scratch
+// list of them.
 type segEncoder struct {
 	comp   lz4.Compressor
 	opaque func(wal.Record) int // Options.Opaque; nil: none
+	tails  []int                // tailsOf's answer, reused
 }
 
-// opaqueOf is how many of r's last bytes e stores uncompressed.
-func (e *segEncoder) opaqueOf(r wal.Record) int {
+// tailsOf returns how many of each record's last bytes e stores
+// uncompressed, and their sum; nil if none are (or e is nil).
+func (e *segEncoder) tailsOf(recs []wal.Record) ([]int, int) {
 	if e == nil || e.opaque == nil {
-		return 0
+		return nil, 0
 	}
-	return min(max(e.opaque(r), 0), len(r.Data))
+	e.tails = e.tails[:0]
+	total := 0
+	for _, r := range recs {
+		t := min(max(e.opaque(r), 0), len(r.Data))
+		e.tails = append(e.tails, t)
+		total += t
+	}
+	if total == 0 {
+		return nil, 0
+	}
+	return e.tails, total
 }
 
 // encodeSegment builds the clear prefix and the body of a WAL object
@@ -163,17 +176,18 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, enc *segEnco
 		Epoch: epoch, First: recs[0].LSN, Last: recs[len(recs)-1].LSN,
 		FirstNanos: recs[0].Time.UnixNano(), LastNanos: recs[len(recs)-1].Time.UnixNano(),
 	}
-	size, opaqueLen := 0, 0
+	size := 0
 	for _, r := range recs {
 		size += len(r.Data) + 5*binaryMaxVarint
-		opaqueLen += enc.opaqueOf(r)
 	}
+	tails, opaqueLen := enc.tailsOf(recs)
 	version := uint16(segVersion3)
-	var opaque []byte
-	if opaqueLen > 0 {
-		version, opaque = segVersion, make([]byte, 0, opaqueLen)
+	if tails != nil {
+		version = segVersion
 	}
-	e := binenc.Encoder{B: make([]byte, 0, size-opaqueLen)}
+	// Room for the whole data: a raw stream takes the tails after it
+	// without growing.
+	e := binenc.Encoder{B: make([]byte, 0, size)}
 	prevT := n.FirstNanos
 	for i, r := range recs {
 		t := r.Time.UnixNano()
@@ -185,30 +199,31 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, enc *segEnco
 		e.Uvarint(uint64(r.Kind))
 		e.Uvarint(uint64(len(r.Data)))
 		clear := r.Data
-		if version == segVersion {
-			o := enc.opaqueOf(r)
-			e.Uvarint(uint64(o))
-			clear = r.Data[:len(r.Data)-o]
-			opaque = append(opaque, r.Data[len(r.Data)-o:]...)
+		if tails != nil {
+			e.Uvarint(uint64(tails[i]))
+			clear = r.Data[:len(r.Data)-tails[i]]
 		}
 		e.Raw(clear)
 		prevT = t
 	}
 	raw := e.B
-	if len(raw)+len(opaque) > maxSegmentBytes {
-		return segment{}, fmt.Errorf("archive: object of %d bytes exceeds %d", len(raw)+len(opaque), maxSegmentBytes)
+	if len(raw)+opaqueLen > maxSegmentBytes {
+		return segment{}, fmt.Errorf("archive: object of %d bytes exceeds %d", len(raw)+opaqueLen, maxSegmentBytes)
 	}
 	codec, body := byte(codecRaw), raw
 	if len(raw) > 64 {
 		if enc == nil {
 			enc = new(segEncoder)
 		}
-		dst := make([]byte, lz4.CompressBlockBound(len(raw)), lz4.CompressBlockBound(len(raw))+len(opaque))
+		bound := lz4.CompressBlockBound(len(raw))
+		dst := make([]byte, bound, bound+opaqueLen)
 		if k, err := enc.comp.CompressBlock(raw, dst); err == nil && k > 0 && k < len(raw) {
 			codec, body = codecLZ4, dst[:k]
 		}
 	}
-	body = append(body, opaque...)
+	for i, t := range tails {
+		body = append(body, recs[i].Data[len(recs[i].Data)-t:]...)
+	}
 	p := binenc.Encoder{B: make([]byte, 0, segPrefixSize)}
 	p.U16(version)
 	p.U8(codec)
@@ -220,7 +235,7 @@ func encodeSegment(epoch uint64, prev chainHash, recs []wal.Record, enc *segEnco
 	p.U64(uint64(n.FirstNanos))
 	p.U64(uint64(n.LastNanos))
 	p.U32(uint32(len(raw)))
-	p.U32(uint32(len(opaque)))
+	p.U32(uint32(opaqueLen))
 	end := newChainer().over(prev, recs)
 	p.Raw(prev[:])
 	p.Raw(end[:])
@@ -345,10 +360,11 @@ func decodeRecords(n segName, p segPrefix, body []byte) ([]wal.Record, error) {
 	default:
 		return nil, fmt.Errorf("unknown codec %d", codec)
 	}
-	// Version 4 records are put together again from the stream and the
-	// opaque bytes, in an arena of their joint size.
+	// Version 4 records with an opaque tail are put together again from
+	// the stream and the opaque bytes, in an arena that holds them all;
+	// the others stay where they are, as in version 3.
 	var arena []byte
-	if p.version >= 4 {
+	if len(opaque) > 0 {
 		arena = make([]byte, 0, len(raw)+len(opaque))
 	}
 	recs := make([]wal.Record, count)
@@ -388,7 +404,7 @@ func decodeRecords(n segName, p segPrefix, body []byte) ([]wal.Record, error) {
 		t += int64(dt)
 		prevEpoch = ep
 		data := d.Take(int(size - tail))
-		if arena != nil {
+		if tail > 0 {
 			start := len(arena)
 			arena = append(arena, data...)
 			arena = append(arena, opaque[:tail]...)
