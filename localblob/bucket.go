@@ -21,6 +21,7 @@ import (
 	"gocloud.dev/blob/driver"
 	"gocloud.dev/gcerrors"
 
+	"github.com/continuity-go/continuity/internal/blobview"
 	"github.com/continuity-go/continuity/internal/vfs"
 )
 
@@ -396,8 +397,9 @@ func (b *bucket) NewRangeReader(ctx context.Context, key string, offset, length 
 		n = min(n, length)
 	}
 	return &reader{
-		f: f,
-		r: io.NewSectionReader(f, offset, n),
+		f:   f,
+		r:   io.NewSectionReader(f, offset, n),
+		off: offset, n: n,
 		attrs: driver.ReaderAttributes{
 			ContentType: ct, ModTime: fi.ModTime(), Size: size,
 		},
@@ -406,15 +408,53 @@ func (b *bucket) NewRangeReader(ctx context.Context, key string, offset, length 
 
 // reader reads a range of an open object file.
 type reader struct {
-	f     vfs.File
-	r     *io.SectionReader
-	attrs driver.ReaderAttributes
+	f      vfs.File
+	r      *io.SectionReader
+	off, n int64  // the range
+	region []byte // the range's mapping, if As made one
+	attrs  driver.ReaderAttributes
 }
 
+// minViewBytes is the smallest range As maps: below it, mapping and
+// unmapping cost more than the copy they save.
+const minViewBytes = 128 << 10
+
 func (r *reader) Read(p []byte) (int, error)           { return r.r.Read(p) }
-func (r *reader) Close() error                         { return r.f.Close() }
 func (r *reader) Attributes() *driver.ReaderAttributes { return &r.attrs }
-func (r *reader) As(any) bool                          { return false }
+
+// Close unmaps the range, if As mapped it, and closes the file.
+func (r *reader) Close() error {
+	var err error
+	if r.region != nil {
+		err = unmap(r.region)
+		r.region = nil
+	}
+	return errors.Join(err, r.f.Close())
+}
+
+// As lends the range's bytes (a *blobview.View) where they can be mapped
+// from the file: on Linux, for a range of at least 128 KiB not read yet.
+// They stay valid until Close. Nothing else converts.
+func (r *reader) As(i any) bool {
+	v, ok := i.(*blobview.View)
+	if !ok || r.n < minViewBytes {
+		return false
+	}
+	if r.region == nil {
+		if pos, err := r.r.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+			return false
+		}
+		view, region, ok := mapRange(r.f, r.off, r.n)
+		if !ok {
+			return false
+		}
+		r.region = region
+		v.Bytes = view
+		return true
+	}
+	v.Bytes = r.region[len(r.region)-int(r.n):]
+	return true
+}
 
 // SignedURL implements driver.Bucket: there is no server to sign for.
 func (b *bucket) SignedURL(context.Context, string, *driver.SignedURLOptions) (string, error) {

@@ -14,6 +14,8 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/driver"
 	"gocloud.dev/gcerrors"
+
+	"github.com/continuity-go/continuity/internal/blobview"
 )
 
 // Counts are requests by operation and the bytes they moved.
@@ -134,8 +136,19 @@ func (r *reader) Read(p []byte) (int, error) {
 	r.c.down.Add(int64(n))
 	return n, err
 }
-func (r *reader) Close() error  { return r.r.Close() }
-func (r *reader) As(i any) bool { return r.r.As(i) }
+func (r *reader) Close() error { return r.r.Close() }
+
+// As passes i to the driver's reader; a range it lends (a
+// *blobview.View) counts as read.
+func (r *reader) As(i any) bool {
+	if !r.r.As(i) {
+		return false
+	}
+	if v, ok := i.(*blobview.View); ok {
+		r.c.down.Add(int64(len(v.Bytes)))
+	}
+	return true
+}
 func (r *reader) Attributes() *driver.ReaderAttributes {
 	return &driver.ReaderAttributes{ContentType: r.r.ContentType(), ModTime: r.r.ModTime(), Size: r.r.Size()}
 }

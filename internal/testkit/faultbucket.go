@@ -8,13 +8,18 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/driver"
 	"gocloud.dev/gcerrors"
+
+	"github.com/continuity-go/continuity/internal/blobview"
 )
 
 // BucketOp names one operation on a bucket wrapped by FaultBucket.
 type BucketOp struct {
-	// Kind is "get" (opening a reader), "put" (before an object is
-	// written), "put-done" (after an object was written, before the
-	// caller learns it), "delete", "list" or "attributes".
+	// Kind is "get" (opening a reader), "lend" (after the bucket lent a
+	// reader's range, a blobview.View, before the caller reads it: an
+	// error withdraws the loan and the caller reads instead), "put"
+	// (before an object is written), "put-done" (after an object was
+	// written, before the caller learns it), "delete", "list" or
+	// "attributes".
 	Kind string
 	Key  string // object key, or the list prefix
 }
@@ -109,14 +114,27 @@ func (f *faultBucket) NewRangeReader(ctx context.Context, key string, offset, le
 	if err != nil {
 		return nil, err
 	}
-	return &faultReader{r: r}, nil
+	return &faultReader{r: r, f: f, ctx: ctx, key: key}, nil
 }
 
-type faultReader struct{ r *blob.Reader }
+type faultReader struct {
+	r   *blob.Reader
+	f   *faultBucket
+	ctx context.Context
+	key string
+}
 
 func (r *faultReader) Read(p []byte) (int, error) { return r.r.Read(p) }
 func (r *faultReader) Close() error               { return r.r.Close() }
-func (r *faultReader) As(any) bool                { return false }
+
+// As passes a *blobview.View to the wrapped reader, and calls the hook
+// ("lend") once it was lent; nothing else converts.
+func (r *faultReader) As(i any) bool {
+	if _, ok := i.(*blobview.View); !ok || !r.r.As(i) {
+		return false
+	}
+	return r.f.call(r.ctx, "lend", r.key) == nil
+}
 func (r *faultReader) Attributes() *driver.ReaderAttributes {
 	return &driver.ReaderAttributes{ContentType: r.r.ContentType(), ModTime: r.r.ModTime(), Size: r.r.Size()}
 }
