@@ -18,6 +18,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/continuity-go/continuity/internal/blobcount"
+	"github.com/continuity-go/continuity/internal/blobview"
 	"github.com/continuity-go/continuity/internal/cdc"
 )
 
@@ -747,6 +748,34 @@ func getThrottled(ctx context.Context, bucket *blob.Bucket, name string, max int
 
 // readRange reads exactly n bytes at off of an object.
 func readRange(ctx context.Context, bucket *blob.Bucket, name string, off, n int64, buf []byte) ([]byte, error) {
+	rd, err := openRange(ctx, bucket, name, off, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return readAll(rd, name, off, n, buf)
+}
+
+// readRangeLent is readRange where the bucket may lend the range's bytes
+// (blobview): they are then returned read-only, with lent true, and stay
+// valid until release is called; otherwise they are read into buf. The
+// caller calls release either way, once it is done with the bytes.
+func readRangeLent(ctx context.Context, bucket *blob.Bucket, name string, off, n int64, buf []byte) (data []byte, lent bool, release func() error, err error) {
+	rd, err := openRange(ctx, bucket, name, off, n)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	var v blobview.View
+	if rd.As(&v) && int64(len(v.Bytes)) == n {
+		return v.Bytes, true, rd.Close, nil
+	}
+	data, err = readAll(rd, name, off, n, buf)
+	rd.Close()
+	return data, false, func() error { return nil }, err
+}
+
+// openRange opens a range reader of n bytes of object name from off.
+func openRange(ctx context.Context, bucket *blob.Bucket, name string, off, n int64) (*blob.Reader, error) {
 	rd, err := bucket.NewRangeReader(ctx, name, off, n, nil)
 	if err != nil {
 		// S3 answers a range that starts past the object's end with 416
@@ -757,7 +786,11 @@ func readRange(ctx context.Context, bucket *blob.Bucket, name string, off, n int
 		}
 		return nil, storageErr(name, err)
 	}
-	defer rd.Close()
+	return rd, nil
+}
+
+// readAll reads the n bytes of rd's range into buf (grown if short).
+func readAll(rd *blob.Reader, name string, off, n int64, buf []byte) ([]byte, error) {
 	if int64(cap(buf)) < n {
 		buf = make([]byte, n)
 	}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/continuity-go/continuity/internal/blobview"
 )
 
 // maxFetchBytes bounds one range read that serves several adjacent
@@ -213,37 +216,33 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 					fail(err)
 				}
 			}()
+			// A range the bucket lends may be a mapped file that shrinks
+			// while it is read: the fault is this fetch's error.
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			var reading string
+			defer func() {
+				if p := recover(); p != nil {
+					fault := blobview.Fault(p)
+					if fault == nil {
+						panic(p)
+					}
+					err = objErr(reading, -1, fmt.Errorf("%w: %w", ErrTruncated, fault))
+				}
+			}()
 			var dec decompressor
 			defer dec.close()
 			h := r.kr().newHasher()
 			var pr *packReader // cached: consecutive fetches mostly read one pack
+			var scratch []byte // a lent range's compressed payloads, one at a time
 			for f := range reqs {
-				raw, err := readRange(gctx, r.bucket, f.pack.name(), f.off, f.n, reads.get(f.n))
+				reading = f.pack.name()
+				res, err := r.restoreFetch(gctx, f, pr, &dec, h, reads, outs, &scratch)
 				if err != nil {
 					return err
 				}
-				if pr == nil || pr.id != f.pack.id {
-					if pr, err = r.kr().newPackReader(f.pack); err != nil {
-						return err
-					}
-				}
-				res := fetched{seq: f.seq, bufs: [2][]byte{raw}}
-				var out []byte // compressed chunks' plaintext, taken at the first
-				for _, b := range f.blobs {
-					at := int64(b.off) - f.off
-					if b.codec != codecRaw && out == nil {
-						out = outs.get(f.raw)
-					}
-					var plain []byte
-					plain, out, err = r.openChunk(pr, &dec, h, b, raw[at:at+int64(b.length)], out)
-					if err != nil {
-						return err
-					}
-					res.pieces = appendPiece(res.pieces, plain)
-				}
-				res.bufs[1] = out
+				pr = res.pr
 				select {
-				case results <- res:
+				case results <- res.fetched:
 				case <-gctx.Done():
 					return context.Cause(gctx)
 				}
@@ -296,6 +295,85 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// fetchedFrom is a fetch's result and the pack reader that opened it.
+type fetchedFrom struct {
+	fetched
+	pr *packReader
+}
+
+// restoreFetch reads one fetch's range and opens its chunks, with pr if
+// it is of the fetch's pack. A range the bucket lends (a mapped file) is
+// never written: each chunk is decrypted out of it, compressed payloads
+// into scratch, and every plaintext lands in an output buffer; a range
+// read into a buffer is decrypted in place, and a raw chunk's plaintext
+// stays there.
+func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *decompressor, h *hasher, reads, outs *buffers, scratch *[]byte) (_ fetchedFrom, err error) {
+	buf := reads.get(f.n)
+	raw, lent, release, err := readRangeLent(ctx, r.bucket, f.pack.name(), f.off, f.n, buf)
+	if err != nil {
+		reads.put(buf)
+		return fetchedFrom{}, err
+	}
+	defer func() { err = errors.Join(err, release()) }()
+	if pr == nil || pr.id != f.pack.id {
+		if pr, err = r.kr().newPackReader(f.pack); err != nil {
+			return fetchedFrom{}, err
+		}
+	}
+	res := fetchedFrom{pr: pr}
+	if lent {
+		reads.put(buf)
+	} else {
+		res.bufs[0] = raw
+	}
+	var out []byte // plaintext, taken at the first chunk that needs it
+	for _, b := range f.blobs {
+		at := int64(b.off) - f.off
+		sealed := raw[at : at+int64(b.length)]
+		if out == nil && (lent || b.codec != codecRaw) {
+			out = outs.get(f.raw)
+		}
+		var plain []byte
+		if lent {
+			plain, out, *scratch, err = r.openLentChunk(pr, dec, h, b, sealed, out, *scratch)
+		} else {
+			plain, out, err = r.openChunk(pr, dec, h, b, sealed, out)
+		}
+		if err != nil {
+			return fetchedFrom{}, err
+		}
+		res.pieces = appendPiece(res.pieces, plain)
+	}
+	res.bufs[1] = out
+	res.seq = f.seq
+	return res, nil
+}
+
+// openLentChunk is openChunk for sealed bytes it must not write: a raw
+// blob's plaintext is decrypted onto dst, a compressed one's payload into
+// scratch and then decompressed onto dst. It returns the plaintext, dst
+// and scratch.
+func (r *Repo) openLentChunk(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, dst, scratch []byte) (plain, _, _ []byte, err error) {
+	if b.codec == codecRaw {
+		n := len(dst)
+		if dst, err = pr.open(r.kr(), dst, b, sealed); err != nil {
+			return nil, nil, nil, err
+		}
+		plain = dst[n:]
+	} else {
+		if scratch, err = pr.open(r.kr(), scratch[:0], b, sealed); err != nil {
+			return nil, nil, nil, err
+		}
+		if plain, dst, err = dec.plaintext(dst, b.codec, scratch, int(b.raw)); err != nil {
+			return nil, nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %v", b.id, err))
+		}
+	}
+	if got := h.sum(b.typ, plain); got != b.id {
+		return nil, nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
+	}
+	return plain, dst, scratch, nil
 }
 
 // openChunk decrypts, decompresses and identity-checks one blob, and
