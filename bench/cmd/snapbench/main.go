@@ -11,7 +11,7 @@
 // from internal/gen), every run stores a first snapshot, a snapshot after
 // -edits small edits, the same snapshot again (unchanged) and restores the
 // latest one: with continuity (lz4, with one worker and with one per CPU;
-// zstd for the first snapshot) into a file:// bucket, and with restic
+// zstd for the first snapshot) into a localblob bucket, and with restic
 // (`restic backup --stdin`, `restic dump`) into a local repository, each
 // run in a fresh repository. The runs go round by round (each
 // configuration once per round), so that a disturbance of the machine

@@ -5,30 +5,29 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/continuity-go/continuity/bench/internal/benchkit"
 	"io"
 	"os"
 	"runtime"
 	"time"
 
 	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
 
+	"github.com/continuity-go/continuity/bench/internal/benchkit"
+	"github.com/continuity-go/continuity/localblob"
 	"github.com/continuity-go/continuity/snapshot"
 )
 
-// runOurs runs steps with continuity in a new repository in a file://
+// runOurs runs steps with continuity in a new repository in a localblob
 // bucket at dir: Save of f.base (first), of f.edited (edited, then
 // unchanged), and Restore of the last snapshot to /dev/null. Each step is
 // timed alone, from a collected heap; the bucket's growth is measured by
 // listing it.
 func runOurs(ctx context.Context, dir string, codec snapshot.Codec, workers int, steps []step, f dataFiles) (map[step]stepResult, error) {
-	// No metadata sidecar files: the bucket's files are its objects, as
-	// a restic repository's files are its objects (and fileblob computes
-	// the MD5 of every write only for the sidecar). Temporary files
-	// beside their objects, not in $TMPDIR, which may be another file
-	// system than -dir.
-	bucket, err := fileblob.OpenBucket(dir, &fileblob.Options{Metadata: fileblob.MetadataDontWrite, NoTempDir: true})
+	// localblob, the driver of the library's default archive: like a
+	// restic repository's files, its objects are plain files, each
+	// fsynced before the write returns, and Restore reads ranges of
+	// packs it maps instead of copying them (internal/blobview).
+	bucket, err := localblob.OpenBucket(dir, nil)
 	if err != nil {
 		return nil, err
 	}
