@@ -52,10 +52,14 @@ func (k *keyring) newPackWriter(buf []byte, capacity int) (*packWriter, error) {
 	return p, nil
 }
 
-// add seals payload (raw or compressed, per codec) as blob id.
-func (p *packWriter) add(k *keyring, typ, codec byte, id blobID, payload []byte, raw int) {
+// add appends payload (raw or compressed, per codec) as blob id, with
+// room for its tag; finish seals it. A Save worker hands its full pack to
+// an uploader, which finishes it: the worker's compression does not wait
+// on the seal.
+func (p *packWriter) add(typ, codec byte, id blobID, payload []byte, raw int) {
 	off := len(p.buf)
-	p.buf = p.aead.Seal(p.buf, nonce(&p.nonce, uint64(off)), payload, k.blobAD(&p.adBuf, typ, id))
+	p.buf = append(p.buf, payload...)
+	p.buf = append(p.buf, make([]byte, tagSize)...)
 	p.blobs = append(p.blobs, blobEntry{
 		typ: typ, codec: codec, id: id,
 		off: uint32(off), length: uint32(len(p.buf) - off), raw: uint32(raw),
@@ -72,8 +76,13 @@ func (p *packWriter) full(packBytes int) bool {
 	return len(p.buf) >= packBytes || len(p.blobs) >= maxPackBlobs
 }
 
-// finish appends the trailer and returns the pack's bytes and index entry.
+// finish seals the blobs in place, appends the trailer and returns the
+// pack's bytes and index entry.
 func (p *packWriter) finish(k *keyring) ([]byte, indexPack) {
+	for _, b := range p.blobs {
+		payload := p.buf[b.off : b.off+b.length-tagSize]
+		p.aead.Seal(payload[:0], nonce(&p.nonce, uint64(b.off)), payload, k.blobAD(&p.adBuf, b.typ, b.id))
+	}
 	var e encoder
 	e.U32(uint32(len(p.blobs)))
 	for _, b := range p.blobs {

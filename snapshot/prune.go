@@ -326,7 +326,7 @@ func (r *Repo) repack(ctx context.Context, x *index, packs []int32, used map[blo
 					return nil, 0, err
 				}
 			}
-			pw.add(r.kr(), b.typ, b.codec, b.id, payload, int(b.raw))
+			pw.add(b.typ, b.codec, b.id, payload, int(b.raw))
 			if pw.full(r.opts.PackBytes) {
 				if err := flush(); err != nil {
 					return nil, 0, err

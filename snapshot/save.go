@@ -248,7 +248,7 @@ func (w *sealer) store(ctx context.Context, typ byte, id blobID, data []byte) er
 		w.pack = p
 	}
 	payload, codec := w.comp.compress(data)
-	w.pack.add(w.s.r.kr(), typ, codec, id, payload, len(data))
+	w.pack.add(typ, codec, id, payload, len(data))
 	if w.pack.full(w.s.r.opts.PackBytes) {
 		return w.flush(ctx)
 	}
