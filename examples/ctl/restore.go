@@ -33,12 +33,24 @@ type eventJSON struct {
 	Data  []byte   `json:"data"` // base64
 }
 
+// Restore copies the snapshot's bytes to the state file. Only a failure
+// to write is the exporter's; a failure to read the snapshot is the
+// restore's own, which it reports.
 func (x *exporter) Restore(r io.Reader) error {
-	_, err := io.Copy(x.state, r)
-	if err != nil && x.err == nil {
-		x.err = err
-	}
+	_, err := io.Copy(stateWriter{x}, r)
 	return err
+}
+
+// stateWriter writes to the exporter's state file and records its first
+// failure.
+type stateWriter struct{ x *exporter }
+
+func (w stateWriter) Write(p []byte) (int, error) {
+	n, err := w.x.state.Write(p)
+	if err != nil && w.x.err == nil {
+		w.x.err = err
+	}
+	return n, err
 }
 func (x *exporter) Snapshot(io.Writer) error {
 	return errors.New("ctl: an exported state cannot be snapshotted")
