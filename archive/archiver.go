@@ -33,7 +33,9 @@ type Archiver struct {
 	inflight   []*upload          // uploads in LSN order, not yet all done
 	waitCancel context.CancelFunc // ends the batcher's wait for the log; Flush calls it
 	flushReq   bool               // ship the pending records at the log's tail now
-	sinceSnap  int64              // payload bytes archived since the last base snapshot
+	sinceSnap  int64              // payload bytes archived since the last base snapshot's capture
+	snapDue    bool               // SnapshotEvery passed since the last base snapshot
+	snapsSkip  int                // requests found no longer due (a test watches them)
 	startLSN   wal.LSN            // the log's next LSN when the archiver started
 	chain      chainHash          // the chain after st.Archived
 	heads      anchorState        // the head objects
@@ -94,7 +96,12 @@ func NewArchiver(log *wal.Log, store Store, opts Options) (*Archiver, error) {
 	}
 	if opts.Capture != nil && opts.SnapshotEvery > 0 {
 		a.wg.Add(1)
-		go a.every(opts.SnapshotEvery, a.requestSnapshot)
+		go a.every(opts.SnapshotEvery, func() {
+			a.mu.Lock()
+			a.snapDue = true
+			a.mu.Unlock()
+			a.requestSnapshot()
+		})
 	}
 	if opts.Capture != nil {
 		a.wg.Add(1)

@@ -24,6 +24,9 @@ func (a *Archiver) snapshotter() {
 	for {
 		select {
 		case <-a.snapCh:
+			if !a.snapshotDue() {
+				continue
+			}
 			if _, err := a.SnapshotNow(a.ctx); err != nil && a.ctx.Err() == nil {
 				a.fail(err)
 				a.lg.Warn("base snapshot failed; the next one is on schedule", "err", err)
@@ -32,6 +35,22 @@ func (a *Archiver) snapshotter() {
 			return
 		}
 	}
+}
+
+// snapshotDue reports whether a request still stands: SnapshotEvery has
+// passed, or SnapshotEveryBytes were archived, since the last base
+// snapshot. Uploads that complete while a snapshot runs request another
+// (the bytes before its capture still count); once it is saved, only the
+// bytes archived after its capture do.
+func (a *Archiver) snapshotDue() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.snapDue || a.opts.SnapshotEveryBytes > 0 && a.sinceSnap >= a.opts.SnapshotEveryBytes {
+		return true
+	}
+	a.snapsSkip++
+	a.changed.Broadcast()
+	return false
 }
 
 // SnapshotNow takes a base snapshot: Options.Capture's state,
@@ -45,6 +64,9 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 	defer a.snapMu.Unlock()
 	a.mu.Lock()
 	epoch := a.st.Epoch
+	a.mu.Unlock()
+	a.mu.Lock()
+	counted := a.sinceSnap // archived before the capture: the snapshot holds them
 	a.mu.Unlock()
 	lsn, write, err := a.opts.Capture(ctx)
 	if err != nil {
@@ -61,7 +83,9 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 		return snapshot.Manifest{}, fmt.Errorf("archive: save base snapshot: %w", err)
 	}
 	a.mu.Lock()
-	a.st.Snapshot, a.st.SnapshotAt, a.st.SnapshotTime, a.st.SnapshotStats, a.sinceSnap = m.ID, lsn, m.Time, stats, 0
+	a.st.Snapshot, a.st.SnapshotAt, a.st.SnapshotTime, a.st.SnapshotStats = m.ID, lsn, m.Time, stats
+	a.sinceSnap = max(a.sinceSnap-counted, 0)
+	a.snapDue = false
 	a.mu.Unlock()
 	a.lg.Info("base snapshot saved", "id", m.ID.Short(), "lsn", lsn, "epoch", epoch)
 	a.copyWhole()
