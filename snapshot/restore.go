@@ -308,7 +308,10 @@ type fetchedFrom struct {
 // never written: each chunk is decrypted out of it, compressed payloads
 // into scratch, and every plaintext lands in an output buffer; a range
 // read into a buffer is decrypted in place, and a raw chunk's plaintext
-// stays there.
+// stays there. Another process may change a lent range while it is read,
+// even between AES-GCM's passes over a chunk; what is kept is checked
+// after it left the range, in this process's memory: its keyed ID over
+// the plaintext.
 func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *decompressor, h *hasher, reads, outs *buffers, scratch *[]byte) (_ fetchedFrom, err error) {
 	buf := reads.get(f.n)
 	raw, lent, release, err := readRangeLent(ctx, r.bucket, f.pack.name(), f.off, f.n, buf)
