@@ -36,6 +36,7 @@ func TestArchiveSnapshotBytesScheduleOnce(t *testing.T) {
 	rig.append(40) // over every
 	flush(t, a)
 	<-entered // the snapshot is under way, its capture held
+
 	rig.append(10) // under every, archived during the snapshot: it requests another
 	flush(t, a)
 	close(release)
