@@ -55,31 +55,42 @@ func TestRestoreFromLentRanges(t *testing.T) {
 	}
 }
 
+// restoreDamagedWhileMapped saves 2 MiB of random bytes (seed) in a
+// lending repository, then restores them while damage changes the pack
+// file (its path) of the first range lent. It returns what reached the
+// output, the state, the damaged pack's name and the
+// restore's error.
+func restoreDamagedWhileMapped(t *testing.T, seed uint64, damage func(path string) error) (out, data []byte, pack string, err error) {
+	t.Helper()
+	dir := t.TempDir()
+	var armed atomic.Bool
+	var damaged atomic.Value // the pack's name
+	r := lendingRepo(t, dir, func(_ context.Context, op testkit.BucketOp) error {
+		if op.Kind == "lend" && armed.CompareAndSwap(true, false) {
+			damaged.Store(op.Key)
+			return damage(filepath.Join(dir, filepath.FromSlash(op.Key)))
+		}
+		return nil
+	})
+	data = gen.Random(seed, 2<<20)
+	m, _ := save(t, r, data)
+	armed.Store(true)
+	var buf bytes.Buffer
+	err = r.Restore(context.Background(), m.ID, &buf)
+	require.False(t, armed.Load(), "no range was lent")
+	return buf.Bytes(), data, damaged.Load().(string), err
+}
+
 // TestRestoreOfAPackTruncatedWhileMapped: a pack file cut short after the
 // bucket mapped it (a hostile or broken writer of the directory) makes
 // Restore fail with ErrTruncated naming the pack, not crash the process
 // with SIGBUS.
 func TestRestoreOfAPackTruncatedWhileMapped(t *testing.T) {
-	dir := t.TempDir()
-	var armed atomic.Bool
-	var cut atomic.Value // the pack's name
-	r := lendingRepo(t, dir, func(_ context.Context, op testkit.BucketOp) error {
-		if op.Kind == "lend" && armed.CompareAndSwap(true, false) {
-			cut.Store(op.Key)
-			return os.Truncate(filepath.Join(dir, filepath.FromSlash(op.Key)), 100)
-		}
-		return nil
-	})
-	data := gen.Random(4, 2<<20)
-	m, _ := save(t, r, data)
-	armed.Store(true)
-	var out bytes.Buffer
-	err := r.Restore(context.Background(), m.ID, &out)
-	require.False(t, armed.Load(), "no range was lent")
+	_, _, pack, err := restoreDamagedWhileMapped(t, 4, func(path string) error { return os.Truncate(path, 100) })
 	require.ErrorIs(t, err, ErrTruncated)
 	var oe *ObjectError
 	require.ErrorAs(t, err, &oe)
-	require.Equal(t, cut.Load(), oe.Object)
+	require.Equal(t, pack, oe.Object)
 	require.Contains(t, err.Error(), "changed while it was read")
 }
 
@@ -87,26 +98,15 @@ func TestRestoreOfAPackTruncatedWhileMapped(t *testing.T) {
 // the bucket mapped it (they show through the mapping at once) fail the
 // restore as corrupt; nothing changed reaches the output unchecked.
 func TestRestoreOfAPackChangedWhileMapped(t *testing.T) {
-	dir := t.TempDir()
-	var armed atomic.Bool
-	r := lendingRepo(t, dir, func(_ context.Context, op testkit.BucketOp) error {
-		if op.Kind == "lend" && armed.CompareAndSwap(true, false) {
-			f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(op.Key)), os.O_WRONLY, 0)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = f.WriteAt(bytes.Repeat([]byte{0xA5}, 4096), 200<<10)
+	out, data, _, err := restoreDamagedWhileMapped(t, 5, func(path string) error {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
 			return err
 		}
-		return nil
+		defer f.Close()
+		_, err = f.WriteAt(bytes.Repeat([]byte{0xA5}, 4096), 200<<10)
+		return err
 	})
-	data := gen.Random(5, 2<<20)
-	m, _ := save(t, r, data)
-	armed.Store(true)
-	var out bytes.Buffer
-	err := r.Restore(context.Background(), m.ID, &out)
-	require.False(t, armed.Load(), "no range was lent")
 	require.ErrorIs(t, err, ErrCorrupt)
-	require.True(t, bytes.HasPrefix(data, out.Bytes()), "the output is not a prefix of the state")
+	require.True(t, bytes.HasPrefix(data, out), "the output is not a prefix of the state")
 }
