@@ -87,7 +87,7 @@ func TestViewFaultIsRecovered(t *testing.T) {
 	got := make(chan error, 1)
 	go func() {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-		defer func() { got <- blobview.Fault(recover()) }()
+		defer func() { got <- blobview.Fault(recover(), v.Bytes) }()
 		var sum byte
 		for _, c := range v.Bytes {
 			sum += c
@@ -96,5 +96,5 @@ func TestViewFaultIsRecovered(t *testing.T) {
 	}()
 	err = <-got
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "changed while it was read")
+	require.ErrorIs(t, err, blobview.ErrFault)
 }

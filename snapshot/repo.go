@@ -758,9 +758,10 @@ func readRange(ctx context.Context, bucket *blob.Bucket, name string, off, n int
 
 // readRangeLent is readRange where the bucket may lend the range's bytes
 // (blobview): they are then returned read-only, with lent true, and stay
-// valid until release is called; otherwise they are read into buf. The
-// caller calls release either way, once it is done with the bytes.
-func readRangeLent(ctx context.Context, bucket *blob.Bucket, name string, off, n int64, buf []byte) (data []byte, lent bool, release func() error, err error) {
+// valid until release is called; otherwise they are read into buf(),
+// called only then. The caller calls release either way, once it is done
+// with the bytes.
+func readRangeLent(ctx context.Context, bucket *blob.Bucket, name string, off, n int64, buf func() []byte) (data []byte, lent bool, release func() error, err error) {
 	rd, err := openRange(ctx, bucket, name, off, n)
 	if err != nil {
 		return nil, false, nil, err
@@ -769,7 +770,7 @@ func readRangeLent(ctx context.Context, bucket *blob.Bucket, name string, off, n
 	if rd.As(&v) && int64(len(v.Bytes)) == n {
 		return v.Bytes, true, rd.Close, nil
 	}
-	data, err = readAll(rd, name, off, n, buf)
+	data, err = readAll(rd, name, off, n, buf())
 	rd.Close()
 	return data, false, func() error { return nil }, err
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"gocloud.dev/gcerrors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/continuity-go/continuity/internal/blobview"
@@ -61,8 +62,8 @@ type fetch struct {
 
 // fetched is a fetch's plaintext, in order: pieces of its buffers (a raw
 // chunk is opened in place in the range read, a compressed one
-// decompressed into a buffer of its own), which go back to the free list
-// once written.
+// decompressed into a buffer of its own; every chunk of a lent range
+// lands in that buffer), which go back to the free list once written.
 type fetched struct {
 	seq    uint64
 	pieces [][]byte
@@ -127,8 +128,9 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 	results := make(chan fetched, window)
 	tokens := make(chan struct{}, window)
 	prog := newProgress(r, "restore", m.Size)
-	// Each fetch in flight holds a range read and, if it has compressed
-	// chunks, their plaintext.
+	// Each fetch in flight holds a range read (unless the bucket lent the
+	// range) and, if it has compressed chunks or a lent range, their
+	// plaintext.
 	reads, outs := &buffers{free: make(chan []byte, window)}, &buffers{free: make(chan []byte, window)}
 
 	// The first failure of the producer or a worker, recorded before the
@@ -216,26 +218,12 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 					fail(err)
 				}
 			}()
-			// A range the bucket lends may be a mapped file that shrinks
-			// while it is read: the fault is this fetch's error.
-			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-			var reading string
-			defer func() {
-				if p := recover(); p != nil {
-					fault := blobview.Fault(p)
-					if fault == nil {
-						panic(p)
-					}
-					err = objErr(reading, -1, fmt.Errorf("%w: %w", ErrTruncated, fault))
-				}
-			}()
 			var dec decompressor
 			defer dec.close()
 			h := r.kr().newHasher()
 			var pr *packReader // cached: consecutive fetches mostly read one pack
 			var scratch []byte // a lent range's compressed payloads, one at a time
 			for f := range reqs {
-				reading = f.pack.name()
 				res, err := r.restoreFetch(gctx, f, pr, &dec, h, reads, outs, &scratch)
 				if err != nil {
 					return err
@@ -304,17 +292,16 @@ type fetchedFrom struct {
 }
 
 // restoreFetch reads one fetch's range and opens its chunks, with pr if
-// it is of the fetch's pack. A range the bucket lends (a mapped file) is
-// never written: each chunk is decrypted out of it, compressed payloads
-// into scratch, and every plaintext lands in an output buffer; a range
-// read into a buffer is decrypted in place, and a raw chunk's plaintext
-// stays there. Another process may change a lent range while it is read,
-// even between AES-GCM's passes over a chunk; what is kept is checked
-// after it left the range, in this process's memory: its keyed ID over
-// the plaintext.
+// it is of the fetch's pack. A range read into a buffer is decrypted in
+// place, and a raw chunk's plaintext stays there. A range the bucket
+// lends (a mapped file) is never written, and every plaintext lands in an
+// output buffer (openLentChunk).
 func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *decompressor, h *hasher, reads, outs *buffers, scratch *[]byte) (_ fetchedFrom, err error) {
-	buf := reads.get(f.n)
-	raw, lent, release, err := readRangeLent(ctx, r.bucket, f.pack.name(), f.off, f.n, buf)
+	var buf []byte // the range read, unless it is lent
+	raw, lent, release, err := readRangeLent(ctx, r.bucket, f.pack.name(), f.off, f.n, func() []byte {
+		buf = reads.get(f.n)
+		return buf
+	})
 	if err != nil {
 		reads.put(buf)
 		return fetchedFrom{}, err
@@ -326,9 +313,7 @@ func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *d
 		}
 	}
 	res := fetchedFrom{pr: pr}
-	if lent {
-		reads.put(buf)
-	} else {
+	if !lent {
 		res.bufs[0] = raw
 	}
 	var out []byte // plaintext, taken at the first chunk that needs it
@@ -340,7 +325,10 @@ func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *d
 		}
 		var plain []byte
 		if lent {
-			plain, out, *scratch, err = r.openLentChunk(pr, dec, h, b, sealed, out, *scratch)
+			plain, out, *scratch, err = r.openLentChunk(pr, dec, h, b, sealed, raw, out, *scratch)
+			if errors.Is(err, blobview.ErrFault) {
+				err = r.lentFault(ctx, f, err)
+			}
 		} else {
 			plain, out, err = r.openChunk(pr, dec, h, b, sealed, out)
 		}
@@ -354,19 +342,31 @@ func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *d
 	return res, nil
 }
 
-// openLentChunk is openChunk for sealed bytes it must not write: a raw
-// blob's plaintext is decrypted onto dst, a compressed one's payload into
-// scratch and then decompressed onto dst. It returns the plaintext, dst
-// and scratch.
-func (r *Repo) openLentChunk(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, dst, scratch []byte) (plain, _, _ []byte, err error) {
+// openLentChunk is openChunk for sealed bytes in a lent range (view),
+// which it must not write and which another process may change or cut
+// short while they are read. A compressed blob's sealed bytes are copied
+// into scratch and opened there, so that the decompressor reads only
+// authenticated bytes; a raw blob is decrypted straight onto dst, where
+// the keyed ID checked over its plaintext is what authenticates it. It
+// returns the plaintext, dst and scratch.
+func (r *Repo) openLentChunk(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, view, dst, scratch []byte) (plain, _, _ []byte, err error) {
 	if b.codec == codecRaw {
 		n := len(dst)
-		if dst, err = pr.open(r.kr(), dst, b, sealed); err != nil {
+		err = readLent(view, func() (err error) {
+			dst, err = pr.open(r.kr(), dst, b, sealed)
+			return err
+		})
+		if err != nil {
 			return nil, nil, nil, err
 		}
-		plain = dst[n:]
+		if plain = dst[n:]; len(plain) != int(b.raw) {
+			return nil, nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %d bytes, the index says %d", b.id, len(plain), b.raw))
+		}
 	} else {
-		if scratch, err = pr.open(r.kr(), scratch[:0], b, sealed); err != nil {
+		if err := readLent(view, func() error { scratch = append(scratch[:0], sealed...); return nil }); err != nil {
+			return nil, nil, nil, err
+		}
+		if scratch, err = pr.open(r.kr(), scratch[:0], b, scratch); err != nil {
 			return nil, nil, nil, err
 		}
 		if plain, dst, err = dec.plaintext(dst, b.codec, scratch, int(b.raw)); err != nil {
@@ -377,6 +377,36 @@ func (r *Repo) openLentChunk(pr *packReader, dec *decompressor, h *hasher, b blo
 		return nil, nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
 	}
 	return plain, dst, scratch, nil
+}
+
+// readLent runs read, which reads the lent range view, with a fault in
+// view (its file cut short or unreadable) returned as an error wrapping
+// blobview.ErrFault. A fault anywhere else crashes, as it would without.
+func readLent(view []byte, read func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			if err = blobview.Fault(p, view); err == nil {
+				panic(p)
+			}
+		}
+	}()
+	return read()
+}
+
+// lentFault is the error of a fault reading fetch f's lent range: if the
+// pack is now shorter than the range, it was truncated (ErrTruncated, an
+// integrity problem); otherwise the store failed to read it.
+func (r *Repo) lentFault(ctx context.Context, f fetch, fault error) error {
+	name := f.pack.name()
+	attrs, err := r.bucket.Attributes(ctx, name)
+	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return objErr(name, f.off, fmt.Errorf("%w (and then its size could not be read: %v)", fault, err))
+	}
+	if err != nil || attrs.Size < f.off+f.n {
+		return objErr(name, f.off, fmt.Errorf("%w: %w", ErrTruncated, fault))
+	}
+	return objErr(name, f.off, fault)
 }
 
 // openChunk decrypts, decompresses and identity-checks one blob, and

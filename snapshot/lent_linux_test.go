@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/continuity-go/continuity/internal/blobview"
 	"github.com/continuity-go/continuity/internal/gen"
 	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/localblob"
@@ -91,7 +92,7 @@ func TestRestoreOfAPackTruncatedWhileMapped(t *testing.T) {
 	var oe *ObjectError
 	require.ErrorAs(t, err, &oe)
 	require.Equal(t, pack, oe.Object)
-	require.Contains(t, err.Error(), "changed while it was read")
+	require.ErrorIs(t, err, blobview.ErrFault)
 }
 
 // TestRestoreOfAPackChangedWhileMapped: bytes of a pack overwritten after
