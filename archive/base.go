@@ -24,10 +24,15 @@ func (a *Archiver) snapshotter() {
 	for {
 		select {
 		case <-a.snapCh:
-			if !a.snapshotDue() {
-				continue
+			// Decided under snapMu: a request queued during a snapshot
+			// (SnapshotNow's too) is judged once that one is saved.
+			a.snapMu.Lock()
+			var err error
+			if a.snapshotDue() {
+				_, err = a.snapshotLocked(a.ctx)
 			}
-			if _, err := a.SnapshotNow(a.ctx); err != nil && a.ctx.Err() == nil {
+			a.snapMu.Unlock()
+			if err != nil && a.ctx.Err() == nil {
 				a.fail(err)
 				a.lg.Warn("base snapshot failed; the next one is on schedule", "err", err)
 			}
@@ -49,7 +54,6 @@ func (a *Archiver) snapshotDue() bool {
 		return true
 	}
 	a.snapsSkip++
-	a.changed.Broadcast()
 	return false
 }
 
@@ -62,10 +66,13 @@ func (a *Archiver) SnapshotNow(ctx context.Context) (snapshot.Manifest, error) {
 	}
 	a.snapMu.Lock()
 	defer a.snapMu.Unlock()
+	return a.snapshotLocked(ctx)
+}
+
+// snapshotLocked is SnapshotNow with snapMu held.
+func (a *Archiver) snapshotLocked(ctx context.Context) (snapshot.Manifest, error) {
 	a.mu.Lock()
 	epoch := a.st.Epoch
-	a.mu.Unlock()
-	a.mu.Lock()
 	counted := a.sinceSnap // archived before the capture: the snapshot holds them
 	a.mu.Unlock()
 	lsn, write, err := a.opts.Capture(ctx)
