@@ -225,9 +225,10 @@
 // check is not atomic between concurrent writers; names are random, so
 // only a deliberate overwrite could race).
 //
-// Save runs Options.Workers goroutines that hash, compress and seal runs
-// of consecutive chunks (each into a pack of its own, so a restore reads
-// long ranges) and Options.Uploads that upload; memory is bounded by
+// Save runs Options.Workers workers that hash and compress runs of
+// consecutive chunks (each into a pack of its own, so a restore reads
+// long ranges) and Options.Uploads uploaders that seal each full pack's
+// blobs and upload it; memory is bounded by
 // about (Workers + 1 + 2×Uploads) × PackBytes whatever the state's size.
 // Restore and Verify take the shared lock too, except in a repository
 // opened with Options.ReadOnly (read-only credentials, an immutable copy),
@@ -238,7 +239,9 @@
 // 2×max(Workers, Uploads) ranges are in flight, each holding its read
 // (incompressible chunks are written from it, where they were decrypted)
 // and the plaintext of its compressed chunks, so a restore holds up to
-// about 4×max(Workers, Uploads)×4 MiB.
+// about 4×max(Workers, Uploads)×4 MiB. Where the bucket lends a range
+// instead (localblob maps the pack file), nothing is read into a buffer:
+// chunks are decrypted out of the mapping into the plaintext buffer.
 //
 // # Durability of file:// buckets
 //

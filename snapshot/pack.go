@@ -76,8 +76,9 @@ func (p *packWriter) full(packBytes int) bool {
 	return len(p.buf) >= packBytes || len(p.blobs) >= maxPackBlobs
 }
 
-// finish seals the blobs in place, appends the trailer and returns the
-// pack's bytes and index entry.
+// finish seals the blobs in place (each has its tag's room after it, so
+// Seal writes over its payload and no further), appends the trailer and
+// returns the pack's bytes and index entry. Call it once.
 func (p *packWriter) finish(k *keyring) ([]byte, indexPack) {
 	for _, b := range p.blobs {
 		payload := p.buf[b.off : b.off+b.length-tagSize]

@@ -145,9 +145,9 @@ func (r *Repo) Save(ctx context.Context, src io.Reader, meta Meta) (Manifest, St
 //
 //	caller goroutine: read → chunk → copy → jobs          (in order, seq numbered)
 //	Workers workers, two stages each:
-//	  hash → dedup claim  ⇒  compress → seal into own pack
-//	collector:        reorder results → tree blocks → seal into own pack
-//	Uploads uploaders: put finished packs
+//	  hash → dedup claim  ⇒  compress → into own pack
+//	collector:        reorder results → tree blocks → into own pack
+//	Uploads uploaders: seal each full pack's blobs, put it
 //
 // tokens bound the chunks in flight, so memory is bounded and the
 // collector's reorder ring never overflows.
@@ -167,7 +167,7 @@ type saver struct {
 	bytesIn, chunks, chunksNew, newBytes, stored atomic.Int64
 }
 
-// saveJob is a run of consecutive chunks: one worker seals all of them,
+// saveJob is a run of consecutive chunks: one worker stores all of them
 // into its own pack, so a restore reads them with one range request.
 type saveJob struct {
 	seq  uint64
@@ -237,8 +237,8 @@ func (s *saver) newSealer(up chan<- *packWriter) *sealer {
 	return &sealer{s: s, h: s.r.kr().newHasher(), comp: newCompressor(s.r.format.Codec), up: up}
 }
 
-// store seals a blob the caller claimed into this sealer's pack, handing
-// the pack to the uploaders when it is full.
+// store compresses a blob the caller claimed into this sealer's pack,
+// handing the pack to the uploaders (which seal it) when it is full.
 func (w *sealer) store(ctx context.Context, typ byte, id blobID, data []byte) error {
 	if w.pack == nil {
 		p, err := w.s.r.newPackWriter()
