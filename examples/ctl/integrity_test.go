@@ -191,3 +191,30 @@ func TestLockedArchive(t *testing.T) {
 		t.Fatalf("prune --retry-lock after the lock went: %s", res)
 	}
 }
+
+// TestRestoreOfATruncatedPack: a restore whose base snapshot's packs are
+// cut short exits 3 naming the pack, keeps nothing, and does not blame
+// the output it was writing.
+func TestRestoreOfATruncatedPack(t *testing.T) {
+	f := newFixture(t, []int{10, 5}, 0)
+	var c ctlCmd
+	var packs []string
+	err := filepath.WalkDir(filepath.Join(f.archiveDir, "data"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			packs = append(packs, path)
+			err = os.Truncate(path, 100)
+		}
+		return err
+	})
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("truncating the packs: %v (%d found)", err, len(packs))
+	}
+	out := filepath.Join(t.TempDir(), "state")
+	r := c.expect(t, exitIntegrity, "object truncated", f.args("restore", "--out", out)...)
+	if strings.Contains(r.err, "writing the output failed") || !strings.Contains(r.err, "data/") {
+		t.Fatalf("restore of truncated packs blames the output or names no pack: %s", r)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("the restore kept %s: %v", out, err)
+	}
+}

@@ -47,6 +47,9 @@ type stateWriter struct{ x *exporter }
 
 func (w stateWriter) Write(p []byte) (int, error) {
 	n, err := w.x.state.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
 	if err != nil && w.x.err == nil {
 		w.x.err = err
 	}

@@ -127,8 +127,9 @@ func (cb *bucket) SignedURL(ctx context.Context, key string, opts *driver.Signed
 }
 
 type reader struct {
-	r *blob.Reader
-	c *Counter
+	r       *blob.Reader
+	c       *Counter
+	counted bool // a lent range's bytes were counted
 }
 
 func (r *reader) Read(p []byte) (int, error) {
@@ -139,12 +140,13 @@ func (r *reader) Read(p []byte) (int, error) {
 func (r *reader) Close() error { return r.r.Close() }
 
 // As passes i to the driver's reader; a range it lends (a
-// *blobview.View) counts as read.
+// *blobview.View) counts as read, once.
 func (r *reader) As(i any) bool {
 	if !r.r.As(i) {
 		return false
 	}
-	if v, ok := i.(*blobview.View); ok {
+	if v, ok := i.(*blobview.View); ok && !r.counted {
+		r.counted = true
 		r.c.down.Add(int64(len(v.Bytes)))
 	}
 	return true
