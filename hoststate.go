@@ -98,16 +98,18 @@ func (s *hostState) Apply(rec wal.Record) error {
 		return s.tsm.DropTenant(t.ID)
 	default: // tenant.KindSealed
 		t, event, err := s.reg.Open(nil, rec.Data)
-		var shredded *tenant.ShreddedError
-		var unavailable *tenant.KeyUnavailableError
-		if errors.As(err, &shredded) || errors.As(err, &unavailable) {
-			s.skipped.Add(1)
-			if s.skip != nil {
-				s.skip(rec, err)
-			}
-			return nil
-		}
 		if err != nil {
+			// Declared here, not before Open: errors.As makes them escape,
+			// and every sealed event would allocate them.
+			var shredded *tenant.ShreddedError
+			var unavailable *tenant.KeyUnavailableError
+			if errors.As(err, &shredded) || errors.As(err, &unavailable) {
+				s.skipped.Add(1)
+				if s.skip != nil {
+					s.skip(rec, err)
+				}
+				return nil
+			}
 			return fmt.Errorf("continuity: sealed event at LSN %d: %w", rec.LSN, err)
 		}
 		rec.Data = event
