@@ -224,13 +224,13 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 			var pr *packReader // cached: consecutive fetches mostly read one pack
 			var scratch []byte // a lent range's compressed payloads, one at a time
 			for f := range reqs {
-				res, err := r.restoreFetch(gctx, f, pr, &dec, h, reads, outs, &scratch)
+				var res fetched
+				res, pr, err = r.restoreFetch(gctx, f, pr, &dec, h, reads, outs, &scratch)
 				if err != nil {
 					return err
 				}
-				pr = res.pr
 				select {
-				case results <- res.fetched:
+				case results <- res:
 				case <-gctx.Done():
 					return context.Cause(gctx)
 				}
@@ -285,18 +285,12 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 	return g.Wait()
 }
 
-// fetchedFrom is a fetch's result and the pack reader that opened it.
-type fetchedFrom struct {
-	fetched
-	pr *packReader
-}
-
 // restoreFetch reads one fetch's range and opens its chunks, with pr if
-// it is of the fetch's pack. A range read into a buffer is decrypted in
+// it is of the fetch's pack; it returns them and the pack reader. A range read into a buffer is decrypted in
 // place, and a raw chunk's plaintext stays there. A range the bucket
 // lends (a mapped file) is never written, and every plaintext lands in an
 // output buffer (openLentChunk).
-func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *decompressor, h *hasher, reads, outs *buffers, scratch *[]byte) (_ fetchedFrom, err error) {
+func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *decompressor, h *hasher, reads, outs *buffers, scratch *[]byte) (res fetched, _ *packReader, err error) {
 	var buf []byte // the range read, unless it is lent
 	raw, lent, release, err := readRangeLent(ctx, r.bucket, f.pack.name(), f.off, f.n, func() []byte {
 		buf = reads.get(f.n)
@@ -304,15 +298,14 @@ func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *d
 	})
 	if err != nil {
 		reads.put(buf)
-		return fetchedFrom{}, err
+		return fetched{}, pr, err
 	}
 	defer func() { err = errors.Join(err, release()) }()
 	if pr == nil || pr.id != f.pack.id {
 		if pr, err = r.kr().newPackReader(f.pack); err != nil {
-			return fetchedFrom{}, err
+			return fetched{}, nil, err
 		}
 	}
-	res := fetchedFrom{pr: pr}
 	if !lent {
 		res.bufs[0] = raw
 	}
@@ -333,48 +326,43 @@ func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *d
 			plain, out, err = r.openChunk(pr, dec, h, b, sealed, out)
 		}
 		if err != nil {
-			return fetchedFrom{}, err
+			return fetched{}, pr, err
 		}
 		res.pieces = appendPiece(res.pieces, plain)
 	}
 	res.bufs[1] = out
 	res.seq = f.seq
-	return res, nil
+	return res, pr, nil
 }
 
 // openLentChunk is openChunk for sealed bytes in a lent range (view),
 // which it must not write and which another process may change or cut
 // short while they are read. A compressed blob's sealed bytes are copied
-// into scratch and opened there, so that the decompressor reads only
-// authenticated bytes; a raw blob is decrypted straight onto dst, where
-// the keyed ID checked over its plaintext is what authenticates it. It
-// returns the plaintext, dst and scratch.
+// into scratch and opened there by openChunk, so that the decompressor
+// reads only authenticated bytes; a raw blob is decrypted straight onto
+// dst, where the keyed ID checked over its plaintext is what
+// authenticates it. It returns the plaintext, dst and scratch.
 func (r *Repo) openLentChunk(pr *packReader, dec *decompressor, h *hasher, b blobEntry, sealed, view, dst, scratch []byte) (plain, _, _ []byte, err error) {
-	if b.codec == codecRaw {
-		n := len(dst)
-		err = readLent(view, func() (err error) {
-			dst, err = pr.open(r.kr(), dst, b, sealed)
-			return err
-		})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if plain = dst[n:]; len(plain) != int(b.raw) {
-			return nil, nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %d bytes, the index says %d", b.id, len(plain), b.raw))
-		}
-	} else {
+	if b.codec != codecRaw {
 		if err := readLent(view, func() error { scratch = append(scratch[:0], sealed...); return nil }); err != nil {
 			return nil, nil, nil, err
 		}
-		if scratch, err = pr.open(r.kr(), scratch[:0], b, scratch); err != nil {
-			return nil, nil, nil, err
-		}
-		if plain, dst, err = dec.plaintext(dst, b.codec, scratch, int(b.raw)); err != nil {
-			return nil, nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %v", b.id, err))
-		}
+		plain, dst, err = r.openChunk(pr, dec, h, b, scratch, dst)
+		return plain, dst, scratch, err
 	}
-	if got := h.sum(b.typ, plain); got != b.id {
-		return nil, nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
+	n := len(dst)
+	err = readLent(view, func() (err error) {
+		dst, err = pr.open(r.kr(), dst, b, sealed)
+		return err
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if plain = dst[n:]; len(plain) != int(b.raw) {
+		return nil, nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %d bytes, the index says %d", b.id, len(plain), b.raw))
+	}
+	if err := checkID(pr, h, b, plain); err != nil {
+		return nil, nil, nil, err
 	}
 	return plain, dst, scratch, nil
 }
@@ -421,10 +409,18 @@ func (r *Repo) openChunk(pr *packReader, dec *decompressor, h *hasher, b blobEnt
 	if plain, dst, err = dec.plaintext(dst, b.codec, payload, int(b.raw)); err != nil {
 		return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: %v", b.id, err))
 	}
-	if got := h.sum(b.typ, plain); got != b.id {
-		return nil, nil, corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
+	if err := checkID(pr, h, b, plain); err != nil {
+		return nil, nil, err
 	}
 	return plain, dst, nil
+}
+
+// checkID checks that plain, blob b's plaintext, hashes to its ID.
+func checkID(pr *packReader, h *hasher, b blobEntry, plain []byte) error {
+	if got := h.sum(b.typ, plain); got != b.id {
+		return corrupt(pr.name, int64(b.off), fmt.Sprintf("blob %s: content hashes to %s", b.id, got))
+	}
+	return nil
 }
 
 // openBlob is openChunk appending the plaintext to dst whatever the codec.
