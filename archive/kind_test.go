@@ -134,7 +134,7 @@ func TestSegmentOpaque(t *testing.T) {
 	}
 	plain, err := encodeSegment(3, chainHash{4}, recs, nil)
 	require.NoError(t, err)
-	assert.Equal(t, plain.end, seg.end, "the format changes the chain")
+	assert.Equal(t, plain.end, seg.end, "the chain does not depend on the format")
 	assert.Equal(t, uint16(3), binary.LittleEndian.Uint16(plain.prefix), "an object without opaque bytes")
 	assert.Zero(t, binary.LittleEndian.Uint32(plain.prefix[52:]))
 
