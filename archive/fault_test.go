@@ -437,6 +437,12 @@ func TestPlantedObjectsAreReadBeforeTheyDecide(t *testing.T) {
 		after, err := rig.repo.ListObjects(ctx, archivePrefix, "")
 		require.NoError(t, err)
 		for _, o := range before {
+			// Head objects rotate on their own: the head of the last
+			// flush may be written (and the oldest deleted) after
+			// before was listed.
+			if strings.HasPrefix(o.Name, headPrefix) {
+				continue
+			}
 			assert.Contains(t, after, o, "compaction deleted %s for a planted name", o.Name)
 		}
 		require.NoError(t, rig.bucket.Delete(ctx, planted))
