@@ -41,11 +41,13 @@
 // no batch in progress becomes the leader: it takes everything queued (up
 // to Options.MaxBatchBytes), writes it with one write, hands leadership to
 // the next queued caller, makes its batch durable with one fdatasync and
-// wakes the callers in it. The next leader writes while the previous one
-// syncs; syncs never overlap and complete in LSN order. A lone writer
-// does its own write and sync, with no hand-off to another goroutine.
-// Under the default Durability, SyncBatch, Append returns only after the
-// sync. SyncInterval and NoSync trade that guarantee for speed.
+// wakes the callers in it. Syncs never overlap and complete in LSN order.
+// A lone writer does its own write and sync, with no hand-off to another
+// goroutine. Under the default Durability, SyncBatch, Append returns only
+// after the sync, and the next leader waits for that sync and then yields
+// to the callers it woke before taking its batch, so that callers
+// appending in a loop share one batch per sync instead of splitting into
+// two (see lead). SyncInterval and NoSync trade that guarantee for speed.
 //
 // A failed write or sync (EIO, ENOSPC) fails the batch and poisons the Log:
 // every later Append fails with ErrPoisoned until the log is reopened,

@@ -90,8 +90,11 @@ type Log struct {
 	qmu     sync.Mutex
 	pending []*request
 	leading bool // a leader is running or has been promoted
-	qclosed bool
-	poison  error
+	// gatherWant is how many requests the next leader waits for (see
+	// gather); set under smu, consumed by the next gather.
+	gatherWant atomic.Int64
+	qclosed    bool
+	poison     error
 
 	// wmu is held while encoding and writing a batch, and by calls that
 	// change the files. smu is held while syncing and publishing a batch;
