@@ -85,10 +85,11 @@ func (l *Log) gather() {
 	if l.opts.Durability != SyncBatch {
 		return
 	}
-	// The previous batch's sync, then its count of writers coming back.
+	// Set by the previous batch once synced: wait for its sync.
 	l.smu.Lock()
+	want := l.gatherWant
+	l.gatherWant = 0
 	l.smu.Unlock()
-	want := int(l.gatherWant.Swap(0))
 	have := l.queued()
 	for stalls, yields := 0, 0; have < want && stalls < gatherStalls && yields < 4*want; yields++ {
 		runtime.Gosched()
@@ -111,7 +112,7 @@ func (l *Log) expectBack(reqs []*request, err error) {
 	if err == nil && wantSync(reqs) {
 		want = l.queued() + len(reqs)
 	}
-	l.gatherWant.Store(int64(want))
+	l.gatherWant = want
 }
 
 // queued returns the number of requests waiting for a batch.

@@ -90,11 +90,8 @@ type Log struct {
 	qmu     sync.Mutex
 	pending []*request
 	leading bool // a leader is running or has been promoted
-	// gatherWant is how many requests the next leader waits for (see
-	// gather); set under smu, consumed by the next gather.
-	gatherWant atomic.Int64
-	qclosed    bool
-	poison     error
+	qclosed bool
+	poison  error
 
 	// wmu is held while encoding and writing a batch, and by calls that
 	// change the files. smu is held while syncing and publishing a batch;
@@ -105,6 +102,9 @@ type Log struct {
 	w       writer
 	written atomic.Uint64 // last LSN written to w.f
 	synced  atomic.Uint64 // last LSN durable
+	// gatherWant, guarded by smu, is how many requests the next leader
+	// waits for (see gather); the next gather consumes it.
+	gatherWant int
 
 	// mu guards what readers see.
 	mu     sync.RWMutex
