@@ -75,12 +75,13 @@ func (l *Log) lead() {
 }
 
 // gatherStalls is how many yields in a row that bring no new request end
-// a gather.
+// a gather, once every writer the previous batch released has run.
 const gatherStalls = 2
 
 // gather waits, yielding the processor, until as many requests are queued
-// as expectBack counted after the previous batch's sync, or until
-// gatherStalls yields in a row bring no new request.
+// as expectBack counted after the previous batch's sync, or until every
+// writer it released has run and gatherStalls yields in a row bring no
+// new request.
 func (l *Log) gather() {
 	if l.opts.Durability != SyncBatch {
 		return
@@ -91,15 +92,20 @@ func (l *Log) gather() {
 	l.gatherWant = 0
 	l.smu.Unlock()
 	have := l.queued()
-	for stalls, yields := 0, 0; have < want && stalls < gatherStalls && yields < 4*want; yields++ {
-		runtime.Gosched()
-		n := l.queued()
-		if n > have {
-			stalls = 0
-		} else {
+	for stalls, yields := 0, 0; have < want && yields < 4*want; yields++ {
+		if l.waking.Load() == 0 {
+			// Every released writer has run: those in a loop of appends
+			// are queued or about to be.
+			if stalls == gatherStalls {
+				return
+			}
 			stalls++
 		}
-		have = n
+		runtime.Gosched()
+		if n := l.queued(); n > have {
+			stalls = 0
+			have = n
+		}
 	}
 }
 
@@ -109,8 +115,12 @@ func (l *Log) gather() {
 // back. smu is held.
 func (l *Log) expectBack(reqs []*request, err error) {
 	want := 0
-	if err == nil && wantSync(reqs) {
+	if err == nil && l.opts.Durability == SyncBatch && wantSync(reqs) {
 		want = l.queued() + len(reqs)
+		for _, r := range reqs {
+			r.waking = true
+		}
+		l.waking.Add(int64(len(reqs)))
 	}
 	l.gatherWant = want
 }

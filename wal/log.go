@@ -105,6 +105,9 @@ type Log struct {
 	// gatherWant, guarded by smu, is how many requests the next leader
 	// waits for (see gather); the next gather consumes it.
 	gatherWant int
+	// waking counts the requests a synced batch released whose
+	// goroutines have not yet seen it (see gather).
+	waking atomic.Int64
 
 	// mu guards what readers see.
 	mu     sync.RWMutex
@@ -369,6 +372,7 @@ type request struct {
 	first   LSN
 	last    LSN
 	err     error
+	waking  bool          // counted in Log.waking until its goroutine wakes
 	done    chan struct{} // closed when the request is complete
 	promote chan struct{} // receives when the request's goroutine must lead
 }
@@ -541,6 +545,9 @@ func (l *Log) submit(ctx context.Context, req *request) error {
 	for {
 		select {
 		case <-req.done:
+			if req.waking {
+				l.waking.Add(-1)
+			}
 			return nil
 		case <-req.promote:
 			l.lead()
