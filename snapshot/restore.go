@@ -286,10 +286,10 @@ func (r *Repo) restore(ctx context.Context, m Manifest, w io.Writer) error {
 }
 
 // restoreFetch reads one fetch's range and opens its chunks, with pr if
-// it is of the fetch's pack; it returns them and the pack reader. A range read into a buffer is decrypted in
-// place, and a raw chunk's plaintext stays there. A range the bucket
-// lends (a mapped file) is never written, and every plaintext lands in an
-// output buffer (openLentChunk).
+// it is of the fetch's pack; it returns them and the pack reader. A range
+// read into a buffer is decrypted in place, and a raw chunk's plaintext
+// stays there. A range the bucket lends (a mapped file) is never written,
+// and every plaintext lands in an output buffer (openLentChunk).
 func (r *Repo) restoreFetch(ctx context.Context, f fetch, pr *packReader, dec *decompressor, h *hasher, reads, outs *buffers, scratch *[]byte) (res fetched, _ *packReader, err error) {
 	var buf []byte // the range read, unless it is lent
 	raw, lent, release, err := readRangeLent(ctx, r.bucket, f.pack.name(), f.off, f.n, func() []byte {

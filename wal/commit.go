@@ -53,7 +53,8 @@ func (l *Log) lead() {
 		// be acknowledged by a later sync that happens to succeed.
 		err = l.poisonErr()
 	}
-	if err == nil && last != 0 && l.opts.Durability == SyncBatch && wantSync(reqs) {
+	synced := err == nil && last != 0 && l.opts.Durability == SyncBatch && wantSync(reqs)
+	if synced {
 		// Unsynced readers (a primary shipping to standbys) see the
 		// batch while it syncs; other readers once it is durable.
 		l.publishWritten(last, updates)
@@ -66,7 +67,11 @@ func (l *Log) lead() {
 		l.publish(last, updates)
 		l.stats.batches.Add(1)
 	}
-	l.expectBack(reqs, err)
+	if synced && err == nil {
+		l.expectBack(reqs)
+	} else {
+		l.gatherWant = 0
+	}
 	l.smu.Unlock()
 	for _, r := range reqs {
 		if err != nil {
@@ -115,16 +120,12 @@ func (l *Log) gather() {
 // many requests the next leader should gather: those queued now and one
 // from each writer released, which in a loop of appends comes straight
 // back. smu is held.
-func (l *Log) expectBack(reqs []*request, err error) {
-	want := 0
-	if err == nil && l.opts.Durability == SyncBatch && wantSync(reqs) {
-		want = l.queued() + len(reqs)
-		for _, r := range reqs {
-			r.waking = true
-		}
-		l.waking.Add(int64(len(reqs)))
+func (l *Log) expectBack(reqs []*request) {
+	for _, r := range reqs {
+		r.waking = true
 	}
-	l.gatherWant = want
+	l.waking.Add(int64(len(reqs)))
+	l.gatherWant = l.queued() + len(reqs)
 }
 
 // queued returns the number of requests waiting for a batch.
