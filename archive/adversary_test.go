@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 	"pgregory.net/rapid"
 
 	"github.com/continuity-go/continuity/internal/testkit"
@@ -134,6 +135,11 @@ func adversary(rt *rapid.T, b *blob.Bucket, maxSteps int) {
 	}
 }
 
+// rotatedAway reports whether err says an object listed a moment ago is
+// gone: the archiver deletes the oldest head object in the background
+// when it writes a new one, so a listed head may vanish before the move.
+func rotatedAway(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
+
 // act is one move of the adversary.
 func (adv *adversaryState) act(rt *rapid.T, ctx context.Context, b *blob.Bucket, repo *snapshot.Repo) {
 	names := listAll(rt, ctx, b)
@@ -174,6 +180,9 @@ func (adv *adversaryState) act(rt *rapid.T, ctx context.Context, b *blob.Bucket,
 		}
 		src := rapid.SampledFrom(ours).Draw(rt, "copy from")
 		data, err := b.ReadAll(ctx, src)
+		if rotatedAway(err) {
+			return
+		}
 		require.NoError(rt, err)
 		write(adversaryName(rt, ours), data)
 	case 2: // delete any object
@@ -181,14 +190,22 @@ func (adv *adversaryState) act(rt *rapid.T, ctx context.Context, b *blob.Bucket,
 			return
 		}
 		victim := rapid.SampledFrom(ours).Draw(rt, "delete")
-		adv.realGone = adv.realGone || real(victim)
-		require.NoError(rt, b.Delete(ctx, victim))
+		wasReal := real(victim)
+		if err := b.Delete(ctx, victim); rotatedAway(err) {
+			return
+		} else {
+			require.NoError(rt, err)
+		}
+		adv.realGone = adv.realGone || wasReal
 	case 3: // flip a byte
 		if len(ours) == 0 {
 			return
 		}
 		victim := rapid.SampledFrom(ours).Draw(rt, "flip")
 		data, err := b.ReadAll(ctx, victim)
+		if rotatedAway(err) {
+			return
+		}
 		require.NoError(rt, err)
 		if len(data) == 0 {
 			return
