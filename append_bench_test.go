@@ -31,7 +31,9 @@ func (c *counter) DropTenant(string) error                { return nil }
 // machine's cores), each writer its own tenant. bench/cmd/tenantbench
 // runs the full comparison; this one is for profiles.
 func BenchmarkAppendTenant(b *testing.B) {
-	sealedSize := 128 + tenant.Overhead
+	// A seal of a node's first generation, some hundred thousand seals
+	// in: what most of the run's sealed events add.
+	sealedSize := 128 + tenant.Overhead(tenant.Generation{Epoch: 1, LSN: 100}, 1<<20)
 	for _, c := range []struct {
 		sealed bool
 		size   int

@@ -20,18 +20,26 @@
 //
 // # Sealed events (wal record kind KindSealed)
 //
-//	off  size  field
-//	  0     1  version (1)
-//	  1    16  tenant tag
-//	 17     8  key ID
-//	 25     8  generation epoch     } the generation: the epoch and LSN of
-//	 33     8  generation LSN       } a durable KindGeneration record
-//	 41     8  counter              the seal's number within the generation
-//	 49   n+16 AES-256-GCM of the event, bytes [0, 49) as additional data
+//	off   size  field
+//	  0      1  version (2)
+//	  1     16  tenant tag
+//	 17      8  key ID
+//	 25   1–10  generation epoch   } the generation: the epoch and LSN of a
+//	  .   1–10  generation LSN     } durable KindGeneration record
+//	  .   1–10  counter            the seal's number within the generation
+//	  h   n+16  AES-256-GCM of the event, bytes [0, h) as additional data
+//
+// The three numbers are minimal uvarints (encoding/binary; a longer
+// encoding of a number does not parse). The header is 28 bytes while all
+// three are below 128, 36 with an LSN and a counter near 2^32, and at most
+// 55; version 1's was 49.
+// Version 1, which earlier builds wrote and every build reads, has the
+// same fields with the numbers as 8 bytes little-endian each (h = 49).
 //
 // The record key is HKDF-SHA-256(data key, info "continuity/tenant/v1/
 // record" || generation epoch || generation LSN); the nonce is the counter
-// (8 bytes little-endian) and four zero bytes.
+// (8 bytes little-endian) and four zero bytes. Both are the same in
+// either version: the version only changes how the header spells them.
 //
 // # Why nonces never repeat
 //
@@ -55,7 +63,7 @@
 //
 // Sealing happens in the appending goroutine, before the log assigns the
 // LSN, so the AES work of concurrent writers runs on every core instead
-// of in the log's commit leader; the price is 49 bytes of header per
+// of in the log's commit leader; the price is 28 to 36 bytes of header per
 // sealed event. TestNonceUniqueness checks the rule under restarts and
 // fail-overs (rapid).
 //

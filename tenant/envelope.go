@@ -9,14 +9,37 @@ import (
 	"github.com/continuity-go/continuity/wal"
 )
 
-// Sealed event format: see the package doc.
+// Sealed event formats: see the package doc.
 const (
-	envelopeVersion = 1
-	headerSize      = 49
-	tagSize         = 16 // GCM's
-	// Overhead is what sealing adds to an event.
-	Overhead = headerSize + tagSize
+	// envelopeVersion is the format Seal writes.
+	envelopeVersion = 2
+	// envelopeV1 is the first format, with fixed-width numbers; read only.
+	envelopeV1 = 1
+	// fixedSize is the header before the numbers: version, tag, key ID.
+	fixedSize = 1 + 16 + 8
+	// headerV1 is version 1's whole header.
+	headerV1 = fixedSize + 3*8
+	// minHeader is the shortest header: version 2 with three one-byte
+	// numbers.
+	minHeader = fixedSize + 3
+	tagSize   = 16 // GCM's
 )
+
+// Overhead is what sealing adds to an event under the generation g with
+// the seal's counter: the header and GCM's tag.
+func Overhead(g Generation, counter uint64) int {
+	return fixedSize + uvarintLen(g.Epoch) + uvarintLen(g.LSN) + uvarintLen(counter) + tagSize
+}
+
+// uvarintLen is how many bytes binary.AppendUvarint writes for v.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
 
 // Envelope is a sealed event's clear header and its sealed bytes.
 type Envelope struct {
@@ -25,6 +48,7 @@ type Envelope struct {
 	Gen     Generation
 	Counter uint64
 	raw     []byte // the whole envelope
+	header  int    // the clear header's length: raw[:header] is the AEAD's additional data
 }
 
 // Seal appends to dst the envelope of event sealed under k with the
@@ -39,13 +63,13 @@ func Seal(dst []byte, k *Key, g Generation, counter uint64, event []byte) ([]byt
 	dst = append(dst, envelopeVersion)
 	dst = append(dst, k.Tag[:]...)
 	dst = append(dst, k.ID[:]...)
-	dst = binary.LittleEndian.AppendUint64(dst, g.Epoch)
-	dst = binary.LittleEndian.AppendUint64(dst, g.LSN)
-	dst = binary.LittleEndian.AppendUint64(dst, counter)
+	dst = binary.AppendUvarint(dst, g.Epoch)
+	dst = binary.AppendUvarint(dst, g.LSN)
+	dst = binary.AppendUvarint(dst, counter)
 	nonce := nonces.Get().(*[12]byte)
 	defer nonces.Put(nonce)
 	binary.LittleEndian.PutUint64(nonce[:], counter)
-	return aead.Seal(dst, nonce[:], event, dst[start:start+headerSize]), nil
+	return aead.Seal(dst, nonce[:], event, dst[start:]), nil
 }
 
 // nonces keeps nonce buffers: one passed to the AEAD's interface method
@@ -55,29 +79,73 @@ var nonces = sync.Pool{New: func() any { return new([12]byte) }}
 // Ciphertext is how many of r's last bytes are ciphertext: a sealed
 // event's AES-GCM output (the event and the tag), which no compressor
 // shrinks (archive.Options.Opaque). Records of the other kinds, and
-// sealed events of another format, have none. It authenticates nothing.
+// sealed events that do not parse, have none. It authenticates nothing.
 func Ciphertext(r wal.Record) int {
-	if r.Kind != KindSealed || len(r.Data) < Overhead || r.Data[0] != envelopeVersion {
+	if r.Kind != KindSealed {
 		return 0
 	}
-	return len(r.Data) - headerSize
+	e, err := ParseEnvelope(r.Data)
+	if err != nil {
+		return 0
+	}
+	return len(r.Data) - e.header
 }
 
-// ParseEnvelope reads a sealed event's header. The envelope aliases b.
+// ParseEnvelope reads a sealed event's header, in either format. The
+// envelope aliases b.
 func ParseEnvelope(b []byte) (Envelope, error) {
-	if len(b) < Overhead {
-		return Envelope{}, fmt.Errorf("%w: a sealed event of %d bytes, less than %d", ErrDamaged, len(b), Overhead)
-	}
-	if b[0] != envelopeVersion {
-		return Envelope{}, fmt.Errorf("%w: sealed event format %d, this build reads %d", ErrDamaged, b[0], envelopeVersion)
+	if len(b) < minHeader+tagSize {
+		return Envelope{}, fmt.Errorf("%w: a sealed event of %d bytes, less than %d", ErrDamaged, len(b), minHeader+tagSize)
 	}
 	var e Envelope
 	copy(e.Tag[:], b[1:17])
 	copy(e.Key[:], b[17:25])
-	e.Gen = Generation{Epoch: binary.LittleEndian.Uint64(b[25:]), LSN: binary.LittleEndian.Uint64(b[33:])}
-	e.Counter = binary.LittleEndian.Uint64(b[41:])
 	e.raw = b
+	switch b[0] {
+	case envelopeVersion:
+		r := numbers{b: b, off: fixedSize, bad: -1}
+		e.Gen.Epoch = r.next()
+		e.Gen.LSN = r.next()
+		e.Counter = r.next()
+		if r.bad >= 0 {
+			return Envelope{}, fmt.Errorf("%w: a sealed event's header has a malformed number at byte %d", ErrDamaged, r.bad)
+		}
+		e.header = r.off
+	case envelopeV1:
+		if len(b) < headerV1+tagSize {
+			return Envelope{}, fmt.Errorf("%w: a sealed event of format 1 and %d bytes, less than %d", ErrDamaged, len(b), headerV1+tagSize)
+		}
+		e.Gen = Generation{Epoch: binary.LittleEndian.Uint64(b[25:]), LSN: binary.LittleEndian.Uint64(b[33:])}
+		e.Counter = binary.LittleEndian.Uint64(b[41:])
+		e.header = headerV1
+	default:
+		return Envelope{}, fmt.Errorf("%w: sealed event format %d, this build reads %d and %d", ErrDamaged, b[0], envelopeV1, envelopeVersion)
+	}
+	if len(b)-e.header < tagSize {
+		return Envelope{}, fmt.Errorf("%w: a sealed event of %d bytes, less than its %d-byte header and the %d-byte tag", ErrDamaged, len(b), e.header, tagSize)
+	}
 	return e, nil
+}
+
+// numbers reads a version 2 header's minimal uvarints in turn.
+type numbers struct {
+	b   []byte
+	off int // where the next number starts
+	bad int // where the first malformed number starts; -1 while none is
+}
+
+// next reads the number at off, or returns 0 once one was malformed.
+func (r *numbers) next() uint64 {
+	if r.bad >= 0 {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 || n != uvarintLen(v) {
+		r.bad = r.off
+		return 0
+	}
+	r.off += n
+	return v
 }
 
 // Open appends the event to dst once it authenticates under k, which
@@ -93,7 +161,7 @@ func (e Envelope) Open(dst []byte, k *Key) ([]byte, error) {
 	nonce := nonces.Get().(*[12]byte)
 	defer nonces.Put(nonce)
 	binary.LittleEndian.PutUint64(nonce[:], e.Counter)
-	out, err := aead.Open(dst, nonce[:], e.raw[headerSize:], e.raw[:headerSize])
+	out, err := aead.Open(dst, nonce[:], e.raw[e.header:], e.raw[:e.header])
 	if err != nil {
 		return nil, fmt.Errorf("%w: tenant %s, key %s, generation %d/%d, seal %d", ErrDamaged, e.Tag, e.Key, e.Gen.Epoch, e.Gen.LSN, e.Counter)
 	}

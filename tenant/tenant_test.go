@@ -99,6 +99,11 @@ func seal(t testing.TB, k *Key, g Generation, counter uint64, event string) []by
 	return env
 }
 
+// ciphertext is the sealed part of an envelope: what follows its header.
+func ciphertext(env []byte) []byte {
+	return env[len(env)-Ciphertext(wal.Record{Kind: KindSealed, Data: env}):]
+}
+
 func flipBit(b []byte, bit int) []byte {
 	c := bytes.Clone(b)
 	c[bit/8] ^= 1 << (bit % 8)
@@ -123,7 +128,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, prefix, env[:len(prefix)], "Seal appends to dst")
 			env = env[len(prefix):]
-			assert.Len(t, env, Overhead+len(tc.event))
+			assert.Len(t, env, Overhead(tc.gen, tc.counter)+len(tc.event))
 			if len(tc.event) >= 8 {
 				assert.NotContains(t, string(env), string(tc.event), "the event is in the clear")
 			}
@@ -144,10 +149,10 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			// archive stores it uncompressed.
 			rec := wal.Record{Kind: KindSealed, Data: env}
 			assert.Equal(t, len(tc.event)+tagSize, Ciphertext(rec))
-			assert.Equal(t, env[headerSize:], env[len(env)-Ciphertext(rec):])
+			assert.Equal(t, env[Overhead(tc.gen, tc.counter)-tagSize:], env[len(env)-Ciphertext(rec):])
 			rec.Kind = KindKey
 			assert.Zero(t, Ciphertext(rec), "a record of another kind")
-			assert.Zero(t, Ciphertext(wal.Record{Kind: KindSealed, Data: env[:Overhead-1]}), "a sealed event too short to parse")
+			assert.Zero(t, Ciphertext(wal.Record{Kind: KindSealed, Data: env[:len(env)-len(tc.event)-1]}), "a sealed event too short to parse")
 			assert.Zero(t, Ciphertext(wal.Record{Kind: KindSealed, Data: append([]byte{envelopeVersion + 1}, env[1:]...)}), "another envelope format")
 
 			// The same (key, generation, counter) seals the same event
@@ -171,7 +176,7 @@ func TestEnvelopeNonceInputs(t *testing.T) {
 		"counter": seal(t, k, Generation{Epoch: 2, LSN: 10}, 8, "event"),
 		"key":     seal(t, NewKey(k.Tag), Generation{Epoch: 2, LSN: 10}, 7, "event"),
 	} {
-		assert.NotEqual(t, base[headerSize:], env[headerSize:], "changing the %s leaves the ciphertext as it was", name)
+		assert.NotEqual(t, ciphertext(base), ciphertext(env), "changing the %s leaves the ciphertext as it was", name)
 	}
 }
 
@@ -189,7 +194,8 @@ func TestEnvelopeBitFlip(t *testing.T) {
 	_, err := g.ApplyKey(t.Context(), rec)
 	require.NoError(t, err)
 
-	env := seal(t, k, Generation{Epoch: 4, LSN: 40}, 3, "an event of acme")
+	gen, counter := Generation{Epoch: 4, LSN: 40}, uint64(3)
+	env := seal(t, k, gen, counter, "an event of acme")
 	_, out, err := g.Open(nil, env)
 	require.NoError(t, err, "the unflipped envelope")
 	require.Equal(t, "an event of acme", string(out))
@@ -216,7 +222,7 @@ func TestEnvelopeBitFlip(t *testing.T) {
 	}
 	for n := range env {
 		_, err := ParseEnvelope(env[:n])
-		if n >= Overhead {
+		if n >= Overhead(gen, counter) {
 			var e Envelope
 			e, err = ParseEnvelope(env[:n])
 			require.NoError(t, err)

@@ -12,7 +12,7 @@
 // archive beside it) takes events from 1 and 64 closed-loop writers, of
 // 128 B and 4 KiB, through Append (plain), AppendTenant (sealed; each
 // writer its own tenant, created before timing) and Append of the sealed
-// size (plain events tenant.Overhead bytes longer: a sealed event's bytes,
+// size (plain events sealedOverhead bytes longer: a sealed event's bytes,
 // unsealed). Every configuration runs -runs times for -duration after a
 // -warmup, each run on a fresh node, round by round; the report gives
 // events/s (median, min–max), the ratios sealed ÷ plain (the target) and
