@@ -234,6 +234,39 @@ func TestEnvelopeBitFlip(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestEnvelopeNumbers checks format 2's numbers: each is the shortest
+// uvarint of its value, so one seal has one header; a longer spelling of
+// the same number, or one of more than 64 bits, does not parse.
+func TestEnvelopeNumbers(t *testing.T) {
+	k := NewKey(testTag("acme"))
+	gen, counter := Generation{Epoch: 1, LSN: 300}, uint64(70_000)
+	env := seal(t, k, gen, counter, "an event")
+	require.Equal(t, fixedSize+1+2+3+len("an event")+tagSize, len(env))
+	e, err := ParseEnvelope(env)
+	require.NoError(t, err)
+	assert.Equal(t, gen, e.Gen)
+	assert.Equal(t, counter, e.Counter)
+
+	header := func(numbers ...[]byte) []byte {
+		h := bytes.Clone(env[:fixedSize])
+		for _, n := range numbers {
+			h = append(h, n...)
+		}
+		return append(h, env[fixedSize+6:]...)
+	}
+	lsn, count := env[fixedSize+1:fixedSize+3], env[fixedSize+3:fixedSize+6]
+	for name, bad := range map[string][]byte{
+		"epoch 1 in two bytes":   header([]byte{0x81, 0x00}, lsn, count),
+		"the LSN in three bytes": header([]byte{1}, append(bytes.Clone(lsn[:1]), lsn[1]|0x80, 0), count),
+		"a number of 11 bytes":   header(bytes.Repeat([]byte{0xff}, 10), []byte{1}, lsn, count),
+		"a counter over 64 bits": header([]byte{1}, lsn, append(bytes.Repeat([]byte{0xff}, 9), 0x02)),
+	} {
+		_, err := ParseEnvelope(bad)
+		assert.ErrorIs(t, err, ErrDamaged, name)
+		assert.ErrorContains(t, err, "malformed number", name)
+	}
+}
+
 func TestEnvelopeWrongKey(t *testing.T) {
 	k := NewKey(testTag("acme"))
 	env := seal(t, k, Generation{Epoch: 1, LSN: 2}, 0, "secret")
