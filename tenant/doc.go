@@ -32,9 +32,8 @@
 // The three numbers are minimal uvarints (encoding/binary; a longer
 // encoding of a number does not parse). The header is 28 bytes while all
 // three are below 128, 36 with an LSN and a counter near 2^32, and at most
-// 55; version 1's was 49.
-// Version 1, which earlier builds wrote and every build reads, has the
-// same fields with the numbers as 8 bytes little-endian each (h = 49).
+// 55. Version 1, which earlier builds wrote and every build reads, has the
+// same fields with each number in 8 bytes little-endian (h = 49).
 //
 // The record key is HKDF-SHA-256(data key, info "continuity/tenant/v1/
 // record" || generation epoch || generation LSN); the nonce is the counter
