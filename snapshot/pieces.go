@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"gocloud.dev/blob"
 )
@@ -156,13 +157,18 @@ func (k *keyring) openFrom(r io.Reader, size int64, name string, kind byte, pref
 }
 
 // openPieces reads and opens pieces from br until the last one; the
-// sealed body is bodyBytes long.
+// sealed body is bodyBytes long. Each piece is read into the body's free
+// tail and opened in place. The body grows by a piece at a time, and only
+// once the pieces before it authenticated: a planted object, or a real
+// one with bytes appended, costs at most a piece beyond what
+// authenticated.
 func openPieces(br *bufio.Reader, aead cipher.AEAD, ad []byte, name string, off, maxBody, bodyBytes int64) ([]byte, error) {
-	body := []byte{} // grows only by authenticated pieces
-	buf := make([]byte, min(pieceSize+tagSize, max(bodyBytes, tagSize)))
+	body := make([]byte, 0, min(pieceSize+tagSize, max(bodyBytes, tagSize)))
 	var nb [nonceSize]byte
 	for i := uint64(0); ; i++ {
-		n, err := io.ReadFull(br, buf)
+		body = slices.Grow(body, int(min(pieceSize+tagSize, max(bodyBytes-int64(len(body)), tagSize))))
+		window := body[len(body):min(cap(body), len(body)+pieceSize+tagSize)]
+		n, err := io.ReadFull(br, window)
 		last := false
 		switch {
 		case err == io.ErrUnexpectedEOF || err == io.EOF:
@@ -182,10 +188,11 @@ func openPieces(br *bufio.Reader, aead cipher.AEAD, ad []byte, name string, off,
 		if int64(len(body)+n-tagSize) > maxBody {
 			return nil, corrupt(name, off, fmt.Sprintf("body longer than %d bytes", maxBody))
 		}
-		body, err = aead.Open(body, pieceNonce(&nb, i, last), buf[:n], ad)
+		plain, err := aead.Open(window[:0], pieceNonce(&nb, i, last), window[:n], ad)
 		if err != nil {
 			return nil, corrupt(name, off, fmt.Sprintf("piece %d: authentication failed", i))
 		}
+		body = body[:len(body)+len(plain)]
 		off += int64(n)
 		if last {
 			return body, nil

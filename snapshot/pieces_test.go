@@ -57,7 +57,8 @@ func TestPiecesRoundTrip(t *testing.T) {
 // TestPlantedLargeObjects: an object planted in the bucket under a name
 // the repository reads, claiming 512 MiB, fails after at most one piece
 // (or, in the single-piece format, by its size; a pack by its trailer,
-// read by range), with little allocated.
+// read by range), with little allocated; so does a real object with
+// 512 MiB appended, a piece past what authenticated.
 func TestPlantedLargeObjects(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -90,6 +91,10 @@ func TestPlantedLargeObjects(t *testing.T) {
 			_, _, err := r.GetSealed(ctx, "wal/planted-pieces", 0, 1<<30)
 			return err
 		}},
+		{"wal/extended", piecesVersion, kindSealed, func() error {
+			_, _, err := r.GetSealed(ctx, "wal/extended", 0, 1<<30)
+			return err
+		}},
 		{"wal/planted-single", formatVersion, kindSealed, func() error {
 			_, _, err := r.GetSealed(ctx, "wal/planted-single", 0, 1<<30)
 			return err
@@ -103,7 +108,14 @@ func TestPlantedLargeObjects(t *testing.T) {
 			return err
 		}},
 	} {
-		plant(c.name, c.version, c.kind)
+		if c.name == "wal/extended" {
+			// A real object of 3 pieces with 512 MiB of zeros appended.
+			_, err := r.PutSealed(ctx, c.name, nil, make([]byte, 3*pieceSize))
+			require.NoError(t, err)
+			require.NoError(t, os.Truncate(filepath.Join(dir, filepath.FromSlash(c.name)), 512<<20))
+		} else {
+			plant(c.name, c.version, c.kind)
+		}
 		var err error
 		n := allocated(func() { err = c.read() })
 		assert.ErrorIs(t, err, ErrCorrupt, c.name)
