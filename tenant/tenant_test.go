@@ -99,6 +99,19 @@ func seal(t testing.TB, k *Key, g Generation, counter uint64, event string) []by
 	return env
 }
 
+// parseNames parses env and checks that its header names k, the
+// generation gen and the counter.
+func parseNames(t *testing.T, env []byte, k *Key, gen Generation, counter uint64) Envelope {
+	t.Helper()
+	e, err := ParseEnvelope(env)
+	require.NoError(t, err)
+	assert.Equal(t, k.Tag, e.Tag)
+	assert.Equal(t, k.ID, e.Key)
+	assert.Equal(t, gen, e.Gen)
+	assert.Equal(t, counter, e.Counter)
+	return e
+}
+
 // ciphertext is the sealed part of an envelope: what follows its header.
 func ciphertext(env []byte) []byte {
 	return env[len(env)-Ciphertext(wal.Record{Kind: KindSealed, Data: env}):]
@@ -133,13 +146,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 				assert.NotContains(t, string(env), string(tc.event), "the event is in the clear")
 			}
 
-			e, err := ParseEnvelope(env)
-			require.NoError(t, err)
-			assert.Equal(t, k.Tag, e.Tag)
-			assert.Equal(t, k.ID, e.Key)
-			assert.Equal(t, tc.gen, e.Gen)
-			assert.Equal(t, tc.counter, e.Counter)
-
+			e := parseNames(t, env, k, tc.gen, tc.counter)
 			out, err := e.Open(bytes.Clone(prefix), k)
 			require.NoError(t, err)
 			assert.Equal(t, prefix, out[:len(prefix)], "Open appends to dst")
