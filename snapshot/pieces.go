@@ -158,10 +158,10 @@ func (k *keyring) openFrom(r io.Reader, size int64, name string, kind byte, pref
 
 // openPieces reads and opens pieces from br until the last one; the
 // sealed body is bodyBytes long. Each piece is read into the body's free
-// tail and opened in place. The body grows by a piece at a time, and only
-// once the pieces before it authenticated: a planted object, or a real
-// one with bytes appended, costs at most a piece beyond what
-// authenticated.
+// tail and opened in place. The body grows (as append grows a slice) to
+// hold what authenticated and one piece more, never more on the stored
+// size's word: a planted object, or a real one with bytes appended, costs
+// about a piece beyond what authenticated.
 func openPieces(br *bufio.Reader, aead cipher.AEAD, ad []byte, name string, off, maxBody, bodyBytes int64) ([]byte, error) {
 	body := make([]byte, 0, min(pieceSize+tagSize, max(bodyBytes, tagSize)))
 	var nb [nonceSize]byte
