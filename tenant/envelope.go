@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/continuity-go/continuity/internal/binenc"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -28,17 +29,7 @@ const (
 // Overhead is what sealing adds to an event under the generation g with
 // the seal's counter: the header and GCM's tag.
 func Overhead(g Generation, counter uint64) int {
-	return fixedSize + uvarintLen(g.Epoch) + uvarintLen(g.LSN) + uvarintLen(counter) + tagSize
-}
-
-// uvarintLen is how many bytes binary.AppendUvarint writes for v.
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
+	return fixedSize + binenc.UvarintLen(g.Epoch) + binenc.UvarintLen(g.LSN) + binenc.UvarintLen(counter) + tagSize
 }
 
 // Envelope is a sealed event's clear header and its sealed bytes.
@@ -103,14 +94,14 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 	e.raw = b
 	switch b[0] {
 	case envelopeVersion:
-		r := numbers{b: b, off: fixedSize, bad: -1}
-		e.Gen.Epoch = r.next()
-		e.Gen.LSN = r.next()
-		e.Counter = r.next()
-		if r.bad >= 0 {
-			return Envelope{}, fmt.Errorf("%w: a sealed event's header has a malformed number at byte %d", ErrDamaged, r.bad)
+		d := binenc.Decoder{B: b, Off: fixedSize}
+		e.Gen.Epoch = d.MinimalUvarint()
+		e.Gen.LSN = d.MinimalUvarint()
+		e.Counter = d.MinimalUvarint()
+		if d.Err != nil {
+			return Envelope{}, fmt.Errorf("%w: a sealed event's header has a malformed number: %v", ErrDamaged, d.Err)
 		}
-		e.header = r.off
+		e.header = d.Off
 	case envelopeV1:
 		if len(b) < headerV1+tagSize {
 			return Envelope{}, fmt.Errorf("%w: a sealed event of format 1 and %d bytes, less than %d", ErrDamaged, len(b), headerV1+tagSize)
@@ -125,27 +116,6 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: a sealed event of %d bytes, less than its %d-byte header and the %d-byte tag", ErrDamaged, len(b), e.header, tagSize)
 	}
 	return e, nil
-}
-
-// numbers reads a version 2 header's minimal uvarints in turn.
-type numbers struct {
-	b   []byte
-	off int // where the next number starts
-	bad int // where the first malformed number starts; -1 while none is
-}
-
-// next reads the number at off, or returns 0 once one was malformed.
-func (r *numbers) next() uint64 {
-	if r.bad >= 0 {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 || n != uvarintLen(v) {
-		r.bad = r.off
-		return 0
-	}
-	r.off += n
-	return v
 }
 
 // Open appends the event to dst once it authenticates under k, which

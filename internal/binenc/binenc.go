@@ -165,3 +165,26 @@ func (d *Decoder) Uvarint() uint64 {
 	d.Off += n
 	return v
 }
+
+// UvarintLen is how many bytes Encoder.Uvarint appends for v.
+func UvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// MinimalUvarint reads an unsigned varint that must be in its shortest
+// form, for formats where one value has one encoding.
+func (d *Decoder) MinimalUvarint() uint64 {
+	start := d.Off
+	v := d.Uvarint()
+	if d.Err == nil && d.Off-start != UvarintLen(v) {
+		d.Off = start
+		d.Fail(errors.New("varint not in its shortest form"))
+		return 0
+	}
+	return v
+}

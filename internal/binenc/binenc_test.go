@@ -53,3 +53,29 @@ func TestBounds(t *testing.T) {
 		t.Errorf("short input: %v", d.Err)
 	}
 }
+
+func TestMinimalUvarint(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 300, 1<<32 - 1, 1<<64 - 1} {
+		var e Encoder
+		e.Uvarint(v)
+		if len(e.B) != UvarintLen(v) {
+			t.Errorf("%d: %d bytes, UvarintLen says %d", v, len(e.B), UvarintLen(v))
+		}
+		d := Decoder{B: e.B}
+		if got := d.MinimalUvarint(); got != v || d.Done() != nil {
+			t.Errorf("%d: read %d, %v", v, got, d.Err)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"1 in two bytes": {0x81, 0x00},
+		"300 in three":   {0xac, 0x82, 0x00},
+		"over 64 bits":   {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},
+		"cut short":      {0x80},
+		"empty":          {},
+	} {
+		d := Decoder{B: b}
+		if v := d.MinimalUvarint(); d.Err == nil {
+			t.Errorf("%s: read %d", name, v)
+		}
+	}
+}
