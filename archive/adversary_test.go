@@ -191,11 +191,11 @@ func (adv *adversaryState) act(rt *rapid.T, ctx context.Context, b *blob.Bucket,
 		}
 		victim := rapid.SampledFrom(ours).Draw(rt, "delete")
 		wasReal := real(victim)
-		if err := b.Delete(ctx, victim); rotatedAway(err) {
+		err := b.Delete(ctx, victim)
+		if rotatedAway(err) {
 			return
-		} else {
-			require.NoError(rt, err)
 		}
+		require.NoError(rt, err)
 		adv.realGone = adv.realGone || wasReal
 	case 3: // flip a byte
 		if len(ours) == 0 {
