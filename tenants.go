@@ -118,6 +118,9 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 		return k, nil // created meanwhile
 	}
 	k := tenant.NewKey(tag)
+	for t.reg.KnownKey(k.ID) { // a format 3 event names its key alone
+		k = tenant.NewKey(tag)
+	}
 	body, err := tenant.WrapSlot(ctx, k, opts.Keeper, t.keepers)
 	if err != nil {
 		return nil, err

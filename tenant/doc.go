@@ -10,30 +10,39 @@
 //
 // # Names
 //
-// A record never names its tenant: it carries a Tag, the first 16 bytes
-// of keyed BLAKE3 of the tenant ID under a key of the repository
-// (snapshot.Repo.NameKey) that never changes. Whoever reads the bucket or
-// a node's disk without the repository key cannot tell which customer a
-// record belongs to, nor test a guess; with the key, a restore of one
-// tenant finds its records by tag. The ID itself is stored once, sealed
-// under the tenant's key in its key record, so it is shredded with it.
+// A record never names its tenant. Key and forget records carry a Tag,
+// the first 16 bytes of keyed BLAKE3 of the tenant ID under a key of the
+// repository (snapshot.Repo.NameKey) that never changes. Whoever reads
+// the bucket or a node's disk without the repository key cannot tell
+// which customer a record belongs to, nor test a guess; with the key, a
+// restore of one tenant finds its key records by tag. The ID itself is
+// stored once, sealed under the tenant's key in its key record, so it is
+// shredded with it.
+//
+// A sealed event names only its key, a random KeyID that no other key
+// of the log takes (the node draws again while its registry knows the
+// ID, and a registry refuses a key record giving a known ID to another
+// tenant). The Registry finds the tenant from the key records before the
+// event: it keeps every key it has learned, retired ones too, so that an
+// event of a replaced or forgotten key reads as shredded, not damaged.
 //
 // # Sealed events (wal record kind KindSealed)
 //
 //	off   size  field
-//	  0      1  version (2)
-//	  1     16  tenant tag
-//	 17      8  key ID
-//	 25   1–10  generation epoch   } the generation: the epoch and LSN of a
+//	  0      1  version (3)
+//	  1      8  key ID
+//	  9   1–10  generation epoch   } the generation: the epoch and LSN of a
 //	  .   1–10  generation LSN     } durable KindGeneration record
 //	  .   1–10  counter            the seal's number within the generation
 //	  h   n+16  AES-256-GCM of the event, bytes [0, h) as additional data
 //
 // The three numbers are minimal uvarints (encoding/binary; a longer
-// encoding of a number does not parse). The header is 28 bytes while all
-// three are below 128, 36 with an LSN and a counter near 2^32, and at most
-// 55. Version 1, which earlier builds wrote and every build reads, has the
-// same fields with each number in 8 bytes little-endian (h = 49).
+// encoding of a number does not parse). The header is 12 bytes while all
+// three are below 128, 20 with an LSN and a counter near 2^32, and at most
+// 39. Earlier builds wrote versions 1 and 2, which every build reads:
+// both put the 16-byte tenant tag between the version and the key ID;
+// version 2 has the numbers as above, version 1 each in 8 bytes
+// little-endian (h = 49).
 //
 // The record key is HKDF-SHA-256(data key, info "continuity/tenant/v1/
 // record" || generation epoch || generation LSN); the nonce is the counter
@@ -62,7 +71,7 @@
 //
 // Sealing happens in the appending goroutine, before the log assigns the
 // LSN, so the AES work of concurrent writers runs on every core instead
-// of in the log's commit leader; the price is 28 to 36 bytes of header per
+// of in the log's commit leader; the price is 12 to 20 bytes of header per
 // sealed event. TestNonceUniqueness checks the rule under restarts and
 // fail-overs (rapid).
 //

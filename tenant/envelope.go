@@ -12,15 +12,21 @@ import (
 
 // Sealed event formats: see the package doc.
 const (
-	// envelopeVersion is the format Seal writes.
-	envelopeVersion = 2
-	// envelopeV1 is the first format, with fixed-width numbers; read only.
+	// envelopeVersion is the format Seal writes: no tag, the key ID and
+	// the numbers as uvarints.
+	envelopeVersion = 3
+	// envelopeV2 and envelopeV1 are read only: a tag before the key ID,
+	// and the numbers as uvarints (2) or 8 bytes each (1).
+	envelopeV2 = 2
 	envelopeV1 = 1
-	// fixedSize is the header before the numbers: version, tag, key ID.
-	fixedSize = 1 + 16 + 8
-	// headerV1 is version 1's whole header.
-	headerV1 = fixedSize + 3*8
-	// minHeader is the shortest header: version 2 with three one-byte
+	// fixedSize is the header before the numbers in format 3: version,
+	// key ID.
+	fixedSize = 1 + 8
+	// taggedSize is the same in formats 1 and 2: version, tag, key ID.
+	taggedSize = 1 + 16 + 8
+	// headerV1 is format 1's whole header.
+	headerV1 = taggedSize + 3*8
+	// minHeader is the shortest header: format 3 with three one-byte
 	// numbers.
 	minHeader = fixedSize + 3
 	tagSize   = 16 // GCM's
@@ -34,6 +40,8 @@ func Overhead(g Generation, counter uint64) int {
 
 // Envelope is a sealed event's clear header and its sealed bytes.
 type Envelope struct {
+	// Tag is the tenant's tag in formats 1 and 2, zero in format 3,
+	// whose events name only their key (Registry.Open finds the tenant).
 	Tag     Tag
 	Key     KeyID
 	Gen     Generation
@@ -52,7 +60,6 @@ func Seal(dst []byte, k *Key, g Generation, counter uint64, event []byte) ([]byt
 	}
 	start := len(dst)
 	dst = append(dst, envelopeVersion)
-	dst = append(dst, k.Tag[:]...)
 	dst = append(dst, k.ID[:]...)
 	dst = binary.AppendUvarint(dst, g.Epoch)
 	dst = binary.AppendUvarint(dst, g.LSN)
@@ -82,19 +89,36 @@ func Ciphertext(r wal.Record) int {
 	return len(r.Data) - e.header
 }
 
-// ParseEnvelope reads a sealed event's header, in either format. The
+// ParseEnvelope reads a sealed event's header, in any format. The
 // envelope aliases b.
 func ParseEnvelope(b []byte) (Envelope, error) {
 	if len(b) < minHeader+tagSize {
 		return Envelope{}, fmt.Errorf("%w: a sealed event of %d bytes, less than %d", ErrDamaged, len(b), minHeader+tagSize)
 	}
-	var e Envelope
-	copy(e.Tag[:], b[1:17])
-	copy(e.Key[:], b[17:25])
-	e.raw = b
+	e := Envelope{raw: b}
+	numbers := fixedSize
 	switch b[0] {
 	case envelopeVersion:
-		d := binenc.Decoder{B: b, Off: fixedSize}
+		copy(e.Key[:], b[1:9])
+	case envelopeV2, envelopeV1:
+		if len(b) < taggedSize+3+tagSize {
+			return Envelope{}, fmt.Errorf("%w: a sealed event of format %d and %d bytes, less than %d", ErrDamaged, b[0], len(b), taggedSize+3+tagSize)
+		}
+		copy(e.Tag[:], b[1:17])
+		copy(e.Key[:], b[17:25])
+		numbers = taggedSize
+	default:
+		return Envelope{}, fmt.Errorf("%w: sealed event format %d, this build reads %d to %d", ErrDamaged, b[0], envelopeV1, envelopeVersion)
+	}
+	if b[0] == envelopeV1 {
+		if len(b) < headerV1+tagSize {
+			return Envelope{}, fmt.Errorf("%w: a sealed event of format 1 and %d bytes, less than %d", ErrDamaged, len(b), headerV1+tagSize)
+		}
+		e.Gen = Generation{Epoch: binary.LittleEndian.Uint64(b[25:]), LSN: binary.LittleEndian.Uint64(b[33:])}
+		e.Counter = binary.LittleEndian.Uint64(b[41:])
+		e.header = headerV1
+	} else {
+		d := binenc.Decoder{B: b, Off: numbers}
 		e.Gen.Epoch = d.MinimalUvarint()
 		e.Gen.LSN = d.MinimalUvarint()
 		e.Counter = d.MinimalUvarint()
@@ -102,15 +126,6 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 			return Envelope{}, fmt.Errorf("%w: a sealed event's header has a malformed number: %v", ErrDamaged, d.Err)
 		}
 		e.header = d.Off
-	case envelopeV1:
-		if len(b) < headerV1+tagSize {
-			return Envelope{}, fmt.Errorf("%w: a sealed event of format 1 and %d bytes, less than %d", ErrDamaged, len(b), headerV1+tagSize)
-		}
-		e.Gen = Generation{Epoch: binary.LittleEndian.Uint64(b[25:]), LSN: binary.LittleEndian.Uint64(b[33:])}
-		e.Counter = binary.LittleEndian.Uint64(b[41:])
-		e.header = headerV1
-	default:
-		return Envelope{}, fmt.Errorf("%w: sealed event format %d, this build reads %d and %d", ErrDamaged, b[0], envelopeV1, envelopeVersion)
 	}
 	if len(b)-e.header < tagSize {
 		return Envelope{}, fmt.Errorf("%w: a sealed event of %d bytes, less than its %d-byte header and the %d-byte tag", ErrDamaged, len(b), e.header, tagSize)
@@ -118,10 +133,14 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 	return e, nil
 }
 
+// tagged reports whether the envelope names its tenant's tag (formats 1
+// and 2).
+func (e Envelope) tagged() bool { return e.raw[0] != envelopeVersion }
+
 // Open appends the event to dst once it authenticates under k, which
 // must be the key the envelope names.
 func (e Envelope) Open(dst []byte, k *Key) ([]byte, error) {
-	if k.Tag != e.Tag || k.ID != e.Key {
+	if k.ID != e.Key || e.tagged() && k.Tag != e.Tag {
 		return nil, errors.New("tenant: opening a sealed event with another tenant's key")
 	}
 	aead, err := k.record(e.Gen)
@@ -133,7 +152,7 @@ func (e Envelope) Open(dst []byte, k *Key) ([]byte, error) {
 	binary.LittleEndian.PutUint64(nonce[:], e.Counter)
 	out, err := aead.Open(dst, nonce[:], e.raw[e.header:], e.raw[:e.header])
 	if err != nil {
-		return nil, fmt.Errorf("%w: tenant %s, key %s, generation %d/%d, seal %d", ErrDamaged, e.Tag, e.Key, e.Gen.Epoch, e.Gen.LSN, e.Counter)
+		return nil, fmt.Errorf("%w: tenant %s, key %s, generation %d/%d, seal %d", ErrDamaged, k.Tag, e.Key, e.Gen.Epoch, e.Gen.LSN, e.Counter)
 	}
 	return out, nil
 }

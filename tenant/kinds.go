@@ -18,22 +18,3 @@ const (
 
 // Ours reports whether k is one of this package's kinds.
 func Ours(k wal.Kind) bool { return k >= KindSealed && k <= KindGeneration }
-
-// TagOf returns the tag of the tenant a record of one of this package's
-// kinds names (false for a generation record, or one that does not
-// parse). It authenticates nothing: for passing records over, not for
-// deciding anything.
-func TagOf(k wal.Kind, data []byte) (Tag, bool) {
-	switch k {
-	case KindSealed:
-		e, err := ParseEnvelope(data)
-		return e.Tag, err == nil
-	case KindKey:
-		h, err := ParseKeyRecord(data)
-		return h.Tag, err == nil
-	case KindForget:
-		h, err := ParseForgetRecord(data)
-		return h.Tag, err == nil
-	}
-	return Tag{}, false
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity/internal/binenc"
+	"github.com/continuity-go/continuity/wal"
 )
 
 // Loader finds and unwraps the key (tag, id): from the node's copy of its
@@ -29,6 +30,11 @@ type Registry struct {
 
 	mu      sync.RWMutex
 	tenants map[Tag]*entry
+	// keys names the tenant of every key the registry has learned, its
+	// tenants' current keys and the retired ones (replaced, or named by
+	// a forget record that could not be checked): a format 3 sealed
+	// event names only its key.
+	keys map[KeyID]Tag
 }
 
 // entry is one tenant's state.
@@ -46,7 +52,7 @@ type entry struct {
 
 // NewRegistry returns an empty registry that finds keys through load.
 func NewRegistry(load Loader) *Registry {
-	return &Registry{load: load, tenants: map[Tag]*entry{}}
+	return &Registry{load: load, tenants: map[Tag]*entry{}, keys: map[KeyID]Tag{}}
 }
 
 // Tenant is what the registry knows of one tenant.
@@ -86,10 +92,17 @@ func (g *Registry) ApplyKey(ctx context.Context, payload []byte) (Tenant, error)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if owner, ok := g.keys[h.Key]; ok && owner != h.Tag {
+		if k != nil {
+			k.Destroy()
+		}
+		return Tenant{}, fmt.Errorf("%w: a key record gives tenant %s the key %s, which is tenant %s's", ErrDamaged, h.Tag, h.Key, owner)
+	}
 	if old, ok := g.tenants[h.Tag]; ok && old.key != nil && old.keyID != h.Key {
 		old.key.Destroy()
 	}
 	g.tenants[h.Tag] = e
+	g.keys[h.Key] = h.Tag
 	return e.info(), nil
 }
 
@@ -104,10 +117,15 @@ func (g *Registry) ApplyForget(payload []byte) (ForgetRecord, Tenant, bool, erro
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if owner, ok := g.keys[h.Key]; ok && owner != h.Tag {
+		return ForgetRecord{}, Tenant{}, false, fmt.Errorf("%w: a forget record names tenant %s's key %s for tenant %s", ErrDamaged, owner, h.Key, h.Tag)
+	}
 	e, ok := g.tenants[h.Tag]
 	if ok && e.keyID != h.Key {
 		// A key the tenant does not have now: the record cannot be
-		// checked, so it must not touch the tenant's current key.
+		// checked, so it must not touch the tenant's current key. Its
+		// events read as shredded.
+		g.keys[h.Key] = h.Tag
 		return h.ForgetRecord, Tenant{Tag: h.Tag, Key: h.Key, Forgotten: true}, false, nil
 	}
 	if !ok {
@@ -115,6 +133,7 @@ func (g *Registry) ApplyForget(payload []byte) (ForgetRecord, Tenant, bool, erro
 		// snapshot that no longer lists it): nothing held.
 		e = &entry{tag: h.Tag, keyID: h.Key}
 		g.tenants[h.Tag] = e
+		g.keys[h.Key] = h.Tag
 	}
 	verified := false
 	if e.key != nil {
@@ -137,15 +156,20 @@ func (g *Registry) Open(dst, payload []byte) (Tenant, []byte, error) {
 		return Tenant{}, nil, err
 	}
 	g.mu.RLock()
-	e, ok := g.tenants[env.Tag]
+	tag, known := g.keys[env.Key]
+	if !known && env.tagged() {
+		tag, known = env.Tag, true // an earlier build's event: it names the tenant
+	}
+	e, ok := g.tenants[tag]
+	ok = ok && known
 	if ok && e.key != nil && e.keyID == env.Key && !e.forgotten {
 		k, id := e.key, e.id // the common case, without copying the entry
 		g.mu.RUnlock()
 		out, err := env.Open(dst, k)
 		if errors.Is(err, ErrShredded) {
-			return Tenant{Tag: env.Tag, ID: id, Key: env.Key}, nil, &ShreddedError{Tag: env.Tag, Key: env.Key, ID: id}
+			return Tenant{Tag: tag, ID: id, Key: env.Key}, nil, &ShreddedError{Tag: tag, Key: env.Key, ID: id}
 		}
-		return Tenant{Tag: env.Tag, ID: id, Key: env.Key}, out, err
+		return Tenant{Tag: tag, ID: id, Key: env.Key}, out, err
 	}
 	var t Tenant
 	var k *Key
@@ -154,18 +178,59 @@ func (g *Registry) Open(dst, payload []byte) (Tenant, []byte, error) {
 	}
 	g.mu.RUnlock()
 	switch {
+	case !known:
+		return Tenant{}, nil, fmt.Errorf("%w: a sealed event under key %s, which no key record before it names", ErrDamaged, env.Key)
 	case !ok:
-		return Tenant{Tag: env.Tag}, nil, fmt.Errorf("%w: a sealed event of tenant %s, which has no key record before it", ErrDamaged, env.Tag)
+		return Tenant{Tag: tag}, nil, fmt.Errorf("%w: a sealed event of tenant %s, which has no key record before it", ErrDamaged, tag)
 	case t.Key != env.Key || t.Forgotten:
-		return t, nil, &ShreddedError{Tag: env.Tag, Key: env.Key, ID: t.ID}
+		return t, nil, &ShreddedError{Tag: tag, Key: env.Key, ID: t.ID}
 	case k == nil:
 		return t, nil, t.Err
 	}
 	out, err := env.Open(dst, k)
 	if errors.Is(err, ErrShredded) {
-		return t, nil, &ShreddedError{Tag: env.Tag, Key: env.Key, ID: t.ID}
+		return t, nil, &ShreddedError{Tag: tag, Key: env.Key, ID: t.ID}
 	}
 	return t, out, err
+}
+
+// TagOf returns the tag of the tenant a record of one of this package's
+// kinds names: a key or forget record names it, a sealed event names a
+// key the registry knows (or, from an earlier build, the tag). False for
+// a generation record, a record that does not parse or a key unknown
+// here. It authenticates nothing: for passing records over, not for
+// deciding anything.
+func (g *Registry) TagOf(k wal.Kind, data []byte) (Tag, bool) {
+	switch k {
+	case KindSealed:
+		e, err := ParseEnvelope(data)
+		if err != nil {
+			return Tag{}, false
+		}
+		g.mu.RLock()
+		tag, ok := g.keys[e.Key]
+		g.mu.RUnlock()
+		if !ok && e.tagged() {
+			return e.Tag, true
+		}
+		return tag, ok
+	case KindKey:
+		h, err := ParseKeyRecord(data)
+		return h.Tag, err == nil
+	case KindForget:
+		h, err := ParseForgetRecord(data)
+		return h.Tag, err == nil
+	}
+	return Tag{}, false
+}
+
+// KnownKey reports whether a key record or forget record applied here
+// named the key id: a new key must not take the ID of one.
+func (g *Registry) KnownKey(id KeyID) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	_, ok := g.keys[id]
+	return ok
 }
 
 // Key returns the live key of the tenant tagged tag, if the registry
@@ -210,8 +275,15 @@ func (g *Registry) Tenants() []Tenant {
 //	off  size  field
 //	  0     8  magic "CTENANT1"
 //	  8     4  entry count
-//	 12     .  entries: state u8 (0 live, 1 forgotten), tag (16), key ID
-//	           (8), then for a live entry its KindKey payload (4+n)
+//	 12     .  entries: state u8, tag (16), key ID (8), then for a live
+//	           entry its KindKey payload (4+n)
+//
+// State 0 is a tenant's live key, 1 its forgotten key, 2 a key it no
+// longer has (retired: replaced, or named by a forget record that could
+// not be checked), which format 3 sealed events need to be found
+// shredded. The tenants' entries come first, by tag, then the retired
+// keys by key ID. Builds before format 3 wrote no state 2 and reject it
+// ("entry state 2").
 const (
 	snapshotMagic = "CTENANT1"
 	maxTenants    = 1 << 24
@@ -222,7 +294,8 @@ const (
 func (g *Registry) WriteTo(w io.Writer) (int64, error) {
 	g.mu.RLock()
 	e := binenc.Encoder{B: []byte(snapshotMagic)}
-	e.U32(uint32(len(g.tenants)))
+	retired := g.retiredLocked()
+	e.U32(uint32(len(g.tenants) + len(retired)))
 	for _, t := range g.sortedLocked() {
 		if t.forgotten {
 			e.U8(1)
@@ -235,9 +308,27 @@ func (g *Registry) WriteTo(w io.Writer) (int64, error) {
 			e.Bytes(t.record)
 		}
 	}
+	for _, id := range retired {
+		tag := g.keys[id]
+		e.U8(2)
+		e.Raw(tag[:])
+		e.Raw(id[:])
+	}
 	g.mu.RUnlock()
 	n, err := w.Write(e.B)
 	return int64(n), err
+}
+
+// retiredLocked lists the keys no tenant has now, by ID.
+func (g *Registry) retiredLocked() []KeyID {
+	var out []KeyID
+	for id, tag := range g.keys {
+		if e, ok := g.tenants[tag]; !ok || e.keyID != id {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, func(a, b KeyID) int { return slices.Compare(a[:], b[:]) })
+	return out
 }
 
 func (g *Registry) sortedLocked() []*entry {
@@ -274,9 +365,15 @@ func (g *Registry) ReadFrom(ctx context.Context, r io.Reader) error {
 		var id KeyID
 		copy(tag[:], fixed[1:17])
 		copy(id[:], fixed[17:25])
+		if owner, ok := fresh.keys[id]; ok && owner != tag {
+			return fmt.Errorf("%w: tenant registry: key %s of tenant %s is tenant %s's too", ErrDamaged, id, tag, owner)
+		}
 		switch fixed[0] {
+		case 2:
+			fresh.keys[id] = tag
 		case 1:
 			fresh.tenants[tag] = &entry{tag: tag, keyID: id, forgotten: true}
+			fresh.keys[id] = tag
 		case 0:
 			rec, err := readBytes(r, maxKeyRecord)
 			if err != nil {
@@ -300,7 +397,7 @@ func (g *Registry) ReadFrom(ctx context.Context, r io.Reader) error {
 			e.key.Destroy()
 		}
 	}
-	g.tenants = fresh.tenants
+	g.tenants, g.keys = fresh.tenants, fresh.keys
 	return nil
 }
 

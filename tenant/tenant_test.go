@@ -99,13 +99,17 @@ func seal(t testing.TB, k *Key, g Generation, counter uint64, event string) []by
 	return env
 }
 
-// parseNames parses env and checks that its header names k, the
-// generation gen and the counter.
+// parseNames parses env and checks that its header names k (and its
+// tag, in formats 1 and 2), the generation gen and the counter.
 func parseNames(t *testing.T, env []byte, k *Key, gen Generation, counter uint64) Envelope {
 	t.Helper()
 	e, err := ParseEnvelope(env)
 	require.NoError(t, err)
-	assert.Equal(t, k.Tag, e.Tag)
+	if env[0] == envelopeVersion {
+		assert.Zero(t, e.Tag, "format 3 names no tag")
+	} else {
+		assert.Equal(t, k.Tag, e.Tag)
+	}
 	assert.Equal(t, k.ID, e.Key)
 	assert.Equal(t, gen, e.Gen)
 	assert.Equal(t, counter, e.Counter)
@@ -189,11 +193,9 @@ func TestEnvelopeNonceInputs(t *testing.T) {
 
 // TestEnvelopeBitFlip flips every bit of an envelope in turn. A flip in
 // the version, the generation, the counter or the sealed bytes fails to
-// authenticate (ErrDamaged). A flip in the tag or key ID makes the
-// envelope name another key, which Open refuses before trying it; in a
-// registry an unknown tag is damage and an unknown key ID of a known
-// tenant reads as an older, destroyed key's event (ErrShredded): nothing
-// tells the two apart without the tenant's history of keys.
+// authenticate (ErrDamaged). A flip in the key ID makes the envelope
+// name another key, which Open refuses before trying it, and which the
+// registry, knowing every key its log named, finds damaged.
 func TestEnvelopeBitFlip(t *testing.T) {
 	s := newSlotStore(nil)
 	k, rec := newTenant(t, s, "acme")
@@ -218,10 +220,9 @@ func TestEnvelopeBitFlip(t *testing.T) {
 		_, _, regErr := g.Open(nil, bad)
 		require.Error(t, regErr, "bit %d (byte %d) flipped: the registry opens it", bit, off)
 		switch {
-		case off >= 1 && off < 17: // tag
-			assert.ErrorIs(t, regErr, ErrDamaged, "bit %d flipped in the tag", bit)
-		case off >= 17 && off < 25: // key ID
-			assert.ErrorIs(t, regErr, ErrShredded, "bit %d flipped in the key ID", bit)
+		case off >= 1 && off < 9: // key ID
+			assert.ErrorIs(t, regErr, ErrDamaged, "bit %d flipped in the key ID", bit)
+			assert.ErrorContains(t, regErr, "no key record before it names", "bit %d flipped in the key ID", bit)
 		default:
 			assert.ErrorIs(t, err, ErrDamaged, "bit %d (byte %d) flipped", bit, off)
 			assert.ErrorIs(t, regErr, ErrDamaged, "bit %d (byte %d) flipped, through the registry", bit, off)
@@ -241,7 +242,7 @@ func TestEnvelopeBitFlip(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestEnvelopeNumbers checks format 2's numbers: each is the shortest
+// TestEnvelopeNumbers checks format 3's numbers: each is the shortest
 // uvarint of its value, so one seal has one header; a longer spelling of
 // the same number, or one of more than 64 bits, does not parse.
 func TestEnvelopeNumbers(t *testing.T) {
@@ -1020,6 +1021,57 @@ func TestRegistry(t *testing.T) {
 		assert.ErrorIs(t, err, ErrShredded)
 	})
 
+	t.Run("events name their key alone", func(t *testing.T) {
+		s := newSlotStore(nil)
+		acme, rec := newTenant(t, s, "acme")
+		g := NewRegistry(s.load)
+		_, err := g.ApplyKey(ctx, rec)
+		require.NoError(t, err)
+		assert.True(t, g.KnownKey(acme.ID))
+
+		env := seal(t, acme, gen, 0, "an event")
+		tag, ok := g.TagOf(KindSealed, env)
+		assert.True(t, ok && tag == acme.Tag, "TagOf finds the tenant by key")
+		ten, _, err := g.Open(nil, env)
+		require.NoError(t, err)
+		assert.Equal(t, acme.Tag, ten.Tag)
+
+		// A key no record named: damage, not a tenant's.
+		stranger := NewKey(testTag("globex"))
+		assert.False(t, g.KnownKey(stranger.ID))
+		_, ok = g.TagOf(KindSealed, seal(t, stranger, gen, 0, "x"))
+		assert.False(t, ok)
+		_, _, err = g.Open(nil, seal(t, stranger, gen, 0, "x"))
+		assert.ErrorIs(t, err, ErrDamaged)
+		assert.ErrorContains(t, err, stranger.ID.String())
+
+		// A key record giving another tenant's key ID, even one that
+		// authenticates, is damage: an event could not tell them apart.
+		twin, err := keyFrom(testTag("globex"), acme.ID, bytes.Repeat([]byte{7}, 32))
+		require.NoError(t, err)
+		s.put(t, twin, "")
+		twinRec, err := KeyRecord{Tag: twin.Tag, Key: twin.ID, Created: testCreated, ID: "globex"}.Encode(twin)
+		require.NoError(t, err)
+		_, err = g.ApplyKey(ctx, twinRec)
+		assert.ErrorIs(t, err, ErrDamaged)
+		_, _, ok = g.Lookup(twin.Tag)
+		assert.False(t, ok, "the twin's record left an entry")
+		_, _, _, err = g.ApplyForget(forgetPayload(t, twin, "x"))
+		assert.ErrorIs(t, err, ErrDamaged, "a forget record naming another tenant's key")
+		_, out, err := g.Open(nil, env)
+		require.NoError(t, err, "acme after the twin's records")
+		assert.Equal(t, "an event", string(out))
+
+		// A forget record for a key the tenant no longer has, which
+		// cannot be checked: that key's events read as shredded.
+		old := NewKey(acme.Tag)
+		_, _, verified, err := g.ApplyForget(forgetPayload(t, old, "x"))
+		require.NoError(t, err)
+		assert.False(t, verified)
+		_, _, err = g.Open(nil, seal(t, old, gen, 0, "old"))
+		assert.ErrorIs(t, err, ErrShredded)
+	})
+
 	t.Run("a new key record replaces a held key", func(t *testing.T) {
 		s := newSlotStore(nil)
 		k1, rec1 := newTenant(t, s, "acme")
@@ -1230,7 +1282,7 @@ func TestRegistrySnapshot(t *testing.T) {
 			"empty":     nil,
 			"magic":     append([]byte("CTENANT2"), snap[8:]...),
 			"too many":  append([]byte(snapshotMagic), 0xff, 0xff, 0xff, 0xff),
-			"state":     append(append([]byte(snapshotMagic), 1, 0, 0, 0, 2), make([]byte, 24)...),
+			"state":     append(append([]byte(snapshotMagic), 1, 0, 0, 0, 3), make([]byte, 24)...),
 			"huge keys": append(append([]byte(snapshotMagic), 1, 0, 0, 0, 0), append(make([]byte, 24), 0xff, 0xff, 0xff, 0x7f)...),
 		} {
 			err := NewRegistry(f.slots.load).ReadFrom(ctx, bytes.NewReader(b))
