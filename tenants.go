@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
@@ -70,9 +71,24 @@ type tenants struct {
 	keepers tenant.Keepers
 	sealer  tenant.Sealer
 
-	tags     sync.Map       // tenant ID → its tag: computed once per ID
+	names    sync.Map       // tenant ID → *name
 	genMu    sync.Mutex     // one generation record at a time
 	createMu [64]sync.Mutex // one creation at a time per tenant (striped by tag)
+}
+
+// name is what a node keeps of a tenant ID it has met: its tag, computed
+// once, and its live key as the registry gave it, valid while the
+// registry has not changed since (AppendTenant then takes no lock).
+type name struct {
+	tag  tenant.Tag
+	live atomic.Pointer[liveKey]
+}
+
+// liveKey is a tenant's live key and the registry's Changes() before it
+// was looked up.
+type liveKey struct {
+	key     *tenant.Key
+	changes uint64
 }
 
 // openTenants sets up the tenant machinery (the archive is open).
@@ -95,10 +111,25 @@ func (t *tenants) close() error { return t.local.Close() }
 // key returns the tenant's live key, creating the tenant (with opts) if
 // the log names none.
 func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create bool) (*tenant.Key, error) {
-	tag, err := t.tag(id)
+	nm, err := t.name(id)
 	if err != nil {
 		return nil, err
 	}
+	changes := t.reg.Changes()
+	if l := nm.live.Load(); l != nil && l.changes == changes {
+		return l.key, nil
+	}
+	k, err := t.lookup(ctx, id, nm.tag, opts, create)
+	if err != nil {
+		return nil, err
+	}
+	nm.live.Store(&liveKey{key: k, changes: changes})
+	return k, nil
+}
+
+// lookup returns the tenant's live key from the registry, creating the
+// tenant if the log names none and create is set.
+func (t *tenants) lookup(ctx context.Context, id string, tag tenant.Tag, opts TenantOptions, create bool) (*tenant.Key, error) {
 	if k := t.reg.Key(tag); k != nil {
 		return k, nil
 	}
@@ -172,17 +203,17 @@ func named(err error, id string) error {
 	return err
 }
 
-// tag returns id's tag, once id is known to be a tenant ID.
-func (t *tenants) tag(id string) (tenant.Tag, error) {
-	if v, ok := t.tags.Load(id); ok {
-		return v.(tenant.Tag), nil
+// name returns what the node keeps of id, once id is known to be a
+// tenant ID.
+func (t *tenants) name(id string) (*name, error) {
+	if v, ok := t.names.Load(id); ok {
+		return v.(*name), nil
 	}
 	if err := tenant.CheckID(id); err != nil {
-		return tenant.Tag{}, err
+		return nil, err
 	}
-	tag := t.tagger.Tag(id)
-	t.tags.Store(id, tag)
-	return tag, nil
+	v, _ := t.names.LoadOrStore(id, &name{tag: t.tagger.Tag(id)})
+	return v.(*name), nil
 }
 
 // next returns the generation and counter of the next seal, taking a new

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/continuity-go/continuity/internal/binenc"
@@ -35,6 +36,9 @@ type Registry struct {
 	// a forget record that could not be checked): a format 3 sealed
 	// event names only its key.
 	keys map[KeyID]Tag
+	// changes counts the applied key and forget records and snapshot
+	// reads: what a caller keeping a key looked up here checks.
+	changes atomic.Uint64
 }
 
 // entry is one tenant's state.
@@ -103,6 +107,7 @@ func (g *Registry) ApplyKey(ctx context.Context, payload []byte) (Tenant, error)
 	}
 	g.tenants[h.Tag] = e
 	g.keys[h.Key] = h.Tag
+	g.changes.Add(1)
 	return e.info(), nil
 }
 
@@ -117,6 +122,7 @@ func (g *Registry) ApplyForget(payload []byte) (ForgetRecord, Tenant, bool, erro
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	defer g.changes.Add(1)
 	if owner, ok := g.keys[h.Key]; ok && owner != h.Tag {
 		return ForgetRecord{}, Tenant{}, false, fmt.Errorf("%w: a forget record names tenant %s's key %s for tenant %s", ErrDamaged, owner, h.Key, h.Tag)
 	}
@@ -232,6 +238,11 @@ func (g *Registry) KnownKey(id KeyID) bool {
 	_, ok := g.keys[id]
 	return ok
 }
+
+// Changes counts what changed the registry (key and forget records
+// applied, snapshots read): a key Key returned stays the tenant's live
+// key while Changes, read before the call, is the same.
+func (g *Registry) Changes() uint64 { return g.changes.Load() }
 
 // Key returns the live key of the tenant tagged tag, if the registry
 // holds one (Lookup says why not).
@@ -398,6 +409,7 @@ func (g *Registry) ReadFrom(ctx context.Context, r io.Reader) error {
 		}
 	}
 	g.tenants, g.keys = fresh.tenants, fresh.keys
+	g.changes.Add(1)
 	return nil
 }
 

@@ -1001,7 +1001,9 @@ func TestRegistry(t *testing.T) {
 		k2, rec2 := newTenant(t, s, "acme")
 		require.Equal(t, k1.Tag, k2.Tag)
 		require.NotEqual(t, k1.ID, k2.ID, "a new key has a new ID")
+		before := g.Changes()
 		ten, err := g.ApplyKey(ctx, rec2)
+		assert.Greater(t, g.Changes(), before, "a key record changes the registry")
 		require.NoError(t, err)
 		assert.False(t, ten.Forgotten)
 		assert.Equal(t, k2.ID, ten.Key)
@@ -1014,7 +1016,9 @@ func TestRegistry(t *testing.T) {
 		assert.Len(t, g.Tenants(), 1)
 
 		// The new key's own forget leaves the old key's events shredded.
+		before = g.Changes()
 		_, _, verified, err := g.ApplyForget(forgetPayload(t, k2, "again"))
+		assert.Greater(t, g.Changes(), before, "a forget record changes the registry")
 		require.NoError(t, err)
 		assert.True(t, verified)
 		_, _, err = g.Open(nil, old)
