@@ -303,6 +303,10 @@ var listingTemplate = sync.OnceValues(func() (*listingArchive, error) {
 		}
 		clock.Add(time.Second)
 	}
+	// Stopped before the listing: the archiver deletes heads beyond its
+	// newest three after writing one, and a head listed, then deleted,
+	// would fail its read.
+	a.Close()
 	it := b.List(nil)
 	for {
 		o, err := it.Next(ctx)
