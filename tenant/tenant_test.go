@@ -76,6 +76,18 @@ func newTenant(t testing.TB, s *slotStore, id string) (*Key, []byte) {
 	return k, rec
 }
 
+// liveRegistry is a registry that has applied the key record of a new
+// tenant id, whose slot s holds.
+func liveRegistry(t testing.TB, id string) (*slotStore, *Key, *Registry) {
+	t.Helper()
+	s := newSlotStore(nil)
+	k, rec := newTenant(t, s, id)
+	g := NewRegistry(s.load)
+	_, err := g.ApplyKey(t.Context(), rec)
+	require.NoError(t, err)
+	return s, k, g
+}
+
 func forgetPayload(t testing.TB, k *Key, reason string) []byte {
 	t.Helper()
 	b, err := ForgetRecord{Tag: k.Tag, Key: k.ID, Time: testCreated.Add(time.Hour), Reason: reason}.Encode(k)
@@ -199,11 +211,7 @@ func TestEnvelopeNonceInputs(t *testing.T) {
 // flip of format 3 to 2, if the bytes after it parse as format 2's
 // tag, key ID and numbers.
 func TestEnvelopeBitFlip(t *testing.T) {
-	s := newSlotStore(nil)
-	k, rec := newTenant(t, s, "acme")
-	g := NewRegistry(s.load)
-	_, err := g.ApplyKey(t.Context(), rec)
-	require.NoError(t, err)
+	_, k, g := liveRegistry(t, "acme")
 
 	gen, counter := Generation{Epoch: 4, LSN: 40}, uint64(3)
 	env := seal(t, k, gen, counter, "an event of acme")
@@ -865,11 +873,7 @@ func TestRegistry(t *testing.T) {
 	})
 
 	t.Run("forget with a bad MAC", func(t *testing.T) {
-		s := newSlotStore(nil)
-		k, rec := newTenant(t, s, "acme")
-		g := NewRegistry(s.load)
-		_, err := g.ApplyKey(ctx, rec)
-		require.NoError(t, err)
+		_, k, g := liveRegistry(t, "acme")
 		env := seal(t, k, gen, 0, "hello")
 
 		forged := forgetPayload(t, sameNames(t, k), "forged")
@@ -892,11 +896,7 @@ func TestRegistry(t *testing.T) {
 		// A forget record naming a key the tenant does not have now (an
 		// old key's, or one made up) cannot be checked: it must destroy
 		// nothing held, nor hide the tenant's key.
-		s := newSlotStore(nil)
-		k, rec := newTenant(t, s, "acme")
-		g := NewRegistry(s.load)
-		_, err := g.ApplyKey(ctx, rec)
-		require.NoError(t, err)
+		s, k, g := liveRegistry(t, "acme")
 		env := seal(t, k, gen, 0, "hello")
 
 		_, ten, verified, err := g.ApplyForget(forgetPayload(t, NewKey(k.Tag), "made up"))
@@ -1030,11 +1030,7 @@ func TestRegistry(t *testing.T) {
 	})
 
 	t.Run("events name their key alone", func(t *testing.T) {
-		s := newSlotStore(nil)
-		acme, rec := newTenant(t, s, "acme")
-		g := NewRegistry(s.load)
-		_, err := g.ApplyKey(ctx, rec)
-		require.NoError(t, err)
+		s, acme, g := liveRegistry(t, "acme")
 		assert.True(t, g.KnownKey(acme.ID))
 
 		env := seal(t, acme, gen, 0, "an event")
