@@ -56,11 +56,11 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	if err != nil {
 		return DeletionReceipt{}, err
 	}
-	nm, err := t.name(id)
+	kt, err := t.knownTenant(id)
 	if err != nil {
 		return DeletionReceipt{}, err
 	}
-	tag := nm.tag
+	tag := kt.tag
 	if _, info, ok := t.reg.Lookup(tag); ok && info.Forgotten {
 		r := DeletionReceipt{Tenant: id, Tag: tag.String(), Reason: reason, At: time.Now(), KeysDestroyed: []string{info.Key.String()},
 			Unreadable: fmt.Sprintf("the tenant was forgotten before; its key %s is destroyed, and this deleted its slots again", info.Key)}

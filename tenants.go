@@ -71,15 +71,15 @@ type tenants struct {
 	keepers tenant.Keepers
 	sealer  tenant.Sealer
 
-	names    sync.Map       // tenant ID → *name
+	known    sync.Map       // tenant ID → *knownTenant
 	genMu    sync.Mutex     // one generation record at a time
 	createMu [64]sync.Mutex // one creation at a time per tenant (striped by tag)
 }
 
-// name is what a node keeps of a tenant ID it has met: its tag, computed
-// once, and its live key as the registry gave it, valid while the
-// registry has not changed since (AppendTenant then takes no lock).
-type name struct {
+// knownTenant is what a node keeps of a tenant ID it has met: its tag,
+// computed once, and its live key as the registry gave it, valid while
+// the registry has not changed since (AppendTenant then takes no lock).
+type knownTenant struct {
 	tag  tenant.Tag
 	live atomic.Pointer[liveKey]
 }
@@ -111,19 +111,19 @@ func (t *tenants) close() error { return t.local.Close() }
 // key returns the tenant's live key, creating the tenant (with opts) if
 // the log names none.
 func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create bool) (*tenant.Key, error) {
-	nm, err := t.name(id)
+	kt, err := t.knownTenant(id)
 	if err != nil {
 		return nil, err
 	}
 	changes := t.reg.Changes()
-	if l := nm.live.Load(); l != nil && l.changes == changes {
+	if l := kt.live.Load(); l != nil && l.changes == changes {
 		return l.key, nil
 	}
-	k, err := t.lookup(ctx, id, nm.tag, opts, create)
+	k, err := t.lookup(ctx, id, kt.tag, opts, create)
 	if err != nil {
 		return nil, err
 	}
-	nm.live.Store(&liveKey{key: k, changes: changes})
+	kt.live.Store(&liveKey{key: k, changes: changes})
 	return k, nil
 }
 
@@ -203,17 +203,17 @@ func named(err error, id string) error {
 	return err
 }
 
-// name returns what the node keeps of id, once id is known to be a
-// tenant ID.
-func (t *tenants) name(id string) (*name, error) {
-	if v, ok := t.names.Load(id); ok {
-		return v.(*name), nil
+// knownTenant returns what the node keeps of id, once id is known to be
+// a tenant ID.
+func (t *tenants) knownTenant(id string) (*knownTenant, error) {
+	if v, ok := t.known.Load(id); ok {
+		return v.(*knownTenant), nil
 	}
 	if err := tenant.CheckID(id); err != nil {
 		return nil, err
 	}
-	v, _ := t.names.LoadOrStore(id, &name{tag: t.tagger.Tag(id)})
-	return v.(*name), nil
+	v, _ := t.known.LoadOrStore(id, &knownTenant{tag: t.tagger.Tag(id)})
+	return v.(*knownTenant), nil
 }
 
 // next returns the generation and counter of the next seal, taking a new
