@@ -191,7 +191,10 @@ func (s *hostState) Restore(r io.Reader) error {
 			return err
 		}
 		if s.only != nil {
-			return nil // no tenant's state in it
+			// No tenant's state in it; read it to its end, as a
+			// snapshot's reader expects of a Restore.
+			_, err := io.Copy(io.Discard, br)
+			return err
 		}
 		return s.host.Restore(br)
 	}

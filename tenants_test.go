@@ -430,6 +430,41 @@ func TestRestoreTenant(t *testing.T) {
 	}
 }
 
+// TestRestoreTenantBeforeTenants: a base snapshot taken before the host
+// had tenants (no registry in its stream) holds no tenant's state. A
+// restore of one tenant reads it to its end and finds the tenant in the
+// events after it, or says it is unknown.
+func TestRestoreTenantBeforeTenants(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	// The same host state, first without the tenant interface.
+	n, err := Open(ctx, Config{Dir: dir, Logger: quiet}, struct{ StateMachine }{testsm.NewTenants()})
+	require.NoError(t, err)
+	for i := range 200 {
+		// Events of 1 KiB: a state larger than any buffer before the
+		// host's Restore.
+		_, _, err := n.Append(ctx, fmt.Appendf(nil, "plain-%d-%01000d", i, i))
+		require.NoError(t, err)
+	}
+	_, err = n.Snapshot(ctx)
+	require.NoError(t, err)
+	require.NoError(t, n.Close())
+
+	n, err = Open(ctx, Config{Dir: dir, Logger: quiet}, testsm.NewTenants())
+	require.NoError(t, err)
+	defer n.Close()
+	_, err = n.RestoreTenant(ctx, "nobody", Target{}, testsm.NewTenants())
+	require.ErrorIs(t, err, ErrUnknownTenant)
+	_, last, err := n.AppendTenant(ctx, "a", []byte("a-1"))
+	require.NoError(t, err)
+	require.NoError(t, n.archiver().Flush(ctx))
+	got := testsm.NewTenants()
+	res, err := n.RestoreTenant(ctx, "a", AtLSN(last), got)
+	require.NoError(t, err)
+	assert.False(t, res.FromSnapshot)
+	assert.Equal(t, []string{"a-1"}, got.Events("a"))
+}
+
 // TestForgetTwice: forgetting a forgotten tenant appends nothing and
 // deletes its slots again (for a first deletion the archive refused);
 // an unknown tenant is ErrUnknownTenant.
