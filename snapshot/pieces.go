@@ -163,7 +163,7 @@ func (k *keyring) openFrom(r io.Reader, size int64, name string, kind byte, pref
 // size's word: a planted object, or a real one with bytes appended, costs
 // about a piece beyond what authenticated.
 func openPieces(br *bufio.Reader, aead cipher.AEAD, ad []byte, name string, off, maxBody, bodyBytes int64) ([]byte, error) {
-	body := make([]byte, 0, min(pieceSize+tagSize, max(bodyBytes, tagSize)))
+	var body []byte
 	var nb [nonceSize]byte
 	for i := uint64(0); ; i++ {
 		body = slices.Grow(body, int(min(pieceSize+tagSize, max(bodyBytes-int64(len(body)), tagSize))))

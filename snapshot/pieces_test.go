@@ -66,12 +66,14 @@ func TestPlantedLargeObjects(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	r := initRepo(t, b, testFormat)
-	plant := func(name string, version uint16, kind byte) {
-		h := header{version: version, kind: kind, salt: newSalt()}
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
-		require.NoError(t, os.WriteFile(p, h.append(nil), 0o600))
-		require.NoError(t, os.Truncate(p, 512<<20)) // sparse
+	plant := func(version uint16, kind byte) func(name string) {
+		return func(name string) {
+			h := header{version: version, kind: kind, salt: newSalt()}
+			p := filepath.Join(dir, filepath.FromSlash(name))
+			require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
+			require.NoError(t, os.WriteFile(p, h.append(nil), 0o600))
+			require.NoError(t, os.Truncate(p, 512<<20)) // sparse
+		}
 	}
 	allocated := func(f func()) uint64 {
 		var before, after runtime.MemStats
@@ -81,51 +83,40 @@ func TestPlantedLargeObjects(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		return after.TotalAlloc - before.TotalAlloc
 	}
+	getSealed := func(name string) error {
+		_, _, err := r.GetSealed(ctx, name, 0, 1<<30)
+		return err
+	}
 	for _, c := range []struct {
-		name    string
-		version uint16
-		kind    byte
-		read    func() error
+		name  string
+		make  func(name string)
+		read  func(name string) error
+		limit uint64 // bytes allocated by read, at most
 	}{
-		{"wal/planted-pieces", piecesVersion, kindSealed, func() error {
-			_, _, err := r.GetSealed(ctx, "wal/planted-pieces", 0, 1<<30)
-			return err
-		}},
-		{"wal/extended", piecesVersion, kindSealed, func() error {
-			_, _, err := r.GetSealed(ctx, "wal/extended", 0, 1<<30)
-			return err
-		}},
-		{"wal/planted-single", formatVersion, kindSealed, func() error {
-			_, _, err := r.GetSealed(ctx, "wal/planted-single", 0, 1<<30)
-			return err
-		}},
-		{dataPrefix + "ab/ab000000000000000000000000000000", formatVersion, kindPack, func() error {
-			_, err := r.readPackIndex(ctx, dataPrefix+"ab/ab000000000000000000000000000000")
-			return err
-		}},
-		{indexPrefix + "00000000000000000000000000000000", piecesVersion, kindIndex, func() error {
-			_, err := r.readIndexObject(ctx, indexPrefix+"00000000000000000000000000000000")
-			return err
-		}},
-	} {
-		if c.name == "wal/extended" {
-			// A real object of 3 pieces with 512 MiB of zeros appended.
-			_, err := r.PutSealed(ctx, c.name, nil, make([]byte, 3*pieceSize))
+		{"wal/planted-pieces", plant(piecesVersion, kindSealed), getSealed, 8 << 20},
+		// A real object of 3 pieces with 512 MiB of zeros appended: the
+		// body grows to hold the 2 MiB that authenticated and one piece
+		// more, about 6 MiB over its growth, not 512.
+		{"wal/extended", func(name string) {
+			_, err := r.PutSealed(ctx, name, nil, make([]byte, 3*pieceSize))
 			require.NoError(t, err)
-			require.NoError(t, os.Truncate(filepath.Join(dir, filepath.FromSlash(c.name)), 512<<20))
-		} else {
-			plant(c.name, c.version, c.kind)
-		}
+			require.NoError(t, os.Truncate(filepath.Join(dir, filepath.FromSlash(name)), 512<<20))
+		}, getSealed, 16 << 20},
+		{"wal/planted-single", plant(formatVersion, kindSealed), getSealed, 8 << 20},
+		{dataPrefix + "ab/ab000000000000000000000000000000", plant(formatVersion, kindPack), func(name string) error {
+			_, err := r.readPackIndex(ctx, name)
+			return err
+		}, 8 << 20},
+		{indexPrefix + "00000000000000000000000000000000", plant(piecesVersion, kindIndex), func(name string) error {
+			_, err := r.readIndexObject(ctx, name)
+			return err
+		}, 8 << 20},
+	} {
+		c.make(c.name)
 		var err error
-		n := allocated(func() { err = c.read() })
+		n := allocated(func() { err = c.read(c.name) })
 		assert.ErrorIs(t, err, ErrCorrupt, c.name)
-		most := uint64(8 << 20)
-		if c.name == "wal/extended" {
-			// The body grew to hold the 2 MiB that authenticated and one
-			// piece more: about 6 MiB over its growth, not 512.
-			most = 16 << 20
-		}
-		assert.Less(t, n, most, "%s: %d bytes allocated", c.name, n)
+		assert.Less(t, n, c.limit, "%s: %d bytes allocated", c.name, n)
 		t.Logf("%s: %v; %d KiB allocated", c.name, err, n>>10)
 	}
 }
