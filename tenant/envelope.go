@@ -96,41 +96,44 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: a sealed event of %d bytes, less than %d", ErrDamaged, len(b), minHeader+tagSize)
 	}
 	e := Envelope{raw: b}
-	numbers := fixedSize
+	var err error
 	switch b[0] {
 	case envelopeVersion:
 		copy(e.Key[:], b[1:9])
-	case envelopeV2, envelopeV1:
-		if len(b) < taggedSize+3+tagSize {
-			return Envelope{}, fmt.Errorf("%w: a sealed event of format %d and %d bytes, less than %d", ErrDamaged, b[0], len(b), taggedSize+3+tagSize)
-		}
+		e.header, err = e.readNumbers(b, fixedSize)
+	case envelopeV2:
 		copy(e.Tag[:], b[1:17])
 		copy(e.Key[:], b[17:25])
-		numbers = taggedSize
-	default:
-		return Envelope{}, fmt.Errorf("%w: sealed event format %d, this build reads %d to %d", ErrDamaged, b[0], envelopeV1, envelopeVersion)
-	}
-	if b[0] == envelopeV1 {
+		e.header, err = e.readNumbers(b, taggedSize)
+	case envelopeV1:
 		if len(b) < headerV1+tagSize {
 			return Envelope{}, fmt.Errorf("%w: a sealed event of format 1 and %d bytes, less than %d", ErrDamaged, len(b), headerV1+tagSize)
 		}
+		copy(e.Tag[:], b[1:17])
+		copy(e.Key[:], b[17:25])
 		e.Gen = Generation{Epoch: binary.LittleEndian.Uint64(b[25:]), LSN: binary.LittleEndian.Uint64(b[33:])}
 		e.Counter = binary.LittleEndian.Uint64(b[41:])
 		e.header = headerV1
-	} else {
-		d := binenc.Decoder{B: b, Off: numbers}
-		e.Gen.Epoch = d.MinimalUvarint()
-		e.Gen.LSN = d.MinimalUvarint()
-		e.Counter = d.MinimalUvarint()
-		if d.Err != nil {
-			return Envelope{}, fmt.Errorf("%w: a sealed event's header has a malformed number: %v", ErrDamaged, d.Err)
-		}
-		e.header = d.Off
+	default:
+		return Envelope{}, fmt.Errorf("%w: sealed event format %d, this build reads %d to %d", ErrDamaged, b[0], envelopeV1, envelopeVersion)
+	}
+	if err != nil {
+		return Envelope{}, fmt.Errorf("%w: a sealed event's header has a malformed number: %v", ErrDamaged, err)
 	}
 	if len(b)-e.header < tagSize {
 		return Envelope{}, fmt.Errorf("%w: a sealed event of %d bytes, less than its %d-byte header and the %d-byte tag", ErrDamaged, len(b), e.header, tagSize)
 	}
 	return e, nil
+}
+
+// readNumbers reads the generation and counter of formats 2 and 3,
+// minimal uvarints from off, and returns where the header ends.
+func (e *Envelope) readNumbers(b []byte, off int) (int, error) {
+	d := binenc.Decoder{B: b, Off: off}
+	e.Gen.Epoch = d.MinimalUvarint()
+	e.Gen.LSN = d.MinimalUvarint()
+	e.Counter = d.MinimalUvarint()
+	return d.Off, d.Err
 }
 
 // tagged reports whether the envelope names its tenant's tag (formats 1
