@@ -13,6 +13,11 @@ var ErrShredded = errors.New("tenant: the tenant's key was destroyed")
 // its tenant's key (damaged, or planted by someone without the key).
 var ErrDamaged = errors.New("tenant: record does not authenticate")
 
+// ErrUnknownKey: a sealed event names a key no key or forget record
+// before it named. It wraps ErrDamaged; a restore of one tenant takes
+// it for another tenant's event, whose key records it passed over.
+var ErrUnknownKey = fmt.Errorf("%w: no key record before it names its key", ErrDamaged)
+
 // ShreddedError says whose key was destroyed. It wraps ErrShredded.
 type ShreddedError struct {
 	Tag Tag

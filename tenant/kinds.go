@@ -18,3 +18,20 @@ const (
 
 // Ours reports whether k is one of this package's kinds.
 func Ours(k wal.Kind) bool { return k >= KindSealed && k <= KindGeneration }
+
+// TagOf returns the tag of the tenant a key or forget record names
+// (false for another kind, or a record that does not parse; a sealed
+// event names only its key, which Registry.Open looks up). It
+// authenticates nothing: for passing records over, not for deciding
+// anything.
+func TagOf(k wal.Kind, data []byte) (Tag, bool) {
+	switch k {
+	case KindKey:
+		h, err := ParseKeyRecord(data)
+		return h.Tag, err == nil
+	case KindForget:
+		h, err := ParseForgetRecord(data)
+		return h.Tag, err == nil
+	}
+	return Tag{}, false
+}

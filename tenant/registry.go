@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/continuity-go/continuity/internal/binenc"
-	"github.com/continuity-go/continuity/wal"
 )
 
 // Loader finds and unwraps the key (tag, id): from the node's copy of its
@@ -185,7 +184,7 @@ func (g *Registry) Open(dst, payload []byte) (Tenant, []byte, error) {
 	g.mu.RUnlock()
 	switch {
 	case !known:
-		return Tenant{}, nil, fmt.Errorf("%w: a sealed event under key %s, which no key record before it names", ErrDamaged, env.Key)
+		return Tenant{}, nil, fmt.Errorf("%w (key %s)", ErrUnknownKey, env.Key)
 	case !ok:
 		return Tenant{Tag: tag}, nil, fmt.Errorf("%w: a sealed event of tenant %s, which has no key record before it", ErrDamaged, tag)
 	case t.Key != env.Key || t.Forgotten:
@@ -198,36 +197,6 @@ func (g *Registry) Open(dst, payload []byte) (Tenant, []byte, error) {
 		return t, nil, &ShreddedError{Tag: tag, Key: env.Key, ID: t.ID}
 	}
 	return t, out, err
-}
-
-// TagOf returns the tag of the tenant a record of one of this package's
-// kinds names: a key or forget record names it, a sealed event names a
-// key the registry knows (or, from an earlier build, the tag). False for
-// a generation record, a record that does not parse or a key unknown
-// here. It authenticates nothing: for passing records over, not for
-// deciding anything.
-func (g *Registry) TagOf(k wal.Kind, data []byte) (Tag, bool) {
-	switch k {
-	case KindSealed:
-		e, err := ParseEnvelope(data)
-		if err != nil {
-			return Tag{}, false
-		}
-		g.mu.RLock()
-		tag, ok := g.keys[e.Key]
-		g.mu.RUnlock()
-		if !ok && e.tagged() {
-			return e.Tag, true
-		}
-		return tag, ok
-	case KindKey:
-		h, err := ParseKeyRecord(data)
-		return h.Tag, err == nil
-	case KindForget:
-		h, err := ParseForgetRecord(data)
-		return h.Tag, err == nil
-	}
-	return Tag{}, false
 }
 
 // KnownKey reports whether a key record or forget record applied here
