@@ -14,7 +14,6 @@ import (
 // (replaced, forgotten, or named by a forget record that could not be
 // checked) reads as shredded, and a key no record named as damaged.
 type keysModel struct {
-	slots   *slotStore
 	reg     *Registry
 	tags    []Tag
 	current map[Tag]*Key // the tenant's live key, if any
@@ -41,7 +40,7 @@ func TestRegistryKeys(t *testing.T) {
 	ctx := t.Context()
 	rapid.Check(t, func(rt *rapid.T) {
 		s := newSlotStore(nil)
-		m := &keysModel{slots: s, reg: NewRegistry(s.load), current: map[Tag]*Key{}, events: map[KeyID][]byte{},
+		m := &keysModel{reg: NewRegistry(s.load), current: map[Tag]*Key{}, events: map[KeyID][]byte{},
 			gen: Generation{Epoch: 1, LSN: 1}}
 		for i := range 3 {
 			m.tags = append(m.tags, testTag(fmt.Sprintf("tenant-%d", i)))
