@@ -7,7 +7,6 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
@@ -77,16 +76,12 @@ type tenants struct {
 }
 
 // knownTenant is what a node keeps of a tenant ID it has met: its tag,
-// computed once, and its live key as the registry gave it, valid while
-// the registry has not changed since (AppendTenant then takes no lock).
+// computed once, and its live key as the registry gave it (nil until
+// then), valid while the registry's Changes() is still changes, read
+// before the lookup: AppendTenant then takes no lock. Never modified: a
+// new lookup stores a new one.
 type knownTenant struct {
-	tag  tenant.Tag
-	live atomic.Pointer[liveKey]
-}
-
-// liveKey is a tenant's live key and the registry's Changes() before it
-// was looked up.
-type liveKey struct {
+	tag     tenant.Tag
 	key     *tenant.Key
 	changes uint64
 }
@@ -116,14 +111,14 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 		return nil, err
 	}
 	changes := t.reg.Changes()
-	if l := kt.live.Load(); l != nil && l.changes == changes {
-		return l.key, nil
+	if kt.key != nil && kt.changes == changes {
+		return kt.key, nil
 	}
 	k, err := t.lookup(ctx, id, kt.tag, opts, create)
 	if err != nil {
 		return nil, err
 	}
-	kt.live.Store(&liveKey{key: k, changes: changes})
+	t.known.Store(id, &knownTenant{tag: kt.tag, key: k, changes: changes})
 	return k, nil
 }
 
