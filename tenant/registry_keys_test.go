@@ -10,17 +10,19 @@ import (
 )
 
 // keysModel is what a registry should say of every key a run made: the
-// tenant's current key opens its events, every other key it ever had
+// tenant's current key opens its events (under its ID), or reads as
+// unavailable if no slot held it; every other key it ever had
 // (replaced, forgotten, or named by a forget record that could not be
 // checked) reads as shredded, and a key no record named as damaged.
 type keysModel struct {
-	reg     *Registry
-	tags    []Tag
-	current map[Tag]*Key // the tenant's live key, if any
-	old     []*Key       // keys some record named that no tenant has live now
-	events  map[KeyID][]byte
-	gen     Generation
-	counter uint64
+	reg         *Registry
+	tags        []Tag
+	current     map[Tag]*Key   // the tenant's current key, if any
+	unavailable map[KeyID]bool // current keys whose slot was never stored
+	old         []*Key         // keys some record named that no tenant has now
+	events      map[KeyID][]byte
+	gen         Generation
+	counter     uint64
 }
 
 // sealUnder seals an event of k and remembers it.
@@ -40,8 +42,8 @@ func TestRegistryKeys(t *testing.T) {
 	ctx := t.Context()
 	rapid.Check(t, func(rt *rapid.T) {
 		s := newSlotStore(nil)
-		m := &keysModel{reg: NewRegistry(s.load), current: map[Tag]*Key{}, events: map[KeyID][]byte{},
-			gen: Generation{Epoch: 1, LSN: 1}}
+		m := &keysModel{reg: NewRegistry(s.load), current: map[Tag]*Key{}, unavailable: map[KeyID]bool{},
+			events: map[KeyID][]byte{}, gen: Generation{Epoch: 1, LSN: 1}}
 		for i := range 3 {
 			m.tags = append(m.tags, testTag(fmt.Sprintf("tenant-%d", i)))
 		}
@@ -53,8 +55,12 @@ func TestRegistryKeys(t *testing.T) {
 			"create": func(rt *rapid.T) {
 				tag := tenantOf(rt)
 				k := NewKey(tag)
-				s.put(t, k, "")
-				rec, err := KeyRecord{Tag: tag, Key: k.ID, Created: testCreated, ID: "id"}.Encode(k)
+				if rapid.IntRange(0, 3).Draw(rt, "slot lost") == 0 {
+					m.unavailable[k.ID] = true
+				} else {
+					s.put(t, k, "")
+				}
+				rec, err := KeyRecord{Tag: tag, Key: k.ID, Created: testCreated, ID: idOf(k)}.Encode(k)
 				if err != nil {
 					rt.Fatal(err)
 				}
@@ -77,8 +83,8 @@ func TestRegistryKeys(t *testing.T) {
 				if err != nil {
 					rt.Fatal(err)
 				}
-				if _, _, verified, err := m.reg.ApplyForget(rec); err != nil || !verified {
-					rt.Fatalf("ApplyForget of the live key: verified %v, %v", verified, err)
+				if _, _, verified, err := m.reg.ApplyForget(rec); err != nil || verified == m.unavailable[k.ID] {
+					rt.Fatalf("ApplyForget of the current key (unavailable %v): verified %v, %v", m.unavailable[k.ID], verified, err)
 				}
 				s.remove(tag, k.ID)
 				delete(m.current, tag)
@@ -125,11 +131,22 @@ func TestRegistryKeys(t *testing.T) {
 				}
 				for tag, k := range m.current {
 					ten, out, err := m.reg.Open(nil, m.events[k.ID])
-					if err != nil || ten.Tag != tag || string(out) != fmt.Sprintf("event of %s", k.ID) {
-						rt.Fatalf("an event of tenant %s's live key %s: %v, tenant %s, %q", tag, k.ID, err, ten.Tag, out)
+					if m.unavailable[k.ID] {
+						var ue *KeyUnavailableError
+						if !errors.As(err, &ue) || ue.Key != k.ID {
+							rt.Fatalf("an event of tenant %s's unavailable key %s: %v", tag, k.ID, err)
+						}
+						continue
+					}
+					if err != nil || ten.Tag != tag || ten.ID != idOf(k) || string(out) != fmt.Sprintf("event of %s", k.ID) {
+						rt.Fatalf("an event of tenant %s's live key %s: %v, tenant %s %q, %q", tag, k.ID, err, ten.Tag, ten.ID, out)
 					}
 				}
 			},
 		})
 	})
 }
+
+// idOf is the tenant ID the model's key records give k's tenant: one per
+// key, so that a stale ID shows.
+func idOf(k *Key) string { return "id-" + k.ID.String() }
