@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/continuity-go/continuity/audit"
@@ -51,6 +52,12 @@ type DeletionReceipt struct {
 // *tenant.KeyUnavailableError. A tenant already forgotten is not
 // forgotten again: its slots are deleted again, for a forget whose
 // deletion failed (an archive that refused it), and the receipt says so.
+//
+// Appends to the tenant already in flight finish first, and their events
+// are forgotten with it. Appends that start meanwhile wait until the
+// forget record is applied, then create the tenant anew under a new key
+// (as AppendTenant after ForgetTenant does): no append is acknowledged
+// and then lost to the forget.
 func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionReceipt, error) {
 	t, err := n.tenantsOrErr()
 	if err != nil {
@@ -60,6 +67,12 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	if err != nil {
 		return DeletionReceipt{}, err
 	}
+	// Alone on the tenant's gate until the forget record is applied
+	// (see knownTenant).
+	if err := lockGate(ctx, kt.gate); err != nil {
+		return DeletionReceipt{}, fmt.Errorf("continuity: tenant %q: waiting for its appends in flight: %w", id, err)
+	}
+	defer kt.gate.Unlock()
 	tag := kt.tag
 	if _, info, ok := t.reg.Lookup(tag); ok && info.Forgotten {
 		r := DeletionReceipt{Tenant: id, Tag: tag.String(), Reason: reason, At: time.Now(), KeysDestroyed: []string{info.Key.String()},
@@ -109,4 +122,28 @@ func (n *Node) finishForget(ctx context.Context, t *tenants, r *DeletionReceipt,
 	}
 	n.wrote(r.Audit)
 	return nil
+}
+
+// lockGate locks gate, or gives up when ctx is done first: an append in
+// flight may wait long (a cluster without its standbys). Given up, the
+// lock is released as soon as it is taken.
+func lockGate(ctx context.Context, gate *sync.RWMutex) error {
+	if gate.TryLock() {
+		return nil
+	}
+	locked := make(chan struct{})
+	go func() {
+		gate.Lock()
+		close(locked)
+	}()
+	select {
+	case <-locked:
+		return nil
+	case <-ctx.Done():
+		go func() {
+			<-locked
+			gate.Unlock()
+		}()
+		return ctx.Err()
+	}
 }

@@ -76,15 +76,25 @@ type tenants struct {
 }
 
 // knownTenant is what a node keeps of a tenant ID it has met: its tag,
-// computed once, and its live key as the registry gave it (nil until
-// then), valid while the registry's Changes() is still changes, read
-// before the lookup: AppendTenant then takes no lock. Never modified: a
-// new lookup stores a new one.
+// computed once, its gate, and its live key as the registry gave it (nil
+// until then), valid while the registry's Changes() is still changes,
+// read before the lookup: AppendTenant then takes no lock for the key.
+// Never modified: a new lookup stores a new one, with the same gate.
 type knownTenant struct {
 	tag     tenant.Tag
+	gate    *sync.RWMutex
 	key     *tenant.Key
 	changes uint64
 }
+
+// The gate orders a tenant's appends and its forget record.
+// AppendTenant holds it shared from its key lookup until its events are
+// appended; ForgetTenant holds it alone from before its forget record is
+// appended until the record is applied. So an event sealed under the key
+// a forget destroys is appended before the forget record (and shredded
+// with the tenant), and an append that waited looks its key up again,
+// finds the tenant forgotten and creates it anew: no append is
+// acknowledged after the forget record and then skipped as shredded.
 
 // openTenants sets up the tenant machinery (the archive is open).
 func (n *Node) openTenants() (*tenants, error) {
@@ -110,6 +120,11 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 	if err != nil {
 		return nil, err
 	}
+	return t.keyOf(ctx, id, kt, opts, create)
+}
+
+// keyOf is key with the tenant's knownTenant, which may be outdated.
+func (t *tenants) keyOf(ctx context.Context, id string, kt *knownTenant, opts TenantOptions, create bool) (*tenant.Key, error) {
 	changes := t.reg.Changes()
 	if kt.key != nil && kt.changes == changes {
 		return kt.key, nil
@@ -118,7 +133,7 @@ func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create
 	if err != nil {
 		return nil, err
 	}
-	t.known.Store(id, &knownTenant{tag: kt.tag, key: k, changes: changes})
+	t.known.Store(id, &knownTenant{tag: kt.tag, gate: kt.gate, key: k, changes: changes})
 	return k, nil
 }
 
@@ -207,7 +222,7 @@ func (t *tenants) knownTenant(id string) (*knownTenant, error) {
 	if err := tenant.CheckID(id); err != nil {
 		return nil, err
 	}
-	v, _ := t.known.LoadOrStore(id, &knownTenant{tag: t.tagger.Tag(id)})
+	v, _ := t.known.LoadOrStore(id, &knownTenant{tag: t.tagger.Tag(id), gate: new(sync.RWMutex)})
 	return v.(*knownTenant), nil
 }
 
@@ -280,7 +295,13 @@ func (n *Node) AppendTenant(ctx context.Context, id string, events ...[]byte) (f
 	if len(events) == 0 {
 		return 0, 0, nil
 	}
-	k, err := t.key(ctx, id, TenantOptions{}, true)
+	kt, err := t.knownTenant(id)
+	if err != nil {
+		return 0, 0, err
+	}
+	kt.gate.RLock()
+	defer kt.gate.RUnlock()
+	k, err := t.keyOf(ctx, id, kt, TenantOptions{}, true)
 	if err != nil {
 		return 0, 0, err
 	}
