@@ -73,6 +73,9 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 		return DeletionReceipt{}, fmt.Errorf("continuity: tenant %q: waiting for its appends in flight: %w", id, err)
 	}
 	defer kt.gate.Unlock()
+	if err := t.ready(ctx); err != nil {
+		return DeletionReceipt{}, err
+	}
 	tag := kt.tag
 	if _, info, ok := t.reg.Lookup(tag); ok && info.Forgotten {
 		r := DeletionReceipt{Tenant: id, Tag: tag.String(), Reason: reason, At: time.Now(), KeysDestroyed: []string{info.Key.String()},

@@ -240,6 +240,24 @@ func (t *tenants) next(ctx context.Context) (tenant.Generation, uint64, error) {
 	}
 }
 
+// ready returns once the node may act on its registry: it has a sealing
+// generation in the log's epoch, so its state has applied every record
+// its log held before (startGeneration). Open returns, and a new primary
+// takes writes, while the applier still replays: a key or forget record
+// it has not applied yet would otherwise go unseen, and AppendTenant
+// would create a second key for a tenant that has one, or seal under a
+// key whose forget record precedes the event.
+func (t *tenants) ready(ctx context.Context) error {
+	for !t.sealer.Ready(t.n.log.Epoch()) {
+		if err := t.startGeneration(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startGeneration appends a KindGeneration record, makes it durable and
+// waits until the state has applied it, then starts sealing under it.
 func (t *tenants) startGeneration(ctx context.Context) error {
 	t.genMu.Lock()
 	defer t.genMu.Unlock()
@@ -263,6 +281,11 @@ func (t *tenants) startGeneration(ctx context.Context) error {
 	if rec.Kind != tenant.KindGeneration {
 		return fmt.Errorf("continuity: LSN %d is not the sealing generation just appended", lsn)
 	}
+	// Every record before it applied: the registry is as the log says
+	// (see ready). No writer seals until Start.
+	if err := t.n.WaitFor(ctx, lsn); err != nil {
+		return fmt.Errorf("continuity: wait for the state to apply the log up to the sealing generation at LSN %d: %w", lsn, err)
+	}
 	t.sealer.Start(tenant.Generation{Epoch: rec.Epoch, LSN: uint64(rec.LSN)})
 	return nil
 }
@@ -277,6 +300,9 @@ func (n *Node) CreateTenant(ctx context.Context, id string, opts TenantOptions) 
 	if err != nil {
 		return err
 	}
+	if err := t.ready(ctx); err != nil {
+		return err
+	}
 	_, err = t.key(ctx, id, opts, true)
 	return err
 }
@@ -285,6 +311,11 @@ func (n *Node) CreateTenant(ctx context.Context, id string, opts TenantOptions) 
 // tenant's key, as Append does (one batch, consecutive LSNs). The state
 // machine gets them through ApplyTenant. A tenant the log does not know
 // is created first (CreateTenant with the zero options).
+//
+// The first AppendTenant, CreateTenant or ForgetTenant after Open, and
+// after the node becomes primary, waits until the state has applied the
+// log the node holds: only then does the node know every tenant's keys
+// and forgets (Open returns while the WAL still replays).
 func (n *Node) AppendTenant(ctx context.Context, id string, events ...[]byte) (first, last wal.LSN, err error) {
 	start := time.Now()
 	defer func() { n.stats.record(events, time.Since(start), err) }()
@@ -301,6 +332,9 @@ func (n *Node) AppendTenant(ctx context.Context, id string, events ...[]byte) (f
 	}
 	kt.gate.RLock()
 	defer kt.gate.RUnlock()
+	if err := t.ready(ctx); err != nil {
+		return 0, 0, err
+	}
 	k, err := t.keyOf(ctx, id, kt, TenantOptions{}, true)
 	if err != nil {
 		return 0, 0, err

@@ -26,6 +26,12 @@ const maxSeals = 1 << 63
 // used before: see the package doc.
 func (s *Sealer) Start(g Generation) { s.cur.Store(&sealGeneration{gen: g}) }
 
+// Ready reports whether the sealer has a generation in epoch.
+func (s *Sealer) Ready(epoch uint64) bool {
+	cur := s.cur.Load()
+	return cur != nil && cur.gen.Epoch == epoch
+}
+
 // Next returns the generation and counter of the next seal in epoch, or
 // false when the sealer has no generation of that epoch (Start one).
 func (s *Sealer) Next(epoch uint64) (Generation, uint64, bool) {
