@@ -47,6 +47,8 @@ type applier struct {
 	// under mu, read without it, so that probes answer while a slow
 	// Apply holds mu.
 	failed atomic.Pointer[error]
+	// stopped is closed once failed is set: WaitFor returns then.
+	stopped chan struct{}
 	// rebased: the state was restored (or discarded) and Rebase has not
 	// told its LSN yet. Changed under mu; atomic so that positions and
 	// readiness read it without waiting for a snapshot that holds mu.
@@ -61,7 +63,7 @@ type applier struct {
 var _ archive.StateMachine = (*applier)(nil)
 
 func newApplier(log *wal.Log, sm *hostState, lg *slog.Logger) *applier {
-	return &applier{sm: sm, log: log, lg: lg}
+	return &applier{sm: sm, log: log, lg: lg, stopped: make(chan struct{})}
 }
 
 // run applies acknowledged records from the log until ctx is done or the
@@ -187,6 +189,7 @@ func (a *applier) applyLocked(rec wal.Record) error {
 	if err := a.sm.Apply(rec); err != nil {
 		failed := fmt.Errorf("%w at LSN %d: %w", errStateFailed, rec.LSN, err)
 		a.failed.Store(&failed)
+		close(a.stopped) // once: nothing is applied after a failure
 		a.lg.Error("the state machine failed; applying stopped", "lsn", rec.LSN, "err", err)
 		return failed
 	}
@@ -282,7 +285,23 @@ func (a *applier) acknowledge(lsn wal.LSN) { a.acked.Advance(lsn) }
 func (a *applier) Applied() wal.LSN { return a.applied.Load() }
 
 // WaitFor waits until the state holds lsn.
-func (a *applier) WaitFor(ctx context.Context, lsn wal.LSN) error { return a.applied.Wait(ctx, lsn) }
+func (a *applier) WaitFor(ctx context.Context, lsn wal.LSN) error {
+	for {
+		moved := a.applied.Changed() // before the Load: a move between them is not missed
+		if a.applied.Load() >= lsn {
+			return nil
+		}
+		if err := a.err(); err != nil {
+			return fmt.Errorf("continuity: LSN %d will not be applied: %w", lsn, err)
+		}
+		select {
+		case <-moved:
+		case <-a.stopped:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 // err is the state machine's failure, if applying stopped.
 func (a *applier) err() error {

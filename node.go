@@ -228,7 +228,8 @@ func (n *Node) archiveSync(ctx context.Context, lsn wal.LSN) error {
 // WaitFor waits until the state machine has applied lsn (read-your-writes,
 // also on standbys). The state only ever applies records of the
 // cluster's history, so WaitFor never returns for a state that lacks
-// lsn's record.
+// lsn's record. If the state machine failed (its Apply returned an
+// error, which stops applying), WaitFor returns that error.
 func (n *Node) WaitFor(ctx context.Context, lsn wal.LSN) error { return n.apply.WaitFor(ctx, lsn) }
 
 // Applied is the last LSN the state machine holds.
