@@ -143,7 +143,6 @@ func (g *Registry) ApplyForget(payload []byte) (ForgetRecord, Tenant, bool, erro
 	if owner, ok := g.keys[h.Key]; ok && owner != h.Tag {
 		return ForgetRecord{}, Tenant{}, false, fmt.Errorf("%w: a forget record names tenant %s's key %s for tenant %s", ErrDamaged, owner, h.Key, h.Tag)
 	}
-	delete(g.live, h.Key)
 	e, ok := g.tenants[h.Tag]
 	if ok && e.keyID != h.Key {
 		// A key the tenant does not have now: the record cannot be
@@ -168,6 +167,7 @@ func (g *Registry) ApplyForget(payload []byte) (ForgetRecord, Tenant, bool, erro
 		e.key.Destroy()
 	}
 	e.key, e.err, e.forgotten, e.record = nil, nil, true, nil
+	delete(g.live, e.keyID)
 	return h.ForgetRecord, e.info(), verified, nil
 }
 
