@@ -82,7 +82,7 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 			Unreadable: fmt.Sprintf("the tenant was forgotten before; its key %s is destroyed, and this deleted its slots again", info.Key)}
 		return r, n.finishForget(ctx, t, &r, tag, info.Key, map[string]string{"again": "true"})
 	}
-	k, err := t.key(ctx, id, TenantOptions{}, false)
+	k, err := t.key(ctx, id, kt, TenantOptions{}, false)
 	if err != nil {
 		return DeletionReceipt{}, err
 	}

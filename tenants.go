@@ -80,13 +80,7 @@ type tenants struct {
 // until then), valid while the registry's Changes() is still changes,
 // read before the lookup: AppendTenant then takes no lock for the key.
 // Never modified: a new lookup stores a new one, with the same gate.
-type knownTenant struct {
-	tag     tenant.Tag
-	gate    *sync.RWMutex
-	key     *tenant.Key
-	changes uint64
-}
-
+//
 // The gate orders a tenant's appends and its forget record.
 // AppendTenant holds it shared from its key lookup until its events are
 // appended; ForgetTenant holds it alone from before its forget record is
@@ -95,6 +89,12 @@ type knownTenant struct {
 // with the tenant), and an append that waited looks its key up again,
 // finds the tenant forgotten and creates it anew: no append is
 // acknowledged after the forget record and then skipped as shredded.
+type knownTenant struct {
+	tag     tenant.Tag
+	gate    *sync.RWMutex
+	key     *tenant.Key
+	changes uint64
+}
 
 // openTenants sets up the tenant machinery (the archive is open).
 func (n *Node) openTenants() (*tenants, error) {
@@ -114,17 +114,9 @@ func (n *Node) openTenants() (*tenants, error) {
 func (t *tenants) close() error { return t.local.Close() }
 
 // key returns the tenant's live key, creating the tenant (with opts) if
-// the log names none.
-func (t *tenants) key(ctx context.Context, id string, opts TenantOptions, create bool) (*tenant.Key, error) {
-	kt, err := t.knownTenant(id)
-	if err != nil {
-		return nil, err
-	}
-	return t.keyOf(ctx, id, kt, opts, create)
-}
-
-// keyOf is key with the tenant's knownTenant, which may be outdated.
-func (t *tenants) keyOf(ctx context.Context, id string, kt *knownTenant, opts TenantOptions, create bool) (*tenant.Key, error) {
+// the log names none and create is set. kt is the tenant's knownTenant,
+// which may be outdated.
+func (t *tenants) key(ctx context.Context, id string, kt *knownTenant, opts TenantOptions, create bool) (*tenant.Key, error) {
 	changes := t.reg.Changes()
 	if kt.key != nil && kt.changes == changes {
 		return kt.key, nil
@@ -300,10 +292,14 @@ func (n *Node) CreateTenant(ctx context.Context, id string, opts TenantOptions) 
 	if err != nil {
 		return err
 	}
+	kt, err := t.knownTenant(id)
+	if err != nil {
+		return err
+	}
 	if err := t.ready(ctx); err != nil {
 		return err
 	}
-	_, err = t.key(ctx, id, opts, true)
+	_, err = t.key(ctx, id, kt, opts, true)
 	return err
 }
 
@@ -335,7 +331,7 @@ func (n *Node) AppendTenant(ctx context.Context, id string, events ...[]byte) (f
 	if err := t.ready(ctx); err != nil {
 		return 0, 0, err
 	}
-	k, err := t.keyOf(ctx, id, kt, TenantOptions{}, true)
+	k, err := t.key(ctx, id, kt, TenantOptions{}, true)
 	if err != nil {
 		return 0, 0, err
 	}
