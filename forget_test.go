@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -46,7 +47,8 @@ func TestForgetWhileAppending(t *testing.T) {
 				ev := fmt.Sprintf("w%d-%d", w, i)
 				_, lsn, err := n.AppendTenant(ctx, "a", []byte(ev))
 				if err != nil {
-					continue // refused: not acknowledged
+					t.Errorf("writer %d: %v", w, err) // the gate makes an append wait, not fail
+					return
 				}
 				mu.Lock()
 				acked[lsn] = ev
@@ -54,11 +56,14 @@ func TestForgetWhileAppending(t *testing.T) {
 			}
 		}()
 	}
-	// Some appends before and after the forget.
-	require.NoError(t, n.WaitFor(ctx, n.Log().Last()+200))
+	// Some appends before and after the forget. Bounded: writers that
+	// failed append nothing more.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	require.NoError(t, n.WaitFor(wctx, n.Log().Last()+200))
 	receipt, err := n.ForgetTenant(ctx, "a", "race")
 	require.NoError(t, err)
-	require.NoError(t, n.WaitFor(ctx, receipt.LSN+200))
+	require.NoError(t, n.WaitFor(wctx, receipt.LSN+200))
 	close(stop)
 	wg.Wait()
 	require.NoError(t, n.WaitFor(ctx, n.Log().Last()))
