@@ -87,7 +87,7 @@ func (a *applier) run(ctx context.Context) {
 		case err == nil:
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, errStateFailed):
+		case errors.Is(err, ErrStateFailed):
 			return
 		case errors.Is(err, errRebasing):
 			select { // until Rebase tells where the restored state is
@@ -109,9 +109,13 @@ func (a *applier) run(ctx context.Context) {
 	}
 }
 
-// errStateFailed marks the state machine's own failure, which stops
-// applying for good.
-var errStateFailed = errors.New("continuity: the state machine failed")
+// ErrStateFailed wraps why the state could not apply a record: the
+// error the host's StateMachine returned from Apply (ApplyTenant,
+// DropTenant), or a tenant record that does not parse. The node applies
+// nothing more: WaitFor returns it, and Live reports it. The log keeps every record;
+// fix the state machine and restart the node, which rebuilds the state
+// from its base snapshot and the log.
+var ErrStateFailed = errors.New("continuity: the state machine failed")
 
 // errRebasing: the state was restored from a base snapshot and its LSN is
 // not known yet (between Restore and Rebase); nothing is applied.
@@ -187,7 +191,7 @@ func (a *applier) applyLocked(rec wal.Record) error {
 		return fmt.Errorf("continuity: apply LSN %d: the state holds up to %d", rec.LSN, applied)
 	}
 	if err := a.sm.Apply(rec); err != nil {
-		failed := fmt.Errorf("%w at LSN %d: %w", errStateFailed, rec.LSN, err)
+		failed := fmt.Errorf("%w at LSN %d: %w", ErrStateFailed, rec.LSN, err)
 		a.failed.Store(&failed)
 		close(a.stopped) // once: nothing is applied after a failure
 		a.lg.Error("the state machine failed; applying stopped", "lsn", rec.LSN, "err", err)

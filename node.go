@@ -229,7 +229,8 @@ func (n *Node) archiveSync(ctx context.Context, lsn wal.LSN) error {
 // also on standbys). The state only ever applies records of the
 // cluster's history, so WaitFor never returns for a state that lacks
 // lsn's record. If the state machine failed (its Apply returned an
-// error, which stops applying), WaitFor returns that error.
+// error, which stops applying), WaitFor returns that error, wrapped with
+// ErrStateFailed.
 func (n *Node) WaitFor(ctx context.Context, lsn wal.LSN) error { return n.apply.WaitFor(ctx, lsn) }
 
 // Applied is the last LSN the state machine holds.

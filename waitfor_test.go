@@ -43,5 +43,6 @@ func TestWaitForFailedState(t *testing.T) {
 	defer cancel()
 	err = n.WaitFor(wctx, 3)
 	require.ErrorIs(t, err, boom)
+	require.ErrorIs(t, err, ErrStateFailed)
 	require.ErrorContains(t, err, "LSN 3 will not be applied")
 }

@@ -316,7 +316,7 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 			// Acknowledged; reply once this node's state holds it, so
 			// that a read here right after sees the write.
 			if err := n.WaitFor(ctx, lsn); err != nil {
-				http.Error(w, fmt.Sprintf("acknowledged at LSN %d, not applied here yet: %v", lsn, err), http.StatusGatewayTimeout)
+				http.Error(w, fmt.Sprintf("acknowledged at LSN %d, not applied here: %v", lsn, err), waitStatus(err))
 				return
 			}
 			w.Header().Set("X-LSN", strconv.FormatUint(uint64(lsn), 10))
@@ -349,7 +349,7 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			defer cancel()
 			if err := n.WaitFor(ctx, continuity.LSN(lsn)); err != nil {
-				http.Error(w, "not applied yet: "+err.Error(), http.StatusGatewayTimeout)
+				http.Error(w, "not applied here: "+err.Error(), waitStatus(err))
 				return
 			}
 		}
@@ -523,4 +523,14 @@ func loadTLS(dir, cluster, node string) (peer.TLS, error) {
 		return peer.TLS{}, err
 	}
 	return peer.TLS{Certificate: cert, CA: pool, Cluster: cluster, AllowedNodes: strings.Fields(string(nodes))}, nil
+}
+
+// waitStatus is the HTTP status of a WaitFor error: 500 once the state
+// machine failed (nothing more is applied until the node restarts), 504
+// while the record may still be applied.
+func waitStatus(err error) int {
+	if errors.Is(err, continuity.ErrStateFailed) {
+		return http.StatusInternalServerError
+	}
+	return http.StatusGatewayTimeout
 }
