@@ -60,8 +60,6 @@ type applier struct {
 	acked   watermark.Mark[wal.LSN] // the loop may apply records up to here
 }
 
-var _ archive.StateMachine = (*applier)(nil)
-
 func newApplier(log *wal.Log, sm *hostState, lg *slog.Logger) *applier {
 	return &applier{sm: sm, log: log, lg: lg, stopped: make(chan struct{})}
 }
@@ -199,32 +197,6 @@ func (a *applier) applyLocked(rec wal.Record) error {
 	}
 	a.applied.Advance(rec.LSN)
 	return nil
-}
-
-// Apply applies one record a standby received (and synced), after the
-// records before it that the local log holds and the state does not.
-// It makes the applier a StateMachine for replication.Standby.
-func (a *applier) Apply(rec wal.Record) error {
-	if a.rebased.Load() {
-		return errRebasing
-	}
-	if applied := a.Applied(); rec.LSN > applied+1 {
-		// Records of the local log not applied yet (a restart): apply
-		// them first, from the log, which must hold them all (a reader
-		// would wait for records past its end).
-		if last := a.log.Last(); last < rec.LSN-1 {
-			return fmt.Errorf("continuity: apply LSN %d: the state holds up to %d, and the log only up to %d", rec.LSN, applied, last)
-		}
-		var rd logReader
-		err := a.applyFromLog(context.Background(), &rd, applied+1, rec.LSN-1)
-		rd.close()
-		if err != nil {
-			return err
-		}
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.applyLocked(rec)
 }
 
 // Snapshot writes the state (a standby does not take base snapshots; the

@@ -70,11 +70,29 @@ func TestCaptureDoesNotStallApplying(t *testing.T) {
 	require.NoError(t, <-snap)
 }
 
-// TestApplierAppliesEachRecordOnce drives the applier directly: a
-// standby's records fill a gap from the local log first, a record
-// applied already is skipped, and after a base snapshot is restored
-// nothing is applied until Rebase says where the state is.
-func TestApplierAppliesEachRecordOnce(t *testing.T) {
+// stallKV is a kv whose Apply of one LSN closes stalled and waits
+// until release is closed: a host's long Apply.
+type stallKV struct {
+	kv
+	at               LSN
+	stalled, release chan struct{}
+}
+
+func (s *stallKV) Apply(rec Record) error {
+	if rec.LSN == s.at {
+		close(s.stalled)
+		<-s.release
+	}
+	return s.kv.Apply(rec)
+}
+
+// TestStandbyStateAppliesEachRecordOnce drives a standby's state
+// machine directly: a standby's record makes the apply loop fill the gap
+// from the local log first, a record applied already is skipped, after
+// a base snapshot is restored nothing is applied until Rebase says where
+// the state is, and a record the log does not hold is an error, not a
+// wait.
+func TestStandbyStateAppliesEachRecordOnce(t *testing.T) {
 	ctx := t.Context()
 	log, err := wal.Open(t.TempDir(), wal.Options{})
 	require.NoError(t, err)
@@ -87,35 +105,75 @@ func TestApplierAppliesEachRecordOnce(t *testing.T) {
 	}
 	sm := &kv{}
 	a := newApplier(log, &hostState{ctx: t.Context(), host: sm}, quiet)
-
-	// A standby's record 6 while the state holds nothing: 1-5 come from
-	// the log first, then 6; the kv refuses any record out of order.
-	require.NoError(t, a.Apply(recs[5]))
-	assert.Equal(t, LSN(6), a.Applied())
-	require.NoError(t, a.Apply(recs[2]), "a record applied already is skipped")
-	assert.Equal(t, LSN(6), a.Applied())
-
-	// The loop applies acknowledged records not applied yet: none here.
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); a.run(runCtx) }()
-	a.acknowledge(6)
+	defer func() { cancel(); <-done }()
+	s := newStandbyState(a)
+
+	// Record 6 while the state holds nothing: 1-5 come from the log
+	// first, then 6; the kv refuses any record out of order.
+	require.NoError(t, s.Apply(recs[5]))
+	assert.Equal(t, LSN(6), a.Applied())
+	assert.Equal(t, "v5", sm.get("k5"))
+	require.NoError(t, s.Apply(recs[2]), "a record applied already is skipped")
+	assert.Equal(t, LSN(6), a.Applied())
 
 	// A base snapshot at LSN 20 restored: nothing applies until Rebase.
 	var snap bytes.Buffer
 	require.NoError(t, (&kv{m: map[string]string{"k": "restored"}, lsn: 20}).Snapshot(&snap))
-	require.NoError(t, a.Restore(&snap))
-	assert.ErrorIs(t, a.Apply(wal.Record{LSN: 21, Data: []byte("k21=v")}), errRebasing)
-	a.Rebase(20)
+	require.NoError(t, s.Restore(&snap))
+	assert.ErrorIs(t, s.Apply(wal.Record{LSN: 21, Data: []byte("k21=v")}), errRebasing)
+	s.Rebase(20)
 	assert.Equal(t, LSN(20), a.Applied())
-	require.NoError(t, a.Apply(wal.Record{LSN: 21, Data: []byte("k21=v")}))
-	wctx, wcancel := context.WithTimeout(ctx, time.Minute) // bounds a hang
-	defer wcancel()
-	require.NoError(t, a.WaitFor(wctx, 21))
 	assert.Equal(t, "restored", sm.get("k"))
-	assert.Equal(t, "v", sm.get("k21"))
+	assert.ErrorContains(t, s.Apply(wal.Record{LSN: 21, Data: []byte("k21=v")}), "the log only up to 6", "record 21 is in no log")
 	assert.NoError(t, a.err())
-	assert.Error(t, a.Apply(wal.Record{LSN: 30, Data: []byte("k30=v")}), "records 22-29 are in no log: an error, not a wait")
-	cancel()
-	<-done
+}
+
+// TestStandbyStateRelease: while the host's Apply is stuck, the
+// standby's Apply waits, and release ends the wait at once (a role
+// change closes the standby without waiting for the host). A state
+// failure ends it with the failure.
+func TestStandbyStateRelease(t *testing.T) {
+	ctx := t.Context()
+	log, err := wal.Open(t.TempDir(), wal.Options{})
+	require.NoError(t, err)
+	defer log.Close()
+	for i := 1; i <= 3; i++ {
+		_, _, err := log.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i, i))
+		require.NoError(t, err)
+	}
+	sm := &stallKV{at: 2, stalled: make(chan struct{}), release: make(chan struct{})}
+	a := newApplier(log, &hostState{ctx: t.Context(), host: sm}, quiet)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); a.run(runCtx) }()
+	defer func() { cancel(); <-done }()
+
+	s := newStandbyState(a)
+	applied := make(chan error, 1)
+	go func() { applied <- s.Apply(wal.Record{LSN: 3}) }()
+	<-sm.stalled
+	select {
+	case err := <-applied:
+		t.Fatalf("Apply returned while the host's Apply of LSN 2 is stuck: %v", err)
+	default:
+	}
+	s.release()
+	require.ErrorIs(t, <-applied, errReleased)
+	require.ErrorIs(t, s.Apply(wal.Record{LSN: 3}), errReleased, "released for good")
+
+	// The next standby's state waits for the loop, which resumes.
+	next := newStandbyState(a)
+	go func() { applied <- next.Apply(wal.Record{LSN: 3}) }()
+	close(sm.release)
+	require.NoError(t, <-applied)
+	assert.Equal(t, "v3", sm.get("k3"))
+
+	// A failed state ends the wait with its failure.
+	_, _, err = log.Append(ctx, []byte("no pair"))
+	require.NoError(t, err)
+	err = next.Apply(wal.Record{LSN: 4})
+	require.ErrorIs(t, err, ErrStateFailed)
 }

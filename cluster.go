@@ -33,6 +33,7 @@ type clusterPart struct {
 	epoch       uint64 // the epoch prim serves
 	replRefused uint64 // connections refused by primaries since closed
 	stby        *replication.Standby
+	stbyState   *standbyState // stby's state machine
 	following   string
 	followEpoch uint64
 	acked       wal.LSN
@@ -341,7 +342,8 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 	if rc.Primary == "" || rc.Primary == c.cfg.Node || rc.PrimaryAddr == "" {
 		return
 	}
-	s, err := replication.NewStandby(n.log, n.apply, replication.StandbyOptions{
+	state := newStandbyState(n.apply)
+	s, err := replication.NewStandby(n.log, state, replication.StandbyOptions{
 		Transport: c.transport(), Node: c.cfg.Node, Primary: rc.PrimaryAddr, PrimaryNode: rc.Primary, Applied: n.Applied(),
 		Archive: n.repo, NeedState: n.apply.discarded(), SpoolDir: n.cfg.Dir, Logger: n.cfg.Logger,
 	})
@@ -349,15 +351,16 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 		n.lg.Error("cannot follow the primary", "primary", rc.Primary, "err", err)
 		return
 	}
-	c.stby, c.following, c.followEpoch = s, rc.PrimaryAddr, rc.Epoch
+	c.stby, c.stbyState, c.following, c.followEpoch = s, state, rc.PrimaryAddr, rc.Epoch
 	n.lg.Info("standby", "primary", rc.Primary, "epoch", rc.Epoch)
 }
 
 // stopFollowing closes the standby, if any. Caller holds c.mu.
 func (c *clusterPart) stopFollowing() {
 	if c.stby != nil {
+		c.stbyState.release() // a host Apply in progress is not waited for
 		c.stby.Close()
-		c.stby = nil
+		c.stby, c.stbyState = nil, nil
 	}
 }
 

@@ -18,6 +18,100 @@ import (
 	"github.com/continuity-go/continuity/wal"
 )
 
+// tenantMember is one node of a tenantCluster.
+type tenantMember struct {
+	id, dir, raft, repl string
+	sm                  TenantStateMachine
+	n                   *Node
+}
+
+// events is the member's state's events of tenant id.
+func (m *tenantMember) events(id string) []string {
+	switch sm := m.sm.(type) {
+	case *testsm.Tenants:
+		return sm.Events(id)
+	case *stalledTenants:
+		return sm.Events(id)
+	}
+	panic(fmt.Sprintf("state machine %T", m.sm))
+}
+
+// tenantCluster is a three-node cluster (Sync 1) on one file:// archive,
+// n1 the first primary; sm gives each member's state machine.
+type tenantCluster struct {
+	t          *testing.T
+	ms         []*tenantMember
+	archiveDir string
+}
+
+func newTenantCluster(t *testing.T, sm func(i int) TenantStateMachine) *tenantCluster {
+	ctx := context.Background()
+	c := &tenantCluster{t: t, archiveDir: t.TempDir()}
+	archiveURL := "file://" + filepath.ToSlash(c.archiveDir)
+	key := [32]byte{4, 2}
+	for i := 1; i <= 3; i++ {
+		c.ms = append(c.ms, &tenantMember{id: fmt.Sprintf("n%d", i), dir: t.TempDir(), raft: freeAddr(t), repl: freeAddr(t), sm: sm(i)})
+	}
+	t.Cleanup(func() {
+		for _, m := range c.ms {
+			if m.n != nil {
+				m.n.Close()
+			}
+		}
+	})
+	for i, m := range c.ms {
+		n, err := Open(ctx, Config{Dir: m.dir, Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet, SnapshotEvery: -1, SnapshotEveryBytes: -1,
+			WAL:     wal.Options{SegmentBytes: 16 << 10},
+			Cluster: &ClusterConfig{Node: m.id, RaftBind: m.raft, ReplBind: m.repl, Bootstrap: i == 0, Sync: 1, InsecurePlaintext: true}}, m.sm)
+		require.NoError(t, err, "open %s", m.id)
+		m.n = n
+	}
+	for _, m := range c.ms[1:] {
+		require.NoError(t, c.ms[0].n.Join(ctx, m.id, m.raft, m.repl, true))
+	}
+	return c
+}
+
+// primary waits for a member that can write.
+func (c *tenantCluster) primary() *tenantMember {
+	var p *tenantMember
+	testkit.Eventually(c.t, func() bool {
+		for _, m := range c.ms {
+			if m.n != nil {
+				if _, ok := m.n.Coordinator().CanWrite(); ok {
+					p = m
+					return true
+				}
+			}
+		}
+		return false
+	}, "a primary")
+	return p
+}
+
+// appendTenant appends ev for tenant id on the primary, retrying while a
+// fail-over moves the primary, as a client does on NotPrimaryError.
+func (c *tenantCluster) appendTenant(id, ev string) LSN {
+	var last LSN
+	testkit.Eventually(c.t, func() bool {
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var err error
+		_, last, err = c.primary().n.AppendTenant(wctx, id, []byte(ev))
+		return err == nil
+	}, "append %q for %s", ev, id)
+	return last
+}
+
+// waitAll waits until every running member applied lsn.
+func (c *tenantCluster) waitAll(lsn LSN) {
+	for _, m := range c.ms {
+		if m.n != nil {
+			require.NoError(c.t, m.n.WaitFor(context.Background(), lsn), "%s applies LSN %d", m.id, lsn)
+		}
+	}
+}
+
 // TestTenantCluster: in a three-node cluster, standbys apply tenants'
 // sealed events; ForgetTenant on the primary makes every node drop the
 // tenant and delete its copy of the key; after a fail-over the new
@@ -25,74 +119,9 @@ import (
 // holds the forgotten tenant's marker.
 func TestTenantCluster(t *testing.T) {
 	ctx := context.Background()
-	archiveDir := t.TempDir()
-	archiveURL := "file://" + filepath.ToSlash(archiveDir)
-	key := [32]byte{4, 2}
-	type member struct {
-		id, dir, raft, repl string
-		sm                  *testsm.Tenants
-		n                   *Node
-	}
-	var ms []*member
-	for i := 1; i <= 3; i++ {
-		ms = append(ms, &member{id: fmt.Sprintf("n%d", i), dir: t.TempDir(), raft: freeAddr(t), repl: freeAddr(t)})
-	}
-	open := func(m *member, bootstrap bool) {
-		m.sm = testsm.NewTenants()
-		n, err := Open(ctx, Config{Dir: m.dir, Archive: archiveURL, Keys: snapshot.RawKey(key), Logger: quiet, SnapshotEvery: -1, SnapshotEveryBytes: -1,
-			WAL:     wal.Options{SegmentBytes: 16 << 10},
-			Cluster: &ClusterConfig{Node: m.id, RaftBind: m.raft, ReplBind: m.repl, Bootstrap: bootstrap, Sync: 1, InsecurePlaintext: true}}, m.sm)
-		require.NoError(t, err, "open %s", m.id)
-		m.n = n
-	}
-	defer func() {
-		for _, m := range ms {
-			if m.n != nil {
-				m.n.Close()
-			}
-		}
-	}()
-	for i, m := range ms {
-		open(m, i == 0)
-	}
-	for _, m := range ms[1:] {
-		require.NoError(t, ms[0].n.Join(ctx, m.id, m.raft, m.repl, true))
-	}
-	primary := func() *member {
-		var p *member
-		testkit.Eventually(t, func() bool {
-			for _, m := range ms {
-				if m.n != nil {
-					if _, ok := m.n.Coordinator().CanWrite(); ok {
-						p = m
-						return true
-					}
-				}
-			}
-			return false
-		}, "a primary")
-		return p
-	}
-	// appendTenant retries while a fail-over moves the primary, as a
-	// client does on NotPrimaryError.
-	appendTenant := func(id, ev string) LSN {
-		var last LSN
-		testkit.Eventually(t, func() bool {
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			var err error
-			_, last, err = primary().n.AppendTenant(wctx, id, []byte(ev))
-			return err == nil
-		}, "append %q for %s", ev, id)
-		return last
-	}
-	waitAll := func(lsn LSN) {
-		for _, m := range ms {
-			if m.n != nil {
-				require.NoError(t, m.n.WaitFor(ctx, lsn), "%s applies LSN %d", m.id, lsn)
-			}
-		}
-	}
+	c := newTenantCluster(t, func(int) TenantStateMachine { return testsm.NewTenants() })
+	ms, archiveDir := c.ms, c.archiveDir
+	primary, appendTenant, waitAll := c.primary, c.appendTenant, c.waitAll
 
 	marker := "MARKER-tenant-a-5d1e"
 	for i := range 10 {
@@ -101,8 +130,8 @@ func TestTenantCluster(t *testing.T) {
 	last := appendTenant("b", "b-0")
 	waitAll(last)
 	for _, m := range ms {
-		assert.Len(t, m.sm.Events("a"), 10, "%s holds a's events", m.id)
-		assert.Equal(t, []string{"b-0"}, m.sm.Events("b"), "%s holds b's", m.id)
+		assert.Len(t, m.events("a"), 10, "%s holds a's events", m.id)
+		assert.Equal(t, []string{"b-0"}, m.events("b"), "%s holds b's", m.id)
 	}
 
 	p := primary()
@@ -111,7 +140,7 @@ func TestTenantCluster(t *testing.T) {
 	waitAll(rc.LSN)
 	slot := filepath.FromSlash(tenant.SlotName(p.n.tenants.tagger.Tag("a"), mustKeyID(t, rc.KeysDestroyed[0])))
 	for _, m := range ms {
-		assert.Nil(t, m.sm.Events("a"), "%s dropped a", m.id)
+		assert.Nil(t, m.events("a"), "%s dropped a", m.id)
 		assert.NoFileExists(t, filepath.Join(m.dir, "tenant-keys", slot), "%s deleted its copy of a's key", m.id)
 	}
 	assert.NoFileExists(t, filepath.Join(archiveDir, slot), "the archive's slot of a's key")
@@ -142,8 +171,8 @@ func TestTenantCluster(t *testing.T) {
 		if m.n == nil {
 			continue
 		}
-		assert.Equal(t, []string{"b-0", "b-1"}, m.sm.Events("b"), "%s", m.id)
-		assert.Equal(t, []string{"a-again"}, m.sm.Events("a"), "%s", m.id)
+		assert.Equal(t, []string{"b-0", "b-1"}, m.events("b"), "%s", m.id)
+		assert.Equal(t, []string{"a-again"}, m.events("a"), "%s", m.id)
 	}
 	for _, m := range ms {
 		if m.n != nil {
@@ -153,4 +182,88 @@ func TestTenantCluster(t *testing.T) {
 		assert.Empty(t, grepTree(t, m.dir, []byte(marker)), "%s's directory holds a's marker", m.id)
 	}
 	assert.Empty(t, grepTree(t, archiveDir, []byte(marker)), "the archive holds a's marker")
+}
+
+// TestForgetThenFailover: the primary forgets a tenant and dies while
+// both standbys hold the forget record but have not applied it (their
+// appliers stall on an earlier event). The promoted standby's first
+// append to the tenant waits until its state has applied the forget,
+// and creates the tenant anew. Without that wait it sealed under the
+// forgotten key, and every node then skipped the acknowledged event as
+// shredded.
+func TestForgetThenFailover(t *testing.T) {
+	ctx := context.Background()
+	stalls := map[int]*stalledTenants{}
+	c := newTenantCluster(t, func(i int) TenantStateMachine {
+		if i == 1 {
+			return testsm.NewTenants()
+		}
+		stalls[i] = &stalledTenants{Tenants: testsm.NewTenants(), stall: "stall", stalled: make(chan struct{}), release: make(chan struct{})}
+		return stalls[i]
+	})
+	old := c.ms[0]
+	c.waitAll(c.appendTenant("a", "a0"))
+	_, forgotten, ok := old.n.tenants.reg.Lookup(old.n.tenants.tagger.Tag("a"))
+	require.True(t, ok)
+
+	_, _, err := old.n.Append(ctx, []byte("stall"))
+	require.NoError(t, err)
+	for _, s := range stalls {
+		<-s.stalled
+	}
+	rc, err := old.n.ForgetTenant(ctx, "a", "account closed")
+	require.NoError(t, err)
+	// Both standbys hold the forget record (Sync 1 acknowledged it on
+	// one; the other has it too before the primary goes).
+	for _, m := range c.ms[1:] {
+		testkit.Eventually(t, func() bool { return m.n.Log().Last() >= rc.LSN }, "%s holds the forget record", m.id)
+	}
+	require.NoError(t, old.n.Close())
+	old.n = nil
+
+	np := c.primary()
+	for _, m := range c.ms[1:] {
+		require.Less(t, m.n.Applied(), rc.LSN, "%s has not applied the forget", m.id)
+	}
+	from := np.n.Log().Last()
+	type result struct {
+		lsn LSN
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		_, lsn, err := np.n.AppendTenant(wctx, "a", []byte("a1"))
+		done <- result{lsn, err}
+	}()
+	// Released once the new primary wrote something (its generation
+	// record: a key taken from a registry short of the forget is taken
+	// by then), or the append returned.
+	var res result
+	returned := false
+	testkit.Eventually(t, func() bool {
+		select {
+		case res = <-done:
+			returned = true
+			return true
+		default:
+			return np.n.Log().Last() > from
+		}
+	}, "the new primary appends")
+	for _, s := range stalls {
+		close(s.release)
+	}
+	if !returned {
+		res = <-done
+	}
+	require.NoError(t, res.err)
+	c.waitAll(res.lsn)
+	for _, m := range c.ms[1:] {
+		assert.Equal(t, []string{"a1"}, m.events("a"), "%s holds the event acknowledged after the forget", m.id)
+	}
+	_, now, ok := np.n.tenants.reg.Lookup(np.n.tenants.tagger.Tag("a"))
+	require.True(t, ok)
+	assert.False(t, now.Forgotten)
+	assert.NotEqual(t, forgotten.Key, now.Key, "a new key, not the forgotten one")
 }

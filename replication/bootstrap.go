@@ -25,6 +25,50 @@ type Discarder interface {
 	Discard()
 }
 
+// LogApplier is an optional capability of a standby's StateMachine that
+// reads the records it applies from the standby's WAL itself: the
+// standby calls ApplyThrough(lsn) instead of Apply for each record, once
+// its WAL holds every record through lsn, synced, and returns when the
+// state holds them. One call per batch instead of one per record.
+type LogApplier interface {
+	ApplyThrough(lsn wal.LSN) error
+}
+
+// applyThrough applies the records after applied through to, which the
+// local WAL holds and has synced, and returns the last LSN applied: with
+// LogApplier, all of them; otherwise one by one, from recs if it is not
+// empty (the records after applied, in order, as far as they reach), or
+// else from the WAL.
+func (s *Standby) applyThrough(ctx context.Context, applied, to wal.LSN, recs []wal.Record) (wal.LSN, error) {
+	if la, ok := s.sm.(LogApplier); ok {
+		if err := la.ApplyThrough(to); err != nil {
+			return applied, &applyError{fmt.Errorf("replication: apply LSN %d-%d: %w", applied+1, to, err)}
+		}
+		return to, nil
+	}
+	var r *wal.Reader
+	if len(recs) == 0 {
+		r = s.log.NewReader(applied + 1)
+		defer r.Close()
+	}
+	for applied < to && (r != nil || len(recs) > 0) {
+		var rec wal.Record
+		if r != nil {
+			var err error
+			if rec, err = r.Next(ctx); err != nil {
+				return applied, err
+			}
+		} else {
+			rec, recs = recs[0], recs[1:]
+		}
+		if err := s.sm.Apply(rec); err != nil {
+			return applied, &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
+		}
+		applied = rec.LSN
+	}
+	return applied, nil
+}
+
 // bootstrap catches the standby up from the archive: the archived records
 // after its last LSN, or, if the archive does not hold them, the newest
 // base snapshot and the records after it. On return the local WAL and the
@@ -56,11 +100,8 @@ func (s *Standby) bootstrap(ctx context.Context) error {
 		if err := s.log.Write(ctx, recs...); err != nil {
 			return fmt.Errorf("replication: bootstrap: write LSN %d-%d: %w", recs[0].LSN, recs[len(recs)-1].LSN, err)
 		}
-		for _, rec := range recs {
-			if err := s.sm.Apply(rec); err != nil {
-				return &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
-			}
-			applied = rec.LSN
+		if applied, err = s.applyThrough(ctx, applied, recs[len(recs)-1].LSN, recs); err != nil {
+			return err
 		}
 		s.notify(func() { s.applied, s.received, s.committed = applied, applied, max(s.committed, applied) })
 		return nil

@@ -209,28 +209,9 @@ func (s *Standby) apply(ctx context.Context) error {
 	if applied >= to {
 		return nil
 	}
-	var r *wal.Reader
-	if len(recs) == 0 {
-		r = s.log.NewReader(applied + 1)
-		defer r.Close()
-	}
-	for applied < to && (r != nil || len(recs) > 0) {
-		var rec wal.Record
-		if r != nil {
-			var err error
-			if rec, err = r.Next(ctx); err != nil {
-				return err
-			}
-		} else {
-			rec, recs = recs[0], recs[1:]
-		}
-		if err := s.sm.Apply(rec); err != nil {
-			return &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
-		}
-		applied = rec.LSN
-	}
+	applied, err := s.applyThrough(ctx, applied, to, recs)
 	s.notify(func() { s.applied = applied })
-	return nil
+	return err
 }
 
 // Close stops following and waits for the background goroutine.
