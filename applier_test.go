@@ -86,6 +86,27 @@ func (s *stallKV) Apply(rec Record) error {
 	return s.kv.Apply(rec)
 }
 
+// runApplier returns an applier of sm over a new log holding the records
+// "k1=v1" to "kn=vn", its loop running until the test ends.
+func runApplier(t *testing.T, n int, sm StateMachine) (*applier, []wal.Record) {
+	t.Helper()
+	log, err := wal.Open(t.TempDir(), wal.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { log.Close() })
+	var recs []wal.Record
+	for i := 1; i <= n; i++ {
+		_, last, err := log.Append(t.Context(), fmt.Appendf(nil, "k%d=v%d", i, i))
+		require.NoError(t, err)
+		recs = append(recs, wal.Record{LSN: last, Data: fmt.Appendf(nil, "k%d=v%d", i, i)})
+	}
+	a := newApplier(log, &hostState{ctx: t.Context(), host: sm}, quiet)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); a.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done }) // before the log's Close: cleanups run last first
+	return a, recs
+}
+
 // TestStandbyStateAppliesEachRecordOnce drives a standby's state
 // machine directly: a standby's record makes the apply loop fill the gap
 // from the local log first, a record applied already is skipped, after
@@ -93,22 +114,8 @@ func (s *stallKV) Apply(rec Record) error {
 // the state is, and a record the log does not hold is an error, not a
 // wait.
 func TestStandbyStateAppliesEachRecordOnce(t *testing.T) {
-	ctx := t.Context()
-	log, err := wal.Open(t.TempDir(), wal.Options{})
-	require.NoError(t, err)
-	defer log.Close()
-	var recs []wal.Record
-	for i := 1; i <= 6; i++ {
-		_, last, err := log.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i, i))
-		require.NoError(t, err)
-		recs = append(recs, wal.Record{LSN: last, Data: fmt.Appendf(nil, "k%d=v%d", i, i)})
-	}
 	sm := &kv{}
-	a := newApplier(log, &hostState{ctx: t.Context(), host: sm}, quiet)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); a.run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	a, recs := runApplier(t, 6, sm)
 	s := newStandbyState(a)
 
 	// Record 6 while the state holds nothing: 1-5 come from the log
@@ -136,21 +143,8 @@ func TestStandbyStateAppliesEachRecordOnce(t *testing.T) {
 // change closes the standby without waiting for the host). A state
 // failure ends it with the failure.
 func TestStandbyStateRelease(t *testing.T) {
-	ctx := t.Context()
-	log, err := wal.Open(t.TempDir(), wal.Options{})
-	require.NoError(t, err)
-	defer log.Close()
-	for i := 1; i <= 3; i++ {
-		_, _, err := log.Append(ctx, fmt.Appendf(nil, "k%d=v%d", i, i))
-		require.NoError(t, err)
-	}
 	sm := &stallKV{at: 2, stalled: make(chan struct{}), release: make(chan struct{})}
-	a := newApplier(log, &hostState{ctx: t.Context(), host: sm}, quiet)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); a.run(runCtx) }()
-	defer func() { cancel(); <-done }()
-
+	a, _ := runApplier(t, 3, sm)
 	s := newStandbyState(a)
 	applied := make(chan error, 1)
 	go func() { applied <- s.Apply(wal.Record{LSN: 3}) }()
@@ -172,7 +166,7 @@ func TestStandbyStateRelease(t *testing.T) {
 	assert.Equal(t, "v3", sm.get("k3"))
 
 	// A failed state ends the wait with its failure.
-	_, _, err = log.Append(ctx, []byte("no pair"))
+	_, _, err := a.log.Append(t.Context(), []byte("no pair"))
 	require.NoError(t, err)
 	err = next.Apply(wal.Record{LSN: 4})
 	require.ErrorIs(t, err, ErrStateFailed)
