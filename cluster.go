@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/continuity-go/continuity/audit"
@@ -28,6 +29,11 @@ type clusterPart struct {
 	cfg   ClusterConfig
 	coord *failover.Coordinator
 
+	// fatal stops this node from taking any role: its archive is not
+	// the cluster's. Set under mu; read without it (Live must not wait
+	// for a role change, which holds mu while the state is rebuilt).
+	fatal atomic.Pointer[error]
+
 	mu          sync.Mutex
 	prim        *replication.Primary
 	epoch       uint64 // the epoch prim serves
@@ -38,11 +44,8 @@ type clusterPart struct {
 	followEpoch uint64
 	acked       wal.LSN
 	unhealthy   error
-	// fatal stops this node from taking any role: its archive is not
-	// the cluster's. confirmed: a primary accepted this node's log (or
-	// it serves as primary) since Open; it stays ready until its state
-	// is discarded.
-	fatal       error
+	// confirmed: a primary accepted this node's log (or it serves as
+	// primary) since Open; it stays ready until its state is discarded.
 	confirmed   bool
 	role        failover.RoleChange
 	roles       chan failover.RoleChange
@@ -165,7 +168,7 @@ func (c *clusterPart) awaitRole(ctx context.Context, d time.Duration) error {
 	for {
 		ch := c.roleApplied.Changed()
 		c.mu.Lock()
-		fatal, told := c.fatal, c.role.Epoch != 0
+		fatal, told := c.fatalErr(), c.role.Epoch != 0
 		c.mu.Unlock()
 		if fatal != nil {
 			return fatal
@@ -250,7 +253,7 @@ func (c *clusterPart) position() failover.Position {
 	if a := c.n.archiver(); a != nil {
 		archived = a.Status().HeadLSN
 	}
-	healthy := c.unhealthy == nil && c.fatal == nil && !c.n.apply.discarded()
+	healthy := c.unhealthy == nil && c.fatalErr() == nil && !c.n.apply.discarded()
 	return failover.Position{Flushed: c.n.log.Synced(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: healthy, Archived: archived}
 }
 
@@ -267,7 +270,7 @@ func (c *clusterPart) apply(rc failover.RoleChange) {
 	defer c.roleApplied.Broadcast() // after the unlock below: appends waiting for the role look again
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stopped || c.fatal != nil {
+	if c.stopped || c.fatalErr() != nil {
 		return
 	}
 	c.role = rc
@@ -387,10 +390,19 @@ func (c *clusterPart) stopServing() {
 	c.n.stopArchiver()
 }
 
+// fatalErr is the error that stops this node's part in its cluster, or
+// nil.
+func (c *clusterPart) fatalErr() error {
+	if p := c.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // setFatal stops this node's part in the cluster for good. Caller holds
 // c.mu.
 func (c *clusterPart) setFatal(err error) {
-	c.fatal = err
+	c.fatal.Store(&err)
 	c.n.lg.Error("this node cannot take part in its cluster", "err", err)
 	c.stopFollowing()
 	if c.prim != nil {
@@ -438,7 +450,7 @@ func (c *clusterPart) recordArchive(ctx context.Context, epoch uint64) {
 			return
 		case errors.Is(err, failover.ErrArchiveMismatch):
 			c.mu.Lock()
-			if c.fatal == nil {
+			if c.fatalErr() == nil {
 				c.setFatal(fmt.Errorf("continuity: %w; give every node the cluster's archive (Config.Archive) and its key (Config.Keys)", err))
 			}
 			c.mu.Unlock()
@@ -460,8 +472,8 @@ func (c *clusterPart) ready() (bool, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.fatal != nil:
-		return false, c.fatal.Error()
+	case c.fatalErr() != nil:
+		return false, c.fatalErr().Error()
 	case c.unhealthy != nil:
 		return false, c.unhealthy.Error()
 	case c.coord == nil || !c.coord.IsSynced():

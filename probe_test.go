@@ -3,6 +3,7 @@ package continuity
 import (
 	"context"
 	"io"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -52,4 +53,29 @@ func TestProbesAnswerDuringSlowApply(t *testing.T) {
 	case <-time.After(time.Minute): // generous: a busy machine; a hang is forever
 		t.Fatal("the probes wait for the state machine's Apply")
 	}
+}
+
+// TestLiveDuringRoleChange: Live answers while a role change holds the
+// cluster part's lock (a rejoined node rebuilding its state from the
+// archive holds it for as long as that takes): a liveness probe that
+// waited would get the process killed in the middle of the rebuild.
+func TestLiveDuringRoleChange(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(ctx, Config{Dir: t.TempDir(), Logger: quiet, Archive: "file://" + filepath.ToSlash(t.TempDir()),
+		Cluster: &ClusterConfig{Node: "n1", RaftBind: freeAddr(t), ReplBind: freeAddr(t), Bootstrap: true, InsecurePlaintext: true}}, &kv{})
+	require.NoError(t, err)
+	defer n.Close()
+	n.cl.mu.Lock() // as roleLoop's apply does
+	done := make(chan bool, 1)
+	go func() {
+		ok, _ := n.Live()
+		done <- ok
+	}()
+	select {
+	case ok := <-done:
+		require.True(t, ok)
+	case <-time.After(time.Minute): // generous: a busy machine; a hang is forever
+		t.Error("Live waits for the role change")
+	}
+	n.cl.mu.Unlock()
 }

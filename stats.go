@@ -99,10 +99,7 @@ func (n *Node) Live() (bool, []string) {
 		why = append(why, "the state machine stopped: "+err.Error())
 	}
 	if n.cl != nil {
-		n.cl.mu.Lock()
-		fatal := n.cl.fatal
-		n.cl.mu.Unlock()
-		if fatal != nil {
+		if fatal := n.cl.fatalErr(); fatal != nil {
 			why = append(why, fatal.Error())
 		}
 	}
