@@ -253,7 +253,9 @@ func (c *clusterPart) position() failover.Position {
 	if a := c.n.archiver(); a != nil {
 		archived = a.Status().HeadLSN
 	}
-	healthy := c.unhealthy == nil && c.fatalErr() == nil && !c.n.apply.discarded()
+	// A failed state machine applies nothing more: the node must not stay
+	// or become the primary (failover.Position.Healthy).
+	healthy := c.unhealthy == nil && c.fatalErr() == nil && !c.n.apply.discarded() && c.n.apply.err() == nil
 	return failover.Position{Flushed: c.n.log.Synced(), Applied: c.n.Applied(), Acked: c.acked, Epoch: c.n.log.Epoch(), Healthy: healthy, Archived: archived}
 }
 

@@ -2,8 +2,10 @@ package continuity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -266,4 +268,47 @@ func TestForgetThenFailover(t *testing.T) {
 	require.True(t, ok)
 	assert.False(t, now.Forgotten)
 	assert.NotEqual(t, forgotten.Key, now.Key, "a new key, not the forgotten one")
+}
+
+// failOnEvent is a tenant state machine whose Apply of the plain event
+// failOn fails: a state machine that cannot apply the log any more.
+type failOnEvent struct {
+	*testsm.Tenants
+	failOn string
+}
+
+func (f *failOnEvent) Apply(rec wal.Record) error {
+	if string(rec.Data) == f.failOn {
+		return errors.New("this node's state machine cannot apply " + f.failOn)
+	}
+	return f.Tenants.Apply(rec)
+}
+
+// TestPrimaryStateFails: the primary's state machine fails (only there:
+// the standbys apply the same record). The primary reports itself
+// unhealthy and resigns, a standby takes over, and writes go on; the
+// failed node says why it is not healthy.
+func TestPrimaryStateFails(t *testing.T) {
+	ctx := context.Background()
+	c := newTenantCluster(t, func(i int) TenantStateMachine {
+		if i == 1 {
+			return &failOnEvent{Tenants: testsm.NewTenants(), failOn: "poison"}
+		}
+		return testsm.NewTenants()
+	})
+	old := c.ms[0]
+	require.Equal(t, old, c.primary())
+	_, lsn, err := old.n.Append(ctx, []byte("poison"))
+	require.NoError(t, err, "durable and acknowledged; applying it fails afterwards")
+	require.ErrorIs(t, old.n.WaitFor(ctx, lsn), ErrStateFailed)
+
+	testkit.Eventually(t, func() bool { return c.primary() != old }, "a standby takes over from the failed primary")
+	last := c.appendTenant("a", "after")
+	for _, m := range c.ms[1:] {
+		require.NoError(t, m.n.WaitFor(ctx, last))
+		assert.Equal(t, []string{"after"}, m.events("a"), "%s", m.id)
+	}
+	ok, why := old.n.Healthy(time.Hour)
+	assert.False(t, ok)
+	assert.Contains(t, strings.Join(why, "; "), "cannot apply poison")
 }
