@@ -110,9 +110,10 @@ func (a *applier) run(ctx context.Context) {
 // ErrStateFailed wraps why the state could not apply a record: the
 // error the host's StateMachine returned from Apply (ApplyTenant,
 // DropTenant), or a tenant record that does not parse. The node applies
-// nothing more: WaitFor returns it, and Live reports it. The log keeps every record;
-// fix the state machine and restart the node, which rebuilds the state
-// from its base snapshot and the log.
+// nothing more: WaitFor returns it, Live and Healthy report it, and in
+// a cluster the node reports itself unhealthy (a primary resigns). The
+// log keeps every record: fix the state machine and restart the node,
+// which rebuilds the state from its base snapshot and the log.
 var ErrStateFailed = errors.New("continuity: the state machine failed")
 
 // errRebasing: the state was restored from a base snapshot and its LSN is

@@ -34,41 +34,6 @@ type LogApplier interface {
 	ApplyThrough(lsn wal.LSN) error
 }
 
-// applyThrough applies the records after applied through to, which the
-// local WAL holds and has synced, and returns the last LSN applied: with
-// LogApplier, all of them; otherwise one by one, from recs if it is not
-// empty (the records after applied, in order, as far as they reach), or
-// else from the WAL.
-func (s *Standby) applyThrough(ctx context.Context, applied, to wal.LSN, recs []wal.Record) (wal.LSN, error) {
-	if la, ok := s.sm.(LogApplier); ok {
-		if err := la.ApplyThrough(to); err != nil {
-			return applied, &applyError{fmt.Errorf("replication: apply LSN %d-%d: %w", applied+1, to, err)}
-		}
-		return to, nil
-	}
-	var r *wal.Reader
-	if len(recs) == 0 {
-		r = s.log.NewReader(applied + 1)
-		defer r.Close()
-	}
-	for applied < to && (r != nil || len(recs) > 0) {
-		var rec wal.Record
-		if r != nil {
-			var err error
-			if rec, err = r.Next(ctx); err != nil {
-				return applied, err
-			}
-		} else {
-			rec, recs = recs[0], recs[1:]
-		}
-		if err := s.sm.Apply(rec); err != nil {
-			return applied, &applyError{fmt.Errorf("replication: apply LSN %d: %w", rec.LSN, err)}
-		}
-		applied = rec.LSN
-	}
-	return applied, nil
-}
-
 // bootstrap catches the standby up from the archive: the archived records
 // after its last LSN, or, if the archive does not hold them, the newest
 // base snapshot and the records after it. On return the local WAL and the

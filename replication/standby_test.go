@@ -69,3 +69,68 @@ func TestStandbyWaitFor(t *testing.T) {
 		assert.ErrorContains(t, err, "applied LSN 10, waiting for 11")
 	})
 }
+
+// logSM is a LogApplier: it reads what it applies from the standby's
+// log (into a sumSM), and fails the test if handed records one by one.
+type logSM struct {
+	sumSM
+	t     *testing.T
+	log   *wal.Log
+	calls int
+}
+
+func (s *logSM) Apply(r wal.Record) error {
+	s.t.Errorf("Apply(LSN %d) called on a LogApplier", r.LSN)
+	return nil
+}
+
+func (s *logSM) ApplyThrough(lsn wal.LSN) error {
+	s.calls++
+	next := s.log.First()
+	if n := len(s.lsns); n > 0 {
+		next = s.lsns[n-1] + 1
+	}
+	if next > lsn {
+		return nil
+	}
+	r := s.log.NewReader(next)
+	defer r.Close()
+	for next <= lsn {
+		rec, err := r.Next(context.Background())
+		if err != nil {
+			return err
+		}
+		if err := s.sumSM.Apply(rec); err != nil {
+			return err
+		}
+		next++
+	}
+	return nil
+}
+
+// TestStandbyLogApplier: a LogApplier state machine is called through
+// an LSN once the standby's log holds every record up to it, and ends
+// with exactly the primary's records.
+func TestStandbyLogApplier(t *testing.T) {
+	plog := openLog(t, vfs.NewMem())
+	want := &sumSM{}
+	for i := range 50 {
+		first, _, err := plog.Append(t.Context(), fmt.Appendf(nil, "record %d", i))
+		require.NoError(t, err)
+		require.NoError(t, want.Apply(wal.Record{LSN: first, Data: fmt.Appendf(nil, "record %d", i)}))
+	}
+	p := newTestPrimary(t, plog, PrimaryOptions{})
+	defer p.Close()
+	slog := openLog(t, vfs.NewMem())
+	sm := &logSM{t: t, log: slog}
+	s, err := NewStandby(slog, sm, StandbyOptions{Transport: plaintext, Node: "standby", Primary: p.Addr().String()})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), hangTimeout)
+	defer cancel()
+	require.NoError(t, s.WaitFor(ctx, 50))
+	require.NoError(t, s.Close())
+	assert.Equal(t, want.lsns, sm.lsns)
+	assert.Equal(t, want.sum, sm.sum)
+	assert.Positive(t, sm.calls)
+}
