@@ -242,10 +242,14 @@ func (n *Node) Applied() wal.LSN { return n.apply.Applied() }
 func (n *Node) Fatal() <-chan error { return n.fatal }
 
 // Ready reports whether the node serves reads from its cluster's
-// history, and why not: a restarted node until its role is confirmed
-// with the leader and the primary has accepted its log; a node whose
-// state is being rebuilt. A single node is always ready.
+// history, and why not: a node whose state machine failed (its state
+// stays where it stopped); in a cluster also a restarted node until its
+// role is confirmed with the leader and the primary has accepted its
+// log, and a node whose state is being rebuilt.
 func (n *Node) Ready() (bool, string) {
+	if err := n.apply.err(); err != nil {
+		return false, "the state machine stopped: " + err.Error()
+	}
 	if n.cl == nil {
 		return true, ""
 	}

@@ -139,16 +139,17 @@ func (n *Node) Healthy(lagLimit time.Duration) (bool, []string) {
 	if st.Archive.Deposed != nil {
 		why = append(why, "archiving stopped: "+st.Archive.Deposed.Error())
 	}
+	failed := n.apply.err()
 	if n.cl != nil {
-		if !st.Ready {
+		if !st.Ready && failed == nil { // a failed state says so below
 			why = append(why, "not ready: "+st.NotReady)
 		}
 		if st.Primary == "" {
 			why = append(why, "the cluster has no primary")
 		}
 	}
-	if err := n.apply.err(); err != nil {
-		why = append(why, "the state machine stopped: "+err.Error())
+	if failed != nil {
+		why = append(why, "the state machine stopped: "+failed.Error())
 	}
 	return len(why) == 0, why
 }

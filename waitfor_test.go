@@ -45,4 +45,7 @@ func TestWaitForFailedState(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	require.ErrorIs(t, err, ErrStateFailed)
 	require.ErrorContains(t, err, "LSN 3 will not be applied")
+	ready, why := n.Ready()
+	require.False(t, ready, "its state stays at LSN 1")
+	require.Contains(t, why, "boom")
 }

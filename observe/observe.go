@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -378,7 +379,7 @@ func Handler(n *continuity.Node, reg *prometheus.Registry, opts Options) http.Ha
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ok, why := n.Live()
-		if ready, reason := n.Ready(); !ready {
+		if ready, reason := n.Ready(); !ready && !slices.Contains(why, reason) { // a failed state machine: Live said so
 			ok, why = false, append(why, reason)
 		}
 		if b := n.Behind(); opts.ReadyMaxBehind > 0 && b > opts.ReadyMaxBehind {

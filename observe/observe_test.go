@@ -136,7 +136,10 @@ func TestMetricsAndHealth(t *testing.T) {
 	if body := get(t, shown.URL+"/livez", http.StatusServiceUnavailable); !strings.Contains(body, "read model is full") {
 		t.Fatalf("/livez with ShowErrors: %s", body)
 	}
-	get(t, srv.URL+"/readyz", http.StatusServiceUnavailable)
+	var r struct{ Reasons []string }
+	if err := json.Unmarshal([]byte(get(t, srv.URL+"/readyz", http.StatusServiceUnavailable)), &r); err != nil || len(r.Reasons) != 1 {
+		t.Fatalf("/readyz: one reason, the stopped state machine (Live's and Ready's): %v %v", r.Reasons, err)
+	}
 }
 
 // TestProbes: /livez and /readyz of a working single node are 200 with
