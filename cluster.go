@@ -679,9 +679,7 @@ func (c *clusterPart) stop() {
 	<-c.done
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stby != nil {
-		c.stby.Close()
-	}
+	c.stopFollowing()
 	if c.prim != nil {
 		c.prim.Close()
 	}
