@@ -263,19 +263,36 @@ func (a *applier) Applied() wal.LSN { return a.applied.Load() }
 
 // WaitFor waits until the state holds lsn.
 func (a *applier) WaitFor(ctx context.Context, lsn wal.LSN) error {
+	switch applied, err := a.waitApplied(lsn, ctx.Done(), false); {
+	case err != nil:
+		return fmt.Errorf("continuity: LSN %d will not be applied: %w", lsn, err)
+	case !applied:
+		return ctx.Err()
+	}
+	return nil
+}
+
+// waitApplied waits until the state holds lsn (applied), the state
+// machine fails (its error), or done is closed (neither). With
+// rebasing, it also ends with errRebasing once the state awaits a base
+// snapshot's position (Discard, Restore).
+func (a *applier) waitApplied(lsn wal.LSN, done <-chan struct{}, rebasing bool) (applied bool, err error) {
 	for {
 		moved := a.applied.Changed() // before the Load: a move between them is not missed
 		if a.applied.Load() >= lsn {
-			return nil
+			return true, nil
 		}
 		if err := a.err(); err != nil {
-			return fmt.Errorf("continuity: LSN %d will not be applied: %w", lsn, err)
+			return false, err
+		}
+		if rebasing && a.rebased.Load() {
+			return false, errRebasing
 		}
 		select {
 		case <-moved:
 		case <-a.stopped:
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-done:
+			return false, nil
 		}
 	}
 }

@@ -61,24 +61,11 @@ func (s *standbyState) ApplyThrough(lsn wal.LSN) error {
 		return fmt.Errorf("continuity: apply LSN %d: the state holds up to %d, and the log only up to %d", lsn, a.Applied(), last)
 	}
 	a.acknowledge(lsn)
-	for {
-		moved := a.applied.Changed() // before the Load: a move between them is not missed
-		if a.applied.Load() >= lsn {
-			return nil
-		}
-		if err := a.err(); err != nil {
-			return err
-		}
-		if a.rebased.Load() {
-			return errRebasing
-		}
-		select {
-		case <-moved:
-		case <-a.stopped:
-		case <-s.released:
-			return errReleased
-		}
+	applied, err := a.waitApplied(lsn, s.released, true)
+	if !applied && err == nil {
+		return errReleased
 	}
+	return err
 }
 
 // release ends ApplyThrough's waits, now and later: the standby is about to
