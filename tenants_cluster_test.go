@@ -227,40 +227,19 @@ func TestForgetThenFailover(t *testing.T) {
 	for _, m := range c.ms[1:] {
 		require.Less(t, m.n.Applied(), rc.LSN, "%s has not applied the forget", m.id)
 	}
-	from := np.n.Log().Last()
-	type result struct {
-		lsn LSN
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
+	var lsn LSN
+	wait := untilWritten(t, np.n, np.n.Log().Last(), func() error {
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		_, lsn, err := np.n.AppendTenant(wctx, "a", []byte("a1"))
-		done <- result{lsn, err}
-	}()
-	// Released once the new primary wrote something (its generation
-	// record: a key taken from a registry short of the forget is taken
-	// by then), or the append returned.
-	var res result
-	returned := false
-	testkit.Eventually(t, func() bool {
-		select {
-		case res = <-done:
-			returned = true
-			return true
-		default:
-			return np.n.Log().Last() > from
-		}
-	}, "the new primary appends")
+		var err error
+		_, lsn, err = np.n.AppendTenant(wctx, "a", []byte("a1"))
+		return err
+	})
 	for _, s := range stalls {
 		close(s.release)
 	}
-	if !returned {
-		res = <-done
-	}
-	require.NoError(t, res.err)
-	c.waitAll(res.lsn)
+	require.NoError(t, wait())
+	c.waitAll(lsn)
 	for _, m := range c.ms[1:] {
 		assert.Equal(t, []string{"a1"}, m.events("a"), "%s holds the event acknowledged after the forget", m.id)
 	}

@@ -27,8 +27,8 @@ func (s *stalledTenants) Apply(rec wal.Record) error {
 }
 
 // reopenStalled opens dir again, waits until the replay stalls at the
-// plain event "stall", runs call in a goroutine, releases the replay
-// once call has appended a record, and returns call's error.
+// plain event "stall", runs call, releases the replay once call has
+// appended a record (untilWritten), and returns call's error.
 func reopenStalled(t *testing.T, dir string, call func(*Node) error) (*Node, *stalledTenants, error) {
 	t.Helper()
 	ctx := t.Context()
@@ -37,32 +37,35 @@ func reopenStalled(t *testing.T, dir string, call func(*Node) error) (*Node, *st
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Close() })
 	<-sm.stalled
-	last := n.Log().Last()
+	wait := untilWritten(t, n, n.Log().Last(), func() error { return call(n) })
+	close(sm.release)
+	err = wait()
+	require.NoError(t, n.WaitFor(ctx, n.Log().Last()))
+	return n, sm, err
+}
+
+// untilWritten runs call in a goroutine and returns once n's log holds
+// a record past from (call wrote something: a decision taken from a
+// registry that had not applied the log is taken by then) or call
+// returned without; wait returns call's error.
+func untilWritten(t *testing.T, n *Node, from wal.LSN, call func() error) (wait func() error) {
+	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- call(n) }()
-	// Released once the call wrote something (a decision taken from a
-	// registry that had not replayed the log is taken by then), or
-	// returned without.
+	go func() { done <- call() }()
 	appended := make(chan struct{})
 	go func() {
-		r := n.Log().NewReader(last + 1)
+		r := n.Log().NewReader(from + 1)
 		defer r.Close()
-		if _, err := r.Next(ctx); err == nil {
+		if _, err := r.Next(t.Context()); err == nil {
 			close(appended)
 		}
 	}()
-	returned := false
 	select {
 	case <-appended:
-	case err = <-done:
-		returned = true
+		return func() error { return <-done }
+	case err := <-done:
+		return func() error { return err }
 	}
-	close(sm.release)
-	if !returned {
-		err = <-done
-	}
-	require.NoError(t, n.WaitFor(ctx, n.Log().Last()))
-	return n, sm, err
 }
 
 // TestAppendAfterRestartSeesForget: after a restart, with the replay not
