@@ -94,11 +94,11 @@ func (w way) eventSize(size int) int {
 	return size
 }
 
-// appendOrders are the orders the ways run in within a round, round
-// after round: each way first, second and third once in every three
-// rounds, and over six rounds each way right after each other way as
-// often (the first three rotate one cyclic order, the next three the
-// reverse one), so that none always follows another.
+// appendOrders are the orders the ways take turns in, slice after slice
+// (round after round with one slice a run): each way first, second and
+// third once in every three, and over six each way right after each
+// other way as often (the first three rotate one cyclic order, the next
+// three the reverse one), so that none always follows another.
 var appendOrders = [][]way{
 	{wayPlain, waySealed, wayPlainSealedSize},
 	{waySealed, wayPlainSealedSize, wayPlain},
@@ -156,7 +156,9 @@ type sealJob struct {
 
 // appendSuite measures Append against AppendTenant, and against Append
 // of events of the sealed size, for every size and number of writers,
-// and AES-256-GCM alone for every size, round by round.
+// and AES-256-GCM alone for every size, round by round. A round opens
+// one fresh node per way and drives them in turn, a slice at a time
+// (see driveRound).
 func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, error) {
 	var jobs []*appendJob
 	var seals []*sealJob
@@ -168,17 +170,15 @@ func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, er
 	}
 	for round := range b.runs {
 		for _, j := range jobs {
-			// Rotate the order of the ways, so that none always goes
-			// first or always follows another.
-			for _, w := range appendOrders[round%len(appendOrders)] {
-				r, err := b.appendRun(ctx, j.size, j.writers, w)
-				if err != nil {
-					return nil, nil, fmt.Errorf("append %s × %d writers, %v: %w", sizeName(j.size), j.writers, w, err)
-				}
+			got, err := b.driveRound(ctx, j.size, j.writers, round)
+			if err != nil {
+				return nil, nil, fmt.Errorf("append %s × %d writers: %w", sizeName(j.size), j.writers, err)
+			}
+			for _, w := range ways {
 				runs := j.runs(w)
-				*runs = append(*runs, r)
+				*runs = append(*runs, got[w])
 				fmt.Fprintf(b.progress, "tenantbench: round %d/%d: %s × %d writers, %v: %s events/s\n",
-					round+1, b.runs, sizeName(j.size), j.writers, w, benchkit.Sig3(r.eps))
+					round+1, b.runs, sizeName(j.size), j.writers, w, benchkit.Sig3(got[w].eps))
 			}
 		}
 		for _, j := range seals {
@@ -188,96 +188,189 @@ func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, er
 	return jobs, seals, nil
 }
 
-// appendRun opens a fresh node, creates one tenant per writer (in every
-// way, so that the nodes differ only in how they are appended to), and
-// drives it with one closed-loop goroutine per writer, each appending
-// an event of w.eventSize(size) bytes per call, every call other bytes
-// (a window moving over a random ring of its own, larger than lz4's
-// 64 KiB window, so that no event repeats one the archive just
-// compressed: sealed events never repeat, and a repeated plain one would
-// compress to nothing in the archive): Append, or AppendTenant of its
-// tenant for waySealed, in a benchkit.Loop. Afterwards the state must
-// hold every event appended, and their bytes.
-func (b *bencher) appendRun(ctx context.Context, size, writers int, w way) (appendRun, error) {
-	sealed := w == waySealed
-	size = w.eventSize(size)
-	dir := b.nodeDir("append")
-	defer os.RemoveAll(dir)
-	sm := newState(false)
-	n, err := continuity.Open(ctx, b.config(dir, 0), sm)
-	if err != nil {
-		return appendRun{}, err
-	}
-	defer n.Close()
-	ids := make([]string, writers)
-	rings := make([][]byte, writers)
-	ringBytes := max(256<<10, 64*size)
-	for i := range writers {
-		ids[i] = fmt.Sprintf("writer-%04d", i)
-		if err := n.CreateTenant(ctx, ids[i], continuity.TenantOptions{}); err != nil {
-			return appendRun{}, err
+// driveRound measures every way once: it opens a fresh node per way,
+// then drives each node for b.duration in b.slices slices, the ways
+// taking turns slice by slice (the order rotating through appendOrders),
+// so that the ways of a round see the machine within seconds of each
+// other: its disk's fdatasync times drift by more than sealing costs
+// over the tens of seconds a round of whole runs took. Before the next
+// node's slice, the node just driven has applied and archived all it
+// appended: none works in another's slice.
+func (b *bencher) driveRound(ctx context.Context, size, writers, round int) (map[way]appendRun, error) {
+	nodes := map[way]*appendNode{}
+	defer func() {
+		for _, an := range nodes {
+			an.close()
 		}
-		rings[i] = randomBytes(rand.New(rand.NewPCG(b.seed, uint64(i))), ringBytes)
+	}()
+	for _, w := range ways {
+		an, err := b.openAppendNode(ctx, size, writers, w)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", w, err)
+		}
+		nodes[w] = an
 	}
-	runtime.GC()
+	slice := b.duration / time.Duration(b.slices)
+	for s := range b.slices {
+		for _, w := range appendOrders[(round*b.slices+s)%len(appendOrders)] {
+			warmup := b.warmup // a fresh node: its first segment, its first seal
+			if s > 0 {
+				warmup = b.warmup / 10 // the writers' loop back in its stride
+			}
+			if err := nodes[w].drive(ctx, warmup, slice); err != nil {
+				return nil, fmt.Errorf("%v: %w", w, err)
+			}
+		}
+	}
+	got := map[way]appendRun{}
+	for _, w := range ways {
+		r, err := nodes[w].finish()
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", w, err)
+		}
+		got[w] = r
+	}
+	return got, nil
+}
 
-	lats := make([][]time.Duration, writers)
-	calls := make([]int64, writers)
-	offs := make([]int, writers)
+// appendNode is one way's node in a round, and what its slices counted.
+type appendNode struct {
+	n        *continuity.Node
+	sm       *state
+	dir      string
+	sealed   bool
+	size     int // bytes of each event appended
+	ids      []string
+	rings    [][]byte
+	offs     []int
+	calls    []int64           // per writer, warm-ups too: what the state must hold
+	lats     [][]time.Duration // per writer, of the calls counted
+	measured time.Duration     // the slices' windows, summed
+}
+
+// openAppendNode opens a fresh node for way w and creates one tenant
+// per writer (in every way, so that the nodes differ only in how they
+// are appended to). Each writer appends an event of w.eventSize(size)
+// bytes per call, every call other bytes (a window moving over a random
+// ring of its own, larger than lz4's 64 KiB window, so that no event
+// repeats one the archive just compressed: sealed events never repeat,
+// and a repeated plain one would compress to nothing in the archive).
+func (b *bencher) openAppendNode(ctx context.Context, size, writers int, w way) (*appendNode, error) {
+	an := &appendNode{dir: b.nodeDir("append"), sealed: w == waySealed, size: w.eventSize(size), sm: newState(false)}
+	n, err := continuity.Open(ctx, b.config(an.dir, 0), an.sm)
+	if err != nil {
+		os.RemoveAll(an.dir)
+		return nil, err
+	}
+	an.n = n
+	an.ids = make([]string, writers)
+	an.rings = make([][]byte, writers)
+	an.offs = make([]int, writers)
+	an.calls = make([]int64, writers)
+	an.lats = make([][]time.Duration, writers)
+	ringBytes := max(256<<10, 64*an.size)
+	for i := range writers {
+		an.ids[i] = fmt.Sprintf("writer-%04d", i)
+		if err := n.CreateTenant(ctx, an.ids[i], continuity.TenantOptions{}); err != nil {
+			an.close()
+			return nil, err
+		}
+		an.rings[i] = randomBytes(rand.New(rand.NewPCG(b.seed, uint64(i))), ringBytes)
+	}
+	return an, nil
+}
+
+// drive runs one slice: one closed-loop goroutine per writer, each
+// calling Append, or AppendTenant of its tenant, in a benchkit.Loop.
+// Then it waits until the node has applied and archived everything.
+func (an *appendNode) drive(ctx context.Context, warmup, d time.Duration) error {
+	runtime.GC()
 	win, err := benchkit.Loop{
-		Writers: writers, Warmup: b.warmup, Duration: b.duration,
+		Writers: len(an.ids), Warmup: warmup, Duration: d,
 		Call: func(i int) error {
-			event := rings[i][offs[i] : offs[i]+size]
-			offs[i] = (offs[i] + 8191) % (len(rings[i]) - size)
+			event := an.rings[i][an.offs[i] : an.offs[i]+an.size]
+			an.offs[i] = (an.offs[i] + 8191) % (len(an.rings[i]) - an.size)
 			var err error
-			if sealed {
-				_, _, err = n.AppendTenant(ctx, ids[i], event)
+			if an.sealed {
+				_, _, err = an.n.AppendTenant(ctx, an.ids[i], event)
 			} else {
-				_, _, err = n.Append(ctx, event)
+				_, _, err = an.n.Append(ctx, event)
 			}
 			if err == nil {
-				calls[i]++
+				an.calls[i]++
 			}
 			return err
 		},
-		Counted: func(i int, began, returned time.Time) { lats[i] = append(lats[i], returned.Sub(began)) },
+		Counted: func(i int, began, returned time.Time) {
+			an.lats[i] = append(an.lats[i], returned.Sub(began))
+		},
 	}.Run(ctx)
 	if err != nil {
-		return appendRun{}, err
+		return err
 	}
-	elapsed := win.Elapsed
+	an.measured += win.Elapsed
+	return an.settle(ctx)
+}
 
-	// Every event appended reached the state.
-	if err := n.WaitFor(ctx, n.Log().Last()); err != nil {
-		return appendRun{}, err
+// settle waits until the node's state has applied, and its archive
+// holds, the last record in its log.
+func (an *appendNode) settle(ctx context.Context) error {
+	last := an.n.Log().Last()
+	if err := an.n.WaitFor(ctx, last); err != nil {
+		return err
 	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for an.n.Status().Archive.Archived < last {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// finish checks that the state holds every event appended, and their
+// bytes, closes the node and returns what its slices measured.
+func (an *appendNode) finish() (appendRun, error) {
 	var total int64
-	for _, c := range calls {
+	for _, c := range an.calls {
 		total += c
 	}
-	got, gotBytes := sm.plain()
-	if sealed {
-		_, got, gotBytes = sm.totals()
+	got, gotBytes := an.sm.plain()
+	if an.sealed {
+		_, got, gotBytes = an.sm.totals()
 	}
-	if got != total || gotBytes != total*int64(size) {
-		return appendRun{}, fmt.Errorf("the state holds %d events of %d bytes, %d of %d bytes each were appended", got, gotBytes, total, size)
+	if got != total || gotBytes != total*int64(an.size) {
+		return appendRun{}, fmt.Errorf("the state holds %d events of %d bytes, %d of %d bytes each were appended", got, gotBytes, total, an.size)
 	}
-
 	var all []time.Duration
-	for _, l := range lats {
+	for _, l := range an.lats {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	sec := elapsed.Seconds()
-	if err := n.Close(); err != nil {
+	if err := an.close(); err != nil {
 		return appendRun{}, err
 	}
+	sec := an.measured.Seconds()
 	return appendRun{
 		eps:  float64(len(all)) / sec,
-		mbps: float64(len(all)) * float64(size) / sec / 1e6,
+		mbps: float64(len(all)) * float64(an.size) / sec / 1e6,
 		p50:  benchkit.Percentile(all, 0.50),
 		p99:  benchkit.Percentile(all, 0.99),
 	}, nil
+}
+
+// close closes the node, once, and removes its directory.
+func (an *appendNode) close() error {
+	if an.n == nil {
+		return nil
+	}
+	err := an.n.Close()
+	an.n = nil
+	os.RemoveAll(an.dir)
+	return err
 }
 
 // sealAlone measures AES-256-GCM (crypto/cipher, a fixed key) sealing and

@@ -14,7 +14,9 @@
 // writer its own tenant, created before timing) and Append of the sealed
 // size (plain events sealedOverhead bytes longer: a sealed event's bytes,
 // unsealed). Every configuration runs -runs times for -duration after a
-// -warmup, each run on a fresh node, round by round; the report gives
+// -warmup, each run on a fresh node, round by round; within a round the
+// three ways' nodes take turns in -slices slices of each run (a tenth of
+// -warmup before each slice but the first); the report gives
 // events/s (median, min–max), the ratios sealed ÷ plain (the target) and
 // sealed ÷ plain of the sealed size (sealing's cost beyond its bytes), and
 // beside them the machine's limit: AES-256-GCM sealing one event alone
@@ -76,6 +78,7 @@ type settings struct {
 	runs     int
 	duration time.Duration
 	warmup   time.Duration
+	slices   int
 	writers  []int
 	sizes    []int
 	tenants  int
@@ -94,6 +97,7 @@ const (
 	defaultRuns     = 5
 	defaultDuration = 3 * time.Second
 	defaultWarmup   = time.Second
+	defaultSlices   = 3
 	defaultTenants  = 10_000
 	quickRuns       = 1
 	quickDuration   = 250 * time.Millisecond
@@ -109,6 +113,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.IntVar(&s.runs, "runs", defaultRuns, "timed runs per configuration of the append suite, and restarts of each kind in the scale suite")
 	fs.DurationVar(&s.duration, "duration", defaultDuration, "length of one timed run of the append suite")
 	fs.DurationVar(&s.warmup, "warmup", defaultWarmup, "untimed warm-up before each run of the append suite")
+	fs.IntVar(&s.slices, "slices", defaultSlices, "slices each run of the append suite is cut into, the ways of a round taking turns slice by slice")
 	fs.StringVar(&writers, "writers", "1,64", "comma-separated numbers of concurrent writers (append suite)")
 	fs.StringVar(&sizes, "sizes", "128,4096", "comma-separated event sizes in bytes (append suite)")
 	fs.IntVar(&s.tenants, "tenants", defaultTenants, "tenants on the node of the scale suite")
@@ -145,6 +150,11 @@ func parseFlags(args []string) (settings, error) {
 	}
 	if s.duration < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-duration %v: need at least 10ms", s.duration))
+	}
+	if s.slices < 1 {
+		errs = append(errs, fmt.Errorf("-slices %d: need at least 1", s.slices))
+	} else if s.duration/time.Duration(s.slices) < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-slices %d: slices of -duration %v would be shorter than 10ms", s.slices, s.duration))
 	}
 	if s.warmup < 0 {
 		errs = append(errs, fmt.Errorf("-warmup %v: must not be negative", s.warmup))

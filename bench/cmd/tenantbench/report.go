@@ -65,13 +65,21 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 func runsText(s settings, res *results) string {
 	var parts []string
 	if len(res.appends) > 0 {
-		parts = append(parts, fmt.Sprintf("append: %d rounds, each configuration once per round, Append, AppendTenant and Append of the sealed size each on a fresh node (their order rotates from round to round), %v after a %v warm-up; AES-256-GCM alone for %v per size per round", s.runs, s.duration, s.warmup, min(s.duration, 500*time.Millisecond)))
+		parts = append(parts, fmt.Sprintf("append: %d rounds, each configuration once per round, Append, AppendTenant and Append of the sealed size each on a fresh node, %v each after a %v warm-up, %s; AES-256-GCM alone for %v per size per round", s.runs, s.duration, s.warmup, slicesText(s), min(s.duration, 500*time.Millisecond)))
 	}
 	if res.scale != nil {
 		parts = append(parts, fmt.Sprintf("scale: one node of %s tenants (seed %d); creation, fill and snapshots once, %d restarts of each kind", benchkit.Thousands(int64(s.tenants)), s.seed, s.runs))
 	}
 	parts = append(parts, "cells are median (min–max) over the runs")
 	return strings.Join(parts, "; ")
+}
+
+// slicesText says how the ways of a round take turns.
+func slicesText(s settings) string {
+	if s.slices == 1 {
+		return "one after the other (their order rotates from round to round)"
+	}
+	return fmt.Sprintf("the three nodes open together and driven in turn, %d slices of %v each (their order rotates from slice to slice; %v warm-up before each slice but the first; each node has applied and archived all it took before the next slice starts)", s.slices, s.duration/time.Duration(s.slices), s.warmup/10)
 }
 
 func renderAppends(b *strings.Builder, s settings, sys benchkit.System, res *results) {

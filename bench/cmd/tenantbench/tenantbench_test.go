@@ -20,7 +20,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.runs != 5 || s.duration != 3*time.Second || s.tenants != 10_000 || !slices.Equal(s.writers, []int{1, 64}) ||
+	if s.runs != 5 || s.duration != 3*time.Second || s.slices != 3 || s.tenants != 10_000 || !slices.Equal(s.writers, []int{1, 64}) ||
 		!slices.Equal(s.sizes, []int{128, 4096}) || !slices.Equal(s.suites, allSuites) {
 		t.Errorf("defaults %+v", s)
 	}
@@ -31,8 +31,8 @@ func TestParseFlags(t *testing.T) {
 	if s.runs != 2 || s.duration != quickDuration || s.warmup != quickWarmup || s.tenants != quickTenants || !slices.Equal(s.suites, allSuites) {
 		t.Errorf("-quick -runs 2: %+v", s)
 	}
-	_, err = parseFlags([]string{"-runs", "0", "-duration", "1ms", "-warmup", "-1s", "-writers", "0", "-sizes", "x", "-tenants", "0", "-suites", "wal"})
-	for _, flag := range []string{"-runs", "-duration", "-warmup", "-writers", "-sizes", "-tenants", "-suites"} {
+	_, err = parseFlags([]string{"-runs", "0", "-duration", "1ms", "-warmup", "-1s", "-slices", "0", "-writers", "0", "-sizes", "x", "-tenants", "0", "-suites", "wal"})
+	for _, flag := range []string{"-runs", "-duration", "-warmup", "-slices", "-writers", "-sizes", "-tenants", "-suites"} {
 		if err == nil || !strings.Contains(err.Error(), flag) {
 			t.Errorf("bad flags gave %v, want an error naming %s", err, flag)
 		}
