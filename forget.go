@@ -69,7 +69,7 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 	}
 	// Alone on the tenant's gate until the forget record is applied
 	// (see knownTenant).
-	if err := lockGate(ctx, kt.gate); err != nil {
+	if err := lockGate(ctx, &kt.gate); err != nil {
 		return DeletionReceipt{}, fmt.Errorf("continuity: tenant %q: waiting for its appends in flight: %w", id, err)
 	}
 	defer kt.gate.Unlock()
@@ -82,10 +82,11 @@ func (n *Node) ForgetTenant(ctx context.Context, id, reason string) (DeletionRec
 			Unreadable: fmt.Sprintf("the tenant was forgotten before; its key %s is destroyed, and this deleted its slots again", info.Key)}
 		return r, n.finishForget(ctx, t, &r, tag, info.Key, map[string]string{"again": "true"})
 	}
-	k, err := t.key(ctx, id, kt, TenantOptions{}, false)
+	lk, err := t.live(ctx, id, kt, TenantOptions{}, false)
 	if err != nil {
 		return DeletionReceipt{}, err
 	}
+	k := lk.key
 	at := time.Now()
 	rec, err := tenant.ForgetRecord{Tag: k.Tag, Key: k.ID, Time: at, Reason: reason}.Encode(k)
 	if err != nil {

@@ -177,8 +177,12 @@ func tenantCanary(t *testing.T, archiveURL string, archiveGone func(t *testing.T
 	_, err = n.Snapshot(ctx) // a base snapshot that holds A's state
 	require.NoError(t, err)
 
+	ktA, err := n.tenants.knownTenant("a")
+	require.NoError(t, err)
+	require.NotNil(t, ktA.live.Load(), "a's key cached by its appends")
 	rcpt, err := n.ForgetTenant(ctx, "a", "ticket 42")
 	require.NoError(t, err)
+	assert.Nil(t, ktA.live.Load(), "a's key and record keys still cached after the forget")
 	assert.Equal(t, "a", rcpt.Tenant)
 	assert.NotZero(t, rcpt.LSN)
 	assert.Len(t, rcpt.KeysDestroyed, 1)

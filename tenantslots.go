@@ -101,9 +101,17 @@ func (t *tenants) deleteSlots(ctx context.Context, tag tenant.Tag, id tenant.Key
 }
 
 // forgotten is hostState's hook on a running node: the key is destroyed,
-// so its slots go too. A failure is logged; the slots are tried again
-// when the node next applies the record or restores the registry.
+// so its slots go too, and so does the tenant's cached key (with its
+// record keys) if this node appended for it. A failure to delete is
+// logged; the slots are tried again when the node next applies the
+// record or restores the registry.
 func (t *tenants) forgotten(ctx context.Context, ti tenant.Tenant) {
+	t.known.Range(func(_, v any) bool {
+		if kt := v.(*knownTenant); kt.tag == ti.Tag {
+			kt.live.Store(nil)
+		}
+		return true
+	})
 	_, warnings, err := t.deleteSlots(ctx, ti.Tag, ti.Key)
 	if err != nil {
 		t.n.lg.Error("a forgotten tenant's key slot is still stored; delete it", "tenant", ti.Tag, "key", ti.Key, "err", err)

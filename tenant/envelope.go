@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -54,20 +55,53 @@ type Envelope struct {
 // generation g and the seal's counter. The caller guarantees (g, counter)
 // is never used twice with k (Sealer).
 func Seal(dst []byte, k *Key, g Generation, counter uint64, event []byte) ([]byte, error) {
-	aead, err := k.record(g)
+	s, err := k.RecordSealer(g)
 	if err != nil {
 		return nil, err
+	}
+	return s.Seal(dst, counter, event)
+}
+
+// RecordSealer seals events under one key in one generation: Seal
+// without finding the generation's record key each time. A writer that
+// keeps one beside its tenant reaches the AES-GCM state through one
+// pointer less, and each is a cache miss when 64 tenants' writers take
+// turns. It seals nothing once its key is destroyed.
+type RecordSealer struct {
+	key  *Key
+	gen  Generation
+	aead cipher.AEAD
+}
+
+// RecordSealer returns the sealer of k's events in the generation g.
+func (k *Key) RecordSealer(g Generation) (RecordSealer, error) {
+	aead, err := k.record(g)
+	if err != nil {
+		return RecordSealer{}, err
+	}
+	return RecordSealer{key: k, gen: g, aead: aead}, nil
+}
+
+// Seals reports whether s seals under k in the generation g.
+func (s *RecordSealer) Seals(k *Key, g Generation) bool { return s.key == k && s.gen == g }
+
+// Seal appends to dst the envelope of event sealed with the seal's
+// counter, as the package's Seal does.
+func (s *RecordSealer) Seal(dst []byte, counter uint64, event []byte) ([]byte, error) {
+	k := s.key
+	if k.gone.Load() {
+		return nil, &ShreddedError{Tag: k.Tag, Key: k.ID}
 	}
 	start := len(dst)
 	dst = append(dst, envelopeVersion)
 	dst = append(dst, k.ID[:]...)
-	dst = binary.AppendUvarint(dst, g.Epoch)
-	dst = binary.AppendUvarint(dst, g.LSN)
+	dst = binary.AppendUvarint(dst, s.gen.Epoch)
+	dst = binary.AppendUvarint(dst, s.gen.LSN)
 	dst = binary.AppendUvarint(dst, counter)
 	nonce := nonces.Get().(*[12]byte)
 	defer nonces.Put(nonce)
 	binary.LittleEndian.PutUint64(nonce[:], counter)
-	return aead.Seal(dst, nonce[:], event, dst[start:]), nil
+	return s.aead.Seal(dst, nonce[:], event, dst[start:]), nil
 }
 
 // nonces keeps nonce buffers: one passed to the AEAD's interface method

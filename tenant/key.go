@@ -31,8 +31,11 @@ type Generation struct {
 // Key is a tenant's data key, unwrapped, in memory only. It caches the
 // record keys of the generations it has met. Safe for concurrent use.
 type Key struct {
-	Tag  Tag
-	ID   KeyID
+	Tag Tag
+	ID  KeyID
+	// gone is set by Destroy first: a RecordSealer checks it, beside
+	// the ID it writes, without the lock.
+	gone atomic.Bool
 	data [32]byte
 
 	// last is the record key most recently used: every seal of a writer
@@ -71,6 +74,7 @@ func keyFrom(tag Tag, id KeyID, data []byte) (*Key, error) {
 
 // Destroy clears the key from memory; it opens nothing afterwards.
 func (k *Key) Destroy() {
+	k.gone.Store(true)
 	k.last.Store(nil)
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -318,6 +318,10 @@ func TestKeyDestroy(t *testing.T) {
 	env := seal(t, k, g, 0, "before")
 	e, err := ParseEnvelope(env)
 	require.NoError(t, err)
+	rs, err := k.RecordSealer(g)
+	require.NoError(t, err)
+	require.True(t, rs.Seals(k, g))
+	require.False(t, rs.Seals(k, Generation{Epoch: 1, LSN: 2}))
 	k.Destroy()
 
 	_, err = e.Open(nil, k)
@@ -328,6 +332,8 @@ func TestKeyDestroy(t *testing.T) {
 	assert.ErrorIs(t, err, ErrShredded, "Seal with a destroyed key")
 	_, err = Seal(nil, k, Generation{Epoch: 9, LSN: 9}, 0, []byte("after"))
 	assert.ErrorIs(t, err, ErrShredded, "Seal with a destroyed key, a generation it never met")
+	_, err = rs.Seal(nil, 2, []byte("after"))
+	assert.ErrorIs(t, err, ErrShredded, "a RecordSealer taken before the key was destroyed")
 	_, err = KeyRecord{Tag: k.Tag, Key: k.ID, Created: testCreated, ID: "acme"}.Encode(k)
 	assert.ErrorIs(t, err, ErrShredded, "KeyRecord.Encode with a destroyed key")
 	_, err = ForgetRecord{Tag: k.Tag, Key: k.ID, Time: testCreated}.Encode(k)
@@ -350,7 +356,13 @@ func TestKeyConcurrentDestroy(t *testing.T) {
 	kh, err := ParseKeyRecord(kr)
 	require.NoError(t, err)
 
+	rs, err := k.RecordSealer(Generation{Epoch: 1, LSN: 7})
+	require.NoError(t, err)
 	ops := map[string]func(i int) error{
+		"RecordSealer.Seal": func(i int) error {
+			_, err := rs.Seal(nil, uint64(i), []byte("e"))
+			return err
+		},
 		"Seal": func(i int) error {
 			_, err := Seal(nil, k, Generation{Epoch: 1, LSN: uint64(i % 3)}, uint64(i), []byte("e"))
 			return err
