@@ -15,8 +15,8 @@
 // size (plain events sealedOverhead bytes longer: a sealed event's bytes,
 // unsealed). Every configuration runs -runs times for -duration after a
 // -warmup, each run on a fresh node, round by round; within a round the
-// three ways' nodes take turns in -slices slices of each run (a tenth of
-// -warmup before each slice but the first); the report gives
+// three ways' nodes warm up in turn, then take turns in -slices slices
+// of each run (a tenth of -warmup before each); the report gives
 // events/s (median, min–max), the ratios sealed ÷ plain (the target) and
 // sealed ÷ plain of the sealed size (sealing's cost beyond its bytes), and
 // beside them the machine's limit: AES-256-GCM sealing one event alone

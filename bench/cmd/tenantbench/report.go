@@ -77,9 +77,9 @@ func runsText(s settings, res *results) string {
 // slicesText says how the ways of a round take turns.
 func slicesText(s settings) string {
 	if s.slices == 1 {
-		return "one after the other (their order rotates from round to round)"
+		return "warmed up in turn, then driven one after the other (their order rotates from round to round)"
 	}
-	return fmt.Sprintf("the three nodes open together and driven in turn, %d slices of %v each (their order rotates from slice to slice; %v warm-up before each slice but the first; each node has applied and archived all it took before the next slice starts)", s.slices, s.duration/time.Duration(s.slices), s.warmup/10)
+	return fmt.Sprintf("the three nodes open together, warmed up in turn, then driven in turn, %d slices of %v each (their order rotates from slice to slice and round to round; %v warm-up before each slice; each node has applied and archived all it took before the next slice or warm-up starts)", s.slices, s.duration/time.Duration(s.slices), s.warmup/10)
 }
 
 func renderAppends(b *strings.Builder, s settings, sys benchkit.System, res *results) {
