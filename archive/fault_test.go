@@ -516,3 +516,32 @@ func TestWindowReadsEachEndOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, first, gets.Load(), "the second window reads no object")
 }
+
+// TestWindowOfASnapshotBeforeAnyRecordAndAJunkFirstObject: a base
+// snapshot taken before any record, and junk planted under the name of a
+// WAL object from LSN 1. The empty state's range then reaches no record
+// and has no instant of its own; merged with the snapshot's range it
+// kept the zero time as its start, so the window began in year 1 and a
+// restore to an instant inside it failed (seen in TestArchiveAdversary).
+func TestWindowOfASnapshotBeforeAnyRecordAndAJunkFirstObject(t *testing.T) {
+	ctx := t.Context()
+	rig := newArchiveRig(t, memBucket(t))
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
+	base, err := a.SnapshotNow(ctx)
+	require.NoError(t, err)
+	require.Zero(t, base.LSN)
+	require.NoError(t, a.Close())
+	junk := segName{First: 1, Last: 100, LastNanos: 1 << 62}.String()
+	require.NoError(t, rig.bucket.WriteAll(ctx, junk, []byte{0xcd, 0xbf, 0x48, 0x82}, nil))
+
+	w, err := Restorable(ctx, rig.repo)
+	require.NoError(t, err)
+	for _, r := range w.Ranges {
+		assert.False(t, r.From.IsZero() || r.To.IsZero(), "a range without an instant: %+v", r)
+	}
+	assert.True(t, base.Time.Equal(w.Earliest), "the window starts at %v, the snapshot was taken at %v", w.Earliest, base.Time)
+	var sm testsm.Chain
+	res, err := RestoreTo(ctx, rig.repo, AtTime(w.Earliest), &sm, RestoreOptions{})
+	require.NoError(t, err, "a restore to the window's first instant")
+	assert.Zero(t, res.LSN)
+}

@@ -287,6 +287,12 @@ func (h *history) restorable(ctx context.Context, store Store) (Window, error) {
 		// or after the start's own time.
 		if n > 0 && r.FromLSN <= w.Ranges[n-1].ToLSN {
 			last := &w.Ranges[n-1]
+			if last.From.IsZero() {
+				// The empty state's range reached no record (its first
+				// object does not authenticate): it has no instant of
+				// its own, and starts where the merged one does.
+				last.From, last.Base = r.From, r.Base
+			}
 			last.ToLSN = max(last.ToLSN, r.ToLSN)
 			last.fromLSN1 = last.fromLSN1 || r.fromLSN1
 			if r.To.After(last.To) {
