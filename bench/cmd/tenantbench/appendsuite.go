@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/continuity-go/continuity"
@@ -192,12 +191,12 @@ func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, er
 // driveRound measures every way once: it opens a fresh node per way,
 // warms each up for b.warmup, then drives each node for b.duration in
 // b.slices slices, the ways taking turns slice by slice (the order
-// rotating through appendOrders),
-// so that the ways of a round see the machine within seconds of each
-// other: its disk's fdatasync times drift by more than sealing costs
-// over the tens of seconds a round of whole runs took. Before the next
-// node's slice, the node just driven has applied and archived all it
-// appended: none works in another's slice.
+// rotating through appendOrders), so that the ways of a round see the
+// machine within seconds of each other: its disk's fdatasync times drift
+// by more than sealing costs over the tens of seconds a round of whole
+// runs took. Before the next node's slice, the node just driven has
+// applied, archived and flushed all it appended (settle): none works in
+// another's slice.
 func (b *bencher) driveRound(ctx context.Context, size, writers, round int) (map[way]appendRun, error) {
 	nodes := map[way]*appendNode{}
 	defer func() {
@@ -353,7 +352,7 @@ func (an *appendNode) settle(ctx context.Context) error {
 	}
 	// And nothing it wrote is left for the kernel to write back during
 	// the next slice (a new WAL segment's zeros, the archive's files).
-	syscall.Sync()
+	benchkit.SyncFileSystems()
 	return nil
 }
 
