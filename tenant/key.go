@@ -33,8 +33,8 @@ type Generation struct {
 type Key struct {
 	Tag Tag
 	ID  KeyID
-	// gone is set by Destroy first: a RecordSealer checks it, beside
-	// the ID it writes, without the lock.
+	// gone is set by Destroy before anything else; it is read with or
+	// without mu (a RecordSealer checks it beside the ID it writes).
 	gone atomic.Bool
 	data [32]byte
 
@@ -45,7 +45,6 @@ type Key struct {
 	mu        sync.Mutex
 	records   map[Generation]cipher.AEAD
 	stateKeys *stateKeys
-	destroyed bool
 }
 
 // recordKey is one generation's record key.
@@ -80,7 +79,6 @@ func (k *Key) Destroy() {
 	defer k.mu.Unlock()
 	clear(k.data[:])
 	k.records, k.stateKeys = nil, nil
-	k.destroyed = true
 	// Again: a record call that held mu before us may have stored its
 	// key after the first clear; none can store one from now on.
 	k.last.Store(nil)
@@ -90,7 +88,7 @@ func (k *Key) Destroy() {
 func (k *Key) material() ([]byte, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.destroyed {
+	if k.gone.Load() {
 		return nil, &ShreddedError{Tag: k.Tag, Key: k.ID}
 	}
 	return append([]byte(nil), k.data[:]...), nil
@@ -99,7 +97,7 @@ func (k *Key) material() ([]byte, error) {
 // deriveLocked is HKDF-SHA-256 of the data key for one purpose. k.mu is
 // held, so that Destroy cannot clear the key while it is read.
 func (k *Key) deriveLocked(info []byte) ([]byte, error) {
-	if k.destroyed {
+	if k.gone.Load() {
 		return nil, &ShreddedError{Tag: k.Tag, Key: k.ID}
 	}
 	return hkdf.Key(sha256.New, k.data[:], nil, string(info), 32)
@@ -112,7 +110,7 @@ func (k *Key) record(g Generation) (cipher.AEAD, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.destroyed {
+	if k.gone.Load() {
 		return nil, &ShreddedError{Tag: k.Tag, Key: k.ID}
 	}
 	if a, ok := k.records[g]; ok {
