@@ -116,6 +116,10 @@ func (a *applier) run(ctx context.Context) {
 // which rebuilds the state from its base snapshot and the log.
 var ErrStateFailed = errors.New("continuity: the state machine failed")
 
+// stoppedReason is how Ready, Live and Healthy name a failed state
+// machine: the same words, so that /readyz lists it once.
+func stoppedReason(err error) string { return "the state machine stopped: " + err.Error() }
+
 // errRebasing: the state was restored from a base snapshot and its LSN is
 // not known yet (between Restore and Rebase); nothing is applied.
 var errRebasing = errors.New("continuity: the state is being restored from a base snapshot")

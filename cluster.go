@@ -473,9 +473,9 @@ func (c *clusterPart) recordArchive(ctx context.Context, epoch uint64) {
 func (c *clusterPart) ready() (bool, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case c.fatalErr() != nil:
-		return false, c.fatalErr().Error()
+	switch fatal := c.fatalErr(); {
+	case fatal != nil:
+		return false, fatal.Error()
 	case c.unhealthy != nil:
 		return false, c.unhealthy.Error()
 	case c.coord == nil || !c.coord.IsSynced():

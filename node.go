@@ -248,7 +248,7 @@ func (n *Node) Fatal() <-chan error { return n.fatal }
 // log, and a node whose state is being rebuilt.
 func (n *Node) Ready() (bool, string) {
 	if err := n.apply.err(); err != nil {
-		return false, "the state machine stopped: " + err.Error()
+		return false, stoppedReason(err)
 	}
 	if n.cl == nil {
 		return true, ""

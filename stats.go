@@ -96,7 +96,7 @@ func (n *Node) Live() (bool, []string) {
 		why = append(why, "the WAL stopped: "+err.Error())
 	}
 	if err := n.apply.err(); err != nil {
-		why = append(why, "the state machine stopped: "+err.Error())
+		why = append(why, stoppedReason(err))
 	}
 	if n.cl != nil {
 		if fatal := n.cl.fatalErr(); fatal != nil {
@@ -149,7 +149,7 @@ func (n *Node) Healthy(lagLimit time.Duration) (bool, []string) {
 		}
 	}
 	if failed != nil {
-		why = append(why, "the state machine stopped: "+failed.Error())
+		why = append(why, stoppedReason(failed))
 	}
 	return len(why) == 0, why
 }
