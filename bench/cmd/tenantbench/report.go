@@ -79,7 +79,7 @@ func slicesText(s settings) string {
 	if s.slices == 1 {
 		return "warmed up in turn, then driven one after the other (their order rotates from round to round)"
 	}
-	return fmt.Sprintf("the three nodes open together, warmed up in turn, then driven in turn, %d slices of %v each (their order rotates from slice to slice and round to round; %v warm-up before each slice; each node has applied and archived all it took before the next slice or warm-up starts)", s.slices, s.duration/time.Duration(s.slices), s.warmup/10)
+	return fmt.Sprintf("the three nodes open together, warmed up in turn, then driven in turn, %d slices of %v each (their order rotates from slice to slice and round to round; %v warm-up before each slice; each node has applied, archived and flushed all it took before the next slice or warm-up starts)", s.slices, s.duration/time.Duration(s.slices), s.warmup/10)
 }
 
 func renderAppends(b *strings.Builder, s settings, sys benchkit.System, res *results) {
