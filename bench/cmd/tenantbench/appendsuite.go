@@ -58,6 +58,9 @@ type appendRun struct {
 	eps      float64       // events appended per second (one event per call)
 	mbps     float64       // their payload bytes per second, 10^6
 	p50, p99 time.Duration // latency of one call
+	// New WAL segments from the first warm-up to the end: zero-filled
+	// (the spare, or a new file) or a file TruncateFront released.
+	filled, recycled uint64
 }
 
 // way is a way of appending in the append suite.
@@ -177,8 +180,8 @@ func (b *bencher) appendSuite(ctx context.Context) ([]*appendJob, []*sealJob, er
 			for _, w := range ways {
 				runs := j.runs(w)
 				*runs = append(*runs, got[w])
-				fmt.Fprintf(b.progress, "tenantbench: round %d/%d: %s × %d writers, %v: %s events/s\n",
-					round+1, b.runs, sizeName(j.size), j.writers, w, benchkit.Sig3(got[w].eps))
+				fmt.Fprintf(b.progress, "tenantbench: round %d/%d: %s × %d writers, %v: %s events/s (new WAL segments: %d zero-filled, %d recycled)\n",
+					round+1, b.runs, sizeName(j.size), j.writers, w, benchkit.Sig3(got[w].eps), got[w].filled, got[w].recycled)
 			}
 		}
 		for _, j := range seals {
@@ -254,7 +257,13 @@ type appendNode struct {
 	calls    []int64           // per writer, warm-ups too: what the state must hold
 	lats     [][]time.Duration // per writer, of the calls counted
 	measured time.Duration     // the slices' windows, summed
+	opened   wal.Stats         // the WAL's counters once the node is aged
+	fillers  int64             // plain events of ageFillerBytes that age appended
 }
+
+// ageFillerBytes is the size of age's filler events: zeros, which the
+// archive stores compressed to almost nothing.
+const ageFillerBytes = 256 << 10
 
 // openAppendNode opens a fresh node for way w and creates one tenant
 // per writer (in every way, so that the nodes differ only in how they
@@ -285,7 +294,35 @@ func (b *bencher) openAppendNode(ctx context.Context, size, writers int, w way) 
 		}
 		an.rings[i] = randomBytes(rand.New(rand.NewPCG(b.seed, uint64(i))), ringBytes)
 	}
+	if err := an.age(ctx); err != nil {
+		an.close()
+		return nil, fmt.Errorf("age the node's WAL: %w", err)
+	}
+	an.opened = n.Log().Stats()
 	return an, nil
+}
+
+// age brings the node's WAL to where a running node's is: it appends
+// filler until the log has started its second segment, then settles,
+// which releases the first. The next new segment then reuses that file,
+// as every new segment of a node whose host keeps its WAL trimmed does,
+// instead of the spare zero-filled when the node opened, whose
+// replacement would be zero-filled beside the measured writers. (The
+// replacement for the spare this roll took is filled now, during the
+// other nodes' ageing and the warm-ups.)
+func (an *appendNode) age(ctx context.Context) error {
+	zeros := make([]byte, ageFillerBytes)
+	batch := make([][]byte, 16)
+	for i := range batch {
+		batch[i] = zeros
+	}
+	for an.n.Log().Stats().Segments < 2 {
+		if _, _, err := an.n.Append(ctx, batch...); err != nil {
+			return err
+		}
+		an.fillers += int64(len(batch))
+	}
+	return an.settle(ctx)
 }
 
 // warm drives the node for d, counting nothing but its calls (the state
@@ -334,8 +371,9 @@ func (an *appendNode) drive(ctx context.Context, warmup, d time.Duration) error 
 }
 
 // settle waits until the node's state has applied, and its archive
-// holds, the last record in its log, and the file systems hold what it
-// wrote.
+// holds, the last record in its log; then releases the WAL's archived
+// segments, as a host's retention does; and waits until the file
+// systems hold what it wrote.
 func (an *appendNode) settle(ctx context.Context) error {
 	last := an.n.Log().Last()
 	if err := an.n.WaitFor(ctx, last); err != nil {
@@ -349,6 +387,13 @@ func (an *appendNode) settle(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	// A running node's WAL is kept to what its host still needs: the
+	// next segment reuses a released file (wal/recycle.go), where a new
+	// node's log zero-fills 64 MiB beside the writers, more often the more
+	// bytes each event takes. TruncateFront keeps the last segment.
+	if err := an.n.Log().TruncateFront(last); err != nil {
+		return fmt.Errorf("release the archived WAL: %w", err)
 	}
 	// And nothing it wrote is left for the kernel to write back during
 	// the next slice (a new WAL segment's zeros, the archive's files).
@@ -364,6 +409,7 @@ func (an *appendNode) finish() (appendRun, error) {
 		total += c
 	}
 	got, gotBytes := an.sm.plain()
+	got, gotBytes = got-an.fillers, gotBytes-an.fillers*ageFillerBytes
 	if an.sealed {
 		_, got, gotBytes = an.sm.totals()
 	}
@@ -375,16 +421,20 @@ func (an *appendNode) finish() (appendRun, error) {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
+	st := an.n.Log().Stats()
+	sec := an.measured.Seconds()
+	r := appendRun{
+		eps:      float64(len(all)) / sec,
+		mbps:     float64(len(all)) * float64(an.size) / sec / 1e6,
+		p50:      benchkit.Percentile(all, 0.50),
+		p99:      benchkit.Percentile(all, 0.99),
+		filled:   st.Filled - an.opened.Filled,
+		recycled: st.Recycled - an.opened.Recycled,
+	}
 	if err := an.close(); err != nil {
 		return appendRun{}, err
 	}
-	sec := an.measured.Seconds()
-	return appendRun{
-		eps:  float64(len(all)) / sec,
-		mbps: float64(len(all)) * float64(an.size) / sec / 1e6,
-		p50:  benchkit.Percentile(all, 0.50),
-		p99:  benchkit.Percentile(all, 0.99),
-	}, nil
+	return r, nil
 }
 
 // close closes the node, once, and removes its directory.

@@ -16,7 +16,11 @@
 // unsealed). Every configuration runs -runs times for -duration after a
 // -warmup, each run on a fresh node, round by round; within a round the
 // three ways' nodes warm up in turn, then take turns in -slices slices
-// of each run (a tenth of -warmup before each); the report gives
+// of each run (a tenth of -warmup before each). Each node's WAL is kept
+// as a running node's: filler until it has rolled once, and after every
+// slice its archived segments released (TruncateFront, the host's
+// retention), so new segments reuse files instead of zero-filling 64 MiB
+// beside the writers. The report gives
 // events/s (median, min–max), the ratios sealed ÷ plain (the target) and
 // sealed ÷ plain of the sealed size (sealing's cost beyond its bytes), and
 // beside them the machine's limit: AES-256-GCM sealing one event alone

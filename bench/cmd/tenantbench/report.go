@@ -47,7 +47,7 @@ func renderReport(s settings, sys benchkit.System, res *results, args string) st
 	}
 	fmt.Fprintf(&b, "Measured %s with `%s`.\n\n", sys.Date.Format("2006-01-02 15:04 MST"), cmd)
 	rows := append(sys.Facts(),
-		[]string{"Node", "continuity.Open with Config{Dir} in the work directory, on the file system above: the WAL in Dir/wal (every Append durable: one write and one fdatasync per group commit), the default archive Dir/archive through localblob (ShipInterval 1 s); scheduled base snapshots and Verify off (the scale suite takes its snapshots itself)"},
+		[]string{"Node", "continuity.Open with Config{Dir} in the work directory, on the file system above: the WAL in Dir/wal (every Append durable: one write and one fdatasync per group commit), the default archive Dir/archive through localblob (ShipInterval 1 s); scheduled base snapshots and Verify off (the scale suite takes its snapshots itself); in the append suite the host's retention: after each slice, Log().TruncateFront of what the archive holds"},
 		sys.Load(),
 		[]string{"Runs", runsText(s, res)},
 	)
@@ -79,7 +79,7 @@ func slicesText(s settings) string {
 	if s.slices == 1 {
 		return "warmed up in turn, then driven one after the other (their order rotates from round to round)"
 	}
-	return fmt.Sprintf("the three nodes open together, warmed up in turn, then driven in turn, %d slices of %v each (their order rotates from slice to slice and round to round; %v warm-up before each slice; each node has applied, archived and flushed all it took before the next slice or warm-up starts)", s.slices, s.duration/time.Duration(s.slices), s.warmup/10)
+	return fmt.Sprintf("the three nodes open together, warmed up in turn, then driven in turn, %d slices of %v each (their order rotates from slice to slice and round to round; %v warm-up before each slice; each node has applied, archived and flushed all it took, and released its archived WAL segments, before the next slice or warm-up starts)", s.slices, s.duration/time.Duration(s.slices), s.warmup/10)
 }
 
 func renderAppends(b *strings.Builder, s settings, sys benchkit.System, res *results) {
@@ -111,6 +111,7 @@ func renderAppends(b *strings.Builder, s settings, sys benchkit.System, res *res
 		sealHeader, gcmTag)
 	fmt.Fprintf(b, "\n%[1]s: plain Append of events %[2]d bytes longer than the row's size, as long as most sealed events AppendTenant writes (tenant.Overhead of a node's first generation, counters from 16,384 to 2 million), from the same generator, on a node like the others and with the same check: the WAL and the archive take as many bytes per event as with AppendTenant, and nothing is sealed. AppendTenant ÷ %[3]v, per round like AppendTenant ÷ Append, is thus what sealing costs beyond its bytes: on the writer the tenant's key lookup, its counter and the AES-GCM seal; on the node's applier the open. Per round, AppendTenant ÷ Append = (AppendTenant ÷ %[3]v) × (%[3]v ÷ Append): the second factor, by which the two ratios differ, is what the %[2]d bytes per event cost through the WAL's writes and fdatasyncs and the archive. The issue's target stays AppendTenant ÷ Append, at the same payload size.\n",
 		sealedSize, sealedOverhead, wayPlainSealedSize)
+	fmt.Fprintf(b, "\nThe WAL as a running node's: before its warm-up each node appends filler (256 KiB events of zeros) until its log starts a second segment, and after every slice releases what the archive holds (Log().TruncateFront of the last record, as a host's retention does), so that a new segment reuses a released file (wal/recycle.go). A new node's log instead takes the spare it zero-filled at Open and zero-fills the next 64 MiB beside the writers, the sooner the more bytes each event takes. New WAL segments from the warm-ups to the end, over all rounds: %s.\n", segmentsText(res.appends))
 
 	b.WriteString("\n#### The machine's limit: AES-256-GCM alone, same run\n\n")
 	rows = nil
@@ -321,4 +322,22 @@ func quickNote(s settings) string {
 		return ", -quick"
 	}
 	return ""
+}
+
+// segmentsText says, per way, how many new WAL segments the nodes
+// zero-filled and how many reused a released file, over every
+// configuration and round.
+func segmentsText(jobs []*appendJob) string {
+	var parts []string
+	for _, w := range ways {
+		var filled, recycled uint64
+		for _, j := range jobs {
+			for _, r := range *j.runs(w) {
+				filled += r.filled
+				recycled += r.recycled
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%v %d zero-filled, %d recycled", w, filled, recycled))
+	}
+	return strings.Join(parts, "; ")
 }
