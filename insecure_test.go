@@ -37,7 +37,13 @@ func TestRefusedConnectionsCounted(t *testing.T) {
 			TLS: ca.NodeTLS(t, "orders", "n1", []string{"n1"}, testkit.CertOptions{})}}, &kv{})
 	require.NoError(t, err)
 	defer n.Close()
-	testkit.Eventually(t, func() bool { return n.Role() == RolePrimary }, "the node to become primary")
+	// Role() says primary once the coordinator has chosen this node, which
+	// can be before the node has bound its replication port; an append
+	// succeeds only once the node serves as the primary.
+	testkit.Eventually(t, func() bool {
+		_, _, err := n.Append(t.Context(), []byte("k=v"))
+		return err == nil
+	}, "the node to serve as primary")
 	for _, addr := range []string{raftAddr, replAddr} {
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
