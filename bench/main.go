@@ -18,12 +18,7 @@ import (
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Exit("bench", run(os.Args[1:])) }
 
 // The suites, in the order they run.
 const (
@@ -234,7 +229,7 @@ func run(args []string) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return &benchkit.UsageError{Err: err}
 	}
 	if mod, err := os.ReadFile("go.mod"); err != nil || !strings.HasPrefix(string(mod), "module github.com/continuity-go/continuity/bench\n") {
 		return errors.New("run it from the bench directory: cd bench && go run . (or go -C bench run . from the repository's root)")

@@ -139,12 +139,7 @@ import (
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "archbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Exit("archbench", run()) }
 
 // Stores, which -stores may name.
 const (

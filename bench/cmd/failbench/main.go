@@ -62,12 +62,7 @@ import (
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "failbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Exit("failbench", run()) }
 
 // Profiles, which -profile may name.
 const (

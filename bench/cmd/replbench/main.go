@@ -45,12 +45,7 @@ import (
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "replbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Exit("replbench", run()) }
 
 // mode is a replication configuration of the primary.
 type mode string

@@ -52,12 +52,7 @@ import (
 	"strings"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "snapbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Exit("snapbench", run()) }
 
 // settings are the command-line flags.
 type settings struct {
@@ -180,7 +175,7 @@ func run() error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return &benchkit.UsageError{Err: err}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

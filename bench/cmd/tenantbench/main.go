@@ -61,12 +61,7 @@ import (
 	"github.com/continuity-go/continuity/bench/internal/benchkit"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "tenantbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Exit("tenantbench", run()) }
 
 // Suites, which -suites may name.
 const (

@@ -34,12 +34,7 @@ import (
 	"github.com/continuity-go/continuity/bench/internal/peers"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "walbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Exit("walbench", run()) }
 
 // settings are the command-line flags.
 type settings struct {
@@ -127,7 +122,7 @@ func implList(impls []peers.Impl) string {
 func run() error {
 	s, err := parseFlags()
 	if err != nil {
-		return err
+		return &benchkit.UsageError{Err: err}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
