@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,10 +76,14 @@ func TestDocCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := func(c string) string { return strings.ReplaceAll(c, "/tmp/kv", dir) }
+	// vars are the shell variables the documented commands set (lsn=$(…)),
+	// for the commands after them: each runs in a shell of its own.
+	vars := os.Environ()
 	run := func(c string) string {
 		t.Helper()
 		cmd := exec.Command("sh", "-c", sub(c))
 		cmd.Dir = root
+		cmd.Env = vars
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -113,13 +118,16 @@ func TestDocCommands(t *testing.T) {
 		}
 	}()
 	node := regexp.MustCompile(`/kvstore -node (n\d)`)
+	assign := regexp.MustCompile(`^(\w+)=\$\((curl [^)]*)\)(\s+#.*)?$`)
+	shellVar := regexp.MustCompile(`\$(\w+)`)
+	set := map[string]bool{}
 	var curls []string
 	var ctl string
 	for _, c := range cmds {
 		switch {
 		case node.MatchString(c):
 			nodes[node.FindStringSubmatch(c)[1]] = c
-		case strings.HasPrefix(c, "curl "):
+		case strings.HasPrefix(c, "curl "), assign.MatchString(c):
 			curls = append(curls, c)
 		case strings.HasPrefix(c, "go run ./examples/ctl"):
 			ctl = c
@@ -145,6 +153,20 @@ func TestDocCommands(t *testing.T) {
 		testkit.Eventually(t, func() bool { return strings.Contains(statusOf(id), `"ready":true`) }, "%s to be a ready standby", id)
 	}
 	for _, c := range curls {
+		if m := assign.FindStringSubmatch(c); m != nil {
+			out := strings.TrimSpace(run(m[2]))
+			if _, err := strconv.ParseUint(out, 10, 64); m[1] == "lsn" && err != nil {
+				t.Fatalf("%s: %q, want the LSN the write took", c, out)
+			}
+			vars = append(vars, m[1]+"="+out)
+			set[m[1]] = true
+			continue
+		}
+		for _, v := range shellVar.FindAllStringSubmatch(c, -1) {
+			if !set[v[1]] {
+				t.Fatalf("%s: $%s is set by no command before it", c, v[1])
+			}
+		}
 		out := run(c)
 		tenant := strings.Contains(c, "X-Tenant: acme")
 		switch {
@@ -163,16 +185,18 @@ func TestDocCommands(t *testing.T) {
 	// command brings it back.
 	procs["n1"].Process.Kill()
 	procs["n1"].Wait()
+	var green string // the LSN the write took
 	testkit.Eventually(t, func() bool {
-		out, err := exec.Command("curl", "-s", "-f", "-L", "-X", "PUT", "-d", "green", "http://127.0.0.1:8082/kv/color").CombinedOutput()
-		return err == nil && len(out) > 0
+		out, err := exec.Command("curl", "-s", "-f", "-L", "-X", "PUT", "-d", "green", "http://127.0.0.1:8082/kv/color").Output()
+		green = strings.TrimSpace(string(out))
+		return err == nil && green != ""
 	}, "a write acknowledged after the primary was killed")
 	start("n1")
 	testkit.Eventually(t, func() bool {
 		s := statusOf("n1")
 		return strings.Contains(s, `"ready":true`) && strings.Contains(s, `"role":"standby"`)
 	}, "the restarted n1 to be a ready standby")
-	if out := run("curl -s http://127.0.0.1:8081/kv/color?min_lsn=2"); out != "green" {
+	if out := run("curl -s http://127.0.0.1:8081/kv/color?min_lsn=" + green); out != "green" {
 		t.Fatalf("the restarted n1 reads %q, want green", out)
 	}
 	if strings.Contains(logs["n1"].String(), "level=ERROR") {

@@ -24,8 +24,8 @@
 // A node that was stopped or killed restarts with the same command (its
 // -bootstrap or -join is then ignored: it already belongs to the cluster).
 //
-//	curl -X PUT -d blue http://127.0.0.1:8081/kv/color   # on a standby: 307 to the primary
-//	curl http://127.0.0.1:8082/kv/color?min_lsn=1        # read-your-writes on any node
+//	lsn=$(curl -s -X PUT -d blue http://127.0.0.1:8081/kv/color)   # the LSN it took; on a standby: 307 to the primary
+//	curl "http://127.0.0.1:8082/kv/color?min_lsn=$lsn"             # read-your-writes on any node: waits for that LSN
 //	curl http://127.0.0.1:8082/status                    # role, epoch, ready
 //	curl http://127.0.0.1:8082/metrics                   # Prometheus; /livez, /readyz and /healthz probes
 //
@@ -34,8 +34,8 @@
 // base snapshots. A tenant restores alone as of a time or LSN, and
 // deleting it shreds every copy (the reply is the deletion receipt):
 //
-//	curl -X PUT -H 'X-Tenant: acme' -d red http://127.0.0.1:8081/kv/color
-//	curl -H 'X-Tenant: acme' http://127.0.0.1:8082/kv/color?min_lsn=1
+//	lsn=$(curl -s -X PUT -H 'X-Tenant: acme' -d red http://127.0.0.1:8081/kv/color)
+//	curl -H 'X-Tenant: acme' "http://127.0.0.1:8082/kv/color?min_lsn=$lsn"
 //	curl http://127.0.0.1:8081/tenants/acme/restore     # newest; ?time=2026-12-05T08:00:00Z or ?lsn=N: as of then
 //	curl -X DELETE 'http://127.0.0.1:8081/tenants/acme?reason=ticket+4711'   # on the primary
 //
