@@ -408,10 +408,12 @@ func (an *appendNode) finish() (appendRun, error) {
 	for _, c := range an.calls {
 		total += c
 	}
-	got, gotBytes := an.sm.plain()
-	got, gotBytes = got-an.fillers, gotBytes-an.fillers*ageFillerBytes
+	var got, gotBytes int64
 	if an.sealed {
 		_, got, gotBytes = an.sm.totals()
+	} else { // the filler is plain too
+		got, gotBytes = an.sm.plain()
+		got, gotBytes = got-an.fillers, gotBytes-an.fillers*ageFillerBytes
 	}
 	if got != total || gotBytes != total*int64(an.size) {
 		return appendRun{}, fmt.Errorf("the state holds %d events of %d bytes, %d of %d bytes each were appended", got, gotBytes, total, an.size)
