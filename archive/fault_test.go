@@ -17,6 +17,7 @@ import (
 
 	"github.com/continuity-go/continuity/internal/testkit"
 	"github.com/continuity-go/continuity/internal/testsm"
+	"github.com/continuity-go/continuity/snapshot"
 	"github.com/continuity-go/continuity/wal"
 )
 
@@ -544,4 +545,35 @@ func TestWindowOfASnapshotBeforeAnyRecordAndAJunkFirstObject(t *testing.T) {
 	res, err := RestoreTo(ctx, rig.repo, AtTime(w.Earliest), &sm, RestoreOptions{})
 	require.NoError(t, err, "a restore to the window's first instant")
 	assert.Zero(t, res.LSN)
+}
+
+// TestWindowOfADamagedFirstObject: no base snapshot, and the object of
+// LSN 1 damaged. Nothing can be restored, and the error says why: it is
+// ErrNothingToRestore and the object's damage, not a range without an
+// instant (the window read "never to never" and restores failed as out
+// of a year-1 window).
+func TestWindowOfADamagedFirstObject(t *testing.T) {
+	ctx := t.Context()
+	rig := newArchiveRig(t, memBucket(t))
+	rig.append(5)
+	a := rig.archiver(Options{ShipInterval: time.Hour, NoCompaction: true})
+	require.NoError(t, a.Flush(ctx))
+	require.NoError(t, a.Close())
+	first := rig.walObject(ctx, func(s segName) bool { return s.First == 1 })
+	b, err := rig.bucket.ReadAll(ctx, first)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x40
+	require.NoError(t, rig.bucket.WriteAll(ctx, first, b, nil))
+
+	// A repository opened afresh, as ctl's is: this process's own has
+	// the object authenticated already.
+	repo, err := snapshot.Open(ctx, rig.bucket, snapshot.RawKey([32]byte{7}), snapshot.Options{ReadOnly: true, Now: rig.clock.Now})
+	require.NoError(t, err)
+	w, err := Restorable(ctx, repo)
+	require.ErrorIs(t, err, ErrNothingToRestore)
+	require.ErrorIs(t, err, ErrCorrupt, "the damage is in the error")
+	assert.Empty(t, w.Ranges)
+	var sm testsm.Chain
+	_, err = RestoreTo(ctx, repo, AtLSN(3), &sm, RestoreOptions{})
+	require.ErrorIs(t, err, ErrCorrupt)
 }

@@ -121,6 +121,18 @@ func (e *WindowError) Unwrap() []error {
 	return append(errs, e.Window.Gaps...)
 }
 
+// unrestorableError: the archive's records start at LSN 1, there is no
+// base snapshot, and the first object does not authenticate. It is
+// ErrNothingToRestore, for callers that treat an empty archive as such,
+// and the object's error, for those that tell damage from emptiness.
+type unrestorableError struct{ cause error }
+
+func (e *unrestorableError) Error() string {
+	return "archive: nothing can be restored: there is no base snapshot and the first archived object does not authenticate (run verify): " + e.cause.Error()
+}
+
+func (e *unrestorableError) Unwrap() []error { return []error{ErrNothingToRestore, e.cause} }
+
 // history is what restore planning needs: the archive's view, the base
 // snapshots on its timeline (newest first) and the newest head.
 type history struct {
@@ -269,9 +281,18 @@ func (h *history) restorable(ctx context.Context, store Store) (Window, error) {
 		if err != nil {
 			return w, err
 		}
+		if r.From.IsZero() {
+			// The empty state whose first object does not authenticate
+			// (damaged, or planted): it reaches no record, and has no
+			// instant to restore to.
+			continue
+		}
 		rs = append(rs, r)
 	}
 	if len(rs) == 0 {
+		if w.Unverified != nil {
+			return w, &unrestorableError{cause: w.Unverified}
+		}
 		return w, ErrNothingToRestore
 	}
 	sort.SliceStable(rs, func(i, j int) bool {
@@ -287,12 +308,6 @@ func (h *history) restorable(ctx context.Context, store Store) (Window, error) {
 		// or after the start's own time.
 		if n > 0 && r.FromLSN <= w.Ranges[n-1].ToLSN {
 			last := &w.Ranges[n-1]
-			if last.From.IsZero() {
-				// The empty state's range reached no record (its first
-				// object does not authenticate): it has no instant of
-				// its own, and starts where the merged one does.
-				last.From, last.Base = r.From, r.Base
-			}
 			last.ToLSN = max(last.ToLSN, r.ToLSN)
 			last.fromLSN1 = last.fromLSN1 || r.fromLSN1
 			if r.To.After(last.To) {

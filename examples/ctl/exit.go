@@ -48,16 +48,28 @@ func classify(err error) (int, string) {
 		code = exitInterrupted
 	case errors.Is(err, snapshot.ErrWrongKey), errors.Is(err, snapshot.ErrTooManySlots), errors.Is(err, snapshot.ErrKeyEpoch):
 		code = exitWrongKey
+	case errors.Is(err, archive.ErrNothingToRestore) && damaged(err):
+		code = exitIntegrity // nothing to restore because the first object is damaged
 	case errors.Is(err, snapshot.ErrNoRepository), errors.Is(err, snapshot.ErrNotFound), errors.Is(err, snapshot.ErrDestroyed),
 		errors.Is(err, archive.ErrOutOfWindow), errors.Is(err, archive.ErrNothingToRestore):
 		code = exitNotFound
 	case errors.Is(err, snapshot.ErrLocked):
 		code = exitLocked
-	case errors.Is(err, snapshot.ErrCorrupt), errors.Is(err, snapshot.ErrTruncated), errors.Is(err, snapshot.ErrReplayed),
-		errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrGap), errors.Is(err, archive.ErrBrokenChain):
+	case damaged(err):
 		code = exitIntegrity
 	}
 	return code, kindOf[code]
+}
+
+// damaged reports whether err says stored bytes failed their checks.
+func damaged(err error) bool {
+	for _, e := range []error{snapshot.ErrCorrupt, snapshot.ErrTruncated, snapshot.ErrReplayed,
+		archive.ErrCorrupt, archive.ErrGap, archive.ErrBrokenChain} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // kindOf names each exit status in --json error output.
