@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/continuity-go/continuity/wal"
 )
@@ -178,6 +179,10 @@ func (a *Archiver) merge(ctx context.Context, run []segObj) (segObj, error) {
 		}
 		size = int64(len(prefix) + len(body))
 	}
+	// The copies follow the merged object before its pieces go: one that
+	// has not copied them yet finds them gone (see follower.round). Its
+	// records are not new, so it adds nothing to a copy's lag.
+	a.wrote(name, time.Time{}, 0)
 	for _, s := range run {
 		if _, err := a.deleteOwn(ctx, s.String()); err != nil {
 			return segObj{}, err

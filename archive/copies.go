@@ -295,9 +295,13 @@ func (f *follower) round() error {
 	}
 	f.mu.Lock()
 	names := make([]string, 0, n)
+	walObjects := map[string]bool{}
 	for _, w := range f.queue[:n] {
 		names = append(names, w.name)
 		archived = max(archived, w.archived)
+		if _, isTimeline, err := parseArchiveName(w.name); err == nil && !isTimeline {
+			walObjects[w.name] = true
+		}
 	}
 	f.mu.Unlock()
 	opts := snapshot.CopyOptions{SealedPrefix: a.opts.SealedPrefix, Lock: f.cfg.Lock}
@@ -309,6 +313,20 @@ func (f *follower) round() error {
 		st, err = f.src.CopyObjects(a.ctx, f.dst, names, opts)
 		if err == nil && len(st.Unauthenticated) > 0 {
 			a.lg.Warn("archive: objects this archiver wrote do not authenticate when read back; the copy lacks them (ctl verify)", "copy", f.cfg.Name, "objects", st.Unauthenticated)
+		}
+		if missing := slices.IndexFunc(st.Missing, func(s string) bool { return walObjects[s] }); err == nil && missing >= 0 {
+			// WAL objects deleted before the copy followed them:
+			// compacted (the merged object is queued after its pieces,
+			// maybe not in this round) or released by retention. The
+			// copy may lack their records, so it claims nothing new
+			// until a whole copy has run. (Older heads go the same way,
+			// harmlessly: a newer one follows.)
+			a.lg.Info("archive: WAL objects were deleted from the archive before the copy followed them; copying the whole archive", "copy", f.cfg.Name, "object", st.Missing[missing])
+			archived = 0
+			f.mu.Lock()
+			f.whole = true
+			f.mu.Unlock()
+			f.poke()
 		}
 	}
 	if err == nil && len(st.Conflicts) > 0 {

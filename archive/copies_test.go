@@ -119,6 +119,81 @@ func TestCopies(t *testing.T) {
 	})
 }
 
+// TestCopyFollowsCompaction: a copy that has not yet copied some WAL
+// objects when a compaction merges and deletes them still ends up with
+// their records (the merged object), and does not claim to hold them
+// before it does. Its writes stall while the archive ships and compacts.
+func TestCopyFollowsCompaction(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, testkit.Buckets(t)[0].Open(t))
+	dst := testkit.Buckets(t)[0].Open(t)
+	var stall atomic.Bool
+	stalled := make(chan struct{}, 1)
+	release := make(chan struct{})
+	a := rig.archiver(Options{ShipInterval: time.Second, NoCompaction: true, Copies: []Copy{{Name: "slow", Every: time.Hour,
+		Open: func(context.Context) (*blob.Bucket, error) {
+			return testkit.FaultBucket(dst, func(ctx context.Context, op testkit.BucketOp) error {
+				if op.Kind != "put" || !stall.Load() {
+					return nil
+				}
+				select {
+				case stalled <- struct{}{}:
+				default:
+				}
+				select {
+				case <-release:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}), nil
+		}}}})
+	copied := func() wal.LSN { return a.Status().Copies[0].Archived }
+	ship := func() wal.LSN {
+		rig.append(1 + len(rig.recs)%3)
+		rig.clock.Add(10 * time.Second)
+		flush(t, a)
+		return rig.recs[len(rig.recs)-1].LSN
+	}
+	last := ship()
+	testkit.Eventually(t, func() bool { return copied() >= last }, "the copy holds LSN %d", last)
+
+	stall.Store(true)
+	held := ship()
+	select {
+	case <-stalled:
+	case <-time.After(testkit.EventuallyTimeout):
+		t.Fatal("the copy never wrote the object shipped after it stalled")
+	}
+	for range 60 { // ten minutes: the first five-minute window closes
+		last = ship()
+	}
+	require.NoError(t, a.Compact(ctx))
+	require.Positive(t, a.Status().Compacted, "the compaction merged the objects the copy had not followed")
+	require.Less(t, copied(), held, "the stalled copy claims nothing it has not written")
+	stall.Store(false)
+	close(release)
+	testkit.Eventually(t, func() bool { c := a.Status().Copies[0]; return c.Archived >= last && c.LastError == nil }, "the copy catches up to LSN %d: %+v", last, a.Status().Copies)
+
+	c, err := snapshot.Open(ctx, dst, snapshot.RawKey([32]byte{7}), snapshot.Options{ReadOnly: true, Now: rig.clock.Now})
+	require.NoError(t, err)
+	defer c.Close()
+	w, err := Restorable(ctx, c)
+	require.NoError(t, err)
+	assert.Empty(t, w.Gaps, "the copy's window has no gaps")
+	assert.Nil(t, w.Cut, "the copy's newest records are there")
+	require.Equal(t, wal.LSN(1), w.EarliestLSN)
+	require.Equal(t, last, w.LatestLSN, "the copy holds every record the archive held when it caught up")
+	for _, lsn := range []wal.LSN{1, held, (held + last) / 2, last} {
+		var sm testsm.Chain
+		res, err := RestoreTo(ctx, c, AtLSN(lsn), &sm, RestoreOptions{})
+		require.NoError(t, err, "restore LSN %d from the copy", lsn)
+		_, _, sum := sm.State()
+		require.Equal(t, lsn, res.LSN)
+		require.Equal(t, rig.sums[lsn], sum, "the state at LSN %d", lsn)
+	}
+}
+
 // errDown is what a copy's bucket says while down.
 var errDown = errors.New("the copy's bucket is unreachable")
 

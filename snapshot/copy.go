@@ -59,6 +59,9 @@ type CopyStats struct {
 	// Unknown name sealed objects SealedPrefix does not know: not
 	// copied.
 	Unknown []string
+	// Missing name objects CopyObjects was given that the repository
+	// does not hold (deleted since they were named): not copied.
+	Missing []string
 	// LocksExtended counts the copy's packs whose Object Lock dates were
 	// moved to cover a snapshot copied after them (CopyOptions.Lock).
 	LocksExtended int
@@ -334,7 +337,7 @@ func readChecked(ctx context.Context, bucket *blob.Bucket, name string, max int6
 // authenticated here: it follows objects as they are written, between
 // whole copies. It lists neither bucket: a name dst holds already counts
 // as Present if its size matches (else a Conflict), one gone here (a
-// compaction or retention deleted it) is skipped, one SealedPrefix does
+// compaction or retention deleted it) is Missing, one SealedPrefix does
 // not know is Unknown. Names that are not a sealed object's fail it.
 func (r *Repo) CopyObjects(ctx context.Context, dst *blob.Bucket, names []string, opts CopyOptions) (CopyStats, error) {
 	var st CopyStats
@@ -365,6 +368,7 @@ func (r *Repo) CopyObjects(ctx context.Context, dst *blob.Bucket, names []string
 		})
 		switch {
 		case errors.Is(err, ErrMissing):
+			st.Missing = append(st.Missing, name)
 			continue
 		case isDamage(err):
 			st.Unauthenticated = append(st.Unauthenticated, name)
