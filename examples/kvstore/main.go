@@ -359,7 +359,11 @@ func handler(n *continuity.Node, sm *store, routes map[string]string) http.Handl
 		}
 		v, ok := sm.get(tenant, r.PathValue("key"))
 		if !ok {
-			http.NotFound(w, r)
+			where := "the shared map"
+			if tenant != "" {
+				where = fmt.Sprintf("tenant %q's map (none if the tenant never wrote or was deleted)", tenant)
+			}
+			http.Error(w, fmt.Sprintf("no key %q in %s", r.PathValue("key"), where), http.StatusNotFound)
 			return
 		}
 		io.WriteString(w, v)

@@ -76,6 +76,7 @@ func TestTenantEndpoints(t *testing.T) {
 
 	code, body = do("GET", "/kv/color", "acme", "")
 	assert.Equal(t, 404, code, "acme's keys after its deletion: %s", body)
+	assert.Equal(t, `no key "color" in tenant "acme"'s map (none if the tenant never wrote or was deleted)`, body)
 	code, body = do("GET", "/tenants/acme/restore?lsn="+first, "", "")
 	assert.Equal(t, 410, code, "acme's past after its deletion: %s", body)
 	code, body = do("GET", "/kv/color", "globex", "")
