@@ -295,13 +295,9 @@ func (f *follower) round() error {
 	}
 	f.mu.Lock()
 	names := make([]string, 0, n)
-	walObjects := map[string]bool{}
 	for _, w := range f.queue[:n] {
 		names = append(names, w.name)
 		archived = max(archived, w.archived)
-		if _, isTimeline, err := parseArchiveName(w.name); err == nil && !isTimeline {
-			walObjects[w.name] = true
-		}
 	}
 	f.mu.Unlock()
 	opts := snapshot.CopyOptions{SealedPrefix: a.opts.SealedPrefix, Lock: f.cfg.Lock}
@@ -314,20 +310,20 @@ func (f *follower) round() error {
 		if err == nil && len(st.Unauthenticated) > 0 {
 			a.lg.Warn("archive: objects this archiver wrote do not authenticate when read back; the copy lacks them (ctl verify)", "copy", f.cfg.Name, "objects", st.Unauthenticated)
 		}
-		if missing := slices.IndexFunc(st.Missing, func(s string) bool { return walObjects[s] }); err == nil && missing >= 0 {
-			// WAL objects deleted before the copy followed them:
-			// compacted (the merged object is queued after its pieces,
-			// maybe not in this round) or released by retention. The
-			// copy may lack their records, so it claims nothing new
-			// until a whole copy has run. (Older heads go the same way,
-			// harmlessly: a newer one follows.)
-			a.lg.Info("archive: WAL objects were deleted from the archive before the copy followed them; copying the whole archive", "copy", f.cfg.Name, "object", st.Missing[missing])
-			archived = 0
-			f.mu.Lock()
-			f.whole = true
-			f.mu.Unlock()
-			f.poke()
-		}
+	}
+	if missing := slices.IndexFunc(st.Missing, isWALObject); err == nil && missing >= 0 {
+		// WAL objects deleted before the copy read them: compacted (the
+		// merged object is queued before its pieces are deleted, maybe
+		// after this round began) or released by retention. The copy
+		// may lack their records, so this round claims nothing, and a
+		// whole copy follows. (Older heads go the same way, harmlessly:
+		// a newer one follows.)
+		a.lg.Info("archive: WAL objects were deleted from the archive before the copy read them; copying the whole archive again", "copy", f.cfg.Name, "object", st.Missing[missing])
+		archived = 0
+		f.mu.Lock()
+		f.whole = true
+		f.mu.Unlock()
+		f.poke()
 	}
 	if err == nil && len(st.Conflicts) > 0 {
 		err = fmt.Errorf("the copy holds %d object(s) under the archive's names with other sizes (e.g. %s): it is damaged, or another archive's", len(st.Conflicts), st.Conflicts[0])
@@ -352,6 +348,13 @@ func (f *follower) round() error {
 	a.notify() // Sync may wait for copies
 	a.mu.Unlock()
 	return nil
+}
+
+// isWALObject reports whether name is a WAL object's (not a timeline's,
+// a head's or a pin's).
+func isWALObject(name string) bool {
+	_, isTimeline, err := parseArchiveName(name)
+	return err == nil && !isTimeline
 }
 
 // copiesHolding counts the copies that hold every record up to lsn.

@@ -59,8 +59,8 @@ type CopyStats struct {
 	// Unknown name sealed objects SealedPrefix does not know: not
 	// copied.
 	Unknown []string
-	// Missing name objects CopyObjects was given that the repository
-	// does not hold (deleted since they were named): not copied.
+	// Missing name objects that were gone when they were read (deleted
+	// since they were listed, or named to CopyObjects): not copied.
 	Missing []string
 	// LocksExtended counts the copy's packs whose Object Lock dates were
 	// moved to cover a snapshot copied after them (CopyOptions.Lock).
@@ -172,7 +172,8 @@ func (r *Repo) CopyTo(ctx context.Context, dst *blob.Bucket, opts CopyOptions) (
 		}
 		raw, err := readChecked(ctx, r.bucket, name, max, check)
 		if errors.Is(err, ErrMissing) {
-			return nil // deleted meanwhile (a prune, retention)
+			st.Missing = append(st.Missing, name) // deleted meanwhile (a prune, retention)
+			return nil
 		}
 		if isDamage(err) {
 			st.Unauthenticated = append(st.Unauthenticated, name)

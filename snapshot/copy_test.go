@@ -117,3 +117,34 @@ func TestCopyPlantedLarge(t *testing.T) {
 	assert.Less(t, n, uint64(16<<20), "%d bytes allocated", n)
 	t.Logf("CopyTo with two planted 512 MiB objects: %d KiB allocated", n>>10)
 }
+
+// TestCopyMissing: a sealed object deleted after it was named (to
+// CopyObjects) or listed (by CopyTo), before it was read, is reported as
+// Missing, not copied, and the rest is.
+func TestCopyMissing(t *testing.T) {
+	ctx := context.Background()
+	raw, dst := testkit.Buckets(t)[0].Open(t), testkit.Buckets(t)[0].Open(t)
+	vanish := "wal/vanishes-when-read"
+	r := initRepo(t, testkit.FaultBucket(raw, func(ctx context.Context, op testkit.BucketOp) error {
+		if op.Kind == "get" && op.Key == vanish {
+			return raw.Delete(ctx, vanish) // a compaction or a prune, between the listing and the read
+		}
+		return nil
+	}), testFormat)
+	prefix := func(string) (int, bool) { return 0, true }
+	for _, name := range []string{"wal/stays", vanish} {
+		_, err := r.PutSealed(ctx, name, nil, []byte("sealed "+name))
+		require.NoError(t, err)
+	}
+	st, err := r.CopyTo(ctx, dst, CopyOptions{SealedPrefix: prefix})
+	require.NoError(t, err)
+	assert.Equal(t, []string{vanish}, st.Missing, "CopyTo")
+	ok, err := dst.Exists(ctx, "wal/stays")
+	require.NoError(t, err)
+	assert.True(t, ok, "the other object is copied")
+
+	st, err = r.CopyObjects(ctx, dst, []string{vanish, "wal/stays"}, CopyOptions{SealedPrefix: prefix})
+	require.NoError(t, err)
+	assert.Equal(t, []string{vanish}, st.Missing, "CopyObjects")
+	assert.Equal(t, 1, st.Present)
+}
