@@ -25,6 +25,7 @@ type copyJSON struct {
 	Conflicts       []string `json:"conflicts"`
 	Unauthenticated []string `json:"unauthenticated"`
 	Unknown         []string `json:"unknown"`
+	Missing         []string `json:"missing"`
 	LocksExtended   int      `json:"locks_extended"`
 }
 
@@ -52,8 +53,12 @@ it enabled): packs, manifests and audit records for --lock-keep, WAL
 objects for --lock-window plus an hour (a Node's default SnapshotEvery),
 key slots never; before a snapshot's manifest lands, the copy's dates of
 the packs it reuses are moved to cover it.
+A node may compact or prune the archive while it is copied: objects
+deleted between the listing and the read are skipped and the archive is
+listed again, up to 3 times, so that what replaced them is copied.
 Exit status 3 if the copy holds conflicting objects or objects of the
-archive did not authenticate (they are named, and not copied).`,
+archive did not authenticate (they are named, and not copied); 1 if
+objects still went missing on the last pass.`,
 		Example: `  ctl copy --to s3://offsite-bucket?region=eu-central-1&prefix=app/
   ctl copy --to file:///mnt/usb/archive --dry-run
   ctl copy --to s3://vault --lock compliance --lock-keep 8760h --lock-window 720h`,
@@ -86,13 +91,24 @@ archive did not authenticate (they are named, and not copied).`,
 				return fmt.Errorf("open the copy's bucket %s: %w", to, err)
 			}
 			defer dst.Close()
-			st, err := s.repo.CopyTo(ctx, dst, snapshot.CopyOptions{SealedPrefix: continuity.SealedPrefixLen, DryRun: dry, Lock: lock.Policy(time.Hour)})
-			s.meter.finish()
-			if err != nil {
-				return err
+			// Objects deleted between the listing and the read (a node
+			// compacting or pruning meanwhile) are Missing; what replaced
+			// them came after the listing, so another pass copies it.
+			var st snapshot.CopyStats
+			for pass := 1; ; pass++ {
+				more, err := s.repo.CopyTo(ctx, dst, snapshot.CopyOptions{SealedPrefix: continuity.SealedPrefixLen, DryRun: dry, Lock: lock.Policy(time.Hour)})
+				if err != nil {
+					s.meter.finish()
+					return err
+				}
+				st = addCopyStats(st, more, pass > 1)
+				if len(more.Missing) == 0 || dry || pass == maxCopyPasses {
+					break
+				}
 			}
+			s.meter.finish()
 			v := copyJSON{DryRun: dry, To: to, Objects: st.Objects, Copied: st.Copied, CopiedBytes: st.Bytes, Present: st.Present,
-				Conflicts: list(st.Conflicts), Unauthenticated: list(st.Unauthenticated), Unknown: list(st.Unknown), LocksExtended: st.LocksExtended}
+				Conflicts: list(st.Conflicts), Unauthenticated: list(st.Unauthenticated), Unknown: list(st.Unknown), Missing: list(st.Missing), LocksExtended: st.LocksExtended}
 			if err := a.printer().print(v, func(out io.Writer) {
 				verb := "copied"
 				if dry {
@@ -108,6 +124,9 @@ archive did not authenticate (they are named, and not copied).`,
 				for _, n := range st.Unknown {
 					fmt.Fprintf(out, "not copied: %s is a sealed object of no kind ctl knows\n", n)
 				}
+				for _, n := range st.Missing {
+					fmt.Fprintf(out, "not copied: %s was deleted from the archive during the copy (a compaction or a prune), %d times in a row; run ctl copy again when the archive is quiet\n", n, maxCopyPasses)
+				}
 				if st.LocksExtended > 0 {
 					fmt.Fprintf(out, "moved the Object Lock dates of %d pack(s) in the copy to cover the snapshots copied\n", st.LocksExtended)
 				}
@@ -120,6 +139,9 @@ archive did not authenticate (they are named, and not copied).`,
 			if n := len(st.Conflicts) + len(st.Unauthenticated); n > 0 {
 				return withCode(exitIntegrity, fmt.Errorf("copy: %d object(s) not copied: see above", n))
 			}
+			if len(st.Missing) > 0 {
+				return fmt.Errorf("copy: %d object(s) were deleted from the archive while they were copied, on each of %d passes: the copy may lack what replaced them; run ctl copy again", len(st.Missing), maxCopyPasses)
+			}
 			return nil
 		}),
 	}
@@ -129,4 +151,22 @@ archive did not authenticate (they are named, and not copied).`,
 	cmd.Flags().DurationVar(&lockKeep, "lock-keep", 0, "with --lock: how long packs, manifests and audit records are locked (the longest any snapshot is kept)")
 	cmd.Flags().DurationVar(&lockWAL, "lock-window", 0, "with --lock: the point-in-time window; WAL objects are locked this plus 1h")
 	return cmd
+}
+
+// maxCopyPasses bounds how often ctl copy lists the archive again
+// because objects went missing while it copied.
+const maxCopyPasses = 3
+
+// addCopyStats adds pass b to the totals a of the passes before it:
+// what b found (conflicts, objects missing, ...) is the archive's state;
+// what the passes copied adds up, and b counts as present what they did.
+func addCopyStats(a, b snapshot.CopyStats, later bool) snapshot.CopyStats {
+	if !later {
+		return b
+	}
+	b.Present = max(0, b.Present-a.Copied)
+	b.Copied += a.Copied
+	b.Bytes += a.Bytes
+	b.LocksExtended += a.LocksExtended
+	return b
 }

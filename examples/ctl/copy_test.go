@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/continuity-go/continuity/localblob"
+	"github.com/continuity-go/continuity/snapshot"
 )
 
 // TestCopy: ctl copy into an empty directory makes a copy that verifies
@@ -47,4 +49,16 @@ func TestCopy(t *testing.T) {
 
 	other := newFixture(t, []int{2}, 0)
 	c.expect(t, 1, "another repository", f.args("copy", "--to", other.url)...)
+}
+
+// TestAddCopyStats: a later pass's findings replace the earlier ones';
+// what the passes copied adds up and is not counted again as present.
+func TestAddCopyStats(t *testing.T) {
+	first := snapshot.CopyStats{Objects: 10, Copied: 4, Bytes: 400, Present: 5, Missing: []string{"wal/a"}, Unauthenticated: []string{"wal/planted"}}
+	second := snapshot.CopyStats{Objects: 10, Copied: 1, Bytes: 100, Present: 8, Unauthenticated: []string{"wal/planted"}}
+	got := addCopyStats(addCopyStats(snapshot.CopyStats{}, first, false), second, true)
+	want := snapshot.CopyStats{Objects: 10, Copied: 5, Bytes: 500, Present: 4, Unauthenticated: []string{"wal/planted"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
 }
