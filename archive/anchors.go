@@ -65,9 +65,13 @@ func (a *Archiver) resumeAnchors(ctx context.Context, epoch uint64, v *archiveVi
 	case hasPin:
 	case len(v.valid()) == 0:
 		p := pin{LSN: next, Prev: chain, Written: a.opts.Now()}
-		if _, err := writeAnchor(ctx, a.store, pinPrefix, cur.Seq, func(seq uint64) []byte { p.Seq = seq; return encodePin(p) }); err != nil {
+		seq, err := writeAnchor(ctx, a.store, pinPrefix, cur.Seq, func(seq uint64) []byte { p.Seq = seq; return encodePin(p) })
+		if err != nil {
 			return err
 		}
+		// The copies' first whole copy may have listed the archive
+		// before this: without the pin a copy does not verify.
+		a.wrote(anchorName(pinPrefix, seq), time.Time{}, 0)
 		a.lg.Info("archive pinned its first record", "lsn", next)
 	default:
 		a.lg.Warn("archive: no pin records where the archive's history starts; verify reports it (was it deleted?)")

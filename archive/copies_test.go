@@ -194,6 +194,51 @@ func TestCopyFollowsCompaction(t *testing.T) {
 	}
 }
 
+// TestCopyGetsThePin: the pin an archiver writes when it starts an empty
+// archive reaches a copy whose first whole copy listed the archive before
+// the pin was there, so that the copy verifies without waiting for the
+// next whole copy.
+func TestCopyGetsThePin(t *testing.T) {
+	ctx := context.Background()
+	rig := newArchiveRig(t, testkit.Buckets(t)[0].Open(t))
+	dst := testkit.Buckets(t)[0].Open(t)
+	listed := make(chan struct{})
+	var once sync.Once
+	src := rig.bucket
+	rig.useBucket(testkit.FaultBucket(src, func(ctx context.Context, op testkit.BucketOp) error {
+		if op.Kind == "put" && strings.HasPrefix(op.Key, pinPrefix) {
+			select { // the copy's whole copy has listed the archive
+			case <-listed:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}))
+	a := rig.archiver(Options{ShipInterval: time.Second, NoCompaction: true, Copies: []Copy{{Name: "offsite", Every: time.Hour,
+		Open: func(context.Context) (*blob.Bucket, error) {
+			return testkit.FaultBucket(dst, func(_ context.Context, op testkit.BucketOp) error {
+				if op.Kind == "put" { // CopyTo lists both buckets first
+					once.Do(func() { close(listed) })
+				}
+				return nil
+			}), nil
+		}}}})
+	rig.append(3)
+	rig.clock.Add(time.Second)
+	flush(t, a)
+	last := rig.recs[len(rig.recs)-1].LSN
+	testkit.Eventually(t, func() bool { c := a.Status().Copies[0]; return c.Archived >= last && c.Pending == 0 && !c.WholeDue },
+		"the copy holds LSN %d and has nothing queued: %+v", last, a.Status().Copies)
+
+	c, err := snapshot.Open(ctx, dst, snapshot.RawKey([32]byte{7}), snapshot.Options{ReadOnly: true, Now: rig.clock.Now})
+	require.NoError(t, err)
+	defer c.Close()
+	rep, err := VerifyWith(ctx, c, VerifyValid, VerifyOptions{})
+	require.NoError(t, err)
+	assert.True(t, rep.OK(), "verify the copy: %v", rep.Problems)
+}
+
 // errDown is what a copy's bucket says while down.
 var errDown = errors.New("the copy's bucket is unreachable")
 
