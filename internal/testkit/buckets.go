@@ -223,3 +223,11 @@ func keySafe(name string) string {
 	}
 	return s
 }
+
+// OnS3 reports whether t is the "s3" leg of RunBuckets or
+// RunBucketOpeners (or a subtest of it): tests draw fewer samples there,
+// each costing requests to a server, where the local legs draw many.
+func OnS3(t testing.TB) bool {
+	name := t.Name()
+	return strings.HasSuffix(name, "/s3") || strings.Contains(name, "/s3/")
+}
