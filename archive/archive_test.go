@@ -257,3 +257,29 @@ func (rig *archiveRig) walObject(ctx context.Context, match func(segName) bool) 
 	rig.t.Fatalf("no WAL object matches among %v", rig.walObjects(ctx))
 	return ""
 }
+
+// gate holds whoever calls pass until it is opened, and tells the test
+// (waiting) that someone arrived.
+type gate struct {
+	waiting chan struct{} // one arrival, buffered
+	opened  chan struct{}
+}
+
+func newGate() *gate { return &gate{waiting: make(chan struct{}, 1), opened: make(chan struct{})} }
+
+// pass returns once the gate is open, or ctx's error.
+func (g *gate) pass(ctx context.Context) error {
+	select {
+	case g.waiting <- struct{}{}:
+	default:
+	}
+	select {
+	case <-g.opened:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// open lets every caller of pass through, now and later.
+func (g *gate) open() { close(g.opened) }

@@ -132,24 +132,14 @@ func TestCopyFollowsCompaction(t *testing.T) {
 	rig := newArchiveRig(t, testkit.Buckets(t)[0].Open(t))
 	dst := testkit.Buckets(t)[0].Open(t)
 	var stall atomic.Bool
-	stalled := make(chan struct{}, 1)
-	release := make(chan struct{})
+	writes := newGate()
 	a := rig.archiver(Options{ShipInterval: time.Second, NoCompaction: true, Copies: []Copy{{Name: "slow", Every: time.Hour,
 		Open: func(context.Context) (*blob.Bucket, error) {
 			return testkit.FaultBucket(dst, func(ctx context.Context, op testkit.BucketOp) error {
 				if op.Kind != "put" || !stall.Load() {
 					return nil
 				}
-				select {
-				case stalled <- struct{}{}:
-				default:
-				}
-				select {
-				case <-release:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
+				return writes.pass(ctx)
 			}), nil
 		}}}})
 	copied := func() wal.LSN { return a.Status().Copies[0].Archived }
@@ -165,7 +155,7 @@ func TestCopyFollowsCompaction(t *testing.T) {
 	stall.Store(true)
 	held := ship()
 	select {
-	case <-stalled:
+	case <-writes.waiting:
 	case <-time.After(testkit.EventuallyTimeout):
 		t.Fatal("the copy never wrote the object shipped after it stalled")
 	}
@@ -176,7 +166,7 @@ func TestCopyFollowsCompaction(t *testing.T) {
 	require.Positive(t, a.Status().Compacted, "the compaction merged the objects the copy had not followed")
 	require.Less(t, copied(), held, "the stalled copy claims nothing it has not written")
 	stall.Store(false)
-	close(release)
+	writes.open()
 	testkit.Eventually(t, func() bool { c := a.Status().Copies[0]; return c.Archived >= last && c.LastError == nil }, "the copy catches up to LSN %d: %+v", last, a.Status().Copies)
 
 	c, err := snapshot.Open(ctx, dst, snapshot.RawKey([32]byte{7}), snapshot.Options{ReadOnly: true, Now: rig.clock.Now})

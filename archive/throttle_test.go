@@ -21,22 +21,10 @@ import (
 func TestThrottledSnapshotLeavesShipping(t *testing.T) {
 	ctx := context.Background()
 	rig := newArchiveRig(t, testkit.Buckets(t)[1].Open(t)) // mem
-	waiting := make(chan struct{}, 1)
-	release := make(chan struct{})
+	held := newGate()
 	repo, err := snapshot.Open(ctx, rig.bucket, snapshot.RawKey([32]byte{7}), snapshot.Options{
 		Now: rig.clock.Now, UploadLimit: 64 << 10, PackBytes: 64 << 10,
-		Sleep: func(ctx context.Context, _ time.Duration) error {
-			select {
-			case waiting <- struct{}{}:
-			default:
-			}
-			select {
-			case <-release:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		},
+		Sleep: func(ctx context.Context, _ time.Duration) error { return held.pass(ctx) },
 	})
 	require.NoError(t, err)
 	rig.repo.Close()
@@ -55,7 +43,7 @@ func TestThrottledSnapshotLeavesShipping(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := a.SnapshotNow(ctx); done <- err }()
 	select {
-	case <-waiting:
+	case <-held.waiting:
 	case err := <-done:
 		t.Fatalf("the snapshot finished without waiting on the limit: %v", err)
 	}
@@ -67,6 +55,6 @@ func TestThrottledSnapshotLeavesShipping(t *testing.T) {
 		t.Fatalf("the snapshot finished while held: %v", err)
 	default:
 	}
-	close(release)
+	held.open()
 	require.NoError(t, <-done)
 }
