@@ -16,6 +16,7 @@ type leaseState struct {
 	until     time.Time // monotonic: writes allowed before it
 	fence     uint64    // raised by Resign and Switchover: renewals sent before grant no lease
 	switching bool      // a switchover runs: do not renew
+	resigned  uint64    // the epoch Resign gave up: no renewal of it grants a lease again
 }
 
 // ackState is the acknowledged LSN committed through Raft, so that
@@ -37,9 +38,11 @@ func (c *Coordinator) renew(ctx context.Context, epoch uint64, pos Position) err
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case err == nil && !c.lease.switching && fence == c.lease.fence && sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin).After(c.lease.until):
+	case err == nil && !c.lease.switching && fence == c.lease.fence && epoch != c.lease.resigned && sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin).After(c.lease.until):
 		// Granted only if no Resign or Switchover began since it was
 		// sent: a renewal in flight then must not give the lease back.
+		// Nor one sent after Resign began: it may commit before the
+		// resignation does.
 		c.lease.epoch, c.lease.until = epoch, sent.Add(c.cfg.Profile.Lease-c.cfg.Profile.Margin)
 	case errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary):
 		c.lease.until = time.Time{} // deposed: stop at once
@@ -101,6 +104,7 @@ func (c *Coordinator) Resign(ctx context.Context) error {
 	epoch := c.lease.epoch
 	c.lease.until = time.Time{}
 	c.lease.fence++
+	c.lease.resigned = max(c.lease.resigned, epoch)
 	c.mu.Unlock()
 	err := c.propose(ctx, command{Op: opResign, Node: c.cfg.Node, Epoch: epoch})
 	if errors.Is(err, ErrStaleEpoch) || errors.Is(err, ErrNotPrimary) {
@@ -191,13 +195,17 @@ func (c *Coordinator) nodeLoop() {
 		pos := c.cfg.Position()
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Profile.Lease)
 		c.mu.Lock()
-		switching := c.lease.switching
+		switching, resigned := c.lease.switching, c.lease.resigned
 		c.mu.Unlock()
 		if st.Primary == c.cfg.Node && st.Epoch != 0 && !c.IsSynced() {
 			// The State may be from before this node stopped: it renews
 			// only a primary role the leader confirms.
 		} else if st.Primary == c.cfg.Node && st.Epoch != 0 && switching {
 			// A switchover runs: no renewal, no writes.
+		} else if st.Primary == c.cfg.Node && st.Epoch != 0 && st.Epoch == resigned {
+			// Resigned, and the resignation has not committed: try
+			// again, never renew (the lease runs out meanwhile).
+			_ = c.Resign(ctx)
 		} else if st.Primary == c.cfg.Node && st.Epoch != 0 {
 			if !pos.Healthy {
 				c.lg.Error("this primary's disk or state machine failed; resigning", "epoch", st.Epoch)
