@@ -101,7 +101,7 @@ objects still went missing on the last pass.`,
 					s.meter.finish()
 					return err
 				}
-				st = addCopyStats(st, more, pass > 1)
+				st = addCopyStats(st, more)
 				if len(more.Missing) == 0 || dry || pass == maxCopyPasses {
 					break
 				}
@@ -157,13 +157,11 @@ objects still went missing on the last pass.`,
 // because objects went missing while it copied.
 const maxCopyPasses = 3
 
-// addCopyStats adds pass b to the totals a of the passes before it:
-// what b found (conflicts, objects missing, ...) is the archive's state;
-// what the passes copied adds up, and b counts as present what they did.
-func addCopyStats(a, b snapshot.CopyStats, later bool) snapshot.CopyStats {
-	if !later {
-		return b
-	}
+// addCopyStats adds pass b to the totals a of the passes before it (zero
+// before the first): what b found (conflicts, objects missing, ...) is
+// the archive's state; what the passes copied adds up, and b counts as
+// present what they did.
+func addCopyStats(a, b snapshot.CopyStats) snapshot.CopyStats {
 	b.Present = max(0, b.Present-a.Copied)
 	b.Copied += a.Copied
 	b.Bytes += a.Bytes

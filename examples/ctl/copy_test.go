@@ -56,7 +56,7 @@ func TestCopy(t *testing.T) {
 func TestAddCopyStats(t *testing.T) {
 	first := snapshot.CopyStats{Objects: 10, Copied: 4, Bytes: 400, Present: 5, Missing: []string{"wal/a"}, Unauthenticated: []string{"wal/planted"}}
 	second := snapshot.CopyStats{Objects: 10, Copied: 1, Bytes: 100, Present: 8, Unauthenticated: []string{"wal/planted"}}
-	got := addCopyStats(addCopyStats(snapshot.CopyStats{}, first, false), second, true)
+	got := addCopyStats(addCopyStats(snapshot.CopyStats{}, first), second)
 	want := snapshot.CopyStats{Objects: 10, Copied: 5, Bytes: 500, Present: 4, Unauthenticated: []string{"wal/planted"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
